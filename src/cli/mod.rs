@@ -1,0 +1,52 @@
+//! Command-line interface: one file per subcommand. Each `run` returns the process exit code.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub mod eval;
+pub mod score;
+pub mod train;
+
+#[derive(Debug, Parser)]
+#[command(name = "riskgate", version, about = "Deploy-risk scoring of a change, from its git history")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Score one change (merge-base(base, head)..head) of a local repository.
+    Score(score::ScoreArgs),
+    /// Fit the logistic model on datasets, validate on a chronological hold-out, write model.json.
+    Train(train::TrainArgs),
+    /// Metrics of a model on a dataset, as JSON on stdout.
+    Eval(eval::EvalArgs),
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Score(args) => score::run(args),
+        Command::Train(args) => train::run(args),
+        Command::Eval(args) => eval::run(args),
+    }
+}
+
+/// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays clean.
+pub fn init_telemetry() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RISKGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// An error and its causes on one line: "reading x: no such file".
+pub fn one_line(err: &anyhow::Error) -> String {
+    err.chain()
+        .map(|e| e.to_string())
+        .collect::<Vec<_>>()
+        .join(": ")
+}

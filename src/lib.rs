@@ -1,0 +1,8 @@
+//! riskgate: deploy-risk scoring of a change from its git history.
+//!
+//! The pure core (`features`, `model`) does no I/O; `mining` holds all git2 code.
+
+pub mod cli;
+pub mod features;
+pub mod mining;
+pub mod model;

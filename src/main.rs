@@ -1,0 +1,15 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = riskgate::cli::Cli::parse();
+    riskgate::cli::init_telemetry();
+    match riskgate::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("riskgate: {}", riskgate::cli::one_line(&err));
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The logistic risk model: its JSON format, scoring and per-feature contributions.
+//!
+//! Pure: no I/O. Loading takes the JSON text; the caller reads the file.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+pub mod dataset;
+pub mod metrics;
+pub mod train;
+
+/// How a raw signal is turned into the value the coefficient multiplies (before standardising).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transform {
+    /// The raw value.
+    None,
+    /// `ln(1 + max(x, 0))`: for counts and durations with long right tails.
+    Log1p,
+}
+
+impl Transform {
+    pub fn apply(self, x: f64) -> f64 {
+        match self {
+            Transform::None => x,
+            Transform::Log1p => x.max(0.0).ln_1p(),
+        }
+    }
+}
+
+/// One input of the model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelFeature {
+    pub name: String,
+    pub transform: Transform,
+    /// Mean and standard deviation of the transformed value on the training rows.
+    pub mean: f64,
+    pub std: f64,
+    /// Weight of the standardised value in the logit.
+    pub coefficient: f64,
+    /// Quantiles of the raw value on the training rows at 0%, 1%, …, 100% (101 values),
+    /// so an explanation can say "more than 90% of changes".
+    pub quantiles: Vec<f64>,
+}
+
+impl ModelFeature {
+    /// The standardised, transformed value.
+    pub fn standardise(&self, raw: f64) -> f64 {
+        let std = if self.std > 0.0 { self.std } else { 1.0 };
+        (self.transform.apply(raw) - self.mean) / std
+    }
+
+    /// Share of training changes whose raw value lies strictly below `raw`, and the share
+    /// strictly above it (ties count for neither), estimated from the stored quantiles.
+    pub fn rank(&self, raw: f64) -> (f64, f64) {
+        let q = &self.quantiles;
+        if q.len() < 2 {
+            return (0.5, 0.5);
+        }
+        let steps = (q.len() - 1) as f64;
+        let below = q.iter().filter(|&&v| v < raw).count();
+        let above = q.iter().filter(|&&v| v > raw).count();
+        // Each quantile point stands for 1/steps of the distribution; the end points for half.
+        let share = |n: usize| ((n as f64 - 0.5).max(0.0) / steps).clamp(0.0, 1.0);
+        (share(below), share(above))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Thresholds {
+    /// Probability at or above which a change is "elevated".
+    pub elevated: f64,
+    /// Probability at or above which a change is "high".
+    pub high: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Low,
+    Elevated,
+    High,
+}
+
+impl Band {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Low => "low",
+            Band::Elevated => "elevated",
+            Band::High => "high",
+        }
+    }
+}
+
+impl Thresholds {
+    pub fn band(&self, probability: f64) -> Band {
+        if probability >= self.high {
+            Band::High
+        } else if probability >= self.elevated {
+            Band::Elevated
+        } else {
+            Band::Low
+        }
+    }
+}
+
+/// The whole model file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub version: String,
+    pub intercept: f64,
+    pub features: Vec<ModelFeature>,
+    pub thresholds: Thresholds,
+    /// Where the model came from: data files, split, regularisation, the command that made it.
+    #[serde(default)]
+    pub provenance: serde_json::Value,
+    /// Hold-out metrics measured when the model was trained.
+    #[serde(default)]
+    pub metrics: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("model is not valid JSON of the model format: {0}")]
+    Format(#[from] serde_json::Error),
+    #[error("model feature `{0}` has a non-finite mean, std or coefficient")]
+    NonFinite(String),
+    #[error("model lists feature `{0}` twice")]
+    Duplicate(String),
+    #[error("model thresholds must satisfy 0 < elevated <= high < 1 (got {0} and {1})")]
+    Thresholds(f64, f64),
+}
+
+/// One feature's share of the logit for a scored change.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Contribution {
+    pub feature: String,
+    /// The raw signal value.
+    pub value: f64,
+    /// coefficient × standardised value: how far this signal moves the logit from an average change.
+    pub contribution: f64,
+    /// Share of training changes with a lower / higher raw value.
+    pub share_below: f64,
+    pub share_above: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scored {
+    pub probability: f64,
+    pub band: Band,
+    /// Largest (most risk-raising) first.
+    pub contributions: Vec<Contribution>,
+    /// Model features the change had no value for; they were scored as an average change.
+    pub missing: Vec<String>,
+}
+
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+impl Model {
+    pub fn from_json(text: &str) -> Result<Model, ModelError> {
+        let model: Model = serde_json::from_str(text)?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("model serialises")
+    }
+
+    fn validate(&self) -> Result<(), ModelError> {
+        let mut seen = std::collections::BTreeSet::new();
+        for f in &self.features {
+            if !(f.mean.is_finite() && f.std.is_finite() && f.coefficient.is_finite()) {
+                return Err(ModelError::NonFinite(f.name.clone()));
+            }
+            if !seen.insert(f.name.as_str()) {
+                return Err(ModelError::Duplicate(f.name.clone()));
+            }
+        }
+        let t = self.thresholds;
+        if !(t.elevated > 0.0 && t.elevated <= t.high && t.high < 1.0) {
+            return Err(ModelError::Thresholds(t.elevated, t.high));
+        }
+        Ok(())
+    }
+
+    pub fn feature_names(&self) -> impl Iterator<Item = &str> {
+        self.features.iter().map(|f| f.name.as_str())
+    }
+
+    /// Probability from already-standardised inputs in model feature order.
+    pub fn probability_of_standardised(&self, z: &[f64]) -> f64 {
+        let logit = self.intercept
+            + self
+                .features
+                .iter()
+                .zip(z)
+                .map(|(f, z)| f.coefficient * z)
+                .sum::<f64>();
+        sigmoid(logit)
+    }
+
+    /// Score a change from its raw signals. A model feature absent from `values` (or not
+    /// finite) is taken at the training mean, contributes nothing, and is listed in `missing`.
+    pub fn score(&self, values: &BTreeMap<String, Option<f64>>) -> Scored {
+        let mut logit = self.intercept;
+        let mut contributions = Vec::with_capacity(self.features.len());
+        let mut missing = Vec::new();
+        for f in &self.features {
+            match values.get(&f.name).copied().flatten() {
+                Some(raw) if raw.is_finite() => {
+                    let contribution = f.coefficient * f.standardise(raw);
+                    logit += contribution;
+                    let (share_below, share_above) = f.rank(raw);
+                    contributions.push(Contribution {
+                        feature: f.name.clone(),
+                        value: raw,
+                        contribution,
+                        share_below,
+                        share_above,
+                    });
+                }
+                _ => missing.push(f.name.clone()),
+            }
+        }
+        contributions.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        let probability = sigmoid(logit);
+        Scored {
+            probability,
+            band: self.thresholds.band(probability),
+            contributions,
+            missing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn feature(name: &str, coefficient: f64) -> ModelFeature {
+        ModelFeature {
+            name: name.into(),
+            transform: Transform::Log1p,
+            mean: 1.0,
+            std: 0.5,
+            coefficient,
+            quantiles: (0..=100).map(|i| i as f64).collect(),
+        }
+    }
+
+    fn model() -> Model {
+        Model {
+            version: "test".into(),
+            intercept: -2.0,
+            features: vec![feature("la", 0.8), feature("exp", -0.3)],
+            thresholds: Thresholds {
+                elevated: 0.2,
+                high: 0.5,
+            },
+            provenance: serde_json::Value::Null,
+            metrics: serde_json::Value::Null,
+        }
+    }
+
+    #[test]
+    fn score_is_sigmoid_of_intercept_plus_contributions() {
+        let m = model();
+        let values = BTreeMap::from([("la".to_string(), Some(20.0)), ("exp".to_string(), Some(3.0))]);
+        let s = m.score(&values);
+        let z_la = (21f64.ln() - 1.0) / 0.5;
+        let z_exp = (4f64.ln() - 1.0) / 0.5;
+        let expected = 1.0 / (1.0 + (-(-2.0 + 0.8 * z_la - 0.3 * z_exp)).exp());
+        assert!((s.probability - expected).abs() < 1e-12);
+        assert_eq!(s.contributions[0].feature, "la");
+        assert!((s.contributions[0].contribution - 0.8 * z_la).abs() < 1e-12);
+        assert!(s.missing.is_empty());
+    }
+
+    #[test]
+    fn missing_feature_is_neutral_and_reported() {
+        let m = model();
+        let values = BTreeMap::from([("la".to_string(), None)]);
+        let s = m.score(&values);
+        assert_eq!(s.missing, vec!["la".to_string(), "exp".to_string()]);
+        assert!((s.probability - sigmoid(-2.0)).abs() < 1e-12);
+        assert_eq!(s.band, Band::Low);
+    }
+
+    #[test]
+    fn rank_reads_quantiles() {
+        let f = feature("la", 1.0);
+        let (below, above) = f.rank(93.5);
+        assert!((below - 0.935).abs() < 0.011, "{below}");
+        assert!((above - 0.065).abs() < 0.011, "{above}");
+    }
+
+    #[test]
+    fn bad_thresholds_and_duplicates_are_refused() {
+        let mut m = model();
+        m.thresholds.elevated = 0.7;
+        assert!(matches!(Model::from_json(&m.to_json()), Err(ModelError::Thresholds(..))));
+        let mut m = model();
+        m.features.push(feature("la", 1.0));
+        assert!(matches!(Model::from_json(&m.to_json()), Err(ModelError::Duplicate(_))));
+        assert!(matches!(Model::from_json("{"), Err(ModelError::Format(_))));
+    }
+
+    #[test]
+    fn bands_follow_thresholds() {
+        let t = Thresholds { elevated: 0.2, high: 0.5 };
+        assert_eq!(t.band(0.1), Band::Low);
+        assert_eq!(t.band(0.2), Band::Elevated);
+        assert_eq!(t.band(0.9), Band::High);
+    }
+}
