@@ -3,6 +3,8 @@
 //! The pure core (`features`, `model`) does no I/O; `mining` holds all git2 code.
 
 pub mod cli;
+pub mod config;
 pub mod features;
 pub mod mining;
 pub mod model;
+pub mod report;

@@ -1,8 +1,189 @@
+//! `riskgate score`: score one change of a local repository.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(Debug, clap::Args)]
-pub struct ScoreArgs {}
+use anyhow::Context as _;
 
-pub fn run(_args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`riskgate score` is not available in this build")
+use crate::config::RepoConfig;
+use crate::features::coverage::{coverage_delta, CoverageReport};
+use crate::features::sensitive::SensitivePaths;
+use crate::features::{self, ChangeKind};
+use crate::mining::{self, ChangeSpec, MinedChange};
+use crate::model::{explain, Model, Thresholds};
+use crate::report::{ChangeSummary, ScoreReport};
+
+/// The model shipped with riskgate, built into the binary.
+pub const SHIPPED_MODEL: &str = include_str!("../../model/model.json");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+    Markdown,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScoreArgs {
+    /// Repository to score (any directory inside it).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Base revision; the change is merge-base(base, head)..head. Default: the default branch.
+    #[arg(long)]
+    pub base: Option<String>,
+    /// Head revision. Default: HEAD.
+    #[arg(long)]
+    pub head: Option<String>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Exit with status 1 when the probability is above P (0..1): a CI gate.
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    pub fail_above: Option<f64>,
+    /// Model file. Default: the model shipped with riskgate.
+    #[arg(long, env = "RISKGATE_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Coverage report (lcov or Cobertura XML) of the base revision.
+    #[arg(long, value_name = "FILE")]
+    pub coverage_base: Option<PathBuf>,
+    /// Coverage report (lcov or Cobertura XML) of the head revision.
+    #[arg(long, value_name = "FILE")]
+    pub coverage_head: Option<PathBuf>,
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    let p: f64 = s.parse().map_err(|_| format!("`{s}` is not a number"))?;
+    if (0.0..=1.0).contains(&p) {
+        Ok(p)
+    } else {
+        Err(format!("{p} is not a probability between 0 and 1"))
+    }
+}
+
+pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
+    match path {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("reading model {}", p.display()))?;
+            Model::from_json(&text).with_context(|| format!("model {}", p.display()))
+        }
+        None => Model::from_json(SHIPPED_MODEL).context("the shipped model"),
+    }
+}
+
+fn read_report(path: &Path) -> anyhow::Result<CoverageReport> {
+    let bytes = std::fs::read(path).with_context(|| format!("reading coverage report {}", path.display()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(CoverageReport::parse(&path.display().to_string(), &text)?)
+}
+
+const HISTORY_SIGNALS: &str = "ndev, age, nuc, exp, rexp, sexp and author expertise";
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
+    let model = load_model(args.model.as_deref())?;
+    let repo = mining::open_repository(&args.repo)?;
+    let mined = mining::mine_change(
+        &repo,
+        &ChangeSpec {
+            base: args.base.clone(),
+            head: args.head.clone(),
+        },
+    )?;
+    let report = score_mined(&model, &mined, args.coverage_base.as_deref(), args.coverage_head.as_deref())?;
+    for w in &report.warnings {
+        eprintln!("riskgate: warning: {w}");
+    }
+    if report.change.empty {
+        eprintln!(
+            "riskgate: the change {}..{} is empty{}",
+            &report.base[..10.min(report.base.len())],
+            &report.head[..10.min(report.head.len())],
+            if args.base.is_none() { " (head is on the default branch; pass --base HEAD~1 to score the last commit)" } else { "" }
+        );
+    }
+    let out = match args.format {
+        Format::Text => report.to_text(),
+        Format::Json => report.to_json() + "\n",
+        Format::Markdown => report.to_markdown(),
+    };
+    print!("{out}");
+    match args.fail_above {
+        Some(p) if report.probability > p => {
+            eprintln!("riskgate: probability {:.3} is above {p}", report.probability);
+            Ok(ExitCode::from(1))
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// Signals, score and explanation of a mined change.
+pub fn score_mined(
+    model: &Model,
+    mined: &MinedChange,
+    coverage_base: Option<&Path>,
+    coverage_head: Option<&Path>,
+) -> anyhow::Result<ScoreReport> {
+    let config = match &mined.config {
+        Some(text) => RepoConfig::parse(mining::CONFIG_PATH, text)?,
+        None => RepoConfig::default(),
+    };
+    let sensitive = SensitivePaths::new(&config.sensitive_paths).with_context(|| mining::CONFIG_PATH.to_string())?;
+    let snapshot = &mined.snapshot;
+    let hits = sensitive.hits(snapshot.files.iter().map(|f| f.path.as_str()));
+
+    let coverage = match (coverage_base, coverage_head) {
+        (None, None) => None,
+        (base, Some(head)) => {
+            let base = match base {
+                Some(b) => read_report(b)?,
+                None => CoverageReport::default(),
+            };
+            let head = read_report(head)?;
+            let added: Vec<(String, Vec<u32>)> = snapshot
+                .files
+                .iter()
+                .filter(|f| f.change != ChangeKind::Deleted && !f.added_lines.is_empty())
+                .map(|f| (f.path.clone(), f.added_lines.clone()))
+                .collect();
+            Some(coverage_delta(&base, &head, &added))
+        }
+        (Some(_), None) => anyhow::bail!("--coverage-base needs --coverage-head: patch coverage is read from the head report"),
+    };
+
+    let (signals, context) = features::compute(snapshot, hits.clone(), coverage.clone());
+    let values = signals.to_map();
+    let mut model = model.clone();
+    if let Some(t) = config.thresholds {
+        model.thresholds = Thresholds {
+            elevated: t.elevated,
+            high: t.high,
+        };
+    }
+    let scored = model.score(&values);
+    let explanation = explain::explain(&scored, &signals, &context);
+
+    let mut warnings = Vec::new();
+    if mined.shallow {
+        warnings.push(format!(
+            "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
+        ));
+    }
+    let files = &snapshot.files;
+    Ok(ScoreReport::new(
+        scored.probability,
+        scored.band,
+        values,
+        explanation,
+        &model.version,
+        mined.base.to_string(),
+        mined.head.to_string(),
+        ChangeSummary {
+            commits: mined.commits,
+            files: files.len(),
+            lines_added: files.iter().map(|f| f.added).sum(),
+            lines_deleted: files.iter().map(|f| f.deleted).sum(),
+            empty: files.is_empty(),
+        },
+        warnings,
+        hits,
+        coverage,
+    ))
 }

@@ -1,3 +1,433 @@
 //! Pure change metrics: from a snapshot of a change and its history to named signals.
+//!
+//! The snapshot is gathered by `mining` (git2); everything here is arithmetic on it, so each
+//! signal can be checked against hand-computed values without a repository.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use serde::Serialize;
 
 pub mod coverage;
+pub mod sensitive;
+
+/// Seconds in a (Julian) year, for REXP's "years ago".
+pub const YEAR_SECONDS: f64 = 365.25 * 86_400.0;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    Added,
+    Deleted,
+    Modified,
+    Renamed,
+    /// Changed type (file ↔ symlink ↔ submodule) or copied.
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileKind {
+    Text,
+    Binary,
+    Symlink,
+    Submodule,
+}
+
+/// One file of the change (the squashed diff merge-base..head).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FileChange {
+    /// Path after the change (for a deleted file, the path it had).
+    pub path: String,
+    /// Path at base when it differs (renames).
+    pub old_path: Option<String>,
+    pub change: ChangeKind,
+    pub kind: FileKind,
+    pub added: u64,
+    pub deleted: u64,
+    /// Lines of the file at base (0 for new, binary, symlink and submodule entries).
+    pub lines_before: u64,
+    /// Line numbers, in the head version, of the lines the change added.
+    pub added_lines: Vec<u32>,
+}
+
+impl FileChange {
+    /// The path this file had at base: where its history lives.
+    pub fn base_path(&self) -> &str {
+        self.old_path.as_deref().unwrap_or(&self.path)
+    }
+}
+
+/// One earlier commit that touched a file of the change (reachable from base).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Touch {
+    /// Identifies the commit within one snapshot (an index, not a hash).
+    pub commit: u32,
+    /// Identifies the author within one snapshot.
+    pub author: u32,
+    /// Author time, unix seconds.
+    pub time: i64,
+}
+
+/// One earlier commit of the change's author (reachable from base).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuthorCommit {
+    pub time: i64,
+    /// Subsystems (top-level directories) the commit touched.
+    pub subsystems: BTreeSet<String>,
+}
+
+/// Lines at base in the touched files, by whether the change's author wrote them last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
+pub struct BlameTally {
+    pub author_lines: u64,
+    pub total_lines: u64,
+    /// Files whose lines were attributed, out of the touched files that existed at base.
+    pub files_attributed: u32,
+    pub files_existing: u32,
+}
+
+/// Everything the signals are computed from.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Snapshot {
+    pub files: Vec<FileChange>,
+    /// Messages of the non-merge commits in the change.
+    pub messages: Vec<String>,
+    pub author_name: String,
+    /// The author's id in `Touch::author`, if they appear in the history at all.
+    pub author: Option<u32>,
+    /// When the change was made (author time of its head), unix seconds.
+    pub change_time: i64,
+    /// Parallel to `files`: the earlier commits that touched each file, renames followed.
+    pub file_history: Vec<Vec<Touch>>,
+    /// The author's earlier commits.
+    pub author_commits: Vec<AuthorCommit>,
+    /// Directories of the change's files in which the author made earlier commits
+    /// (to any file at or below the directory).
+    pub author_known_dirs: BTreeSet<String>,
+    pub blame: Option<BlameTally>,
+}
+
+/// Top-level directory of a path (Kamei's subsystem); files at the root belong to "".
+pub fn subsystem(path: &str) -> &str {
+    path.split_once('/').map_or("", |(top, _)| top)
+}
+
+/// Parent directory of a path; "" for the root.
+pub fn directory(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Kamei's FIX: the change says it fixes something.
+pub fn is_fix_message(message: &str) -> bool {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN
+        .get_or_init(|| {
+            regex::Regex::new(
+                r"(?i)\b(fix(e[sd]|ing)?|bug(s|fix(es)?)?|defects?|hotfix(es)?|patch(es|ed)?|regressions?|crash(es|ed)?|resolve[sd]?\s+#\d+)\b",
+            )
+            .expect("valid pattern")
+        })
+        .is_match(message)
+}
+
+/// Normalised entropy of the distribution of modified lines over the files (0..1).
+pub fn normalised_entropy(modified_per_file: &[u64]) -> f64 {
+    let n = modified_per_file.len();
+    let total: u64 = modified_per_file.iter().sum();
+    if n < 2 || total == 0 {
+        return 0.0;
+    }
+    let h: f64 = modified_per_file
+        .iter()
+        .filter(|&&m| m > 0)
+        .map(|&m| {
+            let p = m as f64 / total as f64;
+            -p * p.log2()
+        })
+        .sum();
+    h / (n as f64).log2()
+}
+
+/// The signals of one change. Model inputs use these names; `None` means unknown.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Signals {
+    pub ns: f64,
+    pub nd: f64,
+    pub nf: f64,
+    pub entropy: f64,
+    pub la: f64,
+    pub ld: f64,
+    pub lt: f64,
+    pub fix: f64,
+    pub ndev: f64,
+    pub age: f64,
+    pub nuc: f64,
+    pub exp: f64,
+    pub rexp: f64,
+    pub sexp: f64,
+    /// Share of the earlier commits to the touched files made by the author (None: no history).
+    pub author_commit_share: Option<f64>,
+    /// Share of the touched files' lines at base last written by the author.
+    pub author_blame_share: Option<f64>,
+    /// Touched files the author has never changed before (that have history).
+    pub files_new_to_author: f64,
+    pub sensitive_files: f64,
+    /// Project line coverage change in points, and patch coverage of the added lines (0..100).
+    pub coverage_delta: Option<f64>,
+    pub patch_coverage: Option<f64>,
+}
+
+impl Signals {
+    /// Name → value, the `features` object of the JSON output and the model's input.
+    pub fn to_map(&self) -> BTreeMap<String, Option<f64>> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: Option<f64>| {
+            m.insert(k.to_string(), v);
+        };
+        put("ns", Some(self.ns));
+        put("nd", Some(self.nd));
+        put("nf", Some(self.nf));
+        put("entropy", Some(self.entropy));
+        put("la", Some(self.la));
+        put("ld", Some(self.ld));
+        put("lt", Some(self.lt));
+        put("fix", Some(self.fix));
+        put("ndev", Some(self.ndev));
+        put("age", Some(self.age));
+        put("nuc", Some(self.nuc));
+        put("exp", Some(self.exp));
+        put("rexp", Some(self.rexp));
+        put("sexp", Some(self.sexp));
+        put("author_commit_share", self.author_commit_share);
+        put("author_blame_share", self.author_blame_share);
+        put("files_new_to_author", Some(self.files_new_to_author));
+        put("sensitive_files", Some(self.sensitive_files));
+        put("coverage_delta", self.coverage_delta);
+        put("patch_coverage", self.patch_coverage);
+        m
+    }
+}
+
+/// Facts behind the signals that an explanation names (directories, files, subsystems).
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct Context {
+    pub author_name: String,
+    pub subsystems: Vec<String>,
+    pub directories: Vec<String>,
+    /// Directories of the change the author has never changed anything in (that existed before).
+    pub dirs_new_to_author: Vec<String>,
+    /// Files with history the author has never changed.
+    pub files_new_to_author: Vec<String>,
+    pub sensitive: Vec<sensitive::SensitiveHit>,
+    pub coverage: Option<coverage::CoverageDelta>,
+    pub empty: bool,
+}
+
+/// Compute every signal of a change.
+pub fn compute(
+    snapshot: &Snapshot,
+    sensitive_hits: Vec<sensitive::SensitiveHit>,
+    coverage: Option<coverage::CoverageDelta>,
+) -> (Signals, Context) {
+    let files = &snapshot.files;
+    let subsystems: BTreeSet<&str> = files.iter().map(|f| subsystem(&f.path)).collect();
+    let directories: BTreeSet<&str> = files.iter().map(|f| directory(&f.path)).collect();
+    let la: u64 = files.iter().map(|f| f.added).sum();
+    let ld: u64 = files.iter().map(|f| f.deleted).sum();
+    let lt: u64 = files.iter().map(|f| f.lines_before).sum();
+    let modified: Vec<u64> = files.iter().map(|f| f.added + f.deleted).collect();
+
+    let mut devs = HashSet::new();
+    let mut commits = HashSet::new();
+    let mut author_commits_on_files = HashSet::new();
+    let mut ages = Vec::new();
+    let mut files_new_to_author = Vec::new();
+    for (file, history) in files.iter().zip(&snapshot.file_history) {
+        if history.is_empty() {
+            continue;
+        }
+        for t in history {
+            devs.insert(t.author);
+            commits.insert(t.commit);
+            if Some(t.author) == snapshot.author {
+                author_commits_on_files.insert(t.commit);
+            }
+        }
+        let last = history.iter().map(|t| t.time).max().unwrap_or(snapshot.change_time);
+        ages.push((snapshot.change_time - last).max(0) as f64);
+        if !history.iter().any(|t| Some(t.author) == snapshot.author) {
+            files_new_to_author.push(file.path.clone());
+        }
+    }
+    let age = if ages.is_empty() { 0.0 } else { ages.iter().sum::<f64>() / ages.len() as f64 };
+
+    let exp = snapshot.author_commits.len() as f64;
+    let rexp = snapshot
+        .author_commits
+        .iter()
+        .map(|c| {
+            let years = ((snapshot.change_time - c.time).max(0) as f64 / YEAR_SECONDS).floor();
+            1.0 / (years + 1.0)
+        })
+        .sum();
+    let sexp = snapshot
+        .author_commits
+        .iter()
+        .filter(|c| c.subsystems.iter().any(|s| subsystems.contains(s.as_str())))
+        .count() as f64;
+
+    let author_commit_share = if commits.is_empty() {
+        None
+    } else {
+        Some(author_commits_on_files.len() as f64 / commits.len() as f64)
+    };
+    let author_blame_share = snapshot
+        .blame
+        .filter(|b| b.total_lines > 0)
+        .map(|b| b.author_lines as f64 / b.total_lines as f64);
+
+    // A directory is new to the author when it had history before but none of it is theirs.
+    let dirs_with_history: BTreeSet<&str> = files
+        .iter()
+        .zip(&snapshot.file_history)
+        .filter(|(_, h)| !h.is_empty())
+        .map(|(f, _)| directory(f.base_path()))
+        .collect();
+    let dirs_new_to_author: Vec<String> = dirs_with_history
+        .iter()
+        .filter(|d| !snapshot.author_known_dirs.contains(**d))
+        .map(|d| d.to_string())
+        .collect();
+
+    let fix = snapshot.messages.iter().any(|m| is_fix_message(m));
+    let signals = Signals {
+        ns: subsystems.len() as f64,
+        nd: directories.len() as f64,
+        nf: files.len() as f64,
+        entropy: normalised_entropy(&modified),
+        la: la as f64,
+        ld: ld as f64,
+        lt: lt as f64,
+        fix: if fix { 1.0 } else { 0.0 },
+        ndev: devs.len() as f64,
+        age,
+        nuc: commits.len() as f64,
+        exp,
+        rexp,
+        sexp,
+        author_commit_share,
+        author_blame_share,
+        files_new_to_author: files_new_to_author.len() as f64,
+        sensitive_files: sensitive_hits.len() as f64,
+        coverage_delta: coverage.as_ref().and_then(|c| c.delta_points),
+        patch_coverage: coverage.as_ref().and_then(|c| c.patch_percent),
+    };
+    let context = Context {
+        author_name: snapshot.author_name.clone(),
+        subsystems: subsystems.iter().map(|s| s.to_string()).collect(),
+        directories: directories.iter().map(|s| s.to_string()).collect(),
+        dirs_new_to_author,
+        files_new_to_author,
+        sensitive: sensitive_hits,
+        coverage,
+        empty: files.is_empty(),
+    };
+    (signals, context)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn text(path: &str, added: u64, deleted: u64, before: u64) -> FileChange {
+        FileChange {
+            path: path.into(),
+            old_path: None,
+            change: ChangeKind::Modified,
+            kind: FileKind::Text,
+            added,
+            deleted,
+            lines_before: before,
+            added_lines: (1..=added as u32).collect(),
+        }
+    }
+
+    #[test]
+    fn entropy_is_normalised() {
+        assert_eq!(normalised_entropy(&[10]), 0.0);
+        assert!((normalised_entropy(&[5, 5]) - 1.0).abs() < 1e-12);
+        // p = 0.5, 0.25, 0.25 → H = 1.5 bits, max log2(3)
+        let e = normalised_entropy(&[2, 1, 1]);
+        assert!((e - 1.5 / 3f64.log2()).abs() < 1e-12, "{e}");
+        assert_eq!(normalised_entropy(&[0, 0]), 0.0);
+    }
+
+    #[test]
+    fn fix_keywords() {
+        assert!(is_fix_message("Fix crash on empty input"));
+        assert!(is_fix_message("parser: fixes off-by-one"));
+        assert!(is_fix_message("Resolve #42"));
+        assert!(!is_fix_message("Add prefix support"));
+        assert!(!is_fix_message("Refactor the debugger"));
+    }
+
+    #[test]
+    fn subsystems_and_directories() {
+        assert_eq!(subsystem("src/a/b.rs"), "src");
+        assert_eq!(subsystem("README.md"), "");
+        assert_eq!(directory("src/a/b.rs"), "src/a");
+        assert_eq!(directory("README.md"), "");
+    }
+
+    #[test]
+    fn history_signals_by_hand() {
+        let day = 86_400;
+        let now = 1_000 * day;
+        let snapshot = Snapshot {
+            files: vec![text("src/a.rs", 3, 1, 10), text("docs/b.md", 0, 4, 20)],
+            messages: vec!["Add things".into()],
+            author_name: "carol".into(),
+            author: Some(7),
+            change_time: now,
+            file_history: vec![
+                vec![
+                    Touch { commit: 1, author: 7, time: now - 10 * day },
+                    Touch { commit: 2, author: 8, time: now - 4 * day },
+                ],
+                vec![Touch { commit: 2, author: 8, time: now - 4 * day }, Touch { commit: 3, author: 9, time: now - 2 * day }],
+            ],
+            author_commits: vec![
+                AuthorCommit { time: now - 10 * day, subsystems: ["src".to_string()].into() },
+                AuthorCommit { time: now - 400 * day, subsystems: ["lib".to_string()].into() },
+                AuthorCommit { time: now - 800 * day, subsystems: ["docs".to_string()].into() },
+            ],
+            author_known_dirs: ["src".to_string()].into(),
+            blame: Some(BlameTally { author_lines: 6, total_lines: 30, files_attributed: 2, files_existing: 2 }),
+        };
+        let (s, ctx) = compute(&snapshot, vec![], None);
+        assert_eq!((s.ns, s.nd, s.nf), (2.0, 2.0, 2.0));
+        assert_eq!((s.la, s.ld, s.lt), (3.0, 5.0, 30.0));
+        assert_eq!(s.ndev, 3.0);
+        assert_eq!(s.nuc, 3.0);
+        assert_eq!(s.age, (4.0 * day as f64 + 2.0 * day as f64) / 2.0);
+        assert_eq!(s.exp, 3.0);
+        // 10 days → 0 whole years (1); 400 days → 1 year (1/2); 800 days → 2 years (1/3)
+        assert!((s.rexp - (1.0 + 0.5 + 1.0 / 3.0)).abs() < 1e-12);
+        assert_eq!(s.sexp, 2.0);
+        assert_eq!(s.author_commit_share, Some(1.0 / 3.0));
+        assert_eq!(s.author_blame_share, Some(0.2));
+        assert_eq!(s.files_new_to_author, 1.0);
+        assert_eq!(ctx.dirs_new_to_author, vec!["docs".to_string()]);
+        assert_eq!(s.fix, 0.0);
+        assert_eq!(s.coverage_delta, None);
+        assert!(!ctx.empty);
+    }
+
+    #[test]
+    fn empty_change_has_zero_signals() {
+        let (s, ctx) = compute(&Snapshot::default(), vec![], None);
+        assert_eq!((s.nf, s.la, s.entropy, s.age), (0.0, 0.0, 0.0, 0.0));
+        assert_eq!(s.author_commit_share, None);
+        assert!(ctx.empty);
+    }
+}

@@ -1,0 +1,454 @@
+//! git2: resolve the change, diff it, and gather the history its signals need (blocking).
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+use git2::{Blob, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Patch, Repository};
+
+use crate::features::{
+    directory, subsystem, AuthorCommit, BlameTally, ChangeKind, FileChange, FileKind, Snapshot, Touch,
+};
+
+pub mod index;
+
+use index::{author_key, path_string, HistoryIndex};
+
+/// Where a repository keeps its own riskgate settings, read at the base revision.
+pub const CONFIG_PATH: &str = ".github/riskgate.yml";
+
+/// Most line diffs spent attributing the touched files' lines to their authors; past it the
+/// remaining files are left out of `author_blame_share` (and the tally says how many were used).
+pub const ATTRIBUTION_BUDGET: usize = 20_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MiningError {
+    #[error("{path} is not a git repository ({reason})")]
+    NotARepository { path: String, reason: String },
+    #[error("unknown revision `{0}`")]
+    UnknownRevision(String),
+    #[error("the repository has no commits yet")]
+    NoCommits,
+    #[error("no base given and no default branch found (tried origin/HEAD, main, master, origin/main, origin/master); pass --base")]
+    NoDefaultBranch,
+    #[error("`{base}` and `{head}` have no common ancestor{hint}")]
+    NoMergeBase { base: String, head: String, hint: String },
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+}
+
+pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
+    Repository::discover(path).map_err(|e| MiningError::NotARepository {
+        path: path.display().to_string(),
+        reason: e.message().to_string(),
+    })
+}
+
+fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> {
+    let object = repo.revparse_single(rev).map_err(|e| match e.code() {
+        ErrorCode::UnbornBranch if rev == "HEAD" => MiningError::NoCommits,
+        ErrorCode::NotFound | ErrorCode::Ambiguous | ErrorCode::InvalidSpec | ErrorCode::UnbornBranch => {
+            if rev == "HEAD" && repo.is_empty().unwrap_or(false) {
+                MiningError::NoCommits
+            } else {
+                MiningError::UnknownRevision(rev.to_string())
+            }
+        }
+        _ => MiningError::Git(e),
+    })?;
+    let commit = object
+        .peel_to_commit()
+        .map_err(|_| MiningError::UnknownRevision(format!("{rev} (not a commit)")))?;
+    Ok(commit.id())
+}
+
+/// The default branch: origin/HEAD's target, else main or master, local or on origin.
+pub fn default_branch(repo: &Repository) -> Option<String> {
+    if let Ok(r) = repo.find_reference("refs/remotes/origin/HEAD") {
+        if let Some(target) = r.symbolic_target() {
+            if repo.find_reference(target).is_ok() {
+                return Some(target.trim_start_matches("refs/remotes/").to_string());
+            }
+        }
+    }
+    ["main", "master", "origin/main", "origin/master"]
+        .into_iter()
+        .find(|name| repo.revparse_single(name).is_ok())
+        .map(str::to_string)
+}
+
+/// The change to mine: `None` picks the defaults (HEAD; merge-base with the default branch).
+#[derive(Debug, Clone, Default)]
+pub struct ChangeSpec {
+    pub base: Option<String>,
+    pub head: Option<String>,
+}
+
+/// A mined change: the snapshot the pure signals are computed from, and facts about it.
+#[derive(Debug)]
+pub struct MinedChange {
+    pub snapshot: Snapshot,
+    pub base: Oid,
+    pub head: Oid,
+    /// The revision the base was taken from (the merge-base of it and head is `base`).
+    pub base_from: String,
+    /// Text of `.github/riskgate.yml` at base, if there is one.
+    pub config: Option<String>,
+    pub shallow: bool,
+    /// Commits in base..head (merges included).
+    pub commits: usize,
+    /// Commits the history index had to add for this run, and its size after.
+    pub indexed_now: usize,
+    pub indexed_total: usize,
+}
+
+pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, MiningError> {
+    let head_rev = spec.head.clone().unwrap_or_else(|| "HEAD".to_string());
+    let head = resolve(repo, &head_rev)?;
+    let base_rev = match &spec.base {
+        Some(b) => b.clone(),
+        None => default_branch(repo).ok_or(MiningError::NoDefaultBranch)?,
+    };
+    let base_tip = resolve(repo, &base_rev)?;
+    let shallow = repo.is_shallow();
+    let base = repo.merge_base(base_tip, head).map_err(|e| {
+        if e.code() == ErrorCode::NotFound {
+            MiningError::NoMergeBase {
+                base: base_rev.clone(),
+                head: head_rev.clone(),
+                hint: if shallow {
+                    ": this clone is shallow and its history is cut; fetch more (git fetch --unshallow)".into()
+                } else {
+                    String::new()
+                },
+            }
+        } else {
+            MiningError::Git(e)
+        }
+    })?;
+
+    let mut index = HistoryIndex::open(repo);
+    let indexed_now = index.extend_to(repo, base)?;
+    index.save();
+    let base_idx = index.lookup(base).expect("base was just indexed");
+    let visible = index.reachable_from(base_idx);
+
+    let base_commit = repo.find_commit(base)?;
+    let head_commit = repo.find_commit(head)?;
+    let base_tree = base_commit.tree()?;
+    let files = diff_change(repo, &base_tree, &head_commit.tree()?)?;
+
+    // The commits of the change itself: messages for FIX, and who wrote it.
+    let mut walk = repo.revwalk()?;
+    walk.push(head)?;
+    walk.hide(base)?;
+    let mut commits = 0;
+    let mut messages = Vec::new();
+    let mut authored: HashMap<String, (usize, String)> = HashMap::new();
+    for oid in walk {
+        let c = repo.find_commit(oid?)?;
+        commits += 1;
+        if c.parent_count() > 1 {
+            continue;
+        }
+        messages.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
+        let a = c.author();
+        let name = String::from_utf8_lossy(a.name_bytes()).into_owned();
+        authored.entry(author_key(&a)).or_insert((0, name)).0 += 1;
+    }
+    // The author is whoever made most of the change's commits; ties go to head's author.
+    let head_author = head_commit.author();
+    let head_key = author_key(&head_author);
+    let (author_key_chosen, author_name) = authored
+        .iter()
+        .max_by_key(|(k, (n, _))| (*n, **k == head_key))
+        .map(|(k, (_, name))| (k.clone(), name.clone()))
+        .unwrap_or_else(|| (head_key.clone(), String::from_utf8_lossy(head_author.name_bytes()).into_owned()));
+    let author = index.author_id(&author_key_chosen);
+
+    let file_history_ids: Vec<Vec<u32>> = files
+        .iter()
+        .map(|f| index.file_history(f.base_path(), &visible))
+        .collect();
+    let file_history = file_history_ids
+        .iter()
+        .map(|ids| {
+            ids.iter()
+                .map(|&c| {
+                    let ic = index.commit(c);
+                    Touch { commit: c, author: ic.author, time: ic.time }
+                })
+                .collect()
+        })
+        .collect();
+
+    let mut author_commits = Vec::new();
+    let mut author_known_dirs = BTreeSet::new();
+    if let Some(a) = author {
+        for &c in index.commits_of_author(a) {
+            if !visible[c as usize] {
+                continue;
+            }
+            let ic = index.commit(c);
+            let subsystems = ic.touched.iter().map(|&p| subsystem(index.path(p)).to_string()).collect();
+            author_commits.push(AuthorCommit { time: ic.time, subsystems });
+        }
+        let dirs: BTreeSet<&str> = files.iter().map(|f| directory(f.base_path())).collect();
+        for dir in dirs {
+            if index.author_touched_dir(a, dir, &visible) {
+                author_known_dirs.insert(dir.to_string());
+            }
+        }
+    }
+
+    let blame = Some(attribute_lines(repo, &index, &files, &file_history_ids, &base_tree, author));
+    let config = read_blob_text(repo, &base_tree, CONFIG_PATH);
+
+    Ok(MinedChange {
+        snapshot: Snapshot {
+            files,
+            messages,
+            author_name,
+            author,
+            change_time: head_author.when().seconds(),
+            file_history,
+            author_commits,
+            author_known_dirs,
+            blame,
+        },
+        base,
+        head,
+        base_from: base_rev,
+        config,
+        shallow,
+        commits,
+        indexed_now,
+        indexed_total: index.len(),
+    })
+}
+
+fn read_blob_text(repo: &Repository, tree: &git2::Tree<'_>, path: &str) -> Option<String> {
+    let entry = tree.get_path(Path::new(path)).ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    Some(String::from_utf8_lossy(blob.content()).into_owned())
+}
+
+pub fn count_lines(content: &[u8]) -> u64 {
+    if content.is_empty() {
+        return 0;
+    }
+    let newlines = content.iter().filter(|&&b| b == b'\n').count() as u64;
+    newlines + u64::from(*content.last().expect("non-empty") != b'\n')
+}
+
+fn kind_of(mode: FileMode) -> Option<FileKind> {
+    match mode {
+        FileMode::Link => Some(FileKind::Symlink),
+        FileMode::Commit => Some(FileKind::Submodule),
+        _ => None,
+    }
+}
+
+fn find_text_blob<'r>(repo: &'r Repository, oid: Oid) -> Option<Blob<'r>> {
+    if oid.is_zero() {
+        return None;
+    }
+    repo.find_blob(oid).ok()
+}
+
+/// The squashed diff of the change, renames followed, one entry per file.
+pub fn diff_change(
+    repo: &Repository,
+    base: &git2::Tree<'_>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<FileChange>, MiningError> {
+    let mut opts = DiffOptions::new();
+    opts.ignore_submodules(false).include_typechange(true).context_lines(0);
+    let mut diff = repo.diff_tree_to_tree(Some(base), Some(head), Some(&mut opts))?;
+    diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
+    let mut files = Vec::with_capacity(diff.deltas().len());
+    for (i, delta) in diff.deltas().enumerate() {
+        let old = delta.old_file();
+        let new = delta.new_file();
+        let change = match delta.status() {
+            Delta::Added => ChangeKind::Added,
+            Delta::Deleted => ChangeKind::Deleted,
+            Delta::Modified => ChangeKind::Modified,
+            Delta::Renamed => ChangeKind::Renamed,
+            _ => ChangeKind::Other,
+        };
+        let old_path = old.path_bytes().map(path_string);
+        let new_path = new.path_bytes().map(path_string);
+        let path = match change {
+            ChangeKind::Deleted => old_path.clone().or(new_path.clone()),
+            _ => new_path.clone().or(old_path.clone()),
+        }
+        .unwrap_or_default();
+        let old_path = match (change, old_path) {
+            (ChangeKind::Renamed, Some(o)) if o != path => Some(o),
+            _ => None,
+        };
+        let special = kind_of(new.mode()).or_else(|| kind_of(old.mode()));
+        let old_blob = if special.is_none() { find_text_blob(repo, old.id()) } else { None };
+        let new_blob = if special.is_none() { find_text_blob(repo, new.id()) } else { None };
+        let binary = old_blob.as_ref().is_some_and(|b| b.is_binary()) || new_blob.as_ref().is_some_and(|b| b.is_binary());
+        let kind = special.unwrap_or(if binary { FileKind::Binary } else { FileKind::Text });
+        let mut file = FileChange {
+            path,
+            old_path,
+            change,
+            kind,
+            added: 0,
+            deleted: 0,
+            lines_before: 0,
+            added_lines: Vec::new(),
+        };
+        if kind == FileKind::Text {
+            file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
+            if let Some(patch) = Patch::from_diff(&diff, i)? {
+                for h in 0..patch.num_hunks() {
+                    for l in 0..patch.num_lines_in_hunk(h)? {
+                        let line = patch.line_in_hunk(h, l)?;
+                        match line.origin() {
+                            '+' => {
+                                file.added += 1;
+                                if let Some(n) = line.new_lineno() {
+                                    file.added_lines.push(n);
+                                }
+                            }
+                            '-' => file.deleted += 1,
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+        files.push(file);
+    }
+    Ok(files)
+}
+
+/// Who last wrote each line of the touched files at base, replayed along each file's own
+/// history from the index (one line diff per earlier commit of the file), so it costs the
+/// history of the touched files, never a walk of the whole repository as `git blame` does.
+fn attribute_lines(
+    repo: &Repository,
+    index: &HistoryIndex,
+    files: &[FileChange],
+    histories: &[Vec<u32>],
+    base_tree: &git2::Tree<'_>,
+    author: Option<u32>,
+) -> BlameTally {
+    let mut tally = BlameTally::default();
+    // Biggest edits first: their files matter most when the budget runs out.
+    let mut order: Vec<usize> = (0..files.len())
+        .filter(|&i| files[i].kind == FileKind::Text && files[i].change != ChangeKind::Added)
+        .collect();
+    tally.files_existing = order.len() as u32;
+    order.sort_by_key(|&i| std::cmp::Reverse(files[i].added + files[i].deleted));
+    let mut budget = ATTRIBUTION_BUDGET;
+    for i in order {
+        let file = &files[i];
+        let history = &histories[i];
+        if history.len() + 1 > budget {
+            continue;
+        }
+        let Some(base_content) = base_tree
+            .get_path(Path::new(file.base_path()))
+            .ok()
+            .and_then(|e| repo.find_blob(e.id()).ok())
+            .map(|b| b.content().to_vec())
+        else {
+            continue;
+        };
+        budget -= history.len() + 1;
+        let mut owners: Vec<u32> = Vec::new();
+        let mut content: Vec<u8> = Vec::new();
+        for &c in history {
+            let ic = index.commit(c);
+            let path = index.path_at(file.base_path(), c);
+            let next = repo
+                .find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid"))
+                .ok()
+                .and_then(|commit| commit.tree().ok())
+                .and_then(|tree| tree.get_path(Path::new(&path)).ok().map(|e| e.id()))
+                .and_then(|id| repo.find_blob(id).ok())
+                .map(|b| b.content().to_vec())
+                .unwrap_or_default();
+            owners = replay(&content, &owners, &next, ic.author);
+            content = next;
+        }
+        // Anything the replay missed (merge resolutions, history cut by a shallow clone) is
+        // nobody's, so it never counts for the author.
+        owners = replay(&content, &owners, &base_content, u32::MAX);
+        tally.files_attributed += 1;
+        tally.total_lines += owners.len() as u64;
+        if let Some(a) = author {
+            tally.author_lines += owners.iter().filter(|&&o| o == a).count() as u64;
+        }
+    }
+    tally
+}
+
+/// Owners of the lines of `new`, given the owners of the lines of `old`: unchanged lines keep
+/// theirs, added or changed lines go to `author`.
+fn replay(old: &[u8], old_owners: &[u32], new: &[u8], author: u32) -> Vec<u32> {
+    let new_len = count_lines(new) as usize;
+    if old == new {
+        return old_owners.to_vec();
+    }
+    let mut opts = DiffOptions::new();
+    opts.context_lines(0).force_text(true);
+    let Ok(patch) = Patch::from_buffers(old, None, new, None, Some(&mut opts)) else {
+        return vec![author; new_len];
+    };
+    let mut owners = Vec::with_capacity(new_len);
+    let mut old_pos = 0usize; // lines of old consumed
+    for h in 0..patch.num_hunks() {
+        let Ok((hunk, _)) = patch.hunk(h) else { continue };
+        // With no context, a pure insertion's old_start is the line *before* it.
+        let old_start = if hunk.old_lines() == 0 { hunk.old_start() as usize } else { hunk.old_start() as usize - 1 };
+        while old_pos < old_start && owners.len() < new_len {
+            owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
+            old_pos += 1;
+        }
+        old_pos = old_start + hunk.old_lines() as usize;
+        for _ in 0..hunk.new_lines() {
+            owners.push(author);
+        }
+    }
+    while owners.len() < new_len {
+        owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
+        old_pos += 1;
+    }
+    owners.truncate(new_len);
+    owners
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_counts() {
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(b"a"), 1);
+        assert_eq!(count_lines(b"a\nb\n"), 2);
+        assert_eq!(count_lines(b"a\nb"), 2);
+    }
+
+    #[test]
+    fn replay_keeps_unchanged_owners() {
+        let v1 = b"a\nb\nc\n";
+        let owners = replay(b"", &[], v1, 1);
+        assert_eq!(owners, vec![1, 1, 1]);
+        // Change b, insert x after c, by author 2.
+        let v2 = b"a\nB\nc\nx\n";
+        let owners = replay(v1, &owners, v2, 2);
+        assert_eq!(owners, vec![1, 2, 1, 2]);
+        // Insert at the top and delete c, by author 3.
+        let v3 = b"top\na\nB\nx\n";
+        let owners = replay(v2, &owners, v3, 3);
+        assert_eq!(owners, vec![3, 1, 2, 2]);
+        assert_eq!(replay(v3, &owners, b"", 4), Vec::<u32>::new());
+    }
+}

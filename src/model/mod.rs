@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 pub mod dataset;
+pub mod explain;
 pub mod metrics;
 pub mod train;
 

@@ -1,0 +1,318 @@
+//! Plain-language explanation of a score: one sentence per model factor, ranked by how much
+//! it moves the score, and notes on the signals the model does not weigh. Pure.
+
+use serde::Serialize;
+
+use super::{Contribution, Scored};
+use crate::features::{Context, Signals};
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Factor {
+    pub feature: String,
+    pub value: f64,
+    pub contribution: f64,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Explanation {
+    /// Largest contribution (most risk-raising) first.
+    pub factors: Vec<Factor>,
+    /// What the model does not weigh but a reviewer should know: expertise, sensitive paths,
+    /// coverage, an empty change.
+    pub notes: Vec<String>,
+}
+
+fn count(n: f64, one: &str, many: &str) -> String {
+    let n = n.round() as i64;
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+fn percent(share: f64) -> u32 {
+    (share * 100.0).floor().clamp(0.0, 99.0) as u32
+}
+
+/// "— more than 93% of changes" / "— fewer than 40% of changes", from the feature's rank.
+fn compare(c: &Contribution, more: &str, fewer: &str, whom: &str) -> String {
+    if c.share_below >= 0.5 {
+        format!(" — {more} than {}% of {whom}", percent(c.share_below))
+    } else if c.share_above >= 0.5 {
+        format!(" — {fewer} than {}% of {whom}", percent(c.share_above))
+    } else {
+        format!(" — about typical for {whom}")
+    }
+}
+
+pub fn duration(seconds: f64) -> String {
+    let s = seconds.max(0.0);
+    let (value, unit) = if s < 3_600.0 {
+        ((s / 60.0).round(), "minute")
+    } else if s < 86_400.0 * 2.0 {
+        ((s / 3_600.0).round(), "hour")
+    } else if s < 86_400.0 * 60.0 {
+        ((s / 86_400.0).round(), "day")
+    } else if s < 86_400.0 * 730.0 {
+        ((s / (86_400.0 * 30.44)).round(), "month")
+    } else {
+        ((s / (86_400.0 * 365.25)).round(), "year")
+    };
+    if value == 1.0 {
+        format!("1 {unit}")
+    } else {
+        format!("{value} {unit}s")
+    }
+}
+
+fn list(items: &[String], max: usize) -> String {
+    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
+    let mut s = shown.join(", ");
+    if items.len() > max {
+        s.push_str(&format!(" and {} more", items.len() - max));
+    }
+    s
+}
+
+fn display_dir(dir: &str) -> String {
+    if dir.is_empty() {
+        "the repository root".to_string()
+    } else {
+        format!("{dir}/")
+    }
+}
+
+fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
+    let who = if ctx.author_name.trim().is_empty() { "the author" } else { ctx.author_name.as_str() };
+    let v = c.value;
+    match c.feature.as_str() {
+        "la" => format!("adds {}{}", count(v, "line", "lines"), compare(c, "more", "fewer", "changes")),
+        "ld" => format!("deletes {}{}", count(v, "line", "lines"), compare(c, "more", "fewer", "changes")),
+        "nf" => format!("touches {}{}", count(v, "file", "files"), compare(c, "more", "fewer", "changes")),
+        "nd" => format!(
+            "touches {} in {}{}",
+            count(signals.nf, "file", "files"),
+            count(v, "directory", "directories"),
+            compare(c, "more spread out", "less spread out", "changes")
+        ),
+        "ns" => format!(
+            "spans {} ({}){}",
+            count(v, "subsystem", "subsystems"),
+            list(&ctx.subsystems.iter().map(|s| if s.is_empty() { "root".to_string() } else { s.clone() }).collect::<Vec<_>>(), 4),
+            compare(c, "more", "fewer", "changes")
+        ),
+        "entropy" => format!(
+            "spreads its edits {} across its files (entropy {:.2} of 1){}",
+            if v >= 0.5 { "evenly" } else { "unevenly" },
+            v,
+            compare(c, "more scattered", "more focused", "changes")
+        ),
+        "lt" => format!("its files had {} before the change{}", count(v, "line", "lines"), compare(c, "more", "fewer", "changes")),
+        "fix" => {
+            if v >= 0.5 {
+                "is a bug fix: fixes are themselves often followed by another fix".to_string()
+            } else {
+                "is not a bug fix".to_string()
+            }
+        }
+        "ndev" => format!(
+            "its files have been changed by {} before{}",
+            count(v, "developer", "developers"),
+            compare(c, "more", "fewer", "changes")
+        ),
+        "age" => {
+            if signals.nuc == 0.0 {
+                "its files are all new, with no earlier changes".to_string()
+            } else {
+                format!(
+                    "its files last changed {} ago on average{}",
+                    duration(v),
+                    compare(c, "longer ago", "more recently", "changes")
+                )
+            }
+        }
+        "nuc" => format!(
+            "its files have {}{}",
+            count(v, "earlier change", "earlier changes"),
+            compare(c, "more", "fewer", "changes")
+        ),
+        "exp" => format!(
+            "{who} has made {} in this repository{}",
+            count(v, "earlier change", "earlier changes"),
+            compare(c, "more", "fewer", "authors at the time of a change")
+        ),
+        "rexp" => format!(
+            "{who}'s recent experience counts {v:.1} changes, older years weighing less{}",
+            compare(c, "more", "less", "authors at the time of a change")
+        ),
+        "sexp" => format!(
+            "{who} has made {} in {}{}",
+            count(v, "earlier change", "earlier changes"),
+            if ctx.subsystems.len() == 1 { "this subsystem" } else { "these subsystems" },
+            compare(c, "more", "fewer", "authors at the time of a change")
+        ),
+        other => format!("{other} is {v}{}", compare(c, "higher", "lower", "changes")),
+    }
+}
+
+fn pct1(x: f64) -> String {
+    format!("{x:.1}%")
+}
+
+fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
+    let who = if ctx.author_name.trim().is_empty() { "the author" } else { ctx.author_name.as_str() };
+    let mut notes = Vec::new();
+    if ctx.empty {
+        notes.push("the change is empty: base and head have the same files".to_string());
+    }
+    for dir in ctx.dirs_new_to_author.iter().take(3) {
+        notes.push(format!("{who} has not changed {} before", display_dir(dir)));
+    }
+    if ctx.dirs_new_to_author.len() > 3 {
+        notes.push(format!("… nor {} other directories of this change", ctx.dirs_new_to_author.len() - 3));
+    }
+    if let Some(share) = signals.author_commit_share {
+        notes.push(format!("{who} made {} of the earlier commits to these files", pct1(share * 100.0)));
+    }
+    if let Some(share) = signals.author_blame_share {
+        notes.push(format!("{who} last wrote {} of the lines these files had before", pct1(share * 100.0)));
+    }
+    if !ctx.sensitive.is_empty() {
+        let hits: Vec<String> = ctx.sensitive.iter().map(|h| format!("{} ({})", h.path, h.reason.describe())).collect();
+        notes.push(format!("touches {}: {}", count(hits.len() as f64, "sensitive file", "sensitive files"), list(&hits, 5)));
+    }
+    match &ctx.coverage {
+        None => notes.push("coverage unknown: no coverage reports were given".to_string()),
+        Some(cov) => {
+            match (cov.base_percent, cov.head_percent, cov.delta_points) {
+                (Some(b), Some(h), Some(d)) => {
+                    let verdict = if d < -2.0 { " — a drop of more than 2 points" } else { "" };
+                    notes.push(format!("project coverage {} → {} ({d:+.1} points){verdict}", pct1(b), pct1(h)));
+                }
+                (_, Some(h), _) => notes.push(format!("project coverage at head {} (no base report to compare)", pct1(h))),
+                _ => notes.push("project coverage unknown: the reports instrument no lines".to_string()),
+            }
+            match cov.patch_percent {
+                Some(p) => {
+                    let mut s = format!(
+                        "patch coverage {}: {} of {} instrumented added lines run by tests",
+                        pct1(p),
+                        cov.patch_covered,
+                        cov.patch_instrumented
+                    );
+                    let uncovered: Vec<String> = cov
+                        .uncovered_added
+                        .iter()
+                        .filter(|(_, lines)| !lines.is_empty())
+                        .map(|(f, lines)| format!("{f} ({})", count(lines.len() as f64, "line", "lines")))
+                        .collect();
+                    if !uncovered.is_empty() {
+                        s.push_str(&format!("; untested: {}", list(&uncovered, 3)));
+                    }
+                    notes.push(s);
+                }
+                None => notes.push("patch coverage unknown: no added line is instrumented in the head report".to_string()),
+            }
+        }
+    }
+    if !scored.missing.is_empty() {
+        notes.push(format!("scored as an average change on: {} (no value)", scored.missing.join(", ")));
+    }
+    notes
+}
+
+pub fn explain(scored: &Scored, signals: &Signals, ctx: &Context) -> Explanation {
+    let factors = scored
+        .contributions
+        .iter()
+        .map(|c| Factor {
+            feature: c.feature.clone(),
+            value: c.value,
+            contribution: c.contribution,
+            explanation: sentence(c, signals, ctx),
+        })
+        .collect();
+    Explanation {
+        factors,
+        notes: notes(signals, ctx, scored),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn contribution(feature: &str, value: f64, below: f64, above: f64) -> Contribution {
+        Contribution {
+            feature: feature.into(),
+            value,
+            contribution: 0.5,
+            share_below: below,
+            share_above: above,
+        }
+    }
+
+    fn signals() -> Signals {
+        Signals {
+            ns: 2.0,
+            nd: 6.0,
+            nf: 14.0,
+            entropy: 0.8,
+            la: 340.0,
+            ld: 12.0,
+            lt: 900.0,
+            fix: 0.0,
+            ndev: 3.0,
+            age: 86_400.0 * 3.0,
+            nuc: 9.0,
+            exp: 2.0,
+            rexp: 2.0,
+            sexp: 1.0,
+            author_commit_share: Some(0.25),
+            author_blame_share: None,
+            files_new_to_author: 1.0,
+            sensitive_files: 0.0,
+            coverage_delta: None,
+            patch_coverage: None,
+        }
+    }
+
+    #[test]
+    fn sentences_read_like_a_reviewer_would_say_them() {
+        let ctx = Context {
+            author_name: "carol".into(),
+            subsystems: vec!["src".into(), "db".into()],
+            dirs_new_to_author: vec!["src/payments".into()],
+            ..Context::default()
+        };
+        let s = signals();
+        assert_eq!(
+            sentence(&contribution("nd", 6.0, 0.934, 0.03), &s, &ctx),
+            "touches 14 files in 6 directories — more spread out than 93% of changes"
+        );
+        assert_eq!(
+            sentence(&contribution("exp", 2.0, 0.05, 0.9), &s, &ctx),
+            "carol has made 2 earlier changes in this repository — fewer than 90% of authors at the time of a change"
+        );
+        assert_eq!(
+            sentence(&contribution("age", s.age, 0.2, 0.7), &s, &ctx),
+            "its files last changed 3 days ago on average — more recently than 70% of changes"
+        );
+        let scored = Scored { probability: 0.3, band: super::super::Band::Elevated, contributions: vec![], missing: vec![] };
+        let notes = notes(&s, &ctx, &scored);
+        assert!(notes.contains(&"carol has not changed src/payments/ before".to_string()), "{notes:?}");
+        assert!(notes.iter().any(|n| n.starts_with("coverage unknown")), "{notes:?}");
+        assert!(notes.contains(&"carol made 25.0% of the earlier commits to these files".to_string()));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(90.0), "2 minutes");
+        assert_eq!(duration(3.0 * 3_600.0), "3 hours");
+        assert_eq!(duration(86_400.0 * 3.0), "3 days");
+        assert_eq!(duration(86_400.0 * 365.0), "12 months");
+        assert_eq!(duration(86_400.0 * 365.25 * 3.0), "3 years");
+    }
+}

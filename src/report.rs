@@ -1,0 +1,223 @@
+//! The score of one change as a reviewer reads it: text for a terminal, markdown for a PR, JSON
+//! for machines. All three carry the same content. Pure.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use crate::features::coverage::CoverageDelta;
+use crate::features::sensitive::SensitiveHit;
+use crate::model::explain::Explanation;
+use crate::model::Band;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelRef {
+    pub version: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeSummary {
+    pub commits: usize,
+    pub files: usize,
+    pub lines_added: u64,
+    pub lines_deleted: u64,
+    pub empty: bool,
+}
+
+/// The `score --format json` object (DESIGN.md), plus notes and warnings.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScoreReport {
+    pub probability: f64,
+    pub band: Band,
+    pub features: BTreeMap<String, Option<f64>>,
+    pub contributions: Vec<crate::model::explain::Factor>,
+    pub model: ModelRef,
+    pub base: String,
+    pub head: String,
+    pub change: ChangeSummary,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+    pub sensitive_paths: Vec<SensitiveHit>,
+    pub coverage: Option<CoverageDelta>,
+}
+
+impl ScoreReport {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        probability: f64,
+        band: Band,
+        features: BTreeMap<String, Option<f64>>,
+        explanation: Explanation,
+        model_version: &str,
+        base: String,
+        head: String,
+        change: ChangeSummary,
+        warnings: Vec<String>,
+        sensitive_paths: Vec<SensitiveHit>,
+        coverage: Option<CoverageDelta>,
+    ) -> ScoreReport {
+        ScoreReport {
+            probability,
+            band,
+            features,
+            contributions: explanation.factors,
+            model: ModelRef { version: model_version.to_string() },
+            base,
+            head,
+            change,
+            notes: explanation.notes,
+            warnings,
+            sensitive_paths,
+            coverage,
+        }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("report serialises")
+    }
+
+    fn headline(&self) -> String {
+        format!("{:.0}% risk — {}", self.probability * 100.0, self.band.as_str())
+    }
+
+    fn change_line(&self) -> String {
+        let c = &self.change;
+        format!(
+            "{}..{}: {} {}, {} {}, +{} −{}",
+            short(&self.base),
+            short(&self.head),
+            c.commits,
+            if c.commits == 1 { "commit" } else { "commits" },
+            c.files,
+            if c.files == 1 { "file" } else { "files" },
+            c.lines_added,
+            c.lines_deleted
+        )
+    }
+
+    /// Factors that move the score by less than this are left out of the prose lists.
+    const NOTABLE: f64 = 0.05;
+
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "riskgate: {}  (model {})", self.headline(), self.model.version);
+        let _ = writeln!(out, "change {}", self.change_line());
+        for w in &self.warnings {
+            let _ = writeln!(out, "warning: {w}");
+        }
+        let raising: Vec<_> = self.contributions.iter().filter(|f| f.contribution >= Self::NOTABLE).collect();
+        let lowering: Vec<_> = self.contributions.iter().rev().filter(|f| f.contribution <= -Self::NOTABLE).collect();
+        if !raising.is_empty() {
+            let _ = writeln!(out, "\nRaises the risk:");
+            for f in raising {
+                let _ = writeln!(out, "  {:+.2}  {}", f.contribution, f.explanation);
+            }
+        }
+        if !lowering.is_empty() {
+            let _ = writeln!(out, "\nLowers the risk:");
+            for f in lowering {
+                let _ = writeln!(out, "  {:+.2}  {}", f.contribution, f.explanation);
+            }
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "\nAlso worth knowing:");
+            for n in &self.notes {
+                let _ = writeln!(out, "  - {n}");
+            }
+        }
+        out
+    }
+
+    pub fn to_markdown(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "### riskgate: {}\n", self.headline());
+        let _ = writeln!(out, "`{}` · model `{}`\n", self.change_line(), self.model.version);
+        for w in &self.warnings {
+            let _ = writeln!(out, "> **Warning:** {}\n", escape(w));
+        }
+        let notable: Vec<_> = self.contributions.iter().filter(|f| f.contribution.abs() >= Self::NOTABLE).collect();
+        if !notable.is_empty() {
+            let _ = writeln!(out, "| effect | factor |\n|---:|---|");
+            for f in notable {
+                let _ = writeln!(out, "| {:+.2} | {} |", f.contribution, escape(&f.explanation));
+            }
+            out.push('\n');
+        }
+        if !self.notes.is_empty() {
+            let _ = writeln!(out, "**Also worth knowing**\n");
+            for n in &self.notes {
+                let _ = writeln!(out, "- {}", escape(n));
+            }
+        }
+        out
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..10).unwrap_or(sha)
+}
+
+/// Keep paths and names from breaking a markdown table or starting markup.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for ch in s.chars() {
+        if matches!(ch, '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::explain::Factor;
+
+    fn report() -> ScoreReport {
+        let explanation = Explanation {
+            factors: vec![
+                Factor { feature: "la".into(), value: 340.0, contribution: 0.8, explanation: "adds 340 lines".into() },
+                Factor { feature: "exp".into(), value: 900.0, contribution: -0.4, explanation: "carol has made 900 earlier changes".into() },
+            ],
+            notes: vec!["touches src/a|b.rs".into()],
+        };
+        ScoreReport::new(
+            0.31,
+            Band::Elevated,
+            BTreeMap::from([("la".to_string(), Some(340.0)), ("coverage_delta".to_string(), None)]),
+            explanation,
+            "v1",
+            "a".repeat(40),
+            "b".repeat(40),
+            ChangeSummary { commits: 2, files: 3, lines_added: 340, lines_deleted: 12, empty: false },
+            vec![],
+            vec![],
+            None,
+        )
+    }
+
+    #[test]
+    fn json_has_the_designed_shape() {
+        let v: serde_json::Value = serde_json::from_str(&report().to_json()).unwrap();
+        assert_eq!(v["band"], "elevated");
+        assert_eq!(v["model"]["version"], "v1");
+        assert_eq!(v["features"]["coverage_delta"], serde_json::Value::Null);
+        assert_eq!(v["contributions"][0]["feature"], "la");
+        assert_eq!(v["contributions"][0]["explanation"], "adds 340 lines");
+        assert_eq!(v["base"].as_str().unwrap().len(), 40);
+    }
+
+    #[test]
+    fn text_and_markdown_carry_the_same_factors() {
+        let r = report();
+        let text = r.to_text();
+        let md = r.to_markdown();
+        assert!(text.contains("31% risk — elevated"));
+        assert!(text.contains("Raises the risk:\n  +0.80  adds 340 lines"), "{text}");
+        assert!(text.contains("Lowers the risk:\n  -0.40  carol has made 900"), "{text}");
+        assert!(md.contains("| +0.80 | adds 340 lines |"), "{md}");
+        assert!(md.contains("- touches src/a\\|b.rs"), "{md}");
+    }
+}

@@ -1,0 +1,152 @@
+//! Git repositories built in temp dirs with a blank git configuration and fixed dates.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Unix seconds of a UTC date at midnight.
+pub fn day(y: i64, m: i64, d: i64) -> i64 {
+    // Days from the civil date (proleptic Gregorian), after H. Hinnant's well-known formula.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    (era * 146_097 + doe - 719_468) * 86_400
+}
+
+pub struct TestRepo {
+    pub dir: tempfile::TempDir,
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    let home = dir.join(".test-home");
+    let out = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("HOME", &home)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env_remove("GIT_DIR")
+        .env_remove("GIT_WORK_TREE")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl TestRepo {
+    pub fn new() -> TestRepo {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let repo = TestRepo { dir };
+        repo.git(&["init", "-q", "-b", "main"]);
+        repo.git(&["config", "core.autocrlf", "false"]);
+        repo
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        git_in(self.path(), args)
+    }
+
+    pub fn write(&self, path: &str, content: impl AsRef<[u8]>) {
+        let full = self.path().join(path);
+        std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+        std::fs::write(full, content).unwrap();
+    }
+
+    /// Numbered lines `prefix1\n…prefixN\n`.
+    pub fn lines(prefix: &str, n: usize) -> String {
+        (1..=n).map(|i| format!("{prefix}{i}\n")).collect()
+    }
+
+    /// Stage everything and commit as `name <name@example.com>` at `time`; returns the sha.
+    pub fn commit(&self, name: &str, time: i64, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        self.commit_staged(name, time, message, &[])
+    }
+
+    pub fn commit_staged(&self, name: &str, time: i64, message: &str, extra: &[&str]) -> String {
+        let date = format!("@{time} +0000");
+        let email = format!("{name}@example.com");
+        let mut args = vec![
+            "-c".to_string(),
+            format!("user.name={name}"),
+            "-c".to_string(),
+            format!("user.email={email}"),
+            "commit".to_string(),
+            "-q".to_string(),
+            "--no-verify".to_string(),
+            "-m".to_string(),
+            message.to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = Command::new("git")
+            .args(&args)
+            .current_dir(self.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("HOME", self.path().join(".test-home"))
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "commit failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A merge of `branch` into the current branch, by `name` at `time`.
+    pub fn merge(&self, name: &str, time: i64, branch: &str) -> String {
+        let date = format!("@{time} +0000");
+        let out = Command::new("git")
+            .args([
+                "-c",
+                &format!("user.name={name}"),
+                "-c",
+                &format!("user.email={name}@example.com"),
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                &format!("Merge {branch}"),
+                branch,
+            ])
+            .current_dir(self.path())
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("HOME", self.path().join(".test-home"))
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .output()
+            .expect("git runs");
+        assert!(out.status.success(), "merge failed: {}", String::from_utf8_lossy(&out.stderr));
+        self.git(&["rev-parse", "HEAD"])
+    }
+}
+
+pub fn riskgate() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_riskgate"))
+}
+
+/// Run the riskgate binary; returns (exit code, stdout, stderr).
+pub fn run_riskgate(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(riskgate())
+        .args(args)
+        .env_remove("RISKGATE_MODEL")
+        .output()
+        .expect("riskgate runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
