@@ -650,3 +650,400 @@ fn is_absolute(normalized: &str) -> bool {
 fn file_name(normalized: &str) -> &str {
     normalized.rsplit('/').next().unwrap_or(normalized)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE_LCOV: &str = include_str!("../../fixtures/coverage/base.info");
+    const HEAD_LCOV: &str = include_str!("../../fixtures/coverage/head.info");
+    const HEAD_COBERTURA: &str = include_str!("../../fixtures/coverage/head.cobertura.xml");
+    const COVERAGE_PY: &str = include_str!("../../fixtures/coverage/coverage-py.xml");
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn added() -> Vec<(String, Vec<u32>)> {
+        vec![
+            // 12 is a closing brace: not instrumented, must not count.
+            ("src/lib.rs".to_string(), vec![10, 11, 12]),
+            ("src/util.rs".to_string(), vec![5]),
+            // Not in the report at all.
+            ("docs/notes.md".to_string(), vec![1, 2]),
+            ("src/new.rs".to_string(), vec![1, 2, 3, 4]),
+        ]
+    }
+
+    #[test]
+    fn lcov_base_totals_and_hits() {
+        let report = CoverageReport::parse_lcov("base.info", BASE_LCOV).unwrap();
+        assert_eq!(report.file_count(), 2);
+        // lib.rs 3 of 4 lines hit, util.rs 2 of 4.
+        assert_eq!(report.totals(), (5, 8));
+        assert_eq!(report.line_hits("src/lib.rs", 3), Some(4));
+        assert_eq!(report.line_hits("src/lib.rs", 5), Some(0));
+        assert_eq!(report.line_hits("src/lib.rs", 6), None);
+        assert_eq!(report.line_hits("src/util.rs", 4), Some(1));
+    }
+
+    #[test]
+    fn lcov_head_merges_records_and_clamps_negative_hits() {
+        let report = CoverageReport::parse_lcov("head.info", HEAD_LCOV).unwrap();
+        // util.rs appears in two records: merged into one file.
+        assert_eq!(report.file_count(), 3);
+        // lib.rs 4/6, util.rs 4/5 (line 3: 0 + 1), new.rs 2/3.
+        assert_eq!(report.totals(), (10, 14));
+        assert_eq!(report.line_hits("src/util.rs", 3), Some(1));
+        assert_eq!(report.line_hits("src/util.rs", 1), Some(2));
+        // DA:5,-2 (overflowed counter) reads as 0.
+        assert_eq!(report.line_hits("src/util.rs", 5), Some(0));
+        assert_eq!(report.line_hits("src/new.rs", 2), Some(1));
+    }
+
+    #[test]
+    fn lcov_sums_repeated_lines_and_saturates_huge_hits() {
+        let text = "SF:src/a.rs\nDA:3,2\nDA:3,5\nDA:4,18446744073709551615\nDA:4,5\n\
+                    DA:5,99999999999999999999999\nend_of_record\n";
+        let report = CoverageReport::parse_lcov("merged.info", text).unwrap();
+        assert_eq!(report.line_hits("src/a.rs", 3), Some(7));
+        assert_eq!(report.line_hits("src/a.rs", 4), Some(u64::MAX));
+        assert_eq!(report.line_hits("src/a.rs", 5), Some(u64::MAX));
+        assert_eq!(report.totals(), (3, 3));
+    }
+
+    #[test]
+    fn lcov_tolerates_crlf_and_bom() {
+        let text = "\u{feff}TN:\r\nSF:src/a.rs\r\nDA:1,1\r\nDA:2,0\r\nLF:2\r\nend_of_record\r\n";
+        let report = CoverageReport::parse("crlf.info", text).unwrap();
+        assert_eq!(report.totals(), (1, 2));
+        assert_eq!(report.line_hits("src/a.rs", 1), Some(1));
+        assert_eq!(report.files().next().map(|(p, _)| p), Some("src/a.rs"));
+    }
+
+    #[test]
+    fn cobertura_head_matches_lcov_head() {
+        let xml = CoverageReport::parse_cobertura("head.cobertura.xml", HEAD_COBERTURA).unwrap();
+        let lcov = CoverageReport::parse_lcov("head.info", HEAD_LCOV).unwrap();
+        assert_eq!(xml.file_count(), 3);
+        // Method lines repeat class lines and two classes share util.rs: still 10/14.
+        assert_eq!(xml.totals(), (10, 14));
+        assert_eq!(xml.source_roots(), ["/home/ci/work/proj".to_string()]);
+        for (path, lines) in lcov.files() {
+            let repo_path = path.trim_start_matches("/home/ci/work/proj/");
+            for (&line, &hits) in lines {
+                assert_eq!(xml.line_hits(repo_path, line), Some(hits), "{path}:{line}");
+            }
+        }
+        // <line> with <conditions> children is read too.
+        assert_eq!(xml.line_hits("src/lib.rs", 10), Some(3));
+    }
+
+    #[test]
+    fn coverage_py_sources_methods_and_entities() {
+        let report = CoverageReport::parse("coverage-py.xml", COVERAGE_PY).unwrap();
+        // __init__.py 1/1, mod/a.py 4/6 (method lines not counted again), mod/q&a.py 1/2.
+        assert_eq!(report.totals(), (6, 9));
+        assert_eq!(
+            report.source_roots(),
+            ["/home/runner/work/app/app/pkg".to_string()]
+        );
+        // The repository has the package under pkg/: matched through the <source> root.
+        assert_eq!(report.line_hits("pkg/mod/a.py", 6), Some(1));
+        assert_eq!(report.line_hits("pkg/mod/a.py", 5), Some(0));
+        assert_eq!(report.line_hits("pkg/mod/a.py", 3), None);
+        assert_eq!(report.line_hits("pkg/mod/q&a.py", 2), Some(3));
+        assert_eq!(report.line_hits("pkg/__init__.py", 1), Some(1));
+        assert_eq!(report.line_hits("other/mod/a.py", 6), None);
+        assert_eq!(report.resolve_path("pkg/mod/a.py"), Some("mod/a.py"));
+    }
+
+    #[test]
+    fn cobertura_with_bom_and_windows_source() {
+        let text = "\u{feff}\n  <?xml version=\"1.0\"?>\n<coverage><sources><source>C:\\agent\\_work\\1\\s</source>\
+                    </sources><packages><package><classes>\
+                    <class filename=\"src\\app\\main.ts\"><lines><line number=\"7\" hits=\"2\"/></lines></class>\
+                    </classes></package></packages></coverage>";
+        let report = CoverageReport::parse("istanbul.xml", text).unwrap();
+        assert_eq!(report.totals(), (1, 1));
+        assert_eq!(report.line_hits("src/app/main.ts", 7), Some(2));
+        assert_eq!(report.line_hits("s/src/app/main.ts", 7), Some(2));
+        assert_eq!(report.line_hits("t/src/app/main.ts", 7), None);
+    }
+
+    #[test]
+    fn delta_from_lcov_reports() {
+        let base = CoverageReport::parse("base.info", BASE_LCOV).unwrap();
+        let head = CoverageReport::parse("head.info", HEAD_LCOV).unwrap();
+        let delta = coverage_delta(&base, &head, &added());
+        // base 5/8, head 10/14.
+        assert!(close(delta.base_percent.unwrap(), 62.5));
+        assert!(close(delta.head_percent.unwrap(), 100.0 * 10.0 / 14.0));
+        assert!(close(
+            delta.delta_points.unwrap(),
+            100.0 * 10.0 / 14.0 - 62.5
+        ));
+        assert!(close(delta.delta_points.unwrap(), 8.928571428571429));
+        // Instrumented added lines: lib 10, 11; util 5; new 1, 2, 3. Hit: lib 10, new 1, 2.
+        assert_eq!(delta.patch_instrumented, 6);
+        assert_eq!(delta.patch_covered, 3);
+        assert!(close(delta.patch_percent.unwrap(), 50.0));
+        assert_eq!(
+            delta.uncovered_added,
+            vec![
+                ("src/lib.rs".to_string(), vec![11]),
+                ("src/util.rs".to_string(), vec![5]),
+                ("src/new.rs".to_string(), vec![3]),
+            ]
+        );
+    }
+
+    #[test]
+    fn delta_is_the_same_with_a_cobertura_head() {
+        let base = CoverageReport::parse("base.info", BASE_LCOV).unwrap();
+        let lcov_head = CoverageReport::parse("head.info", HEAD_LCOV).unwrap();
+        let xml_head = CoverageReport::parse("head.cobertura.xml", HEAD_COBERTURA).unwrap();
+        let from_lcov = coverage_delta(&base, &lcov_head, &added());
+        let from_xml = coverage_delta(&base, &xml_head, &added());
+        assert_eq!(from_xml, from_lcov);
+        assert_eq!(from_xml.patch_covered, 3);
+    }
+
+    #[test]
+    fn delta_merges_repeated_paths_and_lines() {
+        let head = CoverageReport::parse("head.info", HEAD_LCOV).unwrap();
+        let added = vec![
+            ("src/new.rs".to_string(), vec![3, 3]),
+            ("src/new.rs".to_string(), vec![1, 3]),
+        ];
+        let delta = coverage_delta(&head, &head, &added);
+        assert_eq!(delta.patch_instrumented, 2);
+        assert_eq!(delta.patch_covered, 1);
+        assert_eq!(delta.delta_points, Some(0.0));
+        assert_eq!(
+            delta.uncovered_added,
+            vec![("src/new.rs".to_string(), vec![3])]
+        );
+    }
+
+    #[test]
+    fn delta_without_instrumented_lines_has_no_percentages() {
+        let empty = CoverageReport::parse("empty.info", "SF:src/a.rs\nend_of_record\n").unwrap();
+        assert_eq!(empty.totals(), (0, 0));
+        let head = CoverageReport::parse("head.info", HEAD_LCOV).unwrap();
+        let delta = coverage_delta(&empty, &head, &[("src/lib.rs".to_string(), vec![12])]);
+        assert_eq!(delta.base_percent, None);
+        assert!(delta.head_percent.is_some());
+        assert_eq!(delta.delta_points, None);
+        assert_eq!(delta.patch_instrumented, 0);
+        assert_eq!(delta.patch_percent, None);
+        assert!(delta.uncovered_added.is_empty());
+        let json = serde_json::to_string(&delta).unwrap();
+        assert!(json.contains("\"patch_percent\":null"), "{json}");
+    }
+
+    const PATHS: &str = "\
+SF:/home/ci/work/proj/src/a.rs\nDA:1,1\nend_of_record\n\
+SF:xsrc/a.rs\nDA:1,2\nend_of_record\n\
+SF:C:\\build\\proj\\lib\\b.rs\nDA:1,3\nend_of_record\n\
+SF:./src/c.rs\nDA:1,4\nend_of_record\n\
+SF:vendor/src/c.rs\nDA:1,5\nend_of_record\n\
+SF:/ci/a/deep/src/d.rs\nDA:1,6\nend_of_record\n\
+SF:/ci/src/d.rs\nDA:1,7\nend_of_record\n\
+SF:/ci/build/../src/e.rs\nDA:1,8\nend_of_record\n";
+
+    #[test]
+    fn path_matching_respects_component_boundaries() {
+        let report = CoverageReport::parse("paths.info", PATHS).unwrap();
+        // Absolute report path; `xsrc/a.rs` must not be taken for `src/a.rs`.
+        assert_eq!(report.line_hits("src/a.rs", 1), Some(1));
+        assert_eq!(report.line_hits("xsrc/a.rs", 1), Some(2));
+        assert_eq!(report.line_hits("rc/a.rs", 1), None);
+        assert_eq!(report.line_hits("src/a.rs", 2), None);
+        assert_eq!(report.line_hits("src/missing.rs", 1), None);
+        assert_eq!(report.line_hits("", 1), None);
+    }
+
+    #[test]
+    fn path_matching_normalises_and_prefers_exact_then_shortest() {
+        let report = CoverageReport::parse("paths.info", PATHS).unwrap();
+        // Backslashes and a drive letter.
+        assert_eq!(report.line_hits("lib/b.rs", 1), Some(3));
+        assert_eq!(
+            report.resolve_path("lib/b.rs"),
+            Some("C:\\build\\proj\\lib\\b.rs")
+        );
+        // `./src/c.rs` is exactly `src/c.rs`, preferred over `vendor/src/c.rs`.
+        assert_eq!(report.line_hits("src/c.rs", 1), Some(4));
+        assert_eq!(report.line_hits("./src/c.rs", 1), Some(4));
+        assert_eq!(report.line_hits("vendor/src/c.rs", 1), Some(5));
+        // Two absolute paths end in src/d.rs: the shorter wins.
+        assert_eq!(report.line_hits("src/d.rs", 1), Some(7));
+        assert_eq!(report.line_hits("deep/src/d.rs", 1), Some(6));
+        // `..` in a report path is resolved.
+        assert_eq!(report.line_hits("ci/src/e.rs", 1), Some(8));
+        assert_eq!(report.line_hits("build/src/e.rs", 1), None);
+    }
+
+    #[test]
+    fn path_lookup_scales_to_large_reports() {
+        let mut text = String::new();
+        for i in 0..10_000 {
+            text.push_str(&format!(
+                "SF:/home/ci/proj/crate{}/src/mod{}.rs\nDA:1,{}\nend_of_record\n",
+                i % 50,
+                i,
+                i
+            ));
+        }
+        let report = CoverageReport::parse("big.info", &text).unwrap();
+        assert_eq!(report.file_count(), 10_000);
+        let added: Vec<(String, Vec<u32>)> = (0..1_000)
+            .map(|i| {
+                (
+                    format!("crate{}/src/mod{}.rs", (i * 7) % 50, i * 7),
+                    vec![1, 2],
+                )
+            })
+            .collect();
+        let delta = coverage_delta(&report, &report, &added);
+        assert_eq!(delta.patch_instrumented, 1_000);
+        // Only mod0.rs has 0 hits.
+        assert_eq!(delta.patch_covered, 999);
+        assert_eq!(report.line_hits("crate3/src/mod3003.rs", 1), Some(3003));
+        assert_eq!(report.line_hits("crate4/src/mod3003.rs", 1), None);
+    }
+
+    fn message(result: Result<CoverageReport, CoverageError>) -> String {
+        match result {
+            Ok(report) => panic!("expected an error, got {report:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn lcov_garbage_line_number_names_report_and_line() {
+        let text = "TN:\nSF:src/a.rs\nDA:1,1\nDA:x7,1\nend_of_record\n";
+        let msg = message(CoverageReport::parse("ci/lcov.info", text));
+        assert!(msg.starts_with("ci/lcov.info: line 4:"), "{msg}");
+        assert!(msg.contains("x7"), "{msg}");
+    }
+
+    #[test]
+    fn lcov_bad_hit_count_names_report_and_line() {
+        let text = "SF:src/a.rs\nDA:1,1\nDA:2,lots\nend_of_record\n";
+        let msg = message(CoverageReport::parse_lcov("unit.info", text));
+        assert!(msg.starts_with("unit.info: line 3:"), "{msg}");
+        assert!(msg.contains("lots"), "{msg}");
+        let msg = message(CoverageReport::parse_lcov("unit.info", "SF:a.rs\nDA:2\n"));
+        assert!(msg.starts_with("unit.info: line 2:"), "{msg}");
+    }
+
+    #[test]
+    fn lcov_da_before_sf_is_an_error() {
+        let text = "TN:\nDA:1,1\nSF:src/a.rs\nDA:2,1\nend_of_record\n";
+        let msg = message(CoverageReport::parse_lcov("early.info", text));
+        assert!(msg.starts_with("early.info: line 2:"), "{msg}");
+        assert!(msg.contains("outside an SF record"), "{msg}");
+        // After end_of_record there is no current file either.
+        let text = "SF:src/a.rs\nDA:1,1\nend_of_record\nDA:2,1\n";
+        let msg = message(CoverageReport::parse_lcov("late.info", text));
+        assert!(msg.starts_with("late.info: line 4:"), "{msg}");
+    }
+
+    #[test]
+    fn empty_or_recordless_input_is_an_error() {
+        for text in ["", "  \n\r\n", "TN:\nLF:0\n", "\u{feff}"] {
+            let result = CoverageReport::parse("empty.info", text);
+            assert!(
+                matches!(result, Err(CoverageError::NoRecords { .. })),
+                "{text:?}: {result:?}"
+            );
+            assert_eq!(message(result), "empty.info: no coverage records");
+        }
+        let xml = "<coverage><sources><source>/x</source></sources><packages/></coverage>";
+        assert_eq!(
+            message(CoverageReport::parse("empty.xml", xml)),
+            "empty.xml: no coverage records"
+        );
+    }
+
+    #[test]
+    fn cobertura_missing_hits_names_report_element_and_line() {
+        let text = "<coverage><packages><package><classes>\n\
+                    <class filename=\"a.py\"><lines>\n\
+                    <line number=\"1\" hits=\"1\"/>\n\
+                    <line number=\"2\"/>\n\
+                    </lines></class></classes></package></packages></coverage>\n";
+        let msg = message(CoverageReport::parse("cov.xml", text));
+        assert!(msg.starts_with("cov.xml: line 4: <line>:"), "{msg}");
+        assert!(msg.contains("hits"), "{msg}");
+        let text = text.replace("<line number=\"2\"/>", "<line hits=\"0\"/>");
+        let msg = message(CoverageReport::parse("cov.xml", &text));
+        assert!(msg.starts_with("cov.xml: line 4: <line>:"), "{msg}");
+        assert!(msg.contains("number"), "{msg}");
+        let text = text.replace("<line hits=\"0\"/>", "<line number=\"two\" hits=\"0\"/>");
+        let msg = message(CoverageReport::parse("cov.xml", &text));
+        assert!(msg.contains("two"), "{msg}");
+    }
+
+    #[test]
+    fn cobertura_structural_errors() {
+        let msg = message(CoverageReport::parse(
+            "c.xml",
+            "<coverage>\n<packages><class name=\"x\"><lines/></class></packages></coverage>",
+        ));
+        assert!(msg.starts_with("c.xml: line 2: <class>:"), "{msg}");
+        assert!(msg.contains("filename"), "{msg}");
+
+        let msg = message(CoverageReport::parse(
+            "c.xml",
+            "<coverage>\n<packages>\n</coverage>",
+        ));
+        assert!(msg.starts_with("c.xml: line 3: malformed XML"), "{msg}");
+
+        let msg = message(CoverageReport::parse("c.xml", "<coverage>\n<packages>"));
+        assert!(msg.starts_with("c.xml: line 2: malformed XML"), "{msg}");
+        assert!(msg.contains("<packages>"), "{msg}");
+
+        let msg = message(CoverageReport::parse("c.xml", "<html><body/></html>"));
+        assert!(msg.starts_with("c.xml: line 1: <html>:"), "{msg}");
+
+        let msg = message(CoverageReport::parse(
+            "c.xml",
+            "<coverage><packages>\n<class filename=oops/>",
+        ));
+        assert!(msg.starts_with("c.xml: line 2: <class>:"), "{msg}");
+    }
+
+    #[test]
+    fn truncated_reports_fail_cleanly() {
+        let closing = "</coverage>";
+        for (end, _) in HEAD_COBERTURA.char_indices().skip(1) {
+            let prefix = &HEAD_COBERTURA[..end];
+            let result = CoverageReport::parse("cut.xml", prefix);
+            assert_eq!(result.is_ok(), prefix.contains(closing), "cut at {end}");
+        }
+        let (_, full) = CoverageReport::parse("head.info", HEAD_LCOV)
+            .unwrap()
+            .totals();
+        for (end, _) in HEAD_LCOV.char_indices() {
+            if let Ok(report) = CoverageReport::parse("cut.info", &HEAD_LCOV[..end]) {
+                assert!(report.totals().1 <= full, "cut at {end}");
+            }
+        }
+        for text in [
+            "<",
+            "<<",
+            "<?",
+            "<!--",
+            "&",
+            "DA:",
+            "SF:",
+            "SF: \nDA:,",
+            "DA:1,1",
+        ] {
+            assert!(CoverageReport::parse("odd", text).is_err(), "{text:?}");
+        }
+    }
+}
