@@ -24,7 +24,10 @@ pub struct ThresholdConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{source_name}: {message}")]
-    Invalid { source_name: String, message: String },
+    Invalid {
+        source_name: String,
+        message: String,
+    },
 }
 
 impl RepoConfig {
@@ -55,13 +58,24 @@ mod tests {
 
     #[test]
     fn parses_and_names_errors() {
-        let c = RepoConfig::parse("x", "sensitive_paths: ['src/payments/**']\nthresholds: {elevated: 0.2, high: 0.4}\n").unwrap();
+        let c = RepoConfig::parse(
+            "x",
+            "sensitive_paths: ['src/payments/**']\nthresholds: {elevated: 0.2, high: 0.4}\n",
+        )
+        .unwrap();
         assert_eq!(c.sensitive_paths, vec!["src/payments/**".to_string()]);
         assert_eq!(c.thresholds.unwrap().high, 0.4);
         assert_eq!(RepoConfig::parse("x", "\n").unwrap(), RepoConfig::default());
-        let err = RepoConfig::parse(".github/riskgate.yml", "sensitive_pathz: []").unwrap_err().to_string();
-        assert!(err.starts_with(".github/riskgate.yml: ") && err.contains("sensitive_pathz"), "{err}");
-        let err = RepoConfig::parse("c", "thresholds: {elevated: 0.5, high: 0.2}").unwrap_err().to_string();
+        let err = RepoConfig::parse(".github/riskgate.yml", "sensitive_pathz: []")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(".github/riskgate.yml: ") && err.contains("sensitive_pathz"),
+            "{err}"
+        );
+        let err = RepoConfig::parse("c", "thresholds: {elevated: 0.5, high: 0.2}")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("elevated 0.5"), "{err}");
     }
 }

@@ -62,7 +62,9 @@ impl ScoreReport {
             band,
             features,
             contributions: explanation.factors,
-            model: ModelRef { version: model_version.to_string() },
+            model: ModelRef {
+                version: model_version.to_string(),
+            },
             base,
             head,
             change,
@@ -78,7 +80,11 @@ impl ScoreReport {
     }
 
     fn headline(&self) -> String {
-        format!("{:.0}% risk — {}", self.probability * 100.0, self.band.as_str())
+        format!(
+            "{:.0}% risk — {}",
+            self.probability * 100.0,
+            self.band.as_str()
+        )
     }
 
     fn change_line(&self) -> String {
@@ -101,13 +107,27 @@ impl ScoreReport {
 
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "riskgate: {}  (model {})", self.headline(), self.model.version);
+        let _ = writeln!(
+            out,
+            "riskgate: {}  (model {})",
+            self.headline(),
+            self.model.version
+        );
         let _ = writeln!(out, "change {}", self.change_line());
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
         }
-        let raising: Vec<_> = self.contributions.iter().filter(|f| f.contribution >= Self::NOTABLE).collect();
-        let lowering: Vec<_> = self.contributions.iter().rev().filter(|f| f.contribution <= -Self::NOTABLE).collect();
+        let raising: Vec<_> = self
+            .contributions
+            .iter()
+            .filter(|f| f.contribution >= Self::NOTABLE)
+            .collect();
+        let lowering: Vec<_> = self
+            .contributions
+            .iter()
+            .rev()
+            .filter(|f| f.contribution <= -Self::NOTABLE)
+            .collect();
         if !raising.is_empty() {
             let _ = writeln!(out, "\nRaises the risk:");
             for f in raising {
@@ -132,15 +152,29 @@ impl ScoreReport {
     pub fn to_markdown(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "### riskgate: {}\n", self.headline());
-        let _ = writeln!(out, "`{}` · model `{}`\n", self.change_line(), self.model.version);
+        let _ = writeln!(
+            out,
+            "`{}` · model `{}`\n",
+            self.change_line(),
+            self.model.version
+        );
         for w in &self.warnings {
             let _ = writeln!(out, "> **Warning:** {}\n", escape(w));
         }
-        let notable: Vec<_> = self.contributions.iter().filter(|f| f.contribution.abs() >= Self::NOTABLE).collect();
+        let notable: Vec<_> = self
+            .contributions
+            .iter()
+            .filter(|f| f.contribution.abs() >= Self::NOTABLE)
+            .collect();
         if !notable.is_empty() {
             let _ = writeln!(out, "| effect | factor |\n|---:|---|");
             for f in notable {
-                let _ = writeln!(out, "| {:+.2} | {} |", f.contribution, escape(&f.explanation));
+                let _ = writeln!(
+                    out,
+                    "| {:+.2} | {} |",
+                    f.contribution,
+                    escape(&f.explanation)
+                );
             }
             out.push('\n');
         }
@@ -178,20 +212,39 @@ mod tests {
     fn report() -> ScoreReport {
         let explanation = Explanation {
             factors: vec![
-                Factor { feature: "la".into(), value: 340.0, contribution: 0.8, explanation: "adds 340 lines".into() },
-                Factor { feature: "exp".into(), value: 900.0, contribution: -0.4, explanation: "carol has made 900 earlier changes".into() },
+                Factor {
+                    feature: "la".into(),
+                    value: 340.0,
+                    contribution: 0.8,
+                    explanation: "adds 340 lines".into(),
+                },
+                Factor {
+                    feature: "exp".into(),
+                    value: 900.0,
+                    contribution: -0.4,
+                    explanation: "carol has made 900 earlier changes".into(),
+                },
             ],
             notes: vec!["touches src/a|b.rs".into()],
         };
         ScoreReport::new(
             0.31,
             Band::Elevated,
-            BTreeMap::from([("la".to_string(), Some(340.0)), ("coverage_delta".to_string(), None)]),
+            BTreeMap::from([
+                ("la".to_string(), Some(340.0)),
+                ("coverage_delta".to_string(), None),
+            ]),
             explanation,
             "v1",
             "a".repeat(40),
             "b".repeat(40),
-            ChangeSummary { commits: 2, files: 3, lines_added: 340, lines_deleted: 12, empty: false },
+            ChangeSummary {
+                commits: 2,
+                files: 3,
+                lines_added: 340,
+                lines_deleted: 12,
+                empty: false,
+            },
             vec![],
             vec![],
             None,
@@ -215,8 +268,14 @@ mod tests {
         let text = r.to_text();
         let md = r.to_markdown();
         assert!(text.contains("31% risk — elevated"));
-        assert!(text.contains("Raises the risk:\n  +0.80  adds 340 lines"), "{text}");
-        assert!(text.contains("Lowers the risk:\n  -0.40  carol has made 900"), "{text}");
+        assert!(
+            text.contains("Raises the risk:\n  +0.80  adds 340 lines"),
+            "{text}"
+        );
+        assert!(
+            text.contains("Lowers the risk:\n  -0.40  carol has made 900"),
+            "{text}"
+        );
         assert!(md.contains("| +0.80 | adds 340 lines |"), "{md}");
         assert!(md.contains("- touches src/a\\|b.rs"), "{md}");
     }

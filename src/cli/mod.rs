@@ -9,7 +9,11 @@ pub mod score;
 pub mod train;
 
 #[derive(Debug, Parser)]
-#[command(name = "riskgate", version, about = "Deploy-risk scoring of a change, from its git history")]
+#[command(
+    name = "riskgate",
+    version,
+    about = "Deploy-risk scoring of a change, from its git history"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

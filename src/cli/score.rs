@@ -62,7 +62,8 @@ fn parse_probability(s: &str) -> Result<f64, String> {
 pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p).with_context(|| format!("reading model {}", p.display()))?;
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("reading model {}", p.display()))?;
             Model::from_json(&text).with_context(|| format!("model {}", p.display()))
         }
         None => Model::from_json(SHIPPED_MODEL).context("the shipped model"),
@@ -70,7 +71,8 @@ pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
 }
 
 fn read_report(path: &Path) -> anyhow::Result<CoverageReport> {
-    let bytes = std::fs::read(path).with_context(|| format!("reading coverage report {}", path.display()))?;
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("reading coverage report {}", path.display()))?;
     let text = String::from_utf8_lossy(&bytes);
     Ok(CoverageReport::parse(&path.display().to_string(), &text)?)
 }
@@ -87,7 +89,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             head: args.head.clone(),
         },
     )?;
-    let report = score_mined(&model, &mined, args.coverage_base.as_deref(), args.coverage_head.as_deref())?;
+    let report = score_mined(
+        &model,
+        &mined,
+        args.coverage_base.as_deref(),
+        args.coverage_head.as_deref(),
+    )?;
     for w in &report.warnings {
         eprintln!("riskgate: warning: {w}");
     }
@@ -96,7 +103,11 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             "riskgate: the change {}..{} is empty{}",
             &report.base[..10.min(report.base.len())],
             &report.head[..10.min(report.head.len())],
-            if args.base.is_none() { " (head is on the default branch; pass --base HEAD~1 to score the last commit)" } else { "" }
+            if args.base.is_none() {
+                " (head is on the default branch; pass --base HEAD~1 to score the last commit)"
+            } else {
+                ""
+            }
         );
     }
     let out = match args.format {
@@ -107,7 +118,10 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     print!("{out}");
     match args.fail_above {
         Some(p) if report.probability > p => {
-            eprintln!("riskgate: probability {:.3} is above {p}", report.probability);
+            eprintln!(
+                "riskgate: probability {:.3} is above {p}",
+                report.probability
+            );
             Ok(ExitCode::from(1))
         }
         _ => Ok(ExitCode::SUCCESS),
@@ -125,7 +139,8 @@ pub fn score_mined(
         Some(text) => RepoConfig::parse(mining::CONFIG_PATH, text)?,
         None => RepoConfig::default(),
     };
-    let sensitive = SensitivePaths::new(&config.sensitive_paths).with_context(|| mining::CONFIG_PATH.to_string())?;
+    let sensitive = SensitivePaths::new(&config.sensitive_paths)
+        .with_context(|| mining::CONFIG_PATH.to_string())?;
     let snapshot = &mined.snapshot;
     let hits = sensitive.hits(snapshot.files.iter().map(|f| f.path.as_str()));
 
@@ -145,7 +160,9 @@ pub fn score_mined(
                 .collect();
             Some(coverage_delta(&base, &head, &added))
         }
-        (Some(_), None) => anyhow::bail!("--coverage-base needs --coverage-head: patch coverage is read from the head report"),
+        (Some(_), None) => anyhow::bail!(
+            "--coverage-base needs --coverage-head: patch coverage is read from the head report"
+        ),
     };
 
     let (signals, context) = features::compute(snapshot, hits.clone(), coverage.clone());

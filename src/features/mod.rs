@@ -253,13 +253,21 @@ pub fn compute(
                 author_commits_on_files.insert(t.commit);
             }
         }
-        let last = history.iter().map(|t| t.time).max().unwrap_or(snapshot.change_time);
+        let last = history
+            .iter()
+            .map(|t| t.time)
+            .max()
+            .unwrap_or(snapshot.change_time);
         ages.push((snapshot.change_time - last).max(0) as f64);
         if !history.iter().any(|t| Some(t.author) == snapshot.author) {
             files_new_to_author.push(file.path.clone());
         }
     }
-    let age = if ages.is_empty() { 0.0 } else { ages.iter().sum::<f64>() / ages.len() as f64 };
+    let age = if ages.is_empty() {
+        0.0
+    } else {
+        ages.iter().sum::<f64>() / ages.len() as f64
+    };
 
     let exp = snapshot.author_commits.len() as f64;
     let rexp = snapshot
@@ -269,7 +277,8 @@ pub fn compute(
             let years = ((snapshot.change_time - c.time).max(0) as f64 / YEAR_SECONDS).floor();
             1.0 / (years + 1.0)
         })
-        .sum();
+        .sum::<f64>()
+        + 0.0; // an empty sum is -0.0, which prints as such
     let sexp = snapshot
         .author_commits
         .iter()
@@ -391,18 +400,51 @@ mod tests {
             change_time: now,
             file_history: vec![
                 vec![
-                    Touch { commit: 1, author: 7, time: now - 10 * day },
-                    Touch { commit: 2, author: 8, time: now - 4 * day },
+                    Touch {
+                        commit: 1,
+                        author: 7,
+                        time: now - 10 * day,
+                    },
+                    Touch {
+                        commit: 2,
+                        author: 8,
+                        time: now - 4 * day,
+                    },
                 ],
-                vec![Touch { commit: 2, author: 8, time: now - 4 * day }, Touch { commit: 3, author: 9, time: now - 2 * day }],
+                vec![
+                    Touch {
+                        commit: 2,
+                        author: 8,
+                        time: now - 4 * day,
+                    },
+                    Touch {
+                        commit: 3,
+                        author: 9,
+                        time: now - 2 * day,
+                    },
+                ],
             ],
             author_commits: vec![
-                AuthorCommit { time: now - 10 * day, subsystems: ["src".to_string()].into() },
-                AuthorCommit { time: now - 400 * day, subsystems: ["lib".to_string()].into() },
-                AuthorCommit { time: now - 800 * day, subsystems: ["docs".to_string()].into() },
+                AuthorCommit {
+                    time: now - 10 * day,
+                    subsystems: ["src".to_string()].into(),
+                },
+                AuthorCommit {
+                    time: now - 400 * day,
+                    subsystems: ["lib".to_string()].into(),
+                },
+                AuthorCommit {
+                    time: now - 800 * day,
+                    subsystems: ["docs".to_string()].into(),
+                },
             ],
             author_known_dirs: ["src".to_string()].into(),
-            blame: Some(BlameTally { author_lines: 6, total_lines: 30, files_attributed: 2, files_existing: 2 }),
+            blame: Some(BlameTally {
+                author_lines: 6,
+                total_lines: 30,
+                files_attributed: 2,
+                files_existing: 2,
+            }),
         };
         let (s, ctx) = compute(&snapshot, vec![], None);
         assert_eq!((s.ns, s.nd, s.nf), (2.0, 2.0, 2.0));

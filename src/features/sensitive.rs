@@ -167,12 +167,30 @@ mod tests {
     #[test]
     fn built_in_and_configured_patterns() {
         let s = SensitivePaths::new(&["src/payments/**".into(), "secrets.toml".into()]).unwrap();
-        assert_eq!(s.classify("db/migrations/0001_init.sql"), Some(SensitiveReason::Migration));
-        assert_eq!(s.classify("Cargo.lock"), Some(SensitiveReason::Dependencies));
-        assert_eq!(s.classify("web/package.json"), Some(SensitiveReason::Dependencies));
-        assert_eq!(s.classify("requirements-dev.txt"), Some(SensitiveReason::Dependencies));
-        assert_eq!(s.classify("src/payments/charge.rs"), Some(SensitiveReason::Configured));
-        assert_eq!(s.classify("config/secrets.toml"), Some(SensitiveReason::Configured));
+        assert_eq!(
+            s.classify("db/migrations/0001_init.sql"),
+            Some(SensitiveReason::Migration)
+        );
+        assert_eq!(
+            s.classify("Cargo.lock"),
+            Some(SensitiveReason::Dependencies)
+        );
+        assert_eq!(
+            s.classify("web/package.json"),
+            Some(SensitiveReason::Dependencies)
+        );
+        assert_eq!(
+            s.classify("requirements-dev.txt"),
+            Some(SensitiveReason::Dependencies)
+        );
+        assert_eq!(
+            s.classify("src/payments/charge.rs"),
+            Some(SensitiveReason::Configured)
+        );
+        assert_eq!(
+            s.classify("config/secrets.toml"),
+            Some(SensitiveReason::Configured)
+        );
         assert_eq!(s.classify("src/main.rs"), None);
         assert_eq!(s.classify("docs/migrating.md"), None);
     }

@@ -63,7 +63,9 @@ pub struct HistoryIndex {
 
 /// Lower-cased e-mail, or the name when a commit has no e-mail: how authors are told apart.
 pub fn author_key(sig: &git2::Signature<'_>) -> String {
-    let email = String::from_utf8_lossy(sig.email_bytes()).trim().to_lowercase();
+    let email = String::from_utf8_lossy(sig.email_bytes())
+        .trim()
+        .to_lowercase();
     if email.is_empty() {
         String::from_utf8_lossy(sig.name_bytes()).trim().to_string()
     } else {
@@ -158,7 +160,8 @@ impl HistoryIndex {
     /// Add the lookups for commit `i` (already in `stored.commits`).
     fn link(&mut self, i: u32) {
         let c = &self.stored.commits[i as usize];
-        self.by_oid.insert(Oid::from_bytes(&c.oid).expect("20-byte oid"), i);
+        self.by_oid
+            .insert(Oid::from_bytes(&c.oid).expect("20-byte oid"), i);
         if !c.merge {
             self.author_commits[c.author as usize].push(i);
         }
@@ -297,7 +300,8 @@ impl HistoryIndex {
                 },
             };
             let tree = commit.tree()?;
-            let mut diff = repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(diff_opts))?;
+            let mut diff =
+                repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(diff_opts))?;
             diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
             let mut seen = HashSet::new();
             for delta in diff.deltas() {
@@ -359,7 +363,9 @@ impl HistoryIndex {
         };
         match write_atomically(&location, &self.stored) {
             Ok(()) => self.dirty = false,
-            Err(e) => tracing::warn!(path = %location.display(), error = %e, "could not save the history index"),
+            Err(e) => {
+                tracing::warn!(path = %location.display(), error = %e, "could not save the history index")
+            }
         }
     }
 
@@ -432,8 +438,14 @@ impl HistoryIndex {
 
     /// Whether `author` made a visible non-merge commit touching any path at or below `dir`.
     pub fn author_touched_dir(&self, author: u32, dir: &str, visible: &[bool]) -> bool {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
-        let start = self.sorted_paths.partition_point(|(p, _)| p.as_str() < prefix.as_str());
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
+        let start = self
+            .sorted_paths
+            .partition_point(|(p, _)| p.as_str() < prefix.as_str());
         for (p, id) in &self.sorted_paths[start..] {
             if !p.starts_with(&prefix) {
                 break;
@@ -470,8 +482,10 @@ fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
     }
     let bar = indicatif::ProgressBar::new(len as u64);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("indexing history {bar:40} {pos}/{len} commits ({eta})")
-            .expect("valid template"),
+        indicatif::ProgressStyle::with_template(
+            "indexing history {bar:40} {pos}/{len} commits ({eta})",
+        )
+        .expect("valid template"),
     );
     Some(bar)
 }

@@ -3,10 +3,13 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use git2::{Blob, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Patch, Repository};
+use git2::{
+    Blob, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Patch, Repository,
+};
 
 use crate::features::{
-    directory, subsystem, AuthorCommit, BlameTally, ChangeKind, FileChange, FileKind, Snapshot, Touch,
+    directory, subsystem, AuthorCommit, BlameTally, ChangeKind, FileChange, FileKind, Snapshot,
+    Touch,
 };
 
 pub mod index;
@@ -31,7 +34,11 @@ pub enum MiningError {
     #[error("no base given and no default branch found (tried origin/HEAD, main, master, origin/main, origin/master); pass --base")]
     NoDefaultBranch,
     #[error("`{base}` and `{head}` have no common ancestor{hint}")]
-    NoMergeBase { base: String, head: String, hint: String },
+    NoMergeBase {
+        base: String,
+        head: String,
+        hint: String,
+    },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
 }
@@ -46,7 +53,10 @@ pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
 fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> {
     let object = repo.revparse_single(rev).map_err(|e| match e.code() {
         ErrorCode::UnbornBranch if rev == "HEAD" => MiningError::NoCommits,
-        ErrorCode::NotFound | ErrorCode::Ambiguous | ErrorCode::InvalidSpec | ErrorCode::UnbornBranch => {
+        ErrorCode::NotFound
+        | ErrorCode::Ambiguous
+        | ErrorCode::InvalidSpec
+        | ErrorCode::UnbornBranch => {
             if rev == "HEAD" && repo.is_empty().unwrap_or(false) {
                 MiningError::NoCommits
             } else {
@@ -91,7 +101,7 @@ pub struct MinedChange {
     pub head: Oid,
     /// The revision the base was taken from (the merge-base of it and head is `base`).
     pub base_from: String,
-    /// Text of `.github/riskgate.yml` at base, if there is one.
+    /// Text of `.github/riskgate.yml` at the base revision's tip, if there is one.
     pub config: Option<String>,
     pub shallow: bool,
     /// Commits in base..head (merges included).
@@ -102,6 +112,13 @@ pub struct MinedChange {
 }
 
 pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, MiningError> {
+    if repo.is_empty().unwrap_or(false)
+        || matches!(repo.head(), Err(e) if e.code() == ErrorCode::UnbornBranch)
+    {
+        if spec.head.is_none() {
+            return Err(MiningError::NoCommits);
+        }
+    }
     let head_rev = spec.head.clone().unwrap_or_else(|| "HEAD".to_string());
     let head = resolve(repo, &head_rev)?;
     let base_rev = match &spec.base {
@@ -162,7 +179,12 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         .iter()
         .max_by_key(|(k, (n, _))| (*n, **k == head_key))
         .map(|(k, (_, name))| (k.clone(), name.clone()))
-        .unwrap_or_else(|| (head_key.clone(), String::from_utf8_lossy(head_author.name_bytes()).into_owned()));
+        .unwrap_or_else(|| {
+            (
+                head_key.clone(),
+                String::from_utf8_lossy(head_author.name_bytes()).into_owned(),
+            )
+        });
     let author = index.author_id(&author_key_chosen);
 
     let file_history_ids: Vec<Vec<u32>> = files
@@ -175,7 +197,11 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
             ids.iter()
                 .map(|&c| {
                     let ic = index.commit(c);
-                    Touch { commit: c, author: ic.author, time: ic.time }
+                    Touch {
+                        commit: c,
+                        author: ic.author,
+                        time: ic.time,
+                    }
                 })
                 .collect()
         })
@@ -189,8 +215,15 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
                 continue;
             }
             let ic = index.commit(c);
-            let subsystems = ic.touched.iter().map(|&p| subsystem(index.path(p)).to_string()).collect();
-            author_commits.push(AuthorCommit { time: ic.time, subsystems });
+            let subsystems = ic
+                .touched
+                .iter()
+                .map(|&p| subsystem(index.path(p)).to_string())
+                .collect();
+            author_commits.push(AuthorCommit {
+                time: ic.time,
+                subsystems,
+            });
         }
         let dirs: BTreeSet<&str> = files.iter().map(|f| directory(f.base_path())).collect();
         for dir in dirs {
@@ -200,8 +233,16 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         }
     }
 
-    let blame = Some(attribute_lines(repo, &index, &files, &file_history_ids, &base_tree, author));
-    let config = read_blob_text(repo, &base_tree, CONFIG_PATH);
+    let blame = Some(attribute_lines(
+        repo,
+        &index,
+        &files,
+        &file_history_ids,
+        &base_tree,
+        author,
+    ));
+    // The base branch's own settings, not the merge-base's: the bar in force now.
+    let config = read_blob_text(repo, &repo.find_commit(base_tip)?.tree()?, CONFIG_PATH);
 
     Ok(MinedChange {
         snapshot: Snapshot {
@@ -262,7 +303,9 @@ pub fn diff_change(
     head: &git2::Tree<'_>,
 ) -> Result<Vec<FileChange>, MiningError> {
     let mut opts = DiffOptions::new();
-    opts.ignore_submodules(false).include_typechange(true).context_lines(0);
+    opts.ignore_submodules(false)
+        .include_typechange(true)
+        .context_lines(0);
     let mut diff = repo.diff_tree_to_tree(Some(base), Some(head), Some(&mut opts))?;
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
     let mut files = Vec::with_capacity(diff.deltas().len());
@@ -288,10 +331,23 @@ pub fn diff_change(
             _ => None,
         };
         let special = kind_of(new.mode()).or_else(|| kind_of(old.mode()));
-        let old_blob = if special.is_none() { find_text_blob(repo, old.id()) } else { None };
-        let new_blob = if special.is_none() { find_text_blob(repo, new.id()) } else { None };
-        let binary = old_blob.as_ref().is_some_and(|b| b.is_binary()) || new_blob.as_ref().is_some_and(|b| b.is_binary());
-        let kind = special.unwrap_or(if binary { FileKind::Binary } else { FileKind::Text });
+        let old_blob = if special.is_none() {
+            find_text_blob(repo, old.id())
+        } else {
+            None
+        };
+        let new_blob = if special.is_none() {
+            find_text_blob(repo, new.id())
+        } else {
+            None
+        };
+        let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
+            || new_blob.as_ref().is_some_and(|b| b.is_binary());
+        let kind = special.unwrap_or(if binary {
+            FileKind::Binary
+        } else {
+            FileKind::Text
+        });
         let mut file = FileChange {
             path,
             old_path,
@@ -404,9 +460,15 @@ fn replay(old: &[u8], old_owners: &[u32], new: &[u8], author: u32) -> Vec<u32> {
     let mut owners = Vec::with_capacity(new_len);
     let mut old_pos = 0usize; // lines of old consumed
     for h in 0..patch.num_hunks() {
-        let Ok((hunk, _)) = patch.hunk(h) else { continue };
+        let Ok((hunk, _)) = patch.hunk(h) else {
+            continue;
+        };
         // With no context, a pure insertion's old_start is the line *before* it.
-        let old_start = if hunk.old_lines() == 0 { hunk.old_start() as usize } else { hunk.old_start() as usize - 1 };
+        let old_start = if hunk.old_lines() == 0 {
+            hunk.old_start() as usize
+        } else {
+            hunk.old_start() as usize - 1
+        };
         while old_pos < old_start && owners.len() < new_len {
             owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
             old_pos += 1;

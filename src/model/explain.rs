@@ -85,12 +85,28 @@ fn display_dir(dir: &str) -> String {
 }
 
 fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
-    let who = if ctx.author_name.trim().is_empty() { "the author" } else { ctx.author_name.as_str() };
+    let who = if ctx.author_name.trim().is_empty() {
+        "the author"
+    } else {
+        ctx.author_name.as_str()
+    };
     let v = c.value;
     match c.feature.as_str() {
-        "la" => format!("adds {}{}", count(v, "line", "lines"), compare(c, "more", "fewer", "changes")),
-        "ld" => format!("deletes {}{}", count(v, "line", "lines"), compare(c, "more", "fewer", "changes")),
-        "nf" => format!("touches {}{}", count(v, "file", "files"), compare(c, "more", "fewer", "changes")),
+        "la" => format!(
+            "adds {}{}",
+            count(v, "line", "lines"),
+            compare(c, "more", "fewer", "changes")
+        ),
+        "ld" => format!(
+            "deletes {}{}",
+            count(v, "line", "lines"),
+            compare(c, "more", "fewer", "changes")
+        ),
+        "nf" => format!(
+            "touches {}{}",
+            count(v, "file", "files"),
+            compare(c, "more", "fewer", "changes")
+        ),
         "nd" => format!(
             "touches {} in {}{}",
             count(signals.nf, "file", "files"),
@@ -100,7 +116,17 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
         "ns" => format!(
             "spans {} ({}){}",
             count(v, "subsystem", "subsystems"),
-            list(&ctx.subsystems.iter().map(|s| if s.is_empty() { "root".to_string() } else { s.clone() }).collect::<Vec<_>>(), 4),
+            list(
+                &ctx.subsystems
+                    .iter()
+                    .map(|s| if s.is_empty() {
+                        "root".to_string()
+                    } else {
+                        s.clone()
+                    })
+                    .collect::<Vec<_>>(),
+                4
+            ),
             compare(c, "more", "fewer", "changes")
         ),
         "entropy" => format!(
@@ -109,7 +135,11 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
             v,
             compare(c, "more scattered", "more focused", "changes")
         ),
-        "lt" => format!("its files had {} before the change{}", count(v, "line", "lines"), compare(c, "more", "fewer", "changes")),
+        "lt" => format!(
+            "its files had {} before the change{}",
+            count(v, "line", "lines"),
+            compare(c, "more", "fewer", "changes")
+        ),
         "fix" => {
             if v >= 0.5 {
                 "is a bug fix: fixes are themselves often followed by another fix".to_string()
@@ -150,7 +180,11 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
         "sexp" => format!(
             "{who} has made {} in {}{}",
             count(v, "earlier change", "earlier changes"),
-            if ctx.subsystems.len() == 1 { "this subsystem" } else { "these subsystems" },
+            if ctx.subsystems.len() == 1 {
+                "this subsystem"
+            } else {
+                "these subsystems"
+            },
             compare(c, "more", "fewer", "authors at the time of a change")
         ),
         other => format!("{other} is {v}{}", compare(c, "higher", "lower", "changes")),
@@ -162,7 +196,11 @@ fn pct1(x: f64) -> String {
 }
 
 fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
-    let who = if ctx.author_name.trim().is_empty() { "the author" } else { ctx.author_name.as_str() };
+    let who = if ctx.author_name.trim().is_empty() {
+        "the author"
+    } else {
+        ctx.author_name.as_str()
+    };
     let mut notes = Vec::new();
     if ctx.empty {
         notes.push("the change is empty: base and head have the same files".to_string());
@@ -171,28 +209,57 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
         notes.push(format!("{who} has not changed {} before", display_dir(dir)));
     }
     if ctx.dirs_new_to_author.len() > 3 {
-        notes.push(format!("… nor {} other directories of this change", ctx.dirs_new_to_author.len() - 3));
+        notes.push(format!(
+            "… nor {} other directories of this change",
+            ctx.dirs_new_to_author.len() - 3
+        ));
     }
     if let Some(share) = signals.author_commit_share {
-        notes.push(format!("{who} made {} of the earlier commits to these files", pct1(share * 100.0)));
+        notes.push(format!(
+            "{who} made {} of the earlier commits to these files",
+            pct1(share * 100.0)
+        ));
     }
     if let Some(share) = signals.author_blame_share {
-        notes.push(format!("{who} last wrote {} of the lines these files had before", pct1(share * 100.0)));
+        notes.push(format!(
+            "{who} last wrote {} of the lines these files had before",
+            pct1(share * 100.0)
+        ));
     }
     if !ctx.sensitive.is_empty() {
-        let hits: Vec<String> = ctx.sensitive.iter().map(|h| format!("{} ({})", h.path, h.reason.describe())).collect();
-        notes.push(format!("touches {}: {}", count(hits.len() as f64, "sensitive file", "sensitive files"), list(&hits, 5)));
+        let hits: Vec<String> = ctx
+            .sensitive
+            .iter()
+            .map(|h| format!("{} ({})", h.path, h.reason.describe()))
+            .collect();
+        notes.push(format!(
+            "touches {}: {}",
+            count(hits.len() as f64, "sensitive file", "sensitive files"),
+            list(&hits, 5)
+        ));
     }
     match &ctx.coverage {
         None => notes.push("coverage unknown: no coverage reports were given".to_string()),
         Some(cov) => {
             match (cov.base_percent, cov.head_percent, cov.delta_points) {
                 (Some(b), Some(h), Some(d)) => {
-                    let verdict = if d < -2.0 { " — a drop of more than 2 points" } else { "" };
-                    notes.push(format!("project coverage {} → {} ({d:+.1} points){verdict}", pct1(b), pct1(h)));
+                    let verdict = if d < -2.0 {
+                        " — a drop of more than 2 points"
+                    } else {
+                        ""
+                    };
+                    notes.push(format!(
+                        "project coverage {} → {} ({d:+.1} points){verdict}",
+                        pct1(b),
+                        pct1(h)
+                    ));
                 }
-                (_, Some(h), _) => notes.push(format!("project coverage at head {} (no base report to compare)", pct1(h))),
-                _ => notes.push("project coverage unknown: the reports instrument no lines".to_string()),
+                (_, Some(h), _) => notes.push(format!(
+                    "project coverage at head {} (no base report to compare)",
+                    pct1(h)
+                )),
+                _ => notes
+                    .push("project coverage unknown: the reports instrument no lines".to_string()),
             }
             match cov.patch_percent {
                 Some(p) => {
@@ -206,19 +273,27 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
                         .uncovered_added
                         .iter()
                         .filter(|(_, lines)| !lines.is_empty())
-                        .map(|(f, lines)| format!("{f} ({})", count(lines.len() as f64, "line", "lines")))
+                        .map(|(f, lines)| {
+                            format!("{f} ({})", count(lines.len() as f64, "line", "lines"))
+                        })
                         .collect();
                     if !uncovered.is_empty() {
                         s.push_str(&format!("; untested: {}", list(&uncovered, 3)));
                     }
                     notes.push(s);
                 }
-                None => notes.push("patch coverage unknown: no added line is instrumented in the head report".to_string()),
+                None => notes.push(
+                    "patch coverage unknown: no added line is instrumented in the head report"
+                        .to_string(),
+                ),
             }
         }
     }
     if !scored.missing.is_empty() {
-        notes.push(format!("scored as an average change on: {} (no value)", scored.missing.join(", ")));
+        notes.push(format!(
+            "scored as an average change on: {} (no value)",
+            scored.missing.join(", ")
+        ));
     }
     notes
 }
@@ -300,11 +375,24 @@ mod tests {
             sentence(&contribution("age", s.age, 0.2, 0.7), &s, &ctx),
             "its files last changed 3 days ago on average — more recently than 70% of changes"
         );
-        let scored = Scored { probability: 0.3, band: super::super::Band::Elevated, contributions: vec![], missing: vec![] };
+        let scored = Scored {
+            probability: 0.3,
+            band: super::super::Band::Elevated,
+            contributions: vec![],
+            missing: vec![],
+        };
         let notes = notes(&s, &ctx, &scored);
-        assert!(notes.contains(&"carol has not changed src/payments/ before".to_string()), "{notes:?}");
-        assert!(notes.iter().any(|n| n.starts_with("coverage unknown")), "{notes:?}");
-        assert!(notes.contains(&"carol made 25.0% of the earlier commits to these files".to_string()));
+        assert!(
+            notes.contains(&"carol has not changed src/payments/ before".to_string()),
+            "{notes:?}"
+        );
+        assert!(
+            notes.iter().any(|n| n.starts_with("coverage unknown")),
+            "{notes:?}"
+        );
+        assert!(
+            notes.contains(&"carol made 25.0% of the earlier commits to these files".to_string())
+        );
     }
 
     #[test]

@@ -275,7 +275,10 @@ mod tests {
     #[test]
     fn score_is_sigmoid_of_intercept_plus_contributions() {
         let m = model();
-        let values = BTreeMap::from([("la".to_string(), Some(20.0)), ("exp".to_string(), Some(3.0))]);
+        let values = BTreeMap::from([
+            ("la".to_string(), Some(20.0)),
+            ("exp".to_string(), Some(3.0)),
+        ]);
         let s = m.score(&values);
         let z_la = (21f64.ln() - 1.0) / 0.5;
         let z_exp = (4f64.ln() - 1.0) / 0.5;
@@ -308,16 +311,25 @@ mod tests {
     fn bad_thresholds_and_duplicates_are_refused() {
         let mut m = model();
         m.thresholds.elevated = 0.7;
-        assert!(matches!(Model::from_json(&m.to_json()), Err(ModelError::Thresholds(..))));
+        assert!(matches!(
+            Model::from_json(&m.to_json()),
+            Err(ModelError::Thresholds(..))
+        ));
         let mut m = model();
         m.features.push(feature("la", 1.0));
-        assert!(matches!(Model::from_json(&m.to_json()), Err(ModelError::Duplicate(_))));
+        assert!(matches!(
+            Model::from_json(&m.to_json()),
+            Err(ModelError::Duplicate(_))
+        ));
         assert!(matches!(Model::from_json("{"), Err(ModelError::Format(_))));
     }
 
     #[test]
     fn bands_follow_thresholds() {
-        let t = Thresholds { elevated: 0.2, high: 0.5 };
+        let t = Thresholds {
+            elevated: 0.2,
+            high: 0.5,
+        };
         assert_eq!(t.band(0.1), Band::Low);
         assert_eq!(t.band(0.2), Band::Elevated);
         assert_eq!(t.band(0.9), Band::High);

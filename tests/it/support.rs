@@ -100,7 +100,11 @@ impl TestRepo {
             .env("GIT_COMMITTER_DATE", &date)
             .output()
             .expect("git runs");
-        assert!(out.status.success(), "commit failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "commit failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.git(&["rev-parse", "HEAD"])
     }
 
@@ -128,7 +132,11 @@ impl TestRepo {
             .env("GIT_COMMITTER_DATE", &date)
             .output()
             .expect("git runs");
-        assert!(out.status.success(), "merge failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "merge failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         self.git(&["rev-parse", "HEAD"])
     }
 }

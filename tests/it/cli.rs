@@ -1,0 +1,252 @@
+//! `riskgate score` as a user runs it: formats, the CI gate and one-line errors.
+
+use crate::support::{day, run_riskgate, TestRepo};
+
+fn repo_with_change() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/app.rs", TestRepo::lines("l", 40));
+    repo.write("Cargo.toml", "[package]\nname = \"x\"\n");
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.write(
+        ".github/riskgate.yml",
+        "sensitive_paths: ['src/payments/**']\n",
+    );
+    repo.commit("alice", day(2022, 1, 2), "Configure riskgate");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write(
+        "src/app.rs",
+        TestRepo::lines("l", 40) + &TestRepo::lines("more", 30),
+    );
+    repo.write("src/payments/charge.rs", TestRepo::lines("c", 12));
+    repo.write("Cargo.toml", "[package]\nname = \"x\"\nversion = \"2\"\n");
+    repo.commit("carol", day(2022, 2, 1), "Charge cards");
+    repo
+}
+
+#[test]
+fn json_output_has_the_designed_shape() {
+    let repo = repo_with_change();
+    let dir = repo.path().to_str().unwrap();
+    let (code, out, err) = run_riskgate(&["score", "--repo", dir, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("one JSON object");
+    let p = v["probability"].as_f64().unwrap();
+    assert!(p > 0.0 && p < 1.0);
+    assert!(["low", "elevated", "high"].contains(&v["band"].as_str().unwrap()));
+    assert_eq!(v["features"]["nf"], 3.0);
+    assert_eq!(v["features"]["la"], 43.0);
+    assert_eq!(
+        v["features"]["coverage_delta"],
+        serde_json::Value::Null,
+        "never an invented number"
+    );
+    assert_eq!(
+        v["features"]["sensitive_files"], 2.0,
+        "Cargo.toml and the configured payments path"
+    );
+    let contributions = v["contributions"].as_array().unwrap();
+    assert!(!contributions.is_empty());
+    let values: Vec<f64> = contributions
+        .iter()
+        .map(|c| c["contribution"].as_f64().unwrap())
+        .collect();
+    assert!(
+        values.windows(2).all(|w| w[0] >= w[1]),
+        "largest first: {values:?}"
+    );
+    for c in contributions {
+        assert!(c["feature"].is_string() && c["value"].is_number());
+        assert!(!c["explanation"].as_str().unwrap().is_empty());
+    }
+    assert!(v["model"]["version"].is_string());
+    assert_eq!(v["head"], repo.git(&["rev-parse", "feature"]));
+    assert_eq!(
+        v["base"],
+        repo.git(&["rev-parse", "main"]),
+        "base defaults to the merge-base with main"
+    );
+    let notes: Vec<&str> = v["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.starts_with("coverage unknown")),
+        "{notes:?}"
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("src/payments/charge.rs (marked sensitive")),
+        "{notes:?}"
+    );
+}
+
+#[test]
+fn text_and_markdown_say_the_same() {
+    let repo = repo_with_change();
+    let dir = repo.path().to_str().unwrap();
+    let (_, json, _) = run_riskgate(&["score", "--repo", dir, "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let (code, text, _) = run_riskgate(&["score", "--repo", dir]);
+    assert_eq!(code, 0);
+    let (_, md, _) = run_riskgate(&["score", "--repo", dir, "--format", "markdown"]);
+    let pct = format!("{:.0}% risk", v["probability"].as_f64().unwrap() * 100.0);
+    assert!(text.contains(&pct) && md.contains(&pct), "{text}\n{md}");
+    let top = v["contributions"][0]["explanation"].as_str().unwrap();
+    assert!(text.contains(top), "{text}");
+    assert!(md.starts_with("### riskgate:"));
+    assert!(
+        md.contains("carol has not changed src/payments/ before")
+            || md.contains("coverage unknown")
+    );
+}
+
+#[test]
+fn fail_above_gates_ci() {
+    let repo = repo_with_change();
+    let dir = repo.path().to_str().unwrap();
+    let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--fail-above", "0"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("is above 0"), "{err}");
+    let (code, _, _) = run_riskgate(&["score", "--repo", dir, "--fail-above", "1"]);
+    assert_eq!(code, 0);
+    let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--fail-above", "7"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("not a probability"), "{err}");
+}
+
+#[test]
+fn clear_one_line_errors() {
+    let not_repo = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_riskgate(&["score", "--repo", not_repo.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(out.is_empty());
+    assert!(err.contains("is not a git repository"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let repo = repo_with_change();
+    let dir = repo.path().to_str().unwrap();
+    let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", "nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown revision `nope`"), "{err}");
+
+    let empty = TestRepo::new();
+    let (code, _, err) = run_riskgate(&["score", "--repo", empty.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no commits"), "{err}");
+
+    let (code, _, err) = run_riskgate(&[
+        "score",
+        "--repo",
+        dir,
+        "--coverage-head",
+        "/no/such/file.info",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("/no/such/file.info"), "{err}");
+}
+
+#[test]
+fn empty_change_is_scored_and_said() {
+    let repo = repo_with_change();
+    let dir = repo.path().to_str().unwrap();
+    let (code, out, err) = run_riskgate(&[
+        "score", "--repo", dir, "--base", "main", "--head", "main", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("is empty"), "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["change"]["empty"], true);
+    assert_eq!(v["features"]["nf"], 0.0);
+    assert!(v["notes"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("the change is empty"));
+}
+
+#[test]
+fn invalid_repo_config_is_named() {
+    let repo = repo_with_change();
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write(".github/riskgate.yml", "sensitive_path: nope\n");
+    repo.commit("alice", day(2022, 3, 1), "Break config");
+    let dir = repo.path().to_str().unwrap();
+    let (code, _, err) = run_riskgate(&[
+        "score", "--repo", dir, "--base", "main", "--head", "feature",
+    ]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains(".github/riskgate.yml") && err.contains("sensitive_path"),
+        "{err}"
+    );
+}
+
+#[test]
+fn coverage_reports_give_delta_and_patch_coverage() {
+    let repo = repo_with_change();
+    let dir = repo.path().to_str().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    // base: 40 lines of app.rs, 30 covered. head: app.rs grows to 70 lines; of the 30 added
+    // lines (41..=70) 20 are instrumented and 10 of those hit; charge.rs: 12 lines, 6 hit.
+    let mut base = String::from("SF:src/app.rs\n");
+    for l in 1..=40 {
+        base += &format!("DA:{l},{}\n", u32::from(l <= 30));
+    }
+    base += "end_of_record\n";
+    let mut head = String::from("SF:/ci/work/src/app.rs\n");
+    for l in 1..=40 {
+        head += &format!("DA:{l},{}\n", u32::from(l <= 30));
+    }
+    for l in 41..=60 {
+        head += &format!("DA:{l},{}\n", u32::from(l <= 50));
+    }
+    head += "end_of_record\nSF:/ci/work/src/payments/charge.rs\n";
+    for l in 1..=12 {
+        head += &format!("DA:{l},{}\n", u32::from(l % 2 == 0));
+    }
+    head += "end_of_record\n";
+    let (b, h) = (
+        reports.path().join("base.info"),
+        reports.path().join("head.info"),
+    );
+    std::fs::write(&b, base).unwrap();
+    std::fs::write(&h, head).unwrap();
+    let (code, out, err) = run_riskgate(&[
+        "score",
+        "--repo",
+        dir,
+        "--format",
+        "json",
+        "--coverage-base",
+        b.to_str().unwrap(),
+        "--coverage-head",
+        h.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    // base 30/40 = 75%; head (30 + 10 + 6) / (40 + 20 + 12) = 46/72
+    let delta = v["features"]["coverage_delta"].as_f64().unwrap();
+    assert!(
+        (delta - (46.0 / 72.0 * 100.0 - 75.0)).abs() < 1e-9,
+        "{delta}"
+    );
+    // added lines instrumented: app.rs 41..=60 (20, 10 hit) + charge.rs 12 (6 hit)
+    let patch = v["features"]["patch_coverage"].as_f64().unwrap();
+    assert!((patch - 16.0 / 32.0 * 100.0).abs() < 1e-9, "{patch}");
+    let notes = v["notes"].to_string();
+    assert!(notes.contains("a drop of more than 2 points"), "{notes}");
+
+    // A broken report is an error naming the file and line.
+    std::fs::write(&h, "SF:x\nDA:one,1\n").unwrap();
+    let (code, _, err) = run_riskgate(&[
+        "score",
+        "--repo",
+        dir,
+        "--coverage-head",
+        h.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("head.info") && err.contains("line 2"), "{err}");
+}

@@ -1,0 +1,5 @@
+//! Integration tests: real git repositories built in temp dirs, the real binary.
+
+mod cli;
+mod signals;
+mod support;
