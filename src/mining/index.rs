@@ -55,8 +55,6 @@ pub struct HistoryIndex {
     author_commits: Vec<Vec<u32>>,
     /// New path id → (commit, old path id) of renames into it.
     renamed_into: HashMap<u32, Vec<(u32, u32)>>,
-    /// Paths in sorted order, for "anything under this directory" lookups.
-    sorted_paths: Vec<(String, u32)>,
     location: Option<PathBuf>,
     dirty: bool,
 }
@@ -141,20 +139,7 @@ impl HistoryIndex {
         for i in 0..index.stored.commits.len() {
             index.link(i as u32);
         }
-        index.sort_paths();
         index
-    }
-
-    fn sort_paths(&mut self) {
-        let mut sorted: Vec<(String, u32)> = self
-            .stored
-            .paths
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.clone(), i as u32))
-            .collect();
-        sorted.sort();
-        self.sorted_paths = sorted;
     }
 
     /// Add the lookups for commit `i` (already in `stored.commits`).
@@ -233,7 +218,8 @@ impl HistoryIndex {
         walk.push(tip)?;
         // Hiding the commits without indexed children is enough: everything below them is indexed.
         for oid in self.frontier() {
-            walk.hide(oid)?;
+            // A commit gone from the repository (history rewritten, then collected) hides nothing.
+            let _ = walk.hide(oid);
         }
         let new: Vec<Oid> = walk.collect::<Result<_, _>>()?;
         let progress = progress_bar(new.len());
@@ -252,7 +238,6 @@ impl HistoryIndex {
             bar.finish_and_clear();
         }
         if !new.is_empty() {
-            self.sort_paths();
             self.dirty = true;
         }
         Ok(new.len())
@@ -434,34 +419,6 @@ impl HistoryIndex {
                 _ => return self.path(current).to_string(),
             }
         }
-    }
-
-    /// Whether `author` made a visible non-merge commit touching any path at or below `dir`.
-    pub fn author_touched_dir(&self, author: u32, dir: &str, visible: &[bool]) -> bool {
-        let prefix = if dir.is_empty() {
-            String::new()
-        } else {
-            format!("{dir}/")
-        };
-        let start = self
-            .sorted_paths
-            .partition_point(|(p, _)| p.as_str() < prefix.as_str());
-        for (p, id) in &self.sorted_paths[start..] {
-            if !p.starts_with(&prefix) {
-                break;
-            }
-            // A root-level "directory" means files directly at the root only.
-            if dir.is_empty() && p.contains('/') {
-                continue;
-            }
-            if self.touches[*id as usize]
-                .iter()
-                .any(|&c| visible[c as usize] && self.commit(c).author == author)
-            {
-                return true;
-            }
-        }
-        false
     }
 }
 

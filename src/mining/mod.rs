@@ -210,11 +210,13 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     let mut author_commits = Vec::new();
     let mut author_known_dirs = BTreeSet::new();
     if let Some(a) = author {
+        let mut author_paths: BTreeSet<&str> = BTreeSet::new();
         for &c in index.commits_of_author(a) {
             if !visible[c as usize] {
                 continue;
             }
             let ic = index.commit(c);
+            author_paths.extend(ic.touched.iter().map(|&p| index.path(p)));
             let subsystems = ic
                 .touched
                 .iter()
@@ -227,7 +229,16 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         }
         let dirs: BTreeSet<&str> = files.iter().map(|f| directory(f.base_path())).collect();
         for dir in dirs {
-            if index.author_touched_dir(a, dir, &visible) {
+            let known = if dir.is_empty() {
+                author_paths.iter().any(|p| !p.contains('/'))
+            } else {
+                let prefix = format!("{dir}/");
+                author_paths
+                    .range(prefix.as_str()..)
+                    .next()
+                    .is_some_and(|p| p.starts_with(&prefix))
+            };
+            if known {
                 author_known_dirs.insert(dir.to_string());
             }
         }
