@@ -24,7 +24,7 @@
 #
 # Timing uses hyperfine when installed (apt-get install -y hyperfine), otherwise a bash
 # loop. Peak RSS needs GNU time at /usr/bin/time (apt-get install -y time).
-set -euo pipefail
+set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
@@ -35,6 +35,7 @@ APPEND=1000
 TMP=$(mktemp -d)
 
 log() { printf 'bench: %s\n' "$*" >&2; }
+trap 'log "failed (exit $?) at line $LINENO: $BASH_COMMAND"' ERR
 
 # ---- binary ----------------------------------------------------------------
 if [[ -n ${RISKGATE_BIN:-} ]]; then
