@@ -27,8 +27,8 @@ pub const ATTRIBUTION_BUDGET: usize = 20_000;
 pub enum MiningError {
     #[error("{path} is not a git repository ({reason})")]
     NotARepository { path: String, reason: String },
-    #[error("unknown revision `{0}`")]
-    UnknownRevision(String),
+    #[error("unknown revision `{rev}`{hint}")]
+    UnknownRevision { rev: String, hint: &'static str },
     #[error("the repository has no commits yet")]
     NoCommits,
     #[error("no base given and no default branch found (tried origin/HEAD, main, master, origin/main, origin/master); pass --base")]
@@ -60,14 +60,15 @@ fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> {
             if rev == "HEAD" && repo.is_empty().unwrap_or(false) {
                 MiningError::NoCommits
             } else {
-                MiningError::UnknownRevision(rev.to_string())
+                let hint = if repo.is_shallow() { " (this clone is shallow: its history is cut)" } else { "" };
+                MiningError::UnknownRevision { rev: rev.to_string(), hint }
             }
         }
         _ => MiningError::Git(e),
     })?;
     let commit = object
         .peel_to_commit()
-        .map_err(|_| MiningError::UnknownRevision(format!("{rev} (not a commit)")))?;
+        .map_err(|_| MiningError::UnknownRevision { rev: rev.to_string(), hint: " (not a commit)" })?;
     Ok(commit.id())
 }
 
@@ -143,9 +144,12 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         }
     })?;
 
+    let started = std::time::Instant::now();
     let mut index = HistoryIndex::open(repo);
+    let loaded = started.elapsed();
     let indexed_now = index.extend_to(repo, base)?;
     index.save();
+    tracing::debug!(?loaded, extended = ?started.elapsed(), indexed_now, total = index.len(), "history index ready");
     let base_idx = index.lookup(base).expect("base was just indexed");
     let visible = index.reachable_from(base_idx);
 
@@ -153,6 +157,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     let head_commit = repo.find_commit(head)?;
     let base_tree = base_commit.tree()?;
     let files = diff_change(repo, &base_tree, &head_commit.tree()?)?;
+    tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "change diffed");
 
     // The commits of the change itself: messages for FIX, and who wrote it.
     let mut walk = repo.revwalk()?;
@@ -244,14 +249,10 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         }
     }
 
-    let blame = Some(attribute_lines(
-        repo,
-        &index,
-        &files,
-        &file_history_ids,
-        &base_tree,
-        author,
-    ));
+    tracing::debug!(elapsed = ?started.elapsed(), "history of the touched files gathered");
+    let blame = attribute_lines(repo, &index, &files, &file_history_ids, &base_tree, author);
+    tracing::debug!(elapsed = ?started.elapsed(), ?blame, "lines attributed");
+    let blame = Some(blame);
     // The base branch's own settings, not the merge-base's: the bar in force now.
     let config = read_blob_text(repo, &repo.find_commit(base_tip)?.tree()?, CONFIG_PATH);
 
