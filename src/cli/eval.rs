@@ -1,5 +1,6 @@
 //! `riskgate eval`: metrics of a model on every row of a dataset, as one JSON object on stdout.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,6 +33,12 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let metrics = evaluate(&model, &dataset);
-    println!("{}", serde_json::to_string_pretty(&metrics)?);
+    let mut text = serde_json::to_string_pretty(&metrics)?;
+    text.push('\n');
+    // A closed pipe (`riskgate eval … | head`) is not an error worth a panic.
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout")?,
+        _ => {}
+    }
     Ok(ExitCode::SUCCESS)
 }
