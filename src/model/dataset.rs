@@ -237,8 +237,8 @@ impl Dataset {
                 });
             } else {
                 match parse_number(label) {
-                    Some(v) if v == 1.0 => true,
-                    Some(v) if v == 0.0 => false,
+                    Some(1.0) => true,
+                    Some(0.0) => false,
                     _ => {
                         return Err(DatasetError::BadLabel {
                             file,

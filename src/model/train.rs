@@ -353,17 +353,17 @@ fn fit(
     }
     let k = columns.names.len();
     let mut features = Vec::with_capacity(k);
-    for f in 0..k {
+    for (f, &transform) in transforms.iter().enumerate().take(k) {
         let raw = columns.raw(datasets, f, rows);
         if raw.is_empty() {
             return Err(TrainError::NoValues(columns.names[f].clone()));
         }
-        let t: Vec<f64> = raw.iter().map(|&v| transforms[f].apply(v)).collect();
+        let t: Vec<f64> = raw.iter().map(|&v| transform.apply(v)).collect();
         let mean = t.iter().sum::<f64>() / t.len() as f64;
         let std = (t.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
         features.push(ModelFeature {
             name: columns.names[f].clone(),
-            transform: transforms[f],
+            transform,
             mean,
             std,
             coefficient: 0.0,
