@@ -106,3 +106,48 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     println!("wrote {}", args.out.display());
     Ok(ExitCode::SUCCESS)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Model;
+
+    fn fixture() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/datasets/planted.csv")
+    }
+
+    #[test]
+    fn train_writes_a_loadable_model_and_the_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("model.json");
+        let report = dir.path().join("report");
+        let args = TrainArgs {
+            data: vec![fixture()],
+            out: out.clone(),
+            report: Some(report.clone()),
+            features: Some(vec!["la".into(), "exp".into()]),
+        };
+        assert_eq!(run(args).unwrap(), ExitCode::SUCCESS);
+        let model = Model::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(model.feature_names().collect::<Vec<_>>(), ["la", "exp"]);
+        let command = model.provenance["command"].as_str().unwrap();
+        assert!(command.contains("--features la,exp"), "{command}");
+        let metrics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap()).unwrap();
+        assert_eq!(metrics["holdout"][0]["rows"], 40);
+        assert_eq!(metrics["holdout"][0]["reliability"].as_array().unwrap().len(), 10);
+    }
+
+    #[test]
+    fn unreadable_data_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = TrainArgs {
+            data: vec![dir.path().join("absent.csv")],
+            out: dir.path().join("model.json"),
+            report: None,
+            features: None,
+        };
+        let err = crate::cli::one_line(&run(args).unwrap_err());
+        assert!(err.contains("absent.csv"), "{err}");
+    }
+}
