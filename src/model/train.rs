@@ -1,1 +1,875 @@
-//! placeholder
+//! Fitting the logistic model on labelled datasets, with a chronological hold-out.
+//!
+//! Pure: takes parsed [`Dataset`]s, returns the [`Model`] and its metrics; the caller does the
+//! file I/O.
+//!
+//! Per dataset the rows are sorted by author date; the first 80% are for training and the last
+//! 20% are the hold-out the reported metrics come from. Inside the training part, the last 20%
+//! (again by date) is the validation slice on which the L2 strength is chosen; the model is then
+//! refit on the whole training part. Nothing is ever split at random: a model is always judged
+//! on changes that came after the ones it learned from, as it is used.
+
+use std::collections::BTreeMap;
+
+use linfa::traits::Fit;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+use serde_json::json;
+
+use super::dataset::{Dataset, LEAKAGE_COLUMNS};
+use super::metrics::{reliability, roc_auc, Metrics, ReliabilityBin};
+use super::{Model, ModelFeature, Thresholds, Transform};
+
+/// The signals riskgate computes from git that both public datasets also have.
+pub const DEFAULT_FEATURES: &[&str] = &[
+    "la", "ld", "nf", "nd", "ns", "entropy", "fix", "ndev", "age", "nuc", "exp", "rexp", "sexp",
+];
+
+/// Non-negative counts and durations with long right tails: modelled as `log1p`.
+const LOG1P_SIGNALS: &[&str] = &[
+    "la", "ld", "nf", "nd", "ns", "ndev", "age", "nuc", "exp", "rexp", "sexp", "lt", "churn",
+    "nrev", "rtime", "hcmt", "app", "reviewer_exp", "reviewer_rexp", "reviewer_sexp", "other_exp",
+    "other_rexp", "other_sexp",
+];
+
+/// Ratios and 0/1 flags: modelled as they are.
+const PLAIN_SIGNALS: &[&str] = &["entropy", "fix", "revd", "self", "asawr", "rsawr", "osawr"];
+
+/// Share of each dataset (by date) held out for testing, and share of the training part used
+/// to choose the regularisation.
+pub const TEST_FRACTION: f64 = 0.2;
+pub const VALIDATION_FRACTION: f64 = 0.2;
+
+pub const LABEL_SOURCE: &str =
+    "buggy column of the dataset — SZZ-style fix-inducing labels from the original study";
+
+/// The L2 strengths tried: 10^-3 … 10^3 in half decades.
+pub fn default_alphas() -> Vec<f64> {
+    (-6..=6).map(|k| 10f64.powf(k as f64 / 2.0)).collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Signals to use; `None` for [`DEFAULT_FEATURES`] (those present in every dataset).
+    pub features: Option<Vec<String>>,
+    /// Candidate L2 strengths, in linfa's convention: the loss is the *sum* of the log-loss over
+    /// rows plus `alpha / 2 × ‖w‖²`; the intercept is not penalised.
+    pub alphas: Vec<f64>,
+    pub max_iterations: u64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            features: None,
+            alphas: default_alphas(),
+            max_iterations: 1000,
+        }
+    }
+}
+
+/// Validation AUC of one candidate L2 strength.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlphaScore {
+    pub alpha: f64,
+    /// Mean over datasets of the validation-slice ROC-AUC; `None` if no slice had both classes.
+    pub validation_auc: Option<f64>,
+}
+
+/// Metrics of one dataset's hold-out (or of all hold-outs pooled), with the reliability curve.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Evaluation {
+    pub dataset: String,
+    #[serde(flatten)]
+    pub metrics: Metrics,
+    pub reliability: Vec<ReliabilityBin>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub model: Model,
+    /// Hold-out metrics, one per dataset in the order given.
+    pub holdout: Vec<Evaluation>,
+    /// All hold-outs together.
+    pub pooled: Evaluation,
+    pub alpha: f64,
+    pub grid: Vec<AlphaScore>,
+}
+
+impl TrainOutcome {
+    /// The report written as `metrics.json`.
+    pub fn report_json(&self) -> serde_json::Value {
+        json!({
+            "model_version": self.model.version,
+            "alpha": self.alpha,
+            "alpha_grid": self.grid,
+            "holdout": self.holdout,
+            "pooled": self.pooled,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("no dataset to train on")]
+    NoData,
+    #[error("{file}: has no column `{feature}`")]
+    MissingFeature { file: String, feature: String },
+    #[error("none of the default features ({}) is in every dataset", DEFAULT_FEATURES.join(", "))]
+    NoFeatures,
+    #[error("feature `{0}` is named twice")]
+    DuplicateFeature(String),
+    #[error("feature `{0}` has no value in any training row")]
+    NoValues(String),
+    #[error("{file}: {rows} rows are too few for a chronological split (at least {min} needed)")]
+    TooFewRows { file: String, rows: usize, min: usize },
+    #[error("the training rows are all {0}: both buggy and clean changes are needed")]
+    OneClass(&'static str),
+    #[error("logistic regression failed: {0}")]
+    Fit(#[from] linfa_logistic::error::Error),
+    #[error("internal error: the written model's scores differ from the fitted model's by {0}")]
+    Mismatch(f64),
+}
+
+/// Rows of one dataset in the three chronological parts, as indices into `Dataset::rows`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Split {
+    /// The earliest part of training: the fit while alpha is chosen.
+    pub fit: Vec<usize>,
+    /// The rest of training: where alpha is chosen.
+    pub validation: Vec<usize>,
+    /// The latest 20%: the hold-out.
+    pub test: Vec<usize>,
+}
+
+impl Split {
+    /// All training rows, oldest first.
+    pub fn train(&self) -> Vec<usize> {
+        self.fit.iter().chain(&self.validation).copied().collect()
+    }
+}
+
+/// Smallest dataset that can be split into non-empty fit, validation and test parts.
+const MIN_ROWS: usize = 10;
+
+/// Sorts rows by author date (file order among equal dates) and splits them chronologically.
+pub fn chronological_split(dataset: &Dataset) -> Split {
+    let mut order: Vec<usize> = (0..dataset.rows.len()).collect();
+    order.sort_by_key(|&i| (dataset.rows[i].author_date, i));
+    let n = order.len();
+    let n_train = ((n as f64) * (1.0 - TEST_FRACTION)).round() as usize;
+    let n_fit = ((n_train as f64) * (1.0 - VALIDATION_FRACTION)).round() as usize;
+    Split {
+        fit: order[..n_fit].to_vec(),
+        validation: order[n_fit..n_train].to_vec(),
+        test: order[n_train..].to_vec(),
+    }
+}
+
+/// The transform of a signal: by name for the signals riskgate knows; otherwise `log1p` for a
+/// non-negative, strongly right-skewed signal (skewness above 1) that is not a 0/1 flag.
+pub fn transform_for(name: &str, raw: &[f64]) -> Transform {
+    if LOG1P_SIGNALS.contains(&name) {
+        return Transform::Log1p;
+    }
+    if PLAIN_SIGNALS.contains(&name) || raw.is_empty() {
+        return Transform::None;
+    }
+    let min = raw.iter().copied().fold(f64::INFINITY, f64::min);
+    if min < 0.0 || raw.iter().all(|&v| v == 0.0 || v == 1.0) {
+        return Transform::None;
+    }
+    let n = raw.len() as f64;
+    let mean = raw.iter().sum::<f64>() / n;
+    let m2 = raw.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n;
+    let m3 = raw.iter().map(|v| (v - mean).powi(3)).sum::<f64>() / n;
+    if m2 > 0.0 && m3 / m2.powf(1.5) > 1.0 {
+        Transform::Log1p
+    } else {
+        Transform::None
+    }
+}
+
+/// Quantile `q` (0..1) of sorted values, interpolating linearly between order statistics.
+fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q.clamp(0.0, 1.0) * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
+
+/// The 101 quantiles 0%, 1%, …, 100% of `values`.
+pub fn percentiles(values: &[f64]) -> Vec<f64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    (0..=100).map(|p| quantile_sorted(&sorted, p as f64 / 100.0)).collect()
+}
+
+/// The rows of several datasets used together: (dataset, row) pairs.
+type RowSet = Vec<(usize, usize)>;
+
+/// Column of each feature in each dataset.
+struct Columns {
+    names: Vec<String>,
+    /// `index[d][f]`: column of feature `f` in dataset `d`.
+    index: Vec<Vec<usize>>,
+}
+
+impl Columns {
+    fn raw(&self, datasets: &[Dataset], f: usize, rows: &RowSet) -> Vec<f64> {
+        rows.iter()
+            .filter_map(|&(d, r)| datasets[d].rows[r].values[self.index[d][f]])
+            .filter(|v| v.is_finite())
+            .collect()
+    }
+}
+
+fn resolve_features(datasets: &[Dataset], wanted: Option<&[String]>) -> Result<Columns, TrainError> {
+    let names: Vec<String> = match wanted {
+        Some(list) => {
+            for name in list {
+                if LEAKAGE_COLUMNS.contains(&name.as_str()) {
+                    tracing::warn!(feature = %name, "training on a column known to leak the label");
+                }
+            }
+            list.to_vec()
+        }
+        None => DEFAULT_FEATURES
+            .iter()
+            .filter(|f| datasets.iter().all(|d| d.column(f).is_some()))
+            .map(|f| f.to_string())
+            .collect(),
+    };
+    if names.is_empty() {
+        return Err(TrainError::NoFeatures);
+    }
+    for (i, name) in names.iter().enumerate() {
+        if names[..i].contains(name) {
+            return Err(TrainError::DuplicateFeature(name.clone()));
+        }
+    }
+    let mut index = Vec::new();
+    for d in datasets {
+        let mut cols = Vec::new();
+        for name in &names {
+            cols.push(d.column(name).ok_or_else(|| TrainError::MissingFeature {
+                file: d.source.clone(),
+                feature: name.clone(),
+            })?);
+        }
+        index.push(cols);
+    }
+    Ok(Columns { names, index })
+}
+
+/// The raw values of the model's features for one row, as `Model::score` takes them.
+fn row_values(model: &Model, dataset: &Dataset, row: usize) -> BTreeMap<String, Option<f64>> {
+    model
+        .features
+        .iter()
+        .map(|f| {
+            let v = dataset.column(&f.name).and_then(|c| dataset.rows[row].values[c]);
+            (f.name.clone(), v)
+        })
+        .collect()
+}
+
+/// Model features the dataset has no column for (they score as an average change).
+pub fn missing_features(model: &Model, dataset: &Dataset) -> Vec<String> {
+    model
+        .feature_names()
+        .filter(|n| dataset.column(n).is_none())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Predicted probability of every row, through [`Model::score`] — the same path as scoring a
+/// live change.
+pub fn predict(model: &Model, dataset: &Dataset) -> Vec<f64> {
+    predict_rows(model, dataset, &(0..dataset.rows.len()).collect::<Vec<_>>())
+}
+
+fn predict_rows(model: &Model, dataset: &Dataset, rows: &[usize]) -> Vec<f64> {
+    // Resolve columns once rather than per row.
+    let cols: Vec<Option<usize>> = model.features.iter().map(|f| dataset.column(&f.name)).collect();
+    rows.iter()
+        .map(|&r| {
+            let values: BTreeMap<String, Option<f64>> = model
+                .features
+                .iter()
+                .zip(&cols)
+                .map(|(f, c)| (f.name.clone(), c.and_then(|c| dataset.rows[r].values[c])))
+                .collect();
+            model.score(&values).probability
+        })
+        .collect()
+}
+
+/// Metrics of a model on all rows of a dataset (what `riskgate eval` prints).
+pub fn evaluate(model: &Model, dataset: &Dataset) -> Metrics {
+    let all: Vec<usize> = (0..dataset.rows.len()).collect();
+    evaluation_of(model, dataset, &all).metrics
+}
+
+fn evaluation_of(model: &Model, dataset: &Dataset, rows: &[usize]) -> Evaluation {
+    let probabilities = predict_rows(model, dataset, rows);
+    let labels: Vec<bool> = rows.iter().map(|&r| dataset.rows[r].buggy).collect();
+    let la: Option<Vec<Option<f64>>> = dataset
+        .column("la")
+        .map(|c| rows.iter().map(|&r| dataset.rows[r].values[c]).collect());
+    Evaluation {
+        dataset: dataset.short_name(),
+        metrics: Metrics::compute(&probabilities, &labels, la.as_deref()),
+        reliability: reliability(&probabilities, &labels, 10),
+    }
+}
+
+/// A fit on some rows: the features with their standardisation, and linfa's own predictions on
+/// those rows (probability of buggy) for checking the model file against.
+struct Fitted {
+    intercept: f64,
+    features: Vec<ModelFeature>,
+    linfa_probabilities: Vec<f64>,
+}
+
+fn fit(
+    datasets: &[Dataset],
+    columns: &Columns,
+    transforms: &[Transform],
+    rows: &RowSet,
+    alpha: f64,
+    max_iterations: u64,
+) -> Result<Fitted, TrainError> {
+    let positives = rows.iter().filter(|&&(d, r)| datasets[d].rows[r].buggy).count();
+    if positives == 0 {
+        return Err(TrainError::OneClass("clean"));
+    }
+    if positives == rows.len() {
+        return Err(TrainError::OneClass("buggy"));
+    }
+    let k = columns.names.len();
+    let mut features = Vec::with_capacity(k);
+    for (f, &transform) in transforms.iter().enumerate().take(k) {
+        let raw = columns.raw(datasets, f, rows);
+        if raw.is_empty() {
+            return Err(TrainError::NoValues(columns.names[f].clone()));
+        }
+        let t: Vec<f64> = raw.iter().map(|&v| transform.apply(v)).collect();
+        let mean = t.iter().sum::<f64>() / t.len() as f64;
+        let std = (t.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
+        features.push(ModelFeature {
+            name: columns.names[f].clone(),
+            transform,
+            mean,
+            std,
+            coefficient: 0.0,
+            quantiles: percentiles(&raw),
+        });
+    }
+    // Standardised inputs; a missing value is the training mean, i.e. 0.
+    let mut x = Array2::<f64>::zeros((rows.len(), k));
+    let mut y = Array1::<bool>::from_elem(rows.len(), false);
+    for (i, &(d, r)) in rows.iter().enumerate() {
+        let row = &datasets[d].rows[r];
+        y[i] = row.buggy;
+        for (f, feature) in features.iter().enumerate() {
+            if let Some(v) = row.values[columns.index[d][f]].filter(|v| v.is_finite()) {
+                x[[i, f]] = feature.standardise(v);
+            }
+        }
+    }
+    let data = linfa::Dataset::new(x, y);
+    let fitted = LogisticRegression::default()
+        .alpha(alpha)
+        .with_intercept(true)
+        .max_iterations(max_iterations)
+        .gradient_tolerance(1e-6)
+        .fit(&data)?;
+    // linfa models the probability of its "positive" class, which is the MORE FREQUENT label
+    // in the training data (not `true`): flip the signs when that is "clean".
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    for (feature, w) in features.iter_mut().zip(fitted.params().iter()) {
+        feature.coefficient = sign * w;
+    }
+    let linfa_probabilities = fitted
+        .predict_probabilities(data.records())
+        .iter()
+        .map(|&p| if sign > 0.0 { p } else { 1.0 - p })
+        .collect();
+    Ok(Fitted {
+        intercept: sign * fitted.intercept(),
+        features,
+        linfa_probabilities,
+    })
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
+fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + (month <= 2) as i64;
+    (year, month, day)
+}
+
+/// A unix time as `YYYY-MM-DD` (UTC).
+pub fn iso_date(unix_seconds: i64) -> String {
+    let (y, m, d) = civil_date(unix_seconds.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// FNV-1a over the intercept and coefficients: a short fingerprint for the version.
+fn fingerprint(intercept: f64, features: &[ModelFeature]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |bytes: &[u8]| {
+        for &b in bytes {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    };
+    eat(&intercept.to_bits().to_le_bytes());
+    for f in features {
+        eat(f.name.as_bytes());
+        eat(&f.coefficient.to_bits().to_le_bytes());
+        eat(&f.mean.to_bits().to_le_bytes());
+        eat(&f.std.to_bits().to_le_bytes());
+    }
+    format!("{:08x}", h >> 32)
+}
+
+/// Fits the model: chooses alpha on the validation slices, refits on all training rows,
+/// measures the hold-outs.
+pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+    if datasets.is_empty() {
+        return Err(TrainError::NoData);
+    }
+    for d in datasets {
+        if d.rows.len() < MIN_ROWS {
+            return Err(TrainError::TooFewRows {
+                file: d.source.clone(),
+                rows: d.rows.len(),
+                min: MIN_ROWS,
+            });
+        }
+    }
+    let columns = resolve_features(datasets, options.features.as_deref())?;
+    let splits: Vec<Split> = datasets.iter().map(chronological_split).collect();
+    let gather = |part: &dyn Fn(&Split) -> Vec<usize>| -> RowSet {
+        splits
+            .iter()
+            .enumerate()
+            .flat_map(|(d, s)| part(s).into_iter().map(move |r| (d, r)))
+            .collect()
+    };
+    let fit_rows = gather(&|s| s.fit.clone());
+    let train_rows = gather(&|s| s.train());
+
+    let transforms: Vec<Transform> = (0..columns.names.len())
+        .map(|f| transform_for(&columns.names[f], &columns.raw(datasets, f, &train_rows)))
+        .collect();
+
+    // Choose alpha: highest mean validation AUC; on a tie the stronger penalty.
+    let mut alphas = options.alphas.clone();
+    alphas.retain(|a| a.is_finite() && *a > 0.0);
+    if alphas.is_empty() {
+        alphas.push(1.0);
+    }
+    alphas.sort_by(f64::total_cmp);
+    let mut grid = Vec::new();
+    for &alpha in &alphas {
+        let fitted = fit(datasets, &columns, &transforms, &fit_rows, alpha, options.max_iterations)?;
+        let probe = draft_model(&fitted);
+        let aucs: Vec<f64> = datasets
+            .iter()
+            .zip(&splits)
+            .filter_map(|(d, s)| {
+                let p = predict_rows(&probe, d, &s.validation);
+                let y: Vec<bool> = s.validation.iter().map(|&r| d.rows[r].buggy).collect();
+                roc_auc(&p, &y)
+            })
+            .collect();
+        let validation_auc = (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
+        tracing::info!(alpha, ?validation_auc, "validation");
+        grid.push(AlphaScore { alpha, validation_auc });
+    }
+    let mut alpha = alphas[alphas.len() / 2];
+    let mut best = f64::NEG_INFINITY;
+    for s in &grid {
+        if let Some(auc) = s.validation_auc {
+            if auc >= best {
+                best = auc;
+                alpha = s.alpha;
+            }
+        }
+    }
+
+    let fitted = fit(datasets, &columns, &transforms, &train_rows, alpha, options.max_iterations)?;
+    let mut model = draft_model(&fitted);
+
+    // The model file must reproduce the fitted model exactly.
+    let mut worst = 0.0f64;
+    let mut train_probabilities = Vec::with_capacity(train_rows.len());
+    for (&(d, r), &expected) in train_rows.iter().zip(&fitted.linfa_probabilities) {
+        let p = model.score(&row_values(&model, &datasets[d], r)).probability;
+        worst = worst.max((p - expected).abs());
+        train_probabilities.push(p);
+    }
+    if worst > 1e-9 {
+        return Err(TrainError::Mismatch(worst));
+    }
+
+    let mut sorted = train_probabilities.clone();
+    sorted.sort_by(f64::total_cmp);
+    let clamp = |p: f64| p.clamp(1e-6, 1.0 - 1e-6);
+    let elevated = clamp(quantile_sorted(&sorted, 0.80));
+    let high = clamp(quantile_sorted(&sorted, 0.95)).max(elevated);
+    model.thresholds = Thresholds { elevated, high };
+
+    let holdout: Vec<Evaluation> = datasets
+        .iter()
+        .zip(&splits)
+        .map(|(d, s)| evaluation_of(&model, d, &s.test))
+        .collect();
+    let pooled = pooled_evaluation(&model, datasets, &splits);
+
+    let latest = datasets.iter().filter_map(|d| d.date_range()).map(|r| r.1).max().unwrap_or(0);
+    model.version = format!("{}-{}", iso_date(latest), fingerprint(model.intercept, &model.features));
+    model.provenance = provenance(datasets, &splits, &columns.names, &transforms, alpha, &grid);
+    model.metrics = json!({
+        "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
+        "pooled": pooled.metrics,
+    });
+
+    Ok(TrainOutcome {
+        model,
+        holdout,
+        pooled,
+        alpha,
+        grid,
+    })
+}
+
+fn draft_model(fitted: &Fitted) -> Model {
+    Model {
+        version: String::new(),
+        intercept: fitted.intercept,
+        features: fitted.features.clone(),
+        thresholds: Thresholds {
+            elevated: 0.5,
+            high: 0.5,
+        },
+        provenance: serde_json::Value::Null,
+        metrics: serde_json::Value::Null,
+    }
+}
+
+fn pooled_evaluation(model: &Model, datasets: &[Dataset], splits: &[Split]) -> Evaluation {
+    let mut probabilities = Vec::new();
+    let mut labels = Vec::new();
+    let mut la = Vec::new();
+    let all_have_la = datasets.iter().all(|d| d.column("la").is_some());
+    for (d, s) in datasets.iter().zip(splits) {
+        probabilities.extend(predict_rows(model, d, &s.test));
+        labels.extend(s.test.iter().map(|&r| d.rows[r].buggy));
+        if let Some(c) = d.column("la") {
+            la.extend(s.test.iter().map(|&r| d.rows[r].values[c]));
+        }
+    }
+    Evaluation {
+        dataset: "pooled".to_string(),
+        metrics: Metrics::compute(&probabilities, &labels, all_have_la.then_some(la.as_slice())),
+        reliability: reliability(&probabilities, &labels, 10),
+    }
+}
+
+fn provenance(
+    datasets: &[Dataset],
+    splits: &[Split],
+    names: &[String],
+    transforms: &[Transform],
+    alpha: f64,
+    grid: &[AlphaScore],
+) -> serde_json::Value {
+    let data: Vec<serde_json::Value> = datasets
+        .iter()
+        .zip(splits)
+        .map(|(d, s)| {
+            let (from, to) = d.date_range().unwrap_or((0, 0));
+            let test_from = s.test.first().map(|&r| d.rows[r].author_date).unwrap_or(0);
+            json!({
+                "file": d.source,
+                "rows": d.rows.len(),
+                "positives": d.positives(),
+                "from": iso_date(from),
+                "to": iso_date(to),
+                "train_rows": s.fit.len() + s.validation.len(),
+                "validation_rows": s.validation.len(),
+                "test_rows": s.test.len(),
+                "test_from": iso_date(test_from),
+            })
+        })
+        .collect();
+    json!({
+        "data": data,
+        "label_source": LABEL_SOURCE,
+        "split": "per dataset, rows sorted by author_date: the first 80% train, the last 20% are the hold-out; \
+                  the last 20% of the training part (by date) is the validation slice that chooses alpha, \
+                  then the model is refit on the whole training part",
+        "features": names.iter().zip(transforms).map(|(n, t)| json!({"name": n, "transform": t})).collect::<Vec<_>>(),
+        "missing_values": "imputed with the training mean (standardised 0)",
+        "standardisation": "transformed value minus its training mean, divided by its training standard deviation",
+        "regularisation": {
+            "penalty": "L2 on the coefficients (not the intercept); loss = sum of log-loss over rows + alpha/2 * |w|^2",
+            "alpha": alpha,
+            "selection": "highest mean validation ROC-AUC over the datasets",
+            "grid": grid,
+        },
+        "class_weighting": "none: plain maximum likelihood, so probabilities stay calibrated to the base rate",
+        "thresholds": "elevated = 80th percentile, high = 95th percentile of predicted probability on the training rows",
+        "solver": "linfa-logistic 0.8 (L-BFGS)",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FIXTURE: &str = include_str!("../../fixtures/datasets/planted.csv");
+
+    fn fixture() -> Dataset {
+        Dataset::parse_str(FIXTURE, "fixtures/datasets/planted.csv").unwrap()
+    }
+
+    /// A tiny deterministic generator so tests need no random-number crate.
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self) -> f64 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 11) as f64 / (1u64 << 53) as f64
+        }
+    }
+
+    /// `n` rows where `risky` raises the odds of a bug and `safe` lowers them; `noise` is unrelated.
+    /// The label is mostly clean, so linfa's "positive" class is the clean one.
+    fn synthetic(n: usize, seed: u64) -> Dataset {
+        let mut rng = Lcg(seed);
+        let mut text = String::from("commit_id,author_date,risky,safe,noise,buggy\n");
+        for i in 0..n {
+            let risky = rng.next() * 4.0 - 2.0;
+            let safe = rng.next() * 4.0 - 2.0;
+            let noise = rng.next() * 4.0 - 2.0;
+            let p = super::super::sigmoid(-2.0 + 1.5 * risky - 1.0 * safe);
+            let buggy = rng.next() < p;
+            // Dates run backwards through the file, so the file order is not the time order.
+            text.push_str(&format!("c{i},{},{risky},{safe},{noise},{}\n", 1_000_000 - i as i64 * 60, buggy as u8));
+        }
+        Dataset::parse_str(&text, "synthetic.csv").unwrap()
+    }
+
+    fn options(features: &[&str]) -> TrainOptions {
+        TrainOptions {
+            features: Some(features.iter().map(|s| s.to_string()).collect()),
+            ..TrainOptions::default()
+        }
+    }
+
+    #[test]
+    fn planted_signs_are_recovered_whatever_linfa_calls_positive() {
+        let d = synthetic(2000, 7);
+        assert!(d.positives() * 2 < d.rows.len(), "the clean class must be the majority");
+        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe", "noise"])).unwrap();
+        let coef: BTreeMap<&str, f64> = out.model.features.iter().map(|f| (f.name.as_str(), f.coefficient)).collect();
+        assert!(coef["risky"] > 0.5, "{coef:?}");
+        assert!(coef["safe"] < -0.3, "{coef:?}");
+        assert!(coef["noise"].abs() < 0.25, "{coef:?}");
+        assert!(out.holdout[0].metrics.auc.unwrap() > 0.75);
+
+        // Same data with the labels flipped: buggy becomes the majority and the signs must flip.
+        let mut flipped = d.clone();
+        for r in &mut flipped.rows {
+            r.buggy = !r.buggy;
+        }
+        let out = train(&[flipped], &options(&["risky", "safe", "noise"])).unwrap();
+        let coef: BTreeMap<&str, f64> = out.model.features.iter().map(|f| (f.name.as_str(), f.coefficient)).collect();
+        assert!(coef["risky"] < -0.5, "{coef:?}");
+        assert!(coef["safe"] > 0.3, "{coef:?}");
+    }
+
+    #[test]
+    fn model_file_reproduces_linfa_probabilities() {
+        let d = synthetic(600, 11);
+        let columns = resolve_features(std::slice::from_ref(&d), Some(&["risky".into(), "safe".into()])).unwrap();
+        let transforms = vec![Transform::None, Transform::None];
+        let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
+        let fitted = fit(std::slice::from_ref(&d), &columns, &transforms, &rows, 1.0, 1000).unwrap();
+        let model = Model::from_json(
+            &Model {
+                thresholds: Thresholds { elevated: 0.2, high: 0.5 },
+                ..draft_model(&fitted)
+            }
+            .to_json(),
+        )
+        .unwrap();
+        let ours = predict(&model, &d);
+        for (a, b) in ours.iter().zip(&fitted.linfa_probabilities) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        // And the probabilities are of "buggy": higher on average for the buggy rows.
+        let mean = |want: bool| {
+            let v: Vec<f64> = ours.iter().zip(&d.rows).filter(|(_, r)| r.buggy == want).map(|(p, _)| *p).collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        assert!(mean(true) > mean(false) + 0.1);
+    }
+
+    #[test]
+    fn fixture_trains_with_default_features_and_recovers_planted_sign() {
+        let d = fixture();
+        assert_eq!(d.rows.len(), 200);
+        let out = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
+        let names: Vec<&str> = out.model.feature_names().collect();
+        assert_eq!(names, DEFAULT_FEATURES, "all default features are in the fixture");
+        let la = out.model.features.iter().find(|f| f.name == "la").unwrap();
+        assert!(la.coefficient > 0.3, "la was planted as risky: {}", la.coefficient);
+        let exp = out.model.features.iter().find(|f| f.name == "exp").unwrap();
+        assert!(exp.coefficient < 0.0, "exp was planted as protective: {}", exp.coefficient);
+        assert_eq!(la.transform, Transform::Log1p);
+        assert_eq!(la.quantiles.len(), 101);
+        assert!(la.quantiles.windows(2).all(|w| w[0] <= w[1]));
+        let entropy = out.model.features.iter().find(|f| f.name == "entropy").unwrap();
+        assert_eq!(entropy.transform, Transform::None);
+        // `bugcount` is in the fixture and perfectly predictive, yet not used by default.
+        assert!(d.column("bugcount").is_some());
+        assert!(!names.contains(&"bugcount"));
+        // The model file is valid and round-trips (serde_json's default float parsing may be
+        // off in the last bit, hence the tolerance).
+        let back = Model::from_json(&out.model.to_json()).unwrap();
+        assert_eq!(back.feature_names().collect::<Vec<_>>(), names);
+        for (a, b) in back.features.iter().zip(&out.model.features) {
+            assert!((a.coefficient - b.coefficient).abs() < 1e-12 && (a.mean - b.mean).abs() < 1e-12);
+            assert!(a.quantiles.iter().zip(&b.quantiles).all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0)));
+        }
+        assert!(out.model.thresholds.elevated < out.model.thresholds.high);
+    }
+
+    #[test]
+    fn split_is_chronological() {
+        let d = fixture();
+        let s = chronological_split(&d);
+        assert_eq!(s.fit.len() + s.validation.len() + s.test.len(), d.rows.len());
+        assert_eq!(s.test.len(), 40);
+        assert_eq!(s.validation.len(), 32);
+        let date = |r: &usize| d.rows[*r].author_date;
+        let fit_max = s.fit.iter().map(date).max().unwrap();
+        let val_min = s.validation.iter().map(date).min().unwrap();
+        let val_max = s.validation.iter().map(date).max().unwrap();
+        let test_min = s.test.iter().map(date).min().unwrap();
+        assert!(fit_max <= val_min && val_max <= test_min);
+        // The test rows are exactly the 40 latest dates.
+        let mut dates: Vec<i64> = d.rows.iter().map(|r| r.author_date).collect();
+        dates.sort();
+        let mut test_dates: Vec<i64> = s.test.iter().map(date).collect();
+        test_dates.sort();
+        assert_eq!(test_dates, dates[160..]);
+        // The fixture is not in date order, so sorting mattered.
+        assert_ne!(s.test, (160..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn thresholds_are_training_percentiles() {
+        let d = synthetic(1000, 3);
+        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe"])).unwrap();
+        let s = chronological_split(&d);
+        let p = predict_rows(&out.model, &d, &s.train());
+        let share = |t: f64| p.iter().filter(|&&x| x >= t).count() as f64 / p.len() as f64;
+        let elevated_or_high = share(out.model.thresholds.elevated);
+        let high = share(out.model.thresholds.high);
+        assert!((elevated_or_high - 0.20).abs() < 0.01, "{elevated_or_high}");
+        assert!((high - 0.05).abs() < 0.01, "{high}");
+    }
+
+    #[test]
+    fn alpha_is_chosen_from_the_grid_by_validation_auc() {
+        let d = synthetic(800, 5);
+        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe", "noise"])).unwrap();
+        assert_eq!(out.grid.len(), default_alphas().len());
+        let best = out.grid.iter().filter_map(|g| g.validation_auc).fold(f64::NEG_INFINITY, f64::max);
+        let chosen = out.grid.iter().find(|g| g.alpha == out.alpha).unwrap();
+        assert_eq!(chosen.validation_auc, Some(best));
+        assert_eq!(out.model.provenance["regularisation"]["alpha"], out.alpha);
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let d = fixture();
+        let a = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
+        let b = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
+        assert_eq!(a.model.to_json(), b.model.to_json());
+        assert!(a.model.version.starts_with(&iso_date(d.date_range().unwrap().1)));
+    }
+
+    #[test]
+    fn missing_requested_feature_names_the_file() {
+        let d = fixture();
+        let err = train(&[d], &options(&["la", "coverage"])).unwrap_err().to_string();
+        assert_eq!(err, "fixtures/datasets/planted.csv: has no column `coverage`");
+    }
+
+    #[test]
+    fn explicitly_requested_leakage_column_is_used() {
+        let d = fixture();
+        let out = train(&[d], &options(&["la", "bugcount"])).unwrap();
+        assert!(out.model.feature_names().any(|n| n == "bugcount"));
+    }
+
+    #[test]
+    fn transforms_by_name_and_by_data() {
+        assert_eq!(transform_for("la", &[0.0, 1.0]), Transform::Log1p);
+        assert_eq!(transform_for("entropy", &[0.0, 100.0]), Transform::None);
+        assert_eq!(transform_for("fix", &[0.0, 1.0]), Transform::None);
+        let skewed: Vec<f64> = (0..100).map(|i| if i < 95 { i as f64 % 5.0 } else { 1000.0 }).collect();
+        assert_eq!(transform_for("mystery", &skewed), Transform::Log1p);
+        let symmetric: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        assert_eq!(transform_for("mystery", &symmetric), Transform::None);
+        let negative: Vec<f64> = skewed.iter().map(|v| v - 10.0).collect();
+        assert_eq!(transform_for("mystery", &negative), Transform::None);
+        assert_eq!(transform_for("flag", &[0.0, 0.0, 0.0, 1.0]), Transform::None);
+    }
+
+    #[test]
+    fn percentiles_interpolate() {
+        let q = percentiles(&[10.0, 0.0, 5.0]);
+        assert_eq!(q.len(), 101);
+        assert_eq!(q[0], 0.0);
+        assert_eq!(q[50], 5.0);
+        assert_eq!(q[100], 10.0);
+        assert!((q[25] - 2.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn iso_dates() {
+        assert_eq!(iso_date(0), "1970-01-01");
+        assert_eq!(iso_date(1_311_258_797), "2011-07-21");
+        assert_eq!(iso_date(951_782_400), "2000-02-29");
+    }
+
+    #[test]
+    fn one_class_and_tiny_data_are_refused() {
+        let mut d = fixture();
+        for r in &mut d.rows {
+            r.buggy = false;
+        }
+        assert!(matches!(train(&[d], &TrainOptions::default()), Err(TrainError::OneClass(_))));
+        let d = Dataset::parse_str("commit_id,author_date,la,buggy\na,1,1,1\nb,2,2,0\n", "tiny.csv").unwrap();
+        assert!(matches!(train(&[d], &TrainOptions::default()), Err(TrainError::TooFewRows { .. })));
+    }
+}
