@@ -22,7 +22,8 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.model)
         .with_context(|| format!("reading {}", args.model.display()))?;
-    let model = Model::from_json(&text).with_context(|| format!("loading {}", args.model.display()))?;
+    let model =
+        Model::from_json(&text).with_context(|| format!("loading {}", args.model.display()))?;
     let dataset = super::train::read_dataset(&args.data)?;
     let missing = missing_features(&model, &dataset);
     if !missing.is_empty() {
@@ -37,7 +38,9 @@ pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
     text.push('\n');
     // A closed pipe (`riskgate eval … | head`) is not an error worth a panic.
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing to stdout")?,
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("writing to stdout")?
+        }
         _ => {}
     }
     Ok(ExitCode::SUCCESS)

@@ -27,11 +27,15 @@ pub struct TrainArgs {
 /// Reads and parses a dataset file; errors name the file.
 pub fn read_dataset(path: &std::path::Path) -> anyhow::Result<Dataset> {
     let file = std::fs::File::open(path).with_context(|| format!("reading {}", path.display()))?;
-    Ok(Dataset::from_reader(std::io::BufReader::new(file), &path.display().to_string())?)
+    Ok(Dataset::from_reader(
+        std::io::BufReader::new(file),
+        &path.display().to_string(),
+    )?)
 }
 
 fn fmt(v: Option<f64>) -> String {
-    v.map(|v| format!("{v:.3}")).unwrap_or_else(|| "-".to_string())
+    v.map(|v| format!("{v:.3}"))
+        .unwrap_or_else(|| "-".to_string())
 }
 
 fn table_row(e: &Evaluation) -> String {
@@ -73,7 +77,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     };
     let mut outcome = train(&datasets, &options)?;
     if let Some(p) = outcome.model.provenance.as_object_mut() {
-        p.insert("command".into(), serde_json::Value::String(command_line(&args)));
+        p.insert(
+            "command".into(),
+            serde_json::Value::String(command_line(&args)),
+        );
     }
 
     let mut json = outcome.model.to_json();
@@ -133,9 +140,16 @@ mod tests {
         let command = model.provenance["command"].as_str().unwrap();
         assert!(command.contains("--features la,exp"), "{command}");
         let metrics: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap()).unwrap();
+            serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap())
+                .unwrap();
         assert_eq!(metrics["holdout"][0]["rows"], 40);
-        assert_eq!(metrics["holdout"][0]["reliability"].as_array().unwrap().len(), 10);
+        assert_eq!(
+            metrics["holdout"][0]["reliability"]
+                .as_array()
+                .unwrap()
+                .len(),
+            10
+        );
     }
 
     #[test]

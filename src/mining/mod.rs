@@ -60,15 +60,25 @@ fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> {
             if rev == "HEAD" && repo.is_empty().unwrap_or(false) {
                 MiningError::NoCommits
             } else {
-                let hint = if repo.is_shallow() { " (this clone is shallow: its history is cut)" } else { "" };
-                MiningError::UnknownRevision { rev: rev.to_string(), hint }
+                let hint = if repo.is_shallow() {
+                    " (this clone is shallow: its history is cut)"
+                } else {
+                    ""
+                };
+                MiningError::UnknownRevision {
+                    rev: rev.to_string(),
+                    hint,
+                }
             }
         }
         _ => MiningError::Git(e),
     })?;
     let commit = object
         .peel_to_commit()
-        .map_err(|_| MiningError::UnknownRevision { rev: rev.to_string(), hint: " (not a commit)" })?;
+        .map_err(|_| MiningError::UnknownRevision {
+            rev: rev.to_string(),
+            hint: " (not a commit)",
+        })?;
     Ok(commit.id())
 }
 

@@ -20,10 +20,40 @@ pub const LEAKAGE_COLUMNS: &[&str] = &["bugcount", "fixcount", "bugdens", "strat
 /// Signal names that are always numeric: a text cell in one of them is an error rather than a
 /// reason to treat the column as text.
 const KNOWN_NUMERIC: &[&str] = &[
-    "ns", "nd", "nf", "entropy", "la", "ld", "lt", "fix", "ndev", "age", "nuc", "exp", "rexp",
-    "sexp", "churn", "revd", "nrev", "rtime", "hcmt", "self", "app", "reviewer_exp",
-    "reviewer_rexp", "reviewer_sexp", "other_exp", "other_rexp", "other_sexp", "asawr", "rsawr",
-    "osawr", "bugcount", "fixcount", "bugdens", "strata",
+    "ns",
+    "nd",
+    "nf",
+    "entropy",
+    "la",
+    "ld",
+    "lt",
+    "fix",
+    "ndev",
+    "age",
+    "nuc",
+    "exp",
+    "rexp",
+    "sexp",
+    "churn",
+    "revd",
+    "nrev",
+    "rtime",
+    "hcmt",
+    "self",
+    "app",
+    "reviewer_exp",
+    "reviewer_rexp",
+    "reviewer_sexp",
+    "other_exp",
+    "other_rexp",
+    "other_sexp",
+    "asawr",
+    "rsawr",
+    "osawr",
+    "bugcount",
+    "fixcount",
+    "bugdens",
+    "strata",
 ];
 
 /// One change.
@@ -83,7 +113,11 @@ pub enum DatasetError {
         value: String,
     },
     #[error("{file}: row {row}, column `{column}`: the label is missing")]
-    MissingLabelValue { file: String, row: u64, column: String },
+    MissingLabelValue {
+        file: String,
+        row: u64,
+        column: String,
+    },
     #[error("{file}: row {row}, column `{column}`: `{value}` is not a unix time in seconds")]
     BadDate {
         file: String,
@@ -92,7 +126,11 @@ pub enum DatasetError {
         value: String,
     },
     #[error("{file}: row {row}: {message}")]
-    Csv { file: String, row: u64, message: String },
+    Csv {
+        file: String,
+        row: u64,
+        message: String,
+    },
 }
 
 /// What a header column stands for.
@@ -172,7 +210,10 @@ impl Dataset {
             None => return Err(DatasetError::Empty { file }),
             Some(r) => r.map_err(csv_error)?,
         };
-        let headers: Vec<String> = header.iter().map(|h| h.trim().to_ascii_lowercase()).collect();
+        let headers: Vec<String> = header
+            .iter()
+            .map(|h| h.trim().to_ascii_lowercase())
+            .collect();
         if headers.iter().all(|h| h.is_empty()) {
             return Err(DatasetError::Empty { file });
         }
@@ -196,9 +237,12 @@ impl Dataset {
                 });
             }
         }
-        let label_col = find(&Role::Label).ok_or_else(|| DatasetError::MissingLabel { file: file.clone() })?;
-        let commit_col = find(&Role::Commit).ok_or_else(|| DatasetError::MissingCommit { file: file.clone() })?;
-        let date_col = find(&Role::Date).ok_or_else(|| DatasetError::MissingDate { file: file.clone() })?;
+        let label_col =
+            find(&Role::Label).ok_or_else(|| DatasetError::MissingLabel { file: file.clone() })?;
+        let commit_col = find(&Role::Commit)
+            .ok_or_else(|| DatasetError::MissingCommit { file: file.clone() })?;
+        let date_col =
+            find(&Role::Date).ok_or_else(|| DatasetError::MissingDate { file: file.clone() })?;
         let signal_cols: Vec<(usize, String)> = roles
             .iter()
             .enumerate()
@@ -281,8 +325,12 @@ impl Dataset {
         for (k, (col, name)) in signal_cols.iter().enumerate() {
             let column = &cells[k];
             let known = KNOWN_NUMERIC.contains(&name.as_str());
-            let any_number = column.iter().any(|c| !is_missing(c) && parse_number(c).is_some());
-            let any_text = column.iter().any(|c| !is_missing(c) && parse_number(c).is_none());
+            let any_number = column
+                .iter()
+                .any(|c| !is_missing(c) && parse_number(c).is_some());
+            let any_text = column
+                .iter()
+                .any(|c| !is_missing(c) && parse_number(c).is_none());
             if any_text && !any_number && !known {
                 tracing::info!(file = %file, column = %headers[*col], "skipping a text column");
                 continue;
@@ -373,7 +421,19 @@ mod tests {
         let d = Dataset::parse_str(PUBLIC, "qt.csv").unwrap();
         assert_eq!(
             d.names,
-            ["bugcount", "la", "ld", "entropy", "fix", "exp", "reviewer_exp", "rexp", "sexp", "reviewer_sexp", "strata"]
+            [
+                "bugcount",
+                "la",
+                "ld",
+                "entropy",
+                "fix",
+                "exp",
+                "reviewer_exp",
+                "rexp",
+                "sexp",
+                "reviewer_sexp",
+                "strata"
+            ]
         );
         assert_eq!(d.rows.len(), 2);
         assert_eq!(d.rows[0].commit_id, "c1");
@@ -399,7 +459,10 @@ mod tests {
         assert!(usable.contains(&"la"));
         for leak in ["bugcount", "strata"] {
             assert!(d.column(leak).is_some(), "{leak} is still readable");
-            assert!(!usable.contains(&leak), "{leak} must not be usable by default");
+            assert!(
+                !usable.contains(&leak),
+                "{leak} must not be usable by default"
+            );
         }
     }
 
@@ -444,7 +507,10 @@ mod tests {
         let err = Dataset::parse_str(text, "d.csv").unwrap_err();
         assert!(matches!(err, DatasetError::MissingLabel { .. }));
         let msg = err.to_string();
-        assert!(msg.starts_with("d.csv: ") && msg.contains("label column") && msg.contains("`buggy`"), "{msg}");
+        assert!(
+            msg.starts_with("d.csv: ") && msg.contains("label column") && msg.contains("`buggy`"),
+            "{msg}"
+        );
     }
 
     #[test]
@@ -471,7 +537,10 @@ mod tests {
     fn text_in_a_known_numeric_column_is_an_error_even_if_all_text() {
         let text = "commit_id,author_date,la,buggy\na,1,many,0\n";
         let err = Dataset::parse_str(text, "d.csv").unwrap_err().to_string();
-        assert!(err.contains("row 2, column `la`: `many` is not a number"), "{err}");
+        assert!(
+            err.contains("row 2, column `la`: `many` is not a number"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -484,10 +553,20 @@ mod tests {
     #[test]
     fn empty_file_is_an_error() {
         let err = Dataset::parse_str("", "empty.csv").unwrap_err();
-        assert_eq!(err, DatasetError::Empty { file: "empty.csv".into() });
+        assert_eq!(
+            err,
+            DatasetError::Empty {
+                file: "empty.csv".into()
+            }
+        );
         assert!(err.to_string().contains("empty.csv: the file is empty"));
         let err = Dataset::parse_str("commit_id,author_date,la,buggy\n", "h.csv").unwrap_err();
-        assert_eq!(err, DatasetError::NoRows { file: "h.csv".into() });
+        assert_eq!(
+            err,
+            DatasetError::NoRows {
+                file: "h.csv".into()
+            }
+        );
     }
 
     #[test]
@@ -501,6 +580,9 @@ mod tests {
     fn duplicate_columns_after_mapping_are_refused() {
         let text = "commit_id,author_date,ent,entropy,buggy\na,1,0.1,0.1,0\n";
         let err = Dataset::parse_str(text, "d.csv").unwrap_err();
-        assert!(matches!(err, DatasetError::DuplicateColumn { ref column, .. } if column == "entropy"), "{err}");
+        assert!(
+            matches!(err, DatasetError::DuplicateColumn { ref column, .. } if column == "entropy"),
+            "{err}"
+        );
     }
 }

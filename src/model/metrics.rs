@@ -73,7 +73,12 @@ pub fn roc_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
         return None;
     }
     let ranks = average_ranks(scores);
-    let rank_sum: f64 = ranks.iter().zip(labels).filter(|(_, &l)| l).map(|(r, _)| r).sum();
+    let rank_sum: f64 = ranks
+        .iter()
+        .zip(labels)
+        .filter(|(_, &l)| l)
+        .map(|(r, _)| r)
+        .sum();
     let p = p as f64;
     Some((rank_sum - p * (p + 1.0) / 2.0) / (p * n as f64))
 }
@@ -139,7 +144,9 @@ pub fn recall_at(scores: &[f64], labels: &[bool], fraction: f64) -> Option<f64> 
         return None;
     }
     // The small allowance keeps 0.1 × 25150 = 2515.0000000000005 from rounding up to 2516.
-    let k = ((fraction.clamp(0.0, 1.0) * labels.len() as f64) - 1e-9).ceil().max(0.0) as usize;
+    let k = ((fraction.clamp(0.0, 1.0) * labels.len() as f64) - 1e-9)
+        .ceil()
+        .max(0.0) as usize;
     let mut left = k;
     let mut found = 0.0;
     for (rows, positives) in groups_descending(scores, labels) {
@@ -280,7 +287,9 @@ mod tests {
         // 10 rows, positives at scores 0.95, 0.6, 0.3. ceil(0.2 × 10) = 2 riskiest: 0.95 (pos),
         // 0.9 (neg) → 1 of 3. ceil(0.05 × 10) = 1 → 1 of 3. 50%: five riskiest hold 0.95, 0.6.
         let scores = [0.95, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1];
-        let labels = [true, false, false, false, true, false, false, true, false, false];
+        let labels = [
+            true, false, false, false, true, false, false, true, false, false,
+        ];
         assert!(close(recall_at(&scores, &labels, 0.2), 1.0 / 3.0));
         assert!(close(recall_at(&scores, &labels, 0.05), 1.0 / 3.0));
         assert!(close(recall_at(&scores, &labels, 0.5), 2.0 / 3.0));
@@ -298,7 +307,11 @@ mod tests {
 
     #[test]
     fn reliability_bins() {
-        let bins = reliability(&[0.05, 0.15, 0.12, 1.0, 0.95], &[false, true, false, true, false], 10);
+        let bins = reliability(
+            &[0.05, 0.15, 0.12, 1.0, 0.95],
+            &[false, true, false, true, false],
+            10,
+        );
         assert_eq!(bins.len(), 10);
         assert_eq!(bins[0].count, 1);
         assert_eq!(bins[1].count, 2);
@@ -313,20 +326,45 @@ mod tests {
     #[test]
     fn metrics_serialise_to_the_eval_format() {
         let la = [Some(1.0), Some(10.0), None, Some(30.0)];
-        let m = Metrics::compute(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true], Some(&la));
+        let m = Metrics::compute(
+            &[0.1, 0.4, 0.35, 0.8],
+            &[false, false, true, true],
+            Some(&la),
+        );
         let json = serde_json::to_value(&m).unwrap();
-        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        let mut expected = vec!["rows", "positives", "auc", "pr_auc", "brier", "recall_at", "baseline_la_auc"];
+        let keys: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut expected = vec![
+            "rows",
+            "positives",
+            "auc",
+            "pr_auc",
+            "brier",
+            "recall_at",
+            "baseline_la_auc",
+        ];
         expected.sort();
         let mut keys_sorted = keys.clone();
         keys_sorted.sort();
         assert_eq!(keys_sorted, expected);
         assert_eq!(json["rows"], 4);
         assert_eq!(json["positives"], 2);
-        let recall_keys: Vec<&str> = json["recall_at"].as_object().unwrap().keys().map(String::as_str).collect();
+        let recall_keys: Vec<&str> = json["recall_at"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
         assert_eq!(recall_keys, ["0.05", "0.1", "0.2"]);
         // Baseline on the three rows with `la`: positive 30 against negatives 1 and 10.
         assert!(close(m.baseline_la_auc, 1.0));
-        assert_eq!(Metrics::compute(&[0.5], &[true], None).baseline_la_auc, None);
+        assert_eq!(
+            Metrics::compute(&[0.5], &[true], None).baseline_la_auc,
+            None
+        );
     }
 }

@@ -28,9 +28,29 @@ pub const DEFAULT_FEATURES: &[&str] = &[
 
 /// Non-negative counts and durations with long right tails: modelled as `log1p`.
 const LOG1P_SIGNALS: &[&str] = &[
-    "la", "ld", "nf", "nd", "ns", "ndev", "age", "nuc", "exp", "rexp", "sexp", "lt", "churn",
-    "nrev", "rtime", "hcmt", "app", "reviewer_exp", "reviewer_rexp", "reviewer_sexp", "other_exp",
-    "other_rexp", "other_sexp",
+    "la",
+    "ld",
+    "nf",
+    "nd",
+    "ns",
+    "ndev",
+    "age",
+    "nuc",
+    "exp",
+    "rexp",
+    "sexp",
+    "lt",
+    "churn",
+    "nrev",
+    "rtime",
+    "hcmt",
+    "app",
+    "reviewer_exp",
+    "reviewer_rexp",
+    "reviewer_sexp",
+    "other_exp",
+    "other_rexp",
+    "other_sexp",
 ];
 
 /// Ratios and 0/1 flags: modelled as they are.
@@ -123,7 +143,11 @@ pub enum TrainError {
     #[error("feature `{0}` has no value in any training row")]
     NoValues(String),
     #[error("{file}: {rows} rows are too few for a chronological split (at least {min} needed)")]
-    TooFewRows { file: String, rows: usize, min: usize },
+    TooFewRows {
+        file: String,
+        rows: usize,
+        min: usize,
+    },
     #[error("the training rows are all {0}: both buggy and clean changes are needed")]
     OneClass(&'static str),
     #[error("logistic regression failed: {0}")]
@@ -206,7 +230,9 @@ fn quantile_sorted(sorted: &[f64], q: f64) -> f64 {
 pub fn percentiles(values: &[f64]) -> Vec<f64> {
     let mut sorted = values.to_vec();
     sorted.sort_by(f64::total_cmp);
-    (0..=100).map(|p| quantile_sorted(&sorted, p as f64 / 100.0)).collect()
+    (0..=100)
+        .map(|p| quantile_sorted(&sorted, p as f64 / 100.0))
+        .collect()
 }
 
 /// The rows of several datasets used together: (dataset, row) pairs.
@@ -228,7 +254,10 @@ impl Columns {
     }
 }
 
-fn resolve_features(datasets: &[Dataset], wanted: Option<&[String]>) -> Result<Columns, TrainError> {
+fn resolve_features(
+    datasets: &[Dataset],
+    wanted: Option<&[String]>,
+) -> Result<Columns, TrainError> {
     let names: Vec<String> = match wanted {
         Some(list) => {
             for name in list {
@@ -272,7 +301,9 @@ fn row_values(model: &Model, dataset: &Dataset, row: usize) -> BTreeMap<String, 
         .features
         .iter()
         .map(|f| {
-            let v = dataset.column(&f.name).and_then(|c| dataset.rows[row].values[c]);
+            let v = dataset
+                .column(&f.name)
+                .and_then(|c| dataset.rows[row].values[c]);
             (f.name.clone(), v)
         })
         .collect()
@@ -295,7 +326,11 @@ pub fn predict(model: &Model, dataset: &Dataset) -> Vec<f64> {
 
 fn predict_rows(model: &Model, dataset: &Dataset, rows: &[usize]) -> Vec<f64> {
     // Resolve columns once rather than per row.
-    let cols: Vec<Option<usize>> = model.features.iter().map(|f| dataset.column(&f.name)).collect();
+    let cols: Vec<Option<usize>> = model
+        .features
+        .iter()
+        .map(|f| dataset.column(&f.name))
+        .collect();
     rows.iter()
         .map(|&r| {
             let values: BTreeMap<String, Option<f64>> = model
@@ -344,7 +379,10 @@ fn fit(
     alpha: f64,
     max_iterations: u64,
 ) -> Result<Fitted, TrainError> {
-    let positives = rows.iter().filter(|&&(d, r)| datasets[d].rows[r].buggy).count();
+    let positives = rows
+        .iter()
+        .filter(|&&(d, r)| datasets[d].rows[r].buggy)
+        .count();
     if positives == 0 {
         return Err(TrainError::OneClass("clean"));
     }
@@ -486,7 +524,14 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
     alphas.sort_by(f64::total_cmp);
     let mut grid = Vec::new();
     for &alpha in &alphas {
-        let fitted = fit(datasets, &columns, &transforms, &fit_rows, alpha, options.max_iterations)?;
+        let fitted = fit(
+            datasets,
+            &columns,
+            &transforms,
+            &fit_rows,
+            alpha,
+            options.max_iterations,
+        )?;
         let probe = draft_model(&fitted);
         let aucs: Vec<f64> = datasets
             .iter()
@@ -497,9 +542,13 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
                 roc_auc(&p, &y)
             })
             .collect();
-        let validation_auc = (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
+        let validation_auc =
+            (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
         tracing::info!(alpha, ?validation_auc, "validation");
-        grid.push(AlphaScore { alpha, validation_auc });
+        grid.push(AlphaScore {
+            alpha,
+            validation_auc,
+        });
     }
     let mut alpha = alphas[alphas.len() / 2];
     let mut best = f64::NEG_INFINITY;
@@ -512,14 +561,23 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         }
     }
 
-    let fitted = fit(datasets, &columns, &transforms, &train_rows, alpha, options.max_iterations)?;
+    let fitted = fit(
+        datasets,
+        &columns,
+        &transforms,
+        &train_rows,
+        alpha,
+        options.max_iterations,
+    )?;
     let mut model = draft_model(&fitted);
 
     // The model file must reproduce the fitted model exactly.
     let mut worst = 0.0f64;
     let mut train_probabilities = Vec::with_capacity(train_rows.len());
     for (&(d, r), &expected) in train_rows.iter().zip(&fitted.linfa_probabilities) {
-        let p = model.score(&row_values(&model, &datasets[d], r)).probability;
+        let p = model
+            .score(&row_values(&model, &datasets[d], r))
+            .probability;
         worst = worst.max((p - expected).abs());
         train_probabilities.push(p);
     }
@@ -541,8 +599,17 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         .collect();
     let pooled = pooled_evaluation(&model, datasets, &splits);
 
-    let latest = datasets.iter().filter_map(|d| d.date_range()).map(|r| r.1).max().unwrap_or(0);
-    model.version = format!("{}-{}", iso_date(latest), fingerprint(model.intercept, &model.features));
+    let latest = datasets
+        .iter()
+        .filter_map(|d| d.date_range())
+        .map(|r| r.1)
+        .max()
+        .unwrap_or(0);
+    model.version = format!(
+        "{}-{}",
+        iso_date(latest),
+        fingerprint(model.intercept, &model.features)
+    );
     model.provenance = provenance(datasets, &splits, &columns.names, &transforms, alpha, &grid);
     model.metrics = json!({
         "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
@@ -586,7 +653,11 @@ fn pooled_evaluation(model: &Model, datasets: &[Dataset], splits: &[Split]) -> E
     }
     Evaluation {
         dataset: "pooled".to_string(),
-        metrics: Metrics::compute(&probabilities, &labels, all_have_la.then_some(la.as_slice())),
+        metrics: Metrics::compute(
+            &probabilities,
+            &labels,
+            all_have_la.then_some(la.as_slice()),
+        ),
         reliability: reliability(&probabilities, &labels, 10),
     }
 }
@@ -653,7 +724,10 @@ mod tests {
     struct Lcg(u64);
     impl Lcg {
         fn next(&mut self) -> f64 {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (self.0 >> 11) as f64 / (1u64 << 53) as f64
         }
     }
@@ -670,7 +744,11 @@ mod tests {
             let p = super::super::sigmoid(-2.0 + 1.5 * risky - 1.0 * safe);
             let buggy = rng.next() < p;
             // Dates run backwards through the file, so the file order is not the time order.
-            text.push_str(&format!("c{i},{},{risky},{safe},{noise},{}\n", 1_000_000 - i as i64 * 60, buggy as u8));
+            text.push_str(&format!(
+                "c{i},{},{risky},{safe},{noise},{}\n",
+                1_000_000 - i as i64 * 60,
+                buggy as u8
+            ));
         }
         Dataset::parse_str(&text, "synthetic.csv").unwrap()
     }
@@ -685,9 +763,21 @@ mod tests {
     #[test]
     fn planted_signs_are_recovered_whatever_linfa_calls_positive() {
         let d = synthetic(2000, 7);
-        assert!(d.positives() * 2 < d.rows.len(), "the clean class must be the majority");
-        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe", "noise"])).unwrap();
-        let coef: BTreeMap<&str, f64> = out.model.features.iter().map(|f| (f.name.as_str(), f.coefficient)).collect();
+        assert!(
+            d.positives() * 2 < d.rows.len(),
+            "the clean class must be the majority"
+        );
+        let out = train(
+            std::slice::from_ref(&d),
+            &options(&["risky", "safe", "noise"]),
+        )
+        .unwrap();
+        let coef: BTreeMap<&str, f64> = out
+            .model
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.coefficient))
+            .collect();
         assert!(coef["risky"] > 0.5, "{coef:?}");
         assert!(coef["safe"] < -0.3, "{coef:?}");
         assert!(coef["noise"].abs() < 0.25, "{coef:?}");
@@ -699,7 +789,12 @@ mod tests {
             r.buggy = !r.buggy;
         }
         let out = train(&[flipped], &options(&["risky", "safe", "noise"])).unwrap();
-        let coef: BTreeMap<&str, f64> = out.model.features.iter().map(|f| (f.name.as_str(), f.coefficient)).collect();
+        let coef: BTreeMap<&str, f64> = out
+            .model
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.coefficient))
+            .collect();
         assert!(coef["risky"] < -0.5, "{coef:?}");
         assert!(coef["safe"] > 0.3, "{coef:?}");
     }
@@ -707,13 +802,28 @@ mod tests {
     #[test]
     fn model_file_reproduces_linfa_probabilities() {
         let d = synthetic(600, 11);
-        let columns = resolve_features(std::slice::from_ref(&d), Some(&["risky".into(), "safe".into()])).unwrap();
+        let columns = resolve_features(
+            std::slice::from_ref(&d),
+            Some(&["risky".into(), "safe".into()]),
+        )
+        .unwrap();
         let transforms = vec![Transform::None, Transform::None];
         let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
-        let fitted = fit(std::slice::from_ref(&d), &columns, &transforms, &rows, 1.0, 1000).unwrap();
+        let fitted = fit(
+            std::slice::from_ref(&d),
+            &columns,
+            &transforms,
+            &rows,
+            1.0,
+            1000,
+        )
+        .unwrap();
         let model = Model::from_json(
             &Model {
-                thresholds: Thresholds { elevated: 0.2, high: 0.5 },
+                thresholds: Thresholds {
+                    elevated: 0.2,
+                    high: 0.5,
+                },
                 ..draft_model(&fitted)
             }
             .to_json(),
@@ -725,7 +835,12 @@ mod tests {
         }
         // And the probabilities are of "buggy": higher on average for the buggy rows.
         let mean = |want: bool| {
-            let v: Vec<f64> = ours.iter().zip(&d.rows).filter(|(_, r)| r.buggy == want).map(|(p, _)| *p).collect();
+            let v: Vec<f64> = ours
+                .iter()
+                .zip(&d.rows)
+                .filter(|(_, r)| r.buggy == want)
+                .map(|(p, _)| *p)
+                .collect();
             v.iter().sum::<f64>() / v.len() as f64
         };
         assert!(mean(true) > mean(false) + 0.1);
@@ -737,15 +852,31 @@ mod tests {
         assert_eq!(d.rows.len(), 200);
         let out = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
         let names: Vec<&str> = out.model.feature_names().collect();
-        assert_eq!(names, DEFAULT_FEATURES, "all default features are in the fixture");
+        assert_eq!(
+            names, DEFAULT_FEATURES,
+            "all default features are in the fixture"
+        );
         let la = out.model.features.iter().find(|f| f.name == "la").unwrap();
-        assert!(la.coefficient > 0.3, "la was planted as risky: {}", la.coefficient);
+        assert!(
+            la.coefficient > 0.3,
+            "la was planted as risky: {}",
+            la.coefficient
+        );
         let exp = out.model.features.iter().find(|f| f.name == "exp").unwrap();
-        assert!(exp.coefficient < 0.0, "exp was planted as protective: {}", exp.coefficient);
+        assert!(
+            exp.coefficient < 0.0,
+            "exp was planted as protective: {}",
+            exp.coefficient
+        );
         assert_eq!(la.transform, Transform::Log1p);
         assert_eq!(la.quantiles.len(), 101);
         assert!(la.quantiles.windows(2).all(|w| w[0] <= w[1]));
-        let entropy = out.model.features.iter().find(|f| f.name == "entropy").unwrap();
+        let entropy = out
+            .model
+            .features
+            .iter()
+            .find(|f| f.name == "entropy")
+            .unwrap();
         assert_eq!(entropy.transform, Transform::None);
         // `bugcount` is in the fixture and perfectly predictive, yet not used by default.
         assert!(d.column("bugcount").is_some());
@@ -755,8 +886,14 @@ mod tests {
         let back = Model::from_json(&out.model.to_json()).unwrap();
         assert_eq!(back.feature_names().collect::<Vec<_>>(), names);
         for (a, b) in back.features.iter().zip(&out.model.features) {
-            assert!((a.coefficient - b.coefficient).abs() < 1e-12 && (a.mean - b.mean).abs() < 1e-12);
-            assert!(a.quantiles.iter().zip(&b.quantiles).all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0)));
+            assert!(
+                (a.coefficient - b.coefficient).abs() < 1e-12 && (a.mean - b.mean).abs() < 1e-12
+            );
+            assert!(a
+                .quantiles
+                .iter()
+                .zip(&b.quantiles)
+                .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0)));
         }
         assert!(out.model.thresholds.elevated < out.model.thresholds.high);
     }
@@ -765,7 +902,10 @@ mod tests {
     fn split_is_chronological() {
         let d = fixture();
         let s = chronological_split(&d);
-        assert_eq!(s.fit.len() + s.validation.len() + s.test.len(), d.rows.len());
+        assert_eq!(
+            s.fit.len() + s.validation.len() + s.test.len(),
+            d.rows.len()
+        );
         assert_eq!(s.test.len(), 40);
         assert_eq!(s.validation.len(), 32);
         let date = |r: &usize| d.rows[*r].author_date;
@@ -800,9 +940,17 @@ mod tests {
     #[test]
     fn alpha_is_chosen_from_the_grid_by_validation_auc() {
         let d = synthetic(800, 5);
-        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe", "noise"])).unwrap();
+        let out = train(
+            std::slice::from_ref(&d),
+            &options(&["risky", "safe", "noise"]),
+        )
+        .unwrap();
         assert_eq!(out.grid.len(), default_alphas().len());
-        let best = out.grid.iter().filter_map(|g| g.validation_auc).fold(f64::NEG_INFINITY, f64::max);
+        let best = out
+            .grid
+            .iter()
+            .filter_map(|g| g.validation_auc)
+            .fold(f64::NEG_INFINITY, f64::max);
         let chosen = out.grid.iter().find(|g| g.alpha == out.alpha).unwrap();
         assert_eq!(chosen.validation_auc, Some(best));
         assert_eq!(out.model.provenance["regularisation"]["alpha"], out.alpha);
@@ -814,14 +962,22 @@ mod tests {
         let a = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
         let b = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
         assert_eq!(a.model.to_json(), b.model.to_json());
-        assert!(a.model.version.starts_with(&iso_date(d.date_range().unwrap().1)));
+        assert!(a
+            .model
+            .version
+            .starts_with(&iso_date(d.date_range().unwrap().1)));
     }
 
     #[test]
     fn missing_requested_feature_names_the_file() {
         let d = fixture();
-        let err = train(&[d], &options(&["la", "coverage"])).unwrap_err().to_string();
-        assert_eq!(err, "fixtures/datasets/planted.csv: has no column `coverage`");
+        let err = train(&[d], &options(&["la", "coverage"]))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "fixtures/datasets/planted.csv: has no column `coverage`"
+        );
     }
 
     #[test]
@@ -836,13 +992,18 @@ mod tests {
         assert_eq!(transform_for("la", &[0.0, 1.0]), Transform::Log1p);
         assert_eq!(transform_for("entropy", &[0.0, 100.0]), Transform::None);
         assert_eq!(transform_for("fix", &[0.0, 1.0]), Transform::None);
-        let skewed: Vec<f64> = (0..100).map(|i| if i < 95 { i as f64 % 5.0 } else { 1000.0 }).collect();
+        let skewed: Vec<f64> = (0..100)
+            .map(|i| if i < 95 { i as f64 % 5.0 } else { 1000.0 })
+            .collect();
         assert_eq!(transform_for("mystery", &skewed), Transform::Log1p);
         let symmetric: Vec<f64> = (0..100).map(|i| i as f64).collect();
         assert_eq!(transform_for("mystery", &symmetric), Transform::None);
         let negative: Vec<f64> = skewed.iter().map(|v| v - 10.0).collect();
         assert_eq!(transform_for("mystery", &negative), Transform::None);
-        assert_eq!(transform_for("flag", &[0.0, 0.0, 0.0, 1.0]), Transform::None);
+        assert_eq!(
+            transform_for("flag", &[0.0, 0.0, 0.0, 1.0]),
+            Transform::None
+        );
     }
 
     #[test]
@@ -868,8 +1029,18 @@ mod tests {
         for r in &mut d.rows {
             r.buggy = false;
         }
-        assert!(matches!(train(&[d], &TrainOptions::default()), Err(TrainError::OneClass(_))));
-        let d = Dataset::parse_str("commit_id,author_date,la,buggy\na,1,1,1\nb,2,2,0\n", "tiny.csv").unwrap();
-        assert!(matches!(train(&[d], &TrainOptions::default()), Err(TrainError::TooFewRows { .. })));
+        assert!(matches!(
+            train(&[d], &TrainOptions::default()),
+            Err(TrainError::OneClass(_))
+        ));
+        let d = Dataset::parse_str(
+            "commit_id,author_date,la,buggy\na,1,1,1\nb,2,2,0\n",
+            "tiny.csv",
+        )
+        .unwrap();
+        assert!(matches!(
+            train(&[d], &TrainOptions::default()),
+            Err(TrainError::TooFewRows { .. })
+        ));
     }
 }
