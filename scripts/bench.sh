@@ -6,7 +6,8 @@
 # Cases:
 #   cold         bench-data/large (100,000 commits), index removed before every run
 #   warm         the same, index present
-#   incremental  1,000 commits appended to main after the warm index was built;
+#   incremental  1,000 commits appended to main after the warm index was built, then
+#                main~1..main scored (its base takes in the new commits);
 #                every run starts from the pre-append index, so it measures
 #                extending the index (main and the index are restored afterwards)
 #   own cold/warm  this repository, HEAD~5..HEAD (fewer if the history is shorter)
@@ -159,7 +160,8 @@ row "warm" "$DATA" main feature ""
 [[ -d $IDX ]] && cp -a "$IDX" "$SNAP"
 log "appending $APPEND commits to main"
 python3 scripts/gen-history.py "$DATA" --append "$APPEND" >&2
-row "incremental (+$APPEND commits)" "$DATA" main feature \
+# The base must take in the new commits for the index to grow: score the newest commit.
+row "incremental (+$APPEND commits, main~1..main)" "$DATA" main~1 main \
     "rm -rf $(q "$IDX"); if [ -d $(q "$SNAP") ]; then cp -a $(q "$SNAP") $(q "$IDX"); fi"
 
 # ---- this repository -------------------------------------------------------

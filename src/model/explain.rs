@@ -25,7 +25,9 @@ pub struct Explanation {
 
 fn count(n: f64, one: &str, many: &str) -> String {
     let n = n.round() as i64;
-    if n == 1 {
+    if n == 0 {
+        format!("no {many}")
+    } else if n == 1 {
         format!("1 {one}")
     } else {
         format!("{n} {many}")
@@ -113,6 +115,7 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
             count(v, "directory", "directories"),
             compare(c, "more spread out", "less spread out", "changes")
         ),
+        "ns" if ctx.subsystems.is_empty() => "spans no subsystem".to_string(),
         "ns" => format!(
             "spans {} ({}){}",
             count(v, "subsystem", "subsystems"),
