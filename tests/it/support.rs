@@ -19,25 +19,37 @@ pub struct TestRepo {
     pub dir: tempfile::TempDir,
 }
 
-pub fn git_in(dir: &Path, args: &[&str]) -> String {
-    let home = dir.join(".test-home");
-    let out = Command::new("git")
-        .args(args)
+/// `git` in `dir` with a blank configuration, optionally with author and committer dates.
+fn git_command(dir: &Path, args: &[&str], time: Option<i64>) -> Command {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
         .current_dir(dir)
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("HOME", &home)
+        .env("HOME", dir.join(".test-home"))
         .env("GIT_TERMINAL_PROMPT", "0")
         .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .output()
-        .expect("git runs");
+        .env_remove("GIT_WORK_TREE");
+    if let Some(t) = time {
+        let date = format!("@{t} +0000");
+        cmd.env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date);
+    }
+    cmd
+}
+
+fn run_git(dir: &Path, args: &[&str], time: Option<i64>) -> String {
+    let out = git_command(dir, args, time).output().expect("git runs");
     assert!(
         out.status.success(),
         "git {args:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn git_in(dir: &Path, args: &[&str]) -> String {
+    run_git(dir, args, None)
 }
 
 impl TestRepo {
@@ -75,68 +87,37 @@ impl TestRepo {
     }
 
     pub fn commit_staged(&self, name: &str, time: i64, message: &str, extra: &[&str]) -> String {
-        let date = format!("@{time} +0000");
-        let email = format!("{name}@example.com");
-        let mut args = vec![
-            "-c".to_string(),
+        let (user, email) = (
             format!("user.name={name}"),
-            "-c".to_string(),
-            format!("user.email={email}"),
-            "commit".to_string(),
-            "-q".to_string(),
-            "--no-verify".to_string(),
-            "-m".to_string(),
-            message.to_string(),
-        ];
-        args.extend(extra.iter().map(|s| s.to_string()));
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = Command::new("git")
-            .args(&args)
-            .current_dir(self.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("HOME", self.path().join(".test-home"))
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "commit failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+            format!("user.email={name}@example.com"),
         );
+        let mut args = vec![
+            "-c",
+            &user,
+            "-c",
+            &email,
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            message,
+        ];
+        args.extend_from_slice(extra);
+        run_git(self.path(), &args, Some(time));
         self.git(&["rev-parse", "HEAD"])
     }
 
     /// A merge of `branch` into the current branch, by `name` at `time`.
     pub fn merge(&self, name: &str, time: i64, branch: &str) -> String {
-        let date = format!("@{time} +0000");
-        let out = Command::new("git")
-            .args([
-                "-c",
-                &format!("user.name={name}"),
-                "-c",
-                &format!("user.email={name}@example.com"),
-                "merge",
-                "-q",
-                "--no-ff",
-                "-m",
-                &format!("Merge {branch}"),
-                branch,
-            ])
-            .current_dir(self.path())
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null")
-            .env("HOME", self.path().join(".test-home"))
-            .env("GIT_AUTHOR_DATE", &date)
-            .env("GIT_COMMITTER_DATE", &date)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "merge failed: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let (user, email) = (
+            format!("user.name={name}"),
+            format!("user.email={name}@example.com"),
         );
+        let message = format!("Merge {branch}");
+        let args = [
+            "-c", &user, "-c", &email, "merge", "-q", "--no-ff", "-m", &message, branch,
+        ];
+        run_git(self.path(), &args, Some(time));
         self.git(&["rev-parse", "HEAD"])
     }
 }
