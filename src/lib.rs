@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod engine;
 pub mod features;
 pub mod mining;
 pub mod model;

@@ -5,13 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use crate::config::RepoConfig;
-use crate::features::coverage::{coverage_delta, CoverageReport};
-use crate::features::sensitive::SensitivePaths;
-use crate::features::{self, ChangeKind};
-use crate::mining::{self, ChangeSpec, MinedChange};
-use crate::model::{explain, Model, Thresholds};
-use crate::report::{ChangeSummary, ScoreReport};
+use crate::engine::{self, CoverageInputs};
+use crate::features::coverage::CoverageReport;
+use crate::mining::{self, ChangeSpec};
+use crate::model::Model;
 
 /// The model shipped with riskgate, built into the binary.
 pub const SHIPPED_MODEL: &str = include_str!("../../model/model.json");
@@ -77,8 +74,6 @@ fn read_report(path: &Path) -> anyhow::Result<CoverageReport> {
     Ok(CoverageReport::parse(&path.display().to_string(), &text)?)
 }
 
-const HISTORY_SIGNALS: &str = "ndev, age, nuc, exp, rexp, sexp and author expertise";
-
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     let model = load_model(args.model.as_deref())?;
     let repo = mining::open_repository(&args.repo)?;
@@ -89,12 +84,17 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
             head: args.head.clone(),
         },
     )?;
-    let report = score_mined(
-        &model,
-        &mined,
-        args.coverage_base.as_deref(),
-        args.coverage_head.as_deref(),
-    )?;
+    let coverage = match (args.coverage_base.as_deref(), args.coverage_head.as_deref()) {
+        (None, None) => None,
+        (base, Some(head)) => Some(CoverageInputs {
+            base: base.map(read_report).transpose()?.unwrap_or_default(),
+            head: read_report(head)?,
+        }),
+        (Some(_), None) => {
+            anyhow::bail!("--coverage-base needs --coverage-head: patch coverage is read from the head report")
+        }
+    };
+    let report = engine::score_mined(&model, &mined, coverage.as_ref(), None)?;
     for w in &report.warnings {
         eprintln!("riskgate: warning: {w}");
     }
@@ -126,81 +126,4 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         }
         _ => Ok(ExitCode::SUCCESS),
     }
-}
-
-/// Signals, score and explanation of a mined change.
-pub fn score_mined(
-    model: &Model,
-    mined: &MinedChange,
-    coverage_base: Option<&Path>,
-    coverage_head: Option<&Path>,
-) -> anyhow::Result<ScoreReport> {
-    let config = match &mined.config {
-        Some(text) => RepoConfig::parse(mining::CONFIG_PATH, text)?,
-        None => RepoConfig::default(),
-    };
-    let sensitive = SensitivePaths::new(&config.sensitive_paths)
-        .with_context(|| mining::CONFIG_PATH.to_string())?;
-    let snapshot = &mined.snapshot;
-    let hits = sensitive.hits(snapshot.files.iter().map(|f| f.path.as_str()));
-
-    let coverage = match (coverage_base, coverage_head) {
-        (None, None) => None,
-        (base, Some(head)) => {
-            let base = match base {
-                Some(b) => read_report(b)?,
-                None => CoverageReport::default(),
-            };
-            let head = read_report(head)?;
-            let added: Vec<(String, Vec<u32>)> = snapshot
-                .files
-                .iter()
-                .filter(|f| f.change != ChangeKind::Deleted && !f.added_lines.is_empty())
-                .map(|f| (f.path.clone(), f.added_lines.clone()))
-                .collect();
-            Some(coverage_delta(&base, &head, &added))
-        }
-        (Some(_), None) => anyhow::bail!(
-            "--coverage-base needs --coverage-head: patch coverage is read from the head report"
-        ),
-    };
-
-    let (signals, context) = features::compute(snapshot, hits.clone(), coverage.clone());
-    let values = signals.to_map();
-    let mut model = model.clone();
-    if let Some(t) = config.thresholds {
-        model.thresholds = Thresholds {
-            elevated: t.elevated,
-            high: t.high,
-        };
-    }
-    let scored = model.score(&values);
-    let explanation = explain::explain(&scored, &signals, &context);
-
-    let mut warnings = Vec::new();
-    if mined.shallow {
-        warnings.push(format!(
-            "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
-        ));
-    }
-    let files = &snapshot.files;
-    Ok(ScoreReport::new(
-        scored.probability,
-        scored.band,
-        values,
-        explanation,
-        &model.version,
-        mined.base.to_string(),
-        mined.head.to_string(),
-        ChangeSummary {
-            commits: mined.commits,
-            files: files.len(),
-            lines_added: files.iter().map(|f| f.added).sum(),
-            lines_deleted: files.iter().map(|f| f.deleted).sum(),
-            empty: files.is_empty(),
-        },
-        warnings,
-        hits,
-        coverage,
-    ))
 }

@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use serde::Serialize;
 
 pub mod coverage;
+pub mod review;
 pub mod sensitive;
 
 /// Seconds in a (Julian) year, for REXP's "years ago".

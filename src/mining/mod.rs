@@ -13,6 +13,7 @@ use crate::features::{
 };
 
 pub mod index;
+pub mod mirror;
 
 use index::{author_key, path_string, HistoryIndex};
 

@@ -1,0 +1,123 @@
+//! From a mined change to its score report: signals, model, explanation. Shared by the
+//! command line and the App's worker; pure apart from what the caller already gathered.
+
+use anyhow::Context as _;
+
+use crate::config::RepoConfig;
+use crate::features::coverage::{coverage_delta, CoverageReport};
+use crate::features::review::ReviewSignals;
+use crate::features::sensitive::SensitivePaths;
+use crate::features::{self, ChangeKind};
+use crate::mining::{self, MinedChange};
+use crate::model::{explain, Model, Thresholds};
+use crate::report::{ChangeSummary, ScoreReport};
+
+const HISTORY_SIGNALS: &str = "ndev, age, nuc, exp, rexp, sexp and author expertise";
+
+/// Coverage reports of the base and head revisions (an empty base report: head only).
+#[derive(Debug, Clone, Default)]
+pub struct CoverageInputs {
+    pub base: CoverageReport,
+    pub head: CoverageReport,
+}
+
+/// The repository's settings at the base revision, or a clear error naming the file.
+pub fn repo_config(mined: &MinedChange) -> anyhow::Result<RepoConfig> {
+    match &mined.config {
+        Some(text) => Ok(RepoConfig::parse(mining::CONFIG_PATH, text)?),
+        None => Ok(RepoConfig::default()),
+    }
+}
+
+/// Signals, score and explanation of a mined change.
+pub fn score_mined(
+    model: &Model,
+    mined: &MinedChange,
+    coverage: Option<&CoverageInputs>,
+    review: Option<&ReviewSignals>,
+) -> anyhow::Result<ScoreReport> {
+    let config = repo_config(mined)?;
+    let sensitive = SensitivePaths::new(&config.sensitive_paths)
+        .with_context(|| mining::CONFIG_PATH.to_string())?;
+    let snapshot = &mined.snapshot;
+    let hits = sensitive.hits(snapshot.files.iter().map(|f| f.path.as_str()));
+
+    let coverage = coverage.map(|c| {
+        let added: Vec<(String, Vec<u32>)> = snapshot
+            .files
+            .iter()
+            .filter(|f| f.change != ChangeKind::Deleted && !f.added_lines.is_empty())
+            .map(|f| (f.path.clone(), f.added_lines.clone()))
+            .collect();
+        coverage_delta(&c.base, &c.head, &added)
+    });
+
+    let (signals, context) = features::compute(snapshot, hits.clone(), coverage.clone());
+    let mut values = signals.to_map();
+    if let Some(r) = review {
+        values.insert("review_approvals".into(), Some(r.approvals));
+        values.insert("review_reviewers".into(), Some(r.reviewers));
+        values.insert(
+            "review_comments_per_100_lines".into(),
+            Some(r.review_comments_per_100_lines),
+        );
+        values.insert("review_hours".into(), Some(r.hours_in_review));
+        values.insert("review_unapproved".into(), Some(r.unapproved));
+    }
+    let mut model = model.clone();
+    if let Some(t) = config.thresholds {
+        model.thresholds = Thresholds {
+            elevated: t.elevated,
+            high: t.high,
+        };
+    }
+    let scored = model.score(&values);
+    let mut explanation = explain::explain(&scored, &signals, &context);
+    if let Some(r) = review {
+        explanation.notes.push(review_note(r));
+    }
+
+    let mut warnings = Vec::new();
+    if mined.shallow {
+        warnings.push(format!(
+            "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
+        ));
+    }
+    let files = &snapshot.files;
+    Ok(ScoreReport::new(
+        scored.probability,
+        scored.band,
+        values,
+        explanation,
+        &model.version,
+        mined.base.to_string(),
+        mined.head.to_string(),
+        ChangeSummary {
+            commits: mined.commits,
+            files: files.len(),
+            lines_added: files.iter().map(|f| f.added).sum(),
+            lines_deleted: files.iter().map(|f| f.deleted).sum(),
+            empty: files.is_empty(),
+        },
+        warnings,
+        hits,
+        coverage,
+    ))
+}
+
+fn review_note(r: &ReviewSignals) -> String {
+    if r.reviewers == 0.0 {
+        return "no one but the author has reviewed it yet".to_string();
+    }
+    let approvals = match r.approvals as i64 {
+        0 => "no approval".to_string(),
+        1 => "1 approval".to_string(),
+        n => format!("{n} approvals"),
+    };
+    format!(
+        "review: {approvals} from {} reviewer{}, {:.1} review comments per 100 changed lines",
+        r.reviewers,
+        if r.reviewers == 1.0 { "" } else { "s" },
+        r.review_comments_per_100_lines
+    )
+}

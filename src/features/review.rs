@@ -1,0 +1,119 @@
+//! Review thoroughness from a pull request's reviews and review comments. Pure.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+/// One submitted review, as the GitHub API lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Review {
+    pub reviewer: String,
+    /// `APPROVED`, `CHANGES_REQUESTED`, `COMMENTED`, `DISMISSED`, …
+    pub state: String,
+    /// Unix seconds.
+    pub submitted_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ReviewSignals {
+    /// Distinct reviewers other than the author whose latest review approves.
+    pub approvals: f64,
+    /// Distinct reviewers other than the author.
+    pub reviewers: f64,
+    /// Review comments per 100 changed lines.
+    pub review_comments_per_100_lines: f64,
+    /// Hours from the PR's opening to its latest review (0 without reviews).
+    pub hours_in_review: f64,
+    /// No one but the author has approved.
+    pub unapproved: f64,
+}
+
+pub fn review_signals(
+    author: &str,
+    reviews: &[Review],
+    review_comments: usize,
+    changed_lines: u64,
+    opened_at: Option<i64>,
+) -> ReviewSignals {
+    let others: Vec<&Review> = reviews
+        .iter()
+        .filter(|r| !r.reviewer.eq_ignore_ascii_case(author))
+        .collect();
+    let reviewers: BTreeSet<&str> = others.iter().map(|r| r.reviewer.as_str()).collect();
+    // A reviewer's latest decisive review counts; a later comment does not undo an approval.
+    let mut approvals = 0;
+    for who in &reviewers {
+        let latest = others
+            .iter()
+            .filter(|r| {
+                r.reviewer == *who
+                    && matches!(
+                        r.state.as_str(),
+                        "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
+                    )
+            })
+            .max_by_key(|r| r.submitted_at.unwrap_or(i64::MIN));
+        if latest.is_some_and(|r| r.state == "APPROVED") {
+            approvals += 1;
+        }
+    }
+    let last_review = others.iter().filter_map(|r| r.submitted_at).max();
+    let hours_in_review = match (opened_at, last_review) {
+        (Some(open), Some(last)) if last > open => (last - open) as f64 / 3_600.0,
+        _ => 0.0,
+    };
+    ReviewSignals {
+        approvals: approvals as f64,
+        reviewers: reviewers.len() as f64,
+        review_comments_per_100_lines: if changed_lines == 0 {
+            0.0
+        } else {
+            review_comments as f64 * 100.0 / changed_lines as f64
+        },
+        hours_in_review,
+        unapproved: if approvals == 0 { 1.0 } else { 0.0 },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn review(who: &str, state: &str, at: i64) -> Review {
+        Review {
+            reviewer: who.into(),
+            state: state.into(),
+            submitted_at: Some(at),
+        }
+    }
+
+    #[test]
+    fn latest_decision_counts_and_the_author_does_not() {
+        let reviews = [
+            review("bob", "CHANGES_REQUESTED", 100),
+            review("bob", "APPROVED", 7_300),
+            review("bob", "COMMENTED", 7_400),
+            review("dave", "APPROVED", 200),
+            review("dave", "DISMISSED", 300),
+            review("carol", "APPROVED", 50),
+        ];
+        let s = review_signals("carol", &reviews, 4, 200, Some(100));
+        assert_eq!(s.reviewers, 2.0);
+        assert_eq!(
+            s.approvals, 1.0,
+            "bob approved last; dave's approval was dismissed"
+        );
+        assert_eq!(s.review_comments_per_100_lines, 2.0);
+        assert_eq!(s.hours_in_review, (7_400.0 - 100.0) / 3_600.0, "to the latest review");
+        assert_eq!(s.unapproved, 0.0);
+        let none = review_signals("carol", &[review("carol", "APPROVED", 1)], 0, 0, None);
+        assert_eq!(
+            (
+                none.approvals,
+                none.unapproved,
+                none.review_comments_per_100_lines
+            ),
+            (0.0, 1.0, 0.0)
+        );
+    }
+}

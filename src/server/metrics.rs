@@ -1,0 +1,85 @@
+//! Prometheus metrics of the App: deliveries by event, jobs by status, scoring latency,
+//! GitHub API calls by status.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    deliveries: Family<Labels, Counter>,
+    jobs: Family<Labels, Gauge>,
+    github_calls: Family<Labels, Counter>,
+    scoring_seconds: Histogram,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("riskgate");
+        let deliveries = Family::<Labels, Counter>::default();
+        let jobs = Family::<Labels, Gauge>::default();
+        let github_calls = Family::<Labels, Counter>::default();
+        // 50 ms … ~100 s
+        let scoring_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0]);
+        registry.register("webhook_deliveries", "Webhook deliveries received, by event", deliveries.clone());
+        registry.register("jobs", "Jobs in the queue, by status", jobs.clone());
+        registry.register("github_api_calls", "GitHub API calls, by HTTP status", github_calls.clone());
+        registry.register(
+            "scoring_seconds",
+            "Time from claiming a scoring job to its completed check run",
+            scoring_seconds.clone(),
+        );
+        Metrics {
+            registry: Mutex::new(registry),
+            deliveries,
+            jobs,
+            github_calls,
+            scoring_seconds,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn delivery(&self, event: &str) {
+        self.deliveries
+            .get_or_create(&vec![("event".to_string(), event.to_string())])
+            .inc();
+    }
+
+    pub fn github_call(&self, status: u16) {
+        self.github_calls
+            .get_or_create(&vec![("status".to_string(), status.to_string())])
+            .inc();
+    }
+
+    pub fn scored(&self, seconds: f64) {
+        self.scoring_seconds.observe(seconds);
+    }
+
+    /// Text exposition, with the job gauges set from the store's counts at scrape time.
+    pub fn render(&self, job_counts: &BTreeMap<String, i64>) -> String {
+        for status in ["queued", "running", "parked", "done", "superseded"] {
+            self.jobs
+                .get_or_create(&vec![("status".to_string(), status.to_string())])
+                .set(job_counts.get(status).copied().unwrap_or(0));
+        }
+        let mut out = String::new();
+        let registry = self.registry.lock().expect("metrics registry lock");
+        encode(&mut out, &registry).expect("metrics encode to a string");
+        out
+    }
+}
