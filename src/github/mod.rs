@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod client;
 pub mod events;
+pub mod render;
 pub mod webhook;
 
 pub use auth::{app_jwt, AppCredentials, AuthError, InstallationTokens};
