@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod features;
+pub mod github;
 pub mod mining;
 pub mod model;
 pub mod report;

@@ -1,0 +1,608 @@
+//! Webhook payloads, reduced to what the App acts on. Pure.
+//!
+//! Real deliveries vary: some carry no `installation`, bodies can be `null`, GitHub adds actions
+//! over time. So only malformed JSON is an error ([`PayloadError`], answered with 400); a body
+//! that is valid JSON but lacks something the App needs becomes [`Event::Ignored`] with the
+//! reason (answered with 200). Parsing never panics.
+
+use serde::Deserialize;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the webhook body is not valid JSON: {0}")]
+pub struct PayloadError(#[from] serde_json::Error);
+
+/// The repository an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoRef {
+    pub owner: String,
+    pub name: String,
+    /// `owner/name`.
+    pub full_name: String,
+    /// Where to fetch from (a test may point it at a local bare repository).
+    pub clone_url: String,
+    /// Empty when the payload does not say.
+    pub default_branch: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    Ping,
+    /// opened, synchronize, reopened, ready_for_review, labeled, unlabeled.
+    PullRequest {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        number: u64,
+        head_sha: String,
+        head_ref: String,
+        base_ref: String,
+        base_sha: String,
+        draft: bool,
+        labels: Vec<String>,
+        author: String,
+        /// For labeled/unlabeled: the label that was added or removed.
+        changed_label: Option<String>,
+    },
+    /// submitted, dismissed.
+    PullRequestReview {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        number: u64,
+        head_sha: String,
+        base_ref: String,
+        review_id: Option<u64>,
+        reviewer: Option<String>,
+        /// `approved`, `changes_requested`, `commented`, `dismissed` (as GitHub spells it).
+        state: Option<String>,
+    },
+    /// rerequested, requested_action.
+    CheckRun {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        check_run_id: u64,
+        head_sha: String,
+        name: String,
+        external_id: Option<String>,
+        /// The App that owns the check run; compare with our own before acting.
+        app_id: Option<u64>,
+        pull_numbers: Vec<u64>,
+        /// The `identifier` of the button pressed, for `requested_action`.
+        requested_action: Option<String>,
+        sender: String,
+    },
+    /// requested, rerequested.
+    CheckSuite {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        head_sha: String,
+        pull_numbers: Vec<u64>,
+    },
+    /// Any action (created, deleted, suspend, unsuspend, new_permissions_accepted, …).
+    Installation {
+        action: String,
+        installation_id: u64,
+        account: String,
+        target_type: String,
+        /// `owner/name` of the repositories listed in the payload.
+        repositories: Vec<String>,
+    },
+    /// added, removed.
+    InstallationRepositories {
+        action: String,
+        installation_id: u64,
+        added: Vec<String>,
+        removed: Vec<String>,
+    },
+    /// completed (the only action after which a run's artifacts exist).
+    WorkflowRun {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        run_id: u64,
+        head_sha: String,
+        head_branch: Option<String>,
+        conclusion: Option<String>,
+        pull_numbers: Vec<u64>,
+    },
+    /// Understood, and needs no work.
+    Ignored {
+        event: String,
+        action: Option<String>,
+        reason: String,
+    },
+}
+
+impl Event {
+    /// Whether the event needs no work (the server answers 200 rather than 202).
+    pub fn is_ignored(&self) -> bool {
+        matches!(self, Event::Ping | Event::Ignored { .. })
+    }
+
+    pub fn installation_id(&self) -> Option<u64> {
+        match self {
+            Event::PullRequest {
+                installation_id, ..
+            }
+            | Event::PullRequestReview {
+                installation_id, ..
+            }
+            | Event::CheckRun {
+                installation_id, ..
+            }
+            | Event::CheckSuite {
+                installation_id, ..
+            }
+            | Event::WorkflowRun {
+                installation_id, ..
+            } => *installation_id,
+            Event::Installation {
+                installation_id, ..
+            }
+            | Event::InstallationRepositories {
+                installation_id, ..
+            } => Some(*installation_id),
+            Event::Ping | Event::Ignored { .. } => None,
+        }
+    }
+}
+
+// --- the wire shapes: every field optional, so that a missing one is a reason, not a failure ---
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Envelope {
+    action: Option<String>,
+    installation: Option<RawInstallation>,
+    repository: Option<RawRepo>,
+    number: Option<u64>,
+    pull_request: Option<RawPull>,
+    label: Option<RawLabel>,
+    review: Option<RawReview>,
+    check_run: Option<RawCheckRun>,
+    check_suite: Option<RawCheckSuite>,
+    requested_action: Option<RawRequestedAction>,
+    sender: Option<RawUser>,
+    repositories: Option<Vec<RawRepoName>>,
+    repositories_added: Option<Vec<RawRepoName>>,
+    repositories_removed: Option<Vec<RawRepoName>>,
+    workflow_run: Option<RawWorkflowRun>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawInstallation {
+    id: Option<u64>,
+    account: Option<RawUser>,
+    target_type: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawUser {
+    login: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawRepo {
+    name: Option<String>,
+    full_name: Option<String>,
+    owner: Option<RawUser>,
+    clone_url: Option<String>,
+    default_branch: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawRepoName {
+    full_name: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawBranch {
+    sha: Option<String>,
+    #[serde(rename = "ref")]
+    ref_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawLabel {
+    name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawPull {
+    number: Option<u64>,
+    draft: Option<bool>,
+    head: Option<RawBranch>,
+    base: Option<RawBranch>,
+    labels: Option<Vec<RawLabel>>,
+    user: Option<RawUser>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawReview {
+    id: Option<u64>,
+    state: Option<String>,
+    commit_id: Option<String>,
+    user: Option<RawUser>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawPullNumber {
+    number: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawApp {
+    id: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawCheckRun {
+    id: Option<u64>,
+    head_sha: Option<String>,
+    name: Option<String>,
+    external_id: Option<String>,
+    app: Option<RawApp>,
+    pull_requests: Option<Vec<RawPullNumber>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawCheckSuite {
+    head_sha: Option<String>,
+    pull_requests: Option<Vec<RawPullNumber>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawRequestedAction {
+    identifier: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawWorkflowRun {
+    id: Option<u64>,
+    head_sha: Option<String>,
+    head_branch: Option<String>,
+    conclusion: Option<String>,
+    pull_requests: Option<Vec<RawPullNumber>>,
+}
+
+/// A field the App needs was absent; carries its JSON path for the `Ignored` reason.
+struct Missing(&'static str);
+
+fn need<T>(value: Option<T>, path: &'static str) -> Result<T, Missing> {
+    value.ok_or(Missing(path))
+}
+
+fn need_str(value: Option<String>, path: &'static str) -> Result<String, Missing> {
+    match value {
+        Some(s) if !s.is_empty() => Ok(s),
+        _ => Err(Missing(path)),
+    }
+}
+
+fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Missing> {
+    let raw = need(raw, "repository")?;
+    let owner_login = raw.owner.and_then(|o| o.login.or(o.name));
+    let (owner, name, full_name) = match (owner_login, raw.name, raw.full_name) {
+        (_, _, Some(full))
+            if full
+                .split_once('/')
+                .is_some_and(|(o, n)| !o.is_empty() && !n.is_empty()) =>
+        {
+            let (o, n) = full.split_once('/').expect("checked above");
+            (o.to_string(), n.to_string(), full.clone())
+        }
+        (Some(o), Some(n), _) if !o.is_empty() && !n.is_empty() => {
+            let full = format!("{o}/{n}");
+            (o, n, full)
+        }
+        _ => return Err(Missing("repository.full_name")),
+    };
+    Ok(RepoRef {
+        owner,
+        name,
+        full_name,
+        clone_url: need_str(raw.clone_url, "repository.clone_url")?,
+        default_branch: raw.default_branch.unwrap_or_default(),
+    })
+}
+
+fn pull_numbers(raw: Option<Vec<RawPullNumber>>) -> Vec<u64> {
+    raw.unwrap_or_default()
+        .into_iter()
+        .filter_map(|p| p.number)
+        .collect()
+}
+
+fn repo_names(raw: Option<Vec<RawRepoName>>) -> Vec<String> {
+    raw.unwrap_or_default()
+        .into_iter()
+        .filter_map(|r| r.full_name.or(r.name))
+        .collect()
+}
+
+/// Parse one delivery. `event_name` is the `X-GitHub-Event` header.
+pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, PayloadError> {
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    let ignored = |action: Option<String>, reason: String| Event::Ignored {
+        event: event_name.to_string(),
+        action,
+        reason,
+    };
+    if !value.is_object() {
+        return Ok(ignored(None, "the body is not a JSON object".to_string()));
+    }
+    // A field of an unexpected type (say, a number where a string belongs) is not malformed
+    // JSON; the delivery is acknowledged and skipped.
+    let envelope: Envelope = match serde_json::from_value(value) {
+        Ok(e) => e,
+        Err(e) => return Ok(ignored(None, format!("unexpected payload shape: {e}"))),
+    };
+    let action = envelope.action.clone();
+    match interpret(event_name, envelope) {
+        Ok(Some(event)) => Ok(event),
+        Ok(None) => Ok(ignored(
+            action.clone(),
+            match &action {
+                Some(a) => format!("no work for `{event_name}` action `{a}`"),
+                None => format!("no work for `{event_name}`"),
+            },
+        )),
+        Err(Missing(path)) => Ok(ignored(action, format!("the payload has no `{path}`"))),
+    }
+}
+
+/// `Ok(None)`: an event or action the App does not act on.
+fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
+    let action = e.action.clone().unwrap_or_default();
+    let installation_id = e.installation.as_ref().and_then(|i| i.id);
+    let event = match event_name {
+        "ping" => Event::Ping,
+        "pull_request" => {
+            if !matches!(
+                action.as_str(),
+                "opened"
+                    | "synchronize"
+                    | "reopened"
+                    | "ready_for_review"
+                    | "labeled"
+                    | "unlabeled"
+            ) {
+                return Ok(None);
+            }
+            let pr = need(e.pull_request, "pull_request")?;
+            let head = need(pr.head, "pull_request.head")?;
+            let base = need(pr.base, "pull_request.base")?;
+            Event::PullRequest {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                number: need(pr.number.or(e.number), "pull_request.number")?,
+                head_sha: need_str(head.sha, "pull_request.head.sha")?,
+                head_ref: need_str(head.ref_name, "pull_request.head.ref")?,
+                base_ref: need_str(base.ref_name, "pull_request.base.ref")?,
+                base_sha: need_str(base.sha, "pull_request.base.sha")?,
+                draft: pr.draft.unwrap_or(false),
+                labels: pr
+                    .labels
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|l| l.name)
+                    .collect(),
+                author: need_str(pr.user.and_then(|u| u.login), "pull_request.user.login")?,
+                changed_label: e.label.and_then(|l| l.name),
+                action,
+            }
+        }
+        "pull_request_review" => {
+            if !matches!(action.as_str(), "submitted" | "dismissed") {
+                return Ok(None);
+            }
+            let pr = need(e.pull_request, "pull_request")?;
+            let head = need(pr.head, "pull_request.head")?;
+            let base = need(pr.base, "pull_request.base")?;
+            let review = e.review.unwrap_or_default();
+            Event::PullRequestReview {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                number: need(pr.number.or(e.number), "pull_request.number")?,
+                head_sha: need_str(head.sha, "pull_request.head.sha")?,
+                base_ref: need_str(base.ref_name, "pull_request.base.ref")?,
+                review_id: review.id,
+                reviewer: review.user.and_then(|u| u.login),
+                state: review.state,
+                action,
+            }
+        }
+        "check_run" => {
+            if !matches!(action.as_str(), "rerequested" | "requested_action") {
+                return Ok(None);
+            }
+            let run = need(e.check_run, "check_run")?;
+            let requested_action = e.requested_action.and_then(|a| a.identifier);
+            if action == "requested_action" && requested_action.is_none() {
+                return Err(Missing("requested_action.identifier"));
+            }
+            Event::CheckRun {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                check_run_id: need(run.id, "check_run.id")?,
+                head_sha: need_str(run.head_sha, "check_run.head_sha")?,
+                name: run.name.unwrap_or_default(),
+                external_id: run.external_id.filter(|s| !s.is_empty()),
+                app_id: run.app.and_then(|a| a.id),
+                pull_numbers: pull_numbers(run.pull_requests),
+                requested_action,
+                sender: e.sender.and_then(|s| s.login).unwrap_or_default(),
+                action,
+            }
+        }
+        "check_suite" => {
+            if !matches!(action.as_str(), "requested" | "rerequested") {
+                return Ok(None);
+            }
+            let suite = need(e.check_suite, "check_suite")?;
+            Event::CheckSuite {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                head_sha: need_str(suite.head_sha, "check_suite.head_sha")?,
+                pull_numbers: pull_numbers(suite.pull_requests),
+                action,
+            }
+        }
+        "installation" => {
+            if action.is_empty() {
+                return Err(Missing("action"));
+            }
+            let inst = need(e.installation, "installation")?;
+            Event::Installation {
+                installation_id: need(inst.id, "installation.id")?,
+                account: inst.account.and_then(|a| a.login).unwrap_or_default(),
+                target_type: inst.target_type.unwrap_or_default(),
+                repositories: repo_names(e.repositories),
+                action,
+            }
+        }
+        "installation_repositories" => {
+            if !matches!(action.as_str(), "added" | "removed") {
+                return Ok(None);
+            }
+            Event::InstallationRepositories {
+                installation_id: need(installation_id, "installation.id")?,
+                added: repo_names(e.repositories_added),
+                removed: repo_names(e.repositories_removed),
+                action,
+            }
+        }
+        "workflow_run" => {
+            if action != "completed" {
+                return Ok(None);
+            }
+            let run = need(e.workflow_run, "workflow_run")?;
+            Event::WorkflowRun {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                run_id: need(run.id, "workflow_run.id")?,
+                head_sha: need_str(run.head_sha, "workflow_run.head_sha")?,
+                head_branch: run.head_branch,
+                conclusion: run.conclusion,
+                pull_numbers: pull_numbers(run.pull_requests),
+                action,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(event))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_is_understood() {
+        let e = parse_event(
+            "ping",
+            br#"{"zen":"Keep it logically awesome.","hook_id":1}"#,
+        )
+        .unwrap();
+        assert_eq!(e, Event::Ping);
+        assert!(e.is_ignored());
+    }
+
+    #[test]
+    fn null_body_and_empty_object_are_ignored() {
+        for body in [&b"null"[..], b"{}", b"[]", b"42", b"\"x\""] {
+            for event in ["pull_request", "check_run", "installation", "ping-ish"] {
+                let e = parse_event(event, body).unwrap();
+                assert!(
+                    matches!(e, Event::Ignored { .. }),
+                    "{event} {body:?}: {e:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        assert!(parse_event("pull_request", b"{\"action\": ").is_err());
+        assert!(parse_event("pull_request", b"").is_err());
+        assert!(parse_event("pull_request", b"not json").is_err());
+    }
+
+    #[test]
+    fn wrong_types_are_ignored_not_a_panic() {
+        let body = br#"{"action":"opened","pull_request":{"number":"two"}}"#;
+        let e = parse_event("pull_request", body).unwrap();
+        match e {
+            Event::Ignored { reason, .. } => assert!(reason.contains("shape"), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        let body = br#"{"action":7}"#;
+        assert!(matches!(
+            parse_event("pull_request", body).unwrap(),
+            Event::Ignored { .. }
+        ));
+    }
+
+    #[test]
+    fn missing_fields_name_the_field() {
+        let body = br#"{"action":"opened","pull_request":{"number":3,"head":{"sha":"a","ref":"x"},"base":{"sha":"b","ref":"main"},"user":{"login":"u"}}}"#;
+        match parse_event("pull_request", body).unwrap() {
+            Event::Ignored { reason, action, .. } => {
+                assert_eq!(action.as_deref(), Some("opened"));
+                assert!(reason.contains("repository"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn unknown_actions_and_events_are_ignored() {
+        let body = br#"{"action":"closed"}"#;
+        match parse_event("pull_request", body).unwrap() {
+            Event::Ignored { action, .. } => assert_eq!(action.as_deref(), Some("closed")),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_event("star", br#"{"action":"created"}"#)
+            .unwrap()
+            .is_ignored());
+    }
+
+    #[test]
+    fn repository_without_full_name_uses_owner_and_name() {
+        let body = br#"{"action":"completed","workflow_run":{"id":9,"head_sha":"abc","pull_requests":[{"number":4}]},
+            "repository":{"name":"r","owner":{"login":"o"},"clone_url":"file:///tmp/r.git"}}"#;
+        match parse_event("workflow_run", body).unwrap() {
+            Event::WorkflowRun {
+                repo,
+                run_id,
+                pull_numbers,
+                installation_id,
+                ..
+            } => {
+                assert_eq!(repo.full_name, "o/r");
+                assert_eq!(run_id, 9);
+                assert_eq!(pull_numbers, vec![4]);
+                assert_eq!(installation_id, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,332 @@
+//! A score as GitHub shows it: the check run's title, conclusion, summary and annotations, and
+//! the sticky PR comment. Pure; the markdown itself comes from `ScoreReport::to_markdown`.
+
+use std::collections::BTreeMap;
+
+use crate::github::client::Annotation;
+use crate::model::Band;
+use crate::report::ScoreReport;
+
+/// First line of the sticky comment; how riskgate finds its own comment to edit in place.
+pub const MARKER: &str = "<!-- riskgate:sticky-comment -->";
+
+/// GitHub's limit on a check run's `output.summary` (and `output.text`), in characters.
+pub const CHECK_SUMMARY_LIMIT: usize = 65_535;
+/// GitHub's limit on an issue comment body, in characters.
+pub const COMMENT_LIMIT: usize = 65_536;
+
+const CUT_NOTE: &str = "\n\n*… cut here: the full report is longer than GitHub allows.*\n";
+
+/// "riskgate: 31% risk — elevated"
+pub fn check_title(probability: f64, band: Band) -> String {
+    format!(
+        "riskgate: {:.0}% risk — {}",
+        (probability * 100.0).clamp(0.0, 100.0),
+        band.as_str()
+    )
+}
+
+/// The check run conclusion: only a high score can block, and only when configured to.
+pub fn conclusion_for(band: Band, high_blocks: bool) -> &'static str {
+    match band {
+        Band::Low => "success",
+        Band::Elevated => "neutral",
+        Band::High if high_blocks => "failure",
+        Band::High => "neutral",
+    }
+}
+
+/// `text` if it has at most `limit` characters; otherwise as much of it as fits before a note
+/// saying it was cut. Counts characters, never splits one.
+fn fit(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_string();
+    }
+    let keep = limit.saturating_sub(CUT_NOTE.chars().count());
+    let end = text
+        .char_indices()
+        .nth(keep)
+        .map(|(i, _)| i)
+        .unwrap_or(text.len());
+    let mut out = String::with_capacity(end + CUT_NOTE.len());
+    out.push_str(&text[..end]);
+    out.push_str(CUT_NOTE);
+    out
+}
+
+/// The check run summary: the report's markdown, at most [`CHECK_SUMMARY_LIMIT`] characters.
+pub fn check_summary(markdown: &str) -> String {
+    fit(markdown, CHECK_SUMMARY_LIMIT)
+}
+
+/// The sticky comment: [`MARKER`], then the report's markdown; at most [`COMMENT_LIMIT`]
+/// characters in all.
+pub fn comment_body(markdown: &str) -> String {
+    let head = format!("{MARKER}\n");
+    let room = COMMENT_LIMIT - head.chars().count();
+    format!("{head}{}", fit(markdown, room))
+}
+
+/// The id of riskgate's sticky comment among `(id, body)` pairs, oldest first: the first whose
+/// body starts with [`MARKER`].
+pub fn find_sticky(comments: &[(u64, String)]) -> Option<u64> {
+    comments
+        .iter()
+        .find(|(_, body)| body.trim_start().starts_with(MARKER))
+        .map(|(id, _)| *id)
+}
+
+/// The first run of consecutive line numbers in an ascending list.
+fn first_run(lines: &[u32]) -> Option<(u32, u32)> {
+    let start = *lines.first()?;
+    let mut end = start;
+    for &l in &lines[1..] {
+        if l == end + 1 {
+            end = l;
+        } else if l > end + 1 {
+            break;
+        }
+    }
+    Some((start, end))
+}
+
+/// One annotation per file that drives the risk: sensitive paths, and files whose added lines
+/// the coverage reports show unexecuted. A file that is both gets one annotation saying both.
+/// Sorted by path.
+pub fn annotations_for(report: &ScoreReport) -> Vec<Annotation> {
+    #[derive(Default)]
+    struct Why {
+        sensitive: Option<&'static str>,
+        uncovered: Option<(usize, (u32, u32))>,
+    }
+    let mut files: BTreeMap<&str, Why> = BTreeMap::new();
+    for hit in &report.sensitive_paths {
+        files.entry(hit.path.as_str()).or_default().sensitive = Some(hit.reason.describe());
+    }
+    if let Some(cov) = &report.coverage {
+        for (path, lines) in &cov.uncovered_added {
+            if let Some(run) = first_run(lines) {
+                files.entry(path.as_str()).or_default().uncovered = Some((lines.len(), run));
+            }
+        }
+    }
+    files
+        .into_iter()
+        .map(|(path, why)| {
+            let mut titles = Vec::new();
+            let mut messages = Vec::new();
+            if let Some(reason) = why.sensitive {
+                titles.push(format!("Sensitive path ({reason})"));
+                messages.push(format!(
+                    "This file is a {reason}; a mistake here tends to surface only after deploy. \
+                     Review it with that in mind."
+                ));
+            }
+            let (start_line, end_line) = match why.uncovered {
+                Some((count, (start, end))) => {
+                    titles.push("Added lines without test coverage".to_string());
+                    let lines = if count == 1 { "line" } else { "lines" };
+                    let first = if start == end {
+                        format!("line {start}")
+                    } else {
+                        format!("lines {start}–{end}")
+                    };
+                    messages.push(format!(
+                        "{count} added {lines} instrumented but not executed by the tests \
+                         (first: {first})."
+                    ));
+                    (start, end)
+                }
+                None => (1, 1),
+            };
+            Annotation {
+                path: path.to_string(),
+                start_line,
+                end_line,
+                annotation_level: "warning".to_string(),
+                title: Some(titles.join("; ")),
+                message: messages.join(" "),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn title_matches_the_report_headline() {
+        assert_eq!(
+            check_title(0.31, Band::Elevated),
+            "riskgate: 31% risk — elevated"
+        );
+        assert_eq!(check_title(0.004, Band::Low), "riskgate: 0% risk — low");
+    }
+
+    #[test]
+    fn conclusions() {
+        assert_eq!(conclusion_for(Band::Low, true), "success");
+        assert_eq!(conclusion_for(Band::Elevated, true), "neutral");
+        assert_eq!(conclusion_for(Band::High, true), "failure");
+        assert_eq!(conclusion_for(Band::High, false), "neutral");
+    }
+
+    #[test]
+    fn short_text_is_untouched() {
+        assert_eq!(check_summary("### hi\n"), "### hi\n");
+        let c = comment_body("### hi\n");
+        assert!(c.starts_with(MARKER));
+        assert!(c.ends_with("### hi\n"));
+    }
+
+    #[test]
+    fn summary_at_the_limit_is_untouched_and_one_over_is_cut() {
+        let exact = "é".repeat(CHECK_SUMMARY_LIMIT);
+        assert_eq!(check_summary(&exact), exact);
+        let over = "é".repeat(CHECK_SUMMARY_LIMIT + 1);
+        let cut = check_summary(&over);
+        assert_eq!(cut.chars().count(), CHECK_SUMMARY_LIMIT);
+        assert!(cut.ends_with(CUT_NOTE));
+        assert!(
+            cut.len() > CHECK_SUMMARY_LIMIT,
+            "counted in characters, not bytes"
+        );
+    }
+
+    #[test]
+    fn cutting_never_splits_a_character() {
+        // Four-byte characters: a byte-based cut would land inside one and panic.
+        let text = "🦀".repeat(70_000);
+        let cut = check_summary(&text);
+        assert!(cut.chars().count() <= CHECK_SUMMARY_LIMIT);
+        assert!(cut.starts_with("🦀🦀"));
+        let body = comment_body(&text);
+        assert_eq!(body.chars().count(), COMMENT_LIMIT);
+        assert!(body.starts_with(MARKER));
+        assert!(body.ends_with(CUT_NOTE));
+    }
+
+    #[test]
+    fn comment_at_the_limit() {
+        let room = COMMENT_LIMIT - MARKER.chars().count() - 1;
+        let exact = "ü".repeat(room);
+        let body = comment_body(&exact);
+        assert_eq!(body.chars().count(), COMMENT_LIMIT);
+        assert!(body.ends_with('ü'));
+        let over = comment_body(&"ü".repeat(room + 1));
+        assert_eq!(over.chars().count(), COMMENT_LIMIT);
+        assert!(over.ends_with(CUT_NOTE));
+    }
+
+    #[test]
+    fn sticky_comment_is_found_by_its_marker() {
+        let comments = vec![
+            (1, "LGTM".to_string()),
+            (2, format!("quoting: {MARKER}")),
+            (3, comment_body("first")),
+            (4, comment_body("second")),
+        ];
+        assert_eq!(find_sticky(&comments), Some(3));
+        assert_eq!(find_sticky(&comments[..2]), None);
+        assert_eq!(find_sticky(&[]), None);
+    }
+
+    fn report_with(
+        sensitive: Vec<crate::features::sensitive::SensitiveHit>,
+        uncovered: Vec<(String, Vec<u32>)>,
+    ) -> ScoreReport {
+        use crate::features::coverage::CoverageDelta;
+        use crate::model::explain::Explanation;
+        use crate::report::ChangeSummary;
+        ScoreReport::new(
+            0.5,
+            Band::High,
+            BTreeMap::new(),
+            Explanation {
+                factors: vec![],
+                notes: vec![],
+            },
+            "v1",
+            "a".repeat(40),
+            "b".repeat(40),
+            ChangeSummary {
+                commits: 1,
+                files: 3,
+                lines_added: 10,
+                lines_deleted: 0,
+                empty: false,
+            },
+            vec![],
+            sensitive,
+            Some(CoverageDelta {
+                base_percent: Some(80.0),
+                head_percent: Some(78.0),
+                delta_points: Some(-2.0),
+                patch_instrumented: 10,
+                patch_covered: 5,
+                patch_percent: Some(50.0),
+                uncovered_added: uncovered,
+            }),
+        )
+    }
+
+    #[test]
+    fn annotations_name_sensitive_and_uncovered_files() {
+        use crate::features::sensitive::{SensitiveHit, SensitiveReason};
+        let report = report_with(
+            vec![
+                SensitiveHit {
+                    path: "migrations/001.sql".into(),
+                    reason: SensitiveReason::Migration,
+                },
+                SensitiveHit {
+                    path: "src/db.rs".into(),
+                    reason: SensitiveReason::Configured,
+                },
+            ],
+            vec![
+                ("src/db.rs".into(), vec![12, 13, 14, 40]),
+                ("src/api.rs".into(), vec![7]),
+                ("src/empty.rs".into(), vec![]),
+            ],
+        );
+        let a = annotations_for(&report);
+        let paths: Vec<&str> = a.iter().map(|a| a.path.as_str()).collect();
+        assert_eq!(paths, vec!["migrations/001.sql", "src/api.rs", "src/db.rs"]);
+        assert!(a.iter().all(|a| a.annotation_level == "warning"));
+
+        let migration = &a[0];
+        assert_eq!((migration.start_line, migration.end_line), (1, 1));
+        assert!(migration.message.contains("database migration"));
+
+        let api = &a[1];
+        assert_eq!((api.start_line, api.end_line), (7, 7));
+        assert!(api.message.contains("1 added line "), "{}", api.message);
+
+        let db = &a[2];
+        assert_eq!((db.start_line, db.end_line), (12, 14));
+        let title = db.title.as_deref().unwrap();
+        assert!(
+            title.contains("Sensitive path") && title.contains("coverage"),
+            "{title}"
+        );
+        assert!(db.message.contains("4 added lines"), "{}", db.message);
+    }
+
+    #[test]
+    fn no_signals_no_annotations() {
+        let mut report = report_with(vec![], vec![]);
+        assert!(annotations_for(&report).is_empty());
+        report.coverage = None;
+        assert!(annotations_for(&report).is_empty());
+    }
+
+    #[test]
+    fn first_run_of_lines() {
+        assert_eq!(first_run(&[]), None);
+        assert_eq!(first_run(&[7]), Some((7, 7)));
+        assert_eq!(first_run(&[3, 4, 5, 9, 10]), Some((3, 5)));
+        assert_eq!(first_run(&[3, 3, 4]), Some((3, 4)));
+    }
+}
