@@ -8,3 +8,4 @@ pub mod features;
 pub mod mining;
 pub mod model;
 pub mod report;
+pub mod store;
