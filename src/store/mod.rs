@@ -628,16 +628,13 @@ impl Store {
         error: Option<&str>,
         run_after_ms: Option<i64>,
     ) -> Result<bool, StoreError> {
-        let mut sql = format!(
+        let sql = format!(
             "UPDATE jobs SET {set} WHERE id = $2 AND status = 'running' AND locked_by = $3"
         );
-        // Unused parameters are an error on PostgreSQL, so bind only those
-        // the statement names.
+        // PostgreSQL wants exactly as many values as the statement names.
         let binds_error = set.contains("$4");
         let binds_run_after = set.contains("$5");
-        if binds_run_after && !binds_error {
-            sql = sql.replace("$5", "$4");
-        }
+        debug_assert!(binds_error || !binds_run_after, "$5 needs $4");
         with_pool!(self, op, |pool| {
             let mut query = sqlx::query(&sql).bind(now_ms).bind(job_id).bind(worker_id);
             if binds_error {
