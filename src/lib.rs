@@ -10,3 +10,4 @@ pub mod github;
 pub mod mining;
 pub mod model;
 pub mod report;
+pub mod store;

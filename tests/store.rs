@@ -1,0 +1,858 @@
+//! The store on a real SQLite file and a real PostgreSQL.
+//!
+//! How to run:
+//!
+//! ```sh
+//! eval "$(scripts/test-db.sh)"     # starts the local PostgreSQL 15, prints the URL
+//! cargo test --test store
+//! ```
+//!
+//! Every test is written once, as an async fn taking a [`Db`], and runs twice:
+//! `sqlite::NAME` on a fresh file in a temp dir, `postgres::NAME` on a fresh
+//! database created for it (the role in `RISKGATE_TEST_DATABASE_URL` needs
+//! CREATEDB) and dropped afterwards. Without `RISKGATE_TEST_DATABASE_URL` the
+//! PostgreSQL tests fail; they never pass without having run.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use riskgate::store::{
+    Backend, Job, JobStatus, NewAuditEvent, NewCoverageReport, NewDelivery, NewInstallation,
+    NewJob, NewScore, Recorded, Store, StoreError, AUDIT_CHECK_CONCLUSION, AUDIT_RISK_ACCEPTED,
+    JOB_COVERAGE, JOB_RECORD_INSTALLATION,
+};
+use serde_json::json;
+
+const DATABASE_URL_VAR: &str = "RISKGATE_TEST_DATABASE_URL";
+
+/// A store on a database of the test's own, and the URL that opens it.
+struct Db {
+    store: Store,
+    url: String,
+}
+
+async fn on_sqlite<F, Fut>(test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+    let store = Store::connect(&url).await.expect("open the SQLite store");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    test(Db {
+        store: store.clone(),
+        url,
+    })
+    .await;
+    store.close().await;
+}
+
+async fn on_postgres<F, Fut>(test: F)
+where
+    F: FnOnce(Db) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let base = std::env::var(DATABASE_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{DATABASE_URL_VAR} is not set: the PostgreSQL store tests need a database \
+             (run `eval \"$(scripts/test-db.sh)\"` first)"
+        )
+    });
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!(
+        "riskgate_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = sqlx::PgPool::connect(&base)
+        .await
+        .unwrap_or_else(|e| panic!("connect to {DATABASE_URL_VAR}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create a database for the test");
+    let url = with_database(&base, &name);
+    let outcome =
+        match Store::connect(&url).await {
+            Ok(store) => {
+                assert_eq!(store.backend(), Backend::Postgres);
+                let outcome = tokio::spawn(test(Db {
+                    store: store.clone(),
+                    url,
+                }))
+                .await;
+                store.close().await;
+                outcome.map_err(|e| e.into_panic())
+            }
+            Err(e) => Err(Box::new(format!("open the PostgreSQL store: {e}"))
+                as Box<dyn std::any::Any + Send>),
+        };
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&admin)
+        .await
+        .expect("drop the test database");
+    admin.close().await;
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}
+
+/// `base` with its database name replaced by `name`.
+fn with_database(base: &str, name: &str) -> String {
+    let (url, query) = match base.split_once('?') {
+        Some((url, query)) => (url, Some(query)),
+        None => (base, None),
+    };
+    let authority_end = url
+        .find("://")
+        .map(|i| i + 3)
+        .and_then(|start| url[start..].find('/').map(|i| start + i))
+        .unwrap_or(url.len());
+    let mut out = format!("{}/{name}", &url[..authority_end]);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(query);
+    }
+    out
+}
+
+/// Runs each named test on both backends: `sqlite::NAME` and `postgres::NAME`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::on_sqlite(crate::$name).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    crate::on_postgres(crate::$name).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_apply_twice,
+    duplicate_delivery_is_recorded_once,
+    concurrent_duplicate_deliveries_queue_one_job,
+    concurrent_workers_claim_each_job_once,
+    expired_lease_is_reclaimed_with_its_state,
+    retry_park_unpark_requeue_complete,
+    only_the_holder_finishes_a_job,
+    supersede_touches_only_queued_jobs_of_the_same_pull_request,
+    audit_trail_refuses_update_and_delete,
+    job_counts_by_status,
+    installations_lifecycle,
+    scores_latest_and_by_repository,
+    coverage_reports_by_branch_and_commit,
+);
+
+const REPO: &str = "octo/widgets";
+
+fn delivery(id: &str) -> NewDelivery {
+    NewDelivery {
+        id: id.to_string(),
+        event: "pull_request".to_string(),
+        action: Some("opened".to_string()),
+        repository: Some(REPO.to_string()),
+        payload: json!({"action": "opened", "number": 7}).to_string(),
+    }
+}
+
+fn score_job(pr: i64, sha: &str) -> NewJob {
+    NewJob::score_pull_request(REPO, pr, sha, json!({"installation_id": 1, "pr": pr}))
+}
+
+async fn enqueue_many(store: &Store, n: usize) -> Vec<i64> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let job = score_job(i as i64 + 1, &format!("{i:040x}"));
+        ids.push(store.enqueue_job(&job, 1_000).await.unwrap());
+    }
+    ids
+}
+
+async fn job(store: &Store, id: i64) -> Job {
+    store.job(id).await.unwrap().expect("job exists")
+}
+
+/// Executes `sql` on the test database bypassing the store.
+async fn raw_execute(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {
+    match db.store.backend() {
+        Backend::Sqlite => {
+            let pool = sqlx::SqlitePool::connect(&db.url).await?;
+            let result = sqlx::query(sql).execute(&pool).await;
+            pool.close().await;
+            Ok(result?.rows_affected())
+        }
+        Backend::Postgres => {
+            let pool = sqlx::PgPool::connect(&db.url).await?;
+            let result = sqlx::query(sql).execute(&pool).await;
+            pool.close().await;
+            Ok(result?.rows_affected())
+        }
+    }
+}
+
+async fn migrations_apply_twice(db: Db) {
+    db.store
+        .record_delivery(&delivery("d-1"), None, 5)
+        .await
+        .unwrap();
+    let again = Store::connect(&db.url)
+        .await
+        .expect("connecting again re-runs migrations harmlessly");
+    again.ping().await.unwrap();
+    assert_eq!(again.backend(), db.store.backend());
+    let stored = again.delivery("d-1").await.unwrap().expect("data kept");
+    assert_eq!(stored.received_at, 5);
+    again.close().await;
+    db.store.ping().await.unwrap();
+}
+
+async fn duplicate_delivery_is_recorded_once(db: Db) {
+    let store = &db.store;
+    let first = store
+        .record_delivery(&delivery("d-1"), Some(&score_job(7, "aaa")), 10)
+        .await
+        .unwrap();
+    let Recorded::Queued { job_id } = first else {
+        panic!("expected a queued job, got {first:?}");
+    };
+
+    let mut repeat = delivery("d-1");
+    repeat.payload = "{\"changed\": true}".to_string();
+    let second = store
+        .record_delivery(&repeat, Some(&score_job(7, "aaa")), 20)
+        .await
+        .unwrap();
+    assert_eq!(second, Recorded::Duplicate);
+
+    let jobs = store.list_jobs(None, 100).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].id, job_id);
+    let stored = store.delivery("d-1").await.unwrap().unwrap();
+    assert_eq!(stored.payload, delivery("d-1").payload, "first body kept");
+    assert_eq!(stored.received_at, 10);
+
+    let queued = job(store, job_id).await;
+    assert_eq!(queued.delivery_id.as_deref(), Some("d-1"));
+    assert_eq!(queued.status, JobStatus::Queued);
+    assert_eq!(queued.attempts, 0);
+    assert_eq!(queued.run_after, 10);
+    assert_eq!(queued.payload, json!({"installation_id": 1, "pr": 7}));
+
+    let ping = NewDelivery {
+        event: "ping".to_string(),
+        action: None,
+        repository: None,
+        ..delivery("d-2")
+    };
+    assert_eq!(
+        store.record_delivery(&ping, None, 30).await.unwrap(),
+        Recorded::Stored
+    );
+    assert_eq!(
+        store.record_delivery(&ping, None, 31).await.unwrap(),
+        Recorded::Duplicate
+    );
+    assert_eq!(store.list_jobs(None, 100).await.unwrap().len(), 1);
+}
+
+async fn concurrent_duplicate_deliveries_queue_one_job(db: Db) {
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let store = db.store.clone();
+        tasks.push(tokio::spawn(async move {
+            store
+                .record_delivery(&delivery("same"), Some(&score_job(7, "aaa")), 100 + i)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut queued = 0;
+    let mut duplicates = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Recorded::Queued { .. } => queued += 1,
+            Recorded::Duplicate => duplicates += 1,
+            Recorded::Stored => panic!("a job was given"),
+        }
+    }
+    assert_eq!((queued, duplicates), (1, 7));
+    assert_eq!(db.store.list_jobs(None, 100).await.unwrap().len(), 1);
+}
+
+async fn concurrent_workers_claim_each_job_once(db: Db) {
+    let ids = enqueue_many(&db.store, 50).await;
+    let mut workers = Vec::new();
+    for w in 0..2 {
+        let store = db.store.clone();
+        workers.push(tokio::spawn(async move {
+            let worker = format!("worker-{w}");
+            let mut claimed = Vec::new();
+            while let Some(job) = store.claim_job(&worker, 60_000, 2_000).await.unwrap() {
+                assert_eq!(job.locked_by.as_deref(), Some(worker.as_str()));
+                assert_eq!(job.attempts, 1);
+                claimed.push(job.id);
+                assert!(store.complete_job(job.id, &worker, 2_001).await.unwrap());
+            }
+            claimed
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let distinct: BTreeSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 50, "claimed {} times for 50 jobs", all.len());
+    assert_eq!(distinct, ids.into_iter().collect::<BTreeSet<_>>());
+    assert_eq!(db.store.job_counts().await.unwrap()["done"], 50);
+}
+
+async fn expired_lease_is_reclaimed_with_its_state(db: Db) {
+    let store = &db.store;
+    let id = store
+        .enqueue_job(&score_job(7, "aaa"), 1_000)
+        .await
+        .unwrap();
+    let first = store.claim_job("w1", 30_000, 1_000).await.unwrap().unwrap();
+    assert_eq!((first.id, first.attempts), (id, 1));
+    assert_eq!(first.locked_until, Some(31_000));
+    assert!(store
+        .save_job_state(id, "w1", &json!({"check_run_id": 42}), 1_500)
+        .await
+        .unwrap());
+    assert!(store.heartbeat(id, "w1", 30_000, 2_000).await.unwrap());
+    assert_eq!(job(store, id).await.locked_until, Some(32_000));
+
+    // Still leased: nobody else gets it.
+    assert!(store
+        .claim_job("w2", 30_000, 31_000)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .claim_job("w2", 30_000, 32_000)
+        .await
+        .unwrap()
+        .is_none());
+
+    // w1 died; once the lease is over, w2 takes the job with its state.
+    let second = store
+        .claim_job("w2", 30_000, 32_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(second.id, id);
+    assert_eq!(second.attempts, 2);
+    assert_eq!(second.locked_by.as_deref(), Some("w2"));
+    assert_eq!(second.state, Some(json!({"check_run_id": 42})));
+
+    // The old worker has lost it.
+    assert!(!store.heartbeat(id, "w1", 30_000, 32_002).await.unwrap());
+    assert!(!store
+        .save_job_state(id, "w1", &json!({"check_run_id": 99}), 32_002)
+        .await
+        .unwrap());
+    assert!(!store.complete_job(id, "w1", 32_003).await.unwrap());
+    assert_eq!(
+        job(store, id).await.state,
+        Some(json!({"check_run_id": 42}))
+    );
+
+    assert!(store.complete_job(id, "w2", 32_004).await.unwrap());
+    let done = job(store, id).await;
+    assert_eq!(done.status, JobStatus::Done);
+    assert_eq!(done.locked_until, None);
+    assert!(store
+        .claim_job("w3", 30_000, 999_999)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+async fn retry_park_unpark_requeue_complete(db: Db) {
+    let store = &db.store;
+    let id = store.enqueue_job(&score_job(7, "aaa"), 0).await.unwrap();
+
+    // retry: back to the queue, due later, error kept, attempt counted
+    let claimed = store.claim_job("w", 10_000, 100).await.unwrap().unwrap();
+    assert_eq!(claimed.id, id);
+    assert!(store
+        .retry_job(id, "w", "GitHub answered 502", 5_000, 101)
+        .await
+        .unwrap());
+    let retried = job(store, id).await;
+    assert_eq!(retried.status, JobStatus::Queued);
+    assert_eq!(retried.attempts, 1);
+    assert_eq!(retried.run_after, 5_000);
+    assert_eq!(retried.last_error.as_deref(), Some("GitHub answered 502"));
+    assert_eq!(retried.locked_until, None);
+    assert!(store.claim_job("w", 10_000, 4_999).await.unwrap().is_none());
+
+    // park: kept and visible with its error, never claimed
+    let claimed = store.claim_job("w", 10_000, 5_000).await.unwrap().unwrap();
+    assert_eq!(claimed.attempts, 2);
+    assert!(store
+        .park_job(id, "w", "repository not found", 5_001)
+        .await
+        .unwrap());
+    assert!(store
+        .claim_job("w", 10_000, 1_000_000)
+        .await
+        .unwrap()
+        .is_none());
+    let parked = store.list_jobs(Some(JobStatus::Parked), 10).await.unwrap();
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0].id, id);
+    assert_eq!(
+        parked[0].last_error.as_deref(),
+        Some("repository not found")
+    );
+    assert!(store
+        .list_jobs(Some(JobStatus::Queued), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // unpark: queued again with a fresh attempt count
+    assert!(store.unpark_job(id, 6_000).await.unwrap());
+    assert!(
+        !store.unpark_job(id, 6_000).await.unwrap(),
+        "not parked now"
+    );
+    let unparked = job(store, id).await;
+    assert_eq!(unparked.status, JobStatus::Queued);
+    assert_eq!(unparked.attempts, 0);
+    assert_eq!(unparked.run_after, 6_000);
+
+    // requeue on shutdown: the attempt is not counted
+    let claimed = store.claim_job("w", 10_000, 6_000).await.unwrap().unwrap();
+    assert_eq!(claimed.attempts, 1);
+    assert!(store.requeue_job(id, "w", 6_100).await.unwrap());
+    let requeued = job(store, id).await;
+    assert_eq!(requeued.status, JobStatus::Queued);
+    assert_eq!(requeued.attempts, 0);
+    assert_eq!(requeued.run_after, 6_100);
+
+    // complete
+    let claimed = store.claim_job("w2", 10_000, 6_200).await.unwrap().unwrap();
+    assert_eq!(claimed.attempts, 1);
+    assert!(store.complete_job(id, "w2", 6_300).await.unwrap());
+    assert!(!store.complete_job(id, "w2", 6_301).await.unwrap(), "once");
+    assert!(!store.retry_job(id, "w2", "late", 0, 6_302).await.unwrap());
+    let done = job(store, id).await;
+    assert_eq!(done.status, JobStatus::Done);
+    assert_eq!(done.updated_at, 6_300);
+}
+
+async fn only_the_holder_finishes_a_job(db: Db) {
+    let store = &db.store;
+    let id = store.enqueue_job(&score_job(7, "aaa"), 0).await.unwrap();
+    // Not running yet: nothing applies.
+    assert!(!store.complete_job(id, "w", 1).await.unwrap());
+    assert!(!store.heartbeat(id, "w", 10, 1).await.unwrap());
+    store.claim_job("w", 10_000, 1).await.unwrap().unwrap();
+    assert!(!store.complete_job(id, "other", 2).await.unwrap());
+    assert!(!store.park_job(id, "other", "x", 2).await.unwrap());
+    assert!(!store.requeue_job(id, "other", 2).await.unwrap());
+    assert!(!store.retry_job(id, "other", "x", 2, 2).await.unwrap());
+    assert_eq!(job(store, id).await.status, JobStatus::Running);
+    assert!(!store.complete_job(id + 1000, "w", 2).await.unwrap());
+}
+
+async fn supersede_touches_only_queued_jobs_of_the_same_pull_request(db: Db) {
+    let store = &db.store;
+    let running = store.enqueue_job(&score_job(7, "old1"), 0).await.unwrap();
+    let claimed = store.claim_job("w", 60_000, 1).await.unwrap().unwrap();
+    assert_eq!(claimed.id, running);
+    let queued_old = store.enqueue_job(&score_job(7, "old2"), 2).await.unwrap();
+    let queued_new = store.enqueue_job(&score_job(7, "new"), 3).await.unwrap();
+    let other_pr = store.enqueue_job(&score_job(8, "old2"), 4).await.unwrap();
+    let other_repo = store
+        .enqueue_job(
+            &NewJob::score_pull_request("octo/gadgets", 7, "old2", json!({})),
+            5,
+        )
+        .await
+        .unwrap();
+    let other_kind = store
+        .enqueue_job(
+            &NewJob {
+                repository: Some(REPO.to_string()),
+                pr_number: Some(7),
+                head_sha: Some("old2".to_string()),
+                ..NewJob::new(JOB_COVERAGE, json!({}))
+            },
+            6,
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(store.supersede_older(REPO, 7, "new", 10).await.unwrap(), 1);
+    assert_eq!(job(store, queued_old).await.status, JobStatus::Superseded);
+    assert_eq!(job(store, running).await.status, JobStatus::Running);
+    for id in [queued_new, other_pr, other_repo, other_kind] {
+        assert_eq!(job(store, id).await.status, JobStatus::Queued, "job {id}");
+    }
+    assert_eq!(store.supersede_older(REPO, 7, "new", 11).await.unwrap(), 0);
+    // A running job still completes normally.
+    assert!(store.complete_job(running, "w", 12).await.unwrap());
+}
+
+async fn audit_trail_refuses_update_and_delete(db: Db) {
+    let store = &db.store;
+    let first = store
+        .append_audit(&NewAuditEvent {
+            at: 1_000,
+            repository: REPO.to_string(),
+            pr_number: Some(7),
+            head_sha: Some("aaa".to_string()),
+            kind: AUDIT_CHECK_CONCLUSION.to_string(),
+            actor: None,
+            detail: json!({"conclusion": "failure", "probability": 0.71}),
+        })
+        .await
+        .unwrap();
+    let second = store
+        .append_audit(&NewAuditEvent {
+            at: 2_000,
+            repository: "octo/gadgets".to_string(),
+            pr_number: None,
+            head_sha: None,
+            kind: AUDIT_RISK_ACCEPTED.to_string(),
+            actor: Some("maintainer".to_string()),
+            detail: json!({"reason": "hotfix"}),
+        })
+        .await
+        .unwrap();
+    assert!(second > first);
+
+    let all = store.audit_events(None, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![first, second]
+    );
+    assert_eq!(all[0].detail["conclusion"], "failure");
+    assert_eq!(all[1].actor.as_deref(), Some("maintainer"));
+    let ours = store.audit_events(Some(REPO), None).await.unwrap();
+    assert_eq!(ours.len(), 1);
+    assert_eq!(ours[0].head_sha.as_deref(), Some("aaa"));
+    let recent = store.audit_events(None, Some(1_500)).await.unwrap();
+    assert_eq!(recent.len(), 1);
+    assert_eq!(recent[0].id, second);
+    assert!(store
+        .audit_events(Some(REPO), Some(1_500))
+        .await
+        .unwrap()
+        .is_empty());
+
+    for sql in [
+        "UPDATE audit_events SET kind = 'risk_accepted'".to_string(),
+        format!("UPDATE audit_events SET detail = '{{}}' WHERE id = {first}"),
+        "DELETE FROM audit_events".to_string(),
+        format!("DELETE FROM audit_events WHERE id = {second}"),
+    ] {
+        let error = raw_execute(&db, &sql)
+            .await
+            .expect_err("the audit trail must refuse changes");
+        assert!(
+            error.to_string().contains("append-only"),
+            "{sql}: unexpected error {error}"
+        );
+    }
+    if store.backend() == Backend::Postgres {
+        let error = raw_execute(&db, "TRUNCATE audit_events").await.unwrap_err();
+        assert!(error.to_string().contains("append-only"), "{error}");
+    }
+    assert_eq!(store.audit_events(None, None).await.unwrap(), all);
+}
+
+async fn job_counts_by_status(db: Db) {
+    let store = &db.store;
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(
+        counts.keys().map(String::as_str).collect::<Vec<_>>(),
+        vec!["done", "parked", "queued", "running", "superseded"]
+    );
+    assert!(counts.values().all(|&n| n == 0));
+
+    let ids = enqueue_many(store, 5).await;
+    let a = store.claim_job("w", 1_000, 2_000).await.unwrap().unwrap();
+    store.complete_job(a.id, "w", 2_001).await.unwrap();
+    let b = store.claim_job("w", 1_000, 2_002).await.unwrap().unwrap();
+    store.park_job(b.id, "w", "broken", 2_003).await.unwrap();
+    let _running = store.claim_job("w", 1_000, 2_004).await.unwrap().unwrap();
+    assert_eq!(
+        store
+            .supersede_older(REPO, 4, "other", 2_005)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let counts = store.job_counts().await.unwrap();
+    assert_eq!(counts["done"], 1);
+    assert_eq!(counts["parked"], 1);
+    assert_eq!(counts["running"], 1);
+    assert_eq!(counts["superseded"], 1);
+    assert_eq!(counts["queued"], 1);
+
+    let listed = store.list_jobs(None, 3).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3], ids[2]],
+        "newest first, limited"
+    );
+    let installation_job = store
+        .enqueue_job(
+            &NewJob::new(JOB_RECORD_INSTALLATION, json!({"id": 9})),
+            3_000,
+        )
+        .await
+        .unwrap();
+    let summary = &store.list_jobs(None, 1).await.unwrap()[0];
+    assert_eq!(summary.id, installation_job);
+    assert_eq!(summary.repository, None);
+    assert_eq!(summary.pr_number, None);
+}
+
+async fn installations_lifecycle(db: Db) {
+    let store = &db.store;
+    assert!(store.installation(41).await.unwrap().is_none());
+    assert!(!store
+        .set_installation_repositories(41, &["octo/x".to_string()], &[], 1)
+        .await
+        .unwrap());
+    assert!(!store.mark_installation_removed(41, 1).await.unwrap());
+
+    let new = NewInstallation {
+        id: 41,
+        account_login: "octo".to_string(),
+        target_type: "Organization".to_string(),
+        repositories: vec!["octo/widgets".to_string(), "octo/gadgets".to_string()],
+    };
+    store.upsert_installation(&new, 100).await.unwrap();
+    let stored = store.installation(41).await.unwrap().unwrap();
+    assert_eq!(stored.repositories, vec!["octo/gadgets", "octo/widgets"]);
+    assert_eq!((stored.created_at, stored.updated_at), (100, 100));
+    assert_eq!(stored.removed_at, None);
+
+    assert!(store
+        .set_installation_repositories(
+            41,
+            &["octo/sprockets".to_string(), "octo/widgets".to_string()],
+            &["octo/gadgets".to_string()],
+            200,
+        )
+        .await
+        .unwrap());
+    let stored = store.installation(41).await.unwrap().unwrap();
+    assert_eq!(stored.repositories, vec!["octo/sprockets", "octo/widgets"]);
+    assert_eq!(stored.updated_at, 200);
+
+    assert!(store.mark_installation_removed(41, 300).await.unwrap());
+    assert_eq!(
+        store.installation(41).await.unwrap().unwrap().removed_at,
+        Some(300)
+    );
+
+    // Installed again: the removal is cleared, the creation time kept.
+    let again = NewInstallation {
+        account_login: "octo-renamed".to_string(),
+        repositories: vec![],
+        ..new
+    };
+    store.upsert_installation(&again, 400).await.unwrap();
+    let stored = store.installation(41).await.unwrap().unwrap();
+    assert_eq!(stored.account_login, "octo-renamed");
+    assert_eq!(stored.repositories, Vec::<String>::new());
+    assert_eq!(
+        (stored.created_at, stored.updated_at, stored.removed_at),
+        (100, 400, None)
+    );
+}
+
+fn new_score(pr: i64, sha: &str, probability: f64) -> NewScore {
+    NewScore {
+        repository: REPO.to_string(),
+        pr_number: pr,
+        head_sha: sha.to_string(),
+        base_sha: "base".to_string(),
+        probability,
+        band: if probability > 0.5 { "high" } else { "low" }.to_string(),
+        model_version: "2026-11-01".to_string(),
+        features: json!({"la": 120.0, "nf": 3.0, "entropy": 0.25}),
+        conclusion: if probability > 0.5 {
+            "failure"
+        } else {
+            "success"
+        }
+        .to_string(),
+        check_run_id: Some(9_000_000_001),
+        delivery_id: Some("d-1".to_string()),
+    }
+}
+
+async fn scores_latest_and_by_repository(db: Db) {
+    let store = &db.store;
+    assert!(store.latest_score(REPO, 7).await.unwrap().is_none());
+    let first = store
+        .record_score(&new_score(7, "aaa", 0.12), 1_000)
+        .await
+        .unwrap();
+    let second = store
+        .record_score(&new_score(7, "bbb", 0.81), 2_000)
+        .await
+        .unwrap();
+    store
+        .record_score(&new_score(8, "ccc", 0.3), 3_000)
+        .await
+        .unwrap();
+    let other = NewScore {
+        repository: "octo/gadgets".to_string(),
+        check_run_id: None,
+        delivery_id: None,
+        ..new_score(7, "ddd", 0.4)
+    };
+    store.record_score(&other, 4_000).await.unwrap();
+
+    let latest = store.latest_score(REPO, 7).await.unwrap().unwrap();
+    assert_eq!(latest.id, second);
+    assert_eq!(latest.head_sha, "bbb");
+    assert_eq!(latest.probability, 0.81);
+    assert_eq!(latest.band, "high");
+    assert_eq!(latest.conclusion, "failure");
+    assert_eq!(latest.check_run_id, Some(9_000_000_001));
+    assert_eq!(latest.features["la"], 120.0);
+    assert_eq!(latest.created_at, 2_000);
+
+    let all = store.scores_for(REPO).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(all[0].id, first);
+    let theirs = store.scores_for("octo/gadgets").await.unwrap();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(theirs[0].check_run_id, None);
+    assert_eq!(theirs[0].delivery_id, None);
+}
+
+async fn coverage_reports_by_branch_and_commit(db: Db) {
+    let store = &db.store;
+    assert!(store
+        .latest_coverage_report(REPO, "main")
+        .await
+        .unwrap()
+        .is_none());
+    let report = |sha: &str, branch: &str, body: &str| NewCoverageReport {
+        repository: REPO.to_string(),
+        branch: branch.to_string(),
+        sha: sha.to_string(),
+        format: "lcov".to_string(),
+        report: body.to_string(),
+    };
+    store
+        .store_coverage_report(&report("aaa", "main", "SF:a.rs\nend_of_record\n"), 1)
+        .await
+        .unwrap();
+    let newer = store
+        .store_coverage_report(&report("bbb", "main", "SF:b.rs\nend_of_record\n"), 2)
+        .await
+        .unwrap();
+    store
+        .store_coverage_report(&report("ccc", "feature", "SF:c.rs\n"), 3)
+        .await
+        .unwrap();
+
+    let latest = store
+        .latest_coverage_report(REPO, "main")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.id, newer);
+    assert_eq!(latest.sha, "bbb");
+    assert_eq!(latest.report, "SF:b.rs\nend_of_record\n");
+    assert_eq!(latest.format, "lcov");
+    let by_commit = store
+        .coverage_report_for_commit(REPO, "aaa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_commit.branch, "main");
+    assert!(store
+        .coverage_report_for_commit("octo/gadgets", "aaa")
+        .await
+        .unwrap()
+        .is_none());
+}
+
+// ----- connecting ----------------------------------------------------------
+
+#[tokio::test]
+async fn unreachable_postgres_error_hides_the_password() {
+    let url = "postgres://riskgate:hunter2-secret@127.0.0.1:1/riskgate";
+    let error = Store::connect(url)
+        .await
+        .expect_err("nothing listens on port 1");
+    let message = format!("{error} / {error:?}");
+    assert!(!message.contains("hunter2-secret"), "{message}");
+    assert!(
+        message.contains("postgres://riskgate@127.0.0.1:1/riskgate"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn bad_database_urls_are_refused_clearly() {
+    let error = Store::connect("mysql://app:pw-123@db/riskgate")
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(matches!(error, StoreError::UnsupportedUrl { .. }));
+    assert!(message.contains("mysql://app@db/riskgate"), "{message}");
+    assert!(!message.contains("pw-123"), "{message}");
+
+    let error = Store::connect("postgres://app:pw-123@db:notaport/riskgate")
+        .await
+        .unwrap_err();
+    let message = error.to_string();
+    assert!(!message.contains("pw-123"), "{message}");
+    assert!(message.contains("cannot open database"), "{message}");
+}
+
+#[tokio::test]
+async fn sqlite_file_is_created_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = Store::connect(&url).await.unwrap();
+    assert!(path.exists());
+    store.close().await;
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn sqlite_in_memory_store_works() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let id = store.enqueue_job(&score_job(1, "aaa"), 0).await.unwrap();
+    assert_eq!(store.job(id).await.unwrap().unwrap().id, id);
+}
