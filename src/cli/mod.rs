@@ -5,7 +5,10 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod eval;
+pub mod jobs;
+pub mod replay;
 pub mod score;
+pub mod serve;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -27,6 +30,12 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Metrics of a model on a dataset, as JSON on stdout.
     Eval(eval::EvalArgs),
+    /// Run the GitHub App: webhook intake and the scoring workers.
+    Serve(serve::ServeArgs),
+    /// List the App's job queue (parked jobs with their errors); requeue a parked job.
+    Jobs(jobs::JobsArgs),
+    /// Sign a saved webhook delivery and send it to a running server.
+    Replay(replay::ReplayArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -34,6 +43,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Score(args) => score::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Jobs(args) => jobs::run(args),
+        Command::Replay(args) => replay::run(args),
     }
 }
 

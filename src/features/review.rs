@@ -104,7 +104,11 @@ mod tests {
             "bob approved last; dave's approval was dismissed"
         );
         assert_eq!(s.review_comments_per_100_lines, 2.0);
-        assert_eq!(s.hours_in_review, (7_400.0 - 100.0) / 3_600.0, "to the latest review");
+        assert_eq!(
+            s.hours_in_review,
+            (7_400.0 - 100.0) / 3_600.0,
+            "to the latest review"
+        );
         assert_eq!(s.unapproved, 0.0);
         let none = review_signals("carol", &[review("carol", "APPROVED", 1)], 0, 0, None);
         assert_eq!(

@@ -261,6 +261,15 @@ struct RawReviewComment {
     commit_id: Option<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullRequestInfo {
+    pub base_ref: String,
+    pub head_sha: String,
+    pub draft: bool,
+    pub labels: Vec<String>,
+    pub author: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct Artifact {
     pub id: u64,
@@ -804,6 +813,51 @@ impl GitHubApi {
             })
         })
         .await
+    }
+
+    /// The few facts of a pull request a re-run needs (its payload carries only the number).
+    pub async fn get_pull_request(
+        &self,
+        installation_id: u64,
+        repo: RepoId<'_>,
+        number: u64,
+    ) -> Result<PullRequestInfo, GitHubError> {
+        #[derive(Deserialize, Default)]
+        #[serde(default)]
+        struct Branch {
+            #[serde(rename = "ref")]
+            name: String,
+            sha: String,
+        }
+        #[derive(Deserialize)]
+        struct Label {
+            #[serde(default)]
+            name: String,
+        }
+        #[derive(Deserialize)]
+        struct Raw {
+            #[serde(default)]
+            base: Branch,
+            #[serde(default)]
+            head: Branch,
+            #[serde(default)]
+            draft: bool,
+            #[serde(default)]
+            labels: Vec<Label>,
+            #[serde(default)]
+            user: Option<Login>,
+        }
+        let path = format!("{}/pulls/{number}", repo.path());
+        let raw: Raw = self
+            .call_json("pulls.get", installation_id, Verb::Get, &path, None)
+            .await?;
+        Ok(PullRequestInfo {
+            base_ref: raw.base.name,
+            head_sha: raw.head.sha,
+            draft: raw.draft,
+            labels: raw.labels.into_iter().map(|l| l.name).collect(),
+            author: raw.user.unwrap_or_default().login,
+        })
     }
 
     /// `admin`, `maintain`, `write`, `triage`, `read` or `none`. GitHub's `permission` field

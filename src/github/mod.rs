@@ -8,6 +8,9 @@ pub mod events;
 pub mod render;
 pub mod webhook;
 
+/// The name of riskgate's check run.
+pub const CHECK_NAME: &str = "riskgate";
+
 pub use auth::{app_jwt, AppCredentials, AuthError, InstallationTokens};
 pub use client::{
     Annotation, ApiCallCounter, Artifact, CheckAction, CheckRunId, CheckRunUpdate, GitHubApi,

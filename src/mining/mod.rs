@@ -290,6 +290,12 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     })
 }
 
+/// Text of `.github/riskgate.yml` at revision `rev`, if the file exists there.
+pub fn config_at(repo: &Repository, rev: &str) -> Result<Option<String>, MiningError> {
+    let commit = repo.find_commit(resolve(repo, rev)?)?;
+    Ok(read_blob_text(repo, &commit.tree()?, CONFIG_PATH))
+}
+
 fn read_blob_text(repo: &Repository, tree: &git2::Tree<'_>, path: &str) -> Option<String> {
     let entry = tree.get_path(Path::new(path)).ok()?;
     let blob = repo.find_blob(entry.id()).ok()?;

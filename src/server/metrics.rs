@@ -34,10 +34,19 @@ impl Default for Metrics {
         let jobs = Family::<Labels, Gauge>::default();
         let github_calls = Family::<Labels, Counter>::default();
         // 50 ms … ~100 s
-        let scoring_seconds = Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0]);
-        registry.register("webhook_deliveries", "Webhook deliveries received, by event", deliveries.clone());
+        let scoring_seconds =
+            Histogram::new([0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 25.0, 50.0, 100.0]);
+        registry.register(
+            "webhook_deliveries",
+            "Webhook deliveries received, by event",
+            deliveries.clone(),
+        );
         registry.register("jobs", "Jobs in the queue, by status", jobs.clone());
-        registry.register("github_api_calls", "GitHub API calls, by HTTP status", github_calls.clone());
+        registry.register(
+            "github_api_calls",
+            "GitHub API calls, by HTTP status",
+            github_calls.clone(),
+        );
         registry.register(
             "scoring_seconds",
             "Time from claiming a scoring job to its completed check run",

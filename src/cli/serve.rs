@@ -1,0 +1,168 @@
+//! `riskgate serve`: the GitHub App. Settings come from flags or the environment.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use crate::github::auth::{AppCredentials, InstallationTokens};
+use crate::github::client::{GitHubApi, RetryPolicy};
+use crate::jobs::{Worker, WorkerSettings};
+use crate::mining::mirror::Mirrors;
+use crate::server::{self, metrics::Metrics, AppState};
+use crate::store::Store;
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[arg(long, env = "RISKGATE_APP_ID")]
+    pub app_id: u64,
+    /// The App's private key, PEM text.
+    #[arg(long, env = "RISKGATE_PRIVATE_KEY", hide_env_values = true)]
+    pub private_key: Option<String>,
+    /// A file holding the App's private key.
+    #[arg(long, env = "RISKGATE_PRIVATE_KEY_PATH")]
+    pub private_key_path: Option<PathBuf>,
+    #[arg(long, env = "RISKGATE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: String,
+    /// Default: a SQLite file in the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[arg(
+        long,
+        env = "RISKGATE_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+    #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
+    pub data_dir: PathBuf,
+    #[arg(long, env = "RISKGATE_MODEL")]
+    pub model: Option<PathBuf>,
+    /// Concurrent jobs in this process.
+    #[arg(long, env = "RISKGATE_WORKERS", default_value_t = 2)]
+    pub workers: usize,
+    /// Seconds a claimed job stays ours without a heartbeat before another worker may take it.
+    #[arg(long, env = "RISKGATE_JOB_LEASE_SECS", default_value_t = 120)]
+    pub job_lease_secs: u64,
+    /// Attempts at a GitHub call before the job is parked.
+    #[arg(long, env = "RISKGATE_GITHUB_ATTEMPTS", default_value_t = 5)]
+    pub github_attempts: u32,
+    /// Longest wait between GitHub retries, in milliseconds (twice this for a rate limit).
+    #[arg(long, env = "RISKGATE_GITHUB_MAX_DELAY_MS", default_value_t = 60_000)]
+    pub github_max_delay_ms: u64,
+}
+
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(serve(args))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let private_key_pem = match (&args.private_key, &args.private_key_path) {
+        (Some(pem), _) => pem.clone(),
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading private key {}", path.display()))?,
+        (None, None) => {
+            anyhow::bail!("no private key: set RISKGATE_PRIVATE_KEY or RISKGATE_PRIVATE_KEY_PATH")
+        }
+    };
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
+    let database_url = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("riskgate.db").display()));
+    let store = Store::connect(&database_url).await?;
+    let model = Arc::new(crate::cli::score::load_model(args.model.as_deref())?);
+    let metrics = Arc::new(Metrics::default());
+    let creds = AppCredentials {
+        app_id: args.app_id,
+        private_key_pem,
+    };
+    // Refuse a bad key now rather than at the first delivery.
+    crate::github::auth::app_jwt(&creds, server::now_ms() / 1000).context("the App private key")?;
+    let retry = RetryPolicy {
+        max_attempts: args.github_attempts,
+        base_delay: Duration::from_millis(500),
+        max_delay: Duration::from_millis(args.github_max_delay_ms),
+        max_rate_limit_wait: Duration::from_millis(args.github_max_delay_ms.saturating_mul(2)),
+    };
+    let counter_metrics = metrics.clone();
+    let github = GitHubApi::new(&args.github_api_url, InstallationTokens::new(creds), retry)?
+        .with_counter(Arc::new(move |_kind: &str, status: u16| {
+            counter_metrics.github_call(status)
+        }));
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        webhook_secret: args.webhook_secret.clone().into_bytes(),
+        metrics: metrics.clone(),
+        wake: wake.clone(),
+    });
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let settings = WorkerSettings {
+        lease: Duration::from_secs(args.job_lease_secs.max(1)),
+        ..WorkerSettings::default()
+    };
+    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "riskgate".into());
+    let mut workers = Vec::new();
+    for n in 0..args.workers.max(1) {
+        let worker = Arc::new(Worker::new(
+            format!("{host}-{}-{n}", std::process::id()),
+            store.clone(),
+            github.clone(),
+            Mirrors::new(&args.data_dir),
+            model.clone(),
+            metrics.clone(),
+            settings.clone(),
+            wake.clone(),
+        ));
+        workers.push(tokio::spawn(worker.run(stop_rx.clone())));
+    }
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    // Tests and scripts read the bound address (the port may be 0) from this line.
+    println!("riskgate listening on http://{}", listener.local_addr()?);
+    tracing::info!(address = %listener.local_addr()?, "serving");
+    axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving HTTP")?;
+    // Finish the jobs in flight; one that cannot finish keeps its lease and is taken again.
+    let _ = stop_tx.send(true);
+    for w in workers {
+        let _ = w.await;
+    }
+    store.close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+    tracing::info!("shutting down: finishing jobs in flight");
+}

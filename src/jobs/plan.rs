@@ -1,0 +1,338 @@
+//! Which job, if any, a webhook event asks for. Pure: the server stores what this returns.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::github::events::{Event, RepoRef};
+use crate::store::NewJob;
+
+pub use crate::store::{
+    JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_INSTALLATION as JOB_INSTALLATION,
+    JOB_SCORE_PULL_REQUEST as JOB_SCORE,
+};
+
+/// The identifier of the check run's "Accept risk" button.
+pub const ACCEPT_RISK_ACTION: &str = "accept_risk";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoJob {
+    pub owner: String,
+    pub name: String,
+    pub full_name: String,
+    pub clone_url: String,
+    #[serde(default)]
+    pub default_branch: String,
+}
+
+impl From<&RepoRef> for RepoJob {
+    fn from(r: &RepoRef) -> Self {
+        RepoJob {
+            owner: r.owner.clone(),
+            name: r.name.clone(),
+            full_name: r.full_name.clone(),
+            clone_url: r.clone_url.clone(),
+            default_branch: r.default_branch.clone(),
+        }
+    }
+}
+
+/// Score one head of a pull request. Fields the event did not carry (a re-run from the checks
+/// tab knows only the PR number) are looked up by the worker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScoreJob {
+    pub installation_id: u64,
+    pub repo: RepoJob,
+    pub number: u64,
+    pub head_sha: String,
+    pub base_ref: Option<String>,
+    pub draft: Option<bool>,
+    pub labels: Option<Vec<String>>,
+    pub author: Option<String>,
+    /// What asked for the score, for logs and the audit trail.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AcceptRiskJob {
+    pub installation_id: u64,
+    pub repo: RepoJob,
+    pub check_run_id: u64,
+    pub head_sha: String,
+    pub pull_numbers: Vec<u64>,
+    pub sender: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CoverageJob {
+    pub installation_id: u64,
+    pub repo: RepoJob,
+    pub run_id: u64,
+    pub head_sha: String,
+    pub head_branch: Option<String>,
+    pub pull_numbers: Vec<u64>,
+}
+
+/// What the server does with an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Plan {
+    /// Queue these jobs (202).
+    Queue(Vec<NewJob>),
+    /// Understood; nothing to do (200).
+    Nothing(String),
+}
+
+fn score_job(job: ScoreJob) -> NewJob {
+    let (repository, number, head) = (
+        job.repo.full_name.clone(),
+        job.number as i64,
+        job.head_sha.clone(),
+    );
+    NewJob::score_pull_request(
+        &repository,
+        number,
+        &head,
+        serde_json::to_value(job).expect("job serialises"),
+    )
+}
+
+fn repo_job(kind: &str, repo: &RepoJob, payload: serde_json::Value) -> NewJob {
+    let mut job = NewJob::new(kind, payload);
+    job.repository = Some(repo.full_name.clone());
+    job
+}
+
+pub fn plan(event: &Event) -> Plan {
+    let no_installation = || Plan::Nothing("the delivery names no installation".to_string());
+    match event {
+        Event::Ping => Plan::Nothing("ping".into()),
+        Event::Ignored {
+            event,
+            action,
+            reason,
+        } => Plan::Nothing(format!(
+            "{event}{}: {reason}",
+            action
+                .as_deref()
+                .map(|a| format!(".{a}"))
+                .unwrap_or_default()
+        )),
+        Event::PullRequest {
+            action,
+            installation_id,
+            repo,
+            number,
+            head_sha,
+            base_ref,
+            draft,
+            labels,
+            author,
+            ..
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            Plan::Queue(vec![score_job(ScoreJob {
+                installation_id: *installation_id,
+                repo: repo.into(),
+                number: *number,
+                head_sha: head_sha.clone(),
+                base_ref: Some(base_ref.clone()),
+                draft: Some(*draft),
+                labels: Some(labels.clone()),
+                author: Some(author.clone()),
+                reason: format!("pull_request.{action}"),
+            })])
+        }
+        Event::PullRequestReview {
+            action,
+            installation_id,
+            repo,
+            number,
+            head_sha,
+            base_ref,
+            ..
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            Plan::Queue(vec![score_job(ScoreJob {
+                installation_id: *installation_id,
+                repo: repo.into(),
+                number: *number,
+                head_sha: head_sha.clone(),
+                base_ref: Some(base_ref.clone()),
+                draft: None,
+                labels: None,
+                author: None,
+                reason: format!("pull_request_review.{action}"),
+            })])
+        }
+        Event::CheckRun {
+            action,
+            installation_id,
+            repo,
+            check_run_id,
+            head_sha,
+            name,
+            pull_numbers,
+            requested_action,
+            sender,
+            ..
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            if name != crate::github::CHECK_NAME {
+                return Plan::Nothing(format!("check run `{name}` is not riskgate's"));
+            }
+            match action.as_str() {
+                "rerequested" => rescore(
+                    *installation_id,
+                    repo,
+                    head_sha,
+                    pull_numbers,
+                    "check_run.rerequested",
+                ),
+                "requested_action" if requested_action.as_deref() == Some(ACCEPT_RISK_ACTION) => {
+                    let job = AcceptRiskJob {
+                        installation_id: *installation_id,
+                        repo: repo.into(),
+                        check_run_id: *check_run_id,
+                        head_sha: head_sha.clone(),
+                        pull_numbers: pull_numbers.clone(),
+                        sender: sender.clone(),
+                    };
+                    let repo_job_ = job.repo.clone();
+                    Plan::Queue(vec![repo_job(
+                        JOB_ACCEPT_RISK,
+                        &repo_job_,
+                        serde_json::to_value(job).expect("job serialises"),
+                    )])
+                }
+                other => Plan::Nothing(format!("check_run.{other} needs no work")),
+            }
+        }
+        Event::CheckSuite {
+            action,
+            installation_id,
+            repo,
+            head_sha,
+            pull_numbers,
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            rescore(
+                *installation_id,
+                repo,
+                head_sha,
+                pull_numbers,
+                &format!("check_suite.{action}"),
+            )
+        }
+        Event::Installation {
+            installation_id, ..
+        }
+        | Event::InstallationRepositories {
+            installation_id, ..
+        } => {
+            let payload = installation_payload(event);
+            let mut job = NewJob::new(JOB_INSTALLATION, payload);
+            job.repository = None;
+            let _ = installation_id;
+            Plan::Queue(vec![job])
+        }
+        Event::WorkflowRun {
+            action,
+            installation_id,
+            repo,
+            run_id,
+            head_sha,
+            head_branch,
+            conclusion,
+            pull_numbers,
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            if action != "completed" {
+                return Plan::Nothing(format!(
+                    "workflow_run.{action}: artifacts exist only once a run completes"
+                ));
+            }
+            if conclusion.as_deref() != Some("success") {
+                return Plan::Nothing(
+                    "the workflow run did not succeed; its coverage is not trusted".into(),
+                );
+            }
+            let job = CoverageJob {
+                installation_id: *installation_id,
+                repo: repo.into(),
+                run_id: *run_id,
+                head_sha: head_sha.clone(),
+                head_branch: head_branch.clone(),
+                pull_numbers: pull_numbers.clone(),
+            };
+            let r = job.repo.clone();
+            Plan::Queue(vec![repo_job(
+                JOB_COVERAGE,
+                &r,
+                serde_json::to_value(job).expect("job serialises"),
+            )])
+        }
+    }
+}
+
+fn rescore(
+    installation_id: u64,
+    repo: &RepoRef,
+    head_sha: &str,
+    pull_numbers: &[u64],
+    reason: &str,
+) -> Plan {
+    if pull_numbers.is_empty() {
+        return Plan::Nothing(format!("{reason}: the head belongs to no pull request"));
+    }
+    Plan::Queue(
+        pull_numbers
+            .iter()
+            .map(|&number| {
+                score_job(ScoreJob {
+                    installation_id,
+                    repo: repo.into(),
+                    number,
+                    head_sha: head_sha.to_string(),
+                    base_ref: None,
+                    draft: None,
+                    labels: None,
+                    author: None,
+                    reason: reason.to_string(),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn installation_payload(event: &Event) -> serde_json::Value {
+    match event {
+        Event::Installation {
+            action,
+            installation_id,
+            account,
+            target_type,
+            repositories,
+        } => json!({
+            "action": action, "installation_id": installation_id, "account": account,
+            "target_type": target_type, "repositories": repositories,
+        }),
+        Event::InstallationRepositories {
+            action,
+            installation_id,
+            added,
+            removed,
+        } => json!({
+            "action": action, "installation_id": installation_id, "added": added, "removed": removed,
+        }),
+        _ => serde_json::Value::Null,
+    }
+}

@@ -1,0 +1,422 @@
+//! The jobs about one pull request: score it and post the check run and sticky comment; accept
+//! its risk; take in a coverage report from CI.
+
+use std::path::PathBuf;
+
+use serde_json::json;
+
+use super::plan::{AcceptRiskJob, CoverageJob, ScoreJob, ACCEPT_RISK_ACTION};
+use super::{JobError, Worker};
+use crate::config::{CommentPolicy, HighRisk, RepoConfig};
+use crate::engine::{self, CoverageInputs};
+use crate::features::coverage::CoverageReport;
+use crate::features::review::{review_signals, Review};
+use crate::github::auth::parse_rfc3339_utc;
+use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
+use crate::github::{render, CHECK_NAME};
+use crate::mining::{self, ChangeSpec};
+use crate::model::Band;
+use crate::server::now_ms;
+use crate::store::{Job, NewAuditEvent, NewScore};
+
+fn blocking_err(e: tokio::task::JoinError) -> JobError {
+    JobError::Retry(format!("scoring task failed: {e}"))
+}
+
+impl Worker {
+    /// Fetch the base branch and the PR head into the mirror; returns the mirror's path.
+    async fn fetch(&self, job: &ScoreJob, base_ref: &str) -> Result<PathBuf, JobError> {
+        let token = self.github.installation_token(job.installation_id).await?;
+        let refspecs = vec![
+            format!("+refs/heads/{base_ref}:refs/heads/{base_ref}"),
+            format!("+refs/pull/{n}/head:refs/pull/{n}/head", n = job.number),
+        ];
+        let mirrors = self.mirrors.clone();
+        let (full_name, url) = (job.repo.full_name.clone(), job.repo.clone_url.clone());
+        tokio::task::spawn_blocking(move || {
+            mirrors.fetch(&full_name, &url, Some(&token), &refspecs)
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(|e| JobError::Retry(e.to_string()))
+    }
+
+    pub(super) async fn score_pull_request(&self, job: &Job) -> Result<(), JobError> {
+        let mut pr: ScoreJob = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
+        let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
+        let inst = pr.installation_id;
+        if pr.base_ref.is_none() || pr.labels.is_none() || pr.draft.is_none() {
+            let info = self.github.get_pull_request(inst, repo, pr.number).await?;
+            pr.base_ref.get_or_insert(info.base_ref);
+            pr.labels.get_or_insert(info.labels);
+            pr.draft.get_or_insert(info.draft);
+            pr.author.get_or_insert(info.author);
+        }
+        let base_ref = pr.base_ref.clone().unwrap_or_default();
+        let mut state = job.state.clone().unwrap_or_else(|| json!({}));
+
+        // The check appears at once, before the slow part; a resumed job reuses it.
+        let check = match state["check_run_id"].as_u64() {
+            Some(id) => CheckRunId(id),
+            None => {
+                let id = self
+                    .github
+                    .create_check_run(
+                        inst,
+                        repo,
+                        &pr.head_sha,
+                        CHECK_NAME,
+                        &format!("{}#{}", pr.repo.full_name, pr.number),
+                    )
+                    .await?;
+                state["check_run_id"] = json!(id.0);
+                self.save_state(job, &state).await?;
+                id
+            }
+        };
+
+        let lock = self.repo_lock(&pr.repo.full_name);
+        let _guard = lock.lock().await;
+        let mirror = self.fetch(&pr, &base_ref).await?;
+
+        let base_rev = format!("refs/heads/{base_ref}");
+        let config_text = {
+            let (mirror, base_rev) = (mirror.clone(), base_rev.clone());
+            tokio::task::spawn_blocking(move || {
+                let repo = mining::open_repository(&mirror)?;
+                mining::config_at(&repo, &base_rev)
+            })
+            .await
+            .map_err(blocking_err)?
+            .map_err(|e| JobError::Retry(e.to_string()))?
+        };
+        let config = match config_text
+            .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
+            .transpose()
+        {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => {
+                let message = format!(
+                    "riskgate could not read its settings from the base branch `{base_ref}`: {e}"
+                );
+                self.complete_check(
+                    inst,
+                    repo,
+                    check,
+                    "failure",
+                    "riskgate: invalid .github/riskgate.yml",
+                    &message,
+                    vec![],
+                )
+                .await?;
+                return Ok(());
+            }
+        };
+        let labels = pr.labels.clone().unwrap_or_default();
+        if labels.iter().any(|l| l == &config.skip_label) {
+            let why = format!(
+                "The pull request carries the `{}` label, so riskgate did not score it.",
+                config.skip_label
+            );
+            return self
+                .complete_check(
+                    inst,
+                    repo,
+                    check,
+                    "skipped",
+                    "riskgate: skipped by label",
+                    &why,
+                    vec![],
+                )
+                .await;
+        }
+        if pr.draft == Some(true) && !config.score_drafts {
+            let why = "Draft pull requests are scored when they are marked ready for review (or with `score_drafts: true`).";
+            return self
+                .complete_check(
+                    inst,
+                    repo,
+                    check,
+                    "skipped",
+                    "riskgate: draft, not scored",
+                    why,
+                    vec![],
+                )
+                .await;
+        }
+
+        let mined = {
+            let (mirror, head) = (mirror.clone(), pr.head_sha.clone());
+            tokio::task::spawn_blocking(move || {
+                let repo = mining::open_repository(&mirror)?;
+                mining::mine_change(
+                    &repo,
+                    &ChangeSpec {
+                        base: Some(base_rev),
+                        head: Some(head),
+                    },
+                )
+            })
+            .await
+            .map_err(blocking_err)?
+            .map_err(|e| JobError::Retry(e.to_string()))?
+        };
+
+        let reviews = self.github.list_reviews(inst, repo, pr.number).await?;
+        let review_comments = self
+            .github
+            .list_review_comments(inst, repo, pr.number)
+            .await?;
+        let reviews: Vec<Review> = reviews
+            .into_iter()
+            .map(|r| Review {
+                reviewer: r.reviewer,
+                state: r.state,
+                submitted_at: r.submitted_at.as_deref().and_then(parse_rfc3339_utc),
+            })
+            .collect();
+        let changed: u64 = mined
+            .snapshot
+            .files
+            .iter()
+            .map(|f| f.added + f.deleted)
+            .sum();
+        let author = pr.author.clone().unwrap_or_default();
+        let review = review_signals(&author, &reviews, review_comments.len(), changed, None);
+
+        let coverage = self
+            .coverage_inputs(&pr.repo.full_name, &base_ref, &pr.head_sha)
+            .await?;
+        let report = engine::score_mined(&self.model, &mined, coverage.as_ref(), Some(&review))
+            .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
+
+        let conclusion = render::conclusion_for(report.band, config.high_risk == HighRisk::Failure);
+        let markdown = report.to_markdown();
+        let mut actions = Vec::new();
+        if conclusion != "success" {
+            actions.push(CheckAction {
+                label: "Accept risk".into(),
+                description: "Mark as reviewed; needs write access".into(),
+                identifier: ACCEPT_RISK_ACTION.into(),
+            });
+        }
+        let update = CheckRunUpdate {
+            status: Some("completed".into()),
+            conclusion: Some(conclusion.into()),
+            title: Some(render::check_title(report.probability, report.band)),
+            summary: Some(render::check_summary(&markdown)),
+            text: None,
+            annotations: render::annotations_for(&report),
+            actions,
+        };
+        self.github
+            .update_check_run(inst, repo, check, &update)
+            .await?;
+
+        self.sticky_comment(
+            inst,
+            repo,
+            pr.number,
+            report.band,
+            config.comment,
+            &markdown,
+        )
+        .await?;
+
+        if state["recorded"].as_bool() != Some(true) {
+            let features = serde_json::to_value(&report.features).unwrap_or_default();
+            self.store
+                .record_score(
+                    &NewScore {
+                        repository: pr.repo.full_name.clone(),
+                        pr_number: pr.number as i64,
+                        head_sha: pr.head_sha.clone(),
+                        base_sha: report.base.clone(),
+                        probability: report.probability,
+                        band: report.band.as_str().into(),
+                        model_version: report.model.version.clone(),
+                        features,
+                        conclusion: conclusion.into(),
+                        check_run_id: Some(check.0 as i64),
+                        delivery_id: job.delivery_id.clone(),
+                    },
+                    now_ms(),
+                )
+                .await?;
+            self.store
+                .append_audit(&NewAuditEvent {
+                    at: now_ms(),
+                    repository: pr.repo.full_name.clone(),
+                    pr_number: Some(pr.number as i64),
+                    head_sha: Some(pr.head_sha.clone()),
+                    kind: crate::store::AUDIT_CHECK_CONCLUSION.into(),
+                    actor: None,
+                    detail: json!({
+                        "conclusion": conclusion, "probability": report.probability, "band": report.band.as_str(),
+                        "model_version": report.model.version, "check_run_id": check.0, "reason": pr.reason,
+                    }),
+                })
+                .await?;
+            state["recorded"] = json!(true);
+            self.save_state(job, &state).await?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn complete_check(
+        &self,
+        inst: u64,
+        repo: RepoId<'_>,
+        check: CheckRunId,
+        conclusion: &str,
+        title: &str,
+        summary: &str,
+        actions: Vec<CheckAction>,
+    ) -> Result<(), JobError> {
+        let update = CheckRunUpdate {
+            status: Some("completed".into()),
+            conclusion: Some(conclusion.into()),
+            title: Some(title.into()),
+            summary: Some(render::check_summary(summary)),
+            text: None,
+            annotations: vec![],
+            actions,
+        };
+        Ok(self
+            .github
+            .update_check_run(inst, repo, check, &update)
+            .await?)
+    }
+
+    /// One comment per PR, found by its marker and edited in place. Posted only once the band
+    /// reaches the policy; once posted it follows the score, down as well as up.
+    async fn sticky_comment(
+        &self,
+        inst: u64,
+        repo: RepoId<'_>,
+        number: u64,
+        band: Band,
+        policy: CommentPolicy,
+        markdown: &str,
+    ) -> Result<(), JobError> {
+        if policy == CommentPolicy::Never {
+            return Ok(());
+        }
+        let comments = self.github.list_issue_comments(inst, repo, number).await?;
+        let pairs: Vec<(u64, String)> = comments.into_iter().map(|c| (c.id, c.body)).collect();
+        let existing = render::find_sticky(&pairs);
+        let wanted = match policy {
+            CommentPolicy::Always => true,
+            CommentPolicy::Elevated => band >= Band::Elevated,
+            CommentPolicy::Never => false,
+        };
+        let body = render::comment_body(markdown);
+        match existing {
+            Some(id) => {
+                let current = pairs
+                    .iter()
+                    .find(|(i, _)| *i == id)
+                    .map(|(_, b)| b.as_str());
+                if current != Some(body.as_str()) {
+                    self.github
+                        .update_issue_comment(inst, repo, id, &body)
+                        .await?;
+                }
+            }
+            None if wanted => {
+                self.github
+                    .create_issue_comment(inst, repo, number, &body)
+                    .await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+
+    async fn coverage_inputs(
+        &self,
+        repository: &str,
+        base_ref: &str,
+        head_sha: &str,
+    ) -> Result<Option<CoverageInputs>, JobError> {
+        let Some(head) = self
+            .store
+            .coverage_report_for_commit(repository, head_sha)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let parse = |name: &str, text: &str| CoverageReport::parse(name, text).ok();
+        let Some(head) = parse("head coverage report", &head.report) else {
+            return Ok(None);
+        };
+        let base = self
+            .store
+            .latest_coverage_report(repository, base_ref)
+            .await?
+            .and_then(|b| parse("base coverage report", &b.report))
+            .unwrap_or_default();
+        Ok(Some(CoverageInputs { base, head }))
+    }
+
+    pub(super) async fn accept_risk(&self, job: &Job) -> Result<(), JobError> {
+        let a: AcceptRiskJob = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
+        let repo = RepoId::new(&a.repo.owner, &a.repo.name);
+        let permission = self
+            .github
+            .collaborator_permission(a.installation_id, repo, &a.sender)
+            .await?;
+        let allowed = matches!(permission.as_str(), "admin" | "maintain" | "write");
+        let pr_number = a.pull_numbers.first().map(|&n| n as i64);
+        let audit = |kind: &str| NewAuditEvent {
+            at: now_ms(),
+            repository: a.repo.full_name.clone(),
+            pr_number,
+            head_sha: Some(a.head_sha.clone()),
+            kind: kind.into(),
+            actor: Some(a.sender.clone()),
+            detail: json!({ "permission": permission, "check_run_id": a.check_run_id }),
+        };
+        if !allowed {
+            self.store
+                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTANCE_REFUSED))
+                .await?;
+            tracing::warn!(sender = %a.sender, %permission, "risk acceptance refused: no write permission");
+            return Ok(());
+        }
+        let mut state = job.state.clone().unwrap_or_else(|| json!({}));
+        if state["audited"].as_bool() != Some(true) {
+            self.store
+                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTED))
+                .await?;
+            state["audited"] = json!(true);
+            self.save_state(job, &state).await?;
+        }
+        let summary = format!(
+            "@{} accepted the risk of this change (permission: {permission}). The accepted score stays in riskgate's audit trail.",
+            a.sender
+        );
+        self.complete_check(
+            a.installation_id,
+            repo,
+            CheckRunId(a.check_run_id),
+            "success",
+            &format!("riskgate: risk accepted by @{}", a.sender),
+            &summary,
+            vec![],
+        )
+        .await
+    }
+
+    pub(super) async fn coverage(&self, job: &Job) -> Result<(), JobError> {
+        let c: CoverageJob = serde_json::from_value(job.payload.clone())
+            .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
+        Err(JobError::Park(format!(
+            "coverage artifacts of run {} are not read yet (configure reports with `riskgate score --coverage-*` locally)",
+            c.run_id
+        )))
+    }
+}
