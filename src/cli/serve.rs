@@ -51,9 +51,16 @@ pub struct ServeArgs {
     /// Attempts at a GitHub call before the job is parked.
     #[arg(long, env = "RISKGATE_GITHUB_ATTEMPTS", default_value_t = 5)]
     pub github_attempts: u32,
-    /// Longest wait between GitHub retries, in milliseconds (twice this for a rate limit).
-    #[arg(long, env = "RISKGATE_GITHUB_MAX_DELAY_MS", default_value_t = 60_000)]
+    /// Longest wait between GitHub retries of a fault, in milliseconds.
+    #[arg(long, env = "RISKGATE_GITHUB_MAX_DELAY_MS", default_value_t = 30_000)]
     pub github_max_delay_ms: u64,
+    /// Longest wait for a rate limit to lift before retrying, in milliseconds.
+    #[arg(
+        long,
+        env = "RISKGATE_GITHUB_MAX_RATE_LIMIT_WAIT_MS",
+        default_value_t = 120_000
+    )]
+    pub github_max_rate_limit_wait_ms: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -93,7 +100,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_attempts: args.github_attempts,
         base_delay: Duration::from_millis(500),
         max_delay: Duration::from_millis(args.github_max_delay_ms),
-        max_rate_limit_wait: Duration::from_millis(args.github_max_delay_ms.saturating_mul(2)),
+        max_rate_limit_wait: Duration::from_millis(args.github_max_rate_limit_wait_ms),
     };
     let counter_metrics = metrics.clone();
     let github = GitHubApi::new(&args.github_api_url, InstallationTokens::new(creds), retry)?

@@ -1,5 +1,6 @@
 //! Integration tests: real git repositories built in temp dirs, the real binary.
 
+mod app;
 mod cli;
 mod model;
 mod signals;

@@ -1,0 +1,818 @@
+//! The App end to end: the real `riskgate serve` on an ephemeral port, GitHub faked over HTTP
+//! with wiremock, a local bare repository as `repository.clone_url`, the real payloads signed
+//! with a test secret, on SQLite and on PostgreSQL (`RISKGATE_TEST_DATABASE_URL`).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path, path_regex};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use crate::support::{day, git_in, riskgate, TestRepo};
+
+const SECRET: &str = "test-webhook-secret";
+const OWNER: &str = "Codertocat";
+const NAME: &str = "Hello-World";
+const CHECK_ID: u64 = 4242;
+const COMMENT_ID: u64 = 77;
+
+fn fixture(name: &str) -> Value {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/github")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+// ---- databases -------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test; PostgreSQL ones are dropped afterwards.
+struct Database {
+    url: String,
+    drop_name: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.drop_name.take() {
+            let _ = Command::new("psql")
+                .arg(&admin)
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
+        }
+    }
+}
+
+fn database(db: Db) -> Database {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            Database {
+                url: format!("sqlite://{}", dir.path().join("riskgate.db").display()),
+                drop_name: None,
+                _dir: Some(dir),
+            }
+        }
+        Db::Postgres => {
+            let base = std::env::var("RISKGATE_TEST_DATABASE_URL")
+                .expect("RISKGATE_TEST_DATABASE_URL must name a PostgreSQL database for the App tests (see scripts/test-db.sh)");
+            let name = format!(
+                "riskgate_app_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos()
+            );
+            let out = Command::new("psql")
+                .arg(&base)
+                .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
+                .output()
+                .expect("psql runs");
+            assert!(
+                out.status.success(),
+                "creating {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            Database {
+                url: format!("{prefix}/{name}"),
+                drop_name: Some((base.clone(), name)),
+                _dir: None,
+            }
+        }
+    }
+}
+
+// ---- the repository ------------------------------------------------------------------------
+
+struct Origin {
+    _work: TestRepo,
+    _dir: tempfile::TempDir,
+    bare: PathBuf,
+    head: String,
+}
+
+/// main with one file; PR #2's head adds `added` lines in a new file by a new author.
+/// `base_config` goes on main, `head_config` in the PR.
+fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
+    let work = TestRepo::new();
+    work.write("src/app.rs", TestRepo::lines("l", 50));
+    if let Some(c) = base_config {
+        work.write(".github/riskgate.yml", c);
+    }
+    work.commit("alice", day(2024, 1, 1), "Import");
+    work.git(&["checkout", "-q", "-b", "feature"]);
+    work.write("src/payments/charge.rs", TestRepo::lines("c", added));
+    if let Some(c) = head_config {
+        work.write(".github/riskgate.yml", c);
+    }
+    let head = work.commit("carol", day(2024, 2, 1), "Charge cards");
+    let dir = tempfile::tempdir().unwrap();
+    let bare = dir.path().join("origin.git");
+    git_in(
+        dir.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            work.path().to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
+    git_in(
+        &bare,
+        &[
+            "update-ref",
+            "refs/heads/main",
+            &work.git(&["rev-parse", "main"]),
+        ],
+    );
+    git_in(&bare, &["update-ref", "refs/pull/2/head", &head]);
+    Origin {
+        _work: work,
+        _dir: dir,
+        bare,
+        head,
+    }
+}
+
+impl Origin {
+    /// Push a new head to the PR (synchronize).
+    fn push(&mut self, lines: usize) -> String {
+        let w = &self._work;
+        w.write("src/payments/refund.rs", TestRepo::lines("r", lines));
+        let head = w.commit("carol", day(2024, 2, 2), "Refunds");
+        git_in(
+            &self.bare,
+            &["fetch", "-q", w.path().to_str().unwrap(), "feature:feature"],
+        );
+        git_in(&self.bare, &["update-ref", "refs/pull/2/head", &head]);
+        self.head = head.clone();
+        head
+    }
+}
+
+fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
+    let mut v = fixture(event_file);
+    v["repository"]["clone_url"] = json!(origin.bare.display().to_string());
+    v["pull_request"]["head"]["sha"] = json!(origin.head);
+    v["pull_request"]["base"]["ref"] = json!("main");
+    v["pull_request"]["labels"] = json!([]);
+    v["pull_request"]["user"]["login"] = json!("carol");
+    v
+}
+
+// ---- fake GitHub ---------------------------------------------------------------------------
+
+async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
+    let gh = MockServer::start().await;
+    mount_github(&gh, existing_comments, permission).await;
+    gh
+}
+
+/// The happy answers of every endpoint the App calls, with these comments on the PR.
+async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
+    let repo = format!("/repos/{OWNER}/{NAME}");
+    Mock::given(method("POST"))
+        .and(path("/app/installations/1/access_tokens"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(
+            json!({"token": "ghs_test_token", "expires_at": "2099-01-01T00:00:00Z"}),
+        ))
+        .mount(gh)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{repo}/check-runs")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": CHECK_ID})))
+        .mount(gh)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{repo}/check-runs/{CHECK_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": CHECK_ID})))
+        .mount(gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!(r"^{repo}/issues/\d+/comments$")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(existing_comments))
+        .mount(gh)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(format!(r"^{repo}/issues/\d+/comments$")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": COMMENT_ID, "body": "", "user": {"login": "riskgate[bot]", "type": "Bot"}})))
+        .mount(gh)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{repo}/issues/comments/{COMMENT_ID}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": COMMENT_ID})))
+        .mount(gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!(
+            r"^{repo}/pulls/\d+/(reviews|comments)$"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!(r"^{repo}/pulls/\d+$")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "base": {"ref": "main", "sha": ""}, "head": {"ref": "feature", "sha": ""},
+            "draft": false, "labels": [], "user": {"login": "carol"}
+        })))
+        .mount(gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(format!(
+            r"^{repo}/collaborators/[^/]+/permission$"
+        )))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"permission": permission, "role_name": permission})),
+        )
+        .mount(gh)
+        .await;
+}
+
+async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
+    gh.received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path().starts_with(route))
+        .collect()
+}
+
+fn body(r: &Request) -> Value {
+    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
+}
+
+/// The completing PATCHes of the check run, in order.
+async fn completions(gh: &MockServer) -> Vec<Value> {
+    requests(
+        gh,
+        "PATCH",
+        &format!("/repos/{OWNER}/{NAME}/check-runs/{CHECK_ID}"),
+    )
+    .await
+    .iter()
+    .map(body)
+    .filter(|b| b["status"] == "completed")
+    .collect()
+}
+
+async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+// ---- the server ----------------------------------------------------------------------------
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
+    let key = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
+    )
+    .unwrap();
+    let mut child = Command::new(riskgate())
+        .arg("serve")
+        .env("RISKGATE_APP_ID", "1")
+        .env("RISKGATE_PRIVATE_KEY", key)
+        .env("RISKGATE_WEBHOOK_SECRET", SECRET)
+        .env("DATABASE_URL", &db.url)
+        .env("RISKGATE_GITHUB_API_URL", github)
+        .env("RISKGATE_LISTEN", "127.0.0.1:0")
+        .env("RISKGATE_DATA_DIR", data_dir)
+        .env("RISKGATE_JOB_LEASE_SECS", "2")
+        .env("RISKGATE_GITHUB_MAX_DELAY_MS", "300")
+        .env("RISKGATE_GITHUB_MAX_RATE_LIMIT_WAIT_MS", "3000")
+        .env("RISKGATE_WORKERS", "2")
+        .env_remove("RISKGATE_MODEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("riskgate serve starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("riskgate listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
+        .to_string();
+    Server { child, base }
+}
+
+async fn deliver(
+    server: &Server,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    secret: &str,
+) -> (u16, String) {
+    let signature = riskgate::github::webhook::sign(secret.as_bytes(), body);
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/github/webhooks", server.base))
+        .header("x-github-event", event)
+        .header("x-github-delivery", delivery)
+        .header("x-hub-signature-256", signature)
+        .body(body.to_vec())
+        .send()
+        .await
+        .expect("server answers");
+    let status = r.status().as_u16();
+    (status, r.text().await.unwrap_or_default())
+}
+
+fn bytes(v: &Value) -> Vec<u8> {
+    serde_json::to_vec(v).unwrap()
+}
+
+const LONG: Duration = Duration::from_secs(60);
+
+// ---- the tests -------------------------------------------------------------------------------
+
+async fn opened_then_synchronize(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let mut origin = origin(2_000, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, text) =
+        deliver(&server, "pull_request", "d-opened", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the check run to complete", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+
+    let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
+    assert_eq!(created.len(), 1, "one check run for the head");
+    let c = body(&created[0]);
+    assert_eq!(c["head_sha"], origin.head.as_str());
+    assert_eq!(c["status"], "in_progress");
+    assert_eq!(c["name"], "riskgate");
+    let done = completions(&gh).await;
+    let d = &done[0];
+    assert_eq!(
+        d["conclusion"], "failure",
+        "2,000 new lines by a new author is high risk: {d}"
+    );
+    assert!(
+        d["output"]["title"].as_str().unwrap().contains("high"),
+        "{d}"
+    );
+    assert!(
+        d["output"]["summary"]
+            .as_str()
+            .unwrap()
+            .contains("adds 2000 lines"),
+        "{d}"
+    );
+    assert_eq!(d["actions"][0]["identifier"], "accept_risk");
+    let posted = requests(
+        &gh,
+        "POST",
+        &format!("/repos/{OWNER}/{NAME}/issues/2/comments"),
+    )
+    .await;
+    assert_eq!(posted.len(), 1, "a high band asks for the sticky comment");
+    let comment = body(&posted[0])["body"].as_str().unwrap().to_string();
+    assert!(comment.starts_with(riskgate::github::render::MARKER));
+
+    // A push: the new head is scored and the comment found by its marker is edited.
+    gh.reset().await;
+    let existing = json!([{ "id": COMMENT_ID, "body": comment, "user": {"login": "riskgate[bot]", "type": "Bot"} }]);
+    mount_github(&gh, existing, "read").await;
+    let new_head = origin.push(10);
+    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "d-sync", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the new head's check run", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
+    assert_eq!(created.len(), 1);
+    assert_eq!(body(&created[0])["head_sha"], new_head.as_str());
+    wait_for("the comment edit", LONG, || async {
+        !requests(
+            &gh,
+            "PATCH",
+            &format!("/repos/{OWNER}/{NAME}/issues/comments/{COMMENT_ID}"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    assert!(
+        requests(
+            &gh,
+            "POST",
+            &format!("/repos/{OWNER}/{NAME}/issues/2/comments")
+        )
+        .await
+        .is_empty(),
+        "edited, not reposted"
+    );
+
+    // The same delivery again: acknowledged, not processed.
+    let (status, text) = deliver(&server, "pull_request", "d-sync", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 200, "{text}");
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    assert_eq!(
+        requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs"))
+            .await
+            .len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_opened_then_synchronize() {
+    opened_then_synchronize(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_opened_then_synchronize() {
+    opened_then_synchronize(Db::Postgres).await;
+}
+
+async fn refusals(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let body = bytes(&fixture("installation.created.json"));
+    let (status, _) = deliver(
+        &server,
+        "installation",
+        "d-bad-sig",
+        &body,
+        "not-the-secret",
+    )
+    .await;
+    assert_eq!(status, 401, "bad signature");
+    let unsigned = reqwest::Client::new()
+        .post(format!("{}/api/github/webhooks", server.base))
+        .header("x-github-event", "ping")
+        .header("x-github-delivery", "d-unsigned")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401, "missing signature");
+    let (status, text) = deliver(
+        &server,
+        "pull_request",
+        "d-malformed",
+        b"{\"action\": ",
+        SECRET,
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    let huge = vec![b' '; 26 * 1024 * 1024];
+    let (status, _) = deliver(&server, "pull_request", "d-huge", &huge, SECRET).await;
+    assert_eq!(status, 413);
+    let (status, _) = deliver(
+        &server,
+        "ping",
+        "d-ping",
+        b"{\"zen\": \"Keep it logically awesome.\"}",
+        SECRET,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (status, _) = deliver(&server, "star", "d-star", b"null", SECRET).await;
+    assert_eq!(
+        status, 200,
+        "unknown events are understood and need no work"
+    );
+    let missing = reqwest::Client::new()
+        .post(format!("{}/api/github/webhooks", server.base))
+        .header(
+            "x-hub-signature-256",
+            riskgate::github::webhook::sign(SECRET.as_bytes(), b"{}"),
+        )
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        missing.status().as_u16(),
+        400,
+        "no event or delivery header"
+    );
+    // Installation recorded by the worker.
+    let (status, _) = deliver(&server, "installation", "d-install", &body, SECRET).await;
+    assert_eq!(status, 202);
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(format!("{}/healthz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    assert_eq!(
+        client
+            .get(format!("{}/readyz", server.base))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    let metrics = client
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("riskgate_webhook_deliveries_total{event=\"installation\"}"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("riskgate_jobs{status=\"queued\"}")
+            || metrics.contains("riskgate_jobs{status=\"done\"}"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_refusals_and_operations() {
+    refusals(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_refusals_and_operations() {
+    refusals(Db::Postgres).await;
+}
+
+async fn killed_mid_job(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(300, None, None);
+    let gh = MockServer::start().await;
+    // The reviews call hangs, so the first server is killed after creating the check run and
+    // before completing it.
+    Mock::given(method("GET"))
+        .and(path_regex(r"/pulls/\d+/reviews$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!([]))
+                .set_delay(Duration::from_secs(30)),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&gh)
+        .await;
+    mount_github(&gh, json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "d-kill", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the check run to be created", LONG, || async {
+        !requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs"))
+            .await
+            .is_empty()
+    })
+    .await;
+    wait_for("the reviews call", LONG, || async {
+        !requests(
+            &gh,
+            "GET",
+            &format!("/repos/{OWNER}/{NAME}/pulls/2/reviews"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    drop(server); // SIGKILL: no chance to finish or requeue
+    assert!(completions(&gh).await.is_empty());
+    let _restarted = start_server(&database, &gh.uri(), data.path());
+    wait_for(
+        "the resumed job to complete the check run",
+        LONG,
+        || async { !completions(&gh).await.is_empty() },
+    )
+    .await;
+    let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
+    assert_eq!(created.len(), 1, "the resumed job reused its check run");
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(completions(&gh).await.len(), 1, "completed exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_killed_mid_job_completes_once() {
+    killed_mid_job(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_killed_mid_job_completes_once() {
+    killed_mid_job(Db::Postgres).await;
+}
+
+async fn github_faults(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(40, None, None);
+    let gh = MockServer::start().await;
+    let repo = format!("/repos/{OWNER}/{NAME}");
+    Mock::given(method("POST"))
+        .and(path(format!("{repo}/check-runs")))
+        .respond_with(ResponseTemplate::new(502))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&gh)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{repo}/check-runs/{CHECK_ID}")))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit."})),
+        )
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&gh)
+        .await;
+    mount_github(&gh, json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let started = Instant::now();
+    let (status, _) = deliver(&server, "pull_request", "d-faults", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    // The first completing PATCH is refused with 403 retry-after: 1; the second goes through.
+    wait_for("completion despite the faults", LONG, || async {
+        completions(&gh).await.len() >= 2
+    })
+    .await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "retry-after was honoured"
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        completions(&gh).await.len(),
+        2,
+        "refused once, then accepted; no more"
+    );
+    assert_eq!(
+        requests(&gh, "POST", &format!("{repo}/check-runs"))
+            .await
+            .len(),
+        2,
+        "502, then 201"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_github_faults_are_retried() {
+    github_faults(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_github_faults_are_retried() {
+    github_faults(Db::Postgres).await;
+}
+
+async fn base_config_and_accept_risk(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    // The base branch makes 30 lines high risk; the PR tries to raise the bar and advise only.
+    let origin = origin(
+        30,
+        Some("thresholds: {elevated: 0.001, high: 0.002}\ncomment: never\n"),
+        Some("thresholds: {elevated: 0.98, high: 0.99}\nhigh_risk: neutral\ncomment: never\n"),
+    );
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "d-config", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the check run", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        completions(&gh).await[0]["conclusion"],
+        "failure",
+        "the base branch's settings win"
+    );
+    assert!(
+        requests(
+            &gh,
+            "POST",
+            &format!("/repos/{OWNER}/{NAME}/issues/2/comments")
+        )
+        .await
+        .is_empty(),
+        "comment: never"
+    );
+
+    // "Accept risk" pressed by someone with read access only.
+    let mut action = fixture("check_run.rerequested.json");
+    action["action"] = json!("requested_action");
+    action["requested_action"] = json!({"identifier": "accept_risk"});
+    action["check_run"]["id"] = json!(CHECK_ID);
+    action["check_run"]["name"] = json!("riskgate");
+    action["check_run"]["head_sha"] = json!(origin.head);
+    action["check_run"]["pull_requests"] = json!([{"number": 2, "head": {"ref": "feature", "sha": origin.head}, "base": {"ref": "main", "sha": ""}}]);
+    action["repository"] = opened["repository"].clone();
+    action["sender"]["login"] = json!("mallory");
+    let (status, text) = deliver(&server, "check_run", "d-accept", &bytes(&action), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the permission check", LONG, || async {
+        !requests(
+            &gh,
+            "GET",
+            &format!("/repos/{OWNER}/{NAME}/collaborators/mallory/permission"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let mut refused = Vec::new();
+    for _ in 0..50 {
+        refused = store
+            .audit_events(Some(&format!("{OWNER}/{NAME}")), None)
+            .await
+            .unwrap();
+        if refused.iter().any(|e| e.kind == "risk_acceptance_refused") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let event = refused
+        .iter()
+        .find(|e| e.kind == "risk_acceptance_refused")
+        .expect("the refusal is audited");
+    assert_eq!(event.actor.as_deref(), Some("mallory"));
+    assert_eq!(
+        completions(&gh).await.len(),
+        1,
+        "the check is not turned to success"
+    );
+    assert!(
+        refused.iter().any(|e| e.kind == "check_conclusion"),
+        "the conclusion is audited too"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_base_config_wins_and_accept_risk_needs_write() {
+    base_config_and_accept_risk(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_base_config_wins_and_accept_risk_needs_write() {
+    base_config_and_accept_risk(Db::Postgres).await;
+}
