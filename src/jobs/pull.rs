@@ -411,12 +411,132 @@ impl Worker {
         .await
     }
 
+    /// A CI run finished: read the configured coverage artifact, keep the report for its
+    /// commit and branch, and rescore the run's pull requests with it.
     pub(super) async fn coverage(&self, job: &Job) -> Result<(), JobError> {
         let c: CoverageJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
-        Err(JobError::Park(format!(
-            "coverage artifacts of run {} are not read yet (configure reports with `riskgate score --coverage-*` locally)",
-            c.run_id
-        )))
+        let repo = RepoId::new(&c.repo.owner, &c.repo.name);
+        let default_branch = if c.repo.default_branch.is_empty() {
+            "main".to_string()
+        } else {
+            c.repo.default_branch.clone()
+        };
+        let token = self.github.installation_token(c.installation_id).await?;
+        let config_text = {
+            let _guard = self.repo_lock(&c.repo.full_name);
+            let _guard = _guard.lock().await;
+            let mirrors = self.mirrors.clone();
+            let (full_name, url) = (c.repo.full_name.clone(), c.repo.clone_url.clone());
+            let rev = format!("refs/heads/{default_branch}");
+            let refspec = vec![format!("+{rev}:{rev}")];
+            tokio::task::spawn_blocking(move || -> Result<Option<String>, String> {
+                let path = mirrors
+                    .fetch(&full_name, &url, Some(&token), &refspec)
+                    .map_err(|e| e.to_string())?;
+                let repo = mining::open_repository(&path).map_err(|e| e.to_string())?;
+                mining::config_at(&repo, &rev).map_err(|e| e.to_string())
+            })
+            .await
+            .map_err(blocking_err)?
+            .map_err(JobError::Retry)?
+        };
+        let config = match config_text
+            .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
+            .transpose()
+        {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return Err(JobError::Park(format!("coverage not read: {e}"))),
+        };
+        let Some(wanted) = config.coverage else {
+            tracing::info!("no coverage artifact configured; nothing to read");
+            return Ok(());
+        };
+        let artifacts = self
+            .github
+            .list_run_artifacts(c.installation_id, repo, c.run_id)
+            .await?;
+        let Some(artifact) = artifacts
+            .iter()
+            .find(|a| a.name == wanted.artifact && !a.expired)
+        else {
+            tracing::info!(artifact = %wanted.artifact, "the run has no such artifact");
+            return Ok(());
+        };
+        let zipped = self
+            .github
+            .download_artifact(c.installation_id, repo, artifact.id)
+            .await?;
+        let (name, text) = report_from_zip(&zipped, &wanted.paths).map_err(JobError::Park)?;
+        let parsed =
+            CoverageReport::parse(&name, &text).map_err(|e| JobError::Park(e.to_string()))?;
+        let format = if text.trim_start().starts_with('<') {
+            "cobertura"
+        } else {
+            "lcov"
+        };
+        let branch = c.head_branch.clone().unwrap_or_default();
+        self.store
+            .store_coverage_report(
+                &crate::store::NewCoverageReport {
+                    repository: c.repo.full_name.clone(),
+                    branch,
+                    sha: c.head_sha.clone(),
+                    format: format.into(),
+                    report: text,
+                },
+                now_ms(),
+            )
+            .await?;
+        tracing::info!(files = parsed.file_count(), "coverage report stored");
+        for &number in &c.pull_numbers {
+            let rescore = ScoreJob {
+                installation_id: c.installation_id,
+                repo: c.repo.clone(),
+                number,
+                head_sha: c.head_sha.clone(),
+                base_ref: None,
+                draft: None,
+                labels: None,
+                author: None,
+                reason: "coverage".into(),
+            };
+            let new = crate::store::NewJob::score_pull_request(
+                &c.repo.full_name,
+                number as i64,
+                &c.head_sha,
+                serde_json::to_value(rescore).expect("job serialises"),
+            );
+            self.store.enqueue_job(&new, now_ms()).await?;
+        }
+        self.wake.notify_waiters();
+        Ok(())
     }
+}
+
+/// The first configured report path found in the artifact (by exact name or as a suffix).
+fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), String> {
+    use std::io::Read as _;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("the coverage artifact is not a zip file: {e}"))?;
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    for wanted in paths {
+        let wanted = wanted.trim_start_matches("./");
+        let found = names
+            .iter()
+            .find(|n| *n == wanted || n.ends_with(&format!("/{wanted}")));
+        if let Some(name) = found {
+            let mut file = archive
+                .by_name(name)
+                .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
+            let mut raw = Vec::new();
+            file.read_to_end(&mut raw)
+                .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
+            return Ok((name.clone(), String::from_utf8_lossy(&raw).into_owned()));
+        }
+    }
+    Err(format!(
+        "the coverage artifact holds none of {}",
+        paths.join(", ")
+    ))
 }

@@ -169,6 +169,7 @@ impl Origin {
 fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
     let mut v = fixture(event_file);
     v["repository"]["clone_url"] = json!(origin.bare.display().to_string());
+    v["repository"]["default_branch"] = json!("main");
     v["pull_request"]["head"]["sha"] = json!(origin.head);
     v["pull_request"]["base"]["ref"] = json!("main");
     v["pull_request"]["labels"] = json!([]);
@@ -815,4 +816,126 @@ async fn sqlite_base_config_wins_and_accept_risk_needs_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_base_config_wins_and_accept_risk_needs_write() {
     base_config_and_accept_risk(Db::Postgres).await;
+}
+
+fn zip_with(name: &str, content: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    {
+        let mut w = zip::ZipWriter::new(&mut buf);
+        w.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        w.write_all(content.as_bytes()).unwrap();
+        w.finish().unwrap();
+    }
+    buf.into_inner()
+}
+
+async fn coverage_artifact_then_accept(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(
+        20,
+        Some("coverage: {artifact: coverage-report}\ncomment: never\n"),
+        None,
+    );
+    let gh = MockServer::start().await;
+    let repo = format!("/repos/{OWNER}/{NAME}");
+    // 20 added lines of src/payments/charge.rs, 10 of them run by the tests.
+    let mut lcov = String::from("SF:src/payments/charge.rs\n");
+    for l in 1..=20 {
+        lcov += &format!("DA:{l},{}\n", u32::from(l <= 10));
+    }
+    lcov += "end_of_record\n";
+    Mock::given(method("GET"))
+        .and(path(format!("{repo}/actions/runs/31/artifacts")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total_count": 1,
+            "artifacts": [{"id": 5, "name": "coverage-report", "size_in_bytes": 100, "expired": false}]
+        })))
+        .mount(&gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{repo}/actions/artifacts/5/zip")))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/blob/5", gh.uri()).as_str()),
+        )
+        .mount(&gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/blob/5"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_bytes(zip_with("reports/lcov.info", &lcov)),
+        )
+        .mount(&gh)
+        .await;
+    mount_github(&gh, json!([]), "write").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let run = json!({
+        "action": "completed",
+        "workflow_run": {"id": 31, "head_sha": origin.head, "head_branch": "feature", "conclusion": "success",
+                          "pull_requests": [{"number": 2}]},
+        "repository": opened["repository"],
+        "installation": {"id": 1},
+    });
+    let (status, text) = deliver(&server, "workflow_run", "d-run", &bytes(&run), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the rescore with coverage", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    let summary = completions(&gh).await[0]["output"]["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(summary.contains("patch coverage 50.0%"), "{summary}");
+
+    // "Accept risk" by someone with write access turns the check to success, naming them.
+    let mut action = fixture("check_run.rerequested.json");
+    action["action"] = json!("requested_action");
+    action["requested_action"] = json!({"identifier": "accept_risk"});
+    action["check_run"]["id"] = json!(CHECK_ID);
+    action["check_run"]["name"] = json!("riskgate");
+    action["check_run"]["head_sha"] = json!(origin.head);
+    action["check_run"]["pull_requests"] = json!([{"number": 2, "head": {"ref": "feature", "sha": origin.head}, "base": {"ref": "main", "sha": ""}}]);
+    action["repository"] = opened["repository"].clone();
+    action["sender"]["login"] = json!("maintainer");
+    let (status, _) = deliver(&server, "check_run", "d-accept-ok", &bytes(&action), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the accepted check", LONG, || async {
+        completions(&gh).await.len() >= 2
+    })
+    .await;
+    let accepted = completions(&gh).await.pop().unwrap();
+    assert_eq!(accepted["conclusion"], "success");
+    assert!(
+        accepted["output"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("@maintainer"),
+        "{accepted}"
+    );
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let events = store
+        .audit_events(Some(&format!("{OWNER}/{NAME}")), None)
+        .await
+        .unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.kind == "risk_accepted" && e.actor.as_deref() == Some("maintainer")));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_coverage_artifact_and_accepted_risk() {
+    coverage_artifact_then_accept(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_coverage_artifact_and_accepted_risk() {
+    coverage_artifact_then_accept(Db::Postgres).await;
 }
