@@ -9,6 +9,7 @@ pub mod jobs;
 pub mod replay;
 pub mod score;
 pub mod serve;
+pub mod setup;
 pub mod train;
 
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ pub enum Command {
     Jobs(jobs::JobsArgs),
     /// Sign a saved webhook delivery and send it to a running server.
     Replay(replay::ReplayArgs),
+    /// Register the GitHub App from app-manifest.yml and store its credentials.
+    Setup(setup::SetupArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(args),
         Command::Jobs(args) => jobs::run(args),
         Command::Replay(args) => replay::run(args),
+        Command::Setup(args) => setup::run(args),
     }
 }
 

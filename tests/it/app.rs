@@ -939,3 +939,92 @@ async fn sqlite_coverage_artifact_and_accepted_risk() {
 async fn postgres_coverage_artifact_and_accepted_risk() {
     coverage_artifact_then_accept(Db::Postgres).await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn setup_registers_the_app_from_the_manifest() {
+    let gh = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/app-manifests/one-time-code/conversions"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 99, "slug": "riskgate-test", "pem": "-----BEGIN RSA PRIVATE KEY-----\nkey\n-----END RSA PRIVATE KEY-----\n",
+            "webhook_secret": "s3cret", "html_url": "https://github.com/apps/riskgate-test"
+        })))
+        .mount(&gh)
+        .await;
+    let data = tempfile::tempdir().unwrap();
+    let mut child = Command::new(riskgate())
+        .args([
+            "setup",
+            "--public-url",
+            "https://risk.example.com",
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("RISKGATE_GITHUB_API_URL", gh.uri())
+        .env("RISKGATE_DATA_DIR", data.path())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .trim_end_matches('/')
+        .to_string();
+    let page = reqwest::get(format!("{base}/"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("https://github.com/settings/apps/new?state="),
+        "{page}"
+    );
+    assert!(
+        page.contains("https://risk.example.com/api/github/webhooks"),
+        "{page}"
+    );
+    let state = page
+        .split("state=")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_string();
+    let wrong = reqwest::get(format!(
+        "{base}/setup/callback?code=one-time-code&state=forged"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(wrong.status().as_u16(), 400);
+    let done = reqwest::get(format!(
+        "{base}/setup/callback?code=one-time-code&state={state}"
+    ))
+    .await
+    .unwrap();
+    assert_eq!(done.status().as_u16(), 200);
+    assert!(done.text().await.unwrap().contains("riskgate-test"));
+    let status = child.wait().unwrap();
+    assert!(status.success(), "setup exits once the App is registered");
+    let env = std::fs::read_to_string(data.path().join("app.env")).unwrap();
+    assert!(
+        env.contains("RISKGATE_APP_ID=99") && env.contains("RISKGATE_WEBHOOK_SECRET=s3cret"),
+        "{env}"
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(data.path().join("app-private-key.pem"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "the private key is readable by its owner only"
+    );
+}

@@ -1,0 +1,290 @@
+//! `riskgate setup`: register the GitHub App from `app-manifest.yml` (GitHub's manifest flow).
+//!
+//! A local page posts the manifest to GitHub; GitHub sends the browser back with a one-time
+//! code, which is exchanged for the App's id, private key and webhook secret. Those are written
+//! to the data dir (owner-only) with an env file `riskgate serve` can start from.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+
+/// The manifest shipped with riskgate.
+pub const MANIFEST: &str = include_str!("../../app-manifest.yml");
+
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    /// Where GitHub will reach `riskgate serve` (its webhooks go to URL/api/github/webhooks).
+    #[arg(long)]
+    pub public_url: String,
+    /// Address of the local setup page.
+    #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// GitHub's web address (GitHub Enterprise Server: your host).
+    #[arg(
+        long,
+        env = "RISKGATE_GITHUB_URL",
+        default_value = "https://github.com"
+    )]
+    pub github_url: String,
+    #[arg(
+        long,
+        env = "RISKGATE_GITHUB_API_URL",
+        default_value = "https://api.github.com"
+    )]
+    pub github_api_url: String,
+    /// Register the App under this organization instead of your user account.
+    #[arg(long)]
+    pub org: Option<String>,
+    #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
+    pub data_dir: PathBuf,
+}
+
+/// The manifest as JSON with this installation's addresses filled in.
+pub fn manifest_json(public_url: &str, redirect_url: &str) -> anyhow::Result<serde_json::Value> {
+    let mut m: serde_json::Value = serde_yaml::from_str(MANIFEST).context("app-manifest.yml")?;
+    let public = public_url.trim_end_matches('/');
+    m["url"] = public.into();
+    m["hook_attributes"]["url"] = format!("{public}/api/github/webhooks").into();
+    m["redirect_url"] = redirect_url.into();
+    Ok(m)
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+struct Setup {
+    args: SetupArgs,
+    state: String,
+    redirect_url: String,
+    done: tokio::sync::Notify,
+}
+
+pub fn run(args: SetupArgs) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("listening on {}", args.listen))?;
+        let address = listener.local_addr()?;
+        let state = format!("{:032x}", rand::random::<u128>());
+        let setup = Arc::new(Setup {
+            redirect_url: format!("http://{address}/setup/callback"),
+            args,
+            state,
+            done: tokio::sync::Notify::new(),
+        });
+        let app = Router::new()
+            .route("/", get(page))
+            .route("/setup/callback", get(callback))
+            .with_state(setup.clone());
+        println!("riskgate setup on http://{address}/ — open it in a browser to register the App");
+        let finished = setup.clone();
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move { finished.done.notified().await })
+            .await?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn page(State(setup): State<Arc<Setup>>) -> Response {
+    let manifest = match manifest_json(&setup.args.public_url, &setup.redirect_url) {
+        Ok(m) => m,
+        Err(e) => {
+            return Html(format!("<p>{}</p>", html_escape(&format!("{e:#}")))).into_response()
+        }
+    };
+    let base = setup.args.github_url.trim_end_matches('/');
+    let action = match &setup.args.org {
+        Some(org) => format!(
+            "{base}/organizations/{org}/settings/apps/new?state={}",
+            setup.state
+        ),
+        None => format!("{base}/settings/apps/new?state={}", setup.state),
+    };
+    Html(format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>riskgate setup</title></head><body>\
+         <h1>Register riskgate as a GitHub App</h1>\
+         <p>GitHub will create the App from this manifest and send you back here.</p>\
+         <form method=\"post\" action=\"{action}\">\
+         <input type=\"hidden\" name=\"manifest\" value=\"{manifest}\">\
+         <button type=\"submit\">Create the GitHub App</button></form>\
+         <pre>{pretty}</pre></body></html>",
+        action = html_escape(&action),
+        manifest = html_escape(&manifest.to_string()),
+        pretty = html_escape(&serde_json::to_string_pretty(&manifest).unwrap_or_default()),
+    ))
+    .into_response()
+}
+
+#[derive(Deserialize)]
+struct Callback {
+    code: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Conversion {
+    id: u64,
+    #[serde(default)]
+    slug: String,
+    pem: String,
+    webhook_secret: Option<String>,
+    #[serde(default)]
+    html_url: String,
+}
+
+async fn callback(State(setup): State<Arc<Setup>>, Query(q): Query<Callback>) -> Response {
+    let (Some(code), Some(state)) = (q.code, q.state) else {
+        return (axum::http::StatusCode::BAD_REQUEST, "missing code or state").into_response();
+    };
+    if state != setup.state {
+        return (
+            axum::http::StatusCode::BAD_REQUEST,
+            "this callback is not from the setup this page started",
+        )
+            .into_response();
+    }
+    match convert(&setup.args, &code).await {
+        Ok((conversion, env_file)) => {
+            setup.done.notify_one();
+            Html(format!(
+                "<!doctype html><html><body><h1>riskgate is registered</h1>\
+                 <p>App <a href=\"{url}\">{slug}</a> (id {id}). Its credentials are in <code>{env}</code>.</p>\
+                 <p>Install it on your repositories, then start it with <code>set -a; . {env}; riskgate serve</code>.</p>\
+                 </body></html>",
+                url = html_escape(&conversion.html_url),
+                slug = html_escape(&conversion.slug),
+                id = conversion.id,
+                env = html_escape(&env_file.display().to_string()),
+            ))
+            .into_response()
+        }
+        Err(e) => (
+            axum::http::StatusCode::BAD_GATEWAY,
+            format!("registering the App failed: {e:#}"),
+        )
+            .into_response(),
+    }
+}
+
+/// Exchange the one-time code for the App's credentials and write them to the data dir.
+async fn convert(args: &SetupArgs, code: &str) -> anyhow::Result<(Conversion, PathBuf)> {
+    let url = format!(
+        "{}/app-manifests/{code}/conversions",
+        args.github_api_url.trim_end_matches('/')
+    );
+    let response = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/vnd.github+json")
+        .header("user-agent", "riskgate-setup")
+        .send()
+        .await
+        .with_context(|| format!("POST {url}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if !status.is_success() {
+        anyhow::bail!(
+            "GitHub answered {status}: {}",
+            text.chars().take(300).collect::<String>()
+        );
+    }
+    let conversion: Conversion =
+        serde_json::from_str(&text).context("GitHub's answer to the manifest conversion")?;
+    let env_file = write_credentials(&args.data_dir, &conversion)?;
+    Ok((conversion, env_file))
+}
+
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+fn write_credentials(data_dir: &Path, c: &Conversion) -> anyhow::Result<PathBuf> {
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let key = data_dir.join("app-private-key.pem");
+    write_private(&key, &c.pem)?;
+    let env_file = data_dir.join("app.env");
+    let key_path = std::fs::canonicalize(&key).unwrap_or(key);
+    let mut env = format!(
+        "RISKGATE_APP_ID={}\nRISKGATE_PRIVATE_KEY_PATH={}\n",
+        c.id,
+        key_path.display()
+    );
+    if let Some(secret) = &c.webhook_secret {
+        env.push_str(&format!("RISKGATE_WEBHOOK_SECRET={secret}\n"));
+    }
+    write_private(&env_file, &env)?;
+    Ok(env_file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn manifest_asks_for_what_the_app_needs() {
+        let m = manifest_json(
+            "https://risk.example.com/",
+            "http://127.0.0.1:3000/setup/callback",
+        )
+        .unwrap();
+        assert_eq!(
+            m["hook_attributes"]["url"],
+            "https://risk.example.com/api/github/webhooks"
+        );
+        assert_eq!(m["redirect_url"], "http://127.0.0.1:3000/setup/callback");
+        let p = &m["default_permissions"];
+        assert_eq!(
+            (p["checks"].as_str(), p["pull_requests"].as_str()),
+            (Some("write"), Some("write"))
+        );
+        assert_eq!(
+            (
+                p["contents"].as_str(),
+                p["metadata"].as_str(),
+                p["actions"].as_str()
+            ),
+            (Some("read"), Some("read"), Some("read"))
+        );
+        let events: Vec<&str> = m["default_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e.as_str())
+            .collect();
+        for e in [
+            "pull_request",
+            "pull_request_review",
+            "check_run",
+            "check_suite",
+            "workflow_run",
+        ] {
+            assert!(events.contains(&e), "{e}");
+        }
+    }
+}
