@@ -84,19 +84,21 @@ fn frame(
         svg,
         r##"<line class="axis" x1="{x0:.1}" y1="{y0:.1}" x2="{x0:.1}" y2="{MARGIN_TOP:.1}" stroke="#000000"/>"##
     );
+    // Two decimals when the axes end below 1, so ticks at 0.16, 0.32, … read right.
+    let digits = if max < 1.0 { 2 } else { 1 };
     for i in 0..=5 {
         let v = max * i as f64 / 5.0;
         let (x, _) = at(v, 0.0);
         let (_, y) = at(0.0, v);
         let _ = writeln!(
             svg,
-            r##"<line class="tick" x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{:.1}" stroke="#000000"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="11">{v:.1}</text>"##,
+            r##"<line class="tick" x1="{x:.1}" y1="{y0:.1}" x2="{x:.1}" y2="{:.1}" stroke="#000000"/><text x="{x:.1}" y="{:.1}" text-anchor="middle" font-size="11">{v:.digits$}</text>"##,
             y0 + 5.0,
             y0 + 18.0
         );
         let _ = writeln!(
             svg,
-            r##"<line class="tick" x1="{:.1}" y1="{y:.1}" x2="{x0:.1}" y2="{y:.1}" stroke="#000000"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{v:.1}</text>"##,
+            r##"<line class="tick" x1="{:.1}" y1="{y:.1}" x2="{x0:.1}" y2="{y:.1}" stroke="#000000"/><text x="{:.1}" y="{:.1}" text-anchor="end" font-size="11">{v:.digits$}</text>"##,
             x0 - 5.0,
             x0 - 8.0,
             y + 4.0
@@ -331,6 +333,7 @@ mod tests {
         assert!(texts.iter().any(|t| t == "model (AUC 0.750)"), "{texts:?}");
         assert!(texts.iter().any(|t| t == "raw la (AUC 0.700)"));
         assert!(texts.iter().any(|t| t == "false positive rate"));
+        assert!(texts.iter().any(|t| t == "0.6"));
         assert!(texts.iter().any(|t| t == "true positive rate"));
         assert!(svg.contains("qt &amp; co"));
     }
@@ -361,8 +364,9 @@ mod tests {
         }
         assert!(texts.iter().any(|t| t.starts_with("Brier 0.0588")));
         // The axes end at 0.4, the first step of 0.2 that holds the highest point (0.25).
-        assert!(texts.iter().any(|t| t == "0.4"));
-        assert!(!texts.iter().any(|t| t == "1.0"));
+        assert!(texts.iter().any(|t| t == "0.40"));
+        assert!(texts.iter().any(|t| t == "0.08"));
+        assert!(!texts.iter().any(|t| t == "1.0" || t == "1.00"));
     }
 
     #[test]

@@ -200,6 +200,29 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
             (v * 100.0).round().clamp(0.0, 100.0),
             compare(c, "more", "fewer", "changes")
         ),
+        other if other.starts_with("hinge(age,") => {
+            let knot = Derived::parse(other, &|_| Transform::Log1p, &|_, _, k| k.parse().ok())
+                .ok()
+                .flatten()
+                .and_then(|d| match d {
+                    Derived::Hinge { knot, .. } => Some(knot.exp_m1()),
+                    _ => None,
+                })
+                .unwrap_or(0.0);
+            if v > 0.0 {
+                format!(
+                    "its files have rested {} on average since their last change, longer than {}: past that point a file's age weighs differently",
+                    duration(signals.age),
+                    duration(knot)
+                )
+            } else {
+                format!(
+                    "its files changed within the last {} on average ({}), before the point where a file's age weighs differently",
+                    duration(knot),
+                    duration(signals.age)
+                )
+            }
+        }
         other => derived_sentence(other, c).unwrap_or_else(|| {
             format!("{other} is {v}{}", compare(c, "higher", "lower", "changes"))
         }),
@@ -483,5 +506,14 @@ mod tests {
             say(contribution("gt(ns,1)", 1.0, 0.8, 0.0)),
             "its ns is above 1"
         );
+        // log1p(age) knot 12.73 is about 3.9 days; the signals' age is 3 days.
+        assert_eq!(
+            say(contribution("hinge(age,12.73)", 0.0, 0.0, 0.5)),
+            "its files changed within the last 4 days on average (3 days), before the point where a file's age weighs differently"
+        );
+        let mut old = s.clone();
+        old.age = 86_400.0 * 90.0;
+        let c = contribution("hinge(age,12.73)", 2.3, 0.8, 0.2);
+        assert!(sentence(&c, &old, &ctx).starts_with("its files have rested 3 months on average"));
     }
 }
