@@ -211,15 +211,15 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
                 .unwrap_or(0.0);
             if v > 0.0 {
                 format!(
-                    "its files have rested {} on average since their last change, longer than {}: past that point a file's age weighs differently",
+                    "its files have rested {} on average since their last change, longer than {} (past that, file age weighs differently)",
                     duration(signals.age),
                     duration(knot)
                 )
             } else {
                 format!(
-                    "its files changed within the last {} on average ({}), before the point where a file's age weighs differently",
-                    duration(knot),
-                    duration(signals.age)
+                    "its files last changed {} ago on average, within {} (past that, file age weighs differently)",
+                    duration(signals.age),
+                    duration(knot)
                 )
             }
         }
@@ -509,7 +509,7 @@ mod tests {
         // log1p(age) knot 12.73 is about 3.9 days; the signals' age is 3 days.
         assert_eq!(
             say(contribution("hinge(age,12.73)", 0.0, 0.0, 0.5)),
-            "its files changed within the last 4 days on average (3 days), before the point where a file's age weighs differently"
+            "its files last changed 3 days ago on average, within 4 days (past that, file age weighs differently)"
         );
         let mut old = s.clone();
         old.age = 86_400.0 * 90.0;
