@@ -5,8 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::model::charts::{calibration_svg, roc_svg, CalibrationPanel, RocPanel};
 use crate::model::dataset::Dataset;
-use crate::model::train::{train, Evaluation, TrainOptions};
+use crate::model::train::{evaluate_holdout, train, Evaluation, TrainOptions};
+use crate::model::Model;
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -16,12 +18,95 @@ pub struct TrainArgs {
     /// Where to write the model.
     #[arg(long, value_name = "model.json")]
     pub out: PathBuf,
-    /// Directory for the report (metrics.json).
+    /// Directory for the report: metrics.json, roc.svg, calibration.svg.
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
-    /// Signals to use, comma-separated (default: the Kamei change metrics all datasets have).
-    #[arg(long, value_name = "a,b,c", value_delimiter = ',')]
+    /// Signals to use, comma-separated (default: the shipped feature set). Besides signal
+    /// names: ratio(a,b), share(a,b), hinge(a,K) (K a number or a quantile such as q80),
+    /// mul(a,b), gt(a,K).
+    #[arg(long, value_name = "a,b,c")]
     pub features: Option<Vec<String>>,
+    /// Each buggy training row counts N times (class weighting; the intercept is corrected
+    /// back so probabilities stay calibrated). 1 is an unweighted fit.
+    #[arg(long, value_name = "N", default_value_t = crate::model::train::DEFAULT_POSITIVE_WEIGHT)]
+    pub positive_weight: u32,
+    /// Learn only from the most recent share (0..1] of each dataset's training rows.
+    #[arg(long, value_name = "SHARE", default_value_t = 1.0)]
+    pub window: f64,
+    /// Write `--out` only if the new model is not worse than this one on the new run's
+    /// hold-out rows (mean per-dataset AUC at least the current's minus 0.001).
+    #[arg(long, value_name = "CURRENT.json")]
+    pub promote_if_better: Option<PathBuf>,
+}
+
+/// How much worse (in mean per-dataset hold-out AUC) a new model may be and still replace the
+/// current one: differences this small are noise.
+pub const PROMOTION_TOLERANCE: f64 = 0.001;
+
+/// Mean over datasets of a metric; `None` if any is undefined.
+fn mean_of(evals: &[Evaluation], metric: impl Fn(&Evaluation) -> Option<f64>) -> Option<f64> {
+    let v: Option<Vec<f64>> = evals.iter().map(metric).collect();
+    let v = v?;
+    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+}
+
+/// The comparison of a new model against the current one on the same hold-out rows.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Promotion {
+    pub current_version: String,
+    pub new_version: String,
+    pub current_auc: Option<f64>,
+    pub new_auc: Option<f64>,
+    pub current_brier: Option<f64>,
+    pub new_brier: Option<f64>,
+    pub promoted: bool,
+}
+
+fn compare_models(
+    current: &Model,
+    new: &Model,
+    current_eval: &[Evaluation],
+    new_eval: &[Evaluation],
+) -> Promotion {
+    let auc = |e: &Evaluation| e.metrics.auc;
+    let brier = |e: &Evaluation| e.metrics.brier;
+    let (current_auc, new_auc) = (mean_of(current_eval, auc), mean_of(new_eval, auc));
+    let promoted = match (current_auc, new_auc) {
+        (Some(c), Some(n)) => n >= c - PROMOTION_TOLERANCE,
+        (None, _) => true,
+        (Some(_), None) => false,
+    };
+    Promotion {
+        current_version: current.version.clone(),
+        new_version: new.version.clone(),
+        current_auc,
+        new_auc,
+        current_brier: mean_of(current_eval, brier),
+        new_brier: mean_of(new_eval, brier),
+        promoted,
+    }
+}
+
+/// Splits `a,ratio(b,c),d` at the commas outside parentheses.
+pub fn split_features(lists: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for list in lists {
+        let (mut depth, mut start) = (0i32, 0);
+        for (i, ch) in list.char_indices() {
+            match ch {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                ',' if depth == 0 => {
+                    out.push(list[start..i].trim().to_string());
+                    start = i + 1;
+                }
+                _ => {}
+            }
+        }
+        out.push(list[start..].trim().to_string());
+    }
+    out.retain(|s| !s.is_empty());
+    out
 }
 
 /// Reads and parses a dataset file; errors name the file.
@@ -60,7 +145,13 @@ fn command_line(args: &TrainArgs) -> String {
     }
     parts.push(format!("--out {}", args.out.display()));
     if let Some(f) = &args.features {
-        parts.push(format!("--features {}", f.join(",")));
+        parts.push(format!("--features '{}'", split_features(f).join(",")));
+    }
+    if args.positive_weight != crate::model::train::DEFAULT_POSITIVE_WEIGHT {
+        parts.push(format!("--positive-weight {}", args.positive_weight));
+    }
+    if args.window != 1.0 {
+        parts.push(format!("--window {}", args.window));
     }
     parts.join(" ")
 }
@@ -72,7 +163,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         .map(|p| read_dataset(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
     let options = TrainOptions {
-        features: args.features.clone(),
+        features: args.features.as_deref().map(split_features),
+        positive_weight: args.positive_weight,
+        window: args.window,
         ..TrainOptions::default()
     };
     let mut outcome = train(&datasets, &options)?;
@@ -83,15 +176,68 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         );
     }
 
-    let mut json = outcome.model.to_json();
-    json.push('\n');
-    std::fs::write(&args.out, json).with_context(|| format!("writing {}", args.out.display()))?;
+    let promotion = match &args.promote_if_better {
+        None => None,
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let current =
+                Model::from_json(&text).with_context(|| format!("loading {}", path.display()))?;
+            let (current_eval, _) = evaluate_holdout(&current, &datasets);
+            Some(compare_models(
+                &current,
+                &outcome.model,
+                &current_eval,
+                &outcome.holdout,
+            ))
+        }
+    };
+    let write_model = promotion.as_ref().is_none_or(|p| p.promoted);
+    if write_model {
+        let mut json = outcome.model.to_json();
+        json.push('\n');
+        std::fs::write(&args.out, json)
+            .with_context(|| format!("writing {}", args.out.display()))?;
+    }
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("metrics.json");
-        let mut text = serde_json::to_string_pretty(&outcome.report_json())?;
+        let mut report = outcome.report_json();
+        if let (Some(p), Some(obj)) = (&promotion, report.as_object_mut()) {
+            obj.insert("promotion".into(), serde_json::to_value(p)?);
+        }
+        let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        let mut shown: Vec<&Evaluation> = outcome.holdout.iter().collect();
+        if outcome.holdout.len() > 1 {
+            shown.push(&outcome.pooled);
+        }
+        let roc: Vec<RocPanel> = shown
+            .iter()
+            .map(|e| RocPanel {
+                title: &e.dataset,
+                model: &e.roc,
+                model_auc: e.metrics.auc,
+                baseline: &e.baseline_roc,
+                baseline_auc: e.metrics.baseline_la_auc,
+            })
+            .collect();
+        let calibration: Vec<CalibrationPanel> = shown
+            .iter()
+            .map(|e| CalibrationPanel {
+                title: &e.dataset,
+                bins: &e.reliability,
+                brier: e.metrics.brier,
+            })
+            .collect();
+        for (name, svg) in [
+            ("roc.svg", roc_svg(&roc)),
+            ("calibration.svg", calibration_svg(&calibration)),
+        ] {
+            let path = dir.join(name);
+            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+        }
     }
 
     println!(
@@ -110,7 +256,46 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if outcome.holdout.len() > 1 {
         println!("{}", table_row(&outcome.pooled));
     }
-    println!("wrote {}", args.out.display());
+    if let Some(g) = outcome.grid.iter().find(|g| g.alpha == outcome.alpha) {
+        let per: Vec<String> = outcome
+            .holdout
+            .iter()
+            .zip(&g.validation_aucs)
+            .map(|(e, a)| format!("{} {}", e.dataset, fmt(*a)))
+            .collect();
+        println!("validation auc at the chosen alpha: {}", per.join(", "));
+    }
+    if let Some(p) = &promotion {
+        let f = |v: Option<f64>| fmt(v);
+        let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => format!("{:+.4}", a - b),
+            _ => "-".to_string(),
+        };
+        println!(
+            "new {} vs current {} on the same hold-out rows (mean per dataset): auc {} vs {} ({}), brier {} vs {} ({})",
+            p.new_version,
+            p.current_version,
+            f(p.new_auc),
+            f(p.current_auc),
+            diff(p.new_auc, p.current_auc),
+            f(p.new_brier),
+            f(p.current_brier),
+            diff(p.new_brier, p.current_brier),
+        );
+        if p.promoted {
+            println!(
+                "the new model wins (auc not worse by more than {PROMOTION_TOLERANCE}): promoted"
+            );
+        } else {
+            println!(
+                "the current model wins: {} left unchanged",
+                args.out.display()
+            );
+        }
+    }
+    if write_model {
+        println!("wrote {}", args.out.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -133,12 +318,15 @@ mod tests {
             out: out.clone(),
             report: Some(report.clone()),
             features: Some(vec!["la".into(), "exp".into()]),
+            positive_weight: 1,
+            window: 1.0,
+            promote_if_better: None,
         };
         assert_eq!(run(args).unwrap(), ExitCode::SUCCESS);
         let model = Model::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
         assert_eq!(model.feature_names().collect::<Vec<_>>(), ["la", "exp"]);
         let command = model.provenance["command"].as_str().unwrap();
-        assert!(command.contains("--features la,exp"), "{command}");
+        assert!(command.contains("--features 'la,exp'"), "{command}");
         let metrics: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(report.join("metrics.json")).unwrap())
                 .unwrap();
@@ -150,6 +338,99 @@ mod tests {
                 .len(),
             10
         );
+        for chart in ["roc.svg", "calibration.svg"] {
+            let svg = std::fs::read_to_string(report.join(chart)).unwrap();
+            let mut reader = quick_xml::Reader::from_str(&svg);
+            let mut polylines = 0;
+            loop {
+                match reader
+                    .read_event()
+                    .unwrap_or_else(|e| panic!("{chart}: {e}"))
+                {
+                    quick_xml::events::Event::Empty(e) if e.name().as_ref() == b"polyline" => {
+                        polylines += 1
+                    }
+                    quick_xml::events::Event::Eof => break,
+                    _ => {}
+                }
+            }
+            assert!(polylines >= 1, "{chart}");
+        }
+    }
+
+    fn args(out: &std::path::Path, features: &[&str], current: Option<PathBuf>) -> TrainArgs {
+        TrainArgs {
+            data: vec![fixture()],
+            out: out.to_path_buf(),
+            report: None,
+            features: Some(features.iter().map(|s| s.to_string()).collect()),
+            positive_weight: 1,
+            window: 1.0,
+            promote_if_better: current,
+        }
+    }
+
+    #[test]
+    fn promote_if_better_keeps_the_better_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.json");
+        let weak = dir.path().join("weak.json");
+        run(args(&good, &["la,exp,ndev"], None)).unwrap();
+        run(args(&weak, &["nf"], None)).unwrap();
+        let auc = |p: &PathBuf| {
+            let m = Model::from_json(&std::fs::read_to_string(p).unwrap()).unwrap();
+            m.metrics["holdout"][0]["metrics"]["auc"].as_f64().unwrap()
+        };
+        assert!(
+            auc(&good) > auc(&weak) + 0.05,
+            "{} vs {}",
+            auc(&good),
+            auc(&weak)
+        );
+
+        // A worse model is not promoted over the better one: the file is left as it was.
+        let current = dir.path().join("current.json");
+        std::fs::copy(&good, &current).unwrap();
+        let before = std::fs::read_to_string(&current).unwrap();
+        let code = run(args(&current, &["nf"], Some(current.clone()))).unwrap();
+        assert_eq!(code, ExitCode::SUCCESS);
+        assert_eq!(std::fs::read_to_string(&current).unwrap(), before);
+
+        // A better one is.
+        std::fs::copy(&weak, &current).unwrap();
+        run(args(&current, &["la,exp,ndev"], Some(current.clone()))).unwrap();
+        let now = Model::from_json(&std::fs::read_to_string(&current).unwrap()).unwrap();
+        assert_eq!(
+            now.feature_names().collect::<Vec<_>>(),
+            ["la", "exp", "ndev"]
+        );
+    }
+
+    #[test]
+    fn comparison_reports_both_metrics_and_tolerates_noise() {
+        let dir = tempfile::tempdir().unwrap();
+        let good = dir.path().join("good.json");
+        run(args(&good, &["la,exp"], None)).unwrap();
+        let m = Model::from_json(&std::fs::read_to_string(&good).unwrap()).unwrap();
+        let d = read_dataset(&fixture()).unwrap();
+        let (e, _) = evaluate_holdout(&m, std::slice::from_ref(&d));
+        let p = compare_models(&m, &m, &e, &e);
+        assert!(p.promoted, "an equal model is promoted");
+        assert_eq!(p.new_auc, p.current_auc);
+        assert!(p.new_brier.is_some());
+        let mut worse = e.clone();
+        worse[0].metrics.auc = worse[0].metrics.auc.map(|a| a - 0.01);
+        assert!(!compare_models(&m, &m, &e, &worse).promoted);
+        worse[0].metrics.auc = e[0].metrics.auc.map(|a| a - 0.0005);
+        assert!(compare_models(&m, &m, &e, &worse).promoted);
+    }
+
+    #[test]
+    fn features_split_outside_parentheses() {
+        assert_eq!(
+            split_features(&["la,ratio(la,nf),share(ld, la)".into(), "exp".into()]),
+            ["la", "ratio(la,nf)", "share(ld, la)", "exp"]
+        );
     }
 
     #[test]
@@ -160,6 +441,9 @@ mod tests {
             out: dir.path().join("model.json"),
             report: None,
             features: None,
+            positive_weight: 1,
+            window: 1.0,
+            promote_if_better: None,
         };
         let err = crate::cli::one_line(&run(args).unwrap_err());
         assert!(err.contains("absent.csv"), "{err}");

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Contribution, Scored};
+use super::{Contribution, Derived, Scored, Transform};
 use crate::features::{Context, Signals};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -190,8 +190,83 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
             },
             compare(c, "more", "fewer", "authors at the time of a change")
         ),
-        other => format!("{other} is {v}{}", compare(c, "higher", "lower", "changes")),
+        "ratio(la,nf)" => format!(
+            "adds {} per file it touches{}",
+            count(v, "line", "lines"),
+            compare(c, "more", "fewer", "changes")
+        ),
+        "share(ld,la)" => format!(
+            "{}% of its added and deleted lines are deletions{}",
+            (v * 100.0).round().clamp(0.0, 100.0),
+            compare(c, "more", "fewer", "changes")
+        ),
+        other if other.starts_with("hinge(age,") => {
+            let knot = Derived::parse(other, &|_| Transform::Log1p, &|_, _, k| k.parse().ok())
+                .ok()
+                .flatten()
+                .and_then(|d| match d {
+                    Derived::Hinge { knot, .. } => Some(knot.exp_m1()),
+                    _ => None,
+                })
+                .unwrap_or(0.0);
+            if v > 0.0 {
+                format!(
+                    "its files have rested {} on average since their last change, longer than {} (past that, file age weighs differently)",
+                    duration(signals.age),
+                    duration(knot)
+                )
+            } else {
+                format!(
+                    "its files last changed {} ago on average, within {} (past that, file age weighs differently)",
+                    duration(signals.age),
+                    duration(knot)
+                )
+            }
+        }
+        other => derived_sentence(other, c).unwrap_or_else(|| {
+            format!("{other} is {v}{}", compare(c, "higher", "lower", "changes"))
+        }),
     }
+}
+
+/// A sentence for a derived feature the arms above do not name, from its definition.
+fn derived_sentence(name: &str, c: &Contribution) -> Option<String> {
+    let d = Derived::parse(name, &|_| Transform::None, &|_, _, k| k.parse().ok())
+        .ok()
+        .flatten()?;
+    let v = c.value;
+    Some(match d {
+        Derived::Ratio {
+            numerator,
+            denominator,
+        } => format!(
+            "has {v:.1} {numerator} per {denominator}{}",
+            compare(c, "more", "less", "changes")
+        ),
+        Derived::Share { part, other } => format!(
+            "{}% of {part} + {other} is {part}{}",
+            (v * 100.0).round(),
+            compare(c, "more", "less", "changes")
+        ),
+        Derived::Hinge { input, knot, .. } if v > 0.0 => format!(
+            "its {input} is past the point (about {:.0}) beyond which each doubling weighs differently",
+            knot.exp_m1()
+        ),
+        Derived::Hinge { input, knot, .. } => format!(
+            "its {input} is below about {:.0}, where the extra slope does not apply",
+            knot.exp_m1()
+        ),
+        Derived::Product { left, right } => format!(
+            "{} and {} together (their product {v:.2}){}",
+            left.name,
+            right.name,
+            compare(c, "higher", "lower", "changes")
+        ),
+        Derived::Above { input, threshold } if v >= 0.5 => {
+            format!("its {input} is above {threshold}")
+        }
+        Derived::Above { input, threshold } => format!("its {input} is at most {threshold}"),
+    })
 }
 
 fn pct1(x: f64) -> String {
@@ -405,5 +480,40 @@ mod tests {
         assert_eq!(duration(86_400.0 * 3.0), "3 days");
         assert_eq!(duration(86_400.0 * 365.0), "12 months");
         assert_eq!(duration(86_400.0 * 365.25 * 3.0), "3 years");
+    }
+
+    #[test]
+    fn derived_features_have_sentences() {
+        let ctx = Context::default();
+        let s = signals();
+        let say = |c: Contribution| sentence(&c, &s, &ctx);
+        assert_eq!(
+            say(contribution("ratio(la,nf)", 24.3, 0.9, 0.1)),
+            "adds 24 lines per file it touches — more than 90% of changes"
+        );
+        assert_eq!(
+            say(contribution("share(ld,la)", 0.034, 0.2, 0.75)),
+            "3% of its added and deleted lines are deletions — fewer than 75% of changes"
+        );
+        let hinge = say(contribution("hinge(la,3.5)", 2.0, 0.9, 0.1));
+        assert!(
+            hinge.starts_with("its la is past the point (about 32)"),
+            "{hinge}"
+        );
+        let product = say(contribution("mul(fix,la)", 4.2, 0.9, 0.05));
+        assert!(product.starts_with("fix and la together"), "{product}");
+        assert_eq!(
+            say(contribution("gt(ns,1)", 1.0, 0.8, 0.0)),
+            "its ns is above 1"
+        );
+        // log1p(age) knot 12.73 is about 3.9 days; the signals' age is 3 days.
+        assert_eq!(
+            say(contribution("hinge(age,12.73)", 0.0, 0.0, 0.5)),
+            "its files last changed 3 days ago on average, within 4 days (past that, file age weighs differently)"
+        );
+        let mut old = s.clone();
+        old.age = 86_400.0 * 90.0;
+        let c = contribution("hinge(age,12.73)", 2.3, 0.8, 0.2);
+        assert!(sentence(&c, &old, &ctx).starts_with("its files have rested 3 months on average"));
     }
 }

@@ -120,6 +120,24 @@ pub fn pr_auc(scores: &[f64], labels: &[bool]) -> Option<f64> {
     Some(ap)
 }
 
+/// ROC curve points (false positive rate, true positive rate) from (0, 0) to (1, 1), one per
+/// group of tied scores from the highest down. Empty unless both classes are present.
+pub fn roc_curve(scores: &[f64], labels: &[bool]) -> Vec<(f64, f64)> {
+    assert_eq!(scores.len(), labels.len(), "one label per score");
+    let (p, n) = counts(labels);
+    if p == 0 || n == 0 {
+        return Vec::new();
+    }
+    let mut points = vec![(0.0, 0.0)];
+    let (mut tp, mut fp) = (0usize, 0usize);
+    for (rows, positives) in groups_descending(scores, labels) {
+        tp += positives;
+        fp += rows - positives;
+        points.push((fp as f64 / n as f64, tp as f64 / p as f64));
+    }
+    points
+}
+
 /// Mean squared difference between probability and outcome. `None` for no rows.
 pub fn brier(probabilities: &[f64], labels: &[bool]) -> Option<f64> {
     assert_eq!(probabilities.len(), labels.len(), "one label per score");
@@ -366,5 +384,20 @@ mod tests {
             Metrics::compute(&[0.5], &[true], None).baseline_la_auc,
             None
         );
+    }
+
+    #[test]
+    fn roc_curve_runs_corner_to_corner_and_its_area_is_the_auc() {
+        let scores = [0.9, 0.8, 0.8, 0.3, 0.1];
+        let labels = [true, false, true, false, false];
+        let c = roc_curve(&scores, &labels);
+        assert_eq!(c.first(), Some(&(0.0, 0.0)));
+        assert_eq!(c.last(), Some(&(1.0, 1.0)));
+        let area: f64 = c
+            .windows(2)
+            .map(|w| (w[1].0 - w[0].0) * (w[0].1 + w[1].1) / 2.0)
+            .sum();
+        assert!((area - roc_auc(&scores, &labels).unwrap()).abs() < 1e-12);
+        assert!(roc_curve(&[0.5], &[true]).is_empty());
     }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod charts;
 pub mod dataset;
 pub mod explain;
 pub mod metrics;
@@ -30,10 +31,164 @@ impl Transform {
     }
 }
 
+/// One raw signal inside a derived feature, with the transform applied to it first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub name: String,
+    pub transform: Transform,
+}
+
+/// A feature computed from one change's raw signals (never from other changes), so the model
+/// file alone says how to compute it at score time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Derived {
+    /// `numerator / max(denominator, 1)`, e.g. lines added per file touched.
+    Ratio {
+        numerator: String,
+        denominator: String,
+    },
+    /// `part / (part + other)`, 0 when both are 0, e.g. the share of changed lines deleted.
+    Share { part: String, other: String },
+    /// `max(0, transform(input) − knot)`: a piecewise-linear term, a slope that starts at the knot.
+    Hinge {
+        input: String,
+        transform: Transform,
+        knot: f64,
+    },
+    /// The product of two transformed signals: an interaction.
+    Product { left: Input, right: Input },
+    /// 1 when `input > threshold`, else 0.
+    Above { input: String, threshold: f64 },
+}
+
+/// A malformed derived-feature name such as `ratio(la)`.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("cannot read feature `{0}`: expected a signal name, ratio(a,b), share(a,b), hinge(a,K), mul(a,b) or gt(a,K)")]
+pub struct SpecError(pub String);
+
+impl Derived {
+    /// The raw signals it reads, in a fixed order.
+    pub fn inputs(&self) -> Vec<&str> {
+        match self {
+            Derived::Ratio {
+                numerator,
+                denominator,
+            } => vec![numerator, denominator],
+            Derived::Share { part, other } => vec![part, other],
+            Derived::Hinge { input, .. } | Derived::Above { input, .. } => vec![input],
+            Derived::Product { left, right } => vec![&left.name, &right.name],
+        }
+    }
+
+    /// The value from the raw inputs in [`Derived::inputs`] order; `None` if any is missing or
+    /// not finite.
+    pub fn compute(&self, inputs: &[Option<f64>]) -> Option<f64> {
+        let v: Vec<f64> = inputs
+            .iter()
+            .map(|x| x.filter(|x| x.is_finite()))
+            .collect::<Option<Vec<f64>>>()?;
+        Some(match self {
+            Derived::Ratio { .. } => v[0] / v[1].max(1.0),
+            Derived::Share { .. } => {
+                let (a, b) = (v[0].max(0.0), v[1].max(0.0));
+                if a + b > 0.0 {
+                    a / (a + b)
+                } else {
+                    0.0
+                }
+            }
+            Derived::Hinge {
+                transform, knot, ..
+            } => (transform.apply(v[0]) - knot).max(0.0),
+            Derived::Product { left, right } => {
+                left.transform.apply(v[0]) * right.transform.apply(v[1])
+            }
+            Derived::Above { threshold, .. } => (v[0] > *threshold) as u8 as f64,
+        })
+    }
+
+    /// The canonical name: `ratio(la,nf)`, `share(ld,la)`, `hinge(la,3.5)`, `mul(fix,la)`,
+    /// `gt(ns,1)`.
+    pub fn name(&self) -> String {
+        match self {
+            Derived::Ratio {
+                numerator,
+                denominator,
+            } => format!("ratio({numerator},{denominator})"),
+            Derived::Share { part, other } => format!("share({part},{other})"),
+            Derived::Hinge { input, knot, .. } => format!("hinge({input},{knot})"),
+            Derived::Product { left, right } => format!("mul({},{})", left.name, right.name),
+            Derived::Above { input, threshold } => format!("gt({input},{threshold})"),
+        }
+    }
+
+    /// Reads a name of the forms [`Derived::name`] writes. `transform_of` gives the transform
+    /// of a raw signal (for the inputs of `hinge` and `mul`); `knot` resolves a hinge's second
+    /// argument, which may be a number or a training quantile such as `q80`. `Ok(None)` for a
+    /// plain signal name.
+    pub fn parse(
+        spec: &str,
+        transform_of: &dyn Fn(&str) -> Transform,
+        knot: &dyn Fn(&str, Transform, &str) -> Option<f64>,
+    ) -> Result<Option<Derived>, SpecError> {
+        let spec = spec.trim();
+        let Some(open) = spec.find('(') else {
+            return Ok(None);
+        };
+        let bad = || SpecError(spec.to_string());
+        let op = &spec[..open];
+        let inner = spec[open + 1..].strip_suffix(')').ok_or_else(bad)?;
+        let args: Vec<&str> = inner.split(',').map(str::trim).collect();
+        if args.len() != 2 || args.iter().any(|a| a.is_empty()) {
+            return Err(bad());
+        }
+        let (a, b) = (args[0].to_string(), args[1]);
+        Ok(Some(match op {
+            "ratio" => Derived::Ratio {
+                numerator: a,
+                denominator: b.to_string(),
+            },
+            "share" => Derived::Share {
+                part: a,
+                other: b.to_string(),
+            },
+            "hinge" => {
+                let transform = transform_of(&a);
+                let knot = knot(&a, transform, b).ok_or_else(bad)?;
+                Derived::Hinge {
+                    input: a,
+                    transform,
+                    knot,
+                }
+            }
+            "mul" => Derived::Product {
+                left: Input {
+                    transform: transform_of(&a),
+                    name: a,
+                },
+                right: Input {
+                    name: b.to_string(),
+                    transform: transform_of(b),
+                },
+            },
+            "gt" => Derived::Above {
+                input: a,
+                threshold: b.parse().map_err(|_| bad())?,
+            },
+            _ => return Err(bad()),
+        }))
+    }
+}
+
 /// One input of the model.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelFeature {
+    /// A raw signal's name, or for a derived feature its canonical name ([`Derived::name`]).
     pub name: String,
+    /// How the value is computed from raw signals; absent for a raw signal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub derived: Option<Derived>,
     pub transform: Transform,
     /// Mean and standard deviation of the transformed value on the training rows.
     pub mean: f64,
@@ -46,6 +201,33 @@ pub struct ModelFeature {
 }
 
 impl ModelFeature {
+    /// The feature's value (before transform) for one change's raw signals.
+    pub fn value(&self, values: &BTreeMap<String, Option<f64>>) -> Option<f64> {
+        match &self.derived {
+            None => values
+                .get(&self.name)
+                .copied()
+                .flatten()
+                .filter(|v| v.is_finite()),
+            Some(d) => {
+                let inputs: Vec<Option<f64>> = d
+                    .inputs()
+                    .iter()
+                    .map(|n| values.get(*n).copied().flatten())
+                    .collect();
+                d.compute(&inputs)
+            }
+        }
+    }
+
+    /// The raw signals this feature reads.
+    pub fn inputs(&self) -> Vec<&str> {
+        match &self.derived {
+            None => vec![self.name.as_str()],
+            Some(d) => d.inputs(),
+        }
+    }
+
     /// The standardised, transformed value.
     pub fn standardise(&self, raw: f64) -> f64 {
         let std = if self.std > 0.0 { self.std } else { 1.0 };
@@ -127,6 +309,8 @@ pub enum ModelError {
     Format(#[from] serde_json::Error),
     #[error("model feature `{0}` has a non-finite mean, std or coefficient")]
     NonFinite(String),
+    #[error("model feature `{0}` is computed as `{1}`: its name must say how it is computed")]
+    DerivedName(String, String),
     #[error("model lists feature `{0}` twice")]
     Duplicate(String),
     #[error("model thresholds must satisfy 0 < elevated <= high < 1 (got {0} and {1})")]
@@ -182,6 +366,11 @@ impl Model {
             if !(f.mean.is_finite() && f.std.is_finite() && f.coefficient.is_finite()) {
                 return Err(ModelError::NonFinite(f.name.clone()));
             }
+            if let Some(d) = &f.derived {
+                if d.name() != f.name {
+                    return Err(ModelError::DerivedName(f.name.clone(), d.name()));
+                }
+            }
             if !seen.insert(f.name.as_str()) {
                 return Err(ModelError::Duplicate(f.name.clone()));
             }
@@ -197,6 +386,13 @@ impl Model {
         self.features.iter().map(|f| f.name.as_str())
     }
 
+    /// The raw signals the model reads (derived features' inputs included), each once, sorted.
+    pub fn input_names(&self) -> Vec<&str> {
+        let set: std::collections::BTreeSet<&str> =
+            self.features.iter().flat_map(|f| f.inputs()).collect();
+        set.into_iter().collect()
+    }
+
     /// Probability from already-standardised inputs in model feature order.
     pub fn probability_of_standardised(&self, z: &[f64]) -> f64 {
         let logit = self.intercept
@@ -209,15 +405,15 @@ impl Model {
         sigmoid(logit)
     }
 
-    /// Score a change from its raw signals. A model feature absent from `values` (or not
-    /// finite) is taken at the training mean, contributes nothing, and is listed in `missing`.
+    /// Score a change from its raw signals. A derived feature is computed from its inputs.
+    /// A model feature absent from `values` (or not finite, or with an input missing) is taken at the training mean, contributes nothing, and is listed in `missing`.
     pub fn score(&self, values: &BTreeMap<String, Option<f64>>) -> Scored {
         let mut logit = self.intercept;
         let mut contributions = Vec::with_capacity(self.features.len());
         let mut missing = Vec::new();
         for f in &self.features {
-            match values.get(&f.name).copied().flatten() {
-                Some(raw) if raw.is_finite() => {
+            match f.value(values) {
+                Some(raw) => {
                     let contribution = f.coefficient * f.standardise(raw);
                     logit += contribution;
                     let (share_below, share_above) = f.rank(raw);
@@ -250,6 +446,7 @@ mod tests {
     fn feature(name: &str, coefficient: f64) -> ModelFeature {
         ModelFeature {
             name: name.into(),
+            derived: None,
             transform: Transform::Log1p,
             mean: 1.0,
             std: 0.5,
@@ -333,5 +530,98 @@ mod tests {
         assert_eq!(t.band(0.1), Band::Low);
         assert_eq!(t.band(0.2), Band::Elevated);
         assert_eq!(t.band(0.9), Band::High);
+    }
+
+    fn parse(spec: &str) -> Option<Derived> {
+        let by_name = |n: &str| {
+            if n == "la" {
+                Transform::Log1p
+            } else {
+                Transform::None
+            }
+        };
+        Derived::parse(spec, &by_name, &|_, _, k| k.parse().ok()).unwrap()
+    }
+
+    #[test]
+    fn derived_features_are_computed_from_raw_signals() {
+        let ratio = parse("ratio(la,nf)").unwrap();
+        assert_eq!(ratio.compute(&[Some(30.0), Some(3.0)]), Some(10.0));
+        assert_eq!(ratio.compute(&[Some(30.0), Some(0.0)]), Some(30.0));
+        assert_eq!(ratio.compute(&[Some(30.0), None]), None);
+        let share = parse("share(ld,la)").unwrap();
+        assert_eq!(share.compute(&[Some(1.0), Some(3.0)]), Some(0.25));
+        assert_eq!(share.compute(&[Some(0.0), Some(0.0)]), Some(0.0));
+        let hinge = parse("hinge(la,2)").unwrap();
+        assert_eq!(hinge.compute(&[Some(3.0)]), Some(0.0));
+        assert!((hinge.compute(&[Some(99.0)]).unwrap() - (100f64.ln() - 2.0)).abs() < 1e-12);
+        let product = parse("mul(fix,la)").unwrap();
+        assert!((product.compute(&[Some(1.0), Some(9.0)]).unwrap() - 10f64.ln()).abs() < 1e-12);
+        let flag = parse("gt(ns,1)").unwrap();
+        assert_eq!(flag.compute(&[Some(2.0)]), Some(1.0));
+        assert_eq!(flag.compute(&[Some(1.0)]), Some(0.0));
+        for spec in [
+            "ratio(la,nf)",
+            "share(ld,la)",
+            "hinge(la,2)",
+            "mul(fix,la)",
+            "gt(ns,1)",
+        ] {
+            assert_eq!(parse(spec).unwrap().name(), spec);
+        }
+        assert_eq!(parse("la"), None);
+        for bad in ["ratio(la)", "nope(a,b)", "ratio(la,nf", "gt(ns,x)"] {
+            assert!(
+                Derived::parse(bad, &|_| Transform::None, &|_, _, k| k.parse().ok()).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_derived_feature_in_the_model_file_is_scored() {
+        let mut m = model();
+        let derived = parse("ratio(la,nf)").unwrap();
+        m.features.push(ModelFeature {
+            name: derived.name(),
+            derived: Some(derived),
+            transform: Transform::Log1p,
+            mean: 1.0,
+            std: 0.5,
+            coefficient: 0.4,
+            quantiles: vec![],
+        });
+        let m = Model::from_json(&m.to_json()).unwrap();
+        assert_eq!(m.input_names(), ["exp", "la", "nf"]);
+        let values = BTreeMap::from([
+            ("la".to_string(), Some(20.0)),
+            ("exp".to_string(), Some(3.0)),
+            ("nf".to_string(), Some(4.0)),
+        ]);
+        let s = m.score(&values);
+        let z_la = (21f64.ln() - 1.0) / 0.5;
+        let z_exp = (4f64.ln() - 1.0) / 0.5;
+        let z_ratio = (6f64.ln() - 1.0) / 0.5;
+        let expected = sigmoid(-2.0 + 0.8 * z_la - 0.3 * z_exp + 0.4 * z_ratio);
+        assert!((s.probability - expected).abs() < 1e-12);
+        let c = s
+            .contributions
+            .iter()
+            .find(|c| c.feature == "ratio(la,nf)")
+            .unwrap();
+        assert_eq!(c.value, 5.0);
+        // Without `nf` the ratio is missing and scored as average.
+        let values = BTreeMap::from([("la".to_string(), Some(20.0))]);
+        assert!(m
+            .score(&values)
+            .missing
+            .contains(&"ratio(la,nf)".to_string()));
+        // A name that does not say how the feature is computed is refused.
+        let mut bad = m.clone();
+        bad.features[2].name = "la_per_file".into();
+        assert!(matches!(
+            Model::from_json(&bad.to_json()),
+            Err(ModelError::DerivedName(..))
+        ));
     }
 }

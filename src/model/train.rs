@@ -18,13 +18,35 @@ use serde::Serialize;
 use serde_json::json;
 
 use super::dataset::{Dataset, LEAKAGE_COLUMNS};
-use super::metrics::{reliability, roc_auc, Metrics, ReliabilityBin};
-use super::{Model, ModelFeature, Thresholds, Transform};
+use super::metrics::{reliability, roc_auc, roc_curve, Metrics, ReliabilityBin};
+use super::{Derived, Model, ModelFeature, Thresholds, Transform};
 
-/// The signals riskgate computes from git that both public datasets also have.
+/// The signals riskgate computes from git that both public datasets also have, two ratios of
+/// them that one change's signals give (lines added per file touched, the share of changed
+/// lines that are deletions), and a bend in the effect of file age at its training median.
 pub const DEFAULT_FEATURES: &[&str] = &[
-    "la", "ld", "nf", "nd", "ns", "entropy", "fix", "ndev", "age", "nuc", "exp", "rexp", "sexp",
+    "la",
+    "ld",
+    "nf",
+    "nd",
+    "ns",
+    "entropy",
+    "fix",
+    "ndev",
+    "age",
+    "nuc",
+    "exp",
+    "rexp",
+    "sexp",
+    "ratio(la,nf)",
+    "share(ld,la)",
+    "hinge(age,q50)",
 ];
+
+/// The class weight of the default fit: each buggy row counts 10 times, about the inverse of
+/// the share of buggy changes in the public data (chosen on the validation slices from 1, 3, 5
+/// and 10; see the model card); the intercept is corrected back by ln(10).
+pub const DEFAULT_POSITIVE_WEIGHT: u32 = 10;
 
 /// Non-negative counts and durations with long right tails: modelled as `log1p`.
 const LOG1P_SIGNALS: &[&str] = &[
@@ -77,6 +99,12 @@ pub struct TrainOptions {
     /// rows plus `alpha / 2 × ‖w‖²`; the intercept is not penalised.
     pub alphas: Vec<f64>,
     pub max_iterations: u64,
+    /// Each buggy row counts this many times in the fit (a class-weighted fit); the intercept
+    /// is then corrected back by `ln(weight)`, so probabilities stay calibrated. 1: unweighted.
+    pub positive_weight: u32,
+    /// Share (0..1] of each dataset's training rows, the most recent, that the model learns
+    /// from; older rows are left out, as the risk factors of a project drift. 1: all.
+    pub window: f64,
 }
 
 impl Default for TrainOptions {
@@ -85,6 +113,8 @@ impl Default for TrainOptions {
             features: None,
             alphas: default_alphas(),
             max_iterations: 1000,
+            positive_weight: DEFAULT_POSITIVE_WEIGHT,
+            window: 1.0,
         }
     }
 }
@@ -95,6 +125,8 @@ pub struct AlphaScore {
     pub alpha: f64,
     /// Mean over datasets of the validation-slice ROC-AUC; `None` if no slice had both classes.
     pub validation_auc: Option<f64>,
+    /// The validation-slice ROC-AUC of each dataset, in the order given.
+    pub validation_aucs: Vec<Option<f64>>,
 }
 
 /// Metrics of one dataset's hold-out (or of all hold-outs pooled), with the reliability curve.
@@ -104,6 +136,21 @@ pub struct Evaluation {
     #[serde(flatten)]
     pub metrics: Metrics,
     pub reliability: Vec<ReliabilityBin>,
+    /// ROC curve of the model and of raw `la` (for the charts; not in `metrics.json`).
+    #[serde(skip)]
+    pub roc: Vec<(f64, f64)>,
+    #[serde(skip)]
+    pub baseline_roc: Vec<(f64, f64)>,
+}
+
+/// ROC curve of ranking by raw `la`; rows without a value are left out, as for its AUC.
+fn la_curve(la: &[Option<f64>], labels: &[bool]) -> Vec<(f64, f64)> {
+    let (scores, ys): (Vec<f64>, Vec<bool>) = la
+        .iter()
+        .zip(labels)
+        .filter_map(|(v, &y)| v.filter(|v| v.is_finite()).map(|v| (v, y)))
+        .unzip();
+    roc_curve(&scores, &ys)
 }
 
 #[derive(Debug, Clone)]
@@ -138,6 +185,8 @@ pub enum TrainError {
     MissingFeature { file: String, feature: String },
     #[error("none of the default features ({}) is in every dataset", DEFAULT_FEATURES.join(", "))]
     NoFeatures,
+    #[error(transparent)]
+    Spec(#[from] super::SpecError),
     #[error("feature `{0}` is named twice")]
     DuplicateFeature(String),
     #[error("feature `{0}` has no value in any training row")]
@@ -238,25 +287,51 @@ pub fn percentiles(values: &[f64]) -> Vec<f64> {
 /// The rows of several datasets used together: (dataset, row) pairs.
 type RowSet = Vec<(usize, usize)>;
 
-/// Column of each feature in each dataset.
+/// How each feature is read from each dataset.
 struct Columns {
     names: Vec<String>,
-    /// `index[d][f]`: column of feature `f` in dataset `d`.
-    index: Vec<Vec<usize>>,
+    /// `None` for a raw signal.
+    derived: Vec<Option<Derived>>,
+    /// `index[d][f]`: columns of feature `f`'s inputs in dataset `d`.
+    index: Vec<Vec<Vec<usize>>>,
 }
 
 impl Columns {
+    /// The value (before transform) of feature `f` on row `r` of dataset `d`.
+    fn value(&self, datasets: &[Dataset], f: usize, d: usize, r: usize) -> Option<f64> {
+        let row = &datasets[d].rows[r];
+        let cols = &self.index[d][f];
+        match &self.derived[f] {
+            None => row.values[cols[0]].filter(|v| v.is_finite()),
+            Some(x) => {
+                let inputs: Vec<Option<f64>> = cols.iter().map(|&c| row.values[c]).collect();
+                x.compute(&inputs)
+            }
+        }
+    }
+
     fn raw(&self, datasets: &[Dataset], f: usize, rows: &RowSet) -> Vec<f64> {
         rows.iter()
-            .filter_map(|&(d, r)| datasets[d].rows[r].values[self.index[d][f]])
-            .filter(|v| v.is_finite())
+            .filter_map(|&(d, r)| self.value(datasets, f, d, r))
             .collect()
     }
 }
 
+/// The transform of a derived feature's value: a ratio has a long right tail; shares, hinges,
+/// products of transformed signals and flags are used as they are.
+fn derived_transform(d: &Derived) -> Transform {
+    match d {
+        Derived::Ratio { .. } => Transform::Log1p,
+        _ => Transform::None,
+    }
+}
+
+/// Resolves the requested features. A hinge knot given as a quantile (`hinge(la,q80)`) becomes
+/// that quantile of the transformed signal on `train_rows`, rounded to two decimals.
 fn resolve_features(
     datasets: &[Dataset],
     wanted: Option<&[String]>,
+    train_rows: &RowSet,
 ) -> Result<Columns, TrainError> {
     let names: Vec<String> = match wanted {
         Some(list) => {
@@ -269,7 +344,15 @@ fn resolve_features(
         }
         None => DEFAULT_FEATURES
             .iter()
-            .filter(|f| datasets.iter().all(|d| d.column(f).is_some()))
+            .filter(|f| {
+                let d = Derived::parse(f, &|_| Transform::None, &|_, _, _| Some(0.0))
+                    .ok()
+                    .flatten();
+                let inputs = d.as_ref().map(Derived::inputs).unwrap_or(vec![**f]);
+                datasets
+                    .iter()
+                    .all(|ds| inputs.iter().all(|i| ds.column(i).is_some()))
+            })
             .map(|f| f.to_string())
             .collect(),
     };
@@ -281,38 +364,89 @@ fn resolve_features(
             return Err(TrainError::DuplicateFeature(name.clone()));
         }
     }
+    let transform_of = |n: &str| transform_for(n, &[]);
+    let knot = |input: &str, transform: Transform, arg: &str| -> Option<f64> {
+        if let Ok(k) = arg.parse::<f64>() {
+            return k.is_finite().then_some(k);
+        }
+        let q: f64 = arg.strip_prefix('q')?.parse().ok()?;
+        if !(0.0..=100.0).contains(&q) {
+            return None;
+        }
+        let mut v: Vec<f64> = train_rows
+            .iter()
+            .filter_map(|&(d, r)| {
+                let c = datasets[d].column(input)?;
+                datasets[d].rows[r].values[c].filter(|v| v.is_finite())
+            })
+            .map(|v| transform.apply(v))
+            .collect();
+        if v.is_empty() {
+            return None;
+        }
+        v.sort_by(f64::total_cmp);
+        Some((quantile_sorted(&v, q / 100.0) * 100.0).round() / 100.0)
+    };
+    let mut derived = Vec::with_capacity(names.len());
+    let mut canonical = Vec::with_capacity(names.len());
+    for name in &names {
+        let d = Derived::parse(name, &transform_of, &knot)?;
+        canonical.push(
+            d.as_ref()
+                .map(Derived::name)
+                .unwrap_or_else(|| name.clone()),
+        );
+        derived.push(d);
+    }
+    for (i, name) in canonical.iter().enumerate() {
+        if canonical[..i].contains(name) {
+            return Err(TrainError::DuplicateFeature(name.clone()));
+        }
+    }
     let mut index = Vec::new();
     for d in datasets {
         let mut cols = Vec::new();
-        for name in &names {
-            cols.push(d.column(name).ok_or_else(|| TrainError::MissingFeature {
-                file: d.source.clone(),
-                feature: name.clone(),
-            })?);
+        for (name, x) in canonical.iter().zip(&derived) {
+            let inputs: Vec<&str> = match x {
+                None => vec![name.as_str()],
+                Some(x) => x.inputs(),
+            };
+            let mut c = Vec::new();
+            for input in inputs {
+                c.push(d.column(input).ok_or_else(|| TrainError::MissingFeature {
+                    file: d.source.clone(),
+                    feature: input.to_string(),
+                })?);
+            }
+            cols.push(c);
         }
         index.push(cols);
     }
-    Ok(Columns { names, index })
+    Ok(Columns {
+        names: canonical,
+        derived,
+        index,
+    })
 }
 
 /// The raw values of the model's features for one row, as `Model::score` takes them.
 fn row_values(model: &Model, dataset: &Dataset, row: usize) -> BTreeMap<String, Option<f64>> {
     model
-        .features
-        .iter()
-        .map(|f| {
-            let v = dataset
-                .column(&f.name)
-                .and_then(|c| dataset.rows[row].values[c]);
-            (f.name.clone(), v)
+        .input_names()
+        .into_iter()
+        .map(|n| {
+            let v = dataset.column(n).and_then(|c| dataset.rows[row].values[c]);
+            (n.to_string(), v)
         })
         .collect()
 }
 
-/// Model features the dataset has no column for (they score as an average change).
+/// Signals the model reads that the dataset has no column for (the features that read them
+/// score as an average change).
 pub fn missing_features(model: &Model, dataset: &Dataset) -> Vec<String> {
     model
-        .feature_names()
+        .input_names()
+        .into_iter()
         .filter(|n| dataset.column(n).is_none())
         .map(str::to_string)
         .collect()
@@ -326,22 +460,30 @@ pub fn predict(model: &Model, dataset: &Dataset) -> Vec<f64> {
 
 fn predict_rows(model: &Model, dataset: &Dataset, rows: &[usize]) -> Vec<f64> {
     // Resolve columns once rather than per row.
-    let cols: Vec<Option<usize>> = model
-        .features
-        .iter()
-        .map(|f| dataset.column(&f.name))
-        .collect();
+    let names = model.input_names();
+    let cols: Vec<Option<usize>> = names.iter().map(|n| dataset.column(n)).collect();
     rows.iter()
         .map(|&r| {
-            let values: BTreeMap<String, Option<f64>> = model
-                .features
+            let values: BTreeMap<String, Option<f64>> = names
                 .iter()
                 .zip(&cols)
-                .map(|(f, c)| (f.name.clone(), c.and_then(|c| dataset.rows[r].values[c])))
+                .map(|(n, c)| (n.to_string(), c.and_then(|c| dataset.rows[r].values[c])))
                 .collect();
             model.score(&values).probability
         })
         .collect()
+}
+
+/// Metrics of a model on the hold-out (latest 20% by date) of each dataset, and pooled: the
+/// rows a new training run is judged on, so two models can be compared on the same rows.
+pub fn evaluate_holdout(model: &Model, datasets: &[Dataset]) -> (Vec<Evaluation>, Evaluation) {
+    let splits: Vec<Split> = datasets.iter().map(chronological_split).collect();
+    let per = datasets
+        .iter()
+        .zip(&splits)
+        .map(|(d, s)| evaluation_of(model, d, &s.test))
+        .collect();
+    (per, pooled_evaluation(model, datasets, &splits))
 }
 
 /// Metrics of a model on all rows of a dataset (what `riskgate eval` prints).
@@ -360,6 +502,11 @@ fn evaluation_of(model: &Model, dataset: &Dataset, rows: &[usize]) -> Evaluation
         dataset: dataset.short_name(),
         metrics: Metrics::compute(&probabilities, &labels, la.as_deref()),
         reliability: reliability(&probabilities, &labels, 10),
+        roc: roc_curve(&probabilities, &labels),
+        baseline_roc: la
+            .as_deref()
+            .map(|la| la_curve(la, &labels))
+            .unwrap_or_default(),
     }
 }
 
@@ -378,6 +525,7 @@ fn fit(
     rows: &RowSet,
     alpha: f64,
     max_iterations: u64,
+    positive_weight: u32,
 ) -> Result<Fitted, TrainError> {
     let positives = rows
         .iter()
@@ -401,6 +549,7 @@ fn fit(
         let std = (t.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
         features.push(ModelFeature {
             name: columns.names[f].clone(),
+            derived: columns.derived[f].clone(),
             transform,
             mean,
             std,
@@ -408,16 +557,29 @@ fn fit(
             quantiles: percentiles(&raw),
         });
     }
-    // Standardised inputs; a missing value is the training mean, i.e. 0.
-    let mut x = Array2::<f64>::zeros((rows.len(), k));
-    let mut y = Array1::<bool>::from_elem(rows.len(), false);
-    for (i, &(d, r)) in rows.iter().enumerate() {
-        let row = &datasets[d].rows[r];
-        y[i] = row.buggy;
+    // Standardised inputs; a missing value is the training mean, i.e. 0. A buggy row is
+    // repeated `positive_weight` times: an integer class weight.
+    let weight = positive_weight.max(1) as usize;
+    let times = |d: usize, r: usize| if datasets[d].rows[r].buggy { weight } else { 1 };
+    let n: usize = rows.iter().map(|&(d, r)| times(d, r)).sum();
+    let mut x = Array2::<f64>::zeros((n, k));
+    let mut y = Array1::<bool>::from_elem(n, false);
+    let mut first = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    let mut z = vec![0.0; k];
+    for &(d, r) in rows {
+        first.push(i);
         for (f, feature) in features.iter().enumerate() {
-            if let Some(v) = row.values[columns.index[d][f]].filter(|v| v.is_finite()) {
-                x[[i, f]] = feature.standardise(v);
+            z[f] = columns
+                .value(datasets, f, d, r)
+                .map_or(0.0, |v| feature.standardise(v));
+        }
+        for _ in 0..times(d, r) {
+            y[i] = datasets[d].rows[r].buggy;
+            for (f, &v) in z.iter().enumerate() {
+                x[[i, f]] = v;
             }
+            i += 1;
         }
     }
     let data = linfa::Dataset::new(x, y);
@@ -433,13 +595,23 @@ fn fit(
     for (feature, w) in features.iter_mut().zip(fitted.params().iter()) {
         feature.coefficient = sign * w;
     }
-    let linfa_probabilities = fitted
-        .predict_probabilities(data.records())
+    // Prior correction: weighting the buggy rows by w multiplies the fitted odds by w, so
+    // ln(w) comes off the intercept (and off linfa's logits, for the check).
+    let shift = (weight as f64).ln();
+    let all = fitted.predict_probabilities(data.records());
+    let linfa_probabilities = first
         .iter()
-        .map(|&p| if sign > 0.0 { p } else { 1.0 - p })
+        .map(|&i| {
+            let p = if sign > 0.0 { all[i] } else { 1.0 - all[i] };
+            if weight == 1 {
+                p
+            } else {
+                super::sigmoid((p / (1.0 - p)).ln() - shift)
+            }
+        })
         .collect();
     Ok(Fitted {
-        intercept: sign * fitted.intercept(),
+        intercept: sign * fitted.intercept() - shift,
         features,
         linfa_probabilities,
     })
@@ -499,7 +671,6 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
             });
         }
     }
-    let columns = resolve_features(datasets, options.features.as_deref())?;
     let splits: Vec<Split> = datasets.iter().map(chronological_split).collect();
     let gather = |part: &dyn Fn(&Split) -> Vec<usize>| -> RowSet {
         splits
@@ -508,11 +679,24 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
             .flat_map(|(d, s)| part(s).into_iter().map(move |r| (d, r)))
             .collect()
     };
-    let fit_rows = gather(&|s| s.fit.clone());
-    let train_rows = gather(&|s| s.train());
+    let window = if options.window > 0.0 && options.window <= 1.0 {
+        options.window
+    } else {
+        1.0
+    };
+    let recent = |rows: Vec<usize>| -> Vec<usize> {
+        let keep = ((rows.len() as f64) * window).round().max(1.0) as usize;
+        rows[rows.len() - keep.min(rows.len())..].to_vec()
+    };
+    let fit_rows = gather(&|s| recent(s.fit.clone()));
+    let train_rows = gather(&|s| recent(s.train()));
+    let columns = resolve_features(datasets, options.features.as_deref(), &train_rows)?;
 
     let transforms: Vec<Transform> = (0..columns.names.len())
-        .map(|f| transform_for(&columns.names[f], &columns.raw(datasets, f, &train_rows)))
+        .map(|f| match &columns.derived[f] {
+            Some(d) => derived_transform(d),
+            None => transform_for(&columns.names[f], &columns.raw(datasets, f, &train_rows)),
+        })
         .collect();
 
     // Choose alpha: highest mean validation AUC; on a tie the stronger penalty.
@@ -531,23 +715,26 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
             &fit_rows,
             alpha,
             options.max_iterations,
+            options.positive_weight,
         )?;
         let probe = draft_model(&fitted);
-        let aucs: Vec<f64> = datasets
+        let validation_aucs: Vec<Option<f64>> = datasets
             .iter()
             .zip(&splits)
-            .filter_map(|(d, s)| {
+            .map(|(d, s)| {
                 let p = predict_rows(&probe, d, &s.validation);
                 let y: Vec<bool> = s.validation.iter().map(|&r| d.rows[r].buggy).collect();
                 roc_auc(&p, &y)
             })
             .collect();
+        let aucs: Vec<f64> = validation_aucs.iter().flatten().copied().collect();
         let validation_auc =
             (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
         tracing::info!(alpha, ?validation_auc, "validation");
         grid.push(AlphaScore {
             alpha,
             validation_auc,
+            validation_aucs,
         });
     }
     let mut alpha = alphas[alphas.len() / 2];
@@ -568,6 +755,7 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         &train_rows,
         alpha,
         options.max_iterations,
+        options.positive_weight,
     )?;
     let mut model = draft_model(&fitted);
 
@@ -610,7 +798,15 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         iso_date(latest),
         fingerprint(model.intercept, &model.features)
     );
-    model.provenance = provenance(datasets, &splits, &columns.names, &transforms, alpha, &grid);
+    model.provenance = provenance(
+        datasets,
+        &splits,
+        &columns.names,
+        &transforms,
+        alpha,
+        &grid,
+        options.positive_weight,
+    );
     model.metrics = json!({
         "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
         "pooled": pooled.metrics,
@@ -659,6 +855,12 @@ fn pooled_evaluation(model: &Model, datasets: &[Dataset], splits: &[Split]) -> E
             all_have_la.then_some(la.as_slice()),
         ),
         reliability: reliability(&probabilities, &labels, 10),
+        roc: roc_curve(&probabilities, &labels),
+        baseline_roc: if all_have_la {
+            la_curve(&la, &labels)
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -669,6 +871,7 @@ fn provenance(
     transforms: &[Transform],
     alpha: f64,
     grid: &[AlphaScore],
+    positive_weight: u32,
 ) -> serde_json::Value {
     let data: Vec<serde_json::Value> = datasets
         .iter()
@@ -704,7 +907,15 @@ fn provenance(
             "selection": "highest mean validation ROC-AUC over the datasets",
             "grid": grid,
         },
-        "class_weighting": "none: plain maximum likelihood, so probabilities stay calibrated to the base rate",
+        "class_weighting": if positive_weight <= 1 {
+            json!("none: plain maximum likelihood, so probabilities stay calibrated to the base rate")
+        } else {
+            json!({
+                "positive_weight": positive_weight,
+                "method": "each buggy training row counts positive_weight times in the fit",
+                "prior_correction": format!("intercept -= ln({positive_weight}), so the probabilities are calibrated to the unweighted base rate"),
+            })
+        },
         "thresholds": "elevated = 80th percentile, high = 95th percentile of predicted probability on the training rows",
         "solver": "linfa-logistic 0.8 (L-BFGS)",
     })
@@ -802,13 +1013,14 @@ mod tests {
     #[test]
     fn model_file_reproduces_linfa_probabilities() {
         let d = synthetic(600, 11);
+        let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
         let columns = resolve_features(
             std::slice::from_ref(&d),
             Some(&["risky".into(), "safe".into()]),
+            &rows,
         )
         .unwrap();
         let transforms = vec![Transform::None, Transform::None];
-        let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
         let fitted = fit(
             std::slice::from_ref(&d),
             &columns,
@@ -816,6 +1028,7 @@ mod tests {
             &rows,
             1.0,
             1000,
+            1,
         )
         .unwrap();
         let model = Model::from_json(
@@ -852,10 +1065,13 @@ mod tests {
         assert_eq!(d.rows.len(), 200);
         let out = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
         let names: Vec<&str> = out.model.feature_names().collect();
-        assert_eq!(
-            names, DEFAULT_FEATURES,
-            "all default features are in the fixture"
-        );
+        let n = DEFAULT_FEATURES.len();
+        assert_eq!(names.len(), n, "all default features are in the fixture");
+        assert_eq!(names[..n - 1], DEFAULT_FEATURES[..n - 1]);
+        // The hinge's knot is resolved to a number, the training median of log1p(age).
+        assert!(names[n - 1].starts_with("hinge(age,"), "{names:?}");
+        let hinge = &out.model.features[n - 1];
+        assert!(matches!(hinge.derived, Some(Derived::Hinge { knot, .. }) if knot > 0.0));
         let la = out.model.features.iter().find(|f| f.name == "la").unwrap();
         assert!(
             la.coefficient > 0.3,
