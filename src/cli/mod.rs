@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub mod eval;
+pub mod mine;
 pub mod score;
 pub mod train;
 
@@ -23,6 +24,8 @@ pub struct Cli {
 pub enum Command {
     /// Score one change (merge-base(base, head)..head) of a local repository.
     Score(score::ScoreArgs),
+    /// Write a dataset CSV: one labelled row per non-merge commit reachable from HEAD.
+    Mine(mine::MineArgs),
     /// Fit the logistic model on datasets, validate on a chronological hold-out, write model.json.
     Train(train::TrainArgs),
     /// Metrics of a model on a dataset, as JSON on stdout.
@@ -32,6 +35,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Score(args) => score::run(args),
+        Command::Mine(args) => mine::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
     }

@@ -13,6 +13,7 @@ use crate::features::{
 };
 
 pub mod index;
+pub mod mine;
 
 use index::{author_key, path_string, HistoryIndex};
 
@@ -324,11 +325,42 @@ pub fn diff_change(
     base: &git2::Tree<'_>,
     head: &git2::Tree<'_>,
 ) -> Result<Vec<FileChange>, MiningError> {
+    Ok(diff_change_detailed(repo, Some(base), head)?
+        .into_iter()
+        .map(|d| d.file)
+        .collect())
+}
+
+/// One hunk of a zero-context line diff, as in its `@@ -old_start,old_lines +new_start,new_lines @@`
+/// header (a pure insertion's `old_start` is the line before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hunk {
+    pub old_start: u32,
+    pub old_lines: u32,
+    pub new_start: u32,
+    pub new_lines: u32,
+}
+
+/// A file of a diff with what line ownership needs: blob ids (zero when absent) and hunks.
+#[derive(Debug, Clone)]
+pub struct DiffedFile {
+    pub file: FileChange,
+    pub old_id: Oid,
+    pub new_id: Oid,
+    pub hunks: Vec<Hunk>,
+}
+
+/// `diff_change` keeping blob ids and hunks; `base` None diffs against the empty tree.
+pub fn diff_change_detailed(
+    repo: &Repository,
+    base: Option<&git2::Tree<'_>>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
     let mut opts = DiffOptions::new();
     opts.ignore_submodules(false)
         .include_typechange(true)
         .context_lines(0);
-    let mut diff = repo.diff_tree_to_tree(Some(base), Some(head), Some(&mut opts))?;
+    let mut diff = repo.diff_tree_to_tree(base, Some(head), Some(&mut opts))?;
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
     let mut files = Vec::with_capacity(diff.deltas().len());
     for (i, delta) in diff.deltas().enumerate() {
@@ -380,10 +412,18 @@ pub fn diff_change(
             lines_before: 0,
             added_lines: Vec::new(),
         };
+        let mut hunks = Vec::new();
         if kind == FileKind::Text {
             file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
             if let Some(patch) = Patch::from_diff(&diff, i)? {
                 for h in 0..patch.num_hunks() {
+                    let (hunk, _) = patch.hunk(h)?;
+                    hunks.push(Hunk {
+                        old_start: hunk.old_start(),
+                        old_lines: hunk.old_lines(),
+                        new_start: hunk.new_start(),
+                        new_lines: hunk.new_lines(),
+                    });
                     for l in 0..patch.num_lines_in_hunk(h)? {
                         let line = patch.line_in_hunk(h, l)?;
                         match line.origin() {
@@ -400,7 +440,12 @@ pub fn diff_change(
                 }
             }
         }
-        files.push(file);
+        files.push(DiffedFile {
+            file,
+            old_id: old.id(),
+            new_id: new.id(),
+            hunks,
+        });
     }
     Ok(files)
 }
@@ -439,32 +484,74 @@ fn attribute_lines(
             continue;
         };
         budget -= history.len() + 1;
-        let mut owners: Vec<u32> = Vec::new();
-        let mut content: Vec<u8> = Vec::new();
-        for &c in history {
-            let ic = index.commit(c);
-            let path = index.path_at(file.base_path(), c);
-            let next = repo
-                .find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid"))
-                .ok()
-                .and_then(|commit| commit.tree().ok())
-                .and_then(|tree| tree.get_path(Path::new(&path)).ok().map(|e| e.id()))
-                .and_then(|id| repo.find_blob(id).ok())
-                .map(|b| b.content().to_vec())
-                .unwrap_or_default();
-            owners = replay(&content, &owners, &next, ic.author);
-            content = next;
-        }
-        // Anything the replay missed (merge resolutions, history cut by a shallow clone) is
-        // nobody's, so it never counts for the author.
-        owners = replay(&content, &owners, &base_content, u32::MAX);
+        let owners = replay_file_owners(repo, index, file.base_path(), history, &base_content);
         tally.files_attributed += 1;
         tally.total_lines += owners.len() as u64;
         if let Some(a) = author {
-            tally.author_lines += owners.iter().filter(|&&o| o == a).count() as u64;
+            tally.author_lines += owners
+                .iter()
+                .filter(|&&o| o != u32::MAX && index.commit(o).author == a)
+                .count() as u64;
         }
     }
     tally
+}
+
+/// The commit (index id) that last wrote each line of `final_content`, the file at `path`,
+/// replayed along `history` (its earlier commits, oldest first, renames followed by the index).
+/// Lines the replay cannot explain (merge resolutions, a shallow cut) are `u32::MAX`: nobody's.
+pub fn replay_file_owners(
+    repo: &Repository,
+    index: &HistoryIndex,
+    path: &str,
+    history: &[u32],
+    final_content: &[u8],
+) -> Vec<u32> {
+    let mut owners: Vec<u32> = Vec::new();
+    let mut content: Vec<u8> = Vec::new();
+    for &c in history {
+        let ic = index.commit(c);
+        let at = index.path_at(path, c);
+        let next = repo
+            .find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid"))
+            .ok()
+            .and_then(|commit| commit.tree().ok())
+            .and_then(|tree| tree.get_path(Path::new(&at)).ok().map(|e| e.id()))
+            .and_then(|id| repo.find_blob(id).ok())
+            .map(|b| b.content().to_vec())
+            .unwrap_or_default();
+        owners = replay(&content, &owners, &next, c);
+        content = next;
+    }
+    replay(&content, &owners, final_content, u32::MAX)
+}
+
+/// Owners of the lines of a file after a zero-context diff, from the owners before it and the
+/// diff's hunks: unchanged lines keep theirs, added or changed lines go to `owner`.
+pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u32) -> Vec<u32> {
+    let mut owners = Vec::with_capacity(new_len);
+    let mut old_pos = 0usize;
+    for hunk in hunks {
+        let old_start = if hunk.old_lines == 0 {
+            hunk.old_start as usize
+        } else {
+            hunk.old_start as usize - 1
+        };
+        while old_pos < old_start && owners.len() < new_len {
+            owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
+            old_pos += 1;
+        }
+        old_pos = old_start + hunk.old_lines as usize;
+        for _ in 0..hunk.new_lines {
+            owners.push(owner);
+        }
+    }
+    while owners.len() < new_len {
+        owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
+        old_pos += 1;
+    }
+    owners.truncate(new_len);
+    owners
 }
 
 /// Owners of the lines of `new`, given the owners of the lines of `old`: unchanged lines keep
