@@ -85,7 +85,7 @@ pub fn is_meaningful_line(path: &str, line: &[u8]) -> bool {
             && (t.ends_with(';') || t.ends_with('{') || t.ends_with('}'));
         return code_like;
     }
-    false
+    true
 }
 
 /// Optional facts from an issue tracker. Offline nothing is known, so it is empty by default
