@@ -22,9 +22,7 @@ use std::rc::Rc;
 use git2::{Oid, Repository};
 
 use super::index::{author_key, HistoryIndex};
-use super::{
-    apply_hunks, diff_change_detailed, replay_file_owners, DiffedFile, MiningError, CONFIG_PATH,
-};
+use super::{apply_hunks, diff_commit, replay_file_owners, DiffedFile, MiningError, CONFIG_PATH};
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
@@ -262,6 +260,8 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         return Err(MiningError::NoCommits);
     }
     let head = repo.head()?.peel_to_commit()?.id();
+    // Objects come from the repository's own store: re-hashing every one read is wasted work.
+    git2::opts::strict_hash_verification(false);
     let order = commit_order(repo, head)?;
     let want_revert = options.labels.contains(&LabelKind::Revert);
     let want_szz = options.labels.contains(&LabelKind::Szz);
@@ -317,7 +317,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         let parent_at = parent.as_ref().and_then(|p| index.lookup(p.id()));
         let parent_tree = parent.as_ref().map(|p| p.tree()).transpose()?;
         let tree = commit.tree()?;
-        let diffed = diff_change_detailed(repo, parent_tree.as_ref(), &tree)?;
+        let diffed = diff_commit(repo, parent_tree.as_ref(), &tree)?;
         let visible = |c: u32| parent_at.is_some_and(|p| chains.is_ancestor(c, p));
 
         let author = index.author_id(&key);
@@ -436,11 +436,12 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         };
         let (mut signals, _) = features::compute(&snapshot, hits, None);
 
-        let change_subsystems: HashSet<u32> = snapshot
-            .files
-            .iter()
-            .filter_map(|f| subsystem_ids.get(subsystem(&f.path)).copied())
-            .collect();
+        let mut change_subsystems = vec![false; subsystem_ids.len()];
+        for f in &snapshot.files {
+            if let Some(&s) = subsystem_ids.get(subsystem(&f.path)) {
+                change_subsystems[s as usize] = true;
+            }
+        }
         let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
         if let Some(a) = author {
             for e in authors.get(a as usize).into_iter().flatten() {
@@ -450,7 +451,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
                 exp += 1;
                 let years = ((time - e.time).max(0) as f64 / YEAR_SECONDS).floor();
                 rexp += 1.0 / (years + 1.0);
-                if e.subsystems.iter().any(|s| change_subsystems.contains(s)) {
+                if e.subsystems.iter().any(|&s| change_subsystems[s as usize]) {
                     sexp += 1;
                 }
             }

@@ -384,68 +384,275 @@ pub fn diff_change_detailed(
             (ChangeKind::Renamed, Some(o)) if o != path => Some(o),
             _ => None,
         };
-        let special = kind_of(new.mode()).or_else(|| kind_of(old.mode()));
-        let old_blob = if special.is_none() {
-            find_text_blob(repo, old.id())
-        } else {
-            None
-        };
-        let new_blob = if special.is_none() {
-            find_text_blob(repo, new.id())
-        } else {
-            None
-        };
-        let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
-            || new_blob.as_ref().is_some_and(|b| b.is_binary());
-        let kind = special.unwrap_or(if binary {
-            FileKind::Binary
-        } else {
-            FileKind::Text
-        });
-        let mut file = FileChange {
+        files.push(diffed_file(
+            repo,
+            change,
             path,
             old_path,
-            change,
-            kind,
-            added: 0,
-            deleted: 0,
-            lines_before: 0,
-            added_lines: Vec::new(),
-        };
-        let mut hunks = Vec::new();
-        if kind == FileKind::Text {
-            file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
-            if let Some(patch) = Patch::from_diff(&diff, i)? {
-                for h in 0..patch.num_hunks() {
-                    let (hunk, _) = patch.hunk(h)?;
-                    hunks.push(Hunk {
-                        old_start: hunk.old_start(),
-                        old_lines: hunk.old_lines(),
-                        new_start: hunk.new_start(),
-                        new_lines: hunk.new_lines(),
-                    });
-                    for l in 0..patch.num_lines_in_hunk(h)? {
-                        let line = patch.line_in_hunk(h, l)?;
-                        match line.origin() {
-                            '+' => {
-                                file.added += 1;
-                                if let Some(n) = line.new_lineno() {
-                                    file.added_lines.push(n);
-                                }
-                            }
-                            '-' => file.deleted += 1,
-                            _ => {}
-                        }
+            (old.id(), old.mode()),
+            (new.id(), new.mode()),
+            |_, _| {
+                Patch::from_diff(&diff, i)?
+                    .map(|p| line_stats(&p))
+                    .transpose()
+            },
+        )?);
+    }
+    Ok(files)
+}
+
+/// One file of a diff: kind, line counts and hunks. `patch` makes the zero-context line diff
+/// of its two blobs (from a tree diff, or straight from the blobs).
+fn diffed_file<'r>(
+    repo: &'r Repository,
+    change: ChangeKind,
+    path: String,
+    old_path: Option<String>,
+    old: (Oid, FileMode),
+    new: (Oid, FileMode),
+    patch: impl FnOnce(Option<&Blob<'r>>, Option<&Blob<'r>>) -> Result<Option<LineStats>, git2::Error>,
+) -> Result<DiffedFile, MiningError> {
+    let special = kind_of(new.1).or_else(|| kind_of(old.1));
+    let old_blob = if special.is_none() {
+        find_text_blob(repo, old.0)
+    } else {
+        None
+    };
+    let new_blob = if special.is_none() {
+        find_text_blob(repo, new.0)
+    } else {
+        None
+    };
+    let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
+        || new_blob.as_ref().is_some_and(|b| b.is_binary());
+    let kind = special.unwrap_or(if binary {
+        FileKind::Binary
+    } else {
+        FileKind::Text
+    });
+    let mut file = FileChange {
+        path,
+        old_path,
+        change,
+        kind,
+        added: 0,
+        deleted: 0,
+        lines_before: 0,
+        added_lines: Vec::new(),
+    };
+    let mut hunks = Vec::new();
+    if kind == FileKind::Text {
+        file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
+        if let Some(stats) = patch(old_blob.as_ref(), new_blob.as_ref())? {
+            file.added = stats.added;
+            file.deleted = stats.deleted;
+            file.added_lines = stats.added_lines;
+            hunks = stats.hunks;
+        }
+    }
+    Ok(DiffedFile {
+        file,
+        old_id: old.0,
+        new_id: new.0,
+        hunks,
+    })
+}
+
+/// What a zero-context line diff of one file says.
+#[derive(Debug, Default)]
+struct LineStats {
+    added: u64,
+    deleted: u64,
+    added_lines: Vec<u32>,
+    hunks: Vec<Hunk>,
+}
+
+fn line_stats(patch: &Patch<'_>) -> Result<LineStats, git2::Error> {
+    let mut stats = LineStats::default();
+    for h in 0..patch.num_hunks() {
+        let (hunk, _) = patch.hunk(h)?;
+        stats.hunks.push(Hunk {
+            old_start: hunk.old_start(),
+            old_lines: hunk.old_lines(),
+            new_start: hunk.new_start(),
+            new_lines: hunk.new_lines(),
+        });
+        for l in 0..patch.num_lines_in_hunk(h)? {
+            let line = patch.line_in_hunk(h, l)?;
+            match line.origin() {
+                '+' => {
+                    stats.added += 1;
+                    if let Some(n) = line.new_lineno() {
+                        stats.added_lines.push(n);
                     }
                 }
+                '-' => stats.deleted += 1,
+                _ => {}
             }
         }
-        files.push(DiffedFile {
-            file,
-            old_id: old.id(),
-            new_id: new.id(),
-            hunks,
-        });
+    }
+    Ok(stats)
+}
+
+/// A tree entry as the fast diff compares it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Side {
+    id: Oid,
+    mode: FileMode,
+}
+
+fn file_mode(raw: i32) -> FileMode {
+    match raw {
+        0o040000 => FileMode::Tree,
+        0o100755 => FileMode::BlobExecutable,
+        0o120000 => FileMode::Link,
+        0o160000 => FileMode::Commit,
+        0o100664 => FileMode::BlobGroupWritable,
+        _ => FileMode::Blob,
+    }
+}
+
+/// Entries of a tree in git order, with the key git sorts by (a tree's name ends in `/`).
+fn entries(tree: Option<&git2::Tree<'_>>) -> Vec<(Vec<u8>, Side, bool)> {
+    tree.map(|t| {
+        t.iter()
+            .map(|e| {
+                let is_tree = e.kind() == Some(git2::ObjectType::Tree);
+                let mut key = e.name_bytes().to_vec();
+                if is_tree {
+                    key.push(b'/');
+                }
+                (
+                    key,
+                    Side {
+                        id: e.id(),
+                        mode: file_mode(e.filemode()),
+                    },
+                    is_tree,
+                )
+            })
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Changed blob entries between two trees, in path order, descending only into subtrees
+/// whose ids differ (what makes it fast: an unchanged directory costs one comparison).
+fn tree_changes(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &str,
+    out: &mut Vec<(String, Option<Side>, Option<Side>)>,
+) -> Result<(), git2::Error> {
+    let (a, b) = (entries(old), entries(new));
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let (x, y) = match order {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                (Some(&a[i - 1]), None)
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                (None, Some(&b[j - 1]))
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+                (Some(&a[i - 1]), Some(&b[j - 1]))
+            }
+        };
+        if let (Some(x), Some(y)) = (x, y) {
+            if x.1 == y.1 {
+                continue;
+            }
+        }
+        let entry = x.or(y).expect("one side");
+        let name = String::from_utf8_lossy(entry.0.strip_suffix(b"/").unwrap_or(&entry.0));
+        let path = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.2 {
+            let ot = x.map(|x| repo.find_tree(x.1.id)).transpose()?;
+            let nt = y.map(|y| repo.find_tree(y.1.id)).transpose()?;
+            tree_changes(repo, ot.as_ref(), nt.as_ref(), &path, out)?;
+        } else {
+            out.push((path, x.map(|x| x.1), y.map(|y| y.1)));
+        }
+    }
+    Ok(())
+}
+
+fn is_blob_mode(mode: FileMode) -> bool {
+    matches!(
+        mode,
+        FileMode::Blob | FileMode::BlobExecutable | FileMode::BlobGroupWritable
+    )
+}
+
+/// The same result as [`diff_change_detailed`] for one commit against its parent, faster:
+/// subtrees with equal ids are skipped and blobs are diffed directly. Commits that could hold
+/// a rename or a type change (both additions and deletions, a file becoming a symlink…) are
+/// left to libgit2's diff with rename detection, so their result is the same by construction.
+pub fn diff_commit(
+    repo: &Repository,
+    parent: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
+    let mut changes = Vec::new();
+    tree_changes(repo, parent, Some(tree), "", &mut changes)?;
+    let added = changes.iter().any(|c| c.1.is_none());
+    let deleted = changes.iter().any(|c| c.2.is_none());
+    let typechange = changes.iter().any(|c| match (c.1, c.2) {
+        (Some(o), Some(n)) => o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode)),
+        _ => false,
+    });
+    if (added && deleted) || typechange {
+        return diff_change_detailed(repo, parent, tree);
+    }
+    let mut opts = DiffOptions::new();
+    opts.context_lines(0);
+    let mut files = Vec::with_capacity(changes.len());
+    for (path, old, new) in changes {
+        let change = match (old, new) {
+            (None, _) => ChangeKind::Added,
+            (_, None) => ChangeKind::Deleted,
+            _ => ChangeKind::Modified,
+        };
+        let none = Side {
+            id: Oid::zero(),
+            mode: FileMode::Unreadable,
+        };
+        let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
+        let as_path = path.clone();
+        files.push(diffed_file(
+            repo,
+            change,
+            path,
+            None,
+            (o.id, o.mode),
+            (n.id, n.mode),
+            |ob, nb| {
+                let p = Some(Path::new(&as_path));
+                let (old, new) = (
+                    ob.map_or(&[][..], |b| b.content()),
+                    nb.map_or(&[][..], |b| b.content()),
+                );
+                if ob.is_none() && nb.is_none() {
+                    return Ok(None);
+                }
+                let patch = Patch::from_buffers(old, p, new, p, Some(&mut opts))?;
+                line_stats(&patch).map(Some)
+            },
+        )?);
     }
     Ok(files)
 }
