@@ -40,6 +40,12 @@ impl fmt::Display for LabelKind {
 pub fn parse_kinds(text: &str) -> Result<Vec<LabelKind>, String> {
     let mut kinds = Vec::new();
     for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part.eq_ignore_ascii_case("none") {
+            return Err(
+                "at least one label kind is required (revert, szz): a dataset labelled by nothing cannot train a model"
+                    .to_string(),
+            );
+        }
         let kind = LabelKind::ALL
             .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(part))

@@ -1,6 +1,7 @@
 //! Integration tests: real git repositories built in temp dirs, the real binary.
 
 mod cli;
+mod mine;
 mod model;
 mod signals;
 mod support;
