@@ -183,11 +183,15 @@ impl Chains {
     }
 }
 
-/// One earlier commit of an author: index id, author time, subsystem ids.
+/// One earlier commit of an author, laid out for the EXP/REXP/SEXP loop (which visits every
+/// earlier commit of the author for every commit): its chain position, author time, and the
+/// subsystems it touched as a bit mask (ids below 64) plus any higher ids.
 struct AuthorEntry {
-    commit: u32,
+    chain: u32,
+    pos: u32,
     time: i64,
-    subsystems: Box<[u32]>,
+    mask: u64,
+    more: Box<[u32]>,
 }
 
 /// Commits reachable from HEAD, oldest first: parents before children, ties by author time.
@@ -437,21 +441,36 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         let (mut signals, _) = features::compute(&snapshot, hits, None);
 
         let mut change_subsystems = vec![false; subsystem_ids.len()];
+        let mut change_mask = 0u64;
         for f in &snapshot.files {
             if let Some(&s) = subsystem_ids.get(subsystem(&f.path)) {
                 change_subsystems[s as usize] = true;
+                if s < 64 {
+                    change_mask |= 1 << s;
+                }
             }
         }
         let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
-        if let Some(a) = author {
+        if let (Some(a), Some(p)) = (author, parent_at) {
+            let at = &chains.commits[p as usize];
             for e in authors.get(a as usize).into_iter().flatten() {
-                if !visible(e.commit) {
+                let seen = if e.chain == at.chain {
+                    e.pos <= at.pos
+                } else {
+                    match at.reach.binary_search_by_key(&e.chain, |&(c, _)| c) {
+                        Ok(i) => e.pos <= at.reach[i].1,
+                        Err(_) => false,
+                    }
+                };
+                if !seen {
                     continue;
                 }
                 exp += 1;
                 let years = ((time - e.time).max(0) as f64 / YEAR_SECONDS).floor();
                 rexp += 1.0 / (years + 1.0);
-                if e.subsystems.iter().any(|&s| change_subsystems[s as usize]) {
+                if e.mask & change_mask != 0
+                    || e.more.iter().any(|&s| change_subsystems[s as usize])
+                {
                     sexp += 1;
                 }
             }
@@ -541,10 +560,13 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             .collect();
         subs.sort_unstable();
         subs.dedup();
+        let place = &chains.commits[this as usize];
         authors[a].push(AuthorEntry {
-            commit: this,
+            chain: place.chain,
+            pos: place.pos,
             time,
-            subsystems: subs.into_boxed_slice(),
+            mask: subs.iter().filter(|&&s| s < 64).fold(0, |m, &s| m | 1 << s),
+            more: subs.into_iter().filter(|&s| s >= 64).collect(),
         });
         row_of.push(row_index as u32);
         out.rows.push(MinedRow {
@@ -557,6 +579,13 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    tracing::debug!(
+        blobs = owners.len(),
+        owned_lines = owners.values().map(|o| o.len()).sum::<usize>(),
+        rebuilds = out.owner_rebuilds,
+        chains = chains.next_chain,
+        "mined"
+    );
     for kind in &options.labels {
         let n = out
             .rows

@@ -494,6 +494,39 @@ fn line_stats(patch: &Patch<'_>) -> Result<LineStats, git2::Error> {
     Ok(stats)
 }
 
+/// The line diff of a file of `lines` lines added (or deleted) whole.
+fn whole_file(lines: u64, added: bool) -> LineStats {
+    if lines == 0 {
+        return LineStats::default();
+    }
+    let n = lines as u32;
+    if added {
+        LineStats {
+            added: lines,
+            deleted: 0,
+            added_lines: (1..=n).collect(),
+            hunks: vec![Hunk {
+                old_start: 0,
+                old_lines: 0,
+                new_start: 1,
+                new_lines: n,
+            }],
+        }
+    } else {
+        LineStats {
+            added: 0,
+            deleted: lines,
+            added_lines: Vec::new(),
+            hunks: vec![Hunk {
+                old_start: 1,
+                old_lines: n,
+                new_start: 0,
+                new_lines: 0,
+            }],
+        }
+    }
+}
+
 /// A tree entry as the fast diff compares it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Side {
@@ -640,17 +673,15 @@ pub fn diff_commit(
             None,
             (o.id, o.mode),
             (n.id, n.mode),
-            |ob, nb| {
-                let p = Some(Path::new(&as_path));
-                let (old, new) = (
-                    ob.map_or(&[][..], |b| b.content()),
-                    nb.map_or(&[][..], |b| b.content()),
-                );
-                if ob.is_none() && nb.is_none() {
-                    return Ok(None);
+            |ob, nb| match (ob, nb) {
+                (Some(ob), Some(nb)) => {
+                    let p = Some(Path::new(&as_path));
+                    line_stats(&Patch::from_blobs(ob, p, nb, p, Some(&mut opts))?).map(Some)
                 }
-                let patch = Patch::from_buffers(old, p, new, p, Some(&mut opts))?;
-                line_stats(&patch).map(Some)
+                // A whole file added or deleted is one hunk of all its lines.
+                (None, Some(nb)) => Ok(Some(whole_file(count_lines(nb.content()), true))),
+                (Some(ob), None) => Ok(Some(whole_file(count_lines(ob.content()), false))),
+                (None, None) => Ok(None),
             },
         )?);
     }

@@ -67,6 +67,14 @@ fn varied_history() -> TestRepo {
     repo.write("Cargo.toml", "[package]\nname = \"x\"\nversion = \"2\"\n");
     repo.write("tools/y.rs", "");
     repo.commit("bob", day(2023, 2, 1), "Release 2");
+    repo.git(&["rm", "-q", "docs/guide.md"]);
+    repo.commit("carol", day(2023, 2, 2), "Drop the guide");
+    repo.write(
+        "src/core/b.rs",
+        "fn b() {}
+fn c() {}",
+    );
+    repo.commit("alice", day(2023, 2, 3), "Add b without a final newline");
     repo
 }
 
@@ -77,7 +85,7 @@ fn rows_equal_score_of_each_commit_against_its_parent() {
     let r = mining::open_repository(repo.path()).unwrap();
     let commits = repo.git(&["rev-list", "--no-merges", "--reverse", "HEAD"]);
     let commits: Vec<&str> = commits.lines().collect();
-    assert_eq!(mined.rows.len(), 7);
+    assert_eq!(mined.rows.len(), 9);
     assert_eq!(mined.merges, 1);
     let rows = by_id(&mined);
     // Every commit but the root (which has no C^ to score against).
@@ -111,7 +119,7 @@ fn rows_equal_score_of_each_commit_against_its_parent() {
         .iter()
         .map(|r| r.signals.sensitive_files)
         .collect();
-    assert_eq!(sensitive, vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0]);
+    assert_eq!(sensitive, vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
 }
 
 #[test]
@@ -227,7 +235,7 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
     }
     // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit.
     let repo = mining::open_repository(&dir).unwrap();
-    for r in mined.rows.iter().step_by(7) {
+    for r in &mined.rows {
         let c = repo
             .find_commit(git2::Oid::from_str(&r.commit_id).unwrap())
             .unwrap();
