@@ -266,6 +266,10 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     let head = repo.head()?.peel_to_commit()?.id();
     // Objects come from the repository's own store: re-hashing every one read is wasted work.
     git2::opts::strict_hash_verification(false);
+    // History only: opened without its work tree, libgit2 does not stat `.gitattributes`
+    // files in it for every blob it diffs.
+    let bare = Repository::open_bare(repo.path());
+    let repo = bare.as_ref().unwrap_or(repo);
     let order = commit_order(repo, head)?;
     let want_revert = options.labels.contains(&LabelKind::Revert);
     let want_szz = options.labels.contains(&LabelKind::Szz);

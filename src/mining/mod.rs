@@ -468,28 +468,23 @@ struct LineStats {
 }
 
 fn line_stats(patch: &Patch<'_>) -> Result<LineStats, git2::Error> {
+    // With no context lines a hunk is its header: `old_lines` removed lines and `new_lines`
+    // added ones, numbered from `new_start` (the "no newline at end of file" markers are
+    // neither).
     let mut stats = LineStats::default();
     for h in 0..patch.num_hunks() {
         let (hunk, _) = patch.hunk(h)?;
+        stats.added += u64::from(hunk.new_lines());
+        stats.deleted += u64::from(hunk.old_lines());
+        stats
+            .added_lines
+            .extend(hunk.new_start()..hunk.new_start() + hunk.new_lines());
         stats.hunks.push(Hunk {
             old_start: hunk.old_start(),
             old_lines: hunk.old_lines(),
             new_start: hunk.new_start(),
             new_lines: hunk.new_lines(),
         });
-        for l in 0..patch.num_lines_in_hunk(h)? {
-            let line = patch.line_in_hunk(h, l)?;
-            match line.origin() {
-                '+' => {
-                    stats.added += 1;
-                    if let Some(n) = line.new_lineno() {
-                        stats.added_lines.push(n);
-                    }
-                }
-                '-' => stats.deleted += 1,
-                _ => {}
-            }
-        }
     }
     Ok(stats)
 }
@@ -545,28 +540,21 @@ fn file_mode(raw: i32) -> FileMode {
     }
 }
 
-/// Entries of a tree in git order, with the key git sorts by (a tree's name ends in `/`).
-fn entries(tree: Option<&git2::Tree<'_>>) -> Vec<(Vec<u8>, Side, bool)> {
-    tree.map(|t| {
-        t.iter()
-            .map(|e| {
-                let is_tree = e.kind() == Some(git2::ObjectType::Tree);
-                let mut key = e.name_bytes().to_vec();
-                if is_tree {
-                    key.push(b'/');
-                }
-                (
-                    key,
-                    Side {
-                        id: e.id(),
-                        mode: file_mode(e.filemode()),
-                    },
-                    is_tree,
-                )
-            })
-            .collect()
+/// Git's order of tree entries: by name, a tree's name compared as if it ended in `/`.
+fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    a[..n].cmp(&b[..n]).then_with(|| {
+        let end =
+            |name: &[u8], tree: bool| name.get(n).copied().unwrap_or(if tree { b'/' } else { 0 });
+        end(a, a_tree).cmp(&end(b, b_tree))
     })
-    .unwrap_or_default()
+}
+
+fn side(e: &git2::TreeEntry<'_>) -> Side {
+    Side {
+        id: e.id(),
+        mode: file_mode(e.filemode()),
+    }
 }
 
 /// Changed blob entries between two trees, in path order, descending only into subtrees
@@ -578,11 +566,13 @@ fn tree_changes(
     prefix: &str,
     out: &mut Vec<(String, Option<Side>, Option<Side>)>,
 ) -> Result<(), git2::Error> {
-    let (a, b) = (entries(old), entries(new));
+    let a: Vec<git2::TreeEntry<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
+    let b: Vec<git2::TreeEntry<'_>> = new.map(|t| t.iter().collect()).unwrap_or_default();
+    let is_tree = |e: &git2::TreeEntry<'_>| e.filemode() == 0o040000;
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         let order = match (a.get(i), b.get(j)) {
-            (Some(x), Some(y)) => x.0.cmp(&y.0),
+            (Some(x), Some(y)) => git_order(x.name_bytes(), is_tree(x), y.name_bytes(), is_tree(y)),
             (Some(_), None) => std::cmp::Ordering::Less,
             _ => std::cmp::Ordering::Greater,
         };
@@ -602,23 +592,23 @@ fn tree_changes(
             }
         };
         if let (Some(x), Some(y)) = (x, y) {
-            if x.1 == y.1 {
+            if x.id() == y.id() && x.filemode() == y.filemode() {
                 continue;
             }
         }
         let entry = x.or(y).expect("one side");
-        let name = String::from_utf8_lossy(entry.0.strip_suffix(b"/").unwrap_or(&entry.0));
+        let name = String::from_utf8_lossy(entry.name_bytes());
         let path = if prefix.is_empty() {
             name.into_owned()
         } else {
             format!("{prefix}/{name}")
         };
-        if entry.2 {
-            let ot = x.map(|x| repo.find_tree(x.1.id)).transpose()?;
-            let nt = y.map(|y| repo.find_tree(y.1.id)).transpose()?;
+        if is_tree(entry) {
+            let ot = x.map(|x| repo.find_tree(x.id())).transpose()?;
+            let nt = y.map(|y| repo.find_tree(y.id())).transpose()?;
             tree_changes(repo, ot.as_ref(), nt.as_ref(), &path, out)?;
         } else {
-            out.push((path, x.map(|x| x.1), y.map(|y| y.1)));
+            out.push((path, x.map(side), y.map(side)));
         }
     }
     Ok(())
@@ -665,7 +655,6 @@ pub fn diff_commit(
             mode: FileMode::Unreadable,
         };
         let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
-        let as_path = path.clone();
         files.push(diffed_file(
             repo,
             change,
@@ -674,9 +663,11 @@ pub fn diff_commit(
             (o.id, o.mode),
             (n.id, n.mode),
             |ob, nb| match (ob, nb) {
+                // No paths: a path makes libgit2 look up .gitattributes for a diff driver on
+                // every file, which costs more than the diff. Binary files were already told
+                // apart by content above.
                 (Some(ob), Some(nb)) => {
-                    let p = Some(Path::new(&as_path));
-                    line_stats(&Patch::from_blobs(ob, p, nb, p, Some(&mut opts))?).map(Some)
+                    line_stats(&Patch::from_blobs(ob, None, nb, None, Some(&mut opts))?).map(Some)
                 }
                 // A whole file added or deleted is one hunk of all its lines.
                 (None, Some(nb)) => Ok(Some(whole_file(count_lines(nb.content()), true))),
