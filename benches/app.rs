@@ -31,7 +31,9 @@ fn root() -> PathBuf {
 }
 
 fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
     target.join("release/riskgate")
 }
 
@@ -52,8 +54,13 @@ fn serve(db_url: &str, github: &str, data: &Path, workers: &str) -> Server {
         .spawn()
         .expect("run `cargo build --release` first");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let base = line.trim().trim_start_matches("riskgate listening on ").to_string();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line
+        .trim()
+        .trim_start_matches("riskgate listening on ")
+        .to_string();
     Server(child, base)
 }
 
@@ -68,13 +75,17 @@ async fn intake(label: &str, db_url: &str) {
     let signature = riskgate::github::webhook::sign(SECRET.as_bytes(), &body);
     let url = format!("{}/api/github/webhooks", server.1);
     let total = 4_000usize;
-    let run = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
     let clients = 16usize;
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
-        let (client, url, body, signature) = (client.clone(), url.clone(), body.clone(), signature.clone());
+        let (client, url, body, signature) =
+            (client.clone(), url.clone(), body.clone(), signature.clone());
         let run = run;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
@@ -115,13 +126,31 @@ async fn fake_github() -> MockServer {
     let ok = |v: Value| ResponseTemplate::new(200).set_body_json(v);
     Mock::given(method("POST"))
         .and(path("/app/installations/1/access_tokens"))
-        .respond_with(ok(json!({"token": "t", "expires_at": "2099-01-01T00:00:00Z"})))
+        .respond_with(ok(
+            json!({"token": "t", "expires_at": "2099-01-01T00:00:00Z"}),
+        ))
         .mount(&gh)
         .await;
-    Mock::given(method("POST")).and(path(format!("{repo}/check-runs"))).respond_with(ok(json!({"id": 1}))).mount(&gh).await;
-    Mock::given(method("PATCH")).and(path(format!("{repo}/check-runs/1"))).respond_with(ok(json!({"id": 1}))).mount(&gh).await;
-    Mock::given(method("GET")).and(path_regex(r"/(comments|reviews)$")).respond_with(ok(json!([]))).mount(&gh).await;
-    Mock::given(method("POST")).and(path_regex(r"/comments$")).respond_with(ok(json!({"id": 2}))).mount(&gh).await;
+    Mock::given(method("POST"))
+        .and(path(format!("{repo}/check-runs")))
+        .respond_with(ok(json!({"id": 1})))
+        .mount(&gh)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path(format!("{repo}/check-runs/1")))
+        .respond_with(ok(json!({"id": 1})))
+        .mount(&gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"/(comments|reviews)$"))
+        .respond_with(ok(json!([])))
+        .mount(&gh)
+        .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"/comments$"))
+        .respond_with(ok(json!({"id": 2})))
+        .mount(&gh)
+        .await;
     gh
 }
 
@@ -132,20 +161,41 @@ async fn end_to_end(label: &str, source: &Path, base: &str, head: &str) {
     // A bare copy with the PR ref GitHub would have.
     let bare = data.path().join("origin.git");
     let run = |dir: &Path, args: &[&str]| {
-        let ok = Command::new("git").args(args).current_dir(dir).status().unwrap().success();
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success();
         assert!(ok, "git {args:?}");
     };
-    run(data.path(), &["clone", "-q", "--bare", "--no-local", source.to_str().unwrap(), bare.to_str().unwrap()]);
+    run(
+        data.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--no-local",
+            source.to_str().unwrap(),
+            bare.to_str().unwrap(),
+        ],
+    );
     let sha = |rev: &str| {
-        let out = Command::new("git").args(["rev-parse", rev]).current_dir(source).output().unwrap();
+        let out = Command::new("git")
+            .args(["rev-parse", rev])
+            .current_dir(source)
+            .output()
+            .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     let (base_sha, head_sha) = (sha(base), sha(head));
     run(&bare, &["update-ref", "refs/heads/bench-base", &base_sha]);
     run(&bare, &["update-ref", "refs/pull/1/head", &head_sha]);
     let server = serve(&db, &gh.uri(), data.path(), "1");
-    let mut payload: Value =
-        serde_json::from_slice(&std::fs::read(root().join("fixtures/github/pull_request.opened.json")).unwrap()).unwrap();
+    let mut payload: Value = serde_json::from_slice(
+        &std::fs::read(root().join("fixtures/github/pull_request.opened.json")).unwrap(),
+    )
+    .unwrap();
     payload["number"] = json!(1);
     payload["repository"]["clone_url"] = json!(bare.display().to_string());
     payload["pull_request"]["number"] = json!(1);
@@ -174,12 +224,19 @@ async fn end_to_end(label: &str, source: &Path, base: &str, head: &str) {
                 .unwrap_or_default()
                 .iter()
                 .filter(|r| r.method.as_str() == "PATCH")
-                .filter(|r| serde_json::from_slice::<Value>(&r.body).map(|b| b["status"] == "completed").unwrap_or(false))
+                .filter(|r| {
+                    serde_json::from_slice::<Value>(&r.body)
+                        .map(|b| b["status"] == "completed")
+                        .unwrap_or(false)
+                })
                 .count();
             if done > round {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(900), "no completed check run");
+            assert!(
+                started.elapsed() < Duration::from_secs(900),
+                "no completed check run"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         println!(
@@ -196,12 +253,20 @@ async fn main() {
     }
     println!("| case | load | throughput / time | p50 | p99 |\n|---|---|---:|---:|---:|");
     let dir = tempfile::tempdir().unwrap();
-    intake("SQLite", &format!("sqlite://{}", dir.path().join("intake.db").display())).await;
+    intake(
+        "SQLite",
+        &format!("sqlite://{}", dir.path().join("intake.db").display()),
+    )
+    .await;
     match std::env::var("RISKGATE_TEST_DATABASE_URL") {
         Ok(url) => intake("PostgreSQL", &url).await,
-        Err(_) => println!("| intake, PostgreSQL | skipped: RISKGATE_TEST_DATABASE_URL unset | | | |"),
+        Err(_) => {
+            println!("| intake, PostgreSQL | skipped: RISKGATE_TEST_DATABASE_URL unset | | | |")
+        }
     }
-    let repo = std::env::var("BENCH_E2E_REPO").map(PathBuf::from).unwrap_or_else(|_| root());
+    let repo = std::env::var("BENCH_E2E_REPO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root());
     let base = std::env::var("BENCH_E2E_BASE").unwrap_or_else(|_| "HEAD~10".into());
     let head = std::env::var("BENCH_E2E_HEAD").unwrap_or_else(|_| "HEAD".into());
     end_to_end(&repo.display().to_string(), &repo, &base, &head).await;

@@ -1,6 +1,6 @@
 //! riskgate: deploy-risk scoring of a change from its git history.
 //!
-//! The pure core (`features`, `model`) does no I/O; `mining` holds all git2 code.
+//! The pure core (`features`, `labels`, `model`) does no I/O; `mining` holds all git2 code.
 
 pub mod cli;
 pub mod config;
@@ -8,6 +8,7 @@ pub mod engine;
 pub mod features;
 pub mod github;
 pub mod jobs;
+pub mod labels;
 pub mod mining;
 pub mod model;
 pub mod report;

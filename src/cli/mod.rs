@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub mod eval;
 pub mod jobs;
+pub mod mine;
 pub mod replay;
 pub mod score;
 pub mod serve;
@@ -27,6 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Score one change (merge-base(base, head)..head) of a local repository.
     Score(score::ScoreArgs),
+    /// Write a dataset CSV: one labelled row per non-merge commit reachable from HEAD.
+    Mine(mine::MineArgs),
     /// Fit the logistic model on datasets, validate on a chronological hold-out, write model.json.
     Train(train::TrainArgs),
     /// Metrics of a model on a dataset, as JSON on stdout.
@@ -44,6 +47,7 @@ pub enum Command {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Score(args) => score::run(args),
+        Command::Mine(args) => mine::run(args),
         Command::Train(args) => train::run(args),
         Command::Eval(args) => eval::run(args),
         Command::Serve(args) => serve::run(args),

@@ -243,6 +243,57 @@ impl HistoryIndex {
         Ok(new.len())
     }
 
+    /// Add a commit whose diff the caller already has (the miner's single pass): `touched`
+    /// paths as `add_commit` records them (a rename's new path, a deletion's old one) and
+    /// `(old, new)` renames. Parents are oids; those not indexed are left out. Returns its index.
+    pub fn push_commit(
+        &mut self,
+        oid: Oid,
+        parents: &[Oid],
+        author_key: String,
+        time: i64,
+        merge: bool,
+        touched: &[&str],
+        renames: &[(&str, &str)],
+    ) -> u32 {
+        let parents = parents
+            .iter()
+            .filter_map(|p| self.by_oid.get(p).copied())
+            .collect();
+        let author = self.intern_author(author_key);
+        let mut seen = HashSet::new();
+        let mut ids = Vec::with_capacity(touched.len());
+        for p in touched {
+            let id = self.intern_path((*p).to_string());
+            if seen.insert(id) {
+                ids.push(id);
+            }
+        }
+        let renames = renames
+            .iter()
+            .map(|(o, n)| {
+                (
+                    self.intern_path((*o).to_string()),
+                    self.intern_path((*n).to_string()),
+                )
+            })
+            .collect();
+        let mut raw = [0u8; 20];
+        raw.copy_from_slice(&oid.as_bytes()[..20]);
+        self.stored.commits.push(IndexedCommit {
+            oid: raw,
+            parents,
+            author,
+            time,
+            merge,
+            touched: if merge { Vec::new() } else { ids },
+            renames,
+        });
+        let i = (self.stored.commits.len() - 1) as u32;
+        self.link(i);
+        i
+    }
+
     /// Indexed commits that no indexed commit has as a parent.
     fn frontier(&self) -> Vec<Oid> {
         let mut has_child = vec![false; self.stored.commits.len()];
@@ -370,6 +421,12 @@ impl HistoryIndex {
     /// The commits (reachable per `visible`) that touched the file at `path`, following renames
     /// back to earlier names. Each rename is followed only into commits older than it.
     pub fn file_history(&self, path: &str, visible: &[bool]) -> Vec<u32> {
+        self.file_history_where(path, |c| visible[c as usize])
+    }
+
+    /// `file_history` with visibility given by a predicate on commit indexes (the miner asks
+    /// "is it an ancestor of the parent?" without a table per commit).
+    pub fn file_history_where(&self, path: &str, visible: impl Fn(u32) -> bool) -> Vec<u32> {
         let Some(&start) = self.by_path.get(path) else {
             return Vec::new();
         };
@@ -383,13 +440,13 @@ impl HistoryIndex {
                 continue;
             }
             for &c in &self.touches[p as usize] {
-                if c < before && visible[c as usize] && seen_commits.insert(c) {
+                if c < before && visible(c) && seen_commits.insert(c) {
                     out.push(c);
                 }
             }
             if let Some(renames) = self.renamed_into.get(&p) {
                 for &(c, old) in renames {
-                    if c < before && visible[c as usize] {
+                    if c < before && visible(c) {
                         pending.push((old, c));
                     }
                 }

@@ -13,6 +13,7 @@ use crate::features::{
 };
 
 pub mod index;
+pub mod mine;
 pub mod mirror;
 
 use index::{author_key, path_string, HistoryIndex};
@@ -331,11 +332,42 @@ pub fn diff_change(
     base: &git2::Tree<'_>,
     head: &git2::Tree<'_>,
 ) -> Result<Vec<FileChange>, MiningError> {
+    Ok(diff_change_detailed(repo, Some(base), head)?
+        .into_iter()
+        .map(|d| d.file)
+        .collect())
+}
+
+/// One hunk of a zero-context line diff, as in its `@@ -old_start,old_lines +new_start,new_lines @@`
+/// header (a pure insertion's `old_start` is the line before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hunk {
+    pub old_start: u32,
+    pub old_lines: u32,
+    pub new_start: u32,
+    pub new_lines: u32,
+}
+
+/// A file of a diff with what line ownership needs: blob ids (zero when absent) and hunks.
+#[derive(Debug, Clone)]
+pub struct DiffedFile {
+    pub file: FileChange,
+    pub old_id: Oid,
+    pub new_id: Oid,
+    pub hunks: Vec<Hunk>,
+}
+
+/// `diff_change` keeping blob ids and hunks; `base` None diffs against the empty tree.
+pub fn diff_change_detailed(
+    repo: &Repository,
+    base: Option<&git2::Tree<'_>>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
     let mut opts = DiffOptions::new();
     opts.ignore_submodules(false)
         .include_typechange(true)
         .context_lines(0);
-    let mut diff = repo.diff_tree_to_tree(Some(base), Some(head), Some(&mut opts))?;
+    let mut diff = repo.diff_tree_to_tree(base, Some(head), Some(&mut opts))?;
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
     let mut files = Vec::with_capacity(diff.deltas().len());
     for (i, delta) in diff.deltas().enumerate() {
@@ -359,55 +391,297 @@ pub fn diff_change(
             (ChangeKind::Renamed, Some(o)) if o != path => Some(o),
             _ => None,
         };
-        let special = kind_of(new.mode()).or_else(|| kind_of(old.mode()));
-        let old_blob = if special.is_none() {
-            find_text_blob(repo, old.id())
-        } else {
-            None
-        };
-        let new_blob = if special.is_none() {
-            find_text_blob(repo, new.id())
-        } else {
-            None
-        };
-        let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
-            || new_blob.as_ref().is_some_and(|b| b.is_binary());
-        let kind = special.unwrap_or(if binary {
-            FileKind::Binary
-        } else {
-            FileKind::Text
-        });
-        let mut file = FileChange {
+        files.push(diffed_file(
+            repo,
+            change,
             path,
             old_path,
-            change,
-            kind,
-            added: 0,
+            (old.id(), old.mode()),
+            (new.id(), new.mode()),
+            |_, _| {
+                Patch::from_diff(&diff, i)?
+                    .map(|p| line_stats(&p))
+                    .transpose()
+            },
+        )?);
+    }
+    Ok(files)
+}
+
+/// One file of a diff: kind, line counts and hunks. `patch` makes the zero-context line diff
+/// of its two blobs (from a tree diff, or straight from the blobs).
+fn diffed_file<'r>(
+    repo: &'r Repository,
+    change: ChangeKind,
+    path: String,
+    old_path: Option<String>,
+    old: (Oid, FileMode),
+    new: (Oid, FileMode),
+    patch: impl FnOnce(Option<&Blob<'r>>, Option<&Blob<'r>>) -> Result<Option<LineStats>, git2::Error>,
+) -> Result<DiffedFile, MiningError> {
+    let special = kind_of(new.1).or_else(|| kind_of(old.1));
+    let old_blob = if special.is_none() {
+        find_text_blob(repo, old.0)
+    } else {
+        None
+    };
+    let new_blob = if special.is_none() {
+        find_text_blob(repo, new.0)
+    } else {
+        None
+    };
+    let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
+        || new_blob.as_ref().is_some_and(|b| b.is_binary());
+    let kind = special.unwrap_or(if binary {
+        FileKind::Binary
+    } else {
+        FileKind::Text
+    });
+    let mut file = FileChange {
+        path,
+        old_path,
+        change,
+        kind,
+        added: 0,
+        deleted: 0,
+        lines_before: 0,
+        added_lines: Vec::new(),
+    };
+    let mut hunks = Vec::new();
+    if kind == FileKind::Text {
+        file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
+        if let Some(stats) = patch(old_blob.as_ref(), new_blob.as_ref())? {
+            file.added = stats.added;
+            file.deleted = stats.deleted;
+            file.added_lines = stats.added_lines;
+            hunks = stats.hunks;
+        }
+    }
+    Ok(DiffedFile {
+        file,
+        old_id: old.0,
+        new_id: new.0,
+        hunks,
+    })
+}
+
+/// What a zero-context line diff of one file says.
+#[derive(Debug, Default)]
+struct LineStats {
+    added: u64,
+    deleted: u64,
+    added_lines: Vec<u32>,
+    hunks: Vec<Hunk>,
+}
+
+fn line_stats(patch: &Patch<'_>) -> Result<LineStats, git2::Error> {
+    // With no context lines a hunk is its header: `old_lines` removed lines and `new_lines`
+    // added ones, numbered from `new_start` (the "no newline at end of file" markers are
+    // neither).
+    let mut stats = LineStats::default();
+    for h in 0..patch.num_hunks() {
+        let (hunk, _) = patch.hunk(h)?;
+        stats.added += u64::from(hunk.new_lines());
+        stats.deleted += u64::from(hunk.old_lines());
+        stats
+            .added_lines
+            .extend(hunk.new_start()..hunk.new_start() + hunk.new_lines());
+        stats.hunks.push(Hunk {
+            old_start: hunk.old_start(),
+            old_lines: hunk.old_lines(),
+            new_start: hunk.new_start(),
+            new_lines: hunk.new_lines(),
+        });
+    }
+    Ok(stats)
+}
+
+/// The line diff of a file of `lines` lines added (or deleted) whole.
+fn whole_file(lines: u64, added: bool) -> LineStats {
+    if lines == 0 {
+        return LineStats::default();
+    }
+    let n = lines as u32;
+    if added {
+        LineStats {
+            added: lines,
             deleted: 0,
-            lines_before: 0,
+            added_lines: (1..=n).collect(),
+            hunks: vec![Hunk {
+                old_start: 0,
+                old_lines: 0,
+                new_start: 1,
+                new_lines: n,
+            }],
+        }
+    } else {
+        LineStats {
+            added: 0,
+            deleted: lines,
             added_lines: Vec::new(),
+            hunks: vec![Hunk {
+                old_start: 1,
+                old_lines: n,
+                new_start: 0,
+                new_lines: 0,
+            }],
+        }
+    }
+}
+
+/// A tree entry as the fast diff compares it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Side {
+    id: Oid,
+    mode: FileMode,
+}
+
+fn file_mode(raw: i32) -> FileMode {
+    match raw {
+        0o040000 => FileMode::Tree,
+        0o100755 => FileMode::BlobExecutable,
+        0o120000 => FileMode::Link,
+        0o160000 => FileMode::Commit,
+        0o100664 => FileMode::BlobGroupWritable,
+        _ => FileMode::Blob,
+    }
+}
+
+/// Git's order of tree entries: by name, a tree's name compared as if it ended in `/`.
+fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    a[..n].cmp(&b[..n]).then_with(|| {
+        let end =
+            |name: &[u8], tree: bool| name.get(n).copied().unwrap_or(if tree { b'/' } else { 0 });
+        end(a, a_tree).cmp(&end(b, b_tree))
+    })
+}
+
+fn side(e: &git2::TreeEntry<'_>) -> Side {
+    Side {
+        id: e.id(),
+        mode: file_mode(e.filemode()),
+    }
+}
+
+/// Changed blob entries between two trees, in path order, descending only into subtrees
+/// whose ids differ (what makes it fast: an unchanged directory costs one comparison).
+fn tree_changes(
+    repo: &Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: Option<&git2::Tree<'_>>,
+    prefix: &str,
+    out: &mut Vec<(String, Option<Side>, Option<Side>)>,
+) -> Result<(), git2::Error> {
+    let a: Vec<git2::TreeEntry<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
+    let b: Vec<git2::TreeEntry<'_>> = new.map(|t| t.iter().collect()).unwrap_or_default();
+    let is_tree = |e: &git2::TreeEntry<'_>| e.filemode() == 0o040000;
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => git_order(x.name_bytes(), is_tree(x), y.name_bytes(), is_tree(y)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
         };
-        if kind == FileKind::Text {
-            file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
-            if let Some(patch) = Patch::from_diff(&diff, i)? {
-                for h in 0..patch.num_hunks() {
-                    for l in 0..patch.num_lines_in_hunk(h)? {
-                        let line = patch.line_in_hunk(h, l)?;
-                        match line.origin() {
-                            '+' => {
-                                file.added += 1;
-                                if let Some(n) = line.new_lineno() {
-                                    file.added_lines.push(n);
-                                }
-                            }
-                            '-' => file.deleted += 1,
-                            _ => {}
-                        }
-                    }
-                }
+        let (x, y) = match order {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                (Some(&a[i - 1]), None)
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                (None, Some(&b[j - 1]))
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+                (Some(&a[i - 1]), Some(&b[j - 1]))
+            }
+        };
+        if let (Some(x), Some(y)) = (x, y) {
+            if x.id() == y.id() && x.filemode() == y.filemode() {
+                continue;
             }
         }
-        files.push(file);
+        let entry = x.or(y).expect("one side");
+        let name = String::from_utf8_lossy(entry.name_bytes());
+        let path = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if is_tree(entry) {
+            let ot = x.map(|x| repo.find_tree(x.id())).transpose()?;
+            let nt = y.map(|y| repo.find_tree(y.id())).transpose()?;
+            tree_changes(repo, ot.as_ref(), nt.as_ref(), &path, out)?;
+        } else {
+            out.push((path, x.map(side), y.map(side)));
+        }
+    }
+    Ok(())
+}
+
+fn is_blob_mode(mode: FileMode) -> bool {
+    matches!(
+        mode,
+        FileMode::Blob | FileMode::BlobExecutable | FileMode::BlobGroupWritable
+    )
+}
+
+/// The same result as [`diff_change_detailed`] for one commit against its parent, faster:
+/// subtrees with equal ids are skipped and blobs are diffed directly. Commits that could hold
+/// a rename or a type change (both additions and deletions, a file becoming a symlink…) are
+/// left to libgit2's diff with rename detection, so their result is the same by construction.
+pub fn diff_commit(
+    repo: &Repository,
+    parent: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
+    let mut changes = Vec::new();
+    tree_changes(repo, parent, Some(tree), "", &mut changes)?;
+    let added = changes.iter().any(|c| c.1.is_none());
+    let deleted = changes.iter().any(|c| c.2.is_none());
+    let typechange = changes.iter().any(|c| match (c.1, c.2) {
+        (Some(o), Some(n)) => o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode)),
+        _ => false,
+    });
+    if (added && deleted) || typechange {
+        return diff_change_detailed(repo, parent, tree);
+    }
+    let mut opts = DiffOptions::new();
+    opts.context_lines(0);
+    let mut files = Vec::with_capacity(changes.len());
+    for (path, old, new) in changes {
+        let change = match (old, new) {
+            (None, _) => ChangeKind::Added,
+            (_, None) => ChangeKind::Deleted,
+            _ => ChangeKind::Modified,
+        };
+        let none = Side {
+            id: Oid::zero(),
+            mode: FileMode::Unreadable,
+        };
+        let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
+        files.push(diffed_file(
+            repo,
+            change,
+            path,
+            None,
+            (o.id, o.mode),
+            (n.id, n.mode),
+            |ob, nb| match (ob, nb) {
+                // No paths: a path makes libgit2 look up .gitattributes for a diff driver on
+                // every file, which costs more than the diff. Binary files were already told
+                // apart by content above.
+                (Some(ob), Some(nb)) => {
+                    line_stats(&Patch::from_blobs(ob, None, nb, None, Some(&mut opts))?).map(Some)
+                }
+                // A whole file added or deleted is one hunk of all its lines.
+                (None, Some(nb)) => Ok(Some(whole_file(count_lines(nb.content()), true))),
+                (Some(ob), None) => Ok(Some(whole_file(count_lines(ob.content()), false))),
+                (None, None) => Ok(None),
+            },
+        )?);
     }
     Ok(files)
 }
@@ -446,32 +720,74 @@ fn attribute_lines(
             continue;
         };
         budget -= history.len() + 1;
-        let mut owners: Vec<u32> = Vec::new();
-        let mut content: Vec<u8> = Vec::new();
-        for &c in history {
-            let ic = index.commit(c);
-            let path = index.path_at(file.base_path(), c);
-            let next = repo
-                .find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid"))
-                .ok()
-                .and_then(|commit| commit.tree().ok())
-                .and_then(|tree| tree.get_path(Path::new(&path)).ok().map(|e| e.id()))
-                .and_then(|id| repo.find_blob(id).ok())
-                .map(|b| b.content().to_vec())
-                .unwrap_or_default();
-            owners = replay(&content, &owners, &next, ic.author);
-            content = next;
-        }
-        // Anything the replay missed (merge resolutions, history cut by a shallow clone) is
-        // nobody's, so it never counts for the author.
-        owners = replay(&content, &owners, &base_content, u32::MAX);
+        let owners = replay_file_owners(repo, index, file.base_path(), history, &base_content);
         tally.files_attributed += 1;
         tally.total_lines += owners.len() as u64;
         if let Some(a) = author {
-            tally.author_lines += owners.iter().filter(|&&o| o == a).count() as u64;
+            tally.author_lines += owners
+                .iter()
+                .filter(|&&o| o != u32::MAX && index.commit(o).author == a)
+                .count() as u64;
         }
     }
     tally
+}
+
+/// The commit (index id) that last wrote each line of `final_content`, the file at `path`,
+/// replayed along `history` (its earlier commits, oldest first, renames followed by the index).
+/// Lines the replay cannot explain (merge resolutions, a shallow cut) are `u32::MAX`: nobody's.
+pub fn replay_file_owners(
+    repo: &Repository,
+    index: &HistoryIndex,
+    path: &str,
+    history: &[u32],
+    final_content: &[u8],
+) -> Vec<u32> {
+    let mut owners: Vec<u32> = Vec::new();
+    let mut content: Vec<u8> = Vec::new();
+    for &c in history {
+        let ic = index.commit(c);
+        let at = index.path_at(path, c);
+        let next = repo
+            .find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid"))
+            .ok()
+            .and_then(|commit| commit.tree().ok())
+            .and_then(|tree| tree.get_path(Path::new(&at)).ok().map(|e| e.id()))
+            .and_then(|id| repo.find_blob(id).ok())
+            .map(|b| b.content().to_vec())
+            .unwrap_or_default();
+        owners = replay(&content, &owners, &next, c);
+        content = next;
+    }
+    replay(&content, &owners, final_content, u32::MAX)
+}
+
+/// Owners of the lines of a file after a zero-context diff, from the owners before it and the
+/// diff's hunks: unchanged lines keep theirs, added or changed lines go to `owner`.
+pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u32) -> Vec<u32> {
+    let mut owners = Vec::with_capacity(new_len);
+    let mut old_pos = 0usize;
+    for hunk in hunks {
+        let old_start = if hunk.old_lines == 0 {
+            hunk.old_start as usize
+        } else {
+            hunk.old_start as usize - 1
+        };
+        while old_pos < old_start && owners.len() < new_len {
+            owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
+            old_pos += 1;
+        }
+        old_pos = old_start + hunk.old_lines as usize;
+        for _ in 0..hunk.new_lines {
+            owners.push(owner);
+        }
+    }
+    while owners.len() < new_len {
+        owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
+        old_pos += 1;
+    }
+    owners.truncate(new_len);
+    owners
 }
 
 /// Owners of the lines of `new`, given the owners of the lines of `old`: unchanged lines keep

@@ -328,11 +328,9 @@ impl Dataset {
             let any_number = column
                 .iter()
                 .any(|c| !is_missing(c) && parse_number(c).is_some());
-            let any_text = column
-                .iter()
-                .any(|c| !is_missing(c) && parse_number(c).is_none());
-            if any_text && !any_number && !known {
-                tracing::info!(file = %file, column = %headers[*col], "skipping a text column");
+            if !any_number && !known {
+                // Text (an author name, a label's provenance), or nothing at all.
+                tracing::info!(file = %file, column = %headers[*col], "skipping a column without numbers");
                 continue;
             }
             for (r, cell) in column.iter().enumerate() {

@@ -1,0 +1,66 @@
+//! `riskgate mine`: write a training dataset from a repository's history.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use crate::labels::{self, LabelKind};
+use crate::mining::{self, mine};
+
+#[derive(Debug, clap::Args)]
+pub struct MineArgs {
+    /// Repository to mine (any directory inside it).
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Dataset CSV to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Label kinds, comma-separated: revert, szz (at least one).
+    #[arg(long, default_value = "revert,szz")]
+    pub labels: String,
+}
+
+pub fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
+    let started = std::time::Instant::now();
+    let kinds: Vec<LabelKind> =
+        labels::parse_kinds(&args.labels).map_err(|e| anyhow::anyhow!("--labels: {e}"))?;
+    let repo = mining::open_repository(&args.repo)?;
+    // Fail before the walk, not after it, when the output cannot be written.
+    let file = std::fs::File::create(&args.out)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let options = mine::MineOptions {
+        labels: kinds,
+        progress: true,
+        ..mine::MineOptions::default()
+    };
+    let mined = match mine::mine_history(&repo, &options) {
+        Ok(m) => m,
+        Err(e) => {
+            drop(file);
+            let _ = std::fs::remove_file(&args.out);
+            return Err(e.into());
+        }
+    };
+    let mut w = std::io::BufWriter::new(file);
+    mine::write_csv(&mined.rows, &mut w)
+        .and_then(|()| w.flush().map_err(csv::Error::from))
+        .with_context(|| format!("writing {}", args.out.display()))?;
+    let by_kind: Vec<String> = mined
+        .positives
+        .iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect();
+    let buggy = mined.rows.iter().filter(|r| r.buggy()).count();
+    eprintln!(
+        "riskgate: mined {} commits ({} merges skipped) into {}: {} buggy ({}) in {:.1} s",
+        mined.rows.len(),
+        mined.merges,
+        args.out.display(),
+        buggy,
+        by_kind.join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,126 @@
+//! Labels for training: which changes turned out buggy, and why we think so.
+//!
+//! Pure logic only (messages, lines, dates); the walk over a repository that feeds it lives
+//! in `mining::mine`. Every positive label carries its provenance (`revert:<sha>`,
+//! `szz:<fix sha>`), because published SZZ variants are right only 40–70% of the time.
+
+use std::fmt;
+
+pub mod revert;
+pub mod szz;
+
+/// A kind of label `riskgate mine --labels` can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LabelKind {
+    /// The change was reverted later.
+    Revert,
+    /// SZZ: a later fix changed or removed lines this change wrote.
+    Szz,
+}
+
+impl LabelKind {
+    pub const ALL: [LabelKind; 2] = [LabelKind::Revert, LabelKind::Szz];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            LabelKind::Revert => "revert",
+            LabelKind::Szz => "szz",
+        }
+    }
+}
+
+impl fmt::Display for LabelKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Parse a comma-separated list of label kinds (`revert,szz`). At least one is required:
+/// a dataset without labels cannot train anything.
+pub fn parse_kinds(text: &str) -> Result<Vec<LabelKind>, String> {
+    let mut kinds = Vec::new();
+    for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        if part.eq_ignore_ascii_case("none") {
+            return Err(
+                "at least one label kind is required (revert, szz): a dataset labelled by nothing cannot train a model"
+                    .to_string(),
+            );
+        }
+        let kind = LabelKind::ALL
+            .into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(part))
+            .ok_or_else(|| {
+                format!(
+                    "unknown label kind `{part}` (known: revert, szz; at least one is required)"
+                )
+            })?;
+        if !kinds.contains(&kind) {
+            kinds.push(kind);
+        }
+    }
+    if kinds.is_empty() {
+        return Err("at least one label kind is required (revert, szz)".to_string());
+    }
+    kinds.sort();
+    Ok(kinds)
+}
+
+/// One positive label: its kind and the commit that gave it (the revert, or the fix).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Provenance {
+    pub kind: LabelKind,
+    pub by: String,
+}
+
+impl fmt::Display for Provenance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind, self.by)
+    }
+}
+
+/// The `label_source` cell: provenances joined with `;` (empty when clean).
+pub fn label_source(provenance: &[Provenance]) -> String {
+    provenance
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The first line of a commit message, trimmed.
+pub fn subject(message: &str) -> &str {
+    message.lines().next().unwrap_or("").trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_parse_and_need_one() {
+        assert_eq!(
+            parse_kinds("szz,revert").unwrap(),
+            vec![LabelKind::Revert, LabelKind::Szz]
+        );
+        assert_eq!(parse_kinds("revert").unwrap(), vec![LabelKind::Revert]);
+        assert!(parse_kinds("").unwrap_err().contains("at least one"));
+        assert!(parse_kinds("none").unwrap_err().contains("at least one"));
+        assert!(parse_kinds("revert,blame").is_err());
+    }
+
+    #[test]
+    fn provenance_cell() {
+        let p = vec![
+            Provenance {
+                kind: LabelKind::Revert,
+                by: "abc".into(),
+            },
+            Provenance {
+                kind: LabelKind::Szz,
+                by: "def".into(),
+            },
+        ];
+        assert_eq!(label_source(&p), "revert:abc;szz:def");
+        assert_eq!(label_source(&[]), "");
+    }
+}

@@ -1,0 +1,490 @@
+//! `riskgate mine`: rows against `score`, hand-computed values and `git log --numstat`;
+//! revert and SZZ labels on a history with known bug-introducing commits; the CSV read back.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use riskgate::features;
+use riskgate::labels::LabelKind;
+use riskgate::mining::mine::{self, MineOptions, MinedHistory, MinedRow};
+use riskgate::mining::{self, ChangeSpec};
+use riskgate::model::dataset::Dataset;
+
+use crate::support::{day, git_in, run_riskgate, TestRepo};
+
+fn mine_repo(path: &Path) -> MinedHistory {
+    let repo = mining::open_repository(path).unwrap();
+    mine::mine_history(&repo, &MineOptions::default()).unwrap()
+}
+
+fn by_id(mined: &MinedHistory) -> HashMap<&str, &MinedRow> {
+    mined
+        .rows
+        .iter()
+        .map(|r| (r.commit_id.as_str(), r))
+        .collect()
+}
+
+const KAMEI: [&str; 14] = [
+    "ns", "nd", "nf", "entropy", "la", "ld", "lt", "fix", "ndev", "age", "nuc", "exp", "rexp",
+    "sexp",
+];
+
+/// alice, bob and carol over three years: renames, a binary file, a side branch merged back,
+/// a manifest, a fix.
+fn varied_history() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/core/a.rs", TestRepo::lines("a", 12));
+    repo.write("docs/guide.md", TestRepo::lines("d", 6));
+    repo.write("logo.png", [0x89u8, b'P', b'N', b'G', 0, 0, 7, 1]);
+    repo.commit("alice", day(2020, 1, 1), "Initial import");
+    repo.write("lib/x.rs", TestRepo::lines("x", 4));
+    repo.write("Cargo.toml", "[package]\nname = \"x\"\n");
+    repo.commit("carol", day(2021, 3, 1), "Add lib");
+    repo.write(
+        "src/core/a.rs",
+        TestRepo::lines("a", 12).replace("a2\n", "bob2\n"),
+    );
+    repo.commit("bob", day(2021, 6, 1), "Tune a");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("tools/y.rs", TestRepo::lines("y", 3));
+    repo.write("docs/guide.md", TestRepo::lines("d", 6) + "d7\n");
+    repo.commit("bob", day(2021, 7, 1), "Side work");
+    repo.git(&["checkout", "-q", "main"]);
+    std::fs::create_dir_all(repo.path().join("src/util")).unwrap();
+    repo.git(&["mv", "lib/x.rs", "src/util/x.rs"]);
+    repo.commit("alice", day(2021, 8, 1), "Move x");
+    repo.merge("alice", day(2021, 9, 1), "side");
+    repo.write(
+        "src/core/a.rs",
+        TestRepo::lines("a", 12)
+            .replace("a2\n", "bob2\n")
+            .replace("a9\n", "carol9\ncarol9b\n"),
+    );
+    repo.write("src/util/x.rs", TestRepo::lines("x", 4) + "x5\n");
+    repo.write("logo.png", [0x89u8, b'P', b'N', b'G', 0, 0, 9, 9]);
+    repo.commit("carol", day(2023, 1, 10), "Fix the a9 overflow");
+    repo.write("Cargo.toml", "[package]\nname = \"x\"\nversion = \"2\"\n");
+    repo.write("tools/y.rs", "");
+    repo.commit("bob", day(2023, 2, 1), "Release 2");
+    repo.git(&["rm", "-q", "docs/guide.md"]);
+    repo.commit("carol", day(2023, 2, 2), "Drop the guide");
+    repo.write(
+        "src/core/b.rs",
+        "fn b() {}
+fn c() {}",
+    );
+    repo.commit("alice", day(2023, 2, 3), "Add b without a final newline");
+    repo
+}
+
+#[test]
+fn rows_equal_score_of_each_commit_against_its_parent() {
+    let repo = varied_history();
+    let mined = mine_repo(repo.path());
+    let r = mining::open_repository(repo.path()).unwrap();
+    let commits = repo.git(&["rev-list", "--no-merges", "--reverse", "HEAD"]);
+    let commits: Vec<&str> = commits.lines().collect();
+    assert_eq!(mined.rows.len(), 9);
+    assert_eq!(mined.merges, 1);
+    let rows = by_id(&mined);
+    // Every commit but the root (which has no C^ to score against).
+    for sha in &commits[1..] {
+        let change = mining::mine_change(
+            &r,
+            &ChangeSpec {
+                base: Some(format!("{sha}^")),
+                head: Some(sha.to_string()),
+            },
+        )
+        .unwrap();
+        let (want, _) = features::compute(&change.snapshot, vec![], None);
+        let want = want.to_map();
+        let got = rows[sha].signals.to_map();
+        for name in KAMEI {
+            let (w, g) = (want[name].unwrap(), got[name].unwrap());
+            assert!((w - g).abs() < 1e-9, "{sha} {name}: score {w}, mine {g}");
+        }
+        for name in [
+            "author_commit_share",
+            "author_blame_share",
+            "files_new_to_author",
+        ] {
+            assert_eq!(want[name], got[name], "{sha} {name}");
+        }
+    }
+    // sensitive_files: Cargo.toml in "Add lib" and "Release 2".
+    let sensitive: Vec<f64> = mined
+        .rows
+        .iter()
+        .map(|r| r.signals.sensitive_files)
+        .collect();
+    assert_eq!(sensitive, vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0]);
+}
+
+#[test]
+fn rows_by_hand() {
+    let repo = TestRepo::new();
+    repo.write("src/a.rs", TestRepo::lines("a", 10));
+    let c1 = repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.write(
+        "src/a.rs",
+        TestRepo::lines("a", 10).replace("a3\n", "b3\nb3b\n"),
+    );
+    repo.write("docs/n.md", TestRepo::lines("n", 3));
+    let c2 = repo.commit("bob", day(2022, 1, 11), "Add notes");
+    repo.write("src/a.rs", TestRepo::lines("z", 2));
+    let c3 = repo.commit("alice", day(2023, 1, 21), "Rewrite a");
+    let mined = mine_repo(repo.path());
+    let ids: Vec<&str> = mined.rows.iter().map(|r| r.commit_id.as_str()).collect();
+    assert_eq!(
+        ids,
+        vec![c1.as_str(), c2.as_str(), c3.as_str()],
+        "oldest first"
+    );
+    let s = &mined.rows[0].signals;
+    assert_eq!(
+        (s.nf, s.la, s.ld, s.lt, s.nuc, s.exp),
+        (1.0, 10.0, 0.0, 0.0, 0.0, 0.0)
+    );
+    assert_eq!(mined.rows[0].author_date, day(2022, 1, 1));
+    let s = &mined.rows[1].signals;
+    assert_eq!((s.ns, s.nd, s.nf), (2.0, 2.0, 2.0));
+    assert_eq!((s.la, s.ld, s.lt), (5.0, 1.0, 10.0));
+    // a.rs: 3 modified lines, n.md 3: even → entropy 1
+    assert!((s.entropy - 1.0).abs() < 1e-12);
+    assert_eq!((s.ndev, s.nuc, s.exp), (1.0, 1.0, 0.0));
+    assert_eq!(s.age, 10.0 * 86_400.0, "only a.rs has history");
+    assert_eq!(s.author_commit_share, Some(0.0));
+    assert_eq!(s.author_blame_share, Some(0.0));
+    assert_eq!(s.files_new_to_author, 1.0);
+    let s = &mined.rows[2].signals;
+    assert_eq!((s.la, s.ld, s.lt), (2.0, 11.0, 11.0));
+    assert_eq!((s.ndev, s.nuc, s.exp, s.sexp), (2.0, 2.0, 1.0, 1.0));
+    // alice's import is 385 days back: one whole year → weight 1/2
+    assert_eq!(s.rexp, 0.5);
+    assert_eq!(s.author_commit_share, Some(0.5));
+    // alice wrote 9 of a.rs's 11 lines
+    assert_eq!(s.author_blame_share, Some(9.0 / 11.0));
+    assert_eq!(s.age, 375.0 * 86_400.0);
+}
+
+fn generated(dir: &Path, commits: u32) {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-history.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(dir)
+        .args(["--commits", &commits.to_string()])
+        .args(["--files", "100", "--authors", "6", "--change-files", "10"])
+        .args(["--merge-every", "300"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "gen-history failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git_in(dir, &["checkout", "-q", "main"]);
+}
+
+#[test]
+fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gen");
+    generated(&dir, 1500);
+    let mined = mine_repo(&dir);
+    let log = git_in(
+        &dir,
+        &[
+            "-c",
+            "diff.renames=true",
+            "log",
+            "--no-merges",
+            "--numstat",
+            "--format=@%H",
+            "HEAD",
+        ],
+    );
+    let mut numstat: HashMap<String, (f64, f64, f64)> = HashMap::new();
+    let mut current = String::new();
+    let mut binary = 0;
+    for line in log.lines() {
+        if let Some(sha) = line.strip_prefix('@') {
+            current = sha.to_string();
+            numstat.insert(current.clone(), (0.0, 0.0, 0.0));
+        } else if !line.trim().is_empty() {
+            let mut parts = line.split('\t');
+            let (a, d) = (parts.next().unwrap(), parts.next().unwrap());
+            let e = numstat.get_mut(&current).unwrap();
+            e.2 += 1.0;
+            if a == "-" {
+                binary += 1; // binary: counted as a file, no lines
+            } else {
+                e.0 += a.parse::<f64>().unwrap();
+                e.1 += d.parse::<f64>().unwrap();
+            }
+        }
+    }
+    assert!(binary > 0, "the generated history has binary changes");
+    assert_eq!(mined.rows.len(), numstat.len());
+    assert!(mined.rows.len() >= 1500 && mined.merges > 0);
+    for r in &mined.rows {
+        let (la, ld, nf) = numstat[&r.commit_id];
+        let s = &r.signals;
+        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
+    }
+    // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit.
+    let repo = mining::open_repository(&dir).unwrap();
+    for r in &mined.rows {
+        let c = repo
+            .find_commit(git2::Oid::from_str(&r.commit_id).unwrap())
+            .unwrap();
+        let parent = c.parent(0).ok().map(|p| p.tree().unwrap());
+        let tree = c.tree().unwrap();
+        let fast = mining::diff_commit(&repo, parent.as_ref(), &tree).unwrap();
+        let slow = mining::diff_change_detailed(&repo, parent.as_ref(), &tree).unwrap();
+        let f: Vec<_> = fast
+            .iter()
+            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
+            .collect();
+        let s: Vec<_> = slow
+            .iter()
+            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
+            .collect();
+        assert_eq!(f, s, "{}", r.commit_id);
+    }
+}
+
+/// A history with known bug-introducing commits.
+struct Labelled {
+    repo: TestRepo,
+    bad: String,
+    comment: String,
+    blank: String,
+    fix: String,
+    feature: String,
+    revert: String,
+    revert_of_revert: String,
+    subject_only: String,
+    subject_revert: String,
+    refactor: String,
+}
+
+fn labelled_history() -> Labelled {
+    let repo = TestRepo::new();
+    let base = "fn main() {\n    let a = 1;\n    let b = 2;\n    let c = 3;\n    println!(\"{a}{b}{c}\");\n}\n";
+    repo.write("src/main.rs", base);
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    let v2 = base.replace("let b = 2;", "let b = a - 2;");
+    repo.write("src/main.rs", &v2);
+    let bad = repo.commit("bob", day(2022, 1, 2), "Compute b from a");
+    let v3 = v2.replace("    let c = 3;\n", "    // c is three\n    let c = 3;\n");
+    repo.write("src/main.rs", &v3);
+    let comment = repo.commit("carol", day(2022, 1, 3), "Explain c");
+    let v4 = v3.replace("    let a = 1;\n", "    let a = 1;\n\n");
+    repo.write("src/main.rs", &v4);
+    let blank = repo.commit("dave", day(2022, 1, 4), "Space out");
+    // The fix changes bob's line, drops carol's comment and dave's blank line.
+    let v5 = base.replace("let b = 2;", "let b = a + 1;");
+    repo.write("src/main.rs", &v5);
+    let fix = repo.commit("erin", day(2022, 1, 5), "Fix the value of b");
+    // A later refactor (not a fix) rewrites erin's line: labels nothing.
+    let v6 = v5.replace("let b = a + 1;", "let b = 1 + a;");
+    repo.write("src/main.rs", &v6);
+    let refactor = repo.commit("alice", day(2022, 1, 6), "Tidy b");
+    repo.write("src/extra.rs", "pub fn extra() {}\n");
+    let feature = repo.commit("bob", day(2022, 1, 7), "Add extra");
+    repo.git(&["rm", "-q", "src/extra.rs"]);
+    let revert = repo.commit(
+        "carol",
+        day(2022, 1, 8),
+        &format!("Revert \"Add extra\"\n\nThis reverts commit {feature}."),
+    );
+    repo.write("src/extra.rs", "pub fn extra() {}\n");
+    let revert_of_revert = repo.commit(
+        "bob",
+        day(2022, 1, 9),
+        &format!("Revert \"Revert \"Add extra\"\"\n\nThis reverts commit {revert}."),
+    );
+    repo.write("README.md", "hello\n");
+    let subject_only = repo.commit("dave", day(2022, 1, 10), "Add a readme");
+    repo.git(&["rm", "-q", "README.md"]);
+    let subject_revert = repo.commit("erin", day(2022, 1, 11), "Revert \"Add a readme\" (#12)");
+    Labelled {
+        repo,
+        bad,
+        comment,
+        blank,
+        fix,
+        feature,
+        revert,
+        revert_of_revert,
+        subject_only,
+        subject_revert,
+        refactor,
+    }
+}
+
+#[test]
+fn revert_and_szz_labels_with_provenance() {
+    let h = labelled_history();
+    let mined = mine_repo(h.repo.path());
+    let rows = by_id(&mined);
+    let source = |sha: &str| riskgate::labels::label_source(&rows[sha].provenance);
+    assert_eq!(
+        source(&h.bad),
+        format!("szz:{}", h.fix),
+        "the fix changed bob's line"
+    );
+    assert_eq!(
+        source(&h.comment),
+        "",
+        "only a comment line of it was removed"
+    );
+    assert_eq!(source(&h.blank), "", "only a blank line of it was removed");
+    assert_eq!(source(&h.fix), "", "a refactor is not a fix");
+    assert!(!rows[h.refactor.as_str()].buggy());
+    assert_eq!(source(&h.feature), format!("revert:{}", h.revert));
+    assert_eq!(source(&h.revert), "", "a revert of a revert labels nothing");
+    assert!(!rows[h.revert_of_revert.as_str()].buggy());
+    assert_eq!(
+        source(&h.subject_only),
+        format!("revert:{}", h.subject_revert),
+        "GitHub's revert by subject"
+    );
+    let buggy: Vec<&str> = mined
+        .rows
+        .iter()
+        .filter(|r| r.buggy())
+        .map(|r| r.commit_id.as_str())
+        .collect();
+    assert_eq!(buggy.len(), 3, "{buggy:?}");
+    assert_eq!(mined.positives[&LabelKind::Revert], 2);
+    assert_eq!(mined.positives[&LabelKind::Szz], 1);
+
+    // Only the kinds asked for.
+    let repo = mining::open_repository(h.repo.path()).unwrap();
+    let only_revert = mine::mine_history(
+        &repo,
+        &MineOptions {
+            labels: vec![LabelKind::Revert],
+            ..MineOptions::default()
+        },
+    )
+    .unwrap();
+    assert!(only_revert
+        .rows
+        .iter()
+        .all(|r| r.provenance.iter().all(|p| p.kind == LabelKind::Revert)));
+    assert_eq!(only_revert.rows.iter().filter(|r| r.buggy()).count(), 2);
+}
+
+#[test]
+fn szz_skips_candidates_newer_than_the_issue() {
+    let repo = TestRepo::new();
+    repo.write("app.py", "x = 1\ny = 2\n");
+    let old = repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.write("app.py", "x = 1\ny = 3\n");
+    let late = repo.commit("bob", day(2022, 3, 1), "Tune y");
+    repo.write("app.py", "x = 0\ny = 4\n");
+    let fix = repo.commit("carol", day(2022, 4, 1), "Handle zero\n\nCloses #7");
+    let r = mining::open_repository(repo.path()).unwrap();
+    let all = mine::mine_history(&r, &MineOptions::default()).unwrap();
+    let rows = by_id(&all);
+    assert_eq!(
+        riskgate::labels::label_source(&rows[old.as_str()].provenance),
+        format!("szz:{fix}")
+    );
+    assert!(rows[late.as_str()].buggy());
+    let mut options = MineOptions::default();
+    options
+        .issue_dates
+        .issue_created
+        .insert("7".into(), day(2022, 2, 1));
+    let dated = mine::mine_history(&r, &options).unwrap();
+    let rows = by_id(&dated);
+    assert!(rows[old.as_str()].buggy());
+    assert!(
+        !rows[late.as_str()].buggy(),
+        "bob's line came after issue #7 was opened"
+    );
+}
+
+#[test]
+fn csv_reads_back_with_the_same_values() {
+    let h = labelled_history();
+    let out = h.repo.path().join("data.csv");
+    let (code, stdout, err) = run_riskgate(&[
+        "mine",
+        "--repo",
+        h.repo.path().to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.is_empty());
+    assert!(
+        err.contains("mined 11 commits") && err.contains("revert 2, szz 1"),
+        "summary: {err}"
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(header, mine::COLUMNS.join(","));
+    let data = Dataset::parse_str(&text, "data.csv").unwrap();
+    assert!(
+        !data.names.iter().any(|n| n == "label_source"),
+        "provenance is text, not a signal"
+    );
+    let mined = mine_repo(h.repo.path());
+    assert_eq!(data.rows.len(), mined.rows.len());
+    for (row, want) in data.rows.iter().zip(&mined.rows) {
+        assert_eq!(row.commit_id, want.commit_id);
+        assert_eq!(row.author_date, want.author_date);
+        assert_eq!(row.buggy, want.buggy());
+        let values = want.signals.to_map();
+        for (name, got) in data.names.iter().zip(&row.values) {
+            assert_eq!(*got, values[name.as_str()], "{} {name}", row.commit_id);
+        }
+    }
+    for name in KAMEI {
+        assert!(data.names.iter().any(|n| n == name), "{name}");
+    }
+}
+
+#[test]
+fn errors_are_one_clear_line() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = empty.path().join("x.csv");
+    let out = out.to_str().unwrap();
+    let (code, _, err) = run_riskgate(&[
+        "mine",
+        "--repo",
+        empty.path().to_str().unwrap(),
+        "--out",
+        out,
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("is not a git repository"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let repo = TestRepo::new();
+    let dir = repo.path().to_str().unwrap();
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", out]);
+    assert_eq!(code, 2);
+    assert_eq!(err.trim(), "riskgate: the repository has no commits yet");
+
+    repo.write("a.txt", "a\n");
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", "/nonexistent/dir/x.csv"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.starts_with("riskgate: cannot write /nonexistent/dir/x.csv"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", out, "--labels", "none"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("at least one label kind"), "{err}");
+    assert!(!Path::new(out).exists(), "nothing written on a usage error");
+}
