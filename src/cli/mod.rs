@@ -57,14 +57,19 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays clean.
+/// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays
+/// clean; `RISKGATE_LOG_FORMAT=json` writes one JSON object per line, for log collectors.
 pub fn init_telemetry() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RISKGATE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("RISKGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
 }
 
 /// An error and its causes on one line: "reading x: no such file".

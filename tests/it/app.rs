@@ -1033,3 +1033,56 @@ async fn setup_registers_the_app_from_the_manifest() {
         "the private key is readable by its owner only"
     );
 }
+
+async fn skip_label_and_invalid_config(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let labelled = origin(
+        20,
+        Some("comment: never\nskip_label: no-risk-check\n"),
+        None,
+    );
+    let mut opened = pull_request_payload("pull_request.opened.json", &labelled);
+    opened["pull_request"]["labels"] = json!([{"name": "no-risk-check"}]);
+    let (status, _) = deliver(&server, "pull_request", "d-skip", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the skipped check", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    assert_eq!(
+        completions(&gh).await[0]["conclusion"],
+        "skipped",
+        "a skip label never fakes a success"
+    );
+
+    gh.reset().await;
+    mount_github(&gh, json!([]), "read").await;
+    let broken = origin(20, Some("comment: sometimes\n"), None);
+    let opened = pull_request_payload("pull_request.opened.json", &broken);
+    let (status, _) = deliver(&server, "pull_request", "d-broken", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the config failure", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    let done = completions(&gh).await;
+    assert_eq!(done[0]["conclusion"], "failure");
+    let summary = done[0]["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains(".github/riskgate.yml") && summary.contains("sometimes"),
+        "{summary}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_skip_label_and_invalid_config() {
+    skip_label_and_invalid_config(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_skip_label_and_invalid_config() {
+    skip_label_and_invalid_config(Db::Postgres).await;
+}
