@@ -63,6 +63,10 @@ pub fn score_mined(
         );
         values.insert("review_hours".into(), Some(r.hours_in_review));
         values.insert("review_unapproved".into(), Some(r.unapproved));
+        values.insert(
+            "review_reviewers_with_history".into(),
+            Some(r.reviewers_with_history),
+        );
     }
     let mut model = model.clone();
     if let Some(t) = config.thresholds {
@@ -114,10 +118,16 @@ fn review_note(r: &ReviewSignals) -> String {
         1 => "1 approval".to_string(),
         n => format!("{n} approvals"),
     };
+    let know = match r.reviewers_with_history as i64 {
+        0 => "none of whom has changed these files before".to_string(),
+        n if n as f64 == r.reviewers => "all of whom have changed these files before".to_string(),
+        n => format!("{n} of whom have changed these files before"),
+    };
     format!(
-        "review: {approvals} from {} reviewer{}, {:.1} review comments per 100 changed lines",
+        "review: {approvals} from {} reviewer{} ({know}), {:.1} review comments per 100 changed lines over {:.0} hours",
         r.reviewers,
         if r.reviewers == 1.0 { "" } else { "s" },
-        r.review_comments_per_100_lines
+        r.review_comments_per_100_lines,
+        r.hours_in_review
     )
 }

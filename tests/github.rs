@@ -71,11 +71,14 @@ fn pull_request_opened_payload() {
             base_ref,
             base_sha,
             draft,
+            opened_at,
             labels,
             author,
             changed_label,
         } => {
             assert_eq!(action, "opened");
+            // 2019-05-15T15:20:33Z
+            assert_eq!(opened_at, Some(1_557_933_633));
             assert_eq!(installation_id, Some(1));
             assert_eq!(repo.owner, "Codertocat");
             assert_eq!(repo.name, "Hello-World");

@@ -26,14 +26,29 @@ pub struct ReviewSignals {
     pub hours_in_review: f64,
     /// No one but the author has approved.
     pub unapproved: f64,
+    /// Reviewers (other than the author) who changed any of the touched files before.
+    pub reviewers_with_history: f64,
 }
 
+/// Whether git author identity `key` (a lower-cased e-mail, or a name) looks like GitHub login
+/// `login`: the e-mail's local part, or GitHub's `12345+login@users.noreply.github.com`.
+/// A heuristic: git history knows e-mails, reviews know logins.
+pub fn identity_matches_login(key: &str, login: &str) -> bool {
+    let login = login.to_lowercase();
+    let local = key.split('@').next().unwrap_or(key).to_lowercase();
+    local == login
+        || local.rsplit_once('+').is_some_and(|(_, l)| l == login)
+        || key.eq_ignore_ascii_case(&login)
+}
+
+/// `file_authors`: identities of everyone who changed the touched files before (from git).
 pub fn review_signals(
     author: &str,
     reviews: &[Review],
     review_comments: usize,
     changed_lines: u64,
     opened_at: Option<i64>,
+    file_authors: &[String],
 ) -> ReviewSignals {
     let others: Vec<&Review> = reviews
         .iter()
@@ -72,12 +87,30 @@ pub fn review_signals(
         },
         hours_in_review,
         unapproved: if approvals == 0 { 1.0 } else { 0.0 },
+        reviewers_with_history: reviewers
+            .iter()
+            .filter(|login| {
+                file_authors
+                    .iter()
+                    .any(|k| identity_matches_login(k, login))
+            })
+            .count() as f64,
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logins_match_emails_heuristically() {
+        assert!(identity_matches_login("bob@example.com", "Bob"));
+        assert!(identity_matches_login(
+            "9+bob@users.noreply.github.com",
+            "bob"
+        ));
+        assert!(!identity_matches_login("bobby@example.com", "bob"));
+    }
 
     fn review(who: &str, state: &str, at: i64) -> Review {
         Review {
@@ -97,7 +130,15 @@ mod tests {
             review("dave", "DISMISSED", 300),
             review("carol", "APPROVED", 50),
         ];
-        let s = review_signals("carol", &reviews, 4, 200, Some(100));
+        let history = vec![
+            "123+bob@users.noreply.github.com".to_string(),
+            "erin@example.com".to_string(),
+        ];
+        let s = review_signals("carol", &reviews, 4, 200, Some(100), &history);
+        assert_eq!(
+            s.reviewers_with_history, 1.0,
+            "bob changed these files before; dave did not"
+        );
         assert_eq!(s.reviewers, 2.0);
         assert_eq!(
             s.approvals, 1.0,
@@ -110,7 +151,7 @@ mod tests {
             "to the latest review"
         );
         assert_eq!(s.unapproved, 0.0);
-        let none = review_signals("carol", &[review("carol", "APPROVED", 1)], 0, 0, None);
+        let none = review_signals("carol", &[review("carol", "APPROVED", 1)], 0, 0, None, &[]);
         assert_eq!(
             (
                 none.approvals,

@@ -268,6 +268,8 @@ pub struct PullRequestInfo {
     pub draft: bool,
     pub labels: Vec<String>,
     pub author: String,
+    /// When it was opened, unix seconds.
+    pub created_at: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -846,6 +848,8 @@ impl GitHubApi {
             labels: Vec<Label>,
             #[serde(default)]
             user: Option<Login>,
+            #[serde(default)]
+            created_at: Option<String>,
         }
         let path = format!("{}/pulls/{number}", repo.path());
         let raw: Raw = self
@@ -857,6 +861,10 @@ impl GitHubApi {
             draft: raw.draft,
             labels: raw.labels.into_iter().map(|l| l.name).collect(),
             author: raw.user.unwrap_or_default().login,
+            created_at: raw
+                .created_at
+                .as_deref()
+                .and_then(super::auth::parse_rfc3339_utc),
         })
     }
 

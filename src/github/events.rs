@@ -38,6 +38,8 @@ pub enum Event {
         base_ref: String,
         base_sha: String,
         draft: bool,
+        /// When the PR was opened (unix seconds), for time in review.
+        opened_at: Option<i64>,
         labels: Vec<String>,
         author: String,
         /// For labeled/unlabeled: the label that was added or removed.
@@ -222,6 +224,7 @@ struct RawLabel {
 struct RawPull {
     number: Option<u64>,
     draft: Option<bool>,
+    created_at: Option<String>,
     head: Option<RawBranch>,
     base: Option<RawBranch>,
     labels: Option<Vec<RawLabel>>,
@@ -399,6 +402,10 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
                 base_ref: need_str(base.ref_name, "pull_request.base.ref")?,
                 base_sha: need_str(base.sha, "pull_request.base.sha")?,
                 draft: pr.draft.unwrap_or(false),
+                opened_at: pr
+                    .created_at
+                    .as_deref()
+                    .and_then(crate::github::auth::parse_rfc3339_utc),
                 labels: pr
                     .labels
                     .unwrap_or_default()

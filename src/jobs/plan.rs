@@ -48,6 +48,9 @@ pub struct ScoreJob {
     pub draft: Option<bool>,
     pub labels: Option<Vec<String>>,
     pub author: Option<String>,
+    /// When the PR was opened (unix seconds).
+    #[serde(default)]
+    pub opened_at: Option<i64>,
     /// What asked for the score, for logs and the audit trail.
     pub reason: String,
 }
@@ -124,6 +127,7 @@ pub fn plan(event: &Event) -> Plan {
             head_sha,
             base_ref,
             draft,
+            opened_at,
             labels,
             author,
             ..
@@ -140,6 +144,7 @@ pub fn plan(event: &Event) -> Plan {
                 draft: Some(*draft),
                 labels: Some(labels.clone()),
                 author: Some(author.clone()),
+                opened_at: *opened_at,
                 reason: format!("pull_request.{action}"),
             })])
         }
@@ -164,6 +169,7 @@ pub fn plan(event: &Event) -> Plan {
                 draft: None,
                 labels: None,
                 author: None,
+                opened_at: None,
                 reason: format!("pull_request_review.{action}"),
             })])
         }
@@ -306,6 +312,7 @@ fn rescore(
                     draft: None,
                     labels: None,
                     author: None,
+                    opened_at: None,
                     reason: reason.to_string(),
                 })
             })

@@ -46,12 +46,17 @@ impl Worker {
             .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
         let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
         let inst = pr.installation_id;
-        if pr.base_ref.is_none() || pr.labels.is_none() || pr.draft.is_none() {
+        if pr.base_ref.is_none()
+            || pr.labels.is_none()
+            || pr.draft.is_none()
+            || pr.opened_at.is_none()
+        {
             let info = self.github.get_pull_request(inst, repo, pr.number).await?;
             pr.base_ref.get_or_insert(info.base_ref);
             pr.labels.get_or_insert(info.labels);
             pr.draft.get_or_insert(info.draft);
             pr.author.get_or_insert(info.author);
+            pr.opened_at = pr.opened_at.or(info.created_at);
         }
         let base_ref = pr.base_ref.clone().unwrap_or_default();
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
@@ -183,7 +188,14 @@ impl Worker {
             .map(|f| f.added + f.deleted)
             .sum();
         let author = pr.author.clone().unwrap_or_default();
-        let review = review_signals(&author, &reviews, review_comments.len(), changed, None);
+        let review = review_signals(
+            &author,
+            &reviews,
+            review_comments.len(),
+            changed,
+            pr.opened_at,
+            &mined.file_authors,
+        );
 
         let coverage = self
             .coverage_inputs(&pr.repo.full_name, &base_ref, &pr.head_sha)
@@ -499,6 +511,7 @@ impl Worker {
                 draft: None,
                 labels: None,
                 author: None,
+                opened_at: None,
                 reason: "coverage".into(),
             };
             let new = crate::store::NewJob::score_pull_request(

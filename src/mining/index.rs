@@ -200,6 +200,11 @@ impl HistoryIndex {
         self.by_author.get(key).copied()
     }
 
+    /// The identity (lower-cased e-mail, or name) of author `id`.
+    pub fn author_key_of(&self, id: u32) -> &str {
+        &self.stored.authors[id as usize]
+    }
+
     pub fn path(&self, id: u32) -> &str {
         &self.stored.paths[id as usize]
     }

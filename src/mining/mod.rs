@@ -119,6 +119,8 @@ pub struct MinedChange {
     pub shallow: bool,
     /// Commits in base..head (merges included).
     pub commits: usize,
+    /// Identities (lower-cased e-mail, or name) of everyone who changed the touched files before.
+    pub file_authors: Vec<String>,
     /// Commits the history index had to add for this run, and its size after.
     pub indexed_now: usize,
     pub indexed_total: usize,
@@ -261,6 +263,16 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         }
     }
 
+    let file_authors: Vec<String> = {
+        let ids: BTreeSet<u32> = file_history_ids
+            .iter()
+            .flatten()
+            .map(|&c| index.commit(c).author)
+            .collect();
+        ids.into_iter()
+            .map(|a| index.author_key_of(a).to_string())
+            .collect()
+    };
     tracing::debug!(elapsed = ?started.elapsed(), "history of the touched files gathered");
     let blame = attribute_lines(repo, &index, &files, &file_history_ids, &base_tree, author);
     tracing::debug!(elapsed = ?started.elapsed(), ?blame, "lines attributed");
@@ -286,6 +298,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         config,
         shallow,
         commits,
+        file_authors,
         indexed_now,
         indexed_total: index.len(),
     })
