@@ -86,7 +86,6 @@ async fn intake(label: &str, db_url: &str) {
     for c in 0..clients {
         let (client, url, body, signature) =
             (client.clone(), url.clone(), body.clone(), signature.clone());
-        let run = run;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             for i in (c..total).step_by(clients) {

@@ -200,6 +200,20 @@ impl HistoryIndex {
         self.by_author.get(key).copied()
     }
 
+    /// The commits `ids` as the pure signals see them: who and when.
+    pub fn touches(&self, ids: &[u32]) -> Vec<crate::features::Touch> {
+        ids.iter()
+            .map(|&c| {
+                let ic = self.commit(c);
+                crate::features::Touch {
+                    commit: c,
+                    author: ic.author,
+                    time: ic.time,
+                }
+            })
+            .collect()
+    }
+
     /// The identity (lower-cased e-mail, or name) of author `id`.
     pub fn author_key_of(&self, id: u32) -> &str {
         &self.stored.authors[id as usize]

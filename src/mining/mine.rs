@@ -26,7 +26,7 @@ use super::{apply_hunks, diff_commit, replay_file_owners, DiffedFile, MiningErro
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
-    self, subsystem, BlameTally, ChangeKind, FileKind, Signals, Snapshot, Touch, YEAR_SECONDS,
+    self, subsystem, BlameTally, ChangeKind, FileKind, Signals, Snapshot, YEAR_SECONDS,
 };
 use crate::labels::revert::RevertFinder;
 use crate::labels::szz::{self, IssueDates, RemovedLine};
@@ -340,21 +340,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
                 }
             })
             .collect();
-        let file_history = histories
-            .iter()
-            .map(|ids| {
-                ids.iter()
-                    .map(|&c| {
-                        let ic = index.commit(c);
-                        Touch {
-                            commit: c,
-                            author: ic.author,
-                            time: ic.time,
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
+        let file_history = histories.iter().map(|ids| index.touches(ids)).collect();
 
         // Line owners of each touched text file in the parent.
         let mut old_owners: Vec<Option<Rc<Vec<u32>>>> = Vec::with_capacity(diffed.len());

@@ -9,7 +9,6 @@ use git2::{
 
 use crate::features::{
     directory, subsystem, AuthorCommit, BlameTally, ChangeKind, FileChange, FileKind, Snapshot,
-    Touch,
 };
 
 pub mod index;
@@ -127,12 +126,10 @@ pub struct MinedChange {
 }
 
 pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, MiningError> {
-    if repo.is_empty().unwrap_or(false)
-        || matches!(repo.head(), Err(e) if e.code() == ErrorCode::UnbornBranch)
-    {
-        if spec.head.is_none() {
-            return Err(MiningError::NoCommits);
-        }
+    let unborn = repo.is_empty().unwrap_or(false)
+        || matches!(repo.head(), Err(e) if e.code() == ErrorCode::UnbornBranch);
+    if unborn && spec.head.is_none() {
+        return Err(MiningError::NoCommits);
     }
     let head_rev = spec.head.clone().unwrap_or_else(|| "HEAD".to_string());
     let head = resolve(repo, &head_rev)?;
@@ -212,18 +209,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         .collect();
     let file_history = file_history_ids
         .iter()
-        .map(|ids| {
-            ids.iter()
-                .map(|&c| {
-                    let ic = index.commit(c);
-                    Touch {
-                        commit: c,
-                        author: ic.author,
-                        time: ic.time,
-                    }
-                })
-                .collect()
-        })
+        .map(|ids| index.touches(ids))
         .collect();
 
     let mut author_commits = Vec::new();
