@@ -166,6 +166,24 @@ impl Origin {
     }
 }
 
+/// The real check_run payload turned into "Accept risk" pressed by `sender` on PR #2's check.
+fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
+    let mut action = fixture("check_run.rerequested.json");
+    action["action"] = json!("requested_action");
+    action["requested_action"] = json!({"identifier": "accept_risk"});
+    action["check_run"]["id"] = json!(CHECK_ID);
+    action["check_run"]["name"] = json!("riskgate");
+    action["check_run"]["head_sha"] = json!(origin.head);
+    action["check_run"]["pull_requests"] = json!([{
+        "number": 2,
+        "head": {"ref": "feature", "sha": origin.head},
+        "base": {"ref": "main", "sha": ""}
+    }]);
+    action["repository"] = opened["repository"].clone();
+    action["sender"]["login"] = json!(sender);
+    action
+}
+
 fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
     let mut v = fixture(event_file);
     v["repository"]["clone_url"] = json!(origin.bare.display().to_string());
@@ -761,15 +779,7 @@ async fn base_config_and_accept_risk(db: Db) {
     );
 
     // "Accept risk" pressed by someone with read access only.
-    let mut action = fixture("check_run.rerequested.json");
-    action["action"] = json!("requested_action");
-    action["requested_action"] = json!({"identifier": "accept_risk"});
-    action["check_run"]["id"] = json!(CHECK_ID);
-    action["check_run"]["name"] = json!("riskgate");
-    action["check_run"]["head_sha"] = json!(origin.head);
-    action["check_run"]["pull_requests"] = json!([{"number": 2, "head": {"ref": "feature", "sha": origin.head}, "base": {"ref": "main", "sha": ""}}]);
-    action["repository"] = opened["repository"].clone();
-    action["sender"]["login"] = json!("mallory");
+    let action = accept_risk_payload(&origin, &opened, "mallory");
     let (status, text) = deliver(&server, "check_run", "d-accept", &bytes(&action), SECRET).await;
     assert_eq!(status, 202, "{text}");
     wait_for("the permission check", LONG, || async {
@@ -898,15 +908,7 @@ async fn coverage_artifact_then_accept(db: Db) {
     assert!(summary.contains("patch coverage 50.0%"), "{summary}");
 
     // "Accept risk" by someone with write access turns the check to success, naming them.
-    let mut action = fixture("check_run.rerequested.json");
-    action["action"] = json!("requested_action");
-    action["requested_action"] = json!({"identifier": "accept_risk"});
-    action["check_run"]["id"] = json!(CHECK_ID);
-    action["check_run"]["name"] = json!("riskgate");
-    action["check_run"]["head_sha"] = json!(origin.head);
-    action["check_run"]["pull_requests"] = json!([{"number": 2, "head": {"ref": "feature", "sha": origin.head}, "base": {"ref": "main", "sha": ""}}]);
-    action["repository"] = opened["repository"].clone();
-    action["sender"]["login"] = json!("maintainer");
+    let action = accept_risk_payload(&origin, &opened, "maintainer");
     let (status, _) = deliver(&server, "check_run", "d-accept-ok", &bytes(&action), SECRET).await;
     assert_eq!(status, 202);
     wait_for("the accepted check", LONG, || async {
