@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+pub mod deployments;
+pub mod incidents;
 pub mod revert;
 pub mod szz;
 

@@ -233,6 +233,9 @@ macro_rules! insert_job {
     }};
 }
 
+mod production;
+pub use production::{IncidentWrite, LinkChanges, LinkRejection, StoredLink};
+
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
      attempts = attempts + 1, updated_at = $3 \
