@@ -131,3 +131,61 @@ fn review_note(r: &ReviewSignals) -> String {
         r.hours_in_review
     )
 }
+
+/// The model a long-running process scores with. Given a file, it is read again whenever the
+/// file changes (a promotion by `riskgate train` replaces it), so `serve` picks up a new
+/// model without a restart; a file that fails to load is reported and the previous model kept.
+pub struct ModelSource {
+    path: Option<std::path::PathBuf>,
+    current: std::sync::RwLock<(Option<std::time::SystemTime>, std::sync::Arc<Model>)>,
+}
+
+impl ModelSource {
+    /// The shipped model when `path` is `None`.
+    pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<ModelSource> {
+        let modified = path.and_then(Self::modified);
+        let model = crate::cli::score::load_model(path)?;
+        Ok(ModelSource {
+            path: path.map(|p| p.to_path_buf()),
+            current: std::sync::RwLock::new((modified, std::sync::Arc::new(model))),
+        })
+    }
+
+    /// A fixed model (tests, benchmarks).
+    pub fn fixed(model: Model) -> ModelSource {
+        ModelSource {
+            path: None,
+            current: std::sync::RwLock::new((None, std::sync::Arc::new(model))),
+        }
+    }
+
+    fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
+        std::fs::metadata(path).and_then(|m| m.modified()).ok()
+    }
+
+    /// The model to score with now.
+    pub fn current(&self) -> std::sync::Arc<Model> {
+        if let Some(path) = &self.path {
+            let modified = Self::modified(path);
+            let stale = {
+                let guard = self.current.read().expect("model lock");
+                modified.is_some() && modified != guard.0
+            };
+            if stale {
+                match crate::cli::score::load_model(Some(path)) {
+                    Ok(model) => {
+                        tracing::info!(version = %model.version, path = %path.display(), "loaded a new model");
+                        *self.current.write().expect("model lock") =
+                            (modified, std::sync::Arc::new(model));
+                    }
+                    Err(e) => {
+                        tracing::error!(path = %path.display(), error = %format!("{e:#}"), "keeping the previous model");
+                        // Do not retry the broken file on every job; wait for it to change again.
+                        self.current.write().expect("model lock").0 = modified;
+                    }
+                }
+            }
+        }
+        self.current.read().expect("model lock").1.clone()
+    }
+}

@@ -79,3 +79,68 @@ pub fn one_line(err: &anyhow::Error) -> String {
         .collect::<Vec<_>>()
         .join(": ")
 }
+
+/// Where the App's database is, for the commands that read or write it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// Default: the SQLite file `riskgate.db` in the data dir, as `riskgate serve` uses it.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
+    pub data_dir: std::path::PathBuf,
+}
+
+impl StoreArgs {
+    pub fn url(&self) -> String {
+        self.database_url.clone().unwrap_or_else(|| {
+            format!(
+                "sqlite://{}",
+                self.data_dir.join("riskgate.db").display()
+            )
+        })
+    }
+
+    /// Opens the store (creating the data dir for the default SQLite file).
+    pub async fn connect(&self) -> anyhow::Result<crate::store::Store> {
+        if self.database_url.is_none() {
+            std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                anyhow::anyhow!("creating data dir {}: {e}", self.data_dir.display())
+            })?;
+        }
+        Ok(crate::store::Store::connect(&self.url()).await?)
+    }
+}
+
+/// A single-threaded runtime for a command that talks to the database.
+pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| anyhow::anyhow!("starting the async runtime: {e}"))?;
+    Ok(runtime.block_on(future))
+}
+
+/// A date or time given on the command line, as unix milliseconds: `2026-11-01` (midnight
+/// UTC), RFC 3339 (`2026-11-01T12:00:00Z`), or unix seconds.
+pub fn parse_when(text: &str) -> Result<i64, String> {
+    let t = text.trim();
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis());
+    }
+    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+        return Ok(dt.timestamp_millis());
+    }
+    if let Ok(secs) = t.parse::<i64>() {
+        return Ok(secs * 1000);
+    }
+    Err(format!(
+        "`{text}` is not a date (YYYY-MM-DD), an RFC 3339 time or unix seconds"
+    ))
+}
+
+/// Unix milliseconds as RFC 3339 UTC, to the second.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_else(|| ms.to_string())
+}

@@ -61,6 +61,19 @@ pub struct ServeArgs {
         default_value_t = 120_000
     )]
     pub github_max_rate_limit_wait_ms: u64,
+    /// Bearer token that `POST /api/incidents` requires. Unset: the endpoint is closed.
+    #[arg(long, env = "RISKGATE_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Token that opens the dashboard (`/dashboard`). Unset: the dashboard is off.
+    #[arg(long, env = "RISKGATE_DASHBOARD_TOKEN", hide_env_values = true)]
+    pub dashboard_token: Option<String>,
+    /// GitHub issues carrying this label are incidents.
+    #[arg(long, env = "RISKGATE_INCIDENT_LABEL", default_value = "incident")]
+    pub incident_label: String,
+    /// An incident opened this many minutes after a deployment went live is blamed on the
+    /// pull requests it shipped.
+    #[arg(long, env = "RISKGATE_INCIDENT_WINDOW_MINUTES", default_value_t = 60)]
+    pub incident_window_minutes: u64,
 }
 
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
@@ -88,7 +101,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("riskgate.db").display()));
     let store = Store::connect(&database_url).await?;
-    let model = Arc::new(crate::cli::score::load_model(args.model.as_deref())?);
+    let model = Arc::new(crate::engine::ModelSource::load(args.model.as_deref())?);
     let metrics = Arc::new(Metrics::default());
     let creds = AppCredentials {
         app_id: args.app_id,
@@ -108,16 +121,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             counter_metrics.github_call(status)
         }));
     let wake = Arc::new(tokio::sync::Notify::new());
+    let links = crate::production::LinkSettings {
+        window_ms: args.incident_window_minutes.max(1) as i64 * 60_000,
+    };
     let state = Arc::new(AppState {
         store: store.clone(),
         webhook_secret: args.webhook_secret.clone().into_bytes(),
         metrics: metrics.clone(),
         wake: wake.clone(),
+        model: model.clone(),
+        api_token: args.api_token.clone().filter(|t| !t.is_empty()),
+        dashboard_token: args.dashboard_token.clone().filter(|t| !t.is_empty()),
+        links,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let settings = WorkerSettings {
         lease: Duration::from_secs(args.job_lease_secs.max(1)),
+        links,
+        incident_label: args.incident_label.clone(),
         ..WorkerSettings::default()
     };
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "riskgate".into());

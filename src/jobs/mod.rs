@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::github::client::{GitHubApi, GitHubError};
 use crate::mining::mirror::Mirrors;
-use crate::model::Model;
+use crate::engine::ModelSource;
 use crate::server::metrics::Metrics;
 use crate::server::now_ms;
 use crate::store::{Job, Store};
@@ -52,6 +52,10 @@ pub struct WorkerSettings {
     pub retry_base: Duration,
     /// How often an idle worker looks for due jobs (it is also woken on every new job).
     pub poll: Duration,
+    /// How incidents are tied to deployments.
+    pub links: crate::production::LinkSettings,
+    /// GitHub issues carrying this label are incidents.
+    pub incident_label: String,
 }
 
 impl Default for WorkerSettings {
@@ -61,6 +65,8 @@ impl Default for WorkerSettings {
             max_attempts: 5,
             retry_base: Duration::from_secs(5),
             poll: Duration::from_secs(2),
+            links: crate::production::LinkSettings::default(),
+            incident_label: "incident".to_string(),
         }
     }
 }
@@ -71,7 +77,7 @@ pub struct Worker {
     pub store: Store,
     pub github: GitHubApi,
     pub mirrors: Mirrors,
-    pub model: Arc<Model>,
+    pub model: Arc<ModelSource>,
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
     pub wake: Arc<tokio::sync::Notify>,
@@ -86,7 +92,7 @@ impl Worker {
         store: Store,
         github: GitHubApi,
         mirrors: Mirrors,
-        model: Arc<Model>,
+        model: Arc<ModelSource>,
         metrics: Arc<Metrics>,
         settings: WorkerSettings,
         wake: Arc<tokio::sync::Notify>,

@@ -200,7 +200,8 @@ impl Worker {
         let coverage = self
             .coverage_inputs(&pr.repo.full_name, &base_ref, &pr.head_sha)
             .await?;
-        let report = engine::score_mined(&self.model, &mined, coverage.as_ref(), Some(&review))
+        let model = self.model.current();
+        let report = engine::score_mined(&model, &mined, coverage.as_ref(), Some(&review))
             .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
 
         let conclusion = render::conclusion_for(report.band, config.high_risk == HighRisk::Failure);

@@ -25,6 +25,13 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Wakes the workers when a job was queued.
     pub wake: Arc<tokio::sync::Notify>,
+    /// The model scores are made with (the dashboard shows its curves).
+    pub model: Arc<crate::engine::ModelSource>,
+    /// Bearer token for `POST /api/incidents`; without one the endpoint refuses everything.
+    pub api_token: Option<String>,
+    /// Token for the dashboard; without one the dashboard is off.
+    pub dashboard_token: Option<String>,
+    pub links: crate::production::LinkSettings,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
