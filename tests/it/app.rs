@@ -13,13 +13,13 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::support::{day, git_in, riskgate, TestRepo};
 
-const SECRET: &str = "test-webhook-secret";
+pub(crate) const SECRET: &str = "test-webhook-secret";
 const OWNER: &str = "Codertocat";
 const NAME: &str = "Hello-World";
 const CHECK_ID: u64 = 4242;
 const COMMENT_ID: u64 = 77;
 
-fn fixture(name: &str) -> Value {
+pub(crate) fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/github")
         .join(name);
@@ -29,14 +29,14 @@ fn fixture(name: &str) -> Value {
 // ---- databases -------------------------------------------------------------------------
 
 #[derive(Clone, Copy, Debug)]
-enum Db {
+pub(crate) enum Db {
     Sqlite,
     Postgres,
 }
 
 /// A fresh database for one test; PostgreSQL ones are dropped afterwards.
-struct Database {
-    url: String,
+pub(crate) struct Database {
+    pub(crate) url: String,
     drop_name: Option<(String, String)>,
     _dir: Option<tempfile::TempDir>,
 }
@@ -56,7 +56,7 @@ impl Drop for Database {
     }
 }
 
-fn database(db: Db) -> Database {
+pub(crate) fn database(db: Db) -> Database {
     match db {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
@@ -292,7 +292,7 @@ async fn completions(gh: &MockServer) -> Vec<Value> {
     .collect()
 }
 
-async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)
+pub(crate) async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
@@ -309,9 +309,9 @@ where
 
 // ---- the server ----------------------------------------------------------------------------
 
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    base: String,
+    pub(crate) base: String,
 }
 
 impl Drop for Server {
@@ -321,7 +321,17 @@ impl Drop for Server {
     }
 }
 
-fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
+pub(crate) fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
+    start_server_with(db, github, data_dir, &[])
+}
+
+/// `riskgate serve` with extra settings (`(name, value)` environment variables).
+pub(crate) fn start_server_with(
+    db: &Database,
+    github: &str,
+    data_dir: &Path,
+    extra_env: &[(&str, &str)],
+) -> Server {
     let key = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
     )
@@ -340,6 +350,7 @@ fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
         .env("RISKGATE_GITHUB_MAX_RATE_LIMIT_WAIT_MS", "3000")
         .env("RISKGATE_WORKERS", "2")
         .env_remove("RISKGATE_MODEL")
+        .envs(extra_env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -356,7 +367,7 @@ fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
     Server { child, base }
 }
 
-async fn deliver(
+pub(crate) async fn deliver(
     server: &Server,
     event: &str,
     delivery: &str,
@@ -377,11 +388,11 @@ async fn deliver(
     (status, r.text().await.unwrap_or_default())
 }
 
-fn bytes(v: &Value) -> Vec<u8> {
+pub(crate) fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }
 
-const LONG: Duration = Duration::from_secs(60);
+pub(crate) const LONG: Duration = Duration::from_secs(60);
 
 // ---- the tests -------------------------------------------------------------------------------
 
