@@ -6,6 +6,7 @@
 //! reason (answered with 200). Parsing never panics.
 
 use serde::Deserialize;
+use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 
 #[derive(Debug, thiserror::Error)]
 #[error("the webhook body is not valid JSON: {0}")]
@@ -109,6 +110,34 @@ pub enum Event {
         conclusion: Option<String>,
         pull_numbers: Vec<u64>,
     },
+    /// `deployment` created, or `deployment_status` created (which carries its deployment).
+    Deployment {
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        deployment: Deployment,
+        status: Option<DeploymentStatus>,
+    },
+    /// `pull_request` closed, merged or not.
+    PullRequestClosed {
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        pull: PullRecord,
+    },
+    /// `issues`, any action, for an issue carrying at least one label (incidents are labelled
+    /// issues; which label is a setting of the worker).
+    Issue {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        number: u64,
+        title: String,
+        body: Option<String>,
+        labels: Vec<String>,
+        /// Unix milliseconds.
+        created_at: i64,
+        closed_at: Option<i64>,
+        author: Option<String>,
+    },
     /// Understood, and needs no work.
     Ignored {
         event: String,
@@ -138,6 +167,15 @@ impl Event {
                 installation_id, ..
             }
             | Event::WorkflowRun {
+                installation_id, ..
+            }
+            | Event::Deployment {
+                installation_id, ..
+            }
+            | Event::PullRequestClosed {
+                installation_id, ..
+            }
+            | Event::Issue {
                 installation_id, ..
             } => *installation_id,
             Event::Installation {
@@ -171,6 +209,9 @@ struct Envelope {
     repositories_added: Option<Vec<RawRepoName>>,
     repositories_removed: Option<Vec<RawRepoName>>,
     workflow_run: Option<RawWorkflowRun>,
+    deployment: Option<RawDeployment>,
+    deployment_status: Option<RawDeploymentStatus>,
+    issue: Option<RawIssue>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -229,6 +270,48 @@ struct RawPull {
     base: Option<RawBranch>,
     labels: Option<Vec<RawLabel>>,
     user: Option<RawUser>,
+    title: Option<String>,
+    body: Option<String>,
+    merged: Option<bool>,
+    merged_at: Option<String>,
+    merge_commit_sha: Option<String>,
+    closed_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawDeployment {
+    id: Option<u64>,
+    sha: Option<String>,
+    #[serde(rename = "ref")]
+    ref_name: Option<String>,
+    task: Option<String>,
+    environment: Option<String>,
+    description: Option<String>,
+    creator: Option<RawUser>,
+    created_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawDeploymentStatus {
+    id: Option<u64>,
+    state: Option<String>,
+    description: Option<String>,
+    creator: Option<RawUser>,
+    created_at: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawIssue {
+    number: Option<u64>,
+    title: Option<String>,
+    body: Option<String>,
+    labels: Option<Vec<RawLabel>>,
+    user: Option<RawUser>,
+    created_at: Option<String>,
+    closed_at: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -327,6 +410,12 @@ fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Missing> {
     })
 }
 
+/// An RFC 3339 time as unix milliseconds.
+fn time_ms(text: Option<&str>) -> Option<i64> {
+    text.and_then(crate::github::auth::parse_rfc3339_utc)
+        .map(|secs| secs * 1000)
+}
+
 fn pull_numbers(raw: Option<Vec<RawPullNumber>>) -> Vec<u64> {
     raw.unwrap_or_default()
         .into_iter()
@@ -378,6 +467,98 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
     let installation_id = e.installation.as_ref().and_then(|i| i.id);
     let event = match event_name {
         "ping" => Event::Ping,
+        "pull_request" if action == "closed" => {
+            let pr = need(e.pull_request, "pull_request")?;
+            let repo = repo_ref(e.repository)?;
+            let merged_at = time_ms(pr.merged_at.as_deref());
+            let merged = pr.merged.unwrap_or(merged_at.is_some());
+            let title = pr.title.unwrap_or_default();
+            let reverts_number =
+                crate::labels::incidents::revert_target(&title, pr.body.as_deref())
+                    .map(|n| n as i64);
+            Event::PullRequestClosed {
+                installation_id,
+                pull: PullRecord {
+                    repository: repo.full_name.clone(),
+                    number: need(pr.number.or(e.number), "pull_request.number")? as i64,
+                    title,
+                    author: pr.user.and_then(|u| u.login),
+                    head_sha: pr.head.and_then(|h| h.sha),
+                    merge_commit_sha: pr.merge_commit_sha.filter(|_| merged),
+                    merged_at: merged_at.filter(|_| merged),
+                    closed_at: time_ms(pr.closed_at.as_deref()),
+                    reverts_number,
+                },
+                repo,
+            }
+        }
+        "deployment" | "deployment_status" => {
+            if action != "created" {
+                return Ok(None);
+            }
+            let repo = repo_ref(e.repository)?;
+            let d = need(e.deployment, "deployment")?;
+            let deployment = Deployment {
+                id: need(d.id, "deployment.id")? as i64,
+                repository: repo.full_name.clone(),
+                environment: need_str(d.environment, "deployment.environment")?,
+                sha: need_str(d.sha, "deployment.sha")?,
+                ref_name: d.ref_name,
+                task: d.task,
+                description: d.description,
+                creator: d.creator.and_then(|u| u.login),
+                created_at: need(time_ms(d.created_at.as_deref()), "deployment.created_at")?,
+            };
+            let status = if event_name == "deployment_status" {
+                let s = need(e.deployment_status, "deployment_status")?;
+                Some(DeploymentStatus {
+                    id: need(s.id, "deployment_status.id")? as i64,
+                    deployment_id: deployment.id,
+                    repository: repo.full_name.clone(),
+                    state: need_str(s.state, "deployment_status.state")?,
+                    creator: s.creator.and_then(|u| u.login),
+                    description: s.description,
+                    created_at: need(
+                        time_ms(s.created_at.as_deref()),
+                        "deployment_status.created_at",
+                    )?,
+                })
+            } else {
+                None
+            };
+            Event::Deployment {
+                installation_id,
+                repo,
+                deployment,
+                status,
+            }
+        }
+        "issues" => {
+            let issue = need(e.issue, "issue")?;
+            let labels: Vec<String> = issue
+                .labels
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|l| l.name)
+                .collect();
+            // Without a label an issue cannot be an incident; an unlabeled one may have stopped
+            // being one, which the worker decides.
+            if labels.is_empty() && action != "unlabeled" {
+                return Ok(None);
+            }
+            Event::Issue {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                number: need(issue.number, "issue.number")?,
+                title: issue.title.unwrap_or_default(),
+                body: issue.body,
+                labels,
+                created_at: need(time_ms(issue.created_at.as_deref()), "issue.created_at")?,
+                closed_at: time_ms(issue.closed_at.as_deref()),
+                author: issue.user.and_then(|u| u.login),
+                action,
+            }
+        }
         "pull_request" => {
             if !matches!(
                 action.as_str(),

@@ -17,7 +17,10 @@ use crate::server::now_ms;
 use crate::store::{Job, Store};
 
 pub mod plan;
+mod production;
 mod pull;
+
+pub use production::issue_incident;
 
 /// How a job ended, short of success.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +215,9 @@ impl Worker {
             plan::JOB_ACCEPT_RISK => self.accept_risk(job).await,
             plan::JOB_INSTALLATION => self.record_installation(job).await,
             plan::JOB_COVERAGE => self.coverage(job).await,
+            plan::JOB_RECORD_DEPLOYMENT => self.record_deployment(job).await,
+            plan::JOB_RECORD_PULL => self.record_pull(job).await,
+            plan::JOB_RECORD_ISSUE => self.record_issue(job).await,
             other => Err(JobError::Park(format!("unknown job kind `{other}`"))),
         };
         if job.kind == plan::JOB_SCORE && result.is_ok() {

@@ -7,9 +7,10 @@ use crate::github::events::{Event, RepoRef};
 use crate::store::NewJob;
 
 pub use crate::store::{
-    JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_INSTALLATION as JOB_INSTALLATION,
-    JOB_SCORE_PULL_REQUEST as JOB_SCORE,
+    JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_DEPLOYMENT, JOB_RECORD_INSTALLATION as JOB_INSTALLATION,
+    JOB_RECORD_ISSUE, JOB_RECORD_PULL, JOB_SCORE_PULL_REQUEST as JOB_SCORE,
 };
+use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 
 /// The identifier of the check run's "Accept risk" button.
 pub const ACCEPT_RISK_ACTION: &str = "accept_risk";
@@ -73,6 +74,33 @@ pub struct CoverageJob {
     pub head_sha: String,
     pub head_branch: Option<String>,
     pub pull_numbers: Vec<u64>,
+}
+
+/// Record a deployment (and the status that came with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeploymentJob {
+    pub deployment: Deployment,
+    pub status: Option<DeploymentStatus>,
+}
+
+/// Record a closed pull request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PullClosedJob {
+    pub pull: PullRecord,
+}
+
+/// A labelled issue: an incident if it carries the incident label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueJob {
+    pub repository: String,
+    pub action: String,
+    pub number: u64,
+    pub title: String,
+    pub body: Option<String>,
+    pub labels: Vec<String>,
+    pub created_at: i64,
+    pub closed_at: Option<i64>,
+    pub author: Option<String>,
 }
 
 /// What the server does with an event.
@@ -286,7 +314,59 @@ pub fn plan(event: &Event) -> Plan {
                 serde_json::to_value(job).expect("job serialises"),
             )])
         }
+        Event::Deployment {
+            repo,
+            deployment,
+            status,
+            ..
+        } => record_job(
+            JOB_RECORD_DEPLOYMENT,
+            &repo.full_name,
+            serde_json::to_value(DeploymentJob {
+                deployment: deployment.clone(),
+                status: status.clone(),
+            })
+            .expect("job serialises"),
+        ),
+        Event::PullRequestClosed { repo, pull, .. } => record_job(
+            JOB_RECORD_PULL,
+            &repo.full_name,
+            serde_json::to_value(PullClosedJob { pull: pull.clone() }).expect("job serialises"),
+        ),
+        Event::Issue {
+            action,
+            repo,
+            number,
+            title,
+            body,
+            labels,
+            created_at,
+            closed_at,
+            author,
+            ..
+        } => record_job(
+            JOB_RECORD_ISSUE,
+            &repo.full_name,
+            serde_json::to_value(IssueJob {
+                repository: repo.full_name.clone(),
+                action: action.clone(),
+                number: *number,
+                title: title.clone(),
+                body: body.clone(),
+                labels: labels.clone(),
+                created_at: *created_at,
+                closed_at: *closed_at,
+                author: author.clone(),
+            })
+            .expect("job serialises"),
+        ),
     }
+}
+
+fn record_job(kind: &str, repository: &str, payload: serde_json::Value) -> Plan {
+    let mut job = NewJob::new(kind, payload);
+    job.repository = Some(repository.to_string());
+    Plan::Queue(vec![job])
 }
 
 fn rescore(

@@ -7,6 +7,7 @@
 use std::fmt;
 
 pub mod deployments;
+pub mod incident_input;
 pub mod incidents;
 pub mod revert;
 pub mod szz;

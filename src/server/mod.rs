@@ -14,6 +14,7 @@ use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan, JOB_SCORE};
 use crate::store::{NewDelivery, Recorded, Store};
 
+pub mod incidents;
 pub mod metrics;
 
 /// GitHub caps deliveries at 25 MiB; anything larger is not GitHub's.
@@ -37,6 +38,7 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/api/github/webhooks", post(webhook_intake))
+        .route("/api/incidents", post(incidents::post_incidents))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -166,7 +168,10 @@ fn event_repository(event: &events::Event) -> Option<String> {
         | PullRequestReview { repo, .. }
         | CheckRun { repo, .. }
         | CheckSuite { repo, .. }
-        | WorkflowRun { repo, .. } => Some(repo.full_name.clone()),
+        | WorkflowRun { repo, .. }
+        | Deployment { repo, .. }
+        | PullRequestClosed { repo, .. }
+        | Issue { repo, .. } => Some(repo.full_name.clone()),
         _ => None,
     }
 }

@@ -14,6 +14,12 @@ pub const JOB_ACCEPT_RISK: &str = "accept_risk";
 pub const JOB_RECORD_INSTALLATION: &str = "record_installation";
 /// Job kind: process an uploaded coverage report.
 pub const JOB_COVERAGE: &str = "coverage";
+/// Job kind: record a deployment or deployment status.
+pub const JOB_RECORD_DEPLOYMENT: &str = "record_deployment";
+/// Job kind: record a closed pull request.
+pub const JOB_RECORD_PULL: &str = "record_pull";
+/// Job kind: a labelled issue, maybe an incident.
+pub const JOB_RECORD_ISSUE: &str = "record_issue";
 
 /// A webhook delivery as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -1,0 +1,411 @@
+//! Incidents as people and incident tools hand them to us: one JSON object (the API), a JSON
+//! list or a CSV file (imports). Field names of the common tools' exports are accepted beside
+//! riskgate's own; every refusal names the field (and, for a file, the record). Pure.
+
+use serde_json::{Map, Value};
+
+use super::incidents::Incident;
+
+/// Why one incident record was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct FieldError {
+    pub field: String,
+    pub message: String,
+}
+
+fn refuse(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.to_string(),
+        message: message.into(),
+    }
+}
+
+/// riskgate's field names, each followed by the names other tools use for it.
+const ID: &[&str] = &["id", "incident_id", "incident_number", "number", "key"];
+const TITLE: &[&str] = &["title", "name", "summary", "message"];
+const OPENED: &[&str] = &[
+    "opened_at",
+    "created_at",
+    "createdAt",
+    "started_at",
+    "triggered_at",
+    "reported_at",
+];
+const RESOLVED: &[&str] = &["resolved_at", "resolvedAt", "closed_at", "ended_at"];
+const REPOSITORY: &[&str] = &["repository", "repo"];
+const SERVICE: &[&str] = &["service", "service_name", "component"];
+const ENVIRONMENT: &[&str] = &["environment", "env"];
+const COMMIT: &[&str] = &["commit_sha", "commit", "sha"];
+const PULL: &[&str] = &["pr_number", "pull_request", "pr"];
+const BODY: &[&str] = &["description", "body", "details", "postmortem"];
+
+/// The first of `names` present and not null/empty: (the name used, its value).
+fn pick<'v>(object: &'v Map<String, Value>, names: &[&'static str]) -> Option<(&'static str, &'v Value)> {
+    names.iter().find_map(|n| {
+        object
+            .get(*n)
+            .filter(|v| !v.is_null() && v.as_str() != Some(""))
+            .map(|v| (*n, v))
+    })
+}
+
+/// A text field; objects such as PagerDuty's `service: {"summary": …}` give their
+/// `summary`, `name` or `id`.
+fn text(field: &str, value: &Value) -> Result<String, FieldError> {
+    match value {
+        Value::String(s) => Ok(s.trim().to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Object(o) => ["summary", "name", "id", "slug"]
+            .iter()
+            .find_map(|k| o.get(*k).and_then(Value::as_str))
+            .map(|s| s.to_string())
+            .ok_or_else(|| refuse(field, "an object without summary, name or id")),
+        other => Err(refuse(field, format!("expected text, got {other}"))),
+    }
+}
+
+/// A time: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC), `YYYY-MM-DD`, or unix seconds (a number
+/// or digits).
+pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
+    let bad = |shown: &str| {
+        refuse(
+            field,
+            format!("`{shown}` is not a time (RFC 3339, YYYY-MM-DD HH:MM:SS, or unix seconds)"),
+        )
+    };
+    match value {
+        Value::Number(n) => n
+            .as_i64()
+            .filter(|s| *s > 0)
+            .map(|s| s * 1000)
+            .ok_or_else(|| bad(&n.to_string())),
+        Value::String(s) => {
+            let t = s.trim();
+            if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
+                return Ok(dt.timestamp_millis());
+            }
+            for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
+                if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, format) {
+                    return Ok(dt.and_utc().timestamp_millis());
+                }
+            }
+            if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
+                return Ok(d
+                    .and_hms_opt(0, 0, 0)
+                    .expect("midnight")
+                    .and_utc()
+                    .timestamp_millis());
+            }
+            match t.parse::<i64>() {
+                Ok(secs) if secs > 0 => Ok(secs * 1000),
+                _ => Err(bad(t)),
+            }
+        }
+        other => Err(bad(&other.to_string())),
+    }
+}
+
+fn pull_number(field: &str, value: &Value) -> Result<i64, FieldError> {
+    let n = match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => {
+            let t = s.trim();
+            let digits = t
+                .rsplit_once("/pull/")
+                .map(|(_, d)| d)
+                .or_else(|| t.rsplit_once('#').map(|(_, d)| d))
+                .unwrap_or(t);
+            digits.trim().parse().ok()
+        }
+        Value::Object(o) => o.get("number").and_then(Value::as_i64),
+        _ => None,
+    };
+    n.filter(|n| *n > 0)
+        .ok_or_else(|| refuse(field, format!("`{value}` is not a pull request number")))
+}
+
+fn commit(field: &str, value: &Value) -> Result<String, FieldError> {
+    let sha = text(field, value)?.to_ascii_lowercase();
+    if (7..=40).contains(&sha.len()) && sha.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(sha)
+    } else {
+        Err(refuse(
+            field,
+            format!("`{sha}` is not a commit SHA (7 to 40 hex digits)"),
+        ))
+    }
+}
+
+/// One incident from a JSON object. Required: an id, a title, when it opened, and the
+/// repository (`owner/name`) or service it hit.
+pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, FieldError> {
+    let Value::Object(o) = value else {
+        return Err(refuse("incident", "expected a JSON object"));
+    };
+    let (id_field, id) = pick(o, ID).ok_or_else(|| refuse("id", "missing"))?;
+    let id = text(id_field, id)?;
+    if id.is_empty() {
+        return Err(refuse(id_field, "empty"));
+    }
+    let (title_field, title) = pick(o, TITLE).ok_or_else(|| refuse("title", "missing"))?;
+    let title = text(title_field, title)?;
+    let (opened_field, opened) = pick(o, OPENED).ok_or_else(|| refuse("opened_at", "missing"))?;
+    let opened_at = parse_time(opened_field, opened)?;
+    let resolved_at = match pick(o, RESOLVED) {
+        Some((f, v)) => {
+            let at = parse_time(f, v)?;
+            if at < opened_at {
+                return Err(refuse(f, "is before opened_at"));
+            }
+            Some(at)
+        }
+        None => None,
+    };
+    let repository = match pick(o, REPOSITORY) {
+        Some((f, v)) => {
+            let r = text(f, v)?;
+            let valid = r
+                .split_once('/')
+                .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'));
+            if !valid {
+                return Err(refuse(f, format!("`{r}` is not owner/name")));
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    let service = pick(o, SERVICE).map(|(f, v)| text(f, v)).transpose()?;
+    if repository.is_none() && service.is_none() {
+        return Err(refuse("repository", "missing (give repository or service)"));
+    }
+    let optional_text = |names: &[&'static str]| -> Result<Option<String>, FieldError> {
+        pick(o, names)
+            .map(|(f, v)| text(f, v))
+            .transpose()
+            .map(|t| t.filter(|s| !s.is_empty()))
+    };
+    Ok(Incident {
+        id,
+        source: source.to_string(),
+        title,
+        repository,
+        service,
+        environment: optional_text(ENVIRONMENT)?,
+        opened_at,
+        resolved_at,
+        commit_sha: pick(o, COMMIT).map(|(f, v)| commit(f, v)).transpose()?,
+        pr_number: pick(o, PULL).map(|(f, v)| pull_number(f, v)).transpose()?,
+        body: optional_text(BODY)?,
+    })
+}
+
+/// A refusal within a file: which record (1-based; for CSV the line number) and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("record {record}: {error}")]
+pub struct RecordError {
+    pub record: usize,
+    pub error: FieldError,
+}
+
+/// A JSON document of incidents: a list, one object, or `{"incidents": [...]}` (the export
+/// shape of several tools). All or nothing: any bad record refuses the whole document.
+pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        vec![RecordError {
+            record: 0,
+            error: refuse("document", format!("not JSON: {e}")),
+        }]
+    })?;
+    let records: Vec<&Value> = match &value {
+        Value::Array(list) => list.iter().collect(),
+        Value::Object(o) => match o.get("incidents").or_else(|| o.get("data")) {
+            Some(Value::Array(list)) => list.iter().collect(),
+            _ => vec![&value],
+        },
+        _ => {
+            return Err(vec![RecordError {
+                record: 0,
+                error: refuse("document", "expected a list of incidents or an object"),
+            }])
+        }
+    };
+    collect(records.into_iter().map(|v| incident_from_json(v, source)), 1)
+}
+
+/// A CSV file with a header row using the same field names. Line numbers count the header
+/// as line 1.
+pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(false)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().cloned().map_err(|e| {
+        vec![RecordError {
+            record: 1,
+            error: refuse("header", e.to_string()),
+        }]
+    })?;
+    let mut results = Vec::new();
+    for record in reader.records() {
+        let record = match record {
+            Ok(r) => r,
+            Err(e) => {
+                results.push(Err(refuse("row", e.to_string())));
+                continue;
+            }
+        };
+        let object: Map<String, Value> = headers
+            .iter()
+            .zip(record.iter())
+            .filter(|(_, cell)| !cell.is_empty() && *cell != "NA")
+            .map(|(h, cell)| (h.to_string(), Value::String(cell.to_string())))
+            .collect();
+        results.push(incident_from_json(&Value::Object(object), source));
+    }
+    if results.is_empty() {
+        return Err(vec![RecordError {
+            record: 1,
+            error: refuse("file", "no incidents below the header"),
+        }]);
+    }
+    collect(results.into_iter(), 2)
+}
+
+fn collect(
+    results: impl Iterator<Item = Result<Incident, FieldError>>,
+    first_record: usize,
+) -> Result<Vec<Incident>, Vec<RecordError>> {
+    let mut ok = Vec::new();
+    let mut errors = Vec::new();
+    for (i, r) in results.enumerate() {
+        match r {
+            Ok(incident) => ok.push(incident),
+            Err(error) => errors.push(RecordError {
+                record: i + first_record,
+                error,
+            }),
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    if errors.is_empty() {
+        for (i, incident) in ok.iter().enumerate() {
+            if !seen.insert(incident.id.clone()) {
+                errors.push(RecordError {
+                    record: i + first_record,
+                    error: refuse("id", format!("`{}` appears twice in the file", incident.id)),
+                });
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(ok)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn riskgate_shape() {
+        let i = incident_from_json(
+            &json!({"id": "INC-7", "title": "Checkout 500s", "opened_at": "2026-11-02T10:15:00Z",
+                    "resolved_at": "2026-11-02T12:00:00+01:00", "repository": "acme/shop",
+                    "environment": "production", "commit_sha": "ABCDEF1234", "pr_number": "#42"}),
+            "api",
+        )
+        .unwrap();
+        assert_eq!(i.id, "INC-7");
+        assert_eq!(i.opened_at, 1_793_614_500_000);
+        assert_eq!(i.resolved_at, Some(1_793_614_500_000 + 45 * 60_000));
+        assert_eq!(i.commit_sha.as_deref(), Some("abcdef1234"));
+        assert_eq!(i.pr_number, Some(42));
+        assert_eq!(i.environment.as_deref(), Some("production"));
+    }
+
+    #[test]
+    fn pagerduty_and_incident_io_shapes() {
+        let pd = incident_from_json(
+            &json!({"id": "Q1ABC", "incident_number": 12, "title": "DB latency",
+                    "created_at": "2026-11-02T10:15:00Z", "service": {"id": "P1", "summary": "shop"},
+                    "description": "caused by #9"}),
+            "import",
+        )
+        .unwrap();
+        assert_eq!(pd.id, "Q1ABC");
+        assert_eq!(pd.service.as_deref(), Some("shop"));
+        assert_eq!(pd.body.as_deref(), Some("caused by #9"));
+        let io = incident_from_json(
+            &json!({"id": "01HX", "name": "Payments down", "created_at": 1762078500,
+                    "repository": "acme/pay"}),
+            "import",
+        )
+        .unwrap();
+        assert_eq!(io.title, "Payments down");
+        assert_eq!(io.opened_at, 1_762_078_500_000);
+    }
+
+    #[test]
+    fn refusals_name_the_field() {
+        let field = |v: Value| incident_from_json(&v, "api").unwrap_err().field;
+        assert_eq!(field(json!({"title": "x", "opened_at": 1, "repository": "a/b"})), "id");
+        assert_eq!(field(json!({"id": "1", "opened_at": 1, "repository": "a/b"})), "title");
+        assert_eq!(field(json!({"id": "1", "title": "x", "repository": "a/b"})), "opened_at");
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": "yesterday", "repository": "a/b"})),
+            "opened_at"
+        );
+        assert_eq!(field(json!({"id": "1", "title": "x", "opened_at": 5})), "repository");
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": 5, "repository": "nope"})),
+            "repository"
+        );
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": 5, "repo": "a/b", "sha": "zz"})),
+            "sha"
+        );
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": 5, "repository": "a/b", "pr": "abc"})),
+            "pr"
+        );
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": 50, "resolved_at": 10, "repository": "a/b"})),
+            "resolved_at"
+        );
+        assert_eq!(field(json!([1, 2])), "incident");
+        assert_eq!(field(json!({"id": [1], "title": "x", "opened_at": 5, "repository": "a/b"})), "id");
+    }
+
+    #[test]
+    fn files_are_all_or_nothing_and_name_the_record() {
+        let csv = "id,title,opened_at,repository,pr_number\n\
+                   A,One,2026-11-01 10:00:00,acme/shop,3\n\
+                   B,Two,not a date,acme/shop,\n\
+                   C,Three,2026-11-03,acme/shop,NA\n";
+        let errors = incidents_from_csv(csv, "import").unwrap_err();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].record, 3);
+        assert_eq!(errors[0].error.field, "opened_at");
+        let fixed = csv.replace("not a date", "2026-11-02T00:00:00Z");
+        let ok = incidents_from_csv(&fixed, "import").unwrap();
+        assert_eq!(ok.len(), 3);
+        assert_eq!(ok[0].pr_number, Some(3));
+        assert_eq!(ok[2].pr_number, None);
+
+        let dup = "id,title,opened_at,repository\nA,x,1,a/b\nA,y,2,a/b\n";
+        assert_eq!(incidents_from_csv(dup, "import").unwrap_err()[0].error.field, "id");
+        assert_eq!(incidents_from_csv("id,title\n", "import").unwrap_err()[0].error.field, "file");
+        let ragged = "id,title,opened_at,repository\nA,x,1\n";
+        assert_eq!(incidents_from_csv(ragged, "import").unwrap_err()[0].error.field, "row");
+
+        let json = r#"{"incidents": [{"id": "A", "title": "x", "opened_at": 1, "repository": "a/b"},
+                                     {"id": "B", "title": "y", "repository": "a/b"}]}"#;
+        let errors = incidents_from_json(json, "import").unwrap_err();
+        assert_eq!((errors[0].record, errors[0].error.field.as_str()), (2, "opened_at"));
+        assert_eq!(incidents_from_json("{", "import").unwrap_err()[0].error.field, "document");
+    }
+}

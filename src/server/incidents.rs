@@ -1,0 +1,147 @@
+//! `POST /api/incidents`: incidents from an incident tool or a script, behind a bearer token.
+//! The body is one incident object, a list of them, or `{"incidents": [...]}`; see the README
+//! for the fields. All or nothing: a bad record refuses the request, naming the field.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use super::{now_ms, AppState};
+use crate::labels::incident_input::incidents_from_json;
+use crate::production;
+use crate::store::IncidentWrite;
+
+/// Whether `given` equals `expected`, in time that does not depend on where they differ.
+pub fn token_matches(expected: &str, given: &str) -> bool {
+    let (a, b) = (expected.as_bytes(), given.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The token of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+}
+
+fn error(status: StatusCode, body: serde_json::Value) -> Response {
+    (status, Json(body)).into_response()
+}
+
+pub async fn post_incidents(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(expected) = state.api_token.as_deref() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            json!({"error": "the incidents API is off: set RISKGATE_API_TOKEN"}),
+        );
+    };
+    if !bearer(&headers).is_some_and(|t| token_matches(expected, t)) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            json!({"error": "missing or wrong bearer token"}),
+        );
+    }
+    let text = match std::str::from_utf8(&body) {
+        Ok(t) => t,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({"error": "body: not UTF-8", "field": "body"}),
+            )
+        }
+    };
+    let incidents = match incidents_from_json(text, "api") {
+        Ok(list) => list,
+        Err(errors) => {
+            let first = &errors[0];
+            return error(
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "error": if errors.len() == 1 && first.record <= 1 { first.error.to_string() } else { first.to_string() },
+                    "field": first.error.field,
+                    "record": first.record,
+                    "errors": errors.iter().map(|e| e.to_string()).collect::<Vec<_>>(),
+                }),
+            );
+        }
+    };
+    let now = now_ms();
+    let mut answered = Vec::new();
+    let mut created = false;
+    for incident in &incidents {
+        let write = match production::record_incident(
+            &state.store,
+            incident,
+            None,
+            state.links,
+            now,
+        )
+        .await
+        {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::error!(error = %e, incident = %incident.id, "could not record an incident");
+                return error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    json!({"error": "could not store the incident; try again", "id": incident.id}),
+                );
+            }
+        };
+        created |= write == IncidentWrite::Created;
+        let links = match state.store.incident_links(None).await {
+            Ok(all) => all
+                .into_iter()
+                .filter(|l| l.link.incident_id == incident.id)
+                .map(|l| json!({"repository": l.link.repository, "pr_number": l.link.pr_number,
+                                "reason": l.link.reason.as_str(), "why": l.link.why}))
+                .collect::<Vec<_>>(),
+            Err(_) => Vec::new(),
+        };
+        answered.push(json!({
+            "id": incident.id,
+            "status": match write {
+                IncidentWrite::Created => "created",
+                IncidentWrite::Updated => "updated",
+                IncidentWrite::Unchanged => "unchanged",
+            },
+            "links": links,
+        }));
+    }
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    (status, Json(json!({"incidents": answered}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        assert!(token_matches("s3cret", "s3cret"));
+        assert!(!token_matches("s3cret", "s3cre"));
+        assert!(!token_matches("s3cret", "s3creT"));
+        let mut h = HeaderMap::new();
+        h.insert("authorization", "Bearer abc ".parse().unwrap());
+        assert_eq!(bearer(&h), Some("abc"));
+        h.insert("authorization", "Basic abc".parse().unwrap());
+        assert_eq!(bearer(&h), None);
+    }
+}
