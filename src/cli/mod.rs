@@ -4,10 +4,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod audit;
 pub mod eval;
+pub mod incidents;
 pub mod jobs;
 pub mod mine;
 pub mod replay;
+pub mod report;
 pub mod score;
 pub mod serve;
 pub mod setup;
@@ -42,6 +45,12 @@ pub enum Command {
     Replay(replay::ReplayArgs),
     /// Register the GitHub App from app-manifest.yml and store its credentials.
     Setup(setup::SetupArgs),
+    /// Incidents: import history, list them with their links, reject a wrong link.
+    Incidents(incidents::IncidentsArgs),
+    /// Release health per repository and environment, and how riskgate's checks fared.
+    Report(report::ReportArgs),
+    /// The append-only audit trail: checks, overrides, deployments, incidents, links.
+    Audit(audit::AuditArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -54,6 +63,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Jobs(args) => jobs::run(args),
         Command::Replay(args) => replay::run(args),
         Command::Setup(args) => setup::run(args),
+        Command::Incidents(args) => incidents::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Audit(args) => audit::run(args),
     }
 }
 
