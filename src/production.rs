@@ -116,6 +116,9 @@ pub async fn relink(
     settings: LinkSettings,
     now_ms: i64,
 ) -> Result<LinkChanges, StoreError> {
+    // Two relinks of one repository at once could each read a different set of events and
+    // the older one write last.
+    let _guard = store.lock_repository(repository).await?;
     let history = load_history(store, repository).await?;
     let shipped = shipped_pulls(&history.releases, &history.pulls);
     let pairs: Vec<(i64, i64)> = shipped
@@ -223,8 +226,8 @@ pub async fn record_pull(
     settings: LinkSettings,
     now_ms: i64,
 ) -> Result<LinkChanges, StoreError> {
-    store.upsert_pull_request(pull, now_ms).await?;
-    if let Some(at) = pull.merged_at {
+    let changed = store.upsert_pull_request(pull, now_ms).await?;
+    if let Some(at) = pull.merged_at.filter(|_| changed) {
         store
             .append_audit(&audit(
                 at,
@@ -251,7 +254,13 @@ pub async fn record_incident(
     let write = store.upsert_incident(incident, now_ms).await?;
     let repositories = concerned_repositories(store, incident).await?;
     if write != IncidentWrite::Unchanged {
-        for repo in &repositories {
+        // An incident of a service no repository answers to yet is audited under its service.
+        let audited: Vec<String> = if repositories.is_empty() {
+            vec![incident.service.clone().unwrap_or_default()]
+        } else {
+            repositories.clone()
+        };
+        for repo in &audited {
             store
                 .append_audit(&audit(
                     now_ms,

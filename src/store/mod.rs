@@ -234,7 +234,7 @@ macro_rules! insert_job {
 }
 
 mod production;
-pub use production::{IncidentWrite, LinkChanges, LinkRejection, StoredLink};
+pub use production::{IncidentWrite, LinkChanges, LinkRejection, RepositoryGuard, StoredLink};
 
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \

@@ -35,6 +35,12 @@ pub struct StoredLink {
     pub created_at: i64,
 }
 
+/// See [`Store::lock_repository`].
+pub struct RepositoryGuard {
+    _shared: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
+    _local: tokio::sync::OwnedMutexGuard<()>,
+}
+
 /// What [`Store::sync_incident_links`] changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LinkChanges {
@@ -105,12 +111,16 @@ const INCIDENT_COLUMNS: &str = "id, source, title, repository, service, environm
 impl Store {
     // ----- pull requests --------------------------------------------------
 
-    /// Records (or updates) a closed or merged pull request.
+    /// Records (or updates) a closed or merged pull request; false when it was recorded
+    /// before exactly so (a redelivery).
     pub async fn upsert_pull_request(
         &self,
         pull: &PullRecord,
         now_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        if self.pull_request(&pull.repository, pull.number).await?.as_ref() == Some(pull) {
+            return Ok(false);
+        }
         with_pool!(self, "upsert_pull_request", |pool| {
             sqlx::query(
                 "INSERT INTO pull_requests (repository, number, title, author, head_sha, \
@@ -134,7 +144,68 @@ impl Store {
             .bind(now_ms)
             .execute(pool)
             .await?;
-            Ok(())
+            Ok(true)
+        })
+    }
+
+    pub async fn pull_request(
+        &self,
+        repository: &str,
+        number: i64,
+    ) -> Result<Option<PullRecord>, StoreError> {
+        with_pool!(self, "pull_request", |pool| {
+            let row = sqlx::query(
+                "SELECT repository, number, title, author, head_sha, merge_commit_sha, \
+                 merged_at, closed_at, reverts_number FROM pull_requests \
+                 WHERE repository = $1 AND number = $2",
+            )
+            .bind(repository)
+            .bind(number)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(pull_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Holds off every other relinking of `repository` until the guard is dropped: in this
+    /// process by a mutex, across PostgreSQL instances by a transaction-scoped advisory lock
+    /// (released when the guard's transaction ends, even if the process dies).
+    pub async fn lock_repository(&self, repository: &str) -> Result<RepositoryGuard, StoreError> {
+        static LOCAL: std::sync::OnceLock<
+            std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+        > = std::sync::OnceLock::new();
+        let mutex = LOCAL
+            .get_or_init(Default::default)
+            .lock()
+            .expect("repository lock map")
+            .entry(repository.to_string())
+            .or_default()
+            .clone();
+        let local = mutex.lock_owned().await;
+        let shared = match &self.pool {
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await.map_err(|source| StoreError::Query {
+                    op: "lock_repository",
+                    source,
+                })?;
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
+                    .bind(repository)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|source| StoreError::Query {
+                        op: "lock_repository",
+                        source,
+                    })?;
+                Some(tx)
+            }
+            Pool::Sqlite(_) => None,
+        };
+        Ok(RepositoryGuard {
+            _shared: shared,
+            _local: local,
         })
     }
 

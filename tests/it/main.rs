@@ -4,5 +4,6 @@ mod app;
 mod cli;
 mod mine;
 mod model;
+mod production;
 mod signals;
 mod support;
