@@ -773,6 +773,86 @@ mod tests {
             .is_ignored());
     }
 
+    const REPO: &str = r#""repository":{"full_name":"o/r","clone_url":"file:///tmp/r.git"}"#;
+
+    #[test]
+    fn deployment_status_carries_its_deployment() {
+        let body = format!(
+            r#"{{"action":"created",{REPO},"installation":{{"id":3}},
+            "deployment":{{"id":11,"sha":"abc","ref":"main","task":"deploy","environment":"production",
+              "creator":{{"login":"bot"}},"created_at":"2026-11-02T10:00:00Z","payload":"x"}},
+            "deployment_status":{{"id":99,"state":"success","creator":{{"login":"ci"}},
+              "created_at":"2026-11-02T10:05:00Z"}}}}"#
+        );
+        match parse_event("deployment_status", body.as_bytes()).unwrap() {
+            Event::Deployment {
+                deployment, status, ..
+            } => {
+                assert_eq!(deployment.id, 11);
+                assert_eq!(deployment.environment, "production");
+                assert_eq!(deployment.created_at, 1_793_613_600_000);
+                let status = status.unwrap();
+                assert_eq!((status.id, status.deployment_id), (99, 11));
+                assert_eq!(status.created_at - deployment.created_at, 5 * 60_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        let no_env = body.replace(r#""environment":"production","#, "");
+        match parse_event("deployment", no_env.as_bytes()).unwrap() {
+            Event::Ignored { reason, .. } => {
+                assert!(reason.contains("deployment.environment"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn merged_revert_names_what_it_reverts() {
+        let body = format!(
+            r#"{{"action":"closed","number":8,{REPO},
+            "pull_request":{{"number":8,"title":"Revert \"Add cache\"","body":"Reverts o/r#5",
+              "merged":true,"merged_at":"2026-11-02T10:00:00Z","closed_at":"2026-11-02T10:00:00Z",
+              "merge_commit_sha":"feed","user":{{"login":"carol"}},"head":{{"sha":"beef"}}}}}}"#
+        );
+        match parse_event("pull_request", body.as_bytes()).unwrap() {
+            Event::PullRequestClosed { pull, .. } => {
+                assert_eq!(pull.number, 8);
+                assert_eq!(pull.reverts_number, Some(5));
+                assert_eq!(pull.merged_at, Some(1_793_613_600_000));
+                assert_eq!(pull.merge_commit_sha.as_deref(), Some("feed"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let unmerged = body.replace(r#""merged":true"#, r#""merged":false"#);
+        match parse_event("pull_request", unmerged.as_bytes()).unwrap() {
+            Event::PullRequestClosed { pull, .. } => {
+                assert_eq!(pull.merged_at, None);
+                assert_eq!(pull.merge_commit_sha, None);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn only_labelled_issues_are_candidates() {
+        let issue = |labels: &str| {
+            format!(
+                r#"{{"action":"opened",{REPO},"issue":{{"number":4,"title":"Down","labels":{labels},
+                "created_at":"2026-11-02T10:00:00Z"}}}}"#
+            )
+        };
+        assert!(parse_event("issues", issue("[]").as_bytes())
+            .unwrap()
+            .is_ignored());
+        match parse_event("issues", issue(r#"[{"name":"incident"}]"#).as_bytes()).unwrap() {
+            Event::Issue { number, labels, .. } => {
+                assert_eq!(number, 4);
+                assert_eq!(labels, vec!["incident".to_string()]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn repository_without_full_name_uses_owner_and_name() {
         let body = br#"{"action":"completed","workflow_run":{"id":9,"head_sha":"abc","pull_requests":[{"number":4}]},
