@@ -160,7 +160,8 @@ async fn main() -> anyhow::Result<()> {
                     continue;
                 }
                 ids += 1;
-                let rollback = env == "production" && production_history.len() > 2 && rng.unit() < 0.04;
+                let rollback =
+                    env == "production" && production_history.len() > 2 && rng.unit() < 0.04;
                 let sha = if rollback {
                     production_history[production_history.len() - 2].clone()
                 } else {
@@ -211,7 +212,8 @@ async fn main() -> anyhow::Result<()> {
                         opened_at: finished + rng.range(3 * MIN, 55 * MIN),
                         resolved_at: Some(finished + rng.range(2 * HOUR, 6 * HOUR)),
                         commit_sha: None,
-                        pr_number: named.then(|| shipped[rng.range(0, shipped.len() as i64) as usize]),
+                        pr_number: named
+                            .then(|| shipped[rng.range(0, shipped.len() as i64) as usize]),
                         body: None,
                     };
                     production::record_incident(&store, &incident, None, settings, now).await?;

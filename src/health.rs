@@ -151,8 +151,7 @@ pub fn repository_health(
             .copied()
             .filter(|r| in_period(r.deployment.created_at))
             .collect();
-        let successes: Vec<&&Release> =
-            period.iter().copied().filter(|r| r.succeeded()).collect();
+        let successes: Vec<&&Release> = period.iter().copied().filter(|r| r.succeeded()).collect();
         let failed = period
             .iter()
             .filter(|r| r.outcome == Outcome::Failed)
@@ -162,7 +161,8 @@ pub fn repository_health(
             .filter_map(|r| r.duration_ms())
             .map(|ms| ms as f64 / 60_000.0)
             .collect();
-        let mean = (!minutes.is_empty()).then(|| minutes.iter().sum::<f64>() / minutes.len() as f64);
+        let mean =
+            (!minutes.is_empty()).then(|| minutes.iter().sum::<f64>() / minutes.len() as f64);
         let rollbacks = successes
             .iter()
             .filter(|r| rolled_back.contains(&r.deployment.id))
@@ -186,8 +186,8 @@ pub fn repository_health(
             .filter_map(|r| r.finished_at)
             .filter(|at| *at < until)
             .max();
-        let stale = is_production(env)
-            && last_success_at.is_none_or(|at| until - at > STALE_AFTER_MS);
+        let stale =
+            is_production(env) && last_success_at.is_none_or(|at| until - at > STALE_AFTER_MS);
         env_health.push(EnvironmentHealth {
             environment: env.to_string(),
             deployments: period.len(),
@@ -216,10 +216,8 @@ pub fn repository_health(
             }
         }
     }
-    let scored_in_period: Vec<&&ScoredPull> = latest
-        .values()
-        .filter(|s| in_period(s.scored_at))
-        .collect();
+    let scored_in_period: Vec<&&ScoredPull> =
+        latest.values().filter(|s| in_period(s.scored_at)).collect();
     let gated_pulls = scored_in_period.iter().filter(|s| gated(&s.band)).count();
     let period_incidents: Vec<&&Incident> = incidents
         .iter()
@@ -245,8 +243,8 @@ pub fn repository_health(
         }
     }
     let has_production = env_health.iter().any(|e| is_production(&e.environment));
-    let stale_production = env_health.iter().any(|e| e.stale)
-        || (!has_production && !env_health.is_empty());
+    let stale_production =
+        env_health.iter().any(|e| e.stale) || (!has_production && !env_health.is_empty());
     RepositoryHealth {
         repository: repository.to_string(),
         since,
@@ -407,14 +405,38 @@ mod tests {
         };
         let links = vec![link("i1", 7), link("i2", 8)];
         let scored = vec![
-            ScoredPull { pr_number: 7, scored_at: 2 * day, band: "low".into() },
-            ScoredPull { pr_number: 7, scored_at: 2 * day + 1, band: "high".into() },
-            ScoredPull { pr_number: 8, scored_at: 4 * day, band: "low".into() },
-            ScoredPull { pr_number: 9, scored_at: 4 * day, band: "elevated".into() },
-            ScoredPull { pr_number: 6, scored_at: 20 * day, band: "high".into() },
+            ScoredPull {
+                pr_number: 7,
+                scored_at: 2 * day,
+                band: "low".into(),
+            },
+            ScoredPull {
+                pr_number: 7,
+                scored_at: 2 * day + 1,
+                band: "high".into(),
+            },
+            ScoredPull {
+                pr_number: 8,
+                scored_at: 4 * day,
+                band: "low".into(),
+            },
+            ScoredPull {
+                pr_number: 9,
+                scored_at: 4 * day,
+                band: "elevated".into(),
+            },
+            ScoredPull {
+                pr_number: 6,
+                scored_at: 20 * day,
+                band: "high".into(),
+            },
         ];
         let h = repository_health("o/r", &rs, &incidents, &links, &scored, 0, 14 * day);
-        let prod = h.environments.iter().find(|e| e.environment == "production").unwrap();
+        let prod = h
+            .environments
+            .iter()
+            .find(|e| e.environment == "production")
+            .unwrap();
         assert_eq!(prod.deployments, 4);
         assert_eq!(prod.successful, 3);
         assert_eq!(prod.failed, 1);
@@ -428,7 +450,11 @@ mod tests {
         assert_eq!(prod.release_incident_rate, Some(1.0 / 3.0));
         assert_eq!(prod.last_success_at, Some(8 * day + 30 * MIN));
         assert!(!prod.stale, "6 days since the last success");
-        let staging = h.environments.iter().find(|e| e.environment == "staging").unwrap();
+        let staging = h
+            .environments
+            .iter()
+            .find(|e| e.environment == "staging")
+            .unwrap();
         assert!(!staging.stale, "only production goes stale");
         assert_eq!(h.gate.scored_pulls, 3);
         assert_eq!(h.gate.gated_pulls, 2);
@@ -439,11 +465,20 @@ mod tests {
         assert!(!h.stale_production);
 
         let later = repository_health("o/r", &rs, &incidents, &links, &scored, 0, 30 * day);
-        assert!(later.stale_production, "22 days without a production deploy");
+        assert!(
+            later.stale_production,
+            "22 days without a production deploy"
+        );
 
         let weeks = weekly("o/r", "production", &rs, &incidents, 0, 14 * day);
         assert_eq!(weeks.len(), 2);
-        assert_eq!((weeks[0].successful, weeks[0].failed, weeks[0].incidents), (2, 1, 1));
-        assert_eq!((weeks[1].successful, weeks[1].failed, weeks[1].incidents), (1, 0, 2));
+        assert_eq!(
+            (weeks[0].successful, weeks[0].failed, weeks[0].incidents),
+            (2, 1, 1)
+        );
+        assert_eq!(
+            (weeks[1].successful, weeks[1].failed, weeks[1].incidents),
+            (1, 0, 2)
+        );
     }
 }

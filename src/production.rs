@@ -143,7 +143,9 @@ pub async fn relink(
     .into_iter()
     .filter(|l| !rejected.contains(&(l.incident_id.clone(), l.pr_number)))
     .collect();
-    let changes = store.sync_incident_links(repository, &links, now_ms).await?;
+    let changes = store
+        .sync_incident_links(repository, &links, now_ms)
+        .await?;
     for l in &changes.added {
         store
             .append_audit(&audit(

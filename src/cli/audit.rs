@@ -50,7 +50,7 @@ pub struct AuditRow {
     pub detail: Value,
 }
 
-fn field<'a>(detail: &'a Value, name: &str) -> String {
+fn field(detail: &Value, name: &str) -> String {
     match detail.get(name) {
         Some(Value::String(s)) => s.clone(),
         Some(Value::Null) | None => String::new(),
@@ -63,10 +63,7 @@ fn field<'a>(detail: &'a Value, name: &str) -> String {
 pub fn summary(event: &AuditEvent) -> String {
     let d = &event.detail;
     let who = event.actor.as_deref().unwrap_or("riskgate");
-    let pr = event
-        .pr_number
-        .map(|n| format!("#{n}"))
-        .unwrap_or_default();
+    let pr = event.pr_number.map(|n| format!("#{n}")).unwrap_or_default();
     match event.kind.as_str() {
         "check_conclusion" => format!(
             "check on {pr} concluded {} ({} risk, p={}, model {})",
@@ -156,7 +153,14 @@ pub fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         AuditFormat::Csv => {
             let mut w = csv::Writer::from_writer(stdout.lock());
             w.write_record([
-                "id", "at", "repository", "kind", "pr_number", "commit", "actor", "summary",
+                "id",
+                "at",
+                "repository",
+                "kind",
+                "pr_number",
+                "commit",
+                "actor",
+                "summary",
                 "detail",
             ])?;
             for r in &rows {

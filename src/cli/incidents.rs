@@ -98,11 +98,15 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
                     note,
                     at: crate::server::now_ms(),
                 };
-                let new = production::reject_link(&store, &rejection, settings(window_minutes))
-                    .await?;
+                let new =
+                    production::reject_link(&store, &rejection, settings(window_minutes)).await?;
                 match (new, linked) {
-                    (true, true) => println!("unlinked {incident} from {repo}#{pr}; it will not be linked again"),
-                    (true, false) => println!("{incident} was not linked to {repo}#{pr}; recorded that it must never be"),
+                    (true, true) => println!(
+                        "unlinked {incident} from {repo}#{pr}; it will not be linked again"
+                    ),
+                    (true, false) => println!(
+                        "{incident} was not linked to {repo}#{pr}; recorded that it must never be"
+                    ),
                     (false, _) => println!("{incident} and {repo}#{pr} were unlinked before"),
                 }
                 Ok(ExitCode::SUCCESS)
@@ -116,8 +120,8 @@ async fn import(
     store: &StoreArgs,
     settings: LinkSettings,
 ) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("reading {}", file.display()))?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
     let is_json = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))

@@ -104,12 +104,9 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn url(&self) -> String {
-        self.database_url.clone().unwrap_or_else(|| {
-            format!(
-                "sqlite://{}",
-                self.data_dir.join("riskgate.db").display()
-            )
-        })
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("riskgate.db").display()))
     }
 
     /// Opens the store (creating the data dir for the default SQLite file).
@@ -137,7 +134,11 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 pub fn parse_when(text: &str) -> Result<i64, String> {
     let t = text.trim();
     if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis());
+        return Ok(d
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+            .and_utc()
+            .timestamp_millis());
     }
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());

@@ -121,7 +121,9 @@ pub fn text(reports: &[RepositoryHealth], since: i64, until: i64) -> String {
                     percent(e.rollback_rate),
                     percent(e.failed_release_rate),
                     percent(e.release_incident_rate),
-                    e.last_success_at.map(rfc3339).unwrap_or_else(|| "never".into()),
+                    e.last_success_at
+                        .map(rfc3339)
+                        .unwrap_or_else(|| "never".into()),
                 );
             }
         }

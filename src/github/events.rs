@@ -5,8 +5,8 @@
 //! that is valid JSON but lacks something the App needs becomes [`Event::Ignored`] with the
 //! reason (answered with 200). Parsing never panics.
 
-use serde::Deserialize;
 use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
+use serde::Deserialize;
 
 #[derive(Debug, thiserror::Error)]
 #[error("the webhook body is not valid JSON: {0}")]
@@ -474,8 +474,7 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
             let merged = pr.merged.unwrap_or(merged_at.is_some());
             let title = pr.title.unwrap_or_default();
             let reverts_number =
-                crate::labels::incidents::revert_target(&title, pr.body.as_deref())
-                    .map(|n| n as i64);
+                crate::labels::incidents::revert_target(&title, pr.body.as_deref());
             Event::PullRequestClosed {
                 installation_id,
                 pull: PullRecord {

@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::engine::ModelSource;
 use crate::github::client::{GitHubApi, GitHubError};
 use crate::mining::mirror::Mirrors;
-use crate::engine::ModelSource;
 use crate::server::metrics::Metrics;
 use crate::server::now_ms;
 use crate::store::{Job, Store};

@@ -6,11 +6,12 @@ use serde_json::json;
 use crate::github::events::{Event, RepoRef};
 use crate::store::NewJob;
 
-pub use crate::store::{
-    JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_DEPLOYMENT, JOB_RECORD_INSTALLATION as JOB_INSTALLATION,
-    JOB_RECORD_ISSUE, JOB_RECORD_PULL, JOB_SCORE_PULL_REQUEST as JOB_SCORE,
-};
 use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
+pub use crate::store::{
+    JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_DEPLOYMENT,
+    JOB_RECORD_INSTALLATION as JOB_INSTALLATION, JOB_RECORD_ISSUE, JOB_RECORD_PULL,
+    JOB_SCORE_PULL_REQUEST as JOB_SCORE,
+};
 
 /// The identifier of the check run's "Accept risk" button.
 pub const ACCEPT_RISK_ACTION: &str = "accept_risk";

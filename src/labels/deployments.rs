@@ -253,7 +253,10 @@ mod tests {
 
     #[test]
     fn first_final_status_decides_and_order_of_arrival_does_not_matter() {
-        let deps = vec![dep(2, "production", "b", 200), dep(1, "production", "a", 100)];
+        let deps = vec![
+            dep(2, "production", "b", 200),
+            dep(1, "production", "a", 100),
+        ];
         let statuses = vec![
             status(13, 2, "failure", 260),
             status(11, 1, "in_progress", 110),

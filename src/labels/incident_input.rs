@@ -41,7 +41,10 @@ const PULL: &[&str] = &["pr_number", "pull_request", "pr"];
 const BODY: &[&str] = &["description", "body", "details", "postmortem"];
 
 /// The first of `names` present and not null/empty: (the name used, its value).
-fn pick<'v>(object: &'v Map<String, Value>, names: &[&'static str]) -> Option<(&'static str, &'v Value)> {
+fn pick<'v>(
+    object: &'v Map<String, Value>,
+    names: &[&'static str],
+) -> Option<(&'static str, &'v Value)> {
     names.iter().find_map(|n| {
         object
             .get(*n)
@@ -230,7 +233,10 @@ pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Ve
             }])
         }
     };
-    collect(records.into_iter().map(|v| incident_from_json(v, source)), 1)
+    collect(
+        records.into_iter().map(|v| incident_from_json(v, source)),
+        1,
+    )
 }
 
 /// A CSV file with a header row using the same field names. Line numbers count the header
@@ -352,14 +358,26 @@ mod tests {
     #[test]
     fn refusals_name_the_field() {
         let field = |v: Value| incident_from_json(&v, "api").unwrap_err().field;
-        assert_eq!(field(json!({"title": "x", "opened_at": 1, "repository": "a/b"})), "id");
-        assert_eq!(field(json!({"id": "1", "opened_at": 1, "repository": "a/b"})), "title");
-        assert_eq!(field(json!({"id": "1", "title": "x", "repository": "a/b"})), "opened_at");
+        assert_eq!(
+            field(json!({"title": "x", "opened_at": 1, "repository": "a/b"})),
+            "id"
+        );
+        assert_eq!(
+            field(json!({"id": "1", "opened_at": 1, "repository": "a/b"})),
+            "title"
+        );
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "repository": "a/b"})),
+            "opened_at"
+        );
         assert_eq!(
             field(json!({"id": "1", "title": "x", "opened_at": "yesterday", "repository": "a/b"})),
             "opened_at"
         );
-        assert_eq!(field(json!({"id": "1", "title": "x", "opened_at": 5})), "repository");
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": 5})),
+            "repository"
+        );
         assert_eq!(
             field(json!({"id": "1", "title": "x", "opened_at": 5, "repository": "nope"})),
             "repository"
@@ -369,15 +387,22 @@ mod tests {
             "sha"
         );
         assert_eq!(
-            field(json!({"id": "1", "title": "x", "opened_at": 5, "repository": "a/b", "pr": "abc"})),
+            field(
+                json!({"id": "1", "title": "x", "opened_at": 5, "repository": "a/b", "pr": "abc"})
+            ),
             "pr"
         );
         assert_eq!(
-            field(json!({"id": "1", "title": "x", "opened_at": 50, "resolved_at": 10, "repository": "a/b"})),
+            field(
+                json!({"id": "1", "title": "x", "opened_at": 50, "resolved_at": 10, "repository": "a/b"})
+            ),
             "resolved_at"
         );
         assert_eq!(field(json!([1, 2])), "incident");
-        assert_eq!(field(json!({"id": [1], "title": "x", "opened_at": 5, "repository": "a/b"})), "id");
+        assert_eq!(
+            field(json!({"id": [1], "title": "x", "opened_at": 5, "repository": "a/b"})),
+            "id"
+        );
     }
 
     #[test]
@@ -397,15 +422,38 @@ mod tests {
         assert_eq!(ok[2].pr_number, None);
 
         let dup = "id,title,opened_at,repository\nA,x,1,a/b\nA,y,2,a/b\n";
-        assert_eq!(incidents_from_csv(dup, "import").unwrap_err()[0].error.field, "id");
-        assert_eq!(incidents_from_csv("id,title\n", "import").unwrap_err()[0].error.field, "file");
+        assert_eq!(
+            incidents_from_csv(dup, "import").unwrap_err()[0]
+                .error
+                .field,
+            "id"
+        );
+        assert_eq!(
+            incidents_from_csv("id,title\n", "import").unwrap_err()[0]
+                .error
+                .field,
+            "file"
+        );
         let ragged = "id,title,opened_at,repository\nA,x,1\n";
-        assert_eq!(incidents_from_csv(ragged, "import").unwrap_err()[0].error.field, "row");
+        assert_eq!(
+            incidents_from_csv(ragged, "import").unwrap_err()[0]
+                .error
+                .field,
+            "row"
+        );
 
         let json = r#"{"incidents": [{"id": "A", "title": "x", "opened_at": 1, "repository": "a/b"},
                                      {"id": "B", "title": "y", "repository": "a/b"}]}"#;
         let errors = incidents_from_json(json, "import").unwrap_err();
-        assert_eq!((errors[0].record, errors[0].error.field.as_str()), (2, "opened_at"));
-        assert_eq!(incidents_from_json("{", "import").unwrap_err()[0].error.field, "document");
+        assert_eq!(
+            (errors[0].record, errors[0].error.field.as_str()),
+            (2, "opened_at")
+        );
+        assert_eq!(
+            incidents_from_json("{", "import").unwrap_err()[0]
+                .error
+                .field,
+            "document"
+        );
     }
 }

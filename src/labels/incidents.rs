@@ -199,7 +199,11 @@ pub fn link_incidents(
                 None,
             ));
         }
-        if let Some(sha) = incident.commit_sha.as_deref().filter(|s| !s.trim().is_empty()) {
+        if let Some(sha) = incident
+            .commit_sha
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+        {
             let short: String = sha.trim().chars().take(12).collect();
             for p in pulls {
                 let hit = [p.merge_commit_sha.as_deref(), p.head_sha.as_deref()]
@@ -210,7 +214,10 @@ pub fn link_incidents(
                     explicit.push(link(
                         p.number,
                         LinkReason::ExplicitCommit,
-                        format!("the incident names commit {short}, which #{} merged", p.number),
+                        format!(
+                            "the incident names commit {short}, which #{} merged",
+                            p.number
+                        ),
                         None,
                     ));
                 }
@@ -219,7 +226,10 @@ pub fn link_incidents(
                 .iter()
                 .any(|l| l.reason == LinkReason::ExplicitCommit)
             {
-                for r in releases.iter().filter(|r| sha_matches(&r.deployment.sha, sha)) {
+                for r in releases
+                    .iter()
+                    .filter(|r| sha_matches(&r.deployment.sha, sha))
+                {
                     for n in shipped.get(&r.deployment.id).into_iter().flatten() {
                         explicit.push(link(
                             *n,
@@ -234,7 +244,11 @@ pub fn link_incidents(
                 }
             }
         }
-        let text = format!("{}\n{}", incident.title, incident.body.as_deref().unwrap_or(""));
+        let text = format!(
+            "{}\n{}",
+            incident.title,
+            incident.body.as_deref().unwrap_or("")
+        );
         for n in caused_by_refs(&text) {
             explicit.push(link(
                 n,
@@ -431,7 +445,14 @@ mod tests {
         staging.environment = Some("Staging".into());
         let mut any = incident("any-env", 300 * MIN);
         any.environment = None;
-        let links = link_incidents("o/r", &[staging, any], &rs, &shipped, &pulls, DEFAULT_WINDOW_MS);
+        let links = link_incidents(
+            "o/r",
+            &[staging, any],
+            &rs,
+            &shipped,
+            &pulls,
+            DEFAULT_WINDOW_MS,
+        );
         // Staging's first release shipped everything merged before it.
         assert_eq!(
             linked(&links, "staging").len(),
@@ -483,7 +504,14 @@ mod tests {
         let mut service = incident("service", 250 * MIN);
         service.repository = None;
         service.service = Some("R".into());
-        let links = link_incidents("o/r", &[elsewhere, service], &rs, &shipped, &pulls, DEFAULT_WINDOW_MS);
+        let links = link_incidents(
+            "o/r",
+            &[elsewhere, service],
+            &rs,
+            &shipped,
+            &pulls,
+            DEFAULT_WINDOW_MS,
+        );
         assert!(linked(&links, "elsewhere").is_empty());
         assert_eq!(linked(&links, "service").len(), 2);
     }
@@ -498,7 +526,10 @@ mod tests {
         assert!(caused_by_refs("caused by a bad config").is_empty());
         assert!(caused_by_refs("caused by #0").is_empty());
         assert_eq!(
-            revert_target("Revert \"Add cache\"", Some("Reverts octo/app#41\n\nbreaks login")),
+            revert_target(
+                "Revert \"Add cache\"",
+                Some("Reverts octo/app#41\n\nbreaks login")
+            ),
             Some(41)
         );
         assert_eq!(revert_target("Fix login", Some("reverts nothing")), None);
@@ -525,9 +556,15 @@ mod tests {
         let labels = pull_labels(&links, &pulls);
         assert_eq!(
             labels[&11],
-            vec![PullLabel::Incident("INC-1".into()), PullLabel::RevertedBy(20)]
+            vec![
+                PullLabel::Incident("INC-1".into()),
+                PullLabel::RevertedBy(20)
+            ]
         );
-        assert!(!labels.contains_key(&12), "an unmerged revert labels nothing");
+        assert!(
+            !labels.contains_key(&12),
+            "an unmerged revert labels nothing"
+        );
         assert_eq!(labels[&11][1].provenance(), "revert:#20");
     }
 }

@@ -106,8 +106,10 @@ pub async fn post_incidents(
             Ok(all) => all
                 .into_iter()
                 .filter(|l| l.link.incident_id == incident.id)
-                .map(|l| json!({"repository": l.link.repository, "pr_number": l.link.pr_number,
-                                "reason": l.link.reason.as_str(), "why": l.link.why}))
+                .map(|l| {
+                    json!({"repository": l.link.repository, "pr_number": l.link.pr_number,
+                                "reason": l.link.reason.as_str(), "why": l.link.why})
+                })
                 .collect::<Vec<_>>(),
             Err(_) => Vec::new(),
         };

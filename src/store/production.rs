@@ -96,9 +96,8 @@ macro_rules! link_from_row {
             incident_id: row.try_get("incident_id")?,
             repository: row.try_get("repository")?,
             pr_number: row.try_get("pr_number")?,
-            reason: LinkReason::parse(&reason).ok_or_else(|| {
-                super::decode_error("reason", UnknownLinkReason(reason.clone()))
-            })?,
+            reason: LinkReason::parse(&reason)
+                .ok_or_else(|| super::decode_error("reason", UnknownLinkReason(reason.clone())))?,
             why: row.try_get("why")?,
             deployment_id: row.try_get("deployment_id")?,
         }
@@ -118,7 +117,12 @@ impl Store {
         pull: &PullRecord,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        if self.pull_request(&pull.repository, pull.number).await?.as_ref() == Some(pull) {
+        if self
+            .pull_request(&pull.repository, pull.number)
+            .await?
+            .as_ref()
+            == Some(pull)
+        {
             return Ok(false);
         }
         with_pool!(self, "upsert_pull_request", |pool| {
@@ -175,7 +179,9 @@ impl Store {
     /// (released when the guard's transaction ends, even if the process dies).
     pub async fn lock_repository(&self, repository: &str) -> Result<RepositoryGuard, StoreError> {
         static LOCAL: std::sync::OnceLock<
-            std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>>,
+            std::sync::Mutex<
+                std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
+            >,
         > = std::sync::OnceLock::new();
         let mutex = LOCAL
             .get_or_init(Default::default)
@@ -231,11 +237,7 @@ impl Store {
     // ----- deployments ----------------------------------------------------
 
     /// Records a deployment event once; false when it was known (nothing is changed).
-    pub async fn record_deployment(
-        &self,
-        d: &Deployment,
-        now_ms: i64,
-    ) -> Result<bool, StoreError> {
+    pub async fn record_deployment(&self, d: &Deployment, now_ms: i64) -> Result<bool, StoreError> {
         with_pool!(self, "record_deployment", |pool| {
             let n = sqlx::query(
                 "INSERT INTO deployments (id, repository, environment, sha, ref_name, task, \

@@ -223,7 +223,15 @@ async fn any_order(db: Db) {
         let shipped = store.deployment_pulls(REPO).await.unwrap();
         assert_eq!(
             shipped,
-            vec![(100, 1), (100, 2), (102, 3), (103, 1), (103, 2), (103, 3), (103, 4)],
+            vec![
+                (100, 1),
+                (100, 2),
+                (102, 3),
+                (103, 1),
+                (103, 2),
+                (103, 3),
+                (103, 4)
+            ],
             "order: {name}"
         );
         let kinds = audit_kinds(&store).await;
@@ -249,12 +257,16 @@ async fn any_order(db: Db) {
         note: Some("the alert was a false positive".into()),
         at: T0 + 2000 * MIN,
     };
-    assert!(production::reject_link(&store, &rejection, LinkSettings::default())
-        .await
-        .unwrap());
-    assert!(!production::reject_link(&store, &rejection, LinkSettings::default())
-        .await
-        .unwrap());
+    assert!(
+        production::reject_link(&store, &rejection, LinkSettings::default())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !production::reject_link(&store, &rejection, LinkSettings::default())
+            .await
+            .unwrap()
+    );
     let mut expected = expected_links();
     expected.retain(|(i, _, _)| i != "A");
     assert_eq!(links(&store).await, expected);
@@ -273,9 +285,19 @@ async fn any_order(db: Db) {
             .unwrap(),
         IncidentWrite::Updated
     );
-    assert_eq!(links(&store).await, expected, "a rejected link is never made again");
+    assert_eq!(
+        links(&store).await,
+        expected,
+        "a rejected link is never made again"
+    );
     let kinds = audit_kinds(&store).await;
-    assert_eq!(kinds.iter().filter(|k| *k == "incident_link_rejected").count(), 1);
+    assert_eq!(
+        kinds
+            .iter()
+            .filter(|k| *k == "incident_link_rejected")
+            .count(),
+        1
+    );
 
     // A wider window links C (200 minutes after the last production release).
     let wide = LinkSettings {
@@ -347,8 +369,17 @@ async fn report_and_audit(db: Db) {
     let url = database.url.as_str();
     let day = |ms: i64| (ms / 1000).to_string();
     let (code, out, err) = run_riskgate(&[
-        "report", "--database-url", url, "--repo", REPO, "--since", &day(T0), "--until",
-        &day(T0 + 24 * 60 * MIN), "--format", "json",
+        "report",
+        "--database-url",
+        url,
+        "--repo",
+        REPO,
+        "--since",
+        &day(T0),
+        "--until",
+        &day(T0 + 24 * 60 * MIN),
+        "--format",
+        "json",
     ]);
     assert_eq!(code, 0, "{err}");
     let report = json_of(&out);
@@ -379,7 +410,12 @@ async fn report_and_audit(db: Db) {
     assert_eq!(repo["gate"]["incident_capture"], 0.75);
 
     let (code, text, err) = run_riskgate(&[
-        "report", "--database-url", url, "--since", &day(T0), "--until",
+        "report",
+        "--database-url",
+        url,
+        "--since",
+        &day(T0),
+        "--until",
         &day(T0 + 20 * 24 * 60 * MIN),
     ]);
     assert_eq!(code, 0, "{err}");
@@ -391,14 +427,31 @@ async fn report_and_audit(db: Db) {
     assert!(text.contains("capture 75.0%"), "{text}");
 
     let (code, csv, err) = run_riskgate(&[
-        "audit", "export", "--database-url", url, "--repo", REPO, "--format", "csv",
+        "audit",
+        "export",
+        "--database-url",
+        url,
+        "--repo",
+        REPO,
+        "--format",
+        "csv",
     ]);
     assert_eq!(code, 0, "{err}");
     let mut reader = csv::Reader::from_reader(csv.as_bytes());
     let headers = reader.headers().unwrap().clone();
     assert_eq!(
         headers.iter().collect::<Vec<_>>(),
-        ["id", "at", "repository", "kind", "pr_number", "commit", "actor", "summary", "detail"]
+        [
+            "id",
+            "at",
+            "repository",
+            "kind",
+            "pr_number",
+            "commit",
+            "actor",
+            "summary",
+            "detail"
+        ]
     );
     let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.unwrap()).collect();
     let summaries: Vec<&str> = rows.iter().map(|r| r.get(7).unwrap()).collect();
@@ -416,7 +469,14 @@ async fn report_and_audit(db: Db) {
 
     let since = riskgate::cli::rfc3339(T0 + 100 * MIN);
     let (code, out, err) = run_riskgate(&[
-        "audit", "export", "--database-url", url, "--since", &since, "--format", "json",
+        "audit",
+        "export",
+        "--database-url",
+        url,
+        "--since",
+        &since,
+        "--format",
+        "json",
     ]);
     assert_eq!(code, 0, "{err}");
     let events = json_of(&out);
@@ -429,8 +489,18 @@ async fn report_and_audit(db: Db) {
 
     // Unlink from the command line, then list.
     let (code, out, err) = run_riskgate(&[
-        "incidents", "unlink", "--database-url", url, "--incident", "D", "--repo", REPO, "--pr",
-        "4", "--by", "maintainer",
+        "incidents",
+        "unlink",
+        "--database-url",
+        url,
+        "--incident",
+        "D",
+        "--repo",
+        REPO,
+        "--pr",
+        "4",
+        "--by",
+        "maintainer",
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("unlinked D from acme/shop#4"), "{out}");
@@ -439,8 +509,16 @@ async fn report_and_audit(db: Db) {
     assert!(out.contains("-> acme/shop#2  caused_by"), "{out}");
     assert!(!out.contains("-> acme/shop#4"), "{out}");
     let (code, _, err) = run_riskgate(&[
-        "incidents", "unlink", "--database-url", url, "--incident", "nope", "--repo", REPO,
-        "--pr", "4",
+        "incidents",
+        "unlink",
+        "--database-url",
+        url,
+        "--incident",
+        "nope",
+        "--repo",
+        REPO,
+        "--pr",
+        "4",
     ]);
     assert_ne!(code, 0);
     assert!(err.contains("no incident `nope`"), "{err}");
@@ -469,7 +547,11 @@ async fn import_files(db: Db) {
     )
     .unwrap();
     let (code, _, err) = run_riskgate(&[
-        "incidents", "import", bad.to_str().unwrap(), "--database-url", url,
+        "incidents",
+        "import",
+        bad.to_str().unwrap(),
+        "--database-url",
+        url,
     ]);
     assert_eq!(code, 2);
     assert!(err.contains("record 3: opened_at"), "{err}");
@@ -484,7 +566,11 @@ async fn import_files(db: Db) {
     .unwrap();
     for round in 0..2 {
         let (code, out, err) = run_riskgate(&[
-            "incidents", "import", good.to_str().unwrap(), "--database-url", url,
+            "incidents",
+            "import",
+            good.to_str().unwrap(),
+            "--database-url",
+            url,
         ]);
         assert_eq!(code, 0, "{err}");
         let expected = if round == 0 {
@@ -492,7 +578,10 @@ async fn import_files(db: Db) {
         } else {
             "2 incidents: 0 new, 0 updated, 2 unchanged; 4 links"
         };
-        assert!(out.starts_with(&expected[..expected.find(';').unwrap()]), "{out}");
+        assert!(
+            out.starts_with(&expected[..expected.find(';').unwrap()]),
+            "{out}"
+        );
     }
     let store = Store::connect(url).await.unwrap();
     let l = links(&store).await;
@@ -507,7 +596,11 @@ async fn import_files(db: Db) {
     )
     .unwrap();
     let (code, _, err) = run_riskgate(&[
-        "incidents", "import", json_file.to_str().unwrap(), "--database-url", url,
+        "incidents",
+        "import",
+        json_file.to_str().unwrap(),
+        "--database-url",
+        url,
     ]);
     assert_eq!(code, 0, "{err}");
     assert!(links(&store)
@@ -591,7 +684,14 @@ async fn app_events(db: Db) {
         let (code, text) = deliver(&server, event, id, &bytes(body), SECRET).await;
         assert_eq!(code, 202, "{event}: {text}");
     }
-    let (code, _) = deliver(&server, "deployment", "d-deploy", &bytes(&deployment), SECRET).await;
+    let (code, _) = deliver(
+        &server,
+        "deployment",
+        "d-deploy",
+        &bytes(&deployment),
+        SECRET,
+    )
+    .await;
     assert_eq!(code, 200, "a repeated delivery is acknowledged");
 
     let store = Store::connect(&database.url).await.unwrap();
@@ -604,16 +704,26 @@ async fn app_events(db: Db) {
                 .await
                 .unwrap()
                 .iter()
-                .any(|l| l.link.incident_id == "github:Codertocat/Hello-World#90" && l.link.pr_number == 7)
+                .any(|l| {
+                    l.link.incident_id == "github:Codertocat/Hello-World#90"
+                        && l.link.pr_number == 7
+                })
         }
     })
     .await;
     assert!(
-        store.incident("github:Codertocat/Hello-World#91").await.unwrap().is_none(),
+        store
+            .incident("github:Codertocat/Hello-World#91")
+            .await
+            .unwrap()
+            .is_none(),
         "an issue without the incident label is not an incident"
     );
     assert_eq!(store.deployments(Some(repo_name)).await.unwrap().len(), 1);
-    assert_eq!(store.deployment_pulls(repo_name).await.unwrap(), vec![(55, 7)]);
+    assert_eq!(
+        store.deployment_pulls(repo_name).await.unwrap(),
+        vec![(55, 7)]
+    );
 
     // The incidents API.
     let client = reqwest::Client::new();
@@ -639,7 +749,10 @@ async fn app_events(db: Db) {
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["incidents"][0]["status"], "created");
     assert_eq!(answer["incidents"][0]["links"][0]["pr_number"], 7);
-    assert_eq!(answer["incidents"][0]["links"][0]["reason"], "explicit_commit");
+    assert_eq!(
+        answer["incidents"][0]["links"][0]["reason"],
+        "explicit_commit"
+    );
     let r = post(Some("incident-token"), good.clone()).await.unwrap();
     assert_eq!(r.status().as_u16(), 200, "the same incident again");
     let again: Value = r.json().await.unwrap();
@@ -658,7 +771,11 @@ async fn app_events(db: Db) {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 400);
-    assert_eq!(store.incidents().await.unwrap().len(), 2, "no bad incident was stored");
+    assert_eq!(
+        store.incidents().await.unwrap().len(),
+        2,
+        "no bad incident was stored"
+    );
 
     let kinds: Vec<String> = store
         .audit_events(Some(repo_name), None)
@@ -667,8 +784,17 @@ async fn app_events(db: Db) {
         .into_iter()
         .map(|e| e.kind)
         .collect();
-    for kind in ["deployment", "deployment_status", "pull_request_merged", "incident", "incident_linked"] {
-        assert!(kinds.iter().any(|k| k == kind), "{kind} missing from {kinds:?}");
+    for kind in [
+        "deployment",
+        "deployment_status",
+        "pull_request_merged",
+        "incident",
+        "incident_linked",
+    ] {
+        assert!(
+            kinds.iter().any(|k| k == kind),
+            "{kind} missing from {kinds:?}"
+        );
     }
     store.close().await;
     tokio::time::sleep(Duration::from_millis(10)).await;
