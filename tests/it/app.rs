@@ -1099,3 +1099,78 @@ async fn sqlite_skip_label_and_invalid_config() {
 async fn postgres_skip_label_and_invalid_config() {
     skip_label_and_invalid_config(Db::Postgres).await;
 }
+
+/// A model file replaced while `serve` runs (as `train --promote-if-better` replaces it) is
+/// used for the next score, and each stored score names the model that made it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replaced_model_file_is_used_without_a_restart() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let mut origin = origin(200, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    let shipped: Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("model/model.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let model_path = data.path().join("model.json");
+    let write_model = |version: &str| {
+        let mut m = shipped.clone();
+        m["version"] = json!(version);
+        let tmp = data.path().join("model.json.tmp");
+        std::fs::write(&tmp, m.to_string()).unwrap();
+        std::fs::rename(&tmp, &model_path).unwrap();
+    };
+    write_model("first-model");
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[("RISKGATE_MODEL", model_path.to_str().unwrap())],
+    );
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let latest_version = || {
+        let store = store.clone();
+        async move {
+            store
+                .latest_score(&format!("{OWNER}/{NAME}"), 2)
+                .await
+                .unwrap()
+                .map(|s| (s.head_sha, s.model_version))
+        }
+    };
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, text) =
+        deliver(&server, "pull_request", "m-opened", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the first score", LONG, || async {
+        latest_version().await.is_some()
+    })
+    .await;
+    assert_eq!(latest_version().await.unwrap().1, "first-model");
+
+    write_model("promoted-model");
+    let new_head = origin.push(5);
+    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "m-sync", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the new head's score", LONG, || async {
+        latest_version()
+            .await
+            .is_some_and(|(head, _)| head == new_head)
+    })
+    .await;
+    assert_eq!(latest_version().await.unwrap().1, "promoted-model");
+    let checks = completions(&gh).await;
+    assert!(
+        checks.iter().any(|c| c["output"]["summary"]
+            .as_str()
+            .unwrap_or("")
+            .contains("promoted-model")),
+        "the check names the model: {checks:?}"
+    );
+    store.close().await;
+}
