@@ -143,8 +143,8 @@ pub fn parse_when(text: &str) -> Result<i64, String> {
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_millis());
     }
-    if let Ok(secs) = t.parse::<i64>() {
-        return Ok(secs * 1000);
+    if let Some(ms) = t.parse::<i64>().ok().and_then(|s| s.checked_mul(1000)) {
+        return Ok(ms);
     }
     Err(format!(
         "`{text}` is not a date (YYYY-MM-DD), an RFC 3339 time or unix seconds"

@@ -85,7 +85,10 @@ fn number(v: Option<f64>) -> String {
 /// The report as a person reads it.
 pub fn text(reports: &[RepositoryHealth], since: i64, until: i64) -> String {
     let mut s = String::new();
-    let day = |ms: i64| rfc3339(ms)[..10].to_string();
+    let day = |ms: i64| {
+        let t = rfc3339(ms);
+        t.get(..10).unwrap_or(&t).to_string()
+    };
     if reports.is_empty() {
         let _ = writeln!(s, "The database holds no repositories yet.");
         return s;

@@ -81,7 +81,7 @@ pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
         Value::Number(n) => n
             .as_i64()
             .filter(|s| *s > 0)
-            .map(|s| s * 1000)
+            .and_then(|s| s.checked_mul(1000))
             .ok_or_else(|| bad(&n.to_string())),
         Value::String(s) => {
             let t = s.trim();
@@ -100,9 +100,9 @@ pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
                     .and_utc()
                     .timestamp_millis());
             }
-            match t.parse::<i64>() {
-                Ok(secs) if secs > 0 => Ok(secs * 1000),
-                _ => Err(bad(t)),
+            match t.parse::<i64>().ok().filter(|s| *s > 0) {
+                Some(secs) => secs.checked_mul(1000).ok_or_else(|| bad(t)),
+                None => Err(bad(t)),
             }
         }
         other => Err(bad(&other.to_string())),
@@ -399,6 +399,10 @@ mod tests {
             "resolved_at"
         );
         assert_eq!(field(json!([1, 2])), "incident");
+        assert_eq!(
+            field(json!({"id": "1", "title": "x", "opened_at": i64::MAX, "repository": "a/b"})),
+            "opened_at"
+        );
         assert_eq!(
             field(json!({"id": [1], "title": "x", "opened_at": 5, "repository": "a/b"})),
             "id"
