@@ -15,6 +15,7 @@ use crate::jobs::plan::{plan, Plan, JOB_SCORE};
 use crate::store::{NewDelivery, Recorded, Store};
 
 pub mod metrics;
+pub mod dashboard;
 
 /// GitHub caps deliveries at 25 MiB; anything larger is not GitHub's.
 pub const BODY_LIMIT: usize = 25 * 1024 * 1024;
