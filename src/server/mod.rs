@@ -16,6 +16,7 @@ use crate::store::{NewDelivery, Recorded, Store};
 
 pub mod incidents;
 pub mod metrics;
+pub mod dashboard;
 
 /// GitHub caps deliveries at 25 MiB; anything larger is not GitHub's.
 pub const BODY_LIMIT: usize = 25 * 1024 * 1024;
@@ -42,6 +43,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .merge(dashboard::routes())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

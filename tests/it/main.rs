@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod dashboard;
 mod mine;
 mod model;
 mod production;

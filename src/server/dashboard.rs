@@ -1,0 +1,477 @@
+//! The read-only dashboard of `riskgate serve`: per repository, the risk of recent pull
+//! requests, release health and the current model's ROC and calibration, behind a token.
+//!
+//! Nothing is public by default: without `RISKGATE_DASHBOARD_TOKEN` every dashboard URL
+//! answers 404. With it, a request needs `Authorization: Bearer <token>`, or `?token=<token>`
+//! (answered with a session cookie and a redirect to the same URL without the token), or that
+//! cookie. Everything else gets 401 and no data. Handlers are thin: `view` builds what a page
+//! shows, `page` renders it.
+
+use std::sync::Arc;
+
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::{now_ms, AppState};
+
+pub mod page;
+pub mod view;
+
+/// The session cookie set after a `?token=` visit.
+pub const COOKIE_NAME: &str = "riskgate_dashboard";
+/// How long the cookie lasts, in seconds.
+pub const COOKIE_MAX_AGE_SECS: u64 = 12 * 60 * 60;
+/// What a request without a configured token is told.
+pub const OFF_MESSAGE: &str = "the dashboard is off: set RISKGATE_DASHBOARD_TOKEN";
+
+const TOKEN_CONTEXT: &[u8] = b"riskgate dashboard token v1";
+const COOKIE_CONTEXT: &[u8] = b"riskgate dashboard cookie v1";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The dashboard's routes; `server::router` merges them.
+pub fn routes() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/dashboard", get(index))
+        .route("/dashboard/{owner}/{repo}", get(repository_page))
+        .route("/dashboard/{owner}/{repo}/data.json", get(repository_data))
+}
+
+// ---- access -------------------------------------------------------------------------------
+
+/// What a request may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Access {
+    /// No token is configured: the dashboard does not exist.
+    Off,
+    Granted,
+    /// A right `?token=`: set this cookie and send the browser to `location`, the same URL
+    /// without the token.
+    Redirect {
+        cookie: String,
+        location: String,
+    },
+    Refused,
+}
+
+fn tag(key: &[u8], context: &[u8]) -> Option<HmacSha256> {
+    let mut mac = HmacSha256::new_from_slice(key).ok()?;
+    mac.update(context);
+    Some(mac)
+}
+
+/// Whether `presented` is the token, in constant time: both are turned into MACs of a fixed
+/// length, compared by `verify_slice`, so neither the content nor the length leaks.
+pub fn token_matches(expected: &str, presented: &str) -> bool {
+    let (Some(theirs), Some(ours)) = (
+        tag(presented.as_bytes(), TOKEN_CONTEXT),
+        tag(expected.as_bytes(), TOKEN_CONTEXT),
+    ) else {
+        return false;
+    };
+    ours.verify_slice(&theirs.finalize().into_bytes()).is_ok()
+}
+
+/// The cookie value of the session: derived from the token (never the token itself), so
+/// changing the token ends every session.
+pub fn cookie_value(token: &str) -> String {
+    tag(token.as_bytes(), COOKIE_CONTEXT)
+        .map(|m| hex::encode(m.finalize().into_bytes()))
+        .unwrap_or_default()
+}
+
+fn cookie_matches(token: &str, value: &str) -> bool {
+    let Ok(bytes) = hex::decode(value.trim()) else {
+        return false;
+    };
+    tag(token.as_bytes(), COOKIE_CONTEXT).is_some_and(|m| m.verify_slice(&bytes).is_ok())
+}
+
+/// `%XX` and `+` decoded, as in a form-encoded query.
+fn form_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v)
+}
+
+/// Who may see the dashboard. A `?token=` decides when present, else an `Authorization`
+/// header, else the session cookie.
+pub fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri) -> Access {
+    let Some(token) = token.filter(|t| !t.is_empty()) else {
+        return Access::Off;
+    };
+    let query = uri.query().unwrap_or("");
+    let mut presented = None;
+    let mut rest = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if form_decode(key) == "token" {
+            presented.get_or_insert_with(|| form_decode(value));
+        } else {
+            rest.push(pair);
+        }
+    }
+    if let Some(presented) = presented {
+        if !token_matches(token, &presented) {
+            return Access::Refused;
+        }
+        let mut location = uri.path().to_string();
+        if !rest.is_empty() {
+            location.push('?');
+            location.push_str(&rest.join("&"));
+        }
+        let secure = headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+            || uri.scheme_str() == Some("https");
+        let cookie = format!(
+            "{COOKIE_NAME}={}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE_SECS}{}",
+            cookie_value(token),
+            if secure { "; Secure" } else { "" }
+        );
+        return Access::Redirect { cookie, location };
+    }
+    if let Some(auth) = headers.get(header::AUTHORIZATION) {
+        let bearer = auth.to_str().ok().and_then(|v| {
+            let (scheme, value) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
+        });
+        return match bearer {
+            Some(t) if token_matches(token, t) => Access::Granted,
+            _ => Access::Refused,
+        };
+    }
+    match cookie(headers, COOKIE_NAME) {
+        Some(v) if cookie_matches(token, v) => Access::Granted,
+        _ => Access::Refused,
+    }
+}
+
+// ---- responses ----------------------------------------------------------------------------
+
+fn private_headers(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        body,
+    )
+        .into_response();
+    private_headers(&mut r);
+    if let Ok(csp) = HeaderValue::from_str(&page::CONTENT_SECURITY_POLICY) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    r
+}
+
+fn message(status: StatusCode, title: &str, text: &str) -> Response {
+    html(status, page::message_page(title, text))
+}
+
+/// The answer to a request that may not see the dashboard, or `None` when it may.
+fn gate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
+    match access(state.dashboard_token.as_deref(), headers, uri) {
+        Access::Granted => None,
+        Access::Off => {
+            let mut r = (StatusCode::NOT_FOUND, format!("{OFF_MESSAGE}\n")).into_response();
+            private_headers(&mut r);
+            Some(r)
+        }
+        Access::Refused => {
+            let mut r = message(
+                StatusCode::UNAUTHORIZED,
+                "riskgate dashboard: sign in",
+                "This dashboard needs its token: open it with ?token=… once, or send \
+                 Authorization: Bearer ….",
+            );
+            r.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"riskgate dashboard\""),
+            );
+            Some(r)
+        }
+        Access::Redirect { cookie, location } => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            private_headers(&mut r);
+            let h = r.headers_mut();
+            h.insert(
+                header::LOCATION,
+                HeaderValue::from_str(&location)
+                    .unwrap_or_else(|_| HeaderValue::from_static("/dashboard")),
+            );
+            if let Ok(c) = HeaderValue::from_str(&cookie) {
+                h.insert(header::SET_COOKIE, c);
+            }
+            Some(r)
+        }
+    }
+}
+
+fn store_failure(e: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %e, "dashboard: could not read the store");
+    message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "riskgate dashboard: unavailable",
+        "The database could not be read; try again.",
+    )
+}
+
+async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
+    if let Some(refusal) = gate(&state, &headers, &uri) {
+        return refusal;
+    }
+    match state.store.known_repositories().await {
+        Ok(repos) => html(StatusCode::OK, page::index_page(&repos)),
+        Err(e) => store_failure(e),
+    }
+}
+
+/// The view of `owner/repo` at this moment, or the response that says why there is none.
+async fn load_view(state: &AppState, owner: &str, repo: &str) -> Result<view::RepoView, Response> {
+    let wanted = format!("{owner}/{repo}");
+    let known = state
+        .store
+        .known_repositories()
+        .await
+        .map_err(store_failure)?;
+    let Some(repository) = known.into_iter().find(|r| r.eq_ignore_ascii_case(&wanted)) else {
+        return Err(message(
+            StatusCode::NOT_FOUND,
+            "riskgate dashboard: unknown repository",
+            &format!("riskgate knows nothing of {wanted}."),
+        ));
+    };
+    let history = crate::production::load_history(&state.store, &repository)
+        .await
+        .map_err(store_failure)?;
+    let model = state.model.current();
+    Ok(view::repo_view(&history, &model, now_ms()))
+}
+
+async fn repository_page(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Some(refusal) = gate(&state, &headers, &uri) {
+        return refusal;
+    }
+    let Ok(Path((owner, repo))) = path else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "riskgate dashboard: bad address",
+            "The repository in this address is not readable.",
+        );
+    };
+    match load_view(&state, &owner, &repo).await {
+        Ok(v) => html(StatusCode::OK, page::repo_page(&v)),
+        Err(r) => r,
+    }
+}
+
+async fn repository_data(
+    State(state): State<Arc<AppState>>,
+    path: Result<Path<(String, String)>, PathRejection>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Some(refusal) = gate(&state, &headers, &uri) {
+        return refusal;
+    }
+    let Ok(Path((owner, repo))) = path else {
+        return message(
+            StatusCode::BAD_REQUEST,
+            "riskgate dashboard: bad address",
+            "The repository in this address is not readable.",
+        );
+    };
+    match load_view(&state, &owner, &repo).await {
+        Ok(v) => {
+            let mut r = axum::Json(v).into_response();
+            private_headers(&mut r);
+            r
+        }
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(s: &str) -> Uri {
+        s.parse().unwrap()
+    }
+
+    fn with(name: header::HeaderName, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_str(value).unwrap());
+        h
+    }
+
+    const T: Option<&str> = Some("s3cret token");
+
+    #[test]
+    fn without_a_token_the_dashboard_is_off() {
+        let h = with(header::AUTHORIZATION, "Bearer anything");
+        assert_eq!(access(None, &h, &uri("/dashboard")), Access::Off);
+        assert_eq!(access(Some(""), &h, &uri("/dashboard?token=")), Access::Off);
+    }
+
+    #[test]
+    fn bearer_tokens() {
+        let u = uri("/dashboard/o/r");
+        let ok = with(header::AUTHORIZATION, "Bearer s3cret token");
+        assert_eq!(access(T, &ok, &u), Access::Granted);
+        let lower = with(header::AUTHORIZATION, "bearer  s3cret token ");
+        assert_eq!(access(T, &lower, &u), Access::Granted);
+        for wrong in [
+            "Bearer s3cret",
+            "Bearer s3cret token!",
+            "Basic czNjcmV0IHRva2Vu",
+            "s3cret token",
+            "Bearer",
+        ] {
+            let h = with(header::AUTHORIZATION, wrong);
+            assert_eq!(access(T, &h, &u), Access::Refused, "{wrong}");
+        }
+        assert_eq!(access(T, &HeaderMap::new(), &u), Access::Refused);
+    }
+
+    #[test]
+    fn a_query_token_sets_the_cookie_and_redirects_without_it() {
+        let got = access(
+            T,
+            &HeaderMap::new(),
+            &uri("/dashboard/o/r?a=1&token=s3cret%20token&b=x+y"),
+        );
+        let Access::Redirect { cookie, location } = got else {
+            panic!("expected a redirect, got {got:?}");
+        };
+        assert_eq!(location, "/dashboard/o/r?a=1&b=x+y");
+        assert!(cookie.starts_with(&format!(
+            "{COOKIE_NAME}={}; Path=/dashboard; HttpOnly; SameSite=Strict",
+            cookie_value("s3cret token")
+        )));
+        assert!(
+            !cookie.contains("s3cret"),
+            "the cookie never holds the token"
+        );
+        assert!(!cookie.contains("Secure"));
+        let https = with(
+            header::HeaderName::from_static("x-forwarded-proto"),
+            "https",
+        );
+        let Access::Redirect { cookie, location } =
+            access(T, &https, &uri("/dashboard?token=s3cret+token"))
+        else {
+            panic!("expected a redirect");
+        };
+        assert_eq!(location, "/dashboard");
+        assert!(cookie.ends_with("; Secure"));
+        // A wrong query token is refused even beside a good cookie.
+        let mut h = with(
+            header::COOKIE,
+            &format!("{COOKIE_NAME}={}", cookie_value("s3cret token")),
+        );
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer s3cret token"),
+        );
+        assert_eq!(
+            access(T, &h, &uri("/dashboard?token=nope")),
+            Access::Refused
+        );
+    }
+
+    #[test]
+    fn the_session_cookie() {
+        let u = uri("/dashboard");
+        let good = format!("other=1; {COOKIE_NAME}={}", cookie_value("s3cret token"));
+        assert_eq!(access(T, &with(header::COOKIE, &good), &u), Access::Granted);
+        let old = format!("{COOKIE_NAME}={}", cookie_value("previous token"));
+        assert_eq!(access(T, &with(header::COOKIE, &old), &u), Access::Refused);
+        for bad in [
+            format!("{COOKIE_NAME}=s3cret token"),
+            format!("{COOKIE_NAME}=zz"),
+            format!("{COOKIE_NAME}="),
+            "riskgate=1".to_string(),
+        ] {
+            assert_eq!(
+                access(T, &with(header::COOKIE, &bad), &u),
+                Access::Refused,
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn token_comparison() {
+        assert!(token_matches("abc", "abc"));
+        assert!(!token_matches("abc", "abcd"));
+        assert!(!token_matches("abc", ""));
+        assert!(!token_matches("abc", "ABC"));
+    }
+
+    #[test]
+    fn form_decoding_never_panics() {
+        assert_eq!(form_decode("a%20b+c"), "a b c");
+        assert_eq!(form_decode("%"), "%");
+        assert_eq!(form_decode("%4"), "%4");
+        assert_eq!(form_decode("%zz"), "%zz");
+        assert_eq!(form_decode("%C3%A9"), "é");
+        assert_eq!(form_decode("%FF"), "\u{FFFD}");
+    }
+}
