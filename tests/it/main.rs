@@ -2,6 +2,7 @@
 
 mod app;
 mod cli;
+mod fromdb;
 mod mine;
 mod model;
 mod signals;
