@@ -41,7 +41,8 @@ pub struct TrainArgs {
     /// Where to write the model.
     #[arg(long, value_name = "model.json")]
     pub out: PathBuf,
-    /// Directory for the report: metrics.json, roc.svg, calibration.svg.
+    /// Directory for the report: metrics.json, roc.svg, calibration.svg (and with `--from-db`,
+    /// labels.csv: each pull request used, the score its features came from, why it is buggy).
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
     /// Signals to use, comma-separated (default: the shipped feature set). Besides signal
