@@ -132,22 +132,99 @@ fn review_note(r: &ReviewSignals) -> String {
     )
 }
 
+/// One version of the model file on disk, as far as its metadata tells: a promotion replaces
+/// the file (a new inode), an edit in place changes its time or length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    modified: Option<std::time::SystemTime>,
+    len: u64,
+    inode: (u64, u64),
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        #[cfg(unix)]
+        let inode = {
+            use std::os::unix::fs::MetadataExt as _;
+            (m.dev(), m.ino())
+        };
+        #[cfg(not(unix))]
+        let inode = (0, 0);
+        Some(FileStamp {
+            modified: m.modified().ok(),
+            len: m.len(),
+            inode,
+        })
+    }
+}
+
+/// A file whose time is this close to when it was read may have been written again within
+/// the same tick of the file system's clock: its content is compared, not only its stamp.
+const RACY_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// What a [`ModelSource`] last read from its file.
+struct Loaded {
+    stamp: Option<FileStamp>,
+    /// Hash of the bytes read (a model, or a file that failed to load).
+    digest: u64,
+    checked_at: std::time::SystemTime,
+    model: std::sync::Arc<Model>,
+}
+
+impl Loaded {
+    fn racy(&self) -> bool {
+        match self.stamp.and_then(|s| s.modified) {
+            Some(m) => self
+                .checked_at
+                .duration_since(m)
+                .map_or(true, |d| d < RACY_WITHIN),
+            None => true,
+        }
+    }
+}
+
+fn digest(bytes: &[u8]) -> u64 {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut h);
+    h.finish()
+}
+
+fn parse_model(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<Model> {
+    let text =
+        std::str::from_utf8(bytes).with_context(|| format!("reading model {}", path.display()))?;
+    Model::from_json(text).with_context(|| format!("model {}", path.display()))
+}
+
 /// The model a long-running process scores with. Given a file, it is read again whenever the
-/// file changes (a promotion by `riskgate train` replaces it), so `serve` picks up a new
-/// model without a restart; a file that fails to load is reported and the previous model kept.
+/// file changes (a promotion by `riskgate train` replaces it in one rename), so `serve` picks
+/// up a new model without a restart; a file that fails to load is reported and the previous
+/// model kept until the file changes again.
 pub struct ModelSource {
     path: Option<std::path::PathBuf>,
-    current: std::sync::RwLock<(Option<std::time::SystemTime>, std::sync::Arc<Model>)>,
+    current: std::sync::RwLock<Loaded>,
 }
 
 impl ModelSource {
     /// The shipped model when `path` is `None`.
     pub fn load(path: Option<&std::path::Path>) -> anyhow::Result<ModelSource> {
-        let modified = path.and_then(Self::modified);
-        let model = crate::cli::score::load_model(path)?;
+        let Some(path) = path else {
+            return Ok(Self::fixed(crate::cli::score::load_model(None)?));
+        };
+        let stamp = FileStamp::of(path);
+        let checked_at = std::time::SystemTime::now();
+        let bytes =
+            std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
+        let model = parse_model(path, &bytes)?;
         Ok(ModelSource {
-            path: path.map(|p| p.to_path_buf()),
-            current: std::sync::RwLock::new((modified, std::sync::Arc::new(model))),
+            path: Some(path.to_path_buf()),
+            current: std::sync::RwLock::new(Loaded {
+                stamp,
+                digest: digest(&bytes),
+                checked_at,
+                model: std::sync::Arc::new(model),
+            }),
         })
     }
 
@@ -155,37 +232,114 @@ impl ModelSource {
     pub fn fixed(model: Model) -> ModelSource {
         ModelSource {
             path: None,
-            current: std::sync::RwLock::new((None, std::sync::Arc::new(model))),
+            current: std::sync::RwLock::new(Loaded {
+                stamp: None,
+                digest: 0,
+                checked_at: std::time::SystemTime::now(),
+                model: std::sync::Arc::new(model),
+            }),
         }
-    }
-
-    fn modified(path: &std::path::Path) -> Option<std::time::SystemTime> {
-        std::fs::metadata(path).and_then(|m| m.modified()).ok()
     }
 
     /// The model to score with now.
     pub fn current(&self) -> std::sync::Arc<Model> {
         if let Some(path) = &self.path {
-            let modified = Self::modified(path);
-            let stale = {
-                let guard = self.current.read().expect("model lock");
-                modified.is_some() && modified != guard.0
+            let stamp = FileStamp::of(path);
+            let look = {
+                let loaded = self.current.read().unwrap_or_else(|e| e.into_inner());
+                stamp.is_some() && (stamp != loaded.stamp || loaded.racy())
             };
-            if stale {
-                match crate::cli::score::load_model(Some(path)) {
-                    Ok(model) => {
-                        tracing::info!(version = %model.version, path = %path.display(), "loaded a new model");
-                        *self.current.write().expect("model lock") =
-                            (modified, std::sync::Arc::new(model));
-                    }
-                    Err(e) => {
-                        tracing::error!(path = %path.display(), error = %format!("{e:#}"), "keeping the previous model");
-                        // Do not retry the broken file on every job; wait for it to change again.
-                        self.current.write().expect("model lock").0 = modified;
-                    }
-                }
+            if look {
+                self.refresh(path, stamp);
             }
         }
-        self.current.read().expect("model lock").1.clone()
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .model
+            .clone()
+    }
+
+    fn refresh(&self, path: &std::path::Path, stamp: Option<FileStamp>) {
+        let checked_at = std::time::SystemTime::now();
+        let Ok(bytes) = std::fs::read(path) else {
+            return; // gone for a moment: keep what we have and look again next time
+        };
+        let d = digest(&bytes);
+        let mut loaded = self.current.write().unwrap_or_else(|e| e.into_inner());
+        let unchanged = d == loaded.digest;
+        loaded.stamp = stamp;
+        loaded.checked_at = checked_at;
+        if unchanged {
+            return;
+        }
+        loaded.digest = d;
+        match parse_model(path, &bytes) {
+            Ok(model) => {
+                tracing::info!(version = %model.version, path = %path.display(), "loaded a new model");
+                loaded.model = std::sync::Arc::new(model);
+            }
+            Err(e) => {
+                // Not retried until the file changes again.
+                tracing::error!(path = %path.display(), error = %format!("{e:#}"), "keeping the previous model");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(version: &str) -> Model {
+        let mut m = crate::cli::score::load_model(None).unwrap();
+        m.version = version.to_string();
+        m
+    }
+
+    #[test]
+    fn model_source_picks_up_a_replaced_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        std::fs::write(&path, model("a").to_json()).unwrap();
+        let source = ModelSource::load(Some(&path)).unwrap();
+        assert_eq!(source.current().version, "a");
+        assert_eq!(source.current().version, "a");
+
+        // A promotion replaces the file in one rename.
+        crate::cli::train::write_atomically(&path, model("b").to_json().as_bytes()).unwrap();
+        assert_eq!(source.current().version, "b");
+
+        // Rewritten in place at once, to the same length, within the same tick of a coarse
+        // file system clock (its time set back to b's): only the content tells.
+        let b_time = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, model("c").to_json()).unwrap();
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        file.set_modified(b_time).unwrap();
+        drop(file);
+        assert_eq!(source.current().version, "c");
+
+        // A corrupt file keeps the model that was loaded.
+        std::fs::write(&path, "{ not a model").unwrap();
+        assert_eq!(source.current().version, "c");
+        assert_eq!(source.current().version, "c");
+        std::fs::write(&path, r#"{"version": "x"}"#).unwrap();
+        assert_eq!(source.current().version, "c");
+
+        // Gone: the model stays.
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(source.current().version, "c");
+
+        crate::cli::train::write_atomically(&path, model("d").to_json().as_bytes()).unwrap();
+        assert_eq!(source.current().version, "d");
+    }
+
+    #[test]
+    fn a_fixed_or_shipped_model_never_changes() {
+        let source = ModelSource::fixed(model("fixed"));
+        assert_eq!(source.current().version, "fixed");
+        let shipped = ModelSource::load(None).unwrap();
+        let expected = crate::cli::score::load_model(None).unwrap().version;
+        assert_eq!(shipped.current().version, expected);
     }
 }

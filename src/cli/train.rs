@@ -1,24 +1,48 @@
-//! `riskgate train`: fit the model on datasets, report the chronological hold-out, write model.json.
+//! `riskgate train`: fit the model on datasets (CSV files, the App's own history or both),
+//! report the chronological hold-out, write model.json.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 
 use crate::model::charts::{calibration_svg, roc_svg, CalibrationPanel, RocPanel};
 use crate::model::dataset::Dataset;
-use crate::model::train::{evaluate_holdout, train, Evaluation, TrainOptions};
+use crate::model::history::{
+    history_dataset, HistoryDataset, RepositoryHistory, StoredScore, HISTORY_LABEL_SOURCE,
+    HISTORY_SOURCE,
+};
+use crate::model::train::{evaluate_holdout, train, Evaluation, TrainOptions, LABEL_SOURCE};
 use crate::model::Model;
+use crate::production::load_history;
 
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["data", "from_db"])))]
 pub struct TrainArgs {
     /// Dataset CSV (as written by `riskgate mine`, or a public JIT dataset). Repeatable.
-    #[arg(long = "data", value_name = "FILE.csv", required = true)]
+    #[arg(long = "data", value_name = "FILE.csv")]
     pub data: Vec<PathBuf>,
+    /// Train on the App's own history: one row per pull request that was scored and merged,
+    /// with the features of its last score before the merge, buggy when an incident is linked
+    /// to it or a merged pull request reverted it. With `--data`, both are used.
+    #[arg(long)]
+    pub from_db: bool,
+    /// With `--from-db`: only these repositories (`owner/name`; repeatable or comma-separated).
+    /// Default: every repository the database knows.
+    #[arg(
+        long,
+        value_name = "OWNER/NAME",
+        value_delimiter = ',',
+        requires = "from_db"
+    )]
+    pub repo: Vec<String>,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
     /// Where to write the model.
     #[arg(long, value_name = "model.json")]
     pub out: PathBuf,
-    /// Directory for the report: metrics.json, roc.svg, calibration.svg.
+    /// Directory for the report: metrics.json, roc.svg, calibration.svg (and with `--from-db`,
+    /// labels.csv: each pull request used, the score its features came from, why it is buggy).
     #[arg(long, value_name = "DIR")]
     pub report: Option<PathBuf>,
     /// Signals to use, comma-separated (default: the shipped feature set). Besides signal
@@ -143,6 +167,13 @@ fn command_line(args: &TrainArgs) -> String {
     for d in &args.data {
         parts.push(format!("--data {}", d.display()));
     }
+    if args.from_db {
+        // Never the database URL: it may hold a password.
+        parts.push("--from-db".to_string());
+        for r in &args.repo {
+            parts.push(format!("--repo {r}"));
+        }
+    }
     parts.push(format!("--out {}", args.out.display()));
     if let Some(f) = &args.features {
         parts.push(format!("--features '{}'", split_features(f).join(",")));
@@ -156,12 +187,147 @@ fn command_line(args: &TrainArgs) -> String {
     parts.join(" ")
 }
 
+/// Writes `contents` to `path` so that a reader never sees half a file: it goes to a new file
+/// in the same directory, which then replaces `path` in one rename (a running `serve` reads
+/// either the old model or the new one). A symlink is followed, so the file it points to is
+/// replaced; the replaced file's permissions are kept.
+pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let target = match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
+            .with_context(|| format!("writing {}: following the symlink", path.display()))?,
+        _ => path.to_path_buf(),
+    };
+    let name = target
+        .file_name()
+        .ok_or_else(|| anyhow::anyhow!("writing {}: not a file name", path.display()))?
+        .to_string_lossy()
+        .into_owned();
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        file.write_all(contents)?;
+        if let Some(p) = permissions {
+            file.set_permissions(p)?;
+        }
+        file.sync_all()?;
+        drop(file);
+        std::fs::rename(&temp, &target)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+    }
+    Ok(())
+}
+
+/// The App's history as a dataset: the repositories asked for (all it knows by default),
+/// loaded from the store and turned into rows by [`history_dataset`].
+fn read_history(args: &TrainArgs) -> anyhow::Result<HistoryDataset> {
+    if args.store.database_url.is_none() {
+        let file = args.store.data_dir.join("riskgate.db");
+        if !file.exists() {
+            anyhow::bail!(
+                "no database at {}: give the one riskgate serve uses with DATABASE_URL (or --database-url) or --data-dir",
+                file.display()
+            );
+        }
+    }
+    let histories = super::block_on(async {
+        let store = args.store.connect().await?;
+        let loaded = async {
+            let known = store.known_repositories().await?;
+            let mut wanted: Vec<String> = Vec::new();
+            if args.repo.is_empty() {
+                wanted = known;
+            } else {
+                for r in args.repo.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+                    let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(r)) else {
+                        anyhow::bail!(
+                            "the database knows no repository `{r}` (it knows: {})",
+                            if known.is_empty() {
+                                "none".to_string()
+                            } else {
+                                known.join(", ")
+                            }
+                        );
+                    };
+                    if !wanted.contains(k) {
+                        wanted.push(k.clone());
+                    }
+                }
+            }
+            let mut out = Vec::with_capacity(wanted.len());
+            for r in &wanted {
+                out.push(
+                    load_history(&store, r)
+                        .await
+                        .with_context(|| format!("reading the history of {r}"))?,
+                );
+            }
+            Ok(out)
+        }
+        .await;
+        store.close().await;
+        loaded
+    })??;
+    let scores: Vec<Vec<StoredScore<'_>>> = histories
+        .iter()
+        .map(|h| {
+            h.scores
+                .iter()
+                .map(|s| StoredScore {
+                    id: s.id,
+                    pr_number: s.pr_number,
+                    created_at: s.created_at,
+                    model_version: &s.model_version,
+                    features: &s.features,
+                })
+                .collect()
+        })
+        .collect();
+    let repositories: Vec<RepositoryHistory<'_>> = histories
+        .iter()
+        .zip(&scores)
+        .map(|(h, s)| RepositoryHistory {
+            repository: &h.repository,
+            scores: s,
+            pulls: &h.pulls,
+            links: &h.links,
+        })
+        .collect();
+    Ok(history_dataset(&repositories)?)
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
-    let datasets = args
+    if args.data.is_empty() && !args.from_db {
+        anyhow::bail!("nothing to train on: give --data FILE.csv (repeatable) or --from-db");
+    }
+    let mut datasets = args
         .data
         .iter()
         .map(|p| read_dataset(p))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let history = if args.from_db {
+        Some(read_history(&args)?)
+    } else {
+        None
+    };
+    if let Some(h) = &history {
+        datasets.push(h.dataset.clone());
+    }
     let options = TrainOptions {
         features: args.features.as_deref().map(split_features),
         positive_weight: args.positive_weight,
@@ -174,6 +340,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             "command".into(),
             serde_json::Value::String(command_line(&args)),
         );
+        if let Some(h) = &history {
+            let label_source = if args.data.is_empty() {
+                HISTORY_LABEL_SOURCE.to_string()
+            } else {
+                format!(
+                    "the CSV datasets: {LABEL_SOURCE}; `{HISTORY_SOURCE}`: {HISTORY_LABEL_SOURCE}"
+                )
+            };
+            p.insert("label_source".into(), label_source.into());
+            p.insert(HISTORY_SOURCE.into(), h.provenance_json());
+        }
     }
 
     let promotion = match &args.promote_if_better {
@@ -196,15 +373,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if write_model {
         let mut json = outcome.model.to_json();
         json.push('\n');
-        std::fs::write(&args.out, json)
-            .with_context(|| format!("writing {}", args.out.display()))?;
+        write_atomically(&args.out, json.as_bytes())?;
     }
     if let Some(dir) = &args.report {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         let path = dir.join("metrics.json");
         let mut report = outcome.report_json();
-        if let (Some(p), Some(obj)) = (&promotion, report.as_object_mut()) {
-            obj.insert("promotion".into(), serde_json::to_value(p)?);
+        if let Some(obj) = report.as_object_mut() {
+            if let Some(p) = &promotion {
+                obj.insert("promotion".into(), serde_json::to_value(p)?);
+            }
+            if let Some(h) = &history {
+                obj.insert(HISTORY_SOURCE.into(), h.provenance_json());
+            }
         }
         let mut text = serde_json::to_string_pretty(&report)?;
         text.push('\n');
@@ -231,12 +412,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 brier: e.metrics.brier,
             })
             .collect();
-        for (name, svg) in [
+        let mut files = vec![
             ("roc.svg", roc_svg(&roc)),
             ("calibration.svg", calibration_svg(&calibration)),
-        ] {
+        ];
+        if let Some(h) = &history {
+            files.push(("labels.csv", h.labels_csv()));
+        }
+        for (name, text) in files {
             let path = dir.join(name);
-            std::fs::write(&path, svg).with_context(|| format!("writing {}", path.display()))?;
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
         }
     }
 
@@ -255,6 +440,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
     if outcome.holdout.len() > 1 {
         println!("{}", table_row(&outcome.pooled));
+    }
+    if let Some(h) = &history {
+        println!("labels of {}", h.summary.describe());
     }
     if let Some(g) = outcome.grid.iter().find(|g| g.alpha == outcome.alpha) {
         let per: Vec<String> = outcome
@@ -308,6 +496,13 @@ mod tests {
         PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/datasets/planted.csv")
     }
 
+    fn no_store() -> crate::cli::StoreArgs {
+        crate::cli::StoreArgs {
+            database_url: None,
+            data_dir: PathBuf::from("/nonexistent/riskgate-data"),
+        }
+    }
+
     #[test]
     fn train_writes_a_loadable_model_and_the_report() {
         let dir = tempfile::tempdir().unwrap();
@@ -321,6 +516,9 @@ mod tests {
             positive_weight: 1,
             window: 1.0,
             promote_if_better: None,
+            from_db: false,
+            repo: Vec::new(),
+            store: no_store(),
         };
         assert_eq!(run(args).unwrap(), ExitCode::SUCCESS);
         let model = Model::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
@@ -367,6 +565,9 @@ mod tests {
             positive_weight: 1,
             window: 1.0,
             promote_if_better: current,
+            from_db: false,
+            repo: Vec::new(),
+            store: no_store(),
         }
     }
 
@@ -434,6 +635,84 @@ mod tests {
     }
 
     #[test]
+    fn a_source_is_required_and_repo_needs_from_db() {
+        use clap::Parser as _;
+        let parse = |args: &[&str]| {
+            crate::cli::Cli::try_parse_from(
+                [&["riskgate", "train", "--out", "m.json"], args].concat(),
+            )
+        };
+        let err = parse(&[]).unwrap_err().to_string();
+        assert!(err.contains("--data") && err.contains("--from-db"), "{err}");
+        assert!(parse(&["--repo", "o/r"]).is_err());
+        let cli = parse(&["--from-db", "--repo", "o/r,o/s", "--repo", "o/t"]).unwrap();
+        let crate::cli::Command::Train(parsed) = cli.command else {
+            panic!("train")
+        };
+        assert!(parsed.from_db && parsed.data.is_empty());
+        assert_eq!(parsed.repo, ["o/r", "o/s", "o/t"]);
+        assert!(
+            parse(&["--from-db", "--data", "x.csv"]).is_ok(),
+            "both together"
+        );
+
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args(&dir.path().join("m.json"), &["la"], None);
+        args.data.clear();
+        let err = crate::cli::one_line(&run(args).unwrap_err());
+        assert!(err.starts_with("nothing to train on"), "{err}");
+    }
+
+    #[test]
+    fn from_db_without_a_database_says_where_it_looked() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args(&dir.path().join("m.json"), &["la"], None);
+        args.data.clear();
+        args.from_db = true;
+        args.store.data_dir = dir.path().join("data");
+        let err = crate::cli::one_line(&run(args).unwrap_err());
+        assert!(
+            err.contains("no database at") && err.contains("riskgate.db"),
+            "{err}"
+        );
+        assert!(!dir.path().join("data").exists(), "nothing is created");
+        assert!(!dir.path().join("m.json").exists());
+    }
+
+    #[test]
+    fn models_are_replaced_in_one_rename() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        write_atomically(&path, b"one").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"one");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
+        let before = inode(&path);
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        assert_ne!(inode(&path), before, "a new file took the old one's place");
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "permissions are kept");
+        // Through a symlink: the link stays, its target is replaced.
+        let link = dir.path().join("current.json");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        write_atomically(&link, b"three").unwrap();
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read(&path).unwrap(), b"three");
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
+        let err = write_atomically(&dir.path().join("absent/model.json"), b"x").unwrap_err();
+        assert!(crate::cli::one_line(&err).contains("absent/model.json"));
+    }
+
+    #[test]
     fn unreadable_data_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let args = TrainArgs {
@@ -444,6 +723,9 @@ mod tests {
             positive_weight: 1,
             window: 1.0,
             promote_if_better: None,
+            from_db: false,
+            repo: Vec::new(),
+            store: no_store(),
         };
         let err = crate::cli::one_line(&run(args).unwrap_err());
         assert!(err.contains("absent.csv"), "{err}");

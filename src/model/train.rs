@@ -224,7 +224,7 @@ impl Split {
 }
 
 /// Smallest dataset that can be split into non-empty fit, validation and test parts.
-const MIN_ROWS: usize = 10;
+pub const MIN_ROWS: usize = 10;
 
 /// Sorts rows by author date (file order among equal dates) and splits them chronologically.
 pub fn chronological_split(dataset: &Dataset) -> Split {
@@ -810,6 +810,7 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
     model.metrics = json!({
         "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
         "pooled": pooled.metrics,
+        "curves": curves_json(&pooled),
     });
 
     Ok(TrainOutcome {
@@ -819,6 +820,44 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         alpha,
         grid,
     })
+}
+
+/// Most points of the ROC curve kept in a model file.
+pub const CURVE_POINTS: usize = 200;
+
+/// At most `max` (at least 2) points of a curve, spread evenly along it; the first and last
+/// are always kept.
+pub fn thin_curve(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    let max = max.max(2);
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let last = points.len() - 1;
+    (0..max)
+        .map(|i| points[(i * last + (max - 1) / 2) / (max - 1)])
+        .collect()
+}
+
+fn round4(v: f64) -> f64 {
+    (v * 1e4).round() / 1e4
+}
+
+/// The curves of an evaluation as a model file keeps them, for charts: the ROC curve
+/// (`[fpr, tpr]` pairs, thinned to [`CURVE_POINTS`]) and the non-empty reliability bins.
+pub fn curves_json(e: &Evaluation) -> serde_json::Value {
+    let roc: Vec<[f64; 2]> = thin_curve(&e.roc, CURVE_POINTS)
+        .into_iter()
+        .map(|(x, y)| [round4(x), round4(y)])
+        .collect();
+    let calibration: Vec<serde_json::Value> = e
+        .reliability
+        .iter()
+        .filter_map(|b| {
+            let (p, o) = (b.mean_predicted?, b.observed_rate?);
+            Some(json!({"predicted": round4(p), "observed": round4(o), "count": b.count}))
+        })
+        .collect();
+    json!({"roc": roc, "calibration": calibration})
 }
 
 fn draft_model(fitted: &Fitted) -> Model {
@@ -1220,6 +1259,45 @@ mod tests {
             transform_for("flag", &[0.0, 0.0, 0.0, 1.0]),
             Transform::None
         );
+    }
+
+    #[test]
+    fn curves_are_thinned_and_kept_in_the_model() {
+        let curve: Vec<(f64, f64)> = (0..=1000)
+            .map(|i| (i as f64 / 1000.0, (i as f64 / 1000.0).sqrt()))
+            .collect();
+        let thin = thin_curve(&curve, 200);
+        assert_eq!(thin.len(), 200);
+        assert_eq!(thin[0], (0.0, 0.0));
+        assert_eq!(thin[199], (1.0, 1.0));
+        assert!(thin.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(thin_curve(&curve[..50], 200), curve[..50].to_vec());
+        assert_eq!(thin_curve(&curve, 0).len(), 2);
+
+        let d = synthetic(3000, 13);
+        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe"])).unwrap();
+        let curves = &out.model.metrics["curves"];
+        let roc = curves["roc"].as_array().unwrap();
+        assert!(
+            out.pooled.roc.len() > CURVE_POINTS,
+            "{}",
+            out.pooled.roc.len()
+        );
+        assert_eq!(roc.len(), CURVE_POINTS);
+        assert_eq!(roc[0], json!([0.0, 0.0]));
+        assert_eq!(roc[roc.len() - 1], json!([1.0, 1.0]));
+        let calibration = curves["calibration"].as_array().unwrap();
+        let total: u64 = calibration
+            .iter()
+            .map(|b| b["count"].as_u64().unwrap())
+            .sum();
+        assert_eq!(total as usize, out.pooled.metrics.rows);
+        assert!(calibration
+            .iter()
+            .all(|b| b["predicted"].is_number() && b["observed"].is_number()));
+        // The model file keeps them.
+        let back = Model::from_json(&out.model.to_json()).unwrap();
+        assert_eq!(&back.metrics["curves"], curves);
     }
 
     #[test]

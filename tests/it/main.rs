@@ -3,6 +3,7 @@
 mod app;
 mod cli;
 mod dashboard;
+mod fromdb;
 mod mine;
 mod model;
 mod production;

@@ -128,11 +128,20 @@ pub fn riskgate() -> PathBuf {
 
 /// Run the riskgate binary; returns (exit code, stdout, stderr).
 pub fn run_riskgate(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(riskgate())
-        .args(args)
+    run_riskgate_env(args, &[])
+}
+
+/// Run the riskgate binary with these environment variables set (and no `DATABASE_URL` or
+/// `RISKGATE_MODEL` from the caller's environment unless given here).
+pub fn run_riskgate_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(riskgate());
+    cmd.args(args)
         .env_remove("RISKGATE_MODEL")
-        .output()
-        .expect("riskgate runs");
+        .env_remove("DATABASE_URL");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("riskgate runs");
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
