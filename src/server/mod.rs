@@ -14,9 +14,9 @@ use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan, JOB_SCORE};
 use crate::store::{NewDelivery, Recorded, Store};
 
+pub mod dashboard;
 pub mod incidents;
 pub mod metrics;
-pub mod dashboard;
 
 /// GitHub caps deliveries at 25 MiB; anything larger is not GitHub's.
 pub const BODY_LIMIT: usize = 25 * 1024 * 1024;
