@@ -4,7 +4,7 @@
 
 use std::fmt::Write;
 
-use super::metrics::ReliabilityBin;
+use super::metrics::{thin_curve, ReliabilityBin};
 
 /// What one ROC panel shows.
 pub struct RocPanel<'a> {
@@ -148,20 +148,6 @@ fn polyline(
     )
 }
 
-/// Keeps at most about `max` points of a curve (first and last always), so a chart of tens
-/// of thousands of rows stays small; the shape at that resolution is unchanged.
-fn thin(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
-    if points.len() <= max || max < 2 {
-        return points.to_vec();
-    }
-    let step = points.len() as f64 / (max - 1) as f64;
-    let mut out: Vec<(f64, f64)> = (0..max - 1)
-        .map(|i| points[(i as f64 * step) as usize])
-        .collect();
-    out.push(*points.last().expect("not empty"));
-    out
-}
-
 fn document(panels: usize, body: &str, title: &str) -> String {
     let width = PANEL * panels.max(1) as f64;
     format!(
@@ -185,7 +171,7 @@ pub fn roc_svg(panels: &[RocPanel]) -> String {
         );
         if !p.baseline.is_empty() {
             body.push_str(&polyline(
-                &thin(p.baseline, 400),
+                &thin_curve(p.baseline, 400),
                 &at,
                 "baseline",
                 BASELINE_COLOUR,
@@ -193,7 +179,12 @@ pub fn roc_svg(panels: &[RocPanel]) -> String {
             body.push('\n');
         }
         if !p.model.is_empty() {
-            body.push_str(&polyline(&thin(p.model, 400), &at, "model", MODEL_COLOUR));
+            body.push_str(&polyline(
+                &thin_curve(p.model, 400),
+                &at,
+                "model",
+                MODEL_COLOUR,
+            ));
             body.push('\n');
         }
         let (lx, ly) = at(0.35, 0.2);
@@ -372,7 +363,7 @@ mod tests {
     #[test]
     fn long_curves_are_thinned_keeping_the_ends() {
         let points: Vec<(f64, f64)> = (0..=1000).map(|i| (i as f64 / 1000.0, 0.5)).collect();
-        let t = thin(&points, 100);
+        let t = thin_curve(&points, 100);
         assert_eq!(t.len(), 100);
         assert_eq!(t[0], (0.0, 0.5));
         assert_eq!(*t.last().unwrap(), (1.0, 0.5));

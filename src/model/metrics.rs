@@ -236,6 +236,19 @@ impl Metrics {
     }
 }
 
+/// At most `max` (at least 2) points of a curve, spread evenly along it; the first and last
+/// are always kept. Charts and model files stay small; the shape at that resolution is kept.
+pub fn thin_curve(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
+    let max = max.max(2);
+    if points.len() <= max {
+        return points.to_vec();
+    }
+    let last = points.len() - 1;
+    (0..max)
+        .map(|i| points[(i * last + (max - 1) / 2) / (max - 1)])
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

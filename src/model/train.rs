@@ -825,18 +825,7 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
 /// Most points of the ROC curve kept in a model file.
 pub const CURVE_POINTS: usize = 200;
 
-/// At most `max` (at least 2) points of a curve, spread evenly along it; the first and last
-/// are always kept.
-pub fn thin_curve(points: &[(f64, f64)], max: usize) -> Vec<(f64, f64)> {
-    let max = max.max(2);
-    if points.len() <= max {
-        return points.to_vec();
-    }
-    let last = points.len() - 1;
-    (0..max)
-        .map(|i| points[(i * last + (max - 1) / 2) / (max - 1)])
-        .collect()
-}
+pub use super::metrics::thin_curve;
 
 fn round4(v: f64) -> f64 {
     (v * 1e4).round() / 1e4

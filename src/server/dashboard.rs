@@ -95,29 +95,16 @@ fn cookie_matches(token: &str, value: &str) -> bool {
 
 /// `%XX` and `+` decoded, as in a form-encoded query.
 fn form_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[i + 1..i + 3])
-                    .ok()
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                {
-                    Some(b) => {
-                        out.push(b);
-                        i += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&s.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// The token of an `Authorization: Bearer …` header (the scheme in any case).
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -169,12 +156,8 @@ pub fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri) -> Access {
         );
         return Access::Redirect { cookie, location };
     }
-    if let Some(auth) = headers.get(header::AUTHORIZATION) {
-        let bearer = auth.to_str().ok().and_then(|v| {
-            let (scheme, value) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
-        });
-        return match bearer {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return match bearer(headers) {
             Some(t) if token_matches(token, t) => Access::Granted,
             _ => Access::Refused,
         };

@@ -11,23 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::dashboard::token_matches;
+use super::dashboard::{bearer, token_matches};
 use super::{now_ms, AppState};
 use crate::labels::incident_input::incidents_from_json;
 use crate::production;
 use crate::store::IncidentWrite;
-
-/// The token of an `Authorization: Bearer …` header.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-}
 
 fn error(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::health::{repository_health, weekly, RepositoryHealth, WeekBucket};
 use crate::labels::incidents::pull_labels;
-use crate::model::metrics::{reliability, roc_auc, roc_curve};
+use crate::model::metrics::{reliability, roc_auc, roc_curve, thin_curve};
 use crate::model::Model;
 use crate::production::RepoHistory;
 use crate::store::Score;
@@ -392,15 +392,11 @@ fn trapezoid(points: &[[f64; 2]]) -> Option<f64> {
 
 /// At most about `max` points of a curve, the first and last always kept.
 fn thin(points: &[[f64; 2]], max: usize) -> Vec<[f64; 2]> {
-    if points.len() <= max || max < 2 {
-        return points.to_vec();
-    }
-    let step = (points.len() - 1) as f64 / (max - 1) as f64;
-    let mut out: Vec<[f64; 2]> = (0..max - 1)
-        .map(|i| points[((i as f64 * step) as usize).min(points.len() - 1)])
-        .collect();
-    out.push(points[points.len() - 1]);
-    out
+    let pairs: Vec<(f64, f64)> = points.iter().map(|p| (p[0], p[1])).collect();
+    thin_curve(&pairs, max)
+        .into_iter()
+        .map(|(x, y)| [x, y])
+        .collect()
 }
 
 #[cfg(test)]
