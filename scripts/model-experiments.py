@@ -1,0 +1,300 @@
+#!/usr/bin/env python3
+"""Variants of the shipped model that `riskgate train --features` cannot express, measured
+with the card's split, transforms, weighting and regularisation.
+
+    python3 scripts/model-experiments.py [--data-dir ../shared/datasets/mcintosh-kamei] > t.md
+
+Needs `pip install numpy pandas scikit-learn`. Prints a markdown table: validation and
+hold-out ROC-AUC per set for each variant. The first row re-creates the shipped model (its
+figures match `riskgate train` to about 0.001; the solvers differ). Every variant uses only
+what was known when each change was made: context features read earlier rows only, and no
+label of any row is used as an input.
+
+Variants:
+  context   signals from the project's earlier changes: UTC hour of day, weekend, the time
+            since the project's previous change, changes in the past day, the share of fixes
+            among the previous 50 / 200 changes, lines added relative to the previous 200
+            changes, and the previous change to the same file (single-file changes, found
+            by `author_date - age`): whether it was a fix, its size, the fixes along its chain
+  recency   the fit weighs each training row by 0.5 ** (days before the end of training /
+            half-life)
+  review    the Gerrit review columns added (not available to the local CLI)
+  pairwise  coefficients fitted on buggy-minus-clean pairs (a ranking loss for AUC)
+  trees     gradient-boosted trees on the same inputs: what a non-linear model finds
+
+With --signals it prints instead the ROC-AUC of each raw column alone in the training part,
+the validation slice and the hold-out of each set: how much each signal drifts.
+"""
+
+import argparse
+import sys
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+ALPHA = 3.16  # linfa's L2: loss = sum(log-loss) + alpha/2 |w|^2, i.e. C = 1/alpha
+POSITIVE_WEIGHT = 10.0
+AGE_KNOT = 12.73  # training median of log1p(age), as in the shipped model
+LOG1P = ["la", "ld", "nf", "nd", "ns", "ndev", "age", "nuc", "aexp", "arexp", "asexp"]
+BOOLEANS = {True: 1.0, False: 0.0, "TRUE": 1.0, "FALSE": 0.0}
+
+
+def load(path, name):
+    df = pd.read_csv(path).sort_values("author_date", kind="stable").reset_index(drop=True)
+    for column in ["buggy", "fix", "revd", "self", "asawr", "rsawr"]:
+        df[column] = pd.to_numeric(df[column].map(lambda v: BOOLEANS.get(v, v)), errors="coerce")
+    df.attrs["name"] = name
+    return df
+
+
+def split(n):
+    """First 80% train (its last 20% validation), last 20% hold-out."""
+    test = int(round(n * 0.2))
+    train = n - test
+    validation = int(round(train * 0.2))
+    return np.arange(train - validation), np.arange(train - validation, train), np.arange(train), np.arange(train, n)
+
+
+def shipped(df):
+    x = pd.DataFrame(index=df.index)
+    for column in LOG1P:
+        x[column] = np.log1p(df[column].clip(lower=0))
+    x["entropy"] = df["ent"]
+    x["fix"] = df["fix"]
+    x["ratio_la_nf"] = np.log1p(df.la / np.maximum(df.nf, 1))
+    lines = df.la + df.ld
+    x["share_ld_la"] = np.where(lines > 0, df.ld / lines.replace(0, 1), 0.0)
+    x["hinge_age"] = np.maximum(0.0, np.log1p(df.age) - AGE_KNOT)
+    return x
+
+
+def with_review(df):
+    x = shipped(df)
+    for column in ["nrev", "rtime", "hcmt", "app", "rexp", "rrexp", "rsexp"]:
+        x["review_" + column] = np.log1p(pd.to_numeric(df[column], errors="coerce").clip(lower=0))
+    for column in ["revd", "self", "asawr", "rsawr"]:
+        x["review_" + column] = df[column]
+    return x
+
+
+def earlier_rank(values, window):
+    """Mid-rank of each value among the `window` values before it (0.5 with none)."""
+    out = np.full(len(values), 0.5)
+    for i in range(1, len(values)):
+        w = values[max(0, i - window) : i]
+        out[i] = (w < values[i]).mean() + 0.5 * (w == values[i]).mean()
+    return out
+
+
+def previous_same_file(df):
+    """For a single-file change, the row of the previous change to that file: the row whose
+    author date is `author_date - age` (age is the time since the file last changed)."""
+    row_at = {}
+    found = np.full(len(df), -1)
+    for i, (t, age, nf) in enumerate(zip(df.author_date.values, df.age.values, df.nf.values)):
+        if nf == 1 and age > 0:
+            found[i] = row_at.get(t - age, -1)
+        row_at[t] = i
+    return found
+
+
+CONTEXT = {}
+
+
+def context(name):
+    def register(fn):
+        CONTEXT[name] = fn
+        return fn
+
+    return register
+
+
+@context("hour of day (UTC)")
+def _(df, x):
+    hour = (df.author_date // 3600) % 24
+    x["hour_sin"] = np.sin(2 * np.pi * hour / 24)
+    x["hour_cos"] = np.cos(2 * np.pi * hour / 24)
+
+
+@context("weekend (UTC)")
+def _(df, x):
+    weekday = (df.author_date // 86400 + 4) % 7  # 1970-01-01 was a Thursday; 0 = Sunday
+    x["weekend"] = weekday.isin([0, 6]).astype(float)
+
+
+@context("time since the project's previous change")
+def _(df, x):
+    x["gap"] = np.log1p(df.author_date.diff().fillna(0).clip(lower=0))
+
+
+@context("changes in the past day")
+def _(df, x):
+    t = df.author_date.values
+    x["past_day"] = np.log1p(np.arange(len(t)) - np.searchsorted(t, t - 86400, side="left"))
+
+
+@context("share of fixes among the previous 50 changes")
+def _(df, x):
+    x["fixes50"] = df.fix.shift(1).rolling(50, min_periods=1).mean().fillna(0)
+
+
+@context("share of fixes among the previous 200 changes")
+def _(df, x):
+    x["fixes200"] = df.fix.shift(1).rolling(200, min_periods=1).mean().fillna(0)
+
+
+@context("rank of la among the previous 200 changes")
+def _(df, x):
+    x["la_rank"] = earlier_rank(np.log1p(df.la.values.astype(float)), 200)
+
+
+@context("previous change to the same file: fix, size, fixes along its chain")
+def _(df, x):
+    previous = previous_same_file(df)
+    fix = df.fix.values
+    chain = np.zeros(len(df))
+    x["prev_known"] = (previous >= 0).astype(float)
+    x["prev_fix"] = 0.0
+    x["prev_la"] = 0.0
+    for i, j in enumerate(previous):
+        if j >= 0:
+            x.iat[i, x.columns.get_loc("prev_fix")] = fix[j]
+            x.iat[i, x.columns.get_loc("prev_la")] = np.log1p(df.la.values[j])
+            chain[i] = fix[j] + (chain[j] if df.nf.values[j] == 1 else 0)
+    x["prev_chain_fixes"] = np.log1p(chain)
+
+
+def standardise(train, *others):
+    mean, std = train.mean(), train.std(ddof=0).replace(0, 1)
+    return [((f - mean) / std).fillna(0).values for f in (train,) + others]
+
+
+def logistic(features, half_life=None):
+    def fit_predict(parts):
+        xs, ys, ws = [], [], []
+        for df, x, fit_rows, _ in parts:
+            y = df.buggy.values[fit_rows]
+            w = np.where(y == 1, POSITIVE_WEIGHT, 1.0)
+            if half_life:
+                t = df.author_date.values[fit_rows]
+                w = w * 0.5 ** ((t.max() - t) / 86400 / half_life)
+            xs.append(x.iloc[fit_rows])
+            ys.append(y)
+            ws.append(w)
+        train, *evals = standardise(pd.concat(xs), *[x.iloc[rows] for _, x, _, rows in parts])
+        model = LogisticRegression(C=1 / ALPHA, max_iter=5000)
+        model.fit(train, np.concatenate(ys), sample_weight=np.concatenate(ws))
+        return [model.decision_function(e) for e in evals]
+
+    return features, fit_predict
+
+
+def pairwise(features, pairs=100_000, seed=0):
+    def fit_predict(parts):
+        rng = np.random.default_rng(seed)
+        train, *evals = standardise(
+            pd.concat([x.iloc[rows] for _, x, rows, _ in parts]), *[x.iloc[rows] for _, x, _, rows in parts]
+        )
+        diffs, offset = [], 0
+        for df, _, fit_rows, _ in parts:
+            z = train[offset : offset + len(fit_rows)]
+            offset += len(fit_rows)
+            y = df.buggy.values[fit_rows]
+            pos, neg = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+            diffs.append(z[rng.choice(pos, pairs)] - z[rng.choice(neg, pairs)])
+        d = np.vstack(diffs)
+        model = LogisticRegression(C=1 / ALPHA, fit_intercept=False, max_iter=5000)
+        model.fit(np.vstack([d, -d]), np.r_[np.ones(len(d)), np.zeros(len(d))])
+        return [e @ model.coef_[0] for e in evals]
+
+    return features, fit_predict
+
+
+def trees(features):
+    def fit_predict(parts):
+        out = []
+        for df, x, fit_rows, eval_rows in parts:  # one model per set: trees need no pooling
+            model = HistGradientBoostingClassifier(
+                max_iter=300, learning_rate=0.03, max_leaf_nodes=15, min_samples_leaf=50, random_state=0
+            )
+            model.fit(x.iloc[fit_rows], df.buggy.values[fit_rows])
+            out.append(model.predict_proba(x.iloc[eval_rows])[:, 1])
+        return out
+
+    return features, fit_predict
+
+
+def measure(sets, variant):
+    features, fit_predict = variant
+    frames = [features(df) for df in sets]
+    result = []
+    for phase in ("validation", "hold-out"):
+        parts = []
+        for df, x in zip(sets, frames):
+            fit, validation, train, test = split(len(df))
+            parts.append((df, x, fit if phase == "validation" else train, validation if phase == "validation" else test))
+        scores = fit_predict(parts)
+        result.append([roc_auc_score(df.buggy.values[rows], s) for (df, _, _, rows), s in zip(parts, scores)])
+    return result
+
+
+SIGNALS = ["la", "ld", "nf", "nd", "ns", "ent", "fix", "ndev", "age", "nuc", "aexp", "arexp", "asexp", "nrev", "hcmt", "rtime"]
+
+
+def single_signals(sets):
+    print("| set | signal | training | validation | hold-out |")
+    print("|---|---|---|---|---|")
+    for df in sets:
+        fit, validation, _, test = split(len(df))
+        for column in SIGNALS:
+            values = pd.to_numeric(df[column], errors="coerce").values.astype(float)
+            cells = []
+            for rows in (fit, validation, test):
+                known = rows[~np.isnan(values[rows])]
+                cells.append(f"{roc_auc_score(df.buggy.values[known], values[known]):.3f}")
+            print(f"| {df.attrs['name']} | {column} | " + " | ".join(cells) + " |")
+
+
+def plus(fn):
+    def features(df):
+        x = shipped(df)
+        fn(df, x)
+        return x
+
+    return features
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default="../shared/datasets/mcintosh-kamei")
+    ap.add_argument("--signals", action="store_true", help="single-signal AUC per period instead")
+    args = ap.parse_args()
+    sets = [load(f"{args.data_dir}/{name}.csv", name) for name in ("qt", "openstack")]
+    if args.signals:
+        single_signals(sets)
+        return
+
+    variants = [("shipped features (as `riskgate train`)", logistic(shipped))]
+    variants += [(f"shipped + {name}", logistic(plus(fn))) for name, fn in CONTEXT.items()]
+    variants += [(f"shipped, recency half-life {d} days", logistic(shipped, half_life=d)) for d in (90, 180, 365, 730)]
+    variants += [
+        ("shipped + review", logistic(with_review)),
+        ("shipped + review, recency half-life 365 days", logistic(with_review, half_life=365)),
+        ("shipped, pairwise ranking fit", pairwise(shipped)),
+        ("shipped inputs, gradient-boosted trees", trees(shipped)),
+        ("shipped + review inputs, gradient-boosted trees", trees(with_review)),
+    ]
+    names = [df.attrs["name"] for df in sets]
+    print("| variant | " + " | ".join(f"validation {n}" for n in names) + " | " + " | ".join(f"hold-out {n}" for n in names) + " |")
+    print("|---|" + "---|" * (2 * len(names)))
+    for label, variant in variants:
+        print(f"measuring: {label}", file=sys.stderr)
+        validation, holdout = measure(sets, variant)
+        print(f"| {label} | " + " | ".join(f"{v:.3f}" for v in validation + holdout) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
