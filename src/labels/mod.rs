@@ -95,6 +95,25 @@ pub fn subject(message: &str) -> &str {
     message.lines().next().unwrap_or("").trim()
 }
 
+/// Which of a pull request's scores stands for it when it merged: the last made at or before
+/// `merged_at` (unix ms). `order` gives each score's (time in unix ms, store id): among scores
+/// of the same millisecond the higher id is the later. With `or_latest`, a pull request with no
+/// score by then (never merged, or scored only after merging) is represented by its latest
+/// score instead of none: what a chart of labelled pull requests wants, but never training,
+/// where a score made after the merge could know what followed it.
+pub fn score_at_merge<T>(
+    scores: impl IntoIterator<Item = T>,
+    merged_at: Option<i64>,
+    order: impl Fn(&T) -> (i64, i64),
+    or_latest: bool,
+) -> Option<T> {
+    let before_merge = |s: &T| merged_at.is_none_or(|m| order(s).0 <= m);
+    scores
+        .into_iter()
+        .filter(|s| or_latest || (merged_at.is_some() && before_merge(s)))
+        .max_by_key(|s| (before_merge(s), order(s)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,5 +144,30 @@ mod tests {
         ];
         assert_eq!(label_source(&p), "revert:abc;szz:def");
         assert_eq!(label_source(&[]), "");
+    }
+
+    #[test]
+    fn the_score_at_merge_is_the_last_one_made_by_then() {
+        // (time, id): two scores in the same millisecond are ordered by id.
+        let scores = [(10, 1), (20, 3), (20, 2), (30, 4)];
+        let pick =
+            |merged, or_latest| score_at_merge(scores.iter(), merged, |s| **s, or_latest).copied();
+        assert_eq!(pick(Some(25), false), Some((20, 3)));
+        assert_eq!(
+            pick(Some(20), false),
+            Some((20, 3)),
+            "a score at the merge counts"
+        );
+        assert_eq!(pick(Some(5), false), None, "only scores after the merge");
+        assert_eq!(pick(None, false), None, "never merged");
+        assert_eq!(
+            pick(Some(25), true),
+            Some((20, 3)),
+            "before the merge still wins"
+        );
+        assert_eq!(pick(Some(5), true), Some((30, 4)));
+        assert_eq!(pick(None, true), Some((30, 4)));
+        let none: [(i64, i64); 0] = [];
+        assert_eq!(score_at_merge(none.iter(), Some(1), |s| **s, true), None);
     }
 }

@@ -25,6 +25,7 @@ use super::dataset::{Dataset, Row};
 use super::train::MIN_ROWS;
 use crate::labels::deployments::PullRecord;
 use crate::labels::incidents::{pull_labels, Link, PullLabel};
+use crate::labels::score_at_merge;
 
 /// The dataset's name in tables, metrics and the model's provenance.
 pub const HISTORY_SOURCE: &str = "history";
@@ -194,10 +195,10 @@ pub fn history_dataset(
                 skipped.not_merged += 1;
                 continue;
             };
-            let (before, after): (Vec<&StoredScore<'_>>, Vec<&StoredScore<'_>>) =
-                scores.into_iter().partition(|s| s.created_at <= merged_at);
-            skipped.scores_after_merge += after.len();
-            let Some(last) = before.into_iter().max_by_key(|s| (s.created_at, s.id)) else {
+            skipped.scores_after_merge +=
+                scores.iter().filter(|s| s.created_at > merged_at).count();
+            let at_merge = score_at_merge(scores, Some(merged_at), |s| (s.created_at, s.id), false);
+            let Some(last) = at_merge else {
                 skipped.scored_only_after_merge += 1;
                 continue;
             };

@@ -15,9 +15,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 
+use super::auth::{bearer, tag, token_matches};
 use super::{now_ms, AppState};
 
 pub mod page;
@@ -30,10 +30,7 @@ pub const COOKIE_MAX_AGE_SECS: u64 = 12 * 60 * 60;
 /// What a request without a configured token is told.
 pub const OFF_MESSAGE: &str = "the dashboard is off: set RISKGATE_DASHBOARD_TOKEN";
 
-const TOKEN_CONTEXT: &[u8] = b"riskgate dashboard token v1";
 const COOKIE_CONTEXT: &[u8] = b"riskgate dashboard cookie v1";
-
-type HmacSha256 = Hmac<Sha256>;
 
 /// The dashboard's routes; `server::router` merges them.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -60,24 +57,6 @@ pub enum Access {
     Refused,
 }
 
-fn tag(key: &[u8], context: &[u8]) -> Option<HmacSha256> {
-    let mut mac = HmacSha256::new_from_slice(key).ok()?;
-    mac.update(context);
-    Some(mac)
-}
-
-/// Whether `presented` is the token, in constant time: both are turned into MACs of a fixed
-/// length, compared by `verify_slice`, so neither the content nor the length leaks.
-pub fn token_matches(expected: &str, presented: &str) -> bool {
-    let (Some(theirs), Some(ours)) = (
-        tag(presented.as_bytes(), TOKEN_CONTEXT),
-        tag(expected.as_bytes(), TOKEN_CONTEXT),
-    ) else {
-        return false;
-    };
-    ours.verify_slice(&theirs.finalize().into_bytes()).is_ok()
-}
-
 /// The cookie value of the session: derived from the token (never the token itself), so
 /// changing the token ends every session.
 pub fn cookie_value(token: &str) -> String {
@@ -98,13 +77,6 @@ fn form_decode(s: &str) -> String {
     percent_encoding::percent_decode_str(&s.replace('+', " "))
         .decode_utf8_lossy()
         .into_owned()
-}
-
-/// The token of an `Authorization: Bearer …` header (the scheme in any case).
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
 fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
@@ -438,14 +410,6 @@ mod tests {
                 "{bad}"
             );
         }
-    }
-
-    #[test]
-    fn token_comparison() {
-        assert!(token_matches("abc", "abc"));
-        assert!(!token_matches("abc", "abcd"));
-        assert!(!token_matches("abc", ""));
-        assert!(!token_matches("abc", "ABC"));
     }
 
     #[test]

@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::json;
 
-use super::dashboard::{bearer, token_matches};
+use super::auth::{bearer, token_matches};
 use super::{now_ms, AppState};
 use crate::labels::incident_input::incidents_from_json;
 use crate::production;

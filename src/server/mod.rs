@@ -14,6 +14,7 @@ use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan, JOB_SCORE};
 use crate::store::{NewDelivery, Recorded, Store};
 
+mod auth;
 pub mod dashboard;
 pub mod incidents;
 pub mod metrics;

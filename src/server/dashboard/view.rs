@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::health::{repository_health, weekly, RepositoryHealth, WeekBucket};
 use crate::labels::incidents::pull_labels;
+use crate::labels::score_at_merge;
 use crate::model::metrics::{reliability, roc_auc, roc_curve, thin_curve};
 use crate::model::Model;
 use crate::production::RepoHistory;
@@ -315,23 +316,19 @@ fn history_curves(history: &RepoHistory) -> Curves {
         .filter_map(|p| p.merged_at.map(|at| (p.number, at)))
         .collect();
     // Per pull request: the last score at or before its merge, else its last score.
-    let mut chosen: BTreeMap<i64, &Score> = BTreeMap::new();
+    let mut by_pull: BTreeMap<i64, Vec<&Score>> = BTreeMap::new();
     for s in history.scores.iter().filter(|s| s.probability.is_finite()) {
-        if !merged.contains_key(&s.pr_number) && !labels.contains_key(&s.pr_number) {
-            continue;
-        }
-        let before_merge = |x: &Score| merged.get(&x.pr_number).is_none_or(|m| x.created_at <= *m);
-        let better = match chosen.get(&s.pr_number) {
-            None => true,
-            Some(prev) => {
-                let key = |x: &Score| (before_merge(x), x.created_at, x.id);
-                key(s) > key(prev)
-            }
-        };
-        if better {
-            chosen.insert(s.pr_number, s);
+        if merged.contains_key(&s.pr_number) || labels.contains_key(&s.pr_number) {
+            by_pull.entry(s.pr_number).or_default().push(s);
         }
     }
+    let chosen: BTreeMap<i64, &Score> = by_pull
+        .into_iter()
+        .filter_map(|(number, scores)| {
+            let merged_at = merged.get(&number).copied();
+            score_at_merge(scores, merged_at, |s| (s.created_at, s.id), true).map(|s| (number, s))
+        })
+        .collect();
     let probabilities: Vec<f64> = chosen.values().map(|s| s.probability).collect();
     let buggy: Vec<bool> = chosen.keys().map(|n| labels.contains_key(n)).collect();
     let positives = buggy.iter().filter(|b| **b).count();
