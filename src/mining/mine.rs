@@ -12,7 +12,9 @@
 //! - line ownership: for each blob still present in some tree being extended, the commit
 //!   that last wrote each of its lines, updated from every diff's hunks. It gives
 //!   `author_blame_share` and the lines a fix removed (SZZ). A blob whose owners were
-//!   dropped (or that a merge produced) is rebuilt by replaying its file's own history.
+//!   dropped (or that a merge produced) is rebuilt by replaying its file's own history;
+//! - the trees and blobs of the trees being extended ([`ObjectCache`]), dropped on the same
+//!   rule as line owners, so each is read from the object store about once.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::{IsTerminal, Write};
@@ -22,7 +24,10 @@ use std::rc::Rc;
 use git2::{Oid, Repository};
 
 use super::index::{author_key, HistoryIndex};
-use super::{apply_hunks, diff_commit, replay_file_owners, DiffedFile, MiningError, CONFIG_PATH};
+use super::{
+    apply_hunks, diff_commit_cached, replay_file_owners, DiffedFile, MiningError, ObjectCache,
+    CONFIG_PATH,
+};
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
@@ -465,6 +470,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     let mut authors: Vec<AuthorHistory> = Vec::new();
     let mut subsystem_ids: HashMap<String, u32> = HashMap::new();
     let mut owners: HashMap<Oid, Rc<Vec<u32>>> = HashMap::new();
+    let mut objects = ObjectCache::default();
     let mut sensitive_cache: HashMap<Option<Oid>, Rc<SensitivePaths>> = HashMap::new();
     let mut reverts = RevertFinder::new();
     let mut row_of: Vec<u32> = Vec::with_capacity(order.len());
@@ -494,9 +500,12 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         // The first parent, when the repository has it (a shallow boundary does not).
         let parent = commit.parent(0).ok();
         let parent_at = parent.as_ref().and_then(|p| index.lookup(p.id()));
-        let parent_tree = parent.as_ref().map(|p| p.tree()).transpose()?;
-        let tree = commit.tree()?;
-        let diffed = diff_commit(repo, parent_tree.as_ref(), &tree)?;
+        let parent_tree = parent
+            .as_ref()
+            .map(|p| objects.tree(repo, p.tree_id()))
+            .transpose()?;
+        let tree = objects.tree(repo, commit.tree_id())?;
+        let diffed = diff_commit_cached(repo, &mut objects, parent_tree.as_deref(), &tree)?;
         let visible = |c: u32| parent_at.is_some_and(|p| chains.is_ancestor(c, p));
 
         let author = index.author_id(&key);
@@ -638,7 +647,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         }
         if want_szz && szz::is_fix_commit(&message) {
             let reported = options.issue_dates.reported(&message);
-            for c in szz_candidates(repo, &index, &diffed, &old_owners, reported)? {
+            for c in szz_candidates(repo, &mut objects, &index, &diffed, &old_owners, reported)? {
                 if let Some(&r) = row_of.get(c as usize).filter(|&&r| r != u32::MAX) {
                     labelled.push((
                         r,
@@ -677,6 +686,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
                 owners.remove(&d.old_id);
             }
         }
+        objects.forget(&diffed, !single_child);
 
         // Into the history the later commits see.
         let touched: Vec<&str> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
@@ -734,8 +744,9 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
 
 /// The commits (index ids) that last wrote the meaningful lines a fix removed or changed.
 /// Files the fix added or deleted whole, and binary files, give none.
-fn szz_candidates(
-    repo: &Repository,
+fn szz_candidates<'r>(
+    repo: &'r Repository,
+    objects: &mut ObjectCache<'r>,
     index: &HistoryIndex,
     diffed: &[DiffedFile],
     old_owners: &[Option<Rc<Vec<u32>>>],
@@ -749,7 +760,11 @@ fn szz_candidates(
         {
             continue;
         }
-        let blob = repo.find_blob(d.old_id)?;
+        let Some(blob) = objects.blob(repo, d.old_id) else {
+            // Unreadable: the error reading it says why.
+            repo.find_blob(d.old_id)?;
+            continue;
+        };
         let lines = blob_lines(blob.content());
         let removed = d.hunks.iter().flat_map(|h| {
             let start = h.old_start.saturating_sub(1) as usize;

@@ -2,9 +2,10 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::rc::Rc;
 
 use git2::{
-    Blob, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Patch, Repository,
+    Blob, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Patch, Repository, Tree,
 };
 
 use crate::features::{
@@ -318,11 +319,107 @@ fn kind_of(mode: FileMode) -> Option<FileKind> {
     }
 }
 
-fn find_text_blob<'r>(repo: &'r Repository, oid: Oid) -> Option<Blob<'r>> {
-    if oid.is_zero() {
-        return None;
+/// A blob as the diffs need it: binary or not, its line count, and (text only) the blob.
+pub struct CachedBlob<'r> {
+    /// The blob, for line diffs; binary blobs are never line-diffed, so not kept.
+    blob: Option<Blob<'r>>,
+    pub binary: bool,
+    pub lines: u64,
+}
+
+impl<'r> CachedBlob<'r> {
+    /// Content of a text blob (a binary one's is not kept: empty).
+    pub fn content(&self) -> &[u8] {
+        self.blob.as_ref().map_or(&[][..], |b| b.content())
     }
-    repo.find_blob(oid).ok()
+
+    fn text(&self) -> &Blob<'r> {
+        self.blob.as_ref().expect("text blobs are kept")
+    }
+}
+
+/// Most bytes of blob content an [`ObjectCache`] keeps; past it, blobs are read again.
+pub const BLOB_CACHE_BYTES: usize = 128 << 20;
+
+/// Trees and blobs of the trees being mined forward, kept from a commit to its children, so
+/// that the miner reads each from the object store about once: libgit2 keeps no blobs in its
+/// cache (a modified file's old blob is the new blob of an earlier commit), and reading a blob
+/// means inflating it and applying its delta chain. The caller drops what a commit replaced
+/// once no other child of its parent can need it ([`ObjectCache::forget`]), so what is kept is
+/// bounded by the files and directories of the trees being extended (and, for blob content,
+/// by [`BLOB_CACHE_BYTES`]).
+pub struct ObjectCache<'r> {
+    trees: HashMap<Oid, Rc<Tree<'r>>>,
+    blobs: HashMap<Oid, Rc<CachedBlob<'r>>>,
+    blob_bytes: usize,
+    /// Trees of the parent side the last diff replaced.
+    replaced_trees: Vec<Oid>,
+}
+
+impl Default for ObjectCache<'_> {
+    fn default() -> Self {
+        ObjectCache {
+            trees: HashMap::new(),
+            blobs: HashMap::new(),
+            blob_bytes: 0,
+            replaced_trees: Vec::new(),
+        }
+    }
+}
+
+impl<'r> ObjectCache<'r> {
+    pub fn tree(&mut self, repo: &'r Repository, id: Oid) -> Result<Rc<Tree<'r>>, git2::Error> {
+        if let Some(t) = self.trees.get(&id) {
+            return Ok(t.clone());
+        }
+        let t = Rc::new(repo.find_tree(id)?);
+        self.trees.insert(id, t.clone());
+        Ok(t)
+    }
+
+    /// The blob `id` (None for the zero id, or a blob the repository does not have).
+    pub fn blob(&mut self, repo: &'r Repository, id: Oid) -> Option<Rc<CachedBlob<'r>>> {
+        if id.is_zero() {
+            return None;
+        }
+        if let Some(b) = self.blobs.get(&id) {
+            return Some(b.clone());
+        }
+        let blob = repo.find_blob(id).ok()?;
+        let binary = blob.is_binary();
+        let lines = count_lines(blob.content());
+        let size = blob.size();
+        let cached = Rc::new(CachedBlob {
+            blob: (!binary).then_some(blob),
+            binary,
+            lines,
+        });
+        let size = if binary { 0 } else { size };
+        if self.blob_bytes + size <= BLOB_CACHE_BYTES {
+            self.blob_bytes += size;
+            self.blobs.insert(id, cached.clone());
+        }
+        Some(cached)
+    }
+
+    /// After a commit's diff: drop the blobs and trees of its parent that it replaced (when no
+    /// other child of the parent is still to come), or keep them (`keep`).
+    pub fn forget(&mut self, diffed: &[DiffedFile], keep: bool) {
+        let replaced = std::mem::take(&mut self.replaced_trees);
+        if keep {
+            return;
+        }
+        for id in replaced {
+            self.trees.remove(&id);
+        }
+        for d in diffed {
+            if !d.old_id.is_zero() && d.old_id != d.new_id {
+                if let Some(b) = self.blobs.remove(&d.old_id) {
+                    self.blob_bytes -= b.blob.as_ref().map_or(0, |b| b.size());
+                }
+            }
+        }
+    }
 }
 
 /// The squashed diff of the change, renames followed, one entry per file.
@@ -362,6 +459,15 @@ pub fn diff_change_detailed(
     base: Option<&git2::Tree<'_>>,
     head: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
+    diff_change_cached(repo, &mut ObjectCache::default(), base, head)
+}
+
+fn diff_change_cached<'r>(
+    repo: &'r Repository,
+    cache: &mut ObjectCache<'r>,
+    base: Option<&git2::Tree<'_>>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
     let mut opts = DiffOptions::new();
     opts.ignore_submodules(false)
         .include_typechange(true)
@@ -392,6 +498,7 @@ pub fn diff_change_detailed(
         };
         files.push(diffed_file(
             repo,
+            cache,
             change,
             path,
             old_path,
@@ -409,28 +516,27 @@ pub fn diff_change_detailed(
 
 /// One file of a diff: kind, line counts and hunks. `patch` makes the zero-context line diff
 /// of its two blobs (from a tree diff, or straight from the blobs).
+#[allow(clippy::too_many_arguments)]
 fn diffed_file<'r>(
     repo: &'r Repository,
+    cache: &mut ObjectCache<'r>,
     change: ChangeKind,
     path: String,
     old_path: Option<String>,
     old: (Oid, FileMode),
     new: (Oid, FileMode),
-    patch: impl FnOnce(Option<&Blob<'r>>, Option<&Blob<'r>>) -> Result<Option<LineStats>, git2::Error>,
+    patch: impl FnOnce(
+        Option<&CachedBlob<'r>>,
+        Option<&CachedBlob<'r>>,
+    ) -> Result<Option<LineStats>, git2::Error>,
 ) -> Result<DiffedFile, MiningError> {
     let special = kind_of(new.1).or_else(|| kind_of(old.1));
-    let old_blob = if special.is_none() {
-        find_text_blob(repo, old.0)
-    } else {
-        None
+    let (old_blob, new_blob) = match special {
+        None => (cache.blob(repo, old.0), cache.blob(repo, new.0)),
+        Some(_) => (None, None),
     };
-    let new_blob = if special.is_none() {
-        find_text_blob(repo, new.0)
-    } else {
-        None
-    };
-    let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
-        || new_blob.as_ref().is_some_and(|b| b.is_binary());
+    let binary =
+        old_blob.as_ref().is_some_and(|b| b.binary) || new_blob.as_ref().is_some_and(|b| b.binary);
     let kind = special.unwrap_or(if binary {
         FileKind::Binary
     } else {
@@ -448,8 +554,8 @@ fn diffed_file<'r>(
     };
     let mut hunks = Vec::new();
     if kind == FileKind::Text {
-        file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
-        if let Some(stats) = patch(old_blob.as_ref(), new_blob.as_ref())? {
+        file.lines_before = old_blob.as_ref().map_or(0, |b| b.lines);
+        if let Some(stats) = patch(old_blob.as_deref(), new_blob.as_deref())? {
             file.added = stats.added;
             file.deleted = stats.deleted;
             file.added_lines = stats.added_lines;
@@ -564,9 +670,11 @@ fn side(e: &git2::TreeEntry<'_>) -> Side {
 }
 
 /// Changed blob entries between two trees, in path order, descending only into subtrees
-/// whose ids differ (what makes it fast: an unchanged directory costs one comparison).
-fn tree_changes(
-    repo: &Repository,
+/// whose ids differ (what makes it fast: an unchanged directory costs one comparison). The old
+/// side's subtrees it descends into are noted in `cache` as replaced.
+fn tree_changes<'r>(
+    repo: &'r Repository,
+    cache: &mut ObjectCache<'r>,
     old: Option<&git2::Tree<'_>>,
     new: Option<&git2::Tree<'_>>,
     prefix: &str,
@@ -610,9 +718,15 @@ fn tree_changes(
             format!("{prefix}/{name}")
         };
         if is_tree(entry) {
-            let ot = x.map(|x| repo.find_tree(x.id())).transpose()?;
-            let nt = y.map(|y| repo.find_tree(y.id())).transpose()?;
-            tree_changes(repo, ot.as_ref(), nt.as_ref(), &path, out)?;
+            let ot = match x {
+                Some(x) => {
+                    cache.replaced_trees.push(x.id());
+                    Some(cache.tree(repo, x.id())?)
+                }
+                None => None,
+            };
+            let nt = y.map(|y| cache.tree(repo, y.id())).transpose()?;
+            tree_changes(repo, cache, ot.as_deref(), nt.as_deref(), &path, out)?;
         } else {
             out.push((path, x.map(side), y.map(side)));
         }
@@ -636,8 +750,22 @@ pub fn diff_commit(
     parent: Option<&git2::Tree<'_>>,
     tree: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
+    diff_commit_cached(repo, &mut ObjectCache::default(), parent, tree)
+}
+
+/// [`diff_commit`] reading trees and blobs through `cache`; the parent's trees it replaced
+/// are noted there for [`ObjectCache::forget`].
+pub fn diff_commit_cached<'r>(
+    repo: &'r Repository,
+    cache: &mut ObjectCache<'r>,
+    parent: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
+    if let Some(p) = parent.filter(|p| p.id() != tree.id()) {
+        cache.replaced_trees.push(p.id());
+    }
     let mut changes = Vec::new();
-    tree_changes(repo, parent, Some(tree), "", &mut changes)?;
+    tree_changes(repo, cache, parent, Some(tree), "", &mut changes)?;
     let added = changes.iter().any(|c| c.1.is_none());
     let deleted = changes.iter().any(|c| c.2.is_none());
     let typechange = changes.iter().any(|c| match (c.1, c.2) {
@@ -645,7 +773,7 @@ pub fn diff_commit(
         _ => false,
     });
     if (added && deleted) || typechange {
-        return diff_change_detailed(repo, parent, tree);
+        return diff_change_cached(repo, cache, parent, tree);
     }
     let mut opts = DiffOptions::new();
     opts.context_lines(0);
@@ -663,6 +791,7 @@ pub fn diff_commit(
         let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
         files.push(diffed_file(
             repo,
+            cache,
             change,
             path,
             None,
@@ -672,12 +801,17 @@ pub fn diff_commit(
                 // No paths: a path makes libgit2 look up .gitattributes for a diff driver on
                 // every file, which costs more than the diff. Binary files were already told
                 // apart by content above.
-                (Some(ob), Some(nb)) => {
-                    line_stats(&Patch::from_blobs(ob, None, nb, None, Some(&mut opts))?).map(Some)
-                }
+                (Some(ob), Some(nb)) => line_stats(&Patch::from_blobs(
+                    ob.text(),
+                    None,
+                    nb.text(),
+                    None,
+                    Some(&mut opts),
+                )?)
+                .map(Some),
                 // A whole file added or deleted is one hunk of all its lines.
-                (None, Some(nb)) => Ok(Some(whole_file(count_lines(nb.content()), true))),
-                (Some(ob), None) => Ok(Some(whole_file(count_lines(ob.content()), false))),
+                (None, Some(nb)) => Ok(Some(whole_file(nb.lines, true))),
+                (Some(ob), None) => Ok(Some(whole_file(ob.lines, false))),
                 (None, None) => Ok(None),
             },
         )?);

@@ -233,8 +233,10 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
         let s = &r.signals;
         assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
     }
-    // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit.
+    // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit,
+    // and so does it reading through one cache kept along the history (parents first).
     let repo = mining::open_repository(&dir).unwrap();
+    let mut cache = mining::ObjectCache::default();
     for r in &mined.rows {
         let c = repo
             .find_commit(git2::Oid::from_str(&r.commit_id).unwrap())
@@ -252,6 +254,13 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
             .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
             .collect();
         assert_eq!(f, s, "{}", r.commit_id);
+        let cached = mining::diff_commit_cached(&repo, &mut cache, parent.as_ref(), &tree).unwrap();
+        let c: Vec<_> = cached
+            .iter()
+            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
+            .collect();
+        assert_eq!(c, s, "{} (cached)", r.commit_id);
+        cache.forget(&cached, false);
     }
 }
 
