@@ -15,6 +15,7 @@ use crate::features::{
 pub mod index;
 pub mod mine;
 pub mod mirror;
+pub mod pack;
 
 use index::{author_key, path_string, HistoryIndex};
 
