@@ -18,15 +18,14 @@
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::rc::Rc;
 
 use git2::{Oid, Repository};
 
 use super::index::{author_key, HistoryIndex};
 use super::{
-    apply_hunks, diff_commit_cached, replay_file_owners, DiffedFile, MiningError, ObjectCache,
-    CONFIG_PATH,
+    apply_hunks, diff_commit_cached, replay_file_owners, DiffedFile, LineDiffs, MiningError,
+    ObjectCache, CONFIG_PATH,
 };
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
@@ -470,7 +469,8 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     let mut authors: Vec<AuthorHistory> = Vec::new();
     let mut subsystem_ids: HashMap<String, u32> = HashMap::new();
     let mut owners: HashMap<Oid, Rc<Vec<u32>>> = HashMap::new();
-    let mut objects = ObjectCache::default();
+    let mut objects = ObjectCache::reading_packs(repo);
+    let mut line_diffs = LineDiffs::new(repo);
     let mut sensitive_cache: HashMap<Option<Oid>, Rc<SensitivePaths>> = HashMap::new();
     let mut reverts = RevertFinder::new();
     let mut row_of: Vec<u32> = Vec::with_capacity(order.len());
@@ -500,12 +500,11 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         // The first parent, when the repository has it (a shallow boundary does not).
         let parent = commit.parent(0).ok();
         let parent_at = parent.as_ref().and_then(|p| index.lookup(p.id()));
-        let parent_tree = parent
-            .as_ref()
-            .map(|p| objects.tree(repo, p.tree_id()))
-            .transpose()?;
-        let tree = objects.tree(repo, commit.tree_id())?;
-        let diffed = diff_commit_cached(repo, &mut objects, parent_tree.as_deref(), &tree)?;
+        let parent_tree = parent.as_ref().map(|p| p.tree_id());
+        let diffed = diff_commit_cached(repo, &mut objects, parent_tree, commit.tree_id())?
+            .into_iter()
+            .map(|f| f.finish(&mut line_diffs))
+            .collect::<Result<Vec<_>, _>>()?;
         let visible = |c: u32| parent_at.is_some_and(|p| chains.is_ancestor(c, p));
 
         let author = index.author_id(&key);
@@ -570,10 +569,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             }
         }
 
-        let config_id = parent_tree
-            .as_ref()
-            .and_then(|t| t.get_path(Path::new(CONFIG_PATH)).ok())
-            .map(|e| e.id());
+        let config_id = parent_tree.and_then(|t| objects.entry_at(repo, t, CONFIG_PATH));
         let sensitive = match sensitive_cache.get(&config_id) {
             Some(s) => s.clone(),
             None => {
@@ -744,9 +740,9 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
 
 /// The commits (index ids) that last wrote the meaningful lines a fix removed or changed.
 /// Files the fix added or deleted whole, and binary files, give none.
-fn szz_candidates<'r>(
-    repo: &'r Repository,
-    objects: &mut ObjectCache<'r>,
+fn szz_candidates(
+    repo: &Repository,
+    objects: &mut ObjectCache,
     index: &HistoryIndex,
     diffed: &[DiffedFile],
     old_owners: &[Option<Rc<Vec<u32>>>],

@@ -236,7 +236,8 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
     // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit,
     // and so does it reading through one cache kept along the history (parents first).
     let repo = mining::open_repository(&dir).unwrap();
-    let mut cache = mining::ObjectCache::default();
+    let mut cache = mining::ObjectCache::reading_packs(&repo);
+    let mut line_diffs = mining::LineDiffs::new(&repo);
     for r in &mined.rows {
         let c = repo
             .find_commit(git2::Oid::from_str(&r.commit_id).unwrap())
@@ -254,7 +255,17 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
             .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
             .collect();
         assert_eq!(f, s, "{}", r.commit_id);
-        let cached = mining::diff_commit_cached(&repo, &mut cache, parent.as_ref(), &tree).unwrap();
+        let pending = mining::diff_commit_cached(
+            &repo,
+            &mut cache,
+            parent.as_ref().map(|t| t.id()),
+            tree.id(),
+        )
+        .unwrap();
+        let cached: Vec<_> = pending
+            .into_iter()
+            .map(|f| f.finish(&mut line_diffs).unwrap())
+            .collect();
         let c: Vec<_> = cached
             .iter()
             .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
