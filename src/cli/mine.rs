@@ -27,6 +27,11 @@ pub fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
     let kinds: Vec<LabelKind> =
         labels::parse_kinds(&args.labels).map_err(|e| anyhow::anyhow!("--labels: {e}"))?;
     let repo = mining::open_repository(&args.repo)?;
+    // The miner keeps the trees it still needs itself (mining::ObjectCache). libgit2's cache
+    // would keep every tree read (three or so per commit) until it is full, then evict on
+    // every insertion, and hold most of the process's memory.
+    // SAFETY: no other thread is using libgit2.
+    unsafe { git2::opts::set_cache_object_limit(git2::ObjectType::Tree, 0) }?;
     // Fail before the walk, not after it, when the output cannot be written.
     let file = std::fs::File::create(&args.out)
         .with_context(|| format!("cannot write {}", args.out.display()))?;

@@ -449,6 +449,14 @@ impl HistoryIndex {
         let Some(&start) = self.by_path.get(path) else {
             return Vec::new();
         };
+        if !self.renamed_into.contains_key(&start) {
+            // No rename to follow: the path's own commits, already in order and distinct.
+            return self.touches[start as usize]
+                .iter()
+                .copied()
+                .filter(|&c| visible(c))
+                .collect();
+        }
         let mut out = Vec::new();
         let mut seen_commits = HashSet::new();
         // (path id, only commits before this index)

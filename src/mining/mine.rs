@@ -12,17 +12,21 @@
 //! - line ownership: for each blob still present in some tree being extended, the commit
 //!   that last wrote each of its lines, updated from every diff's hunks. It gives
 //!   `author_blame_share` and the lines a fix removed (SZZ). A blob whose owners were
-//!   dropped (or that a merge produced) is rebuilt by replaying its file's own history.
+//!   dropped (or that a merge produced) is rebuilt by replaying its file's own history;
+//! - the trees and blobs of the trees being extended ([`ObjectCache`]), dropped on the same
+//!   rule as line owners, so each is read from the object store about once.
 
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::path::Path;
 use std::rc::Rc;
 
 use git2::{Oid, Repository};
 
 use super::index::{author_key, HistoryIndex};
-use super::{apply_hunks, diff_commit, replay_file_owners, DiffedFile, MiningError, CONFIG_PATH};
+use super::{
+    apply_hunks, diff_commit_cached, replay_file_owners, DiffedFile, LineDiffs, MiningError,
+    ObjectCache, CONFIG_PATH,
+};
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
@@ -183,15 +187,186 @@ impl Chains {
     }
 }
 
-/// One earlier commit of an author, laid out for the EXP/REXP/SEXP loop (which visits every
-/// earlier commit of the author for every commit): its chain position, author time, and the
-/// subsystems it touched as a bit mask (ids below 64) plus any higher ids.
+/// One earlier commit of an author, for the exact EXP/REXP/SEXP loop (taken when the fast
+/// path of [`AuthorHistory::experience`] does not apply): its chain position, author time, and
+/// the subsystems it touched as a bit mask (ids below 64) plus any higher ids.
 struct AuthorEntry {
     chain: u32,
     pos: u32,
     time: i64,
     mask: u64,
     more: Box<[u32]>,
+}
+
+/// One author's earlier commits, kept so that EXP, REXP and SEXP cost about the same for an
+/// author's ten-thousandth commit as for their first.
+#[derive(Default)]
+struct AuthorHistory {
+    /// Every earlier commit, in mining order (the order the REXP sum runs in).
+    entries: Vec<AuthorEntry>,
+    /// Their author times, in the same order.
+    times: Vec<i64>,
+    /// Whether some author time is earlier than the one before it.
+    unsorted: bool,
+    /// The author's commits (index ids) that are not ancestors of a later one of theirs: every
+    /// earlier commit is history of a commit exactly when these are.
+    tips: Vec<u32>,
+    /// The distinct subsystem sets (mask, higher ids) of the commits, with how many had each.
+    subsystem_sets: Vec<(u64, Box<[u32]>, u32)>,
+}
+
+impl AuthorHistory {
+    /// Add the author's commit `this` (already in `chains`), touching subsystems `subs`
+    /// (sorted, distinct).
+    fn push(&mut self, chains: &Chains, this: u32, time: i64, subs: &[u32]) {
+        let mask = subs.iter().filter(|&&s| s < 64).fold(0, |m, &s| m | 1 << s);
+        let more: Box<[u32]> = subs.iter().copied().filter(|&s| s >= 64).collect();
+        match self
+            .subsystem_sets
+            .iter_mut()
+            .find(|(m, o, _)| *m == mask && **o == *more)
+        {
+            Some(set) => set.2 += 1,
+            None => self.subsystem_sets.push((mask, more.clone(), 1)),
+        }
+        self.tips.retain(|&t| !chains.is_ancestor(t, this));
+        self.tips.push(this);
+        if self.times.last().is_some_and(|&t| t > time) {
+            self.unsorted = true;
+        }
+        self.times.push(time);
+        let place = &chains.commits[this as usize];
+        self.entries.push(AuthorEntry {
+            chain: place.chain,
+            pos: place.pos,
+            time,
+            mask,
+            more,
+        });
+    }
+
+    /// (EXP, REXP, SEXP) of a change made at `time` on top of commit `parent`, touching the
+    /// subsystems in `change_mask` / `change_subsystems`: over the author's earlier commits
+    /// that are history of `parent`, their number, the sum in mining order of
+    /// 1 / (whole years before `time` + 1), and how many share a subsystem with the change.
+    ///
+    /// When all of them are history of `parent` and their times never decrease (a linear
+    /// history, or branches merged back), the years split them into at most one run per year
+    /// and the sum is taken run by run ([`add_repeated`]): the same f64 as the loop, without
+    /// visiting every commit. Otherwise every commit is visited.
+    fn experience(
+        &self,
+        chains: &Chains,
+        parent: u32,
+        time: i64,
+        change_mask: u64,
+        change_subsystems: &[bool],
+    ) -> (u64, f64, u64) {
+        let shares = |mask: u64, more: &[u32]| {
+            mask & change_mask != 0 || more.iter().any(|&s| change_subsystems[s as usize])
+        };
+        let years = |t: i64| ((time - t).max(0) as f64 / YEAR_SECONDS).floor();
+        if !self.unsorted && self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
+            let exp = self.times.len() as u64;
+            let mut rexp = 0.0f64;
+            let mut i = 0;
+            while i < self.times.len() {
+                // Times never decrease, so whole years before `time` never increase.
+                let y = years(self.times[i]);
+                let run = self.times[i..].partition_point(|&t| years(t) >= y);
+                rexp = add_repeated(rexp, 1.0 / (y + 1.0), run as u64);
+                i += run;
+            }
+            let sexp = self
+                .subsystem_sets
+                .iter()
+                .filter(|(mask, more, _)| shares(*mask, more))
+                .map(|&(_, _, n)| u64::from(n))
+                .sum();
+            return (exp, rexp, sexp);
+        }
+        let at = &chains.commits[parent as usize];
+        let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
+        for e in &self.entries {
+            let seen = if e.chain == at.chain {
+                e.pos <= at.pos
+            } else {
+                match at.reach.binary_search_by_key(&e.chain, |&(c, _)| c) {
+                    Ok(i) => e.pos <= at.reach[i].1,
+                    Err(_) => false,
+                }
+            };
+            if !seen {
+                continue;
+            }
+            exp += 1;
+            rexp += 1.0 / (years(e.time) + 1.0);
+            if shares(e.mask, &e.more) {
+                sexp += 1;
+            }
+        }
+        (exp, rexp, sexp)
+    }
+}
+
+/// `s + v + v + … + v` (`n` times), each addition rounded in f64 as a loop would do it, in
+/// about one step per binade of the result instead of `n`. Within a binade every addition of
+/// `v` adds the same whole number of ulps (round to nearest), except when `v`'s remainder is
+/// exactly half an ulp, where ties-to-even decides step by step.
+fn add_repeated(mut s: f64, v: f64, mut n: u64) -> f64 {
+    debug_assert!(v.is_normal() && v > 0.0 && s >= 0.0 && s.is_finite());
+    const FRAC: u64 = (1 << 52) - 1;
+    const TOP: u64 = 1 << 53;
+    while n > 0 {
+        let (sb, vb) = (s.to_bits(), v.to_bits());
+        let (se, ve) = (sb >> 52, vb >> 52);
+        // Below v (or too small to write its ulp as a normal f64): one plain step.
+        if s < v || se <= 53 {
+            s += v;
+            n -= 1;
+            continue;
+        }
+        let shift = se - ve;
+        if shift >= 54 {
+            return s; // v is below half an ulp of s: adding it changes nothing
+        }
+        let m = (sb & FRAC) | (1 << 52);
+        let mv = (vb & FRAC) | (1 << 52);
+        let q = mv >> shift;
+        let step = if shift == 0 {
+            q
+        } else {
+            let rem = mv & ((1 << shift) - 1);
+            let half = 1u64 << (shift - 1);
+            match rem.cmp(&half) {
+                std::cmp::Ordering::Less => q,
+                std::cmp::Ordering::Greater => q + 1,
+                std::cmp::Ordering::Equal => {
+                    let next = s + v;
+                    if next == s {
+                        return s; // rounded to even, and will be again every time
+                    }
+                    s = next;
+                    n -= 1;
+                    continue;
+                }
+            }
+        };
+        if step == 0 {
+            return s;
+        }
+        // s = m ulps; an addition stays in this binade while m + q <= TOP - 1 before it.
+        if m + q > TOP - 1 {
+            s += v;
+            n -= 1;
+            continue;
+        }
+        let k = ((TOP - 1 - q - m) / step + 1).min(n);
+        let ulp = f64::from_bits((se - 52) << 52);
+        s = (m + k * step) as f64 * ulp;
+        n -= k;
+    }
+    s
 }
 
 /// Commits reachable from HEAD, oldest first: parents before children, ties by author time.
@@ -291,9 +466,11 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
 
     let mut index = HistoryIndex::in_memory();
     let mut chains = Chains::default();
-    let mut authors: Vec<Vec<AuthorEntry>> = Vec::new();
+    let mut authors: Vec<AuthorHistory> = Vec::new();
     let mut subsystem_ids: HashMap<String, u32> = HashMap::new();
     let mut owners: HashMap<Oid, Rc<Vec<u32>>> = HashMap::new();
+    let mut objects = ObjectCache::reading_packs(repo);
+    let mut line_diffs = LineDiffs::new(repo);
     let mut sensitive_cache: HashMap<Option<Oid>, Rc<SensitivePaths>> = HashMap::new();
     let mut reverts = RevertFinder::new();
     let mut row_of: Vec<u32> = Vec::with_capacity(order.len());
@@ -323,9 +500,11 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         // The first parent, when the repository has it (a shallow boundary does not).
         let parent = commit.parent(0).ok();
         let parent_at = parent.as_ref().and_then(|p| index.lookup(p.id()));
-        let parent_tree = parent.as_ref().map(|p| p.tree()).transpose()?;
-        let tree = commit.tree()?;
-        let diffed = diff_commit(repo, parent_tree.as_ref(), &tree)?;
+        let parent_tree = parent.as_ref().map(|p| p.tree_id());
+        let diffed = diff_commit_cached(repo, &mut objects, parent_tree, commit.tree_id())?
+            .into_iter()
+            .map(|f| f.finish(&mut line_diffs))
+            .collect::<Result<Vec<_>, _>>()?;
         let visible = |c: u32| parent_at.is_some_and(|p| chains.is_ancestor(c, p));
 
         let author = index.author_id(&key);
@@ -390,10 +569,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             }
         }
 
-        let config_id = parent_tree
-            .as_ref()
-            .and_then(|t| t.get_path(Path::new(CONFIG_PATH)).ok())
-            .map(|e| e.id());
+        let config_id = parent_tree.and_then(|t| objects.entry_at(repo, t, CONFIG_PATH));
         let sensitive = match sensitive_cache.get(&config_id) {
             Some(s) => s.clone(),
             None => {
@@ -440,31 +616,12 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
                 }
             }
         }
-        let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
-        if let (Some(a), Some(p)) = (author, parent_at) {
-            let at = &chains.commits[p as usize];
-            for e in authors.get(a as usize).into_iter().flatten() {
-                let seen = if e.chain == at.chain {
-                    e.pos <= at.pos
-                } else {
-                    match at.reach.binary_search_by_key(&e.chain, |&(c, _)| c) {
-                        Ok(i) => e.pos <= at.reach[i].1,
-                        Err(_) => false,
-                    }
-                };
-                if !seen {
-                    continue;
-                }
-                exp += 1;
-                let years = ((time - e.time).max(0) as f64 / YEAR_SECONDS).floor();
-                rexp += 1.0 / (years + 1.0);
-                if e.mask & change_mask != 0
-                    || e.more.iter().any(|&s| change_subsystems[s as usize])
-                {
-                    sexp += 1;
-                }
-            }
-        }
+        let (exp, rexp, sexp) = match (author, parent_at) {
+            (Some(a), Some(p)) => authors.get(a as usize).map_or((0, 0.0, 0), |h| {
+                h.experience(&chains, p, time, change_mask, &change_subsystems)
+            }),
+            _ => (0, 0.0, 0),
+        };
         signals.exp = exp as f64;
         signals.rexp = rexp + 0.0;
         signals.sexp = sexp as f64;
@@ -486,7 +643,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         }
         if want_szz && szz::is_fix_commit(&message) {
             let reported = options.issue_dates.reported(&message);
-            for c in szz_candidates(repo, &index, &diffed, &old_owners, reported)? {
+            for c in szz_candidates(repo, &mut objects, &index, &diffed, &old_owners, reported)? {
                 if let Some(&r) = row_of.get(c as usize).filter(|&&r| r != u32::MAX) {
                     labelled.push((
                         r,
@@ -525,6 +682,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
                 owners.remove(&d.old_id);
             }
         }
+        objects.forget(&diffed, !single_child);
 
         // Into the history the later commits see.
         let touched: Vec<&str> = snapshot.files.iter().map(|f| f.path.as_str()).collect();
@@ -538,7 +696,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         chains.push(&parent_idx);
         let a = index.commit(this).author as usize;
         if authors.len() <= a {
-            authors.resize_with(a + 1, Vec::new);
+            authors.resize_with(a + 1, AuthorHistory::default);
         }
         let mut subs: Vec<u32> = touched
             .iter()
@@ -550,14 +708,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             .collect();
         subs.sort_unstable();
         subs.dedup();
-        let place = &chains.commits[this as usize];
-        authors[a].push(AuthorEntry {
-            chain: place.chain,
-            pos: place.pos,
-            time,
-            mask: subs.iter().filter(|&&s| s < 64).fold(0, |m, &s| m | 1 << s),
-            more: subs.into_iter().filter(|&s| s >= 64).collect(),
-        });
+        authors[a].push(&chains, this, time, &subs);
         row_of.push(row_index as u32);
         out.rows.push(MinedRow {
             commit_id: sha,
@@ -591,6 +742,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
 /// Files the fix added or deleted whole, and binary files, give none.
 fn szz_candidates(
     repo: &Repository,
+    objects: &mut ObjectCache,
     index: &HistoryIndex,
     diffed: &[DiffedFile],
     old_owners: &[Option<Rc<Vec<u32>>>],
@@ -604,7 +756,11 @@ fn szz_candidates(
         {
             continue;
         }
-        let blob = repo.find_blob(d.old_id)?;
+        let Some(blob) = objects.blob(repo, d.old_id) else {
+            // Unreadable: the error reading it says why.
+            repo.find_blob(d.old_id)?;
+            continue;
+        };
         let lines = blob_lines(blob.content());
         let removed = d.hunks.iter().flat_map(|h| {
             let start = h.old_start.saturating_sub(1) as usize;
@@ -679,6 +835,123 @@ mod tests {
         assert!(!c.is_ancestor(2, 3));
         assert!(c.is_ancestor(1, 3));
         assert!(!c.is_ancestor(5, 4));
+    }
+
+    fn add_one_by_one(mut s: f64, v: f64, n: u64) -> f64 {
+        for _ in 0..n {
+            s += v;
+        }
+        s
+    }
+
+    #[test]
+    fn add_repeated_is_the_loop() {
+        let mut values: Vec<f64> = (0..80).map(|y| 1.0 / (y as f64 + 1.0)).collect();
+        values.extend([
+            0.1,
+            0.3,
+            0.7,
+            1e-3,
+            3.0,
+            1e-9,
+            2.0f64.powi(-30),
+            1.0 + f64::EPSILON,
+        ]);
+        // A value whose remainder is exactly half an ulp in some binade: ties to even.
+        values.push(f64::from_bits(0x3FF0_0000_0000_0001));
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for &v in &values {
+            // From zero, at every length up to 5,000, then from sums met along the way.
+            let mut looped = 0.0f64;
+            for n in 0..5_000u64 {
+                assert_eq!(
+                    add_repeated(0.0, v, n).to_bits(),
+                    looped.to_bits(),
+                    "v={v} n={n}"
+                );
+                looped += v;
+            }
+            for _ in 0..200 {
+                let start = add_one_by_one(0.0, v, next() % 3_000) + (next() % 7) as f64 / 3.0;
+                let n = next() % 20_000;
+                assert_eq!(
+                    add_repeated(start, v, n).to_bits(),
+                    add_one_by_one(start, v, n).to_bits(),
+                    "v={v} start={start} n={n}"
+                );
+            }
+        }
+        // Long runs: the shortcut against the loop at sizes a long history reaches.
+        for v in [1.0 / 3.0, 1.0 / 6.0, 1.0 / 7.0, 0.2] {
+            for n in [65_536u64, 123_457, 1_000_003] {
+                assert_eq!(
+                    add_repeated(0.0, v, n).to_bits(),
+                    add_one_by_one(0.0, v, n).to_bits()
+                );
+                assert_eq!(
+                    add_repeated(12_345.678, v, n).to_bits(),
+                    add_one_by_one(12_345.678, v, n).to_bits()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn author_experience_fast_path_matches_the_loop() {
+        // One author on a main line that forks a side branch every 50 commits and merges it
+        // back 10 commits later (the side branch's commits are not history of main's until
+        // then): every commit's (EXP, REXP, SEXP) against the loop over each earlier commit.
+        let mut chains = Chains::default();
+        let mut history = AuthorHistory::default();
+        let mut looped = AuthorHistory {
+            unsorted: true,
+            ..AuthorHistory::default()
+        };
+        let (mut time, mut fast_paths) = (1_500_000_000i64, 0);
+        let (mut main, mut side) = (None::<u32>, None::<u32>);
+        let mut change = vec![false; 70];
+        for n in 0..4_000u32 {
+            let on_side = n % 50 >= 40;
+            let first = if on_side { side.or(main) } else { main };
+            if !on_side && side.is_some() {
+                // The merge of the side branch (no row, not the author's).
+                let merge = chains.commits.len() as u32;
+                chains.push(&[main.unwrap(), side.take().unwrap()]);
+                main = Some(merge);
+                continue;
+            }
+            let id = chains.commits.len() as u32;
+            chains.push(&first.into_iter().collect::<Vec<_>>());
+            time += 8 * 3_600 + i64::from(n % 5) * 3_600;
+            let mask = 1u64 << (n % 4);
+            change[65] = n % 7 == 0;
+            if let Some(p) = first {
+                let got = history.experience(&chains, p, time, mask, &change);
+                let want = looped.experience(&chains, p, time, mask, &change);
+                assert_eq!(
+                    (got.0, got.1.to_bits(), got.2),
+                    (want.0, want.1.to_bits(), want.2),
+                    "commit {n}"
+                );
+                fast_paths += usize::from(history.tips.iter().all(|&t| chains.is_ancestor(t, p)));
+            }
+            let subs = [n % 3, 64 + n % 2];
+            history.push(&chains, id, time, &subs);
+            looped.push(&chains, id, time, &subs);
+            if on_side {
+                side = Some(id);
+            } else {
+                main = Some(id);
+            }
+        }
+        assert!(fast_paths > 3_000, "{fast_paths}");
+        assert!(history.tips.len() == 1);
     }
 
     #[test]

@@ -2,9 +2,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+use std::rc::Rc;
+use std::sync::Arc;
 
 use git2::{
-    Blob, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, Oid, Patch, Repository,
+    AttrCheckFlags, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid,
+    Patch, Repository,
 };
 
 use crate::features::{
@@ -14,8 +17,10 @@ use crate::features::{
 pub mod index;
 pub mod mine;
 pub mod mirror;
+pub mod pack;
 
 use index::{author_key, path_string, HistoryIndex};
+use pack::{TreeData, TreeEntryRef};
 
 /// Where a repository keeps its own riskgate settings, read at the base revision.
 pub const CONFIG_PATH: &str = ".github/riskgate.yml";
@@ -318,11 +323,146 @@ fn kind_of(mode: FileMode) -> Option<FileKind> {
     }
 }
 
-fn find_text_blob<'r>(repo: &'r Repository, oid: Oid) -> Option<Blob<'r>> {
-    if oid.is_zero() {
-        return None;
+/// A blob as the diffs need it: binary or not, its line count, and (text only) its content.
+pub struct CachedBlob {
+    /// Binary blobs are never line-diffed: their content is not kept.
+    text: Option<Arc<[u8]>>,
+    pub binary: bool,
+    pub lines: u64,
+}
+
+impl CachedBlob {
+    /// Content of a text blob (a binary one's is not kept: empty).
+    pub fn content(&self) -> &[u8] {
+        self.text.as_deref().unwrap_or_default()
     }
-    repo.find_blob(oid).ok()
+
+    /// Content of a text blob, shared.
+    pub fn text(&self) -> Arc<[u8]> {
+        self.text.clone().unwrap_or_else(|| Arc::from(&[][..]))
+    }
+}
+
+/// Most bytes of blob content an [`ObjectCache`] keeps; past it, blobs are read again.
+pub const BLOB_CACHE_BYTES: usize = 128 << 20;
+
+/// Trees and blobs of the trees being mined forward, kept from a commit to its children, so
+/// that the miner reads each from the object store about once: libgit2 keeps no blobs in its
+/// cache (a modified file's old blob is the new blob of an earlier commit), and reading a blob
+/// means inflating it and applying its delta chain. The caller drops what a commit replaced
+/// once no other child of its parent can need it ([`ObjectCache::forget`]), so what is kept is
+/// bounded by the files and directories of the trees being extended (and, for blob content,
+/// by [`BLOB_CACHE_BYTES`]). Made with [`ObjectCache::reading_packs`], it reads objects from
+/// the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
+#[derive(Default)]
+pub struct ObjectCache {
+    packs: Option<pack::Packs>,
+    trees: HashMap<Oid, Rc<TreeData>>,
+    blobs: HashMap<Oid, Rc<CachedBlob>>,
+    blob_bytes: usize,
+    /// Trees of the parent side the last diff replaced.
+    replaced_trees: Vec<Oid>,
+}
+
+impl ObjectCache {
+    /// A cache reading objects from `repo`'s pack files where it can.
+    pub fn reading_packs(repo: &Repository) -> ObjectCache {
+        ObjectCache {
+            packs: Some(pack::Packs::open(repo.commondir())),
+            ..ObjectCache::default()
+        }
+    }
+
+    fn read_packed(&mut self, id: Oid, kind: ObjectType) -> Option<Arc<[u8]>> {
+        match self.packs.as_mut()?.read(id)? {
+            (k, data) if k == kind => Some(data),
+            _ => None,
+        }
+    }
+
+    pub fn tree(&mut self, repo: &Repository, id: Oid) -> Result<Rc<TreeData>, git2::Error> {
+        if let Some(t) = self.trees.get(&id) {
+            return Ok(t.clone());
+        }
+        let parsed = self
+            .read_packed(id, ObjectType::Tree)
+            .and_then(|raw| TreeData::parse(id, &raw));
+        let t = Rc::new(match parsed {
+            Some(t) => t,
+            None => TreeData::from_git(&repo.find_tree(id)?),
+        });
+        self.trees.insert(id, t.clone());
+        Ok(t)
+    }
+
+    /// The blob `id` (None for the zero id, or a blob the repository does not have).
+    pub fn blob(&mut self, repo: &Repository, id: Oid) -> Option<Rc<CachedBlob>> {
+        if id.is_zero() {
+            return None;
+        }
+        if let Some(b) = self.blobs.get(&id) {
+            return Some(b.clone());
+        }
+        let content = match self.read_packed(id, ObjectType::Blob) {
+            Some(c) => c,
+            None => Arc::from(repo.find_blob(id).ok()?.content()),
+        };
+        let binary = pack::is_binary(&content);
+        let lines = count_lines(&content);
+        let size = if binary { 0 } else { content.len() };
+        let cached = Rc::new(CachedBlob {
+            text: (!binary).then_some(content),
+            binary,
+            lines,
+        });
+        if self.blob_bytes + size <= BLOB_CACHE_BYTES {
+            self.blob_bytes += size;
+            self.blobs.insert(id, cached.clone());
+        }
+        Some(cached)
+    }
+
+    /// The blob `id` if it is cached (nothing is read).
+    pub fn cached_blob(&self, id: Oid) -> Option<Rc<CachedBlob>> {
+        self.blobs.get(&id).cloned()
+    }
+
+    /// The id of the entry at `path` (components separated by `/`) under tree `root`.
+    pub fn entry_at(&mut self, repo: &Repository, root: Oid, path: &str) -> Option<Oid> {
+        let mut tree = self.tree(repo, root).ok()?;
+        let mut parts = path.split('/').peekable();
+        while let Some(name) = parts.next() {
+            let e = tree.get(name.as_bytes())?;
+            if parts.peek().is_none() {
+                return Some(e.id());
+            }
+            if e.filemode() != 0o040000 {
+                return None;
+            }
+            let id = e.id();
+            tree = self.tree(repo, id).ok()?;
+        }
+        None
+    }
+
+    /// After a commit's diff: drop the blobs and trees of its parent that it replaced (when no
+    /// other child of the parent is still to come), or keep them (`keep`).
+    pub fn forget<'d>(&mut self, diffed: impl IntoIterator<Item = &'d DiffedFile>, keep: bool) {
+        let replaced = std::mem::take(&mut self.replaced_trees);
+        if keep {
+            return;
+        }
+        for id in replaced {
+            self.trees.remove(&id);
+        }
+        for d in diffed {
+            if !d.old_id.is_zero() && d.old_id != d.new_id {
+                if let Some(b) = self.blobs.remove(&d.old_id) {
+                    self.blob_bytes -= b.text.as_ref().map_or(0, |t| t.len());
+                }
+            }
+        }
+    }
 }
 
 /// The squashed diff of the change, renames followed, one entry per file.
@@ -362,6 +502,15 @@ pub fn diff_change_detailed(
     base: Option<&git2::Tree<'_>>,
     head: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
+    diff_change_cached(repo, &mut ObjectCache::default(), base, head)
+}
+
+fn diff_change_cached(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    base: Option<&git2::Tree<'_>>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
     let mut opts = DiffOptions::new();
     opts.ignore_submodules(false)
         .include_typechange(true)
@@ -392,6 +541,7 @@ pub fn diff_change_detailed(
         };
         files.push(diffed_file(
             repo,
+            cache,
             change,
             path,
             old_path,
@@ -409,28 +559,27 @@ pub fn diff_change_detailed(
 
 /// One file of a diff: kind, line counts and hunks. `patch` makes the zero-context line diff
 /// of its two blobs (from a tree diff, or straight from the blobs).
-fn diffed_file<'r>(
-    repo: &'r Repository,
+#[allow(clippy::too_many_arguments)]
+fn diffed_file(
+    repo: &Repository,
+    cache: &mut ObjectCache,
     change: ChangeKind,
     path: String,
     old_path: Option<String>,
     old: (Oid, FileMode),
     new: (Oid, FileMode),
-    patch: impl FnOnce(Option<&Blob<'r>>, Option<&Blob<'r>>) -> Result<Option<LineStats>, git2::Error>,
+    patch: impl FnOnce(
+        Option<&CachedBlob>,
+        Option<&CachedBlob>,
+    ) -> Result<Option<LineStats>, git2::Error>,
 ) -> Result<DiffedFile, MiningError> {
     let special = kind_of(new.1).or_else(|| kind_of(old.1));
-    let old_blob = if special.is_none() {
-        find_text_blob(repo, old.0)
-    } else {
-        None
+    let (old_blob, new_blob) = match special {
+        None => (cache.blob(repo, old.0), cache.blob(repo, new.0)),
+        Some(_) => (None, None),
     };
-    let new_blob = if special.is_none() {
-        find_text_blob(repo, new.0)
-    } else {
-        None
-    };
-    let binary = old_blob.as_ref().is_some_and(|b| b.is_binary())
-        || new_blob.as_ref().is_some_and(|b| b.is_binary());
+    let binary =
+        old_blob.as_ref().is_some_and(|b| b.binary) || new_blob.as_ref().is_some_and(|b| b.binary);
     let kind = special.unwrap_or(if binary {
         FileKind::Binary
     } else {
@@ -448,8 +597,8 @@ fn diffed_file<'r>(
     };
     let mut hunks = Vec::new();
     if kind == FileKind::Text {
-        file.lines_before = old_blob.as_ref().map_or(0, |b| count_lines(b.content()));
-        if let Some(stats) = patch(old_blob.as_ref(), new_blob.as_ref())? {
+        file.lines_before = old_blob.as_ref().map_or(0, |b| b.lines);
+        if let Some(stats) = patch(old_blob.as_deref(), new_blob.as_deref())? {
             file.added = stats.added;
             file.deleted = stats.deleted;
             file.added_lines = stats.added_lines;
@@ -556,7 +705,7 @@ fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Orderi
     })
 }
 
-fn side(e: &git2::TreeEntry<'_>) -> Side {
+fn side(e: &TreeEntryRef<'_>) -> Side {
     Side {
         id: e.id(),
         mode: file_mode(e.filemode()),
@@ -564,17 +713,19 @@ fn side(e: &git2::TreeEntry<'_>) -> Side {
 }
 
 /// Changed blob entries between two trees, in path order, descending only into subtrees
-/// whose ids differ (what makes it fast: an unchanged directory costs one comparison).
+/// whose ids differ (what makes it fast: an unchanged directory costs one comparison). The old
+/// side's subtrees it descends into are noted in `cache` as replaced.
 fn tree_changes(
     repo: &Repository,
-    old: Option<&git2::Tree<'_>>,
-    new: Option<&git2::Tree<'_>>,
+    cache: &mut ObjectCache,
+    old: Option<&TreeData>,
+    new: Option<&TreeData>,
     prefix: &str,
     out: &mut Vec<(String, Option<Side>, Option<Side>)>,
 ) -> Result<(), git2::Error> {
-    let a: Vec<git2::TreeEntry<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
-    let b: Vec<git2::TreeEntry<'_>> = new.map(|t| t.iter().collect()).unwrap_or_default();
-    let is_tree = |e: &git2::TreeEntry<'_>| e.filemode() == 0o040000;
+    let a: Vec<TreeEntryRef<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
+    let b: Vec<TreeEntryRef<'_>> = new.map(|t| t.iter().collect()).unwrap_or_default();
+    let is_tree = |e: &TreeEntryRef<'_>| e.filemode() == 0o040000;
     let (mut i, mut j) = (0, 0);
     while i < a.len() || j < b.len() {
         let order = match (a.get(i), b.get(j)) {
@@ -610,9 +761,15 @@ fn tree_changes(
             format!("{prefix}/{name}")
         };
         if is_tree(entry) {
-            let ot = x.map(|x| repo.find_tree(x.id())).transpose()?;
-            let nt = y.map(|y| repo.find_tree(y.id())).transpose()?;
-            tree_changes(repo, ot.as_ref(), nt.as_ref(), &path, out)?;
+            let ot = match x {
+                Some(x) => {
+                    cache.replaced_trees.push(x.id());
+                    Some(cache.tree(repo, x.id())?)
+                }
+                None => None,
+            };
+            let nt = y.map(|y| cache.tree(repo, y.id())).transpose()?;
+            tree_changes(repo, cache, ot.as_deref(), nt.as_deref(), &path, out)?;
         } else {
             out.push((path, x.map(side), y.map(side)));
         }
@@ -636,8 +793,98 @@ pub fn diff_commit(
     parent: Option<&git2::Tree<'_>>,
     tree: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
+    let mut line_diffs = LineDiffs::new(repo);
+    let mut cache = ObjectCache::default();
+    diff_commit_cached(repo, &mut cache, parent.map(|p| p.id()), tree.id())?
+        .into_iter()
+        .map(|f| f.finish(&mut line_diffs))
+        .collect()
+}
+
+/// A file of [`diff_commit_cached`]'s diff, its line diff possibly still to make
+/// ([`PendingFile::finish`]): it can be made on another thread than the one reading the blobs.
+pub struct PendingFile {
+    diffed: DiffedFile,
+    /// Old and new content of a modified text file, to line-diff.
+    texts: Option<[Arc<[u8]>; 2]>,
+}
+
+impl PendingFile {
+    pub fn finish(self, line_diffs: &mut LineDiffs<'_>) -> Result<DiffedFile, MiningError> {
+        let mut d = self.diffed;
+        if let Some([old, new]) = self.texts {
+            let stats = line_diffs.stats(d.old_id, &old, d.new_id, &new)?;
+            d.file.added = stats.added;
+            d.file.deleted = stats.deleted;
+            d.file.added_lines = stats.added_lines;
+            d.hunks = stats.hunks;
+        }
+        Ok(d)
+    }
+
+    /// The file as diffed so far (counts and hunks of a modified text file not yet made).
+    pub fn diffed(&self) -> &DiffedFile {
+        &self.diffed
+    }
+}
+
+/// Zero-context line diffs of two blobs' contents. libgit2 looks up the `diff` attribute of a
+/// blob diffed without a path as if its path were `file`: when the repository's attributes
+/// (system, global, `info/attributes`) leave it unspecified, as they nearly always do, the
+/// diff is made straight from the bytes; otherwise from the blobs, so the attribute applies.
+pub struct LineDiffs<'r> {
+    blobs_from: Option<&'r Repository>,
+    opts: DiffOptions,
+}
+
+impl<'r> LineDiffs<'r> {
+    pub fn new(repo: &'r Repository) -> LineDiffs<'r> {
+        let unspecified = matches!(
+            repo.get_attr_bytes(Path::new("file"), "diff", AttrCheckFlags::FILE_THEN_INDEX),
+            Ok(None)
+        );
+        let mut opts = DiffOptions::new();
+        opts.context_lines(0);
+        LineDiffs {
+            blobs_from: (!unspecified).then_some(repo),
+            opts,
+        }
+    }
+
+    fn stats(
+        &mut self,
+        old_id: Oid,
+        old: &[u8],
+        new_id: Oid,
+        new: &[u8],
+    ) -> Result<LineStats, git2::Error> {
+        let opts = Some(&mut self.opts);
+        match self.blobs_from {
+            None => line_stats(&Patch::from_buffers(old, None, new, None, opts)?),
+            Some(repo) => {
+                let (old, new) = (repo.find_blob(old_id)?, repo.find_blob(new_id)?);
+                line_stats(&Patch::from_blobs(&old, None, &new, None, opts)?)
+            }
+        }
+    }
+}
+
+/// [`diff_commit`] reading trees and blobs through `cache`, the line diffs of modified text
+/// files left to [`PendingFile::finish`]; the parent's trees it replaced are noted in `cache`
+/// for [`ObjectCache::forget`].
+pub fn diff_commit_cached(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent: Option<Oid>,
+    tree: Oid,
+) -> Result<Vec<PendingFile>, MiningError> {
+    if let Some(p) = parent.filter(|&p| p != tree) {
+        cache.replaced_trees.push(p);
+    }
+    let old = parent.map(|p| cache.tree(repo, p)).transpose()?;
+    let new = cache.tree(repo, tree)?;
     let mut changes = Vec::new();
-    tree_changes(repo, parent, Some(tree), "", &mut changes)?;
+    tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)?;
     let added = changes.iter().any(|c| c.1.is_none());
     let deleted = changes.iter().any(|c| c.2.is_none());
     let typechange = changes.iter().any(|c| match (c.1, c.2) {
@@ -645,10 +892,17 @@ pub fn diff_commit(
         _ => false,
     });
     if (added && deleted) || typechange {
-        return diff_change_detailed(repo, parent, tree);
+        let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
+        return Ok(
+            diff_change_cached(repo, cache, parent.as_ref(), &repo.find_tree(tree)?)?
+                .into_iter()
+                .map(|diffed| PendingFile {
+                    diffed,
+                    texts: None,
+                })
+                .collect(),
+        );
     }
-    let mut opts = DiffOptions::new();
-    opts.context_lines(0);
     let mut files = Vec::with_capacity(changes.len());
     for (path, old, new) in changes {
         let change = match (old, new) {
@@ -661,26 +915,28 @@ pub fn diff_commit(
             mode: FileMode::Unreadable,
         };
         let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
-        files.push(diffed_file(
+        let mut texts = None;
+        let diffed = diffed_file(
             repo,
+            cache,
             change,
             path,
             None,
             (o.id, o.mode),
             (n.id, n.mode),
             |ob, nb| match (ob, nb) {
-                // No paths: a path makes libgit2 look up .gitattributes for a diff driver on
-                // every file, which costs more than the diff. Binary files were already told
-                // apart by content above.
+                // Diffed from the bytes, without a path (see LineDiffs), by `finish`.
                 (Some(ob), Some(nb)) => {
-                    line_stats(&Patch::from_blobs(ob, None, nb, None, Some(&mut opts))?).map(Some)
+                    texts = Some([ob.text(), nb.text()]);
+                    Ok(None)
                 }
                 // A whole file added or deleted is one hunk of all its lines.
-                (None, Some(nb)) => Ok(Some(whole_file(count_lines(nb.content()), true))),
-                (Some(ob), None) => Ok(Some(whole_file(count_lines(ob.content()), false))),
+                (None, Some(nb)) => Ok(Some(whole_file(nb.lines, true))),
+                (Some(ob), None) => Ok(Some(whole_file(ob.lines, false))),
                 (None, None) => Ok(None),
             },
-        )?);
+        )?;
+        files.push(PendingFile { diffed, texts });
     }
     Ok(files)
 }

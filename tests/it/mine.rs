@@ -233,8 +233,11 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
         let s = &r.signals;
         assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
     }
-    // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit.
+    // The fast tree diff the miner uses gives what libgit2's diff gives, commit by commit,
+    // and so does it reading through one cache kept along the history (parents first).
     let repo = mining::open_repository(&dir).unwrap();
+    let mut cache = mining::ObjectCache::reading_packs(&repo);
+    let mut line_diffs = mining::LineDiffs::new(&repo);
     for r in &mined.rows {
         let c = repo
             .find_commit(git2::Oid::from_str(&r.commit_id).unwrap())
@@ -252,7 +255,140 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
             .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
             .collect();
         assert_eq!(f, s, "{}", r.commit_id);
+        let pending = mining::diff_commit_cached(
+            &repo,
+            &mut cache,
+            parent.as_ref().map(|t| t.id()),
+            tree.id(),
+        )
+        .unwrap();
+        let cached: Vec<_> = pending
+            .into_iter()
+            .map(|f| f.finish(&mut line_diffs).unwrap())
+            .collect();
+        let c: Vec<_> = cached
+            .iter()
+            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
+            .collect();
+        assert_eq!(c, s, "{} (cached)", r.commit_id);
+        cache.forget(&cached, false);
     }
+}
+
+#[test]
+fn pack_reader_reads_what_libgit2_reads() {
+    // Deep delta chains (a full repack), a second pack, and loose objects on top.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gen");
+    generated(&dir, 400);
+    git_in(
+        &dir,
+        &[
+            "repack",
+            "-a",
+            "-d",
+            "-f",
+            "-q",
+            "--window=10",
+            "--depth=50",
+        ],
+    );
+    std::fs::write(dir.join("README.md"), "a loose blob\n").unwrap();
+    git_in(&dir, &["add", "README.md"]);
+    let who = ["-c", "user.name=x", "-c", "user.email=x@example.com"];
+    git_in(&dir, &[&who[..], &["commit", "-q", "-m", "loose"]].concat());
+    let repo = mining::open_repository(&dir).unwrap();
+    let odb = repo.odb().unwrap();
+    let mut ids = Vec::new();
+    odb.foreach(|id| {
+        ids.push(*id);
+        true
+    })
+    .unwrap();
+    let mut packs = mining::pack::Packs::open(repo.commondir());
+    let (mut from_packs, mut trees, mut blobs) = (0, 0, 0);
+    for id in &ids {
+        let want = odb.read(*id).unwrap();
+        let Some((kind, data)) = packs.read(*id) else {
+            continue;
+        };
+        from_packs += 1;
+        assert_eq!((kind, &data[..]), (want.kind(), want.data()), "{id}");
+        match kind {
+            git2::ObjectType::Tree => {
+                trees += 1;
+                let parsed = mining::pack::TreeData::parse(*id, &data).unwrap();
+                let git = repo.find_tree(*id).unwrap();
+                let a: Vec<_> = parsed
+                    .iter()
+                    .map(|e| (e.name_bytes().to_vec(), e.filemode(), e.id()))
+                    .collect();
+                let b: Vec<_> = git
+                    .iter()
+                    .map(|e| (e.name_bytes().to_vec(), e.filemode(), e.id()))
+                    .collect();
+                assert_eq!(a, b, "{id}");
+            }
+            git2::ObjectType::Blob => {
+                blobs += 1;
+                let git = repo.find_blob(*id).unwrap();
+                assert_eq!(mining::pack::is_binary(&data), git.is_binary(), "{id}");
+            }
+            _ => {}
+        }
+    }
+    // Everything but the loose objects came from the packs.
+    assert!(
+        from_packs + 10 >= ids.len() && from_packs < ids.len(),
+        "{from_packs} of {}",
+        ids.len()
+    );
+    assert!(trees > 400 && blobs > 400, "{trees} trees, {blobs} blobs");
+}
+
+#[test]
+fn binary_detection_matches_libgit2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = git2::Repository::init_bare(tmp.path()).unwrap();
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let boms: [&[u8]; 6] = [
+        b"",
+        b"\xef\xbb\xbf",
+        b"\xfe\xff",
+        b"\xff\xfe",
+        b"\xff\xfe\0\0",
+        b"\0\0\xfe\xff",
+    ];
+    let mut binary = 0;
+    for i in 0..3_000 {
+        let len = (next() % 9_000) as usize;
+        // Mostly text, with a few control bytes (and now and then a NUL) at random places.
+        let rare = 1 + next() % 400;
+        let mut content: Vec<u8> = boms[i % boms.len()].to_vec();
+        content.extend((0..len).map(|_| {
+            let r = next();
+            if r % (rare * 8) == 0 {
+                (r >> 8) as u8 % 32
+            } else {
+                b' ' + (r >> 8) as u8 % 95
+            }
+        }));
+        let blob = repo.find_blob(repo.blob(&content).unwrap()).unwrap();
+        assert_eq!(
+            mining::pack::is_binary(&content),
+            blob.is_binary(),
+            "{:?}",
+            &content[..content.len().min(16)]
+        );
+        binary += usize::from(blob.is_binary());
+    }
+    assert!(binary > 300 && binary < 2_700, "{binary} of 3,000 binary");
 }
 
 /// A history with known bug-introducing commits.

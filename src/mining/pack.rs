@@ -1,0 +1,619 @@
+//! Objects read straight from a repository's pack files, for the miner's walk over history.
+//!
+//! The miner reads history oldest first, and git packs store old versions of a file as deltas
+//! against newer ones: each read applies a delta chain, and the next version of the file is
+//! usually an intermediate of the chain just applied. libgit2 keeps those intermediates in a
+//! 16 MiB cache per pack that it empties completely whenever it is full, so on a long history
+//! nearly every read starts over from the chain's base. This reader keeps them in a
+//! least-recently-used cache of [`BASE_CACHE_BYTES`] instead, reuses one inflater, and hands
+//! out shared buffers.
+//!
+//! It only knows version 2 pack indexes under `objects/pack`. Anything else — a loose object,
+//! an object of an alternate, a base it cannot resolve, data it cannot make sense of — is
+//! reported as not found, and the caller reads the object through libgit2, which says what is
+//! wrong if anything is. Objects are not re-hashed (neither are libgit2's, with strict hash
+//! verification off as the miner sets it).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use flate2::{Decompress, FlushDecompress, Status};
+use git2::{ObjectType, Oid};
+
+/// Most bytes of decoded objects kept for delta chains (git's own default for the same cache,
+/// `core.deltaBaseCacheLimit`, is 96 MiB).
+pub const BASE_CACHE_BYTES: usize = 96 << 20;
+
+/// Longest delta chain followed (git's `--depth` default is 50; a cycle would be endless).
+const MAX_CHAIN: usize = 10_000;
+
+/// Objects larger than this are left to libgit2 (they would be read whole into memory).
+const MAX_OBJECT: u64 = 1 << 30;
+
+struct Pack {
+    file: File,
+    /// The whole `.idx` file (version 2).
+    index: Vec<u8>,
+    count: usize,
+}
+
+const IDX_HEADER: usize = 8;
+const FANOUT: usize = 256 * 4;
+
+impl Pack {
+    fn open(idx_path: &Path) -> Option<Pack> {
+        let index = std::fs::read(idx_path).ok()?;
+        if index.len() < IDX_HEADER + FANOUT || index[..8] != [0xff, b't', b'O', b'c', 0, 0, 0, 2] {
+            return None;
+        }
+        let count = be32(&index, IDX_HEADER + 255 * 4)? as usize;
+        // names, CRCs and 32-bit offsets, then 64-bit offsets and two trailing hashes
+        let min_len = IDX_HEADER + FANOUT + count.checked_mul(20 + 4 + 4)? + 40;
+        if index.len() < min_len {
+            return None;
+        }
+        let file = File::open(idx_path.with_extension("pack")).ok()?;
+        Some(Pack { file, index, count })
+    }
+
+    /// Offset in the pack of object `id`.
+    fn find(&self, id: &[u8]) -> Option<u64> {
+        let first = *id.first()? as usize;
+        let lo = if first == 0 {
+            0
+        } else {
+            be32(&self.index, IDX_HEADER + (first - 1) * 4)? as usize
+        };
+        let hi = be32(&self.index, IDX_HEADER + first * 4)? as usize;
+        if lo > hi || hi > self.count {
+            return None;
+        }
+        let names = IDX_HEADER + FANOUT;
+        let (mut lo, mut hi) = (lo, hi);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            let name = self.index.get(names + mid * 20..names + mid * 20 + 20)?;
+            match name.cmp(id) {
+                std::cmp::Ordering::Less => lo = mid + 1,
+                std::cmp::Ordering::Greater => hi = mid,
+                std::cmp::Ordering::Equal => return self.offset(mid),
+            }
+        }
+        None
+    }
+
+    fn offset(&self, i: usize) -> Option<u64> {
+        let small = IDX_HEADER + FANOUT + self.count * 24;
+        let o = be32(&self.index, small + i * 4)?;
+        if o & 0x8000_0000 == 0 {
+            return Some(u64::from(o));
+        }
+        let large = small + self.count * 4 + (o & 0x7fff_ffff) as usize * 8;
+        let b = self.index.get(large..large + 8)?;
+        Some(u64::from_be_bytes(b.try_into().ok()?))
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Option<usize> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::FileExt;
+            self.file.read_at(buf, offset).ok()
+        }
+        #[cfg(windows)]
+        {
+            use std::os::windows::fs::FileExt;
+            self.file.seek_read(buf, offset).ok()
+        }
+        #[cfg(not(any(unix, windows)))]
+        {
+            let _ = (buf, offset);
+            None
+        }
+    }
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// How an entry of a pack is stored.
+enum Entry {
+    Whole(ObjectType),
+    /// A delta against the entry at this offset of the same pack.
+    OfsDelta(u64),
+    /// A delta against the object with this id.
+    RefDelta(Oid),
+}
+
+/// A decoded object: when it was last used, its type and content.
+type Decoded = (u64, ObjectType, Arc<[u8]>);
+
+/// Decoded objects by (pack, offset), least recently used dropped first past a byte budget.
+struct BaseCache {
+    entries: HashMap<(usize, u64), Decoded>,
+    by_use: BTreeMap<u64, (usize, u64)>,
+    bytes: usize,
+    limit: usize,
+    clock: u64,
+}
+
+impl BaseCache {
+    fn get(&mut self, key: (usize, u64)) -> Option<(ObjectType, Arc<[u8]>)> {
+        let (used, kind, data) = self.entries.get_mut(&key)?;
+        self.by_use.remove(used);
+        self.clock += 1;
+        *used = self.clock;
+        self.by_use.insert(self.clock, key);
+        Some((*kind, data.clone()))
+    }
+
+    fn put(&mut self, key: (usize, u64), kind: ObjectType, data: Arc<[u8]>) {
+        if data.len() > self.limit / 4 {
+            return;
+        }
+        self.clock += 1;
+        self.bytes += data.len();
+        if let Some((used, _, old)) = self.entries.insert(key, (self.clock, kind, data)) {
+            self.by_use.remove(&used);
+            self.bytes -= old.len();
+        }
+        self.by_use.insert(self.clock, key);
+        while self.bytes > self.limit {
+            let Some((_, oldest)) = self.by_use.pop_first() else {
+                break;
+            };
+            if let Some((_, _, d)) = self.entries.remove(&oldest) {
+                self.bytes -= d.len();
+            }
+        }
+    }
+}
+
+/// The pack files of one repository (see the module documentation).
+pub struct Packs {
+    packs: Vec<Pack>,
+    cache: BaseCache,
+    inflater: Decompress,
+    buf: Vec<u8>,
+}
+
+impl Packs {
+    /// The packs under `<git_dir>/objects/pack` (none when there are none, or on a platform
+    /// without positional reads: every object then comes from libgit2).
+    pub fn open(git_dir: &Path) -> Packs {
+        let mut idx: Vec<_> = std::fs::read_dir(git_dir.join("objects").join("pack"))
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "idx"))
+            .collect();
+        idx.sort();
+        Packs {
+            packs: idx.iter().filter_map(|p| Pack::open(p)).collect(),
+            cache: BaseCache {
+                entries: HashMap::new(),
+                by_use: BTreeMap::new(),
+                bytes: 0,
+                limit: BASE_CACHE_BYTES,
+                clock: 0,
+            },
+            inflater: Decompress::new(true),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Object `id` as (type, content), if one of the packs has it and it can be decoded.
+    pub fn read(&mut self, id: Oid) -> Option<(ObjectType, Arc<[u8]>)> {
+        let at = self.locate(id)?;
+        self.decode(at)
+    }
+
+    fn locate(&self, id: Oid) -> Option<(usize, u64)> {
+        self.packs
+            .iter()
+            .enumerate()
+            .find_map(|(i, p)| p.find(id.as_bytes()).map(|o| (i, o)))
+    }
+
+    /// The object at `at`: down its delta chain to a cached object or a whole one, then the
+    /// deltas applied back up, each result cached.
+    fn decode(&mut self, mut at: (usize, u64)) -> Option<(ObjectType, Arc<[u8]>)> {
+        let mut deltas: Vec<((usize, u64), Vec<u8>)> = Vec::new();
+        let (kind, mut data) = loop {
+            if let Some(hit) = self.cache.get(at) {
+                break hit;
+            }
+            let (entry, size, data_at) = self.header(at)?;
+            let content = self.inflate(at.0, data_at, size)?;
+            match entry {
+                Entry::Whole(kind) => {
+                    let content: Arc<[u8]> = content.into();
+                    self.cache.put(at, kind, content.clone());
+                    break (kind, content);
+                }
+                Entry::OfsDelta(base) => {
+                    deltas.push((at, content));
+                    at = (at.0, base);
+                }
+                Entry::RefDelta(base) => {
+                    deltas.push((at, content));
+                    at = self.locate(base)?;
+                }
+            }
+            if deltas.len() > MAX_CHAIN {
+                return None;
+            }
+        };
+        for (at, delta) in deltas.into_iter().rev() {
+            data = apply_delta(&data, &delta)?.into();
+            self.cache.put(at, kind, data.clone());
+        }
+        Some((kind, data))
+    }
+
+    /// How the entry at `at` is stored, its inflated size, and where its zlib data starts.
+    fn header(&mut self, at: (usize, u64)) -> Option<(Entry, u64, u64)> {
+        let mut head = [0u8; 64];
+        let pack = &self.packs[at.0];
+        let n = pack.read_at(&mut head, at.1)?;
+        let head = &head[..n];
+        let mut i = 0;
+        let mut c = *head.get(i)?;
+        i += 1;
+        let kind = (c >> 4) & 7;
+        let mut size = u64::from(c & 15);
+        let mut shift = 4;
+        while c & 0x80 != 0 {
+            c = *head.get(i)?;
+            i += 1;
+            if shift > 60 {
+                return None;
+            }
+            size |= u64::from(c & 0x7f) << shift;
+            shift += 7;
+        }
+        if size > MAX_OBJECT {
+            return None;
+        }
+        let entry = match kind {
+            1 => Entry::Whole(ObjectType::Commit),
+            2 => Entry::Whole(ObjectType::Tree),
+            3 => Entry::Whole(ObjectType::Blob),
+            4 => Entry::Whole(ObjectType::Tag),
+            6 => {
+                let mut c = *head.get(i)?;
+                i += 1;
+                let mut back = u64::from(c & 0x7f);
+                while c & 0x80 != 0 {
+                    c = *head.get(i)?;
+                    i += 1;
+                    back = back.checked_add(1)?.checked_mul(128)? | u64::from(c & 0x7f);
+                }
+                if back == 0 || back > at.1 {
+                    return None;
+                }
+                Entry::OfsDelta(at.1 - back)
+            }
+            7 => {
+                let id = Oid::from_bytes(head.get(i..i + 20)?).ok()?;
+                i += 20;
+                Entry::RefDelta(id)
+            }
+            _ => return None,
+        };
+        Some((entry, size, at.1 + i as u64))
+    }
+
+    /// `size` bytes inflated from the zlib stream at `offset` of pack `pack`.
+    fn inflate(&mut self, pack: usize, mut offset: u64, size: u64) -> Option<Vec<u8>> {
+        let size = usize::try_from(size).ok()?;
+        // One extra byte of room: a stream giving more than `size` is corrupt, not cut short.
+        let mut out = Vec::with_capacity(size + 1);
+        self.inflater.reset(true);
+        // Compressed data is rarely much larger than the data itself.
+        let chunk = (size + size / 64 + 64).clamp(4096, 8 << 20);
+        if self.buf.len() < chunk {
+            self.buf.resize(chunk, 0);
+        }
+        loop {
+            let n = self.packs[pack].read_at(&mut self.buf[..chunk], offset)?;
+            if n == 0 {
+                return None;
+            }
+            let before = self.inflater.total_in();
+            let status = self
+                .inflater
+                .decompress_vec(&self.buf[..n], &mut out, FlushDecompress::None)
+                .ok()?;
+            let used = self.inflater.total_in() - before;
+            match status {
+                Status::StreamEnd => return (out.len() == size).then_some(out),
+                _ if out.len() > size => return None,
+                _ if used == 0 => return None,
+                _ => offset += used,
+            }
+        }
+    }
+}
+
+/// `base` with git's delta `delta` applied.
+fn apply_delta(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
+    fn varint(d: &[u8], i: &mut usize) -> Option<u64> {
+        let (mut v, mut shift) = (0u64, 0);
+        loop {
+            let c = *d.get(*i)?;
+            *i += 1;
+            if shift > 63 {
+                return None;
+            }
+            v |= u64::from(c & 0x7f) << shift;
+            shift += 7;
+            if c & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+    }
+    let mut i = 0;
+    if varint(delta, &mut i)? != base.len() as u64 {
+        return None;
+    }
+    let size = usize::try_from(varint(delta, &mut i)?).ok()?;
+    if size as u64 > MAX_OBJECT {
+        return None;
+    }
+    let mut out = Vec::with_capacity(size);
+    while i < delta.len() {
+        let op = delta[i];
+        i += 1;
+        if op & 0x80 != 0 {
+            let (mut off, mut len) = (0usize, 0usize);
+            for b in 0..4 {
+                if op & (1 << b) != 0 {
+                    off |= usize::from(*delta.get(i)?) << (8 * b);
+                    i += 1;
+                }
+            }
+            for b in 0..3 {
+                if op & (0x10 << b) != 0 {
+                    len |= usize::from(*delta.get(i)?) << (8 * b);
+                    i += 1;
+                }
+            }
+            if len == 0 {
+                len = 0x10000;
+            }
+            out.extend_from_slice(base.get(off..off.checked_add(len)?)?);
+        } else if op != 0 {
+            out.extend_from_slice(delta.get(i..i + usize::from(op))?);
+            i += usize::from(op);
+        } else {
+            return None;
+        }
+        if out.len() > size {
+            return None;
+        }
+    }
+    (out.len() == size).then_some(out)
+}
+
+/// Whether libgit2 takes a blob's content for binary (`git_blob_is_binary`): its first 8,000
+/// bytes hold a NUL, start with a UTF-16 or UTF-32 byte order mark, or have more than one
+/// non-printable byte per 128 printable ones.
+pub fn is_binary(content: &[u8]) -> bool {
+    let head = &content[..content.len().min(8000)];
+    let bom = match head {
+        [0, 0, 0xfe, 0xff, ..] => Bom::Other,
+        [0xef, 0xbb, 0xbf, ..] => Bom::Utf8,
+        [0xfe, 0xff, ..] => Bom::Other,
+        [0xff, 0xfe, ..] => Bom::Other,
+        _ => Bom::None,
+    };
+    let start = match bom {
+        Bom::Other => return true,
+        Bom::Utf8 => 3,
+        Bom::None => 0,
+    };
+    let (mut printable, mut nonprintable) = (0u32, 0u32);
+    for &c in &head[start..] {
+        if (c > 0x1f && c != 127) || c == 0x08 || c == 0x1b || c == 0x0c {
+            printable += 1;
+        } else if c == 0 {
+            return true;
+        } else if !matches!(c, b' ' | b'\t' | b'\n' | 0x0c | b'\r' | 0x0b) {
+            nonprintable += 1;
+        }
+    }
+    (printable >> 7) < nonprintable
+}
+
+enum Bom {
+    None,
+    Utf8,
+    Other,
+}
+
+/// A tree's entries as libgit2 reads them: in stored order, with its normalised file mode.
+pub struct TreeData {
+    id: Oid,
+    names: Vec<u8>,
+    entries: Vec<TreeItem>,
+}
+
+struct TreeItem {
+    mode: i32,
+    name: (u32, u32),
+    id: Oid,
+}
+
+/// `git_tree_entry_filemode`: a tree, an executable or plain blob, a submodule or a symlink.
+fn normalize_filemode(mode: i32) -> i32 {
+    match mode & 0o170000 {
+        0o040000 => 0o040000,
+        _ if mode & 0o100 != 0 => 0o100755,
+        0o160000 => 0o160000,
+        0o120000 => 0o120000,
+        _ => 0o100644,
+    }
+}
+
+/// One entry of a [`TreeData`].
+#[derive(Clone, Copy)]
+pub struct TreeEntryRef<'t> {
+    tree: &'t TreeData,
+    item: &'t TreeItem,
+}
+
+impl<'t> TreeEntryRef<'t> {
+    pub fn name_bytes(&self) -> &'t [u8] {
+        let (a, b) = self.item.name;
+        &self.tree.names[a as usize..b as usize]
+    }
+
+    pub fn filemode(&self) -> i32 {
+        self.item.mode
+    }
+
+    pub fn id(&self) -> Oid {
+        self.item.id
+    }
+}
+
+impl TreeData {
+    /// Entries of a raw tree object, or None where libgit2 would refuse it as corrupt.
+    pub fn parse(id: Oid, raw: &[u8]) -> Option<TreeData> {
+        let mut tree = TreeData {
+            id,
+            names: Vec::with_capacity(raw.len()),
+            entries: Vec::new(),
+        };
+        let mut rest = raw;
+        while !rest.is_empty() {
+            let space = rest.iter().position(|&b| b == b' ')?;
+            let mode = parse_octal_mode(&rest[..space])?;
+            rest = &rest[space + 1..];
+            let nul = rest.iter().position(|&b| b == 0)?;
+            if nul == 0 || nul > usize::from(u16::MAX) || rest.len() < nul + 1 + 20 {
+                return None;
+            }
+            let start = tree.names.len() as u32;
+            tree.names.extend_from_slice(&rest[..nul]);
+            let id = Oid::from_bytes(&rest[nul + 1..nul + 21]).ok()?;
+            tree.entries.push(TreeItem {
+                mode: normalize_filemode(mode),
+                name: (start, tree.names.len() as u32),
+                id,
+            });
+            rest = &rest[nul + 21..];
+        }
+        Some(tree)
+    }
+
+    /// The same entries from a tree libgit2 read.
+    pub fn from_git(tree: &git2::Tree<'_>) -> TreeData {
+        let mut data = TreeData {
+            id: tree.id(),
+            names: Vec::new(),
+            entries: Vec::with_capacity(tree.len()),
+        };
+        for e in tree.iter() {
+            let start = data.names.len() as u32;
+            data.names.extend_from_slice(e.name_bytes());
+            data.entries.push(TreeItem {
+                mode: e.filemode(),
+                name: (start, data.names.len() as u32),
+                id: e.id(),
+            });
+        }
+        data
+    }
+
+    pub fn id(&self) -> Oid {
+        self.id
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = TreeEntryRef<'_>> {
+        self.entries
+            .iter()
+            .map(move |item| TreeEntryRef { tree: self, item })
+    }
+
+    /// The entry called `name`.
+    pub fn get(&self, name: &[u8]) -> Option<TreeEntryRef<'_>> {
+        self.iter().find(|e| e.name_bytes() == name)
+    }
+}
+
+/// A tree entry's mode as libgit2 parses it (`git__strntol32` in base 8 up to the space, then
+/// at most 16 bits): octal digits, an optional sign, no leading space.
+fn parse_octal_mode(digits: &[u8]) -> Option<i32> {
+    let (negative, digits) = match digits {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, digits),
+    };
+    if digits.is_empty() || !digits.iter().all(|d| (b'0'..=b'7').contains(d)) {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &d in digits {
+        v = v * 8 + i64::from(d - b'0');
+        if v > i64::from(u16::MAX) {
+            return None;
+        }
+    }
+    if negative && v != 0 {
+        return None;
+    }
+    Some(v as i32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deltas_copy_and_insert() {
+        let base = b"hello, world\n";
+        // source 13, target 18: copy 0..7 ("hello, "), insert "there ", copy 7..12 ("world")
+        let mut delta = vec![13, 18, 0x80 | 0x10, 7, 6];
+        delta.extend_from_slice(b"there ");
+        delta.extend_from_slice(&[0x80 | 0x01 | 0x10, 7, 5]);
+        assert_eq!(apply_delta(base, &delta).unwrap(), b"hello, there world");
+        assert!(apply_delta(b"short", &delta).is_none(), "wrong source size");
+        assert!(apply_delta(base, &[13, 1, 0]).is_none(), "reserved opcode");
+    }
+
+    #[test]
+    fn binary_like_libgit2() {
+        assert!(!is_binary(b"plain text\n"));
+        assert!(is_binary(b"nul\0inside"));
+        assert!(is_binary(&[0xff, 0xfe, b'a', 0]));
+        assert!(!is_binary(&[0xef, 0xbb, 0xbf, b'a']));
+        // one non-printable byte per 128 printable ones is still text; more is binary
+        let mut t = vec![b'a'; 128];
+        t.push(1);
+        assert!(!is_binary(&t));
+        t.push(1);
+        assert!(is_binary(&t));
+        // only the first 8,000 bytes count
+        let mut late = vec![b'a'; 8000];
+        late.push(0);
+        assert!(!is_binary(&late));
+    }
+
+    #[test]
+    fn tree_modes_normalised() {
+        assert_eq!(normalize_filemode(0o100664), 0o100644);
+        assert_eq!(normalize_filemode(0o100744), 0o100755);
+        assert_eq!(normalize_filemode(0o40000), 0o40000);
+        assert_eq!(normalize_filemode(0o160000), 0o160000);
+        assert_eq!(normalize_filemode(0o120000), 0o120000);
+        assert_eq!(parse_octal_mode(b"40000"), Some(0o40000));
+        assert_eq!(parse_octal_mode(b"100644"), Some(0o100644));
+        assert_eq!(parse_octal_mode(b"9"), None);
+        assert_eq!(parse_octal_mode(b""), None);
+        assert_eq!(parse_octal_mode(b"1000000"), None);
+    }
+}
