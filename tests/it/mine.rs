@@ -246,14 +246,8 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
         let tree = c.tree().unwrap();
         let fast = mining::diff_commit(&repo, parent.as_ref(), &tree).unwrap();
         let slow = mining::diff_change_detailed(&repo, parent.as_ref(), &tree).unwrap();
-        let f: Vec<_> = fast
-            .iter()
-            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
-            .collect();
-        let s: Vec<_> = slow
-            .iter()
-            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
-            .collect();
+        let f = diff_keys(&fast);
+        let s = diff_keys(&slow);
         assert_eq!(f, s, "{}", r.commit_id);
         let pending = mining::diff_commit_cached(
             &repo,
@@ -266,13 +260,25 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
             .into_iter()
             .map(|f| f.finish(&mut line_diffs).unwrap())
             .collect();
-        let c: Vec<_> = cached
-            .iter()
-            .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
-            .collect();
+        let c = diff_keys(&cached);
         assert_eq!(c, s, "{} (cached)", r.commit_id);
         cache.forget(&cached, false);
     }
+}
+
+/// What two line diffs of a commit must agree on, file by file.
+fn diff_keys(
+    diffed: &[mining::DiffedFile],
+) -> Vec<(
+    &riskgate::features::FileChange,
+    git2::Oid,
+    git2::Oid,
+    &Vec<mining::Hunk>,
+)> {
+    diffed
+        .iter()
+        .map(|d| (&d.file, d.old_id, d.new_id, &d.hunks))
+        .collect()
 }
 
 #[test]
