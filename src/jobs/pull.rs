@@ -160,6 +160,7 @@ impl Worker {
                     &ChangeSpec {
                         base: Some(base_rev),
                         head: Some(head),
+                        deadline: None,
                     },
                 )
             })

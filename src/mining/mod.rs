@@ -47,6 +47,8 @@ pub enum MiningError {
     },
     #[error("git: {0}")]
     Git(#[from] git2::Error),
+    #[error("the change could not be mined within the time allowed")]
+    TimedOut,
 }
 
 pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
@@ -108,6 +110,9 @@ pub fn default_branch(repo: &Repository) -> Option<String> {
 pub struct ChangeSpec {
     pub base: Option<String>,
     pub head: Option<String>,
+    /// Give up with [`MiningError::TimedOut`] once this instant has passed (the App's limit on
+    /// one scoring); `None` runs to the end.
+    pub deadline: Option<std::time::Instant>,
 }
 
 /// A mined change: the snapshot the pure signals are computed from, and facts about it.
@@ -160,6 +165,10 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         }
     })?;
 
+    let past_deadline = || {
+        spec.deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+    };
     let started = std::time::Instant::now();
     let mut index = HistoryIndex::open(repo);
     let loaded = started.elapsed();
@@ -265,8 +274,14 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
             .collect()
     };
     tracing::debug!(elapsed = ?started.elapsed(), "history of the touched files gathered");
+    if past_deadline() {
+        return Err(MiningError::TimedOut);
+    }
     let blame = attribute_lines(repo, &index, &files, &file_history_ids, &base_tree, author);
     tracing::debug!(elapsed = ?started.elapsed(), ?blame, "lines attributed");
+    if past_deadline() {
+        return Err(MiningError::TimedOut);
+    }
     let blame = Some(blame);
     // The base branch's own settings, not the merge-base's: the bar in force now.
     let config = read_blob_text(repo, &repo.find_commit(base_tip)?.tree()?, CONFIG_PATH);

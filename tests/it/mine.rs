@@ -95,6 +95,7 @@ fn rows_equal_score_of_each_commit_against_its_parent() {
             &ChangeSpec {
                 base: Some(format!("{sha}^")),
                 head: Some(sha.to_string()),
+                deadline: None,
             },
         )
         .unwrap();

@@ -12,6 +12,7 @@ fn mine(repo: &TestRepo, base: &str, head: &str) -> MinedChange {
         &ChangeSpec {
             base: Some(base.into()),
             head: Some(head.into()),
+            deadline: None,
         },
     )
     .unwrap()
@@ -257,6 +258,7 @@ fn shallow_clone_scores_with_the_history_present() {
         &ChangeSpec {
             base: Some("origin/main".into()),
             head: Some("origin/feature".into()),
+            deadline: None,
         },
     )
     .unwrap();
@@ -289,6 +291,7 @@ fn shallow_clone_scores_with_the_history_present() {
         &ChangeSpec {
             base: Some("origin/main".into()),
             head: Some("origin/feature".into()),
+            deadline: None,
         },
     )
     .unwrap_err()
