@@ -2,7 +2,7 @@
 """Variants of the shipped model that `riskgate train --features` cannot express, measured
 with the card's split, transforms, weighting and regularisation.
 
-    python3 scripts/model-experiments.py [--data-dir ../shared/datasets/mcintosh-kamei] > t.md
+    python3 scripts/model-experiments.py [--data-dir fixtures/datasets/mcintosh-kamei] > t.md
 
 Needs `pip install numpy pandas scikit-learn`. Prints a markdown table: validation and
 hold-out ROC-AUC per set for each variant. The first row re-creates the shipped model (its
@@ -269,7 +269,7 @@ def plus(fn):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default="../shared/datasets/mcintosh-kamei")
+    ap.add_argument("--data-dir", default="fixtures/datasets/mcintosh-kamei")
     ap.add_argument("--signals", action="store_true", help="single-signal AUC per period instead")
     args = ap.parse_args()
     sets = [load(f"{args.data_dir}/{name}.csv", name) for name in ("qt", "openstack")]

@@ -8,7 +8,7 @@ fn datasets() -> PathBuf {
     let dir = std::env::var_os("RISKGATE_DATASETS")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/mcintosh-kamei")
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/datasets/mcintosh-kamei")
         });
     assert!(
         dir.join("qt.csv").exists(),
