@@ -48,6 +48,19 @@ pub fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
             return Err(e.into());
         }
     };
+    for w in &mined.warnings {
+        eprintln!("riskgate: warning: {w}");
+    }
+    if mined.cut_at > 0 {
+        eprintln!(
+            "riskgate: warning: this clone is shallow: {} commit{} at its cut {} parents it does not hold, so {} no row{}, and the history signals (ndev, age, nuc, exp, rexp, sexp, author expertise) count only the commits present (git fetch --unshallow gives the whole history)",
+            mined.cut_at,
+            if mined.cut_at == 1 { "" } else { "s" },
+            if mined.cut_at == 1 { "has" } else { "have" },
+            if mined.cut_at == 1 { "it gives" } else { "they give" },
+            if mined.cut_at == 1 { "" } else { "s" },
+        );
+    }
     let mut w = std::io::BufWriter::new(file);
     mine::write_csv(&mined.rows, &mut w)
         .and_then(|()| w.flush().map_err(csv::Error::from))

@@ -32,6 +32,8 @@ pub enum FileKind {
     Binary,
     Symlink,
     Submodule,
+    /// Its content is not in the repository (a partial or damaged clone): no line counts.
+    Missing,
 }
 
 /// One file of the change (the squashed diff merge-base..head).

@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v1.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v2.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Repository, Sort};
 use serde::{Deserialize, Serialize};
 
-const FORMAT: u32 = 1;
-const FILE_NAME: &str = "history-v1.idx";
+const FORMAT: u32 = 2;
+const FILE_NAME: &str = "history-v2.idx";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -29,6 +29,80 @@ pub struct IndexedCommit {
     pub touched: Vec<u32>,
     /// (old path id, new path id) for each rename the commit made.
     pub renames: Vec<(u32, u32)>,
+    /// For a merge, the regular files whose version in it no parent has (its resolutions):
+    /// where line ownership passes through the merge itself.
+    pub resolved: Vec<u32>,
+}
+
+/// How far [`HistoryIndex::extend_to`] got: every commit (and how many it added), or it stopped
+/// at its deadline after adding some.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extended {
+    Done(usize),
+    Stopped(usize),
+}
+
+/// Which indexed commits a change may see, and their ancestry: what following a file's
+/// history back through renames asks.
+pub trait Lineage {
+    /// Whether commit `c` is history of the change (an ancestor of its base, or the base).
+    fn visible(&self, c: u32) -> bool;
+    /// Whether commit `a` is `b` or an ancestor of it (both visible).
+    fn is_ancestor(&self, a: u32, b: u32) -> bool;
+}
+
+/// The history of one commit of the index: what is reachable from it, and from the few rename
+/// commits a file's history goes through (each worked out once, when first asked).
+pub struct ReachableFrom<'i> {
+    index: &'i HistoryIndex,
+    visible: Vec<bool>,
+    from_renames: std::cell::RefCell<HashMap<u32, Vec<bool>>>,
+}
+
+impl<'i> ReachableFrom<'i> {
+    pub fn new(index: &'i HistoryIndex, tip: u32) -> ReachableFrom<'i> {
+        ReachableFrom {
+            index,
+            visible: index.reachable_from(tip),
+            from_renames: Default::default(),
+        }
+    }
+}
+
+impl Lineage for ReachableFrom<'_> {
+    fn visible(&self, c: u32) -> bool {
+        self.visible.get(c as usize).copied().unwrap_or(false)
+    }
+
+    fn is_ancestor(&self, a: u32, b: u32) -> bool {
+        if a == b {
+            return true;
+        }
+        if a > b {
+            return false; // parents are indexed before their children
+        }
+        let mut cache = self.from_renames.borrow_mut();
+        let reach = cache
+            .entry(b)
+            .or_insert_with(|| self.index.reachable_from(b));
+        reach.get(a as usize).copied().unwrap_or(false)
+    }
+}
+
+/// A commit to add to the index whose diff the caller already has ([`HistoryIndex::push_commit`]).
+pub struct NewCommit<'a> {
+    pub oid: Oid,
+    /// Parent oids; those not indexed are left out.
+    pub parents: &'a [Oid],
+    pub author_key: String,
+    pub time: i64,
+    pub merge: bool,
+    /// Paths as `add_commit` records them: a rename's new path, a deletion's old one.
+    pub touched: &'a [&'a str],
+    /// (old, new) of each rename.
+    pub renames: &'a [(&'a str, &'a str)],
+    /// A merge's resolutions.
+    pub resolved: &'a [&'a str],
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -51,6 +125,8 @@ pub struct HistoryIndex {
     by_author: HashMap<String, u32>,
     /// Path id → commits that touched it, in index order (parents before children).
     touches: Vec<Vec<u32>>,
+    /// Path id → merges that resolved it, in index order.
+    resolutions: Vec<Vec<u32>>,
     /// Author id → their non-merge commits.
     author_commits: Vec<Vec<u32>>,
     /// New path id → (commit, old path id) of renames into it.
@@ -132,6 +208,7 @@ impl HistoryIndex {
             by_path,
             by_author,
             touches: vec![Vec::new(); stored.paths.len()],
+            resolutions: vec![Vec::new(); stored.paths.len()],
             author_commits: vec![Vec::new(); stored.authors.len()],
             stored,
             ..HistoryIndex::default()
@@ -153,6 +230,9 @@ impl HistoryIndex {
         for &p in &c.touched {
             self.touches[p as usize].push(i);
         }
+        for &p in &c.resolved {
+            self.resolutions[p as usize].push(i);
+        }
         for &(old, new) in &c.renames {
             self.renamed_into.entry(new).or_default().push((i, old));
         }
@@ -166,6 +246,7 @@ impl HistoryIndex {
         self.by_path.insert(path.clone(), id);
         self.stored.paths.push(path);
         self.touches.push(Vec::new());
+        self.resolutions.push(Vec::new());
         id
     }
 
@@ -228,9 +309,16 @@ impl HistoryIndex {
     }
 
     /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
-    pub fn extend_to(&mut self, repo: &Repository, tip: Oid) -> Result<usize, git2::Error> {
+    /// Past `deadline` it stops between two commits with [`Extended::Stopped`]: what was added
+    /// is whole (every commit's parents are in), so the next run goes on from there.
+    pub fn extend_to(
+        &mut self,
+        repo: &Repository,
+        tip: Oid,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Extended, git2::Error> {
         if self.by_oid.contains_key(&tip) {
-            return Ok(0);
+            return Ok(Extended::Done(0));
         }
         let mut walk = repo.revwalk()?;
         walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
@@ -241,12 +329,44 @@ impl HistoryIndex {
             let _ = walk.hide(oid);
         }
         let new: Vec<Oid> = walk.collect::<Result<_, _>>()?;
+        // Renames as git detects them (what `mine` and `git log --numstat` see), asked once.
+        let hide: Vec<Oid> = self
+            .frontier()
+            .into_iter()
+            .filter(|&o| repo.find_commit(o).is_ok())
+            .collect();
+        let git_renames = if new.is_empty() {
+            None
+        } else {
+            match super::renames::of_history(repo.path(), &[tip], &hide, deadline) {
+                Ok(by_commit) => Some(by_commit),
+                Err(super::renames::RenameError::TimedOut) => return Ok(Extended::Stopped(0)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
+                    None
+                }
+            }
+        };
         let progress = progress_bar(new.len());
         let mut diff_opts = DiffOptions::new();
         diff_opts.ignore_submodules(false).include_typechange(true);
+        let mut objects = super::ObjectCache::default();
         for (n, oid) in new.iter().enumerate() {
+            if n % 64 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                if let Some(bar) = progress {
+                    bar.finish_and_clear();
+                }
+                self.dirty |= n > 0;
+                return Ok(Extended::Stopped(n));
+            }
             let commit = repo.find_commit(*oid)?;
-            self.add_commit(repo, &commit, &mut diff_opts)?;
+            self.add_commit(
+                repo,
+                &commit,
+                &mut diff_opts,
+                &mut objects,
+                git_renames.as_ref(),
+            )?;
             if let Some(bar) = &progress {
                 if n % 256 == 0 {
                     bar.set_position(n as u64);
@@ -259,36 +379,28 @@ impl HistoryIndex {
         if !new.is_empty() {
             self.dirty = true;
         }
-        Ok(new.len())
+        Ok(Extended::Done(new.len()))
     }
 
-    /// Add a commit whose diff the caller already has (the miner's single pass): `touched`
-    /// paths as `add_commit` records them (a rename's new path, a deletion's old one) and
-    /// `(old, new)` renames. Parents are oids; those not indexed are left out. Returns its index.
-    pub fn push_commit(
-        &mut self,
-        oid: Oid,
-        parents: &[Oid],
-        author_key: String,
-        time: i64,
-        merge: bool,
-        touched: &[&str],
-        renames: &[(&str, &str)],
-    ) -> u32 {
-        let parents = parents
+    /// Add a commit whose diff the caller already has (the miner's single pass). Returns its
+    /// index.
+    pub fn push_commit(&mut self, new: NewCommit<'_>) -> u32 {
+        let parents = new
+            .parents
             .iter()
             .filter_map(|p| self.by_oid.get(p).copied())
             .collect();
-        let author = self.intern_author(author_key);
+        let author = self.intern_author(new.author_key);
         let mut seen = HashSet::new();
-        let mut ids = Vec::with_capacity(touched.len());
-        for p in touched {
+        let mut ids = Vec::with_capacity(new.touched.len());
+        for p in new.touched {
             let id = self.intern_path((*p).to_string());
             if seen.insert(id) {
                 ids.push(id);
             }
         }
-        let renames = renames
+        let renames = new
+            .renames
             .iter()
             .map(|(o, n)| {
                 (
@@ -297,16 +409,22 @@ impl HistoryIndex {
                 )
             })
             .collect();
+        let resolved = new
+            .resolved
+            .iter()
+            .map(|p| self.intern_path((*p).to_string()))
+            .collect();
         let mut raw = [0u8; 20];
-        raw.copy_from_slice(&oid.as_bytes()[..20]);
+        raw.copy_from_slice(&new.oid.as_bytes()[..20]);
         self.stored.commits.push(IndexedCommit {
             oid: raw,
             parents,
             author,
-            time,
-            merge,
-            touched: if merge { Vec::new() } else { ids },
+            time: new.time,
+            merge: new.merge,
+            touched: if new.merge { Vec::new() } else { ids },
             renames,
+            resolved,
         });
         let i = (self.stored.commits.len() - 1) as u32;
         self.link(i);
@@ -335,6 +453,8 @@ impl HistoryIndex {
         repo: &Repository,
         commit: &git2::Commit<'_>,
         diff_opts: &mut DiffOptions,
+        objects: &mut super::ObjectCache,
+        git_renames: Option<&HashMap<Oid, super::renames::RenamePairs>>,
     ) -> Result<(), git2::Error> {
         let parents: Vec<u32> = commit
             .parent_ids()
@@ -344,7 +464,38 @@ impl HistoryIndex {
         let author = self.intern_author(author_key(&commit.author()));
         let mut touched = Vec::new();
         let mut renames = Vec::new();
-        if !merge {
+        let mut resolved = Vec::new();
+        if merge {
+            let trees: Option<Vec<Oid>> = commit
+                .parent_ids()
+                .map(|p| repo.find_commit(p).ok().map(|c| c.tree_id()))
+                .collect();
+            // A parent outside a shallow clone: what the merge resolved cannot be told.
+            if let Some(trees) = trees {
+                for (path, _) in super::merge_resolved(repo, objects, &trees, commit.tree_id())? {
+                    resolved.push(self.intern_path(path));
+                }
+            }
+        } else if let Some(by_commit) = git_renames {
+            // A shallow clone's boundary commit has no parent here: every file looks added.
+            let parent = commit
+                .parent_ids()
+                .next()
+                .and_then(|p| repo.find_commit(p).ok())
+                .map(|p| p.tree_id());
+            let pairs = by_commit.get(&commit.id()).map_or(&[][..], |p| p);
+            let paths = super::commit_paths(repo, objects, parent, commit.tree_id(), pairs)?;
+            let mut seen = HashSet::new();
+            for p in paths.touched {
+                let id = self.intern_path(p);
+                if seen.insert(id) {
+                    touched.push(id);
+                }
+            }
+            for (old, new) in paths.renames {
+                renames.push((self.intern_path(old), self.intern_path(new)));
+            }
+        } else {
             let parent_tree = match commit.parent_count() {
                 0 => None,
                 _ => match commit.parent(0) {
@@ -401,6 +552,7 @@ impl HistoryIndex {
             merge,
             touched,
             renames,
+            resolved,
         });
         let i = (self.stored.commits.len() - 1) as u32;
         self.link(i);
@@ -437,72 +589,97 @@ impl HistoryIndex {
         seen
     }
 
-    /// The commits (reachable per `visible`) that touched the file at `path`, following renames
-    /// back to earlier names. Each rename is followed only into commits older than it.
-    pub fn file_history(&self, path: &str, visible: &[bool]) -> Vec<u32> {
-        self.file_history_where(path, |c| visible[c as usize])
-    }
-
-    /// `file_history` with visibility given by a predicate on commit indexes (the miner asks
-    /// "is it an ancestor of the parent?" without a table per commit).
-    pub fn file_history_where(&self, path: &str, visible: impl Fn(u32) -> bool) -> Vec<u32> {
+    /// The names a file called `path` had, following renames back in time: (path id, the
+    /// rename into a later name that this name's commits must be ancestors of; None for
+    /// `path` itself). A rename is followed only into its own ancestors, so the walk goes
+    /// strictly back through history and ends, however the renames go round (A→B→A, one
+    /// rename on two branches); the result does not depend on the order commits were indexed.
+    fn names(&self, path: &str, history: &impl Lineage) -> Vec<(u32, Option<u32>)> {
         let Some(&start) = self.by_path.get(path) else {
             return Vec::new();
         };
-        if !self.renamed_into.contains_key(&start) {
-            // No rename to follow: the path's own commits, already in order and distinct.
-            return self.touches[start as usize]
-                .iter()
-                .copied()
-                .filter(|&c| visible(c))
-                .collect();
-        }
         let mut out = Vec::new();
-        let mut seen_commits = HashSet::new();
-        // (path id, only commits before this index)
-        let mut pending = vec![(start, u32::MAX)];
-        let mut seen_paths = HashSet::new();
-        while let Some((p, before)) = pending.pop() {
-            if !seen_paths.insert((p, before)) || seen_paths.len() > 64 {
+        let mut seen = HashSet::new();
+        let mut pending = vec![(start, None)];
+        while let Some((p, bound)) = pending.pop() {
+            if !seen.insert((p, bound)) {
                 continue;
             }
-            for &c in &self.touches[p as usize] {
-                if c < before && visible(c) && seen_commits.insert(c) {
-                    out.push(c);
-                }
-            }
+            out.push((p, bound));
             if let Some(renames) = self.renamed_into.get(&p) {
                 for &(c, old) in renames {
-                    if c < before && visible(c) {
-                        pending.push((old, c));
+                    let follows = match bound {
+                        None => history.visible(c),
+                        Some(r) => c != r && history.is_ancestor(c, r),
+                    };
+                    if follows {
+                        pending.push((old, Some(c)));
                     }
                 }
             }
         }
-        out.sort_unstable();
         out
     }
 
-    /// The path a file had at commit `c`, following the renames `file_history` followed.
-    pub fn path_at(&self, path: &str, commit: u32) -> String {
-        let Some(&start) = self.by_path.get(path) else {
-            return path.to_string();
-        };
-        let mut current = start;
-        loop {
-            // The newest rename into `current` that happened after `commit`.
-            let next = self
-                .renamed_into
-                .get(&current)
-                .into_iter()
-                .flatten()
-                .filter(|(c, _)| *c > commit)
-                .max_by_key(|(c, _)| *c);
-            match next {
-                Some(&(_, old)) if old != current => current = old,
-                _ => return self.path(current).to_string(),
-            }
+    /// Commits of `table` (per path) under the names `path` had, with the name each was
+    /// found under, oldest first (a commit found under two names keeps the newer name).
+    fn under_names(
+        &self,
+        path: &str,
+        table: &[Vec<u32>],
+        history: &impl Lineage,
+    ) -> Vec<(u32, u32)> {
+        let names = self.names(path, history);
+        let mut out: Vec<(u32, u32)> = Vec::new();
+        for &(p, bound) in &names {
+            out.extend(
+                table[p as usize]
+                    .iter()
+                    .copied()
+                    .filter(|&c| match bound {
+                        None => history.visible(c),
+                        Some(r) => c != r && history.is_ancestor(c, r),
+                    })
+                    .map(|c| (c, p)),
+            );
         }
+        if names.len() > 1 {
+            out.sort_by_key(|&(c, _)| c);
+            out.dedup_by_key(|&mut (c, _)| c);
+        }
+        out
+    }
+
+    /// The commits (per `history`) that touched the file at `path`, renames followed back to
+    /// earlier names, oldest first.
+    pub fn file_history(&self, path: &str, history: &impl Lineage) -> Vec<u32> {
+        self.under_names(path, &self.touches, history)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect()
+    }
+
+    /// What line ownership replays for the file at `path`: the commits of its history and the
+    /// merges that resolved it, each with the file's name there, oldest first.
+    pub fn file_steps(&self, path: &str, history: &impl Lineage) -> Vec<(u32, u32)> {
+        let mut steps = self.under_names(path, &self.touches, history);
+        let resolved = self.under_names(path, &self.resolutions, history);
+        if !resolved.is_empty() {
+            steps.extend(resolved);
+            steps.sort_by_key(|&(c, _)| c);
+            steps.dedup_by_key(|&mut (c, _)| c);
+        }
+        steps
+    }
+
+    /// The path the file called `name` right after commit `c` had in c's parent: the source
+    /// of a rename `c` made into it, else the same.
+    pub fn name_before(&self, name: &str, commit: u32) -> String {
+        self.by_path
+            .get(name)
+            .and_then(|id| self.renamed_into.get(id))
+            .and_then(|r| r.iter().find(|(c, _)| *c == commit))
+            .map_or_else(|| name.to_string(), |&(_, old)| self.path(old).to_string())
     }
 }
 

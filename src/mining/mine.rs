@@ -6,7 +6,7 @@
 //! the way is bounded by files, authors and commits, never by lines of history:
 //!
 //! - an in-memory [`HistoryIndex`] (per path the commits that touched it, renames, authors);
-//! - per commit its chain position and the furthest position it reaches on other chains, so
+//! - the ancestry of every commit ([`Ancestry`]: chains and what merges brought), so
 //!   "is this earlier commit an ancestor of the parent?" is answered without a walk;
 //! - per author their commits with time and subsystems (EXP, REXP, SEXP);
 //! - line ownership: for each blob still present in some tree being extended, the commit
@@ -22,10 +22,12 @@ use std::rc::Rc;
 
 use git2::{Oid, Repository};
 
-use super::index::{author_key, HistoryIndex};
+use super::ancestry::Ancestry;
+use super::index::{author_key, HistoryIndex, Lineage, NewCommit};
+use super::owners::{self, apply_hunks, MergeParent, OwnerCache, ReplayCost, NOBODY};
 use super::{
-    apply_hunks, diff_commit_cached, replay_file_owners, DiffedFile, LineDiffs, MiningError,
-    ObjectCache, CONFIG_PATH,
+    diff_commit_cached, merge_resolved, renames, DiffedFile, LineDiffs, MiningError, ObjectCache,
+    RenameSource, CONFIG_PATH,
 };
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
@@ -109,90 +111,157 @@ pub struct MinedHistory {
     pub merges: usize,
     /// Files whose line owners had to be rebuilt by replaying their history.
     pub owner_rebuilds: usize,
+    /// Commits whose parents the repository does not have (a shallow clone's boundary): their
+    /// changes look like whole files added, and history before them is not counted.
+    pub cut_at: usize,
+    /// What the user should know about how the rows were made.
+    pub warnings: Vec<String>,
 }
 
-/// Position of a commit in the chain decomposition of the history seen so far.
-#[derive(Debug, Clone)]
-struct ChainPos {
-    chain: u32,
-    pos: u32,
-    /// For other chains, the furthest position reachable (sorted by chain).
-    reach: Rc<Vec<(u32, u32)>>,
+/// The history a commit on top of `at` sees, answered from the chains.
+struct SeenFrom<'a> {
+    chains: &'a Ancestry,
+    at: u32,
 }
 
-#[derive(Debug, Default)]
-struct Chains {
-    commits: Vec<ChainPos>,
-    /// Whether a commit already has a child continuing its chain.
-    continued: Vec<bool>,
-    next_chain: u32,
-}
-
-fn merge_reach(into: &mut Vec<(u32, u32)>, chain: u32, pos: u32) {
-    match into.binary_search_by_key(&chain, |&(c, _)| c) {
-        Ok(i) => into[i].1 = into[i].1.max(pos),
-        Err(i) => into.insert(i, (chain, pos)),
-    }
-}
-
-impl Chains {
-    /// Add the next commit (all its parents already added); returns nothing, it is `len()-1`.
-    fn push(&mut self, parents: &[u32]) {
-        let continues = parents
-            .first()
-            .copied()
-            .filter(|&p| !self.continued[p as usize]);
-        let (chain, pos, mut reach) = match continues {
-            Some(p) => {
-                self.continued[p as usize] = true;
-                let pc = &self.commits[p as usize];
-                (pc.chain, pc.pos + 1, pc.reach.clone())
-            }
-            None => {
-                self.next_chain += 1;
-                (self.next_chain - 1, 0, Rc::new(Vec::new()))
-            }
-        };
-        let others: Vec<u32> = parents
-            .iter()
-            .copied()
-            .filter(|&p| Some(p) != continues)
-            .collect();
-        if !others.is_empty() {
-            let mut r = (*reach).clone();
-            for p in others {
-                let pc = &self.commits[p as usize];
-                merge_reach(&mut r, pc.chain, pc.pos);
-                for &(c, q) in pc.reach.iter() {
-                    merge_reach(&mut r, c, q);
-                }
-            }
-            r.retain(|&(c, _)| c != chain);
-            reach = Rc::new(r);
-        }
-        self.commits.push(ChainPos { chain, pos, reach });
-        self.continued.push(false);
+impl Lineage for SeenFrom<'_> {
+    fn visible(&self, c: u32) -> bool {
+        self.chains.is_ancestor(c, self.at)
     }
 
-    /// Whether commit `a` is `b` or one of its ancestors.
     fn is_ancestor(&self, a: u32, b: u32) -> bool {
-        let (ca, cb) = (&self.commits[a as usize], &self.commits[b as usize]);
-        if ca.chain == cb.chain {
-            return ca.pos <= cb.pos;
+        self.chains.is_ancestor(a, b)
+    }
+}
+
+/// What the owner lookups read besides their own state.
+#[derive(Clone, Copy)]
+struct Ctx<'a, 'r> {
+    repo: &'r Repository,
+    index: &'a HistoryIndex,
+    chains: &'a Ancestry,
+}
+
+/// Line owners per blob along the pass ([`owners`]): kept in a bounded cache, and replayed from
+/// the file's own history when a version's owners were dropped.
+struct OwnerSource {
+    cache: OwnerCache,
+    replayed: ReplayCost,
+    rebuilds: usize,
+}
+
+impl OwnerSource {
+    /// Owners of `blob`, the version of the file called `path` at commit `at` (index id; None:
+    /// not in the history, as at a shallow boundary), which has `lines` lines.
+    #[allow(clippy::too_many_arguments)]
+    fn of(
+        &mut self,
+        ctx: Ctx<'_, '_>,
+        objects: &mut ObjectCache,
+        line_diffs: &mut LineDiffs<'_>,
+        blob: Oid,
+        path: &str,
+        at: Option<u32>,
+        lines: usize,
+    ) -> Result<Rc<[u32]>, MiningError> {
+        let known = at.and_then(|p| {
+            let history = SeenFrom {
+                chains: ctx.chains,
+                at: p,
+            };
+            self.cache.get(path, blob, ctx.index, &history)
+        });
+        if let Some(o) = known.filter(|o| o.len() == lines) {
+            return Ok(o);
         }
-        match cb.reach.binary_search_by_key(&ca.chain, |&(c, _)| c) {
-            Ok(i) => ca.pos <= cb.reach[i].1,
-            Err(_) => false,
+        self.rebuilds += 1;
+        let history = SeenFrom {
+            chains: ctx.chains,
+            at: at.unwrap_or(0),
+        };
+        let steps = match at {
+            Some(_) => ctx.index.file_steps(path, &history),
+            None => Vec::new(),
+        };
+        let replayed = owners::replay_owners(
+            ctx.repo,
+            ctx.index,
+            objects,
+            line_diffs,
+            &history,
+            &steps,
+            blob,
+            &mut self.replayed,
+        )?
+        .filter(|(_, o)| o.len() == lines);
+        match (replayed, at) {
+            (Some((producer, o)), _) => {
+                self.cache.insert(path, blob, producer, o.clone());
+                Ok(o)
+            }
+            // Nothing in the history explains it: nobody's, for this commit's descendants too.
+            (None, Some(p)) => {
+                let o: Rc<[u32]> = Rc::from(vec![NOBODY; lines]);
+                self.cache.insert(path, blob, p, o.clone());
+                Ok(o)
+            }
+            (None, None) => Ok(Rc::from(vec![NOBODY; lines])),
         }
+    }
+
+    /// Owners of `blob`, a merge's resolution of the file at `path` ([`owners::merge_owners`]).
+    #[allow(clippy::too_many_arguments)]
+    fn merge(
+        &mut self,
+        ctx: Ctx<'_, '_>,
+        objects: &mut ObjectCache,
+        line_diffs: &mut LineDiffs<'_>,
+        path: &str,
+        blob: Oid,
+        parent_trees: &[Oid],
+        parent_ids: &[Oid],
+        merge: u32,
+    ) -> Result<(), MiningError> {
+        let Some(new) = objects.blob(ctx.repo, blob).filter(|b| !b.binary) else {
+            return Ok(());
+        };
+        let mut parents = Vec::new();
+        for (&tree, &parent) in parent_trees.iter().zip(parent_ids) {
+            let Some((id, mode)) = objects.entry_at_with_mode(ctx.repo, tree, path) else {
+                continue;
+            };
+            if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
+                continue;
+            }
+            let Some(old) = objects.blob(ctx.repo, id).filter(|b| !b.binary) else {
+                continue;
+            };
+            let stats = line_diffs.stats(id, old.content(), blob, new.content())?;
+            let at = ctx.index.lookup(parent);
+            let o = self.of(ctx, objects, line_diffs, id, path, at, old.lines as usize)?;
+            parents.push((o, stats.hunks));
+        }
+        if parents.is_empty() {
+            return Ok(());
+        }
+        let parents: Vec<MergeParent<'_>> = parents
+            .iter()
+            .map(|(o, h)| MergeParent {
+                owners: o,
+                hunks: h,
+            })
+            .collect();
+        let merged = owners::merge_owners(&parents, new.lines as usize, merge);
+        self.cache.insert(path, blob, merge, Rc::from(merged));
+        Ok(())
     }
 }
 
 /// One earlier commit of an author, for the exact EXP/REXP/SEXP loop (taken when the fast
-/// path of [`AuthorHistory::experience`] does not apply): its chain position, author time, and
-/// the subsystems it touched as a bit mask (ids below 64) plus any higher ids.
+/// path of [`AuthorHistory::experience`] does not apply): the commit, its author time, and the
+/// subsystems it touched as a bit mask (ids below 64) plus any higher ids.
 struct AuthorEntry {
-    chain: u32,
-    pos: u32,
+    commit: u32,
     time: i64,
     mask: u64,
     more: Box<[u32]>,
@@ -218,7 +287,7 @@ struct AuthorHistory {
 impl AuthorHistory {
     /// Add the author's commit `this` (already in `chains`), touching subsystems `subs`
     /// (sorted, distinct).
-    fn push(&mut self, chains: &Chains, this: u32, time: i64, subs: &[u32]) {
+    fn push(&mut self, chains: &Ancestry, this: u32, time: i64, subs: &[u32]) {
         let mask = subs.iter().filter(|&&s| s < 64).fold(0, |m, &s| m | 1 << s);
         let more: Box<[u32]> = subs.iter().copied().filter(|&s| s >= 64).collect();
         match self
@@ -235,10 +304,8 @@ impl AuthorHistory {
             self.unsorted = true;
         }
         self.times.push(time);
-        let place = &chains.commits[this as usize];
         self.entries.push(AuthorEntry {
-            chain: place.chain,
-            pos: place.pos,
+            commit: this,
             time,
             mask,
             more,
@@ -256,7 +323,7 @@ impl AuthorHistory {
     /// visiting every commit. Otherwise every commit is visited.
     fn experience(
         &self,
-        chains: &Chains,
+        chains: &Ancestry,
         parent: u32,
         time: i64,
         change_mask: u64,
@@ -285,17 +352,9 @@ impl AuthorHistory {
                 .sum();
             return (exp, rexp, sexp);
         }
-        let at = &chains.commits[parent as usize];
         let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
         for e in &self.entries {
-            let seen = if e.chain == at.chain {
-                e.pos <= at.pos
-            } else {
-                match at.reach.binary_search_by_key(&e.chain, |&(c, _)| c) {
-                    Ok(i) => e.pos <= at.reach[i].1,
-                    Err(_) => false,
-                }
-            };
+            let seen = chains.is_ancestor(e.commit, parent);
             if !seen {
                 continue;
             }
@@ -369,11 +428,53 @@ fn add_repeated(mut s: f64, v: f64, mut n: u64) -> f64 {
     s
 }
 
+/// Which commits (by position) continue their first parent's line: walking first parents from
+/// HEAD, then from the other parents of the merges met, each walk stopping where it meets a
+/// line already walked (where its branch forked). The ancestry's chains then follow branches.
+fn first_parent_lines(parents: &[Vec<u32>], head: u32) -> Vec<bool> {
+    let mut walked = vec![false; parents.len()];
+    let mut continues = vec![false; parents.len()];
+    let mut tips = vec![head];
+    while let Some(tip) = tips.pop() {
+        let mut at = tip;
+        loop {
+            if std::mem::replace(&mut walked[at as usize], true) {
+                break;
+            }
+            let ps = &parents[at as usize];
+            tips.extend(ps.iter().skip(1).copied());
+            match ps.first() {
+                Some(&p) if !walked[p as usize] => {
+                    continues[at as usize] = true;
+                    at = p;
+                }
+                _ => break,
+            }
+        }
+    }
+    continues
+}
+
 /// Commits reachable from HEAD, oldest first: parents before children, ties by author time.
+/// The walk is our own, over the commits the repository has: a parent it lacks (a shallow
+/// clone's cut, or a damaged repository) ends that line of history instead of failing.
 fn commit_order(repo: &Repository, head: Oid) -> Result<Vec<Oid>, MiningError> {
-    let mut walk = repo.revwalk()?;
-    walk.push(head)?;
-    let oids: Vec<Oid> = walk.collect::<Result<_, _>>()?;
+    let mut oids: Vec<Oid> = Vec::new();
+    let mut seen: HashSet<Oid> = HashSet::new();
+    let mut stack = vec![head];
+    while let Some(oid) = stack.pop() {
+        if !seen.insert(oid) {
+            continue;
+        }
+        let Ok(commit) = repo.find_commit(oid) else {
+            if oid == head {
+                repo.find_commit(oid)?;
+            }
+            continue;
+        };
+        oids.push(oid);
+        stack.extend(commit.parent_ids());
+    }
     let at: HashMap<Oid, usize> = oids.iter().enumerate().map(|(i, o)| (*o, i)).collect();
     let mut times = Vec::with_capacity(oids.len());
     let mut pending = vec![0usize; oids.len()];
@@ -439,6 +540,11 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         return Err(MiningError::NoCommits);
     }
     let head = repo.head()?.peel_to_commit()?.id();
+    // Renames as git detects them, asked once for the whole walk, while the walk is planned.
+    let asked_renames = {
+        let git_dir = repo.path().to_path_buf();
+        std::thread::spawn(move || renames::of_history(&git_dir, &[head], &[], None))
+    };
     // Objects come from the repository's own store: re-hashing every one read is wasted work.
     git2::opts::strict_hash_verification(false);
     // History only: opened without its work tree, libgit2 does not stat `.gitattributes`
@@ -456,25 +562,48 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         .map(|(i, o)| (*o, i as u32))
         .collect();
     let mut children = vec![0u32; order.len()];
+    let mut parents_at: Vec<Vec<u32>> = Vec::with_capacity(order.len());
     for oid in &order {
-        for p in repo.find_commit(*oid)?.parent_ids() {
-            if let Some(&j) = position.get(&p) {
-                children[j as usize] += 1;
-            }
+        let ps: Vec<u32> = repo
+            .find_commit(*oid)?
+            .parent_ids()
+            .filter_map(|p| position.get(&p).copied())
+            .collect();
+        for &j in &ps {
+            children[j as usize] += 1;
         }
+        parents_at.push(ps);
     }
+    let continues = first_parent_lines(&parents_at, position[&head]);
 
+    let mut out = MinedHistory::default();
+    let git_renames = match asked_renames.join() {
+        Ok(Ok(by_commit)) => Some(by_commit),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
+            out.warnings.push(format!(
+                "renames were detected by libgit2, not git ({e}): a few renamed files may be counted as added and deleted"
+            ));
+            None
+        }
+        Err(_) => None,
+    };
     let mut index = HistoryIndex::in_memory();
-    let mut chains = Chains::default();
+    let mut chains = Ancestry::default();
     let mut authors: Vec<AuthorHistory> = Vec::new();
     let mut subsystem_ids: HashMap<String, u32> = HashMap::new();
-    let mut owners: HashMap<Oid, Rc<Vec<u32>>> = HashMap::new();
     let mut objects = ObjectCache::reading_packs(repo);
     let mut line_diffs = LineDiffs::new(repo);
+    let mut owners = OwnerSource {
+        cache: OwnerCache::default(),
+        replayed: ReplayCost::default(),
+        rebuilds: 0,
+    };
     let mut sensitive_cache: HashMap<Option<Oid>, Rc<SensitivePaths>> = HashMap::new();
     let mut reverts = RevertFinder::new();
+    // The row of each commit given to `reverts`, in order (none past a shallow cut).
+    let mut revert_rows: Vec<u32> = Vec::new();
     let mut row_of: Vec<u32> = Vec::with_capacity(order.len());
-    let mut out = MinedHistory::default();
     let progress = progress_bar(order.len(), options.progress);
 
     for (n, oid) in order.iter().enumerate() {
@@ -486,69 +615,112 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         let commit = repo.find_commit(*oid)?;
         let parent_ids: Vec<Oid> = commit.parent_ids().collect();
         let parent_idx: Vec<u32> = parent_ids.iter().filter_map(|p| index.lookup(*p)).collect();
+        // Parents the repository has (a shallow clone's boundary commits have none).
+        let parents: Vec<git2::Commit<'_>> = parent_ids
+            .iter()
+            .filter_map(|p| repo.find_commit(*p).ok())
+            .collect();
+        if parents.len() < parent_ids.len() {
+            out.cut_at += 1;
+        }
+
         let sig = commit.author();
         let key = author_key(&sig);
         let time = sig.when().seconds();
         let this = index.len() as u32;
         if commit.parent_count() > 1 {
-            index.push_commit(*oid, &parent_ids, key, time, true, &[], &[]);
-            chains.push(&parent_idx);
+            let resolved = if parents.len() == parent_ids.len() {
+                let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
+                let resolved = merge_resolved(repo, &mut objects, &trees, commit.tree_id())?;
+                for (path, blob) in &resolved {
+                    let ctx = Ctx {
+                        repo,
+                        index: &index,
+                        chains: &chains,
+                    };
+                    owners.merge(
+                        ctx,
+                        &mut objects,
+                        &mut line_diffs,
+                        path,
+                        *blob,
+                        &trees,
+                        &parent_ids,
+                        this,
+                    )?;
+                }
+                resolved.into_iter().map(|(p, _)| p).collect()
+            } else {
+                Vec::new()
+            };
+            let resolved: Vec<&str> = resolved.iter().map(String::as_str).collect();
+            index.push_commit(NewCommit {
+                oid: *oid,
+                parents: &parent_ids,
+                author_key: key,
+                time,
+                merge: true,
+                touched: &[],
+                renames: &[],
+                resolved: &resolved,
+            });
+            chains.push_continuing(&parent_idx, continues[this as usize]);
             row_of.push(u32::MAX);
             out.merges += 1;
             continue;
         }
         // The first parent, when the repository has it (a shallow boundary does not).
-        let parent = commit.parent(0).ok();
+        let cut = !parent_ids.is_empty() && parents.is_empty();
+        let parent = parents.into_iter().next();
         let parent_at = parent.as_ref().and_then(|p| index.lookup(p.id()));
         let parent_tree = parent.as_ref().map(|p| p.tree_id());
-        let diffed = diff_commit_cached(repo, &mut objects, parent_tree, commit.tree_id())?
+        let source = match &git_renames {
+            Some(by_commit) => RenameSource::Git(by_commit.get(oid).map_or(&[][..], |p| p)),
+            None => RenameSource::Libgit2,
+        };
+        let diffed = diff_commit_cached(repo, &mut objects, parent_tree, commit.tree_id(), source)?
             .into_iter()
             .map(|f| f.finish(&mut line_diffs))
             .collect::<Result<Vec<_>, _>>()?;
-        let visible = |c: u32| parent_at.is_some_and(|p| chains.is_ancestor(c, p));
 
         let author = index.author_id(&key);
         let files: Vec<_> = diffed.iter().map(|d| d.file.clone()).collect();
         let histories: Vec<Vec<u32>> = files
             .iter()
-            .map(|f| {
-                if parent_at.is_some() {
-                    index.file_history_where(f.base_path(), visible)
-                } else {
-                    Vec::new()
-                }
+            .map(|f| match parent_at {
+                Some(p) => index.file_history(
+                    f.base_path(),
+                    &SeenFrom {
+                        chains: &chains,
+                        at: p,
+                    },
+                ),
+                None => Vec::new(),
             })
             .collect();
         let file_history = histories.iter().map(|ids| index.touches(ids)).collect();
 
         // Line owners of each touched text file in the parent.
-        let mut old_owners: Vec<Option<Rc<Vec<u32>>>> = Vec::with_capacity(diffed.len());
-        for (d, history) in diffed.iter().zip(&histories) {
+        let mut old_owners: Vec<Option<Rc<[u32]>>> = Vec::with_capacity(diffed.len());
+        for d in &diffed {
             if d.file.kind != FileKind::Text || d.old_id.is_zero() {
                 old_owners.push(None);
                 continue;
             }
-            let known = owners
-                .get(&d.old_id)
-                .filter(|o| o.len() as u64 == d.file.lines_before)
-                .cloned();
-            let o = match known {
-                Some(o) => o,
-                None => {
-                    out.owner_rebuilds += 1;
-                    let content = repo.find_blob(d.old_id)?;
-                    let rebuilt = replay_file_owners(
-                        repo,
-                        &index,
-                        d.file.base_path(),
-                        history,
-                        content.content(),
-                    );
-                    let rebuilt = Rc::new(rebuilt);
-                    owners.insert(d.old_id, rebuilt.clone());
-                    rebuilt
-                }
+            let ctx = Ctx {
+                repo,
+                index: &index,
+                chains: &chains,
             };
+            let o = owners.of(
+                ctx,
+                &mut objects,
+                &mut line_diffs,
+                d.old_id,
+                d.file.base_path(),
+                parent_at,
+                d.file.lines_before as usize,
+            )?;
             old_owners.push(Some(o));
         }
 
@@ -562,7 +734,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
                     if let Some(a) = author {
                         blame.author_lines += o
                             .iter()
-                            .filter(|&&c| c != u32::MAX && index.commit(c).author == a)
+                            .filter(|&&c| c != NOBODY && index.commit(c).author == a)
                             .count() as u64;
                     }
                 }
@@ -631,9 +803,14 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         let row_index = out.rows.len();
         let mut labelled: Vec<(u32, Provenance)> = Vec::new();
         if want_revert {
-            if let Some(target) = reverts.push(&sha, &message) {
+            let target = reverts.push(&sha, &message);
+            revert_rows.push(if cut { u32::MAX } else { row_index as u32 });
+            if let Some(&r) = target
+                .and_then(|t| revert_rows.get(t))
+                .filter(|&&r| r != u32::MAX)
+            {
                 labelled.push((
-                    target as u32,
+                    r,
                     Provenance {
                         kind: LabelKind::Revert,
                         by: sha.clone(),
@@ -663,25 +840,28 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             }
         }
 
-        // New line owners, and drop the parent's blobs once no other child can need them.
+        // New line owners (the latest producer of a blob stands), and drop the parent's
+        // objects once no other child can need them.
+        for (d, o) in diffed.iter().zip(&old_owners) {
+            if d.file.kind != FileKind::Text
+                || d.new_id.is_zero()
+                || d.file.change == ChangeKind::Deleted
+            {
+                continue;
+            }
+            let before = o.as_deref().unwrap_or(&[]);
+            let new_len = (d.file.lines_before + d.file.added).saturating_sub(d.file.deleted);
+            // Past a shallow cut nobody can be named for the lines.
+            let owner = if cut { NOBODY } else { this };
+            let new = apply_hunks(before, &d.hunks, new_len as usize, owner);
+            owners
+                .cache
+                .insert(&d.file.path, d.new_id, this, Rc::from(new));
+        }
         let single_child = parent
             .as_ref()
             .and_then(|p| position.get(&p.id()))
             .is_some_and(|&j| children[j as usize] <= 1);
-        for (d, o) in diffed.iter().zip(&old_owners) {
-            if d.file.kind != FileKind::Text {
-                continue;
-            }
-            if !d.new_id.is_zero() && d.file.change != ChangeKind::Deleted {
-                let before = o.as_ref().map_or(&[][..], |o| o.as_slice());
-                let new_len = (before.len() as u64 + d.file.added).saturating_sub(d.file.deleted);
-                let new = apply_hunks(before, &d.hunks, new_len as usize, this);
-                owners.insert(d.new_id, Rc::new(new));
-            }
-            if single_child && !d.old_id.is_zero() && d.old_id != d.new_id {
-                owners.remove(&d.old_id);
-            }
-        }
         objects.forget(&diffed, !single_child);
 
         // Into the history the later commits see.
@@ -691,9 +871,18 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             .iter()
             .filter_map(|f| f.old_path.as_deref().map(|o| (o, f.path.as_str())))
             .collect();
-        let pushed = index.push_commit(*oid, &parent_ids, key, time, false, &touched, &renames);
+        let pushed = index.push_commit(NewCommit {
+            oid: *oid,
+            parents: &parent_ids,
+            author_key: key,
+            time,
+            merge: false,
+            touched: &touched,
+            renames: &renames,
+            resolved: &[],
+        });
         debug_assert_eq!(pushed, this);
-        chains.push(&parent_idx);
+        chains.push_continuing(&parent_idx, continues[this as usize]);
         let a = index.commit(this).author as usize;
         if authors.len() <= a {
             authors.resize_with(a + 1, AuthorHistory::default);
@@ -709,6 +898,12 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         subs.sort_unstable();
         subs.dedup();
         authors[a].push(&chains, this, time, &subs);
+        if cut {
+            // Its parent is beyond a shallow clone's cut: what it changed is unknown (every
+            // file looks added), so it gives no row; it stays history for later commits.
+            row_of.push(u32::MAX);
+            continue;
+        }
         row_of.push(row_index as u32);
         out.rows.push(MinedRow {
             commit_id: sha,
@@ -720,11 +915,15 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
+    out.owner_rebuilds = owners.rebuilds;
     tracing::debug!(
-        blobs = owners.len(),
-        owned_lines = owners.values().map(|o| o.len()).sum::<usize>(),
-        rebuilds = out.owner_rebuilds,
-        chains = chains.next_chain,
+        blobs = owners.cache.len(),
+        owned_lines = owners.cache.lines(),
+        rebuilds = owners.rebuilds,
+        replayed_steps = owners.replayed.steps,
+        replayed_diffs = owners.replayed.diffs,
+        chains = chains.chains(),
+        ancestry_log = chains.log_entries(),
         "mined"
     );
     for kind in &options.labels {
@@ -745,7 +944,7 @@ fn szz_candidates(
     objects: &mut ObjectCache,
     index: &HistoryIndex,
     diffed: &[DiffedFile],
-    old_owners: &[Option<Rc<Vec<u32>>>],
+    old_owners: &[Option<Rc<[u32]>>],
     reported: Option<i64>,
 ) -> Result<Vec<u32>, MiningError> {
     let mut all = Vec::new();
@@ -757,8 +956,6 @@ fn szz_candidates(
             continue;
         }
         let Some(blob) = objects.blob(repo, d.old_id) else {
-            // Unreadable: the error reading it says why.
-            repo.find_blob(d.old_id)?;
             continue;
         };
         let lines = blob_lines(blob.content());
@@ -773,7 +970,7 @@ fn szz_candidates(
         });
         let removed = removed.filter_map(|i| {
             let text = lines.get(i)?;
-            let owner = o.get(i).copied().filter(|&c| c != u32::MAX);
+            let owner = o.get(i).copied().filter(|&c| c != NOBODY);
             Some(RemovedLine {
                 owner,
                 owner_time: owner.map_or(0, |c| index.commit(c).time),
@@ -819,23 +1016,6 @@ pub fn write_csv<W: Write>(rows: &[MinedRow], out: W) -> Result<(), csv::Error> 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chains_answer_ancestry() {
-        // 0 ← 1 ← 2 ← 4(merge 2,3) ← 5 ; 1 ← 3
-        let mut c = Chains::default();
-        c.push(&[]);
-        c.push(&[0]);
-        c.push(&[1]);
-        c.push(&[1]);
-        c.push(&[2, 3]);
-        c.push(&[4]);
-        assert!(c.is_ancestor(0, 5) && c.is_ancestor(3, 5) && c.is_ancestor(3, 4));
-        assert!(!c.is_ancestor(3, 2), "a side branch is not history of main");
-        assert!(!c.is_ancestor(2, 3));
-        assert!(c.is_ancestor(1, 3));
-        assert!(!c.is_ancestor(5, 4));
-    }
 
     fn add_one_by_one(mut s: f64, v: f64, n: u64) -> f64 {
         for _ in 0..n {
@@ -907,7 +1087,7 @@ mod tests {
         // One author on a main line that forks a side branch every 50 commits and merges it
         // back 10 commits later (the side branch's commits are not history of main's until
         // then): every commit's (EXP, REXP, SEXP) against the loop over each earlier commit.
-        let mut chains = Chains::default();
+        let mut chains = Ancestry::default();
         let mut history = AuthorHistory::default();
         let mut looped = AuthorHistory {
             unsorted: true,
@@ -921,12 +1101,12 @@ mod tests {
             let first = if on_side { side.or(main) } else { main };
             if !on_side && side.is_some() {
                 // The merge of the side branch (no row, not the author's).
-                let merge = chains.commits.len() as u32;
+                let merge = chains.len() as u32;
                 chains.push(&[main.unwrap(), side.take().unwrap()]);
                 main = Some(merge);
                 continue;
             }
-            let id = chains.commits.len() as u32;
+            let id = chains.len() as u32;
             chains.push(&first.into_iter().collect::<Vec<_>>());
             time += 8 * 3_600 + i64::from(n % 5) * 3_600;
             let mask = 1u64 << (n % 4);

@@ -9,15 +9,19 @@ use git2::{
     AttrCheckFlags, Delta, DiffFindOptions, DiffOptions, ErrorCode, FileMode, ObjectType, Oid,
     Patch, Repository,
 };
+use gix_imara_diff as imara;
 
 use crate::features::{
     directory, subsystem, AuthorCommit, BlameTally, ChangeKind, FileChange, FileKind, Snapshot,
 };
 
+pub mod ancestry;
 pub mod index;
 pub mod mine;
 pub mod mirror;
+pub mod owners;
 pub mod pack;
+pub mod renames;
 
 use index::{author_key, path_string, HistoryIndex};
 use pack::{TreeData, TreeEntryRef};
@@ -172,16 +176,45 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     let started = std::time::Instant::now();
     let mut index = HistoryIndex::open(repo);
     let loaded = started.elapsed();
-    let indexed_now = index.extend_to(repo, base)?;
+    let indexed_now = match index.extend_to(repo, base, spec.deadline)? {
+        index::Extended::Done(n) => n,
+        index::Extended::Stopped(_) => {
+            // What was indexed is kept: the next attempt goes on from there.
+            index.save();
+            return Err(MiningError::TimedOut);
+        }
+    };
     index.save();
     tracing::debug!(?loaded, extended = ?started.elapsed(), indexed_now, total = index.len(), "history index ready");
     let base_idx = index.lookup(base).expect("base was just indexed");
-    let visible = index.reachable_from(base_idx);
+    let history = index::ReachableFrom::new(&index, base_idx);
 
     let base_commit = repo.find_commit(base)?;
     let head_commit = repo.find_commit(head)?;
     let base_tree = base_commit.tree()?;
-    let files = diff_change(repo, &base_tree, &head_commit.tree()?)?;
+    let mut objects = ObjectCache::reading_packs(repo);
+    let git_renames = match renames::between(repo.path(), base, head, spec.deadline) {
+        Ok(pairs) => Some(pairs),
+        Err(renames::RenameError::TimedOut) => return Err(MiningError::TimedOut),
+        Err(e) => {
+            tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
+            None
+        }
+    };
+    let source = git_renames
+        .as_deref()
+        .map_or(RenameSource::Libgit2, RenameSource::Git);
+    let mut line_diffs = LineDiffs::new(repo);
+    let files = diff_trees_cached(
+        repo,
+        &mut objects,
+        base_tree.id(),
+        head_commit.tree_id(),
+        source,
+    )?
+    .into_iter()
+    .map(|f| f.finish(&mut line_diffs).map(|d| d.file))
+    .collect::<Result<Vec<_>, _>>()?;
     tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "change diffed");
 
     // The commits of the change itself: messages for FIX, and who wrote it.
@@ -219,7 +252,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
 
     let file_history_ids: Vec<Vec<u32>> = files
         .iter()
-        .map(|f| index.file_history(f.base_path(), &visible))
+        .map(|f| index.file_history(f.base_path(), &history))
         .collect();
     let file_history = file_history_ids
         .iter()
@@ -231,7 +264,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     if let Some(a) = author {
         let mut author_paths: BTreeSet<&str> = BTreeSet::new();
         for &c in index.commits_of_author(a) {
-            if !visible[c as usize] {
+            if !index::Lineage::visible(&history, c) {
                 continue;
             }
             let ic = index.commit(c);
@@ -277,7 +310,21 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     if past_deadline() {
         return Err(MiningError::TimedOut);
     }
-    let blame = attribute_lines(repo, &index, &files, &file_history_ids, &base_tree, author);
+    let steps: Vec<Vec<(u32, u32)>> = files
+        .iter()
+        .map(|f| index.file_steps(f.base_path(), &history))
+        .collect();
+    let blame = attribute_lines(
+        repo,
+        &index,
+        &mut objects,
+        &files,
+        &history,
+        &steps,
+        base_tree.id(),
+        author,
+        spec.deadline,
+    )?;
     tracing::debug!(elapsed = ?started.elapsed(), ?blame, "lines attributed");
     if past_deadline() {
         return Err(MiningError::TimedOut);
@@ -361,6 +408,10 @@ impl CachedBlob {
 /// Most bytes of blob content an [`ObjectCache`] keeps; past it, blobs are read again.
 pub const BLOB_CACHE_BYTES: usize = 128 << 20;
 
+/// Most bytes of parsed trees an [`ObjectCache`] keeps; past it they are all dropped and read
+/// again as needed (trees read for merges and other branches are otherwise never let go).
+pub const TREE_CACHE_BYTES: usize = 96 << 20;
+
 /// Trees and blobs of the trees being mined forward, kept from a commit to its children, so
 /// that the miner reads each from the object store about once: libgit2 keeps no blobs in its
 /// cache (a modified file's old blob is the new blob of an earlier commit), and reading a blob
@@ -373,6 +424,7 @@ pub const BLOB_CACHE_BYTES: usize = 128 << 20;
 pub struct ObjectCache {
     packs: Option<pack::Packs>,
     trees: HashMap<Oid, Rc<TreeData>>,
+    tree_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
     blob_bytes: usize,
     /// Trees of the parent side the last diff replaced.
@@ -406,6 +458,11 @@ impl ObjectCache {
             Some(t) => t,
             None => TreeData::from_git(&repo.find_tree(id)?),
         });
+        if self.tree_bytes + t.bytes() > TREE_CACHE_BYTES {
+            self.trees.clear();
+            self.tree_bytes = 0;
+        }
+        self.tree_bytes += t.bytes();
         self.trees.insert(id, t.clone());
         Ok(t)
     }
@@ -444,12 +501,22 @@ impl ObjectCache {
 
     /// The id of the entry at `path` (components separated by `/`) under tree `root`.
     pub fn entry_at(&mut self, repo: &Repository, root: Oid, path: &str) -> Option<Oid> {
+        self.entry_at_with_mode(repo, root, path).map(|(id, _)| id)
+    }
+
+    /// The id and file mode of the entry at `path` under tree `root`.
+    pub fn entry_at_with_mode(
+        &mut self,
+        repo: &Repository,
+        root: Oid,
+        path: &str,
+    ) -> Option<(Oid, i32)> {
         let mut tree = self.tree(repo, root).ok()?;
         let mut parts = path.split('/').peekable();
         while let Some(name) = parts.next() {
             let e = tree.get(name.as_bytes())?;
             if parts.peek().is_none() {
-                return Some(e.id());
+                return Some((e.id(), e.filemode()));
             }
             if e.filemode() != 0o040000 {
                 return None;
@@ -468,7 +535,9 @@ impl ObjectCache {
             return;
         }
         for id in replaced {
-            self.trees.remove(&id);
+            if let Some(t) = self.trees.remove(&id) {
+                self.tree_bytes -= t.bytes();
+            }
         }
         for d in diffed {
             if !d.old_id.is_zero() && d.old_id != d.new_id {
@@ -517,15 +586,21 @@ pub fn diff_change_detailed(
     base: Option<&git2::Tree<'_>>,
     head: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
-    diff_change_cached(repo, &mut ObjectCache::default(), base, head)
+    let mut line_diffs = LineDiffs::new(repo);
+    diff_change_cached(repo, &mut ObjectCache::default(), base, head)?
+        .into_iter()
+        .map(|f| f.finish(&mut line_diffs))
+        .collect()
 }
 
+/// The tree diff with libgit2's rename detection, the line diffs of modified text files left
+/// to [`PendingFile::finish`].
 fn diff_change_cached(
     repo: &Repository,
     cache: &mut ObjectCache,
     base: Option<&git2::Tree<'_>>,
     head: &git2::Tree<'_>,
-) -> Result<Vec<DiffedFile>, MiningError> {
+) -> Result<Vec<PendingFile>, MiningError> {
     let mut opts = DiffOptions::new();
     opts.ignore_submodules(false)
         .include_typechange(true)
@@ -533,7 +608,7 @@ fn diff_change_cached(
     let mut diff = repo.diff_tree_to_tree(base, Some(head), Some(&mut opts))?;
     diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
     let mut files = Vec::with_capacity(diff.deltas().len());
-    for (i, delta) in diff.deltas().enumerate() {
+    for delta in diff.deltas() {
         let old = delta.old_file();
         let new = delta.new_file();
         let change = match delta.status() {
@@ -562,19 +637,44 @@ fn diff_change_cached(
             old_path,
             (old.id(), old.mode()),
             (new.id(), new.mode()),
-            |_, _| {
-                Patch::from_diff(&diff, i)?
-                    .map(|p| line_stats(&p))
-                    .transpose()
-            },
-        )?);
+        ));
     }
     Ok(files)
 }
 
-/// One file of a diff: kind, line counts and hunks. `patch` makes the zero-context line diff
-/// of its two blobs (from a tree diff, or straight from the blobs).
-#[allow(clippy::too_many_arguments)]
+/// One side of a changed file as the line diff reads it.
+fn side_content(repo: &Repository, cache: &mut ObjectCache, id: Oid, mode: FileMode) -> Side2 {
+    if id.is_zero() {
+        return Side2::Absent;
+    }
+    if mode == FileMode::Commit {
+        // A submodule reads as git shows it: one line naming the commit.
+        let text: Arc<[u8]> = Arc::from(format!("Subproject commit {id}\n").into_bytes());
+        return Side2::Content(Rc::new(CachedBlob {
+            text: Some(text),
+            binary: false,
+            lines: 1,
+        }));
+    }
+    match cache.blob(repo, id) {
+        Some(b) => Side2::Content(b),
+        None => Side2::Missing,
+    }
+}
+
+enum Side2 {
+    Absent,
+    /// In the tree but not in the object store.
+    Missing,
+    Content(Rc<CachedBlob>),
+}
+
+/// One file of a diff: its kind, and the line counts and hunks of a file added or deleted
+/// whole; a modified file keeps both contents for its line diff ([`PendingFile::finish`]).
+/// Lines are counted as `git diff --numstat` counts them: a symlink's target and a submodule's
+/// "Subproject commit" line are lines too (only text files are attributed to authors and
+/// counted in LT). A blob the repository does not have (a partial or damaged clone) makes the
+/// file [`FileKind::Missing`]: no line counts rather than wrong ones.
 fn diffed_file(
     repo: &Repository,
     cache: &mut ObjectCache,
@@ -583,23 +683,30 @@ fn diffed_file(
     old_path: Option<String>,
     old: (Oid, FileMode),
     new: (Oid, FileMode),
-    patch: impl FnOnce(
-        Option<&CachedBlob>,
-        Option<&CachedBlob>,
-    ) -> Result<Option<LineStats>, git2::Error>,
-) -> Result<DiffedFile, MiningError> {
-    let special = kind_of(new.1).or_else(|| kind_of(old.1));
-    let (old_blob, new_blob) = match special {
-        None => (cache.blob(repo, old.0), cache.blob(repo, new.0)),
-        Some(_) => (None, None),
+) -> PendingFile {
+    let (old_side, new_side) = (
+        side_content(repo, cache, old.0, old.1),
+        side_content(repo, cache, new.0, new.1),
+    );
+    let missing = matches!(old_side, Side2::Missing) || matches!(new_side, Side2::Missing);
+    let content = |s: &Side2| match s {
+        Side2::Content(b) => Some(b.clone()),
+        _ => None,
     };
+    let (old_blob, new_blob) = (content(&old_side), content(&new_side));
     let binary =
         old_blob.as_ref().is_some_and(|b| b.binary) || new_blob.as_ref().is_some_and(|b| b.binary);
-    let kind = special.unwrap_or(if binary {
-        FileKind::Binary
-    } else {
-        FileKind::Text
-    });
+    let kind = kind_of(new.1)
+        .filter(|k| *k == FileKind::Submodule)
+        .or_else(|| kind_of(old.1).filter(|k| *k == FileKind::Submodule))
+        .or_else(|| kind_of(new.1).or_else(|| kind_of(old.1)))
+        .unwrap_or(if missing {
+            FileKind::Missing
+        } else if binary {
+            FileKind::Binary
+        } else {
+            FileKind::Text
+        });
     let mut file = FileChange {
         path,
         old_path,
@@ -611,26 +718,42 @@ fn diffed_file(
         added_lines: Vec::new(),
     };
     let mut hunks = Vec::new();
-    if kind == FileKind::Text {
-        file.lines_before = old_blob.as_ref().map_or(0, |b| b.lines);
-        if let Some(stats) = patch(old_blob.as_deref(), new_blob.as_deref())? {
+    let mut texts = None;
+    if !missing && !binary {
+        if kind == FileKind::Text {
+            file.lines_before = old_blob.as_ref().map_or(0, |b| b.lines);
+        }
+        // A whole file added or deleted is one hunk of all its lines.
+        let whole = match (&old_blob, &new_blob) {
+            (Some(ob), Some(nb)) => {
+                texts = Some([ob.text(), nb.text()]);
+                None
+            }
+            (None, Some(nb)) => Some(whole_file(nb.lines, true)),
+            (Some(ob), None) => Some(whole_file(ob.lines, false)),
+            (None, None) => None,
+        };
+        if let Some(stats) = whole {
             file.added = stats.added;
             file.deleted = stats.deleted;
             file.added_lines = stats.added_lines;
             hunks = stats.hunks;
         }
     }
-    Ok(DiffedFile {
-        file,
-        old_id: old.0,
-        new_id: new.0,
-        hunks,
-    })
+    PendingFile {
+        diffed: DiffedFile {
+            file,
+            old_id: old.0,
+            new_id: new.0,
+            hunks,
+        },
+        texts,
+    }
 }
 
 /// What a zero-context line diff of one file says.
 #[derive(Debug, Default)]
-struct LineStats {
+pub(crate) struct LineStats {
     added: u64,
     deleted: u64,
     added_lines: Vec<u32>,
@@ -799,6 +922,43 @@ fn is_blob_mode(mode: FileMode) -> bool {
     )
 }
 
+/// The regular files whose version in a merge's tree no parent's tree has, with their blobs:
+/// what the merge resolved. Only the subtrees that differ from the first parent's are read.
+pub fn merge_resolved(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent_trees: &[Oid],
+    tree: Oid,
+) -> Result<Vec<(String, Oid)>, git2::Error> {
+    let Some((&first, others)) = parent_trees.split_first() else {
+        return Ok(Vec::new());
+    };
+    // Reading these trees replaces nothing: the merge's children diff against it later.
+    let replaced = std::mem::take(&mut cache.replaced_trees);
+    let old = cache.tree(repo, first);
+    let new = cache.tree(repo, tree);
+    let mut changes = Vec::new();
+    let walked = match (old, new) {
+        (Ok(old), Ok(new)) => tree_changes(repo, cache, Some(&old), Some(&new), "", &mut changes),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    cache.replaced_trees = replaced;
+    walked?;
+    let mut resolved = Vec::new();
+    for (path, _, new) in changes {
+        let Some(new) = new.filter(|n| is_blob_mode(n.mode)) else {
+            continue;
+        };
+        if !others
+            .iter()
+            .any(|&t| cache.entry_at(repo, t, &path) == Some(new.id))
+        {
+            resolved.push((path, new.id));
+        }
+    }
+    Ok(resolved)
+}
+
 /// The same result as [`diff_change_detailed`] for one commit against its parent, faster:
 /// subtrees with equal ids are skipped and blobs are diffed directly. Commits that could hold
 /// a rename or a type change (both additions and deletions, a file becoming a symlink…) are
@@ -810,10 +970,16 @@ pub fn diff_commit(
 ) -> Result<Vec<DiffedFile>, MiningError> {
     let mut line_diffs = LineDiffs::new(repo);
     let mut cache = ObjectCache::default();
-    diff_commit_cached(repo, &mut cache, parent.map(|p| p.id()), tree.id())?
-        .into_iter()
-        .map(|f| f.finish(&mut line_diffs))
-        .collect()
+    diff_commit_cached(
+        repo,
+        &mut cache,
+        parent.map(|p| p.id()),
+        tree.id(),
+        RenameSource::Libgit2,
+    )?
+    .into_iter()
+    .map(|f| f.finish(&mut line_diffs))
+    .collect()
 }
 
 /// A file of [`diff_commit_cached`]'s diff, its line diff possibly still to make
@@ -843,13 +1009,15 @@ impl PendingFile {
     }
 }
 
-/// Zero-context line diffs of two blobs' contents. libgit2 looks up the `diff` attribute of a
-/// blob diffed without a path as if its path were `file`: when the repository's attributes
-/// (system, global, `info/attributes`) leave it unspecified, as they nearly always do, the
-/// diff is made straight from the bytes; otherwise from the blobs, so the attribute applies.
+/// Zero-context line diffs of two blobs' contents, made with git's default algorithm (Myers
+/// with its heuristics, sliders placed by the indent heuristic) straight from the bytes: one
+/// function for every line diff the miner and the scorer make, so line counts, hunks and line
+/// owners agree wherever they are computed. libgit2 looks up the `diff` attribute of a blob
+/// diffed without a path as if its path were `file`: when the repository's attributes (system,
+/// global, `info/attributes`) set it, as they almost never do, the diff is left to libgit2's
+/// blob diff so the attribute applies.
 pub struct LineDiffs<'r> {
     blobs_from: Option<&'r Repository>,
-    opts: DiffOptions,
 }
 
 impl<'r> LineDiffs<'r> {
@@ -858,40 +1026,73 @@ impl<'r> LineDiffs<'r> {
             repo.get_attr_bytes(Path::new("file"), "diff", AttrCheckFlags::FILE_THEN_INDEX),
             Ok(None)
         );
-        let mut opts = DiffOptions::new();
-        opts.context_lines(0);
         LineDiffs {
             blobs_from: (!unspecified).then_some(repo),
-            opts,
         }
     }
 
-    fn stats(
+    pub(crate) fn stats(
         &mut self,
         old_id: Oid,
         old: &[u8],
         new_id: Oid,
         new: &[u8],
     ) -> Result<LineStats, git2::Error> {
-        let opts = Some(&mut self.opts);
-        match self.blobs_from {
-            None => line_stats(&Patch::from_buffers(old, None, new, None, opts)?),
-            Some(repo) => {
-                let (old, new) = (repo.find_blob(old_id)?, repo.find_blob(new_id)?);
-                line_stats(&Patch::from_blobs(&old, None, &new, None, opts)?)
-            }
+        if let Some(repo) = self.blobs_from {
+            let mut opts = DiffOptions::new();
+            opts.context_lines(0);
+            let (old, new) = (repo.find_blob(old_id)?, repo.find_blob(new_id)?);
+            return line_stats(&Patch::from_blobs(&old, None, &new, None, Some(&mut opts))?);
         }
+        Ok(self.imara_stats(old, new))
+    }
+
+    fn imara_stats(&mut self, old: &[u8], new: &[u8]) -> LineStats {
+        if old == new {
+            return LineStats::default();
+        }
+        let input = imara::InternedInput::new(old, new);
+        let mut diff = imara::Diff::compute(imara::Algorithm::Myers, &input);
+        diff.postprocess_lines(&input);
+        let mut stats = LineStats::default();
+        for h in diff.hunks() {
+            let (old_lines, new_lines) = (h.before.len() as u32, h.after.len() as u32);
+            // git's hunk header numbers: 1-based, and for an empty side the line before it.
+            let hunk = Hunk {
+                old_start: h.before.start + u32::from(old_lines > 0),
+                old_lines,
+                new_start: h.after.start + u32::from(new_lines > 0),
+                new_lines,
+            };
+            stats.added += u64::from(new_lines);
+            stats.deleted += u64::from(old_lines);
+            stats.added_lines.extend(h.after.start + 1..=h.after.end);
+            stats.hunks.push(hunk);
+        }
+        stats
     }
 }
 
-/// [`diff_commit`] reading trees and blobs through `cache`, the line diffs of modified text
-/// files left to [`PendingFile::finish`]; the parent's trees it replaced are noted in `cache`
-/// for [`ObjectCache::forget`].
+/// Where the renames of a diff come from.
+#[derive(Clone, Copy)]
+pub enum RenameSource<'a> {
+    /// git's own detection, asked beforehand ([`renames`]): these pairs, (old, new).
+    Git(&'a [(String, String)]),
+    /// libgit2's, when git could not be asked.
+    Libgit2,
+}
+
+/// [`diff_commit`] reading trees and blobs through `cache`, the line diffs of modified files
+/// left to [`PendingFile::finish`]; the parent's trees it replaced are noted in `cache` for
+/// [`ObjectCache::forget`]. Only subtrees whose ids differ are read. With renames from git the
+/// deletions and additions they pair become one renamed file each; with libgit2's detection,
+/// commits that could hold a rename or a type change are left to libgit2's diff.
 pub fn diff_commit_cached(
     repo: &Repository,
     cache: &mut ObjectCache,
     parent: Option<Oid>,
     tree: Oid,
+    renames: RenameSource<'_>,
 ) -> Result<Vec<PendingFile>, MiningError> {
     if let Some(p) = parent.filter(|&p| p != tree) {
         cache.replaced_trees.push(p);
@@ -900,73 +1101,183 @@ pub fn diff_commit_cached(
     let new = cache.tree(repo, tree)?;
     let mut changes = Vec::new();
     tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)?;
-    let added = changes.iter().any(|c| c.1.is_none());
-    let deleted = changes.iter().any(|c| c.2.is_none());
-    let typechange = changes.iter().any(|c| match (c.1, c.2) {
-        (Some(o), Some(n)) => o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode)),
-        _ => false,
-    });
-    if (added && deleted) || typechange {
-        let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
-        return Ok(
-            diff_change_cached(repo, cache, parent.as_ref(), &repo.find_tree(tree)?)?
-                .into_iter()
-                .map(|diffed| PendingFile {
-                    diffed,
-                    texts: None,
-                })
-                .collect(),
-        );
+    let pairs = match renames {
+        RenameSource::Git(pairs) => pairs,
+        RenameSource::Libgit2 => {
+            let added = changes.iter().any(|c| c.1.is_none());
+            let deleted = changes.iter().any(|c| c.2.is_none());
+            let typechange = changes.iter().any(|c| match (c.1, c.2) {
+                (Some(o), Some(n)) => {
+                    o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode))
+                }
+                _ => false,
+            });
+            if (added && deleted) || typechange {
+                let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
+                return diff_change_cached(repo, cache, parent.as_ref(), &repo.find_tree(tree)?);
+            }
+            &[][..]
+        }
+    };
+    Ok(files_of_changes(repo, cache, changes, pairs))
+}
+
+/// The renames of `renames` that a tree diff holds (a deletion of the old path and an addition
+/// of the new one): new path → old path.
+fn paired_renames(
+    changes: &[(String, Option<Side>, Option<Side>)],
+    renames: &[(String, String)],
+) -> HashMap<String, String> {
+    let mut rename_from: HashMap<String, String> = HashMap::new();
+    if !renames.is_empty() {
+        let deleted: HashMap<&str, Side> = changes
+            .iter()
+            .filter_map(|(p, o, n)| match (o, n) {
+                (Some(o), None) => Some((p.as_str(), *o)),
+                _ => None,
+            })
+            .collect();
+        let added: std::collections::HashSet<&str> = changes
+            .iter()
+            .filter(|(_, o, n)| o.is_none() && n.is_some())
+            .map(|(p, _, _)| p.as_str())
+            .collect();
+        for (old, new) in renames {
+            if deleted.contains_key(old.as_str()) && added.contains(new.as_str()) {
+                rename_from.insert(new.clone(), old.clone());
+            }
+        }
     }
+    rename_from
+}
+
+/// The paths of a commit as the history index records them ([`index::NewCommit`]): each
+/// changed path (a rename's new path, a deletion's old one) and the renames, from the tree
+/// diff of `tree` against `parent` (None: every file added) and git's rename pairs. Reads
+/// trees only.
+pub(crate) fn commit_paths(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent: Option<Oid>,
+    tree: Oid,
+    renames: &[(String, String)],
+) -> Result<CommitPaths, git2::Error> {
+    let replaced = std::mem::take(&mut cache.replaced_trees);
+    let old = parent.map(|p| cache.tree(repo, p)).transpose();
+    let new = cache.tree(repo, tree);
+    let mut changes = Vec::new();
+    let walked = match (old, new) {
+        (Ok(old), Ok(new)) => {
+            tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    cache.replaced_trees = replaced;
+    walked?;
+    let pairs = paired_renames(&changes, renames);
+    let moved: std::collections::HashSet<&String> = pairs.values().collect();
+    let touched = changes
+        .iter()
+        .filter(|(p, _, n)| !(n.is_none() && moved.contains(p)))
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    let mut renames: Vec<(String, String)> =
+        pairs.into_iter().map(|(new, old)| (old, new)).collect();
+    renames.sort();
+    Ok(CommitPaths { touched, renames })
+}
+
+/// What [`commit_paths`] finds.
+pub(crate) struct CommitPaths {
+    pub touched: Vec<String>,
+    /// (old, new)
+    pub renames: Vec<(String, String)>,
+}
+
+/// The files of a tree diff, the deletions and additions that `renames` pairs made one renamed
+/// file each (at the new path's place). A pair the diff does not hold is ignored.
+fn files_of_changes(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    changes: Vec<(String, Option<Side>, Option<Side>)>,
+    renames: &[(String, String)],
+) -> Vec<PendingFile> {
+    let rename_from = paired_renames(&changes, renames);
+    let renamed_away: std::collections::HashSet<String> = rename_from.values().cloned().collect();
+    let old_side: HashMap<String, Side> = changes
+        .iter()
+        .filter(|(p, _, _)| renamed_away.contains(p))
+        .filter_map(|(p, o, _)| o.map(|o| (p.clone(), o)))
+        .collect();
+    let none = Side {
+        id: Oid::zero(),
+        mode: FileMode::Unreadable,
+    };
     let mut files = Vec::with_capacity(changes.len());
     for (path, old, new) in changes {
-        let change = match (old, new) {
-            (None, _) => ChangeKind::Added,
-            (_, None) => ChangeKind::Deleted,
-            _ => ChangeKind::Modified,
-        };
-        let none = Side {
-            id: Oid::zero(),
-            mode: FileMode::Unreadable,
+        if renamed_away.contains(&path) && new.is_none() {
+            continue; // the deletion half of a rename
+        }
+        let (change, old_path, old) = match (old, new, rename_from.get(&path)) {
+            (None, Some(_), Some(from)) => (
+                ChangeKind::Renamed,
+                Some(from.clone()),
+                old_side.get(from).copied(),
+            ),
+            (None, _, _) => (ChangeKind::Added, None, None),
+            (_, None, _) => (ChangeKind::Deleted, None, old),
+            (Some(o), Some(n), _)
+                if o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode)) =>
+            {
+                (ChangeKind::Other, None, old)
+            }
+            _ => (ChangeKind::Modified, None, old),
         };
         let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
-        let mut texts = None;
-        let diffed = diffed_file(
+        files.push(diffed_file(
             repo,
             cache,
             change,
             path,
-            None,
+            old_path,
             (o.id, o.mode),
             (n.id, n.mode),
-            |ob, nb| match (ob, nb) {
-                // Diffed from the bytes, without a path (see LineDiffs), by `finish`.
-                (Some(ob), Some(nb)) => {
-                    texts = Some([ob.text(), nb.text()]);
-                    Ok(None)
-                }
-                // A whole file added or deleted is one hunk of all its lines.
-                (None, Some(nb)) => Ok(Some(whole_file(nb.lines, true))),
-                (Some(ob), None) => Ok(Some(whole_file(ob.lines, false))),
-                (None, None) => Ok(None),
-            },
-        )?;
-        files.push(PendingFile { diffed, texts });
+        ));
     }
-    Ok(files)
+    files
 }
 
-/// Who last wrote each line of the touched files at base, replayed along each file's own
-/// history from the index (one line diff per earlier commit of the file), so it costs the
-/// history of the touched files, never a walk of the whole repository as `git blame` does.
+/// The squashed diff between two trees, read through `cache`, renames as `renames` gives
+/// them, the line diffs of modified files left to [`PendingFile::finish`].
+pub fn diff_trees_cached(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    base: Oid,
+    head: Oid,
+    renames: RenameSource<'_>,
+) -> Result<Vec<PendingFile>, MiningError> {
+    let replaced = std::mem::take(&mut cache.replaced_trees);
+    let files = diff_commit_cached(repo, cache, Some(base), head, renames);
+    cache.replaced_trees = replaced;
+    files
+}
+
+/// Who last wrote each line of the touched files at base ([`owners`]), replayed along each
+/// file's own history from the index, so it costs the history of the touched files, never a
+/// walk of the whole repository as `git blame` does. At most [`ATTRIBUTION_BUDGET`] history
+/// steps are replayed; files past it are left out (and the tally says how many were used).
+#[allow(clippy::too_many_arguments)]
 fn attribute_lines(
     repo: &Repository,
     index: &HistoryIndex,
+    objects: &mut ObjectCache,
     files: &[FileChange],
-    histories: &[Vec<u32>],
-    base_tree: &git2::Tree<'_>,
+    history: &index::ReachableFrom<'_>,
+    steps: &[Vec<(u32, u32)>],
+    base_tree: Oid,
     author: Option<u32>,
-) -> BlameTally {
+    deadline: Option<std::time::Instant>,
+) -> Result<BlameTally, MiningError> {
     let mut tally = BlameTally::default();
     // Biggest edits first: their files matter most when the budget runs out.
     let mut order: Vec<usize> = (0..files.len())
@@ -975,130 +1286,50 @@ fn attribute_lines(
     tally.files_existing = order.len() as u32;
     order.sort_by_key(|&i| std::cmp::Reverse(files[i].added + files[i].deleted));
     let mut budget = ATTRIBUTION_BUDGET;
+    let mut line_diffs = LineDiffs::new(repo);
+    let mut cost = owners::ReplayCost::default();
     for i in order {
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(MiningError::TimedOut);
+        }
         let file = &files[i];
-        let history = &histories[i];
-        if history.len() + 1 > budget {
+        let steps = &steps[i];
+        if steps.len() + 1 > budget {
             continue;
         }
-        let Some(base_content) = base_tree
-            .get_path(Path::new(file.base_path()))
-            .ok()
-            .and_then(|e| repo.find_blob(e.id()).ok())
-            .map(|b| b.content().to_vec())
-        else {
+        let Some(base_id) = objects.entry_at(repo, base_tree, file.base_path()) else {
             continue;
         };
-        budget -= history.len() + 1;
-        let owners = replay_file_owners(repo, index, file.base_path(), history, &base_content);
+        let Some(base_blob) = objects.blob(repo, base_id) else {
+            continue;
+        };
+        budget -= steps.len() + 1;
+        let owners = owners::replay_owners(
+            repo,
+            index,
+            objects,
+            &mut line_diffs,
+            history,
+            steps,
+            base_id,
+            &mut cost,
+        )?;
+        let lines = base_blob.lines;
         tally.files_attributed += 1;
-        tally.total_lines += owners.len() as u64;
-        if let Some(a) = author {
+        tally.total_lines += lines;
+        if let (Some(a), Some((_, owners))) = (author, owners) {
             tally.author_lines += owners
                 .iter()
-                .filter(|&&o| o != u32::MAX && index.commit(o).author == a)
+                .filter(|&&o| o != owners::NOBODY && index.commit(o).author == a)
                 .count() as u64;
         }
     }
-    tally
-}
-
-/// The commit (index id) that last wrote each line of `final_content`, the file at `path`,
-/// replayed along `history` (its earlier commits, oldest first, renames followed by the index).
-/// Lines the replay cannot explain (merge resolutions, a shallow cut) are `u32::MAX`: nobody's.
-pub fn replay_file_owners(
-    repo: &Repository,
-    index: &HistoryIndex,
-    path: &str,
-    history: &[u32],
-    final_content: &[u8],
-) -> Vec<u32> {
-    let mut owners: Vec<u32> = Vec::new();
-    let mut content: Vec<u8> = Vec::new();
-    for &c in history {
-        let ic = index.commit(c);
-        let at = index.path_at(path, c);
-        let next = repo
-            .find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid"))
-            .ok()
-            .and_then(|commit| commit.tree().ok())
-            .and_then(|tree| tree.get_path(Path::new(&at)).ok().map(|e| e.id()))
-            .and_then(|id| repo.find_blob(id).ok())
-            .map(|b| b.content().to_vec())
-            .unwrap_or_default();
-        owners = replay(&content, &owners, &next, c);
-        content = next;
-    }
-    replay(&content, &owners, final_content, u32::MAX)
-}
-
-/// Owners of the lines of a file after a zero-context diff, from the owners before it and the
-/// diff's hunks: unchanged lines keep theirs, added or changed lines go to `owner`.
-pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u32) -> Vec<u32> {
-    let mut owners = Vec::with_capacity(new_len);
-    let mut old_pos = 0usize;
-    for hunk in hunks {
-        let old_start = if hunk.old_lines == 0 {
-            hunk.old_start as usize
-        } else {
-            hunk.old_start as usize - 1
-        };
-        while old_pos < old_start && owners.len() < new_len {
-            owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
-            old_pos += 1;
-        }
-        old_pos = old_start + hunk.old_lines as usize;
-        for _ in 0..hunk.new_lines {
-            owners.push(owner);
-        }
-    }
-    while owners.len() < new_len {
-        owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
-        old_pos += 1;
-    }
-    owners.truncate(new_len);
-    owners
-}
-
-/// Owners of the lines of `new`, given the owners of the lines of `old`: unchanged lines keep
-/// theirs, added or changed lines go to `author`.
-fn replay(old: &[u8], old_owners: &[u32], new: &[u8], author: u32) -> Vec<u32> {
-    let new_len = count_lines(new) as usize;
-    if old == new {
-        return old_owners.to_vec();
-    }
-    let mut opts = DiffOptions::new();
-    opts.context_lines(0).force_text(true);
-    let Ok(patch) = Patch::from_buffers(old, None, new, None, Some(&mut opts)) else {
-        return vec![author; new_len];
-    };
-    let mut owners = Vec::with_capacity(new_len);
-    let mut old_pos = 0usize; // lines of old consumed
-    for h in 0..patch.num_hunks() {
-        let Ok((hunk, _)) = patch.hunk(h) else {
-            continue;
-        };
-        // With no context, a pure insertion's old_start is the line *before* it.
-        let old_start = if hunk.old_lines() == 0 {
-            hunk.old_start() as usize
-        } else {
-            hunk.old_start() as usize - 1
-        };
-        while old_pos < old_start && owners.len() < new_len {
-            owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
-            old_pos += 1;
-        }
-        old_pos = old_start + hunk.old_lines() as usize;
-        for _ in 0..hunk.new_lines() {
-            owners.push(author);
-        }
-    }
-    while owners.len() < new_len {
-        owners.push(old_owners.get(old_pos).copied().unwrap_or(u32::MAX));
-        old_pos += 1;
-    }
-    owners.truncate(new_len);
-    owners
+    tracing::debug!(
+        steps = cost.steps,
+        diffs = cost.diffs,
+        "line owners replayed"
+    );
+    Ok(tally)
 }
 
 #[cfg(test)]
@@ -1111,21 +1342,5 @@ mod tests {
         assert_eq!(count_lines(b"a"), 1);
         assert_eq!(count_lines(b"a\nb\n"), 2);
         assert_eq!(count_lines(b"a\nb"), 2);
-    }
-
-    #[test]
-    fn replay_keeps_unchanged_owners() {
-        let v1 = b"a\nb\nc\n";
-        let owners = replay(b"", &[], v1, 1);
-        assert_eq!(owners, vec![1, 1, 1]);
-        // Change b, insert x after c, by author 2.
-        let v2 = b"a\nB\nc\nx\n";
-        let owners = replay(v1, &owners, v2, 2);
-        assert_eq!(owners, vec![1, 2, 1, 2]);
-        // Insert at the top and delete c, by author 3.
-        let v3 = b"top\na\nB\nx\n";
-        let owners = replay(v2, &owners, v3, 3);
-        assert_eq!(owners, vec![3, 1, 2, 2]);
-        assert_eq!(replay(v3, &owners, b"", 4), Vec::<u32>::new());
     }
 }

@@ -533,6 +533,11 @@ impl TreeData {
         self.id
     }
 
+    /// Memory the parsed tree holds, about.
+    pub fn bytes(&self) -> usize {
+        self.names.len() + self.entries.len() * std::mem::size_of::<TreeItem>()
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = TreeEntryRef<'_>> {
         self.entries
             .iter()

@@ -255,6 +255,7 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
             &mut cache,
             parent.as_ref().map(|t| t.id()),
             tree.id(),
+            mining::RenameSource::Libgit2,
         )
         .unwrap();
         let cached: Vec<_> = pending

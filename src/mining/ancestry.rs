@@ -1,0 +1,281 @@
+//! "Is this commit an ancestor of that one?" in about constant time, for a history added
+//! parents first, in memory that grows with the merges' news rather than with commits × branches.
+//!
+//! The history is cut into chains: a commit continues its first parent's chain when the caller
+//! says it should (the first-parent line of a branch, merges included, so a main line stays one
+//! chain however many branches merge into it) and no other child already did; otherwise it
+//! starts a chain whose base is that parent. What a commit
+//! reaches on another chain only grows along its own chain, so each chain keeps a log of the
+//! points where that grew (a merge brought news) and inherits the rest from its base. A fork
+//! costs nothing; a merge costs what the merged side knew that this side did not. Bases nest at
+//! most [`MAX_BASE_DEPTH`] deep before a chain copies what its base knows, which bounds a query.
+
+use std::collections::HashMap;
+
+/// Nesting of chain bases before a new chain starts from a copy of what its base knows.
+const MAX_BASE_DEPTH: u32 = 16;
+
+#[derive(Debug, Clone, Copy)]
+struct Place {
+    chain: u32,
+    pos: u32,
+}
+
+#[derive(Debug, Default)]
+struct Chain {
+    /// The commit this chain forked from (its first commit's first parent).
+    base: Option<Place>,
+    depth: u32,
+    /// Other chain → (position on this chain, furthest position reached there from then on),
+    /// positions increasing.
+    log: HashMap<u32, Vec<(u32, u32)>>,
+}
+
+/// Ancestry of the commits added so far, by their number in the order added.
+#[derive(Debug, Default)]
+pub struct Ancestry {
+    places: Vec<Place>,
+    /// Whether a commit already has a child continuing its chain.
+    continued: Vec<bool>,
+    chains: Vec<Chain>,
+}
+
+impl Ancestry {
+    pub fn len(&self) -> usize {
+        self.places.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.places.is_empty()
+    }
+
+    pub fn chains(&self) -> usize {
+        self.chains.len()
+    }
+
+    /// Entries kept in the chains' logs (what the memory grows with).
+    pub fn log_entries(&self) -> usize {
+        self.chains
+            .iter()
+            .map(|c| c.log.values().map(Vec::len).sum::<usize>())
+            .sum()
+    }
+
+    /// The furthest position on chain `on` that commit `at` reaches (itself included).
+    fn reach(&self, at: Place, on: u32) -> Option<u32> {
+        let mut at = at;
+        loop {
+            if at.chain == on {
+                return Some(at.pos);
+            }
+            let chain = &self.chains[at.chain as usize];
+            if let Some(entries) = chain.log.get(&on) {
+                let i = entries.partition_point(|&(p, _)| p <= at.pos);
+                if i > 0 {
+                    // An entry is recorded only when it beats what the base gave.
+                    return Some(entries[i - 1].1);
+                }
+            }
+            at = chain.base?;
+        }
+    }
+
+    fn place_reaches(&self, at: Place, target: Place) -> bool {
+        self.reach(at, target.chain)
+            .is_some_and(|p| p >= target.pos)
+    }
+
+    /// Whether commit `a` is `b` or one of its ancestors.
+    pub fn is_ancestor(&self, a: u32, b: u32) -> bool {
+        let (pa, pb) = (self.places[a as usize], self.places[b as usize]);
+        self.place_reaches(pb, pa)
+    }
+
+    /// Record that `at` (the commit being added) reaches `from` and everything `from`
+    /// reaches. Every entry of a log stands for all its place reaches (each is recorded with
+    /// what it brings), so a place `at` already reaches brings nothing new and is not walked.
+    fn learn_all(&mut self, at: Place, from: Place) {
+        let mut pending = vec![from];
+        while let Some(f) = pending.pop() {
+            if self.place_reaches(at, f) {
+                continue;
+            }
+            let entries = self.chains[at.chain as usize]
+                .log
+                .entry(f.chain)
+                .or_default();
+            match entries.last_mut() {
+                Some(last) if last.0 == at.pos => last.1 = last.1.max(f.pos),
+                _ => entries.push((at.pos, f.pos)),
+            }
+            let chain = &self.chains[f.chain as usize];
+            pending.extend(chain.base);
+            pending.extend(chain.log.iter().filter_map(|(&on, entries)| {
+                let i = entries.partition_point(|&(p, _)| p <= f.pos);
+                (i > 0).then(|| Place {
+                    chain: on,
+                    pos: entries[i - 1].1,
+                })
+            }));
+        }
+    }
+
+    /// Add the next commit; its parents (numbers of commits already added) in order. It
+    /// continues its first parent's chain if no other child did.
+    pub fn push(&mut self, parents: &[u32]) {
+        self.push_continuing(parents, true);
+    }
+
+    /// [`Self::push`], continuing the first parent's chain only if `continues` (and no other
+    /// child did): the first-parent line of a branch, so that the chains follow branches.
+    pub fn push_continuing(&mut self, parents: &[u32], continues: bool) {
+        let first = parents.first().copied();
+        let place = match first.filter(|&p| continues && !self.continued[p as usize]) {
+            Some(p) => {
+                self.continued[p as usize] = true;
+                let pp = self.places[p as usize];
+                Place {
+                    chain: pp.chain,
+                    pos: pp.pos + 1,
+                }
+            }
+            None => {
+                let base = first.map(|p| self.places[p as usize]);
+                let depth = base.map_or(0, |b| self.chains[b.chain as usize].depth + 1);
+                let chain = self.chains.len() as u32;
+                self.chains.push(Chain {
+                    base,
+                    depth,
+                    log: HashMap::new(),
+                });
+                let place = Place { chain, pos: 0 };
+                if let (Some(b), true) = (base, depth > MAX_BASE_DEPTH) {
+                    // Too deep a nesting: start from a copy of what the base knows.
+                    self.chains[chain as usize].base = None;
+                    self.chains[chain as usize].depth = 0;
+                    for on in 0..chain {
+                        if let Some(pos) = self.reach(b, on) {
+                            self.chains[chain as usize].log.insert(on, vec![(0, pos)]);
+                        }
+                    }
+                }
+                place
+            }
+        };
+        self.places.push(place);
+        self.continued.push(false);
+        for &p in parents.iter().skip(1) {
+            let from = self.places[p as usize];
+            self.learn_all(place, from);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_ancestry() {
+        // 0 ← 1 ← 2 ← 4(merge 2,3) ← 5 ; 1 ← 3
+        let mut a = Ancestry::default();
+        a.push(&[]);
+        a.push(&[0]);
+        a.push(&[1]);
+        a.push(&[1]);
+        a.push(&[2, 3]);
+        a.push(&[4]);
+        assert!(a.is_ancestor(0, 5) && a.is_ancestor(3, 5) && a.is_ancestor(3, 4));
+        assert!(!a.is_ancestor(3, 2), "a side branch is not history of main");
+        assert!(!a.is_ancestor(2, 3));
+        assert!(a.is_ancestor(1, 3));
+        assert!(!a.is_ancestor(5, 4));
+        assert!(a.is_ancestor(4, 4));
+    }
+
+    /// Every pair against a walk of the parents, on random histories: branches off any
+    /// commit, merges of any commits (octopus and criss-cross included), several roots.
+    #[test]
+    fn matches_a_walk_on_random_histories() {
+        let mut seed = 0x853c_49e6_748f_ea9bu64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..40 {
+            let n = 30 + (next() % 250) as usize;
+            let mut parents: Vec<Vec<u32>> = Vec::new();
+            let mut a = Ancestry::default();
+            for i in 0..n {
+                let mut ps: Vec<u32> = Vec::new();
+                if i > 0 && next() % 40 != 0 {
+                    // Mostly the previous commit or a recent one; now and then an old one.
+                    let back = if next() % 3 == 0 {
+                        next() % (i as u64)
+                    } else {
+                        next() % 4
+                    };
+                    ps.push((i as u64 - 1 - back.min(i as u64 - 1)) as u32);
+                    let extra = match next() % 10 {
+                        0..=5 => 0,
+                        6..=8 => 1,
+                        _ => 2,
+                    };
+                    for _ in 0..extra {
+                        let p = (next() % i as u64) as u32;
+                        if !ps.contains(&p) {
+                            ps.push(p);
+                        }
+                    }
+                }
+                a.push_continuing(&ps, next() % 4 != 0);
+                parents.push(ps);
+            }
+            let mut reach: Vec<Vec<bool>> = Vec::new();
+            for i in 0..n {
+                let mut r = vec![false; n];
+                r[i] = true;
+                for &p in &parents[i] {
+                    for (j, &x) in reach[p as usize].iter().enumerate() {
+                        r[j] |= x;
+                    }
+                }
+                reach.push(r);
+            }
+            for (b, reach_b) in reach.iter().enumerate() {
+                for (x, &want) in reach_b.iter().enumerate() {
+                    assert_eq!(
+                        a.is_ancestor(x as u32, b as u32),
+                        want,
+                        "round {round}: is {x} an ancestor of {b}?"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A bors-style history: every change on a branch of its own, merged into main. The logs
+    /// grow by about one entry a merge, not by the number of branches at each merge.
+    #[test]
+    fn merges_cost_their_news() {
+        let mut a = Ancestry::default();
+        a.push(&[]);
+        let mut main = 0u32;
+        for _ in 0..2_000 {
+            // The branch's first commit comes before the merge, but the main line continues
+            // through the merge.
+            let fork = main;
+            a.push_continuing(&[fork], false);
+            let side = a.len() as u32 - 1;
+            a.push(&[side]);
+            let side = a.len() as u32 - 1;
+            a.push(&[main, side]);
+            main = a.len() as u32 - 1;
+        }
+        assert_eq!(a.chains(), 2_001, "one for the main line, one a branch");
+        assert!(a.log_entries() <= 2_001, "{}", a.log_entries());
+        assert!(a.is_ancestor(1, main) && !a.is_ancestor(main, 1));
+    }
+}

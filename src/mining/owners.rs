@@ -1,0 +1,481 @@
+//! Line ownership: for a blob, the commit (index id) that last wrote each of its lines, as
+//! `git blame` would follow it through the history graph.
+//!
+//! One rule defines it, and both ways of computing it follow that rule, so `mine` (which keeps
+//! owners along its single pass) and `score` (which replays the touched files' own history)
+//! agree:
+//!
+//! - a non-merge commit that adds or changes a text file owns the lines its line diff against
+//!   its first parent adds; the other lines keep the owners they had in the parent's version;
+//! - a merge whose version of a file differs from every parent's ("resolved", by hand or by
+//!   the merge machinery) takes each line from the first parent whose version has it
+//!   unchanged, and owns the lines no parent has;
+//! - owners are kept per file, blob and producer: the same content reached again in a file (a
+//!   revert, a merge taking the other side) has the owners its latest producer in the history
+//!   at hand gave it (a producer on a branch that history has not merged does not count; of two
+//!   producers on branches that were both merged, the later by author time, then by id), and
+//!   two files with the same content keep their own owners;
+//! - what the history cannot explain (a version whose producer is outside the replayed
+//!   history: a shallow cut, a rename the index did not follow) is nobody's ([`NOBODY`]).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use git2::{Oid, Repository};
+
+use super::index::{HistoryIndex, Lineage};
+use super::{Hunk, LineDiffs, MiningError, ObjectCache};
+
+/// The owner of a line no commit can be named for.
+pub const NOBODY: u32 = u32::MAX;
+
+/// Marks a line of a merge's version that a parent's version does not have unchanged.
+const CHANGED: u32 = u32::MAX - 1;
+
+/// Owners of the lines of a file after a zero-context diff, from the owners before it and the
+/// diff's hunks: unchanged lines keep theirs, added or changed lines go to `owner`. Owners
+/// missing before (an unknown version) are [`NOBODY`].
+pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u32) -> Vec<u32> {
+    let mut owners = Vec::with_capacity(new_len);
+    let mut old_pos = 0usize;
+    for hunk in hunks {
+        // With no context, a pure insertion's old_start is the line *before* it.
+        let old_start = if hunk.old_lines == 0 {
+            hunk.old_start as usize
+        } else {
+            (hunk.old_start as usize).saturating_sub(1)
+        };
+        while old_pos < old_start && owners.len() < new_len {
+            owners.push(old_owners.get(old_pos).copied().unwrap_or(NOBODY));
+            old_pos += 1;
+        }
+        old_pos = old_start + hunk.old_lines as usize;
+        for _ in 0..hunk.new_lines {
+            owners.push(owner);
+        }
+    }
+    while owners.len() < new_len {
+        owners.push(old_owners.get(old_pos).copied().unwrap_or(NOBODY));
+        old_pos += 1;
+    }
+    owners.truncate(new_len);
+    owners
+}
+
+/// One parent of a merge as [`merge_owners`] reads it: the owners of its version of the file
+/// and the hunks of the line diff from that version to the merge's.
+pub struct MergeParent<'a> {
+    pub owners: &'a [u32],
+    pub hunks: &'a [Hunk],
+}
+
+/// Owners of a merge's resolved version of a file: each line from the first parent that has
+/// it unchanged, else the merge's own.
+pub fn merge_owners(parents: &[MergeParent<'_>], new_len: usize, merge: u32) -> Vec<u32> {
+    let mut owners = vec![CHANGED; new_len];
+    for p in parents {
+        let from_parent = apply_hunks(p.owners, p.hunks, new_len, CHANGED);
+        for (o, f) in owners.iter_mut().zip(from_parent) {
+            if *o == CHANGED {
+                *o = f;
+            }
+        }
+    }
+    for o in &mut owners {
+        if *o == CHANGED {
+            *o = merge;
+        }
+    }
+    owners
+}
+
+/// Most bytes of owner lists an [`OwnerCache`] keeps (4 bytes a line); past it the least
+/// recently used lists go, and are replayed from history if they are needed again.
+pub const OWNER_CACHE_BYTES: usize = 256 << 20;
+
+/// Owners as one producer (index id) gave them.
+pub type Produced = (u32, Rc<[u32]>);
+
+/// Of two producers of the same version, the one whose owners stand: the descendant, or
+/// for two on separate branches the later by author time, then by commit id. It does not
+/// depend on the order the commits were indexed in, so `mine` and `score` agree.
+pub fn standing_producer(index: &HistoryIndex, history: &impl Lineage, a: u32, b: u32) -> u32 {
+    if a == b || history.is_ancestor(b, a) {
+        return a;
+    }
+    if history.is_ancestor(a, b) {
+        return b;
+    }
+    let key = |c: u32| {
+        let ic = index.commit(c);
+        (ic.time, ic.oid)
+    };
+    if key(a) >= key(b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// Producers of one blob kept at most: the content reached on many branches at once is rare;
+/// past this the oldest go (and are replayed if asked for).
+const PRODUCERS_KEPT: usize = 8;
+
+/// Owners per file (its path there), blob and producer (the commit, index id, whose change
+/// gave that version those owners), bounded by [`OWNER_CACHE_BYTES`], least recently used
+/// versions dropped first.
+pub struct OwnerCache {
+    /// (blob, path) → (producers with their owners, oldest first; when last used).
+    entries: HashMap<(Oid, Box<str>), (Vec<Produced>, u64)>,
+    bytes: usize,
+    limit: usize,
+    clock: u64,
+}
+
+impl Default for OwnerCache {
+    fn default() -> Self {
+        OwnerCache::with_limit(OWNER_CACHE_BYTES)
+    }
+}
+
+impl OwnerCache {
+    pub fn with_limit(limit: usize) -> OwnerCache {
+        OwnerCache {
+            entries: HashMap::new(),
+            bytes: 0,
+            limit,
+            clock: 0,
+        }
+    }
+
+    /// Owners of `blob` at `path` from its standing producer ([`standing_producer`]) among
+    /// those in `history` (ancestors of the commit asking).
+    pub fn get(
+        &mut self,
+        path: &str,
+        blob: Oid,
+        index: &HistoryIndex,
+        history: &impl Lineage,
+    ) -> Option<Rc<[u32]>> {
+        self.clock += 1;
+        let clock = self.clock;
+        let (producers, used) = self.entries.get_mut(&(blob, Box::from(path)))?;
+        *used = clock;
+        let mut standing: Option<&Produced> = None;
+        for p in producers.iter().filter(|(p, _)| history.visible(*p)) {
+            standing = Some(match standing {
+                Some(s) if standing_producer(index, history, s.0, p.0) == s.0 => s,
+                _ => p,
+            });
+        }
+        standing.map(|(_, o)| o.clone())
+    }
+
+    /// Keep `owners` for `blob` at `path` as `producer` gave them.
+    pub fn insert(&mut self, path: &str, blob: Oid, producer: u32, owners: Rc<[u32]>) {
+        self.clock += 1;
+        self.bytes += owners.len() * 4;
+        let (producers, used) = self.entries.entry((blob, Box::from(path))).or_default();
+        *used = self.clock;
+        producers.retain(|(p, old)| {
+            let keep = *p != producer;
+            if !keep {
+                self.bytes -= old.len() * 4;
+            }
+            keep
+        });
+        let at = producers.partition_point(|(p, _)| *p < producer);
+        producers.insert(at, (producer, owners));
+        if producers.len() > PRODUCERS_KEPT {
+            let (_, old) = producers.remove(0);
+            self.bytes -= old.len() * 4;
+        }
+        if self.bytes > self.limit {
+            self.shrink();
+        }
+    }
+
+    /// Drop the least recently used blobs until a quarter of the budget is free.
+    fn shrink(&mut self) {
+        let mut by_use: Vec<(u64, (Oid, Box<str>))> = self
+            .entries
+            .iter()
+            .map(|(k, (_, u))| (*u, k.clone()))
+            .collect();
+        by_use.sort_unstable();
+        let target = self.limit / 4 * 3;
+        for (_, id) in by_use {
+            if self.bytes <= target {
+                break;
+            }
+            if let Some((producers, _)) = self.entries.remove(&id) {
+                self.bytes -= producers.iter().map(|(_, o)| o.len() * 4).sum::<usize>();
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Lines whose owners are kept.
+    pub fn lines(&self) -> usize {
+        self.bytes / 4
+    }
+}
+
+/// The blob of the regular file at `path` under tree `tree` (None: absent, or a tree, symlink
+/// or submodule there).
+fn regular_blob(
+    repo: &Repository,
+    objects: &mut ObjectCache,
+    tree: Oid,
+    path: &str,
+) -> Option<Oid> {
+    let (id, mode) = objects.entry_at_with_mode(repo, tree, path)?;
+    matches!(mode, 0o100644 | 0o100755 | 0o100664).then_some(id)
+}
+
+/// What replaying a file's history cost: the steps replayed and the line diffs made.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReplayCost {
+    pub steps: usize,
+    pub diffs: usize,
+}
+
+/// Owners of the lines of `target`, the blob of the file called `path` at some commit,
+/// replayed along `steps`: the file's history as the index gives it ([`HistoryIndex::file_steps`]:
+/// the commits that changed it and the merges that resolved it, renames followed, oldest first,
+/// each with the file's name there).
+/// The cost is that history's, one line diff a step, never a walk of the repository. Returns
+/// the step that last produced `target` with its owners; `None` when the history never
+/// produced it (its lines are then nobody's).
+pub fn replay_owners(
+    repo: &Repository,
+    index: &HistoryIndex,
+    objects: &mut ObjectCache,
+    line_diffs: &mut LineDiffs<'_>,
+    history: &impl Lineage,
+    steps: &[(u32, u32)],
+    target: Oid,
+    cost: &mut ReplayCost,
+) -> Result<Option<Produced>, MiningError> {
+    let mut local: HashMap<Oid, Produced> = HashMap::new();
+    // What the version a step produced stands on: its standing producer's owners.
+    let produce =
+        |local: &mut HashMap<Oid, Produced>, blob: Oid, c: u32, owners: Vec<u32>| match local
+            .get(&blob)
+        {
+            Some(&(p, _)) if standing_producer(index, history, p, c) == p => {}
+            _ => {
+                local.insert(blob, (c, Rc::from(owners)));
+            }
+        };
+    let empty: Rc<[u32]> = Rc::from(Vec::new());
+    for &(c, name) in steps {
+        cost.steps += 1;
+        let ic = index.commit(c);
+        let oid = Oid::from_bytes(&ic.oid).expect("20-byte oid");
+        let Ok(commit) = repo.find_commit(oid) else {
+            continue;
+        };
+        let name = index.path(name).to_string();
+        let Some(new_id) = regular_blob(repo, objects, commit.tree_id(), &name) else {
+            continue; // deleted here, or not a regular file
+        };
+        let Some(new) = objects.blob(repo, new_id) else {
+            continue;
+        };
+        if new.binary {
+            continue;
+        }
+        let new_len = new.lines as usize;
+        let owners = if ic.merge {
+            let mut parents = Vec::new();
+            for parent in commit.parent_ids() {
+                let Some(tree) = repo.find_commit(parent).ok().map(|p| p.tree_id()) else {
+                    continue;
+                };
+                let Some(id) = regular_blob(repo, objects, tree, &name) else {
+                    continue;
+                };
+                if id == new_id {
+                    // Not resolved after all: this version is the parent's.
+                    parents.clear();
+                    break;
+                }
+                let Some(old) = objects.blob(repo, id).filter(|b| !b.binary) else {
+                    continue;
+                };
+                cost.diffs += 1;
+                let stats = line_diffs.stats(id, old.content(), new_id, new.content())?;
+                parents.push((
+                    local.get(&id).map_or(empty.clone(), |(_, o)| o.clone()),
+                    stats.hunks,
+                ));
+            }
+            if parents.is_empty() {
+                continue;
+            }
+            let parents: Vec<MergeParent<'_>> = parents
+                .iter()
+                .map(|(o, h)| MergeParent {
+                    owners: o,
+                    hunks: h,
+                })
+                .collect();
+            merge_owners(&parents, new_len, c)
+        } else {
+            let first_parent = commit.parent_ids().next();
+            let parent = first_parent.and_then(|p| repo.find_commit(p).ok());
+            if first_parent.is_some() && parent.is_none() {
+                // Beyond a shallow clone's cut: nobody can be named for the lines.
+                produce(&mut local, new_id, c, vec![NOBODY; new_len]);
+                continue;
+            }
+            let old_name = index.name_before(&name, c);
+            // The commit moved the old file of this name elsewhere and made a new one here:
+            // its diff shows this one added.
+            let moved_away = old_name == name
+                && ic
+                    .renames
+                    .iter()
+                    .any(|&(o, n)| o != n && index.path(o) == name);
+            let old_id =
+                parent.and_then(|p| objects.entry_at_with_mode(repo, p.tree_id(), &old_name));
+            match old_id.filter(|_| !moved_away) {
+                None => vec![c; new_len],
+                Some((id, mode)) => {
+                    if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
+                        continue; // a type change: the miner keeps no owners for it either
+                    }
+                    let Some(old) = objects.blob(repo, id) else {
+                        continue;
+                    };
+                    if old.binary {
+                        continue;
+                    }
+                    cost.diffs += 1;
+                    let stats = line_diffs.stats(id, old.content(), new_id, new.content())?;
+                    let before = local.get(&id).map_or(empty.clone(), |(_, o)| o.clone());
+                    apply_hunks(&before, &stats.hunks, new_len, c)
+                }
+            }
+        };
+        produce(&mut local, new_id, c, owners);
+    }
+    Ok(local.remove(&target))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hunk(old_start: u32, old_lines: u32, new_start: u32, new_lines: u32) -> Hunk {
+        Hunk {
+            old_start,
+            old_lines,
+            new_start,
+            new_lines,
+        }
+    }
+
+    #[test]
+    fn hunks_keep_unchanged_owners() {
+        // a b c → a B c x : line 2 changed, x added after line 3
+        let owners = apply_hunks(&[1, 1, 1], &[hunk(2, 1, 2, 1), hunk(3, 0, 4, 1)], 4, 2);
+        assert_eq!(owners, vec![1, 2, 1, 2]);
+        // insert at the top, delete the third line
+        let owners = apply_hunks(&owners, &[hunk(0, 0, 1, 1), hunk(3, 1, 3, 0)], 4, 3);
+        assert_eq!(owners, vec![3, 1, 2, 2]);
+        // unknown before: untouched lines are nobody's
+        assert_eq!(
+            apply_hunks(&[], &[hunk(1, 1, 1, 1)], 3, 5),
+            vec![5, NOBODY, NOBODY]
+        );
+    }
+
+    #[test]
+    fn merge_takes_lines_from_the_first_parent_that_has_them() {
+        // The merge has 4 lines. Parent 1 has lines 1 and 3 unchanged, parent 2 lines 2 and
+        // 3; line 4 is in neither.
+        let p1 = [10, 11, 12];
+        let p2 = [20, NOBODY, 22];
+        let owners = merge_owners(
+            &[
+                MergeParent {
+                    owners: &p1,
+                    hunks: &[hunk(2, 1, 2, 1), hunk(3, 0, 4, 1)],
+                },
+                MergeParent {
+                    owners: &p2,
+                    hunks: &[hunk(1, 1, 1, 1), hunk(3, 0, 4, 1)],
+                },
+            ],
+            4,
+            99,
+        );
+        // Line 2 is parent 2's, whose owner is unknown: it stays unknown.
+        assert_eq!(owners, vec![10, NOBODY, 12, 99]);
+    }
+
+    /// A linear history of commits 0, 1, 2…, of which those `visible` accepts are seen.
+    struct Linear<F: Fn(u32) -> bool>(F);
+
+    impl<F: Fn(u32) -> bool> Lineage for Linear<F> {
+        fn visible(&self, c: u32) -> bool {
+            (self.0)(c)
+        }
+        fn is_ancestor(&self, a: u32, b: u32) -> bool {
+            a <= b
+        }
+    }
+
+    #[test]
+    fn owner_cache_drops_the_least_recently_used() {
+        let index = HistoryIndex::in_memory();
+        let all = Linear(|_| true);
+        let mut cache = OwnerCache::with_limit(4 * 110);
+        let id = |n: u8| Oid::from_bytes(&[n; 20]).unwrap();
+        cache.insert("a", id(1), 1, Rc::from(vec![1; 40]));
+        cache.insert("a", id(2), 2, Rc::from(vec![2; 40]));
+        assert!(cache.get("a", id(1), &index, &all).is_some());
+        cache.insert("a", id(3), 3, Rc::from(vec![3; 40]));
+        assert!(cache.lines() <= 110);
+        assert!(
+            cache.get("a", id(2), &index, &all).is_none(),
+            "the least recently used went first"
+        );
+        assert!(cache.get("a", id(1), &index, &all).is_some());
+        assert!(cache.get("a", id(3), &index, &all).is_some());
+    }
+
+    #[test]
+    fn owner_cache_answers_from_the_standing_producer_in_the_history_asked() {
+        let index = HistoryIndex::in_memory();
+        let mut cache = OwnerCache::default();
+        let blob = Oid::from_bytes(&[7; 20]).unwrap();
+        cache.insert("f", blob, 10, Rc::from(vec![10, 10]));
+        cache.insert("f", blob, 30, Rc::from(vec![30, 30]));
+        cache.insert("f", blob, 20, Rc::from(vec![20, 20]));
+        let got = |cache: &mut OwnerCache, seen: &dyn Fn(u32) -> bool| {
+            cache
+                .get("f", blob, &index, &Linear(seen))
+                .map(|o| o.to_vec())
+        };
+        assert_eq!(got(&mut cache, &|_| true), Some(vec![30, 30]));
+        // A history that has not merged producer 30 sees 20.
+        assert_eq!(got(&mut cache, &|p| p != 30), Some(vec![20, 20]));
+        assert_eq!(got(&mut cache, &|p| p > 40), None);
+        // The same producer again replaces its own entry.
+        cache.insert("f", blob, 20, Rc::from(vec![21]));
+        assert_eq!(got(&mut cache, &|p| p == 20), Some(vec![21]));
+        assert_eq!(cache.lines(), 5);
+        // Another file with the same content keeps its own owners.
+        assert!(cache.get("g", blob, &index, &Linear(|_| true)).is_none());
+    }
+}
