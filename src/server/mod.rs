@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::Router;
 
 use crate::github::{events, webhook};
-use crate::jobs::plan::{plan, Plan, JOB_SCORE};
+use crate::jobs::plan::{plan, Plan};
 use crate::store::{NewDelivery, Recorded, Store};
 
 mod auth;
@@ -112,10 +112,10 @@ async fn webhook_intake(
         Plan::Queue(jobs) => (jobs, None),
         Plan::Nothing(why) => (Vec::new(), Some(why)),
     };
-    let now = now_ms();
+    // The delivery, all its jobs and the supersede of older heads are one transaction.
     let recorded = match state
         .store
-        .record_delivery(&delivery, jobs.first(), now)
+        .record_delivery(&delivery, &jobs, now_ms())
         .await
     {
         Ok(r) => r,
@@ -140,26 +140,21 @@ async fn webhook_intake(
                 nothing.unwrap_or_else(|| "nothing to do".into()),
             )
         }
-        Recorded::Queued { job_id } => {
-            for extra in jobs.iter().skip(1) {
-                if let Err(e) = state.store.enqueue_job(extra, now).await {
-                    tracing::error!(error = %e, "could not queue a further job of the delivery");
-                }
+        Recorded::Queued {
+            job_ids,
+            superseded,
+        } => {
+            if superseded > 0 {
+                tracing::info!(superseded, "older heads superseded");
             }
-            for job in jobs.iter().filter(|j| j.kind == JOB_SCORE) {
-                if let (Some(repo), Some(pr), Some(head)) =
-                    (&job.repository, job.pr_number, &job.head_sha)
-                {
-                    if let Ok(n) = state.store.supersede_older(repo, pr, head, now).await {
-                        if n > 0 {
-                            tracing::info!(superseded = n, repository = %repo, pr, "older heads superseded");
-                        }
-                    }
-                }
-            }
-            tracing::info!(job_id, jobs = jobs.len(), "queued");
+            tracing::info!(jobs = ?job_ids, "queued");
             state.wake.notify_waiters();
-            reply(StatusCode::ACCEPTED, format!("queued job {job_id}"))
+            let ids: Vec<String> = job_ids.iter().map(i64::to_string).collect();
+            let noun = if ids.len() == 1 { "job" } else { "jobs" };
+            reply(
+                StatusCode::ACCEPTED,
+                format!("queued {noun} {}", ids.join(", ")),
+            )
         }
     }
 }
