@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
 use crate::jobs::{Worker, WorkerSettings};
-use crate::mining::mirror::Mirrors;
+use crate::mining::mirror::{GitRemote, Mirrors};
 use crate::server::{self, metrics::Metrics, AppState};
 use crate::store::Store;
 
@@ -36,6 +36,13 @@ pub struct ServeArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+    /// Where repositories are fetched from: `{url}/{owner}/{name}.git`. Default:
+    /// https://github.com, or the host of a GitHub Enterprise Server API URL.
+    #[arg(long, env = "RISKGATE_GIT_URL")]
+    pub git_url: Option<String>,
+    /// Seconds one git command may run before it is killed.
+    #[arg(long, env = "RISKGATE_GIT_TIMEOUT_SECS", default_value_t = 600)]
+    pub git_timeout_secs: u64,
     #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
@@ -85,7 +92,17 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn git_remote(args: &ServeArgs) -> anyhow::Result<GitRemote> {
+    Ok(match &args.git_url {
+        Some(url) => GitRemote::parse(url).context("RISKGATE_GIT_URL")?,
+        None => GitRemote::for_api_url(&args.github_api_url)
+            .context("the git URL that goes with RISKGATE_GITHUB_API_URL")?,
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let remote = git_remote(&args)?;
+    let git_timeout = Duration::from_secs(args.git_timeout_secs.max(1));
     let private_key_pem = match (&args.private_key, &args.private_key_path) {
         (Some(pem), _) => pem.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -143,13 +160,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..WorkerSettings::default()
     };
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "riskgate".into());
+    let mirrors = Mirrors::new(&args.data_dir, remote, git_timeout);
     let mut workers = Vec::new();
     for n in 0..args.workers.max(1) {
         let worker = Arc::new(Worker::new(
             format!("{host}-{}-{n}", std::process::id()),
             store.clone(),
             github.clone(),
-            Mirrors::new(&args.data_dir),
+            mirrors.clone(),
             model.clone(),
             metrics.clone(),
             settings.clone(),

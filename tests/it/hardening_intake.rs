@@ -1,8 +1,537 @@
-//! The App against hostile input at its doors. The real `riskgate serve` on port 0 each time.
+//! The App against hostile input at its doors: webhook payloads that name other git URLs,
+//! git commands that leak or stall, and deliveries cut off halfway through being stored. The
+//! real `riskgate serve` on port 0 each time; git replaced, where a test needs to watch or stall
+//! it, by a script placed first on `PATH`.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use base64::Engine as _;
 use serde_json::json;
+use wiremock::MockServer;
 
-use crate::app::{bytes, database, deliver, fixture, start_server_with, Database, Db, SECRET};
+use crate::app::{
+    bytes, completions, database, deliver, fake_github, fixture, origin, pull_request_payload,
+    start_server_with, wait_for, Database, Db, LONG, NAME, OWNER, SECRET,
+};
+use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
+
+const API_TOKEN: &str = "incidents-api-token-for-tests";
+const DASHBOARD_TOKEN: &str = "dashboard-token-for-tests";
+/// What the fake GitHub hands out as the installation token.
+const INSTALLATION_TOKEN: &str = "ghs_test_token";
+
+fn private_key() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
+    )
+    .unwrap()
+}
+
+fn basic_header(token: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    format!("Authorization: Basic {encoded}")
+}
+
+// ---- a git that reports on itself ------------------------------------------------------------
+
+/// A directory with a `git` script in it, to be put first on the server's `PATH`. Each run
+/// records its arguments and environment in `calls/<pid>/`.
+struct GitSpy {
+    dir: tempfile::TempDir,
+}
+
+/// One recorded run of `git`.
+#[derive(Debug)]
+struct GitCall {
+    argv: Vec<String>,
+    env: BTreeMap<String, String>,
+    dir: PathBuf,
+}
+
+/// The real git, wherever `PATH` has it.
+fn real_git() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("git"))
+        .find(|p| p.is_file())
+        .expect("git on PATH")
+}
+
+impl GitSpy {
+    /// `then` is the rest of the script, run after the call is recorded.
+    fn new(then: &str) -> GitSpy {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        std::fs::create_dir_all(&calls).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\n\
+             out='{calls}'/$$\n\
+             mkdir \"$out\"\n\
+             for a in \"$@\"; do printf '%s\\0' \"$a\"; done > \"$out/argv.tmp\"\n\
+             env -0 > \"$out/env\"\n\
+             mv \"$out/argv.tmp\" \"$out/argv\"\n\
+             {then}\n",
+            calls = calls.display()
+        );
+        let git = bin.join("git");
+        std::fs::write(&git, script).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
+        GitSpy { dir }
+    }
+
+    /// Records, then runs the real git.
+    fn wrapping_real_git() -> GitSpy {
+        GitSpy::new(&format!("exec '{}' \"$@\"", real_git().display()))
+    }
+
+    /// The server's `PATH`: this `git` first.
+    fn path_env(&self) -> String {
+        let mut dirs = vec![self.dir.path().join("bin")];
+        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+        std::env::join_paths(dirs).unwrap().into_string().unwrap()
+    }
+
+    fn calls(&self) -> Vec<GitCall> {
+        let mut calls = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path().join("calls")).unwrap() {
+            let dir = entry.unwrap().path();
+            // `argv` is renamed into place last: a call without it is still being written.
+            let Ok(argv) = std::fs::read(dir.join("argv")) else {
+                continue;
+            };
+            let env = std::fs::read(dir.join("env")).unwrap();
+            let split = |raw: &[u8]| -> Vec<String> {
+                raw.split(|&b| b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            };
+            calls.push(GitCall {
+                argv: split(&argv),
+                env: split(&env)
+                    .into_iter()
+                    .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.into(), v.into())))
+                    .collect(),
+                dir,
+            });
+        }
+        calls
+    }
+}
+
+impl GitCall {
+    /// Nothing of `secrets` in the arguments or the environment, in any variable.
+    fn assert_holds_none_of(&self, secrets: &[(&str, String)]) {
+        for (what, secret) in secrets {
+            for arg in &self.argv {
+                assert!(
+                    !arg.contains(secret.as_str()),
+                    "{what} in git's argv: {arg}"
+                );
+            }
+            for (key, value) in &self.env {
+                assert!(
+                    !value.contains(secret.as_str()) && !key.contains(secret.as_str()),
+                    "{what} in git's environment ({key})"
+                );
+            }
+        }
+    }
+
+    /// Only what git needs is in its environment (and what `sh` itself adds to it).
+    fn assert_environment_is_minimal(&self) {
+        const ALLOWED: &[&str] = &[
+            "PATH",
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "GIT_TERMINAL_PROMPT",
+            "GIT_CONFIG_NOSYSTEM",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_ALLOW_PROTOCOL",
+            "GIT_CONFIG_COUNT",
+            // proxies and certificates, when the operator has them
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+            "all_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "ALL_PROXY",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            // the shell running the script
+            "PWD",
+            "OLDPWD",
+            "SHLVL",
+            "_",
+        ];
+        for key in self.env.keys() {
+            let config = key.starts_with("GIT_CONFIG_KEY_") || key.starts_with("GIT_CONFIG_VALUE_");
+            assert!(
+                ALLOWED.contains(&key.as_str()) || config,
+                "git's environment holds {key}"
+            );
+        }
+        assert_eq!(self.env["GIT_TERMINAL_PROMPT"], "0");
+        assert_eq!(self.env["GIT_CONFIG_NOSYSTEM"], "1");
+        assert_eq!(self.env["GIT_CONFIG_GLOBAL"], "/dev/null");
+        assert_eq!(self.env["LC_ALL"], "C");
+    }
+
+    /// `(key, value)` of each `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n` pair.
+    fn config(&self) -> Vec<(String, String)> {
+        let count: usize = self.env["GIT_CONFIG_COUNT"].parse().unwrap();
+        (0..count)
+            .map(|i| {
+                (
+                    self.env[&format!("GIT_CONFIG_KEY_{i}")].clone(),
+                    self.env[&format!("GIT_CONFIG_VALUE_{i}")].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The URL fetched: the argument right after `--`, which must come before any URL.
+    fn fetched_url(&self) -> &str {
+        let dashes = self
+            .argv
+            .iter()
+            .position(|a| a == "--")
+            .unwrap_or_else(|| panic!("no `--` in {:?}", self.argv));
+        for arg in &self.argv[..dashes] {
+            assert!(!arg.contains("://"), "a URL before `--`: {:?}", self.argv);
+        }
+        &self.argv[dashes + 1]
+    }
+}
+
+/// Every secret the server is given, by name.
+fn server_secrets(database: &Database) -> Vec<(&'static str, String)> {
+    let key_material = private_key()
+        .lines()
+        .nth(1)
+        .expect("a PEM body")
+        .to_string();
+    vec![
+        ("the webhook secret", SECRET.to_string()),
+        ("the private key", key_material),
+        ("the API token", API_TOKEN.to_string()),
+        ("the dashboard token", DASHBOARD_TOKEN.to_string()),
+        ("the installation token", INSTALLATION_TOKEN.to_string()),
+        ("the database URL", database.url.clone()),
+    ]
+}
+
+// ---- 1. git fetching ---------------------------------------------------------------------------
+
+/// A signed delivery is still input: `repository.clone_url` naming a git option, or a URL on
+/// another host, is neither run nor fetched nor sent a token; the configured URL is fetched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_clone_url_is_never_fetched() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let mut origin = origin(30, Some("comment: never\n"), None);
+    let gh = fake_github(json!([]), "read").await;
+    let elsewhere = MockServer::start().await;
+    let spy = GitSpy::wrapping_real_git();
+    let marker = data.path().join("pwned");
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_API_TOKEN", API_TOKEN),
+            ("RISKGATE_DASHBOARD_TOKEN", DASHBOARD_TOKEN),
+        ],
+    );
+
+    let mut opened = pull_request_payload("pull_request.opened.json", &origin);
+    opened["repository"]["clone_url"] = json!(format!("--upload-pack=touch {};", marker.display()));
+    let (status, text) = deliver(&server, "pull_request", "h-1", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the check run of the first head", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    assert!(!marker.exists(), "the payload's clone_url ran a command");
+
+    origin.push(5);
+    let mut sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let stolen = format!("{}/{OWNER}/{NAME}.git", elsewhere.uri());
+    for key in ["clone_url", "git_url", "html_url", "url", "svn_url"] {
+        sync["repository"][key] = json!(stolen);
+    }
+    let (status, text) = deliver(&server, "pull_request", "h-2", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the check run of the pushed head", LONG, || async {
+        completions(&gh).await.len() >= 2
+    })
+    .await;
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let scored = store
+        .latest_score(&format!("{OWNER}/{NAME}"), 2)
+        .await
+        .unwrap()
+        .expect("a score");
+    assert_eq!(
+        scored.head_sha, origin.head,
+        "the pushed head, which only the configured URL has, was fetched and scored"
+    );
+    store.close().await;
+    assert!(
+        elsewhere
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the other host was contacted"
+    );
+
+    let calls = spy.calls();
+    assert!(calls.len() >= 2, "one fetch per head: {calls:?}");
+    let configured = format!("{}/{OWNER}/{NAME}.git", origin.git_url());
+    let secrets = server_secrets(&database);
+    for call in &calls {
+        assert_eq!(call.fetched_url(), configured);
+        assert!(
+            !call
+                .argv
+                .iter()
+                .any(|a| a.contains("upload-pack") || a.contains(&elsewhere.uri())),
+            "{:?}",
+            call.argv
+        );
+        call.assert_environment_is_minimal();
+        call.assert_holds_none_of(&secrets);
+        assert_eq!(call.env["GIT_ALLOW_PROTOCOL"], "file");
+        assert!(
+            !call
+                .config()
+                .iter()
+                .any(|(k, _)| k.to_ascii_lowercase().contains("extraheader")),
+            "no token is sent to a file URL: {:?}",
+            call.config()
+        );
+    }
+    drop(server);
+}
+
+/// The token reaches git only as an `Authorization` header scoped to the configured host,
+/// through git's environment configuration; nothing else of the server's comes along, and
+/// an error git prints with the header in it is stored with the token blacked out.
+#[tokio::test(flavor = "multi_thread")]
+async fn git_gets_the_token_for_the_configured_host_only() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(10, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    // A git that fails as a network error would, showing what it was given.
+    let spy = GitSpy::new(
+        "env | grep '^GIT_CONFIG_VALUE' >&2\n\
+         echo 'fatal: unable to access the remote' >&2\n\
+         exit 128",
+    );
+    let git_url = "https://git.example.test/mirror";
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", git_url),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_API_TOKEN", API_TOKEN),
+            ("RISKGATE_DASHBOARD_TOKEN", DASHBOARD_TOKEN),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, text) = deliver(&server, "pull_request", "t-1", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    wait_for(
+        "the failed fetch to be recorded on the job",
+        LONG,
+        || async {
+            store
+                .list_jobs(None, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| j.last_error.is_some())
+        },
+    )
+    .await;
+
+    let calls = spy.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert_eq!(
+        call.fetched_url(),
+        format!("{git_url}/{OWNER}/{NAME}.git"),
+        "the configured host, not the payload's clone_url"
+    );
+    let dashes = call.argv.iter().position(|a| a == "--").unwrap();
+    assert_eq!(
+        &call.argv[dashes + 2..],
+        [
+            "+refs/heads/main:refs/heads/main",
+            "+refs/pull/2/head:refs/pull/2/head"
+        ]
+    );
+    call.assert_environment_is_minimal();
+    assert_eq!(call.env["GIT_ALLOW_PROTOCOL"], "https");
+    assert!(
+        Path::new(&call.env["HOME"]).starts_with(data.path()),
+        "a HOME of riskgate's own, not the user's: {}",
+        call.env["HOME"]
+    );
+    let header = basic_header(INSTALLATION_TOKEN);
+    let config = call.config();
+    let scoped: Vec<_> = config
+        .iter()
+        .filter(|(k, _)| k.to_ascii_lowercase().ends_with(".extraheader"))
+        .collect();
+    assert_eq!(
+        scoped,
+        [&(format!("http.{git_url}/.extraHeader"), header.clone())],
+        "one header, for the configured URL only"
+    );
+    let encoded = header.trim_start_matches("Authorization: Basic ");
+    for (key, value) in &call.env {
+        if !key.starts_with("GIT_CONFIG_VALUE_") {
+            assert!(!value.contains(encoded), "the token is in {key}");
+        }
+    }
+    call.assert_holds_none_of(&server_secrets(&database));
+
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    let error = jobs[0].last_error.clone().unwrap();
+    assert!(
+        error.contains("unable to access") && error.contains("git.example.test"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(encoded) && !error.contains(INSTALLATION_TOKEN),
+        "the token is in the job's error: {error}"
+    );
+    store.close().await;
+    drop(server);
+}
+
+/// Whether the process `pid` is gone (a zombie waiting for a reaper counts as gone).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// A git that stalls (and a helper it started) is killed at the deadline; the job records why
+/// and is retried later, and the worker goes on to other work.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_git_is_killed_at_its_deadline() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(10, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    let spy = GitSpy::new(
+        "sleep 300 &\n\
+         echo $! > \"$out/helper.pid\"\n\
+         wait",
+    );
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_GIT_TIMEOUT_SECS", "1"),
+            ("RISKGATE_WORKERS", "1"),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, text) = deliver(&server, "pull_request", "s-1", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let score_job = || {
+        let store = store.clone();
+        async move {
+            store
+                .list_jobs(None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|j| j.kind == JOB_SCORE_PULL_REQUEST)
+        }
+    };
+    wait_for("the stalled fetch to be given up", LONG, || async {
+        score_job().await.is_some_and(|j| j.last_error.is_some())
+    })
+    .await;
+    let job = score_job().await.unwrap();
+    let error = job.last_error.clone().unwrap();
+    assert!(
+        error.contains("ran past its deadline of 1 s and was killed"),
+        "{error}"
+    );
+    assert_eq!(
+        job.status,
+        JobStatus::Queued,
+        "queued again for a later attempt"
+    );
+    assert!(job.run_after > job.updated_at, "retried later, not at once");
+    let helper: u32 = spy
+        .calls()
+        .iter()
+        .find_map(|c| std::fs::read_to_string(c.dir.join("helper.pid")).ok())
+        .expect("the stalled git started its helper")
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(
+        "git's helper to be killed too",
+        Duration::from_secs(10),
+        || async { process_gone(helper) },
+    )
+    .await;
+
+    // The one worker is free again: another delivery's job is done.
+    let install = fixture("installation.created.json");
+    let (status, _) = deliver(&server, "installation", "s-2", &bytes(&install), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for(
+        "the next job to be done by the same worker",
+        LONG,
+        || async {
+            store
+                .list_jobs(Some(JobStatus::Done), 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| j.kind == JOB_RECORD_INSTALLATION)
+        },
+    )
+    .await;
+    store.close().await;
+    drop(server);
+}
 
 // ---- 4. a delivery's jobs ----------------------------------------------------------------------
 
