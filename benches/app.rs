@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-webhook-secret";
 
 struct Server(Child, String);
 

@@ -25,8 +25,9 @@ pub struct ServeArgs {
     /// A file holding the App's private key.
     #[arg(long, env = "RISKGATE_PRIVATE_KEY_PATH")]
     pub private_key_path: Option<PathBuf>,
+    /// The App's webhook secret: at least 16 characters; serve refuses to start without one.
     #[arg(long, env = "RISKGATE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: String,
+    pub webhook_secret: Option<String>,
     /// Default: a SQLite file in the data dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -92,6 +93,25 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The shortest webhook secret serve accepts. GitHub signs every delivery with it: a short
+/// one can be guessed, and an empty one makes any body "correctly signed".
+pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
+
+fn webhook_secret(given: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    match given {
+        None | Some("") => anyhow::bail!(
+            "RISKGATE_WEBHOOK_SECRET is not set: it must be the App's webhook secret, \
+             at least {MIN_WEBHOOK_SECRET_CHARS} characters (`openssl rand -hex 32` makes one)"
+        ),
+        Some(secret) if secret.chars().count() < MIN_WEBHOOK_SECRET_CHARS => anyhow::bail!(
+            "RISKGATE_WEBHOOK_SECRET is too short ({} characters): it must have at least \
+             {MIN_WEBHOOK_SECRET_CHARS}",
+            secret.chars().count()
+        ),
+        Some(secret) => Ok(secret.as_bytes().to_vec()),
+    }
+}
+
 fn git_remote(args: &ServeArgs) -> anyhow::Result<GitRemote> {
     Ok(match &args.git_url {
         Some(url) => GitRemote::parse(url).context("RISKGATE_GIT_URL")?,
@@ -101,6 +121,7 @@ fn git_remote(args: &ServeArgs) -> anyhow::Result<GitRemote> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let webhook_secret = webhook_secret(args.webhook_secret.as_deref())?;
     let remote = git_remote(&args)?;
     let git_timeout = Duration::from_secs(args.git_timeout_secs.max(1));
     let private_key_pem = match (&args.private_key, &args.private_key_path) {
@@ -143,7 +164,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state = Arc::new(AppState {
         store: store.clone(),
-        webhook_secret: args.webhook_secret.clone().into_bytes(),
+        webhook_secret,
         metrics: metrics.clone(),
         wake: wake.clone(),
         model: model.clone(),
@@ -159,7 +180,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         incident_label: args.incident_label.clone(),
         ..WorkerSettings::default()
     };
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "riskgate".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "riskgate".into());
     let mirrors = Mirrors::new(&args.data_dir, remote, git_timeout);
     let mut workers = Vec::new();
     for n in 0..args.workers.max(1) {

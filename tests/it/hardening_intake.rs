@@ -1,11 +1,14 @@
 //! The App against hostile input at its doors: webhook payloads that name other git URLs,
-//! git commands that leak or stall, and deliveries cut off halfway through being stored. The
+//! git commands that leak or stall, weak or empty settings, and deliveries cut off halfway
+//! through being stored. The
 //! real `riskgate serve` on port 0 each time; git replaced, where a test needs to watch or stall
 //! it, by a script placed first on `PATH`.
 
 use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::json;
@@ -15,6 +18,7 @@ use crate::app::{
     bytes, completions, database, deliver, fake_github, fixture, origin, pull_request_payload,
     start_server_with, wait_for, Database, Db, LONG, NAME, OWNER, SECRET,
 };
+use crate::support::riskgate;
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
 
 const API_TOKEN: &str = "incidents-api-token-for-tests";
@@ -531,6 +535,150 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
     .await;
     store.close().await;
     drop(server);
+}
+
+// ---- 2. settings -----------------------------------------------------------------------------
+
+/// `riskgate serve` with the settings a test server has, `env` on top (`None` removes one).
+fn serve_command(dir: &Path, env: &[(&str, Option<&str>)]) -> Command {
+    let mut cmd = Command::new(riskgate());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RISKGATE_APP_ID", "1")
+        .env("RISKGATE_PRIVATE_KEY", private_key())
+        .env("RISKGATE_WEBHOOK_SECRET", SECRET)
+        .env("RISKGATE_DATA_DIR", dir.join("data"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("riskgate.db").display()),
+        )
+        .env("RISKGATE_GITHUB_API_URL", "http://127.0.0.1:9")
+        .env_remove("RISKGATE_MODEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd
+}
+
+/// Runs `cmd` to its end, which must come within 30 s; (exit code, stderr).
+fn run_to_end(mut cmd: Command) -> (i32, String) {
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status.code().unwrap_or(-1), stderr);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after 30 s: it started when it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_refuses_a_missing_empty_or_short_webhook_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    for (case, secret) in [
+        ("missing", None),
+        ("empty", Some("")),
+        ("short", Some("fifteen-chars!!")),
+    ] {
+        let cmd = serve_command(dir.path(), &[("RISKGATE_WEBHOOK_SECRET", secret)]);
+        let (code, stderr) = run_to_end(cmd);
+        assert_eq!(code, 2, "{case}: {stderr}");
+        assert!(
+            stderr.contains("RISKGATE_WEBHOOK_SECRET") && stderr.contains("at least 16"),
+            "{case}: the error names the setting and the rule: {stderr}"
+        );
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+            assert!(!stderr.contains(secret), "the secret is not echoed");
+        }
+    }
+    assert!(
+        !dir.path().join("riskgate.db").exists(),
+        "nothing was started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_environment_variables_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = [
+        "DATABASE_URL",
+        "RISKGATE_DATA_DIR",
+        "RISKGATE_MODEL",
+        "RISKGATE_PRIVATE_KEY_PATH",
+        "RISKGATE_GITHUB_API_URL",
+        "RISKGATE_GIT_URL",
+        "RISKGATE_GIT_TIMEOUT_SECS",
+        "RISKGATE_WORKERS",
+        "RISKGATE_JOB_LEASE_SECS",
+        "RISKGATE_GITHUB_ATTEMPTS",
+        "RISKGATE_API_TOKEN",
+        "RISKGATE_DASHBOARD_TOKEN",
+        "RISKGATE_INCIDENT_LABEL",
+        "RISKGATE_INCIDENT_WINDOW_MINUTES",
+        "RISKGATE_LOG",
+    ];
+    let env: Vec<(&str, Option<&str>)> = empty.iter().map(|n| (*n, Some(""))).collect();
+    let mut child = serve_command(dir.path(), &env)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started = line
+        .trim()
+        .strip_prefix("riskgate listening on ")
+        .map(str::to_string);
+    let outcome = async {
+        let base = started.ok_or_else(|| format!("serve did not start: {line:?}"))?;
+        let client = reqwest::Client::new();
+        let health = client.get(format!("{base}/healthz")).send().await;
+        let dashboard = client.get(format!("{base}/dashboard")).send().await;
+        Ok::<_, String>((
+            health.map(|r| r.status().as_u16()),
+            dashboard.map(|r| r.status().as_u16()),
+        ))
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let (health, dashboard) = outcome.unwrap();
+    assert_eq!(health.unwrap(), 200);
+    assert_eq!(
+        dashboard.unwrap(),
+        404,
+        "an empty dashboard token is no token"
+    );
+    assert!(
+        dir.path().join("riskgate-data/riskgate.db").exists(),
+        "the default database in the default data dir"
+    );
+
+    // The same rule for the other commands.
+    let (code, stderr) = run_to_end({
+        let mut cmd = Command::new(riskgate());
+        cmd.args(["jobs", "--status", "parked"])
+            .current_dir(dir.path())
+            .env("DATABASE_URL", "")
+            .env("RISKGATE_DATA_DIR", "")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    });
+    assert_eq!(code, 0, "{stderr}");
 }
 
 // ---- 4. a delivery's jobs ----------------------------------------------------------------------
