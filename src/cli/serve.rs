@@ -12,7 +12,7 @@ use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
 use crate::jobs::{Worker, WorkerSettings};
 use crate::mining::mirror::{GitRemote, Mirrors};
-use crate::server::{self, metrics::Metrics, AppState};
+use crate::server::{self, metrics::Metrics, AppState, HttpLimits};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -44,6 +44,15 @@ pub struct ServeArgs {
     /// Seconds one git command may run before it is killed.
     #[arg(long, env = "RISKGATE_GIT_TIMEOUT_SECS", default_value_t = 600)]
     pub git_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers (and an idle connection stays open).
+    #[arg(long, env = "RISKGATE_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "RISKGATE_HTTP_BODY_TIMEOUT_SECS", default_value_t = 20)]
+    pub http_body_timeout_secs: u64,
+    /// Requests handled at once; past it the answer is 503.
+    #[arg(long, env = "RISKGATE_HTTP_MAX_REQUESTS", default_value_t = 64)]
+    pub http_max_requests: usize,
     #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
@@ -124,6 +133,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let webhook_secret = webhook_secret(args.webhook_secret.as_deref())?;
     let remote = git_remote(&args)?;
     let git_timeout = Duration::from_secs(args.git_timeout_secs.max(1));
+    let limits = HttpLimits {
+        header_timeout: Duration::from_secs(args.http_header_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(args.http_body_timeout_secs.max(1)),
+        max_requests: args.http_max_requests.max(1),
+    };
     let private_key_pem = match (&args.private_key, &args.private_key_path) {
         (Some(pem), _) => pem.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -171,6 +185,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
         dashboard_token: args.dashboard_token.clone().filter(|t| !t.is_empty()),
         links,
+        limits,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -206,10 +221,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read the bound address (the port may be 0) from this line.
     println!("riskgate listening on http://{}", listener.local_addr()?);
     tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    server::serve(listener, server::router(state), limits, shutdown_signal()).await;
     // Finish the jobs in flight; one that cannot finish keeps its lease and is taken again.
     let _ = stop_tx.send(true);
     for w in workers {

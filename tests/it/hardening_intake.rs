@@ -1,8 +1,8 @@
 //! The App against hostile input at its doors: webhook payloads that name other git URLs,
-//! git commands that leak or stall, weak or empty settings, and deliveries cut off halfway
-//! through being stored. The
-//! real `riskgate serve` on port 0 each time; git replaced, where a test needs to watch or stall
-//! it, by a script placed first on `PATH`.
+//! git commands that leak or stall, weak or empty settings, slow and greedy HTTP clients, and
+//! deliveries cut off halfway through being stored. The real `riskgate serve` on port 0 each
+//! time; git replaced, where a test needs to watch or stall it, by a script placed first on
+//! `PATH`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 use wiremock::MockServer;
 
 use crate::app::{
     bytes, completions, database, deliver, fake_github, fixture, origin, pull_request_payload,
-    start_server_with, wait_for, Database, Db, LONG, NAME, OWNER, SECRET,
+    start_server_with, wait_for, Database, Db, Server, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::riskgate;
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
@@ -627,6 +629,9 @@ async fn empty_environment_variables_count_as_unset() {
         "RISKGATE_DASHBOARD_TOKEN",
         "RISKGATE_INCIDENT_LABEL",
         "RISKGATE_INCIDENT_WINDOW_MINUTES",
+        "RISKGATE_HTTP_HEADER_TIMEOUT_SECS",
+        "RISKGATE_HTTP_BODY_TIMEOUT_SECS",
+        "RISKGATE_HTTP_MAX_REQUESTS",
         "RISKGATE_LOG",
     ];
     let env: Vec<(&str, Option<&str>)> = empty.iter().map(|n| (*n, Some(""))).collect();
@@ -679,6 +684,239 @@ async fn empty_environment_variables_count_as_unset() {
         cmd
     });
     assert_eq!(code, 0, "{stderr}");
+}
+
+// ---- 3. webhook intake ---------------------------------------------------------------------
+
+/// A server with short HTTP limits.
+async fn strict_server(limits: &[(&str, &str)]) -> (Server, Database, tempfile::TempDir) {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server_with(&database, "http://127.0.0.1:9", data.path(), limits);
+    (server, database, data)
+}
+
+async fn connect(server: &Server) -> TcpStream {
+    TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// Writes `head`, then `trickle` one byte every 200 ms, while reading what the server sends
+/// until it closes the connection. Returns what was read and when the connection closed.
+async fn trickle(server: &Server, head: String, trickle: &'static [u8]) -> (String, Duration) {
+    let stream = connect(server).await;
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        if writer.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        if trickle.is_empty() {
+            // Idle, with the connection kept open from this side.
+            std::future::pending::<()>().await;
+        }
+        for byte in trickle.iter().cycle() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    writing.abort();
+    assert!(read.is_ok(), "still connected after 30 s");
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn signed_looking_headers(content_length: usize) -> String {
+    format!(
+        "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\n\
+         x-github-event: ping\r\nx-github-delivery: slow-1\r\n\
+         x-hub-signature-256: sha256={}\r\ncontent-type: application/json\r\n\
+         content-length: {content_length}\r\n\r\n",
+        "ab".repeat(32)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_are_cut_off() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_HTTP_HEADER_TIMEOUT_SECS", "1"),
+        ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "2"),
+    ])
+    .await;
+
+    // Headers that never end.
+    let (_, closed_after) = trickle(
+        &server,
+        "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\nx-a: ".to_string(),
+        b"a",
+    )
+    .await;
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "headers trickled for {closed_after:?}"
+    );
+
+    // Complete headers, then a body a byte at a time.
+    let (answer, closed_after) = trickle(&server, signed_looking_headers(1_000), b"{").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(
+        closed_after >= Duration::from_secs(2) && closed_after < Duration::from_secs(6),
+        "the body was cut off after {closed_after:?}"
+    );
+
+    // An idle connection is closed too.
+    let (_, closed_after) = trickle(&server, String::new(), b"").await;
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "idle for {closed_after:?}"
+    );
+
+    let (status, _) = deliver(&server, "ping", "after-slow", b"{}", SECRET).await;
+    assert_eq!(status, 200, "the server still answers");
+}
+
+/// Writes `head` and reads the answer, sending no body.
+async fn answer_without_body(server: &Server, head: String) -> String {
+    let mut stream = connect(server).await;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&chunk[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer within 5 s: the server waited for the body"
+    );
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_is_refused_on_its_headers_before_its_body_is_read() {
+    // A body timeout far beyond the test's patience: only a refusal on the headers answers.
+    let (server, _db, _data) = strict_server(&[("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "600")]).await;
+    let unsigned = "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\n\
+                    x-github-event: ping\r\nx-github-delivery: big-1\r\n\
+                    content-length: 20000000\r\n\r\n"
+        .to_string();
+    let answer = answer_without_body(&server, unsigned).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let malformed = "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\n\
+                     x-github-event: ping\r\nx-github-delivery: big-2\r\n\
+                     x-hub-signature-256: sha1=abc\r\ncontent-length: 20000000\r\n\r\n"
+        .to_string();
+    let answer = answer_without_body(&server, malformed).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let no_event = signed_looking_headers(20_000_000).replace("x-github-event: ping\r\n", "");
+    let answer = answer_without_body(&server, no_event).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let too_big = signed_looking_headers(26 * 1024 * 1024);
+    let answer = answer_without_body(&server, too_big).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    let (status, _) = deliver(&server, "ping", "after-big", b"{}", SECRET).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_past_the_limit_get_503_and_the_server_recovers() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_HTTP_MAX_REQUESTS", "2"),
+        ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "600"),
+    ])
+    .await;
+    // Two requests held in their body, each taking a slot.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(&server).await;
+        stream
+            .write_all(signed_looking_headers(100).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(b"{\"zen\": ").await.unwrap();
+        held.push(stream);
+    }
+    let client = reqwest::Client::new();
+    let refused = std::sync::Mutex::new(None);
+    wait_for("a request past the limit to be refused", LONG, || async {
+        let r = client
+            .post(format!("{}/api/github/webhooks", server.base))
+            .header("x-github-event", "ping")
+            .header("x-github-delivery", "probe")
+            .header(
+                "x-hub-signature-256",
+                riskgate::github::webhook::sign(SECRET.as_bytes(), b"{}"),
+            )
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let busy = r.status().as_u16() == 503;
+        if busy {
+            *refused.lock().unwrap() = Some(r.headers().contains_key("retry-after"));
+        }
+        busy
+    })
+    .await;
+    assert_eq!(
+        *refused.lock().unwrap(),
+        Some(true),
+        "503 says when to retry"
+    );
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200, "health answers while busy");
+
+    drop(held);
+    wait_for("the slots to be free again", LONG, || async {
+        deliver(&server, "ping", "after-busy", b"{}", SECRET)
+            .await
+            .0
+            == 200
+    })
+    .await;
+    let (status, _) = deliver(
+        &server,
+        "installation",
+        "after-busy-2",
+        &bytes(&fixture("installation.created.json")),
+        SECRET,
+    )
+    .await;
+    assert_eq!(status, 202, "work is queued again");
 }
 
 // ---- 4. a delivery's jobs ----------------------------------------------------------------------
