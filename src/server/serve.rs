@@ -1,14 +1,14 @@
 //! The accept loop: HTTP/1.1 connections with a deadline on request headers and a cap on
-//! open connections, drained gracefully on shutdown.
+//! open connections, closed with a short linger, drained gracefully on shutdown.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
@@ -19,6 +19,11 @@ const MAX_BUFFER: usize = 64 * 1024;
 
 /// How long connections in flight get to finish once shutdown starts.
 const DRAIN: Duration = Duration::from_secs(30);
+
+/// After a connection's last answer, how long what the client still sends is read and thrown
+/// away before the socket is closed. A request refused on its headers may still be sending its
+/// body; closing at once would reset the connection and the client would lose the answer.
+const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves `app` on `listener` until `shutdown` completes, then lets the requests in flight
 /// finish (for at most 30 s).
@@ -52,7 +57,14 @@ pub async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
+        // A boxed future, so that the connection can be polled without shutting its socket.
+        let service = hyper::service::service_fn(move |request| {
+            let mut app = app.clone();
+            Box::pin(async move {
+                tower::Service::call(&mut app, request.map(axum::body::Body::new)).await
+            })
+        });
         let mut closing = closing_rx.clone();
         let header_timeout = limits.header_timeout;
         connections.spawn(async move {
@@ -62,19 +74,21 @@ pub async fn serve(
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .max_buf_size(MAX_BUFFER);
-            let connection = builder.serve_connection(TokioIo::new(stream), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(e) = result {
-                        tracing::debug!(error = %e, "connection ended");
+            let mut connection = builder.serve_connection(TokioIo::new(stream), service);
+            let mut shutting_down = false;
+            let served = loop {
+                tokio::select! {
+                    result = poll_fn(|cx| connection.poll_without_shutdown(cx)) => break result,
+                    // The flag only ever turns true, so any change means shutdown.
+                    _ = closing.changed(), if !shutting_down => {
+                        shutting_down = true;
+                        std::pin::Pin::new(&mut connection).graceful_shutdown();
                     }
                 }
-                // The flag only ever turns true, so any change means shutdown.
-                _ = closing.changed() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
+            };
+            match served {
+                Ok(()) => linger(connection.into_parts().io.into_inner()).await,
+                Err(e) => tracing::debug!(error = %e, "connection ended"),
             }
         });
     }
@@ -88,4 +102,19 @@ pub async fn serve(
         tracing::warn!("connections still open after {DRAIN:?}: closing them");
         connections.abort_all();
     }
+}
+
+/// Closes our side, then reads and discards what the client still sends, for at most
+/// [`LINGER`], before the socket is dropped.
+async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let _ = tokio::time::timeout(LINGER, async {
+        let mut discard = [0u8; 16 * 1024];
+        while let Ok(n) = stream.read(&mut discard).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
 }
