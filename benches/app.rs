@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-webhook-secret";
 
 struct Server(Child, String);
 
@@ -48,6 +48,10 @@ fn serve(db_url: &str, github: &str, data: &Path, workers: &str) -> Server {
         .env("RISKGATE_GITHUB_API_URL", github)
         .env("RISKGATE_LISTEN", "127.0.0.1:0")
         .env("RISKGATE_DATA_DIR", data)
+        .env(
+            "RISKGATE_GIT_URL",
+            format!("file://{}", data.join("git").display()),
+        )
         .env("RISKGATE_WORKERS", workers)
         .env("RISKGATE_LOG", "error")
         .stdout(Stdio::piped())
@@ -157,8 +161,8 @@ async fn end_to_end(label: &str, source: &Path, base: &str, head: &str) {
     let gh = fake_github().await;
     let data = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", data.path().join("riskgate.db").display());
-    // A bare copy with the PR ref GitHub would have.
-    let bare = data.path().join("origin.git");
+    // A bare copy with the PR ref GitHub would have, where `RISKGATE_GIT_URL` points.
+    let bare = data.path().join("git/Codertocat/Hello-World.git");
     let run = |dir: &Path, args: &[&str]| {
         let ok = Command::new("git")
             .args(args)
@@ -196,7 +200,6 @@ async fn end_to_end(label: &str, source: &Path, base: &str, head: &str) {
     )
     .unwrap();
     payload["number"] = json!(1);
-    payload["repository"]["clone_url"] = json!(bare.display().to_string());
     payload["pull_request"]["number"] = json!(1);
     payload["pull_request"]["head"]["sha"] = json!(head_sha);
     payload["pull_request"]["base"]["ref"] = json!("bench-base");

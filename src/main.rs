@@ -1,9 +1,7 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = riskgate::cli::Cli::parse();
+    let cli = riskgate::cli::parse();
     riskgate::cli::init_telemetry();
     match riskgate::cli::run(cli) {
         Ok(code) => code,

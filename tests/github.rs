@@ -83,10 +83,6 @@ fn pull_request_opened_payload() {
             assert_eq!(repo.owner, "Codertocat");
             assert_eq!(repo.name, "Hello-World");
             assert_eq!(repo.full_name, "Codertocat/Hello-World");
-            assert_eq!(
-                repo.clone_url,
-                "https://github.com/Codertocat/Hello-World.git"
-            );
             assert_eq!(repo.default_branch, "master");
             assert_eq!(number, 2);
             assert_eq!(head_sha, HEAD);
@@ -170,7 +166,6 @@ fn check_run_rerequested_payload() {
             assert_eq!(action, "rerequested");
             assert_eq!(installation_id, Some(1));
             assert_eq!(repo.full_name, "github/hello-world");
-            assert_eq!(repo.clone_url, "http://github.com/github/hello-world.git");
             assert_eq!(check_run_id, 4);
             assert_eq!(head_sha, "d6fde92930d4715a2b49857d24b940956b26d2d3");
             assert_eq!(name, "randscape");

@@ -148,6 +148,7 @@ on_both_backends!(
     migrations_apply_twice,
     duplicate_delivery_is_recorded_once,
     concurrent_duplicate_deliveries_queue_one_job,
+    a_delivery_its_jobs_and_supersedes_are_one_transaction,
     concurrent_workers_claim_each_job_once,
     expired_lease_is_reclaimed_with_its_state,
     retry_park_unpark_requeue_complete,
@@ -209,7 +210,7 @@ async fn raw_execute(db: &Db, sql: &str) -> Result<u64, sqlx::Error> {
 
 async fn migrations_apply_twice(db: Db) {
     db.store
-        .record_delivery(&delivery("d-1"), None, 5)
+        .record_delivery(&delivery("d-1"), &[], 5)
         .await
         .unwrap();
     let again = Store::connect(&db.url)
@@ -226,17 +227,18 @@ async fn migrations_apply_twice(db: Db) {
 async fn duplicate_delivery_is_recorded_once(db: Db) {
     let store = &db.store;
     let first = store
-        .record_delivery(&delivery("d-1"), Some(&score_job(7, "aaa")), 10)
+        .record_delivery(&delivery("d-1"), &[score_job(7, "aaa")], 10)
         .await
         .unwrap();
-    let Recorded::Queued { job_id } = first else {
+    let Recorded::Queued { job_ids, .. } = first else {
         panic!("expected a queued job, got {first:?}");
     };
+    let job_id = job_ids[0];
 
     let mut repeat = delivery("d-1");
     repeat.payload = "{\"changed\": true}".to_string();
     let second = store
-        .record_delivery(&repeat, Some(&score_job(7, "aaa")), 20)
+        .record_delivery(&repeat, &[score_job(7, "aaa")], 20)
         .await
         .unwrap();
     assert_eq!(second, Recorded::Duplicate);
@@ -262,11 +264,11 @@ async fn duplicate_delivery_is_recorded_once(db: Db) {
         ..delivery("d-2")
     };
     assert_eq!(
-        store.record_delivery(&ping, None, 30).await.unwrap(),
+        store.record_delivery(&ping, &[], 30).await.unwrap(),
         Recorded::Stored
     );
     assert_eq!(
-        store.record_delivery(&ping, None, 31).await.unwrap(),
+        store.record_delivery(&ping, &[], 31).await.unwrap(),
         Recorded::Duplicate
     );
     assert_eq!(store.list_jobs(None, 100).await.unwrap().len(), 1);
@@ -278,7 +280,7 @@ async fn concurrent_duplicate_deliveries_queue_one_job(db: Db) {
         let store = db.store.clone();
         tasks.push(tokio::spawn(async move {
             store
-                .record_delivery(&delivery("same"), Some(&score_job(7, "aaa")), 100 + i)
+                .record_delivery(&delivery("same"), &[score_job(7, "aaa")], 100 + i)
                 .await
                 .unwrap()
         }));
@@ -294,6 +296,78 @@ async fn concurrent_duplicate_deliveries_queue_one_job(db: Db) {
     }
     assert_eq!((queued, duplicates), (1, 7));
     assert_eq!(db.store.list_jobs(None, 100).await.unwrap().len(), 1);
+}
+
+/// A job insert that fails halfway through a delivery (a trigger stands in for a crash)
+/// leaves nothing behind: no delivery, no first job, no superseded older head. The same
+/// delivery sent again (GitHub's redelivery) then stores everything.
+async fn a_delivery_its_jobs_and_supersedes_are_one_transaction(db: Db) {
+    let store = &db.store;
+    let older_head = store.enqueue_job(&score_job(7, "old"), 1).await.unwrap();
+    let jobs = [
+        score_job(7, "new"),
+        score_job(8, "new"),
+        NewJob::new(JOB_RECORD_INSTALLATION, json!({"installation_id": 1})),
+    ];
+    let refuse_pr_8 = match db.store.backend() {
+        Backend::Sqlite => vec![
+            "CREATE TRIGGER refuse_pr_8 BEFORE INSERT ON jobs WHEN NEW.pr_number = 8 \
+             BEGIN SELECT RAISE(ABORT, 'crash between two jobs'); END",
+        ],
+        Backend::Postgres => vec![
+            "CREATE FUNCTION refuse_pr_8() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.pr_number = 8 THEN RAISE EXCEPTION 'crash between two jobs'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_pr_8 BEFORE INSERT ON jobs FOR EACH ROW \
+             EXECUTE FUNCTION refuse_pr_8()",
+        ],
+    };
+    for sql in refuse_pr_8 {
+        raw_execute(&db, sql).await.unwrap();
+    }
+
+    let failed = store.record_delivery(&delivery("d-many"), &jobs, 10).await;
+    assert!(
+        failed.is_err(),
+        "the second job could not be stored: {failed:?}"
+    );
+    assert!(
+        store.delivery("d-many").await.unwrap().is_none(),
+        "no delivery is kept without its jobs, so a redelivery is not a duplicate"
+    );
+    let left = store.list_jobs(None, 100).await.unwrap();
+    assert_eq!(
+        left.iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![older_head],
+        "the first job went with the rest"
+    );
+    assert_eq!(job(store, older_head).await.status, JobStatus::Queued);
+
+    let drop_trigger = match db.store.backend() {
+        Backend::Sqlite => "DROP TRIGGER refuse_pr_8",
+        Backend::Postgres => "DROP TRIGGER refuse_pr_8 ON jobs",
+    };
+    raw_execute(&db, drop_trigger).await.unwrap();
+    let Recorded::Queued {
+        job_ids,
+        superseded,
+    } = store
+        .record_delivery(&delivery("d-many"), &jobs, 20)
+        .await
+        .unwrap()
+    else {
+        panic!("the redelivery queues its jobs");
+    };
+    assert_eq!(job_ids.len(), 3);
+    assert_eq!(superseded, 1, "the older head of PR 7");
+    assert_eq!(job(store, older_head).await.status, JobStatus::Superseded);
+    for (id, given) in job_ids.iter().zip(&jobs) {
+        let stored = job(store, *id).await;
+        assert_eq!(stored.delivery_id.as_deref(), Some("d-many"));
+        assert_eq!(stored.kind, given.kind);
+        assert_eq!(stored.pr_number, given.pr_number);
+        assert_eq!(stored.status, JobStatus::Queued);
+    }
 }
 
 async fn concurrent_workers_claim_each_job_once(db: Db) {

@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, FromArgMatches as _, Parser, Subcommand};
 
 pub mod audit;
 pub mod eval;
@@ -53,6 +53,31 @@ pub enum Command {
     Audit(audit::AuditArgs),
 }
 
+/// The command line, with every setting whose environment variable is set but empty taken
+/// as unset: `DATABASE_URL=` means the default database, as if the line were not there.
+/// (clap on its own hands the empty string to the setting, so `DATABASE_URL=` would be a URL
+/// and `RISKGATE_LISTEN=` an address that does not parse.)
+pub fn parse() -> Cli {
+    let matches = empty_env_is_unset(Cli::command()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+}
+
+fn empty_env_is_unset(command: clap::Command) -> clap::Command {
+    command
+        .mut_args(|arg| {
+            let empty = arg
+                .get_env()
+                .and_then(std::env::var_os)
+                .is_some_and(|value| value.is_empty());
+            if empty {
+                arg.env(None::<&'static str>)
+            } else {
+                arg
+            }
+        })
+        .mut_subcommands(empty_env_is_unset)
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Score(args) => score::run(args),
@@ -72,8 +97,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays
 /// clean; `RISKGATE_LOG_FORMAT=json` writes one JSON object per line, for log collectors.
 pub fn init_telemetry() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RISKGATE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let filter = std::env::var("RISKGATE_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
 use crate::jobs::{Worker, WorkerSettings};
-use crate::mining::mirror::Mirrors;
-use crate::server::{self, metrics::Metrics, AppState};
+use crate::mining::mirror::{GitRemote, Mirrors};
+use crate::server::{self, metrics::Metrics, AppState, HttpLimits};
 use crate::store::Store;
 
 #[derive(Debug, clap::Args)]
@@ -25,8 +25,9 @@ pub struct ServeArgs {
     /// A file holding the App's private key.
     #[arg(long, env = "RISKGATE_PRIVATE_KEY_PATH")]
     pub private_key_path: Option<PathBuf>,
+    /// The App's webhook secret: at least 16 characters; serve refuses to start without one.
     #[arg(long, env = "RISKGATE_WEBHOOK_SECRET", hide_env_values = true)]
-    pub webhook_secret: String,
+    pub webhook_secret: Option<String>,
     /// Default: a SQLite file in the data dir.
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -36,6 +37,22 @@ pub struct ServeArgs {
         default_value = "https://api.github.com"
     )]
     pub github_api_url: String,
+    /// Where repositories are fetched from: `{url}/{owner}/{name}.git`. Default:
+    /// https://github.com, or the host of a GitHub Enterprise Server API URL.
+    #[arg(long, env = "RISKGATE_GIT_URL")]
+    pub git_url: Option<String>,
+    /// Seconds one git command may run before it is killed.
+    #[arg(long, env = "RISKGATE_GIT_TIMEOUT_SECS", default_value_t = 600)]
+    pub git_timeout_secs: u64,
+    /// Seconds a client has to send a request's headers (and an idle connection stays open).
+    #[arg(long, env = "RISKGATE_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub http_header_timeout_secs: u64,
+    /// Seconds a client has to send a request's body.
+    #[arg(long, env = "RISKGATE_HTTP_BODY_TIMEOUT_SECS", default_value_t = 20)]
+    pub http_body_timeout_secs: u64,
+    /// Requests handled at once; past it the answer is 503.
+    #[arg(long, env = "RISKGATE_HTTP_MAX_REQUESTS", default_value_t = 64)]
+    pub http_max_requests: usize,
     #[arg(long, env = "RISKGATE_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
@@ -85,7 +102,42 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The shortest webhook secret serve accepts. GitHub signs every delivery with it: a short
+/// one can be guessed, and an empty one makes any body "correctly signed".
+pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
+
+fn webhook_secret(given: Option<&str>) -> anyhow::Result<Vec<u8>> {
+    match given {
+        None | Some("") => anyhow::bail!(
+            "RISKGATE_WEBHOOK_SECRET is not set: it must be the App's webhook secret, \
+             at least {MIN_WEBHOOK_SECRET_CHARS} characters (`openssl rand -hex 32` makes one)"
+        ),
+        Some(secret) if secret.chars().count() < MIN_WEBHOOK_SECRET_CHARS => anyhow::bail!(
+            "RISKGATE_WEBHOOK_SECRET is too short ({} characters): it must have at least \
+             {MIN_WEBHOOK_SECRET_CHARS}",
+            secret.chars().count()
+        ),
+        Some(secret) => Ok(secret.as_bytes().to_vec()),
+    }
+}
+
+fn git_remote(args: &ServeArgs) -> anyhow::Result<GitRemote> {
+    Ok(match &args.git_url {
+        Some(url) => GitRemote::parse(url).context("RISKGATE_GIT_URL")?,
+        None => GitRemote::for_api_url(&args.github_api_url)
+            .context("the git URL that goes with RISKGATE_GITHUB_API_URL")?,
+    })
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let webhook_secret = webhook_secret(args.webhook_secret.as_deref())?;
+    let remote = git_remote(&args)?;
+    let git_timeout = Duration::from_secs(args.git_timeout_secs.max(1));
+    let limits = HttpLimits {
+        header_timeout: Duration::from_secs(args.http_header_timeout_secs.max(1)),
+        body_timeout: Duration::from_secs(args.http_body_timeout_secs.max(1)),
+        max_requests: args.http_max_requests.max(1),
+    };
     let private_key_pem = match (&args.private_key, &args.private_key_path) {
         (Some(pem), _) => pem.clone(),
         (None, Some(path)) => std::fs::read_to_string(path)
@@ -126,13 +178,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let state = Arc::new(AppState {
         store: store.clone(),
-        webhook_secret: args.webhook_secret.clone().into_bytes(),
+        webhook_secret,
         metrics: metrics.clone(),
         wake: wake.clone(),
         model: model.clone(),
         api_token: args.api_token.clone().filter(|t| !t.is_empty()),
         dashboard_token: args.dashboard_token.clone().filter(|t| !t.is_empty()),
         links,
+        limits,
     });
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -142,14 +195,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         incident_label: args.incident_label.clone(),
         ..WorkerSettings::default()
     };
-    let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "riskgate".into());
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "riskgate".into());
+    let mirrors = Mirrors::new(&args.data_dir, remote, git_timeout);
     let mut workers = Vec::new();
     for n in 0..args.workers.max(1) {
         let worker = Arc::new(Worker::new(
             format!("{host}-{}-{n}", std::process::id()),
             store.clone(),
             github.clone(),
-            Mirrors::new(&args.data_dir),
+            mirrors.clone(),
             model.clone(),
             metrics.clone(),
             settings.clone(),
@@ -164,10 +221,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // Tests and scripts read the bound address (the port may be 0) from this line.
     println!("riskgate listening on http://{}", listener.local_addr()?);
     tracing::info!(address = %listener.local_addr()?, "serving");
-    axum::serve(listener, server::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("serving HTTP")?;
+    server::serve(listener, server::router(state), limits, shutdown_signal()).await;
     // Finish the jobs in flight; one that cannot finish keeps its lease and is taken again.
     let _ = stop_tx.send(true);
     for w in workers {

@@ -12,15 +12,14 @@ use serde::Deserialize;
 #[error("the webhook body is not valid JSON: {0}")]
 pub struct PayloadError(#[from] serde_json::Error);
 
-/// The repository an event is about.
+/// The repository an event is about. The payload's URLs (`clone_url` and the like) are not
+/// kept: repositories are fetched from the configured git URL only.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RepoRef {
     pub owner: String,
     pub name: String,
     /// `owner/name`.
     pub full_name: String,
-    /// Where to fetch from (a test may point it at a local bare repository).
-    pub clone_url: String,
     /// Empty when the payload does not say.
     pub default_branch: String,
 }
@@ -235,7 +234,6 @@ struct RawRepo {
     name: Option<String>,
     full_name: Option<String>,
     owner: Option<RawUser>,
-    clone_url: Option<String>,
     default_branch: Option<String>,
 }
 
@@ -405,7 +403,6 @@ fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Missing> {
         owner,
         name,
         full_name,
-        clone_url: need_str(raw.clone_url, "repository.clone_url")?,
         default_branch: raw.default_branch.unwrap_or_default(),
     })
 }

@@ -25,6 +25,32 @@ fn mac(secret: &[u8]) -> HmacSha256 {
     HmacSha256::new_from_slice(secret).expect("HMAC takes keys of any length")
 }
 
+/// A well-formed `X-Hub-Signature-256` value, not yet checked against a body. Parsing it
+/// needs no body, so a request without one is refused before its body is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signature([u8; 32]);
+
+impl Signature {
+    pub fn parse(header: Option<&str>) -> Result<Signature, SignatureError> {
+        let header = header.ok_or(SignatureError::Missing)?;
+        let digest_hex = header
+            .trim()
+            .strip_prefix(PREFIX)
+            .ok_or(SignatureError::BadPrefix)?;
+        let digest = hex::decode(digest_hex).map_err(|_| SignatureError::BadHex)?;
+        let digest: [u8; 32] = digest.try_into().map_err(|_| SignatureError::BadHex)?;
+        Ok(Signature(digest))
+    }
+
+    /// Whether this is the signature of `body` under `secret`, compared in constant time.
+    pub fn verify(&self, secret: &[u8], body: &[u8]) -> Result<(), SignatureError> {
+        let mut m = mac(secret);
+        m.update(body);
+        m.verify_slice(&self.0)
+            .map_err(|_| SignatureError::Mismatch)
+    }
+}
+
 /// Check `header` (the value of `X-Hub-Signature-256`) against the raw `body`. The digest
 /// comparison takes constant time.
 pub fn verify_signature(
@@ -32,19 +58,7 @@ pub fn verify_signature(
     body: &[u8],
     header: Option<&str>,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let digest_hex = header
-        .trim()
-        .strip_prefix(PREFIX)
-        .ok_or(SignatureError::BadPrefix)?;
-    let digest = hex::decode(digest_hex).map_err(|_| SignatureError::BadHex)?;
-    if digest.len() != 32 {
-        return Err(SignatureError::BadHex);
-    }
-    let mut m = mac(secret);
-    m.update(body);
-    m.verify_slice(&digest)
-        .map_err(|_| SignatureError::Mismatch)
+    Signature::parse(header)?.verify(secret, body)
 }
 
 /// The `X-Hub-Signature-256` value GitHub would send for `body`.

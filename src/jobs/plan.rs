@@ -21,7 +21,6 @@ pub struct RepoJob {
     pub owner: String,
     pub name: String,
     pub full_name: String,
-    pub clone_url: String,
     #[serde(default)]
     pub default_branch: String,
 }
@@ -32,7 +31,6 @@ impl From<&RepoRef> for RepoJob {
             owner: r.owner.clone(),
             name: r.name.clone(),
             full_name: r.full_name.clone(),
-            clone_url: r.clone_url.clone(),
             default_branch: r.default_branch.clone(),
         }
     }

@@ -14,6 +14,7 @@ use crate::features::review::{review_signals, Review};
 use crate::github::auth::parse_rfc3339_utc;
 use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
 use crate::github::{render, CHECK_NAME};
+use crate::mining::mirror::MirrorError;
 use crate::mining::{self, ChangeSpec};
 use crate::model::Band;
 use crate::server::now_ms;
@@ -23,22 +24,30 @@ fn blocking_err(e: tokio::task::JoinError) -> JobError {
     JobError::Retry(format!("scoring task failed: {e}"))
 }
 
+/// A name or ref git would refuse will not get better; a failed or stalled fetch may.
+fn fetch_error(e: MirrorError) -> JobError {
+    match e {
+        MirrorError::BadName(_) | MirrorError::BadRef(_) | MirrorError::BadUrl { .. } => {
+            JobError::Park(e.to_string())
+        }
+        _ => JobError::Retry(e.to_string()),
+    }
+}
+
 impl Worker {
     /// Fetch the base branch and the PR head into the mirror; returns the mirror's path.
     async fn fetch(&self, job: &ScoreJob, base_ref: &str) -> Result<PathBuf, JobError> {
         let token = self.github.installation_token(job.installation_id).await?;
-        let refspecs = vec![
-            format!("+refs/heads/{base_ref}:refs/heads/{base_ref}"),
-            format!("+refs/pull/{n}/head:refs/pull/{n}/head", n = job.number),
+        let refs = vec![
+            format!("refs/heads/{base_ref}"),
+            format!("refs/pull/{}/head", job.number),
         ];
         let mirrors = self.mirrors.clone();
-        let (full_name, url) = (job.repo.full_name.clone(), job.repo.clone_url.clone());
-        tokio::task::spawn_blocking(move || {
-            mirrors.fetch(&full_name, &url, Some(&token), &refspecs)
-        })
-        .await
-        .map_err(blocking_err)?
-        .map_err(|e| JobError::Retry(e.to_string()))
+        let full_name = job.repo.full_name.clone();
+        tokio::task::spawn_blocking(move || mirrors.fetch(&full_name, Some(&token), &refs))
+            .await
+            .map_err(blocking_err)?
+            .map_err(fetch_error)
     }
 
     pub(super) async fn score_pull_request(&self, job: &Job) -> Result<(), JobError> {
@@ -441,19 +450,19 @@ impl Worker {
             let _guard = self.repo_lock(&c.repo.full_name);
             let _guard = _guard.lock().await;
             let mirrors = self.mirrors.clone();
-            let (full_name, url) = (c.repo.full_name.clone(), c.repo.clone_url.clone());
+            let full_name = c.repo.full_name.clone();
             let rev = format!("refs/heads/{default_branch}");
-            let refspec = vec![format!("+{rev}:{rev}")];
-            tokio::task::spawn_blocking(move || -> Result<Option<String>, String> {
+            let refs = vec![rev.clone()];
+            tokio::task::spawn_blocking(move || -> Result<Option<String>, JobError> {
                 let path = mirrors
-                    .fetch(&full_name, &url, Some(&token), &refspec)
-                    .map_err(|e| e.to_string())?;
-                let repo = mining::open_repository(&path).map_err(|e| e.to_string())?;
-                mining::config_at(&repo, &rev).map_err(|e| e.to_string())
+                    .fetch(&full_name, Some(&token), &refs)
+                    .map_err(fetch_error)?;
+                let repo =
+                    mining::open_repository(&path).map_err(|e| JobError::Retry(e.to_string()))?;
+                mining::config_at(&repo, &rev).map_err(|e| JobError::Retry(e.to_string()))
             })
             .await
-            .map_err(blocking_err)?
-            .map_err(JobError::Retry)?
+            .map_err(blocking_err)??
         };
         let config = match config_text
             .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))

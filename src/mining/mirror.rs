@@ -1,113 +1,395 @@
 //! Bare mirrors of the repositories the App scores, one per repository in the data dir.
 //!
 //! Fetching goes through the `git` command (it speaks every transport and TLS); reading stays
-//! with git2. The installation token travels in an HTTP header set through git's environment
-//! configuration, so it is never written to disk, to a command line, or to a log.
+//! with git2. Where a repository is fetched from is never taken from a webhook payload: it is
+//! the configured [`GitRemote`] plus the validated `owner/name`. The git child starts from an
+//! empty environment, may speak only the protocol of that remote, gets the installation token
+//! as an HTTP header scoped to that remote (through git's environment configuration, never on
+//! disk, a command line or in a log), and is killed with its helpers when it outlives its
+//! deadline.
 
+use std::io::Read as _;
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
 use base64::Engine as _;
 
+/// What a git child may inherit from our environment besides what we set: how to find
+/// programs, and the operator's proxy and certificate settings (never a secret of ours).
+const PASSED_THROUGH: &[&str] = &[
+    "PATH",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "all_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "ALL_PROXY",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+];
+
+/// How much of a git child's stderr is kept for the error message.
+const STDERR_KEPT: usize = 16 * 1024;
+
+/// The default deadline of one git command.
+pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
-    #[error("repository name `{0}` is not owner/name")]
+    #[error("repository name `{0}` is not owner/name (letters, digits, `-`, `_`, `.`)")]
     BadName(String),
+    #[error("`{0}` is not a ref riskgate fetches")]
+    BadRef(String),
+    #[error("the git URL `{url}` is not usable: {reason}")]
+    BadUrl { url: String, reason: String },
     #[error("preparing the mirror at {path}: {reason}")]
     Io { path: String, reason: String },
-    #[error("fetching {repository}: {reason}")]
-    Fetch { repository: String, reason: String },
+    #[error("fetching {repository} from {url}: {reason}")]
+    Fetch {
+        repository: String,
+        url: String,
+        reason: String,
+    },
+    #[error(
+        "fetching {repository} from {url}: git ran past its deadline of {} s and was killed",
+        .deadline.as_secs_f64()
+    )]
+    TimedOut {
+        repository: String,
+        url: String,
+        deadline: Duration,
+    },
 }
 
+/// Where repositories are fetched from: `{base}/{owner}/{name}.git`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GitRemote {
+    /// Without a trailing slash.
+    base: String,
+    /// `https`, `http` or `file`: the one protocol git may use.
+    scheme: String,
+}
+
+impl GitRemote {
+    /// An operator's `RISKGATE_GIT_URL`: `https://host[:port][/prefix]`, `http://…` or
+    /// `file:///absolute/dir`. Credentials, queries and fragments are refused (the token is
+    /// sent as a header; a URL is shown in errors).
+    pub fn parse(text: &str) -> Result<GitRemote, MirrorError> {
+        let bad = |reason: &str| MirrorError::BadUrl {
+            url: text.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = reqwest::Url::parse(text.trim()).map_err(|e| bad(&e.to_string()))?;
+        let scheme = url.scheme().to_string();
+        match scheme.as_str() {
+            "https" | "http" => {
+                if url.host_str().is_none_or(str::is_empty) {
+                    return Err(bad("it names no host"));
+                }
+            }
+            "file" => {
+                if url
+                    .host_str()
+                    .is_some_and(|h| !h.is_empty() && h != "localhost")
+                {
+                    return Err(bad("a file URL names a local directory: file:///dir"));
+                }
+            }
+            _ => return Err(bad("only https://, http:// and file:// URLs are fetched")),
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                "it holds credentials; riskgate sends the installation token itself",
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(bad("it has a query or fragment"));
+        }
+        let base = text.trim().trim_end_matches('/').to_string();
+        if base.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(bad("it holds spaces or control characters"));
+        }
+        Ok(GitRemote { base, scheme })
+    }
+
+    /// The git host that goes with a GitHub API URL: `https://github.com` for
+    /// `api.github.com`, `https://NAME.ghe.com` for `api.NAME.ghe.com`, and for a GitHub
+    /// Enterprise Server API (`https://ghe.example.com/api/v3`) its host.
+    pub fn for_api_url(api_url: &str) -> Result<GitRemote, MirrorError> {
+        let bad = |reason: &str| MirrorError::BadUrl {
+            url: api_url.to_string(),
+            reason: reason.to_string(),
+        };
+        let url = reqwest::Url::parse(api_url.trim()).map_err(|e| bad(&e.to_string()))?;
+        let host = url.host_str().ok_or_else(|| bad("it names no host"))?;
+        let host = match host {
+            "api.github.com" => "github.com",
+            h if h.starts_with("api.") && h.ends_with(".ghe.com") => &h["api.".len()..],
+            h => h,
+        };
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let path = url.path().trim_end_matches('/');
+        let prefix = path
+            .strip_suffix("/api/v3")
+            .or_else(|| path.strip_suffix("/api"))
+            .unwrap_or("");
+        GitRemote::parse(&format!("{}://{host}{port}{prefix}", url.scheme()))
+    }
+
+    /// The URL of one repository. `owner` and `name` must have passed [`split_name`].
+    fn repository_url(&self, owner: &str, name: &str) -> String {
+        format!("{}/{owner}/{name}.git", self.base)
+    }
+
+    /// The configuration key that sends an HTTP header to this remote and nowhere else.
+    fn header_key(&self) -> Option<String> {
+        matches!(self.scheme.as_str(), "https" | "http")
+            .then(|| format!("http.{}/.extraHeader", self.base))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.base
+    }
+}
+
+/// Bare mirrors under `<data dir>/mirrors`, fetched from one [`GitRemote`].
 #[derive(Debug, Clone)]
 pub struct Mirrors {
     root: PathBuf,
+    /// The `HOME` of git children: empty, ours alone.
+    home: PathBuf,
+    remote: GitRemote,
+    timeout: Duration,
 }
 
-fn safe_component(s: &str) -> bool {
-    !s.is_empty()
+fn owner_ok(s: &str) -> bool {
+    (1..=100).contains(&s.len())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+}
+
+fn name_ok(s: &str) -> bool {
+    (1..=100).contains(&s.len())
         && s != "."
         && s != ".."
         && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// `owner/name` split and checked against what GitHub allows in account and repository
+/// names, so neither can be an option, a path or a URL of its own.
+pub fn split_name(full_name: &str) -> Result<(&str, &str), MirrorError> {
+    match full_name.split_once('/') {
+        Some((owner, name)) if owner_ok(owner) && name_ok(name) => Ok((owner, name)),
+        _ => Err(MirrorError::BadName(full_name.to_string())),
+    }
+}
+
+/// A ref the App fetches (a branch or a pull request's head) as git would accept it: no
+/// wildcard, no refspec syntax, nothing git itself calls malformed.
+fn check_ref(name: &str) -> Result<(), MirrorError> {
+    let allowed = (name.starts_with("refs/heads/") || name.starts_with("refs/pull/"))
+        && !name.contains(['*', ':', '+', '^', '~', '?', '[', '\\'])
+        && git2::Reference::is_valid_name(name);
+    if allowed {
+        Ok(())
+    } else {
+        Err(MirrorError::BadRef(name.to_string()))
+    }
+}
+
 impl Mirrors {
-    pub fn new(data_dir: &Path) -> Mirrors {
+    pub fn new(data_dir: &Path, remote: GitRemote, timeout: Duration) -> Mirrors {
         Mirrors {
             root: data_dir.join("mirrors"),
+            home: data_dir.join("git-home"),
+            remote,
+            timeout,
         }
     }
 
     pub fn path_for(&self, full_name: &str) -> Result<PathBuf, MirrorError> {
-        match full_name.split_once('/') {
-            Some((owner, name)) if safe_component(owner) && safe_component(name) => {
-                Ok(self.root.join(owner).join(format!("{name}.git")))
-            }
-            _ => Err(MirrorError::BadName(full_name.to_string())),
-        }
+        let (owner, name) = split_name(full_name)?;
+        Ok(self.root.join(owner).join(format!("{name}.git")))
     }
 
-    /// Fetch `refspecs` from `clone_url` into the mirror of `full_name` (created on first use).
-    /// Blocking: run it off the async runtime.
+    /// Fetch `refs` (full names such as `refs/heads/main` or `refs/pull/7/head`, each kept
+    /// under its own name) of `full_name` from the configured remote into its mirror,
+    /// created on first use. Blocking: run it off the async runtime.
     pub fn fetch(
         &self,
         full_name: &str,
-        clone_url: &str,
         token: Option<&str>,
-        refspecs: &[String],
+        refs: &[String],
     ) -> Result<PathBuf, MirrorError> {
-        let path = self.path_for(full_name)?;
-        if !path.join("HEAD").exists() {
-            std::fs::create_dir_all(&path).map_err(|e| MirrorError::Io {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            git2::Repository::init_bare(&path).map_err(|e| MirrorError::Io {
-                path: path.display().to_string(),
-                reason: e.message().to_string(),
-            })?;
+        let (owner, name) = split_name(full_name)?;
+        for r in refs {
+            check_ref(r)?;
         }
+        let path = self.path_for(full_name)?;
+        let io = |path: &Path, e: &dyn std::fmt::Display| MirrorError::Io {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        if !path.join("HEAD").exists() {
+            std::fs::create_dir_all(&path).map_err(|e| io(&path, &e))?;
+            git2::Repository::init_bare(&path).map_err(|e| io(&path, &e.message()))?;
+        }
+        create_private_dir(&self.home).map_err(|e| io(&self.home, &e))?;
+
+        let url = self.remote.repository_url(owner, name);
+        let mut args: Vec<String> = [
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--force",
+            "--no-write-fetch-head",
+            "--no-recurse-submodules",
+            "--",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.push(url.clone());
+        args.extend(refs.iter().map(|r| format!("+{r}:{r}")));
+        let mut cmd = self.git_command(&path, token);
+        cmd.args(&args);
+        match run_with_deadline(cmd, self.timeout) {
+            Ok(()) => Ok(path),
+            Err(RunError::TimedOut) => Err(MirrorError::TimedOut {
+                repository: full_name.to_string(),
+                url,
+                deadline: self.timeout,
+            }),
+            Err(RunError::Failed(reason)) => Err(MirrorError::Fetch {
+                repository: full_name.to_string(),
+                url,
+                reason: redact(&reason, token),
+            }),
+        }
+    }
+
+    /// `git -C <dir>` with nothing of our environment but [`PASSED_THROUGH`], no system or
+    /// global configuration, no prompts, only the remote's protocol, and the token (when
+    /// there is one) as a header for the remote alone.
+    fn git_command(&self, dir: &Path, token: Option<&str>) -> Command {
         let mut cmd = Command::new("git");
-        cmd.arg("-C")
-            .arg(&path)
-            .args([
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--force",
-                "--no-write-fetch-head",
-            ])
-            .arg(clone_url)
-            .args(refspecs)
+        cmd.env_clear();
+        for name in PASSED_THROUGH {
+            if let Some(value) = std::env::var_os(name) {
+                cmd.env(name, value);
+            }
+        }
+        cmd.env("HOME", &self.home)
+            .env("LANG", "C")
+            .env("LC_ALL", "C")
             .env("GIT_TERMINAL_PROMPT", "0")
             .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env_remove("GIT_DIR");
-        if let Some(token) = token {
+            .env("GIT_CONFIG_GLOBAL", "/dev/null")
+            .env("GIT_ALLOW_PROTOCOL", &self.remote.scheme);
+        // A redirect could take the header elsewhere; GitHub serves a repository where it is.
+        let mut config = vec![("http.followRedirects".to_string(), "false".to_string())];
+        if let (Some(token), Some(key)) = (token, self.remote.header_key()) {
             let basic =
                 base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
-            cmd.env("GIT_CONFIG_COUNT", "1")
-                .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-                .env(
-                    "GIT_CONFIG_VALUE_0",
-                    format!("Authorization: Basic {basic}"),
-                );
+            config.push((key, format!("Authorization: Basic {basic}")));
         }
-        let out = cmd.output().map_err(|e| MirrorError::Fetch {
-            repository: full_name.to_string(),
-            reason: format!("running git: {e}"),
-        })?;
-        if !out.status.success() {
-            let mut reason = String::from_utf8_lossy(&out.stderr).trim().to_string();
-            if let Some(token) = token {
-                reason = reason.replace(token, "***");
+        cmd.env("GIT_CONFIG_COUNT", config.len().to_string());
+        for (i, (key, value)) in config.into_iter().enumerate() {
+            cmd.env(format!("GIT_CONFIG_KEY_{i}"), key)
+                .env(format!("GIT_CONFIG_VALUE_{i}"), value);
+        }
+        cmd.arg("-C").arg(dir);
+        cmd
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// The token, and the header value made from it, never appear in an error.
+fn redact(text: &str, token: Option<&str>) -> String {
+    let mut text = text.to_string();
+    if let Some(token) = token.filter(|t| !t.is_empty()) {
+        let basic =
+            base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        text = text.replace(&basic, "***").replace(token, "***");
+    }
+    text
+}
+
+enum RunError {
+    TimedOut,
+    Failed(String),
+}
+
+/// Run `cmd` in a process group of its own; past `deadline` the whole group (git and the
+/// helpers it started) is killed.
+fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<(), RunError> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| RunError::Failed(format!("running git: {e}")))?;
+    let group = child.id() as libc::pid_t;
+    let stderr = child.stderr.take();
+    let (err_tx, err_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        if let Some(mut pipe) = stderr {
+            let _ = (&mut pipe).take(STDERR_KEPT as u64).read_to_end(&mut kept);
+            // Keep draining so git never blocks on a full pipe.
+            let _ = std::io::copy(&mut pipe, &mut std::io::sink());
+        }
+        let _ = err_tx.send(kept);
+    });
+    let (done_tx, done_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done_tx.send(child.wait());
+    });
+    let (status, timed_out) = match done_rx.recv_timeout(deadline) {
+        Ok(status) => (status, false),
+        Err(_) => {
+            // SAFETY: kill(2) with a negative pid signals the process group the child leads;
+            // the waiter thread has not reaped it yet, so the group still exists.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
             }
-            return Err(MirrorError::Fetch {
-                repository: full_name.to_string(),
-                reason,
-            });
+            let status = done_rx
+                .recv()
+                .unwrap_or_else(|_| Err(std::io::Error::other("git's waiter is gone")));
+            (status, true)
         }
-        Ok(path)
+    };
+    // A helper that left the group could hold stderr open: wait for it only briefly.
+    let stderr = err_rx
+        .recv_timeout(Duration::from_secs(2))
+        .unwrap_or_default();
+    if timed_out {
+        return Err(RunError::TimedOut);
+    }
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => {
+            let text = String::from_utf8_lossy(&stderr).trim().to_string();
+            Err(RunError::Failed(if text.is_empty() {
+                format!("git exited with {s}")
+            } else {
+                text
+            }))
+        }
+        Err(e) => Err(RunError::Failed(format!("waiting for git: {e}"))),
     }
 }
 
@@ -115,15 +397,109 @@ impl Mirrors {
 mod tests {
     use super::*;
 
+    fn remote(url: &str) -> GitRemote {
+        GitRemote::parse(url).unwrap()
+    }
+
     #[test]
     fn names_are_checked() {
-        let m = Mirrors::new(Path::new("/data"));
+        let m = Mirrors::new(
+            Path::new("/data"),
+            remote("https://github.com"),
+            DEFAULT_GIT_TIMEOUT,
+        );
         assert_eq!(
             m.path_for("octo/app").unwrap(),
             PathBuf::from("/data/mirrors/octo/app.git")
         );
-        for bad in ["octo", "../x", "octo/..", "a/b/c", "octo/ap p", ""] {
+        for bad in [
+            "octo",
+            "../x",
+            "octo/..",
+            "a/b/c",
+            "octo/ap p",
+            "",
+            "--upload-pack=x/y",
+            "octo/x;y",
+            "o.o/x",
+        ] {
             assert!(m.path_for(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn refs_are_checked() {
+        for good in [
+            "refs/heads/main",
+            "refs/heads/release/1.2",
+            "refs/pull/7/head",
+        ] {
+            assert!(check_ref(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "main",
+            "refs/heads/*",
+            "refs/heads/a:refs/heads/b",
+            "refs/heads/a..b",
+            "refs/tags/v1",
+            "refs/heads/x.lock",
+            "refs/heads/ sp",
+            "+refs/heads/main",
+        ] {
+            assert!(check_ref(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn git_urls_are_checked() {
+        let r = remote("https://ghe.example.com/git/");
+        assert_eq!(
+            r.repository_url("o", "r"),
+            "https://ghe.example.com/git/o/r.git"
+        );
+        assert_eq!(
+            r.header_key().unwrap(),
+            "http.https://ghe.example.com/git/.extraHeader"
+        );
+        assert_eq!(
+            remote("file:///tmp/x").repository_url("o", "r"),
+            "file:///tmp/x/o/r.git"
+        );
+        assert_eq!(remote("file:///tmp/x").header_key(), None);
+        for bad in [
+            "ssh://git@github.com",
+            "ext::sh -c touch% /tmp/pwned",
+            "https://user:pw@github.com",
+            "https://github.com/?x=1",
+            "file://host/dir",
+            "/tmp/x",
+            "",
+        ] {
+            assert!(GitRemote::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_git_host_follows_the_api_url() {
+        let host = |api: &str| GitRemote::for_api_url(api).unwrap().as_str().to_string();
+        assert_eq!(host("https://api.github.com"), "https://github.com");
+        assert_eq!(host("https://api.github.com/"), "https://github.com");
+        assert_eq!(
+            host("https://ghe.example.com/api/v3"),
+            "https://ghe.example.com"
+        );
+        assert_eq!(host("https://api.octo.ghe.com"), "https://octo.ghe.com");
+        assert_eq!(host("http://127.0.0.1:8080"), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn errors_never_show_the_token() {
+        let basic = base64::engine::general_purpose::STANDARD.encode("x-access-token:ghs_abc");
+        let text = format!("fatal: ghs_abc rejected; header Basic {basic}");
+        let clean = redact(&text, Some("ghs_abc"));
+        assert!(
+            !clean.contains("ghs_abc") && !clean.contains(&basic),
+            "{clean}"
+        );
     }
 }

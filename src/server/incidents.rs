@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,7 +12,7 @@ use axum::Json;
 use serde_json::json;
 
 use super::auth::{bearer, token_matches};
-use super::{now_ms, AppState};
+use super::{now_ms, read_body, AppState, BODY_LIMIT};
 use crate::labels::incident_input::incidents_from_json;
 use crate::production;
 use crate::store::IncidentWrite;
@@ -24,7 +24,7 @@ fn error(status: StatusCode, body: serde_json::Value) -> Response {
 pub async fn post_incidents(
     State(state): State<Arc<AppState>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Body,
 ) -> Response {
     let Some(expected) = state.api_token.as_deref() else {
         return error(
@@ -38,6 +38,11 @@ pub async fn post_incidents(
             json!({"error": "missing or wrong bearer token"}),
         );
     }
+    // Read only once the token matched: a stranger never makes the server hold a body.
+    let body = match read_body(&headers, body, BODY_LIMIT, state.limits.body_timeout).await {
+        Ok(body) => body,
+        Err(refusal) => return refusal,
+    };
     let text = match std::str::from_utf8(&body) {
         Ok(t) => t,
         Err(_) => {

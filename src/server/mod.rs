@@ -1,26 +1,66 @@
 //! The App's HTTP side: webhook intake, health, readiness and metrics. Handlers stay thin:
 //! verify, store, answer; the worker does the work.
+//!
+//! What a client can make the server hold is bounded: headers must arrive within
+//! [`HttpLimits::header_timeout`] and a body within [`HttpLimits::body_timeout`]; past
+//! [`HttpLimits::max_requests`] requests in flight the answer is 503 at once; a webhook's
+//! signature header is checked before its body is read, and a body is at most 25 MiB.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tokio::sync::Semaphore;
 
 use crate::github::{events, webhook};
-use crate::jobs::plan::{plan, Plan, JOB_SCORE};
+use crate::jobs::plan::{plan, Plan};
 use crate::store::{NewDelivery, Recorded, Store};
 
 mod auth;
 pub mod dashboard;
 pub mod incidents;
 pub mod metrics;
+mod serve;
+
+pub use serve::serve;
 
 /// GitHub caps deliveries at 25 MiB; anything larger is not GitHub's.
 pub const BODY_LIMIT: usize = 25 * 1024 * 1024;
+
+/// What one client can make the server wait for or hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// To send a request's headers; also how long a kept-alive connection may stay idle.
+    pub header_timeout: Duration,
+    /// To send a request's body.
+    pub body_timeout: Duration,
+    /// Requests handled at once (health, readiness and metrics aside); more get 503.
+    pub max_requests: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(20),
+            max_requests: 64,
+        }
+    }
+}
+
+impl HttpLimits {
+    /// Open connections at once: room for every request in flight and for idle kept-alive
+    /// connections; past it a new connection is closed at once.
+    pub fn max_connections(&self) -> usize {
+        self.max_requests.saturating_mul(4).max(256)
+    }
+}
 
 pub struct AppState {
     pub store: Store,
@@ -35,17 +75,24 @@ pub struct AppState {
     /// Token for the dashboard; without one the dashboard is off.
     pub dashboard_token: Option<String>,
     pub links: crate::production::LinkSettings,
+    pub limits: HttpLimits,
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    let slots = Arc::new(Semaphore::new(state.limits.max_requests.max(1)));
+    let work = Router::new()
         .route("/api/github/webhooks", post(webhook_intake))
         .route("/api/incidents", post(incidents::post_incidents))
+        .merge(dashboard::routes())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(slots, limit_requests));
+    // Health, readiness and metrics stay outside the limit: an operator sees a busy server
+    // as busy, not as dead.
+    Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .merge(dashboard::routes())
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .merge(work)
         .with_state(state)
 }
 
@@ -60,6 +107,16 @@ fn reply(status: StatusCode, message: impl Into<String>) -> Response {
     (status, format!("{}\n", message.into())).into_response()
 }
 
+/// An answer given before the request's body was read: the connection is closed after it,
+/// so the unread body is never waited for.
+fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut response = reply(status, message);
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
 fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
     headers
         .get(name)
@@ -67,43 +124,134 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
-async fn webhook_intake(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
+/// Past `max_requests` in flight, 503 at once rather than a queue without bound.
+async fn limit_requests(
+    State(slots): State<Arc<Semaphore>>,
+    request: Request,
+    next: Next,
 ) -> Response {
-    // The signature is checked on the raw bytes before anything reads them.
-    if let Err(e) = webhook::verify_signature(
-        &state.webhook_secret,
-        &body,
-        header(&headers, "x-hub-signature-256"),
-    ) {
-        tracing::warn!(error = %e, "webhook refused");
-        return reply(StatusCode::UNAUTHORIZED, e.to_string());
-    }
-    let (Some(event_name), Some(delivery_id)) = (
-        header(&headers, "x-github-event"),
-        header(&headers, "x-github-delivery"),
-    ) else {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            "missing X-GitHub-Event or X-GitHub-Delivery header",
+    let Ok(_slot) = slots.try_acquire() else {
+        let mut response = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests at once; try again shortly",
         );
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        return response;
     };
-    let event = match events::parse_event(event_name, &body) {
+    next.run(request).await
+}
+
+/// Reads a body of at most `limit` bytes, all of it within `timeout`. The error is the answer
+/// to give: 413 past the limit (said by `Content-Length` or found while reading), 408 for a
+/// client too slow, 400 for a broken body.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+    timeout: Duration,
+) -> Result<Bytes, Response> {
+    use http_body_util::BodyExt as _;
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is over {} MiB", limit / (1024 * 1024)),
+        )
+    };
+    let announced = header(headers, "content-length").and_then(|v| v.parse::<u64>().ok());
+    if announced.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let read = async {
+        let mut body = body;
+        let mut buffer = Vec::with_capacity(announced.unwrap_or(0) as usize);
+        while let Some(frame) = body.frame().await {
+            let frame = frame
+                .map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("reading the body: {e}")))?;
+            if let Ok(data) = frame.into_data() {
+                if buffer.len() + data.len() > limit {
+                    return Err(too_large());
+                }
+                buffer.extend_from_slice(&data);
+            }
+        }
+        Ok(Bytes::from(buffer))
+    };
+    match tokio::time::timeout(timeout, read).await {
+        Ok(result) => result,
+        Err(_) => Err(refuse(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("the body did not arrive within {} s", timeout.as_secs_f64()),
+        )),
+    }
+}
+
+/// A webhook delivery whose `X-Hub-Signature-256` matched its body.
+///
+/// Everything that needs no body is checked first (the signature header's form, the event
+/// and delivery headers, the announced length), so a client that cannot sign gets its
+/// answer without the server reading, let alone holding, what it sends.
+pub struct SignedDelivery {
+    pub event: String,
+    pub delivery_id: String,
+    pub body: Bytes,
+}
+
+impl FromRequest<Arc<AppState>> for SignedDelivery {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let headers = &parts.headers;
+        let signature =
+            webhook::Signature::parse(header(headers, "x-hub-signature-256")).map_err(|e| {
+                tracing::warn!(error = %e, "webhook refused");
+                refuse(StatusCode::UNAUTHORIZED, e.to_string())
+            })?;
+        let (Some(event), Some(delivery_id)) = (
+            header(headers, "x-github-event"),
+            header(headers, "x-github-delivery"),
+        ) else {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                "missing X-GitHub-Event or X-GitHub-Delivery header",
+            ));
+        };
+        let (event, delivery_id) = (event.to_string(), delivery_id.to_string());
+        let body = read_body(headers, body, BODY_LIMIT, state.limits.body_timeout).await?;
+        if let Err(e) = signature.verify(&state.webhook_secret, &body) {
+            tracing::warn!(error = %e, "webhook refused");
+            return Err(reply(StatusCode::UNAUTHORIZED, e.to_string()));
+        }
+        Ok(SignedDelivery {
+            event,
+            delivery_id,
+            body,
+        })
+    }
+}
+
+async fn webhook_intake(State(state): State<Arc<AppState>>, signed: SignedDelivery) -> Response {
+    let SignedDelivery {
+        event: event_name,
+        delivery_id,
+        body,
+    } = signed;
+    let event = match events::parse_event(&event_name, &body) {
         Ok(e) => e,
         Err(e) => return reply(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    state.metrics.delivery(event_name);
-    let span = tracing::info_span!("delivery", delivery = delivery_id, event = event_name);
+    state.metrics.delivery(&event_name);
+    let span = tracing::info_span!("delivery", delivery = %delivery_id, event = %event_name);
     let _guard = span.enter();
     let action = serde_json::from_slice::<serde_json::Value>(&body)
         .ok()
         .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_string));
     let repository = event_repository(&event);
     let delivery = NewDelivery {
-        id: delivery_id.to_string(),
-        event: event_name.to_string(),
+        id: delivery_id,
+        event: event_name,
         action,
         repository: repository.clone(),
         payload: String::from_utf8_lossy(&body).into_owned(),
@@ -112,10 +260,10 @@ async fn webhook_intake(
         Plan::Queue(jobs) => (jobs, None),
         Plan::Nothing(why) => (Vec::new(), Some(why)),
     };
-    let now = now_ms();
+    // The delivery, all its jobs and the supersede of older heads are one transaction.
     let recorded = match state
         .store
-        .record_delivery(&delivery, jobs.first(), now)
+        .record_delivery(&delivery, &jobs, now_ms())
         .await
     {
         Ok(r) => r,
@@ -140,26 +288,21 @@ async fn webhook_intake(
                 nothing.unwrap_or_else(|| "nothing to do".into()),
             )
         }
-        Recorded::Queued { job_id } => {
-            for extra in jobs.iter().skip(1) {
-                if let Err(e) = state.store.enqueue_job(extra, now).await {
-                    tracing::error!(error = %e, "could not queue a further job of the delivery");
-                }
+        Recorded::Queued {
+            job_ids,
+            superseded,
+        } => {
+            if superseded > 0 {
+                tracing::info!(superseded, "older heads superseded");
             }
-            for job in jobs.iter().filter(|j| j.kind == JOB_SCORE) {
-                if let (Some(repo), Some(pr), Some(head)) =
-                    (&job.repository, job.pr_number, &job.head_sha)
-                {
-                    if let Ok(n) = state.store.supersede_older(repo, pr, head, now).await {
-                        if n > 0 {
-                            tracing::info!(superseded = n, repository = %repo, pr, "older heads superseded");
-                        }
-                    }
-                }
-            }
-            tracing::info!(job_id, jobs = jobs.len(), "queued");
+            tracing::info!(jobs = ?job_ids, "queued");
             state.wake.notify_waiters();
-            reply(StatusCode::ACCEPTED, format!("queued job {job_id}"))
+            let ids: Vec<String> = job_ids.iter().map(i64::to_string).collect();
+            let noun = if ids.len() == 1 { "job" } else { "jobs" };
+            reply(
+                StatusCode::ACCEPTED,
+                format!("queued {noun} {}", ids.join(", ")),
+            )
         }
     }
 }

@@ -236,6 +236,12 @@ macro_rules! insert_job {
 mod production;
 pub use production::{IncidentWrite, LinkChanges, LinkRejection, RepositoryGuard, StoredLink};
 
+/// Marks superseded the queued jobs of one kind for a pull request whose head
+/// is not the given one: `$1` now, `$2` kind, `$3` repository, `$4` PR, `$5` head.
+const SUPERSEDE_OLDER: &str = "UPDATE jobs SET status = 'superseded', updated_at = $1 \
+     WHERE status = 'queued' AND kind = $2 AND repository = $3 \
+       AND pr_number = $4 AND (head_sha IS NULL OR head_sha <> $5)";
+
 const CLAIM_SQLITE: &str = concat!(
     "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
      attempts = attempts + 1, updated_at = $3 \
@@ -360,14 +366,16 @@ impl Store {
 
     // ----- deliveries -----------------------------------------------------
 
-    /// Records a webhook delivery and, when given, the job it asks for, in
-    /// one transaction. A delivery id seen before yields
+    /// Records a webhook delivery, every job it asks for, and the supersede of
+    /// queued scoring jobs for older heads of the pull requests it scores, in
+    /// one transaction: a crash leaves either all of it or none (and GitHub's
+    /// redelivery then records it afresh). A delivery id seen before yields
     /// [`Recorded::Duplicate`] and writes nothing; this holds when the same
     /// delivery arrives on several connections at once.
     pub async fn record_delivery(
         &self,
         delivery: &NewDelivery,
-        job: Option<&NewJob>,
+        jobs: &[NewJob],
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
         with_pool!(self, "record_delivery", |pool| {
@@ -389,15 +397,40 @@ impl Store {
                 tx.rollback().await?;
                 return Ok(Recorded::Duplicate);
             }
-            let recorded = match job {
-                Some(job) => {
-                    let job_id = insert_job!(&mut *tx, job, Some(delivery.id.as_str()), now_ms);
-                    Recorded::Queued { job_id }
+            let mut job_ids = Vec::with_capacity(jobs.len());
+            for job in jobs {
+                job_ids.push(insert_job!(
+                    &mut *tx,
+                    job,
+                    Some(delivery.id.as_str()),
+                    now_ms
+                ));
+            }
+            let mut superseded = 0;
+            for job in jobs.iter().filter(|j| j.kind == JOB_SCORE_PULL_REQUEST) {
+                if let (Some(repository), Some(pr_number), Some(head_sha)) =
+                    (&job.repository, job.pr_number, &job.head_sha)
+                {
+                    superseded += sqlx::query(SUPERSEDE_OLDER)
+                        .bind(now_ms)
+                        .bind(JOB_SCORE_PULL_REQUEST)
+                        .bind(repository.as_str())
+                        .bind(pr_number)
+                        .bind(head_sha.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
                 }
-                None => Recorded::Stored,
-            };
+            }
             tx.commit().await?;
-            Ok(recorded)
+            Ok(if job_ids.is_empty() {
+                Recorded::Stored
+            } else {
+                Recorded::Queued {
+                    job_ids,
+                    superseded,
+                }
+            })
         })
     }
 
@@ -677,18 +710,14 @@ impl Store {
         now_ms: i64,
     ) -> Result<u64, StoreError> {
         with_pool!(self, "supersede_older", |pool| {
-            let done = sqlx::query(
-                "UPDATE jobs SET status = 'superseded', updated_at = $1 \
-                 WHERE status = 'queued' AND kind = $2 AND repository = $3 \
-                   AND pr_number = $4 AND (head_sha IS NULL OR head_sha <> $5)",
-            )
-            .bind(now_ms)
-            .bind(JOB_SCORE_PULL_REQUEST)
-            .bind(repository)
-            .bind(pr_number)
-            .bind(head_sha)
-            .execute(pool)
-            .await?;
+            let done = sqlx::query(SUPERSEDE_OLDER)
+                .bind(now_ms)
+                .bind(JOB_SCORE_PULL_REQUEST)
+                .bind(repository)
+                .bind(pr_number)
+                .bind(head_sha)
+                .execute(pool)
+                .await?;
             Ok(done.rows_affected())
         })
     }

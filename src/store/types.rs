@@ -92,10 +92,11 @@ impl NewJob {
 }
 
 /// What [`super::Store::record_delivery`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Recorded {
-    /// The delivery is new and its job was queued.
-    Queued { job_id: i64 },
+    /// The delivery is new and its jobs were queued (ids in the order given);
+    /// `superseded` queued jobs for older heads were made moot.
+    Queued { job_ids: Vec<i64>, superseded: u64 },
     /// The delivery is new and needs no job.
     Stored,
     /// The delivery was recorded before; nothing was written.

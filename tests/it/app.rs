@@ -1,6 +1,6 @@
 //! The App end to end: the real `riskgate serve` on an ephemeral port, GitHub faked over HTTP
-//! with wiremock, a local bare repository as `repository.clone_url`, the real payloads signed
-//! with a test secret, on SQLite and on PostgreSQL (`RISKGATE_TEST_DATABASE_URL`).
+//! with wiremock, git fetched from a local folder (`RISKGATE_GIT_URL=file://…`), the real payloads
+//! signed with a test secret, on SQLite and on PostgreSQL (`RISKGATE_TEST_DATABASE_URL`).
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -14,8 +14,8 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::support::{day, git_in, riskgate, TestRepo};
 
 pub(crate) const SECRET: &str = "test-webhook-secret";
-const OWNER: &str = "Codertocat";
-const NAME: &str = "Hello-World";
+pub(crate) const OWNER: &str = "Codertocat";
+pub(crate) const NAME: &str = "Hello-World";
 const CHECK_ID: u64 = 4242;
 const COMMENT_ID: u64 = 77;
 
@@ -99,16 +99,17 @@ pub(crate) fn database(db: Db) -> Database {
 
 // ---- the repository ------------------------------------------------------------------------
 
-struct Origin {
+pub(crate) struct Origin {
     _work: TestRepo,
-    _dir: tempfile::TempDir,
-    bare: PathBuf,
-    head: String,
+    /// The git URL's folder: it holds `Codertocat/Hello-World.git`.
+    root: tempfile::TempDir,
+    pub(crate) bare: PathBuf,
+    pub(crate) head: String,
 }
 
 /// main with one file; PR #2's head adds `added` lines in a new file by a new author.
 /// `base_config` goes on main, `head_config` in the PR.
-fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
+pub(crate) fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
     let work = TestRepo::new();
     work.write("src/app.rs", TestRepo::lines("l", 50));
     if let Some(c) = base_config {
@@ -121,10 +122,10 @@ fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) ->
         work.write(".github/riskgate.yml", c);
     }
     let head = work.commit("carol", day(2024, 2, 1), "Charge cards");
-    let dir = tempfile::tempdir().unwrap();
-    let bare = dir.path().join("origin.git");
+    let root = tempfile::tempdir().unwrap();
+    let bare = root.path().join(OWNER).join(format!("{NAME}.git"));
     git_in(
-        dir.path(),
+        root.path(),
         &[
             "clone",
             "-q",
@@ -144,15 +145,35 @@ fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) ->
     git_in(&bare, &["update-ref", "refs/pull/2/head", &head]);
     Origin {
         _work: work,
-        _dir: dir,
+        root,
         bare,
         head,
     }
 }
 
 impl Origin {
+    /// The `RISKGATE_GIT_URL` that serves this repository.
+    pub(crate) fn git_url(&self) -> String {
+        format!("file://{}", self.root.path().display())
+    }
+
+    /// Make this repository hold what `other` holds (its branches and PR head), in place.
+    fn take_refs_of(&mut self, other: &Origin) {
+        git_in(
+            &self.bare,
+            &[
+                "fetch",
+                "-q",
+                "--force",
+                other.bare.to_str().unwrap(),
+                "+refs/*:refs/*",
+            ],
+        );
+        self.head = other.head.clone();
+    }
+
     /// Push a new head to the PR (synchronize).
-    fn push(&mut self, lines: usize) -> String {
+    pub(crate) fn push(&mut self, lines: usize) -> String {
         let w = &self._work;
         w.write("src/payments/refund.rs", TestRepo::lines("r", lines));
         let head = w.commit("carol", day(2024, 2, 2), "Refunds");
@@ -184,9 +205,8 @@ fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
     action
 }
 
-fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
+pub(crate) fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
     let mut v = fixture(event_file);
-    v["repository"]["clone_url"] = json!(origin.bare.display().to_string());
     v["repository"]["default_branch"] = json!("main");
     v["pull_request"]["head"]["sha"] = json!(origin.head);
     v["pull_request"]["base"]["ref"] = json!("main");
@@ -197,7 +217,7 @@ fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
 
 // ---- fake GitHub ---------------------------------------------------------------------------
 
-async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
+pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
     let gh = MockServer::start().await;
     mount_github(&gh, existing_comments, permission).await;
     gh
@@ -279,7 +299,7 @@ fn body(r: &Request) -> Value {
 }
 
 /// The completing PATCHes of the check run, in order.
-async fn completions(gh: &MockServer) -> Vec<Value> {
+pub(crate) async fn completions(gh: &MockServer) -> Vec<Value> {
     requests(
         gh,
         "PATCH",
@@ -323,6 +343,21 @@ impl Drop for Server {
 
 pub(crate) fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
     start_server_with(db, github, data_dir, &[])
+}
+
+/// `riskgate serve` fetching git from `origin`.
+pub(crate) fn start_server_for(
+    origin: &Origin,
+    db: &Database,
+    github: &str,
+    data_dir: &Path,
+) -> Server {
+    start_server_with(
+        db,
+        github,
+        data_dir,
+        &[("RISKGATE_GIT_URL", &origin.git_url())],
+    )
 }
 
 /// `riskgate serve` with extra settings (`(name, value)` environment variables).
@@ -406,7 +441,7 @@ async fn opened_then_synchronize(db: Db) {
         None,
     );
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server(&database, &gh.uri(), data.path());
+    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, text) =
@@ -646,7 +681,7 @@ async fn killed_mid_job(db: Db) {
         .mount(&gh)
         .await;
     mount_github(&gh, json!([]), "read").await;
-    let server = start_server(&database, &gh.uri(), data.path());
+    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, _) = deliver(&server, "pull_request", "d-kill", &bytes(&opened), SECRET).await;
     assert_eq!(status, 202);
@@ -668,7 +703,7 @@ async fn killed_mid_job(db: Db) {
     .await;
     drop(server); // SIGKILL: no chance to finish or requeue
     assert!(completions(&gh).await.is_empty());
-    let _restarted = start_server(&database, &gh.uri(), data.path());
+    let _restarted = start_server_for(&origin, &database, &gh.uri(), data.path());
     wait_for(
         "the resumed job to complete the check run",
         LONG,
@@ -716,7 +751,7 @@ async fn github_faults(db: Db) {
         .mount(&gh)
         .await;
     mount_github(&gh, json!([]), "read").await;
-    let server = start_server(&database, &gh.uri(), data.path());
+    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let started = Instant::now();
     let (status, _) = deliver(&server, "pull_request", "d-faults", &bytes(&opened), SECRET).await;
@@ -765,7 +800,7 @@ async fn base_config_and_accept_risk(db: Db) {
         Some("thresholds: {elevated: 0.98, high: 0.99}\nhigh_risk: neutral\ncomment: never\n"),
     );
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server(&database, &gh.uri(), data.path());
+    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, _) = deliver(&server, "pull_request", "d-config", &bytes(&opened), SECRET).await;
     assert_eq!(status, 202);
@@ -897,7 +932,7 @@ async fn coverage_artifact_then_accept(db: Db) {
         .mount(&gh)
         .await;
     mount_github(&gh, json!([]), "write").await;
-    let server = start_server(&database, &gh.uri(), data.path());
+    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let run = json!({
         "action": "completed",
@@ -1051,12 +1086,12 @@ async fn skip_label_and_invalid_config(db: Db) {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server(&database, &gh.uri(), data.path());
-    let labelled = origin(
+    let mut labelled = origin(
         20,
         Some("comment: never\nskip_label: no-risk-check\n"),
         None,
     );
+    let server = start_server_for(&labelled, &database, &gh.uri(), data.path());
     let mut opened = pull_request_payload("pull_request.opened.json", &labelled);
     opened["pull_request"]["labels"] = json!([{"name": "no-risk-check"}]);
     let (status, _) = deliver(&server, "pull_request", "d-skip", &bytes(&opened), SECRET).await;
@@ -1073,8 +1108,9 @@ async fn skip_label_and_invalid_config(db: Db) {
 
     gh.reset().await;
     mount_github(&gh, json!([]), "read").await;
-    let broken = origin(20, Some("comment: sometimes\n"), None);
-    let opened = pull_request_payload("pull_request.opened.json", &broken);
+    // The same repository, now with an invalid configuration on its base branch.
+    labelled.take_refs_of(&origin(20, Some("comment: sometimes\n"), None));
+    let opened = pull_request_payload("pull_request.opened.json", &labelled);
     let (status, _) = deliver(&server, "pull_request", "d-broken", &bytes(&opened), SECRET).await;
     assert_eq!(status, 202);
     wait_for("the config failure", LONG, || async {
@@ -1126,7 +1162,10 @@ async fn a_replaced_model_file_is_used_without_a_restart() {
         &database,
         &gh.uri(),
         data.path(),
-        &[("RISKGATE_MODEL", model_path.to_str().unwrap())],
+        &[
+            ("RISKGATE_MODEL", model_path.to_str().unwrap()),
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+        ],
     );
     let store = riskgate::store::Store::connect(&database.url)
         .await

@@ -1,0 +1,1014 @@
+//! The App against hostile input at its doors: webhook payloads that name other git URLs,
+//! git commands that leak or stall, weak or empty settings, slow and greedy HTTP clients, and
+//! deliveries cut off halfway through being stored. The real `riskgate serve` on port 0 each
+//! time; git replaced, where a test needs to watch or stall it, by a script placed first on
+//! `PATH`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use wiremock::MockServer;
+
+use crate::app::{
+    bytes, completions, database, deliver, fake_github, fixture, origin, pull_request_payload,
+    start_server_with, wait_for, Database, Db, Server, LONG, NAME, OWNER, SECRET,
+};
+use crate::support::riskgate;
+use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
+
+const API_TOKEN: &str = "incidents-api-token-for-tests";
+const DASHBOARD_TOKEN: &str = "dashboard-token-for-tests";
+/// What the fake GitHub hands out as the installation token.
+const INSTALLATION_TOKEN: &str = "ghs_test_token";
+
+fn private_key() -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
+    )
+    .unwrap()
+}
+
+fn basic_header(token: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+    format!("Authorization: Basic {encoded}")
+}
+
+// ---- a git that reports on itself ------------------------------------------------------------
+
+/// A directory with a `git` script in it, to be put first on the server's `PATH`. Each run
+/// records its arguments and environment in `calls/<pid>/`.
+struct GitSpy {
+    dir: tempfile::TempDir,
+}
+
+/// One recorded run of `git`.
+#[derive(Debug)]
+struct GitCall {
+    argv: Vec<String>,
+    env: BTreeMap<String, String>,
+    dir: PathBuf,
+}
+
+/// The real git, wherever `PATH` has it.
+fn real_git() -> PathBuf {
+    std::env::split_paths(&std::env::var_os("PATH").unwrap())
+        .map(|d| d.join("git"))
+        .find(|p| p.is_file())
+        .expect("git on PATH")
+}
+
+impl GitSpy {
+    /// `then` is the rest of the script, run after the call is recorded.
+    fn new(then: &str) -> GitSpy {
+        let dir = tempfile::tempdir().unwrap();
+        let calls = dir.path().join("calls");
+        std::fs::create_dir_all(&calls).unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\n\
+             out='{calls}'/$$\n\
+             mkdir \"$out\"\n\
+             for a in \"$@\"; do printf '%s\\0' \"$a\"; done > \"$out/argv.tmp\"\n\
+             env -0 > \"$out/env\"\n\
+             mv \"$out/argv.tmp\" \"$out/argv\"\n\
+             {then}\n",
+            calls = calls.display()
+        );
+        let git = bin.join("git");
+        std::fs::write(&git, script).unwrap();
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&git, std::fs::Permissions::from_mode(0o755)).unwrap();
+        GitSpy { dir }
+    }
+
+    /// Records, then runs the real git.
+    fn wrapping_real_git() -> GitSpy {
+        GitSpy::new(&format!("exec '{}' \"$@\"", real_git().display()))
+    }
+
+    /// The server's `PATH`: this `git` first.
+    fn path_env(&self) -> String {
+        let mut dirs = vec![self.dir.path().join("bin")];
+        dirs.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap()));
+        std::env::join_paths(dirs).unwrap().into_string().unwrap()
+    }
+
+    fn calls(&self) -> Vec<GitCall> {
+        let mut calls = Vec::new();
+        for entry in std::fs::read_dir(self.dir.path().join("calls")).unwrap() {
+            let dir = entry.unwrap().path();
+            // `argv` is renamed into place last: a call without it is still being written.
+            let Ok(argv) = std::fs::read(dir.join("argv")) else {
+                continue;
+            };
+            let env = std::fs::read(dir.join("env")).unwrap();
+            let split = |raw: &[u8]| -> Vec<String> {
+                raw.split(|&b| b == 0)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect()
+            };
+            calls.push(GitCall {
+                argv: split(&argv),
+                env: split(&env)
+                    .into_iter()
+                    .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.into(), v.into())))
+                    .collect(),
+                dir,
+            });
+        }
+        calls
+    }
+}
+
+impl GitCall {
+    /// Nothing of `secrets` in the arguments or the environment, in any variable.
+    fn assert_holds_none_of(&self, secrets: &[(&str, String)]) {
+        for (what, secret) in secrets {
+            for arg in &self.argv {
+                assert!(
+                    !arg.contains(secret.as_str()),
+                    "{what} in git's argv: {arg}"
+                );
+            }
+            for (key, value) in &self.env {
+                assert!(
+                    !value.contains(secret.as_str()) && !key.contains(secret.as_str()),
+                    "{what} in git's environment ({key})"
+                );
+            }
+        }
+    }
+
+    /// Only what git needs is in its environment (and what `sh` itself adds to it).
+    fn assert_environment_is_minimal(&self) {
+        const ALLOWED: &[&str] = &[
+            "PATH",
+            "HOME",
+            "LANG",
+            "LC_ALL",
+            "GIT_TERMINAL_PROMPT",
+            "GIT_CONFIG_NOSYSTEM",
+            "GIT_CONFIG_GLOBAL",
+            "GIT_ALLOW_PROTOCOL",
+            "GIT_CONFIG_COUNT",
+            // proxies and certificates, when the operator has them
+            "http_proxy",
+            "https_proxy",
+            "no_proxy",
+            "all_proxy",
+            "HTTP_PROXY",
+            "HTTPS_PROXY",
+            "NO_PROXY",
+            "ALL_PROXY",
+            "SSL_CERT_FILE",
+            "SSL_CERT_DIR",
+            // the shell running the script
+            "PWD",
+            "OLDPWD",
+            "SHLVL",
+            "_",
+        ];
+        for key in self.env.keys() {
+            let config = key.starts_with("GIT_CONFIG_KEY_") || key.starts_with("GIT_CONFIG_VALUE_");
+            assert!(
+                ALLOWED.contains(&key.as_str()) || config,
+                "git's environment holds {key}"
+            );
+        }
+        assert_eq!(self.env["GIT_TERMINAL_PROMPT"], "0");
+        assert_eq!(self.env["GIT_CONFIG_NOSYSTEM"], "1");
+        assert_eq!(self.env["GIT_CONFIG_GLOBAL"], "/dev/null");
+        assert_eq!(self.env["LC_ALL"], "C");
+    }
+
+    /// `(key, value)` of each `GIT_CONFIG_KEY_n` / `GIT_CONFIG_VALUE_n` pair.
+    fn config(&self) -> Vec<(String, String)> {
+        let count: usize = self.env["GIT_CONFIG_COUNT"].parse().unwrap();
+        (0..count)
+            .map(|i| {
+                (
+                    self.env[&format!("GIT_CONFIG_KEY_{i}")].clone(),
+                    self.env[&format!("GIT_CONFIG_VALUE_{i}")].clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// The URL fetched: the argument right after `--`, which must come before any URL.
+    fn fetched_url(&self) -> &str {
+        let dashes = self
+            .argv
+            .iter()
+            .position(|a| a == "--")
+            .unwrap_or_else(|| panic!("no `--` in {:?}", self.argv));
+        for arg in &self.argv[..dashes] {
+            assert!(!arg.contains("://"), "a URL before `--`: {:?}", self.argv);
+        }
+        &self.argv[dashes + 1]
+    }
+}
+
+/// Every secret the server is given, by name.
+fn server_secrets(database: &Database) -> Vec<(&'static str, String)> {
+    let key_material = private_key()
+        .lines()
+        .nth(1)
+        .expect("a PEM body")
+        .to_string();
+    vec![
+        ("the webhook secret", SECRET.to_string()),
+        ("the private key", key_material),
+        ("the API token", API_TOKEN.to_string()),
+        ("the dashboard token", DASHBOARD_TOKEN.to_string()),
+        ("the installation token", INSTALLATION_TOKEN.to_string()),
+        ("the database URL", database.url.clone()),
+    ]
+}
+
+// ---- 1. git fetching ---------------------------------------------------------------------------
+
+/// A signed delivery is still input: `repository.clone_url` naming a git option, or a URL on
+/// another host, is neither run nor fetched nor sent a token; the configured URL is fetched.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hostile_clone_url_is_never_fetched() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let mut origin = origin(30, Some("comment: never\n"), None);
+    let gh = fake_github(json!([]), "read").await;
+    let elsewhere = MockServer::start().await;
+    let spy = GitSpy::wrapping_real_git();
+    let marker = data.path().join("pwned");
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_API_TOKEN", API_TOKEN),
+            ("RISKGATE_DASHBOARD_TOKEN", DASHBOARD_TOKEN),
+        ],
+    );
+
+    let mut opened = pull_request_payload("pull_request.opened.json", &origin);
+    opened["repository"]["clone_url"] = json!(format!("--upload-pack=touch {};", marker.display()));
+    let (status, text) = deliver(&server, "pull_request", "h-1", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the check run of the first head", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    assert!(!marker.exists(), "the payload's clone_url ran a command");
+
+    origin.push(5);
+    let mut sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let stolen = format!("{}/{OWNER}/{NAME}.git", elsewhere.uri());
+    for key in ["clone_url", "git_url", "html_url", "url", "svn_url"] {
+        sync["repository"][key] = json!(stolen);
+    }
+    let (status, text) = deliver(&server, "pull_request", "h-2", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the check run of the pushed head", LONG, || async {
+        completions(&gh).await.len() >= 2
+    })
+    .await;
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let scored = store
+        .latest_score(&format!("{OWNER}/{NAME}"), 2)
+        .await
+        .unwrap()
+        .expect("a score");
+    assert_eq!(
+        scored.head_sha, origin.head,
+        "the pushed head, which only the configured URL has, was fetched and scored"
+    );
+    store.close().await;
+    assert!(
+        elsewhere
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty(),
+        "the other host was contacted"
+    );
+
+    let calls = spy.calls();
+    assert!(calls.len() >= 2, "one fetch per head: {calls:?}");
+    let configured = format!("{}/{OWNER}/{NAME}.git", origin.git_url());
+    let secrets = server_secrets(&database);
+    for call in &calls {
+        assert_eq!(call.fetched_url(), configured);
+        assert!(
+            !call
+                .argv
+                .iter()
+                .any(|a| a.contains("upload-pack") || a.contains(&elsewhere.uri())),
+            "{:?}",
+            call.argv
+        );
+        call.assert_environment_is_minimal();
+        call.assert_holds_none_of(&secrets);
+        assert_eq!(call.env["GIT_ALLOW_PROTOCOL"], "file");
+        assert!(
+            !call
+                .config()
+                .iter()
+                .any(|(k, _)| k.to_ascii_lowercase().contains("extraheader")),
+            "no token is sent to a file URL: {:?}",
+            call.config()
+        );
+    }
+    drop(server);
+}
+
+/// The token reaches git only as an `Authorization` header scoped to the configured host,
+/// through git's environment configuration; nothing else of the server's comes along, and
+/// an error git prints with the header in it is stored with the token blacked out.
+#[tokio::test(flavor = "multi_thread")]
+async fn git_gets_the_token_for_the_configured_host_only() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(10, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    // A git that fails as a network error would, showing what it was given.
+    let spy = GitSpy::new(
+        "env | grep '^GIT_CONFIG_VALUE' >&2\n\
+         echo 'fatal: unable to access the remote' >&2\n\
+         exit 128",
+    );
+    let git_url = "https://git.example.test/mirror";
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", git_url),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_API_TOKEN", API_TOKEN),
+            ("RISKGATE_DASHBOARD_TOKEN", DASHBOARD_TOKEN),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, text) = deliver(&server, "pull_request", "t-1", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    wait_for(
+        "the failed fetch to be recorded on the job",
+        LONG,
+        || async {
+            store
+                .list_jobs(None, 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| j.last_error.is_some())
+        },
+    )
+    .await;
+
+    let calls = spy.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let call = &calls[0];
+    assert_eq!(
+        call.fetched_url(),
+        format!("{git_url}/{OWNER}/{NAME}.git"),
+        "the configured host, not the payload's clone_url"
+    );
+    let dashes = call.argv.iter().position(|a| a == "--").unwrap();
+    assert_eq!(
+        &call.argv[dashes + 2..],
+        [
+            "+refs/heads/main:refs/heads/main",
+            "+refs/pull/2/head:refs/pull/2/head"
+        ]
+    );
+    call.assert_environment_is_minimal();
+    assert_eq!(call.env["GIT_ALLOW_PROTOCOL"], "https");
+    assert!(
+        Path::new(&call.env["HOME"]).starts_with(data.path()),
+        "a HOME of riskgate's own, not the user's: {}",
+        call.env["HOME"]
+    );
+    let header = basic_header(INSTALLATION_TOKEN);
+    let config = call.config();
+    let scoped: Vec<_> = config
+        .iter()
+        .filter(|(k, _)| k.to_ascii_lowercase().ends_with(".extraheader"))
+        .collect();
+    assert_eq!(
+        scoped,
+        [&(format!("http.{git_url}/.extraHeader"), header.clone())],
+        "one header, for the configured URL only"
+    );
+    let encoded = header.trim_start_matches("Authorization: Basic ");
+    for (key, value) in &call.env {
+        if !key.starts_with("GIT_CONFIG_VALUE_") {
+            assert!(!value.contains(encoded), "the token is in {key}");
+        }
+    }
+    call.assert_holds_none_of(&server_secrets(&database));
+
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    let error = jobs[0].last_error.clone().unwrap();
+    assert!(
+        error.contains("unable to access") && error.contains("git.example.test"),
+        "{error}"
+    );
+    assert!(
+        !error.contains(encoded) && !error.contains(INSTALLATION_TOKEN),
+        "the token is in the job's error: {error}"
+    );
+    store.close().await;
+    drop(server);
+}
+
+/// Whether the process `pid` is gone (a zombie waiting for a reaper counts as gone).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+/// A git that stalls (and a helper it started) is killed at the deadline; the job records why
+/// and is retried later, and the worker goes on to other work.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stalled_git_is_killed_at_its_deadline() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(10, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    let spy = GitSpy::new(
+        "sleep 300 &\n\
+         echo $! > \"$out/helper.pid\"\n\
+         wait",
+    );
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_GIT_TIMEOUT_SECS", "1"),
+            ("RISKGATE_WORKERS", "1"),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, text) = deliver(&server, "pull_request", "s-1", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let score_job = || {
+        let store = store.clone();
+        async move {
+            store
+                .list_jobs(None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|j| j.kind == JOB_SCORE_PULL_REQUEST)
+        }
+    };
+    wait_for("the stalled fetch to be given up", LONG, || async {
+        score_job().await.is_some_and(|j| j.last_error.is_some())
+    })
+    .await;
+    let job = score_job().await.unwrap();
+    let error = job.last_error.clone().unwrap();
+    assert!(
+        error.contains("ran past its deadline of 1 s and was killed"),
+        "{error}"
+    );
+    assert_eq!(
+        job.status,
+        JobStatus::Queued,
+        "queued again for a later attempt"
+    );
+    assert!(job.run_after > job.updated_at, "retried later, not at once");
+    let helper: u32 = spy
+        .calls()
+        .iter()
+        .find_map(|c| std::fs::read_to_string(c.dir.join("helper.pid")).ok())
+        .expect("the stalled git started its helper")
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(
+        "git's helper to be killed too",
+        Duration::from_secs(10),
+        || async { process_gone(helper) },
+    )
+    .await;
+
+    // The one worker is free again: another delivery's job is done.
+    let install = fixture("installation.created.json");
+    let (status, _) = deliver(&server, "installation", "s-2", &bytes(&install), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for(
+        "the next job to be done by the same worker",
+        LONG,
+        || async {
+            store
+                .list_jobs(Some(JobStatus::Done), 10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|j| j.kind == JOB_RECORD_INSTALLATION)
+        },
+    )
+    .await;
+    store.close().await;
+    drop(server);
+}
+
+// ---- 2. settings -----------------------------------------------------------------------------
+
+/// `riskgate serve` with the settings a test server has, `env` on top (`None` removes one).
+fn serve_command(dir: &Path, env: &[(&str, Option<&str>)]) -> Command {
+    let mut cmd = Command::new(riskgate());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(dir)
+        .env("RISKGATE_APP_ID", "1")
+        .env("RISKGATE_PRIVATE_KEY", private_key())
+        .env("RISKGATE_WEBHOOK_SECRET", SECRET)
+        .env("RISKGATE_DATA_DIR", dir.join("data"))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("riskgate.db").display()),
+        )
+        .env("RISKGATE_GITHUB_API_URL", "http://127.0.0.1:9")
+        .env_remove("RISKGATE_MODEL")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        match value {
+            Some(v) => cmd.env(name, v),
+            None => cmd.env_remove(name),
+        };
+    }
+    cmd
+}
+
+/// Runs `cmd` to its end, which must come within 30 s; (exit code, stderr).
+fn run_to_end(mut cmd: Command) -> (i32, String) {
+    let mut child = cmd.spawn().unwrap();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status.code().unwrap_or(-1), stderr);
+        }
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still running after 30 s: it started when it should have refused");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn serve_refuses_a_missing_empty_or_short_webhook_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    for (case, secret) in [
+        ("missing", None),
+        ("empty", Some("")),
+        ("short", Some("fifteen-chars!!")),
+    ] {
+        let cmd = serve_command(dir.path(), &[("RISKGATE_WEBHOOK_SECRET", secret)]);
+        let (code, stderr) = run_to_end(cmd);
+        assert_eq!(code, 2, "{case}: {stderr}");
+        assert!(
+            stderr.contains("RISKGATE_WEBHOOK_SECRET") && stderr.contains("at least 16"),
+            "{case}: the error names the setting and the rule: {stderr}"
+        );
+        if let Some(secret) = secret.filter(|s| !s.is_empty()) {
+            assert!(!stderr.contains(secret), "the secret is not echoed");
+        }
+    }
+    assert!(
+        !dir.path().join("riskgate.db").exists(),
+        "nothing was started"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn empty_environment_variables_count_as_unset() {
+    let dir = tempfile::tempdir().unwrap();
+    let empty = [
+        "DATABASE_URL",
+        "RISKGATE_DATA_DIR",
+        "RISKGATE_MODEL",
+        "RISKGATE_PRIVATE_KEY_PATH",
+        "RISKGATE_GITHUB_API_URL",
+        "RISKGATE_GIT_URL",
+        "RISKGATE_GIT_TIMEOUT_SECS",
+        "RISKGATE_WORKERS",
+        "RISKGATE_JOB_LEASE_SECS",
+        "RISKGATE_GITHUB_ATTEMPTS",
+        "RISKGATE_API_TOKEN",
+        "RISKGATE_DASHBOARD_TOKEN",
+        "RISKGATE_INCIDENT_LABEL",
+        "RISKGATE_INCIDENT_WINDOW_MINUTES",
+        "RISKGATE_HTTP_HEADER_TIMEOUT_SECS",
+        "RISKGATE_HTTP_BODY_TIMEOUT_SECS",
+        "RISKGATE_HTTP_MAX_REQUESTS",
+        "RISKGATE_LOG",
+    ];
+    let env: Vec<(&str, Option<&str>)> = empty.iter().map(|n| (*n, Some(""))).collect();
+    let mut child = serve_command(dir.path(), &env)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let started = line
+        .trim()
+        .strip_prefix("riskgate listening on ")
+        .map(str::to_string);
+    let outcome = async {
+        let base = started.ok_or_else(|| format!("serve did not start: {line:?}"))?;
+        let client = reqwest::Client::new();
+        let health = client.get(format!("{base}/healthz")).send().await;
+        let dashboard = client.get(format!("{base}/dashboard")).send().await;
+        Ok::<_, String>((
+            health.map(|r| r.status().as_u16()),
+            dashboard.map(|r| r.status().as_u16()),
+        ))
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    let (health, dashboard) = outcome.unwrap();
+    assert_eq!(health.unwrap(), 200);
+    assert_eq!(
+        dashboard.unwrap(),
+        404,
+        "an empty dashboard token is no token"
+    );
+    assert!(
+        dir.path().join("riskgate-data/riskgate.db").exists(),
+        "the default database in the default data dir"
+    );
+
+    // The same rule for the other commands.
+    let (code, stderr) = run_to_end({
+        let mut cmd = Command::new(riskgate());
+        cmd.args(["jobs", "--status", "parked"])
+            .current_dir(dir.path())
+            .env("DATABASE_URL", "")
+            .env("RISKGATE_DATA_DIR", "")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    });
+    assert_eq!(code, 0, "{stderr}");
+}
+
+// ---- 3. webhook intake ---------------------------------------------------------------------
+
+/// A server with short HTTP limits.
+async fn strict_server(limits: &[(&str, &str)]) -> (Server, Database, tempfile::TempDir) {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server_with(&database, "http://127.0.0.1:9", data.path(), limits);
+    (server, database, data)
+}
+
+async fn connect(server: &Server) -> TcpStream {
+    TcpStream::connect(server.base.trim_start_matches("http://"))
+        .await
+        .unwrap()
+}
+
+/// Writes `head`, then `trickle` one byte every 200 ms, while reading what the server sends
+/// until it closes the connection. Returns what was read and when the connection closed.
+async fn trickle(server: &Server, head: String, trickle: &'static [u8]) -> (String, Duration) {
+    let stream = connect(server).await;
+    let started = Instant::now();
+    let (mut reader, mut writer) = stream.into_split();
+    let writing = tokio::spawn(async move {
+        if writer.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        if trickle.is_empty() {
+            // Idle, with the connection kept open from this side.
+            std::future::pending::<()>().await;
+        }
+        for byte in trickle.iter().cycle() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[*byte]).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), async {
+        let mut chunk = [0u8; 4096];
+        loop {
+            match reader.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&chunk[..n]),
+            }
+        }
+    })
+    .await;
+    writing.abort();
+    assert!(read.is_ok(), "still connected after 30 s");
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        started.elapsed(),
+    )
+}
+
+fn signed_looking_headers(content_length: usize) -> String {
+    format!(
+        "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\n\
+         x-github-event: ping\r\nx-github-delivery: slow-1\r\n\
+         x-hub-signature-256: sha256={}\r\ncontent-type: application/json\r\n\
+         content-length: {content_length}\r\n\r\n",
+        "ab".repeat(32)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn slow_clients_are_cut_off() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_HTTP_HEADER_TIMEOUT_SECS", "1"),
+        ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "2"),
+    ])
+    .await;
+
+    // Headers that never end.
+    let (_, closed_after) = trickle(
+        &server,
+        "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\nx-a: ".to_string(),
+        b"a",
+    )
+    .await;
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "headers trickled for {closed_after:?}"
+    );
+
+    // Complete headers, then a body a byte at a time.
+    let (answer, closed_after) = trickle(&server, signed_looking_headers(1_000), b"{").await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    // 2 s for the body, then at most 2 s of linger before the socket closes.
+    assert!(
+        closed_after >= Duration::from_secs(2) && closed_after < Duration::from_secs(8),
+        "the body was cut off after {closed_after:?}"
+    );
+
+    // An idle connection is closed too.
+    let (_, closed_after) = trickle(&server, String::new(), b"").await;
+    assert!(
+        closed_after < Duration::from_secs(5),
+        "idle for {closed_after:?}"
+    );
+
+    let (status, _) = deliver(&server, "ping", "after-slow", b"{}", SECRET).await;
+    assert_eq!(status, 200, "the server still answers");
+}
+
+/// Writes `head` and reads the answer, sending no body.
+async fn answer_without_body(server: &Server, head: String) -> String {
+    let mut stream = connect(server).await;
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    answer.extend_from_slice(&chunk[..n]);
+                    if answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                        break;
+                    }
+                }
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "no answer within 5 s: the server waited for the body"
+    );
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_request_is_refused_on_its_headers_before_its_body_is_read() {
+    // A body timeout far beyond the test's patience: only a refusal on the headers answers.
+    let (server, _db, _data) = strict_server(&[("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "600")]).await;
+    let unsigned = "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\n\
+                    x-github-event: ping\r\nx-github-delivery: big-1\r\n\
+                    content-length: 20000000\r\n\r\n"
+        .to_string();
+    let answer = answer_without_body(&server, unsigned).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let malformed = "POST /api/github/webhooks HTTP/1.1\r\nhost: riskgate\r\n\
+                     x-github-event: ping\r\nx-github-delivery: big-2\r\n\
+                     x-hub-signature-256: sha1=abc\r\ncontent-length: 20000000\r\n\r\n"
+        .to_string();
+    let answer = answer_without_body(&server, malformed).await;
+    assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+
+    let no_event = signed_looking_headers(20_000_000).replace("x-github-event: ping\r\n", "");
+    let answer = answer_without_body(&server, no_event).await;
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+
+    let too_big = signed_looking_headers(26 * 1024 * 1024);
+    let answer = answer_without_body(&server, too_big).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A client that sends the refused body anyway gets its answer, not a reset: the server
+    // lingers, throwing away what still comes, before it closes. (Without the linger, an HTTP
+    // client still writing the body loses the answer about one time in six.)
+    let huge = vec![b' '; 26 * 1024 * 1024];
+    for attempt in 0..20 {
+        let (status, _) = deliver(&server, "ping", &format!("huge-{attempt}"), &huge, SECRET).await;
+        assert_eq!(status, 413, "attempt {attempt}");
+    }
+
+    let (status, _) = deliver(&server, "ping", "after-big", b"{}", SECRET).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_past_the_limit_get_503_and_the_server_recovers() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_HTTP_MAX_REQUESTS", "2"),
+        ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "600"),
+    ])
+    .await;
+    // Two requests held in their body, each taking a slot.
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect(&server).await;
+        stream
+            .write_all(signed_looking_headers(100).as_bytes())
+            .await
+            .unwrap();
+        stream.write_all(b"{\"zen\": ").await.unwrap();
+        held.push(stream);
+    }
+    let client = reqwest::Client::new();
+    let refused = std::sync::Mutex::new(None);
+    wait_for("a request past the limit to be refused", LONG, || async {
+        let r = client
+            .post(format!("{}/api/github/webhooks", server.base))
+            .header("x-github-event", "ping")
+            .header("x-github-delivery", "probe")
+            .header(
+                "x-hub-signature-256",
+                riskgate::github::webhook::sign(SECRET.as_bytes(), b"{}"),
+            )
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        let busy = r.status().as_u16() == 503;
+        if busy {
+            *refused.lock().unwrap() = Some(r.headers().contains_key("retry-after"));
+        }
+        busy
+    })
+    .await;
+    assert_eq!(
+        *refused.lock().unwrap(),
+        Some(true),
+        "503 says when to retry"
+    );
+    let health = client
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200, "health answers while busy");
+
+    drop(held);
+    wait_for("the slots to be free again", LONG, || async {
+        deliver(&server, "ping", "after-busy", b"{}", SECRET)
+            .await
+            .0
+            == 200
+    })
+    .await;
+    let (status, _) = deliver(
+        &server,
+        "installation",
+        "after-busy-2",
+        &bytes(&fixture("installation.created.json")),
+        SECRET,
+    )
+    .await;
+    assert_eq!(status, 202, "work is queued again");
+}
+
+// ---- 4. a delivery's jobs ----------------------------------------------------------------------
+
+/// Refuses (as a crash would interrupt) storing any job for pull request #3.
+async fn refuse_jobs_for_pr_3(database: &Database, db: Db, install: bool) {
+    let statements: &[&str] = match (db, install) {
+        (Db::Sqlite, true) => &["CREATE TRIGGER refuse_pr_3 BEFORE INSERT ON jobs \
+             WHEN NEW.pr_number = 3 BEGIN SELECT RAISE(ABORT, 'interrupted'); END"],
+        (Db::Sqlite, false) => &["DROP TRIGGER refuse_pr_3"],
+        (Db::Postgres, true) => &[
+            "CREATE FUNCTION refuse_pr_3() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF NEW.pr_number = 3 THEN RAISE EXCEPTION 'interrupted'; END IF; \
+             RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_pr_3 BEFORE INSERT ON jobs FOR EACH ROW \
+             EXECUTE FUNCTION refuse_pr_3()",
+        ],
+        (Db::Postgres, false) => &["DROP TRIGGER refuse_pr_3 ON jobs"],
+    };
+    for sql in statements {
+        match db {
+            Db::Sqlite => {
+                let pool = sqlx::SqlitePool::connect(&database.url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+            Db::Postgres => {
+                let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+                sqlx::query(sql).execute(&pool).await.unwrap();
+                pool.close().await;
+            }
+        }
+    }
+}
+
+/// A check suite re-run for two pull requests asks for two jobs. When the second cannot be
+/// stored, nothing is (503, so GitHub's redelivery is not taken for a duplicate); the
+/// redelivery then stores both.
+async fn every_job_of_a_delivery_or_none(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let server = start_server_with(&database, "http://127.0.0.1:9", data.path(), &[]);
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    refuse_jobs_for_pr_3(&database, db, true).await;
+    let mut suite = json!({
+        "action": "rerequested",
+        "check_suite": {"head_sha": "a".repeat(40), "pull_requests": [{"number": 2}, {"number": 3}]},
+        "installation": {"id": 1},
+    });
+    suite["repository"] = fixture("pull_request.opened.json")["repository"].clone();
+    let body = bytes(&suite);
+    let (status, text) = deliver(&server, "check_suite", "suite-1", &body, SECRET).await;
+    assert_eq!(status, 503, "{text}");
+    assert!(store.delivery("suite-1").await.unwrap().is_none());
+    assert!(
+        store.list_jobs(None, 10).await.unwrap().is_empty(),
+        "the first job is not kept without the second"
+    );
+
+    refuse_jobs_for_pr_3(&database, db, false).await;
+    let (status, text) = deliver(&server, "check_suite", "suite-1", &body, SECRET).await;
+    assert_eq!(status, 202, "the redelivery is new work: {text}");
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    let mut prs: Vec<i64> = jobs.iter().filter_map(|j| j.pr_number).collect();
+    prs.sort();
+    assert_eq!(prs, [2, 3]);
+    for summary in &jobs {
+        let job = store.job(summary.id).await.unwrap().unwrap();
+        assert_eq!(job.delivery_id.as_deref(), Some("suite-1"));
+    }
+    store.close().await;
+    drop(server);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_every_job_of_a_delivery_or_none() {
+    every_job_of_a_delivery_or_none(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_every_job_of_a_delivery_or_none() {
+    every_job_of_a_delivery_or_none(Db::Postgres).await;
+}
