@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
-use crate::jobs::{RepoLocks, Worker, WorkerSettings};
+use crate::jobs::{RepoLocks, RetentionSettings, Worker, WorkerSettings};
 use crate::mining::mirror::Mirrors;
 use crate::server::{self, metrics::Metrics, AppState};
 use crate::store::Store;
@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Seconds any other job may take before it is stopped (and retried).
     #[arg(long, env = "RISKGATE_JOB_TIMEOUT_SECS", default_value_t = 300)]
     pub job_timeout_secs: u64,
+    /// Days delivery payloads, finished jobs and replaced coverage reports are kept.
+    #[arg(long, env = "RISKGATE_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
     /// Attempts at a GitHub call before the job is parked.
     #[arg(long, env = "RISKGATE_GITHUB_ATTEMPTS", default_value_t = 5)]
     pub github_attempts: u32,
@@ -147,6 +150,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         lease: Duration::from_secs(args.job_lease_secs.max(1)),
         score_timeout: Duration::from_secs(args.score_timeout_secs.max(1)),
         job_timeout: Duration::from_secs(args.job_timeout_secs.max(1)),
+        retention: RetentionSettings {
+            // A day at least: deliveries are kept to recognise GitHub's redeliveries.
+            keep: Duration::from_secs(args.retention_days.clamp(1, 36_500) * 24 * 3600),
+            ..RetentionSettings::default()
+        },
         links,
         incident_label: args.incident_label.clone(),
         ..WorkerSettings::default()
@@ -166,6 +174,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             wake.clone(),
             repo_locks.clone(),
         ));
+        if n == 0 {
+            workers.push(tokio::spawn(
+                worker.clone().run_maintenance(stop_rx.clone()),
+            ));
+        }
         workers.push(tokio::spawn(worker.run(stop_rx.clone())));
     }
 

@@ -18,12 +18,14 @@ use crate::server::metrics::Metrics;
 use crate::server::now_ms;
 use crate::store::{Job, Store};
 
+mod retention;
 
 pub mod plan;
 mod production;
 mod pull;
 
 pub use production::issue_incident;
+pub use retention::{prune_store, Pruned, RetentionSettings};
 
 /// How the error of a job stopped at its deadline begins; the job that completes a parked
 /// scoring job's check run tells a timeout from other failures by it.
@@ -72,6 +74,8 @@ pub struct WorkerSettings {
     pub score_timeout: Duration,
     /// The longest any other job may run.
     pub job_timeout: Duration,
+    /// What is kept how long, and how often it is pruned.
+    pub retention: RetentionSettings,
     /// How incidents are tied to deployments.
     pub links: crate::production::LinkSettings,
     /// GitHub issues carrying this label are incidents.
@@ -87,6 +91,7 @@ impl Default for WorkerSettings {
             poll: Duration::from_secs(2),
             score_timeout: Duration::from_secs(120),
             job_timeout: Duration::from_secs(300),
+            retention: RetentionSettings::default(),
             links: crate::production::LinkSettings::default(),
             incident_label: "incident".to_string(),
         }
@@ -349,12 +354,19 @@ impl Worker {
         };
         match p["action"].as_str().unwrap_or("") {
             "deleted" => {
+                // The stored list, and the payload's in case an event was missed.
+                let mut gone = strings("repositories");
+                if let Some(known) = self.store.installation(id).await? {
+                    gone.extend(known.repositories);
+                }
                 self.store.mark_installation_removed(id, now).await?;
+                self.remove_mirrors(&gone).await;
             }
             "added" | "removed" if p.get("added").is_some() => {
                 self.store
                     .set_installation_repositories(id, &strings("added"), &strings("removed"), now)
                     .await?;
+                self.remove_mirrors(&strings("removed")).await;
             }
             _ => {
                 let installation = crate::store::NewInstallation {

@@ -234,6 +234,7 @@ macro_rules! insert_job {
 }
 
 mod production;
+mod retention;
 pub use production::{IncidentWrite, LinkChanges, LinkRejection, RepositoryGuard, StoredLink};
 
 /// Parks the due jobs that have already been started `$1` times (a job that kills the process
