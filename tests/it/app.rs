@@ -14,9 +14,9 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::support::{day, git_in, riskgate, TestRepo};
 
 pub(crate) const SECRET: &str = "test-webhook-secret";
-const OWNER: &str = "Codertocat";
-const NAME: &str = "Hello-World";
-const CHECK_ID: u64 = 4242;
+pub(crate) const OWNER: &str = "Codertocat";
+pub(crate) const NAME: &str = "Hello-World";
+pub(crate) const CHECK_ID: u64 = 4242;
 const COMMENT_ID: u64 = 77;
 
 pub(crate) fn fixture(name: &str) -> Value {
@@ -99,16 +99,16 @@ pub(crate) fn database(db: Db) -> Database {
 
 // ---- the repository ------------------------------------------------------------------------
 
-struct Origin {
+pub(crate) struct Origin {
     _work: TestRepo,
     _dir: tempfile::TempDir,
-    bare: PathBuf,
-    head: String,
+    pub(crate) bare: PathBuf,
+    pub(crate) head: String,
 }
 
 /// main with one file; PR #2's head adds `added` lines in a new file by a new author.
 /// `base_config` goes on main, `head_config` in the PR.
-fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
+pub(crate) fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
     let work = TestRepo::new();
     work.write("src/app.rs", TestRepo::lines("l", 50));
     if let Some(c) = base_config {
@@ -184,7 +184,7 @@ fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
     action
 }
 
-fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
+pub(crate) fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
     let mut v = fixture(event_file);
     v["repository"]["clone_url"] = json!(origin.bare.display().to_string());
     v["repository"]["default_branch"] = json!("main");
@@ -197,14 +197,14 @@ fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
 
 // ---- fake GitHub ---------------------------------------------------------------------------
 
-async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
+pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
     let gh = MockServer::start().await;
     mount_github(&gh, existing_comments, permission).await;
     gh
 }
 
 /// The happy answers of every endpoint the App calls, with these comments on the PR.
-async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
+pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
     let repo = format!("/repos/{OWNER}/{NAME}");
     Mock::given(method("POST"))
         .and(path("/app/installations/1/access_tokens"))
@@ -265,7 +265,7 @@ async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &st
         .await;
 }
 
-async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
+pub(crate) async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
     gh.received_requests()
         .await
         .unwrap_or_default()
@@ -274,12 +274,12 @@ async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
         .collect()
 }
 
-fn body(r: &Request) -> Value {
+pub(crate) fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
 /// The completing PATCHes of the check run, in order.
-async fn completions(gh: &MockServer) -> Vec<Value> {
+pub(crate) async fn completions(gh: &MockServer) -> Vec<Value> {
     requests(
         gh,
         "PATCH",
@@ -310,7 +310,7 @@ where
 // ---- the server ----------------------------------------------------------------------------
 
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) base: String,
 }
 
@@ -332,11 +332,24 @@ pub(crate) fn start_server_with(
     data_dir: &Path,
     extra_env: &[(&str, &str)],
 ) -> Server {
+    start_server_env(db, github, data_dir, extra_env, &[])
+}
+
+/// `riskgate serve` with extra settings, and without the test settings named in `unset` (so
+/// that their defaults apply).
+pub(crate) fn start_server_env(
+    db: &Database,
+    github: &str,
+    data_dir: &Path,
+    extra_env: &[(&str, &str)],
+    unset: &[&str],
+) -> Server {
     let key = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
     )
     .unwrap();
-    let mut child = Command::new(riskgate())
+    let mut command = Command::new(riskgate());
+    command
         .arg("serve")
         .env("RISKGATE_APP_ID", "1")
         .env("RISKGATE_PRIVATE_KEY", key)
@@ -350,7 +363,11 @@ pub(crate) fn start_server_with(
         .env("RISKGATE_GITHUB_MAX_RATE_LIMIT_WAIT_MS", "3000")
         .env("RISKGATE_WORKERS", "2")
         .env_remove("RISKGATE_MODEL")
-        .envs(extra_env.iter().copied())
+        .envs(extra_env.iter().copied());
+    for name in unset {
+        command.env_remove(name);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
