@@ -458,6 +458,17 @@ async fn opened_then_synchronize(db: Db) {
         "{d}"
     );
     assert_eq!(d["actions"][0]["identifier"], "accept_risk");
+    // The comment follows the check's completion.
+    wait_for("the sticky comment", LONG, || async {
+        !requests(
+            &gh,
+            "POST",
+            &format!("/repos/{OWNER}/{NAME}/issues/2/comments"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
     let posted = requests(
         &gh,
         "POST",
