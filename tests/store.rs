@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use riskgate::store::{
     Backend, Job, JobStatus, NewAuditEvent, NewCoverageReport, NewDelivery, NewInstallation,
     NewJob, NewScore, Recorded, Store, StoreError, AUDIT_CHECK_CONCLUSION, AUDIT_RISK_ACCEPTED,
-    JOB_COVERAGE, JOB_RECORD_INSTALLATION,
+    JOB_COVERAGE, JOB_FINISH_CHECK_RUN, JOB_RECORD_INSTALLATION,
 };
 use serde_json::json;
 
@@ -162,6 +162,8 @@ on_both_backends!(
 );
 
 const REPO: &str = "octo/widgets";
+/// Claims of one job before the claim parks it instead.
+const MAX_ATTEMPTS: i64 = 5;
 
 fn delivery(id: &str) -> NewDelivery {
     NewDelivery {
@@ -378,7 +380,11 @@ async fn concurrent_workers_claim_each_job_once(db: Db) {
         workers.push(tokio::spawn(async move {
             let worker = format!("worker-{w}");
             let mut claimed = Vec::new();
-            while let Some(job) = store.claim_job(&worker, 60_000, 2_000).await.unwrap() {
+            while let Some(job) = store
+                .claim_job(&worker, 60_000, MAX_ATTEMPTS, 2_000)
+                .await
+                .unwrap()
+            {
                 assert_eq!(job.locked_by.as_deref(), Some(worker.as_str()));
                 assert_eq!(job.attempts, 1);
                 claimed.push(job.id);
@@ -403,7 +409,11 @@ async fn expired_lease_is_reclaimed_with_its_state(db: Db) {
         .enqueue_job(&score_job(7, "aaa"), 1_000)
         .await
         .unwrap();
-    let first = store.claim_job("w1", 30_000, 1_000).await.unwrap().unwrap();
+    let first = store
+        .claim_job("w1", 30_000, MAX_ATTEMPTS, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!((first.id, first.attempts), (id, 1));
     assert_eq!(first.locked_until, Some(31_000));
     assert!(store
@@ -415,19 +425,19 @@ async fn expired_lease_is_reclaimed_with_its_state(db: Db) {
 
     // Still leased: nobody else gets it.
     assert!(store
-        .claim_job("w2", 30_000, 31_000)
+        .claim_job("w2", 30_000, MAX_ATTEMPTS, 31_000)
         .await
         .unwrap()
         .is_none());
     assert!(store
-        .claim_job("w2", 30_000, 32_000)
+        .claim_job("w2", 30_000, MAX_ATTEMPTS, 32_000)
         .await
         .unwrap()
         .is_none());
 
     // w1 died; once the lease is over, w2 takes the job with its state.
     let second = store
-        .claim_job("w2", 30_000, 32_001)
+        .claim_job("w2", 30_000, MAX_ATTEMPTS, 32_001)
         .await
         .unwrap()
         .unwrap();
@@ -453,7 +463,7 @@ async fn expired_lease_is_reclaimed_with_its_state(db: Db) {
     assert_eq!(done.status, JobStatus::Done);
     assert_eq!(done.locked_until, None);
     assert!(store
-        .claim_job("w3", 30_000, 999_999)
+        .claim_job("w3", 30_000, MAX_ATTEMPTS, 999_999)
         .await
         .unwrap()
         .is_none());
@@ -464,7 +474,11 @@ async fn retry_park_unpark_requeue_complete(db: Db) {
     let id = store.enqueue_job(&score_job(7, "aaa"), 0).await.unwrap();
 
     // retry: back to the queue, due later, error kept, attempt counted
-    let claimed = store.claim_job("w", 10_000, 100).await.unwrap().unwrap();
+    let claimed = store
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 100)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.id, id);
     assert!(store
         .retry_job(id, "w", "GitHub answered 502", 5_000, 101)
@@ -476,17 +490,34 @@ async fn retry_park_unpark_requeue_complete(db: Db) {
     assert_eq!(retried.run_after, 5_000);
     assert_eq!(retried.last_error.as_deref(), Some("GitHub answered 502"));
     assert_eq!(retried.locked_until, None);
-    assert!(store.claim_job("w", 10_000, 4_999).await.unwrap().is_none());
+    assert!(store
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 4_999)
+        .await
+        .unwrap()
+        .is_none());
 
     // park: kept and visible with its error, never claimed
-    let claimed = store.claim_job("w", 10_000, 5_000).await.unwrap().unwrap();
+    let claimed = store
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 5_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.attempts, 2);
     assert!(store
         .park_job(id, "w", "repository not found", 5_001)
         .await
         .unwrap());
+    // What is claimed next is not the parked job but the completion of its check run.
+    let finish = store
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 1_000_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(finish.kind, JOB_FINISH_CHECK_RUN);
+    assert_eq!(finish.payload, json!({"parked_job": id}));
+    assert!(store.complete_job(finish.id, "w", 1_000_000).await.unwrap());
     assert!(store
-        .claim_job("w", 10_000, 1_000_000)
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 1_000_000)
         .await
         .unwrap()
         .is_none());
@@ -515,7 +546,11 @@ async fn retry_park_unpark_requeue_complete(db: Db) {
     assert_eq!(unparked.run_after, 6_000);
 
     // requeue on shutdown: the attempt is not counted
-    let claimed = store.claim_job("w", 10_000, 6_000).await.unwrap().unwrap();
+    let claimed = store
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 6_000)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.attempts, 1);
     assert!(store.requeue_job(id, "w", 6_100).await.unwrap());
     let requeued = job(store, id).await;
@@ -524,7 +559,11 @@ async fn retry_park_unpark_requeue_complete(db: Db) {
     assert_eq!(requeued.run_after, 6_100);
 
     // complete
-    let claimed = store.claim_job("w2", 10_000, 6_200).await.unwrap().unwrap();
+    let claimed = store
+        .claim_job("w2", 10_000, MAX_ATTEMPTS, 6_200)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.attempts, 1);
     assert!(store.complete_job(id, "w2", 6_300).await.unwrap());
     assert!(!store.complete_job(id, "w2", 6_301).await.unwrap(), "once");
@@ -540,7 +579,11 @@ async fn only_the_holder_finishes_a_job(db: Db) {
     // Not running yet: nothing applies.
     assert!(!store.complete_job(id, "w", 1).await.unwrap());
     assert!(!store.heartbeat(id, "w", 10, 1).await.unwrap());
-    store.claim_job("w", 10_000, 1).await.unwrap().unwrap();
+    store
+        .claim_job("w", 10_000, MAX_ATTEMPTS, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!store.complete_job(id, "other", 2).await.unwrap());
     assert!(!store.park_job(id, "other", "x", 2).await.unwrap());
     assert!(!store.requeue_job(id, "other", 2).await.unwrap());
@@ -552,7 +595,11 @@ async fn only_the_holder_finishes_a_job(db: Db) {
 async fn supersede_touches_only_queued_jobs_of_the_same_pull_request(db: Db) {
     let store = &db.store;
     let running = store.enqueue_job(&score_job(7, "old1"), 0).await.unwrap();
-    let claimed = store.claim_job("w", 60_000, 1).await.unwrap().unwrap();
+    let claimed = store
+        .claim_job("w", 60_000, MAX_ATTEMPTS, 1)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.id, running);
     let queued_old = store.enqueue_job(&score_job(7, "old2"), 2).await.unwrap();
     let queued_new = store.enqueue_job(&score_job(7, "new"), 3).await.unwrap();
@@ -666,11 +713,23 @@ async fn job_counts_by_status(db: Db) {
     assert!(counts.values().all(|&n| n == 0));
 
     let ids = enqueue_many(store, 5).await;
-    let a = store.claim_job("w", 1_000, 2_000).await.unwrap().unwrap();
+    let a = store
+        .claim_job("w", 1_000, MAX_ATTEMPTS, 2_000)
+        .await
+        .unwrap()
+        .unwrap();
     store.complete_job(a.id, "w", 2_001).await.unwrap();
-    let b = store.claim_job("w", 1_000, 2_002).await.unwrap().unwrap();
+    let b = store
+        .claim_job("w", 1_000, MAX_ATTEMPTS, 2_002)
+        .await
+        .unwrap()
+        .unwrap();
     store.park_job(b.id, "w", "broken", 2_003).await.unwrap();
-    let _running = store.claim_job("w", 1_000, 2_004).await.unwrap().unwrap();
+    let _running = store
+        .claim_job("w", 1_000, MAX_ATTEMPTS, 2_004)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         store
             .supersede_older(REPO, 4, "other", 2_005)
@@ -684,12 +743,16 @@ async fn job_counts_by_status(db: Db) {
     assert_eq!(counts["parked"], 1);
     assert_eq!(counts["running"], 1);
     assert_eq!(counts["superseded"], 1);
-    assert_eq!(counts["queued"], 1);
+    assert_eq!(
+        counts["queued"], 2,
+        "one scoring job, and the completion of the parked one's check run"
+    );
 
     let listed = store.list_jobs(None, 3).await.unwrap();
+    assert_eq!(listed[0].kind, JOB_FINISH_CHECK_RUN);
     assert_eq!(
-        listed.iter().map(|j| j.id).collect::<Vec<_>>(),
-        vec![ids[4], ids[3], ids[2]],
+        listed[1..].iter().map(|j| j.id).collect::<Vec<_>>(),
+        vec![ids[4], ids[3]],
         "newest first, limited"
     );
     let installation_job = store

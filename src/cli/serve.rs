@@ -10,7 +10,7 @@ use anyhow::Context as _;
 
 use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
-use crate::jobs::{Worker, WorkerSettings};
+use crate::jobs::{RepoLocks, RetentionSettings, Worker, WorkerSettings};
 use crate::mining::mirror::{GitRemote, Mirrors};
 use crate::server::{self, metrics::Metrics, AppState, HttpLimits};
 use crate::store::Store;
@@ -62,9 +62,19 @@ pub struct ServeArgs {
     /// Concurrent jobs in this process.
     #[arg(long, env = "RISKGATE_WORKERS", default_value_t = 2)]
     pub workers: usize,
-    /// Seconds a claimed job stays ours without a heartbeat before another worker may take it.
-    #[arg(long, env = "RISKGATE_JOB_LEASE_SECS", default_value_t = 120)]
+    /// Seconds a claimed job stays ours without a heartbeat before another worker may take it
+    /// (heartbeats come every third of it): the longest a dead process's job waits.
+    #[arg(long, env = "RISKGATE_JOB_LEASE_SECS", default_value_t = 30)]
     pub job_lease_secs: u64,
+    /// Seconds scoring may take before it is stopped and its check completed as `neutral`.
+    #[arg(long, env = "RISKGATE_SCORE_TIMEOUT_SECS", default_value_t = 120)]
+    pub score_timeout_secs: u64,
+    /// Seconds any other job may take before it is stopped (and retried).
+    #[arg(long, env = "RISKGATE_JOB_TIMEOUT_SECS", default_value_t = 300)]
+    pub job_timeout_secs: u64,
+    /// Days delivery payloads, finished jobs and replaced coverage reports are kept.
+    #[arg(long, env = "RISKGATE_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u64,
     /// Attempts at a GitHub call before the job is parked.
     #[arg(long, env = "RISKGATE_GITHUB_ATTEMPTS", default_value_t = 5)]
     pub github_attempts: u32,
@@ -191,6 +201,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let settings = WorkerSettings {
         lease: Duration::from_secs(args.job_lease_secs.max(1)),
+        score_timeout: Duration::from_secs(args.score_timeout_secs.max(1)),
+        job_timeout: Duration::from_secs(args.job_timeout_secs.max(1)),
+        retention: RetentionSettings {
+            // A day at least: deliveries are kept to recognise GitHub's redeliveries.
+            keep: Duration::from_secs(args.retention_days.clamp(1, 36_500) * 24 * 3600),
+            ..RetentionSettings::default()
+        },
         links,
         incident_label: args.incident_label.clone(),
         ..WorkerSettings::default()
@@ -200,6 +217,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "riskgate".into());
     let mirrors = Mirrors::new(&args.data_dir, remote, git_timeout);
+    let repo_locks = Arc::new(RepoLocks::default());
     let mut workers = Vec::new();
     for n in 0..args.workers.max(1) {
         let worker = Arc::new(Worker::new(
@@ -211,7 +229,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             metrics.clone(),
             settings.clone(),
             wake.clone(),
+            repo_locks.clone(),
         ));
+        if n == 0 {
+            workers.push(tokio::spawn(
+                worker.clone().run_maintenance(stop_rx.clone()),
+            ));
+        }
         workers.push(tokio::spawn(worker.run(stop_rx.clone())));
     }
 

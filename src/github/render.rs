@@ -59,6 +59,74 @@ pub fn check_summary(markdown: &str) -> String {
     fit(markdown, CHECK_SUMMARY_LIMIT)
 }
 
+/// Why a check run ends without a score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotScored<'a> {
+    /// Scoring ran past its time limit and was stopped.
+    TimedOut,
+    /// Scoring failed for good; `error` says how (it is shown, cleaned and shortened).
+    Failed { error: &'a str },
+}
+
+/// How to try again, said on every check that carries no score.
+const RERUN_HINT: &str =
+    "To try again, press **Re-run** on this check, or push a new commit to the pull request.";
+
+/// The longest error text a check shows, in characters.
+const ERROR_SHOWN_LIMIT: usize = 400;
+
+/// An error as one line of plain text: control characters and backticks out, runs of
+/// whitespace as one space, at most [`ERROR_SHOWN_LIMIT`] characters.
+fn one_line(error: &str) -> String {
+    let cleaned: String = error
+        .chars()
+        .map(|c| if c.is_control() || c == '`' { ' ' } else { c })
+        .collect();
+    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    let line = words.join(" ");
+    if line.chars().count() <= ERROR_SHOWN_LIMIT {
+        return line;
+    }
+    let mut cut: String = line.chars().take(ERROR_SHOWN_LIMIT - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// The conclusion, title and summary of a check run whose change riskgate could not score.
+/// Running out of time is advisory (`neutral`); another failure fails the check where the
+/// repository has high risk fail (`high_blocks`), since the change's risk is unknown.
+pub fn not_scored_check(why: NotScored<'_>, high_blocks: bool) -> (&'static str, String, String) {
+    match why {
+        NotScored::TimedOut => (
+            "neutral",
+            "riskgate: not scored in time".to_string(),
+            format!(
+                "riskgate could not score this change in time: scoring ran past its time limit \
+                 and was stopped, so this check says nothing about the change's risk.\n\n\
+                 {RERUN_HINT}"
+            ),
+        ),
+        NotScored::Failed { error } => {
+            let conclusion = if high_blocks { "failure" } else { "neutral" };
+            let blocking = if high_blocks {
+                "\n\nThe check fails because this repository has high risk fail the check \
+                 (`high_risk: failure`, the default), and the risk of this change is unknown."
+            } else {
+                ""
+            };
+            (
+                conclusion,
+                "riskgate: could not score this change".to_string(),
+                format!(
+                    "riskgate could not score this change, so this check says nothing about its \
+                     risk.\n\nWhat went wrong: `{}`{blocking}\n\n{RERUN_HINT}",
+                    one_line(error)
+                ),
+            )
+        }
+    }
+}
+
 /// The sticky comment: [`MARKER`], then the report's markdown; at most [`COMMENT_LIMIT`]
 /// characters in all.
 pub fn comment_body(markdown: &str) -> String {
@@ -154,6 +222,35 @@ pub fn annotations_for(report: &ScoreReport) -> Vec<Annotation> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_check_without_a_score_says_why_and_how_to_rerun() {
+        let (conclusion, title, summary) = not_scored_check(NotScored::TimedOut, true);
+        assert_eq!(conclusion, "neutral", "running out of time never blocks");
+        assert!(title.contains("not scored in time"), "{title}");
+        assert!(
+            summary.contains("time limit") && summary.contains("Re-run"),
+            "{summary}"
+        );
+
+        let error = "GitHub: 404 `Not Found`\n\u{1b}[31mred\u{1b}[0m";
+        let (conclusion, title, summary) = not_scored_check(NotScored::Failed { error }, true);
+        assert_eq!(conclusion, "failure");
+        assert!(title.contains("could not score"), "{title}");
+        assert!(
+            summary.contains("`GitHub: 404 Not Found [31mred [0m`"),
+            "{summary}"
+        );
+        assert!(summary.contains("high_risk: failure") && summary.contains("push a new commit"));
+        let (conclusion, _, summary) = not_scored_check(NotScored::Failed { error }, false);
+        assert_eq!(conclusion, "neutral");
+        assert!(!summary.contains("high_risk"), "{summary}");
+
+        let long = "x".repeat(5_000);
+        let (_, _, summary) = not_scored_check(NotScored::Failed { error: &long }, false);
+        assert!(summary.len() < 1_000, "a long error is shortened");
+        assert!(summary.contains('…'));
+    }
 
     #[test]
     fn title_matches_the_report_headline() {

@@ -3,7 +3,9 @@
 //! A job is claimed with a lease and renewed while it runs; a worker that dies leaves a lease
 //! that runs out, and the job is claimed again. What a job has already done on GitHub (the
 //! check run it created) is saved in the job's state, so a resumed job continues rather than
-//! repeats.
+//! repeats. A job that keeps killing its worker is parked by the claim once it has been started
+//! `max_attempts` times, and every job runs against a deadline; a parked scoring job is
+//! followed by a job that completes its check run, so a required check never stays pending.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,11 +18,18 @@ use crate::server::metrics::Metrics;
 use crate::server::now_ms;
 use crate::store::{Job, Store};
 
+mod retention;
+
 pub mod plan;
 mod production;
 mod pull;
 
 pub use production::issue_incident;
+pub use retention::{prune_store, Pruned, RetentionSettings};
+
+/// How the error of a job stopped at its deadline begins; the job that completes a parked
+/// scoring job's check run tells a timeout from other failures by it.
+pub const PAST_DEADLINE: &str = "ran past its time limit";
 
 /// How a job ended, short of success.
 #[derive(Debug, thiserror::Error)]
@@ -31,6 +40,9 @@ pub enum JobError {
     /// Will not get better by retrying: park it with the error visible.
     #[error("{0}")]
     Park(String),
+    /// The job's deadline passed (the worker stopped waiting, or blocking work gave up).
+    #[error("{}", PAST_DEADLINE)]
+    TimedOut,
 }
 
 impl From<GitHubError> for JobError {
@@ -49,12 +61,21 @@ impl From<crate::store::StoreError> for JobError {
 
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
+    /// How long a claimed job stays this worker's without a heartbeat; heartbeats come at a
+    /// third of it, so a job whose worker died is taken again within one lease.
     pub lease: Duration,
-    /// Attempts before a retried job is parked.
+    /// Claims of one job before it is parked instead of run again (retried failures and
+    /// crashes alike).
     pub max_attempts: i64,
     pub retry_base: Duration,
     /// How often an idle worker looks for due jobs (it is also woken on every new job).
     pub poll: Duration,
+    /// The longest a scoring job may run before it is stopped and its check completed.
+    pub score_timeout: Duration,
+    /// The longest any other job may run.
+    pub job_timeout: Duration,
+    /// What is kept how long, and how often it is pruned.
+    pub retention: RetentionSettings,
     /// How incidents are tied to deployments.
     pub links: crate::production::LinkSettings,
     /// GitHub issues carrying this label are incidents.
@@ -64,13 +85,74 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            lease: Duration::from_secs(120),
+            lease: Duration::from_secs(30),
             max_attempts: 5,
             retry_base: Duration::from_secs(5),
             poll: Duration::from_secs(2),
+            score_timeout: Duration::from_secs(120),
+            job_timeout: Duration::from_secs(300),
+            retention: RetentionSettings::default(),
             links: crate::production::LinkSettings::default(),
             incident_label: "incident".to_string(),
         }
+    }
+}
+
+impl WorkerSettings {
+    /// The time limit of a job of this kind.
+    pub fn timeout_for(&self, kind: &str) -> Duration {
+        if kind == plan::JOB_SCORE {
+            self.score_timeout
+        } else {
+            self.job_timeout
+        }
+    }
+}
+
+/// One lock per repository, shared by every worker of a process: fetches into a mirror, the
+/// reading of it and its removal never overlap.
+#[derive(Debug, Default)]
+pub struct RepoLocks(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl RepoLocks {
+    /// Waits for the lock of `full_name`'s mirror.
+    pub async fn lock(&self, full_name: &str) -> MirrorGuard {
+        let lock = self
+            .0
+            .lock()
+            .expect("repo lock map")
+            .entry(full_name.to_string())
+            .or_default()
+            .clone();
+        MirrorGuard {
+            _held: Arc::new(lock.lock_owned().await),
+        }
+    }
+}
+
+/// A held repository lock. Blocking work started through [`MirrorGuard::blocking`] holds it
+/// too, so a job that stops waiting (its deadline passed) does not let another job into the
+/// mirror while that work still reads or writes it: the lock is released when the last
+/// holder is done.
+#[derive(Debug, Clone)]
+pub struct MirrorGuard {
+    _held: Arc<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl MirrorGuard {
+    /// Runs `work` off the async runtime, holding the lock until it returns.
+    pub async fn blocking<T, F>(&self, work: F) -> Result<T, JobError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let held = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _held = held;
+            work()
+        })
+        .await
+        .map_err(|e| JobError::Retry(format!("blocking task failed: {e}")))
     }
 }
 
@@ -84,8 +166,8 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     pub settings: WorkerSettings,
     pub wake: Arc<tokio::sync::Notify>,
-    /// One lock per repository: fetches and scoring of one mirror never overlap.
-    repo_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Shared by the workers of the process.
+    repo_locks: Arc<RepoLocks>,
 }
 
 impl Worker {
@@ -99,6 +181,7 @@ impl Worker {
         metrics: Arc<Metrics>,
         settings: WorkerSettings,
         wake: Arc<tokio::sync::Notify>,
+        repo_locks: Arc<RepoLocks>,
     ) -> Worker {
         Worker {
             id,
@@ -109,17 +192,12 @@ impl Worker {
             metrics,
             settings,
             wake,
-            repo_locks: Mutex::new(HashMap::new()),
+            repo_locks,
         }
     }
 
-    fn repo_lock(&self, full_name: &str) -> Arc<tokio::sync::Mutex<()>> {
-        self.repo_locks
-            .lock()
-            .expect("repo lock map")
-            .entry(full_name.to_string())
-            .or_default()
-            .clone()
+    async fn lock_repo(&self, full_name: &str) -> MirrorGuard {
+        self.repo_locks.lock(full_name).await
     }
 
     /// Claim and run jobs until `shutdown` turns true; a job in flight is finished first.
@@ -145,7 +223,11 @@ impl Worker {
     /// Claim one due job and run it. Ok(false) when there was none.
     pub async fn run_one(&self) -> Result<bool, crate::store::StoreError> {
         let lease_ms = self.settings.lease.as_millis() as i64;
-        let Some(job) = self.store.claim_job(&self.id, lease_ms, now_ms()).await? else {
+        let Some(job) = self
+            .store
+            .claim_job(&self.id, lease_ms, self.settings.max_attempts, now_ms())
+            .await?
+        else {
             return Ok(false);
         };
         let span = tracing::info_span!(
@@ -156,18 +238,32 @@ impl Worker {
             repository = job.repository.as_deref().unwrap_or(""),
             pr = job.pr_number.unwrap_or(0),
         );
-        let _entered = span.enter();
-        drop(_entered);
+        let limit = self.settings.timeout_for(&job.kind);
+        let deadline = Instant::now() + limit;
         let outcome = {
             let heartbeat = self.keep_lease(job.id);
-            let work = tracing::Instrument::instrument(self.dispatch(&job), span.clone());
+            let work = tracing::Instrument::instrument(self.dispatch(&job, deadline), span.clone());
             tokio::select! {
-                r = work => r,
+                r = tokio::time::timeout_at(deadline.into(), work) => {
+                    r.unwrap_or(Err(JobError::TimedOut))
+                }
                 lost = heartbeat => Err(JobError::Retry(format!("lease lost: {lost}"))),
             }
         };
         let now = now_ms();
         let _entered = span.enter();
+        let outcome = match outcome {
+            Err(JobError::TimedOut) => {
+                let error = format!("{PAST_DEADLINE} of {} s and was stopped", limit.as_secs());
+                if job.kind == plan::JOB_SCORE {
+                    // The same change would take as long again: its check is completed now.
+                    Err(JobError::Park(error))
+                } else {
+                    Err(JobError::Retry(error))
+                }
+            }
+            other => other,
+        };
         match outcome {
             Ok(()) => {
                 self.store.complete_job(job.id, &self.id, now).await?;
@@ -185,6 +281,8 @@ impl Worker {
                 self.store
                     .park_job(job.id, &self.id, &e.to_string(), now)
                     .await?;
+                // A parked scoring job has a job that completes its check run.
+                self.wake.notify_waiters();
                 tracing::error!(error = %e, attempts = job.attempts, "job parked");
             }
         }
@@ -208,10 +306,11 @@ impl Worker {
         }
     }
 
-    async fn dispatch(&self, job: &Job) -> Result<(), JobError> {
+    async fn dispatch(&self, job: &Job, deadline: Instant) -> Result<(), JobError> {
         let started = Instant::now();
         let result = match job.kind.as_str() {
-            plan::JOB_SCORE => self.score_pull_request(job).await,
+            plan::JOB_SCORE => self.score_pull_request(job, deadline).await,
+            crate::store::JOB_FINISH_CHECK_RUN => self.finish_check_run(job).await,
             plan::JOB_ACCEPT_RISK => self.accept_risk(job).await,
             plan::JOB_INSTALLATION => self.record_installation(job).await,
             plan::JOB_COVERAGE => self.coverage(job).await,
@@ -255,12 +354,19 @@ impl Worker {
         };
         match p["action"].as_str().unwrap_or("") {
             "deleted" => {
+                // The stored list, and the payload's in case an event was missed.
+                let mut gone = strings("repositories");
+                if let Some(known) = self.store.installation(id).await? {
+                    gone.extend(known.repositories);
+                }
                 self.store.mark_installation_removed(id, now).await?;
+                self.remove_mirrors(&gone).await;
             }
             "added" | "removed" if p.get("added").is_some() => {
                 self.store
                     .set_installation_repositories(id, &strings("added"), &strings("removed"), now)
                     .await?;
+                self.remove_mirrors(&strings("removed")).await;
             }
             _ => {
                 let installation = crate::store::NewInstallation {
@@ -273,5 +379,64 @@ impl Worker {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_locked(locks: &RepoLocks, name: &str) -> bool {
+        let map = locks.0.lock().unwrap();
+        map.get(name).is_some_and(|m| m.try_lock().is_err())
+    }
+
+    /// A job that stops waiting for its blocking work (its deadline passed) keeps the
+    /// repository locked until that work has ended, so no other job enters the mirror meanwhile.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn the_repository_lock_outlives_a_job_that_stopped_waiting() {
+        let locks = RepoLocks::default();
+        let (release, wait) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = tokio::sync::oneshot::channel::<()>();
+        {
+            let guard = locks.lock("octo/app").await;
+            let work = guard.blocking(move || {
+                let _ = started_tx.send(());
+                let _ = wait.recv();
+            });
+            let stopped = tokio::time::timeout(Duration::from_millis(50), work).await;
+            assert!(stopped.is_err(), "the job gave up waiting");
+        }
+        started.await.unwrap();
+        assert!(
+            is_locked(&locks, "octo/app"),
+            "the blocking work still holds the lock"
+        );
+        assert!(!is_locked(&locks, "octo/other"));
+        release.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(10), locks.lock("octo/app"))
+            .await
+            .expect("the lock is free once the work has ended");
+    }
+
+    #[test]
+    fn scoring_has_its_own_time_limit() {
+        let settings = WorkerSettings {
+            score_timeout: Duration::from_secs(7),
+            job_timeout: Duration::from_secs(70),
+            ..WorkerSettings::default()
+        };
+        assert_eq!(
+            settings.timeout_for(plan::JOB_SCORE),
+            Duration::from_secs(7)
+        );
+        assert_eq!(
+            settings.timeout_for(plan::JOB_COVERAGE),
+            Duration::from_secs(70)
+        );
+        assert!(
+            WorkerSettings::default().lease <= Duration::from_secs(30),
+            "a dead process's job is taken again within 60 s"
+        );
     }
 }

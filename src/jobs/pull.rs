@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use serde_json::json;
 
 use super::plan::{AcceptRiskJob, CoverageJob, ScoreJob, ACCEPT_RISK_ACTION};
-use super::{JobError, Worker};
+use super::{JobError, MirrorGuard, Worker, PAST_DEADLINE};
 use crate::config::{CommentPolicy, HighRisk, RepoConfig};
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
@@ -18,10 +18,21 @@ use crate::mining::mirror::MirrorError;
 use crate::mining::{self, ChangeSpec};
 use crate::model::Band;
 use crate::server::now_ms;
-use crate::store::{Job, NewAuditEvent, NewScore};
+use crate::store::{Job, JobStatus, NewAuditEvent, NewScore};
 
-fn blocking_err(e: tokio::task::JoinError) -> JobError {
-    JobError::Retry(format!("scoring task failed: {e}"))
+/// A mining failure as a job outcome: past the deadline stops the job, anything else is retried.
+fn mining_err(e: mining::MiningError) -> JobError {
+    match e {
+        mining::MiningError::TimedOut => JobError::TimedOut,
+        e => JobError::Retry(e.to_string()),
+    }
+}
+
+fn high_risk_name(high_risk: HighRisk) -> &'static str {
+    match high_risk {
+        HighRisk::Failure => "failure",
+        HighRisk::Neutral => "neutral",
+    }
 }
 
 /// A name or ref git would refuse will not get better; a failed or stalled fetch may.
@@ -36,7 +47,12 @@ fn fetch_error(e: MirrorError) -> JobError {
 
 impl Worker {
     /// Fetch the base branch and the PR head into the mirror; returns the mirror's path.
-    async fn fetch(&self, job: &ScoreJob, base_ref: &str) -> Result<PathBuf, JobError> {
+    async fn fetch(
+        &self,
+        guard: &MirrorGuard,
+        job: &ScoreJob,
+        base_ref: &str,
+    ) -> Result<PathBuf, JobError> {
         let token = self.github.installation_token(job.installation_id).await?;
         let refs = vec![
             format!("refs/heads/{base_ref}"),
@@ -44,13 +60,19 @@ impl Worker {
         ];
         let mirrors = self.mirrors.clone();
         let full_name = job.repo.full_name.clone();
-        tokio::task::spawn_blocking(move || mirrors.fetch(&full_name, Some(&token), &refs))
-            .await
-            .map_err(blocking_err)?
+        guard
+            .blocking(move || mirrors.fetch(&full_name, Some(&token), &refs))
+            .await?
             .map_err(fetch_error)
     }
 
-    pub(super) async fn score_pull_request(&self, job: &Job) -> Result<(), JobError> {
+    /// Score a pull request head and complete its check run. `deadline` bounds the mining
+    /// (checked by the mining code as it goes); the caller bounds the whole job by it too.
+    pub(super) async fn score_pull_request(
+        &self,
+        job: &Job,
+        deadline: std::time::Instant,
+    ) -> Result<(), JobError> {
         let mut pr: ScoreJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
         let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
@@ -90,20 +112,19 @@ impl Worker {
             }
         };
 
-        let lock = self.repo_lock(&pr.repo.full_name);
-        let _guard = lock.lock().await;
-        let mirror = self.fetch(&pr, &base_ref).await?;
+        let guard = self.lock_repo(&pr.repo.full_name).await;
+        let mirror = self.fetch(&guard, &pr, &base_ref).await?;
 
         let base_rev = format!("refs/heads/{base_ref}");
         let config_text = {
             let (mirror, base_rev) = (mirror.clone(), base_rev.clone());
-            tokio::task::spawn_blocking(move || {
-                let repo = mining::open_repository(&mirror)?;
-                mining::config_at(&repo, &base_rev)
-            })
-            .await
-            .map_err(blocking_err)?
-            .map_err(|e| JobError::Retry(e.to_string()))?
+            guard
+                .blocking(move || {
+                    let repo = mining::open_repository(&mirror)?;
+                    mining::config_at(&repo, &base_rev)
+                })
+                .await?
+                .map_err(mining_err)?
         };
         let config = match config_text
             .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
@@ -127,6 +148,11 @@ impl Worker {
                 return Ok(());
             }
         };
+        // Should this job be parked later, the check it completes follows the repository's bar.
+        if state["high_risk"].as_str() != Some(high_risk_name(config.high_risk)) {
+            state["high_risk"] = json!(high_risk_name(config.high_risk));
+            self.save_state(job, &state).await?;
+        }
         let labels = pr.labels.clone().unwrap_or_default();
         if labels.iter().any(|l| l == &config.skip_label) {
             let why = format!(
@@ -162,21 +188,22 @@ impl Worker {
 
         let mined = {
             let (mirror, head) = (mirror.clone(), pr.head_sha.clone());
-            tokio::task::spawn_blocking(move || {
-                let repo = mining::open_repository(&mirror)?;
-                mining::mine_change(
-                    &repo,
-                    &ChangeSpec {
-                        base: Some(base_rev),
-                        head: Some(head),
-                        deadline: None,
-                    },
-                )
-            })
-            .await
-            .map_err(blocking_err)?
-            .map_err(|e| JobError::Retry(e.to_string()))?
+            guard
+                .blocking(move || {
+                    let repo = mining::open_repository(&mirror)?;
+                    mining::mine_change(
+                        &repo,
+                        &ChangeSpec {
+                            base: Some(base_rev),
+                            head: Some(head),
+                            deadline: Some(deadline),
+                        },
+                    )
+                })
+                .await?
+                .map_err(mining_err)?
         };
+        drop(guard);
 
         let reviews = self.github.list_reviews(inst, repo, pr.number).await?;
         let review_comments = self
@@ -236,6 +263,10 @@ impl Worker {
         self.github
             .update_check_run(inst, repo, check, &update)
             .await?;
+        // From here on the check carries its score: a failure later (the comment, say) must
+        // not turn it into "could not score".
+        state["concluded"] = json!(true);
+        self.save_state(job, &state).await?;
 
         self.sticky_comment(
             inst,
@@ -447,22 +478,21 @@ impl Worker {
         };
         let token = self.github.installation_token(c.installation_id).await?;
         let config_text = {
-            let _guard = self.repo_lock(&c.repo.full_name);
-            let _guard = _guard.lock().await;
+            let guard = self.lock_repo(&c.repo.full_name).await;
             let mirrors = self.mirrors.clone();
             let full_name = c.repo.full_name.clone();
             let rev = format!("refs/heads/{default_branch}");
             let refs = vec![rev.clone()];
-            tokio::task::spawn_blocking(move || -> Result<Option<String>, JobError> {
-                let path = mirrors
-                    .fetch(&full_name, Some(&token), &refs)
-                    .map_err(fetch_error)?;
-                let repo =
-                    mining::open_repository(&path).map_err(|e| JobError::Retry(e.to_string()))?;
-                mining::config_at(&repo, &rev).map_err(|e| JobError::Retry(e.to_string()))
-            })
-            .await
-            .map_err(blocking_err)??
+            guard
+                .blocking(move || -> Result<Option<String>, JobError> {
+                    let path = mirrors
+                        .fetch(&full_name, Some(&token), &refs)
+                        .map_err(fetch_error)?;
+                    let repo = mining::open_repository(&path)
+                        .map_err(|e| JobError::Retry(e.to_string()))?;
+                    mining::config_at(&repo, &rev).map_err(|e| JobError::Retry(e.to_string()))
+                })
+                .await??
         };
         let config = match config_text
             .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
@@ -535,6 +565,123 @@ impl Worker {
         }
         self.wake.notify_waiters();
         Ok(())
+    }
+}
+
+impl Worker {
+    /// Complete the check run of a parked scoring job, saying it could not be scored and how
+    /// to try again: `neutral` when it ran out of time or the repository has high risk advise
+    /// only, `failure` where high risk fails the check. A job unparked since, or one whose
+    /// check already carries its score, is left alone; a job parked before it created its check
+    /// run gets one, completed, so a required check is never left waiting.
+    pub(super) async fn finish_check_run(&self, job: &Job) -> Result<(), JobError> {
+        let parked_id = job.payload["parked_job"]
+            .as_i64()
+            .ok_or_else(|| JobError::Park("the parked job's id is missing".into()))?;
+        let Some(parked) = self.store.job(parked_id).await? else {
+            tracing::info!(parked_id, "the parked job is gone; nothing to complete");
+            return Ok(());
+        };
+        if parked.status != JobStatus::Parked {
+            tracing::info!(parked_id, status = %parked.status, "the job is no longer parked");
+            return Ok(());
+        }
+        let parked_state = parked.state.clone().unwrap_or_else(|| json!({}));
+        if parked_state["concluded"].as_bool() == Some(true) {
+            tracing::info!(parked_id, "the check run already carries its score");
+            return Ok(());
+        }
+        let pr: ScoreJob = serde_json::from_value(parked.payload.clone())
+            .map_err(|e| JobError::Park(format!("bad payload of parked job {parked_id}: {e}")))?;
+        let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
+        let inst = pr.installation_id;
+        let error = parked.last_error.clone().unwrap_or_default();
+        let why = if error.starts_with(PAST_DEADLINE) {
+            render::NotScored::TimedOut
+        } else {
+            render::NotScored::Failed { error: &error }
+        };
+        let high_risk = match parked_state["high_risk"].as_str() {
+            Some("neutral") => HighRisk::Neutral,
+            Some("failure") => HighRisk::Failure,
+            _ => self.high_risk_from_mirror(&pr).await,
+        };
+        let (conclusion, title, summary) =
+            render::not_scored_check(why, high_risk == HighRisk::Failure);
+
+        let mut state = job.state.clone().unwrap_or_else(|| json!({}));
+        let existing = parked_state["check_run_id"]
+            .as_u64()
+            .or(state["check_run_id"].as_u64());
+        let check = match existing {
+            Some(id) => CheckRunId(id),
+            None => {
+                let id = self
+                    .github
+                    .create_check_run(
+                        inst,
+                        repo,
+                        &pr.head_sha,
+                        CHECK_NAME,
+                        &format!("{}#{}", pr.repo.full_name, pr.number),
+                    )
+                    .await?;
+                state["check_run_id"] = json!(id.0);
+                self.save_state(job, &state).await?;
+                id
+            }
+        };
+        self.complete_check(inst, repo, check, conclusion, &title, &summary, vec![])
+            .await?;
+        if state["audited"].as_bool() != Some(true) {
+            self.store
+                .append_audit(&NewAuditEvent {
+                    at: now_ms(),
+                    repository: pr.repo.full_name.clone(),
+                    pr_number: Some(pr.number as i64),
+                    head_sha: Some(pr.head_sha.clone()),
+                    kind: crate::store::AUDIT_CHECK_NOT_SCORED.into(),
+                    actor: None,
+                    detail: json!({
+                        "conclusion": conclusion, "check_run_id": check.0, "job_id": parked_id,
+                        "error": error, "reason": pr.reason,
+                    }),
+                })
+                .await?;
+            state["audited"] = json!(true);
+            self.save_state(job, &state).await?;
+        }
+        tracing::info!(parked_id, conclusion, "check run of a parked job completed");
+        Ok(())
+    }
+
+    /// The repository's `high_risk` from its base branch in the mirror as it is (no fetch, no
+    /// lock: reading a ref and a blob is safe beside a fetch), for a job parked before it read
+    /// its settings. The default when the mirror, the branch or the file is missing or bad.
+    async fn high_risk_from_mirror(&self, pr: &ScoreJob) -> HighRisk {
+        let base = pr
+            .base_ref
+            .clone()
+            .filter(|b| !b.is_empty())
+            .unwrap_or_else(|| pr.repo.default_branch.clone());
+        let Ok(mirror) = self.mirrors.path_for(&pr.repo.full_name) else {
+            return HighRisk::default();
+        };
+        if base.is_empty() || !mirror.join("HEAD").exists() {
+            return HighRisk::default();
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            let repo = mining::open_repository(&mirror).ok()?;
+            mining::config_at(&repo, &format!("refs/heads/{base}"))
+                .ok()
+                .flatten()
+        });
+        match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
+            Ok(Ok(Some(text))) => RepoConfig::parse(mining::CONFIG_PATH, &text)
+                .map(|c| c.high_risk)
+                .unwrap_or_default(),
+            _ => HighRisk::default(),
+        }
     }
 }
 

@@ -35,21 +35,27 @@ pub enum RenameError {
     Failed(String),
 }
 
-/// `git` reading the repository at `git_dir` only: no pager, no prompts, no lazy fetch of a
-/// partial clone's missing objects, no external diff or text conversion.
+/// `git` reading the repository at `git_dir` only: nothing of our environment but `PATH`
+/// and `HOME` (a server's secrets stay with it), no system or global configuration, no
+/// pager, no prompts, no lazy fetch of a partial clone's missing objects, no external diff
+/// or text conversion.
 fn git(git_dir: &Path) -> Command {
     let mut cmd = Command::new("git");
-    cmd.arg("--git-dir")
-        .arg(git_dir)
-        .args(["-c", "core.quotePath=false", "--no-pager"])
-        .env_remove("GIT_DIR")
-        .env_remove("GIT_WORK_TREE")
-        .env_remove("GIT_INDEX_FILE")
-        .env_remove("GIT_OBJECT_DIRECTORY")
-        .env_remove("GIT_ALTERNATE_OBJECT_DIRECTORIES")
-        .env_remove("GIT_NAMESPACE")
+    cmd.env_clear();
+    for name in ["PATH", "HOME"] {
+        if let Some(value) = std::env::var_os(name) {
+            cmd.env(name, value);
+        }
+    }
+    cmd.env("LANG", "C")
+        .env("LC_ALL", "C")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_NO_LAZY_FETCH", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
+        .arg("--git-dir")
+        .arg(git_dir)
+        .args(["-c", "core.quotePath=false", "--no-pager"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

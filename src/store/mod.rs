@@ -234,6 +234,7 @@ macro_rules! insert_job {
 }
 
 mod production;
+mod retention;
 pub use production::{IncidentWrite, LinkChanges, LinkRejection, RepositoryGuard, StoredLink};
 
 /// Marks superseded the queued jobs of one kind for a pull request whose head
@@ -242,27 +243,71 @@ const SUPERSEDE_OLDER: &str = "UPDATE jobs SET status = 'superseded', updated_at
      WHERE status = 'queued' AND kind = $2 AND repository = $3 \
        AND pr_number = $4 AND (head_sha IS NULL OR head_sha <> $5)";
 
-const CLAIM_SQLITE: &str = concat!(
-    "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
-     attempts = attempts + 1, updated_at = $3 \
-     WHERE id = (SELECT id FROM jobs \
-       WHERE (status = 'queued' AND run_after <= $3) \
-          OR (status = 'running' AND locked_until < $3) \
-       ORDER BY id LIMIT 1) \
-     RETURNING ",
-    job_columns!()
-);
+/// Parks the due jobs that have already been started `$1` times (a job that kills the process
+/// running it would otherwise be taken again after every restart, for ever). Bounded, so one
+/// claim never does unbounded work; the rest are parked by the next claims.
+macro_rules! park_exhausted_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET status = 'parked', locked_until = NULL, updated_at = $2, \
+             last_error = CASE WHEN status = 'running' \
+               THEN 'started ' || attempts || ' times without finishing: the process running it \
+                     stopped each time (a crash, a kill or running out of memory)' \
+               ELSE 'tried ' || attempts || ' times; last error: ' || COALESCE(last_error, 'none') \
+             END \
+             WHERE id IN (SELECT id FROM jobs \
+               WHERE ((status = 'queued' AND run_after <= $2) \
+                  OR (status = 'running' AND locked_until < $2)) \
+                 AND attempts >= $1 \
+               ORDER BY id LIMIT 100",
+            $lock,
+            ") RETURNING id, kind, repository, pr_number, head_sha"
+        )
+    };
+}
 
-const CLAIM_POSTGRES: &str = concat!(
-    "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
-     attempts = attempts + 1, updated_at = $3 \
-     WHERE id = (SELECT id FROM jobs \
-       WHERE (status = 'queued' AND run_after <= $3) \
-          OR (status = 'running' AND locked_until < $3) \
-       ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED) \
-     RETURNING ",
-    job_columns!()
-);
+/// Claims the oldest due job that has attempts left: `$1` worker, `$2` lease end, `$3` now,
+/// `$4` the most attempts a job may have.
+macro_rules! claim_sql {
+    ($lock:literal) => {
+        concat!(
+            "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
+             attempts = attempts + 1, updated_at = $3 \
+             WHERE id = (SELECT id FROM jobs \
+               WHERE ((status = 'queued' AND run_after <= $3) \
+                  OR (status = 'running' AND locked_until < $3)) \
+                 AND attempts < $4 \
+               ORDER BY id LIMIT 1",
+            $lock,
+            ") RETURNING ",
+            job_columns!()
+        )
+    };
+}
+
+const PARK_EXHAUSTED_SQLITE: &str = park_exhausted_sql!("");
+const PARK_EXHAUSTED_POSTGRES: &str = park_exhausted_sql!(" FOR UPDATE SKIP LOCKED");
+const CLAIM_SQLITE: &str = claim_sql!("");
+const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+
+/// The job that completes the check run of a parked scoring job, so that a required check
+/// never stays in progress; `None` for other kinds of job.
+fn follow_up_of_parked(
+    job_id: i64,
+    kind: &str,
+    repository: Option<String>,
+    pr_number: Option<i64>,
+    head_sha: Option<String>,
+) -> Option<NewJob> {
+    (kind == JOB_SCORE_PULL_REQUEST).then(|| NewJob {
+        kind: JOB_FINISH_CHECK_RUN.to_string(),
+        repository,
+        pr_number,
+        head_sha,
+        payload: serde_json::json!({ "parked_job": job_id }),
+        run_after_ms: None,
+    })
+}
 
 impl Store {
     /// Opens the database named by `database_url` and brings its schema up
@@ -472,28 +517,53 @@ impl Store {
     /// expired lease (its worker died), for `worker_id` until
     /// `now_ms + lease_ms`, counting one more attempt. Two workers never get
     /// the same job: PostgreSQL skips rows another claim has locked, SQLite
-    /// runs the single statement under its one writer.
+    /// runs the transaction under its one writer.
+    ///
+    /// In the same transaction, due jobs already started `max_attempts`
+    /// times are parked instead, with an error saying so, and a parked
+    /// scoring job gets a job that completes its check run.
     pub async fn claim_job(
         &self,
         worker_id: &str,
         lease_ms: i64,
+        max_attempts: i64,
         now_ms: i64,
     ) -> Result<Option<Job>, StoreError> {
-        let sql = match self.backend() {
-            Backend::Sqlite => CLAIM_SQLITE,
-            Backend::Postgres => CLAIM_POSTGRES,
+        let (park_sql, claim_sql) = match self.backend() {
+            Backend::Sqlite => (PARK_EXHAUSTED_SQLITE, CLAIM_SQLITE),
+            Backend::Postgres => (PARK_EXHAUSTED_POSTGRES, CLAIM_POSTGRES),
         };
         with_pool!(self, "claim_job", |pool| {
-            let row = sqlx::query(sql)
+            let mut tx = pool.begin().await?;
+            let parked = sqlx::query(park_sql)
+                .bind(max_attempts)
+                .bind(now_ms)
+                .fetch_all(&mut *tx)
+                .await?;
+            for row in &parked {
+                if let Some(follow_up) = follow_up_of_parked(
+                    row.try_get("id")?,
+                    row.try_get::<String, _>("kind")?.as_str(),
+                    row.try_get("repository")?,
+                    row.try_get("pr_number")?,
+                    row.try_get("head_sha")?,
+                ) {
+                    insert_job!(&mut *tx, &follow_up, None::<&str>, now_ms);
+                }
+            }
+            let row = sqlx::query(claim_sql)
                 .bind(worker_id)
                 .bind(now_ms.saturating_add(lease_ms))
                 .bind(now_ms)
-                .fetch_optional(pool)
+                .bind(max_attempts)
+                .fetch_optional(&mut *tx)
                 .await?;
-            match row {
-                Some(row) => Ok(Some(job_from_row!(&row))),
-                None => Ok(None),
-            }
+            let job = match row {
+                Some(row) => Some(job_from_row!(&row)),
+                None => None,
+            };
+            tx.commit().await?;
+            Ok(job)
         })
     }
 
@@ -609,7 +679,9 @@ impl Store {
     }
 
     /// Parks a job that will not succeed by retrying: it stays visible with
-    /// its error (see [`Store::list_jobs`]) until [`Store::unpark_job`].
+    /// its error (see [`Store::list_jobs`]) until [`Store::unpark_job`]. A
+    /// parked scoring job gets, in the same transaction, a job that completes
+    /// its check run.
     pub async fn park_job(
         &self,
         job_id: i64,
@@ -617,16 +689,35 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        self.finish_running(
-            "park_job",
-            "status = 'parked', locked_until = NULL, updated_at = $1, last_error = $4",
-            job_id,
-            worker_id,
-            now_ms,
-            Some(error),
-            None,
-        )
-        .await
+        with_pool!(self, "park_job", |pool| {
+            let mut tx = pool.begin().await?;
+            let parked = sqlx::query(
+                "UPDATE jobs SET status = 'parked', locked_until = NULL, updated_at = $1, \
+                 last_error = $2 WHERE id = $3 AND status = 'running' AND locked_by = $4 \
+                 RETURNING kind, repository, pr_number, head_sha",
+            )
+            .bind(now_ms)
+            .bind(error)
+            .bind(job_id)
+            .bind(worker_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = parked else {
+                tx.rollback().await?;
+                return Ok(false);
+            };
+            if let Some(follow_up) = follow_up_of_parked(
+                job_id,
+                row.try_get::<String, _>("kind")?.as_str(),
+                row.try_get("repository")?,
+                row.try_get("pr_number")?,
+                row.try_get("head_sha")?,
+            ) {
+                insert_job!(&mut *tx, &follow_up, None::<&str>, now_ms);
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
     }
 
     /// Hands a running job back on graceful shutdown: queued again, due

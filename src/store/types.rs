@@ -20,6 +20,9 @@ pub const JOB_RECORD_DEPLOYMENT: &str = "record_deployment";
 pub const JOB_RECORD_PULL: &str = "record_pull";
 /// Job kind: a labelled issue, maybe an incident.
 pub const JOB_RECORD_ISSUE: &str = "record_issue";
+/// Job kind: complete the check run of a parked scoring job, saying why it was not scored.
+/// Its payload names the parked job: `{"parked_job": ID}`.
+pub const JOB_FINISH_CHECK_RUN: &str = "finish_check_run";
 
 /// A webhook delivery as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -265,6 +268,8 @@ pub struct Score {
 
 /// Audit kind: the conclusion a check run was given.
 pub const AUDIT_CHECK_CONCLUSION: &str = "check_conclusion";
+/// Audit kind: a check run completed without a score (its scoring job was parked).
+pub const AUDIT_CHECK_NOT_SCORED: &str = "check_not_scored";
 /// Audit kind: someone allowed to accepted the risk of a change.
 pub const AUDIT_RISK_ACCEPTED: &str = "risk_accepted";
 /// Audit kind: someone not allowed to tried to accept the risk.

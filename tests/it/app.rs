@@ -16,7 +16,7 @@ use crate::support::{day, git_in, riskgate, TestRepo};
 pub(crate) const SECRET: &str = "test-webhook-secret";
 pub(crate) const OWNER: &str = "Codertocat";
 pub(crate) const NAME: &str = "Hello-World";
-const CHECK_ID: u64 = 4242;
+pub(crate) const CHECK_ID: u64 = 4242;
 const COMMENT_ID: u64 = 77;
 
 pub(crate) fn fixture(name: &str) -> Value {
@@ -224,7 +224,7 @@ pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> M
 }
 
 /// The happy answers of every endpoint the App calls, with these comments on the PR.
-async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
+pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
     let repo = format!("/repos/{OWNER}/{NAME}");
     Mock::given(method("POST"))
         .and(path("/app/installations/1/access_tokens"))
@@ -285,7 +285,7 @@ async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &st
         .await;
 }
 
-async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
+pub(crate) async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
     gh.received_requests()
         .await
         .unwrap_or_default()
@@ -294,7 +294,7 @@ async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
         .collect()
 }
 
-fn body(r: &Request) -> Value {
+pub(crate) fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
@@ -330,7 +330,7 @@ where
 // ---- the server ----------------------------------------------------------------------------
 
 pub(crate) struct Server {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) base: String,
 }
 
@@ -367,11 +367,24 @@ pub(crate) fn start_server_with(
     data_dir: &Path,
     extra_env: &[(&str, &str)],
 ) -> Server {
+    start_server_env(db, github, data_dir, extra_env, &[])
+}
+
+/// `riskgate serve` with extra settings, and without the test settings named in `unset` (so
+/// that their defaults apply).
+pub(crate) fn start_server_env(
+    db: &Database,
+    github: &str,
+    data_dir: &Path,
+    extra_env: &[(&str, &str)],
+    unset: &[&str],
+) -> Server {
     let key = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
     )
     .unwrap();
-    let mut child = Command::new(riskgate())
+    let mut command = Command::new(riskgate());
+    command
         .arg("serve")
         .env("RISKGATE_APP_ID", "1")
         .env("RISKGATE_PRIVATE_KEY", key)
@@ -385,7 +398,11 @@ pub(crate) fn start_server_with(
         .env("RISKGATE_GITHUB_MAX_RATE_LIMIT_WAIT_MS", "3000")
         .env("RISKGATE_WORKERS", "2")
         .env_remove("RISKGATE_MODEL")
-        .envs(extra_env.iter().copied())
+        .envs(extra_env.iter().copied());
+    for name in unset {
+        command.env_remove(name);
+    }
+    let mut child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -476,6 +493,17 @@ async fn opened_then_synchronize(db: Db) {
         "{d}"
     );
     assert_eq!(d["actions"][0]["identifier"], "accept_risk");
+    // The comment follows the check's completion.
+    wait_for("the sticky comment", LONG, || async {
+        !requests(
+            &gh,
+            "POST",
+            &format!("/repos/{OWNER}/{NAME}/issues/2/comments"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
     let posted = requests(
         &gh,
         "POST",

@@ -5,6 +5,7 @@ mod cli;
 mod dashboard;
 mod fromdb;
 mod hardening_intake;
+mod hardening_queue;
 mod mine;
 mod model;
 mod production;
