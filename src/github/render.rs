@@ -26,6 +26,23 @@ pub fn check_title(probability: f64, band: Band) -> String {
     )
 }
 
+/// The title of a check whose head's risk was accepted: the score, and who accepted it.
+/// "riskgate: 41% risk — high, accepted by @alice"
+pub fn accepted_title(probability: f64, band: Band, accepted_by: &str) -> String {
+    format!(
+        "{}, accepted by @{accepted_by}",
+        check_title(probability, band)
+    )
+}
+
+/// The summary of such a check: who accepted, for how long, then the report.
+pub fn accepted_summary(accepted_by: &str, markdown: &str) -> String {
+    format!(
+        "**@{accepted_by} accepted the risk of this commit.** The acceptance stands until a new \
+         commit is pushed; the score below is the latest one.\n\n{markdown}"
+    )
+}
+
 /// The check run conclusion: only a high score can block, and only when configured to.
 pub fn conclusion_for(band: Band, high_blocks: bool) -> &'static str {
     match band {
@@ -162,6 +179,13 @@ mod tests {
             "riskgate: 31% risk — elevated"
         );
         assert_eq!(check_title(0.004, Band::Low), "riskgate: 0% risk — low");
+        assert_eq!(
+            accepted_title(0.41, Band::High, "alice"),
+            "riskgate: 41% risk — high, accepted by @alice"
+        );
+        let summary = accepted_summary("alice", "### report\n");
+        assert!(summary.starts_with("**@alice accepted"), "{summary}");
+        assert!(summary.ends_with("### report\n"), "{summary}");
     }
 
     #[test]

@@ -65,6 +65,25 @@ pub struct AcceptRiskJob {
     pub head_sha: String,
     pub pull_numbers: Vec<u64>,
     pub sender: String,
+    /// The check run's `external_id` (`owner/name#N` for riskgate's own runs).
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl AcceptRiskJob {
+    /// The pull request whose check was accepted: the first the check run lists, or else the
+    /// number riskgate wrote into its `external_id` (GitHub lists no pull requests for a head
+    /// in a fork).
+    pub fn pull_number(&self) -> Option<u64> {
+        if let Some(&n) = self.pull_numbers.first() {
+            return Some(n);
+        }
+        let (repository, number) = self.external_id.as_deref()?.rsplit_once('#')?;
+        if repository != self.repo.full_name {
+            return None;
+        }
+        number.parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -212,6 +231,7 @@ pub fn plan(event: &Event) -> Plan {
             pull_numbers,
             requested_action,
             sender,
+            external_id,
             ..
         } => {
             let Some(installation_id) = installation_id else {
@@ -236,6 +256,7 @@ pub fn plan(event: &Event) -> Plan {
                         head_sha: head_sha.clone(),
                         pull_numbers: pull_numbers.clone(),
                         sender: sender.clone(),
+                        external_id: external_id.clone(),
                     };
                     let repo_job_ = job.repo.clone();
                     Plan::Queue(vec![repo_job(

@@ -205,8 +205,26 @@ impl Worker {
         let report = engine::score_mined(&model, &mined, coverage.as_ref(), Some(&review))
             .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
 
-        let conclusion = render::conclusion_for(report.band, config.high_risk == HighRisk::Failure);
         let markdown = report.to_markdown();
+        // Read as late as possible: an acceptance recorded while this head was being scored
+        // still counts.
+        let accepted = self
+            .store
+            .standing_risk_acceptance(&pr.repo.full_name, pr.number as i64, &pr.head_sha)
+            .await?;
+        let accepted_by = accepted.as_ref().and_then(|a| a.actor.clone());
+        let (conclusion, title, summary) = match &accepted_by {
+            Some(who) => (
+                "success",
+                render::accepted_title(report.probability, report.band, who),
+                render::check_summary(&render::accepted_summary(who, &markdown)),
+            ),
+            None => (
+                render::conclusion_for(report.band, config.high_risk == HighRisk::Failure),
+                render::check_title(report.probability, report.band),
+                render::check_summary(&markdown),
+            ),
+        };
         let mut actions = Vec::new();
         if conclusion != "success" {
             actions.push(CheckAction {
@@ -218,8 +236,8 @@ impl Worker {
         let update = CheckRunUpdate {
             status: Some("completed".into()),
             conclusion: Some(conclusion.into()),
-            title: Some(render::check_title(report.probability, report.band)),
-            summary: Some(render::check_summary(&markdown)),
+            title: Some(title),
+            summary: Some(summary),
             text: None,
             annotations: render::annotations_for(&report),
             actions,
@@ -269,6 +287,7 @@ impl Worker {
                     detail: json!({
                         "conclusion": conclusion, "probability": report.probability, "band": report.band.as_str(),
                         "model_version": report.model.version, "check_run_id": check.0, "reason": pr.reason,
+                        "accepted_by": accepted_by,
                     }),
                 })
                 .await?;
@@ -379,38 +398,57 @@ impl Worker {
         let a: AcceptRiskJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
         let repo = RepoId::new(&a.repo.owner, &a.repo.name);
-        let permission = self
-            .github
-            .collaborator_permission(a.installation_id, repo, &a.sender)
-            .await?;
-        let allowed = matches!(permission.as_str(), "admin" | "maintain" | "write");
-        let pr_number = a.pull_numbers.first().map(|&n| n as i64);
-        let audit = |kind: &str| NewAuditEvent {
+        // GitHub answers 404 for someone who is not a collaborator at all: that is a "no", and
+        // is audited like any other refusal rather than failing the job.
+        let (permission, refusal) = if a.sender.is_empty() {
+            ("none".to_string(), Some("the delivery names no sender"))
+        } else {
+            match self
+                .github
+                .collaborator_permission(a.installation_id, repo, &a.sender)
+                .await
+            {
+                Ok(p) if matches!(p.as_str(), "admin" | "maintain" | "write") => (p, None),
+                Ok(p) => (p, Some("no write permission")),
+                Err(e) if e.status() == Some(404) => {
+                    ("none".to_string(), Some("not a collaborator"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let pr_number = a.pull_number().map(|n| n as i64);
+        let audit = |kind: &str, reason: Option<&str>| NewAuditEvent {
             at: now_ms(),
             repository: a.repo.full_name.clone(),
             pr_number,
             head_sha: Some(a.head_sha.clone()),
             kind: kind.into(),
             actor: Some(a.sender.clone()),
-            detail: json!({ "permission": permission, "check_run_id": a.check_run_id }),
+            detail: json!({
+                "permission": permission, "check_run_id": a.check_run_id, "reason": reason,
+            }),
         };
-        if !allowed {
+        if let Some(reason) = refusal {
             self.store
-                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTANCE_REFUSED))
+                .append_audit(&audit(
+                    crate::store::AUDIT_RISK_ACCEPTANCE_REFUSED,
+                    Some(reason),
+                ))
                 .await?;
-            tracing::warn!(sender = %a.sender, %permission, "risk acceptance refused: no write permission");
+            tracing::warn!(sender = %a.sender, %permission, reason, "risk acceptance refused");
             return Ok(());
         }
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
         if state["audited"].as_bool() != Some(true) {
             self.store
-                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTED))
+                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTED, None))
                 .await?;
             state["audited"] = json!(true);
             self.save_state(job, &state).await?;
         }
         let summary = format!(
-            "@{} accepted the risk of this change (permission: {permission}). The accepted score stays in riskgate's audit trail.",
+            "@{} accepted the risk of this change (permission: {permission}). It stands for this \
+             commit until a new one is pushed; the accepted score stays in riskgate's audit trail.",
             a.sender
         );
         self.complete_check(

@@ -967,6 +967,40 @@ impl Store {
         })
     }
 
+    /// The latest acceptance of the risk of `head_sha` on this pull request that still stands:
+    /// recorded for that head (on this PR, or on no PR when the check run named none), and not
+    /// followed by a score of another head of the PR. A new head ends an acceptance for good,
+    /// even if the PR is later reset to the accepted commit.
+    pub async fn standing_risk_acceptance(
+        &self,
+        repository: &str,
+        pr_number: i64,
+        head_sha: &str,
+    ) -> Result<Option<AuditEvent>, StoreError> {
+        with_pool!(self, "standing_risk_acceptance", |pool| {
+            let row = sqlx::query(
+                "SELECT a.id, a.at, a.repository, a.pr_number, a.head_sha, a.kind, a.actor, \
+                 a.detail FROM audit_events a \
+                 WHERE a.repository = $1 AND a.kind = $2 AND a.head_sha = $3 \
+                   AND (a.pr_number = $4 OR a.pr_number IS NULL) \
+                   AND NOT EXISTS (SELECT 1 FROM scores s \
+                     WHERE s.repository = $1 AND s.pr_number = $4 AND s.head_sha <> $3 \
+                       AND s.created_at >= a.at) \
+                 ORDER BY a.at DESC, a.id DESC LIMIT 1",
+            )
+            .bind(repository)
+            .bind(AUDIT_RISK_ACCEPTED)
+            .bind(head_sha)
+            .bind(pr_number)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(audit_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
     // ----- coverage reports -----------------------------------------------
 
     /// Stores an uploaded coverage report; returns its id.

@@ -14,10 +14,10 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 use crate::support::{day, git_in, riskgate, TestRepo};
 
 pub(crate) const SECRET: &str = "test-webhook-secret";
-const OWNER: &str = "Codertocat";
-const NAME: &str = "Hello-World";
-const CHECK_ID: u64 = 4242;
-const COMMENT_ID: u64 = 77;
+pub(crate) const OWNER: &str = "Codertocat";
+pub(crate) const NAME: &str = "Hello-World";
+pub(crate) const CHECK_ID: u64 = 4242;
+pub(crate) const COMMENT_ID: u64 = 77;
 
 pub(crate) fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -99,16 +99,16 @@ pub(crate) fn database(db: Db) -> Database {
 
 // ---- the repository ------------------------------------------------------------------------
 
-struct Origin {
+pub(crate) struct Origin {
     _work: TestRepo,
     _dir: tempfile::TempDir,
-    bare: PathBuf,
-    head: String,
+    pub(crate) bare: PathBuf,
+    pub(crate) head: String,
 }
 
 /// main with one file; PR #2's head adds `added` lines in a new file by a new author.
 /// `base_config` goes on main, `head_config` in the PR.
-fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
+pub(crate) fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
     let work = TestRepo::new();
     work.write("src/app.rs", TestRepo::lines("l", 50));
     if let Some(c) = base_config {
@@ -152,7 +152,7 @@ fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) ->
 
 impl Origin {
     /// Push a new head to the PR (synchronize).
-    fn push(&mut self, lines: usize) -> String {
+    pub(crate) fn push(&mut self, lines: usize) -> String {
         let w = &self._work;
         w.write("src/payments/refund.rs", TestRepo::lines("r", lines));
         let head = w.commit("carol", day(2024, 2, 2), "Refunds");
@@ -167,7 +167,7 @@ impl Origin {
 }
 
 /// The real check_run payload turned into "Accept risk" pressed by `sender` on PR #2's check.
-fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
+pub(crate) fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
     let mut action = fixture("check_run.rerequested.json");
     action["action"] = json!("requested_action");
     action["requested_action"] = json!({"identifier": "accept_risk"});
@@ -184,7 +184,7 @@ fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
     action
 }
 
-fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
+pub(crate) fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
     let mut v = fixture(event_file);
     v["repository"]["clone_url"] = json!(origin.bare.display().to_string());
     v["repository"]["default_branch"] = json!("main");
@@ -197,14 +197,14 @@ fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
 
 // ---- fake GitHub ---------------------------------------------------------------------------
 
-async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
+pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
     let gh = MockServer::start().await;
     mount_github(&gh, existing_comments, permission).await;
     gh
 }
 
 /// The happy answers of every endpoint the App calls, with these comments on the PR.
-async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
+pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
     let repo = format!("/repos/{OWNER}/{NAME}");
     Mock::given(method("POST"))
         .and(path("/app/installations/1/access_tokens"))
@@ -265,7 +265,7 @@ async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &st
         .await;
 }
 
-async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
+pub(crate) async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
     gh.received_requests()
         .await
         .unwrap_or_default()
@@ -274,12 +274,12 @@ async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
         .collect()
 }
 
-fn body(r: &Request) -> Value {
+pub(crate) fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
 /// The completing PATCHes of the check run, in order.
-async fn completions(gh: &MockServer) -> Vec<Value> {
+pub(crate) async fn completions(gh: &MockServer) -> Vec<Value> {
     requests(
         gh,
         "PATCH",
@@ -844,7 +844,7 @@ async fn postgres_base_config_wins_and_accept_risk_needs_write() {
     base_config_and_accept_risk(Db::Postgres).await;
 }
 
-fn zip_with(name: &str, content: &str) -> Vec<u8> {
+pub(crate) fn zip_with(name: &str, content: &str) -> Vec<u8> {
     use std::io::Write as _;
     let mut buf = std::io::Cursor::new(Vec::new());
     {

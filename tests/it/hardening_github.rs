@@ -1,0 +1,323 @@
+//! The App against hostile or surprising input from GitHub: accepted risk that must survive a
+//! rescore, refusals from strangers, coverage from forks, comments planted with riskgate's marker,
+//! merge queues and oversized artifacts. The real `riskgate serve`, GitHub faked with wiremock.
+
+use serde_json::{json, Value};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::app::{
+    accept_risk_payload, body, bytes, completions, database, deliver, fake_github, fixture,
+    mount_github, origin, pull_request_payload, requests, start_server, wait_for, Db, LONG, NAME,
+    OWNER, SECRET,
+};
+use riskgate::store::{
+    AuditEvent, JobStatus, JobSummary, NewAuditEvent, NewScore, Store, AUDIT_RISK_ACCEPTED,
+};
+
+fn full_name() -> String {
+    format!("{OWNER}/{NAME}")
+}
+
+/// Thresholds so low that any change is high risk, whatever the model's version.
+const HIGH: &str = "thresholds: {elevated: 0.001, high: 0.002}\ncomment: never\n";
+
+async fn audit(store: &Store) -> Vec<AuditEvent> {
+    store.audit_events(Some(&full_name()), None).await.unwrap()
+}
+
+/// Waits until there are `n` jobs of `kind` and all have finished (done or parked); returns
+/// them, newest first.
+async fn finished_jobs(store: &Store, kind: &str, n: usize) -> Vec<JobSummary> {
+    let started = std::time::Instant::now();
+    loop {
+        let jobs: Vec<JobSummary> = store
+            .list_jobs(None, 1_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.kind == kind)
+            .collect();
+        let finished = jobs
+            .iter()
+            .all(|j| matches!(j.status, JobStatus::Done | JobStatus::Parked));
+        if jobs.len() == n && finished {
+            return jobs;
+        }
+        assert!(
+            started.elapsed() < LONG,
+            "timed out waiting for {n} {kind} jobs to finish: {jobs:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// The real review payload, for PR #2 of `origin` at its current head.
+fn review_payload(origin: &crate::app::Origin, opened: &Value) -> Value {
+    let mut v = fixture("pull_request_review.submitted.json");
+    v["repository"] = opened["repository"].clone();
+    v["pull_request"]["head"]["sha"] = json!(origin.head);
+    v["pull_request"]["base"]["ref"] = json!("main");
+    v
+}
+
+// ---- accept risk -----------------------------------------------------------------------------
+
+async fn accepted_risk_stands_until_a_new_head(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let mut origin = origin(30, Some(HIGH), None);
+    let gh = fake_github(json!([]), "write").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "a-open", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the first check", LONG, || async {
+        completions(&gh).await.len() == 1
+    })
+    .await;
+    assert_eq!(completions(&gh).await[0]["conclusion"], "failure");
+
+    let accept = accept_risk_payload(&origin, &opened, "maintainer");
+    let (status, _) = deliver(&server, "check_run", "a-accept", &bytes(&accept), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the accepted check", LONG, || async {
+        completions(&gh).await.len() == 2
+    })
+    .await;
+    assert_eq!(completions(&gh).await[1]["conclusion"], "success");
+
+    // A review asks for a rescore of the same head: the new score is recorded, the check stays
+    // accepted and names who accepted it.
+    let review = review_payload(&origin, &opened);
+    let (status, text) = deliver(
+        &server,
+        "pull_request_review",
+        "a-review",
+        &bytes(&review),
+        SECRET,
+    )
+    .await;
+    assert_eq!(status, 202, "{text}");
+    wait_for("the rescored check", LONG, || async {
+        completions(&gh).await.len() == 3
+    })
+    .await;
+    let rescored = &completions(&gh).await[2];
+    assert_eq!(rescored["conclusion"], "success", "{rescored}");
+    let title = rescored["output"]["title"].as_str().unwrap();
+    assert!(
+        title.contains("high") && title.contains("accepted by @maintainer"),
+        "{title}"
+    );
+    assert!(
+        rescored.get("actions").is_none(),
+        "no Accept risk button on an accepted check: {rescored}"
+    );
+    finished_jobs(&store, "score_pull_request", 2).await;
+    let scores = store.scores_for(&full_name()).await.unwrap();
+    assert_eq!(scores.len(), 2, "the rescore's score is recorded");
+    assert!(scores.iter().all(|s| s.head_sha == origin.head));
+    assert_eq!(scores[1].band, "high");
+    assert_eq!(scores[1].conclusion, "success");
+    let conclusions: Vec<AuditEvent> = audit(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "check_conclusion")
+        .collect();
+    assert_eq!(conclusions.len(), 2);
+    assert_eq!(conclusions[1].detail["accepted_by"], "maintainer");
+    assert_eq!(conclusions[0].detail["accepted_by"], Value::Null);
+
+    // A new head ends the acceptance.
+    let new_head = origin.push(10);
+    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "a-sync", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the new head's check", LONG, || async {
+        completions(&gh).await.len() == 4
+    })
+    .await;
+    let fresh = &completions(&gh).await[3];
+    assert_eq!(fresh["conclusion"], "failure", "{fresh}");
+    assert_eq!(fresh["actions"][0]["identifier"], "accept_risk");
+    let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
+    assert_eq!(body(created.last().unwrap())["head_sha"], new_head.as_str());
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_accepted_risk_stands_until_a_new_head() {
+    accepted_risk_stands_until_a_new_head(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_accepted_risk_stands_until_a_new_head() {
+    accepted_risk_stands_until_a_new_head(Db::Postgres).await;
+}
+
+async fn a_stranger_is_refused_and_audited(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(30, Some(HIGH), None);
+    let gh = MockServer::start().await;
+    // What GitHub answers for someone who is not a collaborator at all.
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/repos/{OWNER}/{NAME}/collaborators/stranger/permission"
+        )))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"
+        })))
+        .with_priority(1)
+        .mount(&gh)
+        .await;
+    mount_github(&gh, json!([]), "write").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "s-open", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the check", LONG, || async {
+        completions(&gh).await.len() == 1
+    })
+    .await;
+
+    let accept = accept_risk_payload(&origin, &opened, "stranger");
+    let (status, _) = deliver(&server, "check_run", "s-accept", &bytes(&accept), SECRET).await;
+    assert_eq!(status, 202);
+    let jobs = finished_jobs(&store, "accept_risk", 1).await;
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        jobs[0].status,
+        JobStatus::Done,
+        "a refusal is an answer, not a failure: {:?}",
+        jobs[0].last_error
+    );
+    let events = audit(&store).await;
+    let refused: Vec<&AuditEvent> = events
+        .iter()
+        .filter(|e| e.kind == "risk_acceptance_refused")
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert_eq!(refused[0].actor.as_deref(), Some("stranger"));
+    assert_eq!(refused[0].pr_number, Some(2));
+    assert_eq!(refused[0].head_sha.as_deref(), Some(origin.head.as_str()));
+    assert_eq!(refused[0].detail["permission"], "none");
+    assert_eq!(refused[0].detail["reason"], "not a collaborator");
+    assert!(!events.iter().any(|e| e.kind == AUDIT_RISK_ACCEPTED));
+    assert_eq!(
+        completions(&gh).await.len(),
+        1,
+        "the check keeps its conclusion"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_stranger_pressing_accept_risk_is_refused_and_audited() {
+    a_stranger_is_refused_and_audited(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_stranger_pressing_accept_risk_is_refused_and_audited() {
+    a_stranger_is_refused_and_audited(Db::Postgres).await;
+}
+
+/// The store's reading of "stands": for that head, on that pull request (or on none), and only
+/// until a score of another head of the pull request.
+async fn standing_acceptance_in_the_store(db: Db) {
+    let database = database(db);
+    let store = Store::connect(&database.url).await.unwrap();
+    let repo = full_name();
+    let accept = |at: i64, pr: Option<i64>, head: &str, who: &str| NewAuditEvent {
+        at,
+        repository: repo.clone(),
+        pr_number: pr,
+        head_sha: Some(head.to_string()),
+        kind: AUDIT_RISK_ACCEPTED.to_string(),
+        actor: Some(who.to_string()),
+        detail: json!({"permission": "write"}),
+    };
+    let score = |pr: i64, head: &str| NewScore {
+        repository: repo.clone(),
+        pr_number: pr,
+        head_sha: head.to_string(),
+        base_sha: "base".to_string(),
+        probability: 0.6,
+        band: "high".to_string(),
+        model_version: "m".to_string(),
+        features: json!({}),
+        conclusion: "failure".to_string(),
+        check_run_id: None,
+        delivery_id: None,
+    };
+    let standing = |pr: i64, head: &'static str| {
+        let (store, repo) = (store.clone(), repo.clone());
+        async move {
+            store
+                .standing_risk_acceptance(&repo, pr, head)
+                .await
+                .unwrap()
+                .and_then(|e| e.actor)
+        }
+    };
+
+    assert_eq!(standing(7, "aaa").await, None);
+    store.record_score(&score(7, "aaa"), 1_000).await.unwrap();
+    store
+        .append_audit(&accept(2_000, Some(7), "aaa", "alice"))
+        .await
+        .unwrap();
+    assert_eq!(standing(7, "aaa").await.as_deref(), Some("alice"));
+    assert_eq!(standing(8, "aaa").await, None, "another pull request");
+    assert_eq!(standing(7, "bbb").await, None, "another head");
+    assert_eq!(
+        store
+            .standing_risk_acceptance("octo/other", 7, "aaa")
+            .await
+            .unwrap(),
+        None,
+        "another repository"
+    );
+    // A rescore of the same head leaves it standing; a later acceptance is the one named.
+    store.record_score(&score(7, "aaa"), 3_000).await.unwrap();
+    store
+        .append_audit(&accept(3_500, Some(7), "aaa", "bob"))
+        .await
+        .unwrap();
+    assert_eq!(standing(7, "aaa").await.as_deref(), Some("bob"));
+    // A score of a new head ends it, even when the PR is later reset to the accepted commit.
+    store.record_score(&score(7, "bbb"), 4_000).await.unwrap();
+    assert_eq!(standing(7, "aaa").await, None);
+    store.record_score(&score(7, "aaa"), 5_000).await.unwrap();
+    assert_eq!(standing(7, "aaa").await, None);
+    // Accepted again after the reset: stands again.
+    store
+        .append_audit(&accept(6_000, Some(7), "aaa", "carol"))
+        .await
+        .unwrap();
+    assert_eq!(standing(7, "aaa").await.as_deref(), Some("carol"));
+    // A check run that named no pull request (a head in a fork): its acceptance counts for the
+    // pull request whose head it is.
+    store
+        .append_audit(&accept(7_000, None, "fff", "dave"))
+        .await
+        .unwrap();
+    assert_eq!(standing(9, "fff").await.as_deref(), Some("dave"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_standing_risk_acceptance() {
+    standing_acceptance_in_the_store(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_standing_risk_acceptance() {
+    standing_acceptance_in_the_store(Db::Postgres).await;
+}
