@@ -109,6 +109,11 @@ pub enum Event {
         head_branch: Option<String>,
         conclusion: Option<String>,
         pull_numbers: Vec<u64>,
+        /// `owner/name` of the repository the run's head commit came from.
+        head_repository: Option<String>,
+        /// The run's head came from this repository itself (not a fork). False when the payload
+        /// does not say: a run of unknown origin must not speak for a branch of the repository.
+        same_repository: bool,
     },
     /// `deployment` created, or `deployment_status` created (which carries its deployment).
     Deployment {
@@ -232,6 +237,7 @@ struct RawUser {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RawRepo {
+    id: Option<u64>,
     name: Option<String>,
     full_name: Option<String>,
     owner: Option<RawUser>,
@@ -367,6 +373,7 @@ struct RawWorkflowRun {
     head_branch: Option<String>,
     conclusion: Option<String>,
     pull_requests: Option<Vec<RawPullNumber>>,
+    head_repository: Option<RawRepo>,
 }
 
 /// A field the App needs was absent; carries its JSON path for the `Ignored` reason.
@@ -682,14 +689,30 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
                 return Ok(None);
             }
             let run = need(e.workflow_run, "workflow_run")?;
+            let repo_id = e.repository.as_ref().and_then(|r| r.id);
+            let repo = repo_ref(e.repository)?;
+            let head_repo_id = run.head_repository.as_ref().and_then(|r| r.id);
+            let head_repository = run.head_repository.and_then(|r| {
+                r.full_name
+                    .or_else(|| Some(format!("{}/{}", r.owner?.login?, r.name?)))
+                    .filter(|n| !n.is_empty())
+            });
+            // Ids survive renames; names are the fallback when a payload lacks them.
+            let same_repository = match (repo_id, head_repo_id, &head_repository) {
+                (Some(id), Some(head_id), _) => id == head_id,
+                (_, _, Some(head)) => head.eq_ignore_ascii_case(&repo.full_name),
+                (_, _, None) => false,
+            };
             Event::WorkflowRun {
                 installation_id,
-                repo: repo_ref(e.repository)?,
+                repo,
                 run_id: need(run.id, "workflow_run.id")?,
                 head_sha: need_str(run.head_sha, "workflow_run.head_sha")?,
                 head_branch: run.head_branch,
                 conclusion: run.conclusion,
                 pull_numbers: pull_numbers(run.pull_requests),
+                head_repository,
+                same_repository,
                 action,
             }
         }
@@ -850,6 +873,43 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn a_workflow_run_knows_whether_its_head_came_from_a_fork() {
+        let run = |head_repository: &str| {
+            let body = format!(
+                r#"{{"action":"completed","repository":{{"id":10,"full_name":"o/r","clone_url":"file:///tmp/r.git"}},
+                "workflow_run":{{"id":9,"head_sha":"abc","head_branch":"main","conclusion":"success",
+                  "pull_requests":[]{head_repository}}}}}"#
+            );
+            match parse_event("workflow_run", body.as_bytes()).unwrap() {
+                Event::WorkflowRun {
+                    head_repository,
+                    same_repository,
+                    ..
+                } => (head_repository, same_repository),
+                other => panic!("{other:?}"),
+            }
+        };
+        let own = run(r#","head_repository":{"id":10,"full_name":"o/r"}"#);
+        assert_eq!(own, (Some("o/r".to_string()), true));
+        let fork = run(r#","head_repository":{"id":11,"full_name":"mallory/r"}"#);
+        assert_eq!(fork, (Some("mallory/r".to_string()), false));
+        // The id decides: a fork cannot pass for the repository by its name.
+        let named_alike = run(r#","head_repository":{"id":11,"full_name":"o/r"}"#);
+        assert!(!named_alike.1);
+        // Without ids, the names decide.
+        let by_name = run(r#","head_repository":{"name":"r","owner":{"login":"O"}}"#);
+        assert_eq!(by_name, (Some("O/r".to_string()), true));
+        let unknown = run("");
+        assert_eq!(
+            unknown,
+            (None, false),
+            "a run of unknown origin is not trusted"
+        );
+        let null = run(r#","head_repository":null"#);
+        assert_eq!(null, (None, false));
     }
 
     #[test]

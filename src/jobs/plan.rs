@@ -94,6 +94,12 @@ pub struct CoverageJob {
     pub head_sha: String,
     pub head_branch: Option<String>,
     pub pull_numbers: Vec<u64>,
+    /// `owner/name` the run's head came from.
+    #[serde(default)]
+    pub head_repository: Option<String>,
+    /// Only a run of the repository itself may set a branch's coverage.
+    #[serde(default)]
+    pub same_repository: bool,
 }
 
 /// Record a deployment (and the status that came with it).
@@ -307,6 +313,8 @@ pub fn plan(event: &Event) -> Plan {
             head_branch,
             conclusion,
             pull_numbers,
+            head_repository,
+            same_repository,
         } => {
             let Some(installation_id) = installation_id else {
                 return no_installation();
@@ -328,6 +336,8 @@ pub fn plan(event: &Event) -> Plan {
                 head_sha: head_sha.clone(),
                 head_branch: head_branch.clone(),
                 pull_numbers: pull_numbers.clone(),
+                head_repository: head_repository.clone(),
+                same_repository: *same_repository,
             };
             let r = job.repo.clone();
             Plan::Queue(vec![repo_job(

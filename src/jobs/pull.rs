@@ -527,12 +527,20 @@ impl Worker {
         } else {
             "lcov"
         };
-        let branch = c.head_branch.clone().unwrap_or_default();
+        let head_branch = c.head_branch.clone().unwrap_or_default();
+        // A fork can name a branch like the base branch; only the repository's own runs speak
+        // for its branches. A fork's report still serves its own head commit.
+        let branch = if c.same_repository {
+            head_branch
+        } else {
+            let from = c.head_repository.as_deref().unwrap_or("unknown repository");
+            crate::store::fork_branch_label(from, &head_branch)
+        };
         self.store
             .store_coverage_report(
                 &crate::store::NewCoverageReport {
                     repository: c.repo.full_name.clone(),
-                    branch,
+                    branch: branch.clone(),
                     sha: c.head_sha.clone(),
                     format: format.into(),
                     report: text,
@@ -540,8 +548,20 @@ impl Worker {
                 now_ms(),
             )
             .await?;
-        tracing::info!(files = parsed.file_count(), "coverage report stored");
-        for &number in &c.pull_numbers {
+        tracing::info!(files = parsed.file_count(), %branch, "coverage report stored");
+        // GitHub lists no pull requests for a run from a fork: rescore those riskgate has seen
+        // at this head instead.
+        let pull_numbers = if c.pull_numbers.is_empty() {
+            self.store
+                .pull_requests_scored_at(&c.repo.full_name, &c.head_sha)
+                .await?
+                .into_iter()
+                .filter_map(|n| u64::try_from(n).ok())
+                .collect()
+        } else {
+            c.pull_numbers.clone()
+        };
+        for &number in &pull_numbers {
             let rescore = ScoreJob {
                 installation_id: c.installation_id,
                 repo: c.repo.clone(),

@@ -899,6 +899,24 @@ impl Store {
         })
     }
 
+    /// The pull requests of a repository that were scored at `head_sha`, by number.
+    pub async fn pull_requests_scored_at(
+        &self,
+        repository: &str,
+        head_sha: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        with_pool!(self, "pull_requests_scored_at", |pool| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT pr_number FROM scores WHERE repository = $1 AND head_sha = $2 \
+                 ORDER BY pr_number",
+            )
+            .bind(repository)
+            .bind(head_sha)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// Every score of a repository, oldest first.
     pub async fn scores_for(&self, repository: &str) -> Result<Vec<Score>, StoreError> {
         with_pool!(self, "scores_for", |pool| {
@@ -1049,7 +1067,8 @@ impl Store {
         })
     }
 
-    /// The newest coverage report uploaded for a commit.
+    /// The newest coverage report uploaded for a commit; one from a run of the repository
+    /// itself wins over any from a fork's run (kept under a `owner/name:branch` label).
     pub async fn coverage_report_for_commit(
         &self,
         repository: &str,
@@ -1059,7 +1078,8 @@ impl Store {
             let row = sqlx::query(
                 "SELECT id, repository, branch, sha, format, report, created_at \
                  FROM coverage_reports WHERE repository = $1 AND sha = $2 \
-                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                 ORDER BY CASE WHEN branch LIKE '%:%' THEN 1 ELSE 0 END, \
+                   created_at DESC, id DESC LIMIT 1",
             )
             .bind(repository)
             .bind(sha)

@@ -297,10 +297,18 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
+/// The `branch` under which a report from a fork's run is kept: `owner/name:branch`. A git
+/// branch name cannot contain `:`, so it never equals a branch of the repository, and such a
+/// report is never the base of comparison for one.
+pub fn fork_branch_label(head_repository: &str, branch: &str) -> String {
+    format!("{head_repository}:{branch}")
+}
+
 /// An uploaded coverage report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCoverageReport {
     pub repository: String,
+    /// The branch of the repository the run was on, or [`fork_branch_label`] for a fork's run.
     pub branch: String,
     pub sha: String,
     /// `lcov`, `cobertura`, …

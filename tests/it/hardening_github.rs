@@ -8,11 +8,13 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::app::{
     accept_risk_payload, body, bytes, completions, database, deliver, fake_github, fixture,
-    mount_github, origin, pull_request_payload, requests, start_server, wait_for, Db, LONG, NAME,
-    OWNER, SECRET,
+    mount_github, origin, pull_request_payload, requests, start_server, wait_for, zip_with, Db,
+    LONG, NAME, OWNER, SECRET,
 };
+use crate::support::git_in;
 use riskgate::store::{
-    AuditEvent, JobStatus, JobSummary, NewAuditEvent, NewScore, Store, AUDIT_RISK_ACCEPTED,
+    AuditEvent, JobStatus, JobSummary, NewAuditEvent, NewCoverageReport, NewScore, Store,
+    AUDIT_RISK_ACCEPTED,
 };
 
 fn full_name() -> String {
@@ -320,4 +322,203 @@ async fn sqlite_standing_risk_acceptance() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_standing_risk_acceptance() {
     standing_acceptance_in_the_store(Db::Postgres).await;
+}
+
+// ---- coverage from forks ---------------------------------------------------------------------
+
+/// The id GitHub gives the repository in the fixtures.
+const REPOSITORY_ID: u64 = 186_853_002;
+
+/// lcov lines `1..=n` of `file`, the first `covered` of them run.
+fn lcov(file: &str, n: u32, covered: u32) -> String {
+    let mut out = format!("SF:{file}\n");
+    for l in 1..=n {
+        out += &format!("DA:{l},{}\n", u32::from(l <= covered));
+    }
+    out + "end_of_record\n"
+}
+
+/// A completed, successful `workflow_run` whose head came from `head_repository`.
+fn workflow_run(
+    opened: &Value,
+    run_id: u64,
+    head_sha: &str,
+    head_branch: &str,
+    head_repository: Value,
+    pull_requests: Value,
+) -> Value {
+    json!({
+        "action": "completed",
+        "workflow_run": {
+            "id": run_id, "name": "CI", "event": "pull_request", "status": "completed",
+            "conclusion": "success", "head_sha": head_sha, "head_branch": head_branch,
+            "pull_requests": pull_requests, "head_repository": head_repository,
+            "repository": {"id": REPOSITORY_ID, "full_name": full_name()},
+        },
+        "repository": opened["repository"],
+        "installation": {"id": 1},
+        "sender": {"login": "octocat", "type": "User"},
+    })
+}
+
+/// The run `run_id` has one artifact, `coverage-report`, holding `lcov.info` = `report`.
+async fn mount_artifact(gh: &MockServer, run_id: u64, report: &str) {
+    let repo = format!("/repos/{OWNER}/{NAME}");
+    let artifact_id = run_id * 10;
+    Mock::given(method("GET"))
+        .and(path(format!("{repo}/actions/runs/{run_id}/artifacts")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "total_count": 1,
+            "artifacts": [{"id": artifact_id, "name": "coverage-report",
+                           "size_in_bytes": report.len(), "expired": false}]
+        })))
+        .mount(gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{repo}/actions/artifacts/{artifact_id}/zip")))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(zip_with("lcov.info", report)))
+        .mount(gh)
+        .await;
+}
+
+async fn a_fork_cannot_set_the_base_coverage(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(
+        20,
+        Some("coverage: {artifact: coverage-report}\ncomment: never\n"),
+        None,
+    );
+    let main_sha = git_in(&origin.bare, &["rev-parse", "refs/heads/main"]);
+    let fork_sha = "f".repeat(40);
+    let gh = MockServer::start().await;
+    // main's own run: 40 of src/app.rs's 50 lines run (80%).
+    mount_artifact(&gh, 41, &lcov("src/app.rs", 50, 40)).await;
+    // A fork's run on its own branch called `main`: claims nothing of src/app.rs runs.
+    mount_artifact(&gh, 42, &lcov("src/app.rs", 50, 0)).await;
+    // The fork's run on the PR's head: src/app.rs as on main, 10 of the 20 added lines run.
+    let head_report = lcov("src/app.rs", 50, 40) + &lcov("src/payments/charge.rs", 20, 10);
+    mount_artifact(&gh, 43, &head_report).await;
+    mount_github(&gh, json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "c-open", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    finished_jobs(&store, "score_pull_request", 1).await;
+
+    let own = json!({"id": REPOSITORY_ID, "full_name": full_name(), "name": NAME, "owner": {"login": OWNER}});
+    let fork = json!({"id": 7_777_777, "full_name": "mallory/Hello-World", "name": "Hello-World",
+                      "owner": {"login": "mallory"}, "fork": true});
+    let runs = [
+        workflow_run(&opened, 41, &main_sha, "main", own, json!([])),
+        workflow_run(&opened, 42, &fork_sha, "main", fork.clone(), json!([])),
+    ];
+    for (i, run) in runs.iter().enumerate() {
+        let (status, text) = deliver(
+            &server,
+            "workflow_run",
+            &format!("c-run-{i}"),
+            &bytes(run),
+            SECRET,
+        )
+        .await;
+        assert_eq!(status, 202, "{text}");
+        finished_jobs(&store, "coverage", i + 1).await;
+    }
+    let base = store
+        .latest_coverage_report(&full_name(), "main")
+        .await
+        .unwrap()
+        .expect("main has coverage from its own run");
+    assert_eq!(base.sha, main_sha, "the fork's run did not replace it");
+    let forked = store
+        .coverage_report_for_commit(&full_name(), &fork_sha)
+        .await
+        .unwrap()
+        .expect("the fork's report is kept for its own commit");
+    assert_eq!(forked.branch, "mallory/Hello-World:main");
+
+    // The fork's run on the PR head: GitHub lists no pull requests for it, yet the PR riskgate
+    // scored at that head is scored again, with the fork's report as its head coverage and
+    // main's own report as the base.
+    let pr_run = workflow_run(&opened, 43, &origin.head, "feature", fork, json!([]));
+    let (status, _) = deliver(&server, "workflow_run", "c-run-pr", &bytes(&pr_run), SECRET).await;
+    assert_eq!(status, 202);
+    finished_jobs(&store, "coverage", 3).await;
+    let jobs = finished_jobs(&store, "score_pull_request", 2).await;
+    assert!(jobs.iter().all(|j| j.status == JobStatus::Done), "{jobs:?}");
+    let summary = completions(&gh).await.last().unwrap()["output"]["summary"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(summary.contains("patch coverage 50.0%"), "{summary}");
+    assert!(
+        summary.contains("project coverage 80.0% → 71.4%"),
+        "main's own report is the base: {summary}"
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_fork_cannot_set_the_base_coverage() {
+    a_fork_cannot_set_the_base_coverage(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_fork_cannot_set_the_base_coverage() {
+    a_fork_cannot_set_the_base_coverage(Db::Postgres).await;
+}
+
+/// For one commit, a report from the repository's own run wins over a newer one from a fork.
+async fn own_report_wins_for_a_commit(db: Db) {
+    let database = database(db);
+    let store = Store::connect(&database.url).await.unwrap();
+    let report = |branch: &str, body: &str| NewCoverageReport {
+        repository: full_name(),
+        branch: branch.to_string(),
+        sha: "abc".to_string(),
+        format: "lcov".to_string(),
+        report: body.to_string(),
+    };
+    let label = riskgate::store::fork_branch_label("mallory/Hello-World", "feature");
+    store
+        .store_coverage_report(&report(&label, "fork, first"), 1)
+        .await
+        .unwrap();
+    let found = |store: Store| async move {
+        store
+            .coverage_report_for_commit(&full_name(), "abc")
+            .await
+            .unwrap()
+            .unwrap()
+            .report
+    };
+    assert_eq!(found(store.clone()).await, "fork, first");
+    store
+        .store_coverage_report(&report("feature", "own"), 2)
+        .await
+        .unwrap();
+    store
+        .store_coverage_report(&report(&label, "fork, later"), 3)
+        .await
+        .unwrap();
+    assert_eq!(found(store.clone()).await, "own");
+    assert!(store
+        .latest_coverage_report(&full_name(), "feature")
+        .await
+        .unwrap()
+        .is_some_and(|r| r.report == "own"));
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_own_coverage_report_wins_for_a_commit() {
+    own_report_wins_for_a_commit(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_own_coverage_report_wins_for_a_commit() {
+    own_report_wins_for_a_commit(Db::Postgres).await;
 }
