@@ -311,6 +311,8 @@ struct ApiInner {
     tokens: InstallationTokens,
     retry: RetryPolicy,
     counter: Option<ApiCallCounter>,
+    /// The login of the App's bot account, once learnt (it does not change while we run).
+    bot_login: tokio::sync::OnceCell<String>,
 }
 
 /// The REST client. Cheap to clone.
@@ -401,6 +403,7 @@ impl GitHubApi {
                     ..retry
                 },
                 counter: None,
+                bot_login: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -413,6 +416,7 @@ impl GitHubApi {
             tokens: arc.tokens.clone(),
             retry: arc.retry.clone(),
             counter: arc.counter.clone(),
+            bot_login: arc.bot_login.clone(),
         });
         GitHubApi {
             inner: Arc::new(ApiInner {
@@ -450,6 +454,38 @@ impl GitHubApi {
             .await?;
         let t: TokenReply = decode(route, &reply)?;
         Ok((t.token, t.expires_at))
+    }
+
+    /// The login of the App's bot account, `<slug>[bot]`, which authors everything the App
+    /// writes with an installation token. Learnt once from `GET /app` (with the App JWT) and
+    /// cached; a failed lookup is not cached.
+    pub async fn app_bot_login(&self) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct App {
+            #[serde(default)]
+            slug: String,
+        }
+        let login = self
+            .inner
+            .bot_login
+            .get_or_try_init(|| async {
+                let route = "apps.get_authenticated";
+                let jwt = self.inner.tokens.app_jwt()?;
+                let reply = self
+                    .send(route, Some(&jwt), Verb::Get, "/app", None, false)
+                    .await?;
+                let app: App = decode(route, &reply)?;
+                let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+                if app.slug.is_empty() || app.slug.len() > 100 || !app.slug.chars().all(plain) {
+                    return Err(GitHubError::Decode {
+                        route,
+                        message: format!("the App's slug {:?} is not a usable name", app.slug),
+                    });
+                }
+                Ok(format!("{}[bot]", app.slug))
+            })
+            .await?;
+        Ok(login.clone())
     }
 
     fn count(&self, route: &str, status: u16) {

@@ -323,8 +323,9 @@ impl Worker {
             .await?)
     }
 
-    /// One comment per PR, found by its marker and edited in place. Posted only once the band
-    /// reaches the policy; once posted it follows the score, down as well as up.
+    /// One comment per PR, found by its marker and its author (the App's bot) and edited in
+    /// place. Posted only once the band reaches the policy; once posted it follows the score,
+    /// down as well as up.
     async fn sticky_comment(
         &self,
         inst: u64,
@@ -337,9 +338,9 @@ impl Worker {
         if policy == CommentPolicy::Never {
             return Ok(());
         }
+        let bot_login = self.github.app_bot_login().await?;
         let comments = self.github.list_issue_comments(inst, repo, number).await?;
-        let pairs: Vec<(u64, String)> = comments.into_iter().map(|c| (c.id, c.body)).collect();
-        let existing = render::find_sticky(&pairs);
+        let existing = render::find_sticky(&comments, &bot_login);
         let wanted = match policy {
             CommentPolicy::Always => true,
             CommentPolicy::Elevated => band >= Band::Elevated,
@@ -347,17 +348,12 @@ impl Worker {
         };
         let body = render::comment_body(markdown);
         match existing {
-            Some(id) => {
-                let current = pairs
-                    .iter()
-                    .find(|(i, _)| *i == id)
-                    .map(|(_, b)| b.as_str());
-                if current != Some(body.as_str()) {
-                    self.github
-                        .update_issue_comment(inst, repo, id, &body)
-                        .await?;
-                }
+            Some(comment) if comment.body != body => {
+                self.github
+                    .update_issue_comment(inst, repo, comment.id, &body)
+                    .await?;
             }
+            Some(_) => {}
             None if wanted => {
                 self.github
                     .create_issue_comment(inst, repo, number, &body)

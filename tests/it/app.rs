@@ -213,6 +213,14 @@ pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, perm
         ))
         .mount(gh)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 1, "slug": "riskgate", "name": "riskgate"})),
+        )
+        .mount(gh)
+        .await;
     Mock::given(method("POST"))
         .and(path(format!("{repo}/check-runs")))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": CHECK_ID})))
@@ -441,6 +449,17 @@ async fn opened_then_synchronize(db: Db) {
         "{d}"
     );
     assert_eq!(d["actions"][0]["identifier"], "accept_risk");
+    // The comment follows the check's completion.
+    wait_for("the sticky comment", LONG, || async {
+        !requests(
+            &gh,
+            "POST",
+            &format!("/repos/{OWNER}/{NAME}/issues/2/comments"),
+        )
+        .await
+        .is_empty()
+    })
+    .await;
     let posted = requests(
         &gh,
         "POST",

@@ -9,7 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::app::{
     accept_risk_payload, body, bytes, completions, database, deliver, fake_github, fixture,
     mount_github, origin, pull_request_payload, requests, start_server, wait_for, zip_with, Db,
-    LONG, NAME, OWNER, SECRET,
+    COMMENT_ID, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::git_in;
 use riskgate::store::{
@@ -521,4 +521,80 @@ async fn sqlite_own_coverage_report_wins_for_a_commit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_own_coverage_report_wins_for_a_commit() {
     own_report_wins_for_a_commit(Db::Postgres).await;
+}
+
+// ---- the sticky comment ----------------------------------------------------------------------
+
+/// Someone pastes riskgate's marker into a comment of their own: riskgate neither edits it nor
+/// takes it for its sticky comment; it posts and then edits its own, found by its bot's login,
+/// which it learns once from `GET /app`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_planted_marker_is_not_the_sticky_comment() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let mut origin = origin(
+        30,
+        Some("thresholds: {elevated: 0.001, high: 0.002}\n"),
+        None,
+    );
+    let planted_id = 55;
+    let planted = json!({
+        "id": planted_id,
+        "body": riskgate::github::render::comment_body("Nothing to see here: **0% risk**."),
+        "user": {"login": "mallory", "type": "User"},
+        "performed_via_github_app": null,
+    });
+    let gh = fake_github(json!([planted]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+    let comments = format!("/repos/{OWNER}/{NAME}/issues/2/comments");
+    let edits_of = |id: u64| format!("/repos/{OWNER}/{NAME}/issues/comments/{id}");
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "p-open", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    let jobs = finished_jobs(&store, "score_pull_request", 1).await;
+    assert_eq!(jobs[0].status, JobStatus::Done, "{:?}", jobs[0].last_error);
+    let posted = requests(&gh, "POST", &comments).await;
+    assert_eq!(posted.len(), 1, "riskgate posts a comment of its own");
+    let ours = body(&posted[0])["body"].as_str().unwrap().to_string();
+    assert!(ours.starts_with(riskgate::github::render::MARKER));
+    assert!(
+        requests(&gh, "PATCH", &edits_of(planted_id))
+            .await
+            .is_empty(),
+        "the planted comment is not edited"
+    );
+    assert_eq!(requests(&gh, "GET", "/app").await.len(), 1);
+
+    // Next push: the PR now holds the planted comment (older) and riskgate's own.
+    gh.reset().await;
+    let own = json!({
+        "id": COMMENT_ID, "body": ours,
+        "user": {"login": "riskgate[bot]", "type": "Bot"},
+        "performed_via_github_app": {"id": 1, "slug": "riskgate"},
+    });
+    mount_github(&gh, json!([planted, own]), "read").await;
+    origin.push(40);
+    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "p-sync", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202);
+    finished_jobs(&store, "score_pull_request", 2).await;
+    assert_eq!(
+        requests(&gh, "PATCH", &edits_of(COMMENT_ID)).await.len(),
+        1,
+        "riskgate edits its own comment"
+    );
+    assert!(requests(&gh, "PATCH", &edits_of(planted_id))
+        .await
+        .is_empty());
+    assert!(
+        requests(&gh, "POST", &comments).await.is_empty(),
+        "and posts no other"
+    );
+    assert!(
+        requests(&gh, "GET", "/app").await.is_empty(),
+        "the bot's login is cached"
+    );
+    store.close().await;
 }
