@@ -115,6 +115,20 @@ pub enum Event {
         /// does not say: a run of unknown origin must not speak for a branch of the repository.
         same_repository: bool,
     },
+    /// `merge_group` checks_requested: the merge queue built a group and waits for its checks.
+    MergeGroup {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        /// The commit to check: the base with the group's pull requests merged in.
+        head_sha: String,
+        /// `refs/heads/gh-readonly-queue/<base>/…`, the ref the queue pushed `head_sha` to.
+        head_ref: String,
+        /// The group's parent commit, on the base branch.
+        base_sha: String,
+        /// `refs/heads/<base>`.
+        base_ref: String,
+    },
     /// `deployment` created, or `deployment_status` created (which carries its deployment).
     Deployment {
         installation_id: Option<u64>,
@@ -174,6 +188,9 @@ impl Event {
             | Event::WorkflowRun {
                 installation_id, ..
             }
+            | Event::MergeGroup {
+                installation_id, ..
+            }
             | Event::Deployment {
                 installation_id, ..
             }
@@ -214,6 +231,7 @@ struct Envelope {
     repositories_added: Option<Vec<RawRepoName>>,
     repositories_removed: Option<Vec<RawRepoName>>,
     workflow_run: Option<RawWorkflowRun>,
+    merge_group: Option<RawMergeGroup>,
     deployment: Option<RawDeployment>,
     deployment_status: Option<RawDeploymentStatus>,
     issue: Option<RawIssue>,
@@ -374,6 +392,45 @@ struct RawWorkflowRun {
     conclusion: Option<String>,
     pull_requests: Option<Vec<RawPullNumber>>,
     head_repository: Option<RawRepo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMergeGroup {
+    head_sha: Option<String>,
+    head_ref: Option<String>,
+    base_sha: Option<String>,
+    base_ref: Option<String>,
+}
+
+/// Whether `full` is `refs/heads/<name>` with a name git accepts as a branch (the rules of
+/// `git check-ref-format --branch`), so that it can go into a refspec as it is: no `:`, `*`,
+/// `+` at the start, `..`, `@{`, control characters or spaces, no component starting with `.`
+/// or `-` or ending with `.lock`.
+pub fn is_branch_ref(full: &str) -> bool {
+    let Some(name) = full.strip_prefix("refs/heads/") else {
+        return false;
+    };
+    let forbidden = |c: char| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    };
+    name.len() <= 1024
+        && name != "@"
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name.chars().any(forbidden)
+        && !name.ends_with('.')
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && !part.starts_with('-')
+                && !part.ends_with(".lock")
+        })
+}
+
+/// A full commit id (SHA-1 or SHA-256, lower-case hex).
+pub fn is_commit_sha(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A field the App needs was absent; carries its JSON path for the `Ignored` reason.
@@ -684,6 +741,43 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
                 action,
             }
         }
+        "merge_group" => {
+            // `destroyed` (merged, dequeued, invalidated) needs no answer.
+            if action != "checks_requested" {
+                return Ok(None);
+            }
+            let group = need(e.merge_group, "merge_group")?;
+            let head_sha = need_str(group.head_sha, "merge_group.head_sha")?;
+            let head_ref = need_str(group.head_ref, "merge_group.head_ref")?;
+            let base_sha = need_str(group.base_sha, "merge_group.base_sha")?;
+            let base_ref = need_str(group.base_ref, "merge_group.base_ref")?;
+            // These go to git as refspecs and revisions: anything but plain refs and commit
+            // ids is refused here.
+            let unusable = [
+                ("merge_group.head_sha", is_commit_sha(&head_sha)),
+                ("merge_group.base_sha", is_commit_sha(&base_sha)),
+                ("merge_group.head_ref", is_branch_ref(&head_ref)),
+                ("merge_group.base_ref", is_branch_ref(&base_ref)),
+            ]
+            .into_iter()
+            .find(|(_, ok)| !ok);
+            if let Some((field, _)) = unusable {
+                return Ok(Some(Event::Ignored {
+                    event: event_name.to_string(),
+                    action: Some(action),
+                    reason: format!("`{field}` is not a plain branch ref or commit id"),
+                }));
+            }
+            Event::MergeGroup {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                head_sha,
+                head_ref,
+                base_sha,
+                base_ref,
+                action,
+            }
+        }
         "workflow_run" => {
             if action != "completed" {
                 return Ok(None);
@@ -910,6 +1004,102 @@ mod tests {
         );
         let null = run(r#","head_repository":null"#);
         assert_eq!(null, (None, false));
+    }
+
+    #[test]
+    fn merge_group_checks_requested_is_read_from_the_fixture() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/github/merge_group.checks_requested.json"
+        ))
+        .unwrap();
+        match parse_event("merge_group", &body).unwrap() {
+            Event::MergeGroup {
+                action,
+                installation_id,
+                repo,
+                head_sha,
+                head_ref,
+                base_sha,
+                base_ref,
+            } => {
+                assert_eq!(action, "checks_requested");
+                assert_eq!(installation_id, Some(1));
+                assert_eq!(repo.full_name, "Codertocat/Hello-World");
+                assert!(is_commit_sha(&head_sha) && is_commit_sha(&base_sha));
+                assert!(head_ref.starts_with("refs/heads/gh-readonly-queue/main/pr-2-"));
+                assert_eq!(base_ref, "refs/heads/main");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut destroyed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        destroyed["action"] = "destroyed".into();
+        destroyed["reason"] = "merged".into();
+        let destroyed = serde_json::to_vec(&destroyed).unwrap();
+        assert!(parse_event("merge_group", &destroyed).unwrap().is_ignored());
+    }
+
+    #[test]
+    fn merge_group_refs_and_shas_must_be_plain() {
+        let body = |head_ref: &str, head_sha: &str| {
+            serde_json::json!({
+                "action": "checks_requested",
+                "repository": {"full_name": "o/r", "clone_url": "file:///tmp/r.git"},
+                "merge_group": {"head_ref": head_ref, "head_sha": head_sha,
+                                "base_ref": "refs/heads/main", "base_sha": "b".repeat(40)},
+            })
+            .to_string()
+        };
+        let sha = "a".repeat(40);
+        let good = body("refs/heads/gh-readonly-queue/main/pr-2-abc", &sha);
+        assert!(matches!(
+            parse_event("merge_group", good.as_bytes()).unwrap(),
+            Event::MergeGroup { .. }
+        ));
+        for (head_ref, head_sha) in [
+            ("--upload-pack=touch /tmp/x", sha.as_str()),
+            ("refs/heads/a:refs/heads/b", &sha),
+            ("refs/heads/*", &sha),
+            ("refs/heads/x/../../y", &sha),
+            ("refs/tags/v1", &sha),
+            ("refs/heads/-rf", &sha),
+            ("refs/heads/ok", "HEAD~1"),
+            ("refs/heads/ok", "--all"),
+        ] {
+            match parse_event("merge_group", body(head_ref, head_sha).as_bytes()).unwrap() {
+                Event::Ignored { reason, .. } => {
+                    assert!(reason.contains("merge_group.head_"), "{reason}")
+                }
+                other => panic!("{head_ref} {head_sha}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn branch_refs() {
+        for ok in [
+            "refs/heads/main",
+            "refs/heads/gh-readonly-queue/main/pr-12-0123abc",
+            "refs/heads/feature/ünïcode",
+            "refs/heads/a.b-c_d",
+        ] {
+            assert!(is_branch_ref(ok), "{ok}");
+        }
+        for bad in [
+            "main",
+            "refs/heads/",
+            "refs/heads/a//b",
+            "refs/heads/.hidden",
+            "refs/heads/a.lock",
+            "refs/heads/a.",
+            "refs/heads/a b",
+            "refs/heads/a@{1}",
+            "refs/heads/a\\b",
+            "refs/heads/a\nb",
+            "refs/heads/@",
+        ] {
+            assert!(!is_branch_ref(bad), "{bad:?}");
+        }
     }
 
     #[test]

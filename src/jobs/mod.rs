@@ -16,6 +16,7 @@ use crate::server::metrics::Metrics;
 use crate::server::now_ms;
 use crate::store::{Job, Store};
 
+mod merge_group;
 pub mod plan;
 mod production;
 mod pull;
@@ -212,6 +213,7 @@ impl Worker {
         let started = Instant::now();
         let result = match job.kind.as_str() {
             plan::JOB_SCORE => self.score_pull_request(job).await,
+            plan::JOB_SCORE_MERGE_GROUP => self.score_merge_group(job).await,
             plan::JOB_ACCEPT_RISK => self.accept_risk(job).await,
             plan::JOB_INSTALLATION => self.record_installation(job).await,
             plan::JOB_COVERAGE => self.coverage(job).await,

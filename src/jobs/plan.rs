@@ -10,7 +10,7 @@ use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 pub use crate::store::{
     JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_DEPLOYMENT,
     JOB_RECORD_INSTALLATION as JOB_INSTALLATION, JOB_RECORD_ISSUE, JOB_RECORD_PULL,
-    JOB_SCORE_PULL_REQUEST as JOB_SCORE,
+    JOB_SCORE_MERGE_GROUP, JOB_SCORE_PULL_REQUEST as JOB_SCORE,
 };
 
 /// The identifier of the check run's "Accept risk" button.
@@ -100,6 +100,20 @@ pub struct CoverageJob {
     /// Only a run of the repository itself may set a branch's coverage.
     #[serde(default)]
     pub same_repository: bool,
+}
+
+/// Score a merge queue's group: the change `base_sha..head_sha`, checked on `head_sha`. The
+/// refs and commit ids were checked to be plain when the event was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeGroupJob {
+    pub installation_id: u64,
+    pub repo: RepoJob,
+    pub head_sha: String,
+    /// `refs/heads/gh-readonly-queue/…`
+    pub head_ref: String,
+    pub base_sha: String,
+    /// `refs/heads/<base>`
+    pub base_ref: String,
 }
 
 /// Record a deployment (and the status that came with it).
@@ -345,6 +359,34 @@ pub fn plan(event: &Event) -> Plan {
                 &r,
                 serde_json::to_value(job).expect("job serialises"),
             )])
+        }
+        Event::MergeGroup {
+            installation_id,
+            repo,
+            head_sha,
+            head_ref,
+            base_sha,
+            base_ref,
+            ..
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            let job = MergeGroupJob {
+                installation_id: *installation_id,
+                repo: repo.into(),
+                head_sha: head_sha.clone(),
+                head_ref: head_ref.clone(),
+                base_sha: base_sha.clone(),
+                base_ref: base_ref.clone(),
+            };
+            let mut new = repo_job(
+                JOB_SCORE_MERGE_GROUP,
+                &job.repo,
+                serde_json::to_value(&job).expect("job serialises"),
+            );
+            new.head_sha = Some(job.head_sha);
+            Plan::Queue(vec![new])
         }
         Event::Deployment {
             repo,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::plan::{AcceptRiskJob, CoverageJob, ScoreJob, ACCEPT_RISK_ACTION};
+use super::plan::{AcceptRiskJob, CoverageJob, RepoJob, ScoreJob, ACCEPT_RISK_ACTION};
 use super::{JobError, Worker};
 use crate::config::{CommentPolicy, HighRisk, RepoConfig};
 use crate::engine::{self, CoverageInputs};
@@ -19,20 +19,31 @@ use crate::model::Band;
 use crate::server::now_ms;
 use crate::store::{Job, NewAuditEvent, NewScore};
 
-fn blocking_err(e: tokio::task::JoinError) -> JobError {
+pub(super) fn blocking_err(e: tokio::task::JoinError) -> JobError {
     JobError::Retry(format!("scoring task failed: {e}"))
 }
 
 impl Worker {
     /// Fetch the base branch and the PR head into the mirror; returns the mirror's path.
     async fn fetch(&self, job: &ScoreJob, base_ref: &str) -> Result<PathBuf, JobError> {
-        let token = self.github.installation_token(job.installation_id).await?;
         let refspecs = vec![
             format!("+refs/heads/{base_ref}:refs/heads/{base_ref}"),
             format!("+refs/pull/{n}/head:refs/pull/{n}/head", n = job.number),
         ];
+        self.fetch_refs(job.installation_id, &job.repo, refspecs)
+            .await
+    }
+
+    /// Fetch `refspecs` of `repo` into its mirror; returns the mirror's path.
+    pub(super) async fn fetch_refs(
+        &self,
+        installation_id: u64,
+        repo: &RepoJob,
+        refspecs: Vec<String>,
+    ) -> Result<PathBuf, JobError> {
+        let token = self.github.installation_token(installation_id).await?;
         let mirrors = self.mirrors.clone();
-        let (full_name, url) = (job.repo.full_name.clone(), job.repo.clone_url.clone());
+        let (full_name, url) = (repo.full_name.clone(), repo.clone_url.clone());
         tokio::task::spawn_blocking(move || {
             mirrors.fetch(&full_name, &url, Some(&token), &refspecs)
         })
@@ -298,7 +309,7 @@ impl Worker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn complete_check(
+    pub(super) async fn complete_check(
         &self,
         inst: u64,
         repo: RepoId<'_>,
@@ -364,7 +375,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn coverage_inputs(
+    pub(super) async fn coverage_inputs(
         &self,
         repository: &str,
         base_ref: &str,

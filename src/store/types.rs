@@ -10,6 +10,8 @@ use serde_json::Value;
 pub const JOB_SCORE_PULL_REQUEST: &str = "score_pull_request";
 /// Job kind: a maintainer accepted the risk of a pull request.
 pub const JOB_ACCEPT_RISK: &str = "accept_risk";
+/// Job kind: score a merge queue's group and post its check run.
+pub const JOB_SCORE_MERGE_GROUP: &str = "score_merge_group";
 /// Job kind: record an installation or its repositories.
 pub const JOB_RECORD_INSTALLATION: &str = "record_installation";
 /// Job kind: process an uploaded coverage report.

@@ -11,7 +11,7 @@ use crate::app::{
     mount_github, origin, pull_request_payload, requests, start_server, wait_for, zip_with, Db,
     COMMENT_ID, LONG, NAME, OWNER, SECRET,
 };
-use crate::support::git_in;
+use crate::support::{day, git_in, TestRepo};
 use riskgate::store::{
     AuditEvent, JobStatus, JobSummary, NewAuditEvent, NewCoverageReport, NewScore, Store,
     AUDIT_RISK_ACCEPTED,
@@ -596,5 +596,108 @@ async fn a_planted_marker_is_not_the_sticky_comment() {
         requests(&gh, "GET", "/app").await.is_empty(),
         "the bot's login is cached"
     );
+    store.close().await;
+}
+
+// ---- merge queues ----------------------------------------------------------------------------
+
+/// A merge queue asks for checks on its group (PR #2 and a PR #3 on top of main): riskgate
+/// fetches the group's ref, scores the change the group adds to main and completes its check on
+/// the group's head, advisory even when the risk is high.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_gets_a_completed_check() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(30, Some(HIGH), None);
+    let main_sha = git_in(&origin.bare, &["rev-parse", "refs/heads/main"]);
+    // What the queue builds: main, PR #2 merged, PR #3's commit on top, pushed to its own ref.
+    let queue = TestRepo {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    queue.git(&["clone", "-q", origin.bare.to_str().unwrap(), "."]);
+    queue.git(&["checkout", "-q", "-B", "main", "origin/main"]);
+    queue.merge("github", day(2024, 2, 3), "origin/feature");
+    queue.write("src/three.rs", TestRepo::lines("t", 7));
+    let group_head = queue.commit("dave", day(2024, 2, 3), "Three");
+    let head_ref = format!("refs/heads/gh-readonly-queue/main/pr-3-{main_sha}");
+    queue.git(&["push", "-q", "origin", &format!("HEAD:{head_ref}")]);
+
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+    let mut payload = fixture("merge_group.checks_requested.json");
+    payload["repository"]["clone_url"] = json!(origin.bare.display().to_string());
+    payload["repository"]["default_branch"] = json!("main");
+    payload["merge_group"]["head_sha"] = json!(group_head);
+    payload["merge_group"]["head_commit"]["id"] = json!(group_head);
+    payload["merge_group"]["head_ref"] = json!(head_ref);
+    payload["merge_group"]["base_sha"] = json!(main_sha);
+    let (status, text) = deliver(&server, "merge_group", "q-1", &bytes(&payload), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+
+    let jobs = finished_jobs(&store, "score_merge_group", 1).await;
+    assert_eq!(jobs[0].status, JobStatus::Done, "{:?}", jobs[0].last_error);
+    let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
+    assert_eq!(created.len(), 1);
+    let c = body(&created[0]);
+    assert_eq!(c["head_sha"], group_head.as_str());
+    assert_eq!(c["name"], "riskgate");
+    let done = completions(&gh).await;
+    assert_eq!(done.len(), 1);
+    assert_eq!(
+        done[0]["conclusion"], "neutral",
+        "a high risk is told, never blocks the queue: {}",
+        done[0]
+    );
+    assert!(
+        done[0]["output"]["title"]
+            .as_str()
+            .unwrap()
+            .contains("high"),
+        "{}",
+        done[0]
+    );
+    let summary = done[0]["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("adds 37 lines"),
+        "the group's change, base..head: {summary}"
+    );
+    assert!(
+        summary.contains(&format!("gh-readonly-queue/main/pr-3-{main_sha}")),
+        "{summary}"
+    );
+    assert!(
+        done[0].get("actions").is_none(),
+        "no Accept risk on a group"
+    );
+    let mirror = data.path().join(format!("mirrors/{OWNER}/{NAME}.git"));
+    assert_eq!(git_in(&mirror, &["rev-parse", &head_ref]), group_head);
+    let events = audit(&store).await;
+    let conclusion = events
+        .iter()
+        .find(|e| e.kind == "check_conclusion")
+        .expect("the group's conclusion is audited");
+    assert_eq!(conclusion.head_sha.as_deref(), Some(group_head.as_str()));
+    assert_eq!(conclusion.pr_number, None);
+    assert_eq!(
+        conclusion.detail["merge_group"],
+        format!("gh-readonly-queue/main/pr-3-{main_sha}")
+    );
+    assert!(
+        store.scores_for(&full_name()).await.unwrap().is_empty(),
+        "a group is not a pull request: no PR score"
+    );
+    assert!(
+        requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/issues"))
+            .await
+            .is_empty()
+    );
+
+    // The queue is done with the group: nothing to do.
+    let mut destroyed = payload.clone();
+    destroyed["action"] = json!("destroyed");
+    destroyed["reason"] = json!("merged");
+    let (status, _) = deliver(&server, "merge_group", "q-2", &bytes(&destroyed), SECRET).await;
+    assert_eq!(status, 200);
     store.close().await;
 }
