@@ -12,12 +12,15 @@ use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::features::review::{review_signals, Review};
 use crate::github::auth::parse_rfc3339_utc;
-use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
+use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId, MAX_ARTIFACT_BYTES};
 use crate::github::{render, CHECK_NAME};
 use crate::mining::{self, ChangeSpec};
 use crate::model::Band;
 use crate::server::now_ms;
 use crate::store::{Job, NewAuditEvent, NewScore};
+
+/// Largest coverage report read out of an artifact, counted in bytes actually decompressed.
+pub const MAX_COVERAGE_REPORT_BYTES: u64 = 128 * 1024 * 1024;
 
 pub(super) fn blocking_err(e: tokio::task::JoinError) -> JobError {
     JobError::Retry(format!("scoring task failed: {e}"))
@@ -522,11 +525,26 @@ impl Worker {
             tracing::info!(artifact = %wanted.artifact, "the run has no such artifact");
             return Ok(());
         };
+        if artifact.size_in_bytes > MAX_ARTIFACT_BYTES as u64 {
+            return Err(JobError::Park(format!(
+                "the coverage artifact `{}` is {} bytes, more than the {} MiB riskgate downloads",
+                artifact.name,
+                artifact.size_in_bytes,
+                MAX_ARTIFACT_BYTES / (1024 * 1024)
+            )));
+        }
         let zipped = self
             .github
             .download_artifact(c.installation_id, repo, artifact.id)
             .await?;
-        let (name, text) = report_from_zip(&zipped, &wanted.paths).map_err(JobError::Park)?;
+        // Unzipping is CPU work on a bounded input; it stays off the async threads.
+        let paths = wanted.paths.clone();
+        let (name, text) = tokio::task::spawn_blocking(move || {
+            report_from_zip(&zipped, &paths, MAX_COVERAGE_REPORT_BYTES)
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(JobError::Park)?;
         let parsed =
             CoverageReport::parse(&name, &text).map_err(|e| JobError::Park(e.to_string()))?;
         let format = if text.trim_start().starts_with('<') {
@@ -594,8 +612,14 @@ impl Worker {
     }
 }
 
-/// The first configured report path found in the artifact (by exact name or as a suffix).
-fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), String> {
+/// The first configured report path found in the artifact (by exact name or as a suffix), read
+/// up to `max_bytes` of decompressed data. The limit counts the bytes the decompressor actually
+/// yields: the sizes an archive declares are not trusted, since a zip bomb lies about them.
+fn report_from_zip(
+    bytes: &[u8],
+    paths: &[String],
+    max_bytes: u64,
+) -> Result<(String, String), String> {
     use std::io::Read as _;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("the coverage artifact is not a zip file: {e}"))?;
@@ -606,12 +630,20 @@ fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), S
             .iter()
             .find(|n| *n == wanted || n.ends_with(&format!("/{wanted}")));
         if let Some(name) = found {
-            let mut file = archive
+            let file = archive
                 .by_name(name)
                 .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
             let mut raw = Vec::new();
-            file.read_to_end(&mut raw)
+            file.take(max_bytes.saturating_add(1))
+                .read_to_end(&mut raw)
                 .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
+            if raw.len() as u64 > max_bytes {
+                return Err(format!(
+                    "the coverage report {name} in the artifact is larger than {} MiB once \
+                     decompressed; riskgate reads no more of it",
+                    max_bytes / (1024 * 1024)
+                ));
+            }
             return Ok((name.clone(), String::from_utf8_lossy(&raw).into_owned()));
         }
     }
@@ -619,4 +651,87 @@ fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), S
         "the coverage artifact holds none of {}",
         paths.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// A zip holding `name` with `size` zero bytes, deflated.
+    fn zip_of_zeros(name: &str, size: u64) -> Vec<u8> {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        w.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        let chunk = vec![0u8; MIB as usize];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(MIB);
+            w.write_all(&chunk[..n as usize]).unwrap();
+            left -= n;
+        }
+        w.finish().unwrap();
+        buf.into_inner()
+    }
+
+    /// Rewrites every uncompressed size the archive declares (local and central headers) to
+    /// `declared`, as a zip bomb would.
+    fn lie_about_sizes(zip: &mut [u8], declared: u32) {
+        let mut i = 0;
+        while i + 4 <= zip.len() {
+            let at = match &zip[i..i + 4] {
+                b"PK\x03\x04" => Some(i + 22),
+                b"PK\x01\x02" => Some(i + 24),
+                _ => None,
+            };
+            if let Some(at) = at {
+                zip[at..at + 4].copy_from_slice(&declared.to_le_bytes());
+            }
+            i += 1;
+        }
+    }
+
+    fn paths() -> Vec<String> {
+        vec!["lcov.info".to_string()]
+    }
+
+    #[test]
+    fn a_report_is_read_up_to_the_cap() {
+        let exact = zip_of_zeros("out/lcov.info", MIB);
+        let (name, text) = report_from_zip(&exact, &paths(), MIB).unwrap();
+        assert_eq!(name, "out/lcov.info");
+        assert_eq!(text.len() as u64, MIB);
+        let over = zip_of_zeros("lcov.info", MIB + 1);
+        let error = report_from_zip(&over, &paths(), MIB).unwrap_err();
+        assert!(
+            error.contains("lcov.info") && error.contains("larger than 1 MiB"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_bytes_read_not_the_sizes_declared() {
+        let mut bomb = zip_of_zeros("lcov.info", 3 * MIB);
+        lie_about_sizes(&mut bomb, 100);
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(&bomb)).unwrap();
+        assert_eq!(
+            archive.decompressed_size(),
+            Some(100),
+            "the archive claims 100 bytes"
+        );
+        let error = report_from_zip(&bomb, &paths(), MIB).unwrap_err();
+        assert!(error.contains("larger than 1 MiB"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_report_and_a_non_zip_are_named() {
+        let other = zip_of_zeros("coverage.json", 10);
+        let error = report_from_zip(&other, &paths(), MIB).unwrap_err();
+        assert!(error.contains("holds none of lcov.info"), "{error}");
+        let error = report_from_zip(b"not a zip", &paths(), MIB).unwrap_err();
+        assert!(error.contains("not a zip file"), "{error}");
+    }
 }

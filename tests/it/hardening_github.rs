@@ -363,6 +363,13 @@ fn workflow_run(
 
 /// The run `run_id` has one artifact, `coverage-report`, holding `lcov.info` = `report`.
 async fn mount_artifact(gh: &MockServer, run_id: u64, report: &str) {
+    let zipped = zip_with("lcov.info", report);
+    mount_artifact_bytes(gh, run_id, zipped.len() as u64, zipped).await;
+}
+
+/// The run `run_id` has one artifact, `coverage-report`, listed with `size_in_bytes` and served
+/// as `zipped`. Its id is `run_id * 10`.
+async fn mount_artifact_bytes(gh: &MockServer, run_id: u64, size_in_bytes: u64, zipped: Vec<u8>) {
     let repo = format!("/repos/{OWNER}/{NAME}");
     let artifact_id = run_id * 10;
     Mock::given(method("GET"))
@@ -370,13 +377,13 @@ async fn mount_artifact(gh: &MockServer, run_id: u64, report: &str) {
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "total_count": 1,
             "artifacts": [{"id": artifact_id, "name": "coverage-report",
-                           "size_in_bytes": report.len(), "expired": false}]
+                           "size_in_bytes": size_in_bytes, "expired": false}]
         })))
         .mount(gh)
         .await;
     Mock::given(method("GET"))
         .and(path(format!("{repo}/actions/artifacts/{artifact_id}/zip")))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(zip_with("lcov.info", report)))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(zipped))
         .mount(gh)
         .await;
 }
@@ -699,5 +706,165 @@ async fn a_merge_group_gets_a_completed_check() {
     destroyed["reason"] = json!("merged");
     let (status, _) = deliver(&server, "merge_group", "q-2", &bytes(&destroyed), SECRET).await;
     assert_eq!(status, 200);
+    store.close().await;
+}
+
+// ---- artifact size caps ----------------------------------------------------------------------
+
+const MIB: u64 = 1024 * 1024;
+
+/// A zip holding `name` with `size` zero bytes, deflated: about a thousandth of `size`.
+fn zip_of_zeros(name: &str, size: u64) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut buf = std::io::Cursor::new(Vec::new());
+    let mut w = zip::ZipWriter::new(&mut buf);
+    w.start_file(name, zip::write::SimpleFileOptions::default())
+        .unwrap();
+    let chunk = vec![0u8; MIB as usize];
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(MIB);
+        w.write_all(&chunk[..n as usize]).unwrap();
+        left -= n;
+    }
+    w.finish().unwrap();
+    buf.into_inner()
+}
+
+/// Rewrites the uncompressed size every header of the archive declares to `declared`.
+fn lie_about_sizes(zip: &mut [u8], declared: u32) {
+    for i in 0..zip.len().saturating_sub(4) {
+        let at = match &zip[i..i + 4] {
+            b"PK\x03\x04" => i + 22,
+            b"PK\x01\x02" => i + 24,
+            _ => continue,
+        };
+        zip[at..at + 4].copy_from_slice(&declared.to_le_bytes());
+    }
+}
+
+/// A coverage artifact that unzips to more than 128 MiB while declaring a kilobyte: the job is
+/// parked with an error saying so, nothing is stored, and the server goes on serving.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_zip_bomb_is_refused_and_parked() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(
+        20,
+        Some("coverage: {artifact: coverage-report}\ncomment: never\n"),
+        None,
+    );
+    let mut bomb = zip_of_zeros("reports/lcov.info", 129 * MIB);
+    lie_about_sizes(&mut bomb, 1_000);
+    assert!(
+        (bomb.len() as u64) < MIB,
+        "{} bytes unzip to 129 MiB",
+        bomb.len()
+    );
+    let gh = MockServer::start().await;
+    mount_artifact_bytes(&gh, 51, bomb.len() as u64, bomb).await;
+    mount_github(&gh, json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
+    let run = workflow_run(
+        &opened,
+        51,
+        &origin.head,
+        "feature",
+        own,
+        json!([{"number": 2}]),
+    );
+    let (status, _) = deliver(&server, "workflow_run", "z-run", &bytes(&run), SECRET).await;
+    assert_eq!(status, 202);
+    let jobs = finished_jobs(&store, "coverage", 1).await;
+    assert_eq!(jobs[0].status, JobStatus::Parked);
+    let error = jobs[0].last_error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("reports/lcov.info") && error.contains("larger than 128 MiB"),
+        "{error}"
+    );
+    assert_eq!(jobs[0].attempts, 1, "parked at once, not retried");
+    assert!(store
+        .coverage_report_for_commit(&full_name(), &origin.head)
+        .await
+        .unwrap()
+        .is_none());
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status().as_u16(), 200);
+    store.close().await;
+}
+
+/// The download itself is capped at 64 MiB: an artifact listed as larger is not downloaded, and
+/// one that turns out larger than listed is refused once, not retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_oversized_artifact_is_not_downloaded() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(
+        20,
+        Some("coverage: {artifact: coverage-report}\ncomment: never\n"),
+        None,
+    );
+    let gh = MockServer::start().await;
+    mount_artifact_bytes(&gh, 61, 65 * MIB, vec![0; 16]).await;
+    mount_artifact_bytes(&gh, 62, 1_000, vec![0; (65 * MIB) as usize]).await;
+    mount_github(&gh, json!([]), "read").await;
+    let server = start_server(&database, &gh.uri(), data.path());
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
+    for (i, run_id) in [61, 62].into_iter().enumerate() {
+        let run = workflow_run(
+            &opened,
+            run_id,
+            &origin.head,
+            "feature",
+            own.clone(),
+            json!([]),
+        );
+        let delivery = format!("o-run-{run_id}");
+        let (status, _) = deliver(&server, "workflow_run", &delivery, &bytes(&run), SECRET).await;
+        assert_eq!(status, 202);
+        finished_jobs(&store, "coverage", i + 1).await;
+    }
+    let jobs = finished_jobs(&store, "coverage", 2).await;
+    let errors: Vec<&str> = jobs
+        .iter()
+        .map(|j| {
+            assert_eq!(j.status, JobStatus::Parked, "{j:?}");
+            j.last_error.as_deref().unwrap_or_default()
+        })
+        .collect();
+    // Newest first.
+    assert!(
+        errors[1].contains("is 68157440 bytes, more than the 64 MiB"),
+        "{}",
+        errors[1]
+    );
+    assert!(errors[0].contains("larger than 64 MiB"), "{}", errors[0]);
+    let downloads = |id: u64| {
+        let gh = &gh;
+        async move {
+            requests(
+                gh,
+                "GET",
+                &format!("/repos/{OWNER}/{NAME}/actions/artifacts/{id}/zip"),
+            )
+            .await
+            .len()
+        }
+    };
+    assert_eq!(
+        downloads(610).await,
+        0,
+        "listed too large: never downloaded"
+    );
+    assert_eq!(downloads(620).await, 1, "refused once, not retried");
     store.close().await;
 }
