@@ -134,6 +134,11 @@ async fn fake_github() -> MockServer {
         ))
         .mount(&gh)
         .await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(ok(json!({"id": 1, "slug": "riskgate"})))
+        .mount(&gh)
+        .await;
     Mock::given(method("POST"))
         .and(path(format!("{repo}/check-runs")))
         .respond_with(ok(json!({"id": 1})))

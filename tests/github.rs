@@ -827,8 +827,10 @@ async fn issue_comments_are_read_across_pages() {
     assert_eq!(comments.len(), 103);
     assert_eq!(comments[0].id, 1);
     assert_eq!(comments[102].author_type, "Bot");
-    let pairs: Vec<(u64, String)> = comments.into_iter().map(|c| (c.id, c.body)).collect();
-    assert_eq!(render::find_sticky(&pairs), Some(103));
+    assert_eq!(
+        render::find_sticky(&comments, "riskgate[bot]").map(|c| c.id),
+        Some(103)
+    );
 }
 
 #[tokio::test]

@@ -65,20 +65,33 @@ pub fn summary(event: &AuditEvent) -> String {
     let who = event.actor.as_deref().unwrap_or("riskgate");
     let pr = event.pr_number.map(|n| format!("#{n}")).unwrap_or_default();
     match event.kind.as_str() {
-        "check_conclusion" => format!(
-            "check on {pr} concluded {} ({} risk, p={}, model {})",
-            field(d, "conclusion"),
-            field(d, "band"),
-            d.get("probability")
-                .and_then(Value::as_f64)
-                .map(|p| format!("{p:.2}"))
-                .unwrap_or_default(),
-            field(d, "model_version")
-        ),
-        "risk_accepted" => format!("{who} accepted the risk of {pr}"),
-        "risk_acceptance_refused" => {
-            format!("{who} tried to accept the risk of {pr} without write permission; refused")
+        "check_conclusion" => {
+            let subject = match d.get("merge_group").and_then(Value::as_str) {
+                Some(group) => format!("merge group {group}"),
+                None => pr,
+            };
+            let accepted = match d.get("accepted_by").and_then(Value::as_str) {
+                Some(by) => format!(", risk accepted by {by}"),
+                None => String::new(),
+            };
+            format!(
+                "check on {subject} concluded {} ({} risk, p={}, model {}{accepted})",
+                field(d, "conclusion"),
+                field(d, "band"),
+                d.get("probability")
+                    .and_then(Value::as_f64)
+                    .map(|p| format!("{p:.2}"))
+                    .unwrap_or_default(),
+                field(d, "model_version")
+            )
         }
+        "risk_accepted" => format!("{who} accepted the risk of {pr}"),
+        "risk_acceptance_refused" => match d.get("reason").and_then(Value::as_str) {
+            Some(reason) => format!("{who} tried to accept the risk of {pr}; refused: {reason}"),
+            None => {
+                format!("{who} tried to accept the risk of {pr} without write permission; refused")
+            }
+        },
         "deployment" => format!(
             "{who} requested deployment {} to {}",
             field(d, "deployment"),

@@ -283,8 +283,11 @@ mod tests {
             "check_run",
             "check_suite",
             "workflow_run",
+            "merge_group",
         ] {
             assert!(events.contains(&e), "{e}");
         }
+        // Without it GitHub sends no merge_group events, and a required check stalls the queue.
+        assert_eq!(p["merge_queues"].as_str(), Some("read"));
     }
 }

@@ -26,8 +26,8 @@ pub const ANNOTATIONS_PER_REQUEST: usize = 50;
 pub const PER_PAGE: usize = 100;
 /// Largest JSON answer read into memory.
 const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
-/// Largest artifact archive read into memory.
-const MAX_ARTIFACT_BYTES: usize = 512 * 1024 * 1024;
+/// Largest artifact archive downloaded (it is held in memory to be unzipped).
+pub const MAX_ARTIFACT_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GitHubError {
@@ -46,6 +46,9 @@ pub enum GitHubError {
         attempts: u32,
         message: String,
     },
+    /// The answer was larger than riskgate reads; it was not read (nor retried).
+    #[error("GitHub's answer to {route} is larger than {} MiB; riskgate does not read it", limit / (1024 * 1024))]
+    TooLarge { route: &'static str, limit: usize },
     #[error("GitHub's answer to {route} could not be read: {message}")]
     Decode {
         route: &'static str,
@@ -311,6 +314,8 @@ struct ApiInner {
     tokens: InstallationTokens,
     retry: RetryPolicy,
     counter: Option<ApiCallCounter>,
+    /// The login of the App's bot account, once learnt (it does not change while we run).
+    bot_login: tokio::sync::OnceCell<String>,
 }
 
 /// The REST client. Cheap to clone.
@@ -401,6 +406,7 @@ impl GitHubApi {
                     ..retry
                 },
                 counter: None,
+                bot_login: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -413,6 +419,7 @@ impl GitHubApi {
             tokens: arc.tokens.clone(),
             retry: arc.retry.clone(),
             counter: arc.counter.clone(),
+            bot_login: arc.bot_login.clone(),
         });
         GitHubApi {
             inner: Arc::new(ApiInner {
@@ -446,10 +453,58 @@ impl GitHubApi {
         let route = "installation_token";
         let path = format!("/app/installations/{installation_id}/access_tokens");
         let reply = self
-            .send(route, Some(jwt), Verb::Post, &path, Some(&json!({})), false)
+            .send(
+                route,
+                Some(jwt),
+                Verb::Post,
+                &path,
+                Some(&json!({})),
+                false,
+                MAX_JSON_BYTES,
+            )
             .await?;
         let t: TokenReply = decode(route, &reply)?;
         Ok((t.token, t.expires_at))
+    }
+
+    /// The login of the App's bot account, `<slug>[bot]`, which authors everything the App
+    /// writes with an installation token. Learnt once from `GET /app` (with the App JWT) and
+    /// cached; a failed lookup is not cached.
+    pub async fn app_bot_login(&self) -> Result<String, GitHubError> {
+        #[derive(Deserialize)]
+        struct App {
+            #[serde(default)]
+            slug: String,
+        }
+        let login = self
+            .inner
+            .bot_login
+            .get_or_try_init(|| async {
+                let route = "apps.get_authenticated";
+                let jwt = self.inner.tokens.app_jwt()?;
+                let reply = self
+                    .send(
+                        route,
+                        Some(&jwt),
+                        Verb::Get,
+                        "/app",
+                        None,
+                        false,
+                        MAX_JSON_BYTES,
+                    )
+                    .await?;
+                let app: App = decode(route, &reply)?;
+                let plain = |c: char| c.is_ascii_alphanumeric() || c == '-' || c == '_';
+                if app.slug.is_empty() || app.slug.len() > 100 || !app.slug.chars().all(plain) {
+                    return Err(GitHubError::Decode {
+                        route,
+                        message: format!("the App's slug {:?} is not a usable name", app.slug),
+                    });
+                }
+                Ok(format!("{}[bot]", app.slug))
+            })
+            .await?;
+        Ok(login.clone())
     }
 
     fn count(&self, route: &str, status: u16) {
@@ -459,7 +514,9 @@ impl GitHubApi {
     }
 
     /// One call with retries. `uri` is a path under the base URL, or (with `absolute`) a full
-    /// URL requested without credentials.
+    /// URL requested without credentials. An answer over `limit` bytes is refused unread, and
+    /// not retried: it would not be smaller next time.
+    #[allow(clippy::too_many_arguments)]
     async fn send(
         &self,
         route: &'static str,
@@ -468,6 +525,7 @@ impl GitHubApi {
         uri: &str,
         body: Option<&Value>,
         absolute: bool,
+        limit: usize,
     ) -> Result<Reply, GitHubError> {
         let policy = &self.inner.retry;
         let client = match (absolute, bearer) {
@@ -482,11 +540,6 @@ impl GitHubApi {
         let target: http::Uri = uri
             .parse()
             .map_err(|e| GitHubError::Request(format!("bad URI {uri:?}: {e}")))?;
-        let limit = if absolute {
-            MAX_ARTIFACT_BYTES
-        } else {
-            MAX_JSON_BYTES
-        };
         let mut attempt = 0u32;
         loop {
             attempt += 1;
@@ -499,13 +552,24 @@ impl GitHubApi {
                 Ok(resp) => {
                     let status = resp.status();
                     let headers = resp.headers().clone();
-                    match axum::body::to_bytes(axum::body::Body::new(resp.into_body()), limit).await
-                    {
+                    let too_large = || {
+                        self.count(route, status.as_u16());
+                        GitHubError::TooLarge { route, limit }
+                    };
+                    // A declared length says so at once; the count of bytes read decides.
+                    if header_u64(&headers, "content-length").is_some_and(|n| n > limit as u64) {
+                        return Err(too_large());
+                    }
+                    let limited = http_body_util::Limited::new(resp.into_body(), limit);
+                    match http_body_util::BodyExt::collect(limited).await {
                         Ok(body) => Ok(Reply {
                             status,
                             headers,
-                            body,
+                            body: body.to_bytes(),
                         }),
+                        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                            return Err(too_large())
+                        }
                         Err(e) => Err(format!("reading the answer: {e}")),
                     }
                 }
@@ -568,9 +632,23 @@ impl GitHubApi {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Reply, GitHubError> {
+        self.call_limited(route, installation_id, verb, path, body, MAX_JSON_BYTES)
+            .await
+    }
+
+    /// [`Self::call`] reading at most `limit` bytes of the answer.
+    async fn call_limited(
+        &self,
+        route: &'static str,
+        installation_id: u64,
+        verb: Verb,
+        path: &str,
+        body: Option<&Value>,
+        limit: usize,
+    ) -> Result<Reply, GitHubError> {
         let token = self.installation_token(installation_id).await?;
         let result = self
-            .send(route, Some(&token), verb, path, body, false)
+            .send(route, Some(&token), verb, path, body, false, limit)
             .await;
         if let Err(GitHubError::Status { status: 401, .. }) = &result {
             self.inner.tokens.forget(installation_id);
@@ -915,8 +993,8 @@ impl GitHubApi {
         .await
     }
 
-    /// The zip archive of an artifact. GitHub answers with a redirect to a short-lived
-    /// download URL, which is fetched without the installation token.
+    /// The zip archive of an artifact, at most [`MAX_ARTIFACT_BYTES`]. GitHub answers with a
+    /// redirect to a short-lived download URL, which is fetched without the installation token.
     pub async fn download_artifact(
         &self,
         installation_id: u64,
@@ -926,7 +1004,14 @@ impl GitHubApi {
         let path = format!("{}/actions/artifacts/{artifact_id}/zip", repo.path());
         let route = "artifacts.download";
         let reply = self
-            .call(route, installation_id, Verb::Get, &path, None)
+            .call_limited(
+                route,
+                installation_id,
+                Verb::Get,
+                &path,
+                None,
+                MAX_ARTIFACT_BYTES,
+            )
             .await?;
         if !reply.status.is_redirection() {
             return Ok(reply.body);
@@ -948,6 +1033,7 @@ impl GitHubApi {
                 &location,
                 None,
                 true,
+                MAX_ARTIFACT_BYTES,
             )
             .await?;
         if download.status.is_success() {

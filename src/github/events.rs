@@ -108,6 +108,25 @@ pub enum Event {
         head_branch: Option<String>,
         conclusion: Option<String>,
         pull_numbers: Vec<u64>,
+        /// `owner/name` of the repository the run's head commit came from.
+        head_repository: Option<String>,
+        /// The run's head came from this repository itself (not a fork). False when the payload
+        /// does not say: a run of unknown origin must not speak for a branch of the repository.
+        same_repository: bool,
+    },
+    /// `merge_group` checks_requested: the merge queue built a group and waits for its checks.
+    MergeGroup {
+        action: String,
+        installation_id: Option<u64>,
+        repo: RepoRef,
+        /// The commit to check: the base with the group's pull requests merged in.
+        head_sha: String,
+        /// `refs/heads/gh-readonly-queue/<base>/…`, the ref the queue pushed `head_sha` to.
+        head_ref: String,
+        /// The group's parent commit, on the base branch.
+        base_sha: String,
+        /// `refs/heads/<base>`.
+        base_ref: String,
     },
     /// `deployment` created, or `deployment_status` created (which carries its deployment).
     Deployment {
@@ -168,6 +187,9 @@ impl Event {
             | Event::WorkflowRun {
                 installation_id, ..
             }
+            | Event::MergeGroup {
+                installation_id, ..
+            }
             | Event::Deployment {
                 installation_id, ..
             }
@@ -208,6 +230,7 @@ struct Envelope {
     repositories_added: Option<Vec<RawRepoName>>,
     repositories_removed: Option<Vec<RawRepoName>>,
     workflow_run: Option<RawWorkflowRun>,
+    merge_group: Option<RawMergeGroup>,
     deployment: Option<RawDeployment>,
     deployment_status: Option<RawDeploymentStatus>,
     issue: Option<RawIssue>,
@@ -231,6 +254,7 @@ struct RawUser {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct RawRepo {
+    id: Option<u64>,
     name: Option<String>,
     full_name: Option<String>,
     owner: Option<RawUser>,
@@ -365,6 +389,46 @@ struct RawWorkflowRun {
     head_branch: Option<String>,
     conclusion: Option<String>,
     pull_requests: Option<Vec<RawPullNumber>>,
+    head_repository: Option<RawRepo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawMergeGroup {
+    head_sha: Option<String>,
+    head_ref: Option<String>,
+    base_sha: Option<String>,
+    base_ref: Option<String>,
+}
+
+/// Whether `full` is `refs/heads/<name>` with a name git accepts as a branch (the rules of
+/// `git check-ref-format --branch`), so that it can go into a refspec as it is: no `:`, `*`,
+/// `+` at the start, `..`, `@{`, control characters or spaces, no component starting with `.`
+/// or `-` or ending with `.lock`.
+pub fn is_branch_ref(full: &str) -> bool {
+    let Some(name) = full.strip_prefix("refs/heads/") else {
+        return false;
+    };
+    let forbidden = |c: char| {
+        c.is_ascii_control() || matches!(c, ' ' | '~' | '^' | ':' | '?' | '*' | '[' | '\\')
+    };
+    name.len() <= 1024
+        && name != "@"
+        && !name.contains("..")
+        && !name.contains("@{")
+        && !name.chars().any(forbidden)
+        && !name.ends_with('.')
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && !part.starts_with('.')
+                && !part.starts_with('-')
+                && !part.ends_with(".lock")
+        })
+}
+
+/// A full commit id (SHA-1 or SHA-256, lower-case hex).
+pub fn is_commit_sha(s: &str) -> bool {
+    matches!(s.len(), 40 | 64) && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A field the App needs was absent; carries its JSON path for the `Ignored` reason.
@@ -674,19 +738,72 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
                 action,
             }
         }
+        "merge_group" => {
+            // `destroyed` (merged, dequeued, invalidated) needs no answer.
+            if action != "checks_requested" {
+                return Ok(None);
+            }
+            let group = need(e.merge_group, "merge_group")?;
+            let head_sha = need_str(group.head_sha, "merge_group.head_sha")?;
+            let head_ref = need_str(group.head_ref, "merge_group.head_ref")?;
+            let base_sha = need_str(group.base_sha, "merge_group.base_sha")?;
+            let base_ref = need_str(group.base_ref, "merge_group.base_ref")?;
+            // These go to git as refspecs and revisions: anything but plain refs and commit
+            // ids is refused here.
+            let unusable = [
+                ("merge_group.head_sha", is_commit_sha(&head_sha)),
+                ("merge_group.base_sha", is_commit_sha(&base_sha)),
+                ("merge_group.head_ref", is_branch_ref(&head_ref)),
+                ("merge_group.base_ref", is_branch_ref(&base_ref)),
+            ]
+            .into_iter()
+            .find(|(_, ok)| !ok);
+            if let Some((field, _)) = unusable {
+                return Ok(Some(Event::Ignored {
+                    event: event_name.to_string(),
+                    action: Some(action),
+                    reason: format!("`{field}` is not a plain branch ref or commit id"),
+                }));
+            }
+            Event::MergeGroup {
+                installation_id,
+                repo: repo_ref(e.repository)?,
+                head_sha,
+                head_ref,
+                base_sha,
+                base_ref,
+                action,
+            }
+        }
         "workflow_run" => {
             if action != "completed" {
                 return Ok(None);
             }
             let run = need(e.workflow_run, "workflow_run")?;
+            let repo_id = e.repository.as_ref().and_then(|r| r.id);
+            let repo = repo_ref(e.repository)?;
+            let head_repo_id = run.head_repository.as_ref().and_then(|r| r.id);
+            let head_repository = run.head_repository.and_then(|r| {
+                r.full_name
+                    .or_else(|| Some(format!("{}/{}", r.owner?.login?, r.name?)))
+                    .filter(|n| !n.is_empty())
+            });
+            // Ids survive renames; names are the fallback when a payload lacks them.
+            let same_repository = match (repo_id, head_repo_id, &head_repository) {
+                (Some(id), Some(head_id), _) => id == head_id,
+                (_, _, Some(head)) => head.eq_ignore_ascii_case(&repo.full_name),
+                (_, _, None) => false,
+            };
             Event::WorkflowRun {
                 installation_id,
-                repo: repo_ref(e.repository)?,
+                repo,
                 run_id: need(run.id, "workflow_run.id")?,
                 head_sha: need_str(run.head_sha, "workflow_run.head_sha")?,
                 head_branch: run.head_branch,
                 conclusion: run.conclusion,
                 pull_numbers: pull_numbers(run.pull_requests),
+                head_repository,
+                same_repository,
                 action,
             }
         }
@@ -846,6 +963,139 @@ mod tests {
                 assert_eq!(labels, vec!["incident".to_string()]);
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_workflow_run_knows_whether_its_head_came_from_a_fork() {
+        let run = |head_repository: &str| {
+            let body = format!(
+                r#"{{"action":"completed","repository":{{"id":10,"full_name":"o/r","clone_url":"file:///tmp/r.git"}},
+                "workflow_run":{{"id":9,"head_sha":"abc","head_branch":"main","conclusion":"success",
+                  "pull_requests":[]{head_repository}}}}}"#
+            );
+            match parse_event("workflow_run", body.as_bytes()).unwrap() {
+                Event::WorkflowRun {
+                    head_repository,
+                    same_repository,
+                    ..
+                } => (head_repository, same_repository),
+                other => panic!("{other:?}"),
+            }
+        };
+        let own = run(r#","head_repository":{"id":10,"full_name":"o/r"}"#);
+        assert_eq!(own, (Some("o/r".to_string()), true));
+        let fork = run(r#","head_repository":{"id":11,"full_name":"mallory/r"}"#);
+        assert_eq!(fork, (Some("mallory/r".to_string()), false));
+        // The id decides: a fork cannot pass for the repository by its name.
+        let named_alike = run(r#","head_repository":{"id":11,"full_name":"o/r"}"#);
+        assert!(!named_alike.1);
+        // Without ids, the names decide.
+        let by_name = run(r#","head_repository":{"name":"r","owner":{"login":"O"}}"#);
+        assert_eq!(by_name, (Some("O/r".to_string()), true));
+        let unknown = run("");
+        assert_eq!(
+            unknown,
+            (None, false),
+            "a run of unknown origin is not trusted"
+        );
+        let null = run(r#","head_repository":null"#);
+        assert_eq!(null, (None, false));
+    }
+
+    #[test]
+    fn merge_group_checks_requested_is_read_from_the_fixture() {
+        let body = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/github/merge_group.checks_requested.json"
+        ))
+        .unwrap();
+        match parse_event("merge_group", &body).unwrap() {
+            Event::MergeGroup {
+                action,
+                installation_id,
+                repo,
+                head_sha,
+                head_ref,
+                base_sha,
+                base_ref,
+            } => {
+                assert_eq!(action, "checks_requested");
+                assert_eq!(installation_id, Some(1));
+                assert_eq!(repo.full_name, "Codertocat/Hello-World");
+                assert!(is_commit_sha(&head_sha) && is_commit_sha(&base_sha));
+                assert!(head_ref.starts_with("refs/heads/gh-readonly-queue/main/pr-2-"));
+                assert_eq!(base_ref, "refs/heads/main");
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut destroyed: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        destroyed["action"] = "destroyed".into();
+        destroyed["reason"] = "merged".into();
+        let destroyed = serde_json::to_vec(&destroyed).unwrap();
+        assert!(parse_event("merge_group", &destroyed).unwrap().is_ignored());
+    }
+
+    #[test]
+    fn merge_group_refs_and_shas_must_be_plain() {
+        let body = |head_ref: &str, head_sha: &str| {
+            serde_json::json!({
+                "action": "checks_requested",
+                "repository": {"full_name": "o/r", "clone_url": "file:///tmp/r.git"},
+                "merge_group": {"head_ref": head_ref, "head_sha": head_sha,
+                                "base_ref": "refs/heads/main", "base_sha": "b".repeat(40)},
+            })
+            .to_string()
+        };
+        let sha = "a".repeat(40);
+        let good = body("refs/heads/gh-readonly-queue/main/pr-2-abc", &sha);
+        assert!(matches!(
+            parse_event("merge_group", good.as_bytes()).unwrap(),
+            Event::MergeGroup { .. }
+        ));
+        for (head_ref, head_sha) in [
+            ("--upload-pack=touch /tmp/x", sha.as_str()),
+            ("refs/heads/a:refs/heads/b", &sha),
+            ("refs/heads/*", &sha),
+            ("refs/heads/x/../../y", &sha),
+            ("refs/tags/v1", &sha),
+            ("refs/heads/-rf", &sha),
+            ("refs/heads/ok", "HEAD~1"),
+            ("refs/heads/ok", "--all"),
+        ] {
+            match parse_event("merge_group", body(head_ref, head_sha).as_bytes()).unwrap() {
+                Event::Ignored { reason, .. } => {
+                    assert!(reason.contains("merge_group.head_"), "{reason}")
+                }
+                other => panic!("{head_ref} {head_sha}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn branch_refs() {
+        for ok in [
+            "refs/heads/main",
+            "refs/heads/gh-readonly-queue/main/pr-12-0123abc",
+            "refs/heads/feature/ünïcode",
+            "refs/heads/a.b-c_d",
+        ] {
+            assert!(is_branch_ref(ok), "{ok}");
+        }
+        for bad in [
+            "main",
+            "refs/heads/",
+            "refs/heads/a//b",
+            "refs/heads/.hidden",
+            "refs/heads/a.lock",
+            "refs/heads/a.",
+            "refs/heads/a b",
+            "refs/heads/a@{1}",
+            "refs/heads/a\\b",
+            "refs/heads/a\nb",
+            "refs/heads/@",
+        ] {
+            assert!(!is_branch_ref(bad), "{bad:?}");
         }
     }
 

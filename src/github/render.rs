@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::github::client::Annotation;
+use crate::github::client::{Annotation, IssueComment};
 use crate::model::Band;
 use crate::report::ScoreReport;
 
@@ -23,6 +23,23 @@ pub fn check_title(probability: f64, band: Band) -> String {
         "riskgate: {:.0}% risk — {}",
         (probability * 100.0).clamp(0.0, 100.0),
         band.as_str()
+    )
+}
+
+/// The title of a check whose head's risk was accepted: the score, and who accepted it.
+/// "riskgate: 41% risk — high, accepted by @alice"
+pub fn accepted_title(probability: f64, band: Band, accepted_by: &str) -> String {
+    format!(
+        "{}, accepted by @{accepted_by}",
+        check_title(probability, band)
+    )
+}
+
+/// The summary of such a check: who accepted, for how long, then the report.
+pub fn accepted_summary(accepted_by: &str, markdown: &str) -> String {
+    format!(
+        "**@{accepted_by} accepted the risk of this commit.** The acceptance stands until a new \
+         commit is pushed; the score below is the latest one.\n\n{markdown}"
     )
 }
 
@@ -135,13 +152,14 @@ pub fn comment_body(markdown: &str) -> String {
     format!("{head}{}", fit(markdown, room))
 }
 
-/// The id of riskgate's sticky comment among `(id, body)` pairs, oldest first: the first whose
-/// body starts with [`MARKER`].
-pub fn find_sticky(comments: &[(u64, String)]) -> Option<u64> {
-    comments
-        .iter()
-        .find(|(_, body)| body.trim_start().starts_with(MARKER))
-        .map(|(id, _)| *id)
+/// riskgate's sticky comment among a PR's comments, oldest first: the first written by the
+/// App's own bot account (`bot_login`, e.g. `riskgate[bot]`) whose body starts with [`MARKER`].
+/// Anyone can paste the marker; only the App can write as its bot, whose login, ending in
+/// `[bot]`, no user account can take.
+pub fn find_sticky<'c>(comments: &'c [IssueComment], bot_login: &str) -> Option<&'c IssueComment> {
+    comments.iter().find(|c| {
+        c.author.eq_ignore_ascii_case(bot_login) && c.body.trim_start().starts_with(MARKER)
+    })
 }
 
 /// The first run of consecutive line numbers in an ascending list.
@@ -259,6 +277,13 @@ mod tests {
             "riskgate: 31% risk — elevated"
         );
         assert_eq!(check_title(0.004, Band::Low), "riskgate: 0% risk — low");
+        assert_eq!(
+            accepted_title(0.41, Band::High, "alice"),
+            "riskgate: 41% risk — high, accepted by @alice"
+        );
+        let summary = accepted_summary("alice", "### report\n");
+        assert!(summary.starts_with("**@alice accepted"), "{summary}");
+        assert!(summary.ends_with("### report\n"), "{summary}");
     }
 
     #[test]
@@ -317,16 +342,30 @@ mod tests {
     }
 
     #[test]
-    fn sticky_comment_is_found_by_its_marker() {
+    fn sticky_comment_is_found_by_its_marker_and_its_author() {
+        let comment = |id: u64, body: String, author: &str, kind: &str| IssueComment {
+            id,
+            body,
+            author: author.to_string(),
+            author_type: kind.to_string(),
+        };
         let comments = vec![
-            (1, "LGTM".to_string()),
-            (2, format!("quoting: {MARKER}")),
-            (3, comment_body("first")),
-            (4, comment_body("second")),
+            comment(1, "LGTM".into(), "alice", "User"),
+            comment(2, format!("quoting: {MARKER}"), "riskgate[bot]", "Bot"),
+            comment(3, comment_body("planted"), "mallory", "User"),
+            comment(4, comment_body("another app's"), "other-app[bot]", "Bot"),
+            comment(5, comment_body("ours"), "riskgate[bot]", "Bot"),
+            comment(6, comment_body("ours, later"), "riskgate[bot]", "Bot"),
         ];
-        assert_eq!(find_sticky(&comments), Some(3));
-        assert_eq!(find_sticky(&comments[..2]), None);
-        assert_eq!(find_sticky(&[]), None);
+        let found = |cs: &[IssueComment]| find_sticky(cs, "riskgate[bot]").map(|c| c.id);
+        assert_eq!(found(&comments), Some(5));
+        assert_eq!(
+            find_sticky(&comments, "RiskGate[bot]").map(|c| c.id),
+            Some(5),
+            "logins compare without case"
+        );
+        assert_eq!(found(&comments[..4]), None, "a planted marker is not ours");
+        assert_eq!(found(&[]), None);
     }
 
     fn report_with(

@@ -18,6 +18,7 @@ use crate::server::metrics::Metrics;
 use crate::server::now_ms;
 use crate::store::{Job, Store};
 
+mod merge_group;
 mod retention;
 
 pub mod plan;
@@ -310,6 +311,7 @@ impl Worker {
         let started = Instant::now();
         let result = match job.kind.as_str() {
             plan::JOB_SCORE => self.score_pull_request(job, deadline).await,
+            plan::JOB_SCORE_MERGE_GROUP => self.score_merge_group(job, deadline).await,
             crate::store::JOB_FINISH_CHECK_RUN => self.finish_check_run(job).await,
             plan::JOB_ACCEPT_RISK => self.accept_risk(job).await,
             plan::JOB_INSTALLATION => self.record_installation(job).await,

@@ -10,7 +10,7 @@ use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 pub use crate::store::{
     JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_DEPLOYMENT,
     JOB_RECORD_INSTALLATION as JOB_INSTALLATION, JOB_RECORD_ISSUE, JOB_RECORD_PULL,
-    JOB_SCORE_PULL_REQUEST as JOB_SCORE,
+    JOB_SCORE_MERGE_GROUP, JOB_SCORE_PULL_REQUEST as JOB_SCORE,
 };
 
 /// The identifier of the check run's "Accept risk" button.
@@ -63,6 +63,25 @@ pub struct AcceptRiskJob {
     pub head_sha: String,
     pub pull_numbers: Vec<u64>,
     pub sender: String,
+    /// The check run's `external_id` (`owner/name#N` for riskgate's own runs).
+    #[serde(default)]
+    pub external_id: Option<String>,
+}
+
+impl AcceptRiskJob {
+    /// The pull request whose check was accepted: the first the check run lists, or else the
+    /// number riskgate wrote into its `external_id` (GitHub lists no pull requests for a head
+    /// in a fork).
+    pub fn pull_number(&self) -> Option<u64> {
+        if let Some(&n) = self.pull_numbers.first() {
+            return Some(n);
+        }
+        let (repository, number) = self.external_id.as_deref()?.rsplit_once('#')?;
+        if repository != self.repo.full_name {
+            return None;
+        }
+        number.parse().ok()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +92,26 @@ pub struct CoverageJob {
     pub head_sha: String,
     pub head_branch: Option<String>,
     pub pull_numbers: Vec<u64>,
+    /// `owner/name` the run's head came from.
+    #[serde(default)]
+    pub head_repository: Option<String>,
+    /// Only a run of the repository itself may set a branch's coverage.
+    #[serde(default)]
+    pub same_repository: bool,
+}
+
+/// Score a merge queue's group: the change `base_sha..head_sha`, checked on `head_sha`. The
+/// refs and commit ids were checked to be plain when the event was read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MergeGroupJob {
+    pub installation_id: u64,
+    pub repo: RepoJob,
+    pub head_sha: String,
+    /// `refs/heads/gh-readonly-queue/…`
+    pub head_ref: String,
+    pub base_sha: String,
+    /// `refs/heads/<base>`
+    pub base_ref: String,
 }
 
 /// Record a deployment (and the status that came with it).
@@ -210,6 +249,7 @@ pub fn plan(event: &Event) -> Plan {
             pull_numbers,
             requested_action,
             sender,
+            external_id,
             ..
         } => {
             let Some(installation_id) = installation_id else {
@@ -234,6 +274,7 @@ pub fn plan(event: &Event) -> Plan {
                         head_sha: head_sha.clone(),
                         pull_numbers: pull_numbers.clone(),
                         sender: sender.clone(),
+                        external_id: external_id.clone(),
                     };
                     let repo_job_ = job.repo.clone();
                     Plan::Queue(vec![repo_job(
@@ -284,6 +325,8 @@ pub fn plan(event: &Event) -> Plan {
             head_branch,
             conclusion,
             pull_numbers,
+            head_repository,
+            same_repository,
         } => {
             let Some(installation_id) = installation_id else {
                 return no_installation();
@@ -305,6 +348,8 @@ pub fn plan(event: &Event) -> Plan {
                 head_sha: head_sha.clone(),
                 head_branch: head_branch.clone(),
                 pull_numbers: pull_numbers.clone(),
+                head_repository: head_repository.clone(),
+                same_repository: *same_repository,
             };
             let r = job.repo.clone();
             Plan::Queue(vec![repo_job(
@@ -312,6 +357,34 @@ pub fn plan(event: &Event) -> Plan {
                 &r,
                 serde_json::to_value(job).expect("job serialises"),
             )])
+        }
+        Event::MergeGroup {
+            installation_id,
+            repo,
+            head_sha,
+            head_ref,
+            base_sha,
+            base_ref,
+            ..
+        } => {
+            let Some(installation_id) = installation_id else {
+                return no_installation();
+            };
+            let job = MergeGroupJob {
+                installation_id: *installation_id,
+                repo: repo.into(),
+                head_sha: head_sha.clone(),
+                head_ref: head_ref.clone(),
+                base_sha: base_sha.clone(),
+                base_ref: base_ref.clone(),
+            };
+            let mut new = repo_job(
+                JOB_SCORE_MERGE_GROUP,
+                &job.repo,
+                serde_json::to_value(&job).expect("job serialises"),
+            );
+            new.head_sha = Some(job.head_sha);
+            Plan::Queue(vec![new])
         }
         Event::Deployment {
             repo,

@@ -5,14 +5,14 @@ use std::path::PathBuf;
 
 use serde_json::json;
 
-use super::plan::{AcceptRiskJob, CoverageJob, ScoreJob, ACCEPT_RISK_ACTION};
+use super::plan::{AcceptRiskJob, CoverageJob, RepoJob, ScoreJob, ACCEPT_RISK_ACTION};
 use super::{JobError, MirrorGuard, Worker, PAST_DEADLINE};
 use crate::config::{CommentPolicy, HighRisk, RepoConfig};
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::features::review::{review_signals, Review};
 use crate::github::auth::parse_rfc3339_utc;
-use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
+use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId, MAX_ARTIFACT_BYTES};
 use crate::github::{render, CHECK_NAME};
 use crate::mining::mirror::MirrorError;
 use crate::mining::{self, ChangeSpec};
@@ -21,7 +21,7 @@ use crate::server::now_ms;
 use crate::store::{Job, JobStatus, NewAuditEvent, NewScore};
 
 /// A mining failure as a job outcome: past the deadline stops the job, anything else is retried.
-fn mining_err(e: mining::MiningError) -> JobError {
+pub(super) fn mining_err(e: mining::MiningError) -> JobError {
     match e {
         mining::MiningError::TimedOut => JobError::TimedOut,
         e => JobError::Retry(e.to_string()),
@@ -45,6 +45,13 @@ fn fetch_error(e: MirrorError) -> JobError {
     }
 }
 
+/// Largest coverage report read out of an artifact, counted in bytes actually decompressed.
+pub const MAX_COVERAGE_REPORT_BYTES: u64 = 128 * 1024 * 1024;
+
+pub(super) fn blocking_err(e: tokio::task::JoinError) -> JobError {
+    JobError::Retry(format!("scoring task failed: {e}"))
+}
+
 impl Worker {
     /// Fetch the base branch and the PR head into the mirror; returns the mirror's path.
     async fn fetch(
@@ -53,13 +60,26 @@ impl Worker {
         job: &ScoreJob,
         base_ref: &str,
     ) -> Result<PathBuf, JobError> {
-        let token = self.github.installation_token(job.installation_id).await?;
         let refs = vec![
             format!("refs/heads/{base_ref}"),
             format!("refs/pull/{}/head", job.number),
         ];
+        self.fetch_refs(guard, job.installation_id, &job.repo, refs)
+            .await
+    }
+
+    /// Fetch `refs` of `repo` into its mirror, each to the same name (the mirror checks each
+    /// is a well-formed ref); returns the mirror's path.
+    pub(super) async fn fetch_refs(
+        &self,
+        guard: &MirrorGuard,
+        installation_id: u64,
+        repo: &RepoJob,
+        refs: Vec<String>,
+    ) -> Result<PathBuf, JobError> {
+        let token = self.github.installation_token(installation_id).await?;
         let mirrors = self.mirrors.clone();
-        let full_name = job.repo.full_name.clone();
+        let full_name = repo.full_name.clone();
         guard
             .blocking(move || mirrors.fetch(&full_name, Some(&token), &refs))
             .await?
@@ -241,8 +261,26 @@ impl Worker {
         let report = engine::score_mined(&model, &mined, coverage.as_ref(), Some(&review))
             .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
 
-        let conclusion = render::conclusion_for(report.band, config.high_risk == HighRisk::Failure);
         let markdown = report.to_markdown();
+        // Read as late as possible: an acceptance recorded while this head was being scored
+        // still counts.
+        let accepted = self
+            .store
+            .standing_risk_acceptance(&pr.repo.full_name, pr.number as i64, &pr.head_sha)
+            .await?;
+        let accepted_by = accepted.as_ref().and_then(|a| a.actor.clone());
+        let (conclusion, title, summary) = match &accepted_by {
+            Some(who) => (
+                "success",
+                render::accepted_title(report.probability, report.band, who),
+                render::check_summary(&render::accepted_summary(who, &markdown)),
+            ),
+            None => (
+                render::conclusion_for(report.band, config.high_risk == HighRisk::Failure),
+                render::check_title(report.probability, report.band),
+                render::check_summary(&markdown),
+            ),
+        };
         let mut actions = Vec::new();
         if conclusion != "success" {
             actions.push(CheckAction {
@@ -254,8 +292,8 @@ impl Worker {
         let update = CheckRunUpdate {
             status: Some("completed".into()),
             conclusion: Some(conclusion.into()),
-            title: Some(render::check_title(report.probability, report.band)),
-            summary: Some(render::check_summary(&markdown)),
+            title: Some(title),
+            summary: Some(summary),
             text: None,
             annotations: render::annotations_for(&report),
             actions,
@@ -309,6 +347,7 @@ impl Worker {
                     detail: json!({
                         "conclusion": conclusion, "probability": report.probability, "band": report.band.as_str(),
                         "model_version": report.model.version, "check_run_id": check.0, "reason": pr.reason,
+                        "accepted_by": accepted_by,
                     }),
                 })
                 .await?;
@@ -319,7 +358,7 @@ impl Worker {
     }
 
     #[allow(clippy::too_many_arguments)]
-    async fn complete_check(
+    pub(super) async fn complete_check(
         &self,
         inst: u64,
         repo: RepoId<'_>,
@@ -344,8 +383,9 @@ impl Worker {
             .await?)
     }
 
-    /// One comment per PR, found by its marker and edited in place. Posted only once the band
-    /// reaches the policy; once posted it follows the score, down as well as up.
+    /// One comment per PR, found by its marker and its author (the App's bot) and edited in
+    /// place. Posted only once the band reaches the policy; once posted it follows the score,
+    /// down as well as up.
     async fn sticky_comment(
         &self,
         inst: u64,
@@ -358,9 +398,9 @@ impl Worker {
         if policy == CommentPolicy::Never {
             return Ok(());
         }
+        let bot_login = self.github.app_bot_login().await?;
         let comments = self.github.list_issue_comments(inst, repo, number).await?;
-        let pairs: Vec<(u64, String)> = comments.into_iter().map(|c| (c.id, c.body)).collect();
-        let existing = render::find_sticky(&pairs);
+        let existing = render::find_sticky(&comments, &bot_login);
         let wanted = match policy {
             CommentPolicy::Always => true,
             CommentPolicy::Elevated => band >= Band::Elevated,
@@ -368,17 +408,12 @@ impl Worker {
         };
         let body = render::comment_body(markdown);
         match existing {
-            Some(id) => {
-                let current = pairs
-                    .iter()
-                    .find(|(i, _)| *i == id)
-                    .map(|(_, b)| b.as_str());
-                if current != Some(body.as_str()) {
-                    self.github
-                        .update_issue_comment(inst, repo, id, &body)
-                        .await?;
-                }
+            Some(comment) if comment.body != body => {
+                self.github
+                    .update_issue_comment(inst, repo, comment.id, &body)
+                    .await?;
             }
+            Some(_) => {}
             None if wanted => {
                 self.github
                     .create_issue_comment(inst, repo, number, &body)
@@ -389,7 +424,7 @@ impl Worker {
         Ok(())
     }
 
-    async fn coverage_inputs(
+    pub(super) async fn coverage_inputs(
         &self,
         repository: &str,
         base_ref: &str,
@@ -419,38 +454,57 @@ impl Worker {
         let a: AcceptRiskJob = serde_json::from_value(job.payload.clone())
             .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
         let repo = RepoId::new(&a.repo.owner, &a.repo.name);
-        let permission = self
-            .github
-            .collaborator_permission(a.installation_id, repo, &a.sender)
-            .await?;
-        let allowed = matches!(permission.as_str(), "admin" | "maintain" | "write");
-        let pr_number = a.pull_numbers.first().map(|&n| n as i64);
-        let audit = |kind: &str| NewAuditEvent {
+        // GitHub answers 404 for someone who is not a collaborator at all: that is a "no", and
+        // is audited like any other refusal rather than failing the job.
+        let (permission, refusal) = if a.sender.is_empty() {
+            ("none".to_string(), Some("the delivery names no sender"))
+        } else {
+            match self
+                .github
+                .collaborator_permission(a.installation_id, repo, &a.sender)
+                .await
+            {
+                Ok(p) if matches!(p.as_str(), "admin" | "maintain" | "write") => (p, None),
+                Ok(p) => (p, Some("no write permission")),
+                Err(e) if e.status() == Some(404) => {
+                    ("none".to_string(), Some("not a collaborator"))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let pr_number = a.pull_number().map(|n| n as i64);
+        let audit = |kind: &str, reason: Option<&str>| NewAuditEvent {
             at: now_ms(),
             repository: a.repo.full_name.clone(),
             pr_number,
             head_sha: Some(a.head_sha.clone()),
             kind: kind.into(),
             actor: Some(a.sender.clone()),
-            detail: json!({ "permission": permission, "check_run_id": a.check_run_id }),
+            detail: json!({
+                "permission": permission, "check_run_id": a.check_run_id, "reason": reason,
+            }),
         };
-        if !allowed {
+        if let Some(reason) = refusal {
             self.store
-                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTANCE_REFUSED))
+                .append_audit(&audit(
+                    crate::store::AUDIT_RISK_ACCEPTANCE_REFUSED,
+                    Some(reason),
+                ))
                 .await?;
-            tracing::warn!(sender = %a.sender, %permission, "risk acceptance refused: no write permission");
+            tracing::warn!(sender = %a.sender, %permission, reason, "risk acceptance refused");
             return Ok(());
         }
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
         if state["audited"].as_bool() != Some(true) {
             self.store
-                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTED))
+                .append_audit(&audit(crate::store::AUDIT_RISK_ACCEPTED, None))
                 .await?;
             state["audited"] = json!(true);
             self.save_state(job, &state).await?;
         }
         let summary = format!(
-            "@{} accepted the risk of this change (permission: {permission}). The accepted score stays in riskgate's audit trail.",
+            "@{} accepted the risk of this change (permission: {permission}). It stands for this \
+             commit until a new one is pushed; the accepted score stays in riskgate's audit trail.",
             a.sender
         );
         self.complete_check(
@@ -516,11 +570,26 @@ impl Worker {
             tracing::info!(artifact = %wanted.artifact, "the run has no such artifact");
             return Ok(());
         };
+        if artifact.size_in_bytes > MAX_ARTIFACT_BYTES as u64 {
+            return Err(JobError::Park(format!(
+                "the coverage artifact `{}` is {} bytes, more than the {} MiB riskgate downloads",
+                artifact.name,
+                artifact.size_in_bytes,
+                MAX_ARTIFACT_BYTES / (1024 * 1024)
+            )));
+        }
         let zipped = self
             .github
             .download_artifact(c.installation_id, repo, artifact.id)
             .await?;
-        let (name, text) = report_from_zip(&zipped, &wanted.paths).map_err(JobError::Park)?;
+        // Unzipping is CPU work on a bounded input; it stays off the async threads.
+        let paths = wanted.paths.clone();
+        let (name, text) = tokio::task::spawn_blocking(move || {
+            report_from_zip(&zipped, &paths, MAX_COVERAGE_REPORT_BYTES)
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(JobError::Park)?;
         let parsed =
             CoverageReport::parse(&name, &text).map_err(|e| JobError::Park(e.to_string()))?;
         let format = if text.trim_start().starts_with('<') {
@@ -528,12 +597,20 @@ impl Worker {
         } else {
             "lcov"
         };
-        let branch = c.head_branch.clone().unwrap_or_default();
+        let head_branch = c.head_branch.clone().unwrap_or_default();
+        // A fork can name a branch like the base branch; only the repository's own runs speak
+        // for its branches. A fork's report still serves its own head commit.
+        let branch = if c.same_repository {
+            head_branch
+        } else {
+            let from = c.head_repository.as_deref().unwrap_or("unknown repository");
+            crate::store::fork_branch_label(from, &head_branch)
+        };
         self.store
             .store_coverage_report(
                 &crate::store::NewCoverageReport {
                     repository: c.repo.full_name.clone(),
-                    branch,
+                    branch: branch.clone(),
                     sha: c.head_sha.clone(),
                     format: format.into(),
                     report: text,
@@ -541,8 +618,20 @@ impl Worker {
                 now_ms(),
             )
             .await?;
-        tracing::info!(files = parsed.file_count(), "coverage report stored");
-        for &number in &c.pull_numbers {
+        tracing::info!(files = parsed.file_count(), %branch, "coverage report stored");
+        // GitHub lists no pull requests for a run from a fork: rescore those riskgate has seen
+        // at this head instead.
+        let pull_numbers = if c.pull_numbers.is_empty() {
+            self.store
+                .pull_requests_scored_at(&c.repo.full_name, &c.head_sha)
+                .await?
+                .into_iter()
+                .filter_map(|n| u64::try_from(n).ok())
+                .collect()
+        } else {
+            c.pull_numbers.clone()
+        };
+        for &number in &pull_numbers {
             let rescore = ScoreJob {
                 installation_id: c.installation_id,
                 repo: c.repo.clone(),
@@ -685,8 +774,14 @@ impl Worker {
     }
 }
 
-/// The first configured report path found in the artifact (by exact name or as a suffix).
-fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), String> {
+/// The first configured report path found in the artifact (by exact name or as a suffix), read
+/// up to `max_bytes` of decompressed data. The limit counts the bytes the decompressor actually
+/// yields: the sizes an archive declares are not trusted, since a zip bomb lies about them.
+fn report_from_zip(
+    bytes: &[u8],
+    paths: &[String],
+    max_bytes: u64,
+) -> Result<(String, String), String> {
     use std::io::Read as _;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("the coverage artifact is not a zip file: {e}"))?;
@@ -697,12 +792,20 @@ fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), S
             .iter()
             .find(|n| *n == wanted || n.ends_with(&format!("/{wanted}")));
         if let Some(name) = found {
-            let mut file = archive
+            let file = archive
                 .by_name(name)
                 .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
             let mut raw = Vec::new();
-            file.read_to_end(&mut raw)
+            file.take(max_bytes.saturating_add(1))
+                .read_to_end(&mut raw)
                 .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
+            if raw.len() as u64 > max_bytes {
+                return Err(format!(
+                    "the coverage report {name} in the artifact is larger than {} MiB once \
+                     decompressed; riskgate reads no more of it",
+                    max_bytes / (1024 * 1024)
+                ));
+            }
             return Ok((name.clone(), String::from_utf8_lossy(&raw).into_owned()));
         }
     }
@@ -710,4 +813,87 @@ fn report_from_zip(bytes: &[u8], paths: &[String]) -> Result<(String, String), S
         "the coverage artifact holds none of {}",
         paths.join(", ")
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// A zip holding `name` with `size` zero bytes, deflated.
+    fn zip_of_zeros(name: &str, size: u64) -> Vec<u8> {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        w.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        let chunk = vec![0u8; MIB as usize];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(MIB);
+            w.write_all(&chunk[..n as usize]).unwrap();
+            left -= n;
+        }
+        w.finish().unwrap();
+        buf.into_inner()
+    }
+
+    /// Rewrites every uncompressed size the archive declares (local and central headers) to
+    /// `declared`, as a zip bomb would.
+    fn lie_about_sizes(zip: &mut [u8], declared: u32) {
+        let mut i = 0;
+        while i + 4 <= zip.len() {
+            let at = match &zip[i..i + 4] {
+                b"PK\x03\x04" => Some(i + 22),
+                b"PK\x01\x02" => Some(i + 24),
+                _ => None,
+            };
+            if let Some(at) = at {
+                zip[at..at + 4].copy_from_slice(&declared.to_le_bytes());
+            }
+            i += 1;
+        }
+    }
+
+    fn paths() -> Vec<String> {
+        vec!["lcov.info".to_string()]
+    }
+
+    #[test]
+    fn a_report_is_read_up_to_the_cap() {
+        let exact = zip_of_zeros("out/lcov.info", MIB);
+        let (name, text) = report_from_zip(&exact, &paths(), MIB).unwrap();
+        assert_eq!(name, "out/lcov.info");
+        assert_eq!(text.len() as u64, MIB);
+        let over = zip_of_zeros("lcov.info", MIB + 1);
+        let error = report_from_zip(&over, &paths(), MIB).unwrap_err();
+        assert!(
+            error.contains("lcov.info") && error.contains("larger than 1 MiB"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_bytes_read_not_the_sizes_declared() {
+        let mut bomb = zip_of_zeros("lcov.info", 3 * MIB);
+        lie_about_sizes(&mut bomb, 100);
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(&bomb)).unwrap();
+        assert_eq!(
+            archive.decompressed_size(),
+            Some(100),
+            "the archive claims 100 bytes"
+        );
+        let error = report_from_zip(&bomb, &paths(), MIB).unwrap_err();
+        assert!(error.contains("larger than 1 MiB"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_report_and_a_non_zip_are_named() {
+        let other = zip_of_zeros("coverage.json", 10);
+        let error = report_from_zip(&other, &paths(), MIB).unwrap_err();
+        assert!(error.contains("holds none of lcov.info"), "{error}");
+        let error = report_from_zip(b"not a zip", &paths(), MIB).unwrap_err();
+        assert!(error.contains("not a zip file"), "{error}");
+    }
 }

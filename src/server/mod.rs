@@ -315,6 +315,7 @@ fn event_repository(event: &events::Event) -> Option<String> {
         | CheckRun { repo, .. }
         | CheckSuite { repo, .. }
         | WorkflowRun { repo, .. }
+        | MergeGroup { repo, .. }
         | Deployment { repo, .. }
         | PullRequestClosed { repo, .. }
         | Issue { repo, .. } => Some(repo.full_name.clone()),

@@ -1019,6 +1019,24 @@ impl Store {
         })
     }
 
+    /// The pull requests of a repository that were scored at `head_sha`, by number.
+    pub async fn pull_requests_scored_at(
+        &self,
+        repository: &str,
+        head_sha: &str,
+    ) -> Result<Vec<i64>, StoreError> {
+        with_pool!(self, "pull_requests_scored_at", |pool| {
+            sqlx::query_scalar(
+                "SELECT DISTINCT pr_number FROM scores WHERE repository = $1 AND head_sha = $2 \
+                 ORDER BY pr_number",
+            )
+            .bind(repository)
+            .bind(head_sha)
+            .fetch_all(pool)
+            .await
+        })
+    }
+
     /// Every score of a repository, oldest first.
     pub async fn scores_for(&self, repository: &str) -> Result<Vec<Score>, StoreError> {
         with_pool!(self, "scores_for", |pool| {
@@ -1087,6 +1105,40 @@ impl Store {
         })
     }
 
+    /// The latest acceptance of the risk of `head_sha` on this pull request that still stands:
+    /// recorded for that head (on this PR, or on no PR when the check run named none), and not
+    /// followed by a score of another head of the PR. A new head ends an acceptance for good,
+    /// even if the PR is later reset to the accepted commit.
+    pub async fn standing_risk_acceptance(
+        &self,
+        repository: &str,
+        pr_number: i64,
+        head_sha: &str,
+    ) -> Result<Option<AuditEvent>, StoreError> {
+        with_pool!(self, "standing_risk_acceptance", |pool| {
+            let row = sqlx::query(
+                "SELECT a.id, a.at, a.repository, a.pr_number, a.head_sha, a.kind, a.actor, \
+                 a.detail FROM audit_events a \
+                 WHERE a.repository = $1 AND a.kind = $2 AND a.head_sha = $3 \
+                   AND (a.pr_number = $4 OR a.pr_number IS NULL) \
+                   AND NOT EXISTS (SELECT 1 FROM scores s \
+                     WHERE s.repository = $1 AND s.pr_number = $4 AND s.head_sha <> $3 \
+                       AND s.created_at >= a.at) \
+                 ORDER BY a.at DESC, a.id DESC LIMIT 1",
+            )
+            .bind(repository)
+            .bind(AUDIT_RISK_ACCEPTED)
+            .bind(head_sha)
+            .bind(pr_number)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(audit_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
     // ----- coverage reports -----------------------------------------------
 
     /// Stores an uploaded coverage report; returns its id.
@@ -1135,7 +1187,8 @@ impl Store {
         })
     }
 
-    /// The newest coverage report uploaded for a commit.
+    /// The newest coverage report uploaded for a commit; one from a run of the repository
+    /// itself wins over any from a fork's run (kept under a `owner/name:branch` label).
     pub async fn coverage_report_for_commit(
         &self,
         repository: &str,
@@ -1145,7 +1198,8 @@ impl Store {
             let row = sqlx::query(
                 "SELECT id, repository, branch, sha, format, report, created_at \
                  FROM coverage_reports WHERE repository = $1 AND sha = $2 \
-                 ORDER BY created_at DESC, id DESC LIMIT 1",
+                 ORDER BY CASE WHEN branch LIKE '%:%' THEN 1 ELSE 0 END, \
+                   created_at DESC, id DESC LIMIT 1",
             )
             .bind(repository)
             .bind(sha)

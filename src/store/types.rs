@@ -10,6 +10,8 @@ use serde_json::Value;
 pub const JOB_SCORE_PULL_REQUEST: &str = "score_pull_request";
 /// Job kind: a maintainer accepted the risk of a pull request.
 pub const JOB_ACCEPT_RISK: &str = "accept_risk";
+/// Job kind: score a merge queue's group and post its check run.
+pub const JOB_SCORE_MERGE_GROUP: &str = "score_merge_group";
 /// Job kind: record an installation or its repositories.
 pub const JOB_RECORD_INSTALLATION: &str = "record_installation";
 /// Job kind: process an uploaded coverage report.
@@ -303,10 +305,18 @@ pub struct AuditEvent {
     pub detail: Value,
 }
 
+/// The `branch` under which a report from a fork's run is kept: `owner/name:branch`. A git
+/// branch name cannot contain `:`, so it never equals a branch of the repository, and such a
+/// report is never the base of comparison for one.
+pub fn fork_branch_label(head_repository: &str, branch: &str) -> String {
+    format!("{head_repository}:{branch}")
+}
+
 /// An uploaded coverage report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewCoverageReport {
     pub repository: String,
+    /// The branch of the repository the run was on, or [`fork_branch_label`] for a fork's run.
     pub branch: String,
     pub sha: String,
     /// `lcov`, `cobertura`, …

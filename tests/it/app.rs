@@ -17,7 +17,7 @@ pub(crate) const SECRET: &str = "test-webhook-secret";
 pub(crate) const OWNER: &str = "Codertocat";
 pub(crate) const NAME: &str = "Hello-World";
 pub(crate) const CHECK_ID: u64 = 4242;
-const COMMENT_ID: u64 = 77;
+pub(crate) const COMMENT_ID: u64 = 77;
 
 pub(crate) fn fixture(name: &str) -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -188,7 +188,7 @@ impl Origin {
 }
 
 /// The real check_run payload turned into "Accept risk" pressed by `sender` on PR #2's check.
-fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
+pub(crate) fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
     let mut action = fixture("check_run.rerequested.json");
     action["action"] = json!("requested_action");
     action["requested_action"] = json!({"identifier": "accept_risk"});
@@ -231,6 +231,14 @@ pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, perm
         .respond_with(ResponseTemplate::new(201).set_body_json(
             json!({"token": "ghs_test_token", "expires_at": "2099-01-01T00:00:00Z"}),
         ))
+        .mount(gh)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/app"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": 1, "slug": "riskgate", "name": "riskgate"})),
+        )
         .mount(gh)
         .await;
     Mock::given(method("POST"))
@@ -907,7 +915,7 @@ async fn postgres_base_config_wins_and_accept_risk_needs_write() {
     base_config_and_accept_risk(Db::Postgres).await;
 }
 
-fn zip_with(name: &str, content: &str) -> Vec<u8> {
+pub(crate) fn zip_with(name: &str, content: &str) -> Vec<u8> {
     use std::io::Write as _;
     let mut buf = std::io::Cursor::new(Vec::new());
     {

@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod dashboard;
 mod fromdb;
+mod hardening_github;
 mod hardening_intake;
 mod hardening_queue;
 mod mine;
