@@ -10,5 +10,6 @@ mod hardening_queue;
 mod mine;
 mod model;
 mod production;
+mod real_history;
 mod signals;
 mod support;

@@ -10,9 +10,9 @@ use riskgate::mining::mine::{self, MineOptions, MinedHistory, MinedRow};
 use riskgate::mining::{self, ChangeSpec};
 use riskgate::model::dataset::Dataset;
 
-use crate::support::{day, git_in, run_riskgate, TestRepo};
+use crate::support::{day, git_in, git_numstat, run_riskgate, TestRepo};
 
-fn mine_repo(path: &Path) -> MinedHistory {
+pub(crate) fn mine_repo(path: &Path) -> MinedHistory {
     let repo = mining::open_repository(path).unwrap();
     mine::mine_history(&repo, &MineOptions::default()).unwrap()
 }
@@ -78,18 +78,11 @@ fn c() {}",
     repo
 }
 
-#[test]
-fn rows_equal_score_of_each_commit_against_its_parent() {
-    let repo = varied_history();
-    let mined = mine_repo(repo.path());
-    let r = mining::open_repository(repo.path()).unwrap();
-    let commits = repo.git(&["rev-list", "--no-merges", "--reverse", "HEAD"]);
-    let commits: Vec<&str> = commits.lines().collect();
-    assert_eq!(mined.rows.len(), 9);
-    assert_eq!(mined.merges, 1);
-    let rows = by_id(&mined);
-    // Every commit but the root (which has no C^ to score against).
-    for sha in &commits[1..] {
+/// `score` of each of `commits` against its first parent gives the signals of its mined row.
+pub(crate) fn assert_score_equals_mine(path: &Path, mined: &MinedHistory, commits: &[&str]) {
+    let r = mining::open_repository(path).unwrap();
+    let rows = by_id(mined);
+    for sha in commits {
         let change = mining::mine_change(
             &r,
             &ChangeSpec {
@@ -99,9 +92,17 @@ fn rows_equal_score_of_each_commit_against_its_parent() {
             },
         )
         .unwrap();
-        let (want, _) = features::compute(&change.snapshot, vec![], None);
+        // The built-in sensitive paths: these histories configure none.
+        let hits = features::sensitive::SensitivePaths::new(&[])
+            .unwrap()
+            .hits(change.snapshot.files.iter().map(|f| f.path.as_str()));
+        let (want, _) = features::compute(&change.snapshot, hits, None);
         let want = want.to_map();
-        let got = rows[sha].signals.to_map();
+        let got = rows
+            .get(sha)
+            .unwrap_or_else(|| panic!("{sha} has no row"))
+            .signals
+            .to_map();
         for name in KAMEI {
             let (w, g) = (want[name].unwrap(), got[name].unwrap());
             assert!((w - g).abs() < 1e-9, "{sha} {name}: score {w}, mine {g}");
@@ -110,10 +111,23 @@ fn rows_equal_score_of_each_commit_against_its_parent() {
             "author_commit_share",
             "author_blame_share",
             "files_new_to_author",
+            "sensitive_files",
         ] {
             assert_eq!(want[name], got[name], "{sha} {name}");
         }
     }
+}
+
+#[test]
+fn rows_equal_score_of_each_commit_against_its_parent() {
+    let repo = varied_history();
+    let mined = mine_repo(repo.path());
+    let commits = repo.git(&["rev-list", "--no-merges", "--reverse", "HEAD"]);
+    let commits: Vec<&str> = commits.lines().collect();
+    assert_eq!(mined.rows.len(), 9);
+    assert_eq!(mined.merges, 1);
+    // Every commit but the root (which has no C^ to score against).
+    assert_score_equals_mine(repo.path(), &mined, &commits[1..]);
     // sensitive_files: Cargo.toml in "Add lib" and "Release 2".
     let sensitive: Vec<f64> = mined
         .rows
@@ -194,39 +208,12 @@ fn la_ld_nf_agree_with_git_numstat_on_a_generated_history() {
     let dir = tmp.path().join("gen");
     generated(&dir, 1500);
     let mined = mine_repo(&dir);
-    let log = git_in(
-        &dir,
-        &[
-            "-c",
-            "diff.renames=true",
-            "log",
-            "--no-merges",
-            "--numstat",
-            "--format=@%H",
-            "HEAD",
-        ],
+    let numstat = git_numstat(&dir, "HEAD");
+    assert!(
+        numstat.binary_entries > 0,
+        "the generated history has binary changes"
     );
-    let mut numstat: HashMap<String, (f64, f64, f64)> = HashMap::new();
-    let mut current = String::new();
-    let mut binary = 0;
-    for line in log.lines() {
-        if let Some(sha) = line.strip_prefix('@') {
-            current = sha.to_string();
-            numstat.insert(current.clone(), (0.0, 0.0, 0.0));
-        } else if !line.trim().is_empty() {
-            let mut parts = line.split('\t');
-            let (a, d) = (parts.next().unwrap(), parts.next().unwrap());
-            let e = numstat.get_mut(&current).unwrap();
-            e.2 += 1.0;
-            if a == "-" {
-                binary += 1; // binary: counted as a file, no lines
-            } else {
-                e.0 += a.parse::<f64>().unwrap();
-                e.1 += d.parse::<f64>().unwrap();
-            }
-        }
-    }
-    assert!(binary > 0, "the generated history has binary changes");
+    let numstat = numstat.commits;
     assert_eq!(mined.rows.len(), numstat.len());
     assert!(mined.rows.len() >= 1500 && mined.merges > 0);
     for r in &mined.rows {

@@ -109,14 +109,20 @@ impl TestRepo {
 
     /// A merge of `branch` into the current branch, by `name` at `time`.
     pub fn merge(&self, name: &str, time: i64, branch: &str) -> String {
+        self.merge_all(name, time, &[branch])
+    }
+
+    /// A merge of `branches` (an octopus merge for more than one) into the current branch.
+    pub fn merge_all(&self, name: &str, time: i64, branches: &[&str]) -> String {
         let (user, email) = (
             format!("user.name={name}"),
             format!("user.email={name}@example.com"),
         );
-        let message = format!("Merge {branch}");
-        let args = [
-            "-c", &user, "-c", &email, "merge", "-q", "--no-ff", "-m", &message, branch,
+        let message = format!("Merge {}", branches.join(", "));
+        let mut args = vec![
+            "-c", &user, "-c", &email, "merge", "-q", "--no-ff", "-m", &message,
         ];
+        args.extend_from_slice(branches);
         run_git(self.path(), &args, Some(time));
         self.git(&["rev-parse", "HEAD"])
     }
@@ -147,4 +153,51 @@ pub fn run_riskgate_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, St
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// What `git log --no-merges -M --numstat` says of each commit of `rev`'s history.
+pub struct Numstat {
+    /// commit → (lines added, lines deleted, files), a binary file counted with no lines.
+    pub commits: std::collections::HashMap<String, (f64, f64, f64)>,
+    /// File entries git shows as binary (`-\t-`).
+    pub binary_entries: usize,
+}
+
+pub fn git_numstat(dir: &Path, rev: &str) -> Numstat {
+    let log = git_in(
+        dir,
+        &[
+            "-c",
+            "diff.renames=true",
+            "log",
+            "--no-merges",
+            "-M",
+            "--numstat",
+            "--format=@%H",
+            rev,
+        ],
+    );
+    let mut out = Numstat {
+        commits: Default::default(),
+        binary_entries: 0,
+    };
+    let mut current = String::new();
+    for line in log.lines() {
+        if let Some(sha) = line.strip_prefix('@') {
+            current = sha.to_string();
+            out.commits.insert(current.clone(), (0.0, 0.0, 0.0));
+        } else if !line.trim().is_empty() {
+            let mut parts = line.split('\t');
+            let (a, d) = (parts.next().unwrap(), parts.next().unwrap());
+            let e = out.commits.get_mut(&current).unwrap();
+            e.2 += 1.0;
+            if a == "-" {
+                out.binary_entries += 1;
+            } else {
+                e.0 += a.parse::<f64>().unwrap();
+                e.1 += d.parse::<f64>().unwrap();
+            }
+        }
+    }
+    out
 }

@@ -1,0 +1,174 @@
+#!/usr/bin/env python3
+"""Check `riskgate mine` and `riskgate score` against git and against each other on real
+repositories given by path.
+
+    python3 scripts/real-history-check.py [--bin target/release/riskgate] [--sample 60] REPO...
+
+For each repository:
+  1. `riskgate mine` writes the dataset (timed);
+  2. la, ld and nf of every row are compared with `git log --no-merges -M --numstat`;
+  3. a sample of commits is scored one by one (`riskgate score --base C^ --head C`), and every
+     signal the score reports is compared with the commit's row: the two must agree. The sample
+     takes commits spread over the history, commits whose parent is a merge, and commits that
+     touch a file renamed somewhere in the history.
+
+Prints a markdown table on stdout and each disagreement on stderr; exits 1 if any.
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+SIGNALS = [
+    "ns", "nd", "nf", "entropy", "la", "ld", "lt", "fix", "ndev", "age", "nuc", "exp", "rexp",
+    "sexp", "author_commit_share", "author_blame_share", "files_new_to_author", "sensitive_files",
+]
+
+
+def git(repo, *args):
+    return subprocess.run(
+        ["git", "-C", repo, *args], check=True, capture_output=True, text=True,
+        errors="replace",
+    ).stdout
+
+
+def numstat(repo):
+    """commit -> (la, ld, nf) from git log --numstat with rename detection."""
+    out = git(repo, "-c", "diff.renames=true", "log", "--no-merges", "-M", "--numstat",
+              "--format=@%H", "HEAD")
+    stats, current = {}, None
+    for line in out.splitlines():
+        if line.startswith("@"):
+            current = line[1:]
+            stats[current] = [0, 0, 0]
+        elif line.strip():
+            added, deleted, _ = line.split("\t", 2)
+            s = stats[current]
+            s[2] += 1
+            if added != "-":
+                s[0] += int(added)
+                s[1] += int(deleted)
+    return stats
+
+
+def close(a, b):
+    if a is None or b is None:
+        return a is None and b is None
+    return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
+
+
+def cell(v):
+    return None if v == "" else float(v)
+
+
+def sample(repo, rows, n):
+    """Up to n commits with a parent: spread evenly, after merges, touching renamed files."""
+    order = [r["commit_id"] for r in rows]
+    with_parent = set(git(repo, "rev-list", "--no-merges", "--min-parents=1", "HEAD").split())
+    merges = set(git(repo, "rev-list", "--merges", "HEAD").split())
+    after_merge = [
+        line.split()[0]
+        for line in git(repo, "rev-list", "--no-merges", "--parents", "HEAD").splitlines()
+        if len(line.split()) > 1 and line.split()[1] in merges
+    ]
+    renamed = set()
+    for line in git(repo, "log", "-M", "--diff-filter=R", "--name-status", "--format=",
+                    "HEAD").splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3:
+            renamed.update(parts[1:])
+    touching = []
+    if renamed:
+        touching = git(repo, "log", "--no-merges", "--format=%H", "HEAD", "--",
+                       *sorted(renamed)[:200]).split()
+    picked = []
+    third = max(1, n // 3)
+    for group in (after_merge[:third], touching[:third]):
+        picked.extend(c for c in group if c in with_parent)
+    eligible = [c for c in order if c in with_parent]
+    step = max(1, len(eligible) // max(1, n - len(set(picked))))
+    picked.extend(eligible[::step])
+    seen, out = set(), []
+    for c in picked:
+        if c not in seen:
+            seen.add(c)
+            out.append(c)
+    return out[:n]
+
+
+def check(binary, repo, n):
+    name = os.path.basename(os.path.dirname(repo.rstrip("/"))) or repo
+    bad = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "rows.csv")
+        t0 = time.monotonic()
+        subprocess.run([binary, "mine", "--repo", repo, "--out", out], check=True,
+                       capture_output=True)
+        mine_s = time.monotonic() - t0
+        with open(out, newline="") as f:
+            rows = list(csv.DictReader(f))
+    by_id = {r["commit_id"]: r for r in rows}
+
+    git_stats = numstat(repo)
+    numstat_bad = 0
+    for sha, (la, ld, nf) in git_stats.items():
+        r = by_id.get(sha)
+        if r is None:
+            print(f"{name} {sha}: in git log, not mined", file=sys.stderr)
+            numstat_bad += 1
+            continue
+        got = (float(r["la"]), float(r["ld"]), float(r["nf"]))
+        if got != (la, ld, nf):
+            print(f"{name} {sha}: la/ld/nf {got} but git numstat {(la, ld, nf)}", file=sys.stderr)
+            numstat_bad += 1
+    if len(git_stats) != len(rows):
+        print(f"{name}: {len(rows)} rows but {len(git_stats)} commits in git log",
+              file=sys.stderr)
+        numstat_bad += 1
+
+    picked = sample(repo, rows, n)
+    score_bad, compared = 0, 0
+    for sha in picked:
+        res = subprocess.run(
+            [binary, "score", "--repo", repo, "--base", f"{sha}^", "--head", sha,
+             "--format", "json"], capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"{name} {sha}: score failed: {res.stderr.strip()}", file=sys.stderr)
+            score_bad += 1
+            continue
+        features = json.loads(res.stdout)["features"]
+        row = by_id[sha]
+        for s in SIGNALS:
+            compared += 1
+            want, got = cell(row[s]), features.get(s)
+            if not close(want, got):
+                print(f"{name} {sha} {s}: mine {want}, score {got}", file=sys.stderr)
+                score_bad += 1
+    bad = numstat_bad + score_bad
+    merges = int(git(repo, "rev-list", "--merges", "--count", "HEAD"))
+    print(f"| {name} | {len(rows) + merges:,} | {merges:,} | {mine_s:.1f} s | "
+          f"{len(git_stats):,} commits, {numstat_bad} differ | "
+          f"{len(picked)} commits × {len(SIGNALS)} signals, {score_bad} differ |")
+    return bad
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("repos", nargs="+")
+    ap.add_argument("--bin", default="target/release/riskgate")
+    ap.add_argument("--sample", type=int, default=60)
+    args = ap.parse_args()
+    print("| repository | commits | merges | mine | la/ld/nf against git numstat "
+          "| score against mine |")
+    print("|---|---:|---:|---:|---|---|")
+    bad = sum(check(os.path.abspath(args.bin), r, args.sample) for r in args.repos)
+    sys.exit(1 if bad else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+//! Histories as they come: a real one (riskgate's own first hundred commits, bundled in
+//! `fixtures/repos`) and the awkward shapes real repositories have (renames going round,
+//! the same rename on two branches, criss-cross and octopus merges, submodules, symlinks,
+//! binary and large files, a shallow clone, an object gone missing). On each, `mine` ends,
+//! its line counts are git's, and `score` of a commit gives the commit's row.
+
+use std::path::{Path, PathBuf};
+
+use riskgate::mining::mine::MinedHistory;
+
+use crate::mine::{assert_score_equals_mine, mine_repo};
+use crate::support::{day, git_in, git_numstat, run_riskgate, TestRepo};
+
+/// Every non-merge commit of HEAD has a row whose la, ld and nf are git's numstat.
+fn assert_rows_match_git(dir: &Path, mined: &MinedHistory) {
+    let numstat = git_numstat(dir, "HEAD").commits;
+    assert_eq!(
+        mined.rows.len(),
+        numstat.len(),
+        "one row per non-merge commit"
+    );
+    for r in &mined.rows {
+        let (la, ld, nf) = numstat
+            .get(&r.commit_id)
+            .copied()
+            .unwrap_or_else(|| panic!("{} is not in git log", r.commit_id));
+        let s = &r.signals;
+        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
+    }
+}
+
+/// The non-merge commits of HEAD that have a parent, oldest first.
+fn commits_with_a_parent(dir: &Path) -> Vec<String> {
+    git_in(
+        dir,
+        &[
+            "rev-list",
+            "--no-merges",
+            "--min-parents=1",
+            "--reverse",
+            "HEAD",
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+fn assert_score_equals_mine_everywhere(dir: &Path, mined: &MinedHistory) {
+    let commits = commits_with_a_parent(dir);
+    let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
+    assert_score_equals_mine(dir, mined, &commits);
+}
+
+/// The bundled history, unpacked into a bare repository under `into`.
+fn bundled_history(into: &Path) -> PathBuf {
+    let bundle =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/repos/riskgate-history.bundle");
+    let dir = into.join("riskgate.git");
+    git_in(into, &["init", "-q", "--bare", dir.to_str().unwrap()]);
+    git_in(
+        &dir,
+        &[
+            "fetch",
+            "-q",
+            bundle.to_str().unwrap(),
+            "+refs/heads/*:refs/heads/*",
+        ],
+    );
+    git_in(
+        &dir,
+        &["symbolic-ref", "HEAD", "refs/heads/riskgate-history"],
+    );
+    dir
+}
+
+#[test]
+fn a_real_history_gives_git_line_counts_and_score_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundled_history(tmp.path());
+    let mined = mine_repo(&dir);
+    assert_eq!(mined.rows.len(), 90);
+    assert_eq!(mined.merges, 10);
+    assert!(mined.warnings.is_empty(), "{:?}", mined.warnings);
+    // Line owners are carried along the history and across merges: no file's history is
+    // replayed to rebuild them.
+    assert_eq!(mined.owner_rebuilds, 0);
+    assert_rows_match_git(&dir, &mined);
+    assert_score_equals_mine_everywhere(&dir, &mined);
+}
+
+fn lines(prefix: &str, n: usize) -> String {
+    TestRepo::lines(prefix, n)
+}
+
+/// One day after 2022-01-01 per step.
+fn t(step: i64) -> i64 {
+    day(2022, 1, 1) + step * 86_400
+}
+
+/// A history with the shapes that made mining loop or fail on real repositories.
+fn awkward_history() -> TestRepo {
+    let repo = TestRepo::new();
+    repo.write("src/a.rs", lines("a", 40));
+    repo.write("src/old.rs", lines("o", 10));
+    repo.write("assets/logo.bin", [0u8, 1, 2, 3, 0, 255, 7, 9]);
+    repo.write("data/big.txt", lines("big", 20_000));
+    repo.commit("alice", t(0), "Import");
+
+    // A → B → A, edited on the way.
+    repo.git(&["mv", "src/a.rs", "src/b.rs"]);
+    repo.commit("bob", t(1), "Rename a to b");
+    repo.write("src/b.rs", lines("a", 40).replace("a3\n", "bob3\n"));
+    repo.commit("carol", t(2), "Edit b");
+    repo.git(&["mv", "src/b.rs", "src/a.rs"]);
+    repo.commit("alice", t(3), "Rename b back to a");
+
+    // A file renamed into a path that existed before.
+    repo.git(&["rm", "-q", "src/old.rs"]);
+    repo.commit("bob", t(4), "Drop old");
+    repo.write("src/new.rs", lines("n", 12));
+    repo.commit("carol", t(5), "Add new");
+    repo.git(&["mv", "src/new.rs", "src/old.rs"]);
+    repo.commit("carol", t(6), "New takes the old name");
+
+    // The same rename on two branches, each with an edit of its own, merged.
+    let edited = |from: &str, to: &str| lines("a", 40).replace("a3\n", "bob3\n").replace(from, to);
+    repo.git(&["checkout", "-q", "-b", "left"]);
+    repo.git(&["mv", "src/a.rs", "src/core.rs"]);
+    repo.write("src/core.rs", edited("a1\n", "left1\n"));
+    repo.commit("bob", t(7), "Rename a to core, left");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["mv", "src/a.rs", "src/core.rs"]);
+    repo.write("src/core.rs", edited("a30\n", "main30\n"));
+    repo.commit("carol", t(8), "Rename a to core, main");
+    repo.merge("alice", t(9), "left");
+
+    // Criss-cross: p and q each merge the other's first commit, then both go on.
+    repo.git(&["checkout", "-q", "-b", "p"]);
+    repo.write("src/p.rs", lines("p", 8));
+    let p1 = repo.commit("bob", t(10), "p work");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.git(&["checkout", "-q", "-b", "q"]);
+    repo.write("src/q.rs", lines("q", 8));
+    let q1 = repo.commit("carol", t(11), "q work");
+    repo.git(&["checkout", "-q", "p"]);
+    repo.merge("bob", t(12), &q1);
+    repo.git(&["checkout", "-q", "q"]);
+    repo.merge("carol", t(13), &p1);
+    repo.git(&["checkout", "-q", "p"]);
+    repo.write("src/p.rs", lines("p", 8) + "p9\n");
+    repo.commit("bob", t(14), "p more");
+    repo.git(&["checkout", "-q", "q"]);
+    repo.write("src/q.rs", lines("q", 8).replace("q2\n", "carol2\n"));
+    repo.commit("carol", t(15), "q more");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge("alice", t(16), "p");
+    repo.merge("alice", t(17), "q");
+
+    // An octopus merge of three branches.
+    for (i, name) in ["o1", "o2", "o3"].into_iter().enumerate() {
+        repo.git(&["checkout", "-q", "-b", name, "main"]);
+        repo.write(&format!("src/{name}.rs"), lines(name, 5 + i));
+        repo.commit("bob", t(18 + i as i64), &format!("{name} work"));
+    }
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge_all("alice", t(21), &["o1", "o2", "o3"]);
+
+    // Binary and large files changed; a symlink that becomes a file.
+    repo.write("assets/logo.bin", [0u8, 1, 2, 4, 0, 255, 7, 9, 9]);
+    repo.write(
+        "data/big.txt",
+        lines("big", 20_000).replace("big1\n", "changed1\n"),
+    );
+    std::os::unix::fs::symlink("a.rs", repo.path().join("src/link")).unwrap();
+    repo.commit("carol", t(22), "Logo, big data, a link");
+    std::fs::remove_file(repo.path().join("src/link")).unwrap();
+    repo.write("src/link", lines("l", 3));
+    repo.commit("bob", t(23), "The link becomes a file");
+
+    // A submodule added, then moved to another commit (only staged: it has no work tree).
+    let first = repo.git(&["rev-list", "--max-parents=0", "HEAD"]);
+    let gitlink = |sha: &str| format!("160000,{sha},vendor/lib");
+    repo.git(&["update-index", "--add", "--cacheinfo", &gitlink(&first)]);
+    repo.commit_staged("alice", t(24), "Vendor lib", &[]);
+    repo.git(&["update-index", "--cacheinfo", &gitlink(&p1)]);
+    repo.commit_staged("alice", t(25), "Bump lib", &[]);
+    repo
+}
+
+#[test]
+fn awkward_histories_end_with_git_line_counts_and_score_agrees() {
+    let repo = awkward_history();
+    let merges = repo.git(&["rev-list", "--merges", "--count", "HEAD"]);
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.merges.to_string(), merges);
+    assert!(mined.merges >= 6, "{}", mined.merges);
+    assert_eq!(mined.owner_rebuilds, 0, "owners kept across every merge");
+    assert!(
+        git_numstat(repo.path(), "HEAD").binary_entries > 0,
+        "a binary file is changed"
+    );
+    assert_rows_match_git(repo.path(), &mined);
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+}
+
+/// A shallow clone has commits whose parents it lacks: mine gives the rows it can, says where
+/// history was cut, and does not fail.
+#[test]
+fn a_shallow_clone_is_mined_with_a_warning() {
+    let repo = awkward_history();
+    let tmp = tempfile::tempdir().unwrap();
+    let shallow = tmp.path().join("shallow.git");
+    let url = format!("file://{}", repo.path().display());
+    git_in(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--bare",
+            "--depth",
+            "4",
+            &url,
+            shallow.to_str().unwrap(),
+        ],
+    );
+    let mined = mine_repo(&shallow);
+    assert!(mined.cut_at > 0, "the boundary is found");
+    assert!(!mined.rows.is_empty());
+    let rows_csv = tmp.path().join("rows.csv");
+    let (code, _, err) = run_riskgate(&[
+        "mine",
+        "--repo",
+        shallow.to_str().unwrap(),
+        "--out",
+        rows_csv.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("shallow") && err.contains("git fetch --unshallow"),
+        "{err}"
+    );
+    // Commits past the boundary (whose parents are all present) count as in the full clone.
+    let full = mine_repo(repo.path());
+    let head = git_in(&shallow, &["rev-parse", "HEAD"]);
+    let row = |m: &MinedHistory| {
+        m.rows
+            .iter()
+            .find(|r| r.commit_id == head)
+            .map(|r| (r.signals.la, r.signals.ld, r.signals.nf))
+    };
+    assert_eq!(row(&mined), row(&full));
+}
+
+/// An object the repository should have and does not (a damaged or partial clone): the
+/// file is counted without lines, and mine and score go on.
+#[test]
+fn a_missing_blob_is_counted_without_lines() {
+    let repo = TestRepo::new();
+    repo.write("a.txt", lines("a", 5));
+    repo.write("b.txt", lines("b", 5));
+    repo.commit("alice", t(0), "Import");
+    repo.write("a.txt", lines("a", 7));
+    repo.write("b.txt", lines("b", 6));
+    let broken = repo.commit("bob", t(1), "Grow both");
+    repo.write("b.txt", lines("b", 8));
+    repo.commit("carol", t(2), "Grow b");
+    let blob = repo.git(&["rev-parse", &format!("{broken}:a.txt")]);
+    let loose = repo
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&loose).expect("the blob is a loose object");
+
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.rows.len(), 3);
+    let row = mined.rows.iter().find(|r| r.commit_id == broken).unwrap();
+    assert_eq!(row.signals.nf, 2.0, "both files are counted");
+    assert_eq!(
+        (row.signals.la, row.signals.ld),
+        (1.0, 0.0),
+        "only b.txt's line counts"
+    );
+    assert_score_equals_mine(repo.path(), &mined, &[broken.as_str()]);
+}
