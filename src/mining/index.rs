@@ -265,6 +265,16 @@ impl HistoryIndex {
         self.stored.commits.len()
     }
 
+    /// Where the index is kept; `None` for one kept only in memory.
+    pub fn location(&self) -> Option<&Path> {
+        self.location.as_deref()
+    }
+
+    /// The shallow clone's boundary the index was built on (empty for a whole clone).
+    pub fn shallow_boundary(&self) -> &str {
+        &self.stored.shallow
+    }
+
     pub fn is_empty(&self) -> bool {
         self.stored.commits.is_empty()
     }

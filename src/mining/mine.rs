@@ -191,8 +191,10 @@ impl OwnerSource {
             &history,
             &steps,
             blob,
+            None,
             &mut self.replayed,
         )?
+        .and_then(|r| r.target)
         .filter(|(_, o)| o.len() == lines);
         match (replayed, at) {
             (Some((producer, o)), _) => {

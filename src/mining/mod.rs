@@ -19,6 +19,7 @@ pub mod ancestry;
 pub mod index;
 pub mod mine;
 pub mod mirror;
+pub mod owner_store;
 pub mod owners;
 pub mod pack;
 pub mod renames;
@@ -1047,6 +1048,12 @@ impl<'r> LineDiffs<'r> {
         Ok(self.imara_stats(old, new))
     }
 
+    /// How lines are diffed: 0 by riskgate itself, 1 by libgit2 with the repository's diff
+    /// attributes.
+    pub(crate) fn kind(&self) -> u8 {
+        u8::from(self.blobs_from.is_some())
+    }
+
     fn imara_stats(&mut self, old: &[u8], new: &[u8]) -> LineStats {
         if old == new {
             return LineStats::default();
@@ -1288,12 +1295,15 @@ fn attribute_lines(
     let mut budget = ATTRIBUTION_BUDGET;
     let mut line_diffs = LineDiffs::new(repo);
     let mut cost = owners::ReplayCost::default();
+    let store = owner_store::OwnerStore::beside(index);
     for i in order {
         if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
             return Err(MiningError::TimedOut);
         }
         let file = &files[i];
         let steps = &steps[i];
+        // The budget counts the whole history, whatever is stored: the same files are
+        // attributed on a cold store as on a warm one.
         if steps.len() + 1 > budget {
             continue;
         }
@@ -1304,7 +1314,7 @@ fn attribute_lines(
             continue;
         };
         budget -= steps.len() + 1;
-        let owners = owners::replay_owners(
+        let replayed = replay_from_store(
             repo,
             index,
             objects,
@@ -1312,12 +1322,13 @@ fn attribute_lines(
             history,
             steps,
             base_id,
+            store.as_ref(),
             &mut cost,
         )?;
         let lines = base_blob.lines;
         tally.files_attributed += 1;
         tally.total_lines += lines;
-        if let (Some(a), Some((_, owners))) = (author, owners) {
+        if let (Some(a), Some((_, owners))) = (author, replayed.target) {
             tally.author_lines += owners
                 .iter()
                 .filter(|&&o| o != owners::NOBODY && index.commit(o).author == a)
@@ -1330,6 +1341,69 @@ fn attribute_lines(
         "line owners replayed"
     );
     Ok(tally)
+}
+
+/// [`owners::replay_owners`] of `steps`, from the longest first steps `store` holds the end
+/// of (so only what the file's history gained since is replayed), else from the start; what
+/// it ends with is stored for the next change.
+#[allow(clippy::too_many_arguments)]
+fn replay_from_store(
+    repo: &Repository,
+    index: &HistoryIndex,
+    objects: &mut ObjectCache,
+    line_diffs: &mut LineDiffs<'_>,
+    history: &index::ReachableFrom<'_>,
+    steps: &[(u32, u32)],
+    target: Oid,
+    store: Option<&owner_store::OwnerStore>,
+    cost: &mut owners::ReplayCost,
+) -> Result<owners::Replayed, MiningError> {
+    let keys = match store {
+        Some(_) if !steps.is_empty() => {
+            owner_store::OwnerStore::prefix_keys(index, steps, line_diffs.kind())
+        }
+        _ => Vec::new(),
+    };
+    // The last score saw these steps but the latest few, in the usual case; a file changed
+    // more often since is replayed from the start.
+    let seeded = store.and_then(|store| {
+        (0..keys.len())
+            .rev()
+            .take(owner_store::MAX_PROBES)
+            .find_map(|k| store.load(&keys[k], index).map(|seed| (k, seed)))
+    });
+    let mut from = 0;
+    let mut replayed = None;
+    if let Some((k, seed)) = seeded {
+        replayed = owners::replay_owners(
+            repo,
+            index,
+            objects,
+            line_diffs,
+            history,
+            &steps[k + 1..],
+            target,
+            Some(&seed),
+            cost,
+        )?;
+        from = k + 1;
+    }
+    let replayed = match replayed {
+        Some(r) => r,
+        None => {
+            from = 0;
+            owners::replay_owners(
+                repo, index, objects, line_diffs, history, steps, target, None, cost,
+            )?
+            .expect("a replay from the start needs no seed")
+        }
+    };
+    if let (Some(store), Some(last)) = (store, keys.last()) {
+        if from < steps.len() && steps.len() >= owner_store::MIN_STEPS_STORED {
+            store.save(last, &replayed, index);
+        }
+    }
+    Ok(replayed)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //! - what the history cannot explain (a version whose producer is outside the replayed
 //!   history: a shallow cut, a rename the index did not follow) is nobody's ([`NOBODY`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use git2::{Oid, Repository};
@@ -247,13 +247,38 @@ pub struct ReplayCost {
     pub diffs: usize,
 }
 
+/// Where a replay starts when the first steps of a file's history were replayed before
+/// ([`super::owner_store`]): the owners its version after those steps had, and which other
+/// versions those steps produced (their owners are not kept: a later step that needs one
+/// sends the replay back to the start).
+#[derive(Debug, Default)]
+pub struct ReplaySeed {
+    pub latest: Option<(Oid, Produced)>,
+    pub others: HashSet<Oid>,
+}
+
+/// What a replay ended with: the target's owners, and the state to start from next time.
+#[derive(Debug)]
+pub struct Replayed {
+    /// The step that last produced `target`, with its owners; `None` when the history never
+    /// produced it (its lines are then nobody's).
+    pub target: Option<Produced>,
+    /// The file's version after the last step (when a text file there) with its owners.
+    pub latest: Option<(Oid, Produced)>,
+    /// Every other version the steps produced.
+    pub others: Vec<Oid>,
+}
+
 /// Owners of the lines of `target`, the blob of the file called `path` at some commit,
 /// replayed along `steps`: the file's history as the index gives it ([`HistoryIndex::file_steps`]:
 /// the commits that changed it and the merges that resolved it, renames followed, oldest first,
-/// each with the file's name there).
-/// The cost is that history's, one line diff a step, never a walk of the repository. Returns
-/// the step that last produced `target` with its owners; `None` when the history never
-/// produced it (its lines are then nobody's).
+/// each with the file's name there), from the start or, with `seed`, from where an earlier
+/// replay of the steps before these ended.
+/// The cost is that history's, one line diff a step, never a walk of the repository. The
+/// result depends only on the steps and the repository's content, so a seeded replay gives
+/// what the whole replay gives; when the seed lacks a version a step needs, the answer is
+/// `None` and the caller replays from the start.
+#[allow(clippy::too_many_arguments)]
 pub fn replay_owners(
     repo: &Repository,
     index: &HistoryIndex,
@@ -262,9 +287,22 @@ pub fn replay_owners(
     history: &impl Lineage,
     steps: &[(u32, u32)],
     target: Oid,
+    seed: Option<&ReplaySeed>,
     cost: &mut ReplayCost,
-) -> Result<Option<Produced>, MiningError> {
-    let mut local: HashMap<Oid, Produced> = HashMap::new();
+) -> Result<Option<Replayed>, MiningError> {
+    let unseeded = HashSet::new();
+    let (mut local, not_kept): (HashMap<Oid, Produced>, &HashSet<Oid>) = match seed {
+        Some(seed) => (seed.latest.clone().into_iter().collect(), &seed.others),
+        None => (HashMap::new(), &unseeded),
+    };
+    // A version the seed's steps produced but did not keep: only a whole replay knows it.
+    macro_rules! needs_whole_replay {
+        ($id:expr) => {
+            if not_kept.contains(&$id) && !local.contains_key(&$id) {
+                return Ok(None);
+            }
+        };
+    }
     // What the version a step produced stands on: its standing producer's owners.
     let produce =
         |local: &mut HashMap<Oid, Produced>, blob: Oid, c: u32, owners: Vec<u32>| match local
@@ -276,8 +314,10 @@ pub fn replay_owners(
             }
         };
     let empty: Rc<[u32]> = Rc::from(Vec::new());
+    let mut last: Option<Oid> = None;
     for &(c, name) in steps {
         cost.steps += 1;
+        last = None;
         let ic = index.commit(c);
         let oid = Oid::from_bytes(&ic.oid).expect("20-byte oid");
         let Ok(commit) = repo.find_commit(oid) else {
@@ -293,6 +333,8 @@ pub fn replay_owners(
         if new.binary {
             continue;
         }
+        last = Some(new_id);
+        needs_whole_replay!(new_id);
         let new_len = new.lines as usize;
         let owners = if ic.merge {
             let mut parents = Vec::new();
@@ -311,6 +353,7 @@ pub fn replay_owners(
                 let Some(old) = objects.blob(repo, id).filter(|b| !b.binary) else {
                     continue;
                 };
+                needs_whole_replay!(id);
                 cost.diffs += 1;
                 let stats = line_diffs.stats(id, old.content(), new_id, new.content())?;
                 parents.push((
@@ -359,6 +402,7 @@ pub fn replay_owners(
                     if old.binary {
                         continue;
                     }
+                    needs_whole_replay!(id);
                     cost.diffs += 1;
                     let stats = line_diffs.stats(id, old.content(), new_id, new.content())?;
                     let before = local.get(&id).map_or(empty.clone(), |(_, o)| o.clone());
@@ -368,7 +412,21 @@ pub fn replay_owners(
         };
         produce(&mut local, new_id, c, owners);
     }
-    Ok(local.remove(&target))
+    needs_whole_replay!(target);
+    let latest = last.and_then(|b| local.get(&b).map(|p| (b, p.clone())));
+    let mut others: Vec<Oid> = local
+        .keys()
+        .chain(not_kept.iter())
+        .filter(|&&b| Some(b) != latest.as_ref().map(|(l, _)| *l))
+        .copied()
+        .collect();
+    others.sort_unstable();
+    others.dedup();
+    Ok(Some(Replayed {
+        target: local.get(&target).cloned(),
+        latest,
+        others,
+    }))
 }
 
 #[cfg(test)]

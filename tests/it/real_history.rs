@@ -284,3 +284,83 @@ fn a_missing_blob_is_counted_without_lines() {
     );
     assert_score_equals_mine(repo.path(), &mined, &[broken.as_str()]);
 }
+
+/// A file changed by many commits: reverts to earlier versions, a branch merged with both
+/// sides' edits, a rename on the way.
+fn long_file_history() -> TestRepo {
+    let repo = TestRepo::new();
+    let authors = ["alice", "bob", "carol", "dave"];
+    let mut versions: Vec<String> = Vec::new();
+    let mut text = lines("f", 30);
+    let mut path = "src/f.txt".to_string();
+    repo.write(&path, &text);
+    repo.write("src/other.txt", lines("o", 3));
+    repo.commit("alice", t(0), "Import");
+    for i in 1..=50i64 {
+        let author = authors[i as usize % authors.len()];
+        match i {
+            20 => text = versions[5].clone(), // a revert to an old version
+            30 => {
+                repo.git(&["checkout", "-q", "-b", "side"]);
+                repo.write(&path, format!("side{i}\n{text}"));
+                repo.commit("dave", t(i), "Side edit");
+                repo.git(&["checkout", "-q", "main"]);
+                text = format!("{text}main{i}\n");
+                repo.write(&path, &text);
+                repo.commit("carol", t(i) + 3600, "Main edit");
+                repo.merge("alice", t(i) + 7200, "side");
+                text = std::fs::read_to_string(repo.path().join(&path)).unwrap();
+                versions.push(text.clone());
+                continue;
+            }
+            35 => {
+                repo.git(&["mv", &path, "src/g.txt"]);
+                path = "src/g.txt".to_string();
+            }
+            _ => {
+                let at = (i as usize * 7) % 30 + 1;
+                text = text.replacen(&format!("f{at}\n"), &format!("{author}{i}\n"), 1)
+                    + &format!("tail{i}\n");
+            }
+        }
+        repo.write(&path, &text);
+        repo.commit(author, t(i), &format!("Change {i}"));
+        versions.push(text.clone());
+    }
+    repo
+}
+
+/// Scoring keeps line owners beside the history index and the next score starts from them;
+/// what it gives is what replaying the whole history gives (the miner's rows), and a
+/// damaged store is ignored.
+#[test]
+fn stored_line_owners_give_what_a_whole_replay_gives() {
+    let repo = long_file_history();
+    let mined = mine_repo(repo.path());
+    let commits = commits_with_a_parent(repo.path());
+    let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
+    // Oldest first, as pull requests come: each score finds the previous one's owners.
+    assert_score_equals_mine(repo.path(), &mined, &commits);
+    let store = repo.path().join(".git/riskgate/owners-v1");
+    let entries: Vec<PathBuf> = walk_files(&store);
+    assert!(!entries.is_empty(), "line owners were stored");
+
+    for entry in &entries {
+        std::fs::write(entry, b"not an entry").unwrap();
+    }
+    let last = &commits[commits.len() - 5..];
+    assert_score_equals_mine(repo.path(), &mined, last);
+}
+
+fn walk_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk_files(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

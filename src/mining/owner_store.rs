@@ -1,0 +1,204 @@
+//! Line owners kept on disk beside the history index, so that scoring a change replays only
+//! what its files' histories gained since an earlier score, not each file's whole history.
+//!
+//! An entry is the state a replay of a file's first steps ended in ([`Replayed`]): the
+//! owners of the file's version after them, and which other versions they produced. Its key
+//! is a hash of those steps (commit ids and the file's name at each) and of how lines are
+//! diffed, and a replay's result depends on nothing else, so an entry found is the right
+//! one for any history whose steps begin the same way. Owners are stored by commit id, never
+//! by the index's own numbering, which a rebuilt index may change.
+//!
+//! Entries are a cache: one that cannot be read or does not fit the index is ignored, and
+//! the store keeps at most [`PER_SHARD`] entries in each of its 256 folders, the least
+//! recently written going first.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use git2::Oid;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::index::HistoryIndex;
+use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
+
+/// The store's folder under the history index's folder.
+const DIR_NAME: &str = "owners-v1";
+
+/// Entries kept per folder (256 folders).
+const PER_SHARD: usize = 32;
+
+/// Largest entry read or written (a version of about two million lines).
+const MAX_ENTRY_BYTES: u64 = 16 << 20;
+
+/// Replays shorter than this are cheap enough to redo: they are not stored.
+pub const MIN_STEPS_STORED: usize = 16;
+
+/// Prefixes of a file's steps looked up, longest first, before replaying from the start.
+pub const MAX_PROBES: usize = 64;
+
+pub type Key = [u8; 32];
+
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    /// The commits `latest` names, by id.
+    commits: Vec<[u8; 20]>,
+    /// (blob, producer, owners): producer and owners index `commits`; `u32::MAX` is nobody.
+    latest: Option<([u8; 20], u32, Vec<u32>)>,
+    others: Vec<[u8; 20]>,
+}
+
+pub struct OwnerStore {
+    dir: PathBuf,
+}
+
+impl OwnerStore {
+    /// The store beside `index`'s file; none for an index kept only in memory.
+    pub fn beside(index: &HistoryIndex) -> Option<OwnerStore> {
+        let dir = index.location()?.parent()?.join(DIR_NAME);
+        Some(OwnerStore { dir })
+    }
+
+    /// The key of each prefix of `steps`: `keys[k]` for `steps[..=k]`. `diff_kind` tells how
+    /// lines are diffed; a shallow clone's boundary changes what a replay can name, so it is
+    /// part of the key too.
+    pub fn prefix_keys(index: &HistoryIndex, steps: &[(u32, u32)], diff_kind: u8) -> Vec<Key> {
+        let mut hasher = Sha256::new();
+        hasher.update(b"riskgate line owners v1\0");
+        hasher.update([diff_kind]);
+        hasher.update(index.shallow_boundary().as_bytes());
+        hasher.update([0]);
+        steps
+            .iter()
+            .map(|&(c, name)| {
+                hasher.update(index.commit(c).oid);
+                hasher.update(index.path(name).as_bytes());
+                hasher.update([0]);
+                hasher.clone().finalize().into()
+            })
+            .collect()
+    }
+
+    fn path_of(&self, key: &Key) -> PathBuf {
+        let hex = hex::encode(key);
+        self.dir.join(&hex[..2]).join(&hex[2..])
+    }
+
+    /// The seed stored under `key`, its commits mapped into `index`.
+    pub fn load(&self, key: &Key, index: &HistoryIndex) -> Option<ReplaySeed> {
+        let file = std::fs::File::open(self.path_of(key)).ok()?;
+        let mut bytes = Vec::new();
+        file.take(MAX_ENTRY_BYTES + 1)
+            .read_to_end(&mut bytes)
+            .ok()?;
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
+            return None;
+        }
+        let entry: Entry = postcard::from_bytes(&bytes).ok()?;
+        let ids: Vec<u32> = entry
+            .commits
+            .iter()
+            .map(|oid| index.lookup(Oid::from_bytes(oid).ok()?))
+            .collect::<Option<_>>()?;
+        let at = |i: u32| -> Option<u32> {
+            if i == NOBODY {
+                Some(NOBODY)
+            } else {
+                ids.get(i as usize).copied()
+            }
+        };
+        let latest = match entry.latest {
+            None => None,
+            Some((blob, producer, owners)) => {
+                let owners: Vec<u32> = owners.into_iter().map(at).collect::<Option<_>>()?;
+                let producer = ids.get(producer as usize).copied()?;
+                let produced: Produced = (producer, Rc::from(owners));
+                Some((Oid::from_bytes(&blob).ok()?, produced))
+            }
+        };
+        let others = entry
+            .others
+            .iter()
+            .map(|b| Oid::from_bytes(b).ok())
+            .collect::<Option<_>>()?;
+        Some(ReplaySeed { latest, others })
+    }
+
+    /// Keep what `replayed` ended with under `key`. A failure to write only costs a later
+    /// score a longer replay: it is logged, not returned.
+    pub fn save(&self, key: &Key, replayed: &Replayed, index: &HistoryIndex) {
+        let mut commits: Vec<[u8; 20]> = Vec::new();
+        let mut numbered: HashMap<u32, u32> = HashMap::new();
+        let mut number = |c: u32| -> u32 {
+            if c == NOBODY {
+                return NOBODY;
+            }
+            *numbered.entry(c).or_insert_with(|| {
+                commits.push(index.commit(c).oid);
+                (commits.len() - 1) as u32
+            })
+        };
+        let latest = replayed.latest.as_ref().map(|(blob, (producer, owners))| {
+            let mut blob_id = [0u8; 20];
+            blob_id.copy_from_slice(blob.as_bytes());
+            let producer = number(*producer);
+            let owners: Vec<u32> = owners.iter().map(|&o| number(o)).collect();
+            (blob_id, producer, owners)
+        });
+        let others = replayed
+            .others
+            .iter()
+            .map(|b| {
+                let mut id = [0u8; 20];
+                id.copy_from_slice(b.as_bytes());
+                id
+            })
+            .collect();
+        let entry = Entry {
+            commits,
+            latest,
+            others,
+        };
+        let Ok(bytes) = postcard::to_stdvec(&entry) else {
+            return;
+        };
+        if bytes.len() as u64 > MAX_ENTRY_BYTES {
+            return;
+        }
+        let path = self.path_of(key);
+        if let Err(e) = write_entry(&path, &bytes) {
+            tracing::debug!(path = %path.display(), error = %e, "line owners not stored");
+        }
+    }
+}
+
+fn write_entry(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let shard = path.parent().expect("entry has a folder");
+    std::fs::create_dir_all(shard)?;
+    make_room(shard)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(shard)?;
+    std::io::Write::write_all(&mut tmp, bytes)?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Remove the oldest entries of a full folder, so that one more fits.
+fn make_room(shard: &Path) -> std::io::Result<()> {
+    let mut entries: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(shard)?
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let modified = e.metadata().ok()?.modified().ok()?;
+            Some((modified, e.path()))
+        })
+        .collect();
+    if entries.len() < PER_SHARD {
+        return Ok(());
+    }
+    entries.sort();
+    for (_, path) in entries.iter().take(entries.len() + 1 - PER_SHARD) {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
