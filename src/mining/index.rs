@@ -654,8 +654,10 @@ impl HistoryIndex {
             );
         }
         if names.len() > 1 {
-            out.sort_by_key(|&(c, _)| c);
-            out.dedup_by_key(|&mut (c, _)| c);
+            // One commit can change the file under two of its names (two files then, that a
+            // later rename made one lineage): both changes are steps of its history.
+            out.sort_unstable();
+            out.dedup();
         }
         out
     }
@@ -663,10 +665,13 @@ impl HistoryIndex {
     /// The commits (per `history`) that touched the file at `path`, renames followed back to
     /// earlier names, oldest first.
     pub fn file_history(&self, path: &str, history: &impl Lineage) -> Vec<u32> {
-        self.under_names(path, &self.touches, history)
+        let mut commits: Vec<u32> = self
+            .under_names(path, &self.touches, history)
             .into_iter()
             .map(|(c, _)| c)
-            .collect()
+            .collect();
+        commits.dedup();
+        commits
     }
 
     /// What line ownership replays for the file at `path`: the commits of its history and the
@@ -676,8 +681,8 @@ impl HistoryIndex {
         let resolved = self.under_names(path, &self.resolutions, history);
         if !resolved.is_empty() {
             steps.extend(resolved);
-            steps.sort_by_key(|&(c, _)| c);
-            steps.dedup_by_key(|&mut (c, _)| c);
+            steps.sort_unstable();
+            steps.dedup();
         }
         steps
     }

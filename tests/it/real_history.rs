@@ -123,6 +123,24 @@ fn awkward_history() -> TestRepo {
     repo.git(&["mv", "src/new.rs", "src/old.rs"]);
     repo.commit("carol", t(6), "New takes the old name");
 
+    // Two files changed by one commit, then one renamed away and the other into its path:
+    // that commit's change to each is in the history of the path.
+    repo.write("src/x.rs", lines("x", 20));
+    repo.write("src/x_next.rs", lines("y", 20));
+    repo.commit("alice", t(6) + 600, "Add x and its next version");
+    repo.write("src/x.rs", lines("x", 20).replace("x4\n", "dave4\n"));
+    repo.write("src/x_next.rs", lines("y", 20).replace("y5\n", "dave5\n"));
+    repo.commit("dave", t(6) + 1200, "Change both");
+    repo.git(&["mv", "src/x.rs", "src/x_old.rs"]);
+    repo.commit("bob", t(6) + 1800, "x is the old one now");
+    repo.git(&["mv", "src/x_next.rs", "src/x.rs"]);
+    repo.commit("bob", t(6) + 2400, "x_next becomes x");
+    repo.write(
+        "src/x.rs",
+        lines("y", 20).replace("y5\n", "dave5\n") + "dave21\n",
+    );
+    repo.commit("dave", t(6) + 3000, "Grow x");
+
     // The same rename on two branches, each with an edit of its own, merged.
     let edited = |from: &str, to: &str| lines("a", 40).replace("a3\n", "bob3\n").replace(from, to);
     repo.git(&["checkout", "-q", "-b", "left"]);
