@@ -2,12 +2,14 @@
 # Mining benchmark: `riskgate mine` beside `git log --no-merges --numstat` (and PyDriller)
 # on the same repositories, in one run.
 #
-#   scripts/bench-mine.sh > mine.md     # markdown table on stdout, progress on stderr
+#   scripts/bench-mine.sh [REPO...] > mine.md   # markdown table on stdout, progress on stderr
 #
 # Repositories:
 #   own      a clone of this repository (its whole history)
+#   REPO...  each repository given by path (real clones, bare or not), named by its folder
+#            (by its parent folder for a folder called `repo` or `.git`)
 #   gen-20k  scripts/gen-history.py --commits 20000 (generated into $TMP when BENCH_GEN20K
-#            is not given)
+#            is not given; skipped when repositories are given and BENCH_GEN20K is not)
 #   large    BENCH_LARGE (default bench-data/large, 100,000 commits), only read; skipped
 #            when missing
 #
@@ -76,13 +78,22 @@ bench() { # NAME REPO
 git clone -q --no-local "$ROOT" "$TMP/own"
 bench "own (riskgate)" "$TMP/own"
 
+for repo in "$@"; do
+    repo=$(cd "$repo" && pwd)
+    name=$(basename "$repo")
+    if [[ $name == repo || $name == .git ]]; then name=$(basename "$(dirname "$repo")"); fi
+    bench "$name" "$repo"
+done
+
 GEN=${BENCH_GEN20K:-}
-if [[ -z $GEN ]]; then
+if [[ -z $GEN && $# -gt 0 ]]; then
+    log "repositories given and no BENCH_GEN20K: skipping the generated 20,000 commits"
+elif [[ -z $GEN ]]; then
     GEN=$TMP/gen20k
     log "generating $GEN (20,000 commits)"
     python3 scripts/gen-history.py "$GEN" --commits 20000 --repack >&2
 fi
-bench "gen-20k" "$GEN"
+[[ -z $GEN ]] || bench "gen-20k" "$GEN"
 
 if [[ -d $LARGE/.git ]]; then
     bench "large (100k)" "$LARGE"
