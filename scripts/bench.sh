@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
 # Scoring benchmark for `riskgate score`.
 #
-#   scripts/bench.sh > bench.md      # markdown table on stdout, progress on stderr
+#   scripts/bench.sh > bench.md           # markdown table on stdout, progress on stderr
+#   scripts/bench.sh REPO... > bench.md   # real repositories given by path instead
+#
+# With repositories given, each one's newest 50 (BENCH_PRS) merged pull requests (merge
+# commits: base M^1, head M^2) are scored one by one by scripts/bench-score.py, its line
+# owner cache cold and then warm, and p50/p90/max are reported; the synthetic cases below
+# are skipped. Without:
 #
 # Cases:
 #   cold         bench-data/large (100,000 commits), index removed before every run
@@ -49,6 +55,15 @@ else
 fi
 [[ $BIN == */* && $BIN != /* ]] && BIN=$ROOT/$BIN
 command -v "$BIN" >/dev/null || { log "binary not found: $BIN"; exit 1; }
+
+# ---- real repositories given by path -------------------------------------------
+if (($# > 0)); then
+    cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
+    echo "Machine: $(nproc) CPUs, ${cpu:-$(uname -m)}; riskgate $(git rev-parse --short HEAD); $(date -u +%F)"
+    echo
+    python3 scripts/bench-score.py --bin "$BIN" --prs "${BENCH_PRS:-50}" "$@"
+    exit
+fi
 
 # ---- data ------------------------------------------------------------------
 if [[ ! -d $DATA/.git ]]; then
