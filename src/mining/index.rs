@@ -67,6 +67,15 @@ impl<'i> ReachableFrom<'i> {
             from_renames: Default::default(),
         }
     }
+
+    /// The same view for another thread (what it learns of renames is its own).
+    pub fn fork(&self) -> ReachableFrom<'i> {
+        ReachableFrom {
+            index: self.index,
+            visible: self.visible.clone(),
+            from_renames: Default::default(),
+        }
+    }
 }
 
 impl Lineage for ReachableFrom<'_> {

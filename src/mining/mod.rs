@@ -374,7 +374,7 @@ pub fn count_lines(content: &[u8]) -> u64 {
     if content.is_empty() {
         return 0;
     }
-    let newlines = content.iter().filter(|&&b| b == b'\n').count() as u64;
+    let newlines = memchr::memchr_iter(b'\n', content).count() as u64;
     newlines + u64::from(*content.last().expect("non-empty") != b'\n')
 }
 
@@ -753,7 +753,7 @@ fn diffed_file(
 }
 
 /// What a zero-context line diff of one file says.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, PartialEq)]
 pub(crate) struct LineStats {
     added: u64,
     deleted: u64,
@@ -1019,6 +1019,56 @@ impl PendingFile {
 /// blob diff so the attribute applies.
 pub struct LineDiffs<'r> {
     blobs_from: Option<&'r Repository>,
+    lines: LineTokens,
+}
+
+/// The lines of the blobs a file's history is replayed through, each distinct line numbered
+/// once: the version one step makes is the version the next step changes, so reading its lines
+/// once instead of once per diff saves about half the work of a replay's diffs. Numbering does
+/// not change a diff (only which lines are equal counts), and each line's indent is kept for
+/// git's slider heuristic.
+#[derive(Default)]
+struct LineTokens {
+    ids: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    indents: Vec<imara::IndentLevel>,
+    blobs: HashMap<Oid, Rc<[imara::Token]>>,
+}
+
+/// Blobs whose numbered lines a [`LineTokens`] keeps; a merge's parents are usually among
+/// the last few versions.
+const TOKENISED_BLOBS: usize = 64;
+
+impl LineTokens {
+    fn tokens(&mut self, id: Oid, content: &[u8]) -> Rc<[imara::Token]> {
+        if let Some(tokens) = self.blobs.get(&id) {
+            return tokens.clone();
+        }
+        let tokens: Rc<[imara::Token]> = imara::sources::byte_lines(content)
+            .map(|line| {
+                if let Some(&t) = self.ids.get(line) {
+                    return imara::Token(t);
+                }
+                let t = self.indents.len() as u32;
+                self.indents
+                    .push(imara::IndentLevel::for_ascii_line(line.iter().copied(), 8));
+                self.ids.insert(line.into(), t);
+                imara::Token(t)
+            })
+            .collect();
+        if self.blobs.len() >= TOKENISED_BLOBS {
+            self.blobs.clear();
+        }
+        self.blobs.insert(id, tokens.clone());
+        tokens
+    }
+
+    /// Forgets everything once far more lines are numbered than one diff needs: the
+    /// diff's per-token tables are as long as the numbering.
+    fn bound(&mut self, lines_in_use: usize) {
+        if self.indents.len() > 4 * lines_in_use + 4096 {
+            *self = LineTokens::default();
+        }
+    }
 }
 
 impl<'r> LineDiffs<'r> {
@@ -1029,6 +1079,7 @@ impl<'r> LineDiffs<'r> {
         );
         LineDiffs {
             blobs_from: (!unspecified).then_some(repo),
+            lines: LineTokens::default(),
         }
     }
 
@@ -1054,6 +1105,37 @@ impl<'r> LineDiffs<'r> {
         u8::from(self.blobs_from.is_some())
     }
 
+    /// As [`stats`](Self::stats), for the diffs of a replay along one file's history, where
+    /// each version is diffed twice (as the new side, then as the old): each blob's lines are
+    /// numbered once ([`LineTokens`]). Gives what `stats` gives.
+    pub(crate) fn stats_in_history(
+        &mut self,
+        old_id: Oid,
+        old: &[u8],
+        new_id: Oid,
+        new: &[u8],
+    ) -> Result<LineStats, git2::Error> {
+        if self.blobs_from.is_some() {
+            return self.stats(old_id, old, new_id, new);
+        }
+        if old == new {
+            return Ok(LineStats::default());
+        }
+        let before = self.lines.tokens(old_id, old);
+        let after = self.lines.tokens(new_id, new);
+        let mut diff = imara::Diff::default();
+        let numbered = self.lines.indents.len() as u32;
+        diff.compute_with(imara::Algorithm::Myers, &before, &after, numbered);
+        let indents = &self.lines.indents;
+        diff.postprocess_with(
+            &before,
+            &after,
+            imara::IndentHeuristic::new(|t: imara::Token| indents[t.0 as usize]),
+        );
+        self.lines.bound(before.len() + after.len());
+        Ok(stats_of_diff(&diff))
+    }
+
     fn imara_stats(&mut self, old: &[u8], new: &[u8]) -> LineStats {
         if old == new {
             return LineStats::default();
@@ -1061,23 +1143,28 @@ impl<'r> LineDiffs<'r> {
         let input = imara::InternedInput::new(old, new);
         let mut diff = imara::Diff::compute(imara::Algorithm::Myers, &input);
         diff.postprocess_lines(&input);
-        let mut stats = LineStats::default();
-        for h in diff.hunks() {
-            let (old_lines, new_lines) = (h.before.len() as u32, h.after.len() as u32);
-            // git's hunk header numbers: 1-based, and for an empty side the line before it.
-            let hunk = Hunk {
-                old_start: h.before.start + u32::from(old_lines > 0),
-                old_lines,
-                new_start: h.after.start + u32::from(new_lines > 0),
-                new_lines,
-            };
-            stats.added += u64::from(new_lines);
-            stats.deleted += u64::from(old_lines);
-            stats.added_lines.extend(h.after.start + 1..=h.after.end);
-            stats.hunks.push(hunk);
-        }
-        stats
+        stats_of_diff(&diff)
     }
+}
+
+/// Line counts and git's zero-context hunks of an imara diff.
+fn stats_of_diff(diff: &imara::Diff) -> LineStats {
+    let mut stats = LineStats::default();
+    for h in diff.hunks() {
+        let (old_lines, new_lines) = (h.before.len() as u32, h.after.len() as u32);
+        // git's hunk header numbers: 1-based, and for an empty side the line before it.
+        let hunk = Hunk {
+            old_start: h.before.start + u32::from(old_lines > 0),
+            old_lines,
+            new_start: h.after.start + u32::from(new_lines > 0),
+            new_lines,
+        };
+        stats.added += u64::from(new_lines);
+        stats.deleted += u64::from(old_lines);
+        stats.added_lines.extend(h.after.start + 1..=h.after.end);
+        stats.hunks.push(hunk);
+    }
+    stats
 }
 
 /// Where the renames of a diff come from.
@@ -1273,6 +1360,9 @@ pub fn diff_trees_cached(
 /// file's own history from the index, so it costs the history of the touched files, never a
 /// walk of the whole repository as `git blame` does. At most [`ATTRIBUTION_BUDGET`] history
 /// steps are replayed; files past it are left out (and the tally says how many were used).
+/// A change whose files have a long history between them is replayed on two threads, each
+/// reading the repository through its own handle; every file's answer is its own, so the
+/// split changes nothing but the time.
 #[allow(clippy::too_many_arguments)]
 fn attribute_lines(
     repo: &Repository,
@@ -1293,54 +1383,163 @@ fn attribute_lines(
     tally.files_existing = order.len() as u32;
     order.sort_by_key(|&i| std::cmp::Reverse(files[i].added + files[i].deleted));
     let mut budget = ATTRIBUTION_BUDGET;
-    let mut line_diffs = LineDiffs::new(repo);
-    let mut cost = owners::ReplayCost::default();
-    let store = owner_store::OwnerStore::beside(index);
+    let mut jobs = Vec::new();
     for i in order {
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-            return Err(MiningError::TimedOut);
-        }
-        let file = &files[i];
-        let steps = &steps[i];
         // The budget counts the whole history, whatever is stored: the same files are
         // attributed on a cold store as on a warm one.
-        if steps.len() + 1 > budget {
+        if steps[i].len() + 1 > budget {
             continue;
         }
-        let Some(base_id) = objects.entry_at(repo, base_tree, file.base_path()) else {
+        let Some(base_id) = objects.entry_at(repo, base_tree, files[i].base_path()) else {
             continue;
         };
         let Some(base_blob) = objects.blob(repo, base_id) else {
             continue;
         };
-        budget -= steps.len() + 1;
-        let replayed = replay_from_store(
-            repo,
-            index,
-            objects,
-            &mut line_diffs,
-            history,
-            steps,
+        budget -= steps[i].len() + 1;
+        jobs.push(AttributionJob {
+            steps: &steps[i],
             base_id,
-            store.as_ref(),
-            &mut cost,
-        )?;
-        let lines = base_blob.lines;
+            lines: base_blob.lines,
+        });
+    }
+    let store = owner_store::OwnerStore::beside(index);
+    let work = AttributionWork {
+        index,
+        store: store.as_ref(),
+        author,
+        deadline,
+    };
+    let (ours, theirs) = split_for_two_threads(jobs);
+    let reads_packs = objects.packs.is_some();
+    let (ours_done, theirs_done) = std::thread::scope(|scope| {
+        let theirs_done = (!theirs.is_empty()).then(|| {
+            let history = history.fork();
+            let work = &work;
+            let theirs = &theirs;
+            let git_dir = repo.path().to_path_buf();
+            scope.spawn(move || {
+                let repo = Repository::open(&git_dir)?;
+                let mut objects = if reads_packs {
+                    ObjectCache::reading_packs(&repo)
+                } else {
+                    ObjectCache::default()
+                };
+                work.run(&repo, &mut objects, &history, theirs)
+            })
+        });
+        let ours_done = work.run(repo, objects, history, &ours);
+        let theirs_done = theirs_done.map(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        (ours_done, theirs_done)
+    });
+    let mut cost = owners::ReplayCost::default();
+    for done in std::iter::once(ours_done).chain(theirs_done) {
+        let (author_lines, spent) = done?;
+        tally.author_lines += author_lines;
+        cost.steps += spent.steps;
+        cost.diffs += spent.diffs;
+    }
+    for job in ours.iter().chain(&theirs) {
         tally.files_attributed += 1;
-        tally.total_lines += lines;
-        if let (Some(a), Some((_, owners))) = (author, replayed.target) {
-            tally.author_lines += owners
-                .iter()
-                .filter(|&&o| o != owners::NOBODY && index.commit(o).author == a)
-                .count() as u64;
-        }
+        tally.total_lines += job.lines;
     }
     tracing::debug!(
         steps = cost.steps,
         diffs = cost.diffs,
+        threads = 1 + usize::from(!theirs.is_empty()),
         "line owners replayed"
     );
     Ok(tally)
+}
+
+/// One touched file whose lines at base are to be attributed.
+struct AttributionJob<'s> {
+    steps: &'s [(u32, u32)],
+    base_id: Oid,
+    lines: u64,
+}
+
+/// Fewer history steps than this in a whole change are replayed on one thread: a second
+/// repository handle and pack index cost more than they would save.
+const STEPS_WORTH_A_THREAD: usize = 64;
+
+/// The jobs split in two of about equal history, longest first, the second empty when a
+/// second thread would not pay.
+fn split_for_two_threads(
+    mut jobs: Vec<AttributionJob<'_>>,
+) -> (Vec<AttributionJob<'_>>, Vec<AttributionJob<'_>>) {
+    let total: usize = jobs.iter().map(|j| j.steps.len()).sum();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if jobs.len() < 2 || total < STEPS_WORTH_A_THREAD || cores < 2 {
+        return (jobs, Vec::new());
+    }
+    jobs.sort_by_key(|j| std::cmp::Reverse(j.steps.len()));
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    let (mut our_steps, mut their_steps) = (0usize, 0usize);
+    for job in jobs {
+        if our_steps <= their_steps {
+            our_steps += job.steps.len() + 1;
+            ours.push(job);
+        } else {
+            their_steps += job.steps.len() + 1;
+            theirs.push(job);
+        }
+    }
+    (ours, theirs)
+}
+
+/// What every attribution thread shares: the index, the owner store, whose lines to count
+/// and the deadline.
+struct AttributionWork<'a> {
+    index: &'a HistoryIndex,
+    store: Option<&'a owner_store::OwnerStore>,
+    author: Option<u32>,
+    deadline: Option<std::time::Instant>,
+}
+
+impl AttributionWork<'_> {
+    /// Replays `jobs` on this thread: the lines the author owns among them, and the cost.
+    fn run(
+        &self,
+        repo: &Repository,
+        objects: &mut ObjectCache,
+        history: &index::ReachableFrom<'_>,
+        jobs: &[AttributionJob<'_>],
+    ) -> Result<(u64, owners::ReplayCost), MiningError> {
+        let mut line_diffs = LineDiffs::new(repo);
+        let mut cost = owners::ReplayCost::default();
+        let mut author_lines = 0u64;
+        for job in jobs {
+            if self
+                .deadline
+                .is_some_and(|d| std::time::Instant::now() >= d)
+            {
+                return Err(MiningError::TimedOut);
+            }
+            let replayed = replay_from_store(
+                repo,
+                self.index,
+                objects,
+                &mut line_diffs,
+                history,
+                job.steps,
+                job.base_id,
+                self.store,
+                &mut cost,
+            )?;
+            if let (Some(a), Some((_, owners))) = (self.author, replayed.target) {
+                author_lines += owners
+                    .iter()
+                    .filter(|&&o| o != owners::NOBODY && self.index.commit(o).author == a)
+                    .count() as u64;
+            }
+        }
+        Ok((author_lines, cost))
+    }
 }
 
 /// [`owners::replay_owners`] of `steps`, from the longest first steps `store` holds the end
@@ -1409,6 +1608,91 @@ fn replay_from_store(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Versions of a file as a history makes them: lines replaced, moved, added and removed,
+    /// indented blocks and repeated lines (where sliders and the slider heuristic matter).
+    fn file_versions(n: usize) -> Vec<Vec<u8>> {
+        let mut seed = 0x2545_f491_u64;
+        let mut next = move |m: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % m
+        };
+        let mut lines: Vec<String> = (0..60)
+            .map(|i| match i % 5 {
+                0 => "}".to_string(),
+                1 => String::new(),
+                _ => format!("    line {i}"),
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for v in 0..n {
+            for _ in 0..1 + next(4) {
+                let at = next(lines.len() + 1);
+                match next(4) {
+                    0 if !lines.is_empty() && at < lines.len() => {
+                        lines.remove(at);
+                    }
+                    1 => lines.insert(at, "}".to_string()),
+                    2 => lines.insert(at, format!("        v{v}")),
+                    _ => {
+                        let block = ["", "    if x {", "        y", "    }"];
+                        for (k, l) in block.iter().enumerate() {
+                            lines.insert((at + k).min(lines.len()), l.to_string());
+                        }
+                    }
+                }
+            }
+            let mut text = lines.join("\n").into_bytes();
+            if v % 3 != 0 {
+                text.push(b'\n');
+            }
+            versions.push(text);
+        }
+        versions
+    }
+
+    /// The diffs of a replay, each blob's lines numbered once, are the diffs made pair by
+    /// pair: along the history, against older versions (a merge's parents), and after the
+    /// numbering was forgotten.
+    #[test]
+    fn diffs_along_a_history_equal_diffs_made_pair_by_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let versions = file_versions(120);
+        let id = |v: &[u8]| Oid::hash_object(ObjectType::Blob, v).unwrap();
+        let mut along = LineDiffs::new(&repo);
+        let mut pairwise = LineDiffs::new(&repo);
+        let mut pairs: Vec<(usize, usize)> = (1..versions.len()).map(|i| (i - 1, i)).collect();
+        pairs.extend((10..versions.len()).step_by(7).map(|i| (i - 10, i)));
+        for (a, b) in pairs {
+            let (old, new) = (&versions[a], &versions[b]);
+            let got = along.stats_in_history(id(old), old, id(new), new).unwrap();
+            let want = pairwise.stats(id(old), old, id(new), new).unwrap();
+            assert_eq!(got, want, "versions {a} and {b}");
+        }
+        // A file with few lines after one with many: the numbering is forgotten and begun
+        // again, and the diffs stay the same.
+        let big: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let bigger = [&big[..], b"end\n"].concat();
+        let got = along
+            .stats_in_history(id(&big), &big, id(&bigger), &bigger)
+            .unwrap();
+        assert_eq!(got.added, 1);
+        assert!(along.lines.indents.len() > 20_000);
+        for (a, b) in [(3, 4), (4, 5)] {
+            let (old, new) = (&versions[a], &versions[b]);
+            assert_eq!(
+                along.stats_in_history(id(old), old, id(new), new).unwrap(),
+                pairwise.stats(id(old), old, id(new), new).unwrap()
+            );
+            assert!(
+                along.lines.indents.len() < 1_000,
+                "the numbering was begun again"
+            );
+        }
+    }
 
     #[test]
     fn line_counts() {

@@ -355,7 +355,8 @@ pub fn replay_owners(
                 };
                 needs_whole_replay!(id);
                 cost.diffs += 1;
-                let stats = line_diffs.stats(id, old.content(), new_id, new.content())?;
+                let stats =
+                    line_diffs.stats_in_history(id, old.content(), new_id, new.content())?;
                 parents.push((
                     local.get(&id).map_or(empty.clone(), |(_, o)| o.clone()),
                     stats.hunks,
@@ -404,7 +405,8 @@ pub fn replay_owners(
                     }
                     needs_whole_replay!(id);
                     cost.diffs += 1;
-                    let stats = line_diffs.stats(id, old.content(), new_id, new.content())?;
+                    let stats =
+                        line_diffs.stats_in_history(id, old.content(), new_id, new.content())?;
                     let before = local.get(&id).map_or(empty.clone(), |(_, o)| o.clone());
                     apply_hunks(&before, &stats.hunks, new_len, c)
                 }

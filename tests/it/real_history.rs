@@ -370,6 +370,47 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     assert_score_equals_mine(repo.path(), &mined, last);
 }
 
+/// A change whose files have a long history between them is replayed on two threads, each
+/// file on one of them: every file is attributed as the miner attributes it, whichever thread
+/// replayed it, with the store cold and warm.
+#[test]
+fn a_change_to_several_long_lived_files_is_attributed_as_the_miner_does() {
+    let repo = TestRepo::new();
+    let authors = ["alice", "bob", "carol"];
+    let names = ["src/a.txt", "src/b.txt", "src/c.txt"];
+    let mut texts: Vec<String> = names.iter().map(|n| lines(&n[4..5], 40)).collect();
+    for (name, text) in names.iter().zip(&texts) {
+        repo.write(name, text);
+    }
+    repo.commit("alice", t(0), "Import");
+    // Each file changed about 30 times (more history than one thread is given), by turns.
+    for i in 1..=90i64 {
+        let f = i as usize % names.len();
+        let author = authors[(i as usize / 2) % authors.len()];
+        let at = (i as usize * 7) % 40 + 1;
+        let prefix = &names[f][4..5];
+        texts[f] = texts[f].replacen(&format!("{prefix}{at}\n"), &format!("{author}{i}\n"), 1)
+            + &format!("{prefix}tail{i}\n");
+        repo.write(names[f], &texts[f]);
+        repo.commit(author, t(i), &format!("Change {i}"));
+    }
+    for (n, author) in ["bob", "carol"].into_iter().enumerate() {
+        for (name, text) in names.iter().zip(texts.iter_mut()) {
+            *text = format!("{author} top {n}\n{text}");
+            repo.write(name, &*text);
+        }
+        repo.commit(author, t(100 + n as i64), "Change every file");
+    }
+    let mined = mine_repo(repo.path());
+    let commits = commits_with_a_parent(repo.path());
+    let last: Vec<&str> = commits[commits.len() - 2..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    assert_score_equals_mine(repo.path(), &mined, &last);
+    assert_score_equals_mine(repo.path(), &mined, &last);
+}
+
 fn walk_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
