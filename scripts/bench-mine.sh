@@ -70,7 +70,13 @@ bench() { # NAME REPO
     mem=$(rss "$BIN" mine --repo "$repo" --out "$TMP/out.csv")
     ratio=$(awk -v a="$mine" -v b="$git" 'BEGIN { printf "%.2f×", a / b }')
     if ((HAVE_PYD)) && { [[ $name != large* ]] || [[ $PYD == all ]]; }; then
-        pyd=$(fmt "$(seconds 1 "python3 '$ROOT/scripts/pydriller-metrics.py' '$repo'")")
+        local pyd_repo=$repo
+        if [[ $(git -C "$repo" rev-parse --is-bare-repository) == true ]]; then
+            # PyDriller needs a work tree's .git; a local clone shares the objects.
+            pyd_repo=$TMP/pydriller-$name
+            git clone -q --no-checkout "$repo" "$pyd_repo"
+        fi
+        pyd=$(fmt "$(seconds 1 "python3 '$ROOT/scripts/pydriller-metrics.py' '$pyd_repo'")")
     fi
     ROWS+=("| $name | $commits | $(fmt "$git") | $(fmt "$mine") | $ratio | $mem | $pyd |")
 }
