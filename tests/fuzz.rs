@@ -1289,3 +1289,31 @@ fn delta_claiming_a_gigabyte_reserves_nothing() {
     assert!(largest < 2 << 20, "allocated {largest}");
 }
 
+#[test]
+fn cobertura_with_many_roots_and_files_reads_in_linear_time() {
+    // Every relative file name was joined to every <source> root when the report was read,
+    // each join checked against the file's earlier ones: 4,000 roots and 4,000 classes
+    // (400 KB) took minutes, and memory grew with roots × files.
+    let n = 20_000;
+    let mut xml = String::from("<coverage><sources>");
+    for i in 0..n {
+        xml.push_str(&format!("<source>/r{i}/pkg</source>"));
+    }
+    xml.push_str("</sources><packages><package><classes>");
+    for i in 0..n {
+        xml.push_str(&format!(
+            "<class filename=\"d{i}/a.py\"><lines><line number=\"1\" hits=\"{i}\"/></lines></class>"
+        ));
+    }
+    xml.push_str("</classes></package></packages></coverage>");
+    let started = std::time::Instant::now();
+    let (report, largest) = largest_allocation(|| CoverageReport::parse("c.xml", &xml).unwrap());
+    assert!(largest <= allowance(xml.len()), "allocated {largest}");
+    // Every entry is named a.py: a lookup sees all of them, under every root.
+    assert_eq!(report.line_hits("pkg/d7/a.py", 1), Some(7));
+    assert_eq!(report.line_hits("r9/pkg/d7/a.py", 1), Some(7));
+    assert_eq!(report.line_hits("r9/pkg/d7/b.py", 1), None);
+    assert_eq!(report.line_hits("elsewhere/d7/a.py", 1), None);
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
+}
