@@ -15,7 +15,7 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::Value;
 
-use riskgate::config::RepoConfig;
+use riskgate::config::{RepoConfig, MAX_CONFIG_BYTES, MAX_ENTRY_BYTES, MAX_LIST_ENTRIES};
 use riskgate::features::coverage::{coverage_delta, CoverageReport};
 use riskgate::github::events::{parse_event, Event};
 use riskgate::github::webhook::{sign, verify_signature, Signature, SignatureError};
@@ -44,6 +44,7 @@ struct Tracking;
 
 thread_local! {
     static LARGEST: Cell<usize> = const { Cell::new(0) };
+    static TOTAL: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note(size: usize) {
@@ -52,6 +53,7 @@ fn note(size: usize) {
             l.set(size);
         }
     });
+    let _ = TOTAL.try_with(|t| t.set(t.get().saturating_add(size)));
 }
 
 unsafe impl GlobalAlloc for Tracking {
@@ -80,6 +82,14 @@ fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
     LARGEST.with(|l| l.set(0));
     let out = f();
     (out, LARGEST.with(Cell::get))
+}
+
+/// `f()`, and the bytes allocated on this thread while it ran, all blocks together (a block
+/// grown counts again at its new size).
+fn total_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    TOTAL.with(|t| t.set(0));
+    let out = f();
+    (out, TOTAL.with(Cell::get))
 }
 
 /// What a parser may allocate at once for `input` bytes: a few copies of it, plus slack.
@@ -754,13 +764,29 @@ const YAML_TOKENS: &[&[u8]] = &[
 ];
 
 fn check_config(text: &str) -> Result<(), TestCaseError> {
-    let (parsed, largest) = largest_allocation(|| RepoConfig::parse(".github/riskgate.yml", text));
+    let ((parsed, largest), total) =
+        total_allocation(|| largest_allocation(|| RepoConfig::parse(".github/riskgate.yml", text)));
     prop_assert!(largest <= allowance(text.len()), "allocated {largest}");
+    // Aliases must not multiply a short file into a large value.
+    prop_assert!(
+        total <= 64 * text.len() + (4 << 20),
+        "allocated {total} in all for {} bytes",
+        text.len()
+    );
     match parsed {
         Ok(c) => {
+            prop_assert!(text.len() <= MAX_CONFIG_BYTES);
             prop_assert!(!c.skip_label.trim().is_empty());
             if let Some(t) = c.thresholds {
                 prop_assert!(t.elevated > 0.0 && t.elevated <= t.high && t.high < 1.0);
+            }
+            let coverage_paths = c.coverage.iter().flat_map(|c| &c.paths);
+            for list in [
+                c.sensitive_paths.iter().collect::<Vec<_>>(),
+                coverage_paths.collect(),
+            ] {
+                prop_assert!(list.len() <= MAX_LIST_ENTRIES);
+                prop_assert!(list.iter().all(|e| e.len() <= MAX_ENTRY_BYTES));
             }
         }
         Err(e) => prop_assert!(e.to_string().starts_with(".github/riskgate.yml: "), "{e}"),
@@ -780,6 +806,34 @@ proptest! {
         ],
     ) {
         check_config(&lossy(&bytes))?;
+    }
+
+    #[test]
+    fn aliased_globs_are_read_within_limits(
+        glob_len in 0..3 * MAX_ENTRY_BYTES,
+        aliases in 0..MAX_LIST_ENTRIES + MAX_LIST_ENTRIES / 2,
+        anchor_elsewhere in any::<bool>(),
+        list in prop::sample::select(vec!["sensitive_paths", "coverage.paths"]),
+    ) {
+        let glob = "g".repeat(glob_len.max(1));
+        let (anchor, first) = if anchor_elsewhere {
+            (format!("skip_label: &g '{glob}'\n"), "*g".to_string())
+        } else {
+            (String::new(), format!("&g '{glob}'"))
+        };
+        let entries = format!("[{first}{}]", ", *g".repeat(aliases));
+        let text = if list == "sensitive_paths" {
+            format!("{anchor}sensitive_paths: {entries}\n")
+        } else {
+            format!("{anchor}coverage: {{artifact: a, paths: {entries}}}\n")
+        };
+        check_config(&text)?;
+        let accepted = RepoConfig::parse(".github/riskgate.yml", &text).is_ok();
+        prop_assert_eq!(
+            accepted,
+            glob.len() <= MAX_ENTRY_BYTES && aliases < MAX_LIST_ENTRIES,
+            "{} bytes, {} aliases", glob.len(), aliases
+        );
     }
 }
 
