@@ -5,7 +5,7 @@
 //! [`CoverageDelta`]: project coverage before and after, and how much of the added
 //! code the head report shows as executed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -24,11 +24,18 @@ pub struct CoverageReport {
     by_name: HashMap<String, Vec<PathEntry>>,
 }
 
-/// One report path with the normalised full paths it may stand for.
+/// One report path, normalised. A relative one may also stand for itself under each
+/// `<source>` root; those joined paths are worked out when a path is looked up, not stored,
+/// so that a report naming many files and many roots costs no more than its size.
 #[derive(Debug, Clone, PartialEq)]
 struct PathEntry {
     key: String,
-    candidates: Vec<String>,
+    own: String,
+    relative: bool,
+    /// Leading `..` components of `own` (a relative path keeps only leading ones).
+    up: usize,
+    /// Byte offset in `own` of what follows them.
+    rest: usize,
 }
 
 /// Why a coverage report could not be read.
@@ -164,6 +171,7 @@ impl CoverageReport {
             stack: Vec::new(),
             files: BTreeMap::new(),
             roots: Vec::new(),
+            seen_roots: HashSet::new(),
             current_file: None,
             source_text: None,
             saw_root: false,
@@ -275,21 +283,134 @@ impl CoverageReport {
         let entries = self.by_name.get(file_name(wanted))?;
         let suffix = format!("/{wanted}");
         let mut best: Option<((u8, usize), &str)> = None;
+        let mut rooted = HashMap::new();
         for entry in entries {
-            for candidate in &entry.candidates {
-                let score = if candidate == wanted {
-                    (0, candidate.len())
-                } else if candidate.ends_with(&suffix) {
-                    (1, candidate.len())
-                } else {
-                    continue;
+            let own = &entry.own;
+            let mut score = if own == wanted {
+                Some((0, own.len()))
+            } else if own.ends_with(&suffix) {
+                Some((1, own.len()))
+            } else {
+                None
+            };
+            if entry.relative && !self.roots.is_empty() {
+                let under_root = self.rooted_score(entry, wanted, &mut rooted);
+                score = match (score, under_root) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
                 };
+            }
+            if let Some(score) = score {
                 if best.is_none_or(|(s, _)| score < s) {
                     best = Some((score, entry.key.as_str()));
                 }
             }
         }
         best.map(|(_, key)| key)
+    }
+
+    /// The best score of `entry` joined to any root, against `wanted` (exact 0, suffix 1,
+    /// then length): what `normalize_path(root + "/" + own)` would score for the best root.
+    ///
+    /// Joined to a root, `own` becomes the root less its last `up` components (its base),
+    /// then `rest`. Which roots match, and how well, depends only on `up` and
+    /// on the part of `wanted` before `rest`, so within one lookup each such pair is worked
+    /// out once over the roots (`cache`, which keeps the score and what the root adds to the
+    /// length), whatever the number of report paths sharing it.
+    fn rooted_score(
+        &self,
+        entry: &PathEntry,
+        wanted: &str,
+        cache: &mut HashMap<(usize, Option<usize>), Option<(u8, usize)>>,
+    ) -> Option<(u8, usize)> {
+        let rest = &entry.own[entry.rest..];
+        if rest.is_empty() {
+            // `own` is nothing but `..`: join it the plain way.
+            let name = file_name(&entry.own);
+            return self
+                .roots
+                .iter()
+                .map(|root| normalize_path(&format!("{root}/{}", entry.own)))
+                .filter(|joined| file_name(joined) == name)
+                .filter_map(|joined| {
+                    if joined == wanted {
+                        Some((0, joined.len()))
+                    } else if joined.ends_with(&format!("/{wanted}")) {
+                        Some((1, joined.len()))
+                    } else {
+                        None
+                    }
+                })
+                .min();
+        }
+        // `prefix`: what `wanted` has before `rest` (Some("") when it is `rest`), or None
+        // when `wanted` is a shorter suffix of `rest`.
+        let prefix = if wanted == rest {
+            Some("")
+        } else if wanted.len() > rest.len()
+            && wanted.ends_with(rest)
+            && wanted.as_bytes()[wanted.len() - rest.len() - 1] == b'/'
+        {
+            Some(&wanted[..wanted.len() - rest.len() - 1])
+        } else if rest.len() > wanted.len() && rest.ends_with(&format!("/{wanted}")) {
+            None
+        } else {
+            return None;
+        };
+        let up = entry.up;
+        let best = *cache.entry((up, prefix.map(str::len))).or_insert_with(|| {
+            self.roots
+                .iter()
+                .filter_map(|root| {
+                    let (kept, dots) = root_base(root, up);
+                    // The base as a string, needed only to compare it with a prefix that
+                    // could end in `..` (never one of a repository path).
+                    let spelled = || {
+                        let mut b = kept.to_string();
+                        for _ in 0..dots {
+                            b.push_str(if b.is_empty() { ".." } else { "/.." });
+                        }
+                        b
+                    };
+                    let len = match (kept.len(), dots) {
+                        (k, 0) => k,
+                        (0, d) => 3 * d - 1,
+                        (k, d) => k + 3 * d,
+                    };
+                    // What the base adds to `rest`: nothing, `/`, or itself and `/`.
+                    let extra = match (len, kept) {
+                        (0, _) => 0,
+                        (1, "/") => 1,
+                        (l, _) => l + 1,
+                    };
+                    let matches = |p: &str| {
+                        let base = if dots == 0 {
+                            std::borrow::Cow::Borrowed(kept)
+                        } else if p.contains("..") {
+                            std::borrow::Cow::Owned(spelled())
+                        } else {
+                            return None;
+                        };
+                        if *base == *p {
+                            Some(0)
+                        } else if base.len() > p.len()
+                            && base.ends_with(p)
+                            && base.as_bytes()[base.len() - p.len() - 1] == b'/'
+                        {
+                            Some(1)
+                        } else {
+                            None
+                        }
+                    };
+                    match prefix {
+                        None => Some((1, extra)),
+                        Some("") => Some((u8::from(len != 0), extra)),
+                        Some(p) => matches(p).map(|score| (score, extra)),
+                    }
+                })
+                .min()
+        });
+        best.map(|(score, extra)| (score, extra + rest.len()))
     }
 
     /// Report paths (as written) with their line hits, in path order.
@@ -315,18 +436,19 @@ impl CoverageReport {
             if name.is_empty() {
                 continue;
             }
-            let mut candidates = vec![own.clone()];
-            if !is_absolute(&own) {
-                for root in &roots {
-                    let joined = normalize_path(&format!("{root}/{own}"));
-                    if file_name(&joined) == name && !candidates.contains(&joined) {
-                        candidates.push(joined);
-                    }
-                }
-            }
+            let relative = !is_absolute(&own);
+            let up = if relative {
+                own.split('/').take_while(|part| *part == "..").count()
+            } else {
+                0
+            };
+            let rest = (up * 3).min(own.len());
             by_name.entry(name).or_default().push(PathEntry {
                 key: key.clone(),
-                candidates,
+                own,
+                relative,
+                up,
+                rest,
             });
         }
         CoverageReport {
@@ -345,6 +467,7 @@ struct CoberturaParser<'a> {
     stack: Vec<String>,
     files: BTreeMap<String, LineHits>,
     roots: Vec<String>,
+    seen_roots: HashSet<String>,
     /// File name of the `<class>` being read.
     current_file: Option<String>,
     /// Text of the `<source>` being read.
@@ -437,7 +560,7 @@ impl CoberturaParser<'_> {
                     let root = text.trim();
                     if !root.is_empty() {
                         let root = normalize_path(root);
-                        if !self.roots.contains(&root) {
+                        if self.seen_roots.insert(root.clone()) {
                             self.roots.push(root);
                         }
                     }
@@ -649,6 +772,32 @@ fn is_absolute(normalized: &str) -> bool {
 
 fn file_name(normalized: &str) -> &str {
     normalized.rsplit('/').next().unwrap_or(normalized)
+}
+
+/// `normalize_path(root + "/" + "../" × up)` for a normalised root, without building it: the
+/// part of the root kept (`/` for an absolute root with nothing left; an empty root is joined
+/// as `/`), and how many `..` follow it (a relative root can run out of components).
+fn root_base(root: &str, up: usize) -> (&str, usize) {
+    if root.is_empty() {
+        return ("/", 0);
+    }
+    let absolute = root.starts_with('/');
+    let mut end = root.len();
+    let mut removed = 0;
+    while removed < up {
+        let start = root[..end].rfind('/').map_or(0, |i| i + 1);
+        let part = &root[start..end];
+        if part.is_empty() || part == ".." {
+            break;
+        }
+        end = start.saturating_sub(1);
+        if absolute && end == 0 {
+            end = 1;
+        }
+        removed += 1;
+    }
+    let dots = if absolute { 0 } else { up - removed };
+    (&root[..end], dots)
 }
 
 #[cfg(test)]

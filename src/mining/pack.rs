@@ -32,11 +32,17 @@ const MAX_CHAIN: usize = 10_000;
 /// Objects larger than this are left to libgit2 (they would be read whole into memory).
 const MAX_OBJECT: u64 = 1 << 30;
 
+/// Room first made for an inflated object or an applied delta; more is made as the data
+/// turns out to need it, so that a size a corrupt pack claims reserves nothing.
+const INFLATE_START: usize = 1 << 20;
+
 struct Pack {
     file: File,
     /// The whole `.idx` file (version 2).
     index: Vec<u8>,
     count: usize,
+    /// Length of the `.pack` file.
+    len: u64,
 }
 
 const IDX_HEADER: usize = 8;
@@ -55,7 +61,13 @@ impl Pack {
             return None;
         }
         let file = File::open(idx_path.with_extension("pack")).ok()?;
-        Some(Pack { file, index, count })
+        let len = file.metadata().ok()?.len();
+        Some(Pack {
+            file,
+            index,
+            count,
+            len,
+        })
     }
 
     /// Offset in the pack of object `id`.
@@ -309,29 +321,40 @@ impl Packs {
     /// `size` bytes inflated from the zlib stream at `offset` of pack `pack`.
     fn inflate(&mut self, pack: usize, mut offset: u64, size: u64) -> Option<Vec<u8>> {
         let size = usize::try_from(size).ok()?;
-        // One extra byte of room: a stream giving more than `size` is corrupt, not cut short.
-        let mut out = Vec::with_capacity(size + 1);
+        // Room for one extra byte: a stream giving more than `size` is corrupt, not cut short.
+        // The room grows with what the stream yields rather than being reserved for the size
+        // the header claims, which a corrupt header can put at a gigabyte.
+        let room = size.checked_add(1)?;
+        let mut out = Vec::with_capacity(room.min(INFLATE_START));
         self.inflater.reset(true);
-        // Compressed data is rarely much larger than the data itself.
-        let chunk = (size + size / 64 + 64).clamp(4096, 8 << 20);
+        // Compressed data is rarely much larger than the data itself, and never runs past the
+        // end of the pack.
+        let left = self.packs[pack].len.saturating_sub(offset);
+        let chunk = (size + size / 64 + 64)
+            .clamp(4096, 8 << 20)
+            .min(usize::try_from(left).unwrap_or(usize::MAX).max(1));
         if self.buf.len() < chunk {
             self.buf.resize(chunk, 0);
         }
         loop {
+            if out.len() == out.capacity() {
+                out.reserve_exact(out.capacity().max(INFLATE_START).min(room - out.len()));
+            }
             let n = self.packs[pack].read_at(&mut self.buf[..chunk], offset)?;
             if n == 0 {
                 return None;
             }
-            let before = self.inflater.total_in();
+            let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
             let status = self
                 .inflater
                 .decompress_vec(&self.buf[..n], &mut out, FlushDecompress::None)
                 .ok()?;
-            let used = self.inflater.total_in() - before;
+            let used = self.inflater.total_in() - in_before;
+            let produced = self.inflater.total_out() - out_before;
             match status {
                 Status::StreamEnd => return (out.len() == size).then_some(out),
                 _ if out.len() > size => return None,
-                _ if used == 0 => return None,
+                _ if used == 0 && produced == 0 => return None,
                 _ => offset += used,
             }
         }
@@ -363,7 +386,8 @@ fn apply_delta(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
     if size as u64 > MAX_OBJECT {
         return None;
     }
-    let mut out = Vec::with_capacity(size);
+    // The result is usually about as large as its base; it grows from there as it needs.
+    let mut out = Vec::with_capacity(size.min(base.len().saturating_add(delta.len())));
     while i < delta.len() {
         let op = delta[i];
         i += 1;
