@@ -16,3 +16,4 @@ pub mod production;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod time;

@@ -178,10 +178,3 @@ pub fn parse_when(text: &str) -> Result<i64, String> {
         "`{text}` is not a date (YYYY-MM-DD), an RFC 3339 time or unix seconds"
     ))
 }
-
-/// Unix milliseconds as RFC 3339 UTC, to the second.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
-}

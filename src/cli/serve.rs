@@ -170,7 +170,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         private_key_pem,
     };
     // Refuse a bad key now rather than at the first delivery.
-    crate::github::auth::app_jwt(&creds, server::now_ms() / 1000).context("the App private key")?;
+    crate::github::auth::app_jwt(&creds, crate::time::now_secs()).context("the App private key")?;
     let retry = RetryPolicy {
         max_attempts: args.github_attempts,
         base_delay: Duration::from_millis(500),

@@ -108,13 +108,6 @@ pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
     Some(days * 86_400 + hour * 3600 + minute * 60 + second)
 }
 
-pub(crate) fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// A source of "now" in Unix seconds; tests move it.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -166,7 +159,7 @@ impl fmt::Debug for InstallationTokens {
 
 impl InstallationTokens {
     pub fn new(creds: AppCredentials) -> InstallationTokens {
-        InstallationTokens::with_clock(creds, Arc::new(system_now))
+        InstallationTokens::with_clock(creds, Arc::new(crate::time::now_secs))
     }
 
     pub fn with_clock(creds: AppCredentials, clock: Clock) -> InstallationTokens {

@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::github::auth::{system_now, AuthError, InstallationTokens};
+use crate::github::auth::{AuthError, InstallationTokens};
+use crate::time::now_secs;
 
 /// GitHub accepts at most this many annotations in one check run request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
@@ -362,7 +363,7 @@ fn rate_limit_wait(
     }
     if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
         if let Some(reset) = header_u64(headers, "x-ratelimit-reset") {
-            let now = system_now().max(0) as u64;
+            let now = now_secs().max(0) as u64;
             // One second more: the reset instant is truncated to whole seconds.
             return Some(Some(Duration::from_secs(reset.saturating_sub(now) + 1)));
         }

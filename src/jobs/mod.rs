@@ -15,8 +15,8 @@ use crate::engine::ModelSource;
 use crate::github::client::{GitHubApi, GitHubError};
 use crate::mining::mirror::Mirrors;
 use crate::server::metrics::Metrics;
-use crate::server::now_ms;
 use crate::store::{Job, Store};
+use crate::time::now_ms;
 
 mod merge_group;
 mod retention;

@@ -17,8 +17,8 @@ use crate::github::{render, CHECK_NAME};
 use crate::mining::mirror::MirrorError;
 use crate::mining::{self, ChangeSpec};
 use crate::model::Band;
-use crate::server::now_ms;
 use crate::store::{Job, JobStatus, NewAuditEvent, NewScore};
+use crate::time::now_ms;
 
 /// A mining failure as a job outcome: past the deadline stops the job, anything else is retried.
 pub(super) fn mining_err(e: mining::MiningError) -> JobError {

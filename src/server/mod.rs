@@ -21,6 +21,7 @@ use tokio::sync::Semaphore;
 use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan};
 use crate::store::{NewDelivery, Recorded, Store};
+use crate::time::now_ms;
 
 mod auth;
 pub mod dashboard;
@@ -94,13 +95,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .merge(work)
         .with_state(state)
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn reply(status: StatusCode, message: impl Into<String>) -> Response {
