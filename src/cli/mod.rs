@@ -161,15 +161,11 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 /// UTC), RFC 3339 (`2026-11-01T12:00:00Z`), or unix seconds.
 pub fn parse_when(text: &str) -> Result<i64, String> {
     let t = text.trim();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_millis());
+    if let Some(ms) = crate::time::parse_date_ms(t) {
+        return Ok(ms);
     }
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Ok(dt.timestamp_millis());
+    if let Some(ms) = crate::time::parse_rfc3339_ms(t) {
+        return Ok(ms);
     }
     if let Some(ms) = t.parse::<i64>().ok().and_then(|s| s.checked_mul(1000)) {
         return Ok(ms);

@@ -61,53 +61,6 @@ pub fn app_jwt(creds: &AppCredentials, now_unix: i64) -> Result<String, AuthErro
         .map_err(|e| AuthError::Sign(e.to_string()))
 }
 
-/// Seconds since the Unix epoch of an RFC 3339 UTC timestamp as GitHub writes them,
-/// `YYYY-MM-DDTHH:MM:SSZ` (fractional seconds and a `+00:00` offset are accepted too).
-pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let part = s.get(from..to)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &frac[digits..];
-    }
-    if !matches!(rest, "Z" | "z" | "+00:00" | "-00:00") {
-        return None;
-    }
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 to the date, in the proleptic Gregorian calendar.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
 /// A source of "now" in Unix seconds; tests move it.
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
@@ -209,7 +162,10 @@ impl InstallationTokens {
         let (token, expires_at) = api
             .request_installation_token(&jwt, installation_id)
             .await?;
-        let refresh_at = match expires_at.as_deref().and_then(parse_rfc3339_utc) {
+        let refresh_at = match expires_at
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339_utc)
+        {
             Some(expires) => expires - REFRESH_MARGIN_SECS,
             None => {
                 tracing::warn!(
@@ -240,36 +196,6 @@ impl InstallationTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_by_hand() {
-        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_utc("2016-07-11T22:14:10Z"),
-            Some(1_468_275_250)
-        );
-        assert_eq!(parse_rfc3339_utc("2000-02-29T12:00:00Z"), Some(951_825_600));
-        assert_eq!(
-            parse_rfc3339_utc("2026-12-01T19:44:23.123Z"),
-            Some(1_796_154_263)
-        );
-        assert_eq!(
-            parse_rfc3339_utc("2026-12-01T19:44:23+00:00"),
-            Some(1_796_154_263)
-        );
-        for bad in [
-            "",
-            "2016-07-11",
-            "2016-07-11T22:14:10",
-            "2016-07-11T22:14:10+02:00",
-            "2016-13-11T22:14:10Z",
-            "2016-07-11T22:14:1xZ",
-            "2016-07-11T22:14:10.Z",
-            "２016-07-11T22:14:10Z",
-        ] {
-            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn credentials_debug_hides_the_key() {

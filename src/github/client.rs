@@ -943,7 +943,7 @@ impl GitHubApi {
             created_at: raw
                 .created_at
                 .as_deref()
-                .and_then(super::auth::parse_rfc3339_utc),
+                .and_then(crate::time::parse_rfc3339_utc),
         })
     }
 
