@@ -16,4 +16,5 @@ pub mod production;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod time;

@@ -94,24 +94,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays
-/// clean; `RISKGATE_LOG_FORMAT=json` writes one JSON object per line, for log collectors.
-pub fn init_telemetry() {
-    let filter = std::env::var("RISKGATE_LOG")
-        .ok()
-        .filter(|f| !f.is_empty())
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if std::env::var("RISKGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 /// An error and its causes on one line: "reading x: no such file".
 pub fn one_line(err: &anyhow::Error) -> String {
     err.chain()

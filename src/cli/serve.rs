@@ -12,8 +12,9 @@ use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
 use crate::jobs::{RepoLocks, RetentionSettings, Worker, WorkerSettings};
 use crate::mining::mirror::{GitRemote, Mirrors};
-use crate::server::{self, metrics::Metrics, AppState, HttpLimits};
+use crate::server::{self, AppState, HttpLimits};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {

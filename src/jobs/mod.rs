@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use crate::engine::ModelSource;
 use crate::github::client::{GitHubApi, GitHubError};
 use crate::mining::mirror::Mirrors;
-use crate::server::metrics::Metrics;
 use crate::store::{Job, Store};
+use crate::telemetry::Metrics;
 use crate::time::now_ms;
 
 mod merge_group;

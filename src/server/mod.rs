@@ -21,12 +21,12 @@ use tokio::sync::Semaphore;
 use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan};
 use crate::store::{NewDelivery, Recorded, Store};
+use crate::telemetry::Metrics;
 use crate::time::now_ms;
 
 mod auth;
 pub mod dashboard;
 pub mod incidents;
-pub mod metrics;
 mod serve;
 
 pub use serve::serve;
@@ -66,7 +66,7 @@ impl HttpLimits {
 pub struct AppState {
     pub store: Store,
     pub webhook_secret: Vec<u8>,
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Wakes the workers when a job was queued.
     pub wake: Arc<tokio::sync::Notify>,
     /// The model scores are made with (the dashboard shows its curves).
