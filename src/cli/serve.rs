@@ -12,6 +12,7 @@ use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
 use crate::jobs::{RepoLocks, RetentionSettings, Worker, WorkerSettings};
 use crate::mining::mirror::{GitRemote, Mirrors};
+use crate::model::file::ModelSource;
 use crate::server::{self, AppState, HttpLimits};
 use crate::store::Store;
 use crate::telemetry::Metrics;
@@ -164,7 +165,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("riskgate.db").display()));
     let store = Store::connect(&database_url).await?;
-    let model = Arc::new(crate::engine::ModelSource::load(args.model.as_deref())?);
+    let model = Arc::new(ModelSource::load(args.model.as_deref())?);
     let metrics = Arc::new(Metrics::default());
     let creds = AppCredentials {
         app_id: args.app_id,

@@ -20,6 +20,7 @@ use tokio::sync::Semaphore;
 
 use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan};
+use crate::model::file::ModelSource;
 use crate::store::{NewDelivery, Recorded, Store};
 use crate::telemetry::Metrics;
 use crate::time::now_ms;
@@ -70,7 +71,7 @@ pub struct AppState {
     /// Wakes the workers when a job was queued.
     pub wake: Arc<tokio::sync::Notify>,
     /// The model scores are made with (the dashboard shows its curves).
-    pub model: Arc<crate::engine::ModelSource>,
+    pub model: Arc<ModelSource>,
     /// Bearer token for `POST /api/incidents`; without one the endpoint refuses everything.
     pub api_token: Option<String>,
     /// Token for the dashboard; without one the dashboard is off.
