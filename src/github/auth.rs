@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
-
-use crate::github::client::{GitHubApi, GitHubError};
 
 /// How long before `expires_at` a cached installation token is replaced.
 pub const REFRESH_MARGIN_SECS: i64 = 5 * 60;
@@ -144,12 +143,14 @@ impl InstallationTokens {
     }
 
     /// A valid access token for `installation_id`: the cached one unless it expires within
-    /// five minutes, else a new one from `POST /app/installations/{id}/access_tokens`.
-    pub async fn token(
-        &self,
-        api: &GitHubApi,
-        installation_id: u64,
-    ) -> Result<String, GitHubError> {
+    /// five minutes, else a new one from `fetch`, which is given the App JWT and returns the
+    /// token and its `expires_at` (the client asks `POST /app/installations/{id}/access_tokens`).
+    pub async fn token<F, Fut, E>(&self, installation_id: u64, fetch: F) -> Result<String, E>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<(String, Option<String>), E>>,
+        E: From<AuthError>,
+    {
         let slot = self.slot(installation_id);
         let mut cached = slot.lock().await;
         let now = (self.inner.clock)();
@@ -159,9 +160,7 @@ impl InstallationTokens {
             }
         }
         let jwt = app_jwt(&self.inner.creds, now)?;
-        let (token, expires_at) = api
-            .request_installation_token(&jwt, installation_id)
-            .await?;
+        let (token, expires_at) = fetch(jwt).await?;
         let refresh_at = match expires_at
             .as_deref()
             .and_then(crate::time::parse_rfc3339_utc)

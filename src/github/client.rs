@@ -436,11 +436,16 @@ impl GitHubApi {
 
     /// An access token for the installation (cached).
     pub async fn installation_token(&self, installation_id: u64) -> Result<String, GitHubError> {
-        self.inner.tokens.token(self, installation_id).await
+        self.inner
+            .tokens
+            .token(installation_id, |jwt| async move {
+                self.request_installation_token(&jwt, installation_id).await
+            })
+            .await
     }
 
     /// `POST /app/installations/{id}/access_tokens` with the App JWT: `(token, expires_at)`.
-    pub(crate) async fn request_installation_token(
+    async fn request_installation_token(
         &self,
         jwt: &str,
         installation_id: u64,
