@@ -1,6 +1,7 @@
 //! riskgate: deploy-risk scoring of a change from its git history.
 //!
-//! The pure core (`features`, `labels`, `model`) does no I/O; `mining` holds all git2 code.
+//! The pure core (`features`, `labels`, `model`) does no I/O, save `model::file`, which reads
+//! and writes model files; `mining` holds all git2 code.
 
 pub mod cli;
 pub mod config;
@@ -16,3 +17,5 @@ pub mod production;
 pub mod report;
 pub mod server;
 pub mod store;
+pub mod telemetry;
+pub mod time;

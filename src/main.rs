@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = riskgate::cli::parse();
-    riskgate::cli::init_telemetry();
+    riskgate::telemetry::init();
     match riskgate::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {

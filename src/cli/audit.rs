@@ -5,8 +5,9 @@ use std::process::ExitCode;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{block_on, parse_when, rfc3339, StoreArgs};
+use super::{block_on, parse_when, StoreArgs};
 use crate::store::AuditEvent;
+use crate::time::rfc3339;
 
 #[derive(Debug, clap::Args)]
 pub struct AuditArgs {

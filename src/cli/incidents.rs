@@ -6,10 +6,11 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 
-use super::{block_on, rfc3339, StoreArgs};
+use super::{block_on, StoreArgs};
 use crate::labels::incident_input::{incidents_from_csv, incidents_from_json};
 use crate::production::{self, LinkSettings};
 use crate::store::{IncidentWrite, LinkRejection};
+use crate::time::rfc3339;
 
 #[derive(Debug, clap::Args)]
 pub struct IncidentsArgs {
@@ -96,7 +97,7 @@ pub fn run(args: IncidentsArgs) -> anyhow::Result<ExitCode> {
                     pr_number: pr,
                     rejected_by: by.or_else(|| std::env::var("USER").ok()),
                     note,
-                    at: crate::server::now_ms(),
+                    at: crate::time::now_ms(),
                 };
                 let new =
                     production::reject_link(&store, &rejection, settings(window_minutes)).await?;
@@ -147,7 +148,7 @@ async fn import(
     };
     let store = store.connect().await?;
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
-    let now = crate::server::now_ms();
+    let now = crate::time::now_ms();
     for incident in &incidents {
         match production::record_incident(&store, incident, None, settings, now).await? {
             IncidentWrite::Created => created += 1,

@@ -42,7 +42,7 @@ pub fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
             .await
             .context("opening the job store")?;
         if let Some(id) = args.retry {
-            if store.unpark_job(id, crate::server::now_ms()).await? {
+            if store.unpark_job(id, crate::time::now_ms()).await? {
                 println!("job {id} queued again");
                 return Ok(ExitCode::SUCCESS);
             }

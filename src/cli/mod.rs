@@ -94,24 +94,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays
-/// clean; `RISKGATE_LOG_FORMAT=json` writes one JSON object per line, for log collectors.
-pub fn init_telemetry() {
-    let filter = std::env::var("RISKGATE_LOG")
-        .ok()
-        .filter(|f| !f.is_empty())
-        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if std::env::var("RISKGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
-}
-
 /// An error and its causes on one line: "reading x: no such file".
 pub fn one_line(err: &anyhow::Error) -> String {
     err.chain()
@@ -161,15 +143,11 @@ pub fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> 
 /// UTC), RFC 3339 (`2026-11-01T12:00:00Z`), or unix seconds.
 pub fn parse_when(text: &str) -> Result<i64, String> {
     let t = text.trim();
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-        return Ok(d
-            .and_hms_opt(0, 0, 0)
-            .expect("midnight")
-            .and_utc()
-            .timestamp_millis());
+    if let Some(ms) = crate::time::parse_date_ms(t) {
+        return Ok(ms);
     }
-    if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-        return Ok(dt.timestamp_millis());
+    if let Some(ms) = crate::time::parse_rfc3339_ms(t) {
+        return Ok(ms);
     }
     if let Some(ms) = t.parse::<i64>().ok().and_then(|s| s.checked_mul(1000)) {
         return Ok(ms);
@@ -177,11 +155,4 @@ pub fn parse_when(text: &str) -> Result<i64, String> {
     Err(format!(
         "`{text}` is not a date (YYYY-MM-DD), an RFC 3339 time or unix seconds"
     ))
-}
-
-/// Unix milliseconds as RFC 3339 UTC, to the second.
-pub fn rfc3339(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| ms.to_string())
 }

@@ -30,7 +30,7 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let delivery = args
         .delivery
         .clone()
-        .unwrap_or_else(|| format!("replay-{}-{}", std::process::id(), crate::server::now_ms()));
+        .unwrap_or_else(|| format!("replay-{}-{}", std::process::id(), crate::time::now_ms()));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;

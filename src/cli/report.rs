@@ -3,9 +3,10 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use super::{block_on, parse_when, rfc3339, StoreArgs};
+use super::{block_on, parse_when, StoreArgs};
 use crate::health::{repository_health, RepositoryHealth};
 use crate::production::load_history;
+use crate::time::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
@@ -33,7 +34,7 @@ pub struct ReportArgs {
 const DAY_MS: i64 = 24 * 60 * 60 * 1000;
 
 pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
-    let until = args.until.unwrap_or_else(crate::server::now_ms);
+    let until = args.until.unwrap_or_else(crate::time::now_ms);
     let since = args.since.unwrap_or(until - 90 * DAY_MS);
     if since >= until {
         anyhow::bail!("--since must be before --until");

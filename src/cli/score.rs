@@ -8,10 +8,7 @@ use anyhow::Context as _;
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::mining::{self, ChangeSpec};
-use crate::model::Model;
-
-/// The model shipped with riskgate, built into the binary.
-pub const SHIPPED_MODEL: &str = include_str!("../../model/model.json");
+use crate::model::file::load_model;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -53,17 +50,6 @@ fn parse_probability(s: &str) -> Result<f64, String> {
         Ok(p)
     } else {
         Err(format!("{p} is not a probability between 0 and 1"))
-    }
-}
-
-pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
-    match path {
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading model {}", p.display()))?;
-            Model::from_json(&text).with_context(|| format!("model {}", p.display()))
-        }
-        None => Model::from_json(SHIPPED_MODEL).context("the shipped model"),
     }
 }
 

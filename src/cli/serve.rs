@@ -12,8 +12,10 @@ use crate::github::auth::{AppCredentials, InstallationTokens};
 use crate::github::client::{GitHubApi, RetryPolicy};
 use crate::jobs::{RepoLocks, RetentionSettings, Worker, WorkerSettings};
 use crate::mining::mirror::{GitRemote, Mirrors};
-use crate::server::{self, metrics::Metrics, AppState, HttpLimits};
+use crate::model::file::ModelSource;
+use crate::server::{self, AppState, HttpLimits};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -163,14 +165,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("riskgate.db").display()));
     let store = Store::connect(&database_url).await?;
-    let model = Arc::new(crate::engine::ModelSource::load(args.model.as_deref())?);
+    let model = Arc::new(ModelSource::load(args.model.as_deref())?);
     let metrics = Arc::new(Metrics::default());
     let creds = AppCredentials {
         app_id: args.app_id,
         private_key_pem,
     };
     // Refuse a bad key now rather than at the first delivery.
-    crate::github::auth::app_jwt(&creds, server::now_ms() / 1000).context("the App private key")?;
+    crate::github::auth::app_jwt(&creds, crate::time::now_secs()).context("the App private key")?;
     let retry = RetryPolicy {
         max_attempts: args.github_attempts,
         base_delay: Duration::from_millis(500),

@@ -1,13 +1,14 @@
 //! `riskgate train`: fit the model on datasets (CSV files, the App's own history or both),
 //! report the chronological hold-out, write model.json.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
 use crate::model::charts::{calibration_svg, roc_svg, CalibrationPanel, RocPanel};
 use crate::model::dataset::Dataset;
+use crate::model::file::write_atomically;
 use crate::model::history::{
     history_dataset, HistoryDataset, RepositoryHistory, StoredScore, HISTORY_LABEL_SOURCE,
     HISTORY_SOURCE,
@@ -185,52 +186,6 @@ fn command_line(args: &TrainArgs) -> String {
         parts.push(format!("--window {}", args.window));
     }
     parts.join(" ")
-}
-
-/// Writes `contents` to `path` so that a reader never sees half a file: it goes to a new file
-/// in the same directory, which then replaces `path` in one rename (a running `serve` reads
-/// either the old model or the new one). A symlink is followed, so the file it points to is
-/// replaced; the replaced file's permissions are kept.
-pub fn write_atomically(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let target = match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => std::fs::canonicalize(path)
-            .with_context(|| format!("writing {}: following the symlink", path.display()))?,
-        _ => path.to_path_buf(),
-    };
-    let name = target
-        .file_name()
-        .ok_or_else(|| anyhow::anyhow!("writing {}: not a file name", path.display()))?
-        .to_string_lossy()
-        .into_owned();
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let permissions = std::fs::metadata(&target).ok().map(|m| m.permissions());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-    let written = (|| -> std::io::Result<()> {
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&temp)?;
-        file.write_all(contents)?;
-        if let Some(p) = permissions {
-            file.set_permissions(p)?;
-        }
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, &target)
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
-        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
-    }
-    Ok(())
 }
 
 /// The App's history as a dataset: the repositories asked for (all it knows by default),
@@ -677,39 +632,6 @@ mod tests {
         );
         assert!(!dir.path().join("data").exists(), "nothing is created");
         assert!(!dir.path().join("m.json").exists());
-    }
-
-    #[test]
-    fn models_are_replaced_in_one_rename() {
-        use std::os::unix::fs::PermissionsExt as _;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("model.json");
-        write_atomically(&path, b"one").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"one");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let inode = |p: &Path| std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(p).unwrap());
-        let before = inode(&path);
-        write_atomically(&path, b"two").unwrap();
-        assert_eq!(std::fs::read(&path).unwrap(), b"two");
-        assert_ne!(inode(&path), before, "a new file took the old one's place");
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640, "permissions are kept");
-        // Through a symlink: the link stays, its target is replaced.
-        let link = dir.path().join("current.json");
-        std::os::unix::fs::symlink(&path, &link).unwrap();
-        write_atomically(&link, b"three").unwrap();
-        assert!(std::fs::symlink_metadata(&link)
-            .unwrap()
-            .file_type()
-            .is_symlink());
-        assert_eq!(std::fs::read(&path).unwrap(), b"three");
-        let names: Vec<String> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(names.len(), 2, "no temporary file is left: {names:?}");
-        let err = write_atomically(&dir.path().join("absent/model.json"), b"x").unwrap_err();
-        assert!(crate::cli::one_line(&err).contains("absent/model.json"));
     }
 
     #[test]

@@ -3,12 +3,11 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::future::Future;
 use std::sync::{Arc, Mutex};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
-
-use crate::github::client::{GitHubApi, GitHubError};
 
 /// How long before `expires_at` a cached installation token is replaced.
 pub const REFRESH_MARGIN_SECS: i64 = 5 * 60;
@@ -59,60 +58,6 @@ pub fn app_jwt(creds: &AppCredentials, now_unix: i64) -> Result<String, AuthErro
     };
     jsonwebtoken::encode(&Header::new(Algorithm::RS256), &claims, &key)
         .map_err(|e| AuthError::Sign(e.to_string()))
-}
-
-/// Seconds since the Unix epoch of an RFC 3339 UTC timestamp as GitHub writes them,
-/// `YYYY-MM-DDTHH:MM:SSZ` (fractional seconds and a `+00:00` offset are accepted too).
-pub fn parse_rfc3339_utc(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 20 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b't' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let num = |from: usize, to: usize| -> Option<i64> {
-        let part = s.get(from..to)?;
-        if !part.bytes().all(|c| c.is_ascii_digit()) {
-            return None;
-        }
-        part.parse().ok()
-    };
-    let (year, month, day) = (num(0, 4)?, num(5, 7)?, num(8, 10)?);
-    let (hour, minute, second) = (num(11, 13)?, num(14, 16)?, num(17, 19)?);
-    let mut rest = &s[19..];
-    if let Some(frac) = rest.strip_prefix('.') {
-        let digits = frac.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        rest = &frac[digits..];
-    }
-    if !matches!(rest, "Z" | "z" | "+00:00" | "-00:00") {
-        return None;
-    }
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
-        return None;
-    }
-    if second > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 to the date, in the proleptic Gregorian calendar.
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (month + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + hour * 3600 + minute * 60 + second)
-}
-
-pub(crate) fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// A source of "now" in Unix seconds; tests move it.
@@ -166,7 +111,7 @@ impl fmt::Debug for InstallationTokens {
 
 impl InstallationTokens {
     pub fn new(creds: AppCredentials) -> InstallationTokens {
-        InstallationTokens::with_clock(creds, Arc::new(system_now))
+        InstallationTokens::with_clock(creds, Arc::new(crate::time::now_secs))
     }
 
     pub fn with_clock(creds: AppCredentials, clock: Clock) -> InstallationTokens {
@@ -198,12 +143,14 @@ impl InstallationTokens {
     }
 
     /// A valid access token for `installation_id`: the cached one unless it expires within
-    /// five minutes, else a new one from `POST /app/installations/{id}/access_tokens`.
-    pub async fn token(
-        &self,
-        api: &GitHubApi,
-        installation_id: u64,
-    ) -> Result<String, GitHubError> {
+    /// five minutes, else a new one from `fetch`, which is given the App JWT and returns the
+    /// token and its `expires_at` (the client asks `POST /app/installations/{id}/access_tokens`).
+    pub async fn token<F, Fut, E>(&self, installation_id: u64, fetch: F) -> Result<String, E>
+    where
+        F: FnOnce(String) -> Fut,
+        Fut: Future<Output = Result<(String, Option<String>), E>>,
+        E: From<AuthError>,
+    {
         let slot = self.slot(installation_id);
         let mut cached = slot.lock().await;
         let now = (self.inner.clock)();
@@ -213,10 +160,11 @@ impl InstallationTokens {
             }
         }
         let jwt = app_jwt(&self.inner.creds, now)?;
-        let (token, expires_at) = api
-            .request_installation_token(&jwt, installation_id)
-            .await?;
-        let refresh_at = match expires_at.as_deref().and_then(parse_rfc3339_utc) {
+        let (token, expires_at) = fetch(jwt).await?;
+        let refresh_at = match expires_at
+            .as_deref()
+            .and_then(crate::time::parse_rfc3339_utc)
+        {
             Some(expires) => expires - REFRESH_MARGIN_SECS,
             None => {
                 tracing::warn!(
@@ -247,36 +195,6 @@ impl InstallationTokens {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_by_hand() {
-        assert_eq!(parse_rfc3339_utc("1970-01-01T00:00:00Z"), Some(0));
-        assert_eq!(
-            parse_rfc3339_utc("2016-07-11T22:14:10Z"),
-            Some(1_468_275_250)
-        );
-        assert_eq!(parse_rfc3339_utc("2000-02-29T12:00:00Z"), Some(951_825_600));
-        assert_eq!(
-            parse_rfc3339_utc("2026-12-01T19:44:23.123Z"),
-            Some(1_796_154_263)
-        );
-        assert_eq!(
-            parse_rfc3339_utc("2026-12-01T19:44:23+00:00"),
-            Some(1_796_154_263)
-        );
-        for bad in [
-            "",
-            "2016-07-11",
-            "2016-07-11T22:14:10",
-            "2016-07-11T22:14:10+02:00",
-            "2016-13-11T22:14:10Z",
-            "2016-07-11T22:14:1xZ",
-            "2016-07-11T22:14:10.Z",
-            "２016-07-11T22:14:10Z",
-        ] {
-            assert_eq!(parse_rfc3339_utc(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn credentials_debug_hides_the_key() {

@@ -18,7 +18,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::github::auth::{system_now, AuthError, InstallationTokens};
+use crate::github::auth::{AuthError, InstallationTokens};
+use crate::time::now_secs;
 
 /// GitHub accepts at most this many annotations in one check run request.
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
@@ -362,7 +363,7 @@ fn rate_limit_wait(
     }
     if header_u64(headers, "x-ratelimit-remaining") == Some(0) {
         if let Some(reset) = header_u64(headers, "x-ratelimit-reset") {
-            let now = system_now().max(0) as u64;
+            let now = now_secs().max(0) as u64;
             // One second more: the reset instant is truncated to whole seconds.
             return Some(Some(Duration::from_secs(reset.saturating_sub(now) + 1)));
         }
@@ -435,11 +436,16 @@ impl GitHubApi {
 
     /// An access token for the installation (cached).
     pub async fn installation_token(&self, installation_id: u64) -> Result<String, GitHubError> {
-        self.inner.tokens.token(self, installation_id).await
+        self.inner
+            .tokens
+            .token(installation_id, |jwt| async move {
+                self.request_installation_token(&jwt, installation_id).await
+            })
+            .await
     }
 
     /// `POST /app/installations/{id}/access_tokens` with the App JWT: `(token, expires_at)`.
-    pub(crate) async fn request_installation_token(
+    async fn request_installation_token(
         &self,
         jwt: &str,
         installation_id: u64,
@@ -942,7 +948,7 @@ impl GitHubApi {
             created_at: raw
                 .created_at
                 .as_deref()
-                .and_then(super::auth::parse_rfc3339_utc),
+                .and_then(crate::time::parse_rfc3339_utc),
         })
     }
 

@@ -473,7 +473,7 @@ fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Missing> {
 
 /// An RFC 3339 time as unix milliseconds.
 fn time_ms(text: Option<&str>) -> Option<i64> {
-    text.and_then(crate::github::auth::parse_rfc3339_utc)
+    text.and_then(crate::time::parse_rfc3339_utc)
         .map(|secs| secs * 1000)
 }
 
@@ -646,7 +646,7 @@ fn interpret(event_name: &str, e: Envelope) -> Result<Option<Event>, Missing> {
                 opened_at: pr
                     .created_at
                     .as_deref()
-                    .and_then(crate::github::auth::parse_rfc3339_utc),
+                    .and_then(crate::time::parse_rfc3339_utc),
                 labels: pr
                     .labels
                     .unwrap_or_default()

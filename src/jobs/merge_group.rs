@@ -18,8 +18,8 @@ use crate::github::client::{CheckRunId, CheckRunUpdate, RepoId};
 use crate::github::{render, CHECK_NAME};
 use crate::mining::{self, ChangeSpec};
 use crate::model::Band;
-use crate::server::now_ms;
 use crate::store::{Job, NewAuditEvent};
+use crate::time::now_ms;
 
 /// The conclusion of a merge group's check: never one that blocks the queue.
 pub(crate) fn merge_group_conclusion(band: Band) -> &'static str {

@@ -11,12 +11,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::engine::ModelSource;
 use crate::github::client::{GitHubApi, GitHubError};
 use crate::mining::mirror::Mirrors;
-use crate::server::metrics::Metrics;
-use crate::server::now_ms;
+use crate::model::file::ModelSource;
 use crate::store::{Job, Store};
+use crate::telemetry::Metrics;
+use crate::time::now_ms;
 
 mod merge_group;
 mod retention;

@@ -5,8 +5,8 @@ use super::plan::{DeploymentJob, IssueJob, PullClosedJob};
 use super::{JobError, Worker};
 use crate::labels::incidents::Incident;
 use crate::production;
-use crate::server::now_ms;
 use crate::store::Job;
+use crate::time::now_ms;
 
 fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobError> {
     serde_json::from_value(job.payload.clone())

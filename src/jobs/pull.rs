@@ -11,14 +11,13 @@ use crate::config::{CommentPolicy, HighRisk, RepoConfig};
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::features::review::{review_signals, Review};
-use crate::github::auth::parse_rfc3339_utc;
 use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId, MAX_ARTIFACT_BYTES};
 use crate::github::{render, CHECK_NAME};
 use crate::mining::mirror::MirrorError;
 use crate::mining::{self, ChangeSpec};
 use crate::model::Band;
-use crate::server::now_ms;
 use crate::store::{Job, JobStatus, NewAuditEvent, NewScore};
+use crate::time::{now_ms, parse_rfc3339_utc};
 
 /// A mining failure as a job outcome: past the deadline stops the job, anything else is retried.
 pub(super) fn mining_err(e: mining::MiningError) -> JobError {

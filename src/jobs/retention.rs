@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::Worker;
-use crate::server::now_ms;
 use crate::store::{Store, StoreError};
+use crate::time::now_ms;
 
 #[derive(Debug, Clone, Copy)]
 pub struct RetentionSettings {

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::incidents::Incident;
+use crate::time;
 
 /// Why one incident record was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,20 +86,16 @@ pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
             .ok_or_else(|| bad(&n.to_string())),
         Value::String(s) => {
             let t = s.trim();
-            if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
-                return Ok(dt.timestamp_millis());
+            if let Some(ms) = time::parse_rfc3339_ms(t) {
+                return Ok(ms);
             }
             for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"] {
-                if let Ok(dt) = chrono::NaiveDateTime::parse_from_str(t, format) {
-                    return Ok(dt.and_utc().timestamp_millis());
+                if let Some(ms) = time::parse_utc_ms(t, format) {
+                    return Ok(ms);
                 }
             }
-            if let Ok(d) = chrono::NaiveDate::parse_from_str(t, "%Y-%m-%d") {
-                return Ok(d
-                    .and_hms_opt(0, 0, 0)
-                    .expect("midnight")
-                    .and_utc()
-                    .timestamp_millis());
+            if let Some(ms) = time::parse_date_ms(t) {
+                return Ok(ms);
             }
             match t.parse::<i64>().ok().filter(|s| *s > 0) {
                 Some(secs) => secs.checked_mul(1000).ok_or_else(|| bad(t)),

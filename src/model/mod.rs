@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 pub mod charts;
 pub mod dataset;
 pub mod explain;
+pub mod file;
 pub mod history;
 pub mod metrics;
 pub mod train;

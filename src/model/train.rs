@@ -20,6 +20,7 @@ use serde_json::json;
 use super::dataset::{Dataset, LEAKAGE_COLUMNS};
 use super::metrics::{reliability, roc_auc, roc_curve, Metrics, ReliabilityBin};
 use super::{Derived, Model, ModelFeature, Thresholds, Transform};
+use crate::time::iso_date;
 
 /// The signals riskgate computes from git that both public datasets also have, two ratios of
 /// them that one change's signals give (lines added per file touched, the share of changed
@@ -615,26 +616,6 @@ fn fit(
         features,
         linfa_probabilities,
     })
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let year = yoe + era * 400 + (month <= 2) as i64;
-    (year, month, day)
-}
-
-/// A unix time as `YYYY-MM-DD` (UTC).
-pub fn iso_date(unix_seconds: i64) -> String {
-    let (y, m, d) = civil_date(unix_seconds.div_euclid(86_400));
-    format!("{y:04}-{m:02}-{d:02}")
 }
 
 /// FNV-1a over the intercept and coefficients: a short fingerprint for the version.
@@ -1297,13 +1278,6 @@ mod tests {
         assert_eq!(q[50], 5.0);
         assert_eq!(q[100], 10.0);
         assert!((q[25] - 2.5).abs() < 1e-12);
-    }
-
-    #[test]
-    fn iso_dates() {
-        assert_eq!(iso_date(0), "1970-01-01");
-        assert_eq!(iso_date(1_311_258_797), "2011-07-21");
-        assert_eq!(iso_date(951_782_400), "2000-02-29");
     }
 
     #[test]

@@ -18,7 +18,8 @@ use axum::Router;
 use hmac::Mac;
 
 use super::auth::{bearer, tag, token_matches};
-use super::{now_ms, AppState};
+use super::AppState;
+use crate::time::now_ms;
 
 pub mod page;
 pub mod view;

@@ -12,10 +12,11 @@ use axum::Json;
 use serde_json::json;
 
 use super::auth::{bearer, token_matches};
-use super::{now_ms, read_body, AppState, BODY_LIMIT};
+use super::{read_body, AppState, BODY_LIMIT};
 use crate::labels::incident_input::incidents_from_json;
 use crate::production;
 use crate::store::IncidentWrite;
+use crate::time::now_ms;
 
 fn error(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()

@@ -20,12 +20,14 @@ use tokio::sync::Semaphore;
 
 use crate::github::{events, webhook};
 use crate::jobs::plan::{plan, Plan};
+use crate::model::file::ModelSource;
 use crate::store::{NewDelivery, Recorded, Store};
+use crate::telemetry::Metrics;
+use crate::time::now_ms;
 
 mod auth;
 pub mod dashboard;
 pub mod incidents;
-pub mod metrics;
 mod serve;
 
 pub use serve::serve;
@@ -65,11 +67,11 @@ impl HttpLimits {
 pub struct AppState {
     pub store: Store,
     pub webhook_secret: Vec<u8>,
-    pub metrics: Arc<metrics::Metrics>,
+    pub metrics: Arc<Metrics>,
     /// Wakes the workers when a job was queued.
     pub wake: Arc<tokio::sync::Notify>,
     /// The model scores are made with (the dashboard shows its curves).
-    pub model: Arc<crate::engine::ModelSource>,
+    pub model: Arc<ModelSource>,
     /// Bearer token for `POST /api/incidents`; without one the endpoint refuses everything.
     pub api_token: Option<String>,
     /// Token for the dashboard; without one the dashboard is off.
@@ -94,13 +96,6 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/metrics", get(metrics_text))
         .merge(work)
         .with_state(state)
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
 }
 
 fn reply(status: StatusCode, message: impl Into<String>) -> Response {

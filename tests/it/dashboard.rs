@@ -185,7 +185,7 @@ async fn plant(url: &str, now: i64) {
 
 /// A model file: the shipped model with pooled hold-out curves, as `riskgate train` writes them.
 fn model_with_curves(dir: &Path) -> std::path::PathBuf {
-    let mut model: Value = serde_json::from_str(riskgate::cli::score::SHIPPED_MODEL).unwrap();
+    let mut model: Value = serde_json::from_str(riskgate::model::file::SHIPPED_MODEL).unwrap();
     model["metrics"]["curves"] = json!({
         "roc": [[0.0, 0.0], [0.1, 0.4], [0.3, 0.7], [1.0, 1.0]],
         "calibration": [

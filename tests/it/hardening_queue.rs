@@ -30,7 +30,7 @@ const MAX_ATTEMPTS: i64 = 5;
 const DAY_MS: i64 = 86_400_000;
 
 fn wall_ms() -> i64 {
-    riskgate::server::now_ms()
+    riskgate::time::now_ms()
 }
 
 fn full_name() -> String {

@@ -1,6 +1,7 @@
 //! Integration tests: real git repositories built in temp dirs, the real binary.
 
 mod app;
+mod architecture;
 mod cli;
 mod dashboard;
 mod fromdb;

@@ -467,7 +467,7 @@ async fn report_and_audit(db: Db) {
     sorted.sort();
     assert_eq!(times, sorted, "oldest first");
 
-    let since = riskgate::cli::rfc3339(T0 + 100 * MIN);
+    let since = riskgate::time::rfc3339(T0 + 100 * MIN);
     let (code, out, err) = run_riskgate(&[
         "audit",
         "export",
@@ -628,7 +628,7 @@ fn repository_json() -> Value {
 }
 
 fn iso(ms: i64) -> String {
-    riskgate::cli::rfc3339(ms)
+    riskgate::time::rfc3339(ms)
 }
 
 fn deployment_json(id: i64, minute: i64, sha: &str) -> Value {

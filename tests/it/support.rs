@@ -5,14 +5,8 @@ use std::process::Command;
 
 /// Unix seconds of a UTC date at midnight.
 pub fn day(y: i64, m: i64, d: i64) -> i64 {
-    // Days from the civil date (proleptic Gregorian), after H. Hinnant's well-known formula.
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468) * 86_400
+    let date = format!("{y:04}-{m:02}-{d:02}");
+    riskgate::time::parse_date_ms(&date).unwrap_or_else(|| panic!("{date} is not a date")) / 1000
 }
 
 pub struct TestRepo {

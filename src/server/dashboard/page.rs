@@ -9,8 +9,8 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::view::{RepoView, PERIOD_DAYS};
-use crate::cli::rfc3339;
 use crate::health::STALE_AFTER_MS;
+use crate::time::rfc3339;
 
 /// The script that draws the charts.
 pub const SCRIPT: &str = include_str!("dashboard.js");

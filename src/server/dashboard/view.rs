@@ -407,7 +407,7 @@ mod tests {
     const MIN: i64 = 60_000;
 
     fn model(metrics: serde_json::Value) -> Model {
-        let mut m = Model::from_json(crate::cli::score::SHIPPED_MODEL).unwrap();
+        let mut m = Model::from_json(crate::model::file::SHIPPED_MODEL).unwrap();
         m.metrics = metrics;
         m
     }

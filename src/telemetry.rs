@@ -1,5 +1,5 @@
-//! Prometheus metrics of the App: deliveries by event, jobs by status, scoring latency,
-//! GitHub API calls by status.
+//! Telemetry: the process's logging set-up and the App's Prometheus metrics (deliveries by
+//! event, jobs by status, scoring latency, GitHub API calls by status).
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -11,8 +11,27 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+/// Logs go to stderr, filtered by `RISKGATE_LOG` (default: warnings only), so stdout stays
+/// clean; `RISKGATE_LOG_FORMAT=json` writes one JSON object per line, for log collectors.
+pub fn init() {
+    let filter = std::env::var("RISKGATE_LOG")
+        .ok()
+        .filter(|f| !f.is_empty())
+        .and_then(|f| tracing_subscriber::EnvFilter::try_new(f).ok())
+        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if std::env::var("RISKGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
 type Labels = Vec<(String, String)>;
 
+/// The App's metrics, rendered as OpenMetrics text for `GET /metrics`.
 pub struct Metrics {
     registry: Mutex<Registry>,
     deliveries: Family<Labels, Counter>,
