@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
+use catalogue::{Computed, Source};
+
+pub mod catalogue;
 pub mod coverage;
 pub mod review;
 pub mod sensitive;
@@ -151,7 +154,7 @@ pub fn normalised_entropy(modified_per_file: &[u64]) -> f64 {
     h / (n as f64).log2()
 }
 
-/// The signals of one change. Model inputs use these names; `None` means unknown.
+/// The signals of one change, named in the [`catalogue`]; `None` means unknown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Signals {
     pub ns: f64,
@@ -181,33 +184,42 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Name → value, the `features` object of the JSON output and the model's input.
+    /// The value of one of them (`None`: unknown).
+    pub fn value(&self, signal: Computed) -> Option<f64> {
+        match signal {
+            Computed::Ns => Some(self.ns),
+            Computed::Nd => Some(self.nd),
+            Computed::Nf => Some(self.nf),
+            Computed::Entropy => Some(self.entropy),
+            Computed::La => Some(self.la),
+            Computed::Ld => Some(self.ld),
+            Computed::Lt => Some(self.lt),
+            Computed::Fix => Some(self.fix),
+            Computed::Ndev => Some(self.ndev),
+            Computed::Age => Some(self.age),
+            Computed::Nuc => Some(self.nuc),
+            Computed::Exp => Some(self.exp),
+            Computed::Rexp => Some(self.rexp),
+            Computed::Sexp => Some(self.sexp),
+            Computed::AuthorCommitShare => self.author_commit_share,
+            Computed::AuthorBlameShare => self.author_blame_share,
+            Computed::FilesNewToAuthor => Some(self.files_new_to_author),
+            Computed::SensitiveFiles => Some(self.sensitive_files),
+            Computed::CoverageDelta => self.coverage_delta,
+            Computed::PatchCoverage => self.patch_coverage,
+        }
+    }
+
+    /// Name → value under the catalogue's names, the `features` object of the JSON output and
+    /// the model's input.
     pub fn to_map(&self) -> BTreeMap<String, Option<f64>> {
-        let mut m = BTreeMap::new();
-        let mut put = |k: &str, v: Option<f64>| {
-            m.insert(k.to_string(), v);
-        };
-        put("ns", Some(self.ns));
-        put("nd", Some(self.nd));
-        put("nf", Some(self.nf));
-        put("entropy", Some(self.entropy));
-        put("la", Some(self.la));
-        put("ld", Some(self.ld));
-        put("lt", Some(self.lt));
-        put("fix", Some(self.fix));
-        put("ndev", Some(self.ndev));
-        put("age", Some(self.age));
-        put("nuc", Some(self.nuc));
-        put("exp", Some(self.exp));
-        put("rexp", Some(self.rexp));
-        put("sexp", Some(self.sexp));
-        put("author_commit_share", self.author_commit_share);
-        put("author_blame_share", self.author_blame_share);
-        put("files_new_to_author", Some(self.files_new_to_author));
-        put("sensitive_files", Some(self.sensitive_files));
-        put("coverage_delta", self.coverage_delta);
-        put("patch_coverage", self.patch_coverage);
-        m
+        catalogue::SIGNALS
+            .iter()
+            .filter_map(|s| match s.source {
+                Source::Change(c) => Some((s.name.to_string(), self.value(c))),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -466,6 +478,23 @@ mod tests {
         assert_eq!(s.fix, 0.0);
         assert_eq!(s.coverage_delta, None);
         assert!(!ctx.empty);
+    }
+
+    #[test]
+    fn every_computed_signal_is_in_the_map_under_its_catalogue_name() {
+        let (s, _) = compute(&Snapshot::default(), vec![], None);
+        let map = s.to_map();
+        let names: Vec<&str> = catalogue::SIGNALS
+            .iter()
+            .filter(|c| matches!(c.source, Source::Change(_)))
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(map.len(), names.len());
+        for name in names {
+            assert!(map.contains_key(name), "{name}");
+        }
+        assert_eq!(map["la"], Some(0.0));
+        assert_eq!(map["patch_coverage"], None);
     }
 
     #[test]
