@@ -30,6 +30,7 @@ use super::{
     RenameSource, CONFIG_PATH,
 };
 use crate::config::RepoConfig;
+use crate::features::catalogue;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
     self, subsystem, BlameTally, ChangeKind, FileKind, Signals, Snapshot, YEAR_SECONDS,
@@ -38,31 +39,9 @@ use crate::labels::revert::RevertFinder;
 use crate::labels::szz::{self, IssueDates, RemovedLine};
 use crate::labels::{label_source, LabelKind, Provenance};
 
-/// Columns of the dataset `mine` writes, in order.
-pub const COLUMNS: &[&str] = &[
-    "commit_id",
-    "author_date",
-    "ns",
-    "nd",
-    "nf",
-    "entropy",
-    "la",
-    "ld",
-    "lt",
-    "fix",
-    "ndev",
-    "age",
-    "nuc",
-    "exp",
-    "rexp",
-    "sexp",
-    "author_commit_share",
-    "author_blame_share",
-    "files_new_to_author",
-    "sensitive_files",
-    "buggy",
-    "label_source",
-];
+/// Columns of the dataset `mine` writes, in order ([`catalogue::dataset_columns`]).
+pub static COLUMNS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(catalogue::dataset_columns);
 
 /// What to mine.
 #[derive(Debug, Clone)]
@@ -993,20 +972,10 @@ fn cell(v: Option<f64>) -> String {
 /// Write the rows as the dataset CSV ([`COLUMNS`]).
 pub fn write_csv<W: Write>(rows: &[MinedRow], out: W) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(COLUMNS)?;
+    w.write_record(COLUMNS.iter())?;
     for r in rows {
-        let s = &r.signals;
         let mut record = vec![r.commit_id.clone(), r.author_date.to_string()];
-        for v in [
-            s.ns, s.nd, s.nf, s.entropy, s.la, s.ld, s.lt, s.fix, s.ndev, s.age, s.nuc, s.exp,
-            s.rexp, s.sexp,
-        ] {
-            record.push(v.to_string());
-        }
-        record.push(cell(s.author_commit_share));
-        record.push(cell(s.author_blame_share));
-        record.push(s.files_new_to_author.to_string());
-        record.push(s.sensitive_files.to_string());
+        record.extend(catalogue::mined_signals().map(|(_, c)| cell(r.signals.value(c))));
         record.push(if r.buggy() { "1" } else { "0" }.to_string());
         record.push(label_source(&r.provenance));
         w.write_record(&record)?;
@@ -1134,6 +1103,32 @@ mod tests {
         }
         assert!(fast_paths > 3_000, "{fast_paths}");
         assert!(history.tips.len() == 1);
+    }
+
+    #[test]
+    fn every_column_is_a_key_column_or_a_mined_signal() {
+        let (first, rest) = COLUMNS.split_at(2);
+        assert_eq!(first, ["commit_id", "author_date"]);
+        let (signals, last) = rest.split_at(rest.len() - 2);
+        assert_eq!(last, ["buggy", "label_source"]);
+        for column in signals {
+            let s = catalogue::by_name(column).unwrap_or_else(|| panic!("{column}"));
+            assert_eq!(s.column, Some(*column));
+            assert!(matches!(s.source, catalogue::Source::Change(_)));
+        }
+        // The record of a row has a cell for each column.
+        let row = MinedRow {
+            commit_id: "c".into(),
+            author_date: 1,
+            signals: features::compute(&Snapshot::default(), vec![], None).0,
+            provenance: Vec::new(),
+        };
+        let mut out = Vec::new();
+        write_csv(&[row], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], COLUMNS.join(","));
+        assert_eq!(lines[1], "c,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,,,0,0,0,");
     }
 
     #[test]
