@@ -33,7 +33,8 @@ use crate::config::RepoConfig;
 use crate::features::catalogue;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
-    self, subsystem, BlameTally, ChangeKind, FileKind, Signals, Snapshot, YEAR_SECONDS,
+    self, recency_weight, subsystem, whole_years, AuthorExperience, BlameTally, ChangeKind,
+    Experience, FileKind, Signals, Snapshot,
 };
 use crate::labels::revert::RevertFinder;
 use crate::labels::szz::{self, IssueDates, RemovedLine};
@@ -313,7 +314,7 @@ impl AuthorHistory {
         let shares = |mask: u64, more: &[u32]| {
             mask & change_mask != 0 || more.iter().any(|&s| change_subsystems[s as usize])
         };
-        let years = |t: i64| ((time - t).max(0) as f64 / YEAR_SECONDS).floor();
+        let years = |t: i64| whole_years(time, t);
         if !self.unsorted && self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
             let exp = self.times.len() as u64;
             let mut rexp = 0.0f64;
@@ -322,7 +323,7 @@ impl AuthorHistory {
                 // Times never decrease, so whole years before `time` never increase.
                 let y = years(self.times[i]);
                 let run = self.times[i..].partition_point(|&t| years(t) >= y);
-                rexp = add_repeated(rexp, 1.0 / (y + 1.0), run as u64);
+                rexp = add_repeated(rexp, recency_weight(y), run as u64);
                 i += run;
             }
             let sexp = self
@@ -340,7 +341,7 @@ impl AuthorHistory {
                 continue;
             }
             exp += 1;
-            rexp += 1.0 / (years(e.time) + 1.0);
+            rexp += recency_weight(years(e.time));
             if shares(e.mask, &e.more) {
                 sexp += 1;
             }
@@ -744,24 +745,10 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         };
         let hits = sensitive.hits(files.iter().map(|f| f.path.as_str()));
 
-        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
-        let snapshot = Snapshot {
-            files,
-            messages: vec![message.clone()],
-            author_name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
-            author,
-            change_time: time,
-            file_history,
-            // EXP, REXP and SEXP are computed below from the per-author state.
-            author_commits: Vec::new(),
-            author_known_dirs: Default::default(),
-            blame: Some(blame),
-        };
-        let (mut signals, _) = features::compute(&snapshot, hits, None);
-
+        // EXP, REXP and SEXP from the per-author state, without listing the author's commits.
         let mut change_subsystems = vec![false; subsystem_ids.len()];
         let mut change_mask = 0u64;
-        for f in &snapshot.files {
+        for f in &files {
             if let Some(&s) = subsystem_ids.get(subsystem(&f.path)) {
                 change_subsystems[s as usize] = true;
                 if s < 64 {
@@ -775,9 +762,20 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             }),
             _ => (0, 0.0, 0),
         };
-        signals.exp = exp as f64;
-        signals.rexp = rexp + 0.0;
-        signals.sexp = sexp as f64;
+
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let snapshot = Snapshot {
+            files,
+            messages: vec![message.clone()],
+            author_name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+            author,
+            change_time: time,
+            file_history,
+            author_experience: AuthorExperience::Counted(Experience::new(exp, rexp, sexp)),
+            author_known_dirs: Default::default(),
+            blame: Some(blame),
+        };
+        let (signals, _) = features::compute(&snapshot, hits, None);
 
         // Labels this commit gives earlier ones.
         let sha = oid.to_string();
