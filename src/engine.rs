@@ -55,18 +55,7 @@ pub fn score_mined(
     let (signals, context) = features::compute(snapshot, hits.clone(), coverage.clone());
     let mut values = signals.to_map();
     if let Some(r) = review {
-        values.insert("review_approvals".into(), Some(r.approvals));
-        values.insert("review_reviewers".into(), Some(r.reviewers));
-        values.insert(
-            "review_comments_per_100_lines".into(),
-            Some(r.review_comments_per_100_lines),
-        );
-        values.insert("review_hours".into(), Some(r.hours_in_review));
-        values.insert("review_unapproved".into(), Some(r.unapproved));
-        values.insert(
-            "review_reviewers_with_history".into(),
-            Some(r.reviewers_with_history),
-        );
+        values.extend(r.to_map());
     }
     let mut model = model.clone();
     if let Some(t) = config.thresholds {

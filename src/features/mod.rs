@@ -7,6 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use serde::Serialize;
 
+use catalogue::{Computed, Source};
+
+pub mod catalogue;
 pub mod coverage;
 pub mod review;
 pub mod sensitive;
@@ -79,6 +82,72 @@ pub struct AuthorCommit {
     pub subsystems: BTreeSet<String>,
 }
 
+/// Kamei's experience signals of the change's author: EXP, REXP, SEXP.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize)]
+pub struct Experience {
+    /// The author's earlier commits.
+    pub exp: f64,
+    /// The same, each weighted [`recency_weight`].
+    pub rexp: f64,
+    /// Those that touched a subsystem the change touches.
+    pub sexp: f64,
+}
+
+impl Experience {
+    /// From the counts and the weighted sum.
+    pub fn new(exp: u64, rexp: f64, sexp: u64) -> Experience {
+        Experience {
+            exp: exp as f64,
+            rexp: rexp + 0.0, // an empty sum is -0.0, which prints as such
+            sexp: sexp as f64,
+        }
+    }
+
+    /// Of a change made at `change_time` touching `subsystems`, from the author's earlier
+    /// commits, the REXP sum taken in their order.
+    pub fn of(
+        commits: &[AuthorCommit],
+        change_time: i64,
+        subsystems: &BTreeSet<&str>,
+    ) -> Experience {
+        let rexp = commits
+            .iter()
+            .map(|c| recency_weight(whole_years(change_time, c.time)))
+            .sum::<f64>();
+        let sexp = commits
+            .iter()
+            .filter(|c| c.subsystems.iter().any(|s| subsystems.contains(s.as_str())))
+            .count();
+        Experience::new(commits.len() as u64, rexp, sexp as u64)
+    }
+}
+
+/// Where a change's EXP, REXP and SEXP come from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum AuthorExperience {
+    /// The author's earlier commits: [`compute`] counts the signals from them.
+    Commits(Vec<AuthorCommit>),
+    /// Counted by the caller, from state it keeps per author over a whole history (`mine`).
+    Counted(Experience),
+}
+
+impl Default for AuthorExperience {
+    fn default() -> Self {
+        AuthorExperience::Commits(Vec::new())
+    }
+}
+
+/// Whole (Julian) years from an earlier commit's time `then` to the change's: REXP's "years
+/// ago" (0 for a commit dated after the change).
+pub fn whole_years(change_time: i64, then: i64) -> f64 {
+    ((change_time - then).max(0) as f64 / YEAR_SECONDS).floor()
+}
+
+/// REXP's weight of an earlier commit made `years` whole years before the change.
+pub fn recency_weight(years: f64) -> f64 {
+    1.0 / (years + 1.0)
+}
+
 /// Lines at base in the touched files, by whether the change's author wrote them last.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default)]
 pub struct BlameTally {
@@ -102,8 +171,8 @@ pub struct Snapshot {
     pub change_time: i64,
     /// Parallel to `files`: the earlier commits that touched each file, renames followed.
     pub file_history: Vec<Vec<Touch>>,
-    /// The author's earlier commits.
-    pub author_commits: Vec<AuthorCommit>,
+    /// The author's earlier commits, or EXP, REXP and SEXP already counted from them.
+    pub author_experience: AuthorExperience,
     /// Directories of the change's files in which the author made earlier commits
     /// (to any file at or below the directory).
     pub author_known_dirs: BTreeSet<String>,
@@ -151,7 +220,7 @@ pub fn normalised_entropy(modified_per_file: &[u64]) -> f64 {
     h / (n as f64).log2()
 }
 
-/// The signals of one change. Model inputs use these names; `None` means unknown.
+/// The signals of one change, named in the [`catalogue`]; `None` means unknown.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Signals {
     pub ns: f64,
@@ -181,33 +250,42 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Name → value, the `features` object of the JSON output and the model's input.
+    /// The value of one of them (`None`: unknown).
+    pub fn value(&self, signal: Computed) -> Option<f64> {
+        match signal {
+            Computed::Ns => Some(self.ns),
+            Computed::Nd => Some(self.nd),
+            Computed::Nf => Some(self.nf),
+            Computed::Entropy => Some(self.entropy),
+            Computed::La => Some(self.la),
+            Computed::Ld => Some(self.ld),
+            Computed::Lt => Some(self.lt),
+            Computed::Fix => Some(self.fix),
+            Computed::Ndev => Some(self.ndev),
+            Computed::Age => Some(self.age),
+            Computed::Nuc => Some(self.nuc),
+            Computed::Exp => Some(self.exp),
+            Computed::Rexp => Some(self.rexp),
+            Computed::Sexp => Some(self.sexp),
+            Computed::AuthorCommitShare => self.author_commit_share,
+            Computed::AuthorBlameShare => self.author_blame_share,
+            Computed::FilesNewToAuthor => Some(self.files_new_to_author),
+            Computed::SensitiveFiles => Some(self.sensitive_files),
+            Computed::CoverageDelta => self.coverage_delta,
+            Computed::PatchCoverage => self.patch_coverage,
+        }
+    }
+
+    /// Name → value under the catalogue's names, the `features` object of the JSON output and
+    /// the model's input.
     pub fn to_map(&self) -> BTreeMap<String, Option<f64>> {
-        let mut m = BTreeMap::new();
-        let mut put = |k: &str, v: Option<f64>| {
-            m.insert(k.to_string(), v);
-        };
-        put("ns", Some(self.ns));
-        put("nd", Some(self.nd));
-        put("nf", Some(self.nf));
-        put("entropy", Some(self.entropy));
-        put("la", Some(self.la));
-        put("ld", Some(self.ld));
-        put("lt", Some(self.lt));
-        put("fix", Some(self.fix));
-        put("ndev", Some(self.ndev));
-        put("age", Some(self.age));
-        put("nuc", Some(self.nuc));
-        put("exp", Some(self.exp));
-        put("rexp", Some(self.rexp));
-        put("sexp", Some(self.sexp));
-        put("author_commit_share", self.author_commit_share);
-        put("author_blame_share", self.author_blame_share);
-        put("files_new_to_author", Some(self.files_new_to_author));
-        put("sensitive_files", Some(self.sensitive_files));
-        put("coverage_delta", self.coverage_delta);
-        put("patch_coverage", self.patch_coverage);
-        m
+        catalogue::SIGNALS
+            .iter()
+            .filter_map(|s| match s.source {
+                Source::Change(c) => Some((s.name.to_string(), self.value(c))),
+                _ => None,
+            })
+            .collect()
     }
 }
 
@@ -272,21 +350,12 @@ pub fn compute(
         ages.iter().sum::<f64>() / ages.len() as f64
     };
 
-    let exp = snapshot.author_commits.len() as f64;
-    let rexp = snapshot
-        .author_commits
-        .iter()
-        .map(|c| {
-            let years = ((snapshot.change_time - c.time).max(0) as f64 / YEAR_SECONDS).floor();
-            1.0 / (years + 1.0)
-        })
-        .sum::<f64>()
-        + 0.0; // an empty sum is -0.0, which prints as such
-    let sexp = snapshot
-        .author_commits
-        .iter()
-        .filter(|c| c.subsystems.iter().any(|s| subsystems.contains(s.as_str())))
-        .count() as f64;
+    let experience = match &snapshot.author_experience {
+        AuthorExperience::Commits(commits) => {
+            Experience::of(commits, snapshot.change_time, &subsystems)
+        }
+        AuthorExperience::Counted(counted) => *counted,
+    };
 
     let author_commit_share = if commits.is_empty() {
         None
@@ -324,9 +393,9 @@ pub fn compute(
         ndev: devs.len() as f64,
         age,
         nuc: commits.len() as f64,
-        exp,
-        rexp,
-        sexp,
+        exp: experience.exp,
+        rexp: experience.rexp,
+        sexp: experience.sexp,
         author_commit_share,
         author_blame_share,
         files_new_to_author: files_new_to_author.len() as f64,
@@ -427,7 +496,7 @@ mod tests {
                     },
                 ],
             ],
-            author_commits: vec![
+            author_experience: AuthorExperience::Commits(vec![
                 AuthorCommit {
                     time: now - 10 * day,
                     subsystems: ["src".to_string()].into(),
@@ -440,7 +509,7 @@ mod tests {
                     time: now - 800 * day,
                     subsystems: ["docs".to_string()].into(),
                 },
-            ],
+            ]),
             author_known_dirs: ["src".to_string()].into(),
             blame: Some(BlameTally {
                 author_lines: 6,
@@ -466,6 +535,37 @@ mod tests {
         assert_eq!(s.fix, 0.0);
         assert_eq!(s.coverage_delta, None);
         assert!(!ctx.empty);
+    }
+
+    #[test]
+    fn every_computed_signal_is_in_the_map_under_its_catalogue_name() {
+        let (s, _) = compute(&Snapshot::default(), vec![], None);
+        let map = s.to_map();
+        let names: Vec<&str> = catalogue::SIGNALS
+            .iter()
+            .filter(|c| matches!(c.source, Source::Change(_)))
+            .map(|c| c.name)
+            .collect();
+        assert_eq!(map.len(), names.len());
+        for name in names {
+            assert!(map.contains_key(name), "{name}");
+        }
+        assert_eq!(map["la"], Some(0.0));
+        assert_eq!(map["patch_coverage"], None);
+    }
+
+    #[test]
+    fn counted_experience_is_taken_as_given() {
+        let counted = Experience::new(4, 1.5, 2);
+        let snapshot = Snapshot {
+            author_experience: AuthorExperience::Counted(counted),
+            ..Snapshot::default()
+        };
+        let (s, _) = compute(&snapshot, vec![], None);
+        assert_eq!((s.exp, s.rexp, s.sexp), (4.0, 1.5, 2.0));
+        // No earlier commit: REXP is 0, not the -0.0 of an empty sum.
+        let none = Experience::of(&[], 0, &BTreeSet::new());
+        assert_eq!(none.rexp.to_bits(), 0.0f64.to_bits());
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Review thoroughness from a pull request's reviews and review comments. Pure.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
+
+use super::catalogue::{self, Reviewed, Source};
 
 /// One submitted review, as the GitHub API lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,6 +30,31 @@ pub struct ReviewSignals {
     pub unapproved: f64,
     /// Reviewers (other than the author) who changed any of the touched files before.
     pub reviewers_with_history: f64,
+}
+
+impl ReviewSignals {
+    /// The value of one of them.
+    pub fn value(&self, signal: Reviewed) -> f64 {
+        match signal {
+            Reviewed::Approvals => self.approvals,
+            Reviewed::Reviewers => self.reviewers,
+            Reviewed::CommentsPer100Lines => self.review_comments_per_100_lines,
+            Reviewed::Hours => self.hours_in_review,
+            Reviewed::Unapproved => self.unapproved,
+            Reviewed::ReviewersWithHistory => self.reviewers_with_history,
+        }
+    }
+
+    /// Name → value under the catalogue's names, beside [`super::Signals::to_map`]'s.
+    pub fn to_map(&self) -> BTreeMap<String, Option<f64>> {
+        catalogue::SIGNALS
+            .iter()
+            .filter_map(|s| match s.source {
+                Source::Review(r) => Some((s.name.to_string(), Some(self.value(r)))),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 /// Whether git author identity `key` (a lower-cased e-mail, or a name) looks like GitHub login
@@ -160,5 +187,30 @@ mod tests {
             ),
             (0.0, 1.0, 0.0)
         );
+    }
+
+    #[test]
+    fn values_are_named_as_before() {
+        let s = review_signals(
+            "carol",
+            &[review("bob", "APPROVED", 10)],
+            3,
+            300,
+            Some(0),
+            &[],
+        );
+        let names: Vec<String> = s.to_map().into_keys().collect();
+        assert_eq!(
+            names,
+            [
+                "review_approvals",
+                "review_comments_per_100_lines",
+                "review_hours",
+                "review_reviewers",
+                "review_reviewers_with_history",
+                "review_unapproved",
+            ]
+        );
+        assert_eq!(s.to_map()["review_comments_per_100_lines"], Some(1.0));
     }
 }

@@ -30,39 +30,19 @@ use super::{
     RenameSource, CONFIG_PATH,
 };
 use crate::config::RepoConfig;
+use crate::features::catalogue;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
-    self, subsystem, BlameTally, ChangeKind, FileKind, Signals, Snapshot, YEAR_SECONDS,
+    self, recency_weight, subsystem, whole_years, AuthorExperience, BlameTally, ChangeKind,
+    Experience, FileKind, Signals, Snapshot,
 };
 use crate::labels::revert::RevertFinder;
 use crate::labels::szz::{self, IssueDates, RemovedLine};
 use crate::labels::{label_source, LabelKind, Provenance};
 
-/// Columns of the dataset `mine` writes, in order.
-pub const COLUMNS: &[&str] = &[
-    "commit_id",
-    "author_date",
-    "ns",
-    "nd",
-    "nf",
-    "entropy",
-    "la",
-    "ld",
-    "lt",
-    "fix",
-    "ndev",
-    "age",
-    "nuc",
-    "exp",
-    "rexp",
-    "sexp",
-    "author_commit_share",
-    "author_blame_share",
-    "files_new_to_author",
-    "sensitive_files",
-    "buggy",
-    "label_source",
-];
+/// Columns of the dataset `mine` writes, in order ([`catalogue::dataset_columns`]).
+pub static COLUMNS: std::sync::LazyLock<Vec<&'static str>> =
+    std::sync::LazyLock::new(catalogue::dataset_columns);
 
 /// What to mine.
 #[derive(Debug, Clone)]
@@ -334,7 +314,7 @@ impl AuthorHistory {
         let shares = |mask: u64, more: &[u32]| {
             mask & change_mask != 0 || more.iter().any(|&s| change_subsystems[s as usize])
         };
-        let years = |t: i64| ((time - t).max(0) as f64 / YEAR_SECONDS).floor();
+        let years = |t: i64| whole_years(time, t);
         if !self.unsorted && self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
             let exp = self.times.len() as u64;
             let mut rexp = 0.0f64;
@@ -343,7 +323,7 @@ impl AuthorHistory {
                 // Times never decrease, so whole years before `time` never increase.
                 let y = years(self.times[i]);
                 let run = self.times[i..].partition_point(|&t| years(t) >= y);
-                rexp = add_repeated(rexp, 1.0 / (y + 1.0), run as u64);
+                rexp = add_repeated(rexp, recency_weight(y), run as u64);
                 i += run;
             }
             let sexp = self
@@ -361,7 +341,7 @@ impl AuthorHistory {
                 continue;
             }
             exp += 1;
-            rexp += 1.0 / (years(e.time) + 1.0);
+            rexp += recency_weight(years(e.time));
             if shares(e.mask, &e.more) {
                 sexp += 1;
             }
@@ -765,24 +745,10 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         };
         let hits = sensitive.hits(files.iter().map(|f| f.path.as_str()));
 
-        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
-        let snapshot = Snapshot {
-            files,
-            messages: vec![message.clone()],
-            author_name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
-            author,
-            change_time: time,
-            file_history,
-            // EXP, REXP and SEXP are computed below from the per-author state.
-            author_commits: Vec::new(),
-            author_known_dirs: Default::default(),
-            blame: Some(blame),
-        };
-        let (mut signals, _) = features::compute(&snapshot, hits, None);
-
+        // EXP, REXP and SEXP from the per-author state, without listing the author's commits.
         let mut change_subsystems = vec![false; subsystem_ids.len()];
         let mut change_mask = 0u64;
-        for f in &snapshot.files {
+        for f in &files {
             if let Some(&s) = subsystem_ids.get(subsystem(&f.path)) {
                 change_subsystems[s as usize] = true;
                 if s < 64 {
@@ -796,9 +762,20 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             }),
             _ => (0, 0.0, 0),
         };
-        signals.exp = exp as f64;
-        signals.rexp = rexp + 0.0;
-        signals.sexp = sexp as f64;
+
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let snapshot = Snapshot {
+            files,
+            messages: vec![message.clone()],
+            author_name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+            author,
+            change_time: time,
+            file_history,
+            author_experience: AuthorExperience::Counted(Experience::new(exp, rexp, sexp)),
+            author_known_dirs: Default::default(),
+            blame: Some(blame),
+        };
+        let (signals, _) = features::compute(&snapshot, hits, None);
 
         // Labels this commit gives earlier ones.
         let sha = oid.to_string();
@@ -993,20 +970,10 @@ fn cell(v: Option<f64>) -> String {
 /// Write the rows as the dataset CSV ([`COLUMNS`]).
 pub fn write_csv<W: Write>(rows: &[MinedRow], out: W) -> Result<(), csv::Error> {
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(COLUMNS)?;
+    w.write_record(COLUMNS.iter())?;
     for r in rows {
-        let s = &r.signals;
         let mut record = vec![r.commit_id.clone(), r.author_date.to_string()];
-        for v in [
-            s.ns, s.nd, s.nf, s.entropy, s.la, s.ld, s.lt, s.fix, s.ndev, s.age, s.nuc, s.exp,
-            s.rexp, s.sexp,
-        ] {
-            record.push(v.to_string());
-        }
-        record.push(cell(s.author_commit_share));
-        record.push(cell(s.author_blame_share));
-        record.push(s.files_new_to_author.to_string());
-        record.push(s.sensitive_files.to_string());
+        record.extend(catalogue::mined_signals().map(|(_, c)| cell(r.signals.value(c))));
         record.push(if r.buggy() { "1" } else { "0" }.to_string());
         record.push(label_source(&r.provenance));
         w.write_record(&record)?;
@@ -1134,6 +1101,32 @@ mod tests {
         }
         assert!(fast_paths > 3_000, "{fast_paths}");
         assert!(history.tips.len() == 1);
+    }
+
+    #[test]
+    fn every_column_is_a_key_column_or_a_mined_signal() {
+        let (first, rest) = COLUMNS.split_at(2);
+        assert_eq!(first, ["commit_id", "author_date"]);
+        let (signals, last) = rest.split_at(rest.len() - 2);
+        assert_eq!(last, ["buggy", "label_source"]);
+        for column in signals {
+            let s = catalogue::by_name(column).unwrap_or_else(|| panic!("{column}"));
+            assert_eq!(s.column, Some(*column));
+            assert!(matches!(s.source, catalogue::Source::Change(_)));
+        }
+        // The record of a row has a cell for each column.
+        let row = MinedRow {
+            commit_id: "c".into(),
+            author_date: 1,
+            signals: features::compute(&Snapshot::default(), vec![], None).0,
+            provenance: Vec::new(),
+        };
+        let mut out = Vec::new();
+        write_csv(&[row], &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[0], COLUMNS.join(","));
+        assert_eq!(lines[1], "c,1,0,0,0,0,0,0,0,0,0,0,0,0,0,0,,,0,0,0,");
     }
 
     #[test]

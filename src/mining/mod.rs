@@ -12,7 +12,8 @@ use git2::{
 use gix_imara_diff as imara;
 
 use crate::features::{
-    directory, subsystem, AuthorCommit, BlameTally, ChangeKind, FileChange, FileKind, Snapshot,
+    directory, subsystem, AuthorCommit, AuthorExperience, BlameTally, ChangeKind, FileChange,
+    FileKind, Snapshot,
 };
 
 pub mod ancestry;
@@ -342,7 +343,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
             author,
             change_time: head_author.when().seconds(),
             file_history,
-            author_commits,
+            author_experience: AuthorExperience::Commits(author_commits),
             author_known_dirs,
             blame,
         },

@@ -9,6 +9,8 @@
 use std::collections::BTreeSet;
 use std::io::Read;
 
+use crate::features::catalogue::{self, AUTHOR_DATE, BUGGY, COMMIT_ID};
+
 /// Columns of the public datasets that must not be used as signals unless named explicitly.
 ///
 /// - `bugcount`, `fixcount`, `bugdens`: computed from the *future* of the change — counts of
@@ -17,44 +19,11 @@ use std::io::Read;
 /// - `strata`: bookkeeping of how the original study split its data by period.
 pub const LEAKAGE_COLUMNS: &[&str] = &["bugcount", "fixcount", "bugdens", "strata"];
 
-/// Signal names that are always numeric: a text cell in one of them is an error rather than a
-/// reason to treat the column as text.
-const KNOWN_NUMERIC: &[&str] = &[
-    "ns",
-    "nd",
-    "nf",
-    "entropy",
-    "la",
-    "ld",
-    "lt",
-    "fix",
-    "ndev",
-    "age",
-    "nuc",
-    "exp",
-    "rexp",
-    "sexp",
-    "churn",
-    "revd",
-    "nrev",
-    "rtime",
-    "hcmt",
-    "self",
-    "app",
-    "reviewer_exp",
-    "reviewer_rexp",
-    "reviewer_sexp",
-    "other_exp",
-    "other_rexp",
-    "other_sexp",
-    "asawr",
-    "rsawr",
-    "osawr",
-    "bugcount",
-    "fixcount",
-    "bugdens",
-    "strata",
-];
+/// Whether a text cell in column `name` is an error rather than a reason to treat the column
+/// as text: the columns of the public datasets are always numeric.
+fn known_numeric(name: &str) -> bool {
+    LEAKAGE_COLUMNS.contains(&name) || catalogue::by_name(name).is_some_and(|s| s.public)
+}
 
 /// One change.
 #[derive(Debug, Clone, PartialEq)]
@@ -83,11 +52,11 @@ pub enum DatasetError {
     Empty { file: String },
     #[error("{file}: the file has a header but no data rows")]
     NoRows { file: String },
-    #[error("{file}: no label column (expected `buggy`, `bug` or `contains_bug`)")]
+    #[error("{file}: no label column (expected {})", BUGGY.one_of())]
     MissingLabel { file: String },
-    #[error("{file}: no commit id column (expected `commit_id`, `_id` or `transactionid`)")]
+    #[error("{file}: no commit id column (expected {})", COMMIT_ID.one_of())]
     MissingCommit { file: String },
-    #[error("{file}: no date column (expected `author_date`, `date` or `commitdate`)")]
+    #[error("{file}: no date column (expected {})", AUTHOR_DATE.one_of())]
     MissingDate { file: String },
     #[error("{file}: column `{column}` appears twice (after mapping column names)")]
     DuplicateColumn { file: String, column: String },
@@ -143,27 +112,20 @@ enum Role {
     Signal(String),
 }
 
-/// Maps a header (already trimmed and lower-cased) to its role. `author_style` is true in a
-/// file that has `aexp`: there `rexp`, `rrexp`, … are reviewer and other experience.
-fn role_of(header: &str, author_style: bool) -> Role {
-    let renamed = match header {
-        "" => return Role::Ignored,
-        "commit_id" | "_id" | "transactionid" => return Role::Commit,
-        "author_date" | "date" | "commitdate" => return Role::Date,
-        "buggy" | "bug" | "contains_bug" => return Role::Label,
-        "ent" | "entrophy" => "entropy",
-        "aexp" => "exp",
-        "arexp" => "rexp",
-        "asexp" => "sexp",
-        "rexp" if author_style => "reviewer_exp",
-        "rrexp" if author_style => "reviewer_rexp",
-        "rsexp" if author_style => "reviewer_sexp",
-        "oexp" if author_style => "other_exp",
-        "orexp" if author_style => "other_rexp",
-        "osexp" if author_style => "other_sexp",
-        other => other,
-    };
-    Role::Signal(renamed.to_string())
+/// Maps a header (already trimmed and lower-cased) to its role, in a file whose headers are
+/// `present`: signal columns by their names in the [`catalogue`].
+fn role_of(header: &str, present: &dyn Fn(&str) -> bool) -> Role {
+    if header.is_empty() {
+        Role::Ignored
+    } else if COMMIT_ID.is(header) {
+        Role::Commit
+    } else if AUTHOR_DATE.is(header) {
+        Role::Date
+    } else if BUGGY.is(header) {
+        Role::Label
+    } else {
+        Role::Signal(catalogue::signal_name_of_column(header, present).to_string())
+    }
 }
 
 /// `TRUE`/`FALSE` (any case) as 1/0, numbers as themselves; `None` when not a number.
@@ -217,17 +179,17 @@ impl Dataset {
         if headers.iter().all(|h| h.is_empty()) {
             return Err(DatasetError::Empty { file });
         }
-        let author_style = headers.iter().any(|h| h == "aexp");
-        let roles: Vec<Role> = headers.iter().map(|h| role_of(h, author_style)).collect();
+        let present = |column: &str| headers.iter().any(|h| h == column);
+        let roles: Vec<Role> = headers.iter().map(|h| role_of(h, &present)).collect();
 
         let find = |want: &Role| roles.iter().position(|r| r == want);
         let mut seen = BTreeSet::new();
         for role in &roles {
             let name = match role {
                 Role::Ignored => continue,
-                Role::Commit => "commit_id",
-                Role::Date => "author_date",
-                Role::Label => "buggy",
+                Role::Commit => COMMIT_ID.name,
+                Role::Date => AUTHOR_DATE.name,
+                Role::Label => BUGGY.name,
                 Role::Signal(s) => s.as_str(),
             };
             if !seen.insert(name) {
@@ -324,7 +286,7 @@ impl Dataset {
         let mut names = Vec::new();
         for (k, (col, name)) in signal_cols.iter().enumerate() {
             let column = &cells[k];
-            let known = KNOWN_NUMERIC.contains(&name.as_str());
+            let known = known_numeric(name);
             let any_number = column
                 .iter()
                 .any(|c| !is_missing(c) && parse_number(c).is_some());
@@ -413,6 +375,57 @@ mod tests {
 "14","c1",1311258797,0,16,16,0.95,FALSE,64,82,64,60,69,TRUE,"0"
 "41","c2",1309173472,0,10,0,0,true,0,NA,0,0,,FALSE,"1"
 "#;
+
+    #[test]
+    fn public_columns_are_always_numeric() {
+        for name in [
+            "ns",
+            "nd",
+            "nf",
+            "entropy",
+            "la",
+            "ld",
+            "lt",
+            "fix",
+            "ndev",
+            "age",
+            "nuc",
+            "exp",
+            "rexp",
+            "sexp",
+            "churn",
+            "revd",
+            "nrev",
+            "rtime",
+            "hcmt",
+            "self",
+            "app",
+            "reviewer_exp",
+            "reviewer_rexp",
+            "reviewer_sexp",
+            "other_exp",
+            "other_rexp",
+            "other_sexp",
+            "asawr",
+            "rsawr",
+            "osawr",
+            "bugcount",
+            "fixcount",
+            "bugdens",
+            "strata",
+        ] {
+            assert!(known_numeric(name), "{name}");
+        }
+        // Signals only riskgate computes may be absent, as text, from a column.
+        for name in [
+            "author_commit_share",
+            "patch_coverage",
+            "review_hours",
+            "label_source",
+        ] {
+            assert!(!known_numeric(name), "{name}");
+        }
+    }
 
     #[test]
     fn public_columns_are_mapped() {

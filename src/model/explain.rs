@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use super::{Contribution, Derived, Scored, Transform};
+use crate::features::catalogue::{self, compare, count, duration, list, Said};
 use crate::features::{Context, Signals};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -23,61 +24,6 @@ pub struct Explanation {
     pub notes: Vec<String>,
 }
 
-fn count(n: f64, one: &str, many: &str) -> String {
-    let n = n.round() as i64;
-    if n == 0 {
-        format!("no {many}")
-    } else if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-fn percent(share: f64) -> u32 {
-    (share * 100.0).floor().clamp(0.0, 99.0) as u32
-}
-
-/// "— more than 93% of changes" / "— fewer than 40% of changes", from the feature's rank.
-fn compare(c: &Contribution, more: &str, fewer: &str, whom: &str) -> String {
-    if c.share_below >= 0.5 {
-        format!(" — {more} than {}% of {whom}", percent(c.share_below))
-    } else if c.share_above >= 0.5 {
-        format!(" — {fewer} than {}% of {whom}", percent(c.share_above))
-    } else {
-        format!(" — about typical for {whom}")
-    }
-}
-
-pub fn duration(seconds: f64) -> String {
-    let s = seconds.max(0.0);
-    let (value, unit) = if s < 3_600.0 {
-        ((s / 60.0).round(), "minute")
-    } else if s < 86_400.0 * 2.0 {
-        ((s / 3_600.0).round(), "hour")
-    } else if s < 86_400.0 * 60.0 {
-        ((s / 86_400.0).round(), "day")
-    } else if s < 86_400.0 * 730.0 {
-        ((s / (86_400.0 * 30.44)).round(), "month")
-    } else {
-        ((s / (86_400.0 * 365.25)).round(), "year")
-    };
-    if value == 1.0 {
-        format!("1 {unit}")
-    } else {
-        format!("{value} {unit}s")
-    }
-}
-
-fn list(items: &[String], max: usize) -> String {
-    let shown: Vec<&str> = items.iter().take(max).map(String::as_str).collect();
-    let mut s = shown.join(", ");
-    if items.len() > max {
-        s.push_str(&format!(" and {} more", items.len() - max));
-    }
-    s
-}
-
 fn display_dir(dir: &str) -> String {
     if dir.is_empty() {
         "the repository root".to_string()
@@ -86,119 +32,38 @@ fn display_dir(dir: &str) -> String {
     }
 }
 
-fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
-    let who = if ctx.author_name.trim().is_empty() {
+/// The author, as sentences name them.
+fn who(ctx: &Context) -> &str {
+    if ctx.author_name.trim().is_empty() {
         "the author"
     } else {
         ctx.author_name.as_str()
+    }
+}
+
+fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
+    let said = Said {
+        value: c.value,
+        share_below: c.share_below,
+        share_above: c.share_above,
+        who: who(ctx),
+        subsystems: &ctx.subsystems,
+        signal: &|s| signals.value(s),
     };
+    if let Some(signal) = catalogue::by_name(&c.feature) {
+        return signal.say(&said);
+    }
     let v = c.value;
     match c.feature.as_str() {
-        "la" => format!(
-            "adds {}{}",
-            count(v, "line", "lines"),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "ld" => format!(
-            "deletes {}{}",
-            count(v, "line", "lines"),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "nf" => format!(
-            "touches {}{}",
-            count(v, "file", "files"),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "nd" => format!(
-            "touches {} in {}{}",
-            count(signals.nf, "file", "files"),
-            count(v, "directory", "directories"),
-            compare(c, "more spread out", "less spread out", "changes")
-        ),
-        "ns" if ctx.subsystems.is_empty() => "spans no subsystem".to_string(),
-        "ns" => format!(
-            "spans {} ({}){}",
-            count(v, "subsystem", "subsystems"),
-            list(
-                &ctx.subsystems
-                    .iter()
-                    .map(|s| if s.is_empty() {
-                        "root".to_string()
-                    } else {
-                        s.clone()
-                    })
-                    .collect::<Vec<_>>(),
-                4
-            ),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "entropy" => format!(
-            "spreads its edits {} across its files (entropy {:.2} of 1){}",
-            if v >= 0.5 { "evenly" } else { "unevenly" },
-            v,
-            compare(c, "more scattered", "more focused", "changes")
-        ),
-        "lt" => format!(
-            "its files had {} before the change{}",
-            count(v, "line", "lines"),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "fix" => {
-            if v >= 0.5 {
-                "is a bug fix: fixes are themselves often followed by another fix".to_string()
-            } else {
-                "is not a bug fix".to_string()
-            }
-        }
-        "ndev" => format!(
-            "its files have been changed by {} before{}",
-            count(v, "developer", "developers"),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "age" => {
-            if signals.nuc == 0.0 {
-                "its files are all new, with no earlier changes".to_string()
-            } else {
-                format!(
-                    "its files last changed {} ago on average{}",
-                    duration(v),
-                    compare(c, "longer ago", "more recently", "changes")
-                )
-            }
-        }
-        "nuc" => format!(
-            "its files have {}{}",
-            count(v, "earlier change", "earlier changes"),
-            compare(c, "more", "fewer", "changes")
-        ),
-        "exp" => format!(
-            "{who} has made {} in this repository{}",
-            count(v, "earlier change", "earlier changes"),
-            compare(c, "more", "fewer", "authors at the time of a change")
-        ),
-        "rexp" => format!(
-            "{who}'s recent experience counts {v:.1} changes, older years weighing less{}",
-            compare(c, "more", "less", "authors at the time of a change")
-        ),
-        "sexp" => format!(
-            "{who} has made {} in {}{}",
-            count(v, "earlier change", "earlier changes"),
-            if ctx.subsystems.len() == 1 {
-                "this subsystem"
-            } else {
-                "these subsystems"
-            },
-            compare(c, "more", "fewer", "authors at the time of a change")
-        ),
         "ratio(la,nf)" => format!(
             "adds {} per file it touches{}",
             count(v, "line", "lines"),
-            compare(c, "more", "fewer", "changes")
+            compare(&said, "more", "fewer", "changes")
         ),
         "share(ld,la)" => format!(
             "{}% of its added and deleted lines are deletions{}",
             (v * 100.0).round().clamp(0.0, 100.0),
-            compare(c, "more", "fewer", "changes")
+            compare(&said, "more", "fewer", "changes")
         ),
         other if other.starts_with("hinge(age,") => {
             let knot = Derived::parse(other, &|_| Transform::Log1p, &|_, _, k| k.parse().ok())
@@ -223,14 +88,17 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
                 )
             }
         }
-        other => derived_sentence(other, c).unwrap_or_else(|| {
-            format!("{other} is {v}{}", compare(c, "higher", "lower", "changes"))
+        other => derived_sentence(other, &said).unwrap_or_else(|| {
+            format!(
+                "{other} is {v}{}",
+                compare(&said, "higher", "lower", "changes")
+            )
         }),
     }
 }
 
 /// A sentence for a derived feature the arms above do not name, from its definition.
-fn derived_sentence(name: &str, c: &Contribution) -> Option<String> {
+fn derived_sentence(name: &str, c: &Said<'_>) -> Option<String> {
     let d = Derived::parse(name, &|_| Transform::None, &|_, _, k| k.parse().ok())
         .ok()
         .flatten()?;
@@ -274,11 +142,7 @@ fn pct1(x: f64) -> String {
 }
 
 fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
-    let who = if ctx.author_name.trim().is_empty() {
-        "the author"
-    } else {
-        ctx.author_name.as_str()
-    };
+    let who = who(ctx);
     let mut notes = Vec::new();
     if ctx.empty {
         notes.push("the change is empty: base and head have the same files".to_string());

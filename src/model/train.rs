@@ -20,11 +20,14 @@ use serde_json::json;
 use super::dataset::{Dataset, LEAKAGE_COLUMNS};
 use super::metrics::{reliability, roc_auc, roc_curve, Metrics, ReliabilityBin};
 use super::{Derived, Model, ModelFeature, Thresholds, Transform};
+use crate::features::catalogue::{self, Scale};
 use crate::time::iso_date;
 
 /// The signals riskgate computes from git that both public datasets also have, two ratios of
 /// them that one change's signals give (lines added per file touched, the share of changed
 /// lines that are deletions), and a bend in the effect of file age at its training median.
+/// A choice of model, in the order the fitted model lists them; every signal they read is one
+/// the catalogue says `score` computes and `mine` writes.
 pub const DEFAULT_FEATURES: &[&str] = &[
     "la",
     "ld",
@@ -48,36 +51,6 @@ pub const DEFAULT_FEATURES: &[&str] = &[
 /// the share of buggy changes in the public data (chosen on the validation slices from 1, 3, 5
 /// and 10; see the model card); the intercept is corrected back by ln(10).
 pub const DEFAULT_POSITIVE_WEIGHT: u32 = 10;
-
-/// Non-negative counts and durations with long right tails: modelled as `log1p`.
-const LOG1P_SIGNALS: &[&str] = &[
-    "la",
-    "ld",
-    "nf",
-    "nd",
-    "ns",
-    "ndev",
-    "age",
-    "nuc",
-    "exp",
-    "rexp",
-    "sexp",
-    "lt",
-    "churn",
-    "nrev",
-    "rtime",
-    "hcmt",
-    "app",
-    "reviewer_exp",
-    "reviewer_rexp",
-    "reviewer_sexp",
-    "other_exp",
-    "other_rexp",
-    "other_sexp",
-];
-
-/// Ratios and 0/1 flags: modelled as they are.
-const PLAIN_SIGNALS: &[&str] = &["entropy", "fix", "revd", "self", "asawr", "rsawr", "osawr"];
 
 /// Share of each dataset (by date) held out for testing, and share of the training part used
 /// to choose the regularisation.
@@ -241,13 +214,16 @@ pub fn chronological_split(dataset: &Dataset) -> Split {
     }
 }
 
-/// The transform of a signal: by name for the signals riskgate knows; otherwise `log1p` for a
-/// non-negative, strongly right-skewed signal (skewness above 1) that is not a 0/1 flag.
+/// The transform of a signal: its scale in the [`catalogue`] when that names one; otherwise
+/// `log1p` for a non-negative, strongly right-skewed signal (skewness above 1) that is not a
+/// 0/1 flag.
 pub fn transform_for(name: &str, raw: &[f64]) -> Transform {
-    if LOG1P_SIGNALS.contains(&name) {
-        return Transform::Log1p;
+    match catalogue::by_name(name).map(|s| s.scale) {
+        Some(Scale::Log) => return Transform::Log1p,
+        Some(Scale::Linear) => return Transform::None,
+        Some(Scale::FromData) | None => {}
     }
-    if PLAIN_SIGNALS.contains(&name) || raw.is_empty() {
+    if raw.is_empty() {
         return Transform::None;
     }
     let min = raw.iter().copied().fold(f64::INFINITY, f64::min);
@@ -1213,10 +1189,41 @@ mod tests {
     }
 
     #[test]
+    fn default_features_and_the_shipped_model_read_computed_signals() {
+        // Every input of the default fit and of the shipped model is a signal of the catalogue
+        // that `score` computes and `mine` writes.
+        let shipped = Model::from_json(include_str!("../../model/model.json")).unwrap();
+        let mut inputs: Vec<String> = shipped
+            .input_names()
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        for name in DEFAULT_FEATURES {
+            let d = Derived::parse(name, &|_| Transform::None, &|_, _, _| Some(0.0)).unwrap();
+            match d {
+                Some(d) => inputs.extend(d.inputs().iter().map(|n| n.to_string())),
+                None => inputs.push(name.to_string()),
+            }
+        }
+        for name in &inputs {
+            let signal = catalogue::by_name(name).unwrap_or_else(|| panic!("{name}"));
+            assert!(
+                matches!(signal.source, catalogue::Source::Change(_)),
+                "{name}"
+            );
+            assert!(signal.column.is_some(), "{name} is not mined");
+        }
+    }
+
+    #[test]
     fn transforms_by_name_and_by_data() {
         assert_eq!(transform_for("la", &[0.0, 1.0]), Transform::Log1p);
         assert_eq!(transform_for("entropy", &[0.0, 100.0]), Transform::None);
         assert_eq!(transform_for("fix", &[0.0, 1.0]), Transform::None);
+        // The catalogue's scale wins over the data; a signal it leaves to the data is judged so.
+        assert_eq!(transform_for("nrev", &[5.0, 5.0]), Transform::Log1p);
+        assert_eq!(transform_for("asawr", &[0.0, 1000.0, 1.0]), Transform::None);
+        assert_eq!(transform_for("author_commit_share", &[]), Transform::None);
         let skewed: Vec<f64> = (0..100)
             .map(|i| if i < 95 { i as f64 % 5.0 } else { 1000.0 })
             .collect();
