@@ -4,7 +4,7 @@
 # role and database only if they are missing, installs nothing.
 #
 #   eval "$(scripts/test-db.sh)"
-#   cargo test --test store
+#   cargo test --test it store::
 #
 # Must run as root or as the postgres user (it uses `su postgres` when root).
 set -euo pipefail

@@ -1,10 +1,13 @@
-//! Integration tests: real git repositories built in temp dirs, the real binary.
+//! Every integration test, in one binary: real git repositories built in temp dirs, SQLite and
+//! PostgreSQL for real, the App on an ephemeral port, GitHub faked over HTTP.
 
 mod app;
 mod architecture;
 mod cli;
 mod dashboard;
 mod fromdb;
+mod fuzz;
+mod github;
 mod hardening_github;
 mod hardening_intake;
 mod hardening_queue;
@@ -13,4 +16,5 @@ mod model;
 mod production;
 mod real_history;
 mod signals;
+mod store;
 mod support;

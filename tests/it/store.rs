@@ -4,7 +4,7 @@
 //!
 //! ```sh
 //! eval "$(scripts/test-db.sh)"     # starts the local PostgreSQL 15, prints the URL
-//! cargo test --test store
+//! cargo test --test it store::
 //! ```
 //!
 //! Every test is written once, as an async fn taking a [`Db`], and runs twice:
@@ -129,7 +129,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    crate::on_sqlite(crate::$name).await
+                    super::on_sqlite(super::$name).await
                 }
             )*
         }
@@ -137,7 +137,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $name() {
-                    crate::on_postgres(crate::$name).await
+                    super::on_postgres(super::$name).await
                 }
             )*
         }

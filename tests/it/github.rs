@@ -15,11 +15,11 @@ use serde_json::{json, Value};
 use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
-const PR_OPENED: &[u8] = include_bytes!("../fixtures/github/pull_request.opened.json");
-const PR_SYNC: &[u8] = include_bytes!("../fixtures/github/pull_request.synchronize.json");
-const REVIEW: &[u8] = include_bytes!("../fixtures/github/pull_request_review.submitted.json");
-const CHECK_RUN: &[u8] = include_bytes!("../fixtures/github/check_run.rerequested.json");
-const INSTALLATION: &[u8] = include_bytes!("../fixtures/github/installation.created.json");
+const PR_OPENED: &[u8] = include_bytes!("../../fixtures/github/pull_request.opened.json");
+const PR_SYNC: &[u8] = include_bytes!("../../fixtures/github/pull_request.synchronize.json");
+const REVIEW: &[u8] = include_bytes!("../../fixtures/github/pull_request_review.submitted.json");
+const CHECK_RUN: &[u8] = include_bytes!("../../fixtures/github/check_run.rerequested.json");
+const INSTALLATION: &[u8] = include_bytes!("../../fixtures/github/installation.created.json");
 
 const HEAD: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const BASE: &str = "f95f852bd8fca8fcc58a9a2d6c842781e32a215e";

@@ -344,12 +344,12 @@ fn edited_json(seeds: &'static [&'static [u8]]) -> impl Strategy<Value = Vec<u8>
 // --- webhooks ---
 
 const PAYLOADS: &[&[u8]] = &[
-    include_bytes!("../fixtures/github/check_run.rerequested.json"),
-    include_bytes!("../fixtures/github/installation.created.json"),
-    include_bytes!("../fixtures/github/merge_group.checks_requested.json"),
-    include_bytes!("../fixtures/github/pull_request.opened.json"),
-    include_bytes!("../fixtures/github/pull_request.synchronize.json"),
-    include_bytes!("../fixtures/github/pull_request_review.submitted.json"),
+    include_bytes!("../../fixtures/github/check_run.rerequested.json"),
+    include_bytes!("../../fixtures/github/installation.created.json"),
+    include_bytes!("../../fixtures/github/merge_group.checks_requested.json"),
+    include_bytes!("../../fixtures/github/pull_request.opened.json"),
+    include_bytes!("../../fixtures/github/pull_request.synchronize.json"),
+    include_bytes!("../../fixtures/github/pull_request_review.submitted.json"),
 ];
 
 const JSON_TOKENS: &[&[u8]] = &[
@@ -481,10 +481,10 @@ proptest! {
 // --- coverage reports ---
 
 const COVERAGE: &[&[u8]] = &[
-    include_bytes!("../fixtures/coverage/base.info"),
-    include_bytes!("../fixtures/coverage/head.info"),
-    include_bytes!("../fixtures/coverage/head.cobertura.xml"),
-    include_bytes!("../fixtures/coverage/coverage-py.xml"),
+    include_bytes!("../../fixtures/coverage/base.info"),
+    include_bytes!("../../fixtures/coverage/head.info"),
+    include_bytes!("../../fixtures/coverage/head.cobertura.xml"),
+    include_bytes!("../../fixtures/coverage/coverage-py.xml"),
 ];
 
 const COVERAGE_TOKENS: &[&[u8]] = &[
@@ -840,7 +840,7 @@ proptest! {
 // --- training data ---
 
 const DATASETS: &[&[u8]] = &[
-    include_bytes!("../fixtures/datasets/planted.csv"),
+    include_bytes!("../../fixtures/datasets/planted.csv"),
     b"commit_id,author_date,la,ld,ns,buggy\nabc,1700000000,10,2,1,1\ndef,1700000100,NA,,2,FALSE\n",
 ];
 
