@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod charts;
 pub mod dataset;
+pub mod effort;
 pub mod explain;
 pub mod file;
 pub mod history;
