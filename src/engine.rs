@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 
-use crate::config::RepoConfig;
+use crate::config::{RepoConfig, ThresholdConfig};
 use crate::features::coverage::{coverage_delta, CoverageReport};
 use crate::features::review::ReviewSignals;
 use crate::features::sensitive::SensitivePaths;
@@ -37,7 +37,7 @@ pub fn score_mined(
     review: Option<&ReviewSignals>,
 ) -> anyhow::Result<ScoreReport> {
     let config = repo_config(mined)?;
-    let sensitive = SensitivePaths::new(&config.sensitive_paths)
+    let sensitive = SensitivePaths::new(&config.all_sensitive_paths())
         .with_context(|| mining::CONFIG_PATH.to_string())?;
     let snapshot = &mined.snapshot;
     let hits = sensitive.hits(snapshot.files.iter().map(|f| f.path.as_str()));
@@ -64,6 +64,19 @@ pub fn score_mined(
             high: t.high,
         };
     }
+    let path_rule = config.strictest_path_rule(
+        snapshot.files.iter().map(|f| f.path.as_str()),
+        ThresholdConfig {
+            elevated: model.thresholds.elevated,
+            high: model.thresholds.high,
+        },
+    );
+    if let Some(rule) = &path_rule {
+        model.thresholds = Thresholds {
+            elevated: rule.elevated,
+            high: rule.high,
+        };
+    }
     let scored = model.score(&values);
     let mut explanation = explain::explain(&scored, &signals, &context);
     if let Some(r) = review {
@@ -77,7 +90,7 @@ pub fn score_mined(
         ));
     }
     let files = &snapshot.files;
-    Ok(ScoreReport::new(
+    let mut report = ScoreReport::new(
         scored.probability,
         scored.band,
         values,
@@ -95,7 +108,9 @@ pub fn score_mined(
         warnings,
         hits,
         coverage,
-    ))
+    );
+    report.path_rule = path_rule;
+    Ok(report)
 }
 
 fn review_note(r: &ReviewSignals) -> String {

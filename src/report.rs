@@ -6,6 +6,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::config::AppliedPathRule;
 use crate::features::coverage::CoverageDelta;
 use crate::features::sensitive::SensitiveHit;
 use crate::model::explain::Explanation;
@@ -40,6 +41,9 @@ pub struct ScoreReport {
     pub warnings: Vec<String>,
     pub sensitive_paths: Vec<SensitiveHit>,
     pub coverage: Option<CoverageDelta>,
+    /// The `paths:` rule of `.github/riskgate.yml` whose thresholds the change was held to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path_rule: Option<AppliedPathRule>,
 }
 
 impl ScoreReport {
@@ -72,7 +76,24 @@ impl ScoreReport {
             warnings,
             sensitive_paths,
             coverage,
+            path_rule: None,
         }
+    }
+
+    /// The sentence that says which path rule set the thresholds, if one did.
+    pub fn path_rule_line(&self) -> Option<String> {
+        let rule = self.path_rule.as_ref()?;
+        let more = rule.paths_touched.saturating_sub(rule.paths.len());
+        let mut named = rule.paths.join(", ");
+        if more > 0 {
+            named.push_str(&format!(" and {more} more"));
+        }
+        Some(format!(
+            "held to the thresholds of `{}` (elevated from {:.0}%, high from {:.0}%), which it touches: {named}",
+            rule.glob,
+            rule.elevated * 100.0,
+            rule.high * 100.0
+        ))
     }
 
     pub fn to_json(&self) -> String {
@@ -114,6 +135,9 @@ impl ScoreReport {
             self.model.version
         );
         let _ = writeln!(out, "change {}", self.change_line());
+        if let Some(line) = self.path_rule_line() {
+            let _ = writeln!(out, "{line}");
+        }
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
         }
@@ -158,6 +182,9 @@ impl ScoreReport {
             self.change_line(),
             self.model.version
         );
+        if let Some(line) = self.path_rule_line() {
+            let _ = writeln!(out, "{}\n", escape(&line));
+        }
         for w in &self.warnings {
             let _ = writeln!(out, "> **Warning:** {}\n", escape(w));
         }

@@ -403,6 +403,7 @@ impl Worker {
         let wanted = match policy {
             CommentPolicy::Always => true,
             CommentPolicy::Elevated => band >= Band::Elevated,
+            CommentPolicy::High => band >= Band::High,
             CommentPolicy::Never => false,
         };
         let body = render::comment_body(markdown);

@@ -1,46 +1,60 @@
 //! A repository's own settings, `.github/riskgate.yml`, read at the base revision so a change
-//! cannot lower its own bar. Pure: parses text.
+//! cannot lower its own bar, optionally on top of its organisation's defaults. Pure: parses
+//! text and merges layers; fetching the files is the caller's.
 //!
-//! The file is written by whoever can push to the repository, so it is read within limits:
-//! its size, how deep flow collections nest, and how long lists and their entries may be. The
-//! last two stop YAML aliases from multiplying a short file into a large value (an anchored
-//! long glob aliased many times, "billion laughs").
+//! The file is written by whoever can push to the repository, so it is read within limits
+//! (see [`limits`]): its size, how deep flow collections nest, and how long lists and their
+//! entries may be. The last two stop YAML aliases from multiplying a short file into a large
+//! value (an anchored long glob aliased many times, "billion laughs").
+//!
+//! Layers follow Probot's convention: a repository without the file takes the one in its
+//! organisation's `.github` repository; a repository's file stands alone unless it says
+//! `_extends: .github` (or another repository), and then its keys are laid over that file's
+//! (see [`layers`]).
 
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+mod layers;
+mod limits;
+mod paths;
+
 use serde::Deserialize;
+
+pub use layers::{ExtendsTarget, Layer, ORGANISATION_REPOSITORY};
+pub use paths::{AppliedPathRule, PathRule};
+
+use limits::bounded_list;
 
 /// The largest `.github/riskgate.yml` read, in bytes.
 pub const MAX_CONFIG_BYTES: usize = 64 * 1024;
 /// How deep flow collections (`[…]`, `{…}`) may nest, counted outside quoted strings.
 pub const MAX_FLOW_DEPTH: usize = 128;
-/// Most entries of a list (`sensitive_paths`, `coverage.paths`), aliases counted as entries.
+/// Most entries of a list (`sensitive_paths`, `coverage.paths`, `paths`), aliases counted as
+/// entries.
 pub const MAX_LIST_ENTRIES: usize = 1_000;
 /// Longest list entry, in bytes.
 pub const MAX_ENTRY_BYTES: usize = 1024;
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The settings that apply to one repository, every layer merged.
+#[derive(Debug, Clone, PartialEq)]
 pub struct RepoConfig {
     /// Globs of paths that count as sensitive, beside the built-in migrations and manifests.
-    #[serde(default, deserialize_with = "bounded_list")]
     pub sensitive_paths: Vec<String>,
     /// Override the model's band thresholds for this repository.
-    #[serde(default)]
     pub thresholds: Option<ThresholdConfig>,
     /// What a high-risk check concludes: `failure` blocks a required check, `neutral` advises.
-    #[serde(default)]
     pub high_risk: HighRisk,
-    /// When the sticky comment is posted or updated.
-    #[serde(default)]
+    /// `advisory`: the check never concludes `failure`, whatever `high_risk` says (a trial).
+    pub mode: Mode,
+    /// When the sticky comment is posted.
     pub comment: CommentPolicy,
+    /// How it is posted: edited in place, a new one each time, or only ever once.
+    pub comment_behavior: CommentBehavior,
     /// A PR carrying this label is not scored; its check says `skipped`.
-    #[serde(default = "default_skip_label")]
     pub skip_label: String,
     /// Score draft pull requests too.
-    #[serde(default)]
     pub score_drafts: bool,
-    #[serde(default)]
     pub coverage: Option<CoverageConfig>,
+    /// Per-path thresholds and sensitive paths, in the order written (`paths:`).
+    pub paths: Vec<PathRule>,
 }
 
 impl Default for RepoConfig {
@@ -49,10 +63,13 @@ impl Default for RepoConfig {
             sensitive_paths: Vec::new(),
             thresholds: None,
             high_risk: HighRisk::default(),
+            mode: Mode::default(),
             comment: CommentPolicy::default(),
+            comment_behavior: CommentBehavior::default(),
             skip_label: default_skip_label(),
             score_drafts: false,
             coverage: None,
+            paths: Vec::new(),
         }
     }
 }
@@ -69,13 +86,37 @@ pub enum HighRisk {
     Neutral,
 }
 
+/// `gate` (the default) lets a high risk block the merge as `high_risk` says; `advisory`
+/// never does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Gate,
+    Advisory,
+}
+
+/// The least band that gets a comment (`never`: none; `always`: every band).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CommentPolicy {
     Never,
     #[default]
     Elevated,
+    High,
     Always,
+}
+
+/// `update` edits riskgate's one comment in place, and only when the advice changes; `new`
+/// posts a new comment whenever the advice changes; `once` posts one comment on a PR and
+/// never touches it again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CommentBehavior {
+    #[default]
+    Update,
+    New,
+    Once,
 }
 
 /// Coverage from a CI artifact: the workflow run's artifact `artifact`, and the report files
@@ -112,171 +153,44 @@ pub enum ConfigError {
     },
 }
 
-/// A list of strings of at most [`MAX_LIST_ENTRIES`] entries of at most [`MAX_ENTRY_BYTES`]
-/// each, refused as soon as it grows past either, before an alias can repeat a value further.
-fn bounded_list<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    struct List;
-    impl<'de> Visitor<'de> for List {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("a list of strings")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
-            let mut out = Vec::new();
-            while let Some(BoundedString(entry)) = seq.next_element()? {
-                if out.len() == MAX_LIST_ENTRIES {
-                    return Err(de::Error::custom(format!(
-                        "more than {MAX_LIST_ENTRIES} entries (aliases count as entries)"
-                    )));
-                }
-                out.push(entry);
-            }
-            Ok(out)
-        }
-    }
-    deserializer.deserialize_seq(List)
-}
-
-/// A string of at most [`MAX_ENTRY_BYTES`], refused before it is copied.
-struct BoundedString(String);
-
-impl<'de> Deserialize<'de> for BoundedString {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Entry;
-        impl Visitor<'_> for Entry {
-            type Value = BoundedString;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a string")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<BoundedString, E> {
-                if v.len() > MAX_ENTRY_BYTES {
-                    return Err(E::custom(format!(
-                        "an entry of {} bytes, longer than the {MAX_ENTRY_BYTES} allowed",
-                        v.len()
-                    )));
-                }
-                Ok(BoundedString(v.to_string()))
-            }
-        }
-        deserializer.deserialize_string(Entry)
-    }
-}
-
-/// The line on which flow collections (`[…]`, `{…}`) first nest deeper than `limit`. Brackets
-/// inside quoted strings and comments do not count; a quote opens a string only where a
-/// scalar can start (after a space, a line break, `[`, `{`, `,` or `:`), not inside a plain
-/// scalar such as `don't`.
-fn flow_depth_exceeded(text: &str, limit: usize) -> Option<usize> {
-    enum In {
-        Plain,
-        Single,
-        Double { escaped: bool },
-        Comment,
-    }
-    let mut state = In::Plain;
-    let (mut depth, mut line) = (0usize, 1usize);
-    let mut prev = b'\n';
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'\n' {
-            line += 1;
-        }
-        match &mut state {
-            In::Comment => {
-                if b == b'\n' {
-                    state = In::Plain;
-                }
-            }
-            In::Single => {
-                if b == b'\'' {
-                    if bytes.get(i + 1) == Some(&b'\'') {
-                        i += 1; // '' is a quote inside the string
-                    } else {
-                        state = In::Plain;
-                    }
-                }
-            }
-            In::Double { escaped } => {
-                if *escaped {
-                    *escaped = false;
-                } else if b == b'\\' {
-                    *escaped = true;
-                } else if b == b'"' {
-                    state = In::Plain;
-                }
-            }
-            In::Plain => {
-                let scalar_may_start = prev.is_ascii_whitespace() || b"[{,:".contains(&prev);
-                match b {
-                    b'\'' if scalar_may_start => state = In::Single,
-                    b'"' if scalar_may_start => state = In::Double { escaped: false },
-                    b'#' if prev.is_ascii_whitespace() => state = In::Comment,
-                    b'[' | b'{' => {
-                        depth += 1;
-                        if depth > limit {
-                            return Some(line);
-                        }
-                    }
-                    b']' | b'}' => depth = depth.saturating_sub(1),
-                    _ => {}
-                }
-            }
-        }
-        prev = b;
-        i += 1;
-    }
-    None
-}
-
 impl RepoConfig {
-    /// Settings from the text of `source_name`; every refusal names the file and what is
-    /// wrong with it.
+    /// Settings from the text of one file `source_name`, on nothing else; every refusal names
+    /// the file and what is wrong with it. An `_extends` key is read and not followed (see
+    /// [`Layer`] and [`RepoConfig::from_layers`] for that).
     pub fn parse(source_name: &str, text: &str) -> Result<RepoConfig, ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            source_name: source_name.to_string(),
-            message,
+        RepoConfig::from_layers(None, Some(&Layer::parse(source_name, text)?))
+    }
+
+    /// The settings of a repository from its organisation's file (`base`, used when the
+    /// repository has no file or its file extends it) and its own (`own`), as Probot merges
+    /// them: the repository's keys win one by one, lists are joined, path rules are joined
+    /// with the repository's replacing the base's for the same glob.
+    pub fn from_layers(
+        base: Option<&Layer>,
+        own: Option<&Layer>,
+    ) -> Result<RepoConfig, ConfigError> {
+        let layers: Vec<&Layer> = match (base, own) {
+            (Some(base), Some(own)) if own.extends().is_some() => vec![base, own],
+            (_, Some(own)) => vec![own],
+            (Some(base), None) => vec![base],
+            (None, None) => vec![],
         };
-        if text.len() > MAX_CONFIG_BYTES {
-            return Err(invalid(format!(
-                "the file is {} bytes; at most {MAX_CONFIG_BYTES} (64 KiB) are read",
-                text.len()
-            )));
-        }
-        if text.trim().is_empty() {
-            return Ok(RepoConfig::default());
-        }
-        if let Some(line) = flow_depth_exceeded(text, MAX_FLOW_DEPTH) {
-            return Err(invalid(format!(
-                "line {line}: lists and maps in brackets nest deeper than {MAX_FLOW_DEPTH}"
-            )));
-        }
-        let config: RepoConfig = serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        if let Some(t) = config.thresholds {
-            if !(t.elevated > 0.0 && t.elevated <= t.high && t.high < 1.0) {
-                return Err(invalid(format!(
-                    "thresholds must satisfy 0 < elevated <= high < 1 (got elevated {} and high {})",
-                    t.elevated, t.high
-                )));
-            }
-        }
-        if config.skip_label.trim().is_empty() {
-            return Err(invalid("skip_label must not be empty".to_string()));
-        }
-        if let Some(c) = &config.coverage {
-            if c.artifact.trim().is_empty() || c.paths.is_empty() {
-                return Err(invalid(
-                    "coverage needs an artifact name and at least one report path".to_string(),
-                ));
-            }
+        let mut config = RepoConfig::default();
+        for layer in layers {
+            layer.apply_to(&mut config)?;
         }
         Ok(config)
+    }
+
+    /// Whether a high risk concludes the check as `failure` (blocking a required check).
+    pub fn blocks_on_high_risk(&self) -> bool {
+        self.mode == Mode::Gate && self.high_risk == HighRisk::Failure
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::limits::flow_depth_exceeded;
     use super::*;
 
     #[test]
@@ -346,7 +260,8 @@ mod tests {
             "sensitive_paths: [&g 'src/payments/**', *g, *g]\ncoverage: {artifact: *g}\n",
         )
         .unwrap();
-        assert_eq!(c.sensitive_paths, vec!["src/payments/**"; 3]);
+        // Read three times, kept once.
+        assert_eq!(c.sensitive_paths, ["src/payments/**"]);
         assert_eq!(c.coverage.unwrap().artifact, "src/payments/**");
         // The limits themselves are allowed.
         let long = "a".repeat(MAX_ENTRY_BYTES);
@@ -355,7 +270,7 @@ mod tests {
             ", *g".repeat(MAX_LIST_ENTRIES - 1)
         );
         let c = RepoConfig::parse(NAME, &text).unwrap();
-        assert_eq!(c.sensitive_paths.len(), MAX_LIST_ENTRIES);
+        assert_eq!(c.sensitive_paths, [long]);
     }
 
     #[test]
