@@ -12,6 +12,7 @@ pub mod explain;
 pub mod file;
 pub mod history;
 pub mod metrics;
+pub mod promotion;
 pub mod train;
 
 /// How a raw signal is turned into the value the coefficient multiplies (before standardising).

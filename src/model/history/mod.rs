@@ -25,6 +25,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::dataset::Dataset;
+use super::train::LABEL_SOURCE;
 use crate::labels::deployments::PullRecord;
 use crate::labels::incidents::Link;
 
@@ -157,7 +158,74 @@ pub enum HistoryError {
     TooFewRows { rows: usize, min: usize },
 }
 
+/// A repository asked for that the store does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnknownRepository {
+    pub asked: String,
+    /// Every repository the store knows.
+    pub known: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the database knows no repository `{}` (it knows: {})",
+            self.asked,
+            if self.known.is_empty() {
+                "none".to_string()
+            } else {
+                self.known.join(", ")
+            }
+        )
+    }
+}
+
+impl std::error::Error for UnknownRepository {}
+
+/// The repositories whose history to train on: every one the store knows when none is asked
+/// for; otherwise those asked (blank names skipped), matched to the store's spelling without
+/// regard to case, in the order asked, each once.
+pub fn choose_repositories(
+    known: &[String],
+    asked: &[String],
+) -> Result<Vec<String>, UnknownRepository> {
+    if asked.is_empty() {
+        return Ok(known.to_vec());
+    }
+    let mut wanted: Vec<String> = Vec::new();
+    for r in asked.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
+        let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(r)) else {
+            return Err(UnknownRepository {
+                asked: r.to_string(),
+                known: known.to_vec(),
+            });
+        };
+        if !wanted.contains(k) {
+            wanted.push(k.clone());
+        }
+    }
+    Ok(wanted)
+}
+
 impl HistoryDataset {
+    /// Records in a model's provenance that it learned from this history: where its labels
+    /// come from (this history's, or both kinds when CSV datasets were used too) and what this
+    /// dataset holds.
+    pub fn record_provenance(
+        &self,
+        provenance: &mut serde_json::Map<String, Value>,
+        with_csv: bool,
+    ) {
+        let label_source = if with_csv {
+            format!("the CSV datasets: {LABEL_SOURCE}; `{HISTORY_SOURCE}`: {HISTORY_LABEL_SOURCE}")
+        } else {
+            HISTORY_LABEL_SOURCE.to_string()
+        };
+        provenance.insert("label_source".into(), label_source.into());
+        provenance.insert(HISTORY_SOURCE.into(), self.provenance_json());
+    }
+
     /// What the model's provenance and `metrics.json` say about this dataset.
     pub fn provenance_json(&self) -> Value {
         serde_json::json!({
@@ -196,5 +264,31 @@ impl HistoryDataset {
             ));
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repositories_are_chosen_from_those_the_store_knows() {
+        let known = vec!["Org/Api".to_string(), "org/web".to_string()];
+        let asked = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(choose_repositories(&known, &[]).unwrap(), known);
+        assert_eq!(
+            choose_repositories(&known, &asked(&["org/web", " org/api", "ORG/WEB", ""])).unwrap(),
+            ["org/web", "Org/Api"]
+        );
+        let err = choose_repositories(&known, &asked(&["org/nope"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the database knows no repository `org/nope` (it knows: Org/Api, org/web)"
+        );
+        let err = choose_repositories(&[], &asked(&["o/r"])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "the database knows no repository `o/r` (it knows: none)"
+        );
     }
 }
