@@ -10,12 +10,15 @@ use crate::model::charts::{calibration_svg, roc_svg, CalibrationPanel, RocPanel}
 use crate::model::dataset::Dataset;
 use crate::model::file::write_atomically;
 use crate::model::history::{
-    history_dataset, HistoryDataset, RepositoryHistory, StoredScore, HISTORY_LABEL_SOURCE,
+    choose_repositories, history_dataset, HistoryDataset, RepositoryHistory, StoredScore,
     HISTORY_SOURCE,
 };
-use crate::model::train::{evaluate_holdout, train, Evaluation, TrainOptions, LABEL_SOURCE};
+use crate::model::promotion::judge;
+use crate::model::train::{train, Evaluation, TrainOptions};
 use crate::model::Model;
 use crate::production::load_history;
+
+pub use crate::model::promotion::{Promotion, PROMOTION_TOLERANCE};
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("source").required(true).multiple(true).args(["data", "from_db"])))]
@@ -62,54 +65,6 @@ pub struct TrainArgs {
     /// hold-out rows (mean per-dataset AUC at least the current's minus 0.001).
     #[arg(long, value_name = "CURRENT.json")]
     pub promote_if_better: Option<PathBuf>,
-}
-
-/// How much worse (in mean per-dataset hold-out AUC) a new model may be and still replace the
-/// current one: differences this small are noise.
-pub const PROMOTION_TOLERANCE: f64 = 0.001;
-
-/// Mean over datasets of a metric; `None` if any is undefined.
-fn mean_of(evals: &[Evaluation], metric: impl Fn(&Evaluation) -> Option<f64>) -> Option<f64> {
-    let v: Option<Vec<f64>> = evals.iter().map(metric).collect();
-    let v = v?;
-    (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
-}
-
-/// The comparison of a new model against the current one on the same hold-out rows.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Promotion {
-    pub current_version: String,
-    pub new_version: String,
-    pub current_auc: Option<f64>,
-    pub new_auc: Option<f64>,
-    pub current_brier: Option<f64>,
-    pub new_brier: Option<f64>,
-    pub promoted: bool,
-}
-
-fn compare_models(
-    current: &Model,
-    new: &Model,
-    current_eval: &[Evaluation],
-    new_eval: &[Evaluation],
-) -> Promotion {
-    let auc = |e: &Evaluation| e.metrics.auc;
-    let brier = |e: &Evaluation| e.metrics.brier;
-    let (current_auc, new_auc) = (mean_of(current_eval, auc), mean_of(new_eval, auc));
-    let promoted = match (current_auc, new_auc) {
-        (Some(c), Some(n)) => n >= c - PROMOTION_TOLERANCE,
-        (None, _) => true,
-        (Some(_), None) => false,
-    };
-    Promotion {
-        current_version: current.version.clone(),
-        new_version: new.version.clone(),
-        current_auc,
-        new_auc,
-        current_brier: mean_of(current_eval, brier),
-        new_brier: mean_of(new_eval, brier),
-        promoted,
-    }
 }
 
 /// Splits `a,ratio(b,c),d` at the commas outside parentheses.
@@ -204,26 +159,7 @@ fn read_history(args: &TrainArgs) -> anyhow::Result<HistoryDataset> {
         let store = args.store.connect().await?;
         let loaded = async {
             let known = store.known_repositories().await?;
-            let mut wanted: Vec<String> = Vec::new();
-            if args.repo.is_empty() {
-                wanted = known;
-            } else {
-                for r in args.repo.iter().map(|r| r.trim()).filter(|r| !r.is_empty()) {
-                    let Some(k) = known.iter().find(|k| k.eq_ignore_ascii_case(r)) else {
-                        anyhow::bail!(
-                            "the database knows no repository `{r}` (it knows: {})",
-                            if known.is_empty() {
-                                "none".to_string()
-                            } else {
-                                known.join(", ")
-                            }
-                        );
-                    };
-                    if !wanted.contains(k) {
-                        wanted.push(k.clone());
-                    }
-                }
-            }
+            let wanted = choose_repositories(&known, &args.repo)?;
             let mut out = Vec::with_capacity(wanted.len());
             for r in &wanted {
                 out.push(
@@ -232,7 +168,7 @@ fn read_history(args: &TrainArgs) -> anyhow::Result<HistoryDataset> {
                         .with_context(|| format!("reading the history of {r}"))?,
                 );
             }
-            Ok(out)
+            Ok::<_, anyhow::Error>(out)
         }
         .await;
         store.close().await;
@@ -296,15 +232,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             serde_json::Value::String(command_line(&args)),
         );
         if let Some(h) = &history {
-            let label_source = if args.data.is_empty() {
-                HISTORY_LABEL_SOURCE.to_string()
-            } else {
-                format!(
-                    "the CSV datasets: {LABEL_SOURCE}; `{HISTORY_SOURCE}`: {HISTORY_LABEL_SOURCE}"
-                )
-            };
-            p.insert("label_source".into(), label_source.into());
-            p.insert(HISTORY_SOURCE.into(), h.provenance_json());
+            h.record_provenance(p, !args.data.is_empty());
         }
     }
 
@@ -315,13 +243,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", path.display()))?;
             let current =
                 Model::from_json(&text).with_context(|| format!("loading {}", path.display()))?;
-            let (current_eval, _) = evaluate_holdout(&current, &datasets);
-            Some(compare_models(
-                &current,
-                &outcome.model,
-                &current_eval,
-                &outcome.holdout,
-            ))
+            Some(judge(&current, &outcome, &datasets))
         }
     };
     let write_model = promotion.as_ref().is_none_or(|p| p.promoted);
@@ -560,25 +482,6 @@ mod tests {
             now.feature_names().collect::<Vec<_>>(),
             ["la", "exp", "ndev"]
         );
-    }
-
-    #[test]
-    fn comparison_reports_both_metrics_and_tolerates_noise() {
-        let dir = tempfile::tempdir().unwrap();
-        let good = dir.path().join("good.json");
-        run(args(&good, &["la,exp"], None)).unwrap();
-        let m = Model::from_json(&std::fs::read_to_string(&good).unwrap()).unwrap();
-        let d = read_dataset(&fixture()).unwrap();
-        let (e, _) = evaluate_holdout(&m, std::slice::from_ref(&d));
-        let p = compare_models(&m, &m, &e, &e);
-        assert!(p.promoted, "an equal model is promoted");
-        assert_eq!(p.new_auc, p.current_auc);
-        assert!(p.new_brier.is_some());
-        let mut worse = e.clone();
-        worse[0].metrics.auc = worse[0].metrics.auc.map(|a| a - 0.01);
-        assert!(!compare_models(&m, &m, &e, &worse).promoted);
-        worse[0].metrics.auc = e[0].metrics.auc.map(|a| a - 0.0005);
-        assert!(compare_models(&m, &m, &e, &worse).promoted);
     }
 
     #[test]

@@ -1,0 +1,215 @@
+//! Line coverage from lcov and Cobertura XML reports, and the coverage signal of a change.
+//!
+//! Everything here is pure: callers read the report files and pass their text in.
+//! Two reports (base and head of a change) plus the lines the change added give a
+//! [`CoverageDelta`]: project coverage before and after, and how much of the added
+//! code the head report shows as executed.
+//!
+//! The two report formats are read in `lcov` and `cobertura`; `paths` maps repository paths to
+//! the paths a report names; `delta` is the signal of a change.
+
+use std::collections::{BTreeMap, HashMap};
+
+mod cobertura;
+mod delta;
+mod lcov;
+mod paths;
+
+pub use delta::{coverage_delta, CoverageDelta};
+
+use paths::PathEntry;
+
+/// Hits per line number of one file.
+pub type LineHits = BTreeMap<u32, u64>;
+
+/// Line hits per file from one coverage report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CoverageReport {
+    /// Path as written in the report -> (line number -> hit count).
+    files: BTreeMap<String, LineHits>,
+    /// Cobertura `<source>` roots, normalised; report paths may be relative to them.
+    roots: Vec<String>,
+    /// File name (last path component) -> report paths ending in it, for `line_hits`.
+    by_name: HashMap<String, Vec<PathEntry>>,
+}
+
+/// Why a coverage report could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CoverageError {
+    /// A malformed lcov line.
+    #[error("{source_name}: line {line}: {message}")]
+    Lcov {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    /// A Cobertura element with a missing or invalid attribute, or in the wrong place.
+    #[error("{source_name}: line {line}: <{element}>: {message}")]
+    Cobertura {
+        source_name: String,
+        line: usize,
+        element: String,
+        message: String,
+    },
+    /// Text that is not well-formed XML.
+    #[error("{source_name}: line {line}: malformed XML: {message}")]
+    Xml {
+        source_name: String,
+        line: usize,
+        message: String,
+    },
+    /// The report holds no per-file record at all.
+    #[error("{source_name}: no coverage records")]
+    NoRecords { source_name: String },
+}
+
+impl CoverageReport {
+    /// Detect the format from the content (Cobertura XML if it starts, after
+    /// whitespace/BOM, with `<`; otherwise lcov) and parse.
+    pub fn parse(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
+        if strip_bom(text).trim_start().starts_with('<') {
+            Self::parse_cobertura(source_name, text)
+        } else {
+            Self::parse_lcov(source_name, text)
+        }
+    }
+
+    /// (covered lines, instrumented lines) over the whole report.
+    pub fn totals(&self) -> (u64, u64) {
+        self.files
+            .values()
+            .flat_map(|lines| lines.values())
+            .fold((0, 0), |(covered, instrumented), &hits| {
+                (covered + u64::from(hits > 0), instrumented + 1)
+            })
+    }
+
+    /// Hits of `line` in the file whose report path matches repository path `repo_path`
+    /// (repo-relative, '/' separated). None when the line is not instrumented or the
+    /// file is not in the report.
+    pub fn line_hits(&self, repo_path: &str, line: u32) -> Option<u64> {
+        self.file_lines(repo_path)?.get(&line).copied()
+    }
+
+    /// All instrumented lines of the file matching `repo_path` (see [`Self::resolve_path`]).
+    pub fn file_lines(&self, repo_path: &str) -> Option<&LineHits> {
+        let key = self.resolve_path(repo_path)?;
+        self.files.get(key)
+    }
+
+    /// Report paths (as written) with their line hits, in path order.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &LineHits)> {
+        self.files.iter().map(|(k, v)| (k.as_str(), v))
+    }
+
+    /// Cobertura `<source>` roots (normalised), in report order; empty for lcov.
+    pub fn source_roots(&self) -> &[String] {
+        &self.roots
+    }
+
+    /// Number of files in the report.
+    pub fn file_count(&self) -> usize {
+        self.files.len()
+    }
+}
+
+pub(super) fn strip_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
+pub(super) fn parse_line_number(text: &str) -> Option<u32> {
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse().ok()
+}
+
+/// A hit count: decimal digits, saturating at `u64::MAX`; a negative count (counter
+/// overflow in lcov) is 0.
+pub(super) fn parse_hits(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (negative, digits) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text.strip_prefix('+').unwrap_or(text)),
+    };
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if negative {
+        return Some(0);
+    }
+    Some(digits.parse().unwrap_or(u64::MAX))
+}
+
+/// Reports and an error reader the tests of every part share.
+#[cfg(test)]
+mod testdata {
+    use super::{CoverageError, CoverageReport};
+
+    pub(super) const BASE_LCOV: &str = include_str!("../../../fixtures/coverage/base.info");
+    pub(super) const HEAD_LCOV: &str = include_str!("../../../fixtures/coverage/head.info");
+    pub(super) const HEAD_COBERTURA: &str =
+        include_str!("../../../fixtures/coverage/head.cobertura.xml");
+    pub(super) const COVERAGE_PY: &str = include_str!("../../../fixtures/coverage/coverage-py.xml");
+
+    pub(super) fn message(result: Result<CoverageReport, CoverageError>) -> String {
+        match result {
+            Ok(report) => panic!("expected an error, got {report:?}"),
+            Err(e) => e.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::{message, HEAD_COBERTURA, HEAD_LCOV};
+    use super::*;
+
+    #[test]
+    fn empty_or_recordless_input_is_an_error() {
+        for text in ["", "  \n\r\n", "TN:\nLF:0\n", "\u{feff}"] {
+            let result = CoverageReport::parse("empty.info", text);
+            assert!(
+                matches!(result, Err(CoverageError::NoRecords { .. })),
+                "{text:?}: {result:?}"
+            );
+            assert_eq!(message(result), "empty.info: no coverage records");
+        }
+        let xml = "<coverage><sources><source>/x</source></sources><packages/></coverage>";
+        assert_eq!(
+            message(CoverageReport::parse("empty.xml", xml)),
+            "empty.xml: no coverage records"
+        );
+    }
+
+    #[test]
+    fn truncated_reports_fail_cleanly() {
+        let closing = "</coverage>";
+        for (end, _) in HEAD_COBERTURA.char_indices().skip(1) {
+            let prefix = &HEAD_COBERTURA[..end];
+            let result = CoverageReport::parse("cut.xml", prefix);
+            assert_eq!(result.is_ok(), prefix.contains(closing), "cut at {end}");
+        }
+        let (_, full) = CoverageReport::parse("head.info", HEAD_LCOV)
+            .unwrap()
+            .totals();
+        for (end, _) in HEAD_LCOV.char_indices() {
+            if let Ok(report) = CoverageReport::parse("cut.info", &HEAD_LCOV[..end]) {
+                assert!(report.totals().1 <= full, "cut at {end}");
+            }
+        }
+        for text in [
+            "<",
+            "<<",
+            "<?",
+            "<!--",
+            "&",
+            "DA:",
+            "SF:",
+            "SF: \nDA:,",
+            "DA:1,1",
+        ] {
+            assert!(CoverageReport::parse("odd", text).is_err(), "{text:?}");
+        }
+    }
+}

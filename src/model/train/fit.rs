@@ -1,0 +1,230 @@
+//! One logistic fit on a set of rows: standardisation, class weighting, linfa's solver, and
+//! the coefficients turned back into the probability of a buggy change.
+
+use linfa::traits::Fit;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+
+use super::super::dataset::Dataset;
+use super::super::{Model, ModelFeature, Thresholds, Transform};
+use super::columns::{percentiles, Columns, RowSet};
+use super::TrainError;
+
+/// A fit on some rows: the features with their standardisation, and linfa's own predictions on
+/// those rows (probability of buggy) for checking the model file against.
+pub(super) struct Fitted {
+    pub(super) intercept: f64,
+    pub(super) features: Vec<ModelFeature>,
+    pub(super) linfa_probabilities: Vec<f64>,
+}
+
+pub(super) fn fit(
+    datasets: &[Dataset],
+    columns: &Columns,
+    transforms: &[Transform],
+    rows: &RowSet,
+    alpha: f64,
+    max_iterations: u64,
+    positive_weight: u32,
+) -> Result<Fitted, TrainError> {
+    let positives = rows
+        .iter()
+        .filter(|&&(d, r)| datasets[d].rows[r].buggy)
+        .count();
+    if positives == 0 {
+        return Err(TrainError::OneClass("clean"));
+    }
+    if positives == rows.len() {
+        return Err(TrainError::OneClass("buggy"));
+    }
+    let k = columns.names.len();
+    let mut features = Vec::with_capacity(k);
+    for (f, &transform) in transforms.iter().enumerate().take(k) {
+        let raw = columns.raw(datasets, f, rows);
+        if raw.is_empty() {
+            return Err(TrainError::NoValues(columns.names[f].clone()));
+        }
+        let t: Vec<f64> = raw.iter().map(|&v| transform.apply(v)).collect();
+        let mean = t.iter().sum::<f64>() / t.len() as f64;
+        let std = (t.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
+        features.push(ModelFeature {
+            name: columns.names[f].clone(),
+            derived: columns.derived[f].clone(),
+            transform,
+            mean,
+            std,
+            coefficient: 0.0,
+            quantiles: percentiles(&raw),
+        });
+    }
+    // Standardised inputs; a missing value is the training mean, i.e. 0. A buggy row is
+    // repeated `positive_weight` times: an integer class weight.
+    let weight = positive_weight.max(1) as usize;
+    let times = |d: usize, r: usize| if datasets[d].rows[r].buggy { weight } else { 1 };
+    let n: usize = rows.iter().map(|&(d, r)| times(d, r)).sum();
+    let mut x = Array2::<f64>::zeros((n, k));
+    let mut y = Array1::<bool>::from_elem(n, false);
+    let mut first = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    let mut z = vec![0.0; k];
+    for &(d, r) in rows {
+        first.push(i);
+        for (f, feature) in features.iter().enumerate() {
+            z[f] = columns
+                .value(datasets, f, d, r)
+                .map_or(0.0, |v| feature.standardise(v));
+        }
+        for _ in 0..times(d, r) {
+            y[i] = datasets[d].rows[r].buggy;
+            for (f, &v) in z.iter().enumerate() {
+                x[[i, f]] = v;
+            }
+            i += 1;
+        }
+    }
+    let data = linfa::Dataset::new(x, y);
+    let fitted = LogisticRegression::default()
+        .alpha(alpha)
+        .with_intercept(true)
+        .max_iterations(max_iterations)
+        .gradient_tolerance(1e-6)
+        .fit(&data)?;
+    // linfa models the probability of its "positive" class, which is the MORE FREQUENT label
+    // in the training data (not `true`): flip the signs when that is "clean".
+    let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
+    for (feature, w) in features.iter_mut().zip(fitted.params().iter()) {
+        feature.coefficient = sign * w;
+    }
+    // Prior correction: weighting the buggy rows by w multiplies the fitted odds by w, so
+    // ln(w) comes off the intercept (and off linfa's logits, for the check).
+    let shift = (weight as f64).ln();
+    let all = fitted.predict_probabilities(data.records());
+    let linfa_probabilities = first
+        .iter()
+        .map(|&i| {
+            let p = if sign > 0.0 { all[i] } else { 1.0 - all[i] };
+            if weight == 1 {
+                p
+            } else {
+                super::super::sigmoid((p / (1.0 - p)).ln() - shift)
+            }
+        })
+        .collect();
+    Ok(Fitted {
+        intercept: sign * fitted.intercept() - shift,
+        features,
+        linfa_probabilities,
+    })
+}
+
+pub(super) fn draft_model(fitted: &Fitted) -> Model {
+    Model {
+        version: String::new(),
+        intercept: fitted.intercept,
+        features: fitted.features.clone(),
+        thresholds: Thresholds {
+            elevated: 0.5,
+            high: 0.5,
+        },
+        provenance: serde_json::Value::Null,
+        metrics: serde_json::Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::super::columns::resolve_features;
+    use super::super::testdata::{options, synthetic};
+    use super::super::{predict, train};
+    use super::*;
+
+    #[test]
+    fn planted_signs_are_recovered_whatever_linfa_calls_positive() {
+        let d = synthetic(2000, 7);
+        assert!(
+            d.positives() * 2 < d.rows.len(),
+            "the clean class must be the majority"
+        );
+        let out = train(
+            std::slice::from_ref(&d),
+            &options(&["risky", "safe", "noise"]),
+        )
+        .unwrap();
+        let coef: BTreeMap<&str, f64> = out
+            .model
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.coefficient))
+            .collect();
+        assert!(coef["risky"] > 0.5, "{coef:?}");
+        assert!(coef["safe"] < -0.3, "{coef:?}");
+        assert!(coef["noise"].abs() < 0.25, "{coef:?}");
+        assert!(out.holdout[0].metrics.auc.unwrap() > 0.75);
+
+        // Same data with the labels flipped: buggy becomes the majority and the signs must flip.
+        let mut flipped = d.clone();
+        for r in &mut flipped.rows {
+            r.buggy = !r.buggy;
+        }
+        let out = train(&[flipped], &options(&["risky", "safe", "noise"])).unwrap();
+        let coef: BTreeMap<&str, f64> = out
+            .model
+            .features
+            .iter()
+            .map(|f| (f.name.as_str(), f.coefficient))
+            .collect();
+        assert!(coef["risky"] < -0.5, "{coef:?}");
+        assert!(coef["safe"] > 0.3, "{coef:?}");
+    }
+
+    #[test]
+    fn model_file_reproduces_linfa_probabilities() {
+        let d = synthetic(600, 11);
+        let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
+        let columns = resolve_features(
+            std::slice::from_ref(&d),
+            Some(&["risky".into(), "safe".into()]),
+            &rows,
+        )
+        .unwrap();
+        let transforms = vec![Transform::None, Transform::None];
+        let fitted = fit(
+            std::slice::from_ref(&d),
+            &columns,
+            &transforms,
+            &rows,
+            1.0,
+            1000,
+            1,
+        )
+        .unwrap();
+        let model = Model::from_json(
+            &Model {
+                thresholds: Thresholds {
+                    elevated: 0.2,
+                    high: 0.5,
+                },
+                ..draft_model(&fitted)
+            }
+            .to_json(),
+        )
+        .unwrap();
+        let ours = predict(&model, &d);
+        for (a, b) in ours.iter().zip(&fitted.linfa_probabilities) {
+            assert!((a - b).abs() < 1e-9, "{a} vs {b}");
+        }
+        // And the probabilities are of "buggy": higher on average for the buggy rows.
+        let mean = |want: bool| {
+            let v: Vec<f64> = ours
+                .iter()
+                .zip(&d.rows)
+                .filter(|(_, r)| r.buggy == want)
+                .map(|(p, _)| *p)
+                .collect();
+            v.iter().sum::<f64>() / v.len() as f64
+        };
+        assert!(mean(true) > mean(false) + 0.1);
+    }
+}

@@ -1,0 +1,461 @@
+//! Fitting the logistic model on labelled datasets, with a chronological hold-out.
+//!
+//! Pure: takes parsed [`Dataset`]s, returns the [`Model`] and its metrics; the caller does the
+//! file I/O.
+//!
+//! Per dataset the rows are sorted by author date; the first 80% are for training and the last
+//! 20% are the hold-out the reported metrics come from. Inside the training part, the last 20%
+//! (again by date) is the validation slice on which the L2 strength is chosen; the model is then
+//! refit on the whole training part. Nothing is ever split at random: a model is always judged
+//! on changes that came after the ones it learned from, as it is used.
+//!
+//! The parts: `split` (the chronological split), `columns` (which columns a feature reads, and
+//! its transform), `fit` (one logistic fit), `evaluate` (predictions and hold-out metrics) and
+//! `provenance` (what the model file says about how it was made); this file holds the options,
+//! the outcome and the training run that ties them together.
+
+use serde::Serialize;
+use serde_json::json;
+
+use super::dataset::Dataset;
+use super::metrics::roc_auc;
+use super::{Model, Thresholds, Transform};
+use crate::time::iso_date;
+
+mod columns;
+mod evaluate;
+mod fit;
+mod provenance;
+mod split;
+#[cfg(test)]
+mod testdata;
+
+pub use columns::{percentiles, transform_for};
+pub use evaluate::{
+    curves_json, evaluate, evaluate_holdout, missing_features, predict, thin_curve, Evaluation,
+    CURVE_POINTS,
+};
+pub use provenance::LABEL_SOURCE;
+pub use split::{chronological_split, Split, MIN_ROWS, TEST_FRACTION, VALIDATION_FRACTION};
+
+use columns::{derived_transform, quantile_sorted, resolve_features, RowSet};
+use evaluate::{evaluation_of, pooled_evaluation, predict_rows, row_values};
+use fit::{draft_model, fit};
+use provenance::{fingerprint, provenance};
+
+/// The signals riskgate computes from git that both public datasets also have, two ratios of
+/// them that one change's signals give (lines added per file touched, the share of changed
+/// lines that are deletions), and a bend in the effect of file age at its training median.
+/// A choice of model, in the order the fitted model lists them; every signal they read is one
+/// the catalogue says `score` computes and `mine` writes.
+pub const DEFAULT_FEATURES: &[&str] = &[
+    "la",
+    "ld",
+    "nf",
+    "nd",
+    "ns",
+    "entropy",
+    "fix",
+    "ndev",
+    "age",
+    "nuc",
+    "exp",
+    "rexp",
+    "sexp",
+    "ratio(la,nf)",
+    "share(ld,la)",
+    "hinge(age,q50)",
+];
+
+/// The class weight of the default fit: each buggy row counts 10 times, about the inverse of
+/// the share of buggy changes in the public data (chosen on the validation slices from 1, 3, 5
+/// and 10; see the model card); the intercept is corrected back by ln(10).
+pub const DEFAULT_POSITIVE_WEIGHT: u32 = 10;
+
+/// The L2 strengths tried: 10^-3 … 10^3 in half decades.
+pub fn default_alphas() -> Vec<f64> {
+    (-6..=6).map(|k| 10f64.powf(k as f64 / 2.0)).collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Signals to use; `None` for [`DEFAULT_FEATURES`] (those present in every dataset).
+    pub features: Option<Vec<String>>,
+    /// Candidate L2 strengths, in linfa's convention: the loss is the *sum* of the log-loss over
+    /// rows plus `alpha / 2 × ‖w‖²`; the intercept is not penalised.
+    pub alphas: Vec<f64>,
+    pub max_iterations: u64,
+    /// Each buggy row counts this many times in the fit (a class-weighted fit); the intercept
+    /// is then corrected back by `ln(weight)`, so probabilities stay calibrated. 1: unweighted.
+    pub positive_weight: u32,
+    /// Share (0..1] of each dataset's training rows, the most recent, that the model learns
+    /// from; older rows are left out, as the risk factors of a project drift. 1: all.
+    pub window: f64,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            features: None,
+            alphas: default_alphas(),
+            max_iterations: 1000,
+            positive_weight: DEFAULT_POSITIVE_WEIGHT,
+            window: 1.0,
+        }
+    }
+}
+
+/// Validation AUC of one candidate L2 strength.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AlphaScore {
+    pub alpha: f64,
+    /// Mean over datasets of the validation-slice ROC-AUC; `None` if no slice had both classes.
+    pub validation_auc: Option<f64>,
+    /// The validation-slice ROC-AUC of each dataset, in the order given.
+    pub validation_aucs: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TrainOutcome {
+    pub model: Model,
+    /// Hold-out metrics, one per dataset in the order given.
+    pub holdout: Vec<Evaluation>,
+    /// All hold-outs together.
+    pub pooled: Evaluation,
+    pub alpha: f64,
+    pub grid: Vec<AlphaScore>,
+}
+
+impl TrainOutcome {
+    /// The report written as `metrics.json`.
+    pub fn report_json(&self) -> serde_json::Value {
+        json!({
+            "model_version": self.model.version,
+            "alpha": self.alpha,
+            "alpha_grid": self.grid,
+            "holdout": self.holdout,
+            "pooled": self.pooled,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("no dataset to train on")]
+    NoData,
+    #[error("{file}: has no column `{feature}`")]
+    MissingFeature { file: String, feature: String },
+    #[error("none of the default features ({}) is in every dataset", DEFAULT_FEATURES.join(", "))]
+    NoFeatures,
+    #[error(transparent)]
+    Spec(#[from] super::SpecError),
+    #[error("feature `{0}` is named twice")]
+    DuplicateFeature(String),
+    #[error("feature `{0}` has no value in any training row")]
+    NoValues(String),
+    #[error("{file}: {rows} rows are too few for a chronological split (at least {min} needed)")]
+    TooFewRows {
+        file: String,
+        rows: usize,
+        min: usize,
+    },
+    #[error("the training rows are all {0}: both buggy and clean changes are needed")]
+    OneClass(&'static str),
+    #[error("logistic regression failed: {0}")]
+    Fit(#[from] linfa_logistic::error::Error),
+    #[error("internal error: the written model's scores differ from the fitted model's by {0}")]
+    Mismatch(f64),
+}
+
+/// Fits the model: chooses alpha on the validation slices, refits on all training rows,
+/// measures the hold-outs.
+pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcome, TrainError> {
+    if datasets.is_empty() {
+        return Err(TrainError::NoData);
+    }
+    for d in datasets {
+        if d.rows.len() < MIN_ROWS {
+            return Err(TrainError::TooFewRows {
+                file: d.source.clone(),
+                rows: d.rows.len(),
+                min: MIN_ROWS,
+            });
+        }
+    }
+    let splits: Vec<Split> = datasets.iter().map(chronological_split).collect();
+    let gather = |part: &dyn Fn(&Split) -> Vec<usize>| -> RowSet {
+        splits
+            .iter()
+            .enumerate()
+            .flat_map(|(d, s)| part(s).into_iter().map(move |r| (d, r)))
+            .collect()
+    };
+    let window = if options.window > 0.0 && options.window <= 1.0 {
+        options.window
+    } else {
+        1.0
+    };
+    let recent = |rows: Vec<usize>| -> Vec<usize> {
+        let keep = ((rows.len() as f64) * window).round().max(1.0) as usize;
+        rows[rows.len() - keep.min(rows.len())..].to_vec()
+    };
+    let fit_rows = gather(&|s| recent(s.fit.clone()));
+    let train_rows = gather(&|s| recent(s.train()));
+    let columns = resolve_features(datasets, options.features.as_deref(), &train_rows)?;
+
+    let transforms: Vec<Transform> = (0..columns.names.len())
+        .map(|f| match &columns.derived[f] {
+            Some(d) => derived_transform(d),
+            None => transform_for(&columns.names[f], &columns.raw(datasets, f, &train_rows)),
+        })
+        .collect();
+
+    // Choose alpha: highest mean validation AUC; on a tie the stronger penalty.
+    let mut alphas = options.alphas.clone();
+    alphas.retain(|a| a.is_finite() && *a > 0.0);
+    if alphas.is_empty() {
+        alphas.push(1.0);
+    }
+    alphas.sort_by(f64::total_cmp);
+    let mut grid = Vec::new();
+    for &alpha in &alphas {
+        let fitted = fit(
+            datasets,
+            &columns,
+            &transforms,
+            &fit_rows,
+            alpha,
+            options.max_iterations,
+            options.positive_weight,
+        )?;
+        let probe = draft_model(&fitted);
+        let validation_aucs: Vec<Option<f64>> = datasets
+            .iter()
+            .zip(&splits)
+            .map(|(d, s)| {
+                let p = predict_rows(&probe, d, &s.validation);
+                let y: Vec<bool> = s.validation.iter().map(|&r| d.rows[r].buggy).collect();
+                roc_auc(&p, &y)
+            })
+            .collect();
+        let aucs: Vec<f64> = validation_aucs.iter().flatten().copied().collect();
+        let validation_auc =
+            (!aucs.is_empty()).then(|| aucs.iter().sum::<f64>() / aucs.len() as f64);
+        tracing::info!(alpha, ?validation_auc, "validation");
+        grid.push(AlphaScore {
+            alpha,
+            validation_auc,
+            validation_aucs,
+        });
+    }
+    let mut alpha = alphas[alphas.len() / 2];
+    let mut best = f64::NEG_INFINITY;
+    for s in &grid {
+        if let Some(auc) = s.validation_auc {
+            if auc >= best {
+                best = auc;
+                alpha = s.alpha;
+            }
+        }
+    }
+
+    let fitted = fit(
+        datasets,
+        &columns,
+        &transforms,
+        &train_rows,
+        alpha,
+        options.max_iterations,
+        options.positive_weight,
+    )?;
+    let mut model = draft_model(&fitted);
+
+    // The model file must reproduce the fitted model exactly.
+    let mut worst = 0.0f64;
+    let mut train_probabilities = Vec::with_capacity(train_rows.len());
+    for (&(d, r), &expected) in train_rows.iter().zip(&fitted.linfa_probabilities) {
+        let p = model
+            .score(&row_values(&model, &datasets[d], r))
+            .probability;
+        worst = worst.max((p - expected).abs());
+        train_probabilities.push(p);
+    }
+    if worst > 1e-9 {
+        return Err(TrainError::Mismatch(worst));
+    }
+
+    let mut sorted = train_probabilities.clone();
+    sorted.sort_by(f64::total_cmp);
+    let clamp = |p: f64| p.clamp(1e-6, 1.0 - 1e-6);
+    let elevated = clamp(quantile_sorted(&sorted, 0.80));
+    let high = clamp(quantile_sorted(&sorted, 0.95)).max(elevated);
+    model.thresholds = Thresholds { elevated, high };
+
+    let holdout: Vec<Evaluation> = datasets
+        .iter()
+        .zip(&splits)
+        .map(|(d, s)| evaluation_of(&model, d, &s.test))
+        .collect();
+    let pooled = pooled_evaluation(&model, datasets, &splits);
+
+    let latest = datasets
+        .iter()
+        .filter_map(|d| d.date_range())
+        .map(|r| r.1)
+        .max()
+        .unwrap_or(0);
+    model.version = format!(
+        "{}-{}",
+        iso_date(latest),
+        fingerprint(model.intercept, &model.features)
+    );
+    model.provenance = provenance(
+        datasets,
+        &splits,
+        &columns.names,
+        &transforms,
+        alpha,
+        &grid,
+        options.positive_weight,
+    );
+    model.metrics = json!({
+        "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
+        "pooled": pooled.metrics,
+        "curves": curves_json(&pooled),
+    });
+
+    Ok(TrainOutcome {
+        model,
+        holdout,
+        pooled,
+        alpha,
+        grid,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testdata::{fixture, options, synthetic};
+    use super::*;
+    use crate::model::Derived;
+
+    #[test]
+    fn fixture_trains_with_default_features_and_recovers_planted_sign() {
+        let d = fixture();
+        assert_eq!(d.rows.len(), 200);
+        let out = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
+        let names: Vec<&str> = out.model.feature_names().collect();
+        let n = DEFAULT_FEATURES.len();
+        assert_eq!(names.len(), n, "all default features are in the fixture");
+        assert_eq!(names[..n - 1], DEFAULT_FEATURES[..n - 1]);
+        // The hinge's knot is resolved to a number, the training median of log1p(age).
+        assert!(names[n - 1].starts_with("hinge(age,"), "{names:?}");
+        let hinge = &out.model.features[n - 1];
+        assert!(matches!(hinge.derived, Some(Derived::Hinge { knot, .. }) if knot > 0.0));
+        let la = out.model.features.iter().find(|f| f.name == "la").unwrap();
+        assert!(
+            la.coefficient > 0.3,
+            "la was planted as risky: {}",
+            la.coefficient
+        );
+        let exp = out.model.features.iter().find(|f| f.name == "exp").unwrap();
+        assert!(
+            exp.coefficient < 0.0,
+            "exp was planted as protective: {}",
+            exp.coefficient
+        );
+        assert_eq!(la.transform, Transform::Log1p);
+        assert_eq!(la.quantiles.len(), 101);
+        assert!(la.quantiles.windows(2).all(|w| w[0] <= w[1]));
+        let entropy = out
+            .model
+            .features
+            .iter()
+            .find(|f| f.name == "entropy")
+            .unwrap();
+        assert_eq!(entropy.transform, Transform::None);
+        // `bugcount` is in the fixture and perfectly predictive, yet not used by default.
+        assert!(d.column("bugcount").is_some());
+        assert!(!names.contains(&"bugcount"));
+        // The model file is valid and round-trips (serde_json's default float parsing may be
+        // off in the last bit, hence the tolerance).
+        let back = Model::from_json(&out.model.to_json()).unwrap();
+        assert_eq!(back.feature_names().collect::<Vec<_>>(), names);
+        for (a, b) in back.features.iter().zip(&out.model.features) {
+            assert!(
+                (a.coefficient - b.coefficient).abs() < 1e-12 && (a.mean - b.mean).abs() < 1e-12
+            );
+            assert!(a
+                .quantiles
+                .iter()
+                .zip(&b.quantiles)
+                .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1.0)));
+        }
+        assert!(out.model.thresholds.elevated < out.model.thresholds.high);
+    }
+
+    #[test]
+    fn thresholds_are_training_percentiles() {
+        let d = synthetic(1000, 3);
+        let out = train(std::slice::from_ref(&d), &options(&["risky", "safe"])).unwrap();
+        let s = chronological_split(&d);
+        let p = predict_rows(&out.model, &d, &s.train());
+        let share = |t: f64| p.iter().filter(|&&x| x >= t).count() as f64 / p.len() as f64;
+        let elevated_or_high = share(out.model.thresholds.elevated);
+        let high = share(out.model.thresholds.high);
+        assert!((elevated_or_high - 0.20).abs() < 0.01, "{elevated_or_high}");
+        assert!((high - 0.05).abs() < 0.01, "{high}");
+    }
+
+    #[test]
+    fn alpha_is_chosen_from_the_grid_by_validation_auc() {
+        let d = synthetic(800, 5);
+        let out = train(
+            std::slice::from_ref(&d),
+            &options(&["risky", "safe", "noise"]),
+        )
+        .unwrap();
+        assert_eq!(out.grid.len(), default_alphas().len());
+        let best = out
+            .grid
+            .iter()
+            .filter_map(|g| g.validation_auc)
+            .fold(f64::NEG_INFINITY, f64::max);
+        let chosen = out.grid.iter().find(|g| g.alpha == out.alpha).unwrap();
+        assert_eq!(chosen.validation_auc, Some(best));
+        assert_eq!(out.model.provenance["regularisation"]["alpha"], out.alpha);
+    }
+
+    #[test]
+    fn training_is_deterministic() {
+        let d = fixture();
+        let a = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
+        let b = train(std::slice::from_ref(&d), &TrainOptions::default()).unwrap();
+        assert_eq!(a.model.to_json(), b.model.to_json());
+        assert!(a
+            .model
+            .version
+            .starts_with(&iso_date(d.date_range().unwrap().1)));
+    }
+
+    #[test]
+    fn one_class_and_tiny_data_are_refused() {
+        let mut d = fixture();
+        for r in &mut d.rows {
+            r.buggy = false;
+        }
+        assert!(matches!(
+            train(&[d], &TrainOptions::default()),
+            Err(TrainError::OneClass(_))
+        ));
+        let d = Dataset::parse_str(
+            "commit_id,author_date,la,buggy\na,1,1,1\nb,2,2,0\n",
+            "tiny.csv",
+        )
+        .unwrap();
+        assert!(matches!(
+            train(&[d], &TrainOptions::default()),
+            Err(TrainError::TooFewRows { .. })
+        ));
+    }
+}
