@@ -105,8 +105,9 @@ fn fmt(v: Option<f64>) -> String {
 
 fn table_row(e: &Evaluation) -> String {
     let m = &e.metrics;
+    let effort = m.effort_aware.as_ref();
     format!(
-        "{:<12} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9}",
+        "{:<12} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6}",
         e.dataset,
         m.rows,
         m.positives,
@@ -115,6 +116,8 @@ fn table_row(e: &Evaluation) -> String {
         fmt(m.pr_auc),
         fmt(m.brier),
         fmt(m.recall_at_10()),
+        fmt(effort.and_then(|e| e.recall_at_20_percent_of_lines)),
+        fmt(effort.and_then(|e| e.popt)),
     )
 }
 
@@ -309,8 +312,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         outcome.alpha
     );
     println!(
-        "{:<12} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9}",
-        "dataset", "rows", "positives", "auc", "la_auc", "pr_auc", "brier", "recall@10"
+        "{:<12} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6}",
+        "dataset",
+        "rows",
+        "positives",
+        "auc",
+        "la_auc",
+        "pr_auc",
+        "brier",
+        "recall@10",
+        "r@20%loc",
+        "popt"
     );
     for e in &outcome.holdout {
         println!("{}", table_row(e));

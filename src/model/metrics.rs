@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::effort::EffortAware;
+
 /// The fractions `recall_at` is reported at, with their JSON keys.
 pub const RECALL_FRACTIONS: [(f64, &str); 3] = [(0.05, "0.05"), (0.1, "0.1"), (0.2, "0.2")];
 
@@ -24,6 +26,10 @@ pub struct Metrics {
     pub recall_at: BTreeMap<String, Option<f64>>,
     /// ROC-AUC of ranking by raw `la` (lines added) alone; `None` without an `la` column.
     pub baseline_la_auc: Option<f64>,
+    /// Recall at 20% of changed lines and Popt; absent without `la` and `ld` columns (and in
+    /// model files written before they were measured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort_aware: Option<EffortAware>,
 }
 
 /// One bin of a reliability (calibration) curve.
@@ -227,7 +233,19 @@ impl Metrics {
                 .map(|&(f, key)| (key.to_string(), recall_at(probabilities, labels, f)))
                 .collect(),
             baseline_la_auc,
+            effort_aware: None,
         }
+    }
+
+    /// These metrics with the effort-aware figures, given each row's changed lines.
+    pub fn with_effort(
+        mut self,
+        probabilities: &[f64],
+        labels: &[bool],
+        changed_lines: &[f64],
+    ) -> Metrics {
+        self.effort_aware = Some(EffortAware::compute(probabilities, labels, changed_lines));
+        self
     }
 
     /// Recall among the riskiest 10%, as reported in tables.

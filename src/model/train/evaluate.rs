@@ -108,9 +108,13 @@ pub(super) fn evaluation_of(model: &Model, dataset: &Dataset, rows: &[usize]) ->
     let la: Option<Vec<Option<f64>>> = dataset
         .column("la")
         .map(|c| rows.iter().map(|&r| dataset.rows[r].values[c]).collect());
+    let mut metrics = Metrics::compute(&probabilities, &labels, la.as_deref());
+    if let Some(changed) = changed_lines(dataset, rows) {
+        metrics = metrics.with_effort(&probabilities, &labels, &changed);
+    }
     Evaluation {
         dataset: dataset.short_name(),
-        metrics: Metrics::compute(&probabilities, &labels, la.as_deref()),
+        metrics,
         reliability: reliability(&probabilities, &labels, 10),
         roc: roc_curve(&probabilities, &labels),
         baseline_roc: la
@@ -118,6 +122,20 @@ pub(super) fn evaluation_of(model: &Model, dataset: &Dataset, rows: &[usize]) ->
             .map(|la| la_curve(la, &labels))
             .unwrap_or_default(),
     }
+}
+
+/// Each row's changed lines (`la + ld`, a missing value counting as none), when the dataset
+/// has both columns: the effort of reviewing it.
+fn changed_lines(dataset: &Dataset, rows: &[usize]) -> Option<Vec<f64>> {
+    let (la, ld) = (dataset.column("la")?, dataset.column("ld")?);
+    Some(
+        rows.iter()
+            .map(|&r| {
+                let v = &dataset.rows[r].values;
+                v[la].unwrap_or(0.0) + v[ld].unwrap_or(0.0)
+            })
+            .collect(),
+    )
 }
 
 pub(super) fn pooled_evaluation(
@@ -129,20 +147,31 @@ pub(super) fn pooled_evaluation(
     let mut labels = Vec::new();
     let mut la = Vec::new();
     let all_have_la = datasets.iter().all(|d| d.column("la").is_some());
+    let mut changed = Some(Vec::new());
     for (d, s) in datasets.iter().zip(splits) {
+        changed = changed
+            .zip(changed_lines(d, &s.test))
+            .map(|(mut all, more)| {
+                all.extend(more);
+                all
+            });
         probabilities.extend(predict_rows(model, d, &s.test));
         labels.extend(s.test.iter().map(|&r| d.rows[r].buggy));
         if let Some(c) = d.column("la") {
             la.extend(s.test.iter().map(|&r| d.rows[r].values[c]));
         }
     }
+    let mut metrics = Metrics::compute(
+        &probabilities,
+        &labels,
+        all_have_la.then_some(la.as_slice()),
+    );
+    if let Some(changed) = changed {
+        metrics = metrics.with_effort(&probabilities, &labels, &changed);
+    }
     Evaluation {
         dataset: "pooled".to_string(),
-        metrics: Metrics::compute(
-            &probabilities,
-            &labels,
-            all_have_la.then_some(la.as_slice()),
-        ),
+        metrics,
         reliability: reliability(&probabilities, &labels, 10),
         roc: roc_curve(&probabilities, &labels),
         baseline_roc: if all_have_la {
