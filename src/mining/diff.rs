@@ -1,0 +1,252 @@
+//! The diffed files of a change or a commit: each file's kind, line counts and hunks, with the
+//! line diffs of modified files left to be made where convenient ([`PendingFile::finish`]).
+
+use std::rc::Rc;
+use std::sync::Arc;
+
+use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Repository};
+
+use super::index::path_string;
+use super::line_diff::{whole_file, LineDiffs};
+use super::objects::{CachedBlob, ObjectCache};
+use super::MiningError;
+use crate::features::{ChangeKind, FileChange, FileKind};
+
+/// The squashed diff of the change, renames followed, one entry per file.
+pub fn diff_change(
+    repo: &Repository,
+    base: &git2::Tree<'_>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<FileChange>, MiningError> {
+    Ok(diff_change_detailed(repo, Some(base), head)?
+        .into_iter()
+        .map(|d| d.file)
+        .collect())
+}
+
+/// One hunk of a zero-context line diff, as in its `@@ -old_start,old_lines +new_start,new_lines @@`
+/// header (a pure insertion's `old_start` is the line before it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hunk {
+    pub old_start: u32,
+    pub old_lines: u32,
+    pub new_start: u32,
+    pub new_lines: u32,
+}
+
+/// A file of a diff with what line ownership needs: blob ids (zero when absent) and hunks.
+#[derive(Debug, Clone)]
+pub struct DiffedFile {
+    pub file: FileChange,
+    pub old_id: Oid,
+    pub new_id: Oid,
+    pub hunks: Vec<Hunk>,
+}
+
+/// `diff_change` keeping blob ids and hunks; `base` None diffs against the empty tree.
+pub fn diff_change_detailed(
+    repo: &Repository,
+    base: Option<&git2::Tree<'_>>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
+    let mut line_diffs = LineDiffs::new(repo);
+    diff_change_cached(repo, &mut ObjectCache::default(), base, head)?
+        .into_iter()
+        .map(|f| f.finish(&mut line_diffs))
+        .collect()
+}
+
+/// The tree diff with libgit2's rename detection, the line diffs of modified text files left
+/// to [`PendingFile::finish`].
+pub(super) fn diff_change_cached(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    base: Option<&git2::Tree<'_>>,
+    head: &git2::Tree<'_>,
+) -> Result<Vec<PendingFile>, MiningError> {
+    let mut opts = DiffOptions::new();
+    opts.ignore_submodules(false)
+        .include_typechange(true)
+        .context_lines(0);
+    let mut diff = repo.diff_tree_to_tree(base, Some(head), Some(&mut opts))?;
+    diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
+    let mut files = Vec::with_capacity(diff.deltas().len());
+    for delta in diff.deltas() {
+        let old = delta.old_file();
+        let new = delta.new_file();
+        let change = match delta.status() {
+            Delta::Added => ChangeKind::Added,
+            Delta::Deleted => ChangeKind::Deleted,
+            Delta::Modified => ChangeKind::Modified,
+            Delta::Renamed => ChangeKind::Renamed,
+            _ => ChangeKind::Other,
+        };
+        let old_path = old.path_bytes().map(path_string);
+        let new_path = new.path_bytes().map(path_string);
+        let path = match change {
+            ChangeKind::Deleted => old_path.clone().or(new_path.clone()),
+            _ => new_path.clone().or(old_path.clone()),
+        }
+        .unwrap_or_default();
+        let old_path = match (change, old_path) {
+            (ChangeKind::Renamed, Some(o)) if o != path => Some(o),
+            _ => None,
+        };
+        files.push(diffed_file(
+            repo,
+            cache,
+            change,
+            path,
+            old_path,
+            (old.id(), old.mode()),
+            (new.id(), new.mode()),
+        ));
+    }
+    Ok(files)
+}
+
+/// One side of a changed file as the line diff reads it.
+fn side_content(repo: &Repository, cache: &mut ObjectCache, id: Oid, mode: FileMode) -> Side2 {
+    if id.is_zero() {
+        return Side2::Absent;
+    }
+    if mode == FileMode::Commit {
+        // A submodule reads as git shows it: one line naming the commit.
+        let text: Arc<[u8]> = Arc::from(format!("Subproject commit {id}\n").into_bytes());
+        return Side2::Content(Rc::new(CachedBlob {
+            text: Some(text),
+            binary: false,
+            lines: 1,
+        }));
+    }
+    match cache.blob(repo, id) {
+        Some(b) => Side2::Content(b),
+        None => Side2::Missing,
+    }
+}
+
+enum Side2 {
+    Absent,
+    /// In the tree but not in the object store.
+    Missing,
+    Content(Rc<CachedBlob>),
+}
+
+/// One file of a diff: its kind, and the line counts and hunks of a file added or deleted
+/// whole; a modified file keeps both contents for its line diff ([`PendingFile::finish`]).
+/// Lines are counted as `git diff --numstat` counts them: a symlink's target and a submodule's
+/// "Subproject commit" line are lines too (only text files are attributed to authors and
+/// counted in LT). A blob the repository does not have (a partial or damaged clone) makes the
+/// file [`FileKind::Missing`]: no line counts rather than wrong ones.
+pub(super) fn diffed_file(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    change: ChangeKind,
+    path: String,
+    old_path: Option<String>,
+    old: (Oid, FileMode),
+    new: (Oid, FileMode),
+) -> PendingFile {
+    let (old_side, new_side) = (
+        side_content(repo, cache, old.0, old.1),
+        side_content(repo, cache, new.0, new.1),
+    );
+    let missing = matches!(old_side, Side2::Missing) || matches!(new_side, Side2::Missing);
+    let content = |s: &Side2| match s {
+        Side2::Content(b) => Some(b.clone()),
+        _ => None,
+    };
+    let (old_blob, new_blob) = (content(&old_side), content(&new_side));
+    let binary =
+        old_blob.as_ref().is_some_and(|b| b.binary) || new_blob.as_ref().is_some_and(|b| b.binary);
+    let kind = kind_of(new.1)
+        .filter(|k| *k == FileKind::Submodule)
+        .or_else(|| kind_of(old.1).filter(|k| *k == FileKind::Submodule))
+        .or_else(|| kind_of(new.1).or_else(|| kind_of(old.1)))
+        .unwrap_or(if missing {
+            FileKind::Missing
+        } else if binary {
+            FileKind::Binary
+        } else {
+            FileKind::Text
+        });
+    let mut file = FileChange {
+        path,
+        old_path,
+        change,
+        kind,
+        added: 0,
+        deleted: 0,
+        lines_before: 0,
+        added_lines: Vec::new(),
+    };
+    let mut hunks = Vec::new();
+    let mut texts = None;
+    if !missing && !binary {
+        if kind == FileKind::Text {
+            file.lines_before = old_blob.as_ref().map_or(0, |b| b.lines);
+        }
+        // A whole file added or deleted is one hunk of all its lines.
+        let whole = match (&old_blob, &new_blob) {
+            (Some(ob), Some(nb)) => {
+                texts = Some([ob.text(), nb.text()]);
+                None
+            }
+            (None, Some(nb)) => Some(whole_file(nb.lines, true)),
+            (Some(ob), None) => Some(whole_file(ob.lines, false)),
+            (None, None) => None,
+        };
+        if let Some(stats) = whole {
+            file.added = stats.added;
+            file.deleted = stats.deleted;
+            file.added_lines = stats.added_lines;
+            hunks = stats.hunks;
+        }
+    }
+    PendingFile {
+        diffed: DiffedFile {
+            file,
+            old_id: old.0,
+            new_id: new.0,
+            hunks,
+        },
+        texts,
+    }
+}
+
+fn kind_of(mode: FileMode) -> Option<FileKind> {
+    match mode {
+        FileMode::Link => Some(FileKind::Symlink),
+        FileMode::Commit => Some(FileKind::Submodule),
+        _ => None,
+    }
+}
+
+/// A file of [`diff_commit_cached`]'s diff, its line diff possibly still to make
+/// ([`PendingFile::finish`]): it can be made on another thread than the one reading the blobs.
+///
+/// [`diff_commit_cached`]: super::diff_commit_cached
+pub struct PendingFile {
+    diffed: DiffedFile,
+    /// Old and new content of a modified text file, to line-diff.
+    texts: Option<[Arc<[u8]>; 2]>,
+}
+
+impl PendingFile {
+    pub fn finish(self, line_diffs: &mut LineDiffs<'_>) -> Result<DiffedFile, MiningError> {
+        let mut d = self.diffed;
+        if let Some([old, new]) = self.texts {
+            let stats = line_diffs.stats(d.old_id, &old, d.new_id, &new)?;
+            d.file.added = stats.added;
+            d.file.deleted = stats.deleted;
+            d.file.added_lines = stats.added_lines;
+            d.hunks = stats.hunks;
+        }
+        Ok(d)
+    }
+
+    /// The file as diffed so far (counts and hunks of a modified text file not yet made).
+    pub fn diffed(&self) -> &DiffedFile {
+        &self.diffed
+    }
+}

@@ -1,0 +1,282 @@
+//! Growing the index: the walk over commits not indexed yet (with renames as git detects
+//! them), and the commits the miner pushes as it goes.
+
+use std::collections::{HashMap, HashSet};
+use std::io::IsTerminal;
+
+use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Repository, Sort};
+
+use super::{author_key, path_string, Extended, HistoryIndex, IndexedCommit, NewCommit};
+
+impl HistoryIndex {
+    /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
+    /// Past `deadline` it stops between two commits with [`Extended::Stopped`]: what was added
+    /// is whole (every commit's parents are in), so the next run goes on from there.
+    pub fn extend_to(
+        &mut self,
+        repo: &Repository,
+        tip: Oid,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Extended, git2::Error> {
+        if self.by_oid.contains_key(&tip) {
+            return Ok(Extended::Done(0));
+        }
+        let mut walk = repo.revwalk()?;
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
+        walk.push(tip)?;
+        // Hiding the commits without indexed children is enough: everything below them is indexed.
+        for oid in self.frontier() {
+            // A commit gone from the repository (history rewritten, then collected) hides nothing.
+            let _ = walk.hide(oid);
+        }
+        let new: Vec<Oid> = walk.collect::<Result<_, _>>()?;
+        // Renames as git detects them (what `mine` and `git log --numstat` see), asked once.
+        let hide: Vec<Oid> = self
+            .frontier()
+            .into_iter()
+            .filter(|&o| repo.find_commit(o).is_ok())
+            .collect();
+        let git_renames = if new.is_empty() {
+            None
+        } else {
+            match crate::mining::renames::of_history(repo.path(), &[tip], &hide, deadline) {
+                Ok(by_commit) => Some(by_commit),
+                Err(crate::mining::renames::RenameError::TimedOut) => {
+                    return Ok(Extended::Stopped(0))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
+                    None
+                }
+            }
+        };
+        let progress = progress_bar(new.len());
+        let mut diff_opts = DiffOptions::new();
+        diff_opts.ignore_submodules(false).include_typechange(true);
+        let mut objects = crate::mining::ObjectCache::default();
+        for (n, oid) in new.iter().enumerate() {
+            if n % 64 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                if let Some(bar) = progress {
+                    bar.finish_and_clear();
+                }
+                self.dirty |= n > 0;
+                return Ok(Extended::Stopped(n));
+            }
+            let commit = repo.find_commit(*oid)?;
+            self.add_commit(
+                repo,
+                &commit,
+                &mut diff_opts,
+                &mut objects,
+                git_renames.as_ref(),
+            )?;
+            if let Some(bar) = &progress {
+                if n % 256 == 0 {
+                    bar.set_position(n as u64);
+                }
+            }
+        }
+        if let Some(bar) = progress {
+            bar.finish_and_clear();
+        }
+        if !new.is_empty() {
+            self.dirty = true;
+        }
+        Ok(Extended::Done(new.len()))
+    }
+
+    /// Add a commit whose diff the caller already has (the miner's single pass). Returns its
+    /// index.
+    pub fn push_commit(&mut self, new: NewCommit<'_>) -> u32 {
+        let parents = new
+            .parents
+            .iter()
+            .filter_map(|p| self.by_oid.get(p).copied())
+            .collect();
+        let author = self.intern_author(new.author_key);
+        let mut seen = HashSet::new();
+        let mut ids = Vec::with_capacity(new.touched.len());
+        for p in new.touched {
+            let id = self.intern_path((*p).to_string());
+            if seen.insert(id) {
+                ids.push(id);
+            }
+        }
+        let renames = new
+            .renames
+            .iter()
+            .map(|(o, n)| {
+                (
+                    self.intern_path((*o).to_string()),
+                    self.intern_path((*n).to_string()),
+                )
+            })
+            .collect();
+        let resolved = new
+            .resolved
+            .iter()
+            .map(|p| self.intern_path((*p).to_string()))
+            .collect();
+        let mut raw = [0u8; 20];
+        raw.copy_from_slice(&new.oid.as_bytes()[..20]);
+        self.stored.commits.push(IndexedCommit {
+            oid: raw,
+            parents,
+            author,
+            time: new.time,
+            merge: new.merge,
+            touched: if new.merge { Vec::new() } else { ids },
+            renames,
+            resolved,
+        });
+        let i = (self.stored.commits.len() - 1) as u32;
+        self.link(i);
+        i
+    }
+
+    /// Indexed commits that no indexed commit has as a parent.
+    fn frontier(&self) -> Vec<Oid> {
+        let mut has_child = vec![false; self.stored.commits.len()];
+        for c in &self.stored.commits {
+            for &p in &c.parents {
+                has_child[p as usize] = true;
+            }
+        }
+        self.stored
+            .commits
+            .iter()
+            .zip(has_child)
+            .filter(|(_, child)| !child)
+            .map(|(c, _)| Oid::from_bytes(&c.oid).expect("20-byte oid"))
+            .collect()
+    }
+
+    fn add_commit(
+        &mut self,
+        repo: &Repository,
+        commit: &git2::Commit<'_>,
+        diff_opts: &mut DiffOptions,
+        objects: &mut crate::mining::ObjectCache,
+        git_renames: Option<&HashMap<Oid, crate::mining::renames::RenamePairs>>,
+    ) -> Result<(), git2::Error> {
+        let parents: Vec<u32> = commit
+            .parent_ids()
+            .filter_map(|p| self.by_oid.get(&p).copied())
+            .collect();
+        let merge = commit.parent_count() > 1;
+        let author = self.intern_author(author_key(&commit.author()));
+        let mut touched = Vec::new();
+        let mut renames = Vec::new();
+        let mut resolved = Vec::new();
+        if merge {
+            let trees: Option<Vec<Oid>> = commit
+                .parent_ids()
+                .map(|p| repo.find_commit(p).ok().map(|c| c.tree_id()))
+                .collect();
+            // A parent outside a shallow clone: what the merge resolved cannot be told.
+            if let Some(trees) = trees {
+                for (path, _) in
+                    crate::mining::merge_resolved(repo, objects, &trees, commit.tree_id())?
+                {
+                    resolved.push(self.intern_path(path));
+                }
+            }
+        } else if let Some(by_commit) = git_renames {
+            // A shallow clone's boundary commit has no parent here: every file looks added.
+            let parent = commit
+                .parent_ids()
+                .next()
+                .and_then(|p| repo.find_commit(p).ok())
+                .map(|p| p.tree_id());
+            let pairs = by_commit.get(&commit.id()).map_or(&[][..], |p| p);
+            let paths =
+                crate::mining::commit_paths(repo, objects, parent, commit.tree_id(), pairs)?;
+            let mut seen = HashSet::new();
+            for p in paths.touched {
+                let id = self.intern_path(p);
+                if seen.insert(id) {
+                    touched.push(id);
+                }
+            }
+            for (old, new) in paths.renames {
+                renames.push((self.intern_path(old), self.intern_path(new)));
+            }
+        } else {
+            let parent_tree = match commit.parent_count() {
+                0 => None,
+                _ => match commit.parent(0) {
+                    Ok(p) => Some(p.tree()?),
+                    // A shallow clone's boundary commit: its parent is absent, so every file
+                    // in it looks added. That is what history can tell us there.
+                    Err(_) => None,
+                },
+            };
+            let tree = commit.tree()?;
+            let mut diff =
+                repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(diff_opts))?;
+            diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
+            let mut seen = HashSet::new();
+            for delta in diff.deltas() {
+                let new_path = delta.new_file().path_bytes().map(path_string);
+                let old_path = delta.old_file().path_bytes().map(path_string);
+                match delta.status() {
+                    Delta::Renamed => {
+                        if let (Some(old), Some(new)) = (old_path, new_path) {
+                            let (o, n) = (self.intern_path(old), self.intern_path(new));
+                            renames.push((o, n));
+                            if seen.insert(n) {
+                                touched.push(n);
+                            }
+                        }
+                    }
+                    Delta::Deleted => {
+                        if let Some(old) = old_path {
+                            let id = self.intern_path(old);
+                            if seen.insert(id) {
+                                touched.push(id);
+                            }
+                        }
+                    }
+                    _ => {
+                        if let Some(new) = new_path.or(old_path) {
+                            let id = self.intern_path(new);
+                            if seen.insert(id) {
+                                touched.push(id);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        let mut oid = [0u8; 20];
+        oid.copy_from_slice(&commit.id().as_bytes()[..20]);
+        self.stored.commits.push(IndexedCommit {
+            oid,
+            parents,
+            author,
+            time: commit.author().when().seconds(),
+            merge,
+            touched,
+            renames,
+            resolved,
+        });
+        let i = (self.stored.commits.len() - 1) as u32;
+        self.link(i);
+        Ok(())
+    }
+}
+
+/// A progress bar on an interactive stderr for walks long enough to notice; nothing otherwise.
+fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
+    if len < 2_000 || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(len as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "indexing history {bar:40} {pos}/{len} commits ({eta})",
+        )
+        .expect("valid template"),
+    );
+    Some(bar)
+}

@@ -1,0 +1,324 @@
+//! Line diffs of two blobs' contents, made the one way git makes them, so every count and hunk
+//! agrees wherever it is computed.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use git2::{AttrCheckFlags, DiffOptions, Oid, Patch, Repository};
+use gix_imara_diff as imara;
+
+use super::Hunk;
+
+/// What a zero-context line diff of one file says.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct LineStats {
+    pub(super) added: u64,
+    pub(super) deleted: u64,
+    pub(super) added_lines: Vec<u32>,
+    pub(super) hunks: Vec<Hunk>,
+}
+
+fn line_stats(patch: &Patch<'_>) -> Result<LineStats, git2::Error> {
+    // With no context lines a hunk is its header: `old_lines` removed lines and `new_lines`
+    // added ones, numbered from `new_start` (the "no newline at end of file" markers are
+    // neither).
+    let mut stats = LineStats::default();
+    for h in 0..patch.num_hunks() {
+        let (hunk, _) = patch.hunk(h)?;
+        stats.added += u64::from(hunk.new_lines());
+        stats.deleted += u64::from(hunk.old_lines());
+        stats
+            .added_lines
+            .extend(hunk.new_start()..hunk.new_start() + hunk.new_lines());
+        stats.hunks.push(Hunk {
+            old_start: hunk.old_start(),
+            old_lines: hunk.old_lines(),
+            new_start: hunk.new_start(),
+            new_lines: hunk.new_lines(),
+        });
+    }
+    Ok(stats)
+}
+
+/// The line diff of a file of `lines` lines added (or deleted) whole.
+pub(super) fn whole_file(lines: u64, added: bool) -> LineStats {
+    if lines == 0 {
+        return LineStats::default();
+    }
+    let n = lines as u32;
+    if added {
+        LineStats {
+            added: lines,
+            deleted: 0,
+            added_lines: (1..=n).collect(),
+            hunks: vec![Hunk {
+                old_start: 0,
+                old_lines: 0,
+                new_start: 1,
+                new_lines: n,
+            }],
+        }
+    } else {
+        LineStats {
+            added: 0,
+            deleted: lines,
+            added_lines: Vec::new(),
+            hunks: vec![Hunk {
+                old_start: 1,
+                old_lines: n,
+                new_start: 0,
+                new_lines: 0,
+            }],
+        }
+    }
+}
+
+/// Zero-context line diffs of two blobs' contents, made with git's default algorithm (Myers
+/// with its heuristics, sliders placed by the indent heuristic) straight from the bytes: one
+/// function for every line diff the miner and the scorer make, so line counts, hunks and line
+/// owners agree wherever they are computed. libgit2 looks up the `diff` attribute of a blob
+/// diffed without a path as if its path were `file`: when the repository's attributes (system,
+/// global, `info/attributes`) set it, as they almost never do, the diff is left to libgit2's
+/// blob diff so the attribute applies.
+pub struct LineDiffs<'r> {
+    blobs_from: Option<&'r Repository>,
+    lines: LineTokens,
+}
+
+/// The lines of the blobs a file's history is replayed through, each distinct line numbered
+/// once: the version one step makes is the version the next step changes, so reading its lines
+/// once instead of once per diff saves about half the work of a replay's diffs. Numbering does
+/// not change a diff (only which lines are equal counts), and each line's indent is kept for
+/// git's slider heuristic.
+#[derive(Default)]
+struct LineTokens {
+    ids: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    indents: Vec<imara::IndentLevel>,
+    blobs: HashMap<Oid, Rc<[imara::Token]>>,
+}
+
+/// Blobs whose numbered lines a [`LineTokens`] keeps; a merge's parents are usually among
+/// the last few versions.
+const TOKENISED_BLOBS: usize = 64;
+
+impl LineTokens {
+    fn tokens(&mut self, id: Oid, content: &[u8]) -> Rc<[imara::Token]> {
+        if let Some(tokens) = self.blobs.get(&id) {
+            return tokens.clone();
+        }
+        let tokens: Rc<[imara::Token]> = imara::sources::byte_lines(content)
+            .map(|line| {
+                if let Some(&t) = self.ids.get(line) {
+                    return imara::Token(t);
+                }
+                let t = self.indents.len() as u32;
+                self.indents
+                    .push(imara::IndentLevel::for_ascii_line(line.iter().copied(), 8));
+                self.ids.insert(line.into(), t);
+                imara::Token(t)
+            })
+            .collect();
+        if self.blobs.len() >= TOKENISED_BLOBS {
+            self.blobs.clear();
+        }
+        self.blobs.insert(id, tokens.clone());
+        tokens
+    }
+
+    /// Forgets everything once far more lines are numbered than one diff needs: the
+    /// diff's per-token tables are as long as the numbering.
+    fn bound(&mut self, lines_in_use: usize) {
+        if self.indents.len() > 4 * lines_in_use + 4096 {
+            *self = LineTokens::default();
+        }
+    }
+}
+
+impl<'r> LineDiffs<'r> {
+    pub fn new(repo: &'r Repository) -> LineDiffs<'r> {
+        let unspecified = matches!(
+            repo.get_attr_bytes(Path::new("file"), "diff", AttrCheckFlags::FILE_THEN_INDEX),
+            Ok(None)
+        );
+        LineDiffs {
+            blobs_from: (!unspecified).then_some(repo),
+            lines: LineTokens::default(),
+        }
+    }
+
+    pub(crate) fn stats(
+        &mut self,
+        old_id: Oid,
+        old: &[u8],
+        new_id: Oid,
+        new: &[u8],
+    ) -> Result<LineStats, git2::Error> {
+        if let Some(repo) = self.blobs_from {
+            let mut opts = DiffOptions::new();
+            opts.context_lines(0);
+            let (old, new) = (repo.find_blob(old_id)?, repo.find_blob(new_id)?);
+            return line_stats(&Patch::from_blobs(&old, None, &new, None, Some(&mut opts))?);
+        }
+        Ok(self.imara_stats(old, new))
+    }
+
+    /// How lines are diffed: 0 by riskgate itself, 1 by libgit2 with the repository's diff
+    /// attributes.
+    pub(crate) fn kind(&self) -> u8 {
+        u8::from(self.blobs_from.is_some())
+    }
+
+    /// As [`stats`](Self::stats), for the diffs of a replay along one file's history, where
+    /// each version is diffed twice (as the new side, then as the old): each blob's lines are
+    /// numbered once ([`LineTokens`]). Gives what `stats` gives.
+    pub(crate) fn stats_in_history(
+        &mut self,
+        old_id: Oid,
+        old: &[u8],
+        new_id: Oid,
+        new: &[u8],
+    ) -> Result<LineStats, git2::Error> {
+        if self.blobs_from.is_some() {
+            return self.stats(old_id, old, new_id, new);
+        }
+        if old == new {
+            return Ok(LineStats::default());
+        }
+        let before = self.lines.tokens(old_id, old);
+        let after = self.lines.tokens(new_id, new);
+        let mut diff = imara::Diff::default();
+        let numbered = self.lines.indents.len() as u32;
+        diff.compute_with(imara::Algorithm::Myers, &before, &after, numbered);
+        let indents = &self.lines.indents;
+        diff.postprocess_with(
+            &before,
+            &after,
+            imara::IndentHeuristic::new(|t: imara::Token| indents[t.0 as usize]),
+        );
+        self.lines.bound(before.len() + after.len());
+        Ok(stats_of_diff(&diff))
+    }
+
+    fn imara_stats(&mut self, old: &[u8], new: &[u8]) -> LineStats {
+        if old == new {
+            return LineStats::default();
+        }
+        let input = imara::InternedInput::new(old, new);
+        let mut diff = imara::Diff::compute(imara::Algorithm::Myers, &input);
+        diff.postprocess_lines(&input);
+        stats_of_diff(&diff)
+    }
+}
+
+/// Line counts and git's zero-context hunks of an imara diff.
+fn stats_of_diff(diff: &imara::Diff) -> LineStats {
+    let mut stats = LineStats::default();
+    for h in diff.hunks() {
+        let (old_lines, new_lines) = (h.before.len() as u32, h.after.len() as u32);
+        // git's hunk header numbers: 1-based, and for an empty side the line before it.
+        let hunk = Hunk {
+            old_start: h.before.start + u32::from(old_lines > 0),
+            old_lines,
+            new_start: h.after.start + u32::from(new_lines > 0),
+            new_lines,
+        };
+        stats.added += u64::from(new_lines);
+        stats.deleted += u64::from(old_lines);
+        stats.added_lines.extend(h.after.start + 1..=h.after.end);
+        stats.hunks.push(hunk);
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use git2::ObjectType;
+
+    use super::*;
+
+    /// Versions of a file as a history makes them: lines replaced, moved, added and removed,
+    /// indented blocks and repeated lines (where sliders and the slider heuristic matter).
+    fn file_versions(n: usize) -> Vec<Vec<u8>> {
+        let mut seed = 0x2545_f491_u64;
+        let mut next = move |m: usize| {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as usize % m
+        };
+        let mut lines: Vec<String> = (0..60)
+            .map(|i| match i % 5 {
+                0 => "}".to_string(),
+                1 => String::new(),
+                _ => format!("    line {i}"),
+            })
+            .collect();
+        let mut versions = Vec::new();
+        for v in 0..n {
+            for _ in 0..1 + next(4) {
+                let at = next(lines.len() + 1);
+                match next(4) {
+                    0 if !lines.is_empty() && at < lines.len() => {
+                        lines.remove(at);
+                    }
+                    1 => lines.insert(at, "}".to_string()),
+                    2 => lines.insert(at, format!("        v{v}")),
+                    _ => {
+                        let block = ["", "    if x {", "        y", "    }"];
+                        for (k, l) in block.iter().enumerate() {
+                            lines.insert((at + k).min(lines.len()), l.to_string());
+                        }
+                    }
+                }
+            }
+            let mut text = lines.join("\n").into_bytes();
+            if v % 3 != 0 {
+                text.push(b'\n');
+            }
+            versions.push(text);
+        }
+        versions
+    }
+
+    /// The diffs of a replay, each blob's lines numbered once, are the diffs made pair by
+    /// pair: along the history, against older versions (a merge's parents), and after the
+    /// numbering was forgotten.
+    #[test]
+    fn diffs_along_a_history_equal_diffs_made_pair_by_pair() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let versions = file_versions(120);
+        let id = |v: &[u8]| Oid::hash_object(ObjectType::Blob, v).unwrap();
+        let mut along = LineDiffs::new(&repo);
+        let mut pairwise = LineDiffs::new(&repo);
+        let mut pairs: Vec<(usize, usize)> = (1..versions.len()).map(|i| (i - 1, i)).collect();
+        pairs.extend((10..versions.len()).step_by(7).map(|i| (i - 10, i)));
+        for (a, b) in pairs {
+            let (old, new) = (&versions[a], &versions[b]);
+            let got = along.stats_in_history(id(old), old, id(new), new).unwrap();
+            let want = pairwise.stats(id(old), old, id(new), new).unwrap();
+            assert_eq!(got, want, "versions {a} and {b}");
+        }
+        // A file with few lines after one with many: the numbering is forgotten and begun
+        // again, and the diffs stay the same.
+        let big: Vec<u8> = (0..20_000)
+            .flat_map(|i| format!("{i}\n").into_bytes())
+            .collect();
+        let bigger = [&big[..], b"end\n"].concat();
+        let got = along
+            .stats_in_history(id(&big), &big, id(&bigger), &bigger)
+            .unwrap();
+        assert_eq!(got.added, 1);
+        assert!(along.lines.indents.len() > 20_000);
+        for (a, b) in [(3, 4), (4, 5)] {
+            let (old, new) = (&versions[a], &versions[b]);
+            assert_eq!(
+                along.stats_in_history(id(old), old, id(new), new).unwrap(),
+                pairwise.stats(id(old), old, id(new), new).unwrap()
+            );
+            assert!(
+                along.lines.indents.len() < 1_000,
+                "the numbering was begun again"
+            );
+        }
+    }
+}

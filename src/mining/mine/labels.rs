@@ -1,0 +1,152 @@
+//! The labels a commit gives earlier ones: the commit it reverts, and (a fix) the commits
+//! that last wrote the lines it removed or changed (SZZ).
+
+use std::rc::Rc;
+
+use git2::Repository;
+
+use super::MineOptions;
+use crate::features::ChangeKind;
+use crate::labels::revert::RevertFinder;
+use crate::labels::szz::{self, RemovedLine};
+use crate::labels::{LabelKind, Provenance};
+use crate::mining::index::HistoryIndex;
+use crate::mining::owners::NOBODY;
+use crate::mining::{DiffedFile, MiningError, ObjectCache};
+
+/// What labelling keeps from commit to commit.
+pub(super) struct Labeller<'o> {
+    options: &'o MineOptions,
+    want_revert: bool,
+    want_szz: bool,
+    reverts: RevertFinder,
+    /// The row of each commit given to `reverts`, in order (none past a shallow cut).
+    revert_rows: Vec<u32>,
+}
+
+impl<'o> Labeller<'o> {
+    pub(super) fn new(options: &'o MineOptions) -> Labeller<'o> {
+        Labeller {
+            options,
+            want_revert: options.labels.contains(&LabelKind::Revert),
+            want_szz: options.labels.contains(&LabelKind::Szz),
+            reverts: RevertFinder::new(),
+            revert_rows: Vec::new(),
+        }
+    }
+
+    /// The rows the commit `sha` (to be row `row_index` unless `cut`) labels, with why.
+    /// `row_of` gives each earlier commit's row (`u32::MAX`: none); `szz_candidates` the
+    /// commits (index ids) a fix reported at the given time points at.
+    pub(super) fn labels_of(
+        &mut self,
+        sha: &str,
+        message: &str,
+        cut: bool,
+        row_index: usize,
+        row_of: &[u32],
+        szz_candidates: impl FnOnce(Option<i64>) -> Result<Vec<u32>, MiningError>,
+    ) -> Result<Vec<(u32, Provenance)>, MiningError> {
+        let mut labelled: Vec<(u32, Provenance)> = Vec::new();
+        if self.want_revert {
+            let target = self.reverts.push(sha, message);
+            self.revert_rows
+                .push(if cut { u32::MAX } else { row_index as u32 });
+            if let Some(&r) = target
+                .and_then(|t| self.revert_rows.get(t))
+                .filter(|&&r| r != u32::MAX)
+            {
+                labelled.push((
+                    r,
+                    Provenance {
+                        kind: LabelKind::Revert,
+                        by: sha.to_string(),
+                    },
+                ));
+            }
+        }
+        if self.want_szz && szz::is_fix_commit(message) {
+            let reported = self.options.issue_dates.reported(message);
+            for c in szz_candidates(reported)? {
+                if let Some(&r) = row_of.get(c as usize).filter(|&&r| r != u32::MAX) {
+                    labelled.push((
+                        r,
+                        Provenance {
+                            kind: LabelKind::Szz,
+                            by: sha.to_string(),
+                        },
+                    ));
+                }
+            }
+        }
+        Ok(labelled)
+    }
+}
+
+/// The commits (index ids) that last wrote the meaningful lines a fix removed or changed.
+/// Files the fix added or deleted whole, and binary files, give none.
+pub(super) fn szz_candidates(
+    repo: &Repository,
+    objects: &mut ObjectCache,
+    index: &HistoryIndex,
+    diffed: &[DiffedFile],
+    old_owners: &[Option<Rc<[u32]>>],
+    reported: Option<i64>,
+) -> Result<Vec<u32>, MiningError> {
+    let mut all = Vec::new();
+    for (d, o) in diffed.iter().zip(old_owners) {
+        let Some(o) = o else { continue };
+        if !matches!(d.file.change, ChangeKind::Modified | ChangeKind::Renamed)
+            || d.hunks.iter().all(|h| h.old_lines == 0)
+        {
+            continue;
+        }
+        let Some(blob) = objects.blob(repo, d.old_id) else {
+            continue;
+        };
+        let lines = blob_lines(blob.content());
+        let removed = d.hunks.iter().flat_map(|h| {
+            let start = h.old_start.saturating_sub(1) as usize;
+            let end = if h.old_lines == 0 {
+                start
+            } else {
+                start + h.old_lines as usize
+            };
+            start..end
+        });
+        let removed = removed.filter_map(|i| {
+            let text = lines.get(i)?;
+            let owner = o.get(i).copied().filter(|&c| c != NOBODY);
+            Some(RemovedLine {
+                owner,
+                owner_time: owner.map_or(0, |c| index.commit(c).time),
+                text,
+            })
+        });
+        all.extend(szz::candidates(d.file.base_path(), removed, reported));
+    }
+    all.sort_unstable();
+    all.dedup();
+    Ok(all)
+}
+
+/// Lines of a blob, without their line ends.
+fn blob_lines(content: &[u8]) -> Vec<&[u8]> {
+    if content.is_empty() {
+        return Vec::new();
+    }
+    let body = content.strip_suffix(b"\n").unwrap_or(content);
+    body.split(|&b| b == b'\n').collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blob_lines_split() {
+        assert_eq!(blob_lines(b"a\nb\n"), vec![&b"a"[..], b"b"]);
+        assert_eq!(blob_lines(b"a\nb"), vec![&b"a"[..], b"b"]);
+        assert!(blob_lines(b"").is_empty());
+    }
+}

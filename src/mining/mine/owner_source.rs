@@ -1,0 +1,152 @@
+//! Line owners of the blobs the pass meets: from the bounded cache when kept, else replayed
+//! from the file's own history, or merged from a merge's parents.
+
+use std::rc::Rc;
+
+use git2::{Oid, Repository};
+
+use crate::mining::ancestry::Ancestry;
+use crate::mining::index::{HistoryIndex, Lineage};
+use crate::mining::owners::{self, MergeParent, OwnerCache, ReplayCost, NOBODY};
+use crate::mining::{LineDiffs, MiningError, ObjectCache};
+
+/// The history a commit on top of `at` sees, answered from the chains.
+pub(super) struct SeenFrom<'a> {
+    pub(super) chains: &'a Ancestry,
+    pub(super) at: u32,
+}
+
+impl Lineage for SeenFrom<'_> {
+    fn visible(&self, c: u32) -> bool {
+        self.chains.is_ancestor(c, self.at)
+    }
+
+    fn is_ancestor(&self, a: u32, b: u32) -> bool {
+        self.chains.is_ancestor(a, b)
+    }
+}
+
+/// What the owner lookups read besides their own state.
+#[derive(Clone, Copy)]
+pub(super) struct Ctx<'a, 'r> {
+    pub(super) repo: &'r Repository,
+    pub(super) index: &'a HistoryIndex,
+    pub(super) chains: &'a Ancestry,
+}
+
+/// Line owners per blob along the pass ([`owners`]): kept in a bounded cache, and replayed from
+/// the file's own history when a version's owners were dropped.
+pub(super) struct OwnerSource {
+    pub(super) cache: OwnerCache,
+    pub(super) replayed: ReplayCost,
+    pub(super) rebuilds: usize,
+}
+
+impl OwnerSource {
+    /// Owners of `blob`, the version of the file called `path` at commit `at` (index id; None:
+    /// not in the history, as at a shallow boundary), which has `lines` lines.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn of(
+        &mut self,
+        ctx: Ctx<'_, '_>,
+        objects: &mut ObjectCache,
+        line_diffs: &mut LineDiffs<'_>,
+        blob: Oid,
+        path: &str,
+        at: Option<u32>,
+        lines: usize,
+    ) -> Result<Rc<[u32]>, MiningError> {
+        let known = at.and_then(|p| {
+            let history = SeenFrom {
+                chains: ctx.chains,
+                at: p,
+            };
+            self.cache.get(path, blob, ctx.index, &history)
+        });
+        if let Some(o) = known.filter(|o| o.len() == lines) {
+            return Ok(o);
+        }
+        self.rebuilds += 1;
+        let history = SeenFrom {
+            chains: ctx.chains,
+            at: at.unwrap_or(0),
+        };
+        let steps = match at {
+            Some(_) => ctx.index.file_steps(path, &history),
+            None => Vec::new(),
+        };
+        let replayed = owners::replay_owners(
+            ctx.repo,
+            ctx.index,
+            objects,
+            line_diffs,
+            &history,
+            &steps,
+            blob,
+            None,
+            &mut self.replayed,
+        )?
+        .and_then(|r| r.target)
+        .filter(|(_, o)| o.len() == lines);
+        match (replayed, at) {
+            (Some((producer, o)), _) => {
+                self.cache.insert(path, blob, producer, o.clone());
+                Ok(o)
+            }
+            // Nothing in the history explains it: nobody's, for this commit's descendants too.
+            (None, Some(p)) => {
+                let o: Rc<[u32]> = Rc::from(vec![NOBODY; lines]);
+                self.cache.insert(path, blob, p, o.clone());
+                Ok(o)
+            }
+            (None, None) => Ok(Rc::from(vec![NOBODY; lines])),
+        }
+    }
+
+    /// Owners of `blob`, a merge's resolution of the file at `path` ([`owners::merge_owners`]).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn merge(
+        &mut self,
+        ctx: Ctx<'_, '_>,
+        objects: &mut ObjectCache,
+        line_diffs: &mut LineDiffs<'_>,
+        path: &str,
+        blob: Oid,
+        parent_trees: &[Oid],
+        parent_ids: &[Oid],
+        merge: u32,
+    ) -> Result<(), MiningError> {
+        let Some(new) = objects.blob(ctx.repo, blob).filter(|b| !b.binary) else {
+            return Ok(());
+        };
+        let mut parents = Vec::new();
+        for (&tree, &parent) in parent_trees.iter().zip(parent_ids) {
+            let Some((id, mode)) = objects.entry_at_with_mode(ctx.repo, tree, path) else {
+                continue;
+            };
+            if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
+                continue;
+            }
+            let Some(old) = objects.blob(ctx.repo, id).filter(|b| !b.binary) else {
+                continue;
+            };
+            let stats = line_diffs.stats(id, old.content(), blob, new.content())?;
+            let at = ctx.index.lookup(parent);
+            let o = self.of(ctx, objects, line_diffs, id, path, at, old.lines as usize)?;
+            parents.push((o, stats.hunks));
+        }
+        if parents.is_empty() {
+            return Ok(());
+        }
+        let parents: Vec<MergeParent<'_>> = parents
+            .iter()
+            .map(|(o, h)| MergeParent {
+                owners: o,
+                hunks: h,
+            })
+            .collect();
+        let merged = owners::merge_owners(&parents, new.lines as usize, merge);
+        self.cache.insert(path, blob, merge, Rc::from(merged));
+        Ok(())
+    }
+}

@@ -1,0 +1,501 @@
+//! The one pass over history: each commit taken as a change against its first parent, its
+//! signals computed from the state kept so far, then its effects added to that state (line
+//! owners, the history index, the ancestry, the author's commits).
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use git2::{Oid, Repository};
+
+use super::experience::AuthorHistory;
+use super::labels::{szz_candidates, Labeller};
+use super::order::Plan;
+use super::owner_source::{Ctx, OwnerSource, SeenFrom};
+use super::{MineOptions, MinedHistory, MinedRow};
+use crate::config::RepoConfig;
+use crate::features::sensitive::SensitivePaths;
+use crate::features::{
+    self, subsystem, AuthorExperience, BlameTally, ChangeKind, Experience, FileChange, FileKind,
+    Snapshot, Touch,
+};
+use crate::mining::ancestry::Ancestry;
+use crate::mining::index::{author_key, HistoryIndex, NewCommit};
+use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
+use crate::mining::renames::RenamePairs;
+use crate::mining::{
+    diff_commit_cached, merge_resolved, DiffedFile, LineDiffs, MiningError, ObjectCache,
+    RenameSource, CONFIG_PATH,
+};
+
+/// Everything the pass keeps from commit to commit.
+pub(super) struct Pass<'r, 'p> {
+    repo: &'r Repository,
+    options: &'p MineOptions,
+    plan: &'p Plan,
+    /// Renames as git detected them, per commit (None: libgit2's detection is used).
+    git_renames: Option<HashMap<Oid, RenamePairs>>,
+    index: HistoryIndex,
+    chains: Ancestry,
+    authors: Vec<AuthorHistory>,
+    subsystem_ids: HashMap<String, u32>,
+    objects: ObjectCache,
+    line_diffs: LineDiffs<'r>,
+    owners: OwnerSource,
+    sensitive_cache: HashMap<Option<Oid>, Rc<SensitivePaths>>,
+    labeller: Labeller<'p>,
+    /// The row of each commit visited so far (`u32::MAX`: none).
+    row_of: Vec<u32>,
+    out: MinedHistory,
+}
+
+/// A commit being visited, as read before it is taken apart.
+struct Visit {
+    oid: Oid,
+    parent_ids: Vec<Oid>,
+    /// Index ids of the parents already indexed.
+    parent_idx: Vec<u32>,
+    key: String,
+    time: i64,
+    /// Its index id once pushed.
+    this: u32,
+}
+
+impl<'r, 'p> Pass<'r, 'p> {
+    pub(super) fn new(
+        repo: &'r Repository,
+        options: &'p MineOptions,
+        plan: &'p Plan,
+        git_renames: Option<HashMap<Oid, RenamePairs>>,
+        out: MinedHistory,
+    ) -> Pass<'r, 'p> {
+        Pass {
+            repo,
+            options,
+            plan,
+            git_renames,
+            index: HistoryIndex::in_memory(),
+            chains: Ancestry::default(),
+            authors: Vec::new(),
+            subsystem_ids: HashMap::new(),
+            objects: ObjectCache::reading_packs(repo),
+            line_diffs: LineDiffs::new(repo),
+            owners: OwnerSource {
+                cache: OwnerCache::default(),
+                replayed: ReplayCost::default(),
+                rebuilds: 0,
+            },
+            sensitive_cache: HashMap::new(),
+            labeller: Labeller::new(options),
+            row_of: Vec::with_capacity(plan.order.len()),
+            out,
+        }
+    }
+
+    /// Mine one commit: a merge only joins histories, any other commit gives a row.
+    pub(super) fn visit(&mut self, oid: Oid) -> Result<(), MiningError> {
+        let repo = self.repo;
+        let commit = repo.find_commit(oid)?;
+        let parent_ids: Vec<Oid> = commit.parent_ids().collect();
+        let parent_idx: Vec<u32> = parent_ids
+            .iter()
+            .filter_map(|p| self.index.lookup(*p))
+            .collect();
+        // Parents the repository has (a shallow clone's boundary commits have none).
+        let parents: Vec<git2::Commit<'_>> = parent_ids
+            .iter()
+            .filter_map(|p| repo.find_commit(*p).ok())
+            .collect();
+        if parents.len() < parent_ids.len() {
+            self.out.cut_at += 1;
+        }
+        let sig = commit.author();
+        let visit = Visit {
+            oid,
+            parent_ids,
+            parent_idx,
+            key: author_key(&sig),
+            time: sig.when().seconds(),
+            this: self.index.len() as u32,
+        };
+        if commit.parent_count() > 1 {
+            return self.merge(&commit, &parents, visit);
+        }
+        self.change(&commit, parents, visit)
+    }
+
+    /// A merge: the owners of the lines it resolved, and its place in the history.
+    fn merge(
+        &mut self,
+        commit: &git2::Commit<'_>,
+        parents: &[git2::Commit<'_>],
+        v: Visit,
+    ) -> Result<(), MiningError> {
+        let resolved = if parents.len() == v.parent_ids.len() {
+            let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
+            let resolved = merge_resolved(self.repo, &mut self.objects, &trees, commit.tree_id())?;
+            for (path, blob) in &resolved {
+                let ctx = Ctx {
+                    repo: self.repo,
+                    index: &self.index,
+                    chains: &self.chains,
+                };
+                self.owners.merge(
+                    ctx,
+                    &mut self.objects,
+                    &mut self.line_diffs,
+                    path,
+                    *blob,
+                    &trees,
+                    &v.parent_ids,
+                    v.this,
+                )?;
+            }
+            resolved.into_iter().map(|(p, _)| p).collect()
+        } else {
+            Vec::new()
+        };
+        let resolved: Vec<&str> = resolved.iter().map(String::as_str).collect();
+        self.index.push_commit(NewCommit {
+            oid: v.oid,
+            parents: &v.parent_ids,
+            author_key: v.key,
+            time: v.time,
+            merge: true,
+            touched: &[],
+            renames: &[],
+            resolved: &resolved,
+        });
+        self.chains
+            .push_continuing(&v.parent_idx, self.plan.continues[v.this as usize]);
+        self.row_of.push(u32::MAX);
+        self.out.merges += 1;
+        Ok(())
+    }
+
+    /// A commit with one parent (or none): its row, the labels it gives earlier rows, and
+    /// what it changes in the state.
+    fn change(
+        &mut self,
+        commit: &git2::Commit<'_>,
+        parents: Vec<git2::Commit<'_>>,
+        v: Visit,
+    ) -> Result<(), MiningError> {
+        // The first parent, when the repository has it (a shallow boundary does not).
+        let cut = !v.parent_ids.is_empty() && parents.is_empty();
+        let parent = parents.into_iter().next();
+        let parent_at = parent.as_ref().and_then(|p| self.index.lookup(p.id()));
+        let parent_tree = parent.as_ref().map(|p| p.tree_id());
+        let diffed = self.diff(v.oid, parent_tree, commit.tree_id())?;
+
+        let author = self.index.author_id(&v.key);
+        let files: Vec<_> = diffed.iter().map(|d| d.file.clone()).collect();
+        let file_history = self.file_history(&files, parent_at);
+        let old_owners = self.parent_owners(&diffed, parent_at)?;
+        let blame = blame_tally(&self.index, &diffed, &old_owners, author);
+        let hits = self
+            .sensitive_paths(parent_tree)
+            .hits(files.iter().map(|f| f.path.as_str()));
+        let (exp, rexp, sexp) = self.experience(&files, author, parent_at, v.time);
+
+        let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
+        let snapshot = Snapshot {
+            files,
+            messages: vec![message.clone()],
+            author_name: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+            author,
+            change_time: v.time,
+            file_history,
+            author_experience: AuthorExperience::Counted(Experience::new(exp, rexp, sexp)),
+            author_known_dirs: Default::default(),
+            blame: Some(blame),
+        };
+        let (signals, _) = features::compute(&snapshot, hits, None);
+
+        let (sha, time) = (v.oid.to_string(), v.time);
+        let row_index = self.out.rows.len();
+        self.label_earlier(&sha, &message, cut, row_index, &diffed, &old_owners)?;
+        self.carry_owners(&diffed, &old_owners, cut, v.this);
+        let single_child = parent
+            .as_ref()
+            .and_then(|p| self.plan.position.get(&p.id()))
+            .is_some_and(|&j| self.plan.children[j as usize] <= 1);
+        self.objects.forget(&diffed, !single_child);
+        self.record(v, &snapshot.files);
+        if cut {
+            // Its parent is beyond a shallow clone's cut: what it changed is unknown (every
+            // file looks added), so it gives no row; it stays history for later commits.
+            self.row_of.push(u32::MAX);
+            return Ok(());
+        }
+        self.row_of.push(row_index as u32);
+        self.out.rows.push(MinedRow {
+            commit_id: sha,
+            author_date: time,
+            signals,
+            provenance: Vec::new(),
+        });
+        Ok(())
+    }
+
+    /// The commit's diff against its parent's tree (None: every file added), line diffs made.
+    fn diff(
+        &mut self,
+        oid: Oid,
+        parent_tree: Option<Oid>,
+        tree: Oid,
+    ) -> Result<Vec<DiffedFile>, MiningError> {
+        let source = match &self.git_renames {
+            Some(by_commit) => RenameSource::Git(by_commit.get(&oid).map_or(&[][..], |p| p)),
+            None => RenameSource::Libgit2,
+        };
+        diff_commit_cached(self.repo, &mut self.objects, parent_tree, tree, source)?
+            .into_iter()
+            .map(|f| f.finish(&mut self.line_diffs))
+            .collect()
+    }
+
+    /// The earlier commits that touched each file, as seen from the parent.
+    fn file_history(&self, files: &[FileChange], parent_at: Option<u32>) -> Vec<Vec<Touch>> {
+        let histories: Vec<Vec<u32>> = files
+            .iter()
+            .map(|f| match parent_at {
+                Some(p) => self.index.file_history(
+                    f.base_path(),
+                    &SeenFrom {
+                        chains: &self.chains,
+                        at: p,
+                    },
+                ),
+                None => Vec::new(),
+            })
+            .collect();
+        histories
+            .iter()
+            .map(|ids| self.index.touches(ids))
+            .collect()
+    }
+
+    /// Line owners of each touched text file in the parent.
+    fn parent_owners(
+        &mut self,
+        diffed: &[DiffedFile],
+        parent_at: Option<u32>,
+    ) -> Result<Vec<Option<Rc<[u32]>>>, MiningError> {
+        let mut old_owners: Vec<Option<Rc<[u32]>>> = Vec::with_capacity(diffed.len());
+        for d in diffed {
+            if d.file.kind != FileKind::Text || d.old_id.is_zero() {
+                old_owners.push(None);
+                continue;
+            }
+            let ctx = Ctx {
+                repo: self.repo,
+                index: &self.index,
+                chains: &self.chains,
+            };
+            let o = self.owners.of(
+                ctx,
+                &mut self.objects,
+                &mut self.line_diffs,
+                d.old_id,
+                d.file.base_path(),
+                parent_at,
+                d.file.lines_before as usize,
+            )?;
+            old_owners.push(Some(o));
+        }
+        Ok(old_owners)
+    }
+
+    /// The sensitive paths the repository configured at the parent (its riskgate.yml),
+    /// parsed once per version of that file.
+    fn sensitive_paths(&mut self, parent_tree: Option<Oid>) -> Rc<SensitivePaths> {
+        let repo = self.repo;
+        let config_id = parent_tree.and_then(|t| self.objects.entry_at(repo, t, CONFIG_PATH));
+        if let Some(s) = self.sensitive_cache.get(&config_id) {
+            return s.clone();
+        }
+        let configured = config_id
+            .and_then(|id| repo.find_blob(id).ok())
+            .and_then(|b| {
+                RepoConfig::parse(CONFIG_PATH, &String::from_utf8_lossy(b.content())).ok()
+            })
+            .map(|c| c.sensitive_paths)
+            .unwrap_or_default();
+        let s = Rc::new(
+            SensitivePaths::new(&configured)
+                .or_else(|_| SensitivePaths::new(&[]))
+                .expect("built-in patterns are valid"),
+        );
+        self.sensitive_cache.insert(config_id, s.clone());
+        s
+    }
+
+    /// EXP, REXP and SEXP from the per-author state, without listing the author's commits.
+    fn experience(
+        &self,
+        files: &[FileChange],
+        author: Option<u32>,
+        parent_at: Option<u32>,
+        time: i64,
+    ) -> (u64, f64, u64) {
+        let mut change_subsystems = vec![false; self.subsystem_ids.len()];
+        let mut change_mask = 0u64;
+        for f in files {
+            if let Some(&s) = self.subsystem_ids.get(subsystem(&f.path)) {
+                change_subsystems[s as usize] = true;
+                if s < 64 {
+                    change_mask |= 1 << s;
+                }
+            }
+        }
+        match (author, parent_at) {
+            (Some(a), Some(p)) => self.authors.get(a as usize).map_or((0, 0.0, 0), |h| {
+                h.experience(&self.chains, p, time, change_mask, &change_subsystems)
+            }),
+            _ => (0, 0.0, 0),
+        }
+    }
+
+    /// Labels this commit gives earlier ones, added to their rows.
+    fn label_earlier(
+        &mut self,
+        sha: &str,
+        message: &str,
+        cut: bool,
+        row_index: usize,
+        diffed: &[DiffedFile],
+        old_owners: &[Option<Rc<[u32]>>],
+    ) -> Result<(), MiningError> {
+        let (repo, objects, index) = (self.repo, &mut self.objects, &self.index);
+        let labelled =
+            self.labeller
+                .labels_of(sha, message, cut, row_index, &self.row_of, |reported| {
+                    szz_candidates(repo, objects, index, diffed, old_owners, reported)
+                })?;
+        for (r, p) in labelled {
+            let row: &mut MinedRow = &mut self.out.rows[r as usize];
+            if !row.provenance.contains(&p) {
+                row.provenance.push(p);
+                row.provenance.sort();
+            }
+        }
+        Ok(())
+    }
+
+    /// New line owners of the blobs the commit made (the latest producer of a blob stands).
+    fn carry_owners(
+        &mut self,
+        diffed: &[DiffedFile],
+        old_owners: &[Option<Rc<[u32]>>],
+        cut: bool,
+        this: u32,
+    ) {
+        for (d, o) in diffed.iter().zip(old_owners) {
+            if d.file.kind != FileKind::Text
+                || d.new_id.is_zero()
+                || d.file.change == ChangeKind::Deleted
+            {
+                continue;
+            }
+            let before = o.as_deref().unwrap_or(&[]);
+            let new_len = (d.file.lines_before + d.file.added).saturating_sub(d.file.deleted);
+            // Past a shallow cut nobody can be named for the lines.
+            let owner = if cut { NOBODY } else { this };
+            let new = apply_hunks(before, &d.hunks, new_len as usize, owner);
+            self.owners
+                .cache
+                .insert(&d.file.path, d.new_id, this, Rc::from(new));
+        }
+    }
+
+    /// Into the history the later commits see: the index, the ancestry and the author's
+    /// commits.
+    fn record(&mut self, v: Visit, files: &[FileChange]) {
+        let touched: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        let renames: Vec<(&str, &str)> = files
+            .iter()
+            .filter_map(|f| f.old_path.as_deref().map(|o| (o, f.path.as_str())))
+            .collect();
+        let this = v.this;
+        let pushed = self.index.push_commit(NewCommit {
+            oid: v.oid,
+            parents: &v.parent_ids,
+            author_key: v.key,
+            time: v.time,
+            merge: false,
+            touched: &touched,
+            renames: &renames,
+            resolved: &[],
+        });
+        debug_assert_eq!(pushed, this);
+        self.chains
+            .push_continuing(&v.parent_idx, self.plan.continues[this as usize]);
+        let a = self.index.commit(this).author as usize;
+        if self.authors.len() <= a {
+            self.authors.resize_with(a + 1, AuthorHistory::default);
+        }
+        let mut subs: Vec<u32> = touched
+            .iter()
+            .map(|p| {
+                let s = subsystem(p);
+                let next = self.subsystem_ids.len() as u32;
+                *self.subsystem_ids.entry(s.to_string()).or_insert(next)
+            })
+            .collect();
+        subs.sort_unstable();
+        subs.dedup();
+        self.authors[a].push(&self.chains, this, v.time, &subs);
+    }
+
+    /// The mined history, its labels counted.
+    pub(super) fn finish(self) -> MinedHistory {
+        let mut out = self.out;
+        out.owner_rebuilds = self.owners.rebuilds;
+        tracing::debug!(
+            blobs = self.owners.cache.len(),
+            owned_lines = self.owners.cache.lines(),
+            rebuilds = self.owners.rebuilds,
+            replayed_steps = self.owners.replayed.steps,
+            replayed_diffs = self.owners.replayed.diffs,
+            chains = self.chains.chains(),
+            ancestry_log = self.chains.log_entries(),
+            "mined"
+        );
+        for kind in &self.options.labels {
+            let n = out
+                .rows
+                .iter()
+                .filter(|r| r.provenance.iter().any(|p| p.kind == *kind))
+                .count();
+            out.positives.insert(*kind, n);
+        }
+        out
+    }
+}
+
+/// How many of the lines the commit's text files had before it (files it did not add) are
+/// attributed, and how many of those its author wrote.
+fn blame_tally(
+    index: &HistoryIndex,
+    diffed: &[DiffedFile],
+    old_owners: &[Option<Rc<[u32]>>],
+    author: Option<u32>,
+) -> BlameTally {
+    let mut blame = BlameTally::default();
+    for (d, o) in diffed.iter().zip(old_owners) {
+        if d.file.kind == FileKind::Text && d.file.change != ChangeKind::Added {
+            blame.files_existing += 1;
+            if let Some(o) = o {
+                blame.files_attributed += 1;
+                blame.total_lines += o.len() as u64;
+                if let Some(a) = author {
+                    blame.author_lines += o
+                        .iter()
+                        .filter(|&&c| c != NOBODY && index.commit(c).author == a)
+                        .count() as u64;
+                }
+            }
+        }
+    }
+    blame
+}

@@ -1,0 +1,196 @@
+//! Trees and blobs read once and kept while they are still needed ([`ObjectCache`]): what makes
+//! a walk over history read each object from the store about once.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+use std::sync::Arc;
+
+use git2::{ObjectType, Oid, Repository};
+
+use super::pack::{self, TreeData};
+use super::DiffedFile;
+
+pub fn count_lines(content: &[u8]) -> u64 {
+    if content.is_empty() {
+        return 0;
+    }
+    let newlines = memchr::memchr_iter(b'\n', content).count() as u64;
+    newlines + u64::from(*content.last().expect("non-empty") != b'\n')
+}
+
+/// A blob as the diffs need it: binary or not, its line count, and (text only) its content.
+pub struct CachedBlob {
+    /// Binary blobs are never line-diffed: their content is not kept.
+    pub(super) text: Option<Arc<[u8]>>,
+    pub binary: bool,
+    pub lines: u64,
+}
+
+impl CachedBlob {
+    /// Content of a text blob (a binary one's is not kept: empty).
+    pub fn content(&self) -> &[u8] {
+        self.text.as_deref().unwrap_or_default()
+    }
+
+    /// Content of a text blob, shared.
+    pub fn text(&self) -> Arc<[u8]> {
+        self.text.clone().unwrap_or_else(|| Arc::from(&[][..]))
+    }
+}
+
+/// Most bytes of blob content an [`ObjectCache`] keeps; past it, blobs are read again.
+pub const BLOB_CACHE_BYTES: usize = 128 << 20;
+
+/// Most bytes of parsed trees an [`ObjectCache`] keeps; past it they are all dropped and read
+/// again as needed (trees read for merges and other branches are otherwise never let go).
+pub const TREE_CACHE_BYTES: usize = 96 << 20;
+
+/// Trees and blobs of the trees being mined forward, kept from a commit to its children, so
+/// that the miner reads each from the object store about once: libgit2 keeps no blobs in its
+/// cache (a modified file's old blob is the new blob of an earlier commit), and reading a blob
+/// means inflating it and applying its delta chain. The caller drops what a commit replaced
+/// once no other child of its parent can need it ([`ObjectCache::forget`]), so what is kept is
+/// bounded by the files and directories of the trees being extended (and, for blob content,
+/// by [`BLOB_CACHE_BYTES`]). Made with [`ObjectCache::reading_packs`], it reads objects from
+/// the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
+#[derive(Default)]
+pub struct ObjectCache {
+    pub(super) packs: Option<pack::Packs>,
+    trees: HashMap<Oid, Rc<TreeData>>,
+    tree_bytes: usize,
+    blobs: HashMap<Oid, Rc<CachedBlob>>,
+    blob_bytes: usize,
+    /// Trees of the parent side the last diff replaced.
+    pub(super) replaced_trees: Vec<Oid>,
+}
+
+impl ObjectCache {
+    /// A cache reading objects from `repo`'s pack files where it can.
+    pub fn reading_packs(repo: &Repository) -> ObjectCache {
+        ObjectCache {
+            packs: Some(pack::Packs::open(repo.commondir())),
+            ..ObjectCache::default()
+        }
+    }
+
+    fn read_packed(&mut self, id: Oid, kind: ObjectType) -> Option<Arc<[u8]>> {
+        match self.packs.as_mut()?.read(id)? {
+            (k, data) if k == kind => Some(data),
+            _ => None,
+        }
+    }
+
+    pub fn tree(&mut self, repo: &Repository, id: Oid) -> Result<Rc<TreeData>, git2::Error> {
+        if let Some(t) = self.trees.get(&id) {
+            return Ok(t.clone());
+        }
+        let parsed = self
+            .read_packed(id, ObjectType::Tree)
+            .and_then(|raw| TreeData::parse(id, &raw));
+        let t = Rc::new(match parsed {
+            Some(t) => t,
+            None => TreeData::from_git(&repo.find_tree(id)?),
+        });
+        if self.tree_bytes + t.bytes() > TREE_CACHE_BYTES {
+            self.trees.clear();
+            self.tree_bytes = 0;
+        }
+        self.tree_bytes += t.bytes();
+        self.trees.insert(id, t.clone());
+        Ok(t)
+    }
+
+    /// The blob `id` (None for the zero id, or a blob the repository does not have).
+    pub fn blob(&mut self, repo: &Repository, id: Oid) -> Option<Rc<CachedBlob>> {
+        if id.is_zero() {
+            return None;
+        }
+        if let Some(b) = self.blobs.get(&id) {
+            return Some(b.clone());
+        }
+        let content = match self.read_packed(id, ObjectType::Blob) {
+            Some(c) => c,
+            None => Arc::from(repo.find_blob(id).ok()?.content()),
+        };
+        let binary = pack::is_binary(&content);
+        let lines = count_lines(&content);
+        let size = if binary { 0 } else { content.len() };
+        let cached = Rc::new(CachedBlob {
+            text: (!binary).then_some(content),
+            binary,
+            lines,
+        });
+        if self.blob_bytes + size <= BLOB_CACHE_BYTES {
+            self.blob_bytes += size;
+            self.blobs.insert(id, cached.clone());
+        }
+        Some(cached)
+    }
+
+    /// The blob `id` if it is cached (nothing is read).
+    pub fn cached_blob(&self, id: Oid) -> Option<Rc<CachedBlob>> {
+        self.blobs.get(&id).cloned()
+    }
+
+    /// The id of the entry at `path` (components separated by `/`) under tree `root`.
+    pub fn entry_at(&mut self, repo: &Repository, root: Oid, path: &str) -> Option<Oid> {
+        self.entry_at_with_mode(repo, root, path).map(|(id, _)| id)
+    }
+
+    /// The id and file mode of the entry at `path` under tree `root`.
+    pub fn entry_at_with_mode(
+        &mut self,
+        repo: &Repository,
+        root: Oid,
+        path: &str,
+    ) -> Option<(Oid, i32)> {
+        let mut tree = self.tree(repo, root).ok()?;
+        let mut parts = path.split('/').peekable();
+        while let Some(name) = parts.next() {
+            let e = tree.get(name.as_bytes())?;
+            if parts.peek().is_none() {
+                return Some((e.id(), e.filemode()));
+            }
+            if e.filemode() != 0o040000 {
+                return None;
+            }
+            let id = e.id();
+            tree = self.tree(repo, id).ok()?;
+        }
+        None
+    }
+
+    /// After a commit's diff: drop the blobs and trees of its parent that it replaced (when no
+    /// other child of the parent is still to come), or keep them (`keep`).
+    pub fn forget<'d>(&mut self, diffed: impl IntoIterator<Item = &'d DiffedFile>, keep: bool) {
+        let replaced = std::mem::take(&mut self.replaced_trees);
+        if keep {
+            return;
+        }
+        for id in replaced {
+            if let Some(t) = self.trees.remove(&id) {
+                self.tree_bytes -= t.bytes();
+            }
+        }
+        for d in diffed {
+            if !d.old_id.is_zero() && d.old_id != d.new_id {
+                if let Some(b) = self.blobs.remove(&d.old_id) {
+                    self.blob_bytes -= b.text.as_ref().map_or(0, |t| t.len());
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_counts() {
+        assert_eq!(count_lines(b""), 0);
+        assert_eq!(count_lines(b"a"), 1);
+        assert_eq!(count_lines(b"a\nb\n"), 2);
+        assert_eq!(count_lines(b"a\nb"), 2);
+    }
+}

@@ -1,0 +1,78 @@
+//! Opening a repository and naming revisions in it: the errors a user sees for a wrong path or
+//! revision are made here, with hints for shallow clones.
+
+use std::path::Path;
+
+use git2::{ErrorCode, Oid, Repository};
+
+use super::{MiningError, CONFIG_PATH};
+
+pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
+    Repository::discover(path).map_err(|e| MiningError::NotARepository {
+        path: path.display().to_string(),
+        reason: e.message().to_string(),
+    })
+}
+
+pub(super) fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> {
+    let object = repo.revparse_single(rev).map_err(|e| match e.code() {
+        ErrorCode::UnbornBranch if rev == "HEAD" => MiningError::NoCommits,
+        ErrorCode::NotFound
+        | ErrorCode::Ambiguous
+        | ErrorCode::InvalidSpec
+        | ErrorCode::UnbornBranch => {
+            if rev == "HEAD" && repo.is_empty().unwrap_or(false) {
+                MiningError::NoCommits
+            } else {
+                let hint = if repo.is_shallow() {
+                    " (this clone is shallow: its history is cut)"
+                } else {
+                    ""
+                };
+                MiningError::UnknownRevision {
+                    rev: rev.to_string(),
+                    hint,
+                }
+            }
+        }
+        _ => MiningError::Git(e),
+    })?;
+    let commit = object
+        .peel_to_commit()
+        .map_err(|_| MiningError::UnknownRevision {
+            rev: rev.to_string(),
+            hint: " (not a commit)",
+        })?;
+    Ok(commit.id())
+}
+
+/// The default branch: origin/HEAD's target, else main or master, local or on origin.
+pub fn default_branch(repo: &Repository) -> Option<String> {
+    if let Ok(r) = repo.find_reference("refs/remotes/origin/HEAD") {
+        if let Some(target) = r.symbolic_target() {
+            if repo.find_reference(target).is_ok() {
+                return Some(target.trim_start_matches("refs/remotes/").to_string());
+            }
+        }
+    }
+    ["main", "master", "origin/main", "origin/master"]
+        .into_iter()
+        .find(|name| repo.revparse_single(name).is_ok())
+        .map(str::to_string)
+}
+
+/// Text of `.github/riskgate.yml` at revision `rev`, if the file exists there.
+pub fn config_at(repo: &Repository, rev: &str) -> Result<Option<String>, MiningError> {
+    let commit = repo.find_commit(resolve(repo, rev)?)?;
+    Ok(read_blob_text(repo, &commit.tree()?, CONFIG_PATH))
+}
+
+pub(super) fn read_blob_text(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+    path: &str,
+) -> Option<String> {
+    let entry = tree.get_path(Path::new(path)).ok()?;
+    let blob = repo.find_blob(entry.id()).ok()?;
+    Some(String::from_utf8_lossy(blob.content()).into_owned())
+}

@@ -1,0 +1,373 @@
+//! The fast diff of two trees read through an [`ObjectCache`]: only subtrees whose ids differ
+//! are read, and renames come from git ([`RenameSource`]). What the history walks use.
+
+use std::collections::HashMap;
+
+use git2::{FileMode, Oid, Repository};
+
+use super::diff::{diff_change_cached, diffed_file, PendingFile};
+use super::pack::{TreeData, TreeEntryRef};
+use super::{DiffedFile, LineDiffs, MiningError, ObjectCache};
+use crate::features::ChangeKind;
+
+/// A tree entry as the fast diff compares it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Side {
+    id: Oid,
+    mode: FileMode,
+}
+
+fn file_mode(raw: i32) -> FileMode {
+    match raw {
+        0o040000 => FileMode::Tree,
+        0o100755 => FileMode::BlobExecutable,
+        0o120000 => FileMode::Link,
+        0o160000 => FileMode::Commit,
+        0o100664 => FileMode::BlobGroupWritable,
+        _ => FileMode::Blob,
+    }
+}
+
+/// Git's order of tree entries: by name, a tree's name compared as if it ended in `/`.
+fn git_order(a: &[u8], a_tree: bool, b: &[u8], b_tree: bool) -> std::cmp::Ordering {
+    let n = a.len().min(b.len());
+    a[..n].cmp(&b[..n]).then_with(|| {
+        let end =
+            |name: &[u8], tree: bool| name.get(n).copied().unwrap_or(if tree { b'/' } else { 0 });
+        end(a, a_tree).cmp(&end(b, b_tree))
+    })
+}
+
+fn side(e: &TreeEntryRef<'_>) -> Side {
+    Side {
+        id: e.id(),
+        mode: file_mode(e.filemode()),
+    }
+}
+
+/// Changed blob entries between two trees, in path order, descending only into subtrees
+/// whose ids differ (what makes it fast: an unchanged directory costs one comparison). The old
+/// side's subtrees it descends into are noted in `cache` as replaced.
+fn tree_changes(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    old: Option<&TreeData>,
+    new: Option<&TreeData>,
+    prefix: &str,
+    out: &mut Vec<(String, Option<Side>, Option<Side>)>,
+) -> Result<(), git2::Error> {
+    let a: Vec<TreeEntryRef<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
+    let b: Vec<TreeEntryRef<'_>> = new.map(|t| t.iter().collect()).unwrap_or_default();
+    let is_tree = |e: &TreeEntryRef<'_>| e.filemode() == 0o040000;
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let order = match (a.get(i), b.get(j)) {
+            (Some(x), Some(y)) => git_order(x.name_bytes(), is_tree(x), y.name_bytes(), is_tree(y)),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            _ => std::cmp::Ordering::Greater,
+        };
+        let (x, y) = match order {
+            std::cmp::Ordering::Less => {
+                i += 1;
+                (Some(&a[i - 1]), None)
+            }
+            std::cmp::Ordering::Greater => {
+                j += 1;
+                (None, Some(&b[j - 1]))
+            }
+            std::cmp::Ordering::Equal => {
+                i += 1;
+                j += 1;
+                (Some(&a[i - 1]), Some(&b[j - 1]))
+            }
+        };
+        if let (Some(x), Some(y)) = (x, y) {
+            if x.id() == y.id() && x.filemode() == y.filemode() {
+                continue;
+            }
+        }
+        let entry = x.or(y).expect("one side");
+        let name = String::from_utf8_lossy(entry.name_bytes());
+        let path = if prefix.is_empty() {
+            name.into_owned()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if is_tree(entry) {
+            let ot = match x {
+                Some(x) => {
+                    cache.replaced_trees.push(x.id());
+                    Some(cache.tree(repo, x.id())?)
+                }
+                None => None,
+            };
+            let nt = y.map(|y| cache.tree(repo, y.id())).transpose()?;
+            tree_changes(repo, cache, ot.as_deref(), nt.as_deref(), &path, out)?;
+        } else {
+            out.push((path, x.map(side), y.map(side)));
+        }
+    }
+    Ok(())
+}
+
+fn is_blob_mode(mode: FileMode) -> bool {
+    matches!(
+        mode,
+        FileMode::Blob | FileMode::BlobExecutable | FileMode::BlobGroupWritable
+    )
+}
+
+/// The regular files whose version in a merge's tree no parent's tree has, with their blobs:
+/// what the merge resolved. Only the subtrees that differ from the first parent's are read.
+pub fn merge_resolved(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent_trees: &[Oid],
+    tree: Oid,
+) -> Result<Vec<(String, Oid)>, git2::Error> {
+    let Some((&first, others)) = parent_trees.split_first() else {
+        return Ok(Vec::new());
+    };
+    // Reading these trees replaces nothing: the merge's children diff against it later.
+    let replaced = std::mem::take(&mut cache.replaced_trees);
+    let old = cache.tree(repo, first);
+    let new = cache.tree(repo, tree);
+    let mut changes = Vec::new();
+    let walked = match (old, new) {
+        (Ok(old), Ok(new)) => tree_changes(repo, cache, Some(&old), Some(&new), "", &mut changes),
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    cache.replaced_trees = replaced;
+    walked?;
+    let mut resolved = Vec::new();
+    for (path, _, new) in changes {
+        let Some(new) = new.filter(|n| is_blob_mode(n.mode)) else {
+            continue;
+        };
+        if !others
+            .iter()
+            .any(|&t| cache.entry_at(repo, t, &path) == Some(new.id))
+        {
+            resolved.push((path, new.id));
+        }
+    }
+    Ok(resolved)
+}
+
+/// The same result as [`diff_change_detailed`] for one commit against its parent, faster:
+/// subtrees with equal ids are skipped and blobs are diffed directly. Commits that could hold
+/// a rename or a type change (both additions and deletions, a file becoming a symlink…) are
+/// left to libgit2's diff with rename detection, so their result is the same by construction.
+///
+/// [`diff_change_detailed`]: super::diff_change_detailed
+pub fn diff_commit(
+    repo: &Repository,
+    parent: Option<&git2::Tree<'_>>,
+    tree: &git2::Tree<'_>,
+) -> Result<Vec<DiffedFile>, MiningError> {
+    let mut line_diffs = LineDiffs::new(repo);
+    let mut cache = ObjectCache::default();
+    diff_commit_cached(
+        repo,
+        &mut cache,
+        parent.map(|p| p.id()),
+        tree.id(),
+        RenameSource::Libgit2,
+    )?
+    .into_iter()
+    .map(|f| f.finish(&mut line_diffs))
+    .collect()
+}
+
+/// Where the renames of a diff come from.
+#[derive(Clone, Copy)]
+pub enum RenameSource<'a> {
+    /// git's own detection, asked beforehand ([`renames`]): these pairs, (old, new).
+    ///
+    /// [`renames`]: super::renames
+    Git(&'a [(String, String)]),
+    /// libgit2's, when git could not be asked.
+    Libgit2,
+}
+
+/// [`diff_commit`] reading trees and blobs through `cache`, the line diffs of modified files
+/// left to [`PendingFile::finish`]; the parent's trees it replaced are noted in `cache` for
+/// [`ObjectCache::forget`]. Only subtrees whose ids differ are read. With renames from git the
+/// deletions and additions they pair become one renamed file each; with libgit2's detection,
+/// commits that could hold a rename or a type change are left to libgit2's diff.
+pub fn diff_commit_cached(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent: Option<Oid>,
+    tree: Oid,
+    renames: RenameSource<'_>,
+) -> Result<Vec<PendingFile>, MiningError> {
+    if let Some(p) = parent.filter(|&p| p != tree) {
+        cache.replaced_trees.push(p);
+    }
+    let old = parent.map(|p| cache.tree(repo, p)).transpose()?;
+    let new = cache.tree(repo, tree)?;
+    let mut changes = Vec::new();
+    tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)?;
+    let pairs = match renames {
+        RenameSource::Git(pairs) => pairs,
+        RenameSource::Libgit2 => {
+            let added = changes.iter().any(|c| c.1.is_none());
+            let deleted = changes.iter().any(|c| c.2.is_none());
+            let typechange = changes.iter().any(|c| match (c.1, c.2) {
+                (Some(o), Some(n)) => {
+                    o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode))
+                }
+                _ => false,
+            });
+            if (added && deleted) || typechange {
+                let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
+                return diff_change_cached(repo, cache, parent.as_ref(), &repo.find_tree(tree)?);
+            }
+            &[][..]
+        }
+    };
+    Ok(files_of_changes(repo, cache, changes, pairs))
+}
+
+/// The renames of `renames` that a tree diff holds (a deletion of the old path and an addition
+/// of the new one): new path → old path.
+fn paired_renames(
+    changes: &[(String, Option<Side>, Option<Side>)],
+    renames: &[(String, String)],
+) -> HashMap<String, String> {
+    let mut rename_from: HashMap<String, String> = HashMap::new();
+    if !renames.is_empty() {
+        let deleted: HashMap<&str, Side> = changes
+            .iter()
+            .filter_map(|(p, o, n)| match (o, n) {
+                (Some(o), None) => Some((p.as_str(), *o)),
+                _ => None,
+            })
+            .collect();
+        let added: std::collections::HashSet<&str> = changes
+            .iter()
+            .filter(|(_, o, n)| o.is_none() && n.is_some())
+            .map(|(p, _, _)| p.as_str())
+            .collect();
+        for (old, new) in renames {
+            if deleted.contains_key(old.as_str()) && added.contains(new.as_str()) {
+                rename_from.insert(new.clone(), old.clone());
+            }
+        }
+    }
+    rename_from
+}
+
+/// The paths of a commit as the history index records them ([`index::NewCommit`]): each
+/// changed path (a rename's new path, a deletion's old one) and the renames, from the tree
+/// diff of `tree` against `parent` (None: every file added) and git's rename pairs. Reads
+/// trees only.
+///
+/// [`index::NewCommit`]: super::index::NewCommit
+pub(crate) fn commit_paths(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent: Option<Oid>,
+    tree: Oid,
+    renames: &[(String, String)],
+) -> Result<CommitPaths, git2::Error> {
+    let replaced = std::mem::take(&mut cache.replaced_trees);
+    let old = parent.map(|p| cache.tree(repo, p)).transpose();
+    let new = cache.tree(repo, tree);
+    let mut changes = Vec::new();
+    let walked = match (old, new) {
+        (Ok(old), Ok(new)) => {
+            tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)
+        }
+        (Err(e), _) | (_, Err(e)) => Err(e),
+    };
+    cache.replaced_trees = replaced;
+    walked?;
+    let pairs = paired_renames(&changes, renames);
+    let moved: std::collections::HashSet<&String> = pairs.values().collect();
+    let touched = changes
+        .iter()
+        .filter(|(p, _, n)| !(n.is_none() && moved.contains(p)))
+        .map(|(p, _, _)| p.clone())
+        .collect();
+    let mut renames: Vec<(String, String)> =
+        pairs.into_iter().map(|(new, old)| (old, new)).collect();
+    renames.sort();
+    Ok(CommitPaths { touched, renames })
+}
+
+/// What [`commit_paths`] finds.
+pub(crate) struct CommitPaths {
+    pub touched: Vec<String>,
+    /// (old, new)
+    pub renames: Vec<(String, String)>,
+}
+
+/// The files of a tree diff, the deletions and additions that `renames` pairs made one renamed
+/// file each (at the new path's place). A pair the diff does not hold is ignored.
+fn files_of_changes(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    changes: Vec<(String, Option<Side>, Option<Side>)>,
+    renames: &[(String, String)],
+) -> Vec<PendingFile> {
+    let rename_from = paired_renames(&changes, renames);
+    let renamed_away: std::collections::HashSet<String> = rename_from.values().cloned().collect();
+    let old_side: HashMap<String, Side> = changes
+        .iter()
+        .filter(|(p, _, _)| renamed_away.contains(p))
+        .filter_map(|(p, o, _)| o.map(|o| (p.clone(), o)))
+        .collect();
+    let none = Side {
+        id: Oid::zero(),
+        mode: FileMode::Unreadable,
+    };
+    let mut files = Vec::with_capacity(changes.len());
+    for (path, old, new) in changes {
+        if renamed_away.contains(&path) && new.is_none() {
+            continue; // the deletion half of a rename
+        }
+        let (change, old_path, old) = match (old, new, rename_from.get(&path)) {
+            (None, Some(_), Some(from)) => (
+                ChangeKind::Renamed,
+                Some(from.clone()),
+                old_side.get(from).copied(),
+            ),
+            (None, _, _) => (ChangeKind::Added, None, None),
+            (_, None, _) => (ChangeKind::Deleted, None, old),
+            (Some(o), Some(n), _)
+                if o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode)) =>
+            {
+                (ChangeKind::Other, None, old)
+            }
+            _ => (ChangeKind::Modified, None, old),
+        };
+        let (o, n) = (old.unwrap_or(none), new.unwrap_or(none));
+        files.push(diffed_file(
+            repo,
+            cache,
+            change,
+            path,
+            old_path,
+            (o.id, o.mode),
+            (n.id, n.mode),
+        ));
+    }
+    files
+}
+
+/// The squashed diff between two trees, read through `cache`, renames as `renames` gives
+/// them, the line diffs of modified files left to [`PendingFile::finish`].
+pub fn diff_trees_cached(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    base: Oid,
+    head: Oid,
+    renames: RenameSource<'_>,
+) -> Result<Vec<PendingFile>, MiningError> {
+    let replaced = std::mem::take(&mut cache.replaced_trees);
+    let files = diff_commit_cached(repo, cache, Some(base), head, renames);
+    cache.replaced_trees = replaced;
+    files
+}
