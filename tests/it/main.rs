@@ -8,6 +8,7 @@ mod fromdb;
 mod hardening_github;
 mod hardening_intake;
 mod hardening_queue;
+mod harness;
 mod mine;
 mod model;
 mod production;
