@@ -1,15 +1,17 @@
-//! Benchmarks of the App, run with `cargo bench --bench app` (a release `riskgate` is built
-//! by cargo for the bench; PostgreSQL from `RISKGATE_TEST_DATABASE_URL`, see scripts/test-db.sh).
+//! Benchmarks of the App, run with `cargo bench --bench app`: the App built in this process as
+//! `serve` builds it (PostgreSQL from `RISKGATE_TEST_DATABASE_URL`, see scripts/test-db.sh).
 //!
 //! 1. Webhook intake: signed `installation` deliveries (each stores the delivery and a job) sent
 //!    by 16 concurrent clients over loopback; deliveries per second and latency percentiles.
 //! 2. End to end: a `pull_request.opened` delivery to the completed check run, against a fake
 //!    GitHub, on a repository of `BENCH_E2E_REPO` (default: this repository's own history).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use riskgate::app::App;
+use riskgate::cli::serve::ServeArgs;
 
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
@@ -17,12 +19,14 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &str = "bench-webhook-secret";
 
-struct Server(Child, String);
+/// The App on an ephemeral port of this process; stopped when dropped.
+struct Server(Option<tokio::sync::oneshot::Sender<()>>, String);
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
     }
 }
 
@@ -30,42 +34,28 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn binary() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("release/riskgate")
-}
-
-fn serve(db_url: &str, github: &str, data: &Path, workers: &str) -> Server {
+async fn serve(db_url: &str, github: &str, data: &Path, workers: &str) -> Server {
     let key = std::fs::read_to_string(root().join("fixtures/github/test-app-key.pem")).unwrap();
-    let mut child = Command::new(binary())
-        .arg("serve")
-        .env("RISKGATE_APP_ID", "1")
-        .env("RISKGATE_PRIVATE_KEY", key)
-        .env("RISKGATE_WEBHOOK_SECRET", SECRET)
-        .env("DATABASE_URL", db_url)
-        .env("RISKGATE_GITHUB_API_URL", github)
-        .env("RISKGATE_LISTEN", "127.0.0.1:0")
-        .env("RISKGATE_DATA_DIR", data)
-        .env(
-            "RISKGATE_GIT_URL",
-            format!("file://{}", data.join("git").display()),
-        )
-        .env("RISKGATE_WORKERS", workers)
-        .env("RISKGATE_LOG", "error")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("run `cargo build --release` first");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .trim_start_matches("riskgate listening on ")
-        .to_string();
-    Server(child, base)
+    let flags = [
+        "serve".to_string(),
+        "--app-id=1".into(),
+        format!("--private-key={key}"),
+        format!("--webhook-secret={SECRET}"),
+        format!("--database-url={db_url}"),
+        format!("--github-api-url={github}"),
+        format!("--data-dir={}", data.display()),
+        format!("--git-url=file://{}", data.join("git").display()),
+        format!("--workers={workers}"),
+    ];
+    let settings = ServeArgs::from_flags(flags).unwrap().settings().unwrap();
+    let app = App::build(settings).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(app.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    Server(Some(stop), base)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -74,7 +64,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 async fn intake(label: &str, db_url: &str) {
     let data = tempfile::tempdir().unwrap();
-    let server = serve(db_url, "http://127.0.0.1:9", data.path(), "1");
+    let server = serve(db_url, "http://127.0.0.1:9", data.path(), "1").await;
     let body = std::fs::read(root().join("fixtures/github/installation.created.json")).unwrap();
     let signature = riskgate::github::webhook::sign(SECRET.as_bytes(), &body);
     let url = format!("{}/api/github/webhooks", server.1);
@@ -199,7 +189,7 @@ async fn end_to_end(label: &str, source: &Path, base: &str, head: &str) {
     let (base_sha, head_sha) = (sha(base), sha(head));
     run(&bare, &["update-ref", "refs/heads/bench-base", &base_sha]);
     run(&bare, &["update-ref", "refs/pull/1/head", &head_sha]);
-    let server = serve(&db, &gh.uri(), data.path(), "1");
+    let server = serve(&db, &gh.uri(), data.path(), "1").await;
     let mut payload: Value = serde_json::from_slice(
         &std::fs::read(root().join("fixtures/github/pull_request.opened.json")).unwrap(),
     )

@@ -3,6 +3,7 @@
 //! The pure core (`features`, `labels`, `model`) does no I/O, save `model::file`, which reads
 //! and writes model files; `mining` holds all git2 code.
 
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod engine;

@@ -1,21 +1,18 @@
-//! `riskgate serve`: the GitHub App. Settings come from flags or the environment.
+//! `riskgate serve`: the GitHub App. Settings come from flags or the environment; the App
+//! itself is built by [`crate::app::App`].
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 
-use crate::github::auth::{AppCredentials, InstallationTokens};
-use crate::github::client::{GitHubApi, RetryPolicy};
-use crate::jobs::{RepoLocks, RetentionSettings, Worker, WorkerSettings};
-use crate::mining::mirror::{GitRemote, Mirrors};
-use crate::model::file::ModelSource;
-use crate::server::{self, AppState, HttpLimits};
-use crate::store::Store;
-use crate::telemetry::Metrics;
+use crate::app::{App, Settings};
+use crate::github::client::RetryPolicy;
+use crate::jobs::{RetentionSettings, WorkerSettings};
+use crate::mining::mirror::GitRemote;
+use crate::server::HttpLimits;
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
@@ -141,119 +138,97 @@ fn git_remote(args: &ServeArgs) -> anyhow::Result<GitRemote> {
     })
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let webhook_secret = webhook_secret(args.webhook_secret.as_deref())?;
-    let remote = git_remote(&args)?;
-    let git_timeout = Duration::from_secs(args.git_timeout_secs.max(1));
-    let limits = HttpLimits {
-        header_timeout: Duration::from_secs(args.http_header_timeout_secs.max(1)),
-        body_timeout: Duration::from_secs(args.http_body_timeout_secs.max(1)),
-        max_requests: args.http_max_requests.max(1),
-    };
-    let private_key_pem = match (&args.private_key, &args.private_key_path) {
-        (Some(pem), _) => pem.clone(),
-        (None, Some(path)) => std::fs::read_to_string(path)
-            .with_context(|| format!("reading private key {}", path.display()))?,
-        (None, None) => {
-            anyhow::bail!("no private key: set RISKGATE_PRIVATE_KEY or RISKGATE_PRIVATE_KEY_PATH")
-        }
-    };
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating data dir {}", args.data_dir.display()))?;
-    let database_url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("riskgate.db").display()));
-    let store = Store::connect(&database_url).await?;
-    let model = Arc::new(ModelSource::load(args.model.as_deref())?);
-    let metrics = Arc::new(Metrics::default());
-    let creds = AppCredentials {
-        app_id: args.app_id,
-        private_key_pem,
-    };
-    // Refuse a bad key now rather than at the first delivery.
-    crate::github::auth::app_jwt(&creds, crate::time::now_secs()).context("the App private key")?;
-    let retry = RetryPolicy {
-        max_attempts: args.github_attempts,
-        base_delay: Duration::from_millis(500),
-        max_delay: Duration::from_millis(args.github_max_delay_ms),
-        max_rate_limit_wait: Duration::from_millis(args.github_max_rate_limit_wait_ms),
-    };
-    let counter_metrics = metrics.clone();
-    let github = GitHubApi::new(&args.github_api_url, InstallationTokens::new(creds), retry)?
-        .with_counter(Arc::new(move |_kind: &str, status: u16| {
-            counter_metrics.github_call(status)
-        }));
-    let wake = Arc::new(tokio::sync::Notify::new());
-    let links = crate::production::LinkSettings {
-        window_ms: args.incident_window_minutes.max(1) as i64 * 60_000,
-    };
-    let state = Arc::new(AppState {
-        store: store.clone(),
-        webhook_secret,
-        metrics: metrics.clone(),
-        wake: wake.clone(),
-        model: model.clone(),
-        api_token: args.api_token.clone().filter(|t| !t.is_empty()),
-        dashboard_token: args.dashboard_token.clone().filter(|t| !t.is_empty()),
-        links,
-        limits,
-    });
-
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let settings = WorkerSettings {
-        lease: Duration::from_secs(args.job_lease_secs.max(1)),
-        score_timeout: Duration::from_secs(args.score_timeout_secs.max(1)),
-        job_timeout: Duration::from_secs(args.job_timeout_secs.max(1)),
-        retention: RetentionSettings {
-            // A day at least: deliveries are kept to recognise GitHub's redeliveries.
-            keep: Duration::from_secs(args.retention_days.clamp(1, 36_500) * 24 * 3600),
-            ..RetentionSettings::default()
-        },
-        links,
-        incident_label: args.incident_label.clone(),
-        ..WorkerSettings::default()
-    };
-    let host = std::env::var("HOSTNAME")
-        .ok()
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "riskgate".into());
-    let mirrors = Mirrors::new(&args.data_dir, remote, git_timeout);
-    let repo_locks = Arc::new(RepoLocks::default());
-    let mut workers = Vec::new();
-    for n in 0..args.workers.max(1) {
-        let worker = Arc::new(Worker::new(
-            format!("{host}-{}-{n}", std::process::id()),
-            store.clone(),
-            github.clone(),
-            mirrors.clone(),
-            model.clone(),
-            metrics.clone(),
-            settings.clone(),
-            wake.clone(),
-            repo_locks.clone(),
-        ));
-        if n == 0 {
-            workers.push(tokio::spawn(
-                worker.clone().run_maintenance(stop_rx.clone()),
-            ));
-        }
-        workers.push(tokio::spawn(worker.run(stop_rx.clone())));
+impl ServeArgs {
+    /// `serve`'s settings from these flags alone (the first item is the program name), the
+    /// environment ignored: how the tests and the benchmark make an App as `serve` would,
+    /// without the caller's environment leaking in.
+    pub fn from_flags<I, T>(flags: I) -> Result<ServeArgs, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::{Args as _, FromArgMatches as _};
+        let command = ServeArgs::augment_args(clap::Command::new("serve"))
+            .mut_args(|a| a.env(None::<&'static str>));
+        ServeArgs::from_arg_matches(&command.try_get_matches_from(flags)?)
     }
 
+    /// The App's settings: checks what can be checked without opening anything.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        let webhook_secret = webhook_secret(self.webhook_secret.as_deref())?;
+        let git_remote = git_remote(self)?;
+        let private_key_pem = match (&self.private_key, &self.private_key_path) {
+            (Some(pem), _) => pem.clone(),
+            (None, Some(path)) => std::fs::read_to_string(path)
+                .with_context(|| format!("reading private key {}", path.display()))?,
+            (None, None) => {
+                anyhow::bail!(
+                    "no private key: set RISKGATE_PRIVATE_KEY or RISKGATE_PRIVATE_KEY_PATH"
+                )
+            }
+        };
+        let database_url = self
+            .database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("riskgate.db").display()));
+        let links = crate::production::LinkSettings {
+            window_ms: self.incident_window_minutes.max(1) as i64 * 60_000,
+        };
+        let host = std::env::var("HOSTNAME")
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "riskgate".into());
+        Ok(Settings {
+            app_id: self.app_id,
+            private_key_pem,
+            webhook_secret,
+            database_url,
+            github_api_url: self.github_api_url.clone(),
+            git_remote,
+            git_timeout: Duration::from_secs(self.git_timeout_secs.max(1)),
+            data_dir: self.data_dir.clone(),
+            model: self.model.clone(),
+            workers: self.workers.max(1),
+            worker: WorkerSettings {
+                lease: Duration::from_secs(self.job_lease_secs.max(1)),
+                score_timeout: Duration::from_secs(self.score_timeout_secs.max(1)),
+                job_timeout: Duration::from_secs(self.job_timeout_secs.max(1)),
+                retention: RetentionSettings {
+                    // A day at least: deliveries are kept to recognise GitHub's redeliveries.
+                    keep: Duration::from_secs(self.retention_days.clamp(1, 36_500) * 24 * 3600),
+                    ..RetentionSettings::default()
+                },
+                links,
+                incident_label: self.incident_label.clone(),
+                ..WorkerSettings::default()
+            },
+            retry: RetryPolicy {
+                max_attempts: self.github_attempts,
+                base_delay: Duration::from_millis(500),
+                max_delay: Duration::from_millis(self.github_max_delay_ms),
+                max_rate_limit_wait: Duration::from_millis(self.github_max_rate_limit_wait_ms),
+            },
+            limits: HttpLimits {
+                header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
+                body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+                max_requests: self.http_max_requests.max(1),
+            },
+            api_token: self.api_token.clone(),
+            dashboard_token: self.dashboard_token.clone(),
+            instance: format!("{host}-{}", std::process::id()),
+        })
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let app = App::build(args.settings()?).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     // Tests and scripts read the bound address (the port may be 0) from this line.
     println!("riskgate listening on http://{}", listener.local_addr()?);
     tracing::info!(address = %listener.local_addr()?, "serving");
-    server::serve(listener, server::router(state), limits, shutdown_signal()).await;
-    // Finish the jobs in flight; one that cannot finish keeps its lease and is taken again.
-    let _ = stop_tx.send(true);
-    for w in workers {
-        let _ = w.await;
-    }
-    store.close().await;
+    app.serve(listener, shutdown_signal()).await;
     Ok(())
 }
 

@@ -493,32 +493,36 @@ fn repo_names(raw: Option<Vec<RawRepoName>>) -> Vec<String> {
 
 /// Parse one delivery. `event_name` is the `X-GitHub-Event` header.
 pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, PayloadError> {
-    let value: serde_json::Value = serde_json::from_slice(body)?;
+    Ok(parse_event_value(event_name, serde_json::from_slice(body)?))
+}
+
+/// [`parse_event`] of a body already parsed, for a caller that reads other fields of it too.
+pub fn parse_event_value(event_name: &str, value: serde_json::Value) -> Event {
     let ignored = |action: Option<String>, reason: String| Event::Ignored {
         event: event_name.to_string(),
         action,
         reason,
     };
     if !value.is_object() {
-        return Ok(ignored(None, "the body is not a JSON object".to_string()));
+        return ignored(None, "the body is not a JSON object".to_string());
     }
     // A field of an unexpected type (say, a number where a string belongs) is not malformed
     // JSON; the delivery is acknowledged and skipped.
     let envelope: Envelope = match serde_json::from_value(value) {
         Ok(e) => e,
-        Err(e) => return Ok(ignored(None, format!("unexpected payload shape: {e}"))),
+        Err(e) => return ignored(None, format!("unexpected payload shape: {e}")),
     };
     let action = envelope.action.clone();
     match interpret(event_name, envelope) {
-        Ok(Some(event)) => Ok(event),
-        Ok(None) => Ok(ignored(
+        Ok(Some(event)) => event,
+        Ok(None) => ignored(
             action.clone(),
             match &action {
                 Some(a) => format!("no work for `{event_name}` action `{a}`"),
                 None => format!("no work for `{event_name}`"),
             },
-        )),
-        Err(Missing(path)) => Ok(ignored(action, format!("the payload has no `{path}`"))),
+        ),
+        Err(Missing(path)) => ignored(action, format!("the payload has no `{path}`")),
     }
 }
 

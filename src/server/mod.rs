@@ -1,5 +1,5 @@
 //! The App's HTTP side: webhook intake, health, readiness and metrics. Handlers stay thin:
-//! verify, store, answer; the worker does the work.
+//! verify, record ([`intake`]), answer; the worker does the work.
 //!
 //! What a client can make the server hold is bounded: headers must arrive within
 //! [`HttpLimits::header_timeout`] and a body within [`HttpLimits::body_timeout`]; past
@@ -18,17 +18,18 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::Semaphore;
 
-use crate::github::{events, webhook};
-use crate::jobs::plan::{plan, Plan};
+use crate::github::webhook;
 use crate::model::file::ModelSource;
-use crate::store::{NewDelivery, Recorded, Store};
+use crate::store::{Recorded, Store};
 use crate::telemetry::Metrics;
-use crate::time::now_ms;
 
 mod auth;
 pub mod dashboard;
 pub mod incidents;
+pub mod intake;
 mod serve;
+
+use intake::PlannedDelivery;
 
 pub use serve::serve;
 
@@ -227,40 +228,17 @@ impl FromRequest<Arc<AppState>> for SignedDelivery {
     }
 }
 
+/// Records a signed delivery and answers; the worker does the rest.
 async fn webhook_intake(State(state): State<Arc<AppState>>, signed: SignedDelivery) -> Response {
-    let SignedDelivery {
-        event: event_name,
-        delivery_id,
-        body,
-    } = signed;
-    let event = match events::parse_event(&event_name, &body) {
-        Ok(e) => e,
+    let planned = match PlannedDelivery::plan(signed) {
+        Ok(p) => p,
         Err(e) => return reply(StatusCode::BAD_REQUEST, e.to_string()),
     };
-    state.metrics.delivery(&event_name);
-    let span = tracing::info_span!("delivery", delivery = %delivery_id, event = %event_name);
+    let delivery = &planned.delivery;
+    state.metrics.delivery(&delivery.event);
+    let span = tracing::info_span!("delivery", delivery = %delivery.id, event = %delivery.event);
     let _guard = span.enter();
-    let action = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_string));
-    let repository = event_repository(&event);
-    let delivery = NewDelivery {
-        id: delivery_id,
-        event: event_name,
-        action,
-        repository: repository.clone(),
-        payload: String::from_utf8_lossy(&body).into_owned(),
-    };
-    let (jobs, nothing) = match plan(&event) {
-        Plan::Queue(jobs) => (jobs, None),
-        Plan::Nothing(why) => (Vec::new(), Some(why)),
-    };
-    // The delivery, all its jobs and the supersede of older heads are one transaction.
-    let recorded = match state
-        .store
-        .record_delivery(&delivery, &jobs, now_ms())
-        .await
-    {
+    let recorded = match planned.record(&state.store).await {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "could not store the delivery");
@@ -277,6 +255,7 @@ async fn webhook_intake(State(state): State<Arc<AppState>>, signed: SignedDelive
             reply(StatusCode::OK, "already received")
         }
         Recorded::Stored => {
+            let nothing = planned.nothing;
             tracing::info!(reason = nothing.as_deref().unwrap_or(""), "nothing to do");
             reply(
                 StatusCode::OK,
@@ -299,22 +278,6 @@ async fn webhook_intake(State(state): State<Arc<AppState>>, signed: SignedDelive
                 format!("queued {noun} {}", ids.join(", ")),
             )
         }
-    }
-}
-
-fn event_repository(event: &events::Event) -> Option<String> {
-    use events::Event::*;
-    match event {
-        PullRequest { repo, .. }
-        | PullRequestReview { repo, .. }
-        | CheckRun { repo, .. }
-        | CheckSuite { repo, .. }
-        | WorkflowRun { repo, .. }
-        | MergeGroup { repo, .. }
-        | Deployment { repo, .. }
-        | PullRequestClosed { repo, .. }
-        | Issue { repo, .. } => Some(repo.full_name.clone()),
-        _ => None,
     }
 }
 

@@ -1,460 +1,17 @@
-//! The App end to end: the real `riskgate serve` on an ephemeral port, GitHub faked over HTTP
-//! with wiremock, git fetched from a local folder (`RISKGATE_GIT_URL=file://…`), the real payloads
-//! signed with a test secret, on SQLite and on PostgreSQL (`RISKGATE_TEST_DATABASE_URL`).
+//! The App end to end, on SQLite and on PostgreSQL (`RISKGATE_TEST_DATABASE_URL`): in this
+//! process, save where a process is what is tested (killed mid-job, `setup`).
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::support::{day, git_in, riskgate, TestRepo};
-
-pub(crate) const SECRET: &str = "test-webhook-secret";
-pub(crate) const OWNER: &str = "Codertocat";
-pub(crate) const NAME: &str = "Hello-World";
-pub(crate) const CHECK_ID: u64 = 4242;
-pub(crate) const COMMENT_ID: u64 = 77;
-
-pub(crate) fn fixture(name: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/github")
-        .join(name);
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
-}
-
-// ---- databases -------------------------------------------------------------------------
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum Db {
-    Sqlite,
-    Postgres,
-}
-
-/// A fresh database for one test; PostgreSQL ones are dropped afterwards.
-pub(crate) struct Database {
-    pub(crate) url: String,
-    drop_name: Option<(String, String)>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        if let Some((admin, name)) = self.drop_name.take() {
-            let _ = Command::new("psql")
-                .arg(&admin)
-                .args([
-                    "-q",
-                    "-c",
-                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                ])
-                .output();
-        }
-    }
-}
-
-pub(crate) fn database(db: Db) -> Database {
-    match db {
-        Db::Sqlite => {
-            let dir = tempfile::tempdir().unwrap();
-            Database {
-                url: format!("sqlite://{}", dir.path().join("riskgate.db").display()),
-                drop_name: None,
-                _dir: Some(dir),
-            }
-        }
-        Db::Postgres => {
-            let base = std::env::var("RISKGATE_TEST_DATABASE_URL")
-                .expect("RISKGATE_TEST_DATABASE_URL must name a PostgreSQL database for the App tests (see scripts/test-db.sh)");
-            let name = format!(
-                "riskgate_app_{}_{}",
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos()
-            );
-            let out = Command::new("psql")
-                .arg(&base)
-                .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
-                .output()
-                .expect("psql runs");
-            assert!(
-                out.status.success(),
-                "creating {name}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            let (prefix, _) = base.rsplit_once('/').unwrap();
-            Database {
-                url: format!("{prefix}/{name}"),
-                drop_name: Some((base.clone(), name)),
-                _dir: None,
-            }
-        }
-    }
-}
-
-// ---- the repository ------------------------------------------------------------------------
-
-pub(crate) struct Origin {
-    _work: TestRepo,
-    /// The git URL's folder: it holds `Codertocat/Hello-World.git`.
-    root: tempfile::TempDir,
-    pub(crate) bare: PathBuf,
-    pub(crate) head: String,
-}
-
-/// main with one file; PR #2's head adds `added` lines in a new file by a new author.
-/// `base_config` goes on main, `head_config` in the PR.
-pub(crate) fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
-    let work = TestRepo::new();
-    work.write("src/app.rs", TestRepo::lines("l", 50));
-    if let Some(c) = base_config {
-        work.write(".github/riskgate.yml", c);
-    }
-    work.commit("alice", day(2024, 1, 1), "Import");
-    work.git(&["checkout", "-q", "-b", "feature"]);
-    work.write("src/payments/charge.rs", TestRepo::lines("c", added));
-    if let Some(c) = head_config {
-        work.write(".github/riskgate.yml", c);
-    }
-    let head = work.commit("carol", day(2024, 2, 1), "Charge cards");
-    let root = tempfile::tempdir().unwrap();
-    let bare = root.path().join(OWNER).join(format!("{NAME}.git"));
-    git_in(
-        root.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            work.path().to_str().unwrap(),
-            bare.to_str().unwrap(),
-        ],
-    );
-    git_in(
-        &bare,
-        &[
-            "update-ref",
-            "refs/heads/main",
-            &work.git(&["rev-parse", "main"]),
-        ],
-    );
-    git_in(&bare, &["update-ref", "refs/pull/2/head", &head]);
-    Origin {
-        _work: work,
-        root,
-        bare,
-        head,
-    }
-}
-
-impl Origin {
-    /// The `RISKGATE_GIT_URL` that serves this repository.
-    pub(crate) fn git_url(&self) -> String {
-        format!("file://{}", self.root.path().display())
-    }
-
-    /// Make this repository hold what `other` holds (its branches and PR head), in place.
-    fn take_refs_of(&mut self, other: &Origin) {
-        git_in(
-            &self.bare,
-            &[
-                "fetch",
-                "-q",
-                "--force",
-                other.bare.to_str().unwrap(),
-                "+refs/*:refs/*",
-            ],
-        );
-        self.head = other.head.clone();
-    }
-
-    /// Push a new head to the PR (synchronize).
-    pub(crate) fn push(&mut self, lines: usize) -> String {
-        let w = &self._work;
-        w.write("src/payments/refund.rs", TestRepo::lines("r", lines));
-        let head = w.commit("carol", day(2024, 2, 2), "Refunds");
-        git_in(
-            &self.bare,
-            &["fetch", "-q", w.path().to_str().unwrap(), "feature:feature"],
-        );
-        git_in(&self.bare, &["update-ref", "refs/pull/2/head", &head]);
-        self.head = head.clone();
-        head
-    }
-}
-
-/// The real check_run payload turned into "Accept risk" pressed by `sender` on PR #2's check.
-pub(crate) fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
-    let mut action = fixture("check_run.rerequested.json");
-    action["action"] = json!("requested_action");
-    action["requested_action"] = json!({"identifier": "accept_risk"});
-    action["check_run"]["id"] = json!(CHECK_ID);
-    action["check_run"]["name"] = json!("riskgate");
-    action["check_run"]["head_sha"] = json!(origin.head);
-    action["check_run"]["pull_requests"] = json!([{
-        "number": 2,
-        "head": {"ref": "feature", "sha": origin.head},
-        "base": {"ref": "main", "sha": ""}
-    }]);
-    action["repository"] = opened["repository"].clone();
-    action["sender"]["login"] = json!(sender);
-    action
-}
-
-pub(crate) fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
-    let mut v = fixture(event_file);
-    v["repository"]["default_branch"] = json!("main");
-    v["pull_request"]["head"]["sha"] = json!(origin.head);
-    v["pull_request"]["base"]["ref"] = json!("main");
-    v["pull_request"]["labels"] = json!([]);
-    v["pull_request"]["user"]["login"] = json!("carol");
-    v
-}
-
-// ---- fake GitHub ---------------------------------------------------------------------------
-
-pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
-    let gh = MockServer::start().await;
-    mount_github(&gh, existing_comments, permission).await;
-    gh
-}
-
-/// The happy answers of every endpoint the App calls, with these comments on the PR.
-pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
-    let repo = format!("/repos/{OWNER}/{NAME}");
-    Mock::given(method("POST"))
-        .and(path("/app/installations/1/access_tokens"))
-        .respond_with(ResponseTemplate::new(201).set_body_json(
-            json!({"token": "ghs_test_token", "expires_at": "2099-01-01T00:00:00Z"}),
-        ))
-        .mount(gh)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/app"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": 1, "slug": "riskgate", "name": "riskgate"})),
-        )
-        .mount(gh)
-        .await;
-    Mock::given(method("POST"))
-        .and(path(format!("{repo}/check-runs")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": CHECK_ID})))
-        .mount(gh)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{repo}/check-runs/{CHECK_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": CHECK_ID})))
-        .mount(gh)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(format!(r"^{repo}/issues/\d+/comments$")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(existing_comments))
-        .mount(gh)
-        .await;
-    Mock::given(method("POST"))
-        .and(path_regex(format!(r"^{repo}/issues/\d+/comments$")))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": COMMENT_ID, "body": "", "user": {"login": "riskgate[bot]", "type": "Bot"}})))
-        .mount(gh)
-        .await;
-    Mock::given(method("PATCH"))
-        .and(path(format!("{repo}/issues/comments/{COMMENT_ID}")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": COMMENT_ID})))
-        .mount(gh)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(format!(
-            r"^{repo}/pulls/\d+/(reviews|comments)$"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .mount(gh)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(format!(r"^{repo}/pulls/\d+$")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "base": {"ref": "main", "sha": ""}, "head": {"ref": "feature", "sha": ""},
-            "draft": false, "labels": [], "user": {"login": "carol"}
-        })))
-        .mount(gh)
-        .await;
-    Mock::given(method("GET"))
-        .and(path_regex(format!(
-            r"^{repo}/collaborators/[^/]+/permission$"
-        )))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"permission": permission, "role_name": permission})),
-        )
-        .mount(gh)
-        .await;
-}
-
-pub(crate) async fn requests(gh: &MockServer, verb: &str, route: &str) -> Vec<Request> {
-    gh.received_requests()
-        .await
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path().starts_with(route))
-        .collect()
-}
-
-pub(crate) fn body(r: &Request) -> Value {
-    serde_json::from_slice(&r.body).unwrap_or(Value::Null)
-}
-
-/// The completing PATCHes of the check run, in order.
-pub(crate) async fn completions(gh: &MockServer) -> Vec<Value> {
-    requests(
-        gh,
-        "PATCH",
-        &format!("/repos/{OWNER}/{NAME}/check-runs/{CHECK_ID}"),
-    )
-    .await
-    .iter()
-    .map(body)
-    .filter(|b| b["status"] == "completed")
-    .collect()
-}
-
-pub(crate) async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
-}
-
-// ---- the server ----------------------------------------------------------------------------
-
-pub(crate) struct Server {
-    pub(crate) child: Child,
-    pub(crate) base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-pub(crate) fn start_server(db: &Database, github: &str, data_dir: &Path) -> Server {
-    start_server_with(db, github, data_dir, &[])
-}
-
-/// `riskgate serve` fetching git from `origin`.
-pub(crate) fn start_server_for(
-    origin: &Origin,
-    db: &Database,
-    github: &str,
-    data_dir: &Path,
-) -> Server {
-    start_server_with(
-        db,
-        github,
-        data_dir,
-        &[("RISKGATE_GIT_URL", &origin.git_url())],
-    )
-}
-
-/// `riskgate serve` with extra settings (`(name, value)` environment variables).
-pub(crate) fn start_server_with(
-    db: &Database,
-    github: &str,
-    data_dir: &Path,
-    extra_env: &[(&str, &str)],
-) -> Server {
-    start_server_env(db, github, data_dir, extra_env, &[])
-}
-
-/// `riskgate serve` with extra settings, and without the test settings named in `unset` (so
-/// that their defaults apply).
-pub(crate) fn start_server_env(
-    db: &Database,
-    github: &str,
-    data_dir: &Path,
-    extra_env: &[(&str, &str)],
-    unset: &[&str],
-) -> Server {
-    let key = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/github/test-app-key.pem"),
-    )
-    .unwrap();
-    let mut command = Command::new(riskgate());
-    command
-        .arg("serve")
-        .env("RISKGATE_APP_ID", "1")
-        .env("RISKGATE_PRIVATE_KEY", key)
-        .env("RISKGATE_WEBHOOK_SECRET", SECRET)
-        .env("DATABASE_URL", &db.url)
-        .env("RISKGATE_GITHUB_API_URL", github)
-        .env("RISKGATE_LISTEN", "127.0.0.1:0")
-        .env("RISKGATE_DATA_DIR", data_dir)
-        .env("RISKGATE_JOB_LEASE_SECS", "2")
-        .env("RISKGATE_GITHUB_MAX_DELAY_MS", "300")
-        .env("RISKGATE_GITHUB_MAX_RATE_LIMIT_WAIT_MS", "3000")
-        .env("RISKGATE_WORKERS", "2")
-        .env_remove("RISKGATE_MODEL")
-        .envs(extra_env.iter().copied());
-    for name in unset {
-        command.env_remove(name);
-    }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("riskgate serve starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("riskgate listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
-        .to_string();
-    Server { child, base }
-}
-
-pub(crate) async fn deliver(
-    server: &Server,
-    event: &str,
-    delivery: &str,
-    body: &[u8],
-    secret: &str,
-) -> (u16, String) {
-    let signature = riskgate::github::webhook::sign(secret.as_bytes(), body);
-    let r = reqwest::Client::new()
-        .post(format!("{}/api/github/webhooks", server.base))
-        .header("x-github-event", event)
-        .header("x-github-delivery", delivery)
-        .header("x-hub-signature-256", signature)
-        .body(body.to_vec())
-        .send()
-        .await
-        .expect("server answers");
-    let status = r.status().as_u16();
-    (status, r.text().await.unwrap_or_default())
-}
-
-pub(crate) fn bytes(v: &Value) -> Vec<u8> {
-    serde_json::to_vec(v).unwrap()
-}
-
-pub(crate) const LONG: Duration = Duration::from_secs(60);
-
-// ---- the tests -------------------------------------------------------------------------------
+use crate::harness::*;
+use crate::support::{database, riskgate, Db};
 
 async fn opened_then_synchronize(db: Db) {
     let database = database(db);
@@ -466,7 +23,7 @@ async fn opened_then_synchronize(db: Db) {
         None,
     );
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, text) =
@@ -561,7 +118,7 @@ async fn opened_then_synchronize(db: Db) {
     // The same delivery again: acknowledged, not processed.
     let (status, text) = deliver(&server, "pull_request", "d-sync", &bytes(&sync), SECRET).await;
     assert_eq!(status, 200, "{text}");
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    server.wait_until_drained().await;
     assert_eq!(
         requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs"))
             .await
@@ -584,7 +141,7 @@ async fn refusals(db: Db) {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server(&database, &gh.uri(), data.path());
+    let server = start_app(&database, &gh.uri(), data.path()).await;
     let body = bytes(&fixture("installation.created.json"));
     let (status, _) = deliver(
         &server,
@@ -739,7 +296,7 @@ async fn killed_mid_job(db: Db) {
     .await;
     drop(server); // SIGKILL: no chance to finish or requeue
     assert!(completions(&gh).await.is_empty());
-    let _restarted = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let restarted = start_server_for(&origin, &database, &gh.uri(), data.path());
     wait_for(
         "the resumed job to complete the check run",
         LONG,
@@ -748,7 +305,7 @@ async fn killed_mid_job(db: Db) {
     .await;
     let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
     assert_eq!(created.len(), 1, "the resumed job reused its check run");
-    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    restarted.wait_until_drained().await;
     assert_eq!(completions(&gh).await.len(), 1, "completed exactly once");
 }
 
@@ -787,7 +344,7 @@ async fn github_faults(db: Db) {
         .mount(&gh)
         .await;
     mount_github(&gh, json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let started = Instant::now();
     let (status, _) = deliver(&server, "pull_request", "d-faults", &bytes(&opened), SECRET).await;
@@ -801,7 +358,7 @@ async fn github_faults(db: Db) {
         started.elapsed() >= Duration::from_millis(900),
         "retry-after was honoured"
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    server.wait_until_drained().await;
     assert_eq!(
         completions(&gh).await.len(),
         2,
@@ -836,7 +393,7 @@ async fn base_config_and_accept_risk(db: Db) {
         Some("thresholds: {elevated: 0.98, high: 0.99}\nhigh_risk: neutral\ncomment: never\n"),
     );
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, _) = deliver(&server, "pull_request", "d-config", &bytes(&opened), SECRET).await;
     assert_eq!(status, 202);
@@ -877,17 +434,11 @@ async fn base_config_and_accept_risk(db: Db) {
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();
-    let mut refused = Vec::new();
-    for _ in 0..50 {
-        refused = store
-            .audit_events(Some(&format!("{OWNER}/{NAME}")), None)
-            .await
-            .unwrap();
-        if refused.iter().any(|e| e.kind == "risk_acceptance_refused") {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    server.wait_until_drained().await;
+    let refused = store
+        .audit_events(Some(&format!("{OWNER}/{NAME}")), None)
+        .await
+        .unwrap();
     let event = refused
         .iter()
         .find(|e| e.kind == "risk_acceptance_refused")
@@ -913,19 +464,6 @@ async fn sqlite_base_config_wins_and_accept_risk_needs_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_base_config_wins_and_accept_risk_needs_write() {
     base_config_and_accept_risk(Db::Postgres).await;
-}
-
-pub(crate) fn zip_with(name: &str, content: &str) -> Vec<u8> {
-    use std::io::Write as _;
-    let mut buf = std::io::Cursor::new(Vec::new());
-    {
-        let mut w = zip::ZipWriter::new(&mut buf);
-        w.start_file(name, zip::write::SimpleFileOptions::default())
-            .unwrap();
-        w.write_all(content.as_bytes()).unwrap();
-        w.finish().unwrap();
-    }
-    buf.into_inner()
 }
 
 async fn coverage_artifact_then_accept(db: Db) {
@@ -968,7 +506,7 @@ async fn coverage_artifact_then_accept(db: Db) {
         .mount(&gh)
         .await;
     mount_github(&gh, json!([]), "write").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let run = json!({
         "action": "completed",
@@ -1127,7 +665,7 @@ async fn skip_label_and_invalid_config(db: Db) {
         Some("comment: never\nskip_label: no-risk-check\n"),
         None,
     );
-    let server = start_server_for(&labelled, &database, &gh.uri(), data.path());
+    let server = start_app_for(&labelled, &database, &gh.uri(), data.path()).await;
     let mut opened = pull_request_payload("pull_request.opened.json", &labelled);
     opened["pull_request"]["labels"] = json!([{"name": "no-risk-check"}]);
     let (status, _) = deliver(&server, "pull_request", "d-skip", &bytes(&opened), SECRET).await;
@@ -1194,7 +732,7 @@ async fn a_replaced_model_file_is_used_without_a_restart() {
         std::fs::rename(&tmp, &model_path).unwrap();
     };
     write_model("first-model");
-    let server = start_server_with(
+    let server = start_app_with(
         &database,
         &gh.uri(),
         data.path(),
@@ -1202,7 +740,8 @@ async fn a_replaced_model_file_is_used_without_a_restart() {
             ("RISKGATE_MODEL", model_path.to_str().unwrap()),
             ("RISKGATE_GIT_URL", &origin.git_url()),
         ],
-    );
+    )
+    .await;
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();

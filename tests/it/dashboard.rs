@@ -15,7 +15,8 @@ use riskgate::store::{NewScore, Store};
 use serde_json::{json, Value};
 use wiremock::MockServer;
 
-use crate::app::{database, start_server_with, Db};
+use crate::harness::start_app_with;
+use crate::support::{database, Db};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const TOKEN: &str = "dashboard-test-token-8f3a";
@@ -319,7 +320,7 @@ async fn dashboard_in_a_browser(db: Db) {
     let dir = tempfile::tempdir().unwrap();
     let model = model_with_curves(dir.path());
     let github = MockServer::start().await;
-    let server = start_server_with(
+    let server = start_app_with(
         &database,
         &github.uri(),
         &dir.path().join("data"),
@@ -327,7 +328,8 @@ async fn dashboard_in_a_browser(db: Db) {
             ("RISKGATE_DASHBOARD_TOKEN", TOKEN),
             ("RISKGATE_MODEL", model.to_str().unwrap()),
         ],
-    );
+    )
+    .await;
     let page = format!("{}/dashboard/acme/shop", server.base);
 
     // ---- the page in Chromium, opened with the token in the URL -------------------------
@@ -545,12 +547,13 @@ async fn dashboard_in_a_browser(db: Db) {
     assert!(body.contains("knows nothing of acme/none"));
 
     // ---- no token configured: no dashboard at all ---------------------------------------
-    let closed = start_server_with(
+    let closed = start_app_with(
         &database,
         &github.uri(),
         &dir.path().join("data-closed"),
         &[],
-    );
+    )
+    .await;
     for url in [
         format!("{}/dashboard", closed.base),
         format!("{}/dashboard/acme/shop", closed.base),

@@ -11,8 +11,7 @@ use riskgate::labels::incidents::Incident;
 use riskgate::production::{record_incident, record_pull, LinkSettings};
 use riskgate::store::{NewScore, Store};
 
-use crate::app::{database, Db};
-use crate::support::{day, run_riskgate_env};
+use crate::support::{database, day, run_riskgate_env, Db};
 
 const REPO: &str = "acme/shop";
 const HOUR: i64 = 3_600_000;

@@ -6,12 +6,12 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::app::{
-    accept_risk_payload, body, bytes, completions, database, deliver, fake_github, fixture,
-    mount_github, origin, pull_request_payload, requests, start_server_for, wait_for, zip_with, Db,
-    COMMENT_ID, LONG, NAME, OWNER, SECRET,
+use crate::harness::{
+    accept_risk_payload, body, bytes, completions, deliver, fake_github, fixture, mount_github,
+    origin, pull_request_payload, requests, start_app_for, wait_for, zip_with, COMMENT_ID, LONG,
+    NAME, OWNER, SECRET,
 };
-use crate::support::{day, git_in, TestRepo};
+use crate::support::{database, day, git_in, Db, TestRepo};
 use riskgate::store::{
     AuditEvent, JobStatus, JobSummary, NewAuditEvent, NewCoverageReport, NewScore, Store,
     AUDIT_RISK_ACCEPTED,
@@ -55,7 +55,7 @@ async fn finished_jobs(store: &Store, kind: &str, n: usize) -> Vec<JobSummary> {
 }
 
 /// The real review payload, for PR #2 of `origin` at its current head.
-fn review_payload(origin: &crate::app::Origin, opened: &Value) -> Value {
+fn review_payload(origin: &crate::harness::Origin, opened: &Value) -> Value {
     let mut v = fixture("pull_request_review.submitted.json");
     v["repository"] = opened["repository"].clone();
     v["pull_request"]["head"]["sha"] = json!(origin.head);
@@ -70,7 +70,7 @@ async fn accepted_risk_stands_until_a_new_head(db: Db) {
     let data = tempfile::tempdir().unwrap();
     let mut origin = origin(30, Some(HIGH), None);
     let gh = fake_github(json!([]), "write").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
@@ -178,7 +178,7 @@ async fn a_stranger_is_refused_and_audited(db: Db) {
         .mount(&gh)
         .await;
     mount_github(&gh, json!([]), "write").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
@@ -407,7 +407,7 @@ async fn a_fork_cannot_set_the_base_coverage(db: Db) {
     let head_report = lcov("src/app.rs", 50, 40) + &lcov("src/payments/charge.rs", 20, 10);
     mount_artifact(&gh, 43, &head_report).await;
     mount_github(&gh, json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
@@ -552,7 +552,7 @@ async fn a_planted_marker_is_not_the_sticky_comment() {
         "performed_via_github_app": null,
     });
     let gh = fake_github(json!([planted]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
     let comments = format!("/repos/{OWNER}/{NAME}/issues/2/comments");
     let edits_of = |id: u64| format!("/repos/{OWNER}/{NAME}/issues/comments/{id}");
@@ -630,7 +630,7 @@ async fn a_merge_group_gets_a_completed_check() {
     queue.git(&["push", "-q", "origin", &format!("HEAD:{head_ref}")]);
 
     let gh = fake_github(json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
     let mut payload = fixture("merge_group.checks_requested.json");
     payload["repository"]["clone_url"] = json!(origin.bare.display().to_string());
@@ -764,7 +764,7 @@ async fn a_zip_bomb_is_refused_and_parked() {
     let gh = MockServer::start().await;
     mount_artifact_bytes(&gh, 51, bomb.len() as u64, bomb).await;
     mount_github(&gh, json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
@@ -814,7 +814,7 @@ async fn an_oversized_artifact_is_not_downloaded() {
     mount_artifact_bytes(&gh, 61, 65 * MIB, vec![0; 16]).await;
     mount_artifact_bytes(&gh, 62, 1_000, vec![0; (65 * MIB) as usize]).await;
     mount_github(&gh, json!([]), "read").await;
-    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);

@@ -16,11 +16,11 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wiremock::MockServer;
 
-use crate::app::{
-    bytes, completions, database, deliver, fake_github, fixture, origin, pull_request_payload,
-    start_server_with, wait_for, Database, Db, Server, LONG, NAME, OWNER, SECRET,
+use crate::harness::{
+    bytes, completions, deliver, fake_github, fixture, origin, pull_request_payload,
+    start_app_with, start_server_with, wait_for, TestApp, LONG, NAME, OWNER, SECRET,
 };
-use crate::support::riskgate;
+use crate::support::{database, riskgate, Database, Db};
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
 
 const API_TOKEN: &str = "incidents-api-token-for-tests";
@@ -699,14 +699,14 @@ async fn empty_environment_variables_count_as_unset() {
 // ---- 3. webhook intake ---------------------------------------------------------------------
 
 /// A server with short HTTP limits.
-async fn strict_server(limits: &[(&str, &str)]) -> (Server, Database, tempfile::TempDir) {
+async fn strict_server(limits: &[(&str, &str)]) -> (TestApp, Database, tempfile::TempDir) {
     let database = database(Db::Sqlite);
     let data = tempfile::tempdir().unwrap();
-    let server = start_server_with(&database, "http://127.0.0.1:9", data.path(), limits);
+    let server = start_app_with(&database, "http://127.0.0.1:9", data.path(), limits).await;
     (server, database, data)
 }
 
-async fn connect(server: &Server) -> TcpStream {
+async fn connect(server: &TestApp) -> TcpStream {
     TcpStream::connect(server.base.trim_start_matches("http://"))
         .await
         .unwrap()
@@ -714,7 +714,7 @@ async fn connect(server: &Server) -> TcpStream {
 
 /// Writes `head`, then `trickle` one byte every 200 ms, while reading what the server sends
 /// until it closes the connection. Returns what was read and when the connection closed.
-async fn trickle(server: &Server, head: String, trickle: &'static [u8]) -> (String, Duration) {
+async fn trickle(server: &TestApp, head: String, trickle: &'static [u8]) -> (String, Duration) {
     let stream = connect(server).await;
     let started = Instant::now();
     let (mut reader, mut writer) = stream.into_split();
@@ -803,7 +803,7 @@ async fn slow_clients_are_cut_off() {
 }
 
 /// Writes `head` and reads the answer, sending no body.
-async fn answer_without_body(server: &Server, head: String) -> String {
+async fn answer_without_body(server: &TestApp, head: String) -> String {
     let mut stream = connect(server).await;
     stream.write_all(head.as_bytes()).await.unwrap();
     let mut answer = Vec::new();

@@ -19,12 +19,12 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
-use crate::app::{
-    body, bytes, completions, database, deliver, fake_github, fixture, mount_github, origin,
+use crate::harness::{
+    body, bytes, completions, deliver, fake_github, fixture, mount_github, origin,
     pull_request_payload, requests, start_server_env, start_server_for, start_server_with,
-    wait_for, Database, Db, CHECK_ID, LONG, NAME, OWNER, SECRET,
+    wait_for, CHECK_ID, LONG, NAME, OWNER, SECRET,
 };
-use crate::support::{day, git_in, TestRepo};
+use crate::support::{database, day, git_in, Database, Db, TestRepo};
 
 const MAX_ATTEMPTS: i64 = 5;
 const DAY_MS: i64 = 86_400_000;

@@ -11,6 +11,7 @@ mod github;
 mod hardening_github;
 mod hardening_intake;
 mod hardening_queue;
+mod harness;
 mod mine;
 mod model;
 mod production;

@@ -13,10 +13,8 @@ use riskgate::labels::incidents::{Incident, LinkReason};
 use riskgate::production::{self, LinkSettings};
 use riskgate::store::{IncidentWrite, LinkRejection, NewScore, Store};
 
-use crate::app::{
-    bytes, database, deliver, fixture, start_server_with, wait_for, Database, Db, LONG, SECRET,
-};
-use crate::support::run_riskgate;
+use crate::harness::{bytes, deliver, fixture, start_app_with, wait_for, LONG, SECRET};
+use crate::support::{database, run_riskgate, Database, Db};
 
 const REPO: &str = "acme/shop";
 const MIN: i64 = 60_000;
@@ -641,12 +639,13 @@ async fn app_events(db: Db) {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();
     let github = wiremock::MockServer::start().await;
-    let server = start_server_with(
+    let server = start_app_with(
         &database,
         &github.uri(),
         data.path(),
         &[("RISKGATE_API_TOKEN", "incident-token")],
-    );
+    )
+    .await;
     let installation = json!({"id": 1});
     let repo = repository_json();
     let merge_sha = "a".repeat(40);

@@ -1,4 +1,5 @@
-//! Git repositories built in temp dirs with a blank git configuration and fixed dates.
+//! Git repositories built in temp dirs with a blank git configuration and fixed dates, and
+//! throw-away databases.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -194,4 +195,80 @@ pub fn git_numstat(dir: &Path, rev: &str) -> Numstat {
         }
     }
     out
+}
+
+// ---- databases -------------------------------------------------------------------------
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh database for one test; PostgreSQL ones are dropped afterwards.
+pub(crate) struct Database {
+    pub(crate) url: String,
+    drop_name: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = self.drop_name.take() {
+            let _ = Command::new("psql")
+                .arg(&admin)
+                .args([
+                    "-q",
+                    "-c",
+                    &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                ])
+                .output();
+        }
+    }
+}
+
+/// The one place a test database is made: a SQLite file in a temp dir, or a PostgreSQL
+/// database created on the server `RISKGATE_TEST_DATABASE_URL` names (its role needs CREATEDB).
+pub(crate) fn database(db: Db) -> Database {
+    match db {
+        Db::Sqlite => {
+            let dir = tempfile::tempdir().unwrap();
+            Database {
+                url: format!("sqlite://{}", dir.path().join("riskgate.db").display()),
+                drop_name: None,
+                _dir: Some(dir),
+            }
+        }
+        Db::Postgres => {
+            let base = std::env::var("RISKGATE_TEST_DATABASE_URL")
+                .expect("RISKGATE_TEST_DATABASE_URL must name a PostgreSQL database for the App tests (see scripts/test-db.sh)");
+            // Unique among the tests of this run and of runs in parallel.
+            static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+            let name = format!(
+                "riskgate_app_{}_{}_{}",
+                std::process::id(),
+                NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .subsec_nanos()
+            );
+            let out = Command::new("psql")
+                .arg(&base)
+                .args(["-q", "-c", &format!("CREATE DATABASE {name}")])
+                .output()
+                .expect("psql runs");
+            assert!(
+                out.status.success(),
+                "creating {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let (prefix, _) = base.rsplit_once('/').unwrap();
+            Database {
+                url: format!("{prefix}/{name}"),
+                drop_name: Some((base.clone(), name)),
+                _dir: None,
+            }
+        }
+    }
 }
