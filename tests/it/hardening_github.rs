@@ -575,13 +575,12 @@ async fn a_planted_marker_is_not_the_sticky_comment() {
     assert_eq!(requests(&gh, "GET", "/app").await.len(), 1);
 
     // Next push: the PR now holds the planted comment (older) and riskgate's own.
-    gh.reset().await;
-    let own = json!({
-        "id": COMMENT_ID, "body": ours,
-        "user": {"login": "riskgate[bot]", "type": "Bot"},
-        "performed_via_github_app": {"id": 1, "slug": "riskgate"},
-    });
-    mount_github(&gh, json!([planted, own]), "read").await;
+    assert_eq!(
+        gh.comments(&format!("{OWNER}/{NAME}"), 2).len(),
+        2,
+        "GitHub holds both comments"
+    );
+    gh.forget_requests().await;
     origin.push(40);
     let sync = pull_request_payload("pull_request.synchronize.json", &origin);
     let (status, _) = deliver(&server, "pull_request", "p-sync", &bytes(&sync), SECRET).await;

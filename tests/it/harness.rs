@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+use crate::fake_github::FakeGitHub;
 use crate::support::{day, git_in, riskgate, Database, TestRepo};
 
 pub(crate) const SECRET: &str = "test-webhook-secret";
@@ -148,13 +149,21 @@ pub(crate) fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
 
 // ---- fake GitHub ---------------------------------------------------------------------------
 
-pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> MockServer {
-    let gh = MockServer::start().await;
-    mount_github(&gh, existing_comments, permission).await;
+/// A stateful fake GitHub holding the repository `OWNER/NAME`, whose PR #2 (the fixtures' PR)
+/// carries `existing_comments` and whose collaborators have `permission`. Its first check run
+/// is `CHECK_ID` and the first comment it creates `COMMENT_ID`.
+pub(crate) async fn fake_github(existing_comments: Value, permission: &str) -> FakeGitHub {
+    let gh = FakeGitHub::start(CHECK_ID, COMMENT_ID).await;
+    let full_name = format!("{OWNER}/{NAME}");
+    gh.set_default_permission(&full_name, permission);
+    for comment in existing_comments.as_array().into_iter().flatten() {
+        gh.seed_comment(&full_name, 2, comment.clone());
+    }
     gh
 }
 
-/// The happy answers of every endpoint the App calls, with these comments on the PR.
+/// Fixed happy answers of every endpoint the App calls, with these comments on the PR, mounted
+/// beside a test's own mocks: the check run is always `CHECK_ID`, nothing is remembered.
 pub(crate) async fn mount_github(gh: &MockServer, existing_comments: Value, permission: &str) {
     let repo = format!("/repos/{OWNER}/{NAME}");
     Mock::given(method("POST"))
@@ -237,18 +246,14 @@ pub(crate) fn body(r: &Request) -> Value {
     serde_json::from_slice(&r.body).unwrap_or(Value::Null)
 }
 
-/// The completing PATCHes of the check run, in order.
+/// The completing PATCHes of check runs, in order.
 pub(crate) async fn completions(gh: &MockServer) -> Vec<Value> {
-    requests(
-        gh,
-        "PATCH",
-        &format!("/repos/{OWNER}/{NAME}/check-runs/{CHECK_ID}"),
-    )
-    .await
-    .iter()
-    .map(body)
-    .filter(|b| b["status"] == "completed")
-    .collect()
+    requests(gh, "PATCH", &format!("/repos/{OWNER}/{NAME}/check-runs/"))
+        .await
+        .iter()
+        .map(body)
+        .filter(|b| b["status"] == "completed")
+        .collect()
 }
 
 pub(crate) async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)

@@ -5,6 +5,7 @@ mod app;
 mod architecture;
 mod cli;
 mod dashboard;
+mod fake_github;
 mod fromdb;
 mod fuzz;
 mod github;
