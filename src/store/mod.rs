@@ -27,9 +27,11 @@ use sqlx::sqlite::{
 use sqlx::Row;
 
 mod error;
+mod kind;
 mod types;
 
 pub use error::StoreError;
+pub use kind::*;
 pub use types::*;
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -86,13 +88,14 @@ macro_rules! job_columns {
     };
 }
 
+/// A job row whose `kind` was read as `$kind`.
 macro_rules! job_from_row {
-    ($row:expr) => {{
+    ($row:expr, $kind:expr) => {{
         let row = $row;
         Job {
             id: row.try_get("id")?,
             delivery_id: row.try_get("delivery_id")?,
-            kind: row.try_get("kind")?,
+            kind: $kind,
             repository: row.try_get("repository")?,
             pr_number: row.try_get("pr_number")?,
             head_sha: row.try_get("head_sha")?,
@@ -299,15 +302,21 @@ fn follow_up_of_parked(
     pr_number: Option<i64>,
     head_sha: Option<String>,
 ) -> Option<NewJob> {
-    (kind == JOB_SCORE_PULL_REQUEST).then(|| NewJob {
-        kind: JOB_FINISH_CHECK_RUN.to_string(),
+    (kind == JobKind::ScorePullRequest).then(|| NewJob {
+        kind: JobKind::FinishCheckRun,
         repository,
         pr_number,
         head_sha,
-        payload: serde_json::json!({ "parked_job": job_id }),
+        payload: serde_json::to_value(FinishCheckRunJob { parked_job: job_id })
+            .expect("a job id serialises"),
         run_after_ms: None,
     })
 }
+
+/// Parks a job just claimed whose kind this version does not know: `$1` error, `$2` now,
+/// `$3` id. Running it could only fail, and another instance may know the kind.
+const PARK_UNKNOWN_KIND: &str = "UPDATE jobs SET status = 'parked', locked_until = NULL, \
+     last_error = $1, updated_at = $2 WHERE id = $3";
 
 impl Store {
     /// Opens the database named by `database_url` and brings its schema up
@@ -452,13 +461,13 @@ impl Store {
                 ));
             }
             let mut superseded = 0;
-            for job in jobs.iter().filter(|j| j.kind == JOB_SCORE_PULL_REQUEST) {
+            for job in jobs.iter().filter(|j| j.kind == JobKind::ScorePullRequest) {
                 if let (Some(repository), Some(pr_number), Some(head_sha)) =
                     (&job.repository, job.pr_number, &job.head_sha)
                 {
                     superseded += sqlx::query(SUPERSEDE_OLDER)
                         .bind(now_ms)
-                        .bind(JOB_SCORE_PULL_REQUEST)
+                        .bind(JobKind::ScorePullRequest.as_str())
                         .bind(repository.as_str())
                         .bind(pr_number)
                         .bind(head_sha.as_str())
@@ -551,16 +560,26 @@ impl Store {
                     insert_job!(&mut *tx, &follow_up, None::<&str>, now_ms);
                 }
             }
-            let row = sqlx::query(claim_sql)
-                .bind(worker_id)
-                .bind(now_ms.saturating_add(lease_ms))
-                .bind(now_ms)
-                .bind(max_attempts)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let job = match row {
-                Some(row) => Some(job_from_row!(&row)),
-                None => None,
+            let job = loop {
+                let row = sqlx::query(claim_sql)
+                    .bind(worker_id)
+                    .bind(now_ms.saturating_add(lease_ms))
+                    .bind(now_ms)
+                    .bind(max_attempts)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                let Some(row) = row else { break None };
+                match row.try_get::<String, _>("kind")?.parse::<JobKind>() {
+                    Ok(kind) => break Some(job_from_row!(&row, kind)),
+                    Err(unknown) => {
+                        sqlx::query(PARK_UNKNOWN_KIND)
+                            .bind(format!("{unknown}: this version of riskgate cannot run it"))
+                            .bind(now_ms)
+                            .bind(row.try_get::<i64, _>("id")?)
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                }
             };
             tx.commit().await?;
             Ok(job)
@@ -579,7 +598,11 @@ impl Store {
             .fetch_optional(pool)
             .await?;
             match row {
-                Some(row) => Ok(Some(job_from_row!(&row))),
+                Some(row) => {
+                    let kind = row.try_get::<String, _>("kind")?;
+                    let kind = kind.parse().map_err(|e| decode_error("kind", e))?;
+                    Ok(Some(job_from_row!(&row, kind)))
+                }
                 None => Ok(None),
             }
         })
@@ -803,7 +826,7 @@ impl Store {
         with_pool!(self, "supersede_older", |pool| {
             let done = sqlx::query(SUPERSEDE_OLDER)
                 .bind(now_ms)
-                .bind(JOB_SCORE_PULL_REQUEST)
+                .bind(JobKind::ScorePullRequest.as_str())
                 .bind(repository)
                 .bind(pr_number)
                 .bind(head_sha)
