@@ -15,7 +15,7 @@
 //!
 //! One file per group of tables: `connection` (opening, migrations), `deliveries`, `queue`
 //! (jobs), `installations`, `scores` (and the audit trail), `coverage`, `production`
-//! (deployments, pull requests, incidents) and `retention` (pruning). This file holds what
+//! (deployments, pull requests), `incidents` and `retention` (pruning). This file holds what
 //! they share: the pool, the macro that runs a body on either backend, and row decoding.
 
 use std::fmt;
@@ -93,6 +93,7 @@ mod connection;
 mod coverage;
 mod deliveries;
 mod error;
+mod incidents;
 #[macro_use]
 mod installations;
 mod kind;
@@ -103,8 +104,9 @@ mod scores;
 mod types;
 
 pub use error::StoreError;
+pub use incidents::{IncidentWrite, LinkChanges, LinkRejection, StoredLink};
 pub use kind::*;
-pub use production::{IncidentWrite, LinkChanges, LinkRejection, RepositoryGuard, StoredLink};
+pub use production::RepositoryGuard;
 pub use types::*;
 
 fn decode_error(
