@@ -184,7 +184,15 @@ impl RepoConfig {
 
     /// Whether a high risk concludes the check as `failure` (blocking a required check).
     pub fn blocks_on_high_risk(&self) -> bool {
-        self.mode == Mode::Gate && self.high_risk == HighRisk::Failure
+        self.high_risk_conclusion() == HighRisk::Failure
+    }
+
+    /// What a high risk concludes: `high_risk`, except that advisory mode never blocks.
+    pub fn high_risk_conclusion(&self) -> HighRisk {
+        match self.mode {
+            Mode::Gate => self.high_risk,
+            Mode::Advisory => HighRisk::Neutral,
+        }
     }
 }
 

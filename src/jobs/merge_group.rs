@@ -9,7 +9,7 @@
 
 use serde_json::json;
 
-use super::plan::MergeGroupJob;
+use super::payload::{MergeGroupJob, Payload};
 use super::pull::mining_err;
 use super::{JobError, Worker};
 use crate::config::RepoConfig;
@@ -36,8 +36,7 @@ impl Worker {
         job: &Job,
         deadline: std::time::Instant,
     ) -> Result<(), JobError> {
-        let group: MergeGroupJob = serde_json::from_value(job.payload.clone())
-            .map_err(|e| JobError::Park(format!("bad job payload: {e}")))?;
+        let group = MergeGroupJob::read(job)?;
         let repo = RepoId::new(&group.repo.owner, &group.repo.name);
         let inst = group.installation_id;
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use crate::github::client::{GitHubApi, GitHubError};
 use crate::mining::mirror::Mirrors;
 use crate::model::file::ModelSource;
-use crate::store::{Job, Store};
+use crate::store::{Job, JobKind, Store};
 use crate::telemetry::Metrics;
 use crate::time::now_ms;
 
 mod merge_group;
 mod retention;
 
+pub mod payload;
 pub mod plan;
 mod production;
 mod pull;
@@ -101,8 +102,8 @@ impl Default for WorkerSettings {
 
 impl WorkerSettings {
     /// The time limit of a job of this kind.
-    pub fn timeout_for(&self, kind: &str) -> Duration {
-        if kind == plan::JOB_SCORE {
+    pub fn timeout_for(&self, kind: JobKind) -> Duration {
+        if kind == JobKind::ScorePullRequest {
             self.score_timeout
         } else {
             self.job_timeout
@@ -239,7 +240,7 @@ impl Worker {
             repository = job.repository.as_deref().unwrap_or(""),
             pr = job.pr_number.unwrap_or(0),
         );
-        let limit = self.settings.timeout_for(&job.kind);
+        let limit = self.settings.timeout_for(job.kind);
         let deadline = Instant::now() + limit;
         let outcome = {
             let heartbeat = self.keep_lease(job.id);
@@ -256,7 +257,7 @@ impl Worker {
         let outcome = match outcome {
             Err(JobError::TimedOut) => {
                 let error = format!("{PAST_DEADLINE} of {} s and was stopped", limit.as_secs());
-                if job.kind == plan::JOB_SCORE {
+                if job.kind == JobKind::ScorePullRequest {
                     // The same change would take as long again: its check is completed now.
                     Err(JobError::Park(error))
                 } else {
@@ -309,19 +310,18 @@ impl Worker {
 
     async fn dispatch(&self, job: &Job, deadline: Instant) -> Result<(), JobError> {
         let started = Instant::now();
-        let result = match job.kind.as_str() {
-            plan::JOB_SCORE => self.score_pull_request(job, deadline).await,
-            plan::JOB_SCORE_MERGE_GROUP => self.score_merge_group(job, deadline).await,
-            crate::store::JOB_FINISH_CHECK_RUN => self.finish_check_run(job).await,
-            plan::JOB_ACCEPT_RISK => self.accept_risk(job).await,
-            plan::JOB_INSTALLATION => self.record_installation(job).await,
-            plan::JOB_COVERAGE => self.coverage(job).await,
-            plan::JOB_RECORD_DEPLOYMENT => self.record_deployment(job).await,
-            plan::JOB_RECORD_PULL => self.record_pull(job).await,
-            plan::JOB_RECORD_ISSUE => self.record_issue(job).await,
-            other => Err(JobError::Park(format!("unknown job kind `{other}`"))),
+        let result = match job.kind {
+            JobKind::ScorePullRequest => self.score_pull_request(job, deadline).await,
+            JobKind::ScoreMergeGroup => self.score_merge_group(job, deadline).await,
+            JobKind::FinishCheckRun => self.finish_check_run(job).await,
+            JobKind::AcceptRisk => self.accept_risk(job).await,
+            JobKind::RecordInstallation => self.record_installation(job).await,
+            JobKind::Coverage => self.coverage(job).await,
+            JobKind::RecordDeployment => self.record_deployment(job).await,
+            JobKind::RecordPull => self.record_pull(job).await,
+            JobKind::RecordIssue => self.record_issue(job).await,
         };
-        if job.kind == plan::JOB_SCORE && result.is_ok() {
+        if job.kind == JobKind::ScorePullRequest && result.is_ok() {
             self.metrics.scored(started.elapsed().as_secs_f64());
         }
         result
@@ -339,45 +339,44 @@ impl Worker {
     }
 
     async fn record_installation(&self, job: &Job) -> Result<(), JobError> {
-        let p = &job.payload;
-        let id = p["installation_id"]
-            .as_i64()
-            .ok_or_else(|| JobError::Park("installation id missing".into()))?;
+        use payload::{InstallationJob, Payload};
+        let p = InstallationJob::read(job)?;
+        let id = i64::try_from(p.installation_id())
+            .map_err(|_| JobError::Park("installation id out of range".into()))?;
         let now = now_ms();
-        let strings = |key: &str| -> Vec<String> {
-            p[key]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|v| v.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        match p["action"].as_str().unwrap_or("") {
-            "deleted" => {
+        match (p.action(), &p) {
+            ("deleted", _) => {
                 // The stored list, and the payload's in case an event was missed.
-                let mut gone = strings("repositories");
+                let mut gone = match &p {
+                    InstallationJob::Installation(i) => i.repositories.clone(),
+                    InstallationJob::Repositories(_) => Vec::new(),
+                };
                 if let Some(known) = self.store.installation(id).await? {
                     gone.extend(known.repositories);
                 }
                 self.store.mark_installation_removed(id, now).await?;
                 self.remove_mirrors(&gone).await;
             }
-            "added" | "removed" if p.get("added").is_some() => {
+            ("added" | "removed", InstallationJob::Repositories(r)) => {
                 self.store
-                    .set_installation_repositories(id, &strings("added"), &strings("removed"), now)
+                    .set_installation_repositories(id, &r.added, &r.removed, now)
                     .await?;
-                self.remove_mirrors(&strings("removed")).await;
+                self.remove_mirrors(&r.removed).await;
             }
-            _ => {
+            (_, InstallationJob::Installation(i)) => {
                 let installation = crate::store::NewInstallation {
                     id,
-                    account_login: p["account"].as_str().unwrap_or("").to_string(),
-                    target_type: p["target_type"].as_str().unwrap_or("").to_string(),
-                    repositories: strings("repositories"),
+                    account_login: i.account.clone(),
+                    target_type: i.target_type.clone(),
+                    repositories: i.repositories.clone(),
                 };
                 self.store.upsert_installation(&installation, now).await?;
+            }
+            // `installation_repositories` has no other actions.
+            (other, InstallationJob::Repositories(_)) => {
+                return Err(JobError::Park(format!(
+                    "installation_repositories action `{other}` is not handled"
+                )));
             }
         }
         Ok(())
@@ -429,11 +428,11 @@ mod tests {
             ..WorkerSettings::default()
         };
         assert_eq!(
-            settings.timeout_for(plan::JOB_SCORE),
+            settings.timeout_for(JobKind::ScorePullRequest),
             Duration::from_secs(7)
         );
         assert_eq!(
-            settings.timeout_for(plan::JOB_COVERAGE),
+            settings.timeout_for(JobKind::Coverage),
             Duration::from_secs(70)
         );
         assert!(

@@ -1,145 +1,16 @@
 //! Which job, if any, a webhook event asks for. Pure: the server stores what this returns.
 
-use serde::{Deserialize, Serialize};
-use serde_json::json;
-
 use crate::github::events::{Event, RepoRef};
 use crate::store::NewJob;
 
-use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
-pub use crate::store::{
-    JOB_ACCEPT_RISK, JOB_COVERAGE, JOB_RECORD_DEPLOYMENT,
-    JOB_RECORD_INSTALLATION as JOB_INSTALLATION, JOB_RECORD_ISSUE, JOB_RECORD_PULL,
-    JOB_SCORE_MERGE_GROUP, JOB_SCORE_PULL_REQUEST as JOB_SCORE,
+pub use super::payload::{
+    AcceptRiskJob, CoverageJob, DeploymentJob, InstallationChangedJob, InstallationJob,
+    InstallationRepositoriesJob, IssueJob, MergeGroupJob, Payload, PullClosedJob, RepoJob,
+    ScoreJob,
 };
 
 /// The identifier of the check run's "Accept risk" button.
 pub const ACCEPT_RISK_ACTION: &str = "accept_risk";
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RepoJob {
-    pub owner: String,
-    pub name: String,
-    pub full_name: String,
-    #[serde(default)]
-    pub default_branch: String,
-}
-
-impl From<&RepoRef> for RepoJob {
-    fn from(r: &RepoRef) -> Self {
-        RepoJob {
-            owner: r.owner.clone(),
-            name: r.name.clone(),
-            full_name: r.full_name.clone(),
-            default_branch: r.default_branch.clone(),
-        }
-    }
-}
-
-/// Score one head of a pull request. Fields the event did not carry (a re-run from the checks
-/// tab knows only the PR number) are looked up by the worker.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ScoreJob {
-    pub installation_id: u64,
-    pub repo: RepoJob,
-    pub number: u64,
-    pub head_sha: String,
-    pub base_ref: Option<String>,
-    pub draft: Option<bool>,
-    pub labels: Option<Vec<String>>,
-    pub author: Option<String>,
-    /// When the PR was opened (unix seconds).
-    #[serde(default)]
-    pub opened_at: Option<i64>,
-    /// What asked for the score, for logs and the audit trail.
-    pub reason: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AcceptRiskJob {
-    pub installation_id: u64,
-    pub repo: RepoJob,
-    pub check_run_id: u64,
-    pub head_sha: String,
-    pub pull_numbers: Vec<u64>,
-    pub sender: String,
-    /// The check run's `external_id` (`owner/name#N` for riskgate's own runs).
-    #[serde(default)]
-    pub external_id: Option<String>,
-}
-
-impl AcceptRiskJob {
-    /// The pull request whose check was accepted: the first the check run lists, or else the
-    /// number riskgate wrote into its `external_id` (GitHub lists no pull requests for a head
-    /// in a fork).
-    pub fn pull_number(&self) -> Option<u64> {
-        if let Some(&n) = self.pull_numbers.first() {
-            return Some(n);
-        }
-        let (repository, number) = self.external_id.as_deref()?.rsplit_once('#')?;
-        if repository != self.repo.full_name {
-            return None;
-        }
-        number.parse().ok()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CoverageJob {
-    pub installation_id: u64,
-    pub repo: RepoJob,
-    pub run_id: u64,
-    pub head_sha: String,
-    pub head_branch: Option<String>,
-    pub pull_numbers: Vec<u64>,
-    /// `owner/name` the run's head came from.
-    #[serde(default)]
-    pub head_repository: Option<String>,
-    /// Only a run of the repository itself may set a branch's coverage.
-    #[serde(default)]
-    pub same_repository: bool,
-}
-
-/// Score a merge queue's group: the change `base_sha..head_sha`, checked on `head_sha`. The
-/// refs and commit ids were checked to be plain when the event was read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MergeGroupJob {
-    pub installation_id: u64,
-    pub repo: RepoJob,
-    pub head_sha: String,
-    /// `refs/heads/gh-readonly-queue/…`
-    pub head_ref: String,
-    pub base_sha: String,
-    /// `refs/heads/<base>`
-    pub base_ref: String,
-}
-
-/// Record a deployment (and the status that came with it).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeploymentJob {
-    pub deployment: Deployment,
-    pub status: Option<DeploymentStatus>,
-}
-
-/// Record a closed pull request.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PullClosedJob {
-    pub pull: PullRecord,
-}
-
-/// A labelled issue: an incident if it carries the incident label.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IssueJob {
-    pub repository: String,
-    pub action: String,
-    pub number: u64,
-    pub title: String,
-    pub body: Option<String>,
-    pub labels: Vec<String>,
-    pub created_at: i64,
-    pub closed_at: Option<i64>,
-    pub author: Option<String>,
-}
 
 /// What the server does with an event.
 #[derive(Debug, Clone, PartialEq)]
@@ -148,26 +19,6 @@ pub enum Plan {
     Queue(Vec<NewJob>),
     /// Understood; nothing to do (200).
     Nothing(String),
-}
-
-fn score_job(job: ScoreJob) -> NewJob {
-    let (repository, number, head) = (
-        job.repo.full_name.clone(),
-        job.number as i64,
-        job.head_sha.clone(),
-    );
-    NewJob::score_pull_request(
-        &repository,
-        number,
-        &head,
-        serde_json::to_value(job).expect("job serialises"),
-    )
-}
-
-fn repo_job(kind: &str, repo: &RepoJob, payload: serde_json::Value) -> NewJob {
-    let mut job = NewJob::new(kind, payload);
-    job.repository = Some(repo.full_name.clone());
-    job
 }
 
 pub fn plan(event: &Event) -> Plan {
@@ -201,7 +52,7 @@ pub fn plan(event: &Event) -> Plan {
             let Some(installation_id) = installation_id else {
                 return no_installation();
             };
-            Plan::Queue(vec![score_job(ScoreJob {
+            Plan::Queue(vec![ScoreJob {
                 installation_id: *installation_id,
                 repo: repo.into(),
                 number: *number,
@@ -212,7 +63,8 @@ pub fn plan(event: &Event) -> Plan {
                 author: Some(author.clone()),
                 opened_at: *opened_at,
                 reason: format!("pull_request.{action}"),
-            })])
+            }
+            .into_job()])
         }
         Event::PullRequestReview {
             action,
@@ -226,7 +78,7 @@ pub fn plan(event: &Event) -> Plan {
             let Some(installation_id) = installation_id else {
                 return no_installation();
             };
-            Plan::Queue(vec![score_job(ScoreJob {
+            Plan::Queue(vec![ScoreJob {
                 installation_id: *installation_id,
                 repo: repo.into(),
                 number: *number,
@@ -237,7 +89,8 @@ pub fn plan(event: &Event) -> Plan {
                 author: None,
                 opened_at: None,
                 reason: format!("pull_request_review.{action}"),
-            })])
+            }
+            .into_job()])
         }
         Event::CheckRun {
             action,
@@ -276,12 +129,7 @@ pub fn plan(event: &Event) -> Plan {
                         sender: sender.clone(),
                         external_id: external_id.clone(),
                     };
-                    let repo_job_ = job.repo.clone();
-                    Plan::Queue(vec![repo_job(
-                        JOB_ACCEPT_RISK,
-                        &repo_job_,
-                        serde_json::to_value(job).expect("job serialises"),
-                    )])
+                    Plan::Queue(vec![job.into_job()])
                 }
                 other => Plan::Nothing(format!("check_run.{other} needs no work")),
             }
@@ -304,17 +152,11 @@ pub fn plan(event: &Event) -> Plan {
                 &format!("check_suite.{action}"),
             )
         }
-        Event::Installation {
-            installation_id, ..
-        }
-        | Event::InstallationRepositories {
-            installation_id, ..
-        } => {
-            let payload = installation_payload(event);
-            let mut job = NewJob::new(JOB_INSTALLATION, payload);
-            job.repository = None;
-            let _ = installation_id;
-            Plan::Queue(vec![job])
+        Event::Installation { .. } | Event::InstallationRepositories { .. } => {
+            match installation_job(event) {
+                Some(job) => Plan::Queue(vec![job.into_job()]),
+                None => no_installation(),
+            }
         }
         Event::WorkflowRun {
             action,
@@ -351,12 +193,7 @@ pub fn plan(event: &Event) -> Plan {
                 head_repository: head_repository.clone(),
                 same_repository: *same_repository,
             };
-            let r = job.repo.clone();
-            Plan::Queue(vec![repo_job(
-                JOB_COVERAGE,
-                &r,
-                serde_json::to_value(job).expect("job serialises"),
-            )])
+            Plan::Queue(vec![job.into_job()])
         }
         Event::MergeGroup {
             installation_id,
@@ -378,33 +215,18 @@ pub fn plan(event: &Event) -> Plan {
                 base_sha: base_sha.clone(),
                 base_ref: base_ref.clone(),
             };
-            let mut new = repo_job(
-                JOB_SCORE_MERGE_GROUP,
-                &job.repo,
-                serde_json::to_value(&job).expect("job serialises"),
-            );
-            new.head_sha = Some(job.head_sha);
-            Plan::Queue(vec![new])
+            Plan::Queue(vec![job.into_job()])
         }
         Event::Deployment {
-            repo,
-            deployment,
-            status,
-            ..
-        } => record_job(
-            JOB_RECORD_DEPLOYMENT,
-            &repo.full_name,
-            serde_json::to_value(DeploymentJob {
-                deployment: deployment.clone(),
-                status: status.clone(),
-            })
-            .expect("job serialises"),
-        ),
-        Event::PullRequestClosed { repo, pull, .. } => record_job(
-            JOB_RECORD_PULL,
-            &repo.full_name,
-            serde_json::to_value(PullClosedJob { pull: pull.clone() }).expect("job serialises"),
-        ),
+            deployment, status, ..
+        } => Plan::Queue(vec![DeploymentJob {
+            deployment: deployment.clone(),
+            status: status.clone(),
+        }
+        .into_job()]),
+        Event::PullRequestClosed { pull, .. } => {
+            Plan::Queue(vec![PullClosedJob { pull: pull.clone() }.into_job()])
+        }
         Event::Issue {
             action,
             repo,
@@ -416,29 +238,19 @@ pub fn plan(event: &Event) -> Plan {
             closed_at,
             author,
             ..
-        } => record_job(
-            JOB_RECORD_ISSUE,
-            &repo.full_name,
-            serde_json::to_value(IssueJob {
-                repository: repo.full_name.clone(),
-                action: action.clone(),
-                number: *number,
-                title: title.clone(),
-                body: body.clone(),
-                labels: labels.clone(),
-                created_at: *created_at,
-                closed_at: *closed_at,
-                author: author.clone(),
-            })
-            .expect("job serialises"),
-        ),
+        } => Plan::Queue(vec![IssueJob {
+            repository: repo.full_name.clone(),
+            action: action.clone(),
+            number: *number,
+            title: title.clone(),
+            body: body.clone(),
+            labels: labels.clone(),
+            created_at: *created_at,
+            closed_at: *closed_at,
+            author: author.clone(),
+        }
+        .into_job()]),
     }
-}
-
-fn record_job(kind: &str, repository: &str, payload: serde_json::Value) -> Plan {
-    let mut job = NewJob::new(kind, payload);
-    job.repository = Some(repository.to_string());
-    Plan::Queue(vec![job])
 }
 
 fn rescore(
@@ -455,7 +267,7 @@ fn rescore(
         pull_numbers
             .iter()
             .map(|&number| {
-                score_job(ScoreJob {
+                ScoreJob {
                     installation_id,
                     repo: repo.into(),
                     number,
@@ -466,32 +278,40 @@ fn rescore(
                     author: None,
                     opened_at: None,
                     reason: reason.to_string(),
-                })
+                }
+                .into_job()
             })
             .collect(),
     )
 }
 
-fn installation_payload(event: &Event) -> serde_json::Value {
-    match event {
+/// The job of an installation event; `None` for other events.
+fn installation_job(event: &Event) -> Option<InstallationJob> {
+    Some(match event {
         Event::Installation {
             action,
             installation_id,
             account,
             target_type,
             repositories,
-        } => json!({
-            "action": action, "installation_id": installation_id, "account": account,
-            "target_type": target_type, "repositories": repositories,
+        } => InstallationJob::Installation(InstallationChangedJob {
+            action: action.clone(),
+            installation_id: *installation_id,
+            account: account.clone(),
+            target_type: target_type.clone(),
+            repositories: repositories.clone(),
         }),
         Event::InstallationRepositories {
             action,
             installation_id,
             added,
             removed,
-        } => json!({
-            "action": action, "installation_id": installation_id, "added": added, "removed": removed,
+        } => InstallationJob::Repositories(InstallationRepositoriesJob {
+            action: action.clone(),
+            installation_id: *installation_id,
+            added: added.clone(),
+            removed: removed.clone(),
         }),
-        _ => serde_json::Value::Null,
-    }
+        _ => return None,
+    })
 }

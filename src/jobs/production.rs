@@ -1,17 +1,12 @@
 //! The jobs that record production history from webhooks: deployments and their statuses,
 //! closed pull requests, and issues labelled as incidents.
 
-use super::plan::{DeploymentJob, IssueJob, PullClosedJob};
+use super::payload::{DeploymentJob, IssueJob, Payload, PullClosedJob};
 use super::{JobError, Worker};
 use crate::labels::incidents::Incident;
 use crate::production;
 use crate::store::Job;
 use crate::time::now_ms;
-
-fn payload<T: serde::de::DeserializeOwned>(job: &Job) -> Result<T, JobError> {
-    serde_json::from_value(job.payload.clone())
-        .map_err(|e| JobError::Park(format!("bad job payload: {e}")))
-}
 
 /// The incident a labelled issue stands for.
 pub fn issue_incident(issue: &IssueJob) -> Incident {
@@ -32,7 +27,7 @@ pub fn issue_incident(issue: &IssueJob) -> Incident {
 
 impl Worker {
     pub(super) async fn record_deployment(&self, job: &Job) -> Result<(), JobError> {
-        let d: DeploymentJob = payload(job)?;
+        let d = DeploymentJob::read(job)?;
         production::record_deployment(
             &self.store,
             &d.deployment,
@@ -45,7 +40,7 @@ impl Worker {
     }
 
     pub(super) async fn record_pull(&self, job: &Job) -> Result<(), JobError> {
-        let p: PullClosedJob = payload(job)?;
+        let p = PullClosedJob::read(job)?;
         production::record_pull(&self.store, &p.pull, self.settings.links, now_ms()).await?;
         Ok(())
     }
@@ -54,7 +49,7 @@ impl Worker {
     /// resolution). Taking the label off later does not erase it: the audit trail keeps what
     /// was recorded, and a wrong link is rejected with `riskgate incidents unlink`.
     pub(super) async fn record_issue(&self, job: &Job) -> Result<(), JobError> {
-        let issue: IssueJob = payload(job)?;
+        let issue = IssueJob::read(job)?;
         let label = &self.settings.incident_label;
         if !issue.labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
             tracing::debug!(number = issue.number, %label, "issue without the incident label");

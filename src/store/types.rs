@@ -6,25 +6,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Job kind: score a pull request head and post its check run.
-pub const JOB_SCORE_PULL_REQUEST: &str = "score_pull_request";
-/// Job kind: a maintainer accepted the risk of a pull request.
-pub const JOB_ACCEPT_RISK: &str = "accept_risk";
-/// Job kind: score a merge queue's group and post its check run.
-pub const JOB_SCORE_MERGE_GROUP: &str = "score_merge_group";
-/// Job kind: record an installation or its repositories.
-pub const JOB_RECORD_INSTALLATION: &str = "record_installation";
-/// Job kind: process an uploaded coverage report.
-pub const JOB_COVERAGE: &str = "coverage";
-/// Job kind: record a deployment or deployment status.
-pub const JOB_RECORD_DEPLOYMENT: &str = "record_deployment";
-/// Job kind: record a closed pull request.
-pub const JOB_RECORD_PULL: &str = "record_pull";
-/// Job kind: a labelled issue, maybe an incident.
-pub const JOB_RECORD_ISSUE: &str = "record_issue";
-/// Job kind: complete the check run of a parked scoring job, saying why it was not scored.
-/// Its payload names the parked job: `{"parked_job": ID}`.
-pub const JOB_FINISH_CHECK_RUN: &str = "finish_check_run";
+use super::kind::JobKind;
 
 /// A webhook delivery as received.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +36,7 @@ pub struct Delivery {
 /// Work to queue.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewJob {
-    /// One of the `JOB_*` kinds.
-    pub kind: String,
+    pub kind: JobKind,
     pub repository: Option<String>,
     pub pr_number: Option<i64>,
     pub head_sha: Option<String>,
@@ -67,9 +48,9 @@ pub struct NewJob {
 
 impl NewJob {
     /// A job of `kind` with `payload`, due at once, about no pull request.
-    pub fn new(kind: &str, payload: Value) -> NewJob {
+    pub fn new(kind: JobKind, payload: Value) -> NewJob {
         NewJob {
-            kind: kind.to_string(),
+            kind,
             repository: None,
             pr_number: None,
             head_sha: None,
@@ -86,7 +67,7 @@ impl NewJob {
         payload: Value,
     ) -> NewJob {
         NewJob {
-            kind: JOB_SCORE_PULL_REQUEST.to_string(),
+            kind: JobKind::ScorePullRequest,
             repository: Some(repository.to_string()),
             pr_number: Some(pr_number),
             head_sha: Some(head_sha.to_string()),
@@ -170,7 +151,8 @@ impl FromStr for JobStatus {
 pub struct Job {
     pub id: i64,
     pub delivery_id: Option<String>,
-    pub kind: String,
+    /// A claimed job's kind is always known: the claim parks one of a kind it does not know.
+    pub kind: JobKind,
     pub repository: Option<String>,
     pub pr_number: Option<i64>,
     pub head_sha: Option<String>,
@@ -194,6 +176,8 @@ pub struct Job {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSummary {
     pub id: i64,
+    /// The stored name, as text: a listing also shows jobs of a kind this version does not
+    /// know (parked when claimed). Compares equal to the [`JobKind`] of that name.
     pub kind: String,
     pub repository: Option<String>,
     pub pr_number: Option<i64>,

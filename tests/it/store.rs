@@ -18,9 +18,9 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use riskgate::store::{
-    Backend, Job, JobStatus, NewAuditEvent, NewCoverageReport, NewDelivery, NewInstallation,
-    NewJob, NewScore, Recorded, Store, StoreError, AUDIT_CHECK_CONCLUSION, AUDIT_RISK_ACCEPTED,
-    JOB_COVERAGE, JOB_FINISH_CHECK_RUN, JOB_RECORD_INSTALLATION,
+    Backend, Job, JobKind, JobStatus, NewAuditEvent, NewCoverageReport, NewDelivery,
+    NewInstallation, NewJob, NewScore, Recorded, Store, StoreError, AUDIT_CHECK_CONCLUSION,
+    AUDIT_RISK_ACCEPTED, JOB_COVERAGE, JOB_FINISH_CHECK_RUN, JOB_RECORD_INSTALLATION,
 };
 use serde_json::json;
 
@@ -150,6 +150,7 @@ on_both_backends!(
     concurrent_duplicate_deliveries_queue_one_job,
     a_delivery_its_jobs_and_supersedes_are_one_transaction,
     concurrent_workers_claim_each_job_once,
+    a_job_of_an_unknown_kind_is_parked_when_claimed,
     expired_lease_is_reclaimed_with_its_state,
     retry_park_unpark_requeue_complete,
     only_the_holder_finishes_a_job,
@@ -401,6 +402,50 @@ async fn concurrent_workers_claim_each_job_once(db: Db) {
     assert_eq!(all.len(), 50, "claimed {} times for 50 jobs", all.len());
     assert_eq!(distinct, ids.into_iter().collect::<BTreeSet<_>>());
     assert_eq!(db.store.job_counts().await.unwrap()["done"], 50);
+}
+
+/// A row whose kind this version does not know (written by another version) is parked by
+/// the claim with a message naming the kind, the next job is claimed instead, and the listing
+/// still shows the row as stored.
+async fn a_job_of_an_unknown_kind_is_parked_when_claimed(db: Db) {
+    let store = &db.store;
+    let unknown = store
+        .enqueue_job(&NewJob::new(JOB_COVERAGE, json!({"x": 1})), 1_000)
+        .await
+        .unwrap();
+    let known = store
+        .enqueue_job(&score_job(7, "aaa"), 1_000)
+        .await
+        .unwrap();
+    raw_execute(
+        &db,
+        &format!("UPDATE jobs SET kind = 'retired_kind' WHERE id = {unknown}"),
+    )
+    .await
+    .unwrap();
+
+    let claimed = store
+        .claim_job("w", 60_000, MAX_ATTEMPTS, 2_000)
+        .await
+        .unwrap()
+        .expect("the known job is claimed");
+    assert_eq!(
+        (claimed.id, claimed.kind),
+        (known, JobKind::ScorePullRequest)
+    );
+    let listed = store.list_jobs(Some(JobStatus::Parked), 10).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (listed[0].id, listed[0].kind.as_str()),
+        (unknown, "retired_kind")
+    );
+    let error = listed[0].last_error.as_deref().unwrap_or_default();
+    assert!(error.contains("unknown job kind `retired_kind`"), "{error}");
+    assert!(store
+        .claim_job("w", 60_000, MAX_ATTEMPTS, 3_000)
+        .await
+        .unwrap()
+        .is_none());
 }
 
 async fn expired_lease_is_reclaimed_with_its_state(db: Db) {

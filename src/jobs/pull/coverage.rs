@@ -1,0 +1,274 @@
+//! A CI run finished: its coverage report is read from the configured artifact, kept for its
+//! commit and branch, and the run's pull requests are scored again with it.
+
+use crate::config::RepoConfig;
+use crate::features::coverage::CoverageReport;
+use crate::github::client::{RepoId, MAX_ARTIFACT_BYTES};
+use crate::jobs::payload::{CoverageJob, Payload, ScoreJob};
+use crate::jobs::{JobError, Worker};
+use crate::mining;
+use crate::store::Job;
+use crate::time::now_ms;
+
+use super::{blocking_err, fetch_error};
+
+/// Largest coverage report read out of an artifact, counted in bytes actually decompressed.
+pub const MAX_COVERAGE_REPORT_BYTES: u64 = 128 * 1024 * 1024;
+
+impl Worker {
+    /// A CI run finished: read the configured coverage artifact, keep the report for its
+    /// commit and branch, and rescore the run's pull requests with it.
+    pub(in crate::jobs) async fn coverage(&self, job: &Job) -> Result<(), JobError> {
+        let c = CoverageJob::read(job)?;
+        let repo = RepoId::new(&c.repo.owner, &c.repo.name);
+        let default_branch = if c.repo.default_branch.is_empty() {
+            "main".to_string()
+        } else {
+            c.repo.default_branch.clone()
+        };
+        let token = self.github.installation_token(c.installation_id).await?;
+        let config_text = {
+            let guard = self.lock_repo(&c.repo.full_name).await;
+            let mirrors = self.mirrors.clone();
+            let full_name = c.repo.full_name.clone();
+            let rev = format!("refs/heads/{default_branch}");
+            let refs = vec![rev.clone()];
+            guard
+                .blocking(move || -> Result<Option<String>, JobError> {
+                    let path = mirrors
+                        .fetch(&full_name, Some(&token), &refs)
+                        .map_err(fetch_error)?;
+                    let repo = mining::open_repository(&path)
+                        .map_err(|e| JobError::Retry(e.to_string()))?;
+                    mining::config_at(&repo, &rev).map_err(|e| JobError::Retry(e.to_string()))
+                })
+                .await??
+        };
+        let config = match config_text
+            .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
+            .transpose()
+        {
+            Ok(c) => c.unwrap_or_default(),
+            Err(e) => return Err(JobError::Park(format!("coverage not read: {e}"))),
+        };
+        let Some(wanted) = config.coverage else {
+            tracing::info!("no coverage artifact configured; nothing to read");
+            return Ok(());
+        };
+        let artifacts = self
+            .github
+            .list_run_artifacts(c.installation_id, repo, c.run_id)
+            .await?;
+        let Some(artifact) = artifacts
+            .iter()
+            .find(|a| a.name == wanted.artifact && !a.expired)
+        else {
+            tracing::info!(artifact = %wanted.artifact, "the run has no such artifact");
+            return Ok(());
+        };
+        if artifact.size_in_bytes > MAX_ARTIFACT_BYTES as u64 {
+            return Err(JobError::Park(format!(
+                "the coverage artifact `{}` is {} bytes, more than the {} MiB riskgate downloads",
+                artifact.name,
+                artifact.size_in_bytes,
+                MAX_ARTIFACT_BYTES / (1024 * 1024)
+            )));
+        }
+        let zipped = self
+            .github
+            .download_artifact(c.installation_id, repo, artifact.id)
+            .await?;
+        // Unzipping is CPU work on a bounded input; it stays off the async threads.
+        let paths = wanted.paths.clone();
+        let (name, text) = tokio::task::spawn_blocking(move || {
+            report_from_zip(&zipped, &paths, MAX_COVERAGE_REPORT_BYTES)
+        })
+        .await
+        .map_err(blocking_err)?
+        .map_err(JobError::Park)?;
+        let parsed =
+            CoverageReport::parse(&name, &text).map_err(|e| JobError::Park(e.to_string()))?;
+        let format = if text.trim_start().starts_with('<') {
+            "cobertura"
+        } else {
+            "lcov"
+        };
+        let head_branch = c.head_branch.clone().unwrap_or_default();
+        // A fork can name a branch like the base branch; only the repository's own runs speak
+        // for its branches. A fork's report still serves its own head commit.
+        let branch = if c.same_repository {
+            head_branch
+        } else {
+            let from = c.head_repository.as_deref().unwrap_or("unknown repository");
+            crate::store::fork_branch_label(from, &head_branch)
+        };
+        self.store
+            .store_coverage_report(
+                &crate::store::NewCoverageReport {
+                    repository: c.repo.full_name.clone(),
+                    branch: branch.clone(),
+                    sha: c.head_sha.clone(),
+                    format: format.into(),
+                    report: text,
+                },
+                now_ms(),
+            )
+            .await?;
+        tracing::info!(files = parsed.file_count(), %branch, "coverage report stored");
+        // GitHub lists no pull requests for a run from a fork: rescore those riskgate has seen
+        // at this head instead.
+        let pull_numbers = if c.pull_numbers.is_empty() {
+            self.store
+                .pull_requests_scored_at(&c.repo.full_name, &c.head_sha)
+                .await?
+                .into_iter()
+                .filter_map(|n| u64::try_from(n).ok())
+                .collect()
+        } else {
+            c.pull_numbers.clone()
+        };
+        for &number in &pull_numbers {
+            let rescore = ScoreJob {
+                installation_id: c.installation_id,
+                repo: c.repo.clone(),
+                number,
+                head_sha: c.head_sha.clone(),
+                base_ref: None,
+                draft: None,
+                labels: None,
+                author: None,
+                opened_at: None,
+                reason: "coverage".into(),
+            };
+            self.store
+                .enqueue_job(&rescore.into_job(), now_ms())
+                .await?;
+        }
+        self.wake.notify_waiters();
+        Ok(())
+    }
+}
+
+/// The first configured report path found in the artifact (by exact name or as a suffix), read
+/// up to `max_bytes` of decompressed data. The limit counts the bytes the decompressor actually
+/// yields: the sizes an archive declares are not trusted, since a zip bomb lies about them.
+fn report_from_zip(
+    bytes: &[u8],
+    paths: &[String],
+    max_bytes: u64,
+) -> Result<(String, String), String> {
+    use std::io::Read as _;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+        .map_err(|e| format!("the coverage artifact is not a zip file: {e}"))?;
+    let names: Vec<String> = archive.file_names().map(str::to_string).collect();
+    for wanted in paths {
+        let wanted = wanted.trim_start_matches("./");
+        let found = names
+            .iter()
+            .find(|n| *n == wanted || n.ends_with(&format!("/{wanted}")));
+        if let Some(name) = found {
+            let file = archive
+                .by_name(name)
+                .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
+            let mut raw = Vec::new();
+            file.take(max_bytes.saturating_add(1))
+                .read_to_end(&mut raw)
+                .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
+            if raw.len() as u64 > max_bytes {
+                return Err(format!(
+                    "the coverage report {name} in the artifact is larger than {} MiB once \
+                     decompressed; riskgate reads no more of it",
+                    max_bytes / (1024 * 1024)
+                ));
+            }
+            return Ok((name.clone(), String::from_utf8_lossy(&raw).into_owned()));
+        }
+    }
+    Err(format!(
+        "the coverage artifact holds none of {}",
+        paths.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    const MIB: u64 = 1024 * 1024;
+
+    /// A zip holding `name` with `size` zero bytes, deflated.
+    fn zip_of_zeros(name: &str, size: u64) -> Vec<u8> {
+        let mut buf = std::io::Cursor::new(Vec::new());
+        let mut w = zip::ZipWriter::new(&mut buf);
+        w.start_file(name, zip::write::SimpleFileOptions::default())
+            .unwrap();
+        let chunk = vec![0u8; MIB as usize];
+        let mut left = size;
+        while left > 0 {
+            let n = left.min(MIB);
+            w.write_all(&chunk[..n as usize]).unwrap();
+            left -= n;
+        }
+        w.finish().unwrap();
+        buf.into_inner()
+    }
+
+    /// Rewrites every uncompressed size the archive declares (local and central headers) to
+    /// `declared`, as a zip bomb would.
+    fn lie_about_sizes(zip: &mut [u8], declared: u32) {
+        let mut i = 0;
+        while i + 4 <= zip.len() {
+            let at = match &zip[i..i + 4] {
+                b"PK\x03\x04" => Some(i + 22),
+                b"PK\x01\x02" => Some(i + 24),
+                _ => None,
+            };
+            if let Some(at) = at {
+                zip[at..at + 4].copy_from_slice(&declared.to_le_bytes());
+            }
+            i += 1;
+        }
+    }
+
+    fn paths() -> Vec<String> {
+        vec!["lcov.info".to_string()]
+    }
+
+    #[test]
+    fn a_report_is_read_up_to_the_cap() {
+        let exact = zip_of_zeros("out/lcov.info", MIB);
+        let (name, text) = report_from_zip(&exact, &paths(), MIB).unwrap();
+        assert_eq!(name, "out/lcov.info");
+        assert_eq!(text.len() as u64, MIB);
+        let over = zip_of_zeros("lcov.info", MIB + 1);
+        let error = report_from_zip(&over, &paths(), MIB).unwrap_err();
+        assert!(
+            error.contains("lcov.info") && error.contains("larger than 1 MiB"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn the_cap_counts_bytes_read_not_the_sizes_declared() {
+        let mut bomb = zip_of_zeros("lcov.info", 3 * MIB);
+        lie_about_sizes(&mut bomb, 100);
+        let archive = zip::ZipArchive::new(std::io::Cursor::new(&bomb)).unwrap();
+        assert_eq!(
+            archive.decompressed_size(),
+            Some(100),
+            "the archive claims 100 bytes"
+        );
+        let error = report_from_zip(&bomb, &paths(), MIB).unwrap_err();
+        assert!(error.contains("larger than 1 MiB"), "{error}");
+    }
+
+    #[test]
+    fn a_missing_report_and_a_non_zip_are_named() {
+        let other = zip_of_zeros("coverage.json", 10);
+        let error = report_from_zip(&other, &paths(), MIB).unwrap_err();
+        assert!(error.contains("holds none of lcov.info"), "{error}");
+        let error = report_from_zip(b"not a zip", &paths(), MIB).unwrap_err();
+        assert!(error.contains("not a zip file"), "{error}");
+    }
+}

@@ -1,0 +1,263 @@
+//! The first step of scoring a pull request: everything is read and scored, nothing is posted.
+//! What it finds is a plain [`Gathered`] value that [`super::publish`] turns into the check.
+
+use serde_json::{json, Value};
+
+use super::{high_risk_name, mining_err};
+use crate::config::{CommentPolicy, HighRisk, RepoConfig};
+use crate::engine::{self, CoverageInputs};
+use crate::features::coverage::CoverageReport;
+use crate::features::review::{review_signals, Review, ReviewSignals};
+use crate::github::client::RepoId;
+use crate::jobs::payload::ScoreJob;
+use crate::jobs::{JobError, MirrorGuard, Worker};
+use crate::mining::{self, ChangeSpec, MinedChange};
+use crate::report::ScoreReport;
+use crate::store::Job;
+use crate::time::parse_rfc3339_utc;
+
+/// What scoring one head found.
+pub(super) enum Gathered {
+    /// The head is not scored (a skip label, a draft, unreadable settings): the check is
+    /// completed with this.
+    NotScored(NotScored),
+    Scored(Scored),
+}
+
+/// The check of a head that was not scored.
+pub(super) struct NotScored {
+    pub conclusion: &'static str,
+    pub title: String,
+    pub summary: String,
+}
+
+impl NotScored {
+    fn skipped(title: &str, summary: String) -> Gathered {
+        Gathered::NotScored(NotScored {
+            conclusion: "skipped",
+            title: title.to_string(),
+            summary,
+        })
+    }
+}
+
+/// The score of a head, with the settings that decide how it is shown.
+pub(super) struct Scored {
+    pub report: ScoreReport,
+    pub high_risk: HighRisk,
+    pub comment: CommentPolicy,
+}
+
+impl Worker {
+    /// The scoring job with what its event did not carry (a re-run from the checks tab knows
+    /// only the PR number) looked up on GitHub.
+    pub(super) async fn complete_pull_request(
+        &self,
+        mut pr: ScoreJob,
+    ) -> Result<ScoreJob, JobError> {
+        if pr.base_ref.is_none()
+            || pr.labels.is_none()
+            || pr.draft.is_none()
+            || pr.opened_at.is_none()
+        {
+            let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
+            let info = self
+                .github
+                .get_pull_request(pr.installation_id, repo, pr.number)
+                .await?;
+            pr.base_ref.get_or_insert(info.base_ref);
+            pr.labels.get_or_insert(info.labels);
+            pr.draft.get_or_insert(info.draft);
+            pr.author.get_or_insert(info.author);
+            pr.opened_at = pr.opened_at.or(info.created_at);
+        }
+        Ok(pr)
+    }
+
+    /// Reads the repository's settings from the base branch, the change from the mirror, the
+    /// reviews and coverage, and scores the head. The repository's `high_risk` goes into the
+    /// job's `state`, so that a check completed for the job if it is parked later follows it.
+    pub(super) async fn gather(
+        &self,
+        job: &Job,
+        pr: &ScoreJob,
+        state: &mut Value,
+        deadline: std::time::Instant,
+    ) -> Result<Gathered, JobError> {
+        let base_ref = pr.base_ref.clone().unwrap_or_default();
+        let guard = self.lock_repo(&pr.repo.full_name).await;
+        let refs = vec![
+            format!("refs/heads/{base_ref}"),
+            format!("refs/pull/{}/head", pr.number),
+        ];
+        let mirror = self
+            .fetch_refs(&guard, pr.installation_id, &pr.repo, refs)
+            .await?;
+        let base_rev = format!("refs/heads/{base_ref}");
+        let config = match self.config_at(&guard, &mirror, &base_rev).await? {
+            Ok(config) => config,
+            Err(e) => {
+                return Ok(Gathered::NotScored(NotScored {
+                    conclusion: "failure",
+                    title: "riskgate: invalid .github/riskgate.yml".to_string(),
+                    summary: format!(
+                        "riskgate could not read its settings from the base branch \
+                         `{base_ref}`: {e}"
+                    ),
+                }))
+            }
+        };
+        if state["high_risk"].as_str() != Some(high_risk_name(config.high_risk_conclusion())) {
+            state["high_risk"] = json!(high_risk_name(config.high_risk_conclusion()));
+            self.save_state(job, state).await?;
+        }
+        if let Some(skipped) = skipped(pr, &config) {
+            return Ok(skipped);
+        }
+
+        let mined = {
+            let head = pr.head_sha.clone();
+            guard
+                .blocking(move || {
+                    let repo = mining::open_repository(&mirror)?;
+                    mining::mine_change(
+                        &repo,
+                        &ChangeSpec {
+                            base: Some(base_rev),
+                            head: Some(head),
+                            deadline: Some(deadline),
+                        },
+                    )
+                })
+                .await?
+                .map_err(mining_err)?
+        };
+        drop(guard);
+
+        let review = self.review_signals(pr, &mined).await?;
+        let coverage = self
+            .coverage_inputs(&pr.repo.full_name, &base_ref, &pr.head_sha)
+            .await?;
+        let model = self.model.current();
+        let report = engine::score_mined(&model, &mined, coverage.as_ref(), Some(&review))
+            .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
+        Ok(Gathered::Scored(Scored {
+            report,
+            high_risk: config.high_risk_conclusion(),
+            comment: config.comment,
+        }))
+    }
+
+    /// The repository's settings at `rev` of the mirror: the defaults when it has none, the
+    /// parse error when they cannot be read.
+    async fn config_at(
+        &self,
+        guard: &MirrorGuard,
+        mirror: &std::path::Path,
+        rev: &str,
+    ) -> Result<Result<RepoConfig, String>, JobError> {
+        let (mirror, rev) = (mirror.to_path_buf(), rev.to_string());
+        let text = guard
+            .blocking(move || {
+                let repo = mining::open_repository(&mirror)?;
+                mining::config_at(&repo, &rev)
+            })
+            .await?
+            .map_err(mining_err)?;
+        Ok(text
+            .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
+            .transpose()
+            .map(Option::unwrap_or_default)
+            .map_err(|e| e.to_string()))
+    }
+
+    /// The reviews of the pull request so far, as signals for the model.
+    async fn review_signals(
+        &self,
+        pr: &ScoreJob,
+        mined: &MinedChange,
+    ) -> Result<ReviewSignals, JobError> {
+        let (inst, repo) = (
+            pr.installation_id,
+            RepoId::new(&pr.repo.owner, &pr.repo.name),
+        );
+        let reviews = self.github.list_reviews(inst, repo, pr.number).await?;
+        let review_comments = self
+            .github
+            .list_review_comments(inst, repo, pr.number)
+            .await?;
+        let reviews: Vec<Review> = reviews
+            .into_iter()
+            .map(|r| Review {
+                reviewer: r.reviewer,
+                state: r.state,
+                submitted_at: r.submitted_at.as_deref().and_then(parse_rfc3339_utc),
+            })
+            .collect();
+        let changed: u64 = mined
+            .snapshot
+            .files
+            .iter()
+            .map(|f| f.added + f.deleted)
+            .sum();
+        let author = pr.author.clone().unwrap_or_default();
+        Ok(review_signals(
+            &author,
+            &reviews,
+            review_comments.len(),
+            changed,
+            pr.opened_at,
+            &mined.file_authors,
+        ))
+    }
+
+    /// The coverage of a head and of its base branch, when a report for the head was uploaded.
+    pub(in crate::jobs) async fn coverage_inputs(
+        &self,
+        repository: &str,
+        base_ref: &str,
+        head_sha: &str,
+    ) -> Result<Option<CoverageInputs>, JobError> {
+        let Some(head) = self
+            .store
+            .coverage_report_for_commit(repository, head_sha)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let parse = |name: &str, text: &str| CoverageReport::parse(name, text).ok();
+        let Some(head) = parse("head coverage report", &head.report) else {
+            return Ok(None);
+        };
+        let base = self
+            .store
+            .latest_coverage_report(repository, base_ref)
+            .await?
+            .and_then(|b| parse("base coverage report", &b.report))
+            .unwrap_or_default();
+        Ok(Some(CoverageInputs { base, head }))
+    }
+}
+
+/// Why the head is not scored at all, if it is not: the skip label, or a draft.
+fn skipped(pr: &ScoreJob, config: &RepoConfig) -> Option<Gathered> {
+    let labels = pr.labels.clone().unwrap_or_default();
+    if labels.iter().any(|l| l == &config.skip_label) {
+        return Some(NotScored::skipped(
+            "riskgate: skipped by label",
+            format!(
+                "The pull request carries the `{}` label, so riskgate did not score it.",
+                config.skip_label
+            ),
+        ));
+    }
+    if pr.draft == Some(true) && !config.score_drafts {
+        return Some(NotScored::skipped(
+            "riskgate: draft, not scored",
+            "Draft pull requests are scored when they are marked ready for review (or with \
+             `score_drafts: true`)."
+                .to_string(),
+        ));
+    }
+    None
+}

@@ -1,0 +1,233 @@
+//! The second step of scoring a pull request: what [`super::gather`] found becomes the check
+//! run, the sticky comment, the stored score and its audit event. Each is saved in the job's
+//! state once done, so a resumed job does not repeat it.
+
+use serde_json::{json, Value};
+
+use super::gather::Scored;
+use crate::config::{CommentPolicy, HighRisk};
+use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
+use crate::github::{render, CHECK_NAME};
+use crate::jobs::payload::ScoreJob;
+use crate::jobs::plan::ACCEPT_RISK_ACTION;
+use crate::jobs::{JobError, Worker};
+use crate::model::Band;
+use crate::store::{Job, NewAuditEvent, NewScore};
+use crate::time::now_ms;
+
+/// What the check says: the score's conclusion, or success where the risk was accepted.
+struct Verdict {
+    conclusion: &'static str,
+    title: String,
+    summary: String,
+    accepted_by: Option<String>,
+}
+
+impl Worker {
+    /// The job's check run: the one it created before (kept in `state`), or a new one, in
+    /// progress, saved in `state` at once.
+    pub(super) async fn open_check_run(
+        &self,
+        job: &Job,
+        pr: &ScoreJob,
+        state: &mut Value,
+    ) -> Result<CheckRunId, JobError> {
+        if let Some(id) = state["check_run_id"].as_u64() {
+            return Ok(CheckRunId(id));
+        }
+        let id = self
+            .github
+            .create_check_run(
+                pr.installation_id,
+                RepoId::new(&pr.repo.owner, &pr.repo.name),
+                &pr.head_sha,
+                CHECK_NAME,
+                &format!("{}#{}", pr.repo.full_name, pr.number),
+            )
+            .await?;
+        state["check_run_id"] = json!(id.0);
+        self.save_state(job, state).await?;
+        Ok(id)
+    }
+
+    /// Completes the check with the score, updates the sticky comment and records the score.
+    pub(super) async fn publish(
+        &self,
+        job: &Job,
+        pr: &ScoreJob,
+        check: CheckRunId,
+        scored: &Scored,
+        state: &mut Value,
+    ) -> Result<(), JobError> {
+        let (inst, repo) = (
+            pr.installation_id,
+            RepoId::new(&pr.repo.owner, &pr.repo.name),
+        );
+        let report = &scored.report;
+        let markdown = report.to_markdown();
+        let verdict = self.verdict(pr, scored, &markdown).await?;
+        let mut actions = Vec::new();
+        if verdict.conclusion != "success" {
+            actions.push(CheckAction {
+                label: "Accept risk".into(),
+                description: "Mark as reviewed; needs write access".into(),
+                identifier: ACCEPT_RISK_ACTION.into(),
+            });
+        }
+        let update = CheckRunUpdate {
+            status: Some("completed".into()),
+            conclusion: Some(verdict.conclusion.into()),
+            title: Some(verdict.title.clone()),
+            summary: Some(verdict.summary.clone()),
+            text: None,
+            annotations: render::annotations_for(report),
+            actions,
+        };
+        self.github
+            .update_check_run(inst, repo, check, &update)
+            .await?;
+        // From here on the check carries its score: a failure later (the comment, say) must
+        // not turn it into "could not score".
+        state["concluded"] = json!(true);
+        self.save_state(job, state).await?;
+
+        self.sticky_comment(
+            inst,
+            repo,
+            pr.number,
+            report.band,
+            scored.comment,
+            &markdown,
+        )
+        .await?;
+        if state["recorded"].as_bool() != Some(true) {
+            self.record_score(job, pr, check, scored, &verdict).await?;
+            state["recorded"] = json!(true);
+            self.save_state(job, state).await?;
+        }
+        Ok(())
+    }
+
+    /// The check's conclusion, title and summary. The acceptance is read as late as
+    /// possible: one recorded while this head was being scored still counts.
+    async fn verdict(
+        &self,
+        pr: &ScoreJob,
+        scored: &Scored,
+        markdown: &str,
+    ) -> Result<Verdict, JobError> {
+        let report = &scored.report;
+        let accepted = self
+            .store
+            .standing_risk_acceptance(&pr.repo.full_name, pr.number as i64, &pr.head_sha)
+            .await?;
+        let accepted_by = accepted.and_then(|a| a.actor);
+        Ok(match &accepted_by {
+            Some(who) => Verdict {
+                conclusion: "success",
+                title: render::accepted_title(report.probability, report.band, who),
+                summary: render::check_summary(&render::accepted_summary(who, markdown)),
+                accepted_by,
+            },
+            None => Verdict {
+                conclusion: render::conclusion_for(
+                    report.band,
+                    scored.high_risk == HighRisk::Failure,
+                ),
+                title: render::check_title(report.probability, report.band),
+                summary: render::check_summary(markdown),
+                accepted_by,
+            },
+        })
+    }
+
+    /// The score and the conclusion posted, in the scores table and the audit trail.
+    async fn record_score(
+        &self,
+        job: &Job,
+        pr: &ScoreJob,
+        check: CheckRunId,
+        scored: &Scored,
+        verdict: &Verdict,
+    ) -> Result<(), JobError> {
+        let report = &scored.report;
+        let features = serde_json::to_value(&report.features).unwrap_or_default();
+        self.store
+            .record_score(
+                &NewScore {
+                    repository: pr.repo.full_name.clone(),
+                    pr_number: pr.number as i64,
+                    head_sha: pr.head_sha.clone(),
+                    base_sha: report.base.clone(),
+                    probability: report.probability,
+                    band: report.band.as_str().into(),
+                    model_version: report.model.version.clone(),
+                    features,
+                    conclusion: verdict.conclusion.into(),
+                    check_run_id: Some(check.0 as i64),
+                    delivery_id: job.delivery_id.clone(),
+                },
+                now_ms(),
+            )
+            .await?;
+        self.store
+            .append_audit(&NewAuditEvent {
+                at: now_ms(),
+                repository: pr.repo.full_name.clone(),
+                pr_number: Some(pr.number as i64),
+                head_sha: Some(pr.head_sha.clone()),
+                kind: crate::store::AUDIT_CHECK_CONCLUSION.into(),
+                actor: None,
+                detail: json!({
+                    "conclusion": verdict.conclusion, "probability": report.probability,
+                    "band": report.band.as_str(), "model_version": report.model.version,
+                    "check_run_id": check.0, "reason": pr.reason,
+                    "accepted_by": verdict.accepted_by,
+                }),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// One comment per PR, found by its marker and its author (the App's bot) and edited in
+    /// place. Posted only once the band reaches the policy; once posted it follows the score,
+    /// down as well as up.
+    async fn sticky_comment(
+        &self,
+        inst: u64,
+        repo: RepoId<'_>,
+        number: u64,
+        band: Band,
+        policy: CommentPolicy,
+        markdown: &str,
+    ) -> Result<(), JobError> {
+        if policy == CommentPolicy::Never {
+            return Ok(());
+        }
+        let bot_login = self.github.app_bot_login().await?;
+        let comments = self.github.list_issue_comments(inst, repo, number).await?;
+        let existing = render::find_sticky(&comments, &bot_login);
+        let wanted = match policy {
+            CommentPolicy::Always => true,
+            CommentPolicy::Elevated => band >= Band::Elevated,
+            CommentPolicy::High => band >= Band::High,
+            CommentPolicy::Never => false,
+        };
+        let body = render::comment_body(markdown);
+        match existing {
+            Some(comment) if comment.body != body => {
+                self.github
+                    .update_issue_comment(inst, repo, comment.id, &body)
+                    .await?;
+            }
+            Some(_) => {}
+            None if wanted => {
+                self.github
+                    .create_issue_comment(inst, repo, number, &body)
+                    .await?;
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}

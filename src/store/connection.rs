@@ -1,0 +1,118 @@
+//! Opening the database: the pool of either backend, and its schema brought up to date by
+//! the migrations of that backend.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{error, Backend, Pool, Store, StoreError};
+
+static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
+
+/// How long a SQLite connection waits for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl Store {
+    /// Opens the database named by `database_url` and brings its schema up
+    /// to date.
+    ///
+    /// * `sqlite://PATH` (or `sqlite:PATH`): the file is created if missing,
+    ///   opened in WAL mode with a 5 s busy timeout and foreign keys on.
+    ///   `sqlite::memory:` gives a private in-memory database on one connection.
+    /// * `postgres://…` or `postgresql://…`.
+    ///
+    /// Errors name the scheme, host and database, never the password.
+    pub async fn connect(database_url: &str) -> Result<Store, StoreError> {
+        let target = error::redact_url(database_url);
+        let connect_error = |e: sqlx::Error| StoreError::Connect {
+            target: target.clone(),
+            message: error::scrub_password(&e.to_string(), database_url),
+        };
+        if database_url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(database_url)
+                .map_err(connect_error)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .foreign_keys(true);
+            let in_memory =
+                database_url.contains(":memory:") || database_url.contains("mode=memory");
+            let pool_options = if in_memory {
+                // Each connection would otherwise see a database of its own.
+                SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .min_connections(1)
+                    .idle_timeout(None)
+                    .max_lifetime(None)
+            } else {
+                SqlitePoolOptions::new().max_connections(8)
+            };
+            let pool = pool_options
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await
+                .map_err(connect_error)?;
+            SQLITE_MIGRATIONS
+                .run(&pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    backend: Backend::Sqlite,
+                    source,
+                })?;
+            Ok(Store {
+                pool: Pool::Sqlite(pool),
+            })
+        } else if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            let options = PgConnectOptions::from_str(database_url).map_err(connect_error)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect_error)?;
+            POSTGRES_MIGRATIONS
+                .run(&pool)
+                .await
+                .map_err(|source| StoreError::Migrate {
+                    backend: Backend::Postgres,
+                    source,
+                })?;
+            Ok(Store {
+                pool: Pool::Postgres(pool),
+            })
+        } else {
+            Err(StoreError::UnsupportedUrl { url: target })
+        }
+    }
+
+    /// Which database this store talks to.
+    pub fn backend(&self) -> Backend {
+        match self.pool {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Succeeds when the database answers a trivial query (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        with_pool!(self, "ping", |pool| {
+            sqlx::query("SELECT 1").execute(pool).await?;
+            Ok(())
+        })
+    }
+
+    /// Closes every connection; later calls fail.
+    pub async fn close(&self) {
+        match &self.pool {
+            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Postgres(pool) => pool.close().await,
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Coverage reports uploaded by CI, by branch and by commit.
+
+use sqlx::Row;
+
+use super::{CoverageReport, NewCoverageReport, Pool, Store, StoreError};
+
+macro_rules! coverage_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        CoverageReport {
+            id: row.try_get("id")?,
+            repository: row.try_get("repository")?,
+            branch: row.try_get("branch")?,
+            sha: row.try_get("sha")?,
+            format: row.try_get("format")?,
+            report: row.try_get("report")?,
+            created_at: row.try_get("created_at")?,
+        }
+    }};
+}
+
+impl Store {
+    /// Stores an uploaded coverage report; returns its id.
+    pub async fn store_coverage_report(
+        &self,
+        report: &NewCoverageReport,
+        now_ms: i64,
+    ) -> Result<i64, StoreError> {
+        with_pool!(self, "store_coverage_report", |pool| {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO coverage_reports (repository, branch, sha, format, report, \
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(report.repository.as_str())
+            .bind(report.branch.as_str())
+            .bind(report.sha.as_str())
+            .bind(report.format.as_str())
+            .bind(report.report.as_str())
+            .bind(now_ms)
+            .fetch_one(pool)
+            .await?;
+            Ok(id)
+        })
+    }
+
+    /// The newest coverage report uploaded for a branch.
+    pub async fn latest_coverage_report(
+        &self,
+        repository: &str,
+        branch: &str,
+    ) -> Result<Option<CoverageReport>, StoreError> {
+        with_pool!(self, "latest_coverage_report", |pool| {
+            let row = sqlx::query(
+                "SELECT id, repository, branch, sha, format, report, created_at \
+                 FROM coverage_reports WHERE repository = $1 AND branch = $2 \
+                 ORDER BY created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(repository)
+            .bind(branch)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(coverage_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The newest coverage report uploaded for a commit; one from a run of the repository
+    /// itself wins over any from a fork's run (kept under a `owner/name:branch` label).
+    pub async fn coverage_report_for_commit(
+        &self,
+        repository: &str,
+        sha: &str,
+    ) -> Result<Option<CoverageReport>, StoreError> {
+        with_pool!(self, "coverage_report_for_commit", |pool| {
+            let row = sqlx::query(
+                "SELECT id, repository, branch, sha, format, report, created_at \
+                 FROM coverage_reports WHERE repository = $1 AND sha = $2 \
+                 ORDER BY CASE WHEN branch LIKE '%:%' THEN 1 ELSE 0 END, \
+                   created_at DESC, id DESC LIMIT 1",
+            )
+            .bind(repository)
+            .bind(sha)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(coverage_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+}
