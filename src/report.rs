@@ -80,19 +80,29 @@ impl ScoreReport {
         }
     }
 
-    /// The sentence that says which path rule set the thresholds, if one did.
-    pub fn path_rule_line(&self) -> Option<String> {
+    /// The sentence that says which path rule set the thresholds, if one did; in markdown the
+    /// glob is code and the paths are escaped (both come from the repository).
+    pub fn path_rule_line(&self, markdown: bool) -> Option<String> {
         let rule = self.path_rule.as_ref()?;
         let more = rule.paths_touched.saturating_sub(rule.paths.len());
-        let mut named = rule.paths.join(", ");
+        let paths: Vec<String> = rule
+            .paths
+            .iter()
+            .map(|p| if markdown { escape(p) } else { p.clone() })
+            .collect();
+        let mut named = paths.join(", ");
         if more > 0 {
             named.push_str(&format!(" and {more} more"));
         }
+        let glob = if markdown {
+            format!("`` {} ``", rule.glob.replace('`', "'"))
+        } else {
+            format!("`{}`", rule.glob)
+        };
         Some(format!(
-            "held to the thresholds of `{}` (elevated from {:.0}%, high from {:.0}%), which it touches: {named}",
-            rule.glob,
-            rule.elevated * 100.0,
-            rule.high * 100.0
+            "held to the thresholds of {glob} (elevated from {}, high from {}), which it touches: {named}",
+            percent(rule.elevated),
+            percent(rule.high)
         ))
     }
 
@@ -135,7 +145,7 @@ impl ScoreReport {
             self.model.version
         );
         let _ = writeln!(out, "change {}", self.change_line());
-        if let Some(line) = self.path_rule_line() {
+        if let Some(line) = self.path_rule_line(false) {
             let _ = writeln!(out, "{line}");
         }
         for w in &self.warnings {
@@ -182,8 +192,8 @@ impl ScoreReport {
             self.change_line(),
             self.model.version
         );
-        if let Some(line) = self.path_rule_line() {
-            let _ = writeln!(out, "{}\n", escape(&line));
+        if let Some(line) = self.path_rule_line(true) {
+            let _ = writeln!(out, "{line}\n");
         }
         for w in &self.warnings {
             let _ = writeln!(out, "> **Warning:** {}\n", escape(w));
@@ -220,6 +230,17 @@ fn short(sha: &str) -> &str {
 }
 
 /// Keep paths and names from breaking a markdown table or starting markup.
+/// A probability as people read it: whole percents, or one significant digit below 1%.
+fn percent(p: f64) -> String {
+    let pct = p * 100.0;
+    if pct >= 1.0 || pct == 0.0 {
+        format!("{pct:.0}%")
+    } else {
+        let decimals = (-pct.log10()).ceil().max(1.0) as usize;
+        format!("{pct:.decimals$}%")
+    }
+}
+
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {

@@ -17,6 +17,7 @@ mod mine;
 mod model;
 mod production;
 mod real_history;
+mod settings;
 mod signals;
 mod store;
 mod support;
