@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 
-use crate::config::{RepoConfig, ThresholdConfig};
+use crate::config::{ExtendsTarget, Layer, RepoConfig, ThresholdConfig};
 use crate::features::coverage::{coverage_delta, CoverageReport};
 use crate::features::review::ReviewSignals;
 use crate::features::sensitive::SensitivePaths;
@@ -27,6 +27,15 @@ pub fn repo_config(mined: &MinedChange) -> anyhow::Result<RepoConfig> {
         Some(text) => Ok(RepoConfig::parse(mining::CONFIG_PATH, text)?),
         None => Ok(RepoConfig::default()),
     }
+}
+
+/// What the repository's settings file says it extends, if anything.
+fn extends_of(mined: &MinedChange) -> Option<ExtendsTarget> {
+    let text = mined.config.as_deref()?;
+    Layer::parse(mining::CONFIG_PATH, text)
+        .ok()?
+        .extends()
+        .cloned()
 }
 
 /// Signals, score and explanation of a mined change.
@@ -84,6 +93,14 @@ pub fn score_mined(
     }
 
     let mut warnings = Vec::new();
+    if let Some(target) = extends_of(mined) {
+        warnings.push(format!(
+            "{} extends `{}:{}`, which riskgate does not read yet: only this repository's own settings apply",
+            mining::CONFIG_PATH,
+            target.full_name("<owner>"),
+            target.path
+        ));
+    }
     if mined.shallow {
         warnings.push(format!(
             "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
