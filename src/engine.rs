@@ -38,7 +38,9 @@ fn extends_of(mined: &MinedChange) -> Option<ExtendsTarget> {
         .cloned()
 }
 
-/// Signals, score and explanation of a mined change.
+/// Signals, score and explanation of a mined change, under the repository's own settings (the
+/// command line's path: another repository's file is not read, and a file that extends one
+/// says so in a warning).
 pub fn score_mined(
     model: &Model,
     mined: &MinedChange,
@@ -46,6 +48,27 @@ pub fn score_mined(
     review: Option<&ReviewSignals>,
 ) -> anyhow::Result<ScoreReport> {
     let config = repo_config(mined)?;
+    let mut report = score_with_config(model, mined, &config, coverage, review)?;
+    if let Some(target) = extends_of(mined) {
+        report.warnings.push(format!(
+            "{} extends `{}:{}`, which the command line does not read: only this repository's own settings apply",
+            mining::CONFIG_PATH,
+            target.full_name("<owner>"),
+            target.path
+        ));
+    }
+    Ok(report)
+}
+
+/// Signals, score and explanation of a mined change under `config`, the settings already
+/// resolved (the App lays a repository's file over its organisation's).
+pub fn score_with_config(
+    model: &Model,
+    mined: &MinedChange,
+    config: &RepoConfig,
+    coverage: Option<&CoverageInputs>,
+    review: Option<&ReviewSignals>,
+) -> anyhow::Result<ScoreReport> {
     let sensitive = SensitivePaths::new(&config.all_sensitive_paths())
         .with_context(|| mining::CONFIG_PATH.to_string())?;
     let snapshot = &mined.snapshot;
@@ -93,14 +116,6 @@ pub fn score_mined(
     }
 
     let mut warnings = Vec::new();
-    if let Some(target) = extends_of(mined) {
-        warnings.push(format!(
-            "{} extends `{}:{}`, which riskgate does not read yet: only this repository's own settings apply",
-            mining::CONFIG_PATH,
-            target.full_name("<owner>"),
-            target.path
-        ));
-    }
     if mined.shallow {
         warnings.push(format!(
             "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"

@@ -40,6 +40,8 @@ pub(crate) struct Repository {
     pub(crate) default_permission: String,
     /// Artifacts by workflow run id: (artifact id, name, zip bytes).
     pub(crate) artifacts: BTreeMap<u64, Vec<(u64, String, Vec<u8>)>>,
+    /// Files on the default branch by path (what the contents API serves).
+    pub(crate) files: BTreeMap<String, String>,
 }
 
 /// Everything the fake GitHub holds.
@@ -166,6 +168,16 @@ impl FakeGitHub {
         comment
     }
 
+    /// Puts a check run that was created earlier into the world; new ones get later ids.
+    pub(crate) fn seed_check_run(&self, full_name: &str, id: u64, run: Value) {
+        let mut world = self.world();
+        world.next_check_run = world.next_check_run.max(id + 1);
+        let mut run = object(run);
+        run.insert("id".into(), json!(id));
+        let repo = world.repository(full_name);
+        repo.check_runs.insert(id, Value::Object(run));
+    }
+
     /// Puts a comment, as GitHub would list it, on an issue or PR.
     pub(crate) fn seed_comment(&self, full_name: &str, number: u64, comment: Value) {
         let mut world = self.world();
@@ -205,6 +217,13 @@ impl FakeGitHub {
 
     pub(crate) fn set_default_permission(&self, full_name: &str, permission: &str) {
         self.world().repository(full_name).default_permission = permission.to_string();
+    }
+
+    /// Puts a file on the repository's default branch.
+    pub(crate) fn set_file(&self, full_name: &str, path: &str, text: &str) {
+        let mut world = self.world();
+        let repo = world.repository(full_name);
+        repo.files.insert(path.to_string(), text.to_string());
     }
 
     pub(crate) fn add_artifact(
@@ -373,6 +392,21 @@ fn repository_route(
             }
             None => not_found(),
         },
+        ("GET", ["contents", path @ ..]) => {
+            use base64::Engine as _;
+            let path = path.join("/");
+            let Some(repo) = world.repositories.get(full_name) else {
+                return not_found();
+            };
+            match repo.files.get(&path) {
+                Some(text) => ok(
+                    200,
+                    json!({"type": "file", "encoding": "base64", "size": text.len(), "path": path,
+                           "content": base64::engine::general_purpose::STANDARD.encode(text)}),
+                ),
+                None => not_found(),
+            }
+        }
         ("GET", ["actions", "artifacts", id, "zip"]) => {
             let repo = world.repository(full_name);
             let zip = number(id).and_then(|id| {

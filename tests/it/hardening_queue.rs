@@ -964,6 +964,12 @@ async fn serve_parks_a_job_that_kept_killing_its_worker(db: Db) {
         .unwrap());
 
     let gh = fake_github(json!([]), "read").await;
+    // The check run the first job made before it kept dying.
+    gh.seed_check_run(
+        &format!("{OWNER}/{NAME}"),
+        CHECK_ID,
+        json!({"status": "in_progress", "name": "riskgate"}),
+    );
     let _server = start_server_for(&origin, &database, &gh.uri(), data.path());
     wait_for("both check runs to be completed", LONG, || async {
         completions(&gh).await.len() >= 2

@@ -9,10 +9,22 @@ use crate::support::{database, Db};
 /// Scores the fixture PR (`src/payments/charge.rs`, 300 lines) of a repository whose main
 /// holds `config`; the completed check run and the comments GitHub then holds.
 async fn scored_with(config: &str) -> (Value, Vec<Value>) {
+    scored_in_organisation(Some(config), None).await
+}
+
+/// The same, with `organisation` as the `.github/riskgate.yml` of the owner's `.github`
+/// repository.
+async fn scored_in_organisation(
+    config: Option<&str>,
+    organisation: Option<&str>,
+) -> (Value, Vec<Value>) {
     let database = database(Db::Sqlite);
     let data = tempfile::tempdir().unwrap();
-    let origin = origin(300, Some(config), None);
+    let origin = origin(300, config, None);
     let gh = fake_github(json!([]), "read").await;
+    if let Some(text) = organisation {
+        gh.set_file(&format!("{OWNER}/.github"), ".github/riskgate.yml", text);
+    }
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, text) = deliver(&server, "pull_request", "s-open", &bytes(&opened), SECRET).await;
@@ -77,5 +89,39 @@ async fn comment_when_high_posts_only_for_a_high_risk() {
     assert!(
         comments.is_empty(),
         "elevated is below `when: high`: {comments:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_organisations_defaults_apply_and_an_extending_file_is_laid_over_them() {
+    let org = format!("thresholds: {VERY_LOW}\nmode: advisory\n");
+    // No file of its own: the organisation's applies.
+    let (run, _) = scored_in_organisation(None, Some(&org)).await;
+    assert!(
+        run["output"]["title"].as_str().unwrap().contains("high"),
+        "{run}"
+    );
+    assert_eq!(
+        run["conclusion"], "neutral",
+        "advisory from the organisation: {run}"
+    );
+    // A file of its own without `_extends` stands alone.
+    let (run, _) = scored_in_organisation(Some("score_drafts: true\n"), Some(&org)).await;
+    assert!(
+        !run["output"]["title"].as_str().unwrap().contains("high"),
+        "{run}"
+    );
+    // `_extends: .github` keeps the organisation's thresholds and overrides its mode.
+    let (run, _) =
+        scored_in_organisation(Some("_extends: .github\nmode: gate\n"), Some(&org)).await;
+    assert_eq!(run["conclusion"], "failure", "{run}");
+    // A broken organisation file fails the check and names the file.
+    let (run, _) = scored_in_organisation(None, Some("mode: sometimes\n")).await;
+    assert_eq!(run["conclusion"], "failure", "{run}");
+    let summary = run["output"]["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("Codertocat/.github:.github/riskgate.yml")
+            && summary.contains("sometimes"),
+        "{summary}"
     );
 }

@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{high_risk_name, mining_err};
-use crate::config::{CommentPolicy, HighRisk, RepoConfig};
+use crate::config::{CommentPolicy, ExtendsTarget, HighRisk, Layer, RepoConfig, MAX_CONFIG_BYTES};
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::features::review::{review_signals, Review, ReviewSignals};
@@ -94,7 +94,8 @@ impl Worker {
             .fetch_refs(&guard, pr.installation_id, &pr.repo, refs)
             .await?;
         let base_rev = format!("refs/heads/{base_ref}");
-        let config = match self.config_at(&guard, &mirror, &base_rev).await? {
+        let own = self.config_at(&guard, &mirror, &base_rev).await?;
+        let config = match self.layered_config(pr, own).await? {
             Ok(config) => config,
             Err(e) => {
                 return Ok(Gathered::NotScored(NotScored {
@@ -139,8 +140,9 @@ impl Worker {
             .coverage_inputs(&pr.repo.full_name, &base_ref, &pr.head_sha)
             .await?;
         let model = self.model.current();
-        let report = engine::score_mined(&model, &mined, coverage.as_ref(), Some(&review))
-            .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
+        let report =
+            engine::score_with_config(&model, &mined, &config, coverage.as_ref(), Some(&review))
+                .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
         Ok(Gathered::Scored(Scored {
             report,
             high_risk: config.high_risk_conclusion(),
@@ -148,27 +150,64 @@ impl Worker {
         }))
     }
 
-    /// The repository's settings at `rev` of the mirror: the defaults when it has none, the
-    /// parse error when they cannot be read.
+    /// The text of the repository's settings file at `rev` of the mirror, if it has one.
     async fn config_at(
         &self,
         guard: &MirrorGuard,
         mirror: &std::path::Path,
         rev: &str,
-    ) -> Result<Result<RepoConfig, String>, JobError> {
+    ) -> Result<Option<String>, JobError> {
         let (mirror, rev) = (mirror.to_path_buf(), rev.to_string());
-        let text = guard
+        guard
             .blocking(move || {
                 let repo = mining::open_repository(&mirror)?;
                 mining::config_at(&repo, &rev)
             })
             .await?
-            .map_err(mining_err)?;
-        Ok(text
-            .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
+            .map_err(mining_err)
+    }
+
+    /// The settings that apply: the repository's own file (`own`, from its base branch) laid
+    /// over the file it extends, or its organisation's defaults when it has none (Probot's
+    /// convention). The inner error, naming the file, when a file cannot be read as settings.
+    async fn layered_config(
+        &self,
+        pr: &ScoreJob,
+        own: Option<String>,
+    ) -> Result<Result<RepoConfig, String>, JobError> {
+        let own = match own
+            .map(|t| Layer::parse(mining::CONFIG_PATH, &t))
             .transpose()
-            .map(Option::unwrap_or_default)
-            .map_err(|e| e.to_string()))
+        {
+            Ok(own) => own,
+            Err(e) => return Ok(Err(e.to_string())),
+        };
+        let target = match &own {
+            None => Some(ExtendsTarget::organisation_defaults()),
+            Some(layer) => layer.extends().cloned(),
+        };
+        let mut base = None;
+        if let Some(target) = target {
+            let full_name = target.full_name(&pr.repo.owner);
+            let itself = full_name == pr.repo.full_name && target.path == mining::CONFIG_PATH;
+            if let (false, Some((owner, name))) = (itself, full_name.split_once('/')) {
+                let text = self
+                    .github
+                    .file_on_default_branch(
+                        pr.installation_id,
+                        RepoId::new(owner, name),
+                        &target.path,
+                        MAX_CONFIG_BYTES,
+                    )
+                    .await?;
+                let source = format!("{full_name}:{}", target.path);
+                match text.map(|t| Layer::parse(&source, &t)).transpose() {
+                    Ok(layer) => base = layer,
+                    Err(e) => return Ok(Err(e.to_string())),
+                }
+            }
+        }
+        Ok(RepoConfig::from_layers(base.as_ref(), own.as_ref()).map_err(|e| e.to_string()))
     }
 
     /// The reviews of the pull request so far, as signals for the model.
