@@ -157,9 +157,19 @@ pub fn comment_body(markdown: &str) -> String {
 /// Anyone can paste the marker; only the App can write as its bot, whose login, ending in
 /// `[bot]`, no user account can take.
 pub fn find_sticky<'c>(comments: &'c [IssueComment], bot_login: &str) -> Option<&'c IssueComment> {
-    comments.iter().find(|c| {
-        c.author.eq_ignore_ascii_case(bot_login) && c.body.trim_start().starts_with(MARKER)
-    })
+    comments.iter().find(|c| is_sticky(c, bot_login))
+}
+
+fn is_sticky(comment: &IssueComment, bot_login: &str) -> bool {
+    comment.author.eq_ignore_ascii_case(bot_login) && comment.body.trim_start().starts_with(MARKER)
+}
+
+/// The latest of riskgate's comments (with `behavior: new` there may be several).
+pub fn find_latest_sticky<'c>(
+    comments: &'c [IssueComment],
+    bot_login: &str,
+) -> Option<&'c IssueComment> {
+    comments.iter().rev().find(|c| is_sticky(c, bot_login))
 }
 
 /// The first run of consecutive line numbers in an ascending list.

@@ -125,3 +125,57 @@ async fn the_organisations_defaults_apply_and_an_extending_file_is_laid_over_the
         "{summary}"
     );
 }
+
+/// Two pushes that change the score: the comment is edited in place (`update`), posted anew
+/// (`new`) or left as first posted (`once`). The comments, each as the head it speaks of (the
+/// first push's `1` or the second's `2`).
+async fn comments_after_two_pushes(behavior: &str) -> Vec<u8> {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let config =
+        format!("thresholds: {VERY_LOW}\ncomment: {{when: always, behavior: {behavior}}}\n");
+    let mut origin = origin(300, Some(&config), None);
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "b-open", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    server.wait_until_drained().await;
+    let first = origin.head[..10].to_string();
+    origin.push(900);
+    let second = origin.head[..10].to_string();
+    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "b-sync", &bytes(&sync), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the second check run", LONG, || async {
+        completions(&gh).await.len() >= 2
+    })
+    .await;
+    server.wait_until_drained().await;
+    gh.comments(&format!("{OWNER}/{NAME}"), 2)
+        .iter()
+        .map(|c| {
+            let body = c["body"].as_str().unwrap();
+            match (body.contains(&first), body.contains(&second)) {
+                (true, false) => 1,
+                (false, true) => 2,
+                _ => panic!("a comment about neither head: {body}"),
+            }
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn comment_behaviour_update_new_and_once() {
+    assert_eq!(
+        comments_after_two_pushes("update").await,
+        [2],
+        "edited in place"
+    );
+    assert_eq!(comments_after_two_pushes("new").await, [1, 2], "a new one");
+    assert_eq!(
+        comments_after_two_pushes("once").await,
+        [1],
+        "left as posted"
+    );
+}

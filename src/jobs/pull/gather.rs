@@ -4,7 +4,9 @@
 use serde_json::{json, Value};
 
 use super::{high_risk_name, mining_err};
-use crate::config::{CommentPolicy, ExtendsTarget, HighRisk, Layer, RepoConfig, MAX_CONFIG_BYTES};
+use crate::config::{
+    CommentBehavior, CommentPolicy, ExtendsTarget, HighRisk, Layer, RepoConfig, MAX_CONFIG_BYTES,
+};
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::features::review::{review_signals, Review, ReviewSignals};
@@ -46,6 +48,7 @@ pub(super) struct Scored {
     pub report: ScoreReport,
     pub high_risk: HighRisk,
     pub comment: CommentPolicy,
+    pub comment_behavior: CommentBehavior,
 }
 
 impl Worker {
@@ -147,6 +150,7 @@ impl Worker {
             report,
             high_risk: config.high_risk_conclusion(),
             comment: config.comment,
+            comment_behavior: config.comment_behavior,
         }))
     }
 

@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::gather::Scored;
-use crate::config::{CommentPolicy, HighRisk};
+use crate::config::{CommentBehavior, CommentPolicy, HighRisk};
 use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
 use crate::github::{render, CHECK_NAME};
 use crate::jobs::payload::ScoreJob;
@@ -97,6 +97,7 @@ impl Worker {
             pr.number,
             report.band,
             scored.comment,
+            scored.comment_behavior,
             &markdown,
         )
         .await?;
@@ -189,9 +190,11 @@ impl Worker {
         Ok(())
     }
 
-    /// One comment per PR, found by its marker and its author (the App's bot) and edited in
-    /// place. Posted only once the band reaches the policy; once posted it follows the score,
-    /// down as well as up.
+    /// riskgate's comment on the PR, found by its marker and its author (the App's bot).
+    /// Posted only once the band reaches the policy; once posted it follows the score, down as
+    /// well as up: edited in place (`update`), a new comment when the text changes (`new`,
+    /// compared with the latest), or left as first posted (`once`).
+    #[allow(clippy::too_many_arguments)]
     async fn sticky_comment(
         &self,
         inst: u64,
@@ -199,6 +202,7 @@ impl Worker {
         number: u64,
         band: Band,
         policy: CommentPolicy,
+        behavior: CommentBehavior,
         markdown: &str,
     ) -> Result<(), JobError> {
         if policy == CommentPolicy::Never {
@@ -206,7 +210,12 @@ impl Worker {
         }
         let bot_login = self.github.app_bot_login().await?;
         let comments = self.github.list_issue_comments(inst, repo, number).await?;
-        let existing = render::find_sticky(&comments, &bot_login);
+        let existing = match behavior {
+            CommentBehavior::New => render::find_latest_sticky(&comments, &bot_login),
+            CommentBehavior::Update | CommentBehavior::Once => {
+                render::find_sticky(&comments, &bot_login)
+            }
+        };
         let wanted = match policy {
             CommentPolicy::Always => true,
             CommentPolicy::Elevated => band >= Band::Elevated,
@@ -215,9 +224,14 @@ impl Worker {
         };
         let body = render::comment_body(markdown);
         match existing {
-            Some(comment) if comment.body != body => {
+            Some(comment) if comment.body != body && behavior == CommentBehavior::Update => {
                 self.github
                     .update_issue_comment(inst, repo, comment.id, &body)
+                    .await?;
+            }
+            Some(comment) if comment.body != body && behavior == CommentBehavior::New => {
+                self.github
+                    .create_issue_comment(inst, repo, number, &body)
                     .await?;
             }
             Some(_) => {}
