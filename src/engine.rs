@@ -3,7 +3,7 @@
 
 use anyhow::Context as _;
 
-use crate::config::{ExtendsTarget, Layer, RepoConfig, ThresholdConfig};
+use crate::config::{Layer, RepoConfig, ThresholdConfig};
 use crate::features::coverage::{coverage_delta, CoverageReport};
 use crate::features::review::ReviewSignals;
 use crate::features::sensitive::SensitivePaths;
@@ -21,21 +21,14 @@ pub struct CoverageInputs {
     pub head: CoverageReport,
 }
 
-/// The repository's settings at the base revision, or a clear error naming the file.
-pub fn repo_config(mined: &MinedChange) -> anyhow::Result<RepoConfig> {
-    match &mined.config {
-        Some(text) => Ok(RepoConfig::parse(mining::CONFIG_PATH, text)?),
-        None => Ok(RepoConfig::default()),
-    }
-}
-
-/// What the repository's settings file says it extends, if anything.
-fn extends_of(mined: &MinedChange) -> Option<ExtendsTarget> {
-    let text = mined.config.as_deref()?;
-    Layer::parse(mining::CONFIG_PATH, text)
-        .ok()?
-        .extends()
-        .cloned()
+/// The repository's own settings file at the base revision, read once, or a clear error
+/// naming the file.
+fn own_layer(mined: &MinedChange) -> anyhow::Result<Option<Layer>> {
+    Ok(mined
+        .config
+        .as_deref()
+        .map(|text| Layer::parse(mining::CONFIG_PATH, text))
+        .transpose()?)
 }
 
 /// Signals, score and explanation of a mined change, under the repository's own settings (the
@@ -47,9 +40,10 @@ pub fn score_mined(
     coverage: Option<&CoverageInputs>,
     review: Option<&ReviewSignals>,
 ) -> anyhow::Result<ScoreReport> {
-    let config = repo_config(mined)?;
+    let own = own_layer(mined)?;
+    let config = RepoConfig::from_layers(None, own.as_ref())?;
     let mut report = score_with_config(model, mined, &config, coverage, review)?;
-    if let Some(target) = extends_of(mined) {
+    if let Some(target) = own.as_ref().and_then(Layer::extends) {
         report.warnings.push(format!(
             "{} extends `{}:{}`, which the command line does not read: only this repository's own settings apply",
             mining::CONFIG_PATH,
