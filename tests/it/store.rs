@@ -93,10 +93,18 @@ where
             Err(e) => Err(Box::new(format!("open the PostgreSQL store: {e}"))
                 as Box<dyn std::any::Any + Send>),
         };
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&admin)
-        .await
-        .expect("drop the test database");
+    // FORCE cannot end a backend of another role (autovacuum on a fresh database, say): try
+    // again shortly, and let a database that still will not go be only a leftover.
+    for attempt in 1..=5 {
+        match sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&admin)
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if attempt == 5 => eprintln!("could not drop the test database {name}: {e}"),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
     admin.close().await;
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
