@@ -61,6 +61,11 @@ pub struct TrainArgs {
     /// Learn only from the most recent share (0..1] of each dataset's training rows.
     #[arg(long, value_name = "SHARE", default_value_t = 1.0)]
     pub window: f64,
+    /// Fit every coefficient freely. By default each is held to the sign the signal catalogue
+    /// expects, so that more lines, files, spread or a less experienced author never lower
+    /// the score; `train` prints what that costs in hold-out AUC.
+    #[arg(long)]
+    pub free_signs: bool,
     /// Write `--out` only if the new model is not worse than this one on the new run's
     /// hold-out rows (mean per-dataset AUC at least the current's minus 0.001).
     #[arg(long, value_name = "CURRENT.json")]
@@ -121,6 +126,11 @@ fn table_row(e: &Evaluation) -> String {
     )
 }
 
+/// "12.3%", or "-" when there is nothing to measure.
+fn share(v: Option<f64>) -> String {
+    v.map_or("-".to_string(), |v| format!("{:.1}%", v * 100.0))
+}
+
 fn command_line(args: &TrainArgs) -> String {
     let mut parts = vec!["riskgate train".to_string()];
     for d in &args.data {
@@ -142,6 +152,9 @@ fn command_line(args: &TrainArgs) -> String {
     }
     if args.window != 1.0 {
         parts.push(format!("--window {}", args.window));
+    }
+    if args.free_signs {
+        parts.push("--free-signs".to_string());
     }
     parts.join(" ")
 }
@@ -226,6 +239,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         features: args.features.as_deref().map(split_features),
         positive_weight: args.positive_weight,
         window: args.window,
+        free_signs: args.free_signs,
         ..TrainOptions::default()
     };
     let mut outcome = train(&datasets, &options)?;
@@ -342,6 +356,47 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             .collect();
         println!("validation auc at the chosen alpha: {}", per.join(", "));
     }
+    let t = outcome.model.thresholds;
+    for b in &outcome.bands {
+        println!(
+            "{}: elevated from {:.3}, high from {:.3}: {} of the hold-out elevated or high ({} of them buggy), {} high ({} buggy); base rate {}",
+            b.dataset,
+            t.elevated,
+            t.high,
+            share(Some(b.elevated_or_high_share)),
+            share(b.elevated_or_high_buggy),
+            share(Some(b.high_share)),
+            share(b.high_buggy),
+            share(Some(b.base_rate)),
+        );
+    }
+    if let Some(costs) = &outcome.sign_cost {
+        let per: Vec<String> = costs
+            .iter()
+            .map(|c| {
+                let name = std::path::Path::new(&c.dataset)
+                    .file_stem()
+                    .map_or(c.dataset.clone(), |s| s.to_string_lossy().into_owned());
+                format!("{name} {} (free {})", fmt(c.auc), fmt(c.free_auc))
+            })
+            .collect();
+        let held: Vec<&str> = outcome
+            .model
+            .features
+            .iter()
+            .filter(|f| f.coefficient == 0.0)
+            .map(|f| f.name.as_str())
+            .collect();
+        println!(
+            "signs held to the catalogue: hold-out auc {}; held at zero: {}",
+            per.join(", "),
+            if held.is_empty() {
+                "none".to_string()
+            } else {
+                held.join(", ")
+            }
+        );
+    }
     if let Some(p) = &promotion {
         let f = |v: Option<f64>| fmt(v);
         let diff = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -405,6 +460,7 @@ mod tests {
             positive_weight: 1,
             window: 1.0,
             promote_if_better: None,
+            free_signs: false,
             from_db: false,
             repo: Vec::new(),
             store: no_store(),
@@ -454,6 +510,7 @@ mod tests {
             positive_weight: 1,
             window: 1.0,
             promote_if_better: current,
+            free_signs: false,
             from_db: false,
             repo: Vec::new(),
             store: no_store(),
@@ -560,6 +617,7 @@ mod tests {
             positive_weight: 1,
             window: 1.0,
             promote_if_better: None,
+            free_signs: false,
             from_db: false,
             repo: Vec::new(),
             store: no_store(),

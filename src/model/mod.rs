@@ -14,6 +14,7 @@ pub mod explain;
 pub mod file;
 pub mod history;
 pub mod metrics;
+pub mod monotone;
 pub mod promotion;
 pub mod train;
 
@@ -139,6 +140,45 @@ pub struct Model {
     /// Hold-out metrics measured when the model was trained.
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// The training changes' share of trouble and spread of scores, so a score can be placed
+    /// among them; absent in older model files.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+}
+
+/// What a probability is compared with: the training changes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Reference {
+    /// Share of the training changes that turned out buggy.
+    pub base_rate: f64,
+    /// The training changes' predicted probabilities at 0%, 1%, …, 100% (101 values).
+    pub quantiles: Vec<f64>,
+}
+
+/// Where one change's probability stands.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Standing {
+    /// Share of the training changes that scored at least as high.
+    pub riskiest_share: f64,
+    /// The probability over the base rate.
+    pub times_base_rate: f64,
+    pub base_rate: f64,
+}
+
+impl Reference {
+    pub fn standing(&self, probability: f64) -> Option<Standing> {
+        let q = &self.quantiles;
+        if q.len() < 2 || !(self.base_rate > 0.0) || !probability.is_finite() {
+            return None;
+        }
+        let steps = (q.len() - 1) as f64;
+        let at_or_above = q.iter().filter(|&&v| v >= probability).count() as f64;
+        Some(Standing {
+            riskiest_share: (at_or_above / steps).clamp(0.0, 1.0),
+            times_base_rate: probability / self.base_rate,
+            base_rate: self.base_rate,
+        })
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +344,7 @@ mod tests {
             },
             provenance: serde_json::Value::Null,
             metrics: serde_json::Value::Null,
+            reference: None,
         }
     }
 

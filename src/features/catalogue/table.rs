@@ -107,7 +107,7 @@ const fn kamei(
 /// Every signal. The mined ones come first, in the order of the dataset's columns.
 ///
 /// Directions, briefly: a larger or more scattered change raises risk (lines, files,
-/// directories, subsystems, entropy, the size of the touched files, their earlier changes);
+/// directories, subsystems, entropy, the size of the touched files);
 /// author experience and expertise lower it; covered added lines and a rising coverage lower
 /// it; a more thorough review (approvals, reviewers, their comments and their own history with
 /// the files) lowers it, a self-approved or unapproved one raises it. No expectation is
@@ -116,6 +116,8 @@ const fn kamei(
 ///   focused (safer), and the training labels themselves come from later fixes;
 /// - `ndev`: many earlier authors can mean diffused ownership (riskier) or a well-known,
 ///   much-reviewed file (safer);
+/// - `nuc`: many earlier changes can mark churning code (riskier) or well-trodden code
+///   (safer); beside `ndev` the public data finds the second;
 /// - `age`: the default model bends its effect at the median (`hinge(age,q50)`): not monotone;
 /// - time in review (`review_hours`, `rtime`): long can mean careful or troubled;
 /// - `hcmt`, `app`, others' experience and awareness (`other_*`, `osawr`): the public data
@@ -218,7 +220,7 @@ pub static SIGNALS: &[Signal] = &[
         "nuc",
         Computed::Nuc,
         Unit::Count("earlier changes"),
-        Raises,
+        Unknown,
         Scale::Log,
         "distinct earlier commits to the touched files",
         sentences::nuc,

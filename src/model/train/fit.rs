@@ -3,11 +3,12 @@
 
 use linfa::traits::Fit;
 use linfa_logistic::LogisticRegression;
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, Axis};
 
 use super::super::dataset::Dataset;
 use super::super::{Model, ModelFeature, Thresholds, Transform};
 use super::columns::{percentiles, Columns, RowSet};
+use super::signs::Sign;
 use super::TrainError;
 
 /// A fit on some rows: the features with their standardisation, and linfa's own predictions on
@@ -22,6 +23,7 @@ pub(super) fn fit(
     datasets: &[Dataset],
     columns: &Columns,
     transforms: &[Transform],
+    signs: &[Sign],
     rows: &RowSet,
     alpha: f64,
     max_iterations: u64,
@@ -82,7 +84,107 @@ pub(super) fn fit(
             i += 1;
         }
     }
-    let data = linfa::Dataset::new(x, y);
+    let solved = fit_signed(&x, &y, signs, alpha, max_iterations)?;
+    for (feature, w) in features.iter_mut().zip(&solved.coefficients) {
+        feature.coefficient = *w;
+    }
+    // Prior correction: weighting the buggy rows by w multiplies the fitted odds by w, so
+    // ln(w) comes off the intercept (and off linfa's logits, for the check).
+    let shift = (weight as f64).ln();
+    let linfa_probabilities = first
+        .iter()
+        .map(|&i| {
+            let p = solved.probabilities[i];
+            if weight == 1 {
+                p
+            } else {
+                super::super::sigmoid((p / (1.0 - p)).ln() - shift)
+            }
+        })
+        .collect();
+    Ok(Fitted {
+        intercept: solved.intercept - shift,
+        features,
+        linfa_probabilities,
+    })
+}
+
+/// A fit in the buggy direction: the intercept, one coefficient per column of the inputs, and
+/// the probability of buggy for each input row.
+struct Solved {
+    intercept: f64,
+    coefficients: Vec<f64>,
+    probabilities: Vec<f64>,
+}
+
+/// Fits the logistic model with each coefficient held to its sign: an active-set method around
+/// linfa's solver. A coefficient that comes out with the wrong sign is held at zero and the
+/// rest refitted; one held at zero is let go again when the loss would fall by moving it the
+/// allowed way. With every sign free this is one plain linfa fit.
+fn fit_signed(
+    x: &Array2<f64>,
+    y: &Array1<bool>,
+    signs: &[Sign],
+    alpha: f64,
+    max_iterations: u64,
+) -> Result<Solved, TrainError> {
+    let k = x.ncols();
+    let mut held: Vec<bool> = signs.iter().map(|&s| s == Sign::Zero).collect();
+    // Each round either holds a coefficient or lets one go, and the loss only falls: the
+    // bound is generous and only guards against a solver that stops short.
+    let rounds = 4 * k + 4;
+    for _ in 0..rounds {
+        let free: Vec<usize> = (0..k).filter(|&f| !held[f]).collect();
+        let solved = fit_columns(x, y, &free, alpha, max_iterations)?;
+        let wrong: Vec<usize> = (0..k)
+            .filter(|&f| signs[f].violated_by(solved.coefficients[f]))
+            .collect();
+        if !wrong.is_empty() {
+            for f in wrong {
+                held[f] = true;
+            }
+            continue;
+        }
+        // Gradient of the summed log-loss at a held coefficient (zero, so no penalty term).
+        let tolerance = 1e-6 * x.nrows() as f64;
+        let release = (0..k)
+            .filter(|&f| held[f])
+            .map(|f| {
+                let g: f64 = (0..x.nrows())
+                    .map(|i| (solved.probabilities[i] - f64::from(u8::from(y[i]))) * x[[i, f]])
+                    .sum();
+                (f, g)
+            })
+            .filter(|&(f, g)| signs[f].wants_release(g, tolerance))
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
+        match release {
+            Some((f, _)) => held[f] = false,
+            None => return Ok(solved),
+        }
+    }
+    Err(TrainError::Unsettled(rounds))
+}
+
+/// One linfa fit on the given columns; the other coefficients are zero.
+fn fit_columns(
+    x: &Array2<f64>,
+    y: &Array1<bool>,
+    columns: &[usize],
+    alpha: f64,
+    max_iterations: u64,
+) -> Result<Solved, TrainError> {
+    let mut coefficients = vec![0.0; x.ncols()];
+    if columns.is_empty() {
+        // Intercept only: the log-odds of the (weighted) base rate.
+        let p = y.iter().filter(|&&b| b).count() as f64 / y.len().max(1) as f64;
+        let p = p.clamp(1e-9, 1.0 - 1e-9);
+        return Ok(Solved {
+            intercept: (p / (1.0 - p)).ln(),
+            coefficients,
+            probabilities: vec![p; y.len()],
+        });
+    }
+    let data = linfa::Dataset::new(x.select(Axis(1), columns), y.clone());
     let fitted = LogisticRegression::default()
         .alpha(alpha)
         .with_intercept(true)
@@ -92,28 +194,18 @@ pub(super) fn fit(
     // linfa models the probability of its "positive" class, which is the MORE FREQUENT label
     // in the training data (not `true`): flip the signs when that is "clean".
     let sign = if fitted.labels().pos.class { 1.0 } else { -1.0 };
-    for (feature, w) in features.iter_mut().zip(fitted.params().iter()) {
-        feature.coefficient = sign * w;
+    for (&f, w) in columns.iter().zip(fitted.params().iter()) {
+        coefficients[f] = sign * w;
     }
-    // Prior correction: weighting the buggy rows by w multiplies the fitted odds by w, so
-    // ln(w) comes off the intercept (and off linfa's logits, for the check).
-    let shift = (weight as f64).ln();
-    let all = fitted.predict_probabilities(data.records());
-    let linfa_probabilities = first
+    let probabilities = fitted
+        .predict_probabilities(data.records())
         .iter()
-        .map(|&i| {
-            let p = if sign > 0.0 { all[i] } else { 1.0 - all[i] };
-            if weight == 1 {
-                p
-            } else {
-                super::super::sigmoid((p / (1.0 - p)).ln() - shift)
-            }
-        })
+        .map(|&p| if sign > 0.0 { p } else { 1.0 - p })
         .collect();
-    Ok(Fitted {
-        intercept: sign * fitted.intercept() - shift,
-        features,
-        linfa_probabilities,
+    Ok(Solved {
+        intercept: sign * fitted.intercept(),
+        coefficients,
+        probabilities,
     })
 }
 
@@ -128,6 +220,7 @@ pub(super) fn draft_model(fitted: &Fitted) -> Model {
         },
         provenance: serde_json::Value::Null,
         metrics: serde_json::Value::Null,
+        reference: None,
     }
 }
 
@@ -194,6 +287,7 @@ mod tests {
             std::slice::from_ref(&d),
             &columns,
             &transforms,
+            &[Sign::Free, Sign::Free],
             &rows,
             1.0,
             1000,

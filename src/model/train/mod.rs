@@ -19,13 +19,15 @@ use serde_json::json;
 
 use super::dataset::Dataset;
 use super::metrics::roc_auc;
-use super::{Model, Thresholds, Transform};
+use super::monotone::breaches;
+use super::{Model, Reference, Thresholds, Transform};
 use crate::time::iso_date;
 
 mod columns;
 mod evaluate;
 mod fit;
 mod provenance;
+mod signs;
 mod split;
 #[cfg(test)]
 mod testdata;
@@ -36,15 +38,17 @@ pub use evaluate::{
     CURVE_POINTS,
 };
 pub use provenance::LABEL_SOURCE;
+pub use signs::{expected_sign, Sign};
 pub use split::{chronological_split, Split, MIN_ROWS, TEST_FRACTION, VALIDATION_FRACTION};
 
-use columns::{derived_transform, quantile_sorted, resolve_features, RowSet};
+use columns::{derived_transform, resolve_features, RowSet};
 use evaluate::{evaluation_of, pooled_evaluation, predict_rows, row_values};
 use fit::{draft_model, fit};
 use provenance::{fingerprint, provenance};
 
-/// The signals riskgate computes from git that both public datasets also have, two ratios of
-/// them that one change's signals give (lines added per file touched, the share of changed
+/// The signals riskgate computes from git that both public datasets also have, ratios of them
+/// that one change's signals give (earlier changes per touched file, which unlike their sum
+/// does not grow with the number of files; lines added per file touched; the share of changed
 /// lines that are deletions), and a bend in the effect of file age at its training median.
 /// A choice of model, in the order the fitted model lists them; every signal they read is one
 /// the catalogue says `score` computes and `mine` writes.
@@ -58,7 +62,7 @@ pub const DEFAULT_FEATURES: &[&str] = &[
     "fix",
     "ndev",
     "age",
-    "nuc",
+    "ratio(nuc,nf)",
     "exp",
     "rexp",
     "sexp",
@@ -91,6 +95,9 @@ pub struct TrainOptions {
     /// Share (0..1] of each dataset's training rows, the most recent, that the model learns
     /// from; older rows are left out, as the risk factors of a project drift. 1: all.
     pub window: f64,
+    /// Fit every coefficient freely instead of holding each to the sign the signal catalogue
+    /// expects (more of a risk factor never lowers the score).
+    pub free_signs: bool,
 }
 
 impl Default for TrainOptions {
@@ -101,6 +108,7 @@ impl Default for TrainOptions {
             max_iterations: 1000,
             positive_weight: DEFAULT_POSITIVE_WEIGHT,
             window: 1.0,
+            free_signs: false,
         }
     }
 }
@@ -124,6 +132,19 @@ pub struct TrainOutcome {
     pub pooled: Evaluation,
     pub alpha: f64,
     pub grid: Vec<AlphaScore>,
+    /// The hold-out AUC with each coefficient held to its expected sign and without; `None`
+    /// when the fit was free.
+    pub sign_cost: Option<Vec<SignCost>>,
+    /// How each hold-out fell into the bands.
+    pub bands: Vec<BandOutcome>,
+}
+
+/// The hold-out ROC-AUC of one dataset with the signs held, and fitted freely.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SignCost {
+    pub dataset: String,
+    pub auc: Option<f64>,
+    pub free_auc: Option<f64>,
 }
 
 impl TrainOutcome {
@@ -135,6 +156,8 @@ impl TrainOutcome {
             "alpha_grid": self.grid,
             "holdout": self.holdout,
             "pooled": self.pooled,
+            "sign_constraints": self.sign_cost,
+            "bands": self.bands,
         })
     }
 }
@@ -163,8 +186,72 @@ pub enum TrainError {
     OneClass(&'static str),
     #[error("logistic regression failed: {0}")]
     Fit(#[from] linfa_logistic::error::Error),
+    #[error("the sign-constrained fit did not settle in {0} rounds")]
+    Unsettled(usize),
     #[error("internal error: the written model's scores differ from the fitted model's by {0}")]
     Mismatch(f64),
+}
+
+/// The most training changes the monotone check of a fit reads (evenly spaced).
+const MONOTONE_SAMPLE: usize = 2000;
+
+/// A fit that keeps the monotone promise: after each fit, a derived feature fitted freely
+/// ([`Sign::Audited`]) is held at zero if the model lets more of one of its inputs move the
+/// score against that input's expected direction on the training changes; then the rest is
+/// refitted. Returns the fit and the signs it ended with.
+#[allow(clippy::too_many_arguments)]
+fn fit_monotone(
+    datasets: &[Dataset],
+    columns: &columns::Columns,
+    transforms: &[Transform],
+    signs: &[Sign],
+    rows: &RowSet,
+    alpha: f64,
+    options: &TrainOptions,
+) -> Result<(fit::Fitted, Vec<Sign>), TrainError> {
+    let mut signs = signs.to_vec();
+    let step = (rows.len() / MONOTONE_SAMPLE).max(1);
+    loop {
+        let fitted = fit(
+            datasets,
+            columns,
+            transforms,
+            &signs,
+            rows,
+            alpha,
+            options.max_iterations,
+            options.positive_weight,
+        )?;
+        if !signs.contains(&Sign::Audited) {
+            return Ok((fitted, signs));
+        }
+        let model = draft_model(&fitted);
+        let changes: Vec<_> = rows
+            .iter()
+            .step_by(step)
+            .map(|&(d, r)| row_values(&model, &datasets[d], r))
+            .collect();
+        let broken: Vec<String> = breaches(&model, &changes)
+            .into_iter()
+            .map(|b| b.signal)
+            .collect();
+        let mut held_one = false;
+        for (f, feature) in model.features.iter().enumerate() {
+            if signs[f] == Sign::Audited
+                && feature
+                    .inputs()
+                    .iter()
+                    .any(|i| broken.iter().any(|b| b == i))
+            {
+                tracing::info!(feature = %feature.name, ?broken, "held at zero: not monotone");
+                signs[f] = Sign::Zero;
+                held_one = true;
+            }
+        }
+        if !held_one {
+            return Ok((fitted, signs));
+        }
+    }
 }
 
 /// Fits the model: chooses alpha on the validation slices, refits on all training rows,
@@ -202,6 +289,17 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
     let fit_rows = gather(&|s| recent(s.fit.clone()));
     let train_rows = gather(&|s| recent(s.train()));
     let columns = resolve_features(datasets, options.features.as_deref(), &train_rows)?;
+    let free = vec![Sign::Free; columns.names.len()];
+    let signs: Vec<Sign> = if options.free_signs {
+        free.clone()
+    } else {
+        columns
+            .names
+            .iter()
+            .zip(&columns.derived)
+            .map(|(name, derived)| expected_sign(name, derived.as_ref()))
+            .collect()
+    };
 
     let transforms: Vec<Transform> = (0..columns.names.len())
         .map(|f| match &columns.derived[f] {
@@ -219,14 +317,14 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
     alphas.sort_by(f64::total_cmp);
     let mut grid = Vec::new();
     for &alpha in &alphas {
-        let fitted = fit(
+        let (fitted, _) = fit_monotone(
             datasets,
             &columns,
             &transforms,
+            &signs,
             &fit_rows,
             alpha,
-            options.max_iterations,
-            options.positive_weight,
+            options,
         )?;
         let probe = draft_model(&fitted);
         let validation_aucs: Vec<Option<f64>> = datasets
@@ -259,14 +357,14 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         }
     }
 
-    let fitted = fit(
+    let (fitted, signs) = fit_monotone(
         datasets,
         &columns,
         &transforms,
+        &signs,
         &train_rows,
         alpha,
-        options.max_iterations,
-        options.positive_weight,
+        options,
     )?;
     let mut model = draft_model(&fitted);
 
@@ -284,12 +382,21 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         return Err(TrainError::Mismatch(worst));
     }
 
-    let mut sorted = train_probabilities.clone();
-    sorted.sort_by(f64::total_cmp);
+    // Bands people can reason about: multiples of the share of trouble among the training
+    // changes.
+    let positives = train_rows
+        .iter()
+        .filter(|&&(d, r)| datasets[d].rows[r].buggy)
+        .count();
+    let base_rate = positives as f64 / train_rows.len() as f64;
     let clamp = |p: f64| p.clamp(1e-6, 1.0 - 1e-6);
-    let elevated = clamp(quantile_sorted(&sorted, 0.80));
-    let high = clamp(quantile_sorted(&sorted, 0.95)).max(elevated);
+    let elevated = clamp(ELEVATED_TIMES_BASE_RATE * base_rate);
+    let high = clamp(HIGH_TIMES_BASE_RATE * base_rate).max(elevated);
     model.thresholds = Thresholds { elevated, high };
+    model.reference = Some(Reference {
+        base_rate,
+        quantiles: percentiles(&train_probabilities),
+    });
 
     let holdout: Vec<Evaluation> = datasets
         .iter()
@@ -297,6 +404,40 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         .map(|(d, s)| evaluation_of(&model, d, &s.test))
         .collect();
     let pooled = pooled_evaluation(&model, datasets, &splits);
+    let bands: Vec<BandOutcome> = datasets
+        .iter()
+        .zip(&splits)
+        .map(|(d, s)| band_outcome(&model, d, &s.test))
+        .collect();
+
+    // What holding the signs costs: the same features fitted freely at the same alpha,
+    // measured on the same hold-outs.
+    let sign_cost = if signs == free {
+        None
+    } else {
+        let unconstrained = draft_model(&fit(
+            datasets,
+            &columns,
+            &transforms,
+            &free,
+            &train_rows,
+            alpha,
+            options.max_iterations,
+            options.positive_weight,
+        )?);
+        Some(
+            datasets
+                .iter()
+                .zip(&splits)
+                .zip(&holdout)
+                .map(|((d, s), held)| SignCost {
+                    dataset: d.source.clone(),
+                    auc: held.metrics.auc,
+                    free_auc: evaluation_of(&unconstrained, d, &s.test).metrics.auc,
+                })
+                .collect::<Vec<_>>(),
+        )
+    };
 
     let latest = datasets
         .iter()
@@ -317,11 +458,14 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         alpha,
         &grid,
         options.positive_weight,
+        &signs,
     );
     model.metrics = json!({
         "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
         "pooled": pooled.metrics,
         "curves": curves_json(&pooled),
+        "sign_constraints": sign_cost,
+        "bands": bands,
     });
 
     Ok(TrainOutcome {
@@ -330,7 +474,56 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         pooled,
         alpha,
         grid,
+        sign_cost,
+        bands,
     })
+}
+
+/// The band cut points as multiples of the training changes' base rate of trouble: elevated
+/// from one and a half times the base rate (clearly likelier than the average change to be
+/// trouble), high from three times it.
+pub const ELEVATED_TIMES_BASE_RATE: f64 = 1.5;
+pub const HIGH_TIMES_BASE_RATE: f64 = 3.0;
+
+/// How a hold-out's changes fell into the bands, and how many of each turned out buggy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BandOutcome {
+    pub dataset: String,
+    /// Share of the changes that were elevated or high, and of those the share buggy.
+    pub elevated_or_high_share: f64,
+    pub elevated_or_high_buggy: Option<f64>,
+    /// Share of the changes that were high (gated), and of those the share buggy.
+    pub high_share: f64,
+    pub high_buggy: Option<f64>,
+    /// Share of all the hold-out's changes that were buggy.
+    pub base_rate: f64,
+}
+
+fn band_outcome(model: &Model, dataset: &Dataset, rows: &[usize]) -> BandOutcome {
+    let p = predict_rows(model, dataset, rows);
+    let at_least = |t: f64| {
+        let picked: Vec<bool> = p
+            .iter()
+            .zip(rows)
+            .filter(|(p, _)| **p >= t)
+            .map(|(_, &r)| dataset.rows[r].buggy)
+            .collect();
+        let share = picked.len() as f64 / rows.len().max(1) as f64;
+        let buggy = (!picked.is_empty())
+            .then(|| picked.iter().filter(|&&b| b).count() as f64 / picked.len() as f64);
+        (share, buggy)
+    };
+    let (elevated_or_high_share, elevated_or_high_buggy) = at_least(model.thresholds.elevated);
+    let (high_share, high_buggy) = at_least(model.thresholds.high);
+    BandOutcome {
+        dataset: dataset.short_name(),
+        elevated_or_high_share,
+        elevated_or_high_buggy,
+        high_share,
+        high_buggy,
+        base_rate: rows.iter().filter(|&&r| dataset.rows[r].buggy).count() as f64
+            / rows.len().max(1) as f64,
+    }
 }
 
 #[cfg(test)]
@@ -395,16 +588,30 @@ mod tests {
     }
 
     #[test]
-    fn thresholds_are_training_percentiles() {
+    fn bands_are_multiples_of_the_base_rate() {
         let d = synthetic(1000, 3);
         let out = train(std::slice::from_ref(&d), &options(&["risky", "safe"])).unwrap();
         let s = chronological_split(&d);
-        let p = predict_rows(&out.model, &d, &s.train());
+        let train_rows = s.train();
+        let base = train_rows.iter().filter(|&&r| d.rows[r].buggy).count() as f64
+            / train_rows.len() as f64;
+        let t = out.model.thresholds;
+        assert!((t.elevated - ELEVATED_TIMES_BASE_RATE * base).abs() < 1e-12);
+        assert!((t.high - HIGH_TIMES_BASE_RATE * base).abs() < 1e-12);
+        let reference = out.model.reference.as_ref().unwrap();
+        assert_eq!(reference.base_rate, base);
+        // The stored quantiles place a training score where it ranks among them.
+        let p = predict_rows(&out.model, &d, &train_rows);
         let share = |t: f64| p.iter().filter(|&&x| x >= t).count() as f64 / p.len() as f64;
-        let elevated_or_high = share(out.model.thresholds.elevated);
-        let high = share(out.model.thresholds.high);
-        assert!((elevated_or_high - 0.20).abs() < 0.01, "{elevated_or_high}");
-        assert!((high - 0.05).abs() < 0.01, "{high}");
+        let standing = reference.standing(t.high).unwrap();
+        assert!((standing.riskiest_share - share(t.high)).abs() < 0.02);
+        assert!((standing.times_base_rate - HIGH_TIMES_BASE_RATE).abs() < 1e-9);
+        // The hold-out's bands: what share was gated, and how much of it was trouble.
+        let bands = &out.bands[0];
+        assert!(bands.high_share <= bands.elevated_or_high_share);
+        if let (Some(high), Some(_)) = (bands.high_buggy, bands.elevated_or_high_buggy) {
+            assert!(high > bands.base_rate, "a gated change is likelier trouble");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::super::dataset::Dataset;
 use super::super::{ModelFeature, Transform};
+use super::signs::Sign;
 use super::split::Split;
 use super::AlphaScore;
 use crate::time::iso_date;
@@ -39,6 +40,7 @@ pub(super) fn provenance(
     alpha: f64,
     grid: &[AlphaScore],
     positive_weight: u32,
+    signs: &[Sign],
 ) -> serde_json::Value {
     let data: Vec<serde_json::Value> = datasets
         .iter()
@@ -65,7 +67,12 @@ pub(super) fn provenance(
         "split": "per dataset, rows sorted by author_date: the first 80% train, the last 20% are the hold-out; \
                   the last 20% of the training part (by date) is the validation slice that chooses alpha, \
                   then the model is refit on the whole training part",
-        "features": names.iter().zip(transforms).map(|(n, t)| json!({"name": n, "transform": t})).collect::<Vec<_>>(),
+        "features": names.iter().zip(transforms).zip(signs).map(|((n, t), s)| json!({"name": n, "transform": t, "sign": s})).collect::<Vec<_>>(),
+        "signs": if signs.iter().all(|s| *s == Sign::Free) {
+            "free: every coefficient fitted without constraint"
+        } else {
+            "each coefficient held to the sign the signal catalogue expects (non_negative: more of it never lowers the risk; non_positive: never raises it); a coefficient that would take the other sign is held at zero"
+        },
         "missing_values": "imputed with the training mean (standardised 0)",
         "standardisation": "transformed value minus its training mean, divided by its training standard deviation",
         "regularisation": {
@@ -84,6 +91,6 @@ pub(super) fn provenance(
             })
         },
         "thresholds": "elevated = 80th percentile, high = 95th percentile of predicted probability on the training rows",
-        "solver": "linfa-logistic 0.8 (L-BFGS)",
+        "solver": "linfa-logistic 0.8 (L-BFGS), inside an active set that holds coefficients at zero to keep their signs",
     })
 }
