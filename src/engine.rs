@@ -136,6 +136,10 @@ pub fn score_with_config(
         coverage,
     );
     report.path_rule = path_rule;
+    report.standing = model
+        .reference
+        .as_ref()
+        .and_then(|r| r.standing(scored.probability));
     Ok(report)
 }
 

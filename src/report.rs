@@ -9,8 +9,8 @@ use serde::Serialize;
 use crate::config::AppliedPathRule;
 use crate::features::coverage::CoverageDelta;
 use crate::features::sensitive::SensitiveHit;
-use crate::model::explain::Explanation;
-use crate::model::Band;
+use crate::model::explain::{Explanation, Reason};
+use crate::model::{Band, Standing};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ModelRef {
@@ -33,6 +33,11 @@ pub struct ScoreReport {
     pub band: Band,
     pub features: BTreeMap<String, Option<f64>>,
     pub contributions: Vec<crate::model::explain::Factor>,
+    /// The contributions by group (size, spread, history, …), most risk-raising first: what
+    /// the text and markdown say.
+    pub reasons: Vec<Reason>,
+    /// Concrete steps for the author or a reviewer.
+    pub advice: Vec<String>,
     pub model: ModelRef,
     pub base: String,
     pub head: String,
@@ -41,6 +46,9 @@ pub struct ScoreReport {
     pub warnings: Vec<String>,
     pub sensitive_paths: Vec<SensitiveHit>,
     pub coverage: Option<CoverageDelta>,
+    /// Where the probability stands among the model's training changes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standing: Option<Standing>,
     /// The `paths:` rule of `.github/riskgate.yml` whose thresholds the change was held to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_rule: Option<AppliedPathRule>,
@@ -66,6 +74,8 @@ impl ScoreReport {
             band,
             features,
             contributions: explanation.factors,
+            reasons: explanation.reasons,
+            advice: explanation.advice,
             model: ModelRef {
                 version: model_version.to_string(),
             },
@@ -76,6 +86,7 @@ impl ScoreReport {
             warnings,
             sensitive_paths,
             coverage,
+            standing: None,
             path_rule: None,
         }
     }
@@ -118,6 +129,31 @@ impl ScoreReport {
         )
     }
 
+    /// "2.1× the base rate of trouble (9%): among the riskiest 8% of changes".
+    pub fn standing_line(&self) -> Option<String> {
+        let s = self.standing?;
+        let times = if s.times_base_rate >= 10.0 {
+            format!("{:.0}×", s.times_base_rate)
+        } else {
+            format!("{:.1}×", s.times_base_rate)
+        };
+        let rank = if s.riskiest_share <= 0.5 {
+            format!(
+                "among the riskiest {} of changes",
+                percent(s.riskiest_share.max(0.01))
+            )
+        } else {
+            format!(
+                "less risky than {} of changes",
+                percent((1.0 - s.riskiest_share).max(0.0))
+            )
+        };
+        Some(format!(
+            "{times} the base rate of trouble ({}): {rank}",
+            percent(s.base_rate)
+        ))
+    }
+
     fn change_line(&self) -> String {
         let c = &self.change;
         format!(
@@ -135,6 +171,23 @@ impl ScoreReport {
 
     /// Factors that move the score by less than this are left out of the prose lists.
     const NOTABLE: f64 = 0.05;
+    /// The most factors the prose shows before folding the rest.
+    const SHOWN: usize = 4;
+
+    /// The notable reasons the prose shows, strongest first, and how many more are folded.
+    fn notable_reasons(&self) -> (Vec<&Reason>, usize) {
+        let mut notable: Vec<&Reason> = self
+            .reasons
+            .iter()
+            .filter(|r| r.contribution.abs() >= Self::NOTABLE)
+            .collect();
+        notable.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
+        let folded = notable.len().saturating_sub(Self::SHOWN);
+        notable.truncate(Self::SHOWN);
+        // Back in the report's order: most risk-raising first.
+        notable.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        (notable, folded)
+    }
 
     pub fn to_text(&self) -> String {
         let mut out = String::new();
@@ -145,33 +198,45 @@ impl ScoreReport {
             self.model.version
         );
         let _ = writeln!(out, "change {}", self.change_line());
+        if let Some(line) = self.standing_line() {
+            let _ = writeln!(out, "{line}");
+        }
         if let Some(line) = self.path_rule_line(false) {
             let _ = writeln!(out, "{line}");
         }
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
         }
-        let raising: Vec<_> = self
-            .contributions
-            .iter()
-            .filter(|f| f.contribution >= Self::NOTABLE)
-            .collect();
-        let lowering: Vec<_> = self
-            .contributions
+        let (shown, folded) = self.notable_reasons();
+        let raising: Vec<_> = shown.iter().filter(|r| r.contribution > 0.0).collect();
+        let lowering: Vec<_> = shown
             .iter()
             .rev()
-            .filter(|f| f.contribution <= -Self::NOTABLE)
+            .filter(|r| r.contribution < 0.0)
             .collect();
         if !raising.is_empty() {
             let _ = writeln!(out, "\nRaises the risk:");
-            for f in raising {
-                let _ = writeln!(out, "  {:+.2}  {}", f.contribution, f.explanation);
+            for r in raising {
+                let _ = writeln!(out, "  {:+.2}  {}", r.contribution, r.explanation);
             }
         }
         if !lowering.is_empty() {
             let _ = writeln!(out, "\nLowers the risk:");
-            for f in lowering {
-                let _ = writeln!(out, "  {:+.2}  {}", f.contribution, f.explanation);
+            for r in lowering {
+                let _ = writeln!(out, "  {:+.2}  {}", r.contribution, r.explanation);
+            }
+        }
+        if folded > 0 {
+            let _ = writeln!(
+                out,
+                "  … and {folded} smaller {} (--format json lists every signal)",
+                if folded == 1 { "factor" } else { "factors" }
+            );
+        }
+        if !self.advice.is_empty() {
+            let _ = writeln!(out, "\nWhat would help:");
+            for a in &self.advice {
+                let _ = writeln!(out, "  - {a}");
             }
         }
         if !self.notes.is_empty() {
@@ -192,26 +257,46 @@ impl ScoreReport {
             self.change_line(),
             self.model.version
         );
+        if let Some(line) = self.standing_line() {
+            let _ = writeln!(out, "{line}\n");
+        }
         if let Some(line) = self.path_rule_line(true) {
             let _ = writeln!(out, "{line}\n");
         }
         for w in &self.warnings {
             let _ = writeln!(out, "> **Warning:** {}\n", escape(w));
         }
-        let notable: Vec<_> = self
-            .contributions
-            .iter()
-            .filter(|f| f.contribution.abs() >= Self::NOTABLE)
-            .collect();
-        if !notable.is_empty() {
+        let (shown, folded) = self.notable_reasons();
+        let row = |r: &Reason| format!("| {:+.2} | {} |", r.contribution, escape(&r.explanation));
+        if !shown.is_empty() {
             let _ = writeln!(out, "| effect | factor |\n|---:|---|");
-            for f in notable {
-                let _ = writeln!(
-                    out,
-                    "| {:+.2} | {} |",
-                    f.contribution,
-                    escape(&f.explanation)
-                );
+            for r in shown {
+                let _ = writeln!(out, "{}", row(r));
+            }
+            out.push('\n');
+        }
+        if folded > 0 {
+            let rest: Vec<&Reason> = self
+                .reasons
+                .iter()
+                .filter(|r| r.contribution.abs() >= Self::NOTABLE)
+                .skip(Self::SHOWN)
+                .collect();
+            let _ = writeln!(
+                out,
+                "<details><summary>{} smaller {}</summary>\n\n| effect | factor |\n|---:|---|",
+                rest.len(),
+                if rest.len() == 1 { "factor" } else { "factors" }
+            );
+            for r in rest {
+                let _ = writeln!(out, "{}", row(r));
+            }
+            out.push_str("\n</details>\n\n");
+        }
+        if !self.advice.is_empty() {
+            let _ = writeln!(out, "**What would help**\n");
+            for a in &self.advice {
+                let _ = writeln!(out, "- {}", escape(a));
             }
             out.push('\n');
         }
@@ -258,21 +343,24 @@ mod tests {
     use crate::model::explain::Factor;
 
     fn report() -> ScoreReport {
+        let factors = vec![
+            Factor {
+                feature: "la".into(),
+                value: 340.0,
+                contribution: 0.8,
+                explanation: "adds 340 lines".into(),
+            },
+            Factor {
+                feature: "exp".into(),
+                value: 900.0,
+                contribution: -0.4,
+                explanation: "carol has made 900 earlier changes".into(),
+            },
+        ];
         let explanation = Explanation {
-            factors: vec![
-                Factor {
-                    feature: "la".into(),
-                    value: 340.0,
-                    contribution: 0.8,
-                    explanation: "adds 340 lines".into(),
-                },
-                Factor {
-                    feature: "exp".into(),
-                    value: 900.0,
-                    contribution: -0.4,
-                    explanation: "carol has made 900 earlier changes".into(),
-                },
-            ],
+            reasons: crate::model::explain::reasons(&factors),
+            factors,
+            advice: vec!["add tests".into()],
             notes: vec!["touches src/a|b.rs".into()],
         };
         ScoreReport::new(

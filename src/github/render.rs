@@ -391,6 +391,8 @@ mod tests {
             BTreeMap::new(),
             Explanation {
                 factors: vec![],
+                reasons: vec![],
+                advice: vec![],
                 notes: vec![],
             },
             "v1",

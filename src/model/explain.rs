@@ -1,10 +1,12 @@
 //! Plain-language explanation of a score: one sentence per model factor, ranked by how much
 //! it moves the score, and notes on the signals the model does not weigh. Pure.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::{Contribution, Derived, Scored, Transform};
-use crate::features::catalogue::{self, compare, count, duration, list, Said};
+use crate::features::catalogue::{self, compare, count, duration, list, thousands, Group, Said};
 use crate::features::{Context, Signals};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -15,13 +17,111 @@ pub struct Factor {
     pub explanation: String,
 }
 
+/// One line of an explanation: the model's factors of one group taken together, so that
+/// overlapping signals (lines added and lines per file) are neither listed twice nor set
+/// against each other.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Reason {
+    pub group: Group,
+    /// The sum of the group's contributions to the logit.
+    pub contribution: f64,
+    /// The sentence of the factor that moves the score most in the group's direction.
+    pub explanation: String,
+    /// The model features summed, largest share first.
+    pub features: Vec<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Explanation {
     /// Largest contribution (most risk-raising) first.
     pub factors: Vec<Factor>,
+    /// The factors by group, most risk-raising first; groups that do not move the score left
+    /// out.
+    pub reasons: Vec<Reason>,
+    /// What the author or a reviewer can do about it: concrete steps, where there are some.
+    pub advice: Vec<String>,
     /// What the model does not weigh but a reviewer should know: expertise, sensitive paths,
     /// coverage, an empty change.
     pub notes: Vec<String>,
+}
+
+/// The raw signals a model feature reads, from its name.
+fn inputs_of(feature: &str) -> Vec<String> {
+    match Derived::parse(feature, &|_| Transform::None, &|_, _, _| Some(0.0)) {
+        Ok(Some(d)) => d.inputs().into_iter().map(str::to_string).collect(),
+        _ => vec![feature.to_string()],
+    }
+}
+
+/// The factors summed by group, each said by its strongest factor in the group's direction.
+pub fn reasons(factors: &[Factor]) -> Vec<Reason> {
+    let mut groups: BTreeMap<Group, Vec<&Factor>> = BTreeMap::new();
+    for f in factors {
+        let inputs = inputs_of(&f.feature);
+        let names: Vec<&str> = inputs.iter().map(String::as_str).collect();
+        groups.entry(Group::of_feature(&names)).or_default().push(f);
+    }
+    let mut reasons: Vec<Reason> = groups
+        .into_iter()
+        .filter_map(|(group, mut members)| {
+            let total: f64 = members.iter().map(|f| f.contribution).sum();
+            if total == 0.0 {
+                return None;
+            }
+            // Strongest in the group's direction first.
+            members.sort_by(|a, b| {
+                (b.contribution * total.signum()).total_cmp(&(a.contribution * total.signum()))
+            });
+            Some(Reason {
+                group,
+                contribution: total,
+                explanation: members[0].explanation.clone(),
+                features: members.iter().map(|f| f.feature.clone()).collect(),
+            })
+        })
+        .collect();
+    reasons.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+    reasons
+}
+
+/// Concrete steps for the author or a reviewer: someone who knows the directories the author
+/// is new to, tests for the untested added lines, an owner's eye on sensitive files.
+fn advice(ctx: &Context) -> Vec<String> {
+    let who = who(ctx);
+    let mut advice = Vec::new();
+    if !ctx.dirs_new_to_author.is_empty() {
+        let dirs: Vec<String> = ctx
+            .dirs_new_to_author
+            .iter()
+            .map(|d| display_dir(d))
+            .collect();
+        advice.push(format!(
+            "ask for a review from someone who has changed {} before: {who} has not",
+            list(&dirs, 3)
+        ));
+    }
+    if let Some(cov) = &ctx.coverage {
+        let untested: Vec<String> = cov
+            .uncovered_added
+            .iter()
+            .filter(|(_, lines)| !lines.is_empty())
+            .map(|(f, lines)| format!("{f} ({})", count(lines.len() as f64, "line", "lines")))
+            .collect();
+        if !untested.is_empty() {
+            advice.push(format!(
+                "add tests that run the untested added lines in {}",
+                list(&untested, 3)
+            ));
+        }
+    }
+    if !ctx.sensitive.is_empty() {
+        let paths: Vec<String> = ctx.sensitive.iter().map(|h| h.path.clone()).collect();
+        advice.push(format!(
+            "have an owner of {} look at it before it merges",
+            list(&paths, 3)
+        ));
+    }
+    advice
 }
 
 fn display_dir(dir: &str) -> String {
@@ -55,9 +155,18 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
     }
     let v = c.value;
     match c.feature.as_str() {
+        // Said as how concentrated the change is, which reads right whichever way it moves
+        // the score: more lines per file means fewer files for the same lines.
         "ratio(la,nf)" => format!(
-            "adds {} per file it touches{}",
-            count(v, "line", "lines"),
+            "adds {} over {} ({} per file){}",
+            count(signals.la, "line", "lines"),
+            count(signals.nf, "file", "files"),
+            thousands(v.round() as i64),
+            compare(&said, "more concentrated", "more thinly spread", "changes")
+        ),
+        "ratio(nuc,nf)" => format!(
+            "its files have had {} each on average{}",
+            count(v, "earlier change", "earlier changes"),
             compare(&said, "more", "fewer", "changes")
         ),
         "share(ld,la)" => format!(
@@ -147,15 +256,6 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
     if ctx.empty {
         notes.push("the change is empty: base and head have the same files".to_string());
     }
-    for dir in ctx.dirs_new_to_author.iter().take(3) {
-        notes.push(format!("{who} has not changed {} before", display_dir(dir)));
-    }
-    if ctx.dirs_new_to_author.len() > 3 {
-        notes.push(format!(
-            "… nor {} other directories of this change",
-            ctx.dirs_new_to_author.len() - 3
-        ));
-    }
     if let Some(share) = signals.author_commit_share {
         notes.push(format!(
             "{who} made {} of the earlier commits to these files",
@@ -241,7 +341,7 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
 }
 
 pub fn explain(scored: &Scored, signals: &Signals, ctx: &Context) -> Explanation {
-    let factors = scored
+    let factors: Vec<Factor> = scored
         .contributions
         .iter()
         .map(|c| Factor {
@@ -252,7 +352,9 @@ pub fn explain(scored: &Scored, signals: &Signals, ctx: &Context) -> Explanation
         })
         .collect();
     Explanation {
+        reasons: reasons(&factors),
         factors,
+        advice: advice(ctx),
         notes: notes(signals, ctx, scored),
     }
 }
@@ -324,9 +426,11 @@ mod tests {
             missing: vec![],
         };
         let notes = notes(&s, &ctx, &scored);
-        assert!(
-            notes.contains(&"carol has not changed src/payments/ before".to_string()),
-            "{notes:?}"
+        assert_eq!(
+            advice(&ctx),
+            vec![
+                "ask for a review from someone who has changed src/payments/ before: carol has not"
+            ]
         );
         assert!(
             notes.iter().any(|n| n.starts_with("coverage unknown")),
@@ -353,7 +457,7 @@ mod tests {
         let say = |c: Contribution| sentence(&c, &s, &ctx);
         assert_eq!(
             say(contribution("ratio(la,nf)", 24.3, 0.9, 0.1)),
-            "adds 24 lines per file it touches — more than 90% of changes"
+            "adds 340 lines over 14 files (24 per file) — more concentrated than 90% of changes"
         );
         assert_eq!(
             say(contribution("share(ld,la)", 0.034, 0.2, 0.75)),

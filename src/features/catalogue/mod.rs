@@ -14,7 +14,7 @@
 mod sentences;
 mod table;
 
-pub use sentences::{compare, count, duration, list, Said};
+pub use sentences::{compare, count, duration, list, thousands, Said};
 pub use table::SIGNALS;
 
 /// A signal [`super::compute`] gives for one change: a field of [`super::Signals`].
@@ -98,6 +98,42 @@ pub enum Direction {
     Unknown,
 }
 
+/// What part of a change's story a signal tells; an explanation says one line per group, so
+/// signals that overlap (lines and lines per file; directories and subsystems) are not listed
+/// twice, once raising the risk and once lowering it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Lines and files.
+    Size,
+    /// Directories, subsystems, entropy.
+    Spread,
+    /// The touched files' past: authors, earlier changes, age; whether the change is a fix.
+    History,
+    /// The author's experience with the repository and the files.
+    Experience,
+    /// Reviewers, approvals, review comments.
+    Review,
+    /// Coverage of the change by tests.
+    Coverage,
+    /// Sensitive paths.
+    Sensitive,
+    /// A column riskgate does not know.
+    Other,
+}
+
+impl Group {
+    /// Every group a model feature's signals fall in; derived features take their inputs'.
+    pub fn of_feature(inputs: &[&str]) -> Group {
+        inputs
+            .iter()
+            .filter_map(|i| by_name(i))
+            .map(Signal::group)
+            .next()
+            .unwrap_or(Group::Other)
+    }
+}
+
 /// How training scales a signal before standardising it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scale {
@@ -147,6 +183,31 @@ impl Signal {
         match self.sentence {
             Some(say) => say(said),
             None => sentences::plain(self.name, said),
+        }
+    }
+
+    /// The part of a change's story it tells.
+    pub fn group(&self) -> Group {
+        match self.source {
+            Source::Change(c) => match c {
+                Computed::La | Computed::Ld | Computed::Nf | Computed::Lt => Group::Size,
+                Computed::Ns | Computed::Nd | Computed::Entropy => Group::Spread,
+                Computed::Fix | Computed::Ndev | Computed::Age | Computed::Nuc => Group::History,
+                Computed::Exp
+                | Computed::Rexp
+                | Computed::Sexp
+                | Computed::AuthorCommitShare
+                | Computed::AuthorBlameShare
+                | Computed::FilesNewToAuthor => Group::Experience,
+                Computed::SensitiveFiles => Group::Sensitive,
+                Computed::CoverageDelta | Computed::PatchCoverage => Group::Coverage,
+            },
+            Source::Review(_) => Group::Review,
+            Source::Dataset => match self.name {
+                "churn" => Group::Size,
+                n if n.starts_with("other_") || n == "osawr" => Group::Experience,
+                _ => Group::Review,
+            },
         }
     }
 

@@ -25,8 +25,24 @@ pub fn count(n: f64, one: &str, many: &str) -> String {
     } else if n == 1 {
         format!("1 {one}")
     } else {
-        format!("{n} {many}")
+        format!("{} {many}", thousands(n))
     }
+}
+
+/// 10800 → "10,800".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    if n < 0 {
+        out.push('-');
+    }
+    for (i, ch) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 fn percent(share: f64) -> u32 {
@@ -205,11 +221,14 @@ pub(super) fn exp(said: &Said<'_>) -> String {
 }
 
 pub(super) fn rexp(said: &Said<'_>) -> String {
+    if said.value < 0.5 {
+        return format!("{} has no recent changes in this repository", said.who);
+    }
     format!(
-        "{}'s recent experience counts {:.1} changes, older years weighing less{}",
+        "{} has about {} here, older years weighing less{}",
         said.who,
-        said.value,
-        compare(said, "more", "less", "authors at the time of a change")
+        count(said.value, "recent change", "recent changes"),
+        compare(said, "more", "fewer", "authors at the time of a change")
     )
 }
 
