@@ -21,3 +21,4 @@ mod settings;
 mod signals;
 mod store;
 mod support;
+mod variants;

@@ -84,3 +84,42 @@ fn eval_of_the_shipped_model_on_a_public_set() {
     }
     assert!(v["recall_at"]["0.1"].is_number());
 }
+
+/// On every 10th change of both public sets, raising any signal the catalogue gives a
+/// direction (lines, files, directories, subsystems, spread, experience) moves the shipped
+/// model's score only that way.
+#[test]
+fn shipped_model_is_monotone_on_real_changes() {
+    use riskgate::model::{dataset::Dataset, monotone::breaches, Model};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let model =
+        Model::from_json(&std::fs::read_to_string(root.join("model/model.json")).unwrap()).unwrap();
+    let data = datasets();
+    for set in ["qt.csv", "openstack.csv"] {
+        let path = data.join(set);
+        let d = Dataset::parse_str(&std::fs::read_to_string(&path).unwrap(), set).unwrap();
+        let changes: Vec<_> = (0..d.rows.len())
+            .step_by(10)
+            .map(|r| {
+                model
+                    .input_names()
+                    .into_iter()
+                    .map(|n| {
+                        let v = d.column(n).and_then(|c| d.rows[r].values[c]);
+                        (n.to_string(), v)
+                    })
+                    .collect()
+            })
+            .collect();
+        let found = breaches(&model, &changes);
+        assert!(
+            found.is_empty(),
+            "{set}: {}",
+            found
+                .iter()
+                .map(|b| b.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
+}
