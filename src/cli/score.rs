@@ -42,6 +42,12 @@ pub struct ScoreArgs {
     /// Coverage report (lcov or Cobertura XML) of the head revision.
     #[arg(long, value_name = "FILE")]
     pub coverage_head: Option<PathBuf>,
+    /// Also write the report as JSON to FILE, whatever --format prints.
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
+    /// Also write the report as markdown to FILE, whatever --format prints.
+    #[arg(long, value_name = "FILE")]
+    pub markdown_out: Option<PathBuf>,
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -96,6 +102,14 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
                 ""
             }
         );
+    }
+    if let Some(path) = &args.json_out {
+        std::fs::write(path, report.to_json() + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.markdown_out {
+        std::fs::write(path, report.to_markdown())
+            .with_context(|| format!("writing {}", path.display()))?;
     }
     let out = match args.format {
         Format::Text => report.to_text(),

@@ -107,9 +107,9 @@ pub enum CommentPolicy {
     Always,
 }
 
-/// `update` edits riskgate's one comment in place, and only when the advice changes; `new`
-/// posts a new comment whenever the advice changes; `once` posts one comment on a PR and
-/// never touches it again.
+/// `update` edits riskgate's one comment in place, and only when the advice (the band)
+/// changes; `new` posts a new comment whenever the comment's text would change; `once` posts
+/// one comment on a PR and never touches it again.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CommentBehavior {

@@ -7,8 +7,11 @@ use crate::github::client::{Annotation, IssueComment};
 use crate::model::Band;
 use crate::report::ScoreReport;
 
-/// First line of the sticky comment; how riskgate finds its own comment to edit in place.
-pub const MARKER: &str = "<!-- riskgate:sticky-comment -->";
+/// How the sticky comment's first line starts: a hidden marker by which riskgate finds its own
+/// comment, and which records the band the comment advised, `<!-- riskgate:sticky-comment
+/// band=elevated -->` (see [`marker`]). Comments written before the band was recorded carry
+/// the bare `<!-- riskgate:sticky-comment -->`.
+pub const MARKER: &str = "<!-- riskgate:sticky-comment";
 
 /// GitHub's limit on a check run's `output.summary` (and `output.text`), in characters.
 pub const CHECK_SUMMARY_LIMIT: usize = 65_535;
@@ -144,16 +147,43 @@ pub fn not_scored_check(why: NotScored<'_>, high_blocks: bool) -> (&'static str,
     }
 }
 
-/// The sticky comment: [`MARKER`], then the report's markdown; at most [`COMMENT_LIMIT`]
+/// The sticky comment's first line: [`MARKER`] with the band it advises.
+pub fn marker(band: Band) -> String {
+    format!("{MARKER} band={} -->", band.as_str())
+}
+
+/// The sticky comment: its [`marker`], then the report's markdown; at most [`COMMENT_LIMIT`]
 /// characters in all.
-pub fn comment_body(markdown: &str) -> String {
-    let head = format!("{MARKER}\n");
+pub fn comment_body(markdown: &str, band: Band) -> String {
+    let head = format!("{}\n", marker(band));
     let room = COMMENT_LIMIT - head.chars().count();
     format!("{head}{}", fit(markdown, room))
 }
 
+/// What a comment's first line says if it is riskgate's marker: `None` when it is not one,
+/// `Some(None)` for a marker without a band (or with one riskgate does not know), else the band.
+fn read_marker(body: &str) -> Option<Option<Band>> {
+    let first = body.trim_start().lines().next()?.trim_end();
+    let inner = first.strip_prefix(MARKER)?.strip_suffix("-->")?;
+    if !inner.is_empty() && !inner.starts_with(char::is_whitespace) {
+        return None;
+    }
+    Some(
+        inner
+            .split_whitespace()
+            .find_map(|attr| attr.strip_prefix("band="))
+            .and_then(Band::parse),
+    )
+}
+
+/// The band a sticky comment recorded in its marker: the advice it gave. `None` for a comment
+/// that is not riskgate's or was written before the band was recorded.
+pub fn comment_band(body: &str) -> Option<Band> {
+    read_marker(body).flatten()
+}
+
 /// riskgate's sticky comment among a PR's comments, oldest first: the first written by the
-/// App's own bot account (`bot_login`, e.g. `riskgate[bot]`) whose body starts with [`MARKER`].
+/// App's own bot account (`bot_login`, e.g. `riskgate[bot]`) whose first line is the marker.
 /// Anyone can paste the marker; only the App can write as its bot, whose login, ending in
 /// `[bot]`, no user account can take.
 pub fn find_sticky<'c>(comments: &'c [IssueComment], bot_login: &str) -> Option<&'c IssueComment> {
@@ -161,7 +191,7 @@ pub fn find_sticky<'c>(comments: &'c [IssueComment], bot_login: &str) -> Option<
 }
 
 fn is_sticky(comment: &IssueComment, bot_login: &str) -> bool {
-    comment.author.eq_ignore_ascii_case(bot_login) && comment.body.trim_start().starts_with(MARKER)
+    comment.author.eq_ignore_ascii_case(bot_login) && read_marker(&comment.body).is_some()
 }
 
 /// The latest of riskgate's comments (with `behavior: new` there may be several).
@@ -307,8 +337,8 @@ mod tests {
     #[test]
     fn short_text_is_untouched() {
         assert_eq!(check_summary("### hi\n"), "### hi\n");
-        let c = comment_body("### hi\n");
-        assert!(c.starts_with(MARKER));
+        let c = comment_body("### hi\n", Band::Elevated);
+        assert!(c.starts_with("<!-- riskgate:sticky-comment band=elevated -->\n"));
         assert!(c.ends_with("### hi\n"));
     }
 
@@ -333,7 +363,7 @@ mod tests {
         let cut = check_summary(&text);
         assert!(cut.chars().count() <= CHECK_SUMMARY_LIMIT);
         assert!(cut.starts_with("🦀🦀"));
-        let body = comment_body(&text);
+        let body = comment_body(&text, Band::High);
         assert_eq!(body.chars().count(), COMMENT_LIMIT);
         assert!(body.starts_with(MARKER));
         assert!(body.ends_with(CUT_NOTE));
@@ -341,12 +371,12 @@ mod tests {
 
     #[test]
     fn comment_at_the_limit() {
-        let room = COMMENT_LIMIT - MARKER.chars().count() - 1;
+        let room = COMMENT_LIMIT - marker(Band::Elevated).chars().count() - 1;
         let exact = "ü".repeat(room);
-        let body = comment_body(&exact);
+        let body = comment_body(&exact, Band::Elevated);
         assert_eq!(body.chars().count(), COMMENT_LIMIT);
         assert!(body.ends_with('ü'));
-        let over = comment_body(&"ü".repeat(room + 1));
+        let over = comment_body(&"ü".repeat(room + 1), Band::Elevated);
         assert_eq!(over.chars().count(), COMMENT_LIMIT);
         assert!(over.ends_with(CUT_NOTE));
     }
@@ -361,11 +391,21 @@ mod tests {
         };
         let comments = vec![
             comment(1, "LGTM".into(), "alice", "User"),
-            comment(2, format!("quoting: {MARKER}"), "riskgate[bot]", "Bot"),
-            comment(3, comment_body("planted"), "mallory", "User"),
-            comment(4, comment_body("another app's"), "other-app[bot]", "Bot"),
-            comment(5, comment_body("ours"), "riskgate[bot]", "Bot"),
-            comment(6, comment_body("ours, later"), "riskgate[bot]", "Bot"),
+            comment(2, format!("quoting: {MARKER} -->"), "riskgate[bot]", "Bot"),
+            comment(3, comment_body("planted", Band::Low), "mallory", "User"),
+            comment(
+                4,
+                comment_body("another app's", Band::Low),
+                "other-app[bot]",
+                "Bot",
+            ),
+            comment(5, comment_body("ours", Band::Low), "riskgate[bot]", "Bot"),
+            comment(
+                6,
+                comment_body("ours, later", Band::Low),
+                "riskgate[bot]",
+                "Bot",
+            ),
         ];
         let found = |cs: &[IssueComment]| find_sticky(cs, "riskgate[bot]").map(|c| c.id);
         assert_eq!(found(&comments), Some(5));
@@ -376,6 +416,49 @@ mod tests {
         );
         assert_eq!(found(&comments[..4]), None, "a planted marker is not ours");
         assert_eq!(found(&[]), None);
+        let old = comment(
+            7,
+            format!("{MARKER} -->\n### riskgate"),
+            "riskgate[bot]",
+            "Bot",
+        );
+        assert_eq!(
+            found(std::slice::from_ref(&old)),
+            Some(7),
+            "a comment from before the band was recorded is still ours"
+        );
+    }
+
+    #[test]
+    fn the_marker_records_the_band_and_reads_it_back() {
+        for band in [Band::Low, Band::Elevated, Band::High] {
+            assert_eq!(
+                comment_band(&comment_body("### riskgate", band)),
+                Some(band)
+            );
+        }
+        assert_eq!(
+            comment_band("<!-- riskgate:sticky-comment -->\n### x"),
+            None
+        );
+        assert_eq!(
+            comment_band("<!-- riskgate:sticky-comment band=dire -->"),
+            None
+        );
+        assert_eq!(
+            comment_band("  <!-- riskgate:sticky-comment band=high -->"),
+            Some(Band::High)
+        );
+        assert_eq!(
+            comment_band("text\n<!-- riskgate:sticky-comment band=high -->"),
+            None
+        );
+        assert_eq!(
+            comment_band("<!-- riskgate:sticky-commentary band=high -->"),
+            None
+        );
+        assert_eq!(read_marker("<!-- riskgate:sticky-comment -->"), Some(None));
+        assert_eq!(read_marker("<!-- riskgate:sticky-comment band=high"), None);
     }
 
     fn report_with(

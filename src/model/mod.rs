@@ -113,6 +113,13 @@ impl Band {
             Band::High => "high",
         }
     }
+
+    /// The band named by [`Band::as_str`]'s word.
+    pub fn parse(word: &str) -> Option<Band> {
+        [Band::Low, Band::Elevated, Band::High]
+            .into_iter()
+            .find(|b| b.as_str() == word)
+    }
 }
 
 impl Thresholds {

@@ -79,8 +79,20 @@ async fn opened_then_synchronize(db: Db) {
     let comment = body(&posted[0])["body"].as_str().unwrap().to_string();
     assert!(comment.starts_with(riskgate::github::render::MARKER));
 
-    // A push: the new head is scored and the comment found by its marker is edited.
+    // A push: the new head is scored and the comment found by its marker is edited. The
+    // comment is held as a riskgate from before the band was recorded wrote it: a marker
+    // without a band counts as other advice (a comment that recorded `high` would be left
+    // alone, `tests/it/settings.rs`).
     gh.reset().await;
+    let comment = comment.replacen(
+        &riskgate::github::render::marker(riskgate::model::Band::High),
+        "<!-- riskgate:sticky-comment -->",
+        1,
+    );
+    assert!(
+        comment.starts_with("<!-- riskgate:sticky-comment -->\n"),
+        "{comment}"
+    );
     let existing = json!([{ "id": COMMENT_ID, "body": comment, "user": {"login": "riskgate[bot]", "type": "Bot"} }]);
     mount_github(&gh, existing, "read").await;
     let new_head = origin.push(10);

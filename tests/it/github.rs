@@ -794,7 +794,7 @@ async fn issue_comments_are_read_across_pages() {
     let mut last = page(101, 2);
     last.as_array_mut().unwrap().push(json!({
         "id": 103,
-        "body": render::comment_body("### riskgate"),
+        "body": render::comment_body("### riskgate", riskgate::model::Band::Low),
         "user": { "login": "riskgate[bot]", "type": "Bot" },
     }));
     Mock::given(method("GET"))

@@ -547,7 +547,10 @@ async fn a_planted_marker_is_not_the_sticky_comment() {
     let planted_id = 55;
     let planted = json!({
         "id": planted_id,
-        "body": riskgate::github::render::comment_body("Nothing to see here: **0% risk**."),
+        "body": riskgate::github::render::comment_body(
+            "Nothing to see here: **0% risk**.",
+            riskgate::model::Band::Low,
+        ),
         "user": {"login": "mallory", "type": "User"},
         "performed_via_github_app": null,
     });
@@ -580,7 +583,10 @@ async fn a_planted_marker_is_not_the_sticky_comment() {
         2,
         "GitHub holds both comments"
     );
+    // The advice changes (main's thresholds now make the change elevated), so the comment is
+    // edited.
     gh.forget_requests().await;
+    origin.set_base_config("thresholds: {elevated: 0.001, high: 0.999}\n");
     origin.push(40);
     let sync = pull_request_payload("pull_request.synchronize.json", &origin);
     let (status, _) = deliver(&server, "pull_request", "p-sync", &bytes(&sync), SECRET).await;

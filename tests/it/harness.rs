@@ -104,6 +104,27 @@ impl Origin {
         self.head = other.head.clone();
     }
 
+    /// A commit on main that makes `config` its `.github/riskgate.yml` (the settings the next
+    /// score reads); the PR's branch stays checked out.
+    pub(crate) fn set_base_config(&mut self, config: &str) -> String {
+        let w = &self._work;
+        w.git(&["checkout", "-q", "main"]);
+        w.write(".github/riskgate.yml", config);
+        let sha = w.commit("alice", day(2024, 1, 15), "Settings");
+        w.git(&["checkout", "-q", "feature"]);
+        git_in(
+            &self.bare,
+            &[
+                "fetch",
+                "-q",
+                "--update-head-ok",
+                w.path().to_str().unwrap(),
+                "main:main",
+            ],
+        );
+        sha
+    }
+
     /// Push a new head to the PR (synchronize).
     pub(crate) fn push(&mut self, lines: usize) -> String {
         let w = &self._work;

@@ -1,6 +1,7 @@
 //! Every integration test, in one binary: real git repositories built in temp dirs, SQLite and
 //! PostgreSQL for real, the App on an ephemeral port, GitHub faked over HTTP.
 
+mod action;
 mod app;
 mod architecture;
 mod cli;

@@ -126,56 +126,98 @@ async fn the_organisations_defaults_apply_and_an_extending_file_is_laid_over_the
     );
 }
 
-/// Two pushes that change the score: the comment is edited in place (`update`), posted anew
-/// (`new`) or left as first posted (`once`). The comments, each as the head it speaks of (the
-/// first push's `1` or the second's `2`).
-async fn comments_after_two_pushes(behavior: &str) -> Vec<u8> {
+/// Three heads of one PR, scored under `comment: {when: always, behavior: ...}`: the opened
+/// one (high), a push that changes the probability but not the band (still high), and a push
+/// after main's settings have made the change elevated (the advice changes). The comments
+/// GitHub holds after each, each comment as the head it speaks of (1, 2 or 3).
+async fn comments_after_pushes(behavior: &str) -> Vec<Vec<u8>> {
     let database = database(Db::Sqlite);
     let data = tempfile::tempdir().unwrap();
-    let config =
-        format!("thresholds: {VERY_LOW}\ncomment: {{when: always, behavior: {behavior}}}\n");
-    let mut origin = origin(300, Some(&config), None);
+    let comment = format!("comment: {{when: always, behavior: {behavior}}}\n");
+    let mut origin = origin(
+        300,
+        Some(&format!("thresholds: {VERY_LOW}\n{comment}")),
+        None,
+    );
     let gh = fake_github(json!([]), "read").await;
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
-    let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let (status, _) = deliver(&server, "pull_request", "b-open", &bytes(&opened), SECRET).await;
-    assert_eq!(status, 202);
-    server.wait_until_drained().await;
-    let first = origin.head[..10].to_string();
-    origin.push(900);
-    let second = origin.head[..10].to_string();
-    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
-    let (status, _) = deliver(&server, "pull_request", "b-sync", &bytes(&sync), SECRET).await;
-    assert_eq!(status, 202);
-    wait_for("the second check run", LONG, || async {
-        completions(&gh).await.len() >= 2
-    })
-    .await;
-    server.wait_until_drained().await;
-    gh.comments(&format!("{OWNER}/{NAME}"), 2)
-        .iter()
-        .map(|c| {
-            let body = c["body"].as_str().unwrap();
-            match (body.contains(&first), body.contains(&second)) {
-                (true, false) => 1,
-                (false, true) => 2,
-                _ => panic!("a comment about neither head: {body}"),
+    let mut heads = vec![origin.head[..10].to_string()];
+    let mut after = Vec::new();
+    for step in 0..3 {
+        let (event, delivery) = match step {
+            0 => ("pull_request.opened.json", "b-open"),
+            1 => {
+                origin.push(900);
+                ("pull_request.synchronize.json", "b-sync-1")
             }
+            _ => {
+                origin.set_base_config(&format!(
+                    "thresholds: {{elevated: 0.001, high: 0.999}}\n{comment}"
+                ));
+                origin.push(950);
+                ("pull_request.synchronize.json", "b-sync-2")
+            }
+        };
+        if step > 0 {
+            heads.push(origin.head[..10].to_string());
+        }
+        let payload = pull_request_payload(event, &origin);
+        let (status, _) =
+            deliver(&server, "pull_request", delivery, &bytes(&payload), SECRET).await;
+        assert_eq!(status, 202);
+        wait_for("the check run", LONG, || async {
+            completions(&gh).await.len() > step
         })
-        .collect()
+        .await;
+        server.wait_until_drained().await;
+        after.push(
+            gh.comments(&format!("{OWNER}/{NAME}"), 2)
+                .iter()
+                .map(|c| {
+                    let body = c["body"].as_str().unwrap();
+                    let about: Vec<u8> = (1..)
+                        .zip(&heads)
+                        .filter(|(_, h)| body.contains(h.as_str()))
+                        .map(|(i, _)| i)
+                        .collect();
+                    assert_eq!(about.len(), 1, "a comment about one head: {body}");
+                    about[0]
+                })
+                .collect(),
+        );
+    }
+    let titles: Vec<String> = completions(&gh)
+        .await
+        .iter()
+        .map(|run| run["output"]["title"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        titles[0].ends_with("high") && titles[1].ends_with("high"),
+        "{titles:?}"
+    );
+    assert_ne!(
+        titles[0], titles[1],
+        "the first push changes the probability"
+    );
+    assert!(titles[2].ends_with("elevated"), "{titles:?}");
+    after
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn comment_behaviour_update_new_and_once() {
     assert_eq!(
-        comments_after_two_pushes("update").await,
-        [2],
-        "edited in place"
+        comments_after_pushes("update").await,
+        [vec![1], vec![1], vec![3]],
+        "edited in place, only when the band changes"
     );
-    assert_eq!(comments_after_two_pushes("new").await, [1, 2], "a new one");
     assert_eq!(
-        comments_after_two_pushes("once").await,
-        [1],
+        comments_after_pushes("new").await,
+        [vec![1], vec![1, 2], vec![1, 2, 3]],
+        "a new one whenever the text changes"
+    );
+    assert_eq!(
+        comments_after_pushes("once").await,
+        [vec![1], vec![1], vec![1]],
         "left as posted"
     );
 }

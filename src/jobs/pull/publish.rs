@@ -191,9 +191,10 @@ impl Worker {
     }
 
     /// riskgate's comment on the PR, found by its marker and its author (the App's bot).
-    /// Posted only once the band reaches the policy; once posted it follows the score, down as
-    /// well as up: edited in place (`update`), a new comment when the text changes (`new`,
-    /// compared with the latest), or left as first posted (`once`).
+    /// Posted only once the band reaches the policy; once posted it follows the advice, down as
+    /// well as up: edited in place when the band differs from the one its marker recorded
+    /// (`update`; a comment without a recorded band counts as differing), a new comment when
+    /// the text changes (`new`, compared with the latest), or left as first posted (`once`).
     #[allow(clippy::too_many_arguments)]
     async fn sticky_comment(
         &self,
@@ -222,9 +223,12 @@ impl Worker {
             CommentPolicy::High => band >= Band::High,
             CommentPolicy::Never => false,
         };
-        let body = render::comment_body(markdown);
+        let body = render::comment_body(markdown, band);
         match existing {
-            Some(comment) if comment.body != body && behavior == CommentBehavior::Update => {
+            Some(comment)
+                if behavior == CommentBehavior::Update
+                    && render::comment_band(&comment.body) != Some(band) =>
+            {
                 self.github
                     .update_issue_comment(inst, repo, comment.id, &body)
                     .await?;
