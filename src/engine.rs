@@ -107,6 +107,11 @@ pub fn score_with_config(
     let mut explanation = explain::explain(&scored, &signals, &context);
     if let Some(r) = review {
         explanation.notes.push(review_note(r));
+        if r.reviewers == 0.0 {
+            explanation
+                .advice
+                .push("request a review: no one but the author has looked at it yet".to_string());
+        }
     }
 
     let mut warnings = Vec::new();

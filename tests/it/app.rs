@@ -54,7 +54,7 @@ async fn opened_then_synchronize(db: Db) {
         d["output"]["summary"]
             .as_str()
             .unwrap()
-            .contains("adds 2000 lines"),
+            .contains("adds 2,000 lines"),
         "{d}"
     );
     assert_eq!(d["actions"][0]["identifier"], "accept_risk");

@@ -64,6 +64,13 @@ async fn the_strictest_touched_path_rule_sets_the_band_and_is_named() {
         ) && summary.contains("src/payments/charge.rs"),
         "{summary}"
     );
+    // The check run reads as the command line does: the score against the base rate, and
+    // what would help (the pull request has no review yet).
+    assert!(
+        summary.contains("the base rate of trouble")
+            && summary.contains("request a review: no one but the author has looked at it yet"),
+        "{summary}"
+    );
     // A rule for paths the change does not touch changes nothing.
     let (run, _) = scored_with("paths: {'docs/**': {elevated: 0.001, high: 0.002}}\n").await;
     assert_ne!(run["conclusion"], "failure", "{run}");
