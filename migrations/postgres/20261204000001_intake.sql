@@ -4,3 +4,5 @@
 ALTER TABLE deliveries ADD COLUMN payload_deflate BYTEA;
 DROP INDEX jobs_by_pull_request;
 CREATE INDEX jobs_by_pull_request ON jobs (repository, pr_number, status, kind, head_sha, id);
+-- Deflated already: PostgreSQL need not try to compress it again before moving it out of line.
+ALTER TABLE deliveries ALTER COLUMN payload_deflate SET STORAGE EXTERNAL;

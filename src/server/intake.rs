@@ -8,17 +8,22 @@
 //! are on disk; under load, many deliveries share one commit (and its sync) instead of
 //! queueing for one each.
 
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::github::events::{self, Event, PayloadError};
 use crate::jobs::plan::{plan, Plan};
-use crate::store::{NewDelivery, NewJob, PreparedDelivery, Recorded, Store, StoreError};
+use crate::store::{Backend, NewDelivery, NewJob, PreparedDelivery, Recorded, Store, StoreError};
 use crate::time::now_ms;
 
 use super::SignedDelivery;
 
 /// Deliveries in one transaction at most.
 const MAX_BATCH: usize = 256;
+
+/// Writer tasks on PostgreSQL (each holds a connection while it writes).
+const POSTGRES_WRITERS: usize = 3;
 
 /// A delivery understood and planned, not yet stored.
 pub struct PlannedDelivery {
@@ -86,9 +91,20 @@ struct Pending {
 
 impl DeliveryWriter {
     /// Starts the writer on the current runtime; it ends when the last clone is dropped.
+    ///
+    /// SQLite has one writer, so one task writes. PostgreSQL takes concurrent transactions and
+    /// syncs their commits together, so there a few tasks take turns collecting a batch: while
+    /// one waits for its commit, the next collects what arrived meanwhile.
     pub fn start(store: Store) -> DeliveryWriter {
         let (queue, deliveries) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(store, deliveries));
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        let deliveries = Arc::new(Mutex::new(deliveries));
+        for _ in 0..writers {
+            tokio::spawn(write_batches(store.clone(), deliveries.clone()));
+        }
         DeliveryWriter { queue }
     }
 
@@ -112,10 +128,18 @@ fn closed() -> StoreError {
     }
 }
 
-async fn write_batches(store: Store, mut deliveries: mpsc::UnboundedReceiver<Pending>) {
+async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     // Whatever arrived while the last batch was being written is the next batch.
-    while deliveries.recv_many(&mut pending, MAX_BATCH).await > 0 {
+    loop {
+        let received = deliveries
+            .lock()
+            .await
+            .recv_many(&mut pending, MAX_BATCH)
+            .await;
+        if received == 0 {
+            break;
+        }
         let (batch, answers): (Vec<PreparedDelivery>, Vec<_>) =
             pending.drain(..).map(|p| (p.delivery, p.recorded)).unzip();
         let started = std::time::Instant::now();

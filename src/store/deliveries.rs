@@ -329,6 +329,10 @@ impl Store {
                     }),
                 }
             }
+            // In one order, so that batches written at once (PostgreSQL) lock the rows of
+            // pull requests they share in the same order and never wait on each other in a
+            // circle.
+            runs.sort_by(|a, b| (a.repository, a.pr_number).cmp(&(b.repository, b.pr_number)));
             let mut superseded = vec![0u64; batch.len()];
             for run in &runs {
                 let (head, keep_from, reported_with) = run.supersede_args();
