@@ -46,6 +46,7 @@ impl Store {
                 // sync at each commit; with group commit that is one sync per batch.
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                .statement_cache_capacity(super::STATEMENT_CACHE)
                 .foreign_keys(true);
             let in_memory =
                 database_url.contains(":memory:") || database_url.contains("mode=memory");
@@ -75,7 +76,9 @@ impl Store {
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
         {
-            let options = PgConnectOptions::from_str(database_url).map_err(connect_error)?;
+            let options = PgConnectOptions::from_str(database_url)
+                .map_err(connect_error)?
+                .statement_cache_capacity(super::STATEMENT_CACHE);
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))

@@ -8,9 +8,9 @@ use sqlx::Row;
 
 use super::{Delivery, JobKind, NewDelivery, NewJob, Pool, Recorded, Store, StoreError};
 
-/// Rows in one multi-row INSERT at most. Statements are cut into chunks of a power of two
-/// rows up to this, so that a handful of statement texts (each prepared once per
-/// connection) serve batches of any size.
+/// Rows in one multi-row INSERT at most: a batch is one statement per table up to this. Each
+/// row count is its own statement text, prepared once per connection (the connections cache
+/// [`super::STATEMENT_CACHE`] statements, room for every size of both INSERTs).
 const ROWS_PER_STATEMENT: usize = 64;
 
 /// A delivery and its jobs made ready for the database: the body deflated, the jobs' payloads
@@ -121,13 +121,13 @@ fn inflate(bytes: &[u8]) -> Result<String, sqlx::Error> {
         .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
 }
 
-/// Sizes of the statements that insert `n` rows: powers of two, largest first.
+/// Sizes of the statements that insert `n` rows: as few as [`ROWS_PER_STATEMENT`] allows.
 fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
     std::iter::from_fn(move || {
         if n == 0 {
             return None;
         }
-        let size = ROWS_PER_STATEMENT.min(1 << n.ilog2());
+        let size = ROWS_PER_STATEMENT.min(n);
         n -= size;
         Some(size)
     })
@@ -399,9 +399,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_are_powers_of_two_up_to_the_cap() {
+    fn chunks_are_as_few_as_the_cap_allows() {
         let sizes: Vec<usize> = chunk_sizes(135).collect();
-        assert_eq!(sizes, vec![64, 64, 4, 2, 1]);
+        assert_eq!(sizes, vec![64, 64, 7]);
         assert_eq!(chunk_sizes(0).count(), 0);
         assert_eq!(chunk_sizes(1).collect::<Vec<_>>(), vec![1]);
     }

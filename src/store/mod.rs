@@ -124,6 +124,11 @@ pub use kind::*;
 pub use production::RepositoryGuard;
 pub use types::*;
 
+/// Prepared statements each connection keeps: the multi-row INSERTs of a batch of deliveries
+/// have a text per row count (see `deliveries`), and the rest of the store's statements need
+/// room beside them.
+const STATEMENT_CACHE: usize = 512;
+
 impl Store {
     fn new(pool: Pool) -> Store {
         Store {
