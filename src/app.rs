@@ -87,6 +87,7 @@ impl App {
         let wake = Arc::new(tokio::sync::Notify::new());
         let state = Arc::new(AppState {
             store: store.clone(),
+            deliveries: server::intake::DeliveryWriter::start(store.clone()),
             webhook_secret: settings.webhook_secret.clone(),
             metrics: metrics.clone(),
             wake: wake.clone(),

@@ -253,7 +253,6 @@ impl Worker {
             }
         };
         let now = now_ms();
-        let _entered = span.enter();
         let outcome = match outcome {
             Err(JobError::TimedOut) => {
                 let error = format!("{PAST_DEADLINE} of {} s and was stopped", limit.as_secs());
@@ -266,6 +265,20 @@ impl Worker {
             }
             other => other,
         };
+        // Instrumented, not entered: a span entered across an await would stay entered on
+        // the thread while other tasks run there.
+        let finish = async { self.finish(&job, outcome, now).await };
+        tracing::Instrument::instrument(finish, span).await?;
+        Ok(true)
+    }
+
+    /// Records how a job ended: done, retried later, or parked.
+    async fn finish(
+        &self,
+        job: &crate::store::Job,
+        outcome: Result<(), JobError>,
+        now: i64,
+    ) -> Result<(), crate::store::StoreError> {
         match outcome {
             Ok(()) => {
                 self.store.complete_job(job.id, &self.id, now).await?;
@@ -288,7 +301,7 @@ impl Worker {
                 tracing::error!(error = %e, attempts = job.attempts, "job parked");
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Renew the lease at a third of its length; returns only if the job is no longer ours.

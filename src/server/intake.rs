@@ -1,16 +1,35 @@
 //! What a signed webhook delivery becomes: parsed once, planned, and recorded with its jobs.
 //! Kept apart from the HTTP handler so that the handler only turns the outcome into a reply.
+//!
+//! Recording is group commit: every request hands its delivery, ready to write, to the one
+//! [`DeliveryWriter`] task and waits. The writer takes whatever has arrived meanwhile and
+//! records it all in ONE transaction, then answers each request. A request is answered only
+//! after the commit that holds its delivery, so a 202 always names a delivery and jobs that
+//! are on disk; under load, many deliveries share one commit (and its sync) instead of
+//! queueing for one each.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::github::events::{self, Event, PayloadError};
 use crate::jobs::plan::{plan, Plan};
-use crate::store::{NewDelivery, NewJob, Recorded, Store, StoreError};
+use crate::store::{Backend, NewDelivery, NewJob, PreparedDelivery, Recorded, Store, StoreError};
 use crate::time::now_ms;
 
 use super::SignedDelivery;
 
+/// Deliveries in one transaction at most.
+const MAX_BATCH: usize = 256;
+
+/// Writer tasks on PostgreSQL (each holds a connection while it writes).
+const POSTGRES_WRITERS: usize = 3;
+
 /// A delivery understood and planned, not yet stored.
 pub struct PlannedDelivery {
+    /// The delivery; its body is `body`, so `delivery.payload` is left empty.
     pub delivery: NewDelivery,
+    pub body: bytes::Bytes,
     pub jobs: Vec<NewJob>,
     /// Why there is no job, when there is none.
     pub nothing: Option<String>,
@@ -25,12 +44,7 @@ impl PlannedDelivery {
             delivery_id,
             body,
         } = signed;
-        let value: serde_json::Value = serde_json::from_slice(&body)?;
-        let action = value
-            .get("action")
-            .and_then(|a| a.as_str())
-            .map(str::to_string);
-        let event = events::parse_event_value(&event_name, value);
+        let (event, action) = events::parse_event_and_action(&event_name, &body)?;
         let (jobs, nothing) = match plan(&event) {
             Plan::Queue(jobs) => (jobs, None),
             Plan::Nothing(why) => (Vec::new(), Some(why)),
@@ -41,18 +55,121 @@ impl PlannedDelivery {
                 event: event_name,
                 action,
                 repository: event_repository(&event),
-                payload: String::from_utf8_lossy(&body).into_owned(),
+                // Stored from `body`, as received.
+                payload: String::new(),
             },
+            body,
             jobs,
             nothing,
         })
     }
 
-    /// Stores the delivery, all its jobs and the supersede of older heads: one transaction.
-    pub async fn record(&self, store: &Store) -> Result<Recorded, StoreError> {
-        store
-            .record_delivery(&self.delivery, &self.jobs, now_ms())
+    /// Stores the delivery, all its jobs and the supersede of older heads: one transaction,
+    /// which it may share with deliveries that arrived at the same time.
+    pub async fn record(&self, writer: &DeliveryWriter) -> Result<Recorded, StoreError> {
+        // Deflating the body is done here, on the request's task, not by the writer.
+        writer
+            .record(PreparedDelivery::with_body(
+                self.delivery.clone(),
+                &self.body,
+                &self.jobs,
+            ))
             .await
+    }
+}
+
+/// The one task that records webhook deliveries; cheap to clone.
+#[derive(Clone)]
+pub struct DeliveryWriter {
+    queue: mpsc::UnboundedSender<Pending>,
+}
+
+struct Pending {
+    delivery: PreparedDelivery,
+    recorded: oneshot::Sender<Result<Recorded, StoreError>>,
+}
+
+impl DeliveryWriter {
+    /// Starts the writer on the current runtime; it ends when the last clone is dropped.
+    ///
+    /// SQLite has one writer, so one task writes. PostgreSQL takes concurrent transactions and
+    /// syncs their commits together, so there a few tasks take turns collecting a batch: while
+    /// one waits for its commit, the next collects what arrived meanwhile.
+    pub fn start(store: Store) -> DeliveryWriter {
+        let (queue, deliveries) = mpsc::unbounded_channel();
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        let deliveries = Arc::new(Mutex::new(deliveries));
+        for _ in 0..writers {
+            tokio::spawn(write_batches(store.clone(), deliveries.clone()));
+        }
+        DeliveryWriter { queue }
+    }
+
+    /// Records `delivery` and returns once it is committed (or could not be). The queue needs
+    /// no bound of its own: the requests in flight, each waiting here, are bounded by
+    /// [`super::HttpLimits::max_requests`].
+    pub async fn record(&self, delivery: PreparedDelivery) -> Result<Recorded, StoreError> {
+        let (recorded, outcome) = oneshot::channel();
+        self.queue
+            .send(Pending { delivery, recorded })
+            .map_err(|_| closed())?;
+        outcome.await.map_err(|_| closed())?
+    }
+}
+
+/// The writer is gone: the App is stopping.
+fn closed() -> StoreError {
+    StoreError::Query {
+        op: "record_delivery",
+        source: sqlx::Error::PoolClosed,
+    }
+}
+
+async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>) {
+    let mut pending = Vec::with_capacity(MAX_BATCH);
+    // Whatever arrived while the last batch was being written is the next batch.
+    loop {
+        let received = deliveries
+            .lock()
+            .await
+            .recv_many(&mut pending, MAX_BATCH)
+            .await;
+        if received == 0 {
+            break;
+        }
+        let (batch, answers): (Vec<PreparedDelivery>, Vec<_>) =
+            pending.drain(..).map(|p| (p.delivery, p.recorded)).unzip();
+        let started = std::time::Instant::now();
+        let recorded = store.record_deliveries(&batch, now_ms()).await;
+        tracing::debug!(
+            deliveries = batch.len(),
+            ms = started.elapsed().as_secs_f64() * 1e3,
+            "batch recorded"
+        );
+        match recorded {
+            Ok(outcomes) => {
+                for (answer, outcome) in answers.into_iter().zip(outcomes) {
+                    let _ = answer.send(Ok(outcome));
+                }
+            }
+            Err(e) if batch.len() == 1 => {
+                let _ = answers.into_iter().next().map(|a| a.send(Err(e)));
+            }
+            Err(e) => {
+                // One delivery the database refuses must not cost the others theirs.
+                tracing::warn!(error = %e, deliveries = batch.len(), "recording a batch failed: recording each alone");
+                for (delivery, answer) in batch.into_iter().zip(answers) {
+                    let one = store
+                        .record_deliveries(std::slice::from_ref(&delivery), now_ms())
+                        .await
+                        .map(|mut o| o.pop().expect("one outcome per delivery"));
+                    let _ = answer.send(one);
+                }
+            }
+        }
     }
 }
 

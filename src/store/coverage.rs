@@ -26,7 +26,7 @@ impl Store {
         report: &NewCoverageReport,
         now_ms: i64,
     ) -> Result<i64, StoreError> {
-        with_pool!(self, "store_coverage_report", |pool| {
+        with_write!(self, "store_coverage_report", |pool| {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO coverage_reports (repository, branch, sha, format, report, \
                  created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -1,9 +1,201 @@
-//! Webhook deliveries: each is recorded once, with the jobs it asks for, in one transaction.
+//! Webhook deliveries: each is recorded once, with the jobs it asks for, in one transaction;
+//! deliveries that arrive together share that transaction (see [`Store::record_deliveries`]).
+
+use std::collections::HashSet;
+use std::io::Read as _;
 
 use sqlx::Row;
 
-use super::queue::SUPERSEDE_OLDER;
 use super::{Delivery, JobKind, NewDelivery, NewJob, Pool, Recorded, Store, StoreError};
+
+/// Rows in one multi-row INSERT at most: a batch is one statement per table up to this. Each
+/// row count is its own statement text, prepared once per connection (the connections cache
+/// [`super::STATEMENT_CACHE`] statements, room for every size of both INSERTs).
+const ROWS_PER_STATEMENT: usize = 64;
+
+/// A delivery and its jobs made ready for the database: the body deflated, the jobs' payloads
+/// serialised. Preparing costs CPU but no database time, so each request does its own and
+/// the transaction that records a batch only writes.
+#[derive(Debug, Clone)]
+pub struct PreparedDelivery {
+    id: String,
+    event: String,
+    action: Option<String>,
+    repository: Option<String>,
+    /// The raw body, deflated: webhook bodies are JSON of tens of KB that deflate to a tenth,
+    /// and every byte of it is written to the WAL and the table.
+    payload_deflate: Vec<u8>,
+    jobs: Vec<PreparedJob>,
+}
+
+#[derive(Debug, Clone)]
+struct PreparedJob {
+    kind: JobKind,
+    repository: Option<String>,
+    pr_number: Option<i64>,
+    head_sha: Option<String>,
+    payload: String,
+    run_after_ms: Option<i64>,
+}
+
+impl PreparedDelivery {
+    pub fn new(delivery: &NewDelivery, jobs: &[NewJob]) -> PreparedDelivery {
+        let NewDelivery {
+            id,
+            event,
+            action,
+            repository,
+            payload,
+        } = delivery;
+        let delivery = NewDelivery {
+            id: id.clone(),
+            event: event.clone(),
+            action: action.clone(),
+            repository: repository.clone(),
+            payload: String::new(),
+        };
+        PreparedDelivery::with_body(delivery, payload.as_bytes(), jobs)
+    }
+
+    /// A delivery whose body is `body` (UTF-8 JSON as received); `delivery.payload` is not read.
+    pub fn with_body(delivery: NewDelivery, body: &[u8], jobs: &[NewJob]) -> PreparedDelivery {
+        PreparedDelivery {
+            id: delivery.id,
+            event: delivery.event,
+            action: delivery.action,
+            repository: delivery.repository,
+            payload_deflate: deflate(body),
+            jobs: jobs
+                .iter()
+                .map(|job| PreparedJob {
+                    kind: job.kind,
+                    repository: job.repository.clone(),
+                    pr_number: job.pr_number,
+                    head_sha: job.head_sha.clone(),
+                    payload: job.payload.to_string(),
+                    run_after_ms: job.run_after_ms,
+                })
+                .collect(),
+        }
+    }
+
+    /// The `X-GitHub-Delivery` id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+thread_local! {
+    /// A compressor per thread, reset between bodies: a new one would allocate and clear its
+    /// window and tables for every delivery.
+    static DEFLATE: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new(flate2::Compression::fast(), false));
+}
+
+/// Raw deflate (no zlib header), fastest level: a tenth of a webhook body's size.
+fn deflate(bytes: &[u8]) -> Vec<u8> {
+    DEFLATE.with_borrow_mut(|compress| {
+        compress.reset();
+        let mut out = Vec::with_capacity(bytes.len() / 4 + 64);
+        loop {
+            let read = compress.total_in() as usize;
+            let status = compress
+                .compress_vec(&bytes[read..], &mut out, flate2::FlushCompress::Finish)
+                .expect("deflating into memory");
+            if status == flate2::Status::StreamEnd {
+                return out;
+            }
+            out.reserve(out.capacity().max(1024));
+        }
+    })
+}
+
+fn inflate(bytes: &[u8]) -> Result<String, sqlx::Error> {
+    let mut text = Vec::with_capacity(bytes.len() * 8);
+    flate2::read::DeflateDecoder::new(bytes)
+        .read_to_end(&mut text)
+        .map_err(|e| super::decode_error("payload_deflate", e))?;
+    // A body is stored as received; one with bytes that are not UTF-8 (in a field no event
+    // reads) is read back with those replaced, as the text column used to store it.
+    Ok(String::from_utf8(text)
+        .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()))
+}
+
+/// Sizes of the statements that insert `n` rows: as few as [`ROWS_PER_STATEMENT`] allows.
+fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        if n == 0 {
+            return None;
+        }
+        let size = ROWS_PER_STATEMENT.min(n);
+        n -= size;
+        Some(size)
+    })
+}
+
+/// `($1, $2, …), (…)`: `rows` groups of `columns` numbered placeholders, numbering from
+/// `first`; `fixed` is put in each group after them as is (a shared placeholder, say).
+fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> String {
+    let mut sql = String::new();
+    for r in 0..rows {
+        if r > 0 {
+            sql.push_str(", ");
+        }
+        sql.push('(');
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("${}", first + r * columns + c));
+        }
+        sql.push_str(fixed);
+        sql.push(')');
+    }
+    sql
+}
+
+/// Marks superseded the queued scoring jobs of one pull request that the deliveries of a batch
+/// make moot, as if each delivery had superseded the older heads in turn: `$1` now, `$2` kind,
+/// `$3` repository, `$4` PR, `$5` the head of the batch's last job for the PR, `$6` the first
+/// job of the batch's last run of jobs for that head (0 when the batch names no other head:
+/// older jobs for that head are then left as they are). Each branch is a range of
+/// `jobs_by_pull_request`, so the rows read are the rows changed.
+const SUPERSEDE_IN_BATCH: &str = "UPDATE jobs SET status = 'superseded', updated_at = $1 \
+     WHERE id IN ( \
+       SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 AND status = 'queued' \
+         AND kind = $2 AND head_sha IS NULL \
+       UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
+         AND status = 'queued' AND kind = $2 AND head_sha < $5 \
+       UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
+         AND status = 'queued' AND kind = $2 AND head_sha > $5 \
+       UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
+         AND status = 'queued' AND kind = $2 AND head_sha = $5 AND id < $6)";
+
+/// The scoring jobs of one pull request in a batch, in the order of the batch.
+struct PullRequestRun<'a> {
+    repository: &'a str,
+    pr_number: i64,
+    /// (head, job id, index of the delivery in the batch)
+    jobs: Vec<(&'a str, i64, usize)>,
+}
+
+impl PullRequestRun<'_> {
+    /// `$5` and `$6` of [`SUPERSEDE_IN_BATCH`], and the delivery the count is reported with.
+    fn supersede_args(&self) -> (&str, i64, usize) {
+        let &(last_head, _, last_delivery) = self.jobs.last().expect("a run has a job");
+        let trailing = self
+            .jobs
+            .iter()
+            .rposition(|(head, _, _)| *head != last_head)
+            .map(|i| i + 1);
+        let keep_from = match trailing {
+            // Another head came before the last run: everything queued before it goes.
+            Some(first) => self.jobs[first].1,
+            None => 0,
+        };
+        (last_head, keep_from, last_delivery)
+    }
+}
 
 impl Store {
     /// Records a webhook delivery, every job it asks for, and the supersede of
@@ -18,59 +210,159 @@ impl Store {
         jobs: &[NewJob],
         now_ms: i64,
     ) -> Result<Recorded, StoreError> {
-        with_pool!(self, "record_delivery", |pool| {
+        let prepared = [PreparedDelivery::new(delivery, jobs)];
+        let mut recorded = self.record_deliveries(&prepared, now_ms).await?;
+        Ok(recorded.pop().expect("one outcome per delivery"))
+    }
+
+    /// Records deliveries that arrived together, with their jobs and supersedes, in ONE
+    /// transaction (one commit, one sync, for all of them), with the outcome of each in order.
+    /// What is written is what recording them one after the other would write: a delivery id
+    /// seen before, or earlier in the batch, is a [`Recorded::Duplicate`] and writes nothing,
+    /// and a later head of a pull request supersedes the jobs of an earlier one. The count of
+    /// jobs superseded for a pull request is reported with the batch's last delivery for it.
+    /// An error leaves nothing of any of them.
+    pub async fn record_deliveries(
+        &self,
+        batch: &[PreparedDelivery],
+        now_ms: i64,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        with_write!(self, "record_deliveries", |pool| {
             let mut tx = pool.begin().await?;
-            let inserted = sqlx::query(
-                "INSERT INTO deliveries (id, event, action, repository, received_at, payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(delivery.id.as_str())
-            .bind(delivery.event.as_str())
-            .bind(delivery.action.as_deref())
-            .bind(delivery.repository.as_deref())
-            .bind(now_ms)
-            .bind(delivery.payload.as_str())
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if inserted == 0 {
-                tx.rollback().await?;
-                return Ok(Recorded::Duplicate);
-            }
-            let mut job_ids = Vec::with_capacity(jobs.len());
-            for job in jobs {
-                job_ids.push(insert_job!(
-                    &mut *tx,
-                    job,
-                    Some(delivery.id.as_str()),
-                    now_ms
-                ));
-            }
-            let mut superseded = 0;
-            for job in jobs.iter().filter(|j| j.kind == JobKind::ScorePullRequest) {
-                if let (Some(repository), Some(pr_number), Some(head_sha)) =
-                    (&job.repository, job.pr_number, &job.head_sha)
-                {
-                    superseded += sqlx::query(SUPERSEDE_OLDER)
-                        .bind(now_ms)
-                        .bind(JobKind::ScorePullRequest.as_str())
-                        .bind(repository.as_str())
-                        .bind(pr_number)
-                        .bind(head_sha.as_str())
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+
+            // Deliveries: a repeated id within the batch is a duplicate without asking.
+            let mut seen = HashSet::with_capacity(batch.len());
+            let candidates: Vec<usize> = (0..batch.len())
+                .filter(|&i| seen.insert(batch[i].id.as_str()))
+                .collect();
+            let mut inserted: HashSet<String> = HashSet::with_capacity(candidates.len());
+            let mut rest = &candidates[..];
+            for size in chunk_sizes(candidates.len()) {
+                let (chunk, later) = rest.split_at(size);
+                rest = later;
+                let sql = format!(
+                    "INSERT INTO deliveries (id, event, action, repository, payload_deflate, \
+                     payload, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+                    values(size, 5, 2, ", '', $1")
+                );
+                let mut query = sqlx::query(&sql).bind(now_ms);
+                for &i in chunk {
+                    let d = &batch[i];
+                    query = query
+                        .bind(d.id.as_str())
+                        .bind(d.event.as_str())
+                        .bind(d.action.as_deref())
+                        .bind(d.repository.as_deref())
+                        .bind(d.payload_deflate.as_slice());
                 }
+                for row in query.fetch_all(&mut *tx).await? {
+                    inserted.insert(row.try_get("id")?);
+                }
+            }
+            let new: Vec<usize> = candidates
+                .into_iter()
+                .filter(|&i| inserted.contains(&batch[i].id))
+                .collect();
+
+            // Their jobs, in batch order; ids come back in the order of the rows.
+            let jobs: Vec<(usize, &PreparedJob)> = new
+                .iter()
+                .flat_map(|&i| batch[i].jobs.iter().map(move |j| (i, j)))
+                .collect();
+            let mut job_ids: Vec<i64> = Vec::with_capacity(jobs.len());
+            let mut rest = &jobs[..];
+            for size in chunk_sizes(jobs.len()) {
+                let (chunk, later) = rest.split_at(size);
+                rest = later;
+                let sql = format!(
+                    "INSERT INTO jobs (delivery_id, kind, repository, pr_number, head_sha, \
+                     payload, run_after, status, attempts, created_at, updated_at) VALUES {} \
+                     RETURNING id",
+                    values(size, 7, 2, ", 'queued', 0, $1, $1")
+                );
+                let mut query = sqlx::query(&sql).bind(now_ms);
+                for &(i, job) in chunk {
+                    query = query
+                        .bind(batch[i].id.as_str())
+                        .bind(job.kind.as_str())
+                        .bind(job.repository.as_deref())
+                        .bind(job.pr_number)
+                        .bind(job.head_sha.as_deref())
+                        .bind(job.payload.as_str())
+                        .bind(job.run_after_ms.unwrap_or(now_ms));
+                }
+                let mut ids = Vec::with_capacity(size);
+                for row in query.fetch_all(&mut *tx).await? {
+                    ids.push(row.try_get::<i64, _>("id")?);
+                }
+                // Ids are handed out in the order of the VALUES rows (SQLite's rowids, a
+                // PostgreSQL sequence taken row by row); RETURNING need not keep that order.
+                ids.sort_unstable();
+                job_ids.extend(ids);
+            }
+
+            // Supersedes, one statement per pull request scored.
+            let mut runs: Vec<PullRequestRun> = Vec::new();
+            for (&(i, job), &id) in jobs.iter().zip(&job_ids) {
+                if job.kind != JobKind::ScorePullRequest {
+                    continue;
+                }
+                let (Some(repository), Some(pr_number), Some(head)) = (
+                    job.repository.as_deref(),
+                    job.pr_number,
+                    job.head_sha.as_deref(),
+                ) else {
+                    continue;
+                };
+                match runs
+                    .iter_mut()
+                    .find(|r| r.repository == repository && r.pr_number == pr_number)
+                {
+                    Some(run) => run.jobs.push((head, id, i)),
+                    None => runs.push(PullRequestRun {
+                        repository,
+                        pr_number,
+                        jobs: vec![(head, id, i)],
+                    }),
+                }
+            }
+            // In one order, so that batches written at once (PostgreSQL) lock the rows of
+            // pull requests they share in the same order and never wait on each other in a
+            // circle.
+            runs.sort_by(|a, b| (a.repository, a.pr_number).cmp(&(b.repository, b.pr_number)));
+            let mut superseded = vec![0u64; batch.len()];
+            for run in &runs {
+                let (head, keep_from, reported_with) = run.supersede_args();
+                superseded[reported_with] += sqlx::query(SUPERSEDE_IN_BATCH)
+                    .bind(now_ms)
+                    .bind(JobKind::ScorePullRequest.as_str())
+                    .bind(run.repository)
+                    .bind(run.pr_number)
+                    .bind(head)
+                    .bind(keep_from)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             }
             tx.commit().await?;
-            Ok(if job_ids.is_empty() {
-                Recorded::Stored
-            } else {
-                Recorded::Queued {
-                    job_ids,
-                    superseded,
-                }
-            })
+
+            let mut outcomes = vec![Recorded::Duplicate; batch.len()];
+            let mut ids = job_ids.into_iter();
+            for i in new {
+                let n = batch[i].jobs.len();
+                outcomes[i] = if n == 0 {
+                    Recorded::Stored
+                } else {
+                    Recorded::Queued {
+                        job_ids: ids.by_ref().take(n).collect(),
+                        superseded: superseded[i],
+                    }
+                };
+            }
+            Ok(outcomes)
         })
     }
 
@@ -78,7 +370,7 @@ impl Store {
     pub async fn delivery(&self, id: &str) -> Result<Option<Delivery>, StoreError> {
         with_pool!(self, "delivery", |pool| {
             let row = sqlx::query(
-                "SELECT id, event, action, repository, received_at, payload \
+                "SELECT id, event, action, repository, received_at, payload, payload_deflate \
                  FROM deliveries WHERE id = $1",
             )
             .bind(id)
@@ -91,10 +383,66 @@ impl Store {
                     action: row.try_get("action")?,
                     repository: row.try_get("repository")?,
                     received_at: row.try_get("received_at")?,
-                    payload: row.try_get("payload")?,
+                    payload: match row.try_get::<Option<Vec<u8>>, _>("payload_deflate")? {
+                        Some(deflated) => inflate(&deflated)?,
+                        None => row.try_get("payload")?,
+                    },
                 })),
                 None => Ok(None),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_as_few_as_the_cap_allows() {
+        let sizes: Vec<usize> = chunk_sizes(135).collect();
+        assert_eq!(sizes, vec![64, 64, 7]);
+        assert_eq!(chunk_sizes(0).count(), 0);
+        assert_eq!(chunk_sizes(1).collect::<Vec<_>>(), vec![1]);
+    }
+
+    #[test]
+    fn values_number_the_placeholders() {
+        assert_eq!(values(2, 2, 3, ", $1"), "($3, $4, $1), ($5, $6, $1)");
+    }
+
+    #[test]
+    fn a_deflated_body_inflates_to_itself() {
+        let body = r#"{"action":"opened","number":1}"#.repeat(100);
+        let deflated = deflate(body.as_bytes());
+        assert!(deflated.len() < body.len() / 10);
+        assert_eq!(inflate(&deflated).unwrap(), body);
+    }
+
+    fn run(jobs: &[(&'static str, i64)]) -> PullRequestRun<'static> {
+        PullRequestRun {
+            repository: "o/r",
+            pr_number: 1,
+            jobs: jobs
+                .iter()
+                .enumerate()
+                .map(|(i, &(h, id))| (h, id, i))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_its_last_run_of_the_last_head() {
+        // One head only: older jobs for it stay (as one delivery at a time would leave them).
+        assert_eq!(run(&[("a", 5), ("a", 6)]).supersede_args(), ("a", 0, 1));
+        // a, b, a: the first a went when b came; the b when the last a came.
+        assert_eq!(
+            run(&[("a", 5), ("b", 6), ("a", 7)]).supersede_args(),
+            ("a", 7, 2)
+        );
+        assert_eq!(
+            run(&[("b", 5), ("a", 6), ("a", 7)]).supersede_args(),
+            ("a", 6, 2)
+        );
     }
 }

@@ -94,7 +94,7 @@ impl Store {
         if existing.as_ref() == Some(i) {
             return Ok(IncidentWrite::Unchanged);
         }
-        with_pool!(self, "upsert_incident", |pool| {
+        with_write!(self, "upsert_incident", |pool| {
             sqlx::query(
                 "INSERT INTO incidents (id, source, title, repository, service, environment, \
                  opened_at, resolved_at, commit_sha, pr_number, body, recorded_at, updated_at) \
@@ -171,7 +171,7 @@ impl Store {
         links: &[Link],
         now_ms: i64,
     ) -> Result<LinkChanges, StoreError> {
-        with_pool!(self, "sync_incident_links", |pool| {
+        with_write!(self, "sync_incident_links", |pool| {
             let mut tx = pool.begin().await?;
             let rows = sqlx::query(
                 "SELECT incident_id, repository, pr_number, reason, why, deployment_id \
@@ -264,7 +264,7 @@ impl Store {
         &self,
         rejection: &LinkRejection,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "reject_incident_link", |pool| {
+        with_write!(self, "reject_incident_link", |pool| {
             let mut tx = pool.begin().await?;
             let n = sqlx::query(
                 "INSERT INTO incident_link_rejections (incident_id, repository, pr_number, \

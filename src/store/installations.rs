@@ -30,7 +30,7 @@ impl Store {
         now_ms: i64,
     ) -> Result<(), StoreError> {
         let repositories = repository_list(installation.repositories.iter().cloned());
-        with_pool!(self, "upsert_installation", |pool| {
+        with_write!(self, "upsert_installation", |pool| {
             sqlx::query(
                 "INSERT INTO installations \
                  (id, account_login, target_type, repositories, created_at, updated_at) \
@@ -57,7 +57,7 @@ impl Store {
         id: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "mark_installation_removed", |pool| {
+        with_write!(self, "mark_installation_removed", |pool| {
             let done = sqlx::query(
                 "UPDATE installations SET removed_at = $1, updated_at = $1 WHERE id = $2",
             )
@@ -79,7 +79,7 @@ impl Store {
         remove: &[String],
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "set_installation_repositories", |pool| {
+        with_write!(self, "set_installation_repositories", |pool| {
             let mut tx = pool.begin().await?;
             // Writing first takes the row lock (PostgreSQL) or the write lock
             // (SQLite) before the list is read, so concurrent changes queue up.

@@ -50,6 +50,11 @@ enum Pool {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: Pool,
+    /// SQLite has one writer. The writers of this process take turns here, in the order they
+    /// came, instead of in SQLite's busy handler, which polls with sleeps of up to 100 ms: a
+    /// delivery waits for the write in progress, not for a sleep to run out. Unused on
+    /// PostgreSQL, whose writers lock rows, not the database.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.
@@ -62,6 +67,15 @@ macro_rules! with_pool {
             Pool::Postgres($pool) => async { $body }.await,
         };
         result.map_err(|source| StoreError::Query { op: $op, source })
+    }};
+}
+
+/// [`with_pool!`] for a body that writes: on SQLite it runs in this process's turn to write.
+/// The body must not call another writing method of the store (the turn is not reentrant).
+macro_rules! with_write {
+    ($store:expr, $op:expr, |$pool:ident| $body:expr) => {{
+        let _turn = $store.write_turn().await;
+        with_pool!($store, $op, |$pool| $body)
     }};
 }
 
@@ -103,11 +117,34 @@ mod retention;
 mod scores;
 mod types;
 
+pub use deliveries::PreparedDelivery;
 pub use error::StoreError;
 pub use incidents::{IncidentWrite, LinkChanges, LinkRejection, StoredLink};
 pub use kind::*;
 pub use production::RepositoryGuard;
 pub use types::*;
+
+/// Prepared statements each connection keeps: the multi-row INSERTs of a batch of deliveries
+/// have a text per row count (see `deliveries`), and the rest of the store's statements need
+/// room beside them.
+const STATEMENT_CACHE: usize = 512;
+
+impl Store {
+    fn new(pool: Pool) -> Store {
+        Store {
+            pool,
+            writer: Default::default(),
+        }
+    }
+
+    /// This process's turn to write, on SQLite; nothing to wait for on PostgreSQL.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match self.pool {
+            Pool::Sqlite(_) => Some(self.writer.lock().await),
+            Pool::Postgres(_) => None,
+        }
+    }
+}
 
 fn decode_error(
     column: &str,

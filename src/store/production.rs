@@ -48,7 +48,7 @@ impl Store {
         {
             return Ok(false);
         }
-        with_pool!(self, "upsert_pull_request", |pool| {
+        with_write!(self, "upsert_pull_request", |pool| {
             sqlx::query(
                 "INSERT INTO pull_requests (repository, number, title, author, head_sha, \
                  merge_commit_sha, merged_at, closed_at, reverts_number, updated_at) \
@@ -161,7 +161,7 @@ impl Store {
 
     /// Records a deployment event once; false when it was known (nothing is changed).
     pub async fn record_deployment(&self, d: &Deployment, now_ms: i64) -> Result<bool, StoreError> {
-        with_pool!(self, "record_deployment", |pool| {
+        with_write!(self, "record_deployment", |pool| {
             let n = sqlx::query(
                 "INSERT INTO deployments (id, repository, environment, sha, ref_name, task, \
                  description, creator, created_at, recorded_at) \
@@ -190,7 +190,7 @@ impl Store {
         s: &DeploymentStatus,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "record_deployment_status", |pool| {
+        with_write!(self, "record_deployment_status", |pool| {
             let n = sqlx::query(
                 "INSERT INTO deployment_statuses (id, deployment_id, repository, state, creator, \
                  description, created_at, recorded_at) \
@@ -279,7 +279,7 @@ impl Store {
         repository: &str,
         shipped: &[(i64, i64)],
     ) -> Result<(), StoreError> {
-        with_pool!(self, "replace_deployment_pulls", |pool| {
+        with_write!(self, "replace_deployment_pulls", |pool| {
             let mut tx = pool.begin().await?;
             sqlx::query("DELETE FROM deployment_pulls WHERE repository = $1")
                 .bind(repository)

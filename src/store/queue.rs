@@ -69,7 +69,7 @@ macro_rules! job_summary_from_row {
 
 /// Marks superseded the queued jobs of one kind for a pull request whose head
 /// is not the given one: `$1` now, `$2` kind, `$3` repository, `$4` PR, `$5` head.
-pub(super) const SUPERSEDE_OLDER: &str = "UPDATE jobs SET status = 'superseded', updated_at = $1 \
+const SUPERSEDE_OLDER: &str = "UPDATE jobs SET status = 'superseded', updated_at = $1 \
      WHERE status = 'queued' AND kind = $2 AND repository = $3 \
        AND pr_number = $4 AND (head_sha IS NULL OR head_sha <> $5)";
 
@@ -149,7 +149,7 @@ impl Store {
     /// Queues a job that no webhook delivery asked for (an upload, a
     /// scheduled task); returns its id.
     pub async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<i64, StoreError> {
-        with_pool!(self, "enqueue_job", |pool| {
+        with_write!(self, "enqueue_job", |pool| {
             Ok(insert_job!(pool, job, None::<&str>, now_ms))
         })
     }
@@ -174,7 +174,7 @@ impl Store {
             Backend::Sqlite => (PARK_EXHAUSTED_SQLITE, CLAIM_SQLITE),
             Backend::Postgres => (PARK_EXHAUSTED_POSTGRES, CLAIM_POSTGRES),
         };
-        with_pool!(self, "claim_job", |pool| {
+        with_write!(self, "claim_job", |pool| {
             let mut tx = pool.begin().await?;
             let parked = sqlx::query(park_sql)
                 .bind(max_attempts)
@@ -250,7 +250,7 @@ impl Store {
         lease_ms: i64,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "heartbeat", |pool| {
+        with_write!(self, "heartbeat", |pool| {
             let done = sqlx::query(
                 "UPDATE jobs SET locked_until = $1, updated_at = $2 \
                  WHERE id = $3 AND status = 'running' AND locked_by = $4",
@@ -275,7 +275,7 @@ impl Store {
         state: &Value,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "save_job_state", |pool| {
+        with_write!(self, "save_job_state", |pool| {
             let done = sqlx::query(
                 "UPDATE jobs SET state = $1, updated_at = $2 \
                  WHERE id = $3 AND status = 'running' AND locked_by = $4",
@@ -344,7 +344,7 @@ impl Store {
         error: &str,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        with_pool!(self, "park_job", |pool| {
+        with_write!(self, "park_job", |pool| {
             let mut tx = pool.begin().await?;
             let parked = sqlx::query(
                 "UPDATE jobs SET status = 'parked', locked_until = NULL, updated_at = $1, \
@@ -417,7 +417,7 @@ impl Store {
         let binds_error = set.contains("$4");
         let binds_run_after = set.contains("$5");
         debug_assert!(binds_error || !binds_run_after, "$5 needs $4");
-        with_pool!(self, op, |pool| {
+        with_write!(self, op, |pool| {
             let mut query = sqlx::query(&sql).bind(now_ms).bind(job_id).bind(worker_id);
             if binds_error {
                 query = query.bind(error);
@@ -432,7 +432,7 @@ impl Store {
     /// Puts a parked job back in the queue, due now, with a fresh attempt
     /// count; its last error is kept until it next fails or succeeds.
     pub async fn unpark_job(&self, job_id: i64, now_ms: i64) -> Result<bool, StoreError> {
-        with_pool!(self, "unpark_job", |pool| {
+        with_write!(self, "unpark_job", |pool| {
             let done = sqlx::query(
                 "UPDATE jobs SET status = 'queued', attempts = 0, run_after = $1, \
                  updated_at = $1 WHERE id = $2 AND status = 'parked'",
@@ -455,7 +455,7 @@ impl Store {
         head_sha: &str,
         now_ms: i64,
     ) -> Result<u64, StoreError> {
-        with_pool!(self, "supersede_older", |pool| {
+        with_write!(self, "supersede_older", |pool| {
             let done = sqlx::query(SUPERSEDE_OLDER)
                 .bind(now_ms)
                 .bind(JobKind::ScorePullRequest.as_str())

@@ -13,7 +13,7 @@ impl Store {
     /// Deletes up to `batch` jobs that finished (done or superseded) before `before_ms`.
     /// Parked jobs are kept: they wait for an operator. Returns how many were deleted.
     pub async fn prune_finished_jobs(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
-        with_pool!(self, "prune_finished_jobs", |pool| {
+        with_write!(self, "prune_finished_jobs", |pool| {
             let done = sqlx::query(
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
                  WHERE status IN ('done', 'superseded') AND updated_at < $1 \
@@ -34,7 +34,7 @@ impl Store {
     /// A redelivery of a deleted delivery would be taken as new; GitHub redelivers only
     /// recent deliveries, far inside any retention worth setting.
     pub async fn prune_deliveries(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
-        with_pool!(self, "prune_deliveries", |pool| {
+        with_write!(self, "prune_deliveries", |pool| {
             let mut tx = pool.begin().await?;
             let deleted = sqlx::query(
                 "DELETE FROM deliveries WHERE id IN (SELECT d.id FROM deliveries d \
@@ -48,8 +48,9 @@ impl Store {
             .await?
             .rows_affected();
             let emptied = sqlx::query(
-                "UPDATE deliveries SET payload = '' WHERE id IN (SELECT d.id FROM deliveries d \
-                 WHERE d.received_at < $1 AND d.payload <> '' \
+                "UPDATE deliveries SET payload = '', payload_deflate = NULL \
+                 WHERE id IN (SELECT d.id FROM deliveries d \
+                 WHERE d.received_at < $1 AND (d.payload <> '' OR d.payload_deflate IS NOT NULL) \
                    AND EXISTS (SELECT 1 FROM jobs j WHERE j.delivery_id = d.id) \
                  ORDER BY d.received_at LIMIT $2)",
             )
@@ -71,7 +72,7 @@ impl Store {
         before_ms: i64,
         batch: i64,
     ) -> Result<u64, StoreError> {
-        with_pool!(self, "prune_coverage_reports", |pool| {
+        with_write!(self, "prune_coverage_reports", |pool| {
             let done = sqlx::query(
                 "DELETE FROM coverage_reports WHERE id IN (SELECT c.id FROM coverage_reports c \
                  WHERE c.created_at < $1 \

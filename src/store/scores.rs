@@ -55,7 +55,7 @@ macro_rules! audit_from_row {
 impl Store {
     /// Records the score of a pull request head; returns its id.
     pub async fn record_score(&self, score: &NewScore, now_ms: i64) -> Result<i64, StoreError> {
-        with_pool!(self, "record_score", |pool| {
+        with_write!(self, "record_score", |pool| {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO scores (repository, pr_number, head_sha, base_sha, probability, \
                  band, model_version, features, conclusion, check_run_id, delivery_id, \
@@ -144,7 +144,7 @@ impl Store {
     /// Appends an event to the audit trail; returns its id. Events are never
     /// changed or deleted: the database itself refuses it.
     pub async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        with_pool!(self, "append_audit", |pool| {
+        with_write!(self, "append_audit", |pool| {
             let id: i64 = sqlx::query_scalar(
                 "INSERT INTO audit_events (at, repository, pr_number, head_sha, kind, actor, \
                  detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",

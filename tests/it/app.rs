@@ -331,6 +331,124 @@ async fn postgres_killed_mid_job_completes_once() {
     killed_mid_job(Db::Postgres).await;
 }
 
+/// Every delivery answered 202 is on disk with its jobs, even when `riskgate serve` is killed
+/// (SIGKILL) in the middle of a burst: deliveries that arrive together share a commit, and
+/// each is answered only after the commit that holds it.
+async fn killed_mid_burst_loses_no_accepted_delivery(db: Db) {
+    const TOTAL: usize = 400;
+    const SENDERS: usize = 16;
+    const KILL_AFTER: usize = 80;
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(10, None, None);
+    // A GitHub that answers nothing useful: the workers run, fail and retry, as they may.
+    let gh = MockServer::start().await;
+    let server = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let url = format!("{}/api/github/webhooks", server.base);
+    // Four heads of one pull request, so that the burst also supersedes.
+    let bodies: Vec<Vec<u8>> = (0..4)
+        .map(|h| {
+            let mut v = pull_request_payload("pull_request.opened.json", &origin);
+            v["pull_request"]["head"]["sha"] = json!(format!("{h:040x}"));
+            bytes(&v)
+        })
+        .collect();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (enough_tx, mut enough) = tokio::sync::watch::channel(false);
+    let client = reqwest::Client::new();
+    let mut senders = Vec::new();
+    for s in 0..SENDERS {
+        let (client, url, bodies, accepted, enough_tx) = (
+            client.clone(),
+            url.clone(),
+            bodies.clone(),
+            accepted.clone(),
+            enough_tx.clone(),
+        );
+        senders.push(tokio::spawn(async move {
+            // (delivery id, the answer's text) of each 202
+            let mut answered = Vec::new();
+            for i in (s..TOTAL).step_by(SENDERS) {
+                let id = format!("burst-{i}");
+                let body = bodies[i % bodies.len()].clone();
+                let signature = riskgate::github::webhook::sign(SECRET.as_bytes(), &body);
+                let sent = client
+                    .post(&url)
+                    .header("x-github-event", "pull_request")
+                    .header("x-github-delivery", &id)
+                    .header("x-hub-signature-256", signature)
+                    .body(body)
+                    .send()
+                    .await;
+                let Ok(response) = sent else { break };
+                let status = response.status().as_u16();
+                let Ok(text) = response.text().await else {
+                    break;
+                };
+                assert_eq!(status, 202, "{id}: {text}");
+                answered.push((id, text));
+                if accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 >= KILL_AFTER {
+                    let _ = enough_tx.send(true);
+                }
+            }
+            answered
+        }));
+    }
+    drop(enough_tx);
+    let _ = enough.wait_for(|e| *e).await;
+    drop(server); // SIGKILL, with requests in flight
+    let mut answered = Vec::new();
+    for sender in senders {
+        answered.extend(sender.await.unwrap());
+    }
+    assert!(answered.len() >= KILL_AFTER, "{} accepted", answered.len());
+    assert!(
+        answered.len() < TOTAL,
+        "the kill came after the burst: nothing was in flight"
+    );
+
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    for (id, text) in &answered {
+        let delivery = store.delivery(id).await.unwrap();
+        let delivery =
+            delivery.unwrap_or_else(|| panic!("{id} was answered 202 ({text}) but is not stored"));
+        assert_eq!(delivery.event, "pull_request");
+        let payload: Value = serde_json::from_str(&delivery.payload).unwrap();
+        assert_eq!(payload["action"], "opened", "{id}: the body is kept whole");
+        let job_ids: Vec<i64> = text
+            .trim()
+            .strip_prefix("queued job ")
+            .unwrap_or_else(|| panic!("{id}: {text}"))
+            .split(", ")
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(!job_ids.is_empty());
+        for job_id in job_ids {
+            let job = store.job(job_id).await.unwrap();
+            let job =
+                job.unwrap_or_else(|| panic!("{id}: job {job_id} was answered but is not stored"));
+            assert_eq!(job.delivery_id.as_deref(), Some(id.as_str()));
+        }
+    }
+    eprintln!(
+        "{} of {TOTAL} deliveries answered 202 before the kill, all of them stored",
+        answered.len()
+    );
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_killed_mid_burst_loses_no_accepted_delivery() {
+    killed_mid_burst_loses_no_accepted_delivery(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_killed_mid_burst_loses_no_accepted_delivery() {
+    killed_mid_burst_loses_no_accepted_delivery(Db::Postgres).await;
+}
+
 async fn github_faults(db: Db) {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();

@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use riskgate::store::{
     Backend, Job, JobKind, JobStatus, NewAuditEvent, NewCoverageReport, NewDelivery,
-    NewInstallation, NewJob, NewScore, Recorded, Store, StoreError, AUDIT_CHECK_CONCLUSION,
-    AUDIT_RISK_ACCEPTED, JOB_COVERAGE, JOB_FINISH_CHECK_RUN, JOB_RECORD_INSTALLATION,
+    NewInstallation, NewJob, NewScore, PreparedDelivery, Recorded, Store, StoreError,
+    AUDIT_CHECK_CONCLUSION, AUDIT_RISK_ACCEPTED, JOB_COVERAGE, JOB_FINISH_CHECK_RUN,
+    JOB_RECORD_INSTALLATION,
 };
 use serde_json::json;
 
@@ -157,6 +158,7 @@ on_both_backends!(
     duplicate_delivery_is_recorded_once,
     concurrent_duplicate_deliveries_queue_one_job,
     a_delivery_its_jobs_and_supersedes_are_one_transaction,
+    a_batch_of_deliveries_records_what_one_at_a_time_would,
     concurrent_workers_claim_each_job_once,
     a_job_of_an_unknown_kind_is_parked_when_claimed,
     expired_lease_is_reclaimed_with_its_state,
@@ -379,6 +381,102 @@ async fn a_delivery_its_jobs_and_supersedes_are_one_transaction(db: Db) {
         assert_eq!(stored.pr_number, given.pr_number);
         assert_eq!(stored.status, JobStatus::Queued);
     }
+}
+
+/// Deliveries recorded together, in one transaction, leave what recording them one after the
+/// other leaves: a repeated id (in the batch or from before) is a duplicate and writes nothing,
+/// jobs come back in order, and a later head supersedes every earlier one, those of the batch
+/// included, while a head that comes back keeps only its last run of jobs.
+async fn a_batch_of_deliveries_records_what_one_at_a_time_would(db: Db) {
+    let store = &db.store;
+    assert!(matches!(
+        store
+            .record_delivery(&delivery("seen"), &[score_job(1, "h0")], 1)
+            .await
+            .unwrap(),
+        Recorded::Queued { .. }
+    ));
+    let older_pr_2 = store.enqueue_job(&score_job(2, "h2"), 1).await.unwrap();
+    let body = |id: &str, event: &str| NewDelivery {
+        id: id.to_string(),
+        payload: json!({"action": "opened", "id": id, "text": "x".repeat(5_000)}).to_string(),
+        event: event.to_string(),
+        ..delivery(id)
+    };
+    let batch: Vec<(NewDelivery, Vec<NewJob>)> = vec![
+        (body("b-1", "pull_request"), vec![score_job(1, "h1")]),
+        (body("seen", "pull_request"), vec![score_job(1, "h9")]),
+        (body("b-2", "ping"), vec![]),
+        (body("b-1", "pull_request"), vec![score_job(1, "h8")]),
+        (
+            body("b-3", "pull_request"),
+            vec![score_job(1, "h2"), score_job(2, "h2")],
+        ),
+        (body("b-4", "pull_request"), vec![score_job(1, "h1")]),
+        (body("b-5", "pull_request"), vec![score_job(1, "h1")]),
+    ];
+    let prepared: Vec<PreparedDelivery> = batch
+        .iter()
+        .map(|(d, jobs)| PreparedDelivery::new(d, jobs))
+        .collect();
+    let outcomes = store.record_deliveries(&prepared, 50).await.unwrap();
+    let queued = |i: usize| match &outcomes[i] {
+        Recorded::Queued {
+            job_ids,
+            superseded,
+        } => (job_ids.clone(), *superseded),
+        other => panic!("delivery {i}: {other:?}"),
+    };
+    assert_eq!(outcomes[1], Recorded::Duplicate, "stored before");
+    assert_eq!(outcomes[2], Recorded::Stored, "no job");
+    assert_eq!(outcomes[3], Recorded::Duplicate, "earlier in the batch");
+    let (b1, _) = queued(0);
+    let (b3, b3_superseded) = queued(4);
+    let (b4, _) = queued(5);
+    let (b5, b5_superseded) = queued(6);
+    assert_eq!((b1.len(), b3.len(), b4.len(), b5.len()), (1, 2, 1, 1));
+    let all: Vec<i64> = [&b1, &b3, &b4, &b5]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    assert!(
+        all.windows(2).all(|w| w[0] < w[1]),
+        "ids in batch order: {all:?}"
+    );
+    // PR 1: h0 (before), then h1, h2, h1, h1 in the batch: only the last run of h1 stays.
+    let status = |id: i64| async move { job(store, id).await.status };
+    let first = store.list_jobs(None, 100).await.unwrap();
+    let h0 = first
+        .iter()
+        .find(|j| j.head_sha.as_deref() == Some("h0"))
+        .unwrap()
+        .id;
+    assert_eq!(status(h0).await, JobStatus::Superseded);
+    assert_eq!(status(b1[0]).await, JobStatus::Superseded);
+    assert_eq!(status(b3[0]).await, JobStatus::Superseded);
+    assert_eq!(status(b4[0]).await, JobStatus::Queued);
+    assert_eq!(status(b5[0]).await, JobStatus::Queued);
+    assert_eq!(b5_superseded, 3, "reported with the last delivery for PR 1");
+    // PR 2: the same head as the job queued before: it stays, as one at a time would leave it.
+    assert_eq!(status(older_pr_2).await, JobStatus::Queued);
+    assert_eq!(status(b3[1]).await, JobStatus::Queued);
+    assert_eq!(b3_superseded, 0);
+    // Bodies are kept whole, and a duplicate wrote nothing.
+    let stored = store.delivery("b-4").await.unwrap().unwrap();
+    assert_eq!(stored.payload, batch[5].0.payload);
+    assert_eq!(stored.received_at, 50);
+    assert_eq!(
+        store.delivery("seen").await.unwrap().unwrap().received_at,
+        1
+    );
+    let b1_stored = store.delivery("b-1").await.unwrap().unwrap();
+    assert_eq!(
+        b1_stored.payload, batch[0].0.payload,
+        "the first of a repeated id"
+    );
+    assert_eq!(job(store, b1[0]).await.head_sha.as_deref(), Some("h1"));
+    assert_eq!(store.delivery("b-2").await.unwrap().unwrap().event, "ping");
 }
 
 async fn concurrent_workers_claim_each_job_once(db: Db) {

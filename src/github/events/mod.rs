@@ -246,6 +246,33 @@ pub fn parse_event(event_name: &str, body: &[u8]) -> Result<Event, PayloadError>
     Ok(parse_event_value(event_name, serde_json::from_slice(body)?))
 }
 
+/// [`parse_event`], with the delivery's `action` as the body gave it (a string), in one pass
+/// over the body: the fields the events read are deserialised straight from the bytes and the
+/// rest skipped, without building the whole document. A body that this cannot read so (not
+/// an object, a field of an unexpected type, a repeated key) is read the long way, with the
+/// same outcome as [`parse_event`].
+pub fn parse_event_and_action(
+    event_name: &str,
+    body: &[u8],
+) -> Result<(Event, Option<String>), PayloadError> {
+    let object = body
+        .iter()
+        .find(|b| !b.is_ascii_whitespace())
+        .is_some_and(|&b| b == b'{');
+    if object {
+        if let Ok(envelope) = serde_json::from_slice::<Envelope>(body) {
+            let action = envelope.action.clone();
+            return Ok((interpret_envelope(event_name, envelope), action));
+        }
+    }
+    let value: serde_json::Value = serde_json::from_slice(body)?;
+    let action = value
+        .get("action")
+        .and_then(|a| a.as_str())
+        .map(str::to_string);
+    Ok((parse_event_value(event_name, value), action))
+}
+
 /// [`parse_event`] of a body already parsed, for a caller that reads other fields of it too.
 pub fn parse_event_value(event_name: &str, value: serde_json::Value) -> Event {
     let ignored = |action: Option<String>, reason: String| Event::Ignored {
@@ -265,6 +292,16 @@ pub fn parse_event_value(event_name: &str, value: serde_json::Value) -> Event {
             let action = ActionOnly::deserialize(&value).ok().and_then(|a| a.action);
             return ignored(action, format!("unexpected payload shape: {e}"));
         }
+    };
+    interpret_envelope(event_name, envelope)
+}
+
+/// The event an envelope read from an object body is.
+fn interpret_envelope(event_name: &str, envelope: Envelope) -> Event {
+    let ignored = |action: Option<String>, reason: String| Event::Ignored {
+        event: event_name.to_string(),
+        action,
+        reason,
     };
     let action = envelope.action.clone();
     match interpret(event_name, envelope) {

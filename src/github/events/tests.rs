@@ -340,3 +340,48 @@ fn the_event_carries_the_deliverys_action() {
     assert_eq!(action("ping", r#"{"zen":"z"}"#), None);
     assert_eq!(action("issues", "[]"), None);
 }
+
+/// The one-pass read gives what reading the whole document gives, for every recorded delivery
+/// and for bodies it must leave to the long way.
+#[test]
+fn the_one_pass_read_matches_the_whole_document() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/github");
+    let mut bodies: Vec<(String, Vec<u8>)> = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "json") {
+            let name = path.file_stem().unwrap().to_str().unwrap();
+            let event = name.split('.').next().unwrap().to_string();
+            bodies.push((event, std::fs::read(&path).unwrap()));
+        }
+    }
+    assert!(bodies.len() >= 5);
+    for (body, event) in [
+        (&br#"{"action": 7, "number": 1}"#[..], "pull_request"),
+        (
+            br#"{"action": "opened", "action": "closed"}"#,
+            "pull_request",
+        ),
+        (
+            br#"  {"action": "opened", "pull_request": {"number": "x"}}"#,
+            "pull_request",
+        ),
+        (b"[]", "pull_request"),
+        (b"null", "check_run"),
+        (b"{}", "installation"),
+    ] {
+        bodies.push((event.to_string(), body.to_vec()));
+    }
+    for (event, body) in &bodies {
+        let (read, action) = parse_event_and_action(event, body).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(body).unwrap();
+        let expected_action = value
+            .get("action")
+            .and_then(|a| a.as_str())
+            .map(String::from);
+        assert_eq!(read, parse_event(event, body).unwrap(), "{event}");
+        assert_eq!(action, expected_action, "{event}");
+    }
+    assert!(parse_event_and_action("pull_request", b"{\"action\":").is_err());
+    assert!(parse_event_and_action("pull_request", b"{} x").is_err());
+}
