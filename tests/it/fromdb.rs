@@ -331,7 +331,9 @@ async fn learns_and_promotes_only_if_not_worse(db: Db) {
     let weak = path("weak.json");
     let (code, _, err) = train(&drifted.url, &["--out", &s(&weak)]);
     assert_eq!(code, 0, "{err}");
-    assert!(coefficient(&read_json(&weak), "la") < 0.0);
+    // Its history says more lines are safer; held to the catalogue's sign, it learns nothing
+    // of them.
+    assert!(coefficient(&read_json(&weak), "la") <= 0.0);
 
     let current = path("current.json");
     std::fs::copy(&good, &current).unwrap();
