@@ -398,7 +398,7 @@ mod tests {
             "nrev",
             "rtime",
             "hcmt",
-            "self",
+            "review_unapproved",
             "app",
             "reviewer_exp",
             "reviewer_rexp",

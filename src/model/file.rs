@@ -8,8 +8,12 @@ use anyhow::Context as _;
 
 use super::Model;
 
-/// The model shipped with riskgate, built into the binary.
+/// The model shipped with riskgate, built into the binary: what `score` uses.
 pub const SHIPPED_MODEL: &str = include_str!("../../model/model.json");
+
+/// The shipped model with review inputs, built into the binary: what the App scores with by
+/// default, since it always knows a pull request's reviews (none yet is a value too).
+pub const SHIPPED_REVIEW_MODEL: &str = include_str!("../../model/review-model.json");
 
 /// The model in the file at `path`, or the shipped one.
 pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
@@ -144,10 +148,12 @@ pub struct ModelSource {
 }
 
 impl ModelSource {
-    /// The shipped model when `path` is `None`.
+    /// The shipped review model when `path` is `None`.
     pub fn load(path: Option<&Path>) -> anyhow::Result<ModelSource> {
         let Some(path) = path else {
-            return Ok(Self::fixed(load_model(None)?));
+            let model =
+                Model::from_json(SHIPPED_REVIEW_MODEL).context("the shipped review model")?;
+            return Ok(Self::fixed(model));
         };
         let stamp = FileStamp::of(path);
         let checked_at = std::time::SystemTime::now();
@@ -275,9 +281,18 @@ mod tests {
     fn a_fixed_or_shipped_model_never_changes() {
         let source = ModelSource::fixed(model("fixed"));
         assert_eq!(source.current().version, "fixed");
+        // The App's default is the review model; the command line's is the model without
+        // review inputs.
         let shipped = ModelSource::load(None).unwrap();
-        let expected = load_model(None).unwrap().version;
-        assert_eq!(shipped.current().version, expected);
+        let review = Model::from_json(SHIPPED_REVIEW_MODEL).unwrap();
+        assert_eq!(shipped.current().version, review.version);
+        assert!(review
+            .features
+            .iter()
+            .any(|f| f.name == "review_unapproved"));
+        let cli = load_model(None).unwrap();
+        assert_ne!(cli.version, review.version);
+        assert!(cli.features.iter().all(|f| !f.name.starts_with("review_")));
     }
 
     #[test]

@@ -245,3 +245,11 @@ pub(super) fn sexp(said: &Said<'_>) -> String {
         compare(said, "more", "fewer", "authors at the time of a change")
     )
 }
+
+pub(super) fn unapproved(said: &Said<'_>) -> String {
+    if said.value >= 0.5 {
+        "no one but the author has approved it yet".to_string()
+    } else {
+        "a reviewer other than the author has approved it".to_string()
+    }
+}

@@ -344,13 +344,21 @@ pub static SIGNALS: &[Signal] = &[
         Unknown,
         "hours from the pull request's opening to its latest review",
     ),
-    reviewed(
-        "review_unapproved",
-        Reviewed::Unapproved,
-        Unit::Flag,
-        Raises,
-        "no one but the author has approved",
-    ),
+    // The Gerrit datasets' `self` (the author approved their own change) is the nearest they
+    // have: the App's review model learns this signal from it.
+    Signal {
+        aliases: &[always("self")],
+        public: true,
+        scale: Scale::Linear,
+        sentence: Some(sentences::unapproved),
+        ..reviewed(
+            "review_unapproved",
+            Reviewed::Unapproved,
+            Unit::Flag,
+            Raises,
+            "no one but the author has approved (in the public datasets: the author approved their own change)",
+        )
+    },
     reviewed(
         "review_reviewers_with_history",
         Reviewed::ReviewersWithHistory,
@@ -392,13 +400,6 @@ pub static SIGNALS: &[Signal] = &[
         Unknown,
         Scale::Log,
         "review activity (comments)",
-    ),
-    from_datasets(
-        "self",
-        Unit::Flag,
-        Raises,
-        Scale::Linear,
-        "the author approved their own change",
     ),
     from_datasets(
         "app",
