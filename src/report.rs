@@ -52,6 +52,26 @@ pub struct ScoreReport {
     /// The `paths:` rule of `.github/riskgate.yml` whose thresholds the change was held to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path_rule: Option<AppliedPathRule>,
+    /// How the score moved since the pull request's previous score (the App only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<Since>,
+}
+
+/// The pull request's previous score, and what moved the score since.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Since {
+    pub probability: f64,
+    pub head: String,
+    /// The sentences of the factors whose signals changed, strongest first.
+    pub changed: Vec<String>,
+}
+
+/// The previous score of the same pull request, by the same model, as the App recorded it.
+pub struct PreviousScore<'a> {
+    pub probability: f64,
+    pub head: &'a str,
+    /// Model feature → its contribution to the logit then.
+    pub contributions: &'a BTreeMap<String, f64>,
 }
 
 impl ScoreReport {
@@ -88,6 +108,70 @@ impl ScoreReport {
             coverage,
             standing: None,
             path_rule: None,
+            since: None,
+        }
+    }
+
+    /// The most factors the line on what changed names.
+    const CHANGES_SAID: usize = 3;
+
+    /// Notes how the score moved since `previous`: the factors whose contribution moved most
+    /// (an approval, a coverage report, a push), by their sentences now. Nothing when nothing
+    /// moved.
+    pub fn compare_with(&mut self, previous: &PreviousScore<'_>) {
+        let mut moved: Vec<(f64, &str)> = self
+            .contributions
+            .iter()
+            .map(|f| {
+                let before = previous.contributions.get(&f.feature).copied();
+                (
+                    f.contribution - before.unwrap_or(0.0),
+                    f.explanation.as_str(),
+                )
+            })
+            .filter(|(delta, _)| delta.abs() >= Self::NOTABLE)
+            .collect();
+        moved.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+        let mut said: Vec<String> = Vec::new();
+        for (_, explanation) in moved {
+            if said.len() == Self::CHANGES_SAID {
+                break;
+            }
+            if !said.iter().any(|s| s == explanation) {
+                said.push(explanation.to_string());
+            }
+        }
+        if said.is_empty() && (previous.probability - self.probability).abs() < 0.005 {
+            return;
+        }
+        self.since = Some(Since {
+            probability: previous.probability,
+            head: previous.head.to_string(),
+            changed: said,
+        });
+    }
+
+    /// "Down from 18% at the last score of this commit: a reviewer other than the author has
+    /// approved it".
+    pub fn since_line(&self) -> Option<String> {
+        let s = self.since.as_ref()?;
+        let (before, now) = (percent(s.probability), percent(self.probability));
+        let moved = if before == now {
+            format!("Unchanged at {now}")
+        } else if s.probability > self.probability {
+            format!("Down from {before}")
+        } else {
+            format!("Up from {before}")
+        };
+        let at = if s.head == self.head {
+            "at the last score of this commit"
+        } else {
+            "before the latest push"
+        };
+        if s.changed.is_empty() {
+            Some(format!("{moved} {at}"))
+        } else {
+            Some(format!("{moved} {at}: {}", s.changed.join("; ")))
         }
     }
 
@@ -201,6 +285,9 @@ impl ScoreReport {
         if let Some(line) = self.standing_line() {
             let _ = writeln!(out, "{line}");
         }
+        if let Some(line) = self.since_line() {
+            let _ = writeln!(out, "{line}");
+        }
         if let Some(line) = self.path_rule_line(false) {
             let _ = writeln!(out, "{line}");
         }
@@ -259,6 +346,9 @@ impl ScoreReport {
         );
         if let Some(line) = self.standing_line() {
             let _ = writeln!(out, "{line}\n");
+        }
+        if let Some(line) = self.since_line() {
+            let _ = writeln!(out, "{}\n", escape(&line));
         }
         if let Some(line) = self.path_rule_line(true) {
             let _ = writeln!(out, "{line}\n");
@@ -414,5 +504,51 @@ mod tests {
         );
         assert!(md.contains("| +0.80 | adds 340 lines |"), "{md}");
         assert!(md.contains("- touches src/a\\|b.rs"), "{md}");
+    }
+
+    fn previous<'a>(
+        probability: f64,
+        head: &'a str,
+        contributions: &'a BTreeMap<String, f64>,
+    ) -> PreviousScore<'a> {
+        PreviousScore {
+            probability,
+            head,
+            contributions,
+        }
+    }
+
+    #[test]
+    fn a_rescore_names_what_moved_the_score() {
+        let mut r = report();
+        let head = r.head.clone();
+        // The lines added moved the score; the author's experience did not.
+        let before = BTreeMap::from([("la".to_string(), 0.3), ("exp".to_string(), -0.4)]);
+        r.compare_with(&previous(0.18, &head, &before));
+        let line = r.since_line().unwrap();
+        assert_eq!(
+            line,
+            "Up from 18% at the last score of this commit: adds 340 lines"
+        );
+        assert!(r.to_markdown().contains(&line), "{}", r.to_markdown());
+        assert!(r.to_text().contains(&line));
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["since"]["probability"], 0.18);
+    }
+
+    #[test]
+    fn nothing_is_said_when_nothing_moved() {
+        let mut same = report();
+        let head = same.head.clone();
+        let now = BTreeMap::from([("la".to_string(), 0.8), ("exp".to_string(), -0.4)]);
+        same.compare_with(&previous(0.31, &head, &now));
+        assert!(same.since.is_none());
+
+        let mut pushed = report();
+        pushed.compare_with(&previous(0.5, "c0ffee1234567", &now));
+        assert_eq!(
+            pushed.since_line().unwrap(),
+            "Down from 50% before the latest push"
+        );
     }
 }

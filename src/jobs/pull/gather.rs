@@ -1,6 +1,8 @@
 //! The first step of scoring a pull request: everything is read and scored, nothing is posted.
 //! What it finds is a plain [`Gathered`] value that [`super::publish`] turns into the check.
 
+use std::collections::BTreeMap;
+
 use serde_json::{json, Value};
 
 use super::{high_risk_name, mining_err};
@@ -14,7 +16,8 @@ use crate::github::client::RepoId;
 use crate::jobs::payload::ScoreJob;
 use crate::jobs::{JobError, MirrorGuard, Worker};
 use crate::mining::{self, ChangeSpec, MinedChange};
-use crate::report::ScoreReport;
+use crate::model::Model;
+use crate::report::{PreviousScore, ScoreReport};
 use crate::store::Job;
 use crate::time::parse_rfc3339_utc;
 
@@ -143,15 +146,55 @@ impl Worker {
             .coverage_inputs(&pr.repo.full_name, &base_ref, &pr.head_sha)
             .await?;
         let model = self.model.current();
-        let report =
+        let mut report =
             engine::score_with_config(&model, &mined, &config, coverage.as_ref(), Some(&review))
                 .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
+        self.compare_with_previous(pr, &model, &mut report).await?;
         Ok(Gathered::Scored(Scored {
             report,
             high_risk: config.high_risk_conclusion(),
             comment: config.comment,
             comment_behavior: config.comment_behavior,
         }))
+    }
+
+    /// Says in the report how the score moved since the pull request's previous score (a
+    /// review, a coverage report, a push). A score by another model is not comparable, and one
+    /// whose signals cannot be read is passed over: the comparison is a courtesy, not worth
+    /// failing the check for.
+    async fn compare_with_previous(
+        &self,
+        pr: &ScoreJob,
+        model: &Model,
+        report: &mut ScoreReport,
+    ) -> Result<(), JobError> {
+        let Some(previous) = self
+            .store
+            .latest_score_for_pull(&pr.repo.full_name, pr.number as i64)
+            .await?
+        else {
+            return Ok(());
+        };
+        if previous.model_version != model.version {
+            return Ok(());
+        }
+        let Ok(features) =
+            serde_json::from_value::<BTreeMap<String, Option<f64>>>(previous.features)
+        else {
+            return Ok(());
+        };
+        let contributions: BTreeMap<String, f64> = model
+            .score(&features)
+            .contributions
+            .into_iter()
+            .map(|c| (c.feature, c.contribution))
+            .collect();
+        report.compare_with(&PreviousScore {
+            probability: previous.probability,
+            head: &previous.head_sha,
+            contributions: &contributions,
+        });
+        Ok(())
     }
 
     /// The text of the repository's settings file at `rev` of the mirror, if it has one.
