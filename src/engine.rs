@@ -162,11 +162,30 @@ fn review_note(r: &ReviewSignals) -> String {
         n if n as f64 == r.reviewers => "all of whom have changed these files before".to_string(),
         n => format!("{n} of whom have changed these files before"),
     };
+    let comments = if r.review_comments_per_100_lines <= 0.0 {
+        "no review comments".to_string()
+    } else {
+        format!(
+            "{:.1} review comments per 100 changed lines",
+            r.review_comments_per_100_lines
+        )
+    };
     format!(
-        "review: {approvals} from {} reviewer{} ({know}), {:.1} review comments per 100 changed lines over {:.0} hours",
+        "review: {approvals} from {} reviewer{} ({know}), {comments}; the latest review {}",
         r.reviewers,
         if r.reviewers == 1.0 { "" } else { "s" },
-        r.review_comments_per_100_lines,
-        r.hours_in_review
+        time_in_review(r.hours_in_review)
     )
+}
+
+/// When the latest review came: "within an hour of opening", "5 hours after opening".
+fn time_in_review(hours: f64) -> String {
+    if hours < 1.0 {
+        "within an hour of opening".to_string()
+    } else if hours < 48.0 {
+        let h = hours.round() as i64;
+        format!("{h} hour{} after opening", if h == 1 { "" } else { "s" })
+    } else {
+        format!("{:.0} days after opening", hours / 24.0)
+    }
 }
