@@ -8,8 +8,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::{
     accept_risk_payload, body, bytes, completions, deliver, fake_github, fixture, mount_github,
-    origin, pull_request_payload, requests, start_app_for, wait_for, zip_with, COMMENT_ID, LONG,
-    NAME, OWNER, SECRET,
+    origin, pull_request_payload, requests, review_payload, start_app_for, wait_for, zip_with,
+    COMMENT_ID, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::{database, day, git_in, Db, TestRepo};
 use riskgate::store::{
@@ -52,15 +52,6 @@ async fn finished_jobs(store: &Store, kind: &str, n: usize) -> Vec<JobSummary> {
         );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-}
-
-/// The real review payload, for PR #2 of `origin` at its current head.
-fn review_payload(origin: &crate::harness::Origin, opened: &Value) -> Value {
-    let mut v = fixture("pull_request_review.submitted.json");
-    v["repository"] = opened["repository"].clone();
-    v["pull_request"]["head"]["sha"] = json!(origin.head);
-    v["pull_request"]["base"]["ref"] = json!("main");
-    v
 }
 
 // ---- accept risk -----------------------------------------------------------------------------

@@ -168,6 +168,15 @@ pub(crate) fn pull_request_payload(event_file: &str, origin: &Origin) -> Value {
     v
 }
 
+/// The real review payload, for PR #2 of `origin` at its current head.
+pub(crate) fn review_payload(origin: &Origin, opened: &Value) -> Value {
+    let mut v = fixture("pull_request_review.submitted.json");
+    v["repository"] = opened["repository"].clone();
+    v["pull_request"]["head"]["sha"] = json!(origin.head);
+    v["pull_request"]["base"]["ref"] = json!("main");
+    v
+}
+
 // ---- fake GitHub ---------------------------------------------------------------------------
 
 /// A stateful fake GitHub holding the repository `OWNER/NAME`, whose PR #2 (the fixtures' PR)

@@ -18,6 +18,7 @@ mod mine;
 mod model;
 mod production;
 mod real_history;
+mod review;
 mod settings;
 mod signals;
 mod store;
