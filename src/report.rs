@@ -62,7 +62,7 @@ pub struct ScoreReport {
 pub struct Since {
     pub probability: f64,
     pub head: String,
-    /// The sentences of the factors whose signals changed, strongest first.
+    /// The sentences of the factors whose contributions moved most, strongest first.
     pub changed: Vec<String>,
 }
 
