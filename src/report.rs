@@ -216,10 +216,12 @@ impl ScoreReport {
     /// "2.1× the base rate of trouble (9%): among the riskiest 8% of changes".
     pub fn standing_line(&self) -> Option<String> {
         let s = self.standing?;
+        // Rounded down, so that a change just below a band's cut (1.5× or 3× the base rate)
+        // never reads as at it.
         let times = if s.times_base_rate >= 10.0 {
-            format!("{:.0}×", s.times_base_rate)
+            format!("{:.0}×", s.times_base_rate.floor())
         } else {
-            format!("{:.1}×", s.times_base_rate)
+            format!("{:.1}×", (s.times_base_rate * 10.0).floor() / 10.0)
         };
         let rank = if s.riskiest_share <= 0.5 {
             format!(
@@ -549,6 +551,21 @@ mod tests {
         assert_eq!(
             pushed.since_line().unwrap(),
             "Down from 50% before the latest push"
+        );
+    }
+
+    #[test]
+    fn the_multiple_of_the_base_rate_is_rounded_down_to_the_band_cut() {
+        let mut r = report();
+        r.standing = Some(Standing {
+            riskiest_share: 0.21,
+            times_base_rate: 1.49,
+            base_rate: 0.096,
+        });
+        let line = r.standing_line().unwrap();
+        assert!(
+            line.starts_with("1.4× the base rate of trouble (10%)"),
+            "{line}"
         );
     }
 }
