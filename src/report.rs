@@ -116,9 +116,11 @@ impl ScoreReport {
     const CHANGES_SAID: usize = 3;
 
     /// Notes how the score moved since `previous`: the factors whose contribution moved most
-    /// (an approval, a coverage report, a push), by their sentences now. Nothing when nothing
-    /// moved.
+    /// the way the score did (an approval, a coverage report, a push), by their sentences now,
+    /// so that a factor which pulled the other way is never given as the reason. Nothing when
+    /// nothing moved.
     pub fn compare_with(&mut self, previous: &PreviousScore<'_>) {
+        let direction = (self.probability - previous.probability).signum();
         let mut moved: Vec<(f64, &str)> = self
             .contributions
             .iter()
@@ -129,7 +131,7 @@ impl ScoreReport {
                     f.explanation.as_str(),
                 )
             })
-            .filter(|(delta, _)| delta.abs() >= Self::NOTABLE)
+            .filter(|(delta, _)| delta.abs() >= Self::NOTABLE && delta.signum() == direction)
             .collect();
         moved.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
         let mut said: Vec<String> = Vec::new();
@@ -218,10 +220,14 @@ impl ScoreReport {
         let s = self.standing?;
         // Rounded down, so that a change just below a band's cut (1.5× or 3× the base rate)
         // never reads as at it.
-        let times = if s.times_base_rate >= 10.0 {
-            format!("{:.0}×", s.times_base_rate.floor())
+        // (The epsilon keeps a probability exactly at a cut from reading as below it.)
+        let times = s.times_base_rate + 1e-9;
+        let times = if times >= 10.0 {
+            format!("{:.0}×", times.floor())
+        } else if times >= 0.1 {
+            format!("{:.1}×", (times * 10.0).floor() / 10.0)
         } else {
-            format!("{:.1}×", (s.times_base_rate * 10.0).floor() / 10.0)
+            "under 0.1×".to_string()
         };
         let rank = if s.riskiest_share <= 0.5 {
             format!(
@@ -231,7 +237,7 @@ impl ScoreReport {
         } else {
             format!(
                 "less risky than {} of changes",
-                percent((1.0 - s.riskiest_share).max(0.0))
+                percent(s.riskiest_share.min(0.99))
             )
         };
         Some(format!(
@@ -260,18 +266,18 @@ impl ScoreReport {
     /// The most factors the prose shows before folding the rest.
     const SHOWN: usize = 4;
 
-    /// The notable reasons the prose shows, strongest first, and how many more are folded.
-    fn notable_reasons(&self) -> (Vec<&Reason>, usize) {
+    /// The notable reasons the prose shows and those it folds, each in the report's order
+    /// (most risk-raising first); the shown are the strongest either way.
+    fn notable_reasons(&self) -> (Vec<&Reason>, Vec<&Reason>) {
         let mut notable: Vec<&Reason> = self
             .reasons
             .iter()
             .filter(|r| r.contribution.abs() >= Self::NOTABLE)
             .collect();
         notable.sort_by(|a, b| b.contribution.abs().total_cmp(&a.contribution.abs()));
-        let folded = notable.len().saturating_sub(Self::SHOWN);
-        notable.truncate(Self::SHOWN);
-        // Back in the report's order: most risk-raising first.
+        let mut folded = notable.split_off(Self::SHOWN.min(notable.len()));
         notable.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
+        folded.sort_by(|a, b| b.contribution.total_cmp(&a.contribution));
         (notable, folded)
     }
 
@@ -315,11 +321,16 @@ impl ScoreReport {
                 let _ = writeln!(out, "  {:+.2}  {}", r.contribution, r.explanation);
             }
         }
-        if folded > 0 {
+        if !folded.is_empty() {
             let _ = writeln!(
                 out,
-                "  … and {folded} smaller {} (--format json lists every signal)",
-                if folded == 1 { "factor" } else { "factors" }
+                "  … and {} smaller {} (--format json lists every signal)",
+                folded.len(),
+                if folded.len() == 1 {
+                    "factor"
+                } else {
+                    "factors"
+                }
             );
         }
         if !self.advice.is_empty() {
@@ -367,20 +378,18 @@ impl ScoreReport {
             }
             out.push('\n');
         }
-        if folded > 0 {
-            let rest: Vec<&Reason> = self
-                .reasons
-                .iter()
-                .filter(|r| r.contribution.abs() >= Self::NOTABLE)
-                .skip(Self::SHOWN)
-                .collect();
+        if !folded.is_empty() {
             let _ = writeln!(
                 out,
                 "<details><summary>{} smaller {}</summary>\n\n| effect | factor |\n|---:|---|",
-                rest.len(),
-                if rest.len() == 1 { "factor" } else { "factors" }
+                folded.len(),
+                if folded.len() == 1 {
+                    "factor"
+                } else {
+                    "factors"
+                }
             );
-            for r in rest {
+            for r in folded {
                 let _ = writeln!(out, "{}", row(r));
             }
             out.push_str("\n</details>\n\n");
@@ -418,13 +427,26 @@ fn percent(p: f64) -> String {
     }
 }
 
+/// Also keeps a line break in a path from starting a new block and an `@name` or `#123` in one
+/// from pinging a user or linking an issue.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
-        if matches!(ch, '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\') {
+        if ch.is_control() {
+            out.push(' ');
+            continue;
+        }
+        if matches!(
+            ch,
+            '|' | '*' | '_' | '`' | '<' | '>' | '[' | ']' | '\\' | '#' | '&'
+        ) {
             out.push('\\');
         }
         out.push(ch);
+        if ch == '@' {
+            // A zero-width joiner: GitHub links no mention across it.
+            out.push('\u{2060}');
+        }
     }
     out
 }
@@ -567,5 +589,80 @@ mod tests {
             line.starts_with("1.4× the base rate of trouble (10%)"),
             "{line}"
         );
+    }
+
+    fn reason(contribution: f64, explanation: &str) -> Reason {
+        Reason {
+            group: crate::features::catalogue::Group::Other,
+            contribution,
+            explanation: explanation.into(),
+            features: vec![],
+        }
+    }
+
+    #[test]
+    fn the_folded_factors_are_the_ones_not_shown() {
+        let mut r = report();
+        r.reasons = vec![
+            reason(1.0, "one"),
+            reason(0.5, "half"),
+            reason(0.3, "third"),
+            reason(0.1, "tenth"),
+            reason(0.06, "small"),
+            reason(-2.0, "strongest"),
+        ];
+        let md = r.to_markdown();
+        let (shown, folded) = md.split_once("<details>").unwrap();
+        for s in ["strongest", "one", "half", "third"] {
+            assert!(shown.contains(&format!("| {s} |")), "{md}");
+            assert!(!folded.contains(&format!("| {s} |")), "{md}");
+        }
+        assert!(folded.contains("2 smaller factors"), "{md}");
+        assert!(
+            folded.contains("| tenth |") && folded.contains("| small |"),
+            "{md}"
+        );
+    }
+
+    #[test]
+    fn a_factor_that_pulled_the_other_way_is_not_the_reason_given() {
+        let mut r = report();
+        let head = r.head.clone();
+        // Since then the lines (+0.8 now, 0.3 then) raised it and the author's experience
+        // (-0.4 now, 0 then) lowered it; the score went up.
+        let before = BTreeMap::from([("la".to_string(), 0.3), ("exp".to_string(), 0.0)]);
+        r.compare_with(&previous(0.18, &head, &before));
+        let line = r.since_line().unwrap();
+        assert!(line.ends_with(": adds 340 lines"), "{line}");
+    }
+
+    #[test]
+    fn the_standing_says_how_many_changes_scored_higher() {
+        let mut r = report();
+        r.standing = Some(Standing {
+            riskiest_share: 0.8,
+            times_base_rate: 0.4,
+            base_rate: 0.1,
+        });
+        let line = r.standing_line().unwrap();
+        assert!(line.ends_with("less risky than 80% of changes"), "{line}");
+        r.standing = Some(Standing {
+            riskiest_share: 1.0,
+            times_base_rate: 0.01,
+            base_rate: 0.1,
+        });
+        let line = r.standing_line().unwrap();
+        assert_eq!(
+            line,
+            "under 0.1× the base rate of trouble (10%): less risky than 99% of changes"
+        );
+    }
+
+    #[test]
+    fn markdown_text_from_a_repository_cannot_ping_or_break_lines() {
+        let escaped = escape("docs/@octocat\n# Title #12");
+        assert!(!escaped.contains('\n'), "{escaped}");
+        assert!(!escaped.contains("@octocat"), "{escaped}");
+        assert!(escaped.contains("\\# Title \\#12"), "{escaped}");
     }
 }

@@ -149,7 +149,7 @@ impl Worker {
         let mut report =
             engine::score_with_config(&model, &mined, &config, coverage.as_ref(), Some(&review))
                 .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
-        self.compare_with_previous(pr, &model, &mut report).await?;
+        self.compare_with_previous(pr, &model, &mut report).await;
         Ok(Gathered::Scored(Scored {
             report,
             high_risk: config.high_risk_conclusion(),
@@ -162,26 +162,26 @@ impl Worker {
     /// review, a coverage report, a push). A score by another model is not comparable, and one
     /// whose signals cannot be read is passed over: the comparison is a courtesy, not worth
     /// failing the check for.
-    async fn compare_with_previous(
-        &self,
-        pr: &ScoreJob,
-        model: &Model,
-        report: &mut ScoreReport,
-    ) -> Result<(), JobError> {
-        let Some(previous) = self
+    async fn compare_with_previous(&self, pr: &ScoreJob, model: &Model, report: &mut ScoreReport) {
+        let previous = match self
             .store
             .latest_score_for_pull(&pr.repo.full_name, pr.number as i64)
-            .await?
-        else {
-            return Ok(());
+            .await
+        {
+            Ok(Some(previous)) => previous,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "the previous score could not be read; not compared");
+                return;
+            }
         };
         if previous.model_version != model.version {
-            return Ok(());
+            return;
         }
         let Ok(features) =
             serde_json::from_value::<BTreeMap<String, Option<f64>>>(previous.features)
         else {
-            return Ok(());
+            return;
         };
         let contributions: BTreeMap<String, f64> = model
             .score(&features)
@@ -194,7 +194,6 @@ impl Worker {
             head: &previous.head_sha,
             contributions: &contributions,
         });
-        Ok(())
     }
 
     /// The text of the repository's settings file at `rev` of the mirror, if it has one.
