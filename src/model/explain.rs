@@ -45,6 +45,15 @@ pub struct Explanation {
     pub notes: Vec<String>,
 }
 
+/// Lines per file as people say it: "0.4", "2.5", "94", "1,250".
+fn per_file(v: f64) -> String {
+    if v < 10.0 && (v - v.round()).abs() >= 0.05 {
+        format!("{v:.1}")
+    } else {
+        thousands(v.round() as i64)
+    }
+}
+
 /// The raw signals a model feature reads, from its name.
 fn inputs_of(feature: &str) -> Vec<String> {
     match Derived::parse(feature, &|_| Transform::None, &|_, _, _| Some(0.0)) {
@@ -161,8 +170,12 @@ fn sentence(c: &Contribution, signals: &Signals, ctx: &Context) -> String {
             "adds {} over {} ({} per file){}",
             count(signals.la, "line", "lines"),
             count(signals.nf, "file", "files"),
-            thousands(v.round() as i64),
+            per_file(v),
             compare(&said, "more concentrated", "more thinly spread", "changes")
+        ),
+        "ratio(nuc,nf)" if v < 0.5 => format!(
+            "its files have had almost no earlier changes{}",
+            compare(&said, "more", "fewer", "changes")
         ),
         "ratio(nuc,nf)" => format!(
             "its files have had {} each on average{}",
