@@ -123,7 +123,8 @@ pub enum Group {
 }
 
 impl Group {
-    /// Every group a model feature's signals fall in; derived features take their inputs'.
+    /// The group a model feature's signals fall in: a derived feature takes the group of its
+    /// first input the catalogue knows (`ratio(nuc,nf)`: history).
     pub fn of_feature(inputs: &[&str]) -> Group {
         inputs
             .iter()

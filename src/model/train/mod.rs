@@ -192,7 +192,8 @@ pub enum TrainError {
     Mismatch(f64),
 }
 
-/// The most training changes the monotone check of a fit reads (evenly spaced).
+/// The monotone check of a fit reads every (n / MONOTONE_SAMPLE)-th training change: between
+/// this many and twice as many, evenly spaced.
 const MONOTONE_SAMPLE: usize = 2000;
 
 /// A fit that keeps the monotone promise: after each fit, a derived feature fitted freely

@@ -7,7 +7,7 @@ use super::super::dataset::Dataset;
 use super::super::{ModelFeature, Transform};
 use super::signs::Sign;
 use super::split::Split;
-use super::AlphaScore;
+use super::{AlphaScore, ELEVATED_TIMES_BASE_RATE, HIGH_TIMES_BASE_RATE};
 use crate::time::iso_date;
 
 pub const LABEL_SOURCE: &str =
@@ -71,7 +71,7 @@ pub(super) fn provenance(
         "signs": if signs.iter().all(|s| *s == Sign::Free) {
             "free: every coefficient fitted without constraint"
         } else {
-            "each coefficient held to the sign the signal catalogue expects (non_negative: more of it never lowers the risk; non_positive: never raises it); a coefficient that would take the other sign is held at zero"
+            "each coefficient held to the sign the signal catalogue expects (non_negative: more of it never lowers the risk; non_positive: never raises it); a coefficient that would take the other sign is held at zero; an audited feature (a ratio, share or product whose sign alone does not decide its inputs' direction) is fitted freely and held at zero when the fit lets more of an input move the score against that input's direction on the training changes"
         },
         "missing_values": "imputed with the training mean (standardised 0)",
         "standardisation": "transformed value minus its training mean, divided by its training standard deviation",
@@ -90,7 +90,9 @@ pub(super) fn provenance(
                 "prior_correction": format!("intercept -= ln({positive_weight}), so the probabilities are calibrated to the unweighted base rate"),
             })
         },
-        "thresholds": "elevated = 80th percentile, high = 95th percentile of predicted probability on the training rows",
+        "thresholds": format!(
+            "elevated from {ELEVATED_TIMES_BASE_RATE}x, high from {HIGH_TIMES_BASE_RATE}x the base rate of buggy changes among the training rows"
+        ),
         "solver": "linfa-logistic 0.8 (L-BFGS), inside an active set that holds coefficients at zero to keep their signs",
     })
 }
