@@ -25,6 +25,16 @@ const MAX_BATCH: usize = 256;
 /// Writer tasks on PostgreSQL (each holds a connection while it writes).
 const POSTGRES_WRITERS: usize = 3;
 
+/// Deliveries waiting for a writer at most. A request whose client hung up leaves its delivery
+/// queued, so the requests in flight do not bound the queue; past this a delivery is refused
+/// with 503 at once rather than held in memory while the database is stuck.
+const MAX_QUEUED: usize = 4 * MAX_BATCH;
+
+/// How long a failed batch may spend recording its deliveries one by one. An error of the
+/// database itself (down, locked) fails each of them too; past this budget the rest get the
+/// batch's error instead of holding up every later delivery behind the writer.
+const RETRY_ALONE_BUDGET: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A delivery understood and planned, not yet stored.
 pub struct PlannedDelivery {
     /// The delivery; its body is `body`, so `delivery.payload` is left empty.
@@ -81,7 +91,7 @@ impl PlannedDelivery {
 /// The one task that records webhook deliveries; cheap to clone.
 #[derive(Clone)]
 pub struct DeliveryWriter {
-    queue: mpsc::UnboundedSender<Pending>,
+    queue: mpsc::Sender<Pending>,
 }
 
 struct Pending {
@@ -96,27 +106,47 @@ impl DeliveryWriter {
     /// syncs their commits together, so there a few tasks take turns collecting a batch: while
     /// one waits for its commit, the next collects what arrived meanwhile.
     pub fn start(store: Store) -> DeliveryWriter {
-        let (queue, deliveries) = mpsc::unbounded_channel();
+        let (queue, deliveries) = mpsc::channel(MAX_QUEUED);
         let writers = match store.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_WRITERS,
         };
         let deliveries = Arc::new(Mutex::new(deliveries));
         for _ in 0..writers {
-            tokio::spawn(write_batches(store.clone(), deliveries.clone()));
+            tokio::spawn(supervise(store.clone(), deliveries.clone()));
         }
         DeliveryWriter { queue }
     }
 
-    /// Records `delivery` and returns once it is committed (or could not be). The queue needs
-    /// no bound of its own: the requests in flight, each waiting here, are bounded by
-    /// [`super::HttpLimits::max_requests`].
+    /// Records `delivery` and returns once it is committed (or could not be).
     pub async fn record(&self, delivery: PreparedDelivery) -> Result<Recorded, StoreError> {
         let (recorded, outcome) = oneshot::channel();
         self.queue
-            .send(Pending { delivery, recorded })
-            .map_err(|_| closed())?;
+            .try_send(Pending { delivery, recorded })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => StoreError::Query {
+                    op: "queueing a delivery (the intake queue is full)",
+                    source: sqlx::Error::PoolTimedOut,
+                },
+                mpsc::error::TrySendError::Closed(_) => closed(),
+            })?;
         outcome.await.map_err(|_| closed())?
+    }
+}
+
+/// Runs a writer, and a new one if it panics: on SQLite it is the only one, and without it
+/// every delivery would be refused until a restart. The batch it held is answered 503 (its
+/// senders see the answer dropped), never 202.
+async fn supervise(store: Store, deliveries: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+    loop {
+        let writer = tokio::spawn(write_batches(store.clone(), deliveries.clone()));
+        match writer.await {
+            Ok(()) => break,
+            Err(e) if e.is_panic() => {
+                tracing::error!("the delivery writer panicked; starting another");
+            }
+            Err(_) => break,
+        }
     }
 }
 
@@ -128,7 +158,7 @@ fn closed() -> StoreError {
     }
 }
 
-async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::UnboundedReceiver<Pending>>>) {
+async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::Receiver<Pending>>>) {
     let mut pending = Vec::with_capacity(MAX_BATCH);
     // Whatever arrived while the last batch was being written is the next batch.
     loop {
@@ -161,7 +191,15 @@ async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::UnboundedReceiv
             Err(e) => {
                 // One delivery the database refuses must not cost the others theirs.
                 tracing::warn!(error = %e, deliveries = batch.len(), "recording a batch failed: recording each alone");
+                let retrying = std::time::Instant::now();
                 for (delivery, answer) in batch.into_iter().zip(answers) {
+                    if retrying.elapsed() > RETRY_ALONE_BUDGET {
+                        let _ = answer.send(Err(StoreError::Query {
+                            op: "recording a delivery alone after its batch failed (out of time)",
+                            source: sqlx::Error::PoolTimedOut,
+                        }));
+                        continue;
+                    }
                     let one = store
                         .record_deliveries(std::slice::from_ref(&delivery), now_ms())
                         .await

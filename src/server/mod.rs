@@ -249,7 +249,8 @@ async fn record_and_answer(state: &AppState, planned: PlannedDelivery) -> Respon
         Ok(r) => r,
         Err(e) => {
             tracing::error!(error = %e, "could not store the delivery");
-            // GitHub redelivers on 5xx; nothing is lost.
+            // Nothing was stored and the sender is told so: GitHub lists the delivery as
+            // failed, to be redelivered (by hand or through its API).
             return reply(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "could not store the delivery; try again",

@@ -37,14 +37,11 @@ impl Store {
                 .map_err(connect_error)?
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
-                // Durability: in WAL mode a commit is in the WAL file, through the OS, before
-                // it returns, so a process killed (kill -9, a crash, OOM) loses no committed
-                // transaction and a delivery answered 202 is never lost that way. NORMAL skips
-                // the fsync at each commit (the WAL is synced at checkpoints): a power loss or
-                // an OS crash can lose the last commits before a checkpoint (GitHub's
-                // redelivery of failed deliveries covers that, by hand or API). FULL would
-                // sync at each commit; with group commit that is one sync per batch.
-                .synchronous(SqliteSynchronous::Normal)
+                // Durability: a delivery answered 202 is never redelivered by GitHub, so its
+                // commit must survive a power loss too, not only a killed process: FULL syncs
+                // the WAL at each commit. With group commit that is one sync per batch of
+                // deliveries, not one per delivery.
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(SQLITE_BUSY_TIMEOUT)
                 .statement_cache_capacity(super::STATEMENT_CACHE)
                 .foreign_keys(true);
