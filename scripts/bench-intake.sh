@@ -52,7 +52,7 @@ say() { echo "bench-intake: $*" >&2; }
 
 if ! command -v wrk >/dev/null 2>&1; then
     say "installing wrk"
-    apt-get install -y wrk >/dev/null
+    apt-get update -qq && apt-get install -y -qq wrk >/dev/null
 fi
 command -v node >/dev/null || { say "node is needed for the Probot baseline"; exit 1; }
 
@@ -89,7 +89,12 @@ load() {
         -s scripts/bench-intake.lua "http://127.0.0.1:$port")"
     echo "$out" >"$WORK/wrk-$name.txt"
     local line
-    line="$(grep '^BENCH_RESULT' <<<"$out")"
+    line="$(grep '^BENCH_RESULT' <<<"$out" || true)"
+    if [ -z "$line" ]; then
+        say "$name: wrk printed no result (its output: $WORK/wrk-$name.txt)"
+        echo "- - -"
+        return
+    fi
     local rate p99 errors
     rate="$(sed -E 's/.*rate=([0-9.]+).*/\1/' <<<"$line")"
     p99="$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")"
