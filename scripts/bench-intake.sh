@@ -91,7 +91,8 @@ load() {
     local line
     line="$(grep '^BENCH_RESULT' <<<"$out" || true)"
     if [ -z "$line" ]; then
-        say "$name: wrk printed no result (its output: $WORK/wrk-$name.txt)"
+        say "$name: wrk printed no result; its output:"
+        tail -n 20 <<<"$out" >&2
         echo "- - -"
         return
     fi
