@@ -182,10 +182,10 @@ fn review_note(r: &ReviewSignals) -> String {
 fn time_in_review(hours: f64) -> String {
     if hours < 1.0 {
         "within an hour of opening".to_string()
-    } else if hours < 48.0 {
-        let h = hours.round() as i64;
-        format!("{h} hour{} after opening", if h == 1 { "" } else { "s" })
     } else {
-        format!("{:.0} days after opening", hours / 24.0)
+        format!(
+            "{} after opening",
+            crate::features::catalogue::duration(hours * 3_600.0)
+        )
     }
 }

@@ -122,30 +122,6 @@ impl Store {
         })
     }
 
-    /// The latest score of a pull request, if it has one.
-    pub async fn latest_score_for_pull(
-        &self,
-        repository: &str,
-        pr_number: i64,
-    ) -> Result<Option<Score>, StoreError> {
-        with_pool!(self, "latest_score_for_pull", |pool| {
-            let row = sqlx::query(concat!(
-                "SELECT ",
-                score_columns!(),
-                " FROM scores WHERE repository = $1 AND pr_number = $2 \
-                 ORDER BY created_at DESC, id DESC LIMIT 1"
-            ))
-            .bind(repository)
-            .bind(pr_number)
-            .fetch_optional(pool)
-            .await?;
-            Ok(match row {
-                Some(row) => Some(score_from_row!(&row)),
-                None => None,
-            })
-        })
-    }
-
     /// Every score of a repository, oldest first.
     pub async fn scores_for(&self, repository: &str) -> Result<Vec<Score>, StoreError> {
         with_pool!(self, "scores_for", |pool| {

@@ -100,16 +100,7 @@ fn shipped_model_is_monotone_on_real_changes() {
         let d = Dataset::parse_str(&std::fs::read_to_string(&path).unwrap(), set).unwrap();
         let changes: Vec<_> = (0..d.rows.len())
             .step_by(10)
-            .map(|r| {
-                model
-                    .input_names()
-                    .into_iter()
-                    .map(|n| {
-                        let v = d.column(n).and_then(|c| d.rows[r].values[c]);
-                        (n.to_string(), v)
-                    })
-                    .collect()
-            })
+            .map(|r| riskgate::model::train::row_values(&model, &d, r))
             .collect();
         let found = breaches(&model, &changes);
         assert!(

@@ -165,7 +165,7 @@ impl Worker {
     async fn compare_with_previous(&self, pr: &ScoreJob, model: &Model, report: &mut ScoreReport) {
         let previous = match self
             .store
-            .latest_score_for_pull(&pr.repo.full_name, pr.number as i64)
+            .latest_score(&pr.repo.full_name, pr.number as i64)
             .await
         {
             Ok(Some(previous)) => previous,

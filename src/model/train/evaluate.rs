@@ -36,11 +36,7 @@ fn la_curve(la: &[Option<f64>], labels: &[bool]) -> Vec<(f64, f64)> {
 }
 
 /// The raw values of the model's features for one row, as `Model::score` takes them.
-pub(super) fn row_values(
-    model: &Model,
-    dataset: &Dataset,
-    row: usize,
-) -> BTreeMap<String, Option<f64>> {
+pub fn row_values(model: &Model, dataset: &Dataset, row: usize) -> BTreeMap<String, Option<f64>> {
     model
         .input_names()
         .into_iter()

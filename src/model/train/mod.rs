@@ -34,15 +34,15 @@ mod testdata;
 
 pub use columns::{percentiles, transform_for};
 pub use evaluate::{
-    curves_json, evaluate, evaluate_holdout, missing_features, predict, thin_curve, Evaluation,
-    CURVE_POINTS,
+    curves_json, evaluate, evaluate_holdout, missing_features, predict, row_values, thin_curve,
+    Evaluation, CURVE_POINTS,
 };
 pub use provenance::LABEL_SOURCE;
 pub use signs::{expected_sign, Sign};
 pub use split::{chronological_split, Split, MIN_ROWS, TEST_FRACTION, VALIDATION_FRACTION};
 
 use columns::{derived_transform, resolve_features, RowSet};
-use evaluate::{evaluation_of, pooled_evaluation, predict_rows, row_values};
+use evaluate::{evaluation_of, pooled_evaluation, predict_rows};
 use fit::{draft_model, fit};
 use provenance::{fingerprint, provenance};
 
