@@ -158,16 +158,21 @@ fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> String {
 /// make moot, as if each delivery had superseded the older heads in turn: `$1` now, `$2` kind,
 /// `$3` repository, `$4` PR, `$5` the head of the batch's last job for the PR, `$6` the first
 /// job of the batch's last run of jobs for that head (0 when the batch names no other head:
-/// older jobs for that head are then left as they are). Each branch is a range of
-/// `jobs_by_pull_request`, so the rows read are the rows changed.
+/// older jobs for that head are then left as they are), `$7` the first job of that last run.
+/// Each branch is a range of `jobs_by_pull_request`, so the rows read are the rows changed.
+///
+/// Only jobs older than the batch's own (`id < $7`) go. On PostgreSQL several batches are
+/// written at once, and one that commits first may hold the newer head: a batch must not
+/// supersede a job queued after its own, or the older head would survive and the pull
+/// request's real head never be scored. Two heads queued at once are both scored instead.
 const SUPERSEDE_IN_BATCH: &str = "UPDATE jobs SET status = 'superseded', updated_at = $1 \
      WHERE id IN ( \
        SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 AND status = 'queued' \
-         AND kind = $2 AND head_sha IS NULL \
+         AND kind = $2 AND head_sha IS NULL AND id < $7 \
        UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
-         AND status = 'queued' AND kind = $2 AND head_sha < $5 \
+         AND status = 'queued' AND kind = $2 AND head_sha < $5 AND id < $7 \
        UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
-         AND status = 'queued' AND kind = $2 AND head_sha > $5 \
+         AND status = 'queued' AND kind = $2 AND head_sha > $5 AND id < $7 \
        UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
          AND status = 'queued' AND kind = $2 AND head_sha = $5 AND id < $6)";
 
@@ -180,20 +185,19 @@ struct PullRequestRun<'a> {
 }
 
 impl PullRequestRun<'_> {
-    /// `$5` and `$6` of [`SUPERSEDE_IN_BATCH`], and the delivery the count is reported with.
-    fn supersede_args(&self) -> (&str, i64, usize) {
+    /// `$5`, `$6` and `$7` of [`SUPERSEDE_IN_BATCH`], and the delivery the count is reported
+    /// with.
+    fn supersede_args(&self) -> (&str, i64, i64, usize) {
         let &(last_head, _, last_delivery) = self.jobs.last().expect("a run has a job");
         let trailing = self
             .jobs
             .iter()
             .rposition(|(head, _, _)| *head != last_head)
             .map(|i| i + 1);
-        let keep_from = match trailing {
-            // Another head came before the last run: everything queued before it goes.
-            Some(first) => self.jobs[first].1,
-            None => 0,
-        };
-        (last_head, keep_from, last_delivery)
+        let last_run = self.jobs[trailing.unwrap_or(0)].1;
+        // Another head came before the last run: everything queued before it goes.
+        let keep_from = if trailing.is_some() { last_run } else { 0 };
+        (last_head, keep_from, last_run, last_delivery)
     }
 }
 
@@ -335,7 +339,7 @@ impl Store {
             runs.sort_by(|a, b| (a.repository, a.pr_number).cmp(&(b.repository, b.pr_number)));
             let mut superseded = vec![0u64; batch.len()];
             for run in &runs {
-                let (head, keep_from, reported_with) = run.supersede_args();
+                let (head, keep_from, last_run, reported_with) = run.supersede_args();
                 superseded[reported_with] += sqlx::query(SUPERSEDE_IN_BATCH)
                     .bind(now_ms)
                     .bind(JobKind::ScorePullRequest.as_str())
@@ -343,6 +347,7 @@ impl Store {
                     .bind(run.pr_number)
                     .bind(head)
                     .bind(keep_from)
+                    .bind(last_run)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -434,15 +439,15 @@ mod tests {
     #[test]
     fn a_batch_keeps_its_last_run_of_the_last_head() {
         // One head only: older jobs for it stay (as one delivery at a time would leave them).
-        assert_eq!(run(&[("a", 5), ("a", 6)]).supersede_args(), ("a", 0, 1));
+        assert_eq!(run(&[("a", 5), ("a", 6)]).supersede_args(), ("a", 0, 5, 1));
         // a, b, a: the first a went when b came; the b when the last a came.
         assert_eq!(
             run(&[("a", 5), ("b", 6), ("a", 7)]).supersede_args(),
-            ("a", 7, 2)
+            ("a", 7, 7, 2)
         );
         assert_eq!(
             run(&[("b", 5), ("a", 6), ("a", 7)]).supersede_args(),
-            ("a", 6, 2)
+            ("a", 6, 6, 2)
         );
     }
 }

@@ -159,6 +159,8 @@ on_both_backends!(
     concurrent_duplicate_deliveries_queue_one_job,
     a_delivery_its_jobs_and_supersedes_are_one_transaction,
     a_batch_of_deliveries_records_what_one_at_a_time_would,
+    a_burst_of_heads_never_supersedes_the_newest,
+    a_batch_leaves_a_head_queued_after_its_own,
     concurrent_workers_claim_each_job_once,
     a_job_of_an_unknown_kind_is_parked_when_claimed,
     expired_lease_is_reclaimed_with_its_state,
@@ -477,6 +479,71 @@ async fn a_batch_of_deliveries_records_what_one_at_a_time_would(db: Db) {
     );
     assert_eq!(job(store, b1[0]).await.head_sha.as_deref(), Some("h1"));
     assert_eq!(store.delivery("b-2").await.unwrap().unwrap().event, "ping");
+}
+
+/// Many heads of one pull request at once through the intake's writers (three on PostgreSQL,
+/// committing in any order): the job queued last must still be queued at the end, whichever
+/// batch committed first.
+async fn a_burst_of_heads_never_supersedes_the_newest(db: Db) {
+    let writer = riskgate::server::intake::DeliveryWriter::start(db.store.clone());
+    let mut recording = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let writer = writer.clone();
+        recording.spawn(async move {
+            let d = delivery(&format!("burst-{i}"));
+            let prepared = PreparedDelivery::new(&d, &[score_job(7, &format!("{i:040x}"))]);
+            writer.record(prepared).await
+        });
+    }
+    while let Some(outcome) = recording.join_next().await {
+        assert!(matches!(outcome.unwrap().unwrap(), Recorded::Queued { .. }));
+    }
+    let jobs = db.store.list_jobs(None, 1_000).await.unwrap();
+    assert_eq!(jobs.len(), 300);
+    let newest = jobs.iter().max_by_key(|j| j.id).unwrap();
+    assert_eq!(newest.status, JobStatus::Queued, "{newest:?}");
+    let queued = jobs.iter().filter(|j| j.status == JobStatus::Queued).count();
+    assert!(queued >= 1);
+    if db.store.backend() == Backend::Sqlite {
+        // One writer: batches commit in order, so only the last head is left.
+        assert_eq!(queued, 1);
+    }
+}
+
+/// What a concurrent batch that took a later id and committed first leaves behind (on
+/// PostgreSQL, ids come from a sequence as rows are inserted, before any commit): a job with a
+/// higher id than the one this batch is about to queue. This batch must leave it queued.
+async fn a_batch_leaves_a_head_queued_after_its_own(db: Db) {
+    if db.store.backend() != Backend::Postgres {
+        // SQLite hands out ids in commit order: a later id is always a later commit.
+        return;
+    }
+    raw_execute(
+        &db,
+        &format!(
+            "INSERT INTO jobs (id, kind, repository, pr_number, head_sha, payload, status, \
+             attempts, run_after, created_at, updated_at) VALUES (1000000, '{}', '{REPO}', 7, \
+             'newer', '{{}}', 'queued', 0, 0, 0, 0)",
+            JobKind::ScorePullRequest.as_str()
+        ),
+    )
+    .await
+    .unwrap();
+    let recorded = db
+        .store
+        .record_delivery(&delivery("older"), &[score_job(7, "older")], 10)
+        .await
+        .unwrap();
+    let Recorded::Queued {
+        job_ids,
+        superseded,
+    } = recorded
+    else {
+        panic!("{recorded:?}")
+    };
+    assert_eq!(superseded, 0, "nothing is older than its own job");
+    assert_eq!(job(&db.store, 1_000_000).await.status, JobStatus::Queued);
+    assert_eq!(job(&db.store, job_ids[0]).await.status, JobStatus::Queued);
 }
 
 async fn concurrent_workers_claim_each_job_once(db: Db) {
