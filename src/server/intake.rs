@@ -106,7 +106,13 @@ impl DeliveryWriter {
     /// syncs their commits together, so there a few tasks take turns collecting a batch: while
     /// one waits for its commit, the next collects what arrived meanwhile.
     pub fn start(store: Store) -> DeliveryWriter {
-        let (queue, deliveries) = mpsc::channel(MAX_QUEUED);
+        DeliveryWriter::with_queue_bound(store, MAX_QUEUED)
+    }
+
+    /// [`DeliveryWriter::start`] with at most `bound` deliveries waiting; more are refused
+    /// with [`StoreError::IntakeFull`].
+    pub fn with_queue_bound(store: Store, bound: usize) -> DeliveryWriter {
+        let (queue, deliveries) = mpsc::channel(bound.max(1));
         let writers = match store.backend() {
             Backend::Sqlite => 1,
             Backend::Postgres => POSTGRES_WRITERS,
@@ -124,9 +130,8 @@ impl DeliveryWriter {
         self.queue
             .try_send(Pending { delivery, recorded })
             .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => StoreError::Query {
-                    op: "queueing a delivery (the intake queue is full)",
-                    source: sqlx::Error::PoolTimedOut,
+                mpsc::error::TrySendError::Full(_) => StoreError::IntakeFull {
+                    waiting: self.queue.max_capacity(),
                 },
                 mpsc::error::TrySendError::Closed(_) => closed(),
             })?;

@@ -28,6 +28,8 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("the intake queue is full: {waiting} deliveries are waiting for the database")]
+    IntakeFull { waiting: usize },
 }
 
 impl StoreError {

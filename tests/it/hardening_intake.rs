@@ -1022,3 +1022,68 @@ async fn sqlite_every_job_of_a_delivery_or_none() {
 async fn postgres_every_job_of_a_delivery_or_none() {
     every_job_of_a_delivery_or_none(Db::Postgres).await;
 }
+
+/// A database that stops taking writes (here a lock held by another connection) must not let
+/// deliveries pile up in memory: past the bound they are refused at once, a refused one is
+/// never stored, and the ones let in are stored once the database takes writes again.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_intake_queue_refuses_at_once_and_loses_nothing_it_let_in() {
+    use riskgate::server::intake::DeliveryWriter;
+    use riskgate::store::{NewDelivery, PreparedDelivery, Store, StoreError};
+    use sqlx::Connection as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+
+    let writer = DeliveryWriter::with_queue_bound(store.clone(), 2);
+    let mut recording = tokio::task::JoinSet::new();
+    for i in 0..8 {
+        let writer = writer.clone();
+        let delivery = NewDelivery {
+            id: format!("d-{i}"),
+            event: "ping".into(),
+            action: None,
+            repository: None,
+            payload: json!({"zen": i}).to_string(),
+        };
+        recording.spawn(async move {
+            let outcome = writer.record(PreparedDelivery::new(&delivery, &[])).await;
+            (delivery.id, Instant::now(), outcome)
+        });
+        // In order, so the writer holds the first while the rest queue behind it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let locked_until = {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+        Instant::now()
+    };
+
+    let (mut refused, mut stored) = (Vec::new(), Vec::new());
+    while let Some(joined) = recording.join_next().await {
+        let (id, answered, outcome) = joined.unwrap();
+        match outcome {
+            Err(StoreError::IntakeFull { waiting }) => {
+                assert_eq!(waiting, 2);
+                assert!(answered < locked_until, "{id} waited before being refused");
+                refused.push(id);
+            }
+            Ok(_) => stored.push(id),
+            Err(other) => panic!("{id}: {other}"),
+        }
+    }
+    assert!(!refused.is_empty(), "nothing was refused");
+    assert!(stored.len() >= 3, "the one being written and two queued: {stored:?}");
+    for id in &stored {
+        assert!(store.delivery(id).await.unwrap().is_some(), "{id} lost");
+    }
+    for id in &refused {
+        assert!(store.delivery(id).await.unwrap().is_none(), "{id} stored");
+    }
+}
