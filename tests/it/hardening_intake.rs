@@ -1079,7 +1079,10 @@ async fn a_full_intake_queue_refuses_at_once_and_loses_nothing_it_let_in() {
         }
     }
     assert!(!refused.is_empty(), "nothing was refused");
-    assert!(stored.len() >= 3, "the one being written and two queued: {stored:?}");
+    assert!(
+        stored.len() >= 3,
+        "the one being written and two queued: {stored:?}"
+    );
     for id in &stored {
         assert!(store.delivery(id).await.unwrap().is_some(), "{id} lost");
     }

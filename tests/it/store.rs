@@ -502,7 +502,10 @@ async fn a_burst_of_heads_never_supersedes_the_newest(db: Db) {
     assert_eq!(jobs.len(), 300);
     let newest = jobs.iter().max_by_key(|j| j.id).unwrap();
     assert_eq!(newest.status, JobStatus::Queued, "{newest:?}");
-    let queued = jobs.iter().filter(|j| j.status == JobStatus::Queued).count();
+    let queued = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Queued)
+        .count();
     assert!(queued >= 1);
     if db.store.backend() == Backend::Sqlite {
         // One writer: batches commit in order, so only the last head is left.
