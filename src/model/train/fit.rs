@@ -128,11 +128,26 @@ fn fit_signed(
     alpha: f64,
     max_iterations: u64,
 ) -> Result<Solved, TrainError> {
-    let k = x.ncols();
-    let mut held: Vec<bool> = signs.iter().map(|&s| s == Sign::Zero).collect();
     // Each round either holds a coefficient or lets one go, and the loss only falls: the
     // bound is generous and only guards against a solver that stops short.
-    let rounds = 4 * k + 4;
+    let rounds = 4 * x.ncols() + 4;
+    fit_signed_within(x, y, signs, alpha, max_iterations, rounds)
+}
+
+/// [`fit_signed`] in at most `rounds` fits. A search that has not settled by then ends with
+/// the best fit it found that kept every sign (by penalised loss), or the intercept alone:
+/// training goes on with a model that may fit a little worse, never with a wrong sign.
+fn fit_signed_within(
+    x: &Array2<f64>,
+    y: &Array1<bool>,
+    signs: &[Sign],
+    alpha: f64,
+    max_iterations: u64,
+    rounds: usize,
+) -> Result<Solved, TrainError> {
+    let k = x.ncols();
+    let mut held: Vec<bool> = signs.iter().map(|&s| s == Sign::Zero).collect();
+    let mut best: Option<(f64, Solved)> = None;
     for _ in 0..rounds {
         let free: Vec<usize> = (0..k).filter(|&f| !held[f]).collect();
         let solved = fit_columns(x, y, &free, alpha, max_iterations)?;
@@ -158,11 +173,39 @@ fn fit_signed(
             .filter(|&(f, g)| signs[f].wants_release(g, tolerance))
             .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()));
         match release {
-            Some((f, _)) => held[f] = false,
+            Some((f, _)) => {
+                held[f] = false;
+                let loss = penalised_loss(&solved, y, alpha);
+                if best.as_ref().is_none_or(|(least, _)| loss < *least) {
+                    best = Some((loss, solved));
+                }
+            }
             None => return Ok(solved),
         }
     }
-    Err(TrainError::Unsettled(rounds))
+    tracing::warn!(
+        rounds,
+        "the sign-constrained fit did not settle: keeping the best fit that held every sign"
+    );
+    match best {
+        Some((_, solved)) => Ok(solved),
+        None => fit_columns(x, y, &[], alpha, max_iterations),
+    }
+}
+
+/// What linfa minimises: the summed log-loss plus `alpha / 2 × ‖w‖²`.
+fn penalised_loss(solved: &Solved, y: &Array1<bool>, alpha: f64) -> f64 {
+    let log_loss: f64 = solved
+        .probabilities
+        .iter()
+        .zip(y)
+        .map(|(&p, &buggy)| {
+            let p = p.clamp(1e-15, 1.0 - 1e-15);
+            -(if buggy { p } else { 1.0 - p }).ln()
+        })
+        .sum();
+    let norm: f64 = solved.coefficients.iter().map(|w| w * w).sum();
+    log_loss + alpha / 2.0 * norm
 }
 
 /// One linfa fit on the given columns; the other coefficients are zero.
@@ -320,5 +363,38 @@ mod tests {
             v.iter().sum::<f64>() / v.len() as f64
         };
         assert!(mean(true) > mean(false) + 0.1);
+    }
+
+    /// `risky` raises the odds in this data, against the sign asked of it here: a search cut
+    /// short after its first fit (which breaks that sign) still returns a fit keeping every
+    /// sign, and one that settles fits better.
+    #[test]
+    fn a_search_cut_short_keeps_every_sign() {
+        let d = synthetic(800, 3);
+        let y = Array1::from_iter(d.rows.iter().map(|r| r.buggy));
+        let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
+        let columns = resolve_features(
+            std::slice::from_ref(&d),
+            Some(&["risky".into(), "safe".into()]),
+            &rows,
+        )
+        .unwrap();
+        let x = Array2::from_shape_fn((d.rows.len(), 2), |(r, f)| {
+            columns.value(std::slice::from_ref(&d), f, 0, r).unwrap()
+        });
+        let signs = [Sign::NonPositive, Sign::NonPositive];
+        for rounds in [1, 2, 100] {
+            let solved = fit_signed_within(&x, &y, &signs, 1.0, 1000, rounds).unwrap();
+            assert!(
+                solved.coefficients.iter().all(|&w| w <= 0.0),
+                "{rounds} rounds: {:?}",
+                solved.coefficients
+            );
+        }
+        let settled = fit_signed_within(&x, &y, &signs, 1.0, 1000, 100).unwrap();
+        assert!(settled.coefficients[1] < -0.1, "{:?}", settled.coefficients);
+        let cut = fit_signed_within(&x, &y, &signs, 1.0, 1000, 1).unwrap();
+        assert_eq!(cut.coefficients, vec![0.0, 0.0], "the intercept alone");
+        assert!(penalised_loss(&settled, &y, 1.0) < penalised_loss(&cut, &y, 1.0));
     }
 }

@@ -186,8 +186,6 @@ pub enum TrainError {
     OneClass(&'static str),
     #[error("logistic regression failed: {0}")]
     Fit(#[from] linfa_logistic::error::Error),
-    #[error("the sign-constrained fit did not settle in {0} rounds")]
-    Unsettled(usize),
     #[error("internal error: the written model's scores differ from the fitted model's by {0}")]
     Mismatch(f64),
 }
