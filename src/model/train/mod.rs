@@ -388,10 +388,16 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         .filter(|&&(d, r)| datasets[d].rows[r].buggy)
         .count();
     let base_rate = positives as f64 / train_rows.len() as f64;
-    let clamp = |p: f64| p.clamp(1e-6, 1.0 - 1e-6);
-    let elevated = clamp(ELEVATED_TIMES_BASE_RATE * base_rate);
-    let high = clamp(HIGH_TIMES_BASE_RATE * base_rate).max(elevated);
-    model.thresholds = Thresholds { elevated, high };
+    let (thresholds, capped) = band_cut_points(base_rate);
+    if capped {
+        tracing::warn!(
+            base_rate,
+            elevated = thresholds.elevated,
+            high = thresholds.high,
+            "the base rate is too high for bands at 1.5x and 3x it: they are set part way to certainty"
+        );
+    }
+    model.thresholds = thresholds;
     model.reference = Some(Reference {
         base_rate,
         quantiles: percentiles(&train_probabilities),
@@ -459,6 +465,14 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         options.positive_weight,
         &signs,
     );
+    if capped {
+        model.provenance["thresholds"] = json!(format!(
+            "elevated from {:.3}, high from {:.3}: a quarter and half of the way from the base \
+             rate of buggy changes among the training rows ({base_rate:.3}) to certainty, as \
+             {ELEVATED_TIMES_BASE_RATE}x and {HIGH_TIMES_BASE_RATE}x it would be out of reach",
+            model.thresholds.elevated, model.thresholds.high
+        ));
+    }
     model.metrics = json!({
         "holdout": holdout.iter().map(|e| json!({"dataset": e.dataset, "metrics": e.metrics})).collect::<Vec<_>>(),
         "pooled": pooled.metrics,
@@ -483,6 +497,29 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
 /// trouble), high from three times it.
 pub const ELEVATED_TIMES_BASE_RATE: f64 = 1.5;
 pub const HIGH_TIMES_BASE_RATE: f64 = 3.0;
+
+/// The band cut points for a base rate, and whether they had to be capped. Past a base rate of
+/// a fifth, three times it is at or beyond half-way to certainty (past a third, beyond
+/// certainty): each cut is then the nearer of its multiple and a point part of the way from
+/// the base rate to 1 (a quarter for elevated, half for high), so both bands stay reachable.
+pub fn band_cut_points(base_rate: f64) -> (Thresholds, bool) {
+    let base_rate = base_rate.clamp(0.0, 1.0);
+    let part_way = |share: f64| base_rate + (1.0 - base_rate) * share;
+    let elevated_multiple = ELEVATED_TIMES_BASE_RATE * base_rate;
+    let high_multiple = HIGH_TIMES_BASE_RATE * base_rate;
+    let elevated = elevated_multiple.min(part_way(0.25));
+    let high = high_multiple.min(part_way(0.5));
+    let capped = elevated < elevated_multiple || high < high_multiple;
+    let clamp = |p: f64| p.clamp(1e-6, 1.0 - 1e-6);
+    let elevated = clamp(elevated);
+    (
+        Thresholds {
+            elevated,
+            high: clamp(high).max(elevated),
+        },
+        capped,
+    )
+}
 
 /// How a hold-out's changes fell into the bands, and how many of each turned out buggy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -587,7 +624,24 @@ mod tests {
     }
 
     #[test]
-    fn bands_are_multiples_of_the_base_rate() {
+    fn bands_stay_reachable_when_trouble_is_common() {
+        let (t, capped) = band_cut_points(0.097);
+        assert!(!capped);
+        assert!((t.elevated - 1.5 * 0.097).abs() < 1e-12 && (t.high - 3.0 * 0.097).abs() < 1e-12);
+        // A published JIT set with 36% fix-inducing changes: 3x would be 108%.
+        let (t, capped) = band_cut_points(0.36);
+        assert!(capped);
+        assert!((t.elevated - 0.52).abs() < 1e-12, "{t:?}");
+        assert!((t.high - 0.68).abs() < 1e-12, "{t:?}");
+        for base in [0.0, 0.2, 0.25, 0.5, 0.9, 1.0] {
+            let (t, _) = band_cut_points(base);
+            assert!(t.elevated <= t.high && t.high < 1.0, "{base}: {t:?}");
+            assert!(t.elevated >= base.min(1.0 - 1e-6) - 1e-12, "{base}: {t:?}");
+        }
+    }
+
+    #[test]
+    fn bands_follow_the_base_rate() {
         let d = synthetic(1000, 3);
         let out = train(std::slice::from_ref(&d), &options(&["risky", "safe"])).unwrap();
         let s = chronological_split(&d);
@@ -595,8 +649,7 @@ mod tests {
         let base = train_rows.iter().filter(|&&r| d.rows[r].buggy).count() as f64
             / train_rows.len() as f64;
         let t = out.model.thresholds;
-        assert!((t.elevated - ELEVATED_TIMES_BASE_RATE * base).abs() < 1e-12);
-        assert!((t.high - HIGH_TIMES_BASE_RATE * base).abs() < 1e-12);
+        assert_eq!(t, band_cut_points(base).0);
         let reference = out.model.reference.as_ref().unwrap();
         assert_eq!(reference.base_rate, base);
         // The stored quantiles place a training score where it ranks among them.
@@ -604,7 +657,7 @@ mod tests {
         let share = |t: f64| p.iter().filter(|&&x| x >= t).count() as f64 / p.len() as f64;
         let standing = reference.standing(t.high).unwrap();
         assert!((standing.riskiest_share - share(t.high)).abs() < 0.02);
-        assert!((standing.times_base_rate - HIGH_TIMES_BASE_RATE).abs() < 1e-9);
+        assert!((standing.times_base_rate - t.high / base).abs() < 1e-9);
         // The hold-out's bands: what share was gated, and how much of it was trouble.
         let bands = &out.bands[0];
         assert!(bands.high_share <= bands.elevated_or_high_share);
