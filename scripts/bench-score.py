@@ -8,7 +8,7 @@ two parents are taken as merged pull requests: base M^1, head M^2, as GitHub sco
 The history index is warmed by one score first. Then each pull request is scored once
 (`riskgate score --format json`) and its wall time recorded, twice over:
 
-  cold   the stored line owners (<git-dir>/riskgate/owners-v1) removed before each score:
+  cold   the stored line owners (<git-dir>/riskgate/owners-v2) removed before each score:
          every touched file's history is replayed in full;
   warm   the pull requests in the order they were merged, the store kept from one to the
          next, as a server scoring each pull request as it comes keeps it.
@@ -61,7 +61,7 @@ def bench(binary, repo, prs):
         return took, json.loads(res.stdout)
 
     owners = os.path.join(git(repo, "rev-parse", "--absolute-git-dir").strip(), "riskgate",
-                          "owners-v1")
+                          "owners-v2")
     score(merges[0][1], merges[0][2])  # the history index, built or extended once
     for label in ("cold", "warm"):
         shutil.rmtree(owners, ignore_errors=True)

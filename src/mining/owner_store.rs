@@ -24,8 +24,13 @@ use sha2::{Digest, Sha256};
 use super::index::HistoryIndex;
 use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 
-/// The store's folder under the history index's folder.
-const DIR_NAME: &str = "owners-v1";
+/// The store's folder under the history index's folder. The version changes whenever what a
+/// replay ends with does (v2: a version made on two branches is owned along each branch's
+/// own history), so that no entry of an older rule is read.
+const DIR_NAME: &str = "owners-v2";
+
+/// Folders of older versions, removed when the store is opened: nothing reads them again.
+const STALE_DIR_NAMES: &[&str] = &["owners-v1"];
 
 /// Entries kept per folder (256 folders).
 const PER_SHARD: usize = 32;
@@ -57,8 +62,17 @@ pub struct OwnerStore {
 impl OwnerStore {
     /// The store beside `index`'s file; none for an index kept only in memory.
     pub fn beside(index: &HistoryIndex) -> Option<OwnerStore> {
-        let dir = index.location()?.parent()?.join(DIR_NAME);
-        Some(OwnerStore { dir })
+        let folder = index.location()?.parent()?;
+        for stale in STALE_DIR_NAMES {
+            let stale = folder.join(stale);
+            if stale.is_dir() {
+                // A cache: if it cannot go now, it is tried again next time.
+                let _ = std::fs::remove_dir_all(&stale);
+            }
+        }
+        Some(OwnerStore {
+            dir: folder.join(DIR_NAME),
+        })
     }
 
     /// The key of each prefix of `steps`: `keys[k]` for `steps[..=k]`. `diff_kind` tells how
@@ -66,7 +80,7 @@ impl OwnerStore {
     /// part of the key too.
     pub fn prefix_keys(index: &HistoryIndex, steps: &[(u32, u32)], diff_kind: u8) -> Vec<Key> {
         let mut hasher = Sha256::new();
-        hasher.update(b"riskgate line owners v1\0");
+        hasher.update(b"riskgate line owners v2\0");
         hasher.update([diff_kind]);
         hasher.update(index.shallow_boundary().as_bytes());
         hasher.update([0]);

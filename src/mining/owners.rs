@@ -291,10 +291,20 @@ pub fn replay_owners(
     cost: &mut ReplayCost,
 ) -> Result<Option<Replayed>, MiningError> {
     let unseeded = HashSet::new();
-    let (mut local, not_kept): (HashMap<Oid, Produced>, &HashSet<Oid>) = match seed {
-        Some(seed) => (seed.latest.clone().into_iter().collect(), &seed.others),
+    // Every producer of each version met, oldest first: which one's owners a step reads
+    // depends on that step's own history, as in the miner's cache.
+    let (mut local, not_kept): (HashMap<Oid, Vec<Produced>>, &HashSet<Oid>) = match seed {
+        Some(seed) => (
+            seed.latest
+                .clone()
+                .into_iter()
+                .map(|(blob, p)| (blob, vec![p]))
+                .collect(),
+            &seed.others,
+        ),
         None => (HashMap::new(), &unseeded),
     };
+    let seeded = seed.is_some();
     // A version the seed's steps produced but did not keep: only a whole replay knows it.
     macro_rules! needs_whole_replay {
         ($id:expr) => {
@@ -303,16 +313,11 @@ pub fn replay_owners(
             }
         };
     }
-    // What the version a step produced stands on: its standing producer's owners.
-    let produce =
-        |local: &mut HashMap<Oid, Produced>, blob: Oid, c: u32, owners: Vec<u32>| match local
-            .get(&blob)
-        {
-            Some(&(p, _)) if standing_producer(index, history, p, c) == p => {}
-            _ => {
-                local.insert(blob, (c, Rc::from(owners)));
-            }
-        };
+    let produce = |local: &mut HashMap<Oid, Vec<Produced>>, blob: Oid, c: u32, owners: Vec<u32>| {
+        let producers = local.entry(blob).or_default();
+        producers.retain(|(p, _)| *p != c);
+        producers.push((c, Rc::from(owners)));
+    };
     let empty: Rc<[u32]> = Rc::from(Vec::new());
     let mut last: Option<Oid> = None;
     for &(c, name) in steps {
@@ -357,10 +362,12 @@ pub fn replay_owners(
                 cost.diffs += 1;
                 let stats =
                     line_diffs.stats_in_history(id, old.content(), new_id, new.content())?;
-                parents.push((
-                    local.get(&id).map_or(empty.clone(), |(_, o)| o.clone()),
-                    stats.hunks,
-                ));
+                let Some(owners) =
+                    seen_from(&local, id, index.lookup(parent), index, history, seeded)
+                else {
+                    return Ok(None);
+                };
+                parents.push((owners.unwrap_or_else(|| empty.clone()), stats.hunks));
             }
             if parents.is_empty() {
                 continue;
@@ -407,15 +414,41 @@ pub fn replay_owners(
                     cost.diffs += 1;
                     let stats =
                         line_diffs.stats_in_history(id, old.content(), new_id, new.content())?;
-                    let before = local.get(&id).map_or(empty.clone(), |(_, o)| o.clone());
-                    apply_hunks(&before, &stats.hunks, new_len, c)
+                    let Some(before) = seen_from(
+                        &local,
+                        id,
+                        first_parent.and_then(|p| index.lookup(p)),
+                        index,
+                        history,
+                        seeded,
+                    ) else {
+                        return Ok(None);
+                    };
+                    apply_hunks(
+                        &before.unwrap_or_else(|| empty.clone()),
+                        &stats.hunks,
+                        new_len,
+                        c,
+                    )
                 }
             }
         };
         produce(&mut local, new_id, c, owners);
     }
     needs_whole_replay!(target);
-    let latest = last.and_then(|b| local.get(&b).map(|p| (b, p.clone())));
+    let standing = |blob: &Oid| -> Option<Produced> {
+        local.get(blob)?.iter().cloned().reduce(|s, p| {
+            if standing_producer(index, history, s.0, p.0) == s.0 {
+                s
+            } else {
+                p
+            }
+        })
+    };
+    // A seed keeps one producer: a version several produced is left for a whole replay.
+    let latest = last
+        .filter(|b| local.get(b).is_some_and(|p| p.len() == 1))
+        .and_then(|b| standing(&b).map(|p| (b, p)));
     let mut others: Vec<Oid> = local
         .keys()
         .chain(not_kept.iter())
@@ -425,10 +458,48 @@ pub fn replay_owners(
     others.sort_unstable();
     others.dedup();
     Ok(Some(Replayed {
-        target: local.get(&target).cloned(),
+        target: standing(&target),
         latest,
         others,
     }))
+}
+
+/// The owners of version `blob` as the history of commit `at` (index id) gave them: from its
+/// standing producer among those that are `at` or its ancestors. `Some(None)` when no
+/// producer met explains it (its lines are nobody's); `None` when a seeded replay cannot tell,
+/// as the producer `at` sees may be one only the whole replay met.
+fn seen_from(
+    local: &HashMap<Oid, Vec<Produced>>,
+    blob: Oid,
+    at: Option<u32>,
+    index: &HistoryIndex,
+    history: &impl Lineage,
+    seeded: bool,
+) -> Option<Option<Rc<[u32]>>> {
+    let Some(producers) = local.get(&blob) else {
+        return Some(None);
+    };
+    // Steps run parents first, so the producer on `at`'s own line is among those met: one
+    // alone is it (the common case, and no ancestry is asked).
+    if let [(_, owners)] = producers.as_slice() {
+        return Some(Some(owners.clone()));
+    }
+    let standing = producers
+        .iter()
+        .filter(|(p, _)| at.is_none_or(|a| history.is_ancestor(*p, a)))
+        .cloned()
+        .reduce(|s, p| {
+            if standing_producer(index, history, s.0, p.0) == s.0 {
+                s
+            } else {
+                p
+            }
+        });
+    match standing {
+        Some((_, owners)) => Some(Some(owners)),
+        None if seeded => None,
+        None => Some(None),
+    }
 }
 
 #[cfg(test)]

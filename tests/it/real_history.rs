@@ -222,6 +222,43 @@ fn awkward_histories_end_with_git_line_counts_and_score_agrees() {
     assert_score_equals_mine_everywhere(repo.path(), &mined);
 }
 
+/// The same version of a file made on two branches by different people (one fix applied to
+/// both, as in pypa/pip's history), one of them then built on and both merged: the lines are
+/// owned along each branch's own history, as `git blame` has them, whichever of the two
+/// versions was made later.
+#[test]
+fn the_same_version_made_on_two_branches_is_owned_along_each_branch() {
+    let repo = TestRepo::new();
+    repo.write("f.txt", lines("l", 4));
+    repo.commit("alice", t(0), "Import");
+    let shared = lines("l", 4) + "shared\n";
+    repo.git(&["checkout", "-q", "-b", "b"]);
+    repo.write("f.txt", &shared);
+    repo.commit("bob", t(1), "bob adds shared");
+    repo.git(&["checkout", "-q", "-b", "a", "main"]);
+    repo.write("f.txt", &shared);
+    repo.commit("carol", t(2), "carol adds the same line, later");
+    repo.git(&["checkout", "-q", "b"]);
+    repo.write("f.txt", shared.replace("l1\n", "dave1\n"));
+    repo.commit("dave", t(3), "dave builds on bob's");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge("alice", t(4), "a");
+    repo.merge("alice", t(5), "b");
+    let blamed = repo.git(&["blame", "--line-porcelain", "HEAD", "--", "f.txt"]);
+    let bobs = blamed
+        .lines()
+        .filter(|l| *l == "author-mail <bob@example.com>")
+        .count();
+    assert_eq!(bobs, 1, "git blame gives bob the shared line");
+    repo.write("f.txt", shared.replace("l1\n", "dave1\n") + "bob6\n");
+    let last = repo.commit("bob", t(6), "bob again");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = mined.rows.iter().find(|r| r.commit_id == last).unwrap();
+    assert_eq!(row.signals.author_blame_share, Some(1.0 / 5.0));
+}
+
 /// A shallow clone has commits whose parents it lacks: mine gives the rows it can, says where
 /// history was cut, and does not fail.
 #[test]
@@ -359,15 +396,20 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v1");
+    let store = repo.path().join(".git/riskgate/owners-v2");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 
     for entry in &entries {
         std::fs::write(entry, b"not an entry").unwrap();
     }
+    // Owners stored by an older rule are never read, and their folder goes.
+    let stale = repo.path().join(".git/riskgate/owners-v1/00");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("entry"), b"an owner list of an older rule").unwrap();
     let last = &commits[commits.len() - 5..];
     assert_score_equals_mine(repo.path(), &mined, last);
+    assert!(!stale.exists(), "the older store is removed");
 }
 
 /// A change whose files have a long history between them is replayed on two threads, each
