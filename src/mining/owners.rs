@@ -117,6 +117,21 @@ pub fn standing_producer(index: &HistoryIndex, history: &impl Lineage, a: u32, b
     }
 }
 
+/// Of `producers` (of one version), the one whose owners stand ([`standing_producer`]).
+fn standing_among<'p>(
+    producers: impl Iterator<Item = &'p Produced>,
+    index: &HistoryIndex,
+    history: &impl Lineage,
+) -> Option<&'p Produced> {
+    producers.reduce(|s, p| {
+        if standing_producer(index, history, s.0, p.0) == s.0 {
+            s
+        } else {
+            p
+        }
+    })
+}
+
 /// Producers of one blob kept at most: the content reached on many branches at once is rare;
 /// past this the oldest go (and are replayed if asked for).
 const PRODUCERS_KEPT: usize = 8;
@@ -161,14 +176,8 @@ impl OwnerCache {
         let clock = self.clock;
         let (producers, used) = self.entries.get_mut(&(blob, Box::from(path)))?;
         *used = clock;
-        let mut standing: Option<&Produced> = None;
-        for p in producers.iter().filter(|(p, _)| history.visible(*p)) {
-            standing = Some(match standing {
-                Some(s) if standing_producer(index, history, s.0, p.0) == s.0 => s,
-                _ => p,
-            });
-        }
-        standing.map(|(_, o)| o.clone())
+        let visible = producers.iter().filter(|(p, _)| history.visible(*p));
+        standing_among(visible, index, history).map(|(_, o)| o.clone())
     }
 
     /// Keep `owners` for `blob` at `path` as `producer` gave them.
@@ -436,15 +445,7 @@ pub fn replay_owners(
         produce(&mut local, new_id, c, owners);
     }
     needs_whole_replay!(target);
-    let standing = |blob: &Oid| -> Option<Produced> {
-        local.get(blob)?.iter().cloned().reduce(|s, p| {
-            if standing_producer(index, history, s.0, p.0) == s.0 {
-                s
-            } else {
-                p
-            }
-        })
-    };
+    let standing = |blob: &Oid| standing_among(local.get(blob)?.iter(), index, history).cloned();
     // A seed keeps one producer: a version several produced is left for a whole replay.
     let latest = last
         .filter(|b| local.get(b).is_some_and(|p| p.len() == 1))
@@ -484,19 +485,11 @@ fn seen_from(
     if let [(_, owners)] = producers.as_slice() {
         return Some(Some(owners.clone()));
     }
-    let standing = producers
+    let seen = producers
         .iter()
-        .filter(|(p, _)| at.is_none_or(|a| history.is_ancestor(*p, a)))
-        .cloned()
-        .reduce(|s, p| {
-            if standing_producer(index, history, s.0, p.0) == s.0 {
-                s
-            } else {
-                p
-            }
-        });
-    match standing {
-        Some((_, owners)) => Some(Some(owners)),
+        .filter(|(p, _)| at.is_none_or(|a| history.is_ancestor(*p, a)));
+    match standing_among(seen, index, history) {
+        Some((_, owners)) => Some(Some(owners.clone())),
         None if seeded => None,
         None => Some(None),
     }

@@ -315,16 +315,22 @@ mod tests {
         assert!(coef["safe"] > 0.3, "{coef:?}");
     }
 
-    #[test]
-    fn model_file_reproduces_linfa_probabilities() {
-        let d = synthetic(600, 11);
+    /// Every row of `d`, and its `risky` and `safe` columns.
+    fn risky_and_safe(d: &Dataset) -> (RowSet, Columns) {
         let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
         let columns = resolve_features(
-            std::slice::from_ref(&d),
+            std::slice::from_ref(d),
             Some(&["risky".into(), "safe".into()]),
             &rows,
         )
         .unwrap();
+        (rows, columns)
+    }
+
+    #[test]
+    fn model_file_reproduces_linfa_probabilities() {
+        let d = synthetic(600, 11);
+        let (rows, columns) = risky_and_safe(&d);
         let transforms = vec![Transform::None, Transform::None];
         let fitted = fit(
             std::slice::from_ref(&d),
@@ -372,13 +378,7 @@ mod tests {
     fn a_search_cut_short_keeps_every_sign() {
         let d = synthetic(800, 3);
         let y = Array1::from_iter(d.rows.iter().map(|r| r.buggy));
-        let rows: RowSet = (0..d.rows.len()).map(|r| (0, r)).collect();
-        let columns = resolve_features(
-            std::slice::from_ref(&d),
-            Some(&["risky".into(), "safe".into()]),
-            &rows,
-        )
-        .unwrap();
+        let (_, columns) = risky_and_safe(&d);
         let x = Array2::from_shape_fn((d.rows.len(), 2), |(r, f)| {
             columns.value(std::slice::from_ref(&d), f, 0, r).unwrap()
         });
