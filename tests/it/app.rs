@@ -549,8 +549,7 @@ async fn base_config_and_accept_risk(db: Db) {
 
     // "Accept risk" pressed by someone with read access only.
     let action = accept_risk_payload(&origin, &opened, "mallory");
-    let (status, text) = deliver(&server, "check_run", "d-accept", &bytes(&action), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "check_run", "d-accept", &action).await;
     wait_for("the permission check", LONG, || async {
         !requests(
             &gh,
@@ -645,8 +644,7 @@ async fn coverage_artifact_then_accept(db: Db) {
         "repository": opened["repository"],
         "installation": {"id": 1},
     });
-    let (status, text) = deliver(&server, "workflow_run", "d-run", &bytes(&run), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "workflow_run", "d-run", &run).await;
     wait_for("the rescore with coverage", LONG, || async {
         !completions(&gh).await.is_empty()
     })

@@ -7,9 +7,9 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::{
-    accept_risk_payload, body, bytes, completions, deliver, fake_github, fixture, mount_github,
-    origin, pull_request_payload, requests, review_payload, start_app_for, wait_for, zip_with,
-    COMMENT_ID, LONG, NAME, OWNER, SECRET,
+    accept_risk_payload, body, bytes, completions, deliver, deliver_accepted, fake_github, fixture,
+    mount_github, origin, pull_request_payload, requests, review_payload, start_app_for, wait_for,
+    zip_with, COMMENT_ID, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::{database, day, git_in, Db, TestRepo};
 use riskgate::store::{
@@ -85,15 +85,7 @@ async fn accepted_risk_stands_until_a_new_head(db: Db) {
     // A review asks for a rescore of the same head: the new score is recorded, the check stays
     // accepted and names who accepted it.
     let review = review_payload(&origin, &opened);
-    let (status, text) = deliver(
-        &server,
-        "pull_request_review",
-        "a-review",
-        &bytes(&review),
-        SECRET,
-    )
-    .await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request_review", "a-review", &review).await;
     wait_for("the rescored check", LONG, || async {
         completions(&gh).await.len() == 3
     })
@@ -635,8 +627,7 @@ async fn a_merge_group_gets_a_completed_check() {
     payload["merge_group"]["head_commit"]["id"] = json!(group_head);
     payload["merge_group"]["head_ref"] = json!(head_ref);
     payload["merge_group"]["base_sha"] = json!(main_sha);
-    let (status, text) = deliver(&server, "merge_group", "q-1", &bytes(&payload), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "merge_group", "q-1", &payload).await;
 
     let jobs = finished_jobs(&store, "score_merge_group", 1).await;
     assert_eq!(jobs[0].status, JobStatus::Done, "{:?}", jobs[0].last_error);

@@ -17,8 +17,9 @@ use tokio::net::TcpStream;
 use wiremock::MockServer;
 
 use crate::harness::{
-    bytes, completions, deliver, fake_github, fixture, origin, pull_request_payload,
-    start_app_with, start_server_with, wait_for, TestApp, LONG, NAME, OWNER, SECRET,
+    bytes, completions, deliver, deliver_accepted, fake_github, fixture, origin,
+    pull_request_payload, start_app_with, start_server_with, wait_for, TestApp, LONG, NAME, OWNER,
+    SECRET,
 };
 use crate::support::{database, riskgate, Database, Db};
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
@@ -267,8 +268,7 @@ async fn a_hostile_clone_url_is_never_fetched() {
 
     let mut opened = pull_request_payload("pull_request.opened.json", &origin);
     opened["repository"]["clone_url"] = json!(format!("--upload-pack=touch {};", marker.display()));
-    let (status, text) = deliver(&server, "pull_request", "h-1", &bytes(&opened), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request", "h-1", &opened).await;
     wait_for("the check run of the first head", LONG, || async {
         !completions(&gh).await.is_empty()
     })
@@ -281,8 +281,7 @@ async fn a_hostile_clone_url_is_never_fetched() {
     for key in ["clone_url", "git_url", "html_url", "url", "svn_url"] {
         sync["repository"][key] = json!(stolen);
     }
-    let (status, text) = deliver(&server, "pull_request", "h-2", &bytes(&sync), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request", "h-2", &sync).await;
     wait_for("the check run of the pushed head", LONG, || async {
         completions(&gh).await.len() >= 2
     })
@@ -371,8 +370,7 @@ async fn git_gets_the_token_for_the_configured_host_only() {
         ],
     );
     let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let (status, text) = deliver(&server, "pull_request", "t-1", &bytes(&opened), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request", "t-1", &opened).await;
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();
@@ -481,8 +479,7 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
         ],
     );
     let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let (status, text) = deliver(&server, "pull_request", "s-1", &bytes(&opened), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request", "s-1", &opened).await;
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();

@@ -20,8 +20,8 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 use crate::harness::{
-    body, bytes, completions, deliver, fake_github, fixture, mount_github, origin,
-    pull_request_payload, requests, start_server_env, start_server_for, start_server_with,
+    body, bytes, completions, deliver, deliver_accepted, fake_github, fixture, mount_github,
+    origin, pull_request_payload, requests, start_server_env, start_server_for, start_server_with,
     wait_for, CHECK_ID, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::{database, day, git_in, Database, Db, TestRepo};
@@ -582,8 +582,7 @@ async fn mirrors_go_with_their_installation(db: Db) {
         "id": 2, "node_id": "R_2", "name": "Spoon-Knife", "full_name": "Codertocat/Spoon-Knife",
         "private": false
     }));
-    let (status, text) = deliver(&a, "installation", "i-created", &bytes(&created), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&a, "installation", "i-created", &created).await;
     wait_for("the installation", LONG, || async {
         store
             .installation(INSTALLATION)
@@ -622,15 +621,7 @@ async fn mirrors_go_with_their_installation(db: Db) {
         ],
         "sender": {"login": "Codertocat"}
     });
-    let (status, text) = deliver(
-        &a,
-        "installation_repositories",
-        "i-removed",
-        &bytes(&removed),
-        SECRET,
-    )
-    .await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&a, "installation_repositories", "i-removed", &removed).await;
     wait_for("Hello-World's mirror to go", LONG, || async {
         !hello.exists()
     })

@@ -552,6 +552,17 @@ pub(crate) async fn deliver(
     (status, r.text().await.unwrap_or_default())
 }
 
+/// Delivers `payload` signed with [`SECRET`] and asserts it was accepted (202).
+pub(crate) async fn deliver_accepted(
+    server: &impl Running,
+    event: &str,
+    delivery: &str,
+    payload: &Value,
+) {
+    let (status, text) = deliver(server, event, delivery, &bytes(payload), SECRET).await;
+    assert_eq!(status, 202, "{text}");
+}
+
 pub(crate) fn bytes(v: &Value) -> Vec<u8> {
     serde_json::to_vec(v).unwrap()
 }

@@ -17,8 +17,7 @@ async fn an_approval_lowers_the_score_on_rescore(db: Db) {
     let full = format!("{OWNER}/{NAME}");
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let (status, text) = deliver(&server, "pull_request", "r-open", &bytes(&opened), SECRET).await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request", "r-open", &opened).await;
     wait_for("the first check", LONG, || async {
         completions(&gh).await.len() == 1
     })
@@ -44,15 +43,7 @@ async fn an_approval_lowers_the_score_on_rescore(db: Db) {
         }),
     );
     let review = review_payload(&origin, &opened);
-    let (status, text) = deliver(
-        &server,
-        "pull_request_review",
-        "r-review",
-        &bytes(&review),
-        SECRET,
-    )
-    .await;
-    assert_eq!(status, 202, "{text}");
+    deliver_accepted(&server, "pull_request_review", "r-review", &review).await;
     wait_for("the rescored check", LONG, || async {
         completions(&gh).await.len() == 2
     })
