@@ -75,7 +75,13 @@ impl Store {
         {
             let options = PgConnectOptions::from_str(database_url)
                 .map_err(connect_error)?
-                .statement_cache_capacity(super::STATEMENT_CACHE);
+                .statement_cache_capacity(super::STATEMENT_CACHE)
+                // A prepared statement's generic plan is costed on the table as it was when
+                // the plan was made: made on a fresh jobs table, the supersede's plan read
+                // every queued job on each delivery once the queue grew (a seq scan joined to
+                // the status index), several milliseconds each. Each execution is planned
+                // with its own values and the table's size now instead.
+                .options([("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(10)
                 .acquire_timeout(Duration::from_secs(10))

@@ -1157,6 +1157,96 @@ async fn coverage_reports_by_branch_and_commit(db: Db) {
         .is_none());
 }
 
+// ----- plans on a growing queue (PostgreSQL) --------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_recording_reads_what_it_changes_after_the_queue_grows_from_empty() {
+    on_postgres(recording_reads_what_it_changes_after_the_queue_grows_from_empty).await
+}
+
+/// A server starts on an empty jobs table and its queue grows. PostgreSQL may cache a
+/// prepared statement's generic plan after five executions, costed on the table as it was
+/// then: planned on an empty table, the supersede read every queued job of the table on
+/// each delivery once there were thousands. Recording a delivery that supersedes nothing
+/// must read about nothing, however large the queue has grown since the plans were made.
+async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db) {
+    let head = "a".repeat(40);
+    // More executions on the empty table than it takes to cache a generic plan.
+    for i in 0..12 {
+        let outcome = db
+            .store
+            .record_delivery(
+                &delivery(&format!("early-{i}")),
+                &[score_job(7, &head)],
+                1_000,
+            )
+            .await
+            .unwrap();
+        assert!(matches!(outcome, Recorded::Queued { .. }));
+    }
+    // The queue grows by 20,000 jobs of that pull request and head behind the store's back.
+    const GROWN_BY: i64 = 20_000;
+    raw_execute(
+        &db,
+        &format!(
+            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
+             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', 7, \
+             '{head}', '{{}}', 1000, 'queued', 0, 1000, 1000 FROM generate_series(1, {GROWN_BY})"
+        ),
+    )
+    .await
+    .unwrap();
+    // The same head again: nothing to supersede.
+    for i in 0..40 {
+        let outcome = db
+            .store
+            .record_delivery(
+                &delivery(&format!("late-{i}")),
+                &[score_job(7, &head)],
+                2_000,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Recorded::Queued { superseded: 0, .. }),
+            "{outcome:?}"
+        );
+    }
+
+    // A backend reports what it read when its connection ends.
+    db.store.close().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let mut rows_read = None;
+    for _ in 0..100 {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if others == 0 {
+            let read: i64 = sqlx::query_scalar(
+                "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::BIGINT \
+                 FROM pg_stat_user_tables WHERE relname = 'jobs'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            rows_read = Some(read);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    let rows_read = rows_read.expect("the store's connections end");
+    assert!(
+        rows_read < GROWN_BY,
+        "40 deliveries that supersede nothing read {rows_read} job rows: the whole queue, \
+         more than once"
+    );
+}
+
 // ----- connecting ----------------------------------------------------------
 
 #[tokio::test]
