@@ -175,6 +175,8 @@ async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::Receiver<Pendin
         if received == 0 {
             break;
         }
+        #[cfg(test)]
+        tests::panic_if_asked();
         let (batch, answers): (Vec<PreparedDelivery>, Vec<_>) =
             pending.drain(..).map(|p| (p.delivery, p.recorded)).unzip();
         let started = std::time::Instant::now();
@@ -229,5 +231,65 @@ fn event_repository(event: &Event) -> Option<String> {
         | PullRequestClosed { repo, .. }
         | Issue { repo, .. } => Some(repo.full_name.clone()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    /// Batches the writer is to panic on, before writing them.
+    static PANICS_ASKED: AtomicUsize = AtomicUsize::new(0);
+
+    pub(super) fn panic_if_asked() {
+        if PANICS_ASKED
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            panic!("a delivery writer panic asked for by a test");
+        }
+    }
+
+    fn delivery(id: &str) -> PreparedDelivery {
+        let delivery = NewDelivery {
+            id: id.to_string(),
+            event: "pull_request".to_string(),
+            action: Some("opened".to_string()),
+            repository: Some("octo/widgets".to_string()),
+            payload: String::new(),
+        };
+        let job = NewJob::score_pull_request(
+            "octo/widgets",
+            7,
+            &"a".repeat(40),
+            serde_json::json!({"installation_id": 1}),
+        );
+        PreparedDelivery::with_body(delivery, br#"{"action":"opened"}"#, &[job])
+    }
+
+    /// SQLite has one writer: after it panics, a new one must take the deliveries that
+    /// follow, and the delivery it held must be refused, not answered as stored.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_writer_that_panics_is_replaced_and_its_batch_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        let writer = DeliveryWriter::start(store.clone());
+
+        PANICS_ASKED.store(1, Ordering::SeqCst);
+        let lost = writer.record(delivery("held-by-the-panic")).await;
+        assert!(lost.is_err(), "{lost:?}");
+        assert_eq!(PANICS_ASKED.load(Ordering::SeqCst), 0);
+        assert!(store.delivery("held-by-the-panic").await.unwrap().is_none());
+
+        for i in 0..3 {
+            let id = format!("after-the-panic-{i}");
+            let outcome = writer.record(delivery(&id)).await.unwrap();
+            assert!(matches!(outcome, Recorded::Queued { .. }), "{outcome:?}");
+            assert!(store.delivery(&id).await.unwrap().is_some());
+        }
+        store.close().await;
     }
 }
