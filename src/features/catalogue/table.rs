@@ -213,7 +213,7 @@ pub static SIGNALS: &[Signal] = &[
         Unit::Seconds,
         Unknown,
         Scale::Log,
-        "mean time since each touched file last changed (days in the public datasets)",
+        "mean time since each touched file last changed (seconds, as in the public datasets)",
         sentences::age,
     ),
     kamei(
