@@ -1164,6 +1164,26 @@ async fn postgres_recording_reads_what_it_changes_after_the_queue_grows_from_emp
     on_postgres(recording_reads_what_it_changes_after_the_queue_grows_from_empty).await
 }
 
+/// Records `count` deliveries each queueing a scoring job for `head` of one pull request;
+/// the head never changes, so none of them supersedes anything.
+async fn record_head_again(db: &Db, prefix: &str, count: usize, head: &str, now_ms: i64) {
+    for i in 0..count {
+        let outcome = db
+            .store
+            .record_delivery(
+                &delivery(&format!("{prefix}-{i}")),
+                &[score_job(7, head)],
+                now_ms,
+            )
+            .await
+            .unwrap();
+        assert!(
+            matches!(outcome, Recorded::Queued { superseded: 0, .. }),
+            "{outcome:?}"
+        );
+    }
+}
+
 /// A server starts on an empty jobs table and its queue grows. PostgreSQL may cache a
 /// prepared statement's generic plan after five executions, costed on the table as it was
 /// then: planned on an empty table, the supersede read every queued job of the table on
@@ -1172,18 +1192,7 @@ async fn postgres_recording_reads_what_it_changes_after_the_queue_grows_from_emp
 async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db) {
     let head = "a".repeat(40);
     // More executions on the empty table than it takes to cache a generic plan.
-    for i in 0..12 {
-        let outcome = db
-            .store
-            .record_delivery(
-                &delivery(&format!("early-{i}")),
-                &[score_job(7, &head)],
-                1_000,
-            )
-            .await
-            .unwrap();
-        assert!(matches!(outcome, Recorded::Queued { .. }));
-    }
+    record_head_again(&db, "early", 12, &head, 1_000).await;
     // The queue grows by 20,000 jobs of that pull request and head behind the store's back.
     const GROWN_BY: i64 = 20_000;
     raw_execute(
@@ -1196,22 +1205,7 @@ async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db
     )
     .await
     .unwrap();
-    // The same head again: nothing to supersede.
-    for i in 0..40 {
-        let outcome = db
-            .store
-            .record_delivery(
-                &delivery(&format!("late-{i}")),
-                &[score_job(7, &head)],
-                2_000,
-            )
-            .await
-            .unwrap();
-        assert!(
-            matches!(outcome, Recorded::Queued { superseded: 0, .. }),
-            "{outcome:?}"
-        );
-    }
+    record_head_again(&db, "late", 40, &head, 2_000).await;
 
     // A backend reports what it read when its connection ends.
     db.store.close().await;
