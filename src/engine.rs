@@ -115,6 +115,9 @@ pub fn score_with_config(
     }
 
     let mut warnings = Vec::new();
+    if let Some(blame) = context.blame.filter(|b| b.is_partial()) {
+        warnings.push(partial_attribution_warning(blame));
+    }
     if mined.shallow {
         warnings.push(format!(
             "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
@@ -178,6 +181,20 @@ fn review_note(r: &ReviewSignals) -> String {
     )
 }
 
+/// Says that `author_blame_share` covers only some of the touched files, and why.
+fn partial_attribution_warning(blame: features::BlameTally) -> String {
+    use crate::features::catalogue::thousands;
+    format!(
+        "line ownership was worked out for {} of the {} touched files that existed before: the \
+         histories of the others were past the budget of {} line diffs, so author_blame_share \
+         covers those {} only",
+        thousands(blame.files_attributed as i64),
+        thousands(blame.files_existing as i64),
+        thousands(mining::ATTRIBUTION_BUDGET as i64),
+        thousands(blame.files_attributed as i64)
+    )
+}
+
 /// When the latest review came: "within an hour of opening", "5 hours after opening".
 fn time_in_review(hours: f64) -> String {
     if hours < 1.0 {
@@ -187,5 +204,32 @@ fn time_in_review(hours: f64) -> String {
             "{} after opening",
             crate::features::catalogue::duration(hours * 3_600.0)
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_partial_attribution_is_said_with_its_counts() {
+        let blame = features::BlameTally {
+            author_lines: 10,
+            total_lines: 100,
+            files_attributed: 229,
+            files_existing: 230,
+        };
+        assert!(blame.is_partial());
+        let warning = partial_attribution_warning(blame);
+        assert!(
+            warning.contains("229 of the 230 touched files"),
+            "{warning}"
+        );
+        assert!(warning.contains("20,000 line diffs"), "{warning}");
+        let whole = features::BlameTally {
+            files_attributed: 230,
+            ..blame
+        };
+        assert!(!whole.is_partial());
     }
 }

@@ -302,6 +302,15 @@ pub struct Context {
     pub sensitive: Vec<sensitive::SensitiveHit>,
     pub coverage: Option<coverage::CoverageDelta>,
     pub empty: bool,
+    /// How many of the touched files `author_blame_share` covers (a budget bounds the work).
+    pub blame: Option<BlameTally>,
+}
+
+impl BlameTally {
+    /// Some touched files that existed at base were left out: the budget ran out first.
+    pub fn is_partial(&self) -> bool {
+        self.files_attributed < self.files_existing
+    }
 }
 
 /// Compute every signal of a change.
@@ -412,6 +421,7 @@ pub fn compute(
         sensitive: sensitive_hits,
         coverage,
         empty: files.is_empty(),
+        blame: snapshot.blame,
     };
     (signals, context)
 }

@@ -276,8 +276,16 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
         ));
     }
     if let Some(share) = signals.author_blame_share {
+        let files = match ctx.blame {
+            Some(b) if b.is_partial() => format!(
+                "{} of these {} files",
+                thousands(b.files_attributed as i64),
+                thousands(b.files_existing as i64)
+            ),
+            _ => "these files".to_string(),
+        };
         notes.push(format!(
-            "{who} last wrote {} of the lines these files had before",
+            "{who} last wrote {} of the lines {files} had before",
             pct1(share * 100.0)
         ));
     }
@@ -451,6 +459,49 @@ mod tests {
         );
         assert!(
             notes.contains(&"carol made 25.0% of the earlier commits to these files".to_string())
+        );
+    }
+
+    #[test]
+    fn the_line_ownership_note_names_the_files_it_covers() {
+        let s = Signals {
+            author_blame_share: Some(0.153),
+            ..signals()
+        };
+        let scored = Scored {
+            probability: 0.3,
+            band: super::super::Band::Elevated,
+            contributions: vec![],
+            missing: vec![],
+        };
+        let tally = crate::features::BlameTally {
+            author_lines: 153,
+            total_lines: 1_000,
+            files_attributed: 1_229,
+            files_existing: 1_230,
+        };
+        let note = |blame| {
+            let ctx = Context {
+                author_name: "carol".into(),
+                blame,
+                ..Context::default()
+            };
+            notes(&s, &ctx, &scored)
+                .into_iter()
+                .find(|n| n.contains("last wrote"))
+                .unwrap()
+        };
+        assert_eq!(
+            note(Some(tally)),
+            "carol last wrote 15.3% of the lines 1,229 of these 1,230 files had before"
+        );
+        let whole = crate::features::BlameTally {
+            files_attributed: 1_230,
+            ..tally
+        };
+        assert_eq!(
+            note(Some(whole)),
+            "carol last wrote 15.3% of the lines these files had before"
         );
     }
 
