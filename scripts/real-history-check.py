@@ -94,9 +94,13 @@ def blame_share(repo, sha):
             if status[0] in "MDT":
                 paths.append(fields[i + 1])
             i += 2
+    # Submodules (gitlinks) have no lines to blame.
+    gitlinks = {entry.split("\t", 1)[1]
+                for entry in git(repo, "ls-tree", "-r", "-z", parent).split("\0")
+                if entry.startswith("160000 ")}
     total = mine = 0
     for path in paths:
-        if path in binary:
+        if path in binary or path in gitlinks:
             continue
         out = git(repo, "blame", "--line-porcelain", parent, "--", path)
         for line in out.splitlines():
