@@ -86,7 +86,8 @@ macro_rules! park_exhausted_sql {
                ELSE 'tried ' || attempts || ' times; last error: ' || COALESCE(last_error, 'none') \
              END \
              WHERE id IN (SELECT id FROM jobs \
-               WHERE ((status = 'queued' AND run_after <= $2) \
+               WHERE status IN ('queued', 'running') \
+                 AND ((status = 'queued' AND run_after <= $2) \
                   OR (status = 'running' AND locked_until < $2)) \
                  AND attempts >= $1 \
                ORDER BY id LIMIT 100",
@@ -97,14 +98,17 @@ macro_rules! park_exhausted_sql {
 }
 
 /// Claims the oldest due job that has attempts left: `$1` worker, `$2` lease end, `$3` now,
-/// `$4` the most attempts a job may have.
+/// `$4` the most attempts a job may have. The `status IN` term is implied by the rest; it is
+/// spelled out so that PostgreSQL reads the jobs still to run by their partial index
+/// (`jobs_live_by_id`), not every job the table keeps.
 macro_rules! claim_sql {
     ($lock:literal) => {
         concat!(
             "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
              WHERE id = (SELECT id FROM jobs \
-               WHERE ((status = 'queued' AND run_after <= $3) \
+               WHERE status IN ('queued', 'running') \
+                 AND ((status = 'queued' AND run_after <= $3) \
                   OR (status = 'running' AND locked_until < $3)) \
                  AND attempts < $4 \
                ORDER BY id LIMIT 1",
@@ -507,5 +511,47 @@ impl Store {
             }
             Ok(counts)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What SQLite's planner does with `sql`, one line per step.
+    async fn sqlite_plan(store: &Store, sql: &str) -> Vec<String> {
+        let Pool::Sqlite(pool) = &store.pool else {
+            unreachable!("a SQLite store")
+        };
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .fetch_all(pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get::<String, _>("detail"))
+            .collect()
+    }
+
+    /// A claim, and the parking of exhausted jobs it starts with, must read the due jobs
+    /// through an index, never walk every job the table keeps (finished ones stay until
+    /// retention prunes them). PostgreSQL's side is tested in the App suite.
+    #[tokio::test]
+    async fn claims_on_sqlite_never_walk_the_whole_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+        let store = Store::connect(&url).await.unwrap();
+        for sql in [CLAIM_SQLITE, PARK_EXHAUSTED_SQLITE] {
+            let plan = sqlite_plan(&store, sql).await;
+            assert!(
+                plan.iter()
+                    .any(|step| step.contains("USING INDEX jobs_by_status ")),
+                "{sql}\n{plan:#?}"
+            );
+            assert!(
+                !plan.iter().any(|step| step.starts_with("SCAN jobs")),
+                "{sql}\n{plan:#?}"
+            );
+        }
+        store.close().await;
     }
 }

@@ -1164,6 +1164,101 @@ async fn postgres_recording_reads_what_it_changes_after_the_queue_grows_from_emp
     on_postgres(recording_reads_what_it_changes_after_the_queue_grows_from_empty).await
 }
 
+/// Rows of `jobs` PostgreSQL read (sequentially or through an index) since the test's
+/// database was made. Closes the store: a backend reports what it read when its connection
+/// ends.
+async fn job_rows_read(db: Db) -> i64 {
+    db.store.close().await;
+    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    let mut rows_read = None;
+    for _ in 0..100 {
+        let others: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        if others == 0 {
+            let read: i64 = sqlx::query_scalar(
+                "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::BIGINT \
+                 FROM pg_stat_user_tables WHERE relname = 'jobs'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            rows_read = Some(read);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    pool.close().await;
+    rows_read.expect("the store's connections end")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_claims_read_the_jobs_still_to_run_not_the_finished_ones() {
+    on_postgres(claims_read_the_jobs_still_to_run_not_the_finished_ones).await
+}
+
+/// The jobs table keeps finished jobs until retention prunes them. A claim must read at most
+/// the jobs still to run, never walk the primary key through all the finished ones (as
+/// PostgreSQL's planner chose to, with many jobs queued, before the partial index of them).
+async fn claims_read_the_jobs_still_to_run_not_the_finished_ones(db: Db) {
+    const FINISHED: i64 = 30_000;
+    raw_execute(
+        &db,
+        &format!(
+            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
+             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', g % 500, \
+             md5(g::text) || md5(g::text), '{{}}', 1000, 'done', 1, 1000, 1000 \
+             FROM generate_series(1, {FINISHED}) AS g"
+        ),
+    )
+    .await
+    .unwrap();
+    // Jobs waiting for their retry (GitHub was down), not due yet.
+    const WAITING: i64 = 2_000;
+    raw_execute(
+        &db,
+        &format!(
+            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
+             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', g, \
+             md5(g::text) || md5(g::text), '{{}}', 9000000, 'queued', 1, 1000, 1000 \
+             FROM generate_series(1, {WAITING}) AS g"
+        ),
+    )
+    .await
+    .unwrap();
+    raw_execute(&db, "ANALYZE jobs").await.unwrap();
+    let due = db
+        .store
+        .enqueue_job(&score_job(1, &"b".repeat(40)), 1_000)
+        .await
+        .unwrap();
+    let mut claimed = Vec::new();
+    for _ in 0..20 {
+        if let Some(job) = db
+            .store
+            .claim_job("worker-1", 60_000, MAX_ATTEMPTS, 2_000)
+            .await
+            .unwrap()
+        {
+            claimed.push(job.id);
+        }
+    }
+    assert_eq!(claimed, vec![due]);
+    // Each claim is two statements (park the exhausted, claim the oldest due), each reading
+    // at most the jobs still to run.
+    let bound = 20 * 2 * (WAITING + 5);
+    let rows_read = job_rows_read(db).await;
+    assert!(
+        rows_read <= bound,
+        "20 claims read {rows_read} job rows, more than the {bound} of the jobs still to run: \
+         they walked the {FINISHED} finished ones"
+    );
+}
+
 /// Records `count` deliveries each queueing a scoring job for `head` of one pull request;
 /// the head never changes, so none of them supersedes anything.
 async fn record_head_again(db: &Db, prefix: &str, count: usize, head: &str, now_ms: i64) {
@@ -1207,33 +1302,7 @@ async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db
     .unwrap();
     record_head_again(&db, "late", 40, &head, 2_000).await;
 
-    // A backend reports what it read when its connection ends.
-    db.store.close().await;
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
-    let mut rows_read = None;
-    for _ in 0..100 {
-        let others: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
-        )
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-        if others == 0 {
-            let read: i64 = sqlx::query_scalar(
-                "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::BIGINT \
-                 FROM pg_stat_user_tables WHERE relname = 'jobs'",
-            )
-            .fetch_one(&pool)
-            .await
-            .unwrap();
-            rows_read = Some(read);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    pool.close().await;
-    let rows_read = rows_read.expect("the store's connections end");
+    let rows_read = job_rows_read(db).await;
     assert!(
         rows_read < GROWN_BY,
         "40 deliveries that supersede nothing read {rows_read} job rows: the whole queue, \
