@@ -1164,6 +1164,30 @@ async fn postgres_recording_reads_what_it_changes_after_the_queue_grows_from_emp
     on_postgres(recording_reads_what_it_changes_after_the_queue_grows_from_empty).await
 }
 
+/// Adds `count` scoring jobs of [`REPO`] behind the store's back, in one statement; `pr` and
+/// `head` are SQL expressions that may use `g`, the row's number from 1.
+async fn insert_scoring_jobs(
+    db: &Db,
+    count: i64,
+    pr: &str,
+    head: &str,
+    run_after: i64,
+    status: &str,
+    attempts: i64,
+) {
+    raw_execute(
+        db,
+        &format!(
+            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
+             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', {pr}, \
+             {head}, '{{}}', {run_after}, '{status}', {attempts}, 1000, 1000 \
+             FROM generate_series(1, {count}) AS g"
+        ),
+    )
+    .await
+    .unwrap();
+}
+
 /// Rows of `jobs` PostgreSQL read (sequentially or through an index) since the test's
 /// database was made. Closes the store: a backend reports what it read when its connection
 /// ends.
@@ -1206,30 +1230,11 @@ async fn postgres_claims_read_the_jobs_still_to_run_not_the_finished_ones() {
 /// PostgreSQL's planner chose to, with many jobs queued, before the partial index of them).
 async fn claims_read_the_jobs_still_to_run_not_the_finished_ones(db: Db) {
     const FINISHED: i64 = 30_000;
-    raw_execute(
-        &db,
-        &format!(
-            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
-             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', g % 500, \
-             md5(g::text) || md5(g::text), '{{}}', 1000, 'done', 1, 1000, 1000 \
-             FROM generate_series(1, {FINISHED}) AS g"
-        ),
-    )
-    .await
-    .unwrap();
+    let md5_head = "md5(g::text) || md5(g::text)";
+    insert_scoring_jobs(&db, FINISHED, "g % 500", md5_head, 1000, "done", 1).await;
     // Jobs waiting for their retry (GitHub was down), not due yet.
     const WAITING: i64 = 2_000;
-    raw_execute(
-        &db,
-        &format!(
-            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
-             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', g, \
-             md5(g::text) || md5(g::text), '{{}}', 9000000, 'queued', 1, 1000, 1000 \
-             FROM generate_series(1, {WAITING}) AS g"
-        ),
-    )
-    .await
-    .unwrap();
+    insert_scoring_jobs(&db, WAITING, "g", md5_head, 9_000_000, "queued", 1).await;
     raw_execute(&db, "ANALYZE jobs").await.unwrap();
     let due = db
         .store
@@ -1290,16 +1295,8 @@ async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db
     record_head_again(&db, "early", 12, &head, 1_000).await;
     // The queue grows by 20,000 jobs of that pull request and head behind the store's back.
     const GROWN_BY: i64 = 20_000;
-    raw_execute(
-        &db,
-        &format!(
-            "INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, run_after, status, \
-             attempts, created_at, updated_at) SELECT 'score_pull_request', '{REPO}', 7, \
-             '{head}', '{{}}', 1000, 'queued', 0, 1000, 1000 FROM generate_series(1, {GROWN_BY})"
-        ),
-    )
-    .await
-    .unwrap();
+    let head_sql = format!("'{head}'");
+    insert_scoring_jobs(&db, GROWN_BY, "7", &head_sql, 1000, "queued", 0).await;
     record_head_again(&db, "late", 40, &head, 2_000).await;
 
     let rows_read = job_rows_read(db).await;
