@@ -58,6 +58,9 @@ impl Store {
                 SqlitePoolOptions::new().max_connections(8)
             };
             let pool = pool_options
+                // A connection to a local file does not go stale; a ping before each use
+                // was a round trip to the connection's thread for every intake batch.
+                .test_before_acquire(false)
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(options)
                 .await
