@@ -84,10 +84,12 @@ impl App {
         .with_counter(Arc::new(move |_kind: &str, status: u16| {
             counter_metrics.github_call(status)
         }));
+        let deliveries = server::intake::DeliveryWriter::start(store.clone())
+            .context("starting the delivery writer")?;
         let wake = Arc::new(tokio::sync::Notify::new());
         let state = Arc::new(AppState {
             store: store.clone(),
-            deliveries: server::intake::DeliveryWriter::start(store.clone()),
+            deliveries,
             webhook_secret: settings.webhook_secret.clone(),
             metrics: metrics.clone(),
             wake: wake.clone(),

@@ -100,28 +100,41 @@ struct Pending {
 }
 
 impl DeliveryWriter {
-    /// Starts the writer on the current runtime; it ends when the last clone is dropped.
+    /// Starts the writer; it ends when the last clone is dropped. An error only when the
+    /// system refuses a thread.
     ///
-    /// SQLite has one writer, so one task writes. PostgreSQL takes concurrent transactions and
-    /// syncs their commits together, so there a few tasks take turns collecting a batch: while
-    /// one waits for its commit, the next collects what arrived meanwhile.
-    pub fn start(store: Store) -> DeliveryWriter {
+    /// SQLite has one writer, so one task writes, on a thread of its own: it is the intake's
+    /// bottleneck, and on the shared runtime each of its awaits on the database waited behind
+    /// the request tasks (signature, deflate, parse) that were ready before it. PostgreSQL
+    /// takes concurrent transactions and syncs their commits together, so there a few tasks
+    /// take turns collecting a batch: while one waits for its commit, the next collects what
+    /// arrived meanwhile. They stay on the current runtime, whose reactor their connections
+    /// are registered with.
+    pub fn start(store: Store) -> std::io::Result<DeliveryWriter> {
         DeliveryWriter::with_queue_bound(store, MAX_QUEUED)
     }
 
     /// [`DeliveryWriter::start`] with at most `bound` deliveries waiting; more are refused
     /// with [`StoreError::IntakeFull`].
-    pub fn with_queue_bound(store: Store, bound: usize) -> DeliveryWriter {
+    pub fn with_queue_bound(store: Store, bound: usize) -> std::io::Result<DeliveryWriter> {
         let (queue, deliveries) = mpsc::channel(bound.max(1));
-        let writers = match store.backend() {
-            Backend::Sqlite => 1,
-            Backend::Postgres => POSTGRES_WRITERS,
-        };
         let deliveries = Arc::new(Mutex::new(deliveries));
-        for _ in 0..writers {
-            tokio::spawn(supervise(store.clone(), deliveries.clone()));
+        match store.backend() {
+            Backend::Sqlite => {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                std::thread::Builder::new()
+                    .name("riskgate-intake".to_string())
+                    .spawn(move || runtime.block_on(supervise(store, deliveries)))?;
+            }
+            Backend::Postgres => {
+                for _ in 0..POSTGRES_WRITERS {
+                    tokio::spawn(supervise(store.clone(), deliveries.clone()));
+                }
+            }
         }
-        DeliveryWriter { queue }
+        Ok(DeliveryWriter { queue })
     }
 
     /// Records `delivery` and returns once it is committed (or could not be).
@@ -276,7 +289,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
         let store = Store::connect(&url).await.unwrap();
-        let writer = DeliveryWriter::start(store.clone());
+        let writer = DeliveryWriter::start(store.clone()).unwrap();
 
         PANICS_ASKED.store(1, Ordering::SeqCst);
         let lost = writer.record(delivery("held-by-the-panic")).await;

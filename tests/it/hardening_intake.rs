@@ -1038,7 +1038,7 @@ async fn a_full_intake_queue_refuses_at_once_and_loses_nothing_it_let_in() {
         .await
         .unwrap();
 
-    let writer = DeliveryWriter::with_queue_bound(store.clone(), 2);
+    let writer = DeliveryWriter::with_queue_bound(store.clone(), 2).unwrap();
     let mut recording = tokio::task::JoinSet::new();
     for i in 0..8 {
         let writer = writer.clone();

@@ -485,7 +485,7 @@ async fn a_batch_of_deliveries_records_what_one_at_a_time_would(db: Db) {
 /// committing in any order): the job queued last must still be queued at the end, whichever
 /// batch committed first.
 async fn a_burst_of_heads_never_supersedes_the_newest(db: Db) {
-    let writer = riskgate::server::intake::DeliveryWriter::start(db.store.clone());
+    let writer = riskgate::server::intake::DeliveryWriter::start(db.store.clone()).unwrap();
     let mut recording = tokio::task::JoinSet::new();
     for i in 0..300 {
         let writer = writer.clone();
