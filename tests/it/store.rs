@@ -1364,3 +1364,44 @@ async fn sqlite_in_memory_store_works() {
     let id = store.enqueue_job(&score_job(1, "aaa"), 0).await.unwrap();
     assert_eq!(store.job(id).await.unwrap().unwrap().id, id);
 }
+
+// ----- where a delivery's body is kept (PostgreSQL) --------------------------
+
+/// A real webhook body deflates to a few KB, past PostgreSQL's 2 KB toast threshold: unless
+/// the table says otherwise it is moved to the TOAST table, a second row and index entry for
+/// every delivery. It is kept inline, and reads back as sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keeps_a_webhook_body_inline() {
+    on_postgres(|db: Db| async move {
+        let body = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/github/pull_request.opened.json"
+        ))
+        .unwrap();
+        let mut received = delivery("d-inline");
+        received.payload = body.clone();
+        db.store.record_delivery(&received, &[], 5).await.unwrap();
+
+        let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+        let (stored, toasted): (i64, i64) = sqlx::query_as(
+            "SELECT octet_length(d.payload_deflate)::BIGINT, \
+               pg_relation_size(c.reltoastrelid)::BIGINT \
+             FROM deliveries d, pg_class c WHERE d.id = 'd-inline' AND c.relname = 'deliveries'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        pool.close().await;
+        assert!(
+            stored > 2_048,
+            "the deflated body is {stored} bytes: past the threshold"
+        );
+        assert_eq!(
+            toasted, 0,
+            "the TOAST table of deliveries holds {toasted} bytes"
+        );
+        let back = db.store.delivery("d-inline").await.unwrap().unwrap();
+        assert_eq!(back.payload, body);
+    })
+    .await
+}
