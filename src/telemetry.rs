@@ -2,6 +2,7 @@
 //! event, jobs by status, scoring latency, GitHub API calls by status).
 
 use std::collections::BTreeMap;
+use std::io::IsTerminal as _;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::text::encode;
@@ -21,6 +22,8 @@ pub fn init() {
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        // Colours for a person at a terminal; a log file or collector gets plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let _ = if std::env::var("RISKGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()

@@ -693,6 +693,34 @@ async fn empty_environment_variables_count_as_unset() {
     assert_eq!(code, 0, "{stderr}");
 }
 
+/// Logs go to a file or a collector far more often than to a terminal: written to a pipe they
+/// are plain text, without the colour codes a terminal would get.
+#[tokio::test(flavor = "multi_thread")]
+async fn server_logs_to_a_pipe_carry_no_colour_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = serve_command(dir.path(), &[("RISKGATE_LOG", Some("info"))])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let health = match line.trim().strip_prefix("riskgate listening on ") {
+        Some(base) => reqwest::get(format!("{base}/healthz"))
+            .await
+            .map(|r| r.status().as_u16()),
+        None => panic!("serve did not start: {line:?}"),
+    };
+    let _ = child.kill();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    let _ = child.wait();
+    assert_eq!(health.unwrap(), 200);
+    assert!(stderr.contains("INFO"), "an info line was logged: {stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
+}
+
 // ---- 3. webhook intake ---------------------------------------------------------------------
 
 /// A server with short HTTP limits.
