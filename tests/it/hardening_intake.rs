@@ -5,7 +5,6 @@
 //! `PATH`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,8 +17,8 @@ use wiremock::MockServer;
 
 use crate::harness::{
     bytes, completions, deliver, deliver_accepted, fake_github, fixture, origin,
-    pull_request_payload, start_app_with, start_server_with, wait_for, TestApp, LONG, NAME, OWNER,
-    SECRET,
+    pull_request_payload, spawn_serve, start_app_with, start_server_with, wait_for, TestApp, LONG,
+    NAME, OWNER, SECRET,
 };
 use crate::support::{database, riskgate, Database, Db};
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
@@ -642,20 +641,11 @@ async fn empty_environment_variables_count_as_unset() {
         "RISKGATE_LOG",
     ];
     let env: Vec<(&str, Option<&str>)> = empty.iter().map(|n| (*n, Some(""))).collect();
-    let mut child = serve_command(dir.path(), &env)
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let started = line
-        .trim()
-        .strip_prefix("riskgate listening on ")
-        .map(str::to_string);
+    let mut cmd = serve_command(dir.path(), &env);
+    cmd.stderr(Stdio::inherit());
+    let (mut child, started) = spawn_serve(cmd);
     let outcome = async {
-        let base = started.ok_or_else(|| format!("serve did not start: {line:?}"))?;
+        let base = started?;
         let client = reqwest::Client::new();
         let health = client.get(format!("{base}/healthz")).send().await;
         let dashboard = client.get(format!("{base}/dashboard")).send().await;
@@ -698,20 +688,11 @@ async fn empty_environment_variables_count_as_unset() {
 #[tokio::test(flavor = "multi_thread")]
 async fn server_logs_to_a_pipe_carry_no_colour_codes() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = serve_command(dir.path(), &[("RISKGATE_LOG", Some("info"))])
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let health = match line.trim().strip_prefix("riskgate listening on ") {
-        Some(base) => reqwest::get(format!("{base}/healthz"))
-            .await
-            .map(|r| r.status().as_u16()),
-        None => panic!("serve did not start: {line:?}"),
-    };
+    let (mut child, started) =
+        spawn_serve(serve_command(dir.path(), &[("RISKGATE_LOG", Some("info"))]));
+    let health = reqwest::get(format!("{}/healthz", started.unwrap()))
+        .await
+        .map(|r| r.status().as_u16());
     let _ = child.kill();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();

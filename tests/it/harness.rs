@@ -489,11 +489,18 @@ pub(crate) fn start_server_env(
     for name in unset {
         command.env_remove(name);
     }
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("riskgate serve starts");
+    command.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    let (child, base) = spawn_serve(command);
+    Server {
+        child,
+        base: base.unwrap_or_else(|e| panic!("{e}")),
+    }
+}
+
+/// Starts `command`, a `riskgate serve` with its stdout piped; the address it says it listens
+/// on, from its first line of stdout, or that line when it did not start.
+pub(crate) fn spawn_serve(mut command: Command) -> (Child, Result<String, String>) {
+    let mut child = command.spawn().expect("riskgate serve starts");
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
@@ -501,9 +508,9 @@ pub(crate) fn start_server_env(
     let base = line
         .trim()
         .strip_prefix("riskgate listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line from serve: {line:?}"))
-        .to_string();
-    Server { child, base }
+        .map(str::to_string)
+        .ok_or_else(|| format!("unexpected first line from serve: {line:?}"));
+    (child, base)
 }
 
 impl Running for Server {
