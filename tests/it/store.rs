@@ -1373,13 +1373,9 @@ async fn sqlite_in_memory_store_works() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_keeps_a_webhook_body_inline() {
     on_postgres(|db: Db| async move {
-        let body = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/fixtures/github/pull_request.opened.json"
-        ))
-        .unwrap();
+        let body = include_str!("../../fixtures/github/pull_request.opened.json");
         let mut received = delivery("d-inline");
-        received.payload = body.clone();
+        received.payload = body.to_string();
         db.store.record_delivery(&received, &[], 5).await.unwrap();
 
         let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
