@@ -180,11 +180,10 @@ async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::Receiver<Pendin
     let mut pending = Vec::with_capacity(MAX_BATCH);
     // Whatever arrived while the last batch was being written is the next batch.
     loop {
-        let received = deliveries
-            .lock()
-            .await
-            .recv_many(&mut pending, MAX_BATCH)
-            .await;
+        // The turn to collect is held until the batch is written: while this writer waits
+        // for its commit, the next collects what arrived during the writing.
+        let mut turn = deliveries.clone().lock_owned().await;
+        let received = turn.recv_many(&mut pending, MAX_BATCH).await;
         if received == 0 {
             break;
         }
@@ -193,7 +192,9 @@ async fn write_batches(store: Store, deliveries: Arc<Mutex<mpsc::Receiver<Pendin
         let (batch, answers): (Vec<PreparedDelivery>, Vec<_>) =
             pending.drain(..).map(|p| (p.delivery, p.recorded)).unzip();
         let started = std::time::Instant::now();
-        let recorded = store.record_deliveries(&batch, now_ms()).await;
+        let recorded = store
+            .record_deliveries_releasing(&batch, now_ms(), turn)
+            .await;
         tracing::debug!(
             deliveries = batch.len(),
             ms = started.elapsed().as_secs_f64() * 1e3,

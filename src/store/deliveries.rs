@@ -231,6 +231,19 @@ impl Store {
         batch: &[PreparedDelivery],
         now_ms: i64,
     ) -> Result<Vec<Recorded>, StoreError> {
+        self.record_deliveries_releasing(batch, now_ms, ()).await
+    }
+
+    /// [`Store::record_deliveries`], dropping `turn` once the batch's statements have run and
+    /// before its commit is awaited (or when it fails). On PostgreSQL the intake's writers take
+    /// turns that way: the next writer collects and writes its batch while this one's commit
+    /// is being synced, and its batch holds everything that arrived in the meantime.
+    pub async fn record_deliveries_releasing<T: Send>(
+        &self,
+        batch: &[PreparedDelivery],
+        now_ms: i64,
+        turn: T,
+    ) -> Result<Vec<Recorded>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -352,6 +365,7 @@ impl Store {
                     .await?
                     .rows_affected();
             }
+            drop(turn);
             tx.commit().await?;
 
             let mut outcomes = vec![Recorded::Duplicate; batch.len()];
