@@ -103,13 +103,13 @@ impl DeliveryWriter {
     /// Starts the writer; it ends when the last clone is dropped. An error only when the
     /// system refuses a thread.
     ///
-    /// SQLite has one writer, so one task writes, on a thread of its own: it is the intake's
-    /// bottleneck, and on the shared runtime each of its awaits on the database waited behind
-    /// the request tasks (signature, deflate, parse) that were ready before it. PostgreSQL
-    /// takes concurrent transactions and syncs their commits together, so there a few tasks
-    /// take turns collecting a batch: while one waits for its commit, the next collects what
-    /// arrived meanwhile. They stay on the current runtime, whose reactor their connections
-    /// are registered with.
+    /// The writers run on a thread of their own: they are the intake's bottleneck, and on the
+    /// shared runtime each of their awaits on the database waited behind the request tasks
+    /// (signature, deflate, parse) that were ready before it. SQLite has one writer.
+    /// PostgreSQL takes concurrent transactions and syncs their commits together, so there a
+    /// few writers take turns: one collects a batch and writes it, and hands the turn on while
+    /// its commit is synced. Their connections are a pool opened on that thread, whose runtime
+    /// drives them.
     pub fn start(store: Store) -> std::io::Result<DeliveryWriter> {
         DeliveryWriter::with_queue_bound(store, MAX_QUEUED)
     }
@@ -119,21 +119,32 @@ impl DeliveryWriter {
     pub fn with_queue_bound(store: Store, bound: usize) -> std::io::Result<DeliveryWriter> {
         let (queue, deliveries) = mpsc::channel(bound.max(1));
         let deliveries = Arc::new(Mutex::new(deliveries));
-        match store.backend() {
-            Backend::Sqlite => {
-                let runtime = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                std::thread::Builder::new()
-                    .name("riskgate-intake".to_string())
-                    .spawn(move || runtime.block_on(supervise(store, deliveries)))?;
-            }
-            Backend::Postgres => {
-                for _ in 0..POSTGRES_WRITERS {
-                    tokio::spawn(supervise(store.clone(), deliveries.clone()));
-                }
-            }
-        }
+        let writers = match store.backend() {
+            Backend::Sqlite => 1,
+            Backend::Postgres => POSTGRES_WRITERS,
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("riskgate-intake".to_string())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let store = match store.with_own_pool(writers as u32).await {
+                        Ok(own) => own,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "the intake writes on the shared pool");
+                            store
+                        }
+                    };
+                    let running: Vec<_> = (0..writers)
+                        .map(|_| tokio::spawn(supervise(store.clone(), deliveries.clone())))
+                        .collect();
+                    for writer in running {
+                        let _ = writer.await;
+                    }
+                })
+            })?;
         Ok(DeliveryWriter { queue })
     }
 

@@ -104,6 +104,29 @@ impl Store {
         }
     }
 
+    /// This store with a pool of its own of at most `connections`, for tasks on another
+    /// runtime: a PostgreSQL connection is driven by the runtime that opened it, so tasks on a
+    /// thread of their own want connections opened there. It takes turns with this store's
+    /// writers. SQLite's connections run on threads of their own: the same store.
+    pub async fn with_own_pool(&self, connections: u32) -> Result<Store, StoreError> {
+        let Pool::Postgres(pool) = &self.pool else {
+            return Ok(self.clone());
+        };
+        let own = PgPoolOptions::new()
+            .max_connections(connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with((*pool.connect_options()).clone())
+            .await
+            .map_err(|source| StoreError::Query {
+                op: "with_own_pool",
+                source,
+            })?;
+        Ok(Store {
+            pool: Pool::Postgres(own),
+            writer: self.writer.clone(),
+        })
+    }
+
     /// Which database this store talks to.
     pub fn backend(&self) -> Backend {
         match self.pool {
