@@ -23,7 +23,7 @@ use super::SignedDelivery;
 const MAX_BATCH: usize = 256;
 
 /// Writer tasks on PostgreSQL (each holds a connection while it writes).
-const POSTGRES_WRITERS: usize = 3;
+const POSTGRES_WRITERS: u32 = 3;
 
 /// Deliveries waiting for a writer at most. A request whose client hung up leaves its delivery
 /// queued, so the requests in flight do not bound the queue; past this a delivery is refused
@@ -130,7 +130,7 @@ impl DeliveryWriter {
             .name("riskgate-intake".to_string())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let store = match store.with_own_pool(writers as u32).await {
+                    let store = match store.with_own_pool(writers).await {
                         Ok(own) => own,
                         Err(e) => {
                             tracing::warn!(error = %e, "the intake writes on the shared pool");

@@ -16,6 +16,10 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("migrations/postgres");
 /// How long a SQLite connection waits for another writer before giving up.
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a task waits for a PostgreSQL connection of a pool, the shared one or the
+/// intake's.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Store {
     /// Opens the database named by `database_url` and brings its schema up
     /// to date.
@@ -87,7 +91,7 @@ impl Store {
                 .options([("plan_cache_mode", "force_custom_plan")]);
             let pool = PgPoolOptions::new()
                 .max_connections(10)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
                 .connect_with(options)
                 .await
                 .map_err(connect_error)?;
@@ -114,7 +118,7 @@ impl Store {
         };
         let own = PgPoolOptions::new()
             .max_connections(connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
             .connect_with((*pool.connect_options()).clone())
             .await
             .map_err(|source| StoreError::Query {
