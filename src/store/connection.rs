@@ -8,6 +8,7 @@ use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::recorder::Recorder;
 use super::{error, Backend, Pool, Store, StoreError};
 
 static SQLITE_MIGRATIONS: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -76,7 +77,12 @@ impl Store {
                     backend: Backend::Sqlite,
                     source,
                 })?;
-            Ok(Store::new(Pool::Sqlite(pool)))
+            let recorder = if in_memory {
+                Recorder::Pooled
+            } else {
+                Recorder::file(pool.connect_options().get_filename().to_path_buf())
+            };
+            Ok(Store::new(Pool::Sqlite(pool), recorder))
         } else if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
         {
@@ -102,7 +108,7 @@ impl Store {
                     backend: Backend::Postgres,
                     source,
                 })?;
-            Ok(Store::new(Pool::Postgres(pool)))
+            Ok(Store::new(Pool::Postgres(pool), Recorder::Pooled))
         } else {
             Err(StoreError::UnsupportedUrl { url: target })
         }
@@ -128,6 +134,7 @@ impl Store {
         Ok(Store {
             pool: Pool::Postgres(own),
             writer: self.writer.clone(),
+            recorder: Recorder::Pooled,
         })
     }
 

@@ -1,5 +1,7 @@
 //! Webhook deliveries: each is recorded once, with the jobs it asks for, in one transaction;
 //! deliveries that arrive together share that transaction (see [`Store::record_deliveries`]).
+//! What a batch writes is worked out once ([`BatchWrite`]); PostgreSQL runs its statements
+//! through sqlx, SQLite through the `recorder`.
 
 use std::collections::HashSet;
 use std::io::Read as _;
@@ -18,24 +20,24 @@ const ROWS_PER_STATEMENT: usize = 64;
 /// the transaction that records a batch only writes.
 #[derive(Debug, Clone)]
 pub struct PreparedDelivery {
-    id: String,
-    event: String,
-    action: Option<String>,
-    repository: Option<String>,
+    pub(super) id: String,
+    pub(super) event: String,
+    pub(super) action: Option<String>,
+    pub(super) repository: Option<String>,
     /// The raw body, deflated: webhook bodies are JSON of tens of KB that deflate to a tenth,
     /// and every byte of it is written to the WAL and the table.
-    payload_deflate: Vec<u8>,
+    pub(super) payload_deflate: Vec<u8>,
     jobs: Vec<PreparedJob>,
 }
 
 #[derive(Debug, Clone)]
-struct PreparedJob {
-    kind: JobKind,
-    repository: Option<String>,
-    pr_number: Option<i64>,
-    head_sha: Option<String>,
-    payload: String,
-    run_after_ms: Option<i64>,
+pub(super) struct PreparedJob {
+    pub(super) kind: JobKind,
+    pub(super) repository: Option<String>,
+    pub(super) pr_number: Option<i64>,
+    pub(super) head_sha: Option<String>,
+    pub(super) payload: String,
+    pub(super) run_after_ms: Option<i64>,
 }
 
 impl PreparedDelivery {
@@ -165,7 +167,8 @@ fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> String {
 /// written at once, and one that commits first may hold the newer head: a batch must not
 /// supersede a job queued after its own, or the older head would survive and the pull
 /// request's real head never be scored. Two heads queued at once are both scored instead.
-const SUPERSEDE_IN_BATCH: &str = "UPDATE jobs SET status = 'superseded', updated_at = $1 \
+pub(super) const SUPERSEDE_IN_BATCH: &str =
+    "UPDATE jobs SET status = 'superseded', updated_at = $1 \
      WHERE id IN ( \
        SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 AND status = 'queued' \
          AND kind = $2 AND head_sha IS NULL AND id < $7 \
@@ -176,18 +179,170 @@ const SUPERSEDE_IN_BATCH: &str = "UPDATE jobs SET status = 'superseded', updated
        UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
          AND status = 'queued' AND kind = $2 AND head_sha = $5 AND id < $6)";
 
+/// The INSERT of `rows` deliveries: `$1` now, then id, event, action, repository and the
+/// deflated body of each; it returns the ids that were new.
+pub(super) fn insert_deliveries_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO deliveries (id, event, action, repository, payload_deflate, \
+         payload, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
+        values(rows, 5, 2, ", '', $1")
+    )
+}
+
+/// The INSERT of `rows` queued jobs: `$1` now, then delivery, kind, repository, PR, head,
+/// payload and run-after of each; it returns their ids.
+pub(super) fn insert_jobs_sql(rows: usize) -> String {
+    format!(
+        "INSERT INTO jobs (delivery_id, kind, repository, pr_number, head_sha, \
+         payload, run_after, status, attempts, created_at, updated_at) VALUES {} \
+         RETURNING id",
+        values(rows, 7, 2, ", 'queued', 0, $1, $1")
+    )
+}
+
+/// What one batch writes, worked out as its statements answer. Both backends run their
+/// statements through it, so they write the same rows and report the same outcomes.
+pub(super) struct BatchWrite<'a> {
+    batch: &'a [PreparedDelivery],
+    /// The first delivery of each id in the batch: a repeat is a duplicate without asking.
+    candidates: Vec<usize>,
+    /// Ids the deliveries' INSERT reported new.
+    inserted: HashSet<String>,
+    /// Job ids in the order of [`BatchWrite::jobs`].
+    job_ids: Vec<i64>,
+    /// Jobs superseded, counted on the batch's last delivery for each pull request.
+    superseded: Vec<u64>,
+}
+
+/// A job of the batch and the index of its delivery.
+pub(super) type BatchJob<'a> = (usize, &'a PreparedJob);
+
+impl<'a> BatchWrite<'a> {
+    pub(super) fn new(batch: &'a [PreparedDelivery]) -> BatchWrite<'a> {
+        let mut seen = HashSet::with_capacity(batch.len());
+        BatchWrite {
+            batch,
+            candidates: (0..batch.len())
+                .filter(|&i| seen.insert(batch[i].id.as_str()))
+                .collect(),
+            inserted: HashSet::with_capacity(batch.len()),
+            job_ids: Vec::new(),
+            superseded: vec![0; batch.len()],
+        }
+    }
+
+    /// The deliveries to insert, a statement's worth at a time (indexes into the batch).
+    pub(super) fn delivery_chunks(&self) -> Vec<Vec<usize>> {
+        chunks(&self.candidates).map(<[usize]>::to_vec).collect()
+    }
+
+    /// The deliveries' INSERT reported `id` new.
+    pub(super) fn inserted(&mut self, id: String) {
+        self.inserted.insert(id);
+    }
+
+    /// The new deliveries, in batch order.
+    fn new_deliveries(&self) -> impl Iterator<Item = usize> + '_ {
+        self.candidates
+            .iter()
+            .copied()
+            .filter(|&i| self.inserted.contains(&self.batch[i].id))
+    }
+
+    /// The jobs of the new deliveries, in batch order.
+    pub(super) fn jobs(&self) -> Vec<BatchJob<'a>> {
+        let batch = self.batch;
+        self.new_deliveries()
+            .flat_map(|i| batch[i].jobs.iter().map(move |j| (i, j)))
+            .collect()
+    }
+
+    /// The jobs' INSERT returned `ids` for the next chunk of [`BatchWrite::jobs`].
+    pub(super) fn job_ids(&mut self, mut ids: Vec<i64>) {
+        // Ids are handed out in the order of the VALUES rows (SQLite's rowids, a PostgreSQL
+        // sequence taken row by row); RETURNING need not keep that order.
+        ids.sort_unstable();
+        self.job_ids.extend(ids);
+    }
+
+    /// The scoring jobs of each pull request, once every job has its id. In one order, so
+    /// that batches written at once (PostgreSQL) lock the rows of pull requests they share
+    /// in the same order and never wait on each other in a circle.
+    pub(super) fn pull_request_runs(&self, jobs: &[BatchJob<'a>]) -> Vec<PullRequestRun<'a>> {
+        let mut runs: Vec<PullRequestRun> = Vec::new();
+        for (&(i, job), &id) in jobs.iter().zip(&self.job_ids) {
+            if job.kind != JobKind::ScorePullRequest {
+                continue;
+            }
+            let (Some(repository), Some(pr_number), Some(head)) = (
+                job.repository.as_deref(),
+                job.pr_number,
+                job.head_sha.as_deref(),
+            ) else {
+                continue;
+            };
+            match runs
+                .iter_mut()
+                .find(|r| r.repository == repository && r.pr_number == pr_number)
+            {
+                Some(run) => run.jobs.push((head, id, i)),
+                None => runs.push(PullRequestRun {
+                    repository,
+                    pr_number,
+                    jobs: vec![(head, id, i)],
+                }),
+            }
+        }
+        runs.sort_by(|a, b| (a.repository, a.pr_number).cmp(&(b.repository, b.pr_number)));
+        runs
+    }
+
+    /// The supersede reported with delivery `delivery` changed `count` jobs.
+    pub(super) fn superseded(&mut self, delivery: usize, count: u64) {
+        self.superseded[delivery] += count;
+    }
+
+    /// The outcome of each delivery, in batch order.
+    pub(super) fn outcomes(self) -> Vec<Recorded> {
+        let mut outcomes = vec![Recorded::Duplicate; self.batch.len()];
+        let mut ids = self.job_ids.iter().copied();
+        for i in self.new_deliveries() {
+            let n = self.batch[i].jobs.len();
+            outcomes[i] = if n == 0 {
+                Recorded::Stored
+            } else {
+                Recorded::Queued {
+                    job_ids: ids.by_ref().take(n).collect(),
+                    superseded: self.superseded[i],
+                }
+            };
+        }
+        outcomes
+    }
+}
+
+/// `items` a statement's worth at a time: as few statements as [`ROWS_PER_STATEMENT`] allows.
+pub(super) fn chunks<T>(items: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut rest = items;
+    chunk_sizes(items.len()).map(move |size| {
+        let (chunk, later) = rest.split_at(size);
+        rest = later;
+        chunk
+    })
+}
+
 /// The scoring jobs of one pull request in a batch, in the order of the batch.
-struct PullRequestRun<'a> {
-    repository: &'a str,
-    pr_number: i64,
+pub(super) struct PullRequestRun<'a> {
+    pub(super) repository: &'a str,
+    pub(super) pr_number: i64,
     /// (head, job id, index of the delivery in the batch)
     jobs: Vec<(&'a str, i64, usize)>,
 }
 
-impl PullRequestRun<'_> {
+impl<'a> PullRequestRun<'a> {
     /// `$5`, `$6` and `$7` of [`SUPERSEDE_IN_BATCH`], and the delivery the count is reported
     /// with.
-    fn supersede_args(&self) -> (&str, i64, i64, usize) {
+    pub(super) fn supersede_args(&self) -> (&'a str, i64, i64, usize) {
         let &(last_head, _, last_delivery) = self.jobs.last().expect("a run has a job");
         let trailing = self
             .jobs
@@ -247,142 +402,21 @@ impl Store {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        with_write!(self, "record_deliveries", |pool| {
-            let mut tx = pool.begin().await?;
-
-            // Deliveries: a repeated id within the batch is a duplicate without asking.
-            let mut seen = HashSet::with_capacity(batch.len());
-            let candidates: Vec<usize> = (0..batch.len())
-                .filter(|&i| seen.insert(batch[i].id.as_str()))
-                .collect();
-            let mut inserted: HashSet<String> = HashSet::with_capacity(candidates.len());
-            let mut rest = &candidates[..];
-            for size in chunk_sizes(candidates.len()) {
-                let (chunk, later) = rest.split_at(size);
-                rest = later;
-                let sql = format!(
-                    "INSERT INTO deliveries (id, event, action, repository, payload_deflate, \
-                     payload, received_at) VALUES {} ON CONFLICT (id) DO NOTHING RETURNING id",
-                    values(size, 5, 2, ", '', $1")
-                );
-                let mut query = sqlx::query(&sql).bind(now_ms);
-                for &i in chunk {
-                    let d = &batch[i];
-                    query = query
-                        .bind(d.id.as_str())
-                        .bind(d.event.as_str())
-                        .bind(d.action.as_deref())
-                        .bind(d.repository.as_deref())
-                        .bind(d.payload_deflate.as_slice());
-                }
-                for row in query.fetch_all(&mut *tx).await? {
-                    inserted.insert(row.try_get("id")?);
-                }
+        let write = match &self.pool {
+            Pool::Sqlite(pool) => {
+                let _turn = self.writer.lock().await;
+                let written = self.recorder.record(pool, batch, now_ms).await;
+                drop(turn);
+                written?
             }
-            let new: Vec<usize> = candidates
-                .into_iter()
-                .filter(|&i| inserted.contains(&batch[i].id))
-                .collect();
-
-            // Their jobs, in batch order; ids come back in the order of the rows.
-            let jobs: Vec<(usize, &PreparedJob)> = new
-                .iter()
-                .flat_map(|&i| batch[i].jobs.iter().map(move |j| (i, j)))
-                .collect();
-            let mut job_ids: Vec<i64> = Vec::with_capacity(jobs.len());
-            let mut rest = &jobs[..];
-            for size in chunk_sizes(jobs.len()) {
-                let (chunk, later) = rest.split_at(size);
-                rest = later;
-                let sql = format!(
-                    "INSERT INTO jobs (delivery_id, kind, repository, pr_number, head_sha, \
-                     payload, run_after, status, attempts, created_at, updated_at) VALUES {} \
-                     RETURNING id",
-                    values(size, 7, 2, ", 'queued', 0, $1, $1")
-                );
-                let mut query = sqlx::query(&sql).bind(now_ms);
-                for &(i, job) in chunk {
-                    query = query
-                        .bind(batch[i].id.as_str())
-                        .bind(job.kind.as_str())
-                        .bind(job.repository.as_deref())
-                        .bind(job.pr_number)
-                        .bind(job.head_sha.as_deref())
-                        .bind(job.payload.as_str())
-                        .bind(job.run_after_ms.unwrap_or(now_ms));
-                }
-                let mut ids = Vec::with_capacity(size);
-                for row in query.fetch_all(&mut *tx).await? {
-                    ids.push(row.try_get::<i64, _>("id")?);
-                }
-                // Ids are handed out in the order of the VALUES rows (SQLite's rowids, a
-                // PostgreSQL sequence taken row by row); RETURNING need not keep that order.
-                ids.sort_unstable();
-                job_ids.extend(ids);
-            }
-
-            // Supersedes, one statement per pull request scored.
-            let mut runs: Vec<PullRequestRun> = Vec::new();
-            for (&(i, job), &id) in jobs.iter().zip(&job_ids) {
-                if job.kind != JobKind::ScorePullRequest {
-                    continue;
-                }
-                let (Some(repository), Some(pr_number), Some(head)) = (
-                    job.repository.as_deref(),
-                    job.pr_number,
-                    job.head_sha.as_deref(),
-                ) else {
-                    continue;
-                };
-                match runs
-                    .iter_mut()
-                    .find(|r| r.repository == repository && r.pr_number == pr_number)
-                {
-                    Some(run) => run.jobs.push((head, id, i)),
-                    None => runs.push(PullRequestRun {
-                        repository,
-                        pr_number,
-                        jobs: vec![(head, id, i)],
-                    }),
-                }
-            }
-            // In one order, so that batches written at once (PostgreSQL) lock the rows of
-            // pull requests they share in the same order and never wait on each other in a
-            // circle.
-            runs.sort_by(|a, b| (a.repository, a.pr_number).cmp(&(b.repository, b.pr_number)));
-            let mut superseded = vec![0u64; batch.len()];
-            for run in &runs {
-                let (head, keep_from, last_run, reported_with) = run.supersede_args();
-                superseded[reported_with] += sqlx::query(SUPERSEDE_IN_BATCH)
-                    .bind(now_ms)
-                    .bind(JobKind::ScorePullRequest.as_str())
-                    .bind(run.repository)
-                    .bind(run.pr_number)
-                    .bind(head)
-                    .bind(keep_from)
-                    .bind(last_run)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            }
-            drop(turn);
-            tx.commit().await?;
-
-            let mut outcomes = vec![Recorded::Duplicate; batch.len()];
-            let mut ids = job_ids.into_iter();
-            for i in new {
-                let n = batch[i].jobs.len();
-                outcomes[i] = if n == 0 {
-                    Recorded::Stored
-                } else {
-                    Recorded::Queued {
-                        job_ids: ids.by_ref().take(n).collect(),
-                        superseded: superseded[i],
-                    }
-                };
-            }
-            Ok(outcomes)
-        })
+            Pool::Postgres(pool) => record_on_postgres(pool, batch, now_ms, turn)
+                .await
+                .map_err(|source| StoreError::Query {
+                    op: "record_deliveries",
+                    source,
+                })?,
+        };
+        Ok(write.outcomes())
     }
 
     /// The stored delivery with this id.
@@ -411,6 +445,74 @@ impl Store {
             }
         })
     }
+}
+
+/// A batch on PostgreSQL, through sqlx; `turn` is dropped once the statements have run.
+async fn record_on_postgres<'a, T: Send>(
+    pool: &sqlx::PgPool,
+    batch: &'a [PreparedDelivery],
+    now_ms: i64,
+    turn: T,
+) -> Result<BatchWrite<'a>, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    let mut write = BatchWrite::new(batch);
+
+    for chunk in write.delivery_chunks() {
+        let sql = insert_deliveries_sql(chunk.len());
+        let mut query = sqlx::query(&sql).bind(now_ms);
+        for i in chunk {
+            let d = &batch[i];
+            query = query
+                .bind(d.id.as_str())
+                .bind(d.event.as_str())
+                .bind(d.action.as_deref())
+                .bind(d.repository.as_deref())
+                .bind(d.payload_deflate.as_slice());
+        }
+        for row in query.fetch_all(&mut *tx).await? {
+            write.inserted(row.try_get("id")?);
+        }
+    }
+
+    let jobs = write.jobs();
+    for chunk in chunks(&jobs) {
+        let sql = insert_jobs_sql(chunk.len());
+        let mut query = sqlx::query(&sql).bind(now_ms);
+        for &(i, job) in chunk {
+            query = query
+                .bind(batch[i].id.as_str())
+                .bind(job.kind.as_str())
+                .bind(job.repository.as_deref())
+                .bind(job.pr_number)
+                .bind(job.head_sha.as_deref())
+                .bind(job.payload.as_str())
+                .bind(job.run_after_ms.unwrap_or(now_ms));
+        }
+        let mut ids = Vec::with_capacity(chunk.len());
+        for row in query.fetch_all(&mut *tx).await? {
+            ids.push(row.try_get::<i64, _>("id")?);
+        }
+        write.job_ids(ids);
+    }
+
+    for run in write.pull_request_runs(&jobs) {
+        let (head, keep_from, last_run, reported_with) = run.supersede_args();
+        let superseded = sqlx::query(SUPERSEDE_IN_BATCH)
+            .bind(now_ms)
+            .bind(JobKind::ScorePullRequest.as_str())
+            .bind(run.repository)
+            .bind(run.pr_number)
+            .bind(head)
+            .bind(keep_from)
+            .bind(last_run)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        write.superseded(reported_with, superseded);
+    }
+    drop(turn);
+    tx.commit().await?;
+    Ok(write)
 }
 
 #[cfg(test)]

@@ -28,6 +28,13 @@ pub enum StoreError {
         #[source]
         source: sqlx::Error,
     },
+    #[error("store: {op} failed: {source}")]
+    Sqlite {
+        /// The store method that failed.
+        op: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("the intake queue is full: {waiting} deliveries are waiting for the database")]
     IntakeFull { waiting: usize },
 }

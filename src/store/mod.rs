@@ -15,8 +15,10 @@
 //!
 //! One file per group of tables: `connection` (opening, migrations), `deliveries`, `queue`
 //! (jobs), `installations`, `scores` (and the audit trail), `coverage`, `production`
-//! (deployments, pull requests), `incidents` and `retention` (pruning). This file holds what
-//! they share: the pool, the macro that runs a body on either backend, and row decoding.
+//! (deployments, pull requests), `incidents` and `retention` (pruning); `recorder` runs the
+//! deliveries' statements on SQLite through SQLite's own API, for the intake's speed. This
+//! file holds what they share: the pool, the macro that runs a body on either backend, and
+//! row decoding.
 
 use std::fmt;
 
@@ -55,6 +57,8 @@ pub struct Store {
     /// delivery waits for the write in progress, not for a sleep to run out. Unused on
     /// PostgreSQL, whose writers lock rows, not the database.
     writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// How SQLite records webhook deliveries (see `recorder`); unused on PostgreSQL.
+    recorder: recorder::Recorder,
 }
 
 /// Runs `$body` with `$pool` bound to the concrete pool of either backend.
@@ -113,6 +117,7 @@ mod installations;
 mod kind;
 mod production;
 mod queue;
+mod recorder;
 mod retention;
 mod scores;
 mod types;
@@ -130,10 +135,11 @@ pub use types::*;
 const STATEMENT_CACHE: usize = 512;
 
 impl Store {
-    fn new(pool: Pool) -> Store {
+    fn new(pool: Pool, recorder: recorder::Recorder) -> Store {
         Store {
             pool,
             writer: Default::default(),
+            recorder,
         }
     }
 

@@ -1365,6 +1365,40 @@ async fn sqlite_in_memory_store_works() {
     assert_eq!(store.job(id).await.unwrap().unwrap().id, id);
 }
 
+/// An in-memory database lives in the pool's one connection: deliveries are recorded on that
+/// connection (borrowed from sqlx for the batch) and read back through the pool.
+#[tokio::test]
+async fn sqlite_in_memory_store_records_deliveries() {
+    let store = Store::connect("sqlite::memory:").await.unwrap();
+    let first = store
+        .record_delivery(&delivery("m-1"), &[score_job(3, "aaa")], 10)
+        .await
+        .unwrap();
+    let Recorded::Queued { job_ids, .. } = first else {
+        panic!("expected the job queued, got {first:?}");
+    };
+    let second = store
+        .record_delivery(&delivery("m-2"), &[score_job(3, "bbb")], 20)
+        .await
+        .unwrap();
+    assert!(
+        matches!(second, Recorded::Queued { superseded: 1, .. }),
+        "{second:?}"
+    );
+    assert_eq!(
+        store.job(job_ids[0]).await.unwrap().unwrap().status,
+        JobStatus::Superseded
+    );
+    assert_eq!(store.delivery("m-1").await.unwrap().unwrap().id, "m-1");
+    assert_eq!(
+        store
+            .record_delivery(&delivery("m-1"), &[], 30)
+            .await
+            .unwrap(),
+        Recorded::Duplicate
+    );
+}
+
 // ----- where a delivery's body is kept (PostgreSQL) --------------------------
 
 /// A real webhook body deflates to a few KB, past PostgreSQL's 2 KB toast threshold: unless
