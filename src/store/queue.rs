@@ -77,7 +77,7 @@ const SUPERSEDE_OLDER: &str = "UPDATE jobs SET status = 'superseded', updated_at
 /// running it would otherwise be taken again after every restart, for ever). Bounded, so one
 /// claim never does unbounded work; the rest are parked by the next claims.
 macro_rules! park_exhausted_sql {
-    ($lock:literal) => {
+    ($jobs:literal, $lock:literal) => {
         concat!(
             "UPDATE jobs SET status = 'parked', locked_until = NULL, updated_at = $2, \
              last_error = CASE WHEN status = 'running' \
@@ -85,8 +85,9 @@ macro_rules! park_exhausted_sql {
                      stopped each time (a crash, a kill or running out of memory)' \
                ELSE 'tried ' || attempts || ' times; last error: ' || COALESCE(last_error, 'none') \
              END \
-             WHERE id IN (SELECT id FROM jobs \
-               WHERE status IN ('queued', 'running') \
+             WHERE id IN (SELECT id FROM ",
+            $jobs,
+            " WHERE status IN ('queued', 'running') \
                  AND ((status = 'queued' AND run_after <= $2) \
                   OR (status = 'running' AND locked_until < $2)) \
                  AND attempts >= $1 \
@@ -102,12 +103,13 @@ macro_rules! park_exhausted_sql {
 /// spelled out so that PostgreSQL reads the jobs still to run by their partial index
 /// (`jobs_live_by_id`), not every job the table keeps.
 macro_rules! claim_sql {
-    ($lock:literal) => {
+    ($jobs:literal, $lock:literal) => {
         concat!(
             "UPDATE jobs SET status = 'running', locked_by = $1, locked_until = $2, \
              attempts = attempts + 1, updated_at = $3 \
-             WHERE id = (SELECT id FROM jobs \
-               WHERE status IN ('queued', 'running') \
+             WHERE id = (SELECT id FROM ",
+            $jobs,
+            " WHERE status IN ('queued', 'running') \
                  AND ((status = 'queued' AND run_after <= $3) \
                   OR (status = 'running' AND locked_until < $3)) \
                  AND attempts < $4 \
@@ -119,10 +121,13 @@ macro_rules! claim_sql {
     };
 }
 
-const PARK_EXHAUSTED_SQLITE: &str = park_exhausted_sql!("");
-const PARK_EXHAUSTED_POSTGRES: &str = park_exhausted_sql!(" FOR UPDATE SKIP LOCKED");
-const CLAIM_SQLITE: &str = claim_sql!("");
-const CLAIM_POSTGRES: &str = claim_sql!(" FOR UPDATE SKIP LOCKED");
+// SQLite's planner, without statistics, reads every due job through jobs_by_status and sorts
+// them; the claims name the indexes that bound them (see the migration that made them).
+const PARK_EXHAUSTED_SQLITE: &str =
+    park_exhausted_sql!("jobs INDEXED BY jobs_live_by_attempts", "");
+const PARK_EXHAUSTED_POSTGRES: &str = park_exhausted_sql!("jobs", " FOR UPDATE SKIP LOCKED");
+const CLAIM_SQLITE: &str = claim_sql!("jobs INDEXED BY jobs_live_by_id", "");
+const CLAIM_POSTGRES: &str = claim_sql!("jobs", " FOR UPDATE SKIP LOCKED");
 
 /// The job that completes the check run of a parked scoring job, so that a required check
 /// never stays in progress; `None` for other kinds of job.
@@ -532,26 +537,40 @@ mod tests {
             .collect()
     }
 
-    /// A claim, and the parking of exhausted jobs it starts with, must read the due jobs
-    /// through an index, never walk every job the table keeps (finished ones stay until
-    /// retention prunes them). PostgreSQL's side is tested in the App suite.
+    /// A claim, and the parking of exhausted jobs it starts with, must not read every due job:
+    /// it holds SQLite's one write turn, and webhook deliveries wait for it. The claim walks
+    /// the jobs still to run in id order and stops at the first due one (no sort of all of
+    /// them); the parking reads only the jobs whose attempts are used up. Neither walks the
+    /// table, whose finished jobs stay until retention prunes them. PostgreSQL's side is
+    /// tested in the App suite.
     #[tokio::test]
-    async fn claims_on_sqlite_never_walk_the_whole_table() {
+    async fn claims_on_sqlite_read_the_live_jobs_not_the_whole_queue() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
         let store = Store::connect(&url).await.unwrap();
-        for sql in [CLAIM_SQLITE, PARK_EXHAUSTED_SQLITE] {
+        for (sql, index) in [
+            (CLAIM_SQLITE, "USING INDEX jobs_live_by_id"),
+            (
+                PARK_EXHAUSTED_SQLITE,
+                "USING INDEX jobs_live_by_attempts (attempts>?)",
+            ),
+        ] {
             let plan = sqlite_plan(&store, sql).await;
             assert!(
-                plan.iter()
-                    .any(|step| step.contains("USING INDEX jobs_by_status ")),
+                plan.iter().any(|step| step.contains(index)),
                 "{sql}\n{plan:#?}"
             );
             assert!(
-                !plan.iter().any(|step| step.starts_with("SCAN jobs")),
+                !plan.iter().any(|step| step.contains("jobs_by_status")
+                    || (step.starts_with("SCAN jobs") && !step.contains("jobs_live_by_id"))),
                 "{sql}\n{plan:#?}"
             );
         }
+        let claim = sqlite_plan(&store, CLAIM_SQLITE).await;
+        assert!(
+            !claim.iter().any(|step| step.contains("TEMP B-TREE")),
+            "the claim sorts: {claim:#?}"
+        );
         store.close().await;
     }
 }
