@@ -389,10 +389,12 @@ impl Store {
         self.record_deliveries_releasing(batch, now_ms, ()).await
     }
 
-    /// [`Store::record_deliveries`], dropping `turn` once the batch's statements have run and
-    /// before its commit is awaited (or when it fails). On PostgreSQL the intake's writers take
-    /// turns that way: the next writer collects and writes its batch while this one's commit
-    /// is being synced, and its batch holds everything that arrived in the meantime.
+    /// [`Store::record_deliveries`], dropping `turn` once the batch is done with it. On
+    /// PostgreSQL that is when the batch's statements have run, before its commit is awaited
+    /// (or when it fails): the intake's writers take turns that way, the next one collecting
+    /// and writing its batch while this one's commit is being synced, so that its batch holds
+    /// everything that arrived in the meantime. SQLite has one writer, and drops it after the
+    /// commit.
     pub async fn record_deliveries_releasing<T: Send>(
         &self,
         batch: &[PreparedDelivery],
@@ -404,7 +406,7 @@ impl Store {
         }
         let write = match &self.pool {
             Pool::Sqlite(pool) => {
-                let _turn = self.writer.lock().await;
+                let _write = self.writer.lock().await;
                 let written = self.recorder.record(pool, batch, now_ms).await;
                 drop(turn);
                 written?

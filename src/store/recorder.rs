@@ -84,18 +84,12 @@ impl Recorder {
                 write_batch(open, batch, now_ms).map_err(failed)
             }),
             Recorder::Pooled => {
-                let mut pooled = pool.acquire().await.map_err(|source| StoreError::Query {
+                let borrow_failed = |source| StoreError::Query {
                     op: "record_deliveries",
                     source,
-                })?;
-                let mut locked =
-                    pooled
-                        .lock_handle()
-                        .await
-                        .map_err(|source| StoreError::Query {
-                            op: "record_deliveries",
-                            source,
-                        })?;
+                };
+                let mut pooled = pool.acquire().await.map_err(borrow_failed)?;
+                let mut locked = pooled.lock_handle().await.map_err(borrow_failed)?;
                 // SAFETY: the handle is sqlx's open connection, locked out of its worker
                 // thread until `locked` is dropped; the borrowed connection (it does not
                 // close the handle) and its statements are dropped before that.
