@@ -157,7 +157,10 @@ impl Store {
     /// Closes every connection; later calls fail.
     pub async fn close(&self) {
         match &self.pool {
-            Pool::Sqlite(pool) => pool.close().await,
+            Pool::Sqlite(pool) => {
+                pool.close().await;
+                self.recorder.close();
+            }
             Pool::Postgres(pool) => pool.close().await,
         }
     }

@@ -60,6 +60,17 @@ impl Recorder {
         }
     }
 
+    /// Closes the recording connection, if one is open. The store's pool is closed first, and
+    /// [`Recorder::record`] refuses to open another once it is.
+    pub(super) fn close(&self) {
+        if let Recorder::File { connection, .. } = self {
+            connection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+        }
+    }
+
     /// Writes `batch` in one transaction and commits it. The caller holds the process's turn
     /// to write. On a file the statements run on this thread, which blocks until the commit is
     /// synced: the intake calls this from its own thread; elsewhere, on a multi-threaded
@@ -74,6 +85,12 @@ impl Recorder {
             op: "record_deliveries",
             source,
         };
+        if pool.is_closed() {
+            return Err(StoreError::Query {
+                op: "record_deliveries",
+                source: sqlx::Error::PoolClosed,
+            });
+        }
         match self {
             Recorder::File { path, connection } => blocking(|| {
                 let mut connection = connection.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1368,6 +1368,24 @@ async fn sqlite_in_memory_store_works() {
     assert_eq!(store.job(id).await.unwrap().unwrap().id, id);
 }
 
+/// A closed store records nothing more: its recording connection closes with the pool.
+#[tokio::test]
+async fn sqlite_closed_store_refuses_deliveries() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store
+        .record_delivery(&delivery("c-1"), &[], 10)
+        .await
+        .unwrap();
+    store.close().await;
+    let refused = store.record_delivery(&delivery("c-2"), &[], 20).await;
+    assert!(refused.is_err(), "{refused:?}");
+    let reopened = Store::connect(&url).await.unwrap();
+    assert!(reopened.delivery("c-1").await.unwrap().is_some());
+    assert!(reopened.delivery("c-2").await.unwrap().is_none());
+}
+
 /// An in-memory database lives in the pool's one connection: deliveries are recorded on that
 /// connection (borrowed from sqlx for the batch) and read back through the pool.
 #[tokio::test]
