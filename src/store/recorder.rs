@@ -33,7 +33,8 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 #[derive(Clone)]
 pub(super) enum Recorder {
     /// A database file: a connection of its own, opened on first use and kept, so that its
-    /// prepared statements and page cache stay warm between batches.
+    /// prepared statements and page cache stay warm between batches (and opened again after
+    /// a batch fails).
     File {
         path: PathBuf,
         connection: Arc<Mutex<Option<rusqlite::Connection>>>,
@@ -98,7 +99,13 @@ impl Recorder {
                     *connection = Some(open(path).map_err(failed)?);
                 }
                 let open = connection.as_mut().expect("opened above");
-                write_batch(open, batch, now_ms).map_err(failed)
+                let written = write_batch(open, batch, now_ms);
+                if written.is_err() {
+                    // The transaction was rolled back; the next batch starts on a fresh
+                    // connection, in case this one is what failed.
+                    connection.take();
+                }
+                written.map_err(failed)
             }),
             Recorder::Pooled => {
                 let borrow_failed = |source| StoreError::Query {
