@@ -1193,17 +1193,18 @@ async fn insert_scoring_jobs(
 /// ends.
 async fn job_rows_read(db: Db) -> i64 {
     db.store.close().await;
-    let pool = sqlx::PgPool::connect(&db.url).await.unwrap();
+    // One connection, not a pool: a pool may open a second connection while the first is
+    // being returned, and each would then count the other as the store's.
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
     let mut rows_read = None;
     for _ in 0..100 {
         let others: i64 = sqlx::query_scalar(
-            // Client connections only: an autovacuum worker may be busy on the table for a
-            // while, and what it reads is not counted here.
             "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid() \
-               AND backend_type = 'client backend'",
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
         )
-        .fetch_one(&pool)
+        .fetch_one(&mut conn)
         .await
         .unwrap();
         if others == 0 {
@@ -1211,7 +1212,7 @@ async fn job_rows_read(db: Db) -> i64 {
                 "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::BIGINT \
                  FROM pg_stat_user_tables WHERE relname = 'jobs'",
             )
-            .fetch_one(&pool)
+            .fetch_one(&mut conn)
             .await
             .unwrap();
             rows_read = Some(read);
@@ -1219,7 +1220,7 @@ async fn job_rows_read(db: Db) -> i64 {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    pool.close().await;
+    let _ = <sqlx::PgConnection as sqlx::Connection>::close(conn).await;
     rows_read.expect("the store's connections end")
 }
 
