@@ -34,10 +34,7 @@ pub fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let url = args
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", args.data_dir.join("riskgate.db").display()));
+        let url = super::database_url_or_default(args.database_url.as_deref(), &args.data_dir);
         let store = Store::connect(&url)
             .await
             .context("opening the job store")?;

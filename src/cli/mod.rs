@@ -102,6 +102,13 @@ pub fn one_line(err: &anyhow::Error) -> String {
         .join(": ")
 }
 
+/// `url`, or the SQLite file `riskgate.db` in `data_dir`: where every command that opens the
+/// App's database finds it when no URL is given.
+pub(crate) fn database_url_or_default(url: Option<&str>, data_dir: &std::path::Path) -> String {
+    url.map(str::to_string)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("riskgate.db").display()))
+}
+
 /// Where the App's database is, for the commands that read or write it.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
@@ -114,9 +121,7 @@ pub struct StoreArgs {
 
 impl StoreArgs {
     pub fn url(&self) -> String {
-        self.database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("riskgate.db").display()))
+        database_url_or_default(self.database_url.as_deref(), &self.data_dir)
     }
 
     /// Opens the store (creating the data dir for the default SQLite file).

@@ -167,10 +167,8 @@ impl ServeArgs {
                 )
             }
         };
-        let database_url = self
-            .database_url
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("riskgate.db").display()));
+        let database_url =
+            super::database_url_or_default(self.database_url.as_deref(), &self.data_dir);
         let links = crate::production::LinkSettings {
             window_ms: self.incident_window_minutes.max(1) as i64 * 60_000,
         };
