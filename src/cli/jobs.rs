@@ -17,10 +17,8 @@ pub struct JobsArgs {
     /// Put a parked job back in the queue.
     #[arg(long, value_name = "JOB_ID")]
     pub retry: Option<i64>,
-    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
-    pub database_url: Option<String>,
-    #[arg(long, env = "RISKGATE_DATA_DIR", default_value = "./riskgate-data")]
-    pub data_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub store: super::StoreArgs,
 }
 
 pub fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
@@ -34,7 +32,7 @@ pub fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let url = super::database_url_or_default(args.database_url.as_deref(), &args.data_dir);
+        let url = args.store.url();
         let store = Store::connect(&url)
             .await
             .context("opening the job store")?;
