@@ -68,8 +68,7 @@ pub(super) fn diff_change_cached(
     opts.ignore_submodules(false)
         .include_typechange(true)
         .context_lines(0);
-    let mut diff = repo.diff_tree_to_tree(base, Some(head), Some(&mut opts))?;
-    diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
+    let diff = diff_with_renames(repo, base, head, &mut opts)?;
     let mut files = Vec::with_capacity(diff.deltas().len());
     for delta in diff.deltas() {
         let old = delta.old_file();
@@ -103,6 +102,29 @@ pub(super) fn diff_change_cached(
         ));
     }
     Ok(files)
+}
+
+/// The diff of two trees with libgit2's rename detection. Similarity reads both blobs of each
+/// candidate pair, so a blob the repository lacks (a partial clone filtered by blob size, a
+/// damaged one) fails it; the diff is then made again pairing only renames of identical
+/// content, which compares ids and reads no blob, rather than failing on one absent file.
+pub(super) fn diff_with_renames<'r>(
+    repo: &'r Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: &git2::Tree<'_>,
+    opts: &mut DiffOptions,
+) -> Result<git2::Diff<'r>, git2::Error> {
+    let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
+    match diff.find_similar(Some(DiffFindOptions::new().renames(true))) {
+        Err(e) if e.code() == git2::ErrorCode::NotFound => {
+            tracing::debug!(error = %e, "a blob is absent: renames of identical content only");
+            let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
+            let mut exact = DiffFindOptions::new();
+            exact.renames(true).exact_match_only(true);
+            diff.find_similar(Some(&mut exact)).map(|()| diff)
+        }
+        found => found.map(|()| diff),
+    }
 }
 
 /// One side of a changed file as the line diff reads it.

@@ -340,6 +340,47 @@ fn a_missing_blob_is_counted_without_lines() {
     assert_score_equals_mine(repo.path(), &mined, &[broken.as_str()]);
 }
 
+/// A deleted file whose blob is absent beside an added one (a partial clone filtered by blob
+/// size, where the absent blobs are the big ones): git cannot pair renames there and libgit2's
+/// similarity cannot read the blob. Renames of identical content are still paired, and mine
+/// and score go on.
+#[test]
+fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
+    let repo = TestRepo::new();
+    repo.write("media/song.bin", lines("big", 40));
+    repo.write("src/a.txt", lines("a", 6));
+    repo.commit("alice", t(0), "Import");
+    repo.git(&["rm", "-q", "media/song.bin"]);
+    repo.write("lib/new.txt", lines("n", 3));
+    repo.git(&["mv", "src/a.txt", "lib/a.txt"]);
+    let moved = repo.commit("bob", t(1), "Drop the song, move a, add new");
+    repo.write("lib/a.txt", lines("a", 9));
+    let grown = repo.commit("carol", t(2), "Grow a");
+    let blob = repo.git(&["rev-parse", &format!("{moved}^:media/song.bin")]);
+    let loose = repo
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&loose).expect("the blob is a loose object");
+
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.rows.len(), 3);
+    let row = mined.rows.iter().find(|r| r.commit_id == moved).unwrap();
+    assert_eq!(row.signals.nf, 3.0, "song.bin, a.txt and new.txt");
+    assert_eq!(
+        (row.signals.la, row.signals.ld),
+        (3.0, 0.0),
+        "the move adds no lines; the absent blob has none to count"
+    );
+    let row = mined.rows.iter().find(|r| r.commit_id == grown).unwrap();
+    assert_eq!(
+        row.signals.nuc, 2.0,
+        "a.txt's history goes on through the move"
+    );
+    assert_score_equals_mine(repo.path(), &mined, &[moved.as_str(), grown.as_str()]);
+}
+
 /// A file changed by many commits: reverts to earlier versions, a branch merged with both
 /// sides' edits, a rename on the way.
 fn long_file_history() -> TestRepo {

@@ -4,7 +4,9 @@
 use std::collections::{HashMap, HashSet};
 use std::io::IsTerminal;
 
-use git2::{Delta, DiffFindOptions, DiffOptions, Oid, Repository, Sort};
+use git2::{Delta, DiffOptions, Oid, Repository, Sort};
+
+use crate::mining::diff::diff_with_renames;
 
 use super::{author_key, path_string, Extended, HistoryIndex, IndexedCommit, NewCommit};
 
@@ -212,9 +214,7 @@ impl HistoryIndex {
                 },
             };
             let tree = commit.tree()?;
-            let mut diff =
-                repo.diff_tree_to_tree(parent_tree.as_ref(), Some(&tree), Some(diff_opts))?;
-            diff.find_similar(Some(DiffFindOptions::new().renames(true)))?;
+            let diff = diff_with_renames(repo, parent_tree.as_ref(), &tree, diff_opts)?;
             let mut seen = HashSet::new();
             for delta in diff.deltas() {
                 let new_path = delta.new_file().path_bytes().map(path_string);
