@@ -263,6 +263,22 @@ fn pct1(x: f64) -> String {
     format!("{x:.1}%")
 }
 
+/// A share of a whole (0..=1) as a person says it: "none", "all", "less than 0.1%" rather
+/// than a "0.0%" that may hide a few lines.
+fn share_of(share: f64) -> String {
+    if share <= 0.0 {
+        "none".to_string()
+    } else if share >= 1.0 {
+        "all".to_string()
+    } else if share < 0.0005 {
+        "less than 0.1%".to_string()
+    } else if share > 0.9995 {
+        "more than 99.9%".to_string()
+    } else {
+        pct1(share * 100.0)
+    }
+}
+
 fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
     let who = who(ctx);
     let mut notes = Vec::new();
@@ -272,7 +288,7 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
     if let Some(share) = signals.author_commit_share {
         notes.push(format!(
             "{who} made {} of the earlier commits to these files",
-            pct1(share * 100.0)
+            share_of(share)
         ));
     }
     if let Some(share) = signals.author_blame_share {
@@ -286,7 +302,7 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
         };
         notes.push(format!(
             "{who} last wrote {} of the lines {files} had before",
-            pct1(share * 100.0)
+            share_of(share)
         ));
     }
     if !ctx.sensitive.is_empty() {
@@ -502,6 +518,39 @@ mod tests {
         assert_eq!(
             note(Some(whole)),
             "carol last wrote 15.3% of the lines these files had before"
+        );
+    }
+
+    #[test]
+    fn shares_are_said_in_words_at_their_ends() {
+        assert_eq!(share_of(0.0), "none");
+        assert_eq!(share_of(1.0), "all");
+        assert_eq!(share_of(0.0002), "less than 0.1%");
+        assert_eq!(share_of(0.9998), "more than 99.9%");
+        assert_eq!(share_of(0.153), "15.3%");
+        let ctx = Context {
+            author_name: "dave".into(),
+            ..Context::default()
+        };
+        let s = Signals {
+            author_commit_share: Some(0.0),
+            author_blame_share: Some(0.0),
+            ..signals()
+        };
+        let scored = Scored {
+            probability: 0.1,
+            band: super::super::Band::Low,
+            contributions: vec![],
+            missing: vec![],
+        };
+        let notes = notes(&s, &ctx, &scored);
+        assert!(
+            notes.contains(&"dave made none of the earlier commits to these files".to_string()),
+            "{notes:?}"
+        );
+        assert!(
+            notes.contains(&"dave last wrote none of the lines these files had before".to_string()),
+            "{notes:?}"
         );
     }
 
