@@ -17,6 +17,8 @@
 #                                are added to it); without it scripts/test-db.sh is tried,
 #                                and a fresh database made beside its one, dropped at the end
 #   BENCH_SKIP                   space-separated servers not to run: probot sqlite postgres
+#   BENCH_PULL_REQUESTS          spread the deliveries over this many pull requests (1): the
+#                                body is copied with pull request numbers 1..N, each signed
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -67,8 +69,25 @@ if [ -z "${RISKGATE_BIN:-}" ]; then
     RISKGATE_BIN="$ROOT/target/release/riskgate"
 fi
 
-SIGNATURE="sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$BODY" | cut -d' ' -f1)"
+sign() { echo "sha256=$(openssl dgst -sha256 -hmac "$SECRET" -r "$1" | cut -d' ' -f1)"; }
+SIGNATURE="$(sign "$BODY")"
 export BENCH_BODY="$BODY" BENCH_SIGNATURE="$SIGNATURE" BENCH_EVENT="pull_request"
+PULL_REQUESTS="${BENCH_PULL_REQUESTS:-1}"
+if [ "$PULL_REQUESTS" -gt 1 ]; then
+    # The same delivery for pull requests 1..N: only the two `number` fields differ.
+    python3 - "$BODY" "$WORK/body.json" "$PULL_REQUESTS" <<'PY'
+import json, sys
+source, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+payload = json.load(open(source))
+for i in range(1, n + 1):
+    payload["number"] = i
+    payload["pull_request"]["number"] = i
+    with open(f"{out}.{i}", "w") as f:
+        json.dump(payload, f)
+PY
+    for i in $(seq 1 "$PULL_REQUESTS"); do sign "$WORK/body.json.$i" >"$WORK/body.json.$i.sig"; done
+    export BENCH_BODY="$WORK/body.json" BENCH_VARIANTS="$PULL_REQUESTS"
+fi
 
 wait_port() {
     for _ in $(seq 1 100); do
@@ -172,7 +191,7 @@ if [[ "$SKIP" != *" postgres "* ]]; then
 fi
 
 echo
-echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, signed pull_request.opened ($(wc -c <"$BODY") bytes), fresh delivery id per request"
+echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, signed pull_request.opened ($(wc -c <"$BODY") bytes), fresh delivery id per request, $PULL_REQUESTS pull request(s)"
 echo
 echo "| server | deliveries/s | p99 | failed or non-2xx |"
 echo "|---|---:|---:|---:|"

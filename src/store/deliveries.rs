@@ -179,6 +179,34 @@ pub(super) const SUPERSEDE_IN_BATCH: &str =
        UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \
          AND status = 'queued' AND kind = $2 AND head_sha = $5 AND id < $6)";
 
+/// [`SUPERSEDE_IN_BATCH`] for every pull request of a batch in one statement, on PostgreSQL,
+/// where each statement is planned afresh (see `connection.rs`): a burst over many pull
+/// requests pays one plan per batch, not one per pull request. `$1` now, `$2` kind, then one
+/// array per argument of the single form, an element per pull request: `$3` repositories, `$4`
+/// PRs, `$5` heads, `$6` keep-from and `$7` last-run ids. The rows are locked in id order
+/// first, so batches written at once (by other instances too) never wait on each other in a
+/// circle, and a job that stopped being queued while the lock was awaited is left alone. It
+/// returns the pull request of each job superseded.
+pub(super) const SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST: &str = "WITH doomed AS ( \
+       SELECT id FROM jobs WHERE status = 'queued' AND id IN ( \
+         SELECT j.id FROM unnest($3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[]) \
+           AS r(repository, pr_number, head, keep_from, last_run), \
+         LATERAL ( \
+           SELECT id FROM jobs WHERE repository = r.repository AND pr_number = r.pr_number \
+             AND status = 'queued' AND kind = $2 AND head_sha IS NULL AND id < r.last_run \
+           UNION ALL SELECT id FROM jobs WHERE repository = r.repository \
+             AND pr_number = r.pr_number AND status = 'queued' AND kind = $2 \
+             AND head_sha < r.head AND id < r.last_run \
+           UNION ALL SELECT id FROM jobs WHERE repository = r.repository \
+             AND pr_number = r.pr_number AND status = 'queued' AND kind = $2 \
+             AND head_sha > r.head AND id < r.last_run \
+           UNION ALL SELECT id FROM jobs WHERE repository = r.repository \
+             AND pr_number = r.pr_number AND status = 'queued' AND kind = $2 \
+             AND head_sha = r.head AND id < r.keep_from) j) \
+       ORDER BY id FOR UPDATE) \
+     UPDATE jobs SET status = 'superseded', updated_at = $1 FROM doomed \
+     WHERE jobs.id = doomed.id RETURNING jobs.repository, jobs.pr_number";
+
 /// The INSERT of `rows` deliveries: `$1` now, then id, event, action, repository and the
 /// deflated body of each; it returns the ids that were new.
 pub(super) fn insert_deliveries_sql(rows: usize) -> String {
@@ -497,7 +525,10 @@ async fn record_on_postgres<'a, T: Send>(
         write.job_ids(ids);
     }
 
-    for run in write.pull_request_runs(&jobs) {
+    let runs = write.pull_request_runs(&jobs);
+    if let [run] = runs.as_slice() {
+        // One pull request (a burst of pushes to one branch, say): the simpler statement
+        // plans faster than the one for many.
         let (head, keep_from, last_run, reported_with) = run.supersede_args();
         let superseded = sqlx::query(SUPERSEDE_IN_BATCH)
             .bind(now_ms)
@@ -511,6 +542,28 @@ async fn record_on_postgres<'a, T: Send>(
             .await?
             .rows_affected();
         write.superseded(reported_with, superseded);
+    } else if !runs.is_empty() {
+        let args: Vec<_> = runs.iter().map(PullRequestRun::supersede_args).collect();
+        let rows = sqlx::query(SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST)
+            .bind(now_ms)
+            .bind(JobKind::ScorePullRequest.as_str())
+            .bind(runs.iter().map(|r| r.repository).collect::<Vec<_>>())
+            .bind(runs.iter().map(|r| r.pr_number).collect::<Vec<_>>())
+            .bind(args.iter().map(|a| a.0).collect::<Vec<_>>())
+            .bind(args.iter().map(|a| a.1).collect::<Vec<_>>())
+            .bind(args.iter().map(|a| a.2).collect::<Vec<_>>())
+            .fetch_all(&mut *tx)
+            .await?;
+        for row in rows {
+            let (repository, pr_number): (String, i64) =
+                (row.try_get("repository")?, row.try_get("pr_number")?);
+            // The runs are sorted by pull request.
+            if let Ok(i) = runs.binary_search_by(|r| {
+                (r.repository, r.pr_number).cmp(&(repository.as_str(), pr_number))
+            }) {
+                write.superseded(args[i].3, 1);
+            }
+        }
     }
     drop(turn);
     tx.commit().await?;

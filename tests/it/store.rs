@@ -399,6 +399,7 @@ async fn a_batch_of_deliveries_records_what_one_at_a_time_would(db: Db) {
         Recorded::Queued { .. }
     ));
     let older_pr_2 = store.enqueue_job(&score_job(2, "h2"), 1).await.unwrap();
+    let older_pr_3 = store.enqueue_job(&score_job(3, "h3-old"), 1).await.unwrap();
     let body = |id: &str, event: &str| NewDelivery {
         id: id.to_string(),
         payload: json!({"action": "opened", "id": id, "text": "x".repeat(5_000)}).to_string(),
@@ -416,6 +417,7 @@ async fn a_batch_of_deliveries_records_what_one_at_a_time_would(db: Db) {
         ),
         (body("b-4", "pull_request"), vec![score_job(1, "h1")]),
         (body("b-5", "pull_request"), vec![score_job(1, "h1")]),
+        (body("b-6", "pull_request"), vec![score_job(3, "h3")]),
     ];
     let prepared: Vec<PreparedDelivery> = batch
         .iter()
@@ -464,6 +466,11 @@ async fn a_batch_of_deliveries_records_what_one_at_a_time_would(db: Db) {
     assert_eq!(status(older_pr_2).await, JobStatus::Queued);
     assert_eq!(status(b3[1]).await, JobStatus::Queued);
     assert_eq!(b3_superseded, 0);
+    // PR 3, beside them in the same batch: its own count, on its own delivery.
+    let (b6, b6_superseded) = queued(7);
+    assert_eq!(status(older_pr_3).await, JobStatus::Superseded);
+    assert_eq!(status(b6[0]).await, JobStatus::Queued);
+    assert_eq!(b6_superseded, 1, "the older head of PR 3");
     // Bodies are kept whole, and a duplicate wrote nothing.
     let stored = store.delivery("b-4").await.unwrap().unwrap();
     assert_eq!(stored.payload, batch[5].0.payload);
