@@ -160,6 +160,7 @@ on_both_backends!(
     a_delivery_its_jobs_and_supersedes_are_one_transaction,
     a_batch_of_deliveries_records_what_one_at_a_time_would,
     a_burst_of_heads_never_supersedes_the_newest,
+    batches_over_many_pull_requests_from_two_instances_never_fail_on_each_other,
     a_batch_leaves_a_head_queued_after_its_own,
     concurrent_workers_claim_each_job_once,
     a_job_of_an_unknown_kind_is_parked_when_claimed,
@@ -518,6 +519,53 @@ async fn a_burst_of_heads_never_supersedes_the_newest(db: Db) {
         // One writer: batches commit in order, so only the last head is left.
         assert_eq!(queued, 1);
     }
+}
+
+/// Batches that each name the same eight pull requests (in another order each), written at
+/// once through two stores on one database as two instances would: each batch locks the rows
+/// it supersedes in one order, so none fails on a deadlock with another, and the job queued
+/// last for each pull request is still queued at the end.
+async fn batches_over_many_pull_requests_from_two_instances_never_fail_on_each_other(db: Db) {
+    let other = match db.store.backend() {
+        Backend::Postgres => Store::connect(&db.url).await.unwrap(),
+        // One writer per database file: the second instance is the same store.
+        Backend::Sqlite => db.store.clone(),
+    };
+    let stores = [db.store.clone(), other];
+    let mut writing = tokio::task::JoinSet::new();
+    for b in 0..40usize {
+        let store = stores[b % 2].clone();
+        writing.spawn(async move {
+            let batch: Vec<PreparedDelivery> = (0..8usize)
+                .map(|k| {
+                    let pr = ((k * 3 + b) % 8 + 1) as i64;
+                    let d = delivery(&format!("many-{b}-{k}"));
+                    PreparedDelivery::new(&d, &[score_job(pr, &format!("{b:020x}{k:020x}"))])
+                })
+                .collect();
+            store.record_deliveries(&batch, b as i64).await
+        });
+    }
+    while let Some(written) = writing.join_next().await {
+        let outcomes = written.unwrap().expect("no batch fails on another");
+        assert!(outcomes
+            .iter()
+            .all(|o| matches!(o, Recorded::Queued { .. })));
+    }
+    let jobs = db.store.list_jobs(None, 1_000).await.unwrap();
+    assert_eq!(jobs.len(), 320);
+    for pr in 1..=8 {
+        let newest = jobs
+            .iter()
+            .filter(|j| j.pr_number == Some(pr))
+            .max_by_key(|j| j.id)
+            .unwrap();
+        assert_eq!(newest.status, JobStatus::Queued, "{newest:?}");
+    }
+    assert!(
+        jobs.iter().any(|j| j.status == JobStatus::Superseded),
+        "older heads went"
+    );
 }
 
 /// What a concurrent batch that took a later id and committed first leaves behind (on
