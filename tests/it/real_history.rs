@@ -307,6 +307,18 @@ fn a_shallow_clone_is_mined_with_a_warning() {
     assert_eq!(row(&mined), row(&full));
 }
 
+/// Deletes the blob `spec` (`<commit>:<path>`) from the repository's loose objects, as a
+/// damaged or partial clone lacks it.
+fn remove_blob(repo: &TestRepo, spec: &str) {
+    let blob = repo.git(&["rev-parse", spec]);
+    let loose = repo
+        .path()
+        .join(".git/objects")
+        .join(&blob[..2])
+        .join(&blob[2..]);
+    std::fs::remove_file(&loose).expect("the blob is a loose object");
+}
+
 /// An object the repository should have and does not (a damaged or partial clone): the
 /// file is counted without lines, and mine and score go on.
 #[test]
@@ -320,13 +332,7 @@ fn a_missing_blob_is_counted_without_lines() {
     let broken = repo.commit("bob", t(1), "Grow both");
     repo.write("b.txt", lines("b", 8));
     repo.commit("carol", t(2), "Grow b");
-    let blob = repo.git(&["rev-parse", &format!("{broken}:a.txt")]);
-    let loose = repo
-        .path()
-        .join(".git/objects")
-        .join(&blob[..2])
-        .join(&blob[2..]);
-    std::fs::remove_file(&loose).expect("the blob is a loose object");
+    remove_blob(&repo, &format!("{broken}:a.txt"));
 
     let mined = mine_repo(repo.path());
     assert_eq!(mined.rows.len(), 3);
@@ -356,13 +362,7 @@ fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
     let moved = repo.commit("bob", t(1), "Drop the song, move a, add new");
     repo.write("lib/a.txt", lines("a", 9));
     let grown = repo.commit("carol", t(2), "Grow a");
-    let blob = repo.git(&["rev-parse", &format!("{moved}^:media/song.bin")]);
-    let loose = repo
-        .path()
-        .join(".git/objects")
-        .join(&blob[..2])
-        .join(&blob[2..]);
-    std::fs::remove_file(&loose).expect("the blob is a loose object");
+    remove_blob(&repo, &format!("{moved}^:media/song.bin"));
 
     let mined = mine_repo(repo.path());
     assert_eq!(mined.rows.len(), 3);
