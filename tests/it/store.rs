@@ -566,6 +566,9 @@ async fn batches_over_many_pull_requests_from_two_instances_never_fail_on_each_o
         jobs.iter().any(|j| j.status == JobStatus::Superseded),
         "older heads went"
     );
+    if db.store.backend() == Backend::Postgres {
+        stores[1].close().await;
+    }
 }
 
 /// What a concurrent batch that took a later id and committed first leaves behind (on
