@@ -285,9 +285,14 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
     if ctx.empty {
         notes.push("the change is empty: base and head have the same files".to_string());
     }
+    let these_files = if signals.nf == 1.0 {
+        "this file"
+    } else {
+        "these files"
+    };
     if let Some(share) = signals.author_commit_share {
         notes.push(format!(
-            "{who} made {} of the earlier commits to these files",
+            "{who} made {} of the earlier commits to {these_files}",
             share_of(share)
         ));
     }
@@ -298,7 +303,7 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
                 thousands(b.files_attributed as i64),
                 thousands(b.files_existing as i64)
             ),
-            _ => "these files".to_string(),
+            _ => these_files.to_string(),
         };
         notes.push(format!(
             "{who} last wrote {} of the lines {files} had before",
@@ -522,7 +527,7 @@ mod tests {
     }
 
     #[test]
-    fn shares_are_said_in_words_at_their_ends() {
+    fn shares_are_said_in_words_at_their_ends_for_one_file_or_many() {
         assert_eq!(share_of(0.0), "none");
         assert_eq!(share_of(1.0), "all");
         assert_eq!(share_of(0.0002), "less than 0.1%");
@@ -543,14 +548,27 @@ mod tests {
             contributions: vec![],
             missing: vec![],
         };
-        let notes = notes(&s, &ctx, &scored);
+        let notes_of = |s: &Signals| notes(s, &ctx, &scored);
+        let many = notes_of(&Signals {
+            nf: 3.0,
+            ..s.clone()
+        });
         assert!(
-            notes.contains(&"dave made none of the earlier commits to these files".to_string()),
-            "{notes:?}"
+            many.contains(&"dave made none of the earlier commits to these files".to_string()),
+            "{many:?}"
         );
         assert!(
-            notes.contains(&"dave last wrote none of the lines these files had before".to_string()),
-            "{notes:?}"
+            many.contains(&"dave last wrote none of the lines these files had before".to_string()),
+            "{many:?}"
+        );
+        let one = notes_of(&Signals { nf: 1.0, ..s });
+        assert!(
+            one.contains(&"dave made none of the earlier commits to this file".to_string()),
+            "{one:?}"
+        );
+        assert!(
+            one.contains(&"dave last wrote none of the lines this file had before".to_string()),
+            "{one:?}"
         );
     }
 
