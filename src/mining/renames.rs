@@ -63,7 +63,20 @@ fn git(git_dir: &Path) -> Command {
 }
 
 /// Run `cmd`, feeding it `input`, and return its output; killed past `deadline`.
-fn run(mut cmd: Command, input: &[u8], deadline: Option<Instant>) -> Result<Vec<u8>, RenameError> {
+fn run(cmd: Command, input: &[u8], deadline: Option<Instant>) -> Result<Vec<u8>, RenameError> {
+    let (out, failure) = run_keeping_output(cmd, input, deadline)?;
+    match failure {
+        Some(message) => Err(RenameError::Failed(message)),
+        None => Ok(out),
+    }
+}
+
+/// [`run`], returning what git wrote before it failed beside why it failed.
+fn run_keeping_output(
+    mut cmd: Command,
+    input: &[u8],
+    deadline: Option<Instant>,
+) -> Result<(Vec<u8>, Option<String>), RenameError> {
     let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
     let mut stdin = child.stdin.take().expect("piped");
     let input = input.to_vec();
@@ -100,9 +113,9 @@ fn run(mut cmd: Command, input: &[u8], deadline: Option<Instant>) -> Result<Vec<
     if !status.success() {
         let message = String::from_utf8_lossy(&err);
         let first = message.lines().next().unwrap_or("").trim();
-        return Err(RenameError::Failed(format!("{status}: {first}")));
+        return Ok((out, Some(format!("{status}: {first}"))));
     }
-    Ok(out)
+    Ok((out, None))
 }
 
 /// The rename entries of `git --raw -z` output: `:<modes> <ids> R<score>\0<old>\0<new>\0`.
@@ -130,27 +143,49 @@ fn parse_entries(
     pairs
 }
 
-/// Renames git finds in each non-merge commit reachable from `tips` and not from `hide`.
+/// Commits git could not diff before it gave up: a partial clone lacks more blobs than this.
+const MAX_UNREAD_COMMITS: usize = 32;
+
+/// The renames git finds in each commit of a walk, and the commits it could not read.
+#[derive(Debug, Default)]
+pub struct HistoryRenames {
+    pairs: HashMap<Oid, RenamePairs>,
+    /// Commits whose diff needs a blob the repository lacks (a partial or damaged clone):
+    /// git stops there, and their renames are left to libgit2's detection.
+    pub unread: Vec<Oid>,
+}
+
+impl HistoryRenames {
+    /// The renames git found in `commit`; None when git could not read it.
+    pub fn of(&self, commit: Oid) -> Option<&[(String, String)]> {
+        if self.unread.contains(&commit) {
+            return None;
+        }
+        Some(self.pairs.get(&commit).map_or(&[][..], |p| p))
+    }
+}
+
+/// `git log` options that list each commit's renames as raw `-z` entries after a `\x01<id>`
+/// header.
+const RAW_RENAMES: [&str; 6] = [
+    "-M",
+    "--raw",
+    "-z",
+    "--no-abbrev",
+    "--no-ext-diff",
+    "--no-textconv",
+];
+
+/// Renames git finds in each non-merge commit reachable from `tips` and not from `hide`. git
+/// stops at the first blob the repository lacks; the walk is then made again over an explicit
+/// list of its commits, going on past each commit it cannot read (at most
+/// [`MAX_UNREAD_COMMITS`]), so that a partial clone keeps git's renames everywhere else.
 pub fn of_history(
     git_dir: &Path,
     tips: &[Oid],
     hide: &[Oid],
     deadline: Option<Instant>,
-) -> Result<HashMap<Oid, RenamePairs>, RenameError> {
-    let mut cmd = git(git_dir);
-    cmd.args([
-        "log",
-        "--stdin",
-        "--no-merges",
-        "-M",
-        "--diff-filter=R",
-        "--raw",
-        "-z",
-        "--no-abbrev",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--format=%x01%H",
-    ]);
+) -> Result<HistoryRenames, RenameError> {
     let mut input = String::new();
     for t in tips {
         input.push_str(&format!("{t}\n"));
@@ -158,8 +193,81 @@ pub fn of_history(
     for h in hide {
         input.push_str(&format!("^{h}\n"));
     }
-    let out = run(cmd, input.as_bytes(), deadline)?;
-    let mut by_commit = HashMap::new();
+    let mut cmd = git(git_dir);
+    cmd.args([
+        "log",
+        "--stdin",
+        "--no-merges",
+        "--diff-filter=R",
+        "--format=%x01%H",
+    ])
+    .args(RAW_RENAMES);
+    match run(cmd, input.as_bytes(), deadline) {
+        Ok(out) => Ok(HistoryRenames {
+            pairs: parse_log(&out).into_iter().collect(),
+            unread: Vec::new(),
+        }),
+        Err(RenameError::Failed(message)) if message.contains("unable to read") => {
+            tracing::debug!(%message, "git lacks a blob: renames listed commit by commit");
+            of_listed_commits(git_dir, &input, deadline)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// [`of_history`] over the walk's commits listed one by one (`--no-walk`), restarting after
+/// each commit git cannot read.
+fn of_listed_commits(
+    git_dir: &Path,
+    walk: &str,
+    deadline: Option<Instant>,
+) -> Result<HistoryRenames, RenameError> {
+    let mut cmd = git(git_dir);
+    cmd.args(["rev-list", "--stdin", "--no-merges"]);
+    let listed = run(cmd, walk.as_bytes(), deadline)?;
+    let commits: Vec<Oid> = String::from_utf8_lossy(&listed)
+        .lines()
+        .filter_map(|l| Oid::from_str(l.trim()).ok())
+        .collect();
+    let mut renames = HistoryRenames::default();
+    let mut rest = &commits[..];
+    while !rest.is_empty() {
+        let mut cmd = git(git_dir);
+        // Every commit's header is written (no --diff-filter, which would leave out commits
+        // without a rename), so the last one written says how far git got.
+        cmd.args(["log", "--stdin", "--no-walk=unsorted", "--format=%x01%H"])
+            .args(RAW_RENAMES);
+        let input: String = rest.iter().map(|c| format!("{c}\n")).collect();
+        let (out, failure) = run_keeping_output(cmd, input.as_bytes(), deadline)?;
+        let written = parse_log(&out);
+        let done = match written.last() {
+            Some((last, _)) => rest.iter().position(|c| c == last).map_or(0, |i| i + 1),
+            None => 0,
+        };
+        renames
+            .pairs
+            .extend(written.into_iter().filter(|(_, pairs)| !pairs.is_empty()));
+        let Some(message) = failure else { break };
+        // git diffs a commit before it writes its header: the one after the last header
+        // written is the one it could not read.
+        let Some(&unread) = rest.get(done) else {
+            return Err(RenameError::Failed(message));
+        };
+        if renames.unread.len() >= MAX_UNREAD_COMMITS {
+            return Err(RenameError::Failed(format!(
+                "{message} (and {} more commits git cannot read)",
+                renames.unread.len()
+            )));
+        }
+        renames.unread.push(unread);
+        rest = &rest[done + 1..];
+    }
+    Ok(renames)
+}
+
+/// The commits of `git log --format=%x01%H --raw -z` output, in order, with their renames.
+fn parse_log(out: &[u8]) -> Vec<(Oid, RenamePairs)> {
+    let mut commits = Vec::new();
     for block in out.split(|&b| b == 1).skip(1) {
         let mut fields = block.split(|&b| b == 0).peekable();
         let Some(head) = fields.next() else { continue };
@@ -169,12 +277,9 @@ pub fn of_history(
         else {
             continue;
         };
-        let pairs = parse_entries(&mut fields);
-        if !pairs.is_empty() {
-            by_commit.insert(oid, pairs);
-        }
+        commits.push((oid, parse_entries(&mut fields)));
     }
-    Ok(by_commit)
+    commits
 }
 
 /// Renames git finds between two trees (commits or trees, by id).

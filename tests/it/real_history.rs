@@ -348,8 +348,8 @@ fn a_missing_blob_is_counted_without_lines() {
 
 /// A deleted file whose blob is absent beside an added one (a partial clone filtered by blob
 /// size, where the absent blobs are the big ones): git cannot pair renames there and libgit2's
-/// similarity cannot read the blob. Renames of identical content are still paired, and mine
-/// and score go on.
+/// similarity cannot read the blob. That commit's renames of identical content are still
+/// paired, git's renames are kept for every other commit, and mine and score go on.
 #[test]
 fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
     let repo = TestRepo::new();
@@ -362,10 +362,43 @@ fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
     let moved = repo.commit("bob", t(1), "Drop the song, move a, add new");
     repo.write("lib/a.txt", lines("a", 9));
     let grown = repo.commit("carol", t(2), "Grow a");
+    // A rename with an edit, after the commit git cannot read: git still pairs it.
+    repo.git(&["mv", "lib/a.txt", "lib/b.txt"]);
+    repo.write("lib/b.txt", lines("a", 10));
+    let renamed = repo.commit("dave", t(3), "Rename a to b, one more line");
     remove_blob(&repo, &format!("{moved}^:media/song.bin"));
 
+    let git_dir = repo.path().join(".git");
+    let head = git2::Oid::from_str(&renamed).unwrap();
+    let listed = riskgate::mining::renames::of_history(&git_dir, &[head], &[], None).unwrap();
+    let moved_id = git2::Oid::from_str(&moved).unwrap();
+    assert_eq!(
+        listed.unread,
+        vec![moved_id],
+        "only the commit beside the absent blob"
+    );
+    assert_eq!(listed.of(moved_id), None);
+    assert_eq!(
+        listed.of(head),
+        Some(&[("lib/a.txt".to_string(), "lib/b.txt".to_string())][..])
+    );
+
     let mined = mine_repo(repo.path());
-    assert_eq!(mined.rows.len(), 3);
+    assert_eq!(mined.rows.len(), 4);
+    assert!(
+        mined
+            .warnings
+            .iter()
+            .any(|w| w.starts_with("git could not read 1 of the commits")),
+        "{:?}",
+        mined.warnings
+    );
+    let row = mined.rows.iter().find(|r| r.commit_id == renamed).unwrap();
+    assert_eq!(
+        (row.signals.la, row.signals.ld, row.signals.nf),
+        (1.0, 0.0, 1.0),
+        "one renamed file with one line added"
+    );
     let row = mined.rows.iter().find(|r| r.commit_id == moved).unwrap();
     assert_eq!(row.signals.nf, 3.0, "song.bin, a.txt and new.txt");
     assert_eq!(
@@ -378,7 +411,11 @@ fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
         row.signals.nuc, 2.0,
         "a.txt's history goes on through the move"
     );
-    assert_score_equals_mine(repo.path(), &mined, &[moved.as_str(), grown.as_str()]);
+    assert_score_equals_mine(
+        repo.path(),
+        &mined,
+        &[moved.as_str(), grown.as_str(), renamed.as_str()],
+    );
 }
 
 /// A file changed by many commits: reverts to earlier versions, a branch merged with both

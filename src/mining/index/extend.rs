@@ -1,7 +1,7 @@
 //! Growing the index: the walk over commits not indexed yet (with renames as git detects
 //! them), and the commits the miner pushes as it goes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::IsTerminal;
 
 use git2::{Delta, DiffOptions, Oid, Repository, Sort};
@@ -159,7 +159,7 @@ impl HistoryIndex {
         commit: &git2::Commit<'_>,
         diff_opts: &mut DiffOptions,
         objects: &mut crate::mining::ObjectCache,
-        git_renames: Option<&HashMap<Oid, crate::mining::renames::RenamePairs>>,
+        git_renames: Option<&crate::mining::renames::HistoryRenames>,
     ) -> Result<(), git2::Error> {
         let parents: Vec<u32> = commit
             .parent_ids()
@@ -183,14 +183,13 @@ impl HistoryIndex {
                     resolved.push(self.intern_path(path));
                 }
             }
-        } else if let Some(by_commit) = git_renames {
+        } else if let Some(pairs) = git_renames.and_then(|r| r.of(commit.id())) {
             // A shallow clone's boundary commit has no parent here: every file looks added.
             let parent = commit
                 .parent_ids()
                 .next()
                 .and_then(|p| repo.find_commit(p).ok())
                 .map(|p| p.tree_id());
-            let pairs = by_commit.get(&commit.id()).map_or(&[][..], |p| p);
             let paths =
                 crate::mining::commit_paths(repo, objects, parent, commit.tree_id(), pairs)?;
             let mut seen = HashSet::new();

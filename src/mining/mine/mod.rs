@@ -120,7 +120,15 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
 
     let mut out = MinedHistory::default();
     let git_renames = match asked_renames.join() {
-        Ok(Ok(by_commit)) => Some(by_commit),
+        Ok(Ok(renames)) => {
+            if !renames.unread.is_empty() {
+                out.warnings.push(format!(
+                    "git could not read {} of the commits (blobs the clone lacks): their renames were detected by libgit2",
+                    renames.unread.len()
+                ));
+            }
+            Some(renames)
+        }
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
             out.warnings.push(format!(

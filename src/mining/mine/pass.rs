@@ -21,7 +21,7 @@ use crate::features::{
 use crate::mining::ancestry::Ancestry;
 use crate::mining::index::{author_key, HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
-use crate::mining::renames::RenamePairs;
+use crate::mining::renames::HistoryRenames;
 use crate::mining::{
     diff_commit_cached, merge_resolved, DiffedFile, LineDiffs, MiningError, ObjectCache,
     RenameSource, CONFIG_PATH,
@@ -33,7 +33,7 @@ pub(super) struct Pass<'r, 'p> {
     options: &'p MineOptions,
     plan: &'p Plan,
     /// Renames as git detected them, per commit (None: libgit2's detection is used).
-    git_renames: Option<HashMap<Oid, RenamePairs>>,
+    git_renames: Option<HistoryRenames>,
     index: HistoryIndex,
     chains: Ancestry,
     authors: Vec<AuthorHistory>,
@@ -65,7 +65,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         repo: &'r Repository,
         options: &'p MineOptions,
         plan: &'p Plan,
-        git_renames: Option<HashMap<Oid, RenamePairs>>,
+        git_renames: Option<HistoryRenames>,
         out: MinedHistory,
     ) -> Pass<'r, 'p> {
         Pass {
@@ -244,8 +244,8 @@ impl<'r, 'p> Pass<'r, 'p> {
         parent_tree: Option<Oid>,
         tree: Oid,
     ) -> Result<Vec<DiffedFile>, MiningError> {
-        let source = match &self.git_renames {
-            Some(by_commit) => RenameSource::Git(by_commit.get(&oid).map_or(&[][..], |p| p)),
+        let source = match self.git_renames.as_ref().and_then(|r| r.of(oid)) {
+            Some(pairs) => RenameSource::Git(pairs),
             None => RenameSource::Libgit2,
         };
         diff_commit_cached(self.repo, &mut self.objects, parent_tree, tree, source)?
