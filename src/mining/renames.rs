@@ -165,8 +165,8 @@ impl HistoryRenames {
     }
 }
 
-/// `git log` options that list each commit's renames as raw `-z` entries after a `\x01<id>`
-/// header.
+/// Options that make git list renames as raw `-z` entries (`git log` puts each commit's after
+/// its `\x01<id>` header).
 const RAW_RENAMES: [&str; 6] = [
     "-M",
     "--raw",
@@ -290,18 +290,10 @@ pub fn between(
     deadline: Option<Instant>,
 ) -> Result<RenamePairs, RenameError> {
     let mut cmd = git(git_dir);
-    cmd.args([
-        "diff-tree",
-        "-r",
-        "-M",
-        "--diff-filter=R",
-        "-z",
-        "--no-abbrev",
-        "--no-ext-diff",
-        "--no-textconv",
-    ])
-    .arg(old.to_string())
-    .arg(new.to_string());
+    cmd.args(["diff-tree", "-r", "--diff-filter=R"])
+        .args(RAW_RENAMES)
+        .arg(old.to_string())
+        .arg(new.to_string());
     let out = run(cmd, b"", deadline)?;
     let mut fields = out.split(|&b| b == 0).peekable();
     Ok(parse_entries(&mut fields))

@@ -548,28 +548,15 @@ mod tests {
             contributions: vec![],
             missing: vec![],
         };
-        let notes_of = |s: &Signals| notes(s, &ctx, &scored);
-        let many = notes_of(&Signals {
-            nf: 3.0,
-            ..s.clone()
-        });
-        assert!(
-            many.contains(&"dave made none of the earlier commits to these files".to_string()),
-            "{many:?}"
-        );
-        assert!(
-            many.contains(&"dave last wrote none of the lines these files had before".to_string()),
-            "{many:?}"
-        );
-        let one = notes_of(&Signals { nf: 1.0, ..s });
-        assert!(
-            one.contains(&"dave made none of the earlier commits to this file".to_string()),
-            "{one:?}"
-        );
-        assert!(
-            one.contains(&"dave last wrote none of the lines this file had before".to_string()),
-            "{one:?}"
-        );
+        for (nf, files) in [(3.0, "these files"), (1.0, "this file")] {
+            let said = notes(&Signals { nf, ..s.clone() }, &ctx, &scored);
+            for note in [
+                format!("dave made none of the earlier commits to {files}"),
+                format!("dave last wrote none of the lines {files} had before"),
+            ] {
+                assert!(said.contains(&note), "{note:?} not in {said:?}");
+            }
+        }
     }
 
     #[test]
