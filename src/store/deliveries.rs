@@ -186,7 +186,9 @@ pub(super) const SUPERSEDE_IN_BATCH: &str =
 /// PRs, `$5` heads, `$6` keep-from and `$7` last-run ids. The rows are locked in id order
 /// first, so batches written at once (by other instances too) never wait on each other in a
 /// circle, and a job that stopped being queued while the lock was awaited is left alone. It
-/// returns the pull request of each job superseded.
+/// returns the pull request of each job superseded. Its plan cannot see the pull requests'
+/// values; the migration `supersede_estimates` keeps it to `jobs_by_pull_request` when a
+/// backlog skews the table's statistics.
 pub(super) const SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST: &str = "WITH doomed AS ( \
        SELECT id FROM jobs WHERE status = 'queued' AND id IN ( \
          SELECT j.id FROM unnest($3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[]) \

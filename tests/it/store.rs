@@ -1406,6 +1406,52 @@ async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db
     );
 }
 
+#[tokio::test]
+async fn postgres_a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog() {
+    on_postgres(a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog).await
+}
+
+/// GitHub has been unreachable and one busy pull request's jobs wait by the thousand: nearly
+/// every job of the table is queued, for one pull request and head. A batch over several pull
+/// requests supersedes them in one statement whose plan cannot see each pull request's values
+/// and rests on the table's statistics. Skewed like this, they once had it read every live
+/// job and then the whole table for a batch that superseded one job. It must read about what
+/// it changes.
+async fn a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog(db: Db) {
+    const BACKLOG: i64 = 20_000;
+    let busy_head = "a".repeat(40);
+    insert_scoring_jobs(&db, BACKLOG, "7", &format!("'{busy_head}'"), 1000, "queued", 0).await;
+    raw_execute(&db, "ANALYZE jobs").await.unwrap();
+
+    const BATCHES: usize = 10;
+    for b in 0..BATCHES {
+        // Pull request 7 again at its head (nothing to supersede), and a new head of 8.
+        let busy = delivery(&format!("busy-{b}"));
+        let pushed = delivery(&format!("pushed-{b}"));
+        let batch = [
+            PreparedDelivery::new(&busy, &[score_job(7, &busy_head)]),
+            PreparedDelivery::new(&pushed, &[score_job(8, &format!("{b:040x}"))]),
+        ];
+        let outcomes = db.store.record_deliveries(&batch, 2_000).await.unwrap();
+        let superseded: Vec<u64> = outcomes
+            .iter()
+            .map(|o| match o {
+                Recorded::Queued { superseded, .. } => *superseded,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(superseded, vec![0, u64::from(b > 0)], "batch {b}");
+    }
+
+    let rows_read = job_rows_read(db).await;
+    assert!(
+        rows_read < BACKLOG,
+        "{BATCHES} batches that superseded {} jobs read {rows_read} job rows: the backlog, \
+         more than once",
+        BATCHES - 1
+    );
+}
+
 // ----- connecting ----------------------------------------------------------
 
 #[tokio::test]
