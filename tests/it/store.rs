@@ -1420,7 +1420,8 @@ async fn postgres_a_batch_over_several_pull_requests_reads_what_it_changes_behin
 async fn a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog(db: Db) {
     const BACKLOG: i64 = 20_000;
     let busy_head = "a".repeat(40);
-    insert_scoring_jobs(&db, BACKLOG, "7", &format!("'{busy_head}'"), 1000, "queued", 0).await;
+    let head_sql = format!("'{busy_head}'");
+    insert_scoring_jobs(&db, BACKLOG, "7", &head_sql, 1000, "queued", 0).await;
     raw_execute(&db, "ANALYZE jobs").await.unwrap();
 
     const BATCHES: usize = 10;
