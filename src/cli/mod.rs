@@ -106,7 +106,7 @@ pub fn one_line(err: &anyhow::Error) -> String {
 /// App's database finds it when no URL is given.
 pub(crate) fn database_url_or_default(url: Option<&str>, data_dir: &std::path::Path) -> String {
     url.map(str::to_string)
-        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("riskgate.db").display()))
+        .unwrap_or_else(|| crate::store::sqlite_url_in(data_dir))
 }
 
 /// Where the App's database is, for the commands that read or write it.

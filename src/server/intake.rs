@@ -299,7 +299,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_writer_that_panics_is_replaced_and_its_batch_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+        let url = crate::store::sqlite_url_in(dir.path());
         let store = Store::connect(&url).await.unwrap();
         let writer = DeliveryWriter::start(store.clone()).unwrap();
 

@@ -21,6 +21,12 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// intake's.
 const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The URL of the SQLite file `riskgate.db` in `dir`: the App's database when no URL is
+/// given.
+pub fn sqlite_url_in(dir: &std::path::Path) -> String {
+    format!("sqlite://{}", dir.join("riskgate.db").display())
+}
+
 impl Store {
     /// Opens the database named by `database_url` and brings its schema up
     /// to date.

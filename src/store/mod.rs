@@ -122,6 +122,7 @@ mod retention;
 mod scores;
 mod types;
 
+pub use connection::sqlite_url_in;
 pub use deliveries::PreparedDelivery;
 pub use error::StoreError;
 pub use incidents::{IncidentWrite, LinkChanges, LinkRejection, StoredLink};

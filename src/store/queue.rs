@@ -546,7 +546,7 @@ mod tests {
     #[tokio::test]
     async fn claims_on_sqlite_read_the_live_jobs_not_the_whole_queue() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+        let url = crate::store::sqlite_url_in(dir.path());
         let store = Store::connect(&url).await.unwrap();
         for (sql, index) in [
             (CLAIM_SQLITE, "USING INDEX jobs_live_by_id"),

@@ -556,10 +556,7 @@ fn serve_command(dir: &Path, env: &[(&str, Option<&str>)]) -> Command {
         .env("RISKGATE_PRIVATE_KEY", private_key())
         .env("RISKGATE_WEBHOOK_SECRET", SECRET)
         .env("RISKGATE_DATA_DIR", dir.join("data"))
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("riskgate.db").display()),
-        )
+        .env("DATABASE_URL", riskgate::store::sqlite_url_in(&dir))
         .env("RISKGATE_GITHUB_API_URL", "http://127.0.0.1:9")
         .env_remove("RISKGATE_MODEL")
         .stdout(Stdio::piped())
@@ -1039,7 +1036,7 @@ async fn a_full_intake_queue_refuses_at_once_and_loses_nothing_it_let_in() {
     use sqlx::Connection as _;
 
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+    let url = riskgate::store::sqlite_url_in(dir.path());
     let store = Store::connect(&url).await.unwrap();
     let mut blocker = sqlx::SqliteConnection::connect(&url).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")

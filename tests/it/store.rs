@@ -39,7 +39,7 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+    let url = riskgate::store::sqlite_url_in(dir.path());
     let store = Store::connect(&url).await.expect("open the SQLite store");
     assert_eq!(store.backend(), Backend::Sqlite);
     test(Db {
@@ -1515,7 +1515,7 @@ async fn sqlite_in_memory_store_works() {
 #[tokio::test]
 async fn sqlite_closed_store_refuses_deliveries() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("riskgate.db").display());
+    let url = riskgate::store::sqlite_url_in(dir.path());
     let store = Store::connect(&url).await.unwrap();
     store
         .record_delivery(&delivery("c-1"), &[], 10)

@@ -234,7 +234,7 @@ pub(crate) fn database(db: Db) -> Database {
         Db::Sqlite => {
             let dir = tempfile::tempdir().unwrap();
             Database {
-                url: format!("sqlite://{}", dir.path().join("riskgate.db").display()),
+                url: riskgate::store::sqlite_url_in(dir.path()),
                 drop_name: None,
                 _dir: Some(dir),
             }
