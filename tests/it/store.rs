@@ -1259,38 +1259,30 @@ async fn job_rows_read(db: Db) -> i64 {
     // Client backends only: an autovacuum worker may stay on the freshly filled table for
     // seconds when the whole suite loads the machine, and what it reads is not counted in
     // the statistics read below.
-    let others_sql = "SELECT count(*) FROM pg_stat_activity \
+    let others_sql = "SELECT pid, COALESCE(query, '') FROM pg_stat_activity \
          WHERE datname = current_database() AND pid <> pg_backend_pid() \
            AND backend_type = 'client backend'";
     let mut rows_read = None;
     for attempt in 0..400 {
-        let others: i64 = sqlx::query_scalar(others_sql)
-            .fetch_one(&mut conn)
-            .await
-            .unwrap();
-        if others > 0 && attempt == 100 {
-            // Under the whole suite's load a closed pool has once left one idle connection
-            // open for longer than 20 s. Ended from here, its backend still reports what it
-            // read as it exits, which is all this measures.
-            let left: Vec<(i32, String)> = sqlx::query_as(
-                "SELECT pid, COALESCE(query, '') FROM pg_stat_activity \
-                 WHERE datname = current_database() AND pid <> pg_backend_pid() \
-                   AND backend_type = 'client backend'",
-            )
+        let others: Vec<(i32, String)> = sqlx::query_as(others_sql)
             .fetch_all(&mut conn)
             .await
             .unwrap();
-            for (pid, _) in &left {
+        if !others.is_empty() && attempt == 100 {
+            // Under the whole suite's load a closed pool has once left one idle connection
+            // open for longer than 20 s. Ended from here, its backend still reports what it
+            // read as it exits, which is all this measures.
+            for (pid, _) in &others {
                 sqlx::query("SELECT pg_terminate_backend($1)")
                     .bind(pid)
                     .execute(&mut conn)
                     .await
                     .unwrap();
             }
-            let ended: Vec<&str> = left.iter().map(|(_, query)| query.as_str()).collect();
+            let ended: Vec<&str> = others.iter().map(|(_, query)| query.as_str()).collect();
             eprintln!("ended the store's connections left after 5 s: {ended:?}");
         }
-        if others == 0 {
+        if others.is_empty() {
             let read: i64 = sqlx::query_scalar(
                 "SELECT (COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0))::BIGINT \
                  FROM pg_stat_user_tables WHERE relname = 'jobs'",
