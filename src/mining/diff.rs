@@ -40,7 +40,19 @@ pub struct DiffedFile {
     pub file: FileChange,
     pub old_id: Oid,
     pub new_id: Oid,
+    /// The diff's hunks, as `git diff` shows them: what the line counts and a fix's removed
+    /// lines come from.
     pub hunks: Vec<Hunk>,
+    /// The hunks `git blame` passes lines by, when they are not `hunks`
+    /// ([`LineDiffs::stats_and_blame_hunks`]).
+    pub blame_hunks: Option<Vec<Hunk>>,
+}
+
+impl DiffedFile {
+    /// The hunks line owners are carried over by, as `git blame` carries them.
+    pub fn owner_hunks(&self) -> &[Hunk] {
+        self.blame_hunks.as_deref().unwrap_or(&self.hunks)
+    }
 }
 
 /// `diff_change` keeping blob ids and hunks; `base` None diffs against the empty tree.
@@ -231,6 +243,7 @@ pub(super) fn diffed_file(
             old_id: old.0,
             new_id: new.0,
             hunks,
+            blame_hunks: None,
         },
         texts,
     }
@@ -258,11 +271,13 @@ impl PendingFile {
     pub fn finish(self, line_diffs: &mut LineDiffs<'_>) -> Result<DiffedFile, MiningError> {
         let mut d = self.diffed;
         if let Some([old, new]) = self.texts {
-            let stats = line_diffs.stats(d.old_id, &old, d.new_id, &new)?;
+            let (stats, blame_hunks) =
+                line_diffs.stats_and_blame_hunks(d.old_id, &old, d.new_id, &new)?;
             d.file.added = stats.added;
             d.file.deleted = stats.deleted;
             d.file.added_lines = stats.added_lines;
             d.hunks = stats.hunks;
+            d.blame_hunks = blame_hunks;
         }
         Ok(d)
     }

@@ -1,5 +1,5 @@
-//! Line diffs of two blobs' contents, made the one way git makes them, so every count and hunk
-//! agrees wherever it is computed.
+//! Line diffs of two blobs' contents, made the ways git makes them (`git diff`'s for counts,
+//! `git blame`'s for line owners), so every count and hunk agrees wherever it is computed.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -77,7 +77,8 @@ pub(super) fn whole_file(lines: u64, added: bool) -> LineStats {
 /// Zero-context line diffs of two blobs' contents, made with git's default algorithm (Myers
 /// with its heuristics, sliders placed by the indent heuristic) straight from the bytes: one
 /// function for every line diff the miner and the scorer make, so line counts, hunks and line
-/// owners agree wherever they are computed. libgit2 looks up the `diff` attribute of a blob
+/// owners agree wherever they are computed. Counts follow `git diff`; owners follow
+/// `git blame`, whose diffs leave out the versions' common tail ([`tail_git_leaves_out`]). libgit2 looks up the `diff` attribute of a blob
 /// diffed without a path as if its path were `file`: when the repository's attributes (system,
 /// global, `info/attributes`) set it, as they almost never do, the diff is left to libgit2's
 /// blob diff so the attribute applies.
@@ -169,35 +170,75 @@ impl<'r> LineDiffs<'r> {
         u8::from(self.blobs_from.is_some())
     }
 
-    /// As [`stats`](Self::stats), for the diffs of a replay along one file's history, where
-    /// each version is diffed twice (as the new side, then as the old): each blob's lines are
-    /// numbered once ([`LineTokens`]). Gives what `stats` gives.
-    pub(crate) fn stats_in_history(
+    /// [`stats`](Self::stats), and the hunks of the zero-context diff `git blame` passes lines
+    /// to an older version by when they are not the full diff's ([`tail_git_leaves_out`]):
+    /// `None` when git leaves no line out, or when libgit2 makes the diff (under the
+    /// repository's diff attributes). Both diffs read the lines once.
+    pub(crate) fn stats_and_blame_hunks(
         &mut self,
         old_id: Oid,
         old: &[u8],
         new_id: Oid,
         new: &[u8],
-    ) -> Result<LineStats, git2::Error> {
+    ) -> Result<(LineStats, Option<Vec<Hunk>>), git2::Error> {
+        if self.blobs_from.is_some() || old == new {
+            return Ok((self.stats(old_id, old, new_id, new)?, None));
+        }
+        let input = imara::InternedInput::new(old, new);
+        let full = interned_diff(&input, input.before.len(), input.after.len());
+        let cut = tail_git_leaves_out(old, new).lines;
+        let blame = (cut > 0).then(|| {
+            interned_diff(&input, input.before.len() - cut, input.after.len() - cut).hunks
+        });
+        Ok((full, blame))
+    }
+
+    /// The hunks `git blame` passes lines to an older version by
+    /// ([`stats_and_blame_hunks`](Self::stats_and_blame_hunks)).
+    pub(crate) fn blame_hunks(
+        &mut self,
+        old_id: Oid,
+        old: &[u8],
+        new_id: Oid,
+        new: &[u8],
+    ) -> Result<Vec<Hunk>, git2::Error> {
+        let (full, blame) = self.stats_and_blame_hunks(old_id, old, new_id, new)?;
+        Ok(blame.unwrap_or(full.hunks))
+    }
+
+    /// The hunks `git blame` passes lines by ([`blame_hunks`](Self::blame_hunks)), for the diffs of a replay along one file's history, where each
+    /// version is diffed twice (as the new side, then as the old): each blob's lines are
+    /// numbered once ([`LineTokens`]).
+    pub(crate) fn blame_hunks_in_history(
+        &mut self,
+        old_id: Oid,
+        old: &[u8],
+        new_id: Oid,
+        new: &[u8],
+    ) -> Result<Vec<Hunk>, git2::Error> {
         if self.blobs_from.is_some() {
-            return self.stats(old_id, old, new_id, new);
+            return Ok(self.stats(old_id, old, new_id, new)?.hunks);
         }
         if old == new {
-            return Ok(LineStats::default());
+            return Ok(Vec::new());
         }
+        let cut = tail_git_leaves_out(old, new).lines;
         let before = self.lines.tokens(old_id, old);
         let after = self.lines.tokens(new_id, new);
+        // The cut starts at a line start on both sides, so its lines are the last tokens.
+        let (before_kept, after_kept) =
+            (&before[..before.len() - cut], &after[..after.len() - cut]);
         let mut diff = imara::Diff::default();
         let numbered = self.lines.indents.len() as u32;
-        diff.compute_with(imara::Algorithm::Myers, &before, &after, numbered);
+        diff.compute_with(imara::Algorithm::Myers, before_kept, after_kept, numbered);
         let indents = &self.lines.indents;
         diff.postprocess_with(
-            &before,
-            &after,
+            before_kept,
+            after_kept,
             imara::IndentHeuristic::new(|t: imara::Token| indents[t.0 as usize]),
         );
         self.lines.bound(before.len() + after.len());
-        Ok(stats_of_diff(&diff))
+        Ok(stats_of_diff(&diff).hunks)
     }
 
     fn imara_stats(&mut self, old: &[u8], new: &[u8]) -> LineStats {
@@ -205,9 +246,66 @@ impl<'r> LineDiffs<'r> {
             return LineStats::default();
         }
         let input = imara::InternedInput::new(old, new);
-        let mut diff = imara::Diff::compute(imara::Algorithm::Myers, &input);
-        diff.postprocess_lines(&input);
-        stats_of_diff(&diff)
+        interned_diff(&input, input.before.len(), input.after.len())
+    }
+}
+
+/// The diff of the first `old_lines` and `new_lines` lines of an interned pair of versions.
+fn interned_diff(
+    input: &imara::InternedInput<&[u8]>,
+    old_lines: usize,
+    new_lines: usize,
+) -> LineStats {
+    let (before, after) = (&input.before[..old_lines], &input.after[..new_lines]);
+    let mut diff = imara::Diff::default();
+    diff.compute_with(
+        imara::Algorithm::Myers,
+        before,
+        after,
+        input.interner.num_tokens(),
+    );
+    diff.postprocess_with(
+        before,
+        after,
+        imara::IndentHeuristic::new(|t: imara::Token| {
+            imara::IndentLevel::for_ascii_line(input.interner[t].iter().copied(), 8)
+        }),
+    );
+    stats_of_diff(&diff)
+}
+
+/// The end of two versions git leaves out of its zero-context diffs (the diffs `git blame`
+/// makes), the same bytes and lines on both sides.
+#[derive(Debug, PartialEq)]
+struct TailCut {
+    bytes: usize,
+    lines: usize,
+}
+
+/// Before a zero-context diff git drops the two versions' common tail in whole KiB blocks,
+/// keeping the part of the last block up to its first line end. The diff's view of how often
+/// each line occurs changes with it, and with that where an ambiguous diff lines up: a line
+/// the full diff (`git diff`, `--numstat`) shows removed and added again can be unchanged to
+/// `git blame`, which keeps its older owner.
+fn tail_git_leaves_out(old: &[u8], new: &[u8]) -> TailCut {
+    const BLOCK: usize = 1024;
+    let shorter = old.len().min(new.len());
+    let mut common = 0;
+    while common + BLOCK <= shorter
+        && old[old.len() - common - BLOCK..old.len() - common]
+            == new[new.len() - common - BLOCK..new.len() - common]
+    {
+        common += BLOCK;
+    }
+    let tail = &old[old.len() - common..];
+    let Some(first_end) = tail.iter().position(|&b| b == b'\n') else {
+        return TailCut { bytes: 0, lines: 0 };
+    };
+    let cut = &tail[first_end + 1..];
+    let unended = !cut.is_empty() && !cut.ends_with(b"\n");
+    TailCut {
+        bytes: cut.len(),
+        lines: cut.iter().filter(|&&b| b == b'\n').count() + usize::from(unended),
     }
 }
 
@@ -279,25 +377,49 @@ mod tests {
         versions
     }
 
+    /// What `blame_hunks_in_history` should give: the pairwise diffs' blame hunks.
+    fn pairwise_blame_hunks(diffs: &mut LineDiffs<'_>, old: &[u8], new: &[u8]) -> Vec<Hunk> {
+        let id = |v: &[u8]| Oid::hash_object(ObjectType::Blob, v).unwrap();
+        diffs.blame_hunks(id(old), old, id(new), new).unwrap()
+    }
+
     /// The diffs of a replay, each blob's lines numbered once, are the diffs made pair by
     /// pair: along the history, against older versions (a merge's parents), and after the
-    /// numbering was forgotten.
+    /// numbering was forgotten; with and without a common tail git leaves out.
     #[test]
     fn diffs_along_a_history_equal_diffs_made_pair_by_pair() {
         let dir = tempfile::tempdir().unwrap();
         let repo = Repository::init(dir.path()).unwrap();
-        let versions = file_versions(120);
         let id = |v: &[u8]| Oid::hash_object(ObjectType::Blob, v).unwrap();
         let mut along = LineDiffs::new(&repo);
         let mut pairwise = LineDiffs::new(&repo);
-        let mut pairs: Vec<(usize, usize)> = (1..versions.len()).map(|i| (i - 1, i)).collect();
-        pairs.extend((10..versions.len()).step_by(7).map(|i| (i - 10, i)));
-        for (a, b) in pairs {
-            let (old, new) = (&versions[a], &versions[b]);
-            let got = along.stats_in_history(id(old), old, id(new), new).unwrap();
-            let want = pairwise.stats(id(old), old, id(new), new).unwrap();
-            assert_eq!(got, want, "versions {a} and {b}");
+        let trailer: Vec<u8> = (0..200)
+            .flat_map(|i| format!("}}\n\n    tail {i}\n").into_bytes())
+            .collect();
+        let mut cuts = 0;
+        for with_trailer in [false, true] {
+            let mut versions = file_versions(120);
+            if with_trailer {
+                for v in &mut versions {
+                    if !v.ends_with(b"\n") {
+                        v.push(b'\n');
+                    }
+                    v.extend_from_slice(&trailer);
+                }
+            }
+            let mut pairs: Vec<(usize, usize)> = (1..versions.len()).map(|i| (i - 1, i)).collect();
+            pairs.extend((10..versions.len()).step_by(7).map(|i| (i - 10, i)));
+            for (a, b) in pairs {
+                let (old, new) = (&versions[a], &versions[b]);
+                cuts += usize::from(tail_git_leaves_out(old, new).lines > 0);
+                let got = along
+                    .blame_hunks_in_history(id(old), old, id(new), new)
+                    .unwrap();
+                let want = pairwise_blame_hunks(&mut pairwise, old, new);
+                assert_eq!(got, want, "versions {a} and {b}, trailer {with_trailer}");
+            }
         }
+        assert!(cuts > 100, "git leaves a tail out of most diffs: {cuts}");
         // A file with few lines after one with many: the numbering is forgotten and begun
         // again, and the diffs stay the same.
         let big: Vec<u8> = (0..20_000)
@@ -305,20 +427,136 @@ mod tests {
             .collect();
         let bigger = [&big[..], b"end\n"].concat();
         let got = along
-            .stats_in_history(id(&big), &big, id(&bigger), &bigger)
+            .blame_hunks_in_history(id(&big), &big, id(&bigger), &bigger)
             .unwrap();
-        assert_eq!(got.added, 1);
+        assert_eq!(got.iter().map(|h| h.new_lines).sum::<u32>(), 1);
         assert!(along.lines.indents.len() > 20_000);
+        let versions = file_versions(6);
         for (a, b) in [(3, 4), (4, 5)] {
             let (old, new) = (&versions[a], &versions[b]);
             assert_eq!(
-                along.stats_in_history(id(old), old, id(new), new).unwrap(),
-                pairwise.stats(id(old), old, id(new), new).unwrap()
+                along
+                    .blame_hunks_in_history(id(old), old, id(new), new)
+                    .unwrap(),
+                pairwise_blame_hunks(&mut pairwise, old, new)
             );
             assert!(
                 along.lines.indents.len() < 1_000,
                 "the numbering was begun again"
             );
         }
+    }
+
+    /// git cuts the common tail in whole KiB blocks and keeps the last block up to its first
+    /// line end; nothing when no block is common or the blocks hold no line end.
+    #[test]
+    fn the_tail_git_leaves_out_is_whole_blocks_back_to_a_line_end() {
+        let cut = |old: &[u8], new: &[u8]| tail_git_leaves_out(old, new);
+        let none = TailCut { bytes: 0, lines: 0 };
+        let tail: Vec<u8> = (0..300)
+            .flat_map(|i| format!("t{i:03}\n").into_bytes())
+            .collect();
+        assert_eq!(cut(b"a\n", b"b\n"), none);
+        // 1,500 common bytes: one block of 1,024, less the part before its first line end.
+        let (old, new) = (
+            [b"old\n", &tail[..]].concat(),
+            [b"new!\n", &tail[..]].concat(),
+        );
+        let common = tail.len().min(1_500) / 1024 * 1024;
+        let kept = &tail[tail.len() - common..];
+        let first_end = kept.iter().position(|&b| b == b'\n').unwrap();
+        let want_bytes = common - first_end - 1;
+        assert_eq!(
+            cut(&old, &new),
+            TailCut {
+                bytes: want_bytes,
+                lines: want_bytes / 5,
+            }
+        );
+        // A tail with no line end in it, and one whose last line has none.
+        let long_line = vec![b'x'; 3_000];
+        assert_eq!(
+            cut(
+                &[b"a\n", &long_line[..]].concat(),
+                &[b"b\n", &long_line[..]].concat()
+            ),
+            none
+        );
+        let unended = [&tail[..], b"last"].concat();
+        let got = cut(
+            &[b"a\n", &unended[..]].concat(),
+            &[b"b\n", &unended[..]].concat(),
+        );
+        assert_eq!(got.lines, got.bytes / 5 + 1);
+    }
+
+    /// The case git blame and git diff disagree on: a line kept in the middle of rewritten
+    /// ones, beside blank lines that the whole file has many of and the part git diffs has few.
+    /// The full diff removes and adds it again; the diff without the common tail keeps it.
+    #[test]
+    fn a_line_the_full_diff_rewrites_can_be_kept_by_git_blames_diff() {
+        let head_old = ["void init()", "{", "\tsetup();", "", "\tself = Create(0,"]
+            .map(String::from)
+            .into_iter()
+            .chain((0..9).map(|i| format!("            arg{i},")))
+            .chain(["", "\ttooltips(self);"].map(String::from));
+        let head_new = [
+            "void init()",
+            "{",
+            "\tsetup();",
+            "",
+            "\tauto s = A\\",
+            "\t\t| B\\",
+        ]
+        .map(String::from)
+        .into_iter()
+        .chain(["\t\t| C;", "", "\tself = Create(0,"].map(String::from))
+        .chain((0..11).map(|i| format!("\t\t\targ{i},")))
+        .chain(["", "\ttheme(self);", "\ttooltips(self);"].map(String::from));
+        let tail: Vec<String> = (0..60)
+            .map(|i| format!("\tstatement_{i}();"))
+            .chain(std::iter::once("}".to_string()))
+            .chain((0..100).flat_map(|i| {
+                [
+                    String::new(),
+                    format!("int f{i}()"),
+                    "{".into(),
+                    format!("\treturn {i};"),
+                    "}".into(),
+                ]
+            }))
+            .collect();
+        let text = |head: Vec<String>| {
+            (head
+                .into_iter()
+                .chain(tail.iter().cloned())
+                .collect::<Vec<_>>()
+                .join("\n")
+                + "\n")
+                .into_bytes()
+        };
+        let (old, new) = (text(head_old.collect()), text(head_new.collect()));
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let id = |v: &[u8]| Oid::hash_object(ObjectType::Blob, v).unwrap();
+        let mut diffs = LineDiffs::new(&repo);
+        let (full, blamed) = diffs
+            .stats_and_blame_hunks(id(&old), &old, id(&new), &new)
+            .unwrap();
+        assert_eq!(full, diffs.stats(id(&old), &old, id(&new), &new).unwrap());
+        assert_eq!((full.added, full.deleted), (17, 10), "git diff --numstat");
+        let blamed = blamed.expect("a tail is left out");
+        let added: u32 = blamed.iter().map(|h| h.new_lines).sum();
+        let removed: u32 = blamed.iter().map(|h| h.old_lines).sum();
+        assert_eq!((added, removed), (16, 9), "git diff -U0");
+        // Line 5 of the old version (the call) is line 9 of the new one, unchanged.
+        let owners = crate::mining::owners::apply_hunks(&[1; 200], &blamed, 300, 2);
+        assert_eq!(owners[8], 1);
+        assert_eq!(
+            blamed,
+            diffs
+                .blame_hunks_in_history(id(&old), &old, id(&new), &new)
+                .unwrap()
+        );
     }
 }

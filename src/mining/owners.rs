@@ -6,7 +6,9 @@
 //! agree:
 //!
 //! - a non-merge commit that adds or changes a text file owns the lines its line diff against
-//!   its first parent adds; the other lines keep the owners they had in the parent's version;
+//!   its first parent adds; the other lines keep the owners they had in the parent's version.
+//!   The line diff is the zero-context one `git blame` makes, which can line up differently
+//!   from `git diff`'s ([`LineDiffs::blame_hunks`]);
 //! - a merge whose version of a file differs from every parent's ("resolved", by hand or by
 //!   the merge machinery) takes each line from the first parent whose version has it
 //!   unchanged, and owns the lines no parent has;
@@ -369,14 +371,14 @@ pub fn replay_owners(
                 };
                 needs_whole_replay!(id);
                 cost.diffs += 1;
-                let stats =
-                    line_diffs.stats_in_history(id, old.content(), new_id, new.content())?;
+                let hunks =
+                    line_diffs.blame_hunks_in_history(id, old.content(), new_id, new.content())?;
                 let Some(owners) =
                     seen_from(&local, id, index.lookup(parent), index, history, seeded)
                 else {
                     return Ok(None);
                 };
-                parents.push((owners.unwrap_or_else(|| empty.clone()), stats.hunks));
+                parents.push((owners.unwrap_or_else(|| empty.clone()), hunks));
             }
             if parents.is_empty() {
                 continue;
@@ -421,8 +423,12 @@ pub fn replay_owners(
                     }
                     needs_whole_replay!(id);
                     cost.diffs += 1;
-                    let stats =
-                        line_diffs.stats_in_history(id, old.content(), new_id, new.content())?;
+                    let hunks = line_diffs.blame_hunks_in_history(
+                        id,
+                        old.content(),
+                        new_id,
+                        new.content(),
+                    )?;
                     let Some(before) = seen_from(
                         &local,
                         id,
@@ -433,12 +439,7 @@ pub fn replay_owners(
                     ) else {
                         return Ok(None);
                     };
-                    apply_hunks(
-                        &before.unwrap_or_else(|| empty.clone()),
-                        &stats.hunks,
-                        new_len,
-                        c,
-                    )
+                    apply_hunks(&before.unwrap_or_else(|| empty.clone()), &hunks, new_len, c)
                 }
             }
         };

@@ -259,6 +259,83 @@ fn the_same_version_made_on_two_branches_is_owned_along_each_branch() {
     assert_eq!(row.signals.author_blame_share, Some(1.0 / 5.0));
 }
 
+/// A call rewritten around one line that stays, in a file whose long tail is full of blank
+/// lines: `git diff` shows the line removed and added again, `git blame` (whose diffs leave
+/// out the common tail) keeps it. The head of the file before and after, then the tail.
+fn rewritten_call() -> (String, String) {
+    let mut before = String::from("fn open()\n{\n\tprepare();\n\n\twindow = make(0,\n");
+    before += &(0..9)
+        .map(|i| format!("        a{i},\n"))
+        .collect::<String>();
+    before += "\n\tshow(window);\n";
+    let mut after = String::from("fn open()\n{\n\tprepare();\n\n\tlet flags = F\\\n");
+    after += "\t\t| G\\\n\t\t| H;\n\n\twindow = make(0,\n";
+    after += &(0..11)
+        .map(|i| format!("\t\t\ta{i},\n"))
+        .collect::<String>();
+    after += "\n\tstyle(window);\n\tshow(window);\n";
+    let mut tail: String = (0..60).map(|i| format!("\tstep_{i}();\n")).collect();
+    tail += "}\n";
+    tail += &(0..100)
+        .map(|i| format!("\nfn g{i}()\n{{\n\t{i}\n}}\n"))
+        .collect::<String>();
+    (before + &tail, after + &tail)
+}
+
+fn blamed_lines_of(repo: &TestRepo, author: &str) -> (usize, usize) {
+    let blamed = repo.git(&["blame", "--line-porcelain", "HEAD", "--", "w.rs"]);
+    let mails: Vec<&str> = blamed
+        .lines()
+        .filter_map(|l| l.strip_prefix("author-mail "))
+        .collect();
+    let theirs = format!("<{author}@example.com>");
+    (mails.iter().filter(|m| **m == theirs).count(), mails.len())
+}
+
+/// Line counts are `git diff`'s and line owners `git blame`'s where the two line up a change
+/// differently: after a plain commit and after a merge, in `mine` and in `score` alike.
+#[test]
+fn line_owners_are_git_blames_where_its_diff_lines_up_differently() {
+    let (before, after) = rewritten_call();
+    let repo = TestRepo::new();
+    repo.write("w.rs", &before);
+    repo.commit("alice", t(0), "Import");
+    repo.git(&["checkout", "-q", "-b", "b"]);
+    repo.write("w.rs", &after);
+    let rewrite = repo.commit("bob", t(1), "Rewrite the call");
+    let numstat = git_numstat(repo.path(), "HEAD").commits[&rewrite];
+    let (alices, total) = blamed_lines_of(&repo, "alice");
+    assert_eq!(
+        alices,
+        total - numstat.0 as usize + 1,
+        "git blame keeps one line git diff shows added"
+    );
+    repo.write("w.rs", after.replace("step_30()", "step_30(alice)"));
+    let on_branch = repo.commit("alice", t(2), "Alice on the branch");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("w.rs", before.clone() + "carol\n");
+    repo.commit("carol", t(3), "Carol on main");
+    repo.merge("carol", t(4), "b");
+    let merged = std::fs::read_to_string(repo.path().join("w.rs")).unwrap();
+    assert!(merged.contains("step_30(alice)") && merged.ends_with("carol\n"));
+    let (alices_merged, total_merged) = blamed_lines_of(&repo, "alice");
+    repo.write("w.rs", merged + "alice again\n");
+    let after_merge = repo.commit("alice", t(5), "Alice after the merge");
+
+    let mined = mine_repo(repo.path());
+    assert_rows_match_git(repo.path(), &mined);
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let share = |sha: &str| {
+        let row = mined.rows.iter().find(|r| r.commit_id == sha).unwrap();
+        row.signals.author_blame_share
+    };
+    assert_eq!(share(&on_branch), Some(alices as f64 / total as f64));
+    assert_eq!(
+        share(&after_merge),
+        Some(alices_merged as f64 / total_merged as f64)
+    );
+}
+
 /// A shallow clone has commits whose parents it lacks: mine gives the rows it can, says where
 /// history was cut, and does not fail.
 #[test]
@@ -474,7 +551,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v2");
+    let store = repo.path().join(".git/riskgate/owners-v3");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 
@@ -482,7 +559,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
         std::fs::write(entry, b"not an entry").unwrap();
     }
     // Owners stored by an older rule are never read, and their folder goes.
-    let stale = repo.path().join(".git/riskgate/owners-v1/00");
+    let stale = repo.path().join(".git/riskgate/owners-v2/00");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("entry"), b"an owner list of an older rule").unwrap();
     let last = &commits[commits.len() - 5..];

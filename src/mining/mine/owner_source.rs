@@ -130,10 +130,10 @@ impl OwnerSource {
             let Some(old) = objects.blob(ctx.repo, id).filter(|b| !b.binary) else {
                 continue;
             };
-            let stats = line_diffs.stats(id, old.content(), blob, new.content())?;
+            let hunks = line_diffs.blame_hunks(id, old.content(), blob, new.content())?;
             let at = ctx.index.lookup(parent);
             let o = self.of(ctx, objects, line_diffs, id, path, at, old.lines as usize)?;
-            parents.push((o, stats.hunks));
+            parents.push((o, hunks));
         }
         if parents.is_empty() {
             return Ok(());

@@ -401,7 +401,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             let new_len = (d.file.lines_before + d.file.added).saturating_sub(d.file.deleted);
             // Past a shallow cut nobody can be named for the lines.
             let owner = if cut { NOBODY } else { this };
-            let new = apply_hunks(before, &d.hunks, new_len as usize, owner);
+            let new = apply_hunks(before, d.owner_hunks(), new_len as usize, owner);
             self.owners
                 .cache
                 .insert(&d.file.path, d.new_id, this, Rc::from(new));
