@@ -26,12 +26,12 @@ use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 
 /// The store's folder under the history index's folder. The version changes whenever what a
 /// replay ends with does (v2: a version made on two branches is owned along each branch's
-/// own history; v3: owners follow `git blame`'s diffs, which leave out the common tail), so
-/// that no entry of an older rule is read.
-const DIR_NAME: &str = "owners-v3";
+/// own history; v3: owners follow `git blame`'s diffs, which leave out the common tail; v4: a
+/// file a merge makes is the merge's), so that no entry of an older rule is read.
+const DIR_NAME: &str = "owners-v4";
 
 /// Folders of older versions, removed when the store is opened: nothing reads them again.
-const STALE_DIR_NAMES: &[&str] = &["owners-v1", "owners-v2"];
+const STALE_DIR_NAMES: &[&str] = &["owners-v1", "owners-v2", "owners-v3"];
 
 /// Entries kept per folder (256 folders).
 const PER_SHARD: usize = 32;
@@ -81,7 +81,7 @@ impl OwnerStore {
     /// part of the key too.
     pub fn prefix_keys(index: &HistoryIndex, steps: &[(u32, u32)], diff_kind: u8) -> Vec<Key> {
         let mut hasher = Sha256::new();
-        hasher.update(b"riskgate line owners v3\0");
+        hasher.update(b"riskgate line owners v4\0");
         hasher.update([diff_kind]);
         hasher.update(index.shallow_boundary().as_bytes());
         hasher.update([0]);

@@ -11,7 +11,8 @@
 //!   from `git diff`'s ([`LineDiffs::blame_hunks`]);
 //! - a merge whose version of a file differs from every parent's ("resolved", by hand or by
 //!   the merge machinery) takes each line from the first parent whose version has it
-//!   unchanged, and owns the lines no parent has;
+//!   unchanged, and owns the lines no parent has: all of them when no parent has the file
+//!   (git blame would look for it under another name in a parent first; riskgate does not);
 //! - owners are kept per file, blob and producer: the same content reached again in a file (a
 //!   revert, a merge taking the other side) has the owners its latest producer in the history
 //!   at hand gave it (a producer on a branch that history has not merged does not count; of two
@@ -354,13 +355,17 @@ pub fn replay_owners(
         let new_len = new.lines as usize;
         let owners = if ic.merge {
             let mut parents = Vec::new();
+            // Whether a parent has the file, or may have it past a shallow clone's cut.
+            let mut in_a_parent = false;
             for parent in commit.parent_ids() {
                 let Some(tree) = repo.find_commit(parent).ok().map(|p| p.tree_id()) else {
+                    in_a_parent = true;
                     continue;
                 };
                 let Some(id) = regular_blob(repo, objects, tree, &name) else {
                     continue;
                 };
+                in_a_parent = true;
                 if id == new_id {
                     // Not resolved after all: this version is the parent's.
                     parents.clear();
@@ -379,6 +384,11 @@ pub fn replay_owners(
                     return Ok(None);
                 };
                 parents.push((owners.unwrap_or_else(|| empty.clone()), hunks));
+            }
+            if !in_a_parent {
+                // The merge made the file: its lines are the merge's, as a commit's that adds it.
+                produce(&mut local, new_id, c, vec![c; new_len]);
+                continue;
             }
             if parents.is_empty() {
                 continue;

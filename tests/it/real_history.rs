@@ -282,14 +282,21 @@ fn rewritten_call() -> (String, String) {
     (before + &tail, after + &tail)
 }
 
-fn blamed_lines_of(repo: &TestRepo, author: &str) -> (usize, usize) {
-    let blamed = repo.git(&["blame", "--line-porcelain", "HEAD", "--", "w.rs"]);
-    let mails: Vec<&str> = blamed
-        .lines()
-        .filter_map(|l| l.strip_prefix("author-mail "))
-        .collect();
+/// Lines of `paths` at HEAD that `git blame` gives `author`, and all their lines.
+fn blamed_lines_of(repo: &TestRepo, author: &str, paths: &[&str]) -> (usize, usize) {
     let theirs = format!("<{author}@example.com>");
-    (mails.iter().filter(|m| **m == theirs).count(), mails.len())
+    let (mut own, mut all) = (0, 0);
+    for path in paths {
+        let blamed = repo.git(&["blame", "--line-porcelain", "HEAD", "--", path]);
+        for mail in blamed
+            .lines()
+            .filter_map(|l| l.strip_prefix("author-mail "))
+        {
+            own += usize::from(mail == theirs);
+            all += 1;
+        }
+    }
+    (own, all)
 }
 
 /// Line counts are `git diff`'s and line owners `git blame`'s where the two line up a change
@@ -304,7 +311,7 @@ fn line_owners_are_git_blames_where_its_diff_lines_up_differently() {
     repo.write("w.rs", &after);
     let rewrite = repo.commit("bob", t(1), "Rewrite the call");
     let numstat = git_numstat(repo.path(), "HEAD").commits[&rewrite];
-    let (alices, total) = blamed_lines_of(&repo, "alice");
+    let (alices, total) = blamed_lines_of(&repo, "alice", &["w.rs"]);
     assert_eq!(
         alices,
         total - numstat.0 as usize + 1,
@@ -318,7 +325,7 @@ fn line_owners_are_git_blames_where_its_diff_lines_up_differently() {
     repo.merge("carol", t(4), "b");
     let merged = std::fs::read_to_string(repo.path().join("w.rs")).unwrap();
     assert!(merged.contains("step_30(alice)") && merged.ends_with("carol\n"));
-    let (alices_merged, total_merged) = blamed_lines_of(&repo, "alice");
+    let (alices_merged, total_merged) = blamed_lines_of(&repo, "alice", &["w.rs"]);
     repo.write("w.rs", merged + "alice again\n");
     let after_merge = repo.commit("alice", t(5), "Alice after the merge");
 
@@ -334,6 +341,41 @@ fn line_owners_are_git_blames_where_its_diff_lines_up_differently() {
         share(&after_merge),
         Some(alices_merged as f64 / total_merged as f64)
     );
+}
+
+/// A file neither parent has, made while resolving a merge, is the merge's, as `git blame`
+/// has it, in `mine` and in `score` alike.
+#[test]
+fn a_file_a_merge_makes_is_the_merges() {
+    let repo = TestRepo::new();
+    repo.write("f.txt", lines("f", 6));
+    repo.commit("alice", t(0), "Import");
+    repo.git(&["checkout", "-q", "-b", "b"]);
+    repo.write("f.txt", lines("f", 6) + "bob\n");
+    repo.commit("bob", t(1), "Bob on the branch");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("g.txt", lines("g", 3));
+    repo.commit("carol", t(2), "Carol on main");
+    repo.merge("dave", t(3), "b");
+    repo.write("made.txt", lines("made", 5));
+    repo.git(&["add", "made.txt"]);
+    repo.commit_staged("dave", t(3), "Merge b", &["--amend", "--reset-author"]);
+    let parents = repo.git(&["rev-list", "--parents", "-1", "HEAD"]);
+    assert_eq!(parents.split_whitespace().count(), 3, "still a merge");
+    let (daves, total) = blamed_lines_of(&repo, "dave", &["f.txt", "made.txt"]);
+    assert_eq!(
+        (daves, total),
+        (5, 12),
+        "git blame gives the merge's author its file"
+    );
+    repo.write("f.txt", lines("f", 6) + "bob\ndave\n");
+    repo.write("made.txt", lines("made", 5) + "dave\n");
+    let after = repo.commit("dave", t(4), "Dave after the merge");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = mined.rows.iter().find(|r| r.commit_id == after).unwrap();
+    assert_eq!(row.signals.author_blame_share, Some(5.0 / 12.0));
 }
 
 /// A shallow clone has commits whose parents it lacks: mine gives the rows it can, says where
@@ -551,7 +593,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v3");
+    let store = repo.path().join(".git/riskgate/owners-v4");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 
@@ -559,7 +601,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
         std::fs::write(entry, b"not an entry").unwrap();
     }
     // Owners stored by an older rule are never read, and their folder goes.
-    let stale = repo.path().join(".git/riskgate/owners-v2/00");
+    let stale = repo.path().join(".git/riskgate/owners-v3/00");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("entry"), b"an owner list of an older rule").unwrap();
     let last = &commits[commits.len() - 5..];

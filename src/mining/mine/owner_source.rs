@@ -120,6 +120,7 @@ impl OwnerSource {
             return Ok(());
         };
         let mut parents = Vec::new();
+        let mut in_a_parent = false;
         for (&tree, &parent) in parent_trees.iter().zip(parent_ids) {
             let Some((id, mode)) = objects.entry_at_with_mode(ctx.repo, tree, path) else {
                 continue;
@@ -127,6 +128,7 @@ impl OwnerSource {
             if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
                 continue;
             }
+            in_a_parent = true;
             let Some(old) = objects.blob(ctx.repo, id).filter(|b| !b.binary) else {
                 continue;
             };
@@ -134,6 +136,12 @@ impl OwnerSource {
             let at = ctx.index.lookup(parent);
             let o = self.of(ctx, objects, line_diffs, id, path, at, old.lines as usize)?;
             parents.push((o, hunks));
+        }
+        if !in_a_parent {
+            // The merge made the file: its lines are the merge's, as a commit's that adds it.
+            let made = vec![merge; new.lines as usize];
+            self.cache.insert(path, blob, merge, Rc::from(made));
+            return Ok(());
         }
         if parents.is_empty() {
             return Ok(());
