@@ -78,10 +78,10 @@ pub(super) fn whole_file(lines: u64, added: bool) -> LineStats {
 /// with its heuristics, sliders placed by the indent heuristic) straight from the bytes: one
 /// function for every line diff the miner and the scorer make, so line counts, hunks and line
 /// owners agree wherever they are computed. Counts follow `git diff`; owners follow
-/// `git blame`, whose diffs leave out the versions' common tail ([`tail_git_leaves_out`]). libgit2 looks up the `diff` attribute of a blob
-/// diffed without a path as if its path were `file`: when the repository's attributes (system,
-/// global, `info/attributes`) set it, as they almost never do, the diff is left to libgit2's
-/// blob diff so the attribute applies.
+/// `git blame`, whose diffs leave out the versions' common tail ([`tail_git_leaves_out`]).
+/// libgit2 looks up the `diff` attribute of a blob diffed without a path as if its path were
+/// `file`: when the repository's attributes (system, global, `info/attributes`) set it, as they
+/// almost never do, the diff is left to libgit2's blob diff so the attribute applies.
 pub struct LineDiffs<'r> {
     blobs_from: Option<&'r Repository>,
     lines: LineTokens,
@@ -202,13 +202,18 @@ impl<'r> LineDiffs<'r> {
         new_id: Oid,
         new: &[u8],
     ) -> Result<Vec<Hunk>, git2::Error> {
-        let (full, blame) = self.stats_and_blame_hunks(old_id, old, new_id, new)?;
-        Ok(blame.unwrap_or(full.hunks))
+        if self.blobs_from.is_some() || old == new {
+            return Ok(self.stats(old_id, old, new_id, new)?.hunks);
+        }
+        let cut = tail_git_leaves_out(old, new).bytes;
+        Ok(self
+            .imara_stats(&old[..old.len() - cut], &new[..new.len() - cut])
+            .hunks)
     }
 
-    /// The hunks `git blame` passes lines by ([`blame_hunks`](Self::blame_hunks)), for the diffs of a replay along one file's history, where each
-    /// version is diffed twice (as the new side, then as the old): each blob's lines are
-    /// numbered once ([`LineTokens`]).
+    /// [`blame_hunks`](Self::blame_hunks), for the diffs of a replay along one file's history,
+    /// where each version is diffed twice (as the new side, then as the old): each blob's lines
+    /// are numbered once ([`LineTokens`]).
     pub(crate) fn blame_hunks_in_history(
         &mut self,
         old_id: Oid,
@@ -228,17 +233,11 @@ impl<'r> LineDiffs<'r> {
         // The cut starts at a line start on both sides, so its lines are the last tokens.
         let (before_kept, after_kept) =
             (&before[..before.len() - cut], &after[..after.len() - cut]);
-        let mut diff = imara::Diff::default();
-        let numbered = self.lines.indents.len() as u32;
-        diff.compute_with(imara::Algorithm::Myers, before_kept, after_kept, numbered);
         let indents = &self.lines.indents;
-        diff.postprocess_with(
-            before_kept,
-            after_kept,
-            imara::IndentHeuristic::new(|t: imara::Token| indents[t.0 as usize]),
-        );
+        let numbered = indents.len() as u32;
+        let hunks = myers(before_kept, after_kept, numbered, |t| indents[t.0 as usize]).hunks;
         self.lines.bound(before.len() + after.len());
-        Ok(stats_of_diff(&diff).hunks)
+        Ok(hunks)
     }
 
     fn imara_stats(&mut self, old: &[u8], new: &[u8]) -> LineStats {
@@ -256,21 +255,25 @@ fn interned_diff(
     old_lines: usize,
     new_lines: usize,
 ) -> LineStats {
-    let (before, after) = (&input.before[..old_lines], &input.after[..new_lines]);
-    let mut diff = imara::Diff::default();
-    diff.compute_with(
-        imara::Algorithm::Myers,
-        before,
-        after,
+    myers(
+        &input.before[..old_lines],
+        &input.after[..new_lines],
         input.interner.num_tokens(),
-    );
-    diff.postprocess_with(
-        before,
-        after,
-        imara::IndentHeuristic::new(|t: imara::Token| {
-            imara::IndentLevel::for_ascii_line(input.interner[t].iter().copied(), 8)
-        }),
-    );
+        |t| imara::IndentLevel::for_ascii_line(input.interner[t].iter().copied(), 8),
+    )
+}
+
+/// git's default diff of two numbered line sequences: Myers with its heuristics, sliders
+/// placed by the indent heuristic (`indent` gives a numbered line's indent).
+fn myers(
+    before: &[imara::Token],
+    after: &[imara::Token],
+    numbered: u32,
+    indent: impl Fn(imara::Token) -> imara::IndentLevel,
+) -> LineStats {
+    let mut diff = imara::Diff::default();
+    diff.compute_with(imara::Algorithm::Myers, before, after, numbered);
+    diff.postprocess_with(before, after, imara::IndentHeuristic::new(indent));
     stats_of_diff(&diff)
 }
 
@@ -552,11 +555,10 @@ mod tests {
         // Line 5 of the old version (the call) is line 9 of the new one, unchanged.
         let owners = crate::mining::owners::apply_hunks(&[1; 200], &blamed, 300, 2);
         assert_eq!(owners[8], 1);
-        assert_eq!(
-            blamed,
-            diffs
-                .blame_hunks_in_history(id(&old), &old, id(&new), &new)
-                .unwrap()
-        );
+        // The three ways of making it agree.
+        let alone = diffs.blame_hunks(id(&old), &old, id(&new), &new).unwrap();
+        let along = diffs.blame_hunks_in_history(id(&old), &old, id(&new), &new);
+        assert_eq!(alone, blamed);
+        assert_eq!(along.unwrap(), blamed);
     }
 }
