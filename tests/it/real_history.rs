@@ -89,6 +89,93 @@ fn a_real_history_gives_git_line_counts_and_score_agrees() {
     assert_score_equals_mine_everywhere(&dir, &mined);
 }
 
+/// `author_blame_share` of commit `sha` as `git blame` works it out: the lines of the text files
+/// the commit changes, as they were in its parent, whose author has the commit's e-mail, over
+/// all of them (`None` without any). `.mailmap` is left out, as riskgate leaves it out; files
+/// the commit adds, binary files, submodules and symlinks have no lines to count.
+fn git_blame_share(dir: &Path, sha: &str) -> Option<f64> {
+    let parent = format!("{sha}^");
+    let email = git_in(dir, &["log", "-1", "--format=%ae", sha]).to_lowercase();
+    let numstat = git_in(
+        dir,
+        &["diff", "--numstat", "-z", "--no-renames", &parent, sha],
+    );
+    let binary: Vec<&str> = numstat
+        .split('\0')
+        .filter_map(|record| record.strip_prefix("-\t-\t"))
+        .collect();
+    let mut not_text: Vec<String> = Vec::new();
+    for rev in [parent.as_str(), sha] {
+        let tree = git_in(dir, &["ls-tree", "-r", "-z", rev]);
+        not_text.extend(
+            tree.split('\0')
+                .filter(|e| e.starts_with("160000 ") || e.starts_with("120000 "))
+                .filter_map(|e| e.split_once('\t').map(|(_, path)| path.to_string())),
+        );
+    }
+    let status = git_in(dir, &["diff", "--name-status", "-z", "-M", &parent, sha]);
+    let fields: Vec<&str> = status.split('\0').collect();
+    let (mut paths, mut i) = (Vec::new(), 0);
+    while i + 1 < fields.len() {
+        let kind = fields[i].chars().next().unwrap_or(' ');
+        if matches!(kind, 'R' | 'C') {
+            if kind == 'R' {
+                paths.push(fields[i + 1]);
+            }
+            i += 3;
+        } else {
+            if matches!(kind, 'M' | 'D' | 'T') {
+                paths.push(fields[i + 1]);
+            }
+            i += 2;
+        }
+    }
+    let (mut own, mut all) = (0usize, 0usize);
+    for path in paths {
+        if binary.contains(&path) || not_text.iter().any(|p| p == path) {
+            continue;
+        }
+        let blamed = git_in(
+            dir,
+            &[
+                "-c",
+                "mailmap.blob=",
+                "-c",
+                "mailmap.file=/dev/null",
+                "blame",
+                "--line-porcelain",
+                &parent,
+                "--",
+                path,
+            ],
+        );
+        for mail in blamed
+            .lines()
+            .filter_map(|l| l.strip_prefix("author-mail "))
+        {
+            own += usize::from(mail.trim_matches(['<', '>']).to_lowercase() == email);
+            all += 1;
+        }
+    }
+    (all > 0).then(|| own as f64 / all as f64)
+}
+
+/// On the bundled real history every commit's `author_blame_share` is what `git blame` gives.
+#[test]
+fn a_real_history_owns_lines_as_git_blame_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = bundled_history(tmp.path());
+    let mined = mine_repo(&dir);
+    let mut compared = 0;
+    for sha in commits_with_a_parent(&dir) {
+        let row = mined.rows.iter().find(|r| r.commit_id == sha).unwrap();
+        let want = git_blame_share(&dir, &sha);
+        assert_eq!(row.signals.author_blame_share, want, "{sha}");
+        compared += usize::from(want.is_some());
+    }
+    assert!(compared >= 60, "{compared} commits had lines to blame");
+}
+
 fn lines(prefix: &str, n: usize) -> String {
     TestRepo::lines(prefix, n)
 }
