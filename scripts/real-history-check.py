@@ -19,7 +19,9 @@ For each repository:
      (lines whose author e-mail is the commit's, lowercased, over all their lines) and
      compared with the row, with .mailmap left out as riskgate leaves it out. This one is
      reported, not failed on: at a merge git blame follows a file into a parent that has it
-     under another name (a subtree merge), which riskgate's history index does not.
+     under another name (a subtree merge), which riskgate's history index does not; and git
+     blame passes lines through a version with NUL bytes, which riskgate, like git diff, takes
+     for binary and keeps no owners of.
 
 Prints a markdown table on stdout and each disagreement on stderr; exits 1 if any.
 """
