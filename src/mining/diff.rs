@@ -43,8 +43,8 @@ pub struct DiffedFile {
     /// The diff's hunks, as `git diff` shows them: what the line counts and a fix's removed
     /// lines come from.
     pub hunks: Vec<Hunk>,
-    /// The hunks `git blame` passes lines by, when they are not `hunks`
-    /// ([`LineDiffs::stats_and_blame_hunks`]).
+    /// The hunks `git blame` passes lines by, when they are not `hunks` and the diff was
+    /// finished for owners ([`PendingFile::finish_with_owner_hunks`]).
     pub blame_hunks: Option<Vec<Hunk>>,
 }
 
@@ -268,11 +268,33 @@ pub struct PendingFile {
 }
 
 impl PendingFile {
+    /// The file with its line diff made, as `git diff` makes it.
     pub fn finish(self, line_diffs: &mut LineDiffs<'_>) -> Result<DiffedFile, MiningError> {
+        self.finish_with(line_diffs, false)
+    }
+
+    /// [`finish`](Self::finish), with the hunks `git blame` would carry line owners by where
+    /// they are not the diff's ([`DiffedFile::owner_hunks`]): for the miner, the one caller
+    /// that carries owners from a commit's own diff.
+    pub fn finish_with_owner_hunks(
+        self,
+        line_diffs: &mut LineDiffs<'_>,
+    ) -> Result<DiffedFile, MiningError> {
+        self.finish_with(line_diffs, true)
+    }
+
+    fn finish_with(
+        self,
+        line_diffs: &mut LineDiffs<'_>,
+        owner_hunks: bool,
+    ) -> Result<DiffedFile, MiningError> {
         let mut d = self.diffed;
         if let Some([old, new]) = self.texts {
-            let (stats, blame_hunks) =
-                line_diffs.stats_and_blame_hunks(d.old_id, &old, d.new_id, &new)?;
+            let (stats, blame_hunks) = if owner_hunks {
+                line_diffs.stats_and_blame_hunks(d.old_id, &old, d.new_id, &new)?
+            } else {
+                (line_diffs.stats(d.old_id, &old, d.new_id, &new)?, None)
+            };
             d.file.added = stats.added;
             d.file.deleted = stats.deleted;
             d.file.added_lines = stats.added_lines;

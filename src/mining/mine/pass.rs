@@ -250,7 +250,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         };
         diff_commit_cached(self.repo, &mut self.objects, parent_tree, tree, source)?
             .into_iter()
-            .map(|f| f.finish(&mut self.line_diffs))
+            .map(|f| f.finish_with_owner_hunks(&mut self.line_diffs))
             .collect()
     }
 
