@@ -14,10 +14,10 @@
 //!   unchanged, and owns the lines no parent has: all of them when no parent has the file
 //!   (git blame would look for it under another name in a parent first; riskgate does not);
 //! - owners are kept per file, blob and producer: the same content reached again in a file (a
-//!   revert, a merge taking the other side) has the owners its latest producer in the history
-//!   at hand gave it (a producer on a branch that history has not merged does not count; of two
-//!   producers on branches that were both merged, the later by author time, then by id), and
-//!   two files with the same content keep their own owners;
+//!   revert, a cherry-pick, a merge taking the other side) has the owners of the producer git
+//!   blame reaches from the commit asking: back along first parents and, at a merge, into the
+//!   first parent with the same version ([`producer_on_blames_way`]). Two files with the same
+//!   content keep their own owners;
 //! - what the history cannot explain (a version whose producer is outside the replayed
 //!   history: a shallow cut, a rename the index did not follow) is nobody's ([`NOBODY`]).
 
@@ -99,10 +99,55 @@ pub const OWNER_CACHE_BYTES: usize = 256 << 20;
 /// Owners as one producer (index id) gave them.
 pub type Produced = (u32, Rc<[u32]>);
 
-/// Of two producers of the same version, the one whose owners stand: the descendant, or
-/// for two on separate branches the later by author time, then by commit id. It does not
-/// depend on the order the commits were indexed in, so `mine` and `score` agree.
-pub fn standing_producer(index: &HistoryIndex, history: &impl Lineage, a: u32, b: u32) -> u32 {
+/// Of `producers` of version `blob` of the file called `path`, the one whose owners git blame
+/// gives that version when it meets it at commit `at`: it goes back from `at` along first
+/// parents and, at a merge, into the first parent that has the same version, to the first
+/// commit that made it. `None` when that way reaches a commit that changed the file but is not
+/// among `producers` (one left out, or a step that kept no owners), or leaves the index.
+pub fn producer_on_blames_way(
+    repo: &Repository,
+    index: &HistoryIndex,
+    objects: &mut ObjectCache,
+    path: &str,
+    blob: Oid,
+    at: u32,
+    producers: &[u32],
+) -> Option<u32> {
+    let path_id = index.path_id(path);
+    let changes_the_file = |ids: &[u32]| path_id.is_some_and(|p| ids.contains(&p));
+    let mut at = at;
+    // Every step goes to a parent, which the index holds before its child: the way ends.
+    loop {
+        if producers.contains(&at) {
+            return Some(at);
+        }
+        let ic = index.commit(at);
+        if !ic.merge {
+            if changes_the_file(&ic.touched) {
+                return None;
+            }
+            at = *ic.parents.first()?;
+            continue;
+        }
+        if changes_the_file(&ic.resolved) {
+            return None;
+        }
+        let merge = repo.find_commit(Oid::from_bytes(&ic.oid).ok()?).ok()?;
+        let same = merge.parent_ids().find(|&p| {
+            repo.find_commit(p)
+                .ok()
+                .and_then(|p| objects.entry_at(repo, p.tree_id(), path))
+                == Some(blob)
+        })?;
+        at = index.lookup(same)?;
+    }
+}
+
+/// Of `producers` of one version, the one whose owners stand for a history that has no one
+/// commit to start git blame's way from ([`producer_on_blames_way`]), or where that way finds
+/// none of them: the descendant, or for two on separate branches the later by author time,
+/// then by commit id. It does not depend on the order the commits were indexed in.
+fn standing_producer(index: &HistoryIndex, history: &impl Lineage, a: u32, b: u32) -> u32 {
     if a == b || history.is_ancestor(b, a) {
         return a;
     }
@@ -166,21 +211,33 @@ impl OwnerCache {
         }
     }
 
-    /// Owners of `blob` at `path` from its standing producer ([`standing_producer`]) among
-    /// those in `history` (ancestors of the commit asking).
+    /// Owners of `blob` at `path` from its producer in `history` (ancestors of the commit
+    /// asking): the only one there, or the one `pick` chooses of several (`None`: it cannot
+    /// tell, as when the producer it looks for was let go).
     pub fn get(
         &mut self,
         path: &str,
         blob: Oid,
-        index: &HistoryIndex,
         history: &impl Lineage,
+        pick: impl FnOnce(&[u32]) -> Option<u32>,
     ) -> Option<Rc<[u32]>> {
         self.clock += 1;
         let clock = self.clock;
         let (producers, used) = self.entries.get_mut(&(blob, Box::from(path)))?;
         *used = clock;
-        let visible = producers.iter().filter(|(p, _)| history.visible(*p));
-        standing_among(visible, index, history).map(|(_, o)| o.clone())
+        let visible: Vec<&Produced> = producers
+            .iter()
+            .filter(|(p, _)| history.visible(*p))
+            .collect();
+        let chosen = match visible.as_slice() {
+            [] => return None,
+            [(_, owners)] => return Some(owners.clone()),
+            several => pick(&several.iter().map(|(p, _)| *p).collect::<Vec<_>>())?,
+        };
+        visible
+            .into_iter()
+            .find(|(p, _)| *p == chosen)
+            .map(|(_, o)| o.clone())
     }
 
     /// Keep `owners` for `blob` at `path` as `producer` gave them.
@@ -378,9 +435,18 @@ pub fn replay_owners(
                 cost.diffs += 1;
                 let hunks =
                     line_diffs.blame_hunks_in_history(id, old.content(), new_id, new.content())?;
-                let Some(owners) =
-                    seen_from(&local, id, index.lookup(parent), index, history, seeded)
-                else {
+                let Some(owners) = seen_from(
+                    Way {
+                        repo,
+                        index,
+                        objects,
+                        history,
+                    },
+                    &local,
+                    (&name, id),
+                    index.lookup(parent),
+                    seeded,
+                ) else {
                     return Ok(None);
                 };
                 parents.push((owners.unwrap_or_else(|| empty.clone()), hunks));
@@ -440,11 +506,15 @@ pub fn replay_owners(
                         new.content(),
                     )?;
                     let Some(before) = seen_from(
+                        Way {
+                            repo,
+                            index,
+                            objects,
+                            history,
+                        },
                         &local,
-                        id,
+                        (&old_name, id),
                         first_parent.and_then(|p| index.lookup(p)),
-                        index,
-                        history,
                         seeded,
                     ) else {
                         return Ok(None);
@@ -456,11 +526,29 @@ pub fn replay_owners(
         produce(&mut local, new_id, c, owners);
     }
     needs_whole_replay!(target);
-    let standing = |blob: &Oid| standing_among(local.get(blob)?.iter(), index, history).cloned();
+    // The target is the version at the history's tip, under the name of the file's last step.
+    let target_produced = match (local.get(&target).map(Vec::as_slice), steps.last()) {
+        (None | Some([]), _) => None,
+        (Some([one]), _) => Some(one.clone()),
+        (Some(several), last_step) => {
+            let reached = history.tip().zip(last_step).and_then(|(tip, &(_, name))| {
+                let ids: Vec<u32> = several.iter().map(|(p, _)| *p).collect();
+                let name = index.path(name);
+                producer_on_blames_way(repo, index, objects, name, target, tip, &ids)
+            });
+            match reached {
+                Some(c) => several.iter().find(|(p, _)| *p == c).cloned(),
+                // A seeded replay may lack the producer that way leads to.
+                None if seeded => return Ok(None),
+                None => standing_among(several.iter(), index, history).cloned(),
+            }
+        }
+    };
     // A seed keeps one producer: a version several produced is left for a whole replay.
-    let latest = last
-        .filter(|b| local.get(b).is_some_and(|p| p.len() == 1))
-        .and_then(|b| standing(&b).map(|p| (b, p)));
+    let latest = last.and_then(|b| match local.get(&b).map(Vec::as_slice) {
+        Some([one]) => Some((b, one.clone())),
+        _ => None,
+    });
     let mut others: Vec<Oid> = local
         .keys()
         .chain(not_kept.iter())
@@ -470,22 +558,31 @@ pub fn replay_owners(
     others.sort_unstable();
     others.dedup();
     Ok(Some(Replayed {
-        target: standing(&target),
+        target: target_produced,
         latest,
         others,
     }))
 }
 
-/// The owners of version `blob` as the history of commit `at` (index id) gave them: from its
-/// standing producer among those that are `at` or its ancestors. `Some(None)` when no
-/// producer met explains it (its lines are nobody's); `None` when a seeded replay cannot tell,
-/// as the producer `at` sees may be one only the whole replay met.
-fn seen_from(
+/// What finding a version's producer on git blame's way reads ([`producer_on_blames_way`]).
+struct Way<'a, 'r, L: Lineage> {
+    repo: &'r Repository,
+    index: &'a HistoryIndex,
+    objects: &'a mut ObjectCache,
+    history: &'a L,
+}
+
+/// The owners of version `blob` of the file called `name` as the history of commit `at`
+/// (index id) gave them: from the producer git blame reaches from `at`, or, when its way finds
+/// none of those met, the standing one ([`standing_producer`]) among those that are `at` or
+/// its ancestors. `Some(None)` when no producer met explains it (its lines are nobody's);
+/// `None` when a seeded replay cannot tell, as the producer `at` sees may be one only the
+/// whole replay met.
+fn seen_from<L: Lineage>(
+    way: Way<'_, '_, L>,
     local: &HashMap<Oid, Vec<Produced>>,
-    blob: Oid,
+    (name, blob): (&str, Oid),
     at: Option<u32>,
-    index: &HistoryIndex,
-    history: &impl Lineage,
     seeded: bool,
 ) -> Option<Option<Rc<[u32]>>> {
     let Some(producers) = local.get(&blob) else {
@@ -496,14 +593,23 @@ fn seen_from(
     if let [(_, owners)] = producers.as_slice() {
         return Some(Some(owners.clone()));
     }
+    let ids: Vec<u32> = producers.iter().map(|(p, _)| *p).collect();
+    let reached = at.and_then(|a| {
+        producer_on_blames_way(way.repo, way.index, way.objects, name, blob, a, &ids)
+    });
+    if let Some(c) = reached {
+        return producers
+            .iter()
+            .find(|(p, _)| *p == c)
+            .map(|(_, owners)| Some(owners.clone()));
+    }
+    if seeded {
+        return None;
+    }
     let seen = producers
         .iter()
-        .filter(|(p, _)| at.is_none_or(|a| history.is_ancestor(*p, a)));
-    match standing_among(seen, index, history) {
-        Some((_, owners)) => Some(Some(owners.clone())),
-        None if seeded => None,
-        None => Some(None),
-    }
+        .filter(|(p, _)| at.is_none_or(|a| way.history.is_ancestor(*p, a)));
+    Some(standing_among(seen, way.index, way.history).map(|(_, owners)| owners.clone()))
 }
 
 #[cfg(test)]
@@ -568,49 +674,67 @@ mod tests {
         fn is_ancestor(&self, a: u32, b: u32) -> bool {
             a <= b
         }
+        fn tip(&self) -> Option<u32> {
+            None
+        }
     }
 
     #[test]
     fn owner_cache_drops_the_least_recently_used() {
-        let index = HistoryIndex::in_memory();
         let all = Linear(|_| true);
         let mut cache = OwnerCache::with_limit(4 * 110);
         let id = |n: u8| Oid::from_bytes(&[n; 20]).unwrap();
         cache.insert("a", id(1), 1, Rc::from(vec![1; 40]));
         cache.insert("a", id(2), 2, Rc::from(vec![2; 40]));
-        assert!(cache.get("a", id(1), &index, &all).is_some());
+        assert!(cache.get("a", id(1), &all, |_| None).is_some());
         cache.insert("a", id(3), 3, Rc::from(vec![3; 40]));
         assert!(cache.lines() <= 110);
         assert!(
-            cache.get("a", id(2), &index, &all).is_none(),
+            cache.get("a", id(2), &all, |_| None).is_none(),
             "the least recently used went first"
         );
-        assert!(cache.get("a", id(1), &index, &all).is_some());
-        assert!(cache.get("a", id(3), &index, &all).is_some());
+        assert!(cache.get("a", id(1), &all, |_| None).is_some());
+        assert!(cache.get("a", id(3), &all, |_| None).is_some());
     }
 
     #[test]
-    fn owner_cache_answers_from_the_standing_producer_in_the_history_asked() {
-        let index = HistoryIndex::in_memory();
+    fn owner_cache_asks_which_producer_only_among_those_the_history_sees() {
         let mut cache = OwnerCache::default();
         let blob = Oid::from_bytes(&[7; 20]).unwrap();
         cache.insert("f", blob, 10, Rc::from(vec![10, 10]));
         cache.insert("f", blob, 30, Rc::from(vec![30, 30]));
         cache.insert("f", blob, 20, Rc::from(vec![20, 20]));
-        let got = |cache: &mut OwnerCache, seen: &dyn Fn(u32) -> bool| {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let mut got = |seen: &dyn Fn(u32) -> bool, choice: Option<u32>| {
             cache
-                .get("f", blob, &index, &Linear(seen))
+                .get("f", blob, &Linear(seen), |producers: &[u32]| {
+                    asked.borrow_mut().push(producers.to_vec());
+                    choice
+                })
                 .map(|o| o.to_vec())
         };
-        assert_eq!(got(&mut cache, &|_| true), Some(vec![30, 30]));
-        // A history that has not merged producer 30 sees 20.
-        assert_eq!(got(&mut cache, &|p| p != 30), Some(vec![20, 20]));
-        assert_eq!(got(&mut cache, &|p| p > 40), None);
+        assert_eq!(got(&|_| true, Some(20)), Some(vec![20, 20]));
+        // A history that has not merged producer 30 chooses among the other two.
+        assert_eq!(got(&|p| p != 30, Some(10)), Some(vec![10, 10]));
+        // One seen is the answer, without asking; none seen, or no choice, is no answer.
+        assert_eq!(got(&|p| p == 30, None), Some(vec![30, 30]));
+        assert_eq!(got(&|p| p > 40, Some(30)), None);
+        assert_eq!(got(&|_| true, None), None);
+        assert_eq!(
+            asked.into_inner(),
+            vec![vec![10, 20, 30], vec![10, 20], vec![10, 20, 30]]
+        );
         // The same producer again replaces its own entry.
         cache.insert("f", blob, 20, Rc::from(vec![21]));
-        assert_eq!(got(&mut cache, &|p| p == 20), Some(vec![21]));
+        let only_20 = Linear(|p| p == 20);
+        assert_eq!(
+            cache.get("f", blob, &only_20, |_| None).map(|o| o.to_vec()),
+            Some(vec![21])
+        );
         assert_eq!(cache.lines(), 5);
         // Another file with the same content keeps its own owners.
-        assert!(cache.get("g", blob, &index, &Linear(|_| true)).is_none());
+        assert!(cache
+            .get("g", blob, &Linear(|_| true), |_| Some(10))
+            .is_none());
     }
 }

@@ -346,6 +346,49 @@ fn the_same_version_made_on_two_branches_is_owned_along_each_branch() {
     assert_eq!(row.signals.author_blame_share, Some(1.0 / 5.0));
 }
 
+/// A version reached on both sides of a merge comes from the merge's first parent, as `git
+/// blame` has it, however the other side reached it: in `c.txt` the other side made it later
+/// (a squashed copy of the same change, as in jquery's history); in `r.txt` it made it again
+/// after the first parent's, by reverting a change built on it.
+#[test]
+fn a_version_on_both_sides_of_a_merge_is_owned_through_the_first_parent() {
+    let repo = TestRepo::new();
+    repo.write("c.txt", lines("c", 4));
+    repo.write("r.txt", lines("r", 4));
+    repo.commit("alice", t(0), "Import");
+    let copied = lines("c", 4) + "added\n";
+    let kept = lines("r", 4) + "kept\n";
+    repo.write("r.txt", &kept);
+    repo.commit("carol", t(1), "carol adds a line to r");
+    repo.git(&["checkout", "-q", "-b", "b"]);
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("c.txt", &copied);
+    repo.commit("carol", t(2), "carol adds a line to c");
+    repo.git(&["checkout", "-q", "b"]);
+    repo.write("r.txt", kept.replace("r1\n", "dave1\n"));
+    repo.commit("dave", t(3), "dave changes r");
+    repo.write("r.txt", &kept);
+    repo.commit("bob", t(4), "bob reverts dave");
+    repo.write("c.txt", &copied);
+    repo.commit("bob", t(5), "bob copies carol's change, later");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge("alice", t(6), "b");
+    let (carols, total) = blamed_lines_of(&repo, "carol", &["c.txt", "r.txt"]);
+    assert_eq!(
+        (carols, total),
+        (2, 10),
+        "git blame passes both through main"
+    );
+    repo.write("c.txt", copied.clone() + "carol6\n");
+    repo.write("r.txt", kept.clone() + "carol6\n");
+    let last = repo.commit("carol", t(7), "carol again");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = mined.rows.iter().find(|r| r.commit_id == last).unwrap();
+    assert_eq!(row.signals.author_blame_share, Some(2.0 / 10.0));
+}
+
 /// A call rewritten around one line that stays, in a file whose long tail is full of blank
 /// lines: `git diff` shows the line removed and added again, `git blame` (whose diffs leave
 /// out the common tail) keeps it. The head of the file before and after, then the tail.
@@ -680,7 +723,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v4");
+    let store = repo.path().join(".git/riskgate/owners-v5");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 

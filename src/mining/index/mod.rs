@@ -50,12 +50,15 @@ pub trait Lineage {
     fn visible(&self, c: u32) -> bool;
     /// Whether commit `a` is `b` or an ancestor of it (both visible).
     fn is_ancestor(&self, a: u32, b: u32) -> bool;
+    /// The commit whose history this is, when it is one commit's.
+    fn tip(&self) -> Option<u32>;
 }
 
 /// The history of one commit of the index: what is reachable from it, and from the few rename
 /// commits a file's history goes through (each worked out once, when first asked).
 pub struct ReachableFrom<'i> {
     index: &'i HistoryIndex,
+    tip: u32,
     visible: Vec<bool>,
     from_renames: std::cell::RefCell<HashMap<u32, Vec<bool>>>,
 }
@@ -64,6 +67,7 @@ impl<'i> ReachableFrom<'i> {
     pub fn new(index: &'i HistoryIndex, tip: u32) -> ReachableFrom<'i> {
         ReachableFrom {
             index,
+            tip,
             visible: index.reachable_from(tip),
             from_renames: Default::default(),
         }
@@ -73,6 +77,7 @@ impl<'i> ReachableFrom<'i> {
     pub fn fork(&self) -> ReachableFrom<'i> {
         ReachableFrom {
             index: self.index,
+            tip: self.tip,
             visible: self.visible.clone(),
             from_renames: Default::default(),
         }
@@ -96,6 +101,10 @@ impl Lineage for ReachableFrom<'_> {
             .entry(b)
             .or_insert_with(|| self.index.reachable_from(b));
         reach.get(a as usize).copied().unwrap_or(false)
+    }
+
+    fn tip(&self) -> Option<u32> {
+        Some(self.tip)
     }
 }
 
@@ -318,6 +327,10 @@ impl HistoryIndex {
     /// The identity (lower-cased e-mail, or name) of author `id`.
     pub fn author_key_of(&self, id: u32) -> &str {
         &self.stored.authors[id as usize]
+    }
+
+    pub fn path_id(&self, path: &str) -> Option<u32> {
+        self.by_path.get(path).copied()
     }
 
     pub fn path(&self, id: u32) -> &str {

@@ -24,6 +24,10 @@ impl Lineage for SeenFrom<'_> {
     fn is_ancestor(&self, a: u32, b: u32) -> bool {
         self.chains.is_ancestor(a, b)
     }
+
+    fn tip(&self) -> Option<u32> {
+        Some(self.at)
+    }
 }
 
 /// What the owner lookups read besides their own state.
@@ -38,6 +42,9 @@ pub(super) struct Ctx<'a, 'r> {
 /// the file's own history when a version's owners were dropped.
 pub(super) struct OwnerSource {
     pub(super) cache: OwnerCache,
+    /// Trees read going back along git blame's way to a version's producer, kept apart from
+    /// the pass's own so that old trees do not crowd out the ones it extends.
+    pub(super) way_objects: ObjectCache,
     pub(super) replayed: ReplayCost,
     pub(super) rebuilds: usize,
 }
@@ -61,7 +68,18 @@ impl OwnerSource {
                 chains: ctx.chains,
                 at: p,
             };
-            self.cache.get(path, blob, ctx.index, &history)
+            let way_objects = &mut self.way_objects;
+            self.cache.get(path, blob, &history, |producers| {
+                owners::producer_on_blames_way(
+                    ctx.repo,
+                    ctx.index,
+                    way_objects,
+                    path,
+                    blob,
+                    p,
+                    producers,
+                )
+            })
         });
         if let Some(o) = known.filter(|o| o.len() == lines) {
             return Ok(o);

@@ -81,6 +81,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             line_diffs: LineDiffs::new(repo),
             owners: OwnerSource {
                 cache: OwnerCache::default(),
+                way_objects: ObjectCache::reading_packs(repo),
                 replayed: ReplayCost::default(),
                 rebuilds: 0,
             },
