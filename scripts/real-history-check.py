@@ -17,7 +17,8 @@ For each repository:
   4. with --blame N, for the first N sampled commits `author_blame_share` is also worked out
      from `git blame --line-porcelain C^` over the touched text files that existed at C^
      (lines whose author e-mail is the commit's, lowercased, over all their lines) and
-     compared with the row, with .mailmap left out as riskgate leaves it out. This one is
+     compared with the row, authors mapped by the .mailmap committed at HEAD (riskgate reads
+     the default branch's, which is HEAD's in a clone). This one is
      reported, not failed on: at a merge git blame follows a file into a parent that has it
      under another name (a subtree merge), which riskgate's history index does not; and git
      blame passes lines through a version with NUL bytes, which riskgate, like git diff, takes
@@ -75,10 +76,14 @@ def close(a, b):
     return abs(a - b) <= 1e-9 * max(1.0, abs(a), abs(b))
 
 
+# riskgate maps authors by a committed .mailmap (the default branch's), never the working tree's.
+MAILMAP_AT_HEAD = ("-c", "mailmap.blob=HEAD:.mailmap", "-c", "mailmap.file=/dev/null")
+
+
 def blame_share(repo, sha):
     """author_blame_share by git blame: over the text files C changes that exist at C^."""
     parent = f"{sha}^"
-    email = git(repo, "log", "-1", "--format=%ae", sha).strip().lower()
+    email = git(repo, *MAILMAP_AT_HEAD, "log", "-1", "--format=%aE", sha).strip().lower()
     binary = set()
     for line in git(repo, "diff", "--numstat", "-z", "--no-renames", parent, sha).split("\0"):
         parts = line.split("\t")
@@ -108,10 +113,7 @@ def blame_share(repo, sha):
     for path in paths:
         if path in binary or path in gitlinks:
             continue
-        # riskgate knows an author by the e-mail of the commit; git blame would map it
-        # through the repository's .mailmap (HEAD:.mailmap in a bare clone).
-        out = git(repo, "-c", "mailmap.blob=", "-c", "mailmap.file=/dev/null",
-                  "blame", "--line-porcelain", parent, "--", path)
+        out = git(repo, *MAILMAP_AT_HEAD, "blame", "--line-porcelain", parent, "--", path)
         for line in out.splitlines():
             if line.startswith("author-mail "):
                 total += 1

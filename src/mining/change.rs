@@ -6,7 +6,8 @@ use std::collections::{BTreeSet, HashMap};
 use git2::{ErrorCode, Oid, Repository};
 
 use super::attribution::attribute_lines;
-use super::index::{self, author_key, HistoryIndex};
+use super::identity::Identities;
+use super::index::{self, HistoryIndex};
 use super::repo::{default_branch, read_blob_text, resolve};
 use super::{
     diff_trees_cached, renames, LineDiffs, MiningError, ObjectCache, RenameSource, CONFIG_PATH,
@@ -69,7 +70,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     )?;
     tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "change diffed");
 
-    let made = ChangeCommits::walk(repo, &revs, &head_commit)?;
+    let made = ChangeCommits::walk(repo, &revs, &head_commit, &index.identities())?;
     let author = index.author_id(&made.author_key);
 
     let file_history_ids: Vec<Vec<u32>> = files
@@ -251,6 +252,7 @@ impl ChangeCommits {
         repo: &Repository,
         revs: &Revisions,
         head_commit: &git2::Commit<'_>,
+        identities: &Identities,
     ) -> Result<ChangeCommits, MiningError> {
         let mut walk = repo.revwalk()?;
         walk.push(revs.head)?;
@@ -267,11 +269,11 @@ impl ChangeCommits {
             messages.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
             let a = c.author();
             let name = String::from_utf8_lossy(a.name_bytes()).into_owned();
-            authored.entry(author_key(&a)).or_insert((0, name)).0 += 1;
+            authored.entry(identities.key(&a)).or_insert((0, name)).0 += 1;
         }
         // The author is whoever made most of the change's commits; ties go to head's author.
         let head_author = head_commit.author();
-        let head_key = author_key(&head_author);
+        let head_key = identities.key(&head_author);
         let (author_key, author_name) = authored
             .iter()
             .max_by_key(|(k, (n, _))| (*n, **k == head_key))

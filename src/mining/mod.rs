@@ -4,6 +4,7 @@ pub mod ancestry;
 mod attribution;
 mod change;
 mod diff;
+pub mod identity;
 pub mod index;
 mod line_diff;
 pub mod mine;

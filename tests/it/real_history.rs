@@ -89,13 +89,26 @@ fn a_real_history_gives_git_line_counts_and_score_agrees() {
     assert_score_equals_mine_everywhere(&dir, &mined);
 }
 
+/// git's options that map authors by the `.mailmap` committed at HEAD and no other.
+const MAILMAP_AT_HEAD: &[&str] = &[
+    "-c",
+    "mailmap.blob=HEAD:.mailmap",
+    "-c",
+    "mailmap.file=/dev/null",
+];
+
 /// `author_blame_share` of commit `sha` as `git blame` works it out: the lines of the text files
 /// the commit changes, as they were in its parent, whose author has the commit's e-mail, over
-/// all of them (`None` without any). `.mailmap` is left out, as riskgate leaves it out; files
-/// the commit adds, binary files, submodules and symlinks have no lines to count.
+/// all of them (`None` without any). Authors are mapped by the `.mailmap` committed at HEAD, as
+/// riskgate maps them; files the commit adds, binary files, submodules and symlinks have no
+/// lines to count.
 fn git_blame_share(dir: &Path, sha: &str) -> Option<f64> {
     let parent = format!("{sha}^");
-    let email = git_in(dir, &["log", "-1", "--format=%ae", sha]).to_lowercase();
+    let email = git_in(
+        dir,
+        &[MAILMAP_AT_HEAD, &["log", "-1", "--format=%aE", sha]].concat(),
+    )
+    .to_lowercase();
     let numstat = git_in(
         dir,
         &["diff", "--numstat", "-z", "--no-renames", &parent, sha],
@@ -138,16 +151,10 @@ fn git_blame_share(dir: &Path, sha: &str) -> Option<f64> {
         let blamed = git_in(
             dir,
             &[
-                "-c",
-                "mailmap.blob=",
-                "-c",
-                "mailmap.file=/dev/null",
-                "blame",
-                "--line-porcelain",
-                &parent,
-                "--",
-                path,
-            ],
+                MAILMAP_AT_HEAD,
+                &["blame", "--line-porcelain", &parent, "--", path],
+            ]
+            .concat(),
         );
         for mail in blamed
             .lines()
@@ -387,6 +394,73 @@ fn a_version_on_both_sides_of_a_merge_is_owned_through_the_first_parent() {
     assert_score_equals_mine_everywhere(repo.path(), &mined);
     let row = mined.rows.iter().find(|r| r.commit_id == last).unwrap();
     assert_eq!(row.signals.author_blame_share, Some(2.0 / 10.0));
+}
+
+/// One person who committed under two addresses is one author once the default branch's
+/// `.mailmap` says so: to `mine` and `score` alike, and to line ownership as `git blame` has
+/// it. A `.mailmap` a change brings along does not count before it is merged.
+#[test]
+fn the_default_branchs_mailmap_makes_two_addresses_one_author() {
+    let repo = TestRepo::new();
+    repo.write("a.txt", lines("a", 4));
+    repo.commit("nicm", t(0), "Import");
+    repo.write("a.txt", lines("a", 4) + "nick1\n");
+    repo.commit("nick", t(1), "From the laptop");
+    repo.write(
+        ".mailmap",
+        "Nicholas <nicm@example.com> <nick@example.com>\n",
+    );
+    repo.commit("alice", t(2), "One address for nicm");
+    repo.write("a.txt", lines("a", 4) + "nick1\nnick3\n");
+    let last = repo.commit("nick", t(3), "Again from the laptop");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = mined.rows.iter().find(|r| r.commit_id == last).unwrap();
+    assert_eq!(row.signals.exp, 2.0, "both earlier commits are nicm's");
+    assert_eq!(row.signals.author_blame_share, Some(1.0));
+    assert_eq!(
+        row.signals.author_blame_share,
+        git_blame_share(repo.path(), &last)
+    );
+
+    // A branch maps its author onto alice: on the branch, the author is still a newcomer.
+    repo.git(&["checkout", "-q", "-b", "pr"]);
+    repo.write(
+        ".mailmap",
+        "Nicholas <nicm@example.com> <nick@example.com>\n<alice@example.com> <mallory@example.com>\n",
+    );
+    repo.write("b.txt", lines("b", 3));
+    repo.commit("mallory", t(4), "Mallory, as alice");
+    let dir = repo.path().to_str().unwrap();
+    let (code, json, err) = run_riskgate(&[
+        "score", "--repo", dir, "--base", "main", "--head", "pr", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(v["features"]["exp"].as_f64(), Some(0.0), "{json}");
+
+    // Index the branch, mallory as herself; then merge it. Now the default branch maps her
+    // onto alice, and the index is rebuilt: her commit and its lines are alice's.
+    let score = |base: &str, head: &str| {
+        let (code, json, err) = run_riskgate(&[
+            "score", "--repo", dir, "--base", base, "--head", head, "--format", "json",
+        ]);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str::<serde_json::Value>(&json).unwrap()
+    };
+    score("pr", "pr");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge("alice", t(5), "pr");
+    repo.write("b.txt", lines("b", 3) + "alice6\n");
+    repo.commit("alice", t(6), "alice on mallory's file");
+    let v = score("HEAD~1", "HEAD");
+    assert_eq!(v["features"]["exp"].as_f64(), Some(2.0), "{v}");
+    assert_eq!(
+        v["features"]["author_blame_share"].as_f64(),
+        Some(1.0),
+        "{v}"
+    );
 }
 
 /// A call rewritten around one line that stays, in a file whose long tail is full of blank

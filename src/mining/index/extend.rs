@@ -8,7 +8,7 @@ use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
 use crate::mining::diff::diff_with_renames;
 
-use super::{author_key, path_string, Extended, HistoryIndex, IndexedCommit, NewCommit};
+use super::{path_string, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
 impl HistoryIndex {
     /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
@@ -56,6 +56,7 @@ impl HistoryIndex {
         let mut diff_opts = DiffOptions::new();
         diff_opts.ignore_submodules(false).include_typechange(true);
         let mut objects = crate::mining::ObjectCache::default();
+        let identities = self.identities();
         for (n, oid) in new.iter().enumerate() {
             if n % 64 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
                 if let Some(bar) = progress {
@@ -71,6 +72,7 @@ impl HistoryIndex {
                 &mut diff_opts,
                 &mut objects,
                 git_renames.as_ref(),
+                &identities,
             )?;
             if let Some(bar) = &progress {
                 if n % 256 == 0 {
@@ -160,13 +162,14 @@ impl HistoryIndex {
         diff_opts: &mut DiffOptions,
         objects: &mut crate::mining::ObjectCache,
         git_renames: Option<&crate::mining::renames::HistoryRenames>,
+        identities: &Identities,
     ) -> Result<(), git2::Error> {
         let parents: Vec<u32> = commit
             .parent_ids()
             .filter_map(|p| self.by_oid.get(&p).copied())
             .collect();
         let merge = commit.parent_count() > 1;
-        let author = self.intern_author(author_key(&commit.author()));
+        let author = self.intern_author(identities.key(&commit.author()));
         let mut touched = Vec::new();
         let mut renames = Vec::new();
         let mut resolved = Vec::new();

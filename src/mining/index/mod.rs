@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v2.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v3.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 use git2::{Oid, Repository};
 use serde::{Deserialize, Serialize};
 
-const FORMAT: u32 = 2;
-const FILE_NAME: &str = "history-v2.idx";
+use super::identity::{committed_mailmap, Identities};
+
+const FORMAT: u32 = 3;
+const FILE_NAME: &str = "history-v3.idx";
+
+/// Index files of older formats, removed when the index is opened: nothing reads them again.
+const STALE_FILE_NAMES: &[&str] = &["history-v2.idx"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -129,6 +134,9 @@ struct Stored {
     format: u32,
     /// Content of `<git-dir>/shallow` when built: if the clone is deepened, parents change.
     shallow: String,
+    /// The `.mailmap` authors were told apart by ([`Identities::fingerprint`]): if it
+    /// changes, so do the authors.
+    mailmap: String,
     commits: Vec<IndexedCommit>,
     /// Author identities: lower-cased e-mail.
     authors: Vec<String>,
@@ -150,11 +158,15 @@ pub struct HistoryIndex {
     author_commits: Vec<Vec<u32>>,
     /// New path id → (commit, old path id) of renames into it.
     renamed_into: HashMap<u32, Vec<(u32, u32)>>,
+    /// The `.mailmap` that tells this index's authors apart (empty: none). Kept as text, as
+    /// libgit2's parsed form cannot be shared between threads.
+    mailmap: Vec<u8>,
     location: Option<PathBuf>,
     dirty: bool,
 }
 
-/// Lower-cased e-mail, or the name when a commit has no e-mail: how authors are told apart.
+/// Lower-cased e-mail, or the name when a commit has no e-mail, of a signature as it stands
+/// (with no `.mailmap` applied: [`Identities::key`] applies it).
 pub fn author_key(sig: &git2::Signature<'_>) -> String {
     let email = String::from_utf8_lossy(sig.email_bytes())
         .trim()
@@ -177,11 +189,20 @@ fn shallow_marker(repo: &Repository) -> String {
 impl HistoryIndex {
     /// Load the index of `repo` (an empty one when there is none, or it is stale or unreadable).
     pub fn open(repo: &Repository) -> HistoryIndex {
-        let location = repo.path().join("riskgate").join(FILE_NAME);
+        let folder = repo.path().join("riskgate");
+        for stale in STALE_FILE_NAMES {
+            // Only disk space is at stake: if it cannot go now, it is tried again next time.
+            let _ = std::fs::remove_file(folder.join(stale));
+        }
+        let location = folder.join(FILE_NAME);
         let shallow = shallow_marker(repo);
+        let mailmap = committed_mailmap(repo).unwrap_or_default();
+        let fingerprint = Identities::from_mailmap(&mailmap).fingerprint().to_string();
         let stored = match std::fs::read(&location) {
             Ok(bytes) => match postcard::from_bytes::<Stored>(&bytes) {
-                Ok(s) if s.format == FORMAT && s.shallow == shallow => Some(s),
+                Ok(s) if s.format == FORMAT && s.shallow == shallow && s.mailmap == fingerprint => {
+                    Some(s)
+                }
                 Ok(_) => {
                     tracing::info!(path = %location.display(), "history index is stale; rebuilding");
                     None
@@ -196,18 +217,35 @@ impl HistoryIndex {
         let mut index = HistoryIndex::from_stored(stored.unwrap_or(Stored {
             format: FORMAT,
             shallow,
+            mailmap: fingerprint,
             ..Stored::default()
         }));
+        index.mailmap = mailmap;
         index.location = Some(location);
         index
     }
 
-    /// An index kept only in memory (nothing is read or written).
+    /// An index kept only in memory (nothing is read or written), its authors told apart by
+    /// e-mail alone.
     pub fn in_memory() -> HistoryIndex {
-        HistoryIndex::from_stored(Stored {
+        HistoryIndex::in_memory_with(Vec::new())
+    }
+
+    /// An index kept only in memory whose authors a `.mailmap` of this content tells apart.
+    pub fn in_memory_with(mailmap: Vec<u8>) -> HistoryIndex {
+        let mut index = HistoryIndex::from_stored(Stored {
             format: FORMAT,
+            mailmap: Identities::from_mailmap(&mailmap).fingerprint().to_string(),
             ..Stored::default()
-        })
+        });
+        index.mailmap = mailmap;
+        index
+    }
+
+    /// How this index tells commit authors apart: every author key given to it must come
+    /// from these.
+    pub fn identities(&self) -> Identities {
+        Identities::from_mailmap(&self.mailmap)
     }
 
     fn from_stored(stored: Stored) -> HistoryIndex {

@@ -19,7 +19,8 @@ use crate::features::{
     Snapshot, Touch,
 };
 use crate::mining::ancestry::Ancestry;
-use crate::mining::index::{author_key, HistoryIndex, NewCommit};
+use crate::mining::identity::{committed_mailmap, Identities};
+use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
 use crate::mining::{
@@ -35,6 +36,8 @@ pub(super) struct Pass<'r, 'p> {
     /// Renames as git detected them, per commit (None: libgit2's detection is used).
     git_renames: Option<HistoryRenames>,
     index: HistoryIndex,
+    /// How commit authors are told apart (the repository's `.mailmap`).
+    identities: Identities,
     chains: Ancestry,
     authors: Vec<AuthorHistory>,
     subsystem_ids: HashMap<String, u32>,
@@ -68,12 +71,15 @@ impl<'r, 'p> Pass<'r, 'p> {
         git_renames: Option<HistoryRenames>,
         out: MinedHistory,
     ) -> Pass<'r, 'p> {
+        let index = HistoryIndex::in_memory_with(committed_mailmap(repo).unwrap_or_default());
+        let identities = index.identities();
         Pass {
             repo,
             options,
             plan,
             git_renames,
-            index: HistoryIndex::in_memory(),
+            index,
+            identities,
             chains: Ancestry::default(),
             authors: Vec::new(),
             subsystem_ids: HashMap::new(),
@@ -114,7 +120,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             oid,
             parent_ids,
             parent_idx,
-            key: author_key(&sig),
+            key: self.identities.key(&sig),
             time: sig.when().seconds(),
             this: self.index.len() as u32,
         };
