@@ -126,8 +126,27 @@ pub(super) fn diff_with_renames<'r>(
     new: &git2::Tree<'_>,
     opts: &mut DiffOptions,
 ) -> Result<git2::Diff<'r>, git2::Error> {
+    diff_with_renames_within(repo, old, new, opts, LIBGIT2_RENAME_LIMIT)
+}
+
+/// libgit2's default limit on the files its rename detection compares.
+const LIBGIT2_RENAME_LIMIT: usize = 200;
+
+/// [`diff_with_renames`] comparing up to `rename_limit` files for similarity (git's
+/// `diff.renameLimit`): past it, renames of identical content only.
+pub(super) fn diff_with_renames_within<'r>(
+    repo: &'r Repository,
+    old: Option<&git2::Tree<'_>>,
+    new: &git2::Tree<'_>,
+    opts: &mut DiffOptions,
+    rename_limit: usize,
+) -> Result<git2::Diff<'r>, git2::Error> {
     let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
-    match diff.find_similar(Some(DiffFindOptions::new().renames(true))) {
+    match diff.find_similar(Some(
+        DiffFindOptions::new()
+            .renames(true)
+            .rename_limit(rename_limit),
+    )) {
         Err(e) if e.code() == git2::ErrorCode::NotFound => {
             tracing::debug!(error = %e, "a blob is absent: renames of identical content only");
             let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;

@@ -11,8 +11,10 @@
 //!   from `git diff`'s ([`LineDiffs::blame_hunks`]);
 //! - a merge whose version of a file differs from every parent's ("resolved", by hand or by
 //!   the merge machinery) takes each line from the first parent whose version has it
-//!   unchanged, and owns the lines no parent has: all of them when no parent has the file
-//!   (git blame would look for it under another name in a parent first; riskgate does not);
+//!   unchanged, and owns the lines no parent has: all of them when no parent has the file. A
+//!   parent that lacks the file at its path is read under the name a rename into the merge
+//!   gives it there ([`crate::mining::merge_renames`]), as git blame reads it; when that
+//!   version is the merge's very one, the whole file is that parent's;
 //! - owners are kept per file, blob and producer: the same content reached again in a file (a
 //!   revert, a cherry-pick, a merge taking the other side) has the owners of the producer git
 //!   blame reaches from the commit asking: back along first parents and, at a merge, into the
@@ -90,6 +92,23 @@ pub fn merge_owners(parents: &[MergeParent<'_>], new_len: usize, merge: u32) -> 
         }
     }
     owners
+}
+
+/// The name a merge's file at `path` has in one of its parents, and what `entry` finds there:
+/// the same path, else the old path of one of the merge's `renames` into it (how `git blame`
+/// follows a file a parent has under another name). `None` when the parent has neither.
+pub fn name_in_parent<'n, S: AsRef<str>, E>(
+    path: &'n str,
+    renames: &'n [(S, S)],
+    mut entry: impl FnMut(&str) -> Option<E>,
+) -> Option<(&'n str, E)> {
+    if let Some(e) = entry(path) {
+        return Some((path, e));
+    }
+    renames
+        .iter()
+        .filter(|(_, new)| new.as_ref() == path)
+        .find_map(|(old, _)| entry(old.as_ref()).map(|e| (old.as_ref(), e)))
 }
 
 /// Most bytes of owner lists an [`OwnerCache`] keeps (4 bytes a line); past it the least
@@ -414,14 +433,24 @@ pub fn replay_owners(
             let mut parents = Vec::new();
             // Whether a parent has the file, or may have it past a shallow clone's cut.
             let mut in_a_parent = false;
+            let renames: Vec<(&str, &str)> = ic
+                .renames
+                .iter()
+                .map(|&(o, n)| (index.path(o), index.path(n)))
+                .collect();
             for parent in commit.parent_ids() {
                 let Some(tree) = repo.find_commit(parent).ok().map(|p| p.tree_id()) else {
                     in_a_parent = true;
                     continue;
                 };
-                let Some(id) = regular_blob(repo, objects, tree, &name) else {
+                let Some((name_there, (id, mode))) = name_in_parent(&name, &renames, |n| {
+                    objects.entry_at_with_mode(repo, tree, n)
+                }) else {
                     continue;
                 };
+                if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
+                    continue;
+                }
                 in_a_parent = true;
                 if id == new_id {
                     // Not resolved after all: this version is the parent's.
@@ -443,7 +472,7 @@ pub fn replay_owners(
                         history,
                     },
                     &local,
-                    (&name, id),
+                    (name_there, id),
                     index.lookup(parent),
                     seeded,
                 ) else {
@@ -531,13 +560,18 @@ pub fn replay_owners(
         (None | Some([]), _) => None,
         (Some([one]), _) => Some(one.clone()),
         (Some(several), last_step) => {
-            let reached = history.tip().zip(last_step).and_then(|(tip, &(_, name))| {
-                let ids: Vec<u32> = several.iter().map(|(p, _)| *p).collect();
-                let name = index.path(name);
-                producer_on_blames_way(repo, index, objects, name, target, tip, &ids)
-            });
+            let mut way = Way {
+                repo,
+                index,
+                objects,
+                history,
+            };
+            let reached = history
+                .tip()
+                .zip(last_step)
+                .and_then(|(tip, &(_, name))| way.reach(several, (index.path(name), target), tip));
             match reached {
-                Some(c) => several.iter().find(|(p, _)| *p == c).cloned(),
+                Some(p) => Some(p.clone()),
                 // A seeded replay may lack the producer that way leads to.
                 None if seeded => return Ok(None),
                 None => standing_among(several.iter(), index, history).cloned(),
@@ -572,6 +606,21 @@ struct Way<'a, 'r, L: Lineage> {
     history: &'a L,
 }
 
+impl<L: Lineage> Way<'_, '_, L> {
+    /// Of `produced` (version `blob` of the file called `name`), the one git blame reaches from
+    /// commit `at`.
+    fn reach<'p>(
+        &mut self,
+        produced: &'p [Produced],
+        (name, blob): (&str, Oid),
+        at: u32,
+    ) -> Option<&'p Produced> {
+        let ids: Vec<u32> = produced.iter().map(|(p, _)| *p).collect();
+        let c = producer_on_blames_way(self.repo, self.index, self.objects, name, blob, at, &ids)?;
+        produced.iter().find(|(p, _)| *p == c)
+    }
+}
+
 /// The owners of version `blob` of the file called `name` as the history of commit `at`
 /// (index id) gave them: from the producer git blame reaches from `at`, or, when its way finds
 /// none of those met, the standing one ([`standing_producer`]) among those that are `at` or
@@ -579,7 +628,7 @@ struct Way<'a, 'r, L: Lineage> {
 /// `None` when a seeded replay cannot tell, as the producer `at` sees may be one only the
 /// whole replay met.
 fn seen_from<L: Lineage>(
-    way: Way<'_, '_, L>,
+    mut way: Way<'_, '_, L>,
     local: &HashMap<Oid, Vec<Produced>>,
     (name, blob): (&str, Oid),
     at: Option<u32>,
@@ -593,15 +642,8 @@ fn seen_from<L: Lineage>(
     if let [(_, owners)] = producers.as_slice() {
         return Some(Some(owners.clone()));
     }
-    let ids: Vec<u32> = producers.iter().map(|(p, _)| *p).collect();
-    let reached = at.and_then(|a| {
-        producer_on_blames_way(way.repo, way.index, way.objects, name, blob, a, &ids)
-    });
-    if let Some(c) = reached {
-        return producers
-            .iter()
-            .find(|(p, _)| *p == c)
-            .map(|(_, owners)| Some(owners.clone()));
+    if let Some((_, owners)) = at.and_then(|a| way.reach(producers, (name, blob), a)) {
+        return Some(Some(owners.clone()));
     }
     if seeded {
         return None;

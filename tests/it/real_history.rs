@@ -463,6 +463,46 @@ fn the_default_branchs_mailmap_makes_two_addresses_one_author() {
     );
 }
 
+/// A merge whose file a parent has under another name: `git blame` follows it there, and so
+/// does riskgate. `CHANGES` was renamed on main and changed on a maintenance branch (as
+/// flask's changelog); `r.txt` was renamed on the branch and changed on main, so main has the
+/// merge's very version under the old name.
+#[test]
+fn a_merge_follows_a_file_into_a_parent_that_has_it_under_another_name() {
+    let repo = TestRepo::new();
+    repo.write("CHANGES", lines("c", 4));
+    repo.write("r.txt", lines("r", 4));
+    repo.commit("alice", t(0), "Import");
+    repo.git(&["branch", "maint"]);
+    repo.git(&["mv", "CHANGES", "CHANGES.rst"]);
+    repo.commit("bob", t(1), "bob renames the changelog");
+    repo.write("CHANGES.rst", lines("c", 4) + "bob5\n");
+    repo.write("r.txt", lines("r", 4) + "bob5\n");
+    repo.commit("bob", t(2), "bob on main");
+    repo.git(&["checkout", "-q", "maint"]);
+    repo.write("CHANGES", "carol0\n".to_string() + &lines("c", 4));
+    repo.git(&["mv", "r.txt", "s.txt"]);
+    repo.commit("carol", t(3), "carol on the branch");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge("mike", t(4), "maint");
+    assert_eq!(
+        repo.git(&["show", "HEAD:CHANGES.rst"]),
+        "carol0\n".to_string() + &lines("c", 4) + "bob5",
+        "git merged both changes into the renamed file"
+    );
+    let paths = ["CHANGES.rst", "s.txt"];
+    assert_eq!(blamed_lines_of(&repo, "bob", &paths), (2, 11));
+    assert_eq!(blamed_lines_of(&repo, "carol", &paths), (1, 11));
+    repo.write("CHANGES.rst", lines("c", 4) + "bob5\nbob6\n");
+    repo.write("s.txt", lines("r", 4) + "bob5\nbob6\n");
+    let last = repo.commit("bob", t(5), "bob after the merge");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = mined.rows.iter().find(|r| r.commit_id == last).unwrap();
+    assert_eq!(row.signals.author_blame_share, Some(2.0 / 11.0));
+}
+
 /// A call rewritten around one line that stays, in a file whose long tail is full of blank
 /// lines: `git diff` shows the line removed and added again, `git blame` (whose diffs leave
 /// out the common tail) keeps it. The head of the file before and after, then the tail.
@@ -797,7 +837,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v5");
+    let store = repo.path().join(".git/riskgate/owners-v6");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 

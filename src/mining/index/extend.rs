@@ -73,6 +73,7 @@ impl HistoryIndex {
                 &mut objects,
                 git_renames.as_ref(),
                 &identities,
+                deadline,
             )?;
             if let Some(bar) = &progress {
                 if n % 256 == 0 {
@@ -163,6 +164,7 @@ impl HistoryIndex {
         objects: &mut crate::mining::ObjectCache,
         git_renames: Option<&crate::mining::renames::HistoryRenames>,
         identities: &Identities,
+        deadline: Option<std::time::Instant>,
     ) -> Result<(), git2::Error> {
         let parents: Vec<u32> = commit
             .parent_ids()
@@ -180,9 +182,19 @@ impl HistoryIndex {
                 .collect();
             // A parent outside a shallow clone: what the merge resolved cannot be told.
             if let Some(trees) = trees {
-                for (path, _) in
-                    crate::mining::merge_resolved(repo, objects, &trees, commit.tree_id())?
-                {
+                let files = crate::mining::merge_resolved(repo, objects, &trees, commit.tree_id())?;
+                let renamed = crate::mining::merge_renames(
+                    repo,
+                    objects,
+                    &trees,
+                    commit.tree_id(),
+                    &files,
+                    deadline,
+                )?;
+                for (old, new) in renamed {
+                    renames.push((self.intern_path(old), self.intern_path(new)));
+                }
+                for (path, _) in files {
                     resolved.push(self.intern_path(path));
                 }
             }

@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v3.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v4.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{committed_mailmap, Identities};
 
-const FORMAT: u32 = 3;
-const FILE_NAME: &str = "history-v3.idx";
+const FORMAT: u32 = 4;
+const FILE_NAME: &str = "history-v4.idx";
 
 /// Index files of older formats, removed when the index is opened: nothing reads them again.
-const STALE_FILE_NAMES: &[&str] = &["history-v2.idx"];
+const STALE_FILE_NAMES: &[&str] = &["history-v2.idx", "history-v3.idx"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -33,7 +33,8 @@ pub struct IndexedCommit {
     /// Path ids the commit added, changed or deleted (empty for merges: their changes are the
     /// merged commits' own).
     pub touched: Vec<u32>,
-    /// (old path id, new path id) for each rename the commit made.
+    /// (old path id, new path id) for each rename the commit made; for a merge, the renames
+    /// into its resolutions from a parent that lacks them ([`crate::mining::merge_renames`]).
     pub renames: Vec<(u32, u32)>,
     /// For a merge, the regular files whose version in it no parent has (its resolutions):
     /// where line ownership passes through the merge itself.

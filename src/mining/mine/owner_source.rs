@@ -121,15 +121,16 @@ impl OwnerSource {
         }
     }
 
-    /// Owners of `blob`, a merge's resolution of the file at `path` ([`owners::merge_owners`]).
+    /// Owners of `blob`, a merge's resolution of the file at `path` ([`owners::merge_owners`]),
+    /// followed into a parent that lacks it there by the merge's `renames`.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn merge(
         &mut self,
         ctx: Ctx<'_, '_>,
         objects: &mut ObjectCache,
         line_diffs: &mut LineDiffs<'_>,
-        path: &str,
-        blob: Oid,
+        (path, blob): (&str, Oid),
+        renames: &[(String, String)],
         parent_trees: &[Oid],
         parent_ids: &[Oid],
         merge: u32,
@@ -140,7 +141,9 @@ impl OwnerSource {
         let mut parents = Vec::new();
         let mut in_a_parent = false;
         for (&tree, &parent) in parent_trees.iter().zip(parent_ids) {
-            let Some((id, mode)) = objects.entry_at_with_mode(ctx.repo, tree, path) else {
+            let Some((name, (id, mode))) = owners::name_in_parent(path, renames, |name| {
+                objects.entry_at_with_mode(ctx.repo, tree, name)
+            }) else {
                 continue;
             };
             if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
@@ -152,7 +155,13 @@ impl OwnerSource {
             };
             let hunks = line_diffs.blame_hunks(id, old.content(), blob, new.content())?;
             let at = ctx.index.lookup(parent);
-            let o = self.of(ctx, objects, line_diffs, id, path, at, old.lines as usize)?;
+            let o = self.of(ctx, objects, line_diffs, id, name, at, old.lines as usize)?;
+            if id == blob {
+                // This parent has the very version under its old name: git blame passes the
+                // whole file to it.
+                parents = vec![(o, hunks)];
+                break;
+            }
             parents.push((o, hunks));
         }
         if !in_a_parent {

@@ -24,8 +24,8 @@ use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
 use crate::mining::{
-    diff_commit_cached, merge_resolved, DiffedFile, LineDiffs, MiningError, ObjectCache,
-    RenameSource, CONFIG_PATH,
+    diff_commit_cached, merge_renames, merge_resolved, DiffedFile, LineDiffs, MiningError,
+    ObjectCache, RenameSource, CONFIG_PATH,
 };
 
 /// Everything the pass keeps from commit to commit.
@@ -137,9 +137,17 @@ impl<'r, 'p> Pass<'r, 'p> {
         parents: &[git2::Commit<'_>],
         v: Visit,
     ) -> Result<(), MiningError> {
-        let resolved = if parents.len() == v.parent_ids.len() {
+        let (resolved, renames) = if parents.len() == v.parent_ids.len() {
             let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
             let resolved = merge_resolved(self.repo, &mut self.objects, &trees, commit.tree_id())?;
+            let renames = merge_renames(
+                self.repo,
+                &mut self.objects,
+                &trees,
+                commit.tree_id(),
+                &resolved,
+                None,
+            )?;
             for (path, blob) in &resolved {
                 let ctx = Ctx {
                     repo: self.repo,
@@ -150,18 +158,22 @@ impl<'r, 'p> Pass<'r, 'p> {
                     ctx,
                     &mut self.objects,
                     &mut self.line_diffs,
-                    path,
-                    *blob,
+                    (path, *blob),
+                    &renames,
                     &trees,
                     &v.parent_ids,
                     v.this,
                 )?;
             }
-            resolved.into_iter().map(|(p, _)| p).collect()
+            (resolved.into_iter().map(|(p, _)| p).collect(), renames)
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let resolved: Vec<&str> = resolved.iter().map(String::as_str).collect();
+        let renames: Vec<(&str, &str)> = renames
+            .iter()
+            .map(|(o, n)| (o.as_str(), n.as_str()))
+            .collect();
         self.index.push_commit(NewCommit {
             oid: v.oid,
             parents: &v.parent_ids,
@@ -169,7 +181,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             time: v.time,
             merge: true,
             touched: &[],
-            renames: &[],
+            renames: &renames,
             resolved: &resolved,
         });
         self.chains
