@@ -378,6 +378,13 @@ pub fn replay_owners(
     seed: Option<&ReplaySeed>,
     cost: &mut ReplayCost,
 ) -> Result<Option<Replayed>, MiningError> {
+    // What finding a producer on git blame's way reads; its object cache serves the whole replay.
+    let mut way = Way {
+        repo,
+        index,
+        objects,
+        history,
+    };
     let unseeded = HashSet::new();
     // Every producer of each version met, oldest first: which one's owners a step reads
     // depends on that step's own history, as in the miner's cache.
@@ -417,10 +424,10 @@ pub fn replay_owners(
             continue;
         };
         let name = index.path(name).to_string();
-        let Some(new_id) = regular_blob(repo, objects, commit.tree_id(), &name) else {
+        let Some(new_id) = regular_blob(repo, way.objects, commit.tree_id(), &name) else {
             continue; // deleted here, or not a regular file
         };
-        let Some(new) = objects.blob(repo, new_id) else {
+        let Some(new) = way.objects.blob(repo, new_id) else {
             continue;
         };
         if new.binary {
@@ -444,7 +451,7 @@ pub fn replay_owners(
                     continue;
                 };
                 let Some((name_there, (id, mode))) = name_in_parent(&name, &renames, |n| {
-                    objects.entry_at_with_mode(repo, tree, n)
+                    way.objects.entry_at_with_mode(repo, tree, n)
                 }) else {
                     continue;
                 };
@@ -457,7 +464,7 @@ pub fn replay_owners(
                     parents.clear();
                     break;
                 }
-                let Some(old) = objects.blob(repo, id).filter(|b| !b.binary) else {
+                let Some(old) = way.objects.blob(repo, id).filter(|b| !b.binary) else {
                     continue;
                 };
                 needs_whole_replay!(id);
@@ -465,12 +472,7 @@ pub fn replay_owners(
                 let hunks =
                     line_diffs.blame_hunks_in_history(id, old.content(), new_id, new.content())?;
                 let Some(owners) = seen_from(
-                    Way {
-                        repo,
-                        index,
-                        objects,
-                        history,
-                    },
+                    &mut way,
                     &local,
                     (name_there, id),
                     index.lookup(parent),
@@ -513,14 +515,14 @@ pub fn replay_owners(
                     .iter()
                     .any(|&(o, n)| o != n && index.path(o) == name);
             let old_id =
-                parent.and_then(|p| objects.entry_at_with_mode(repo, p.tree_id(), &old_name));
+                parent.and_then(|p| way.objects.entry_at_with_mode(repo, p.tree_id(), &old_name));
             match old_id.filter(|_| !moved_away) {
                 None => vec![c; new_len],
                 Some((id, mode)) => {
                     if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
                         continue; // a type change: the miner keeps no owners for it either
                     }
-                    let Some(old) = objects.blob(repo, id) else {
+                    let Some(old) = way.objects.blob(repo, id) else {
                         continue;
                     };
                     if old.binary {
@@ -535,12 +537,7 @@ pub fn replay_owners(
                         new.content(),
                     )?;
                     let Some(before) = seen_from(
-                        Way {
-                            repo,
-                            index,
-                            objects,
-                            history,
-                        },
+                        &mut way,
                         &local,
                         (&old_name, id),
                         first_parent.and_then(|p| index.lookup(p)),
@@ -560,12 +557,6 @@ pub fn replay_owners(
         (None | Some([]), _) => None,
         (Some([one]), _) => Some(one.clone()),
         (Some(several), last_step) => {
-            let mut way = Way {
-                repo,
-                index,
-                objects,
-                history,
-            };
             let reached = history
                 .tip()
                 .zip(last_step)
@@ -628,7 +619,7 @@ impl<L: Lineage> Way<'_, '_, L> {
 /// `None` when a seeded replay cannot tell, as the producer `at` sees may be one only the
 /// whole replay met.
 fn seen_from<L: Lineage>(
-    mut way: Way<'_, '_, L>,
+    way: &mut Way<'_, '_, L>,
     local: &HashMap<Oid, Vec<Produced>>,
     (name, blob): (&str, Oid),
     at: Option<u32>,
