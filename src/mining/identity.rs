@@ -51,11 +51,6 @@ pub fn committed_mailmap(repo: &Repository) -> Option<Vec<u8>> {
 }
 
 impl Identities {
-    /// The identities `repo`'s committed `.mailmap` gives (none when it has none).
-    pub fn of(repo: &Repository) -> Identities {
-        Identities::from_mailmap(committed_mailmap(repo).as_deref().unwrap_or_default())
-    }
-
     /// The identities a `.mailmap` of this content gives (none for an empty one).
     pub fn from_mailmap(content: &[u8]) -> Identities {
         if content.is_empty() {

@@ -183,6 +183,11 @@ pub fn path_string(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// What an index built with this `.mailmap` records of it ([`Identities::fingerprint`]).
+fn mailmap_fingerprint(mailmap: &[u8]) -> String {
+    Identities::from_mailmap(mailmap).fingerprint().to_string()
+}
+
 fn shallow_marker(repo: &Repository) -> String {
     std::fs::read_to_string(repo.path().join("shallow")).unwrap_or_default()
 }
@@ -198,7 +203,7 @@ impl HistoryIndex {
         let location = folder.join(FILE_NAME);
         let shallow = shallow_marker(repo);
         let mailmap = committed_mailmap(repo).unwrap_or_default();
-        let fingerprint = Identities::from_mailmap(&mailmap).fingerprint().to_string();
+        let fingerprint = mailmap_fingerprint(&mailmap);
         let stored = match std::fs::read(&location) {
             Ok(bytes) => match postcard::from_bytes::<Stored>(&bytes) {
                 Ok(s) if s.format == FORMAT && s.shallow == shallow && s.mailmap == fingerprint => {
@@ -236,7 +241,7 @@ impl HistoryIndex {
     pub fn in_memory_with(mailmap: Vec<u8>) -> HistoryIndex {
         let mut index = HistoryIndex::from_stored(Stored {
             format: FORMAT,
-            mailmap: Identities::from_mailmap(&mailmap).fingerprint().to_string(),
+            mailmap: mailmap_fingerprint(&mailmap),
             ..Stored::default()
         });
         index.mailmap = mailmap;
