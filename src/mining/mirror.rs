@@ -277,7 +277,7 @@ impl Mirrors {
     /// global configuration, no prompts, only the remote's protocol, and the token (when
     /// there is one) as a header for the remote alone.
     fn git_command(&self, dir: &Path, token: Option<&str>) -> Command {
-        let mut cmd = Command::new("git");
+        let mut cmd = Command::new(super::git_program());
         cmd.env_clear();
         for name in PASSED_THROUGH {
             if let Some(value) = std::env::var_os(name) {

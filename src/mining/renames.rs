@@ -40,7 +40,7 @@ pub enum RenameError {
 /// pager, no prompts, no lazy fetch of a partial clone's missing objects, no external diff
 /// or text conversion.
 fn git(git_dir: &Path) -> Command {
-    let mut cmd = Command::new(git_program());
+    let mut cmd = Command::new(super::git_program());
     cmd.env_clear();
     for name in ["PATH", "HOME"] {
         if let Some(value) = std::env::var_os(name) {
@@ -60,23 +60,6 @@ fn git(git_dir: &Path) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
-}
-
-/// `git` found on our `PATH`, once. A program named by its path is started with
-/// `posix_spawn`; one left to a `PATH` lookup in a changed environment makes the standard
-/// library fork, copying the page tables of a process that may hold hundreds of MiB of caches
-/// (about 17 ms a start while `mine` runs on tmux's history).
-fn git_program() -> &'static Path {
-    static GIT: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
-    GIT.get_or_init(|| {
-        std::env::var_os("PATH")
-            .and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|dir| dir.join("git"))
-                    .find(|candidate| candidate.is_file())
-            })
-            .unwrap_or_else(|| "git".into())
-    })
 }
 
 /// Run `cmd`, feeding it `input`, and return its output; killed past `deadline`.
