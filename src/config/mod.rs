@@ -330,7 +330,7 @@ mod tests {
         let mut text = String::from("sensitive_paths: &a [lol, lol, lol, lol, lol, lol, lol]\n");
         text.push_str(&format!(
             "coverage: {{artifact: x, paths: [{}]}}\n",
-            vec!["*a"; 9].join(", ")
+            ["*a"; 9].join(", ")
         ));
         assert!(refusal(&text).contains("coverage.paths[0]"));
     }

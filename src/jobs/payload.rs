@@ -1,7 +1,7 @@
 //! What each kind of job carries: one serde struct per [`JobKind`], stored as JSON in the job's
 //! `payload` column exactly as before the kinds were typed, so queued jobs survive an upgrade.
 //!
-//! [`Payload`] ties a struct to its kind: [`Payload::into_job`] queues it, [`Payload::read`]
+//! [`Payload`] ties a struct to its kind: [`Payload::to_job`] queues it, [`Payload::read`]
 //! takes it back out of a claimed job (parking the job when the payload does not fit).
 
 use serde::de::DeserializeOwned;
@@ -20,7 +20,7 @@ pub trait Payload: Serialize + DeserializeOwned {
 
     /// A job of this kind carrying `self`, due at once, about no repository; callers fill in
     /// what the queue indexes (repository, pull request, head) where it applies.
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         NewJob::new(
             Self::KIND,
             serde_json::to_value(self).expect("job payloads serialise"),
@@ -226,7 +226,7 @@ impl Payload for ScoreJob {
     const KIND: JobKind = JobKind::ScorePullRequest;
 
     /// Indexed by pull request and head, so a newer head supersedes it.
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         NewJob::score_pull_request(
             &self.repo.full_name,
             self.number as i64,
@@ -239,7 +239,7 @@ impl Payload for ScoreJob {
 impl Payload for AcceptRiskJob {
     const KIND: JobKind = JobKind::AcceptRisk;
 
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         in_repository(self, &self.repo.full_name)
     }
 }
@@ -247,7 +247,7 @@ impl Payload for AcceptRiskJob {
 impl Payload for CoverageJob {
     const KIND: JobKind = JobKind::Coverage;
 
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         in_repository(self, &self.repo.full_name)
     }
 }
@@ -255,7 +255,7 @@ impl Payload for CoverageJob {
 impl Payload for MergeGroupJob {
     const KIND: JobKind = JobKind::ScoreMergeGroup;
 
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         let mut job = in_repository(self, &self.repo.full_name);
         job.head_sha = Some(self.head_sha.clone());
         job
@@ -265,7 +265,7 @@ impl Payload for MergeGroupJob {
 impl Payload for DeploymentJob {
     const KIND: JobKind = JobKind::RecordDeployment;
 
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         in_repository(self, &self.deployment.repository)
     }
 }
@@ -273,7 +273,7 @@ impl Payload for DeploymentJob {
 impl Payload for PullClosedJob {
     const KIND: JobKind = JobKind::RecordPull;
 
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         in_repository(self, &self.pull.repository)
     }
 }
@@ -281,7 +281,7 @@ impl Payload for PullClosedJob {
 impl Payload for IssueJob {
     const KIND: JobKind = JobKind::RecordIssue;
 
-    fn into_job(&self) -> NewJob {
+    fn to_job(&self) -> NewJob {
         in_repository(self, &self.repository)
     }
 }

@@ -64,7 +64,7 @@ pub fn plan(event: &Event) -> Plan {
                 opened_at: *opened_at,
                 reason: format!("pull_request.{action}"),
             }
-            .into_job()])
+            .to_job()])
         }
         Event::PullRequestReview {
             action,
@@ -90,7 +90,7 @@ pub fn plan(event: &Event) -> Plan {
                 opened_at: None,
                 reason: format!("pull_request_review.{action}"),
             }
-            .into_job()])
+            .to_job()])
         }
         Event::CheckRun {
             action,
@@ -129,7 +129,7 @@ pub fn plan(event: &Event) -> Plan {
                         sender: sender.clone(),
                         external_id: external_id.clone(),
                     };
-                    Plan::Queue(vec![job.into_job()])
+                    Plan::Queue(vec![job.to_job()])
                 }
                 other => Plan::Nothing(format!("check_run.{other} needs no work")),
             }
@@ -154,7 +154,7 @@ pub fn plan(event: &Event) -> Plan {
         }
         Event::Installation { .. } | Event::InstallationRepositories { .. } => {
             match installation_job(event) {
-                Some(job) => Plan::Queue(vec![job.into_job()]),
+                Some(job) => Plan::Queue(vec![job.to_job()]),
                 None => no_installation(),
             }
         }
@@ -193,7 +193,7 @@ pub fn plan(event: &Event) -> Plan {
                 head_repository: head_repository.clone(),
                 same_repository: *same_repository,
             };
-            Plan::Queue(vec![job.into_job()])
+            Plan::Queue(vec![job.to_job()])
         }
         Event::MergeGroup {
             installation_id,
@@ -215,7 +215,7 @@ pub fn plan(event: &Event) -> Plan {
                 base_sha: base_sha.clone(),
                 base_ref: base_ref.clone(),
             };
-            Plan::Queue(vec![job.into_job()])
+            Plan::Queue(vec![job.to_job()])
         }
         Event::Deployment {
             deployment, status, ..
@@ -223,9 +223,9 @@ pub fn plan(event: &Event) -> Plan {
             deployment: deployment.clone(),
             status: status.clone(),
         }
-        .into_job()]),
+        .to_job()]),
         Event::PullRequestClosed { pull, .. } => {
-            Plan::Queue(vec![PullClosedJob { pull: pull.clone() }.into_job()])
+            Plan::Queue(vec![PullClosedJob { pull: pull.clone() }.to_job()])
         }
         Event::Issue {
             action,
@@ -249,7 +249,7 @@ pub fn plan(event: &Event) -> Plan {
             closed_at: *closed_at,
             author: author.clone(),
         }
-        .into_job()]),
+        .to_job()]),
     }
 }
 
@@ -279,7 +279,7 @@ fn rescore(
                     opened_at: None,
                     reason: reason.to_string(),
                 }
-                .into_job()
+                .to_job()
             })
             .collect(),
     )

@@ -175,7 +175,11 @@ pub struct Standing {
 impl Reference {
     pub fn standing(&self, probability: f64) -> Option<Standing> {
         let q = &self.quantiles;
-        if q.len() < 2 || !(self.base_rate > 0.0) || !probability.is_finite() {
+        if q.len() < 2
+            || self.base_rate.is_nan()
+            || self.base_rate <= 0.0
+            || !probability.is_finite()
+        {
             return None;
         }
         let steps = (q.len() - 1) as f64;

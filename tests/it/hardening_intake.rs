@@ -556,7 +556,7 @@ fn serve_command(dir: &Path, env: &[(&str, Option<&str>)]) -> Command {
         .env("RISKGATE_PRIVATE_KEY", private_key())
         .env("RISKGATE_WEBHOOK_SECRET", SECRET)
         .env("RISKGATE_DATA_DIR", dir.join("data"))
-        .env("DATABASE_URL", riskgate::store::sqlite_url_in(&dir))
+        .env("DATABASE_URL", riskgate::store::sqlite_url_in(dir))
         .env("RISKGATE_GITHUB_API_URL", "http://127.0.0.1:9")
         .env_remove("RISKGATE_MODEL")
         .stdout(Stdio::piped())

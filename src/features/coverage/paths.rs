@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::{CoverageReport, LineHits};
 
+/// Per (levels up, prefix length): a root's score and what it adds to the length, if any fits.
+type RootedScores = HashMap<(usize, Option<usize>), Option<(u8, usize)>>;
+
 /// One report path, normalised. A relative one may also stand for itself under each
 /// `<source>` root; those joined paths are worked out when a path is looked up, not stored,
 /// so that a report naming many files and many roots costs no more than its size.
@@ -74,7 +77,7 @@ impl CoverageReport {
         &self,
         entry: &PathEntry,
         wanted: &str,
-        cache: &mut HashMap<(usize, Option<usize>), Option<(u8, usize)>>,
+        cache: &mut RootedScores,
     ) -> Option<(u8, usize)> {
         let rest = &entry.own[entry.rest..];
         if rest.is_empty() {

@@ -140,9 +140,7 @@ impl Worker {
                 opened_at: None,
                 reason: "coverage".into(),
             };
-            self.store
-                .enqueue_job(&rescore.into_job(), now_ms())
-                .await?;
+            self.store.enqueue_job(&rescore.to_job(), now_ms()).await?;
         }
         self.wake.notify_waiters();
         Ok(())

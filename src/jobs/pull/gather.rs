@@ -26,7 +26,7 @@ pub(super) enum Gathered {
     /// The head is not scored (a skip label, a draft, unreadable settings): the check is
     /// completed with this.
     NotScored(NotScored),
-    Scored(Scored),
+    Scored(Box<Scored>),
 }
 
 /// The check of a head that was not scored.
@@ -150,12 +150,12 @@ impl Worker {
             engine::score_with_config(&model, &mined, &config, coverage.as_ref(), Some(&review))
                 .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
         self.compare_with_previous(pr, &model, &mut report).await;
-        Ok(Gathered::Scored(Scored {
+        Ok(Gathered::Scored(Box::new(Scored {
             report,
             high_risk: config.high_risk_conclusion(),
             comment: config.comment,
             comment_behavior: config.comment_behavior,
-        }))
+        })))
     }
 
     /// Says in the report how the score moved since the pull request's previous score (a

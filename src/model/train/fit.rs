@@ -9,7 +9,7 @@ use super::super::dataset::Dataset;
 use super::super::{Model, ModelFeature, Thresholds, Transform};
 use super::columns::{percentiles, Columns, RowSet};
 use super::signs::Sign;
-use super::TrainError;
+use super::{TrainError, TrainOptions};
 
 /// A fit on some rows: the features with their standardisation, and linfa's own predictions on
 /// those rows (probability of buggy) for checking the model file against.
@@ -26,8 +26,7 @@ pub(super) fn fit(
     signs: &[Sign],
     rows: &RowSet,
     alpha: f64,
-    max_iterations: u64,
-    positive_weight: u32,
+    options: &TrainOptions,
 ) -> Result<Fitted, TrainError> {
     let positives = rows
         .iter()
@@ -61,7 +60,7 @@ pub(super) fn fit(
     }
     // Standardised inputs; a missing value is the training mean, i.e. 0. A buggy row is
     // repeated `positive_weight` times: an integer class weight.
-    let weight = positive_weight.max(1) as usize;
+    let weight = options.positive_weight.max(1) as usize;
     let times = |d: usize, r: usize| if datasets[d].rows[r].buggy { weight } else { 1 };
     let n: usize = rows.iter().map(|&(d, r)| times(d, r)).sum();
     let mut x = Array2::<f64>::zeros((n, k));
@@ -84,7 +83,7 @@ pub(super) fn fit(
             i += 1;
         }
     }
-    let solved = fit_signed(&x, &y, signs, alpha, max_iterations)?;
+    let solved = fit_signed(&x, &y, signs, alpha, options.max_iterations)?;
     for (feature, w) in features.iter_mut().zip(&solved.coefficients) {
         feature.coefficient = *w;
     }
@@ -339,8 +338,10 @@ mod tests {
             &[Sign::Free, Sign::Free],
             &rows,
             1.0,
-            1000,
-            1,
+            &TrainOptions {
+                positive_weight: 1,
+                ..TrainOptions::default()
+            },
         )
         .unwrap();
         let model = Model::from_json(

@@ -211,16 +211,7 @@ fn fit_monotone(
     let mut signs = signs.to_vec();
     let step = (rows.len() / MONOTONE_SAMPLE).max(1);
     loop {
-        let fitted = fit(
-            datasets,
-            columns,
-            transforms,
-            &signs,
-            rows,
-            alpha,
-            options.max_iterations,
-            options.positive_weight,
-        )?;
+        let fitted = fit(datasets, columns, transforms, &signs, rows, alpha, options)?;
         if !signs.contains(&Sign::Audited) {
             return Ok((fitted, signs));
         }
@@ -427,8 +418,7 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
             &free,
             &train_rows,
             alpha,
-            options.max_iterations,
-            options.positive_weight,
+            options,
         )?);
         Some(
             datasets
