@@ -28,9 +28,9 @@ use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 /// replay ends with does (v2: a version made on two branches is owned along each branch's
 /// own history; v3: owners follow `git blame`'s diffs, which leave out the common tail; v4: a
 /// file a merge makes is the merge's; v5: of several producers of a version, the one on git
-/// blame's way; v6: a merge's file is followed into a parent that has it under another name),
-/// so that no entry of an older rule is read.
-const DIR_NAME: &str = "owners-v6";
+/// blame's way; v6: a merge's file is followed into a parent that has it under another name;
+/// v7: only a NUL makes a version binary, as in git), so that no entry of an older rule is read.
+const DIR_NAME: &str = "owners-v7";
 
 /// Folders of older versions, removed when the store is opened: nothing reads them again.
 const STALE_DIR_NAMES: &[&str] = &[
@@ -39,6 +39,7 @@ const STALE_DIR_NAMES: &[&str] = &[
     "owners-v3",
     "owners-v4",
     "owners-v5",
+    "owners-v6",
 ];
 
 /// Entries kept per folder (256 folders).
