@@ -151,6 +151,13 @@ pub fn producer_on_blames_way(
         if changes_the_file(&ic.resolved) {
             return None;
         }
+        // The merge has `blob` here; where the first parent has the same, it goes there.
+        if let Some(unlike) = &ic.unlike_first_parent {
+            if !changes_the_file(unlike) {
+                at = *ic.parents.first()?;
+                continue;
+            }
+        }
         let merge = repo.find_commit(Oid::from_bytes(&ic.oid).ok()?).ok()?;
         let same = merge.parent_ids().find(|&p| {
             repo.find_commit(p)

@@ -117,16 +117,28 @@ fn is_blob_mode(mode: FileMode) -> bool {
     )
 }
 
-/// The regular files whose version in a merge's tree no parent's tree has, with their blobs:
-/// what the merge resolved. Only the subtrees that differ from the first parent's are read.
-pub fn merge_resolved(
+/// What a merge's tree holds against its parents' trees ([`merge_files`]).
+#[derive(Debug, Default)]
+pub struct MergeFiles {
+    /// The regular files whose version no parent has, with their blobs: what the merge
+    /// resolved.
+    pub resolved: Vec<(String, Oid)>,
+    /// Every path whose entry differs from the first parent's, the resolved ones included: for
+    /// any other path the merge has the first parent's version, and git blame's way through
+    /// the merge keeps to the first parent.
+    pub unlike_first_parent: Vec<String>,
+}
+
+/// The files of a merge that differ from its first parent's, and of those the ones whose
+/// version no parent has. Only the subtrees that differ from the first parent's are read.
+pub fn merge_files(
     repo: &Repository,
     cache: &mut ObjectCache,
     parent_trees: &[Oid],
     tree: Oid,
-) -> Result<Vec<(String, Oid)>, git2::Error> {
+) -> Result<MergeFiles, git2::Error> {
     let Some((&first, others)) = parent_trees.split_first() else {
-        return Ok(Vec::new());
+        return Ok(MergeFiles::default());
     };
     // Reading these trees replaces nothing: the merge's children diff against it later.
     let replaced = std::mem::take(&mut cache.replaced_trees);
@@ -139,25 +151,25 @@ pub fn merge_resolved(
     };
     cache.replaced_trees = replaced;
     walked?;
-    let mut resolved = Vec::new();
+    let mut files = MergeFiles::default();
     for (path, _, new) in changes {
-        let Some(new) = new.filter(|n| is_blob_mode(n.mode)) else {
-            continue;
-        };
-        if !others
-            .iter()
-            .any(|&t| cache.entry_at(repo, t, &path) == Some(new.id))
-        {
-            resolved.push((path, new.id));
+        if let Some(new) = new.filter(|n| is_blob_mode(n.mode)) {
+            if !others
+                .iter()
+                .any(|&t| cache.entry_at(repo, t, &path) == Some(new.id))
+            {
+                files.resolved.push((path.clone(), new.id));
+            }
         }
+        files.unlike_first_parent.push(path);
     }
-    Ok(resolved)
+    Ok(files)
 }
 
 /// git's default `diff.renameLimit`, which `git blame` looks for renames within.
 const GIT_RENAME_LIMIT: usize = 1000;
 
-/// Where `git blame` finds a merge's resolved files (`resolved`, from [`merge_resolved`]) in a
+/// Where `git blame` finds a merge's resolved files (`resolved`, from [`merge_files`]) in a
 /// parent that lacks them at their path: the renames into them that the diff from that parent
 /// to the merge shows, as (old path, new path). A subtree merge moves a whole project under a
 /// folder this way; a file renamed on one branch and changed on the other is another. Only

@@ -339,6 +339,60 @@ fn pack_reader_reads_what_libgit2_reads() {
     assert!(trees > 400 && blobs > 400, "{trees} trees, {blobs} blobs");
 }
 
+/// At a merge git blame's way keeps to the first parent for every file the merge has as that
+/// parent has it, so the index records the others for each merge, and they are what
+/// `git diff --name-only` lists between the first parent and the merge.
+#[test]
+fn the_index_knows_what_each_merge_has_unlike_its_first_parent() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("gen");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-history.py");
+    let out = std::process::Command::new("python3")
+        .arg(script)
+        .arg(&dir)
+        .args(["--commits", "400", "--files", "60", "--authors", "4"])
+        .args(["--change-files", "8", "--merge-every", "25"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let repo = mining::open_repository(&dir).unwrap();
+    let head = repo.refname_to_id("refs/heads/main").unwrap();
+    let mut index = mining::index::HistoryIndex::in_memory();
+    index.extend_to(&repo, head, None).unwrap();
+    let merges: Vec<String> = git_in(&dir, &["rev-list", "--merges", "main"])
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert!(merges.len() >= 8, "{} merges", merges.len());
+    let mut brought = 0;
+    for merge in &merges {
+        let at = index.lookup(git2::Oid::from_str(merge).unwrap()).unwrap();
+        let mut recorded: Vec<&str> = index
+            .commit(at)
+            .unlike_first_parent
+            .as_ref()
+            .expect("every parent is indexed")
+            .iter()
+            .map(|&p| index.path(p))
+            .collect();
+        recorded.sort_unstable();
+        let first_parent = format!("{merge}^1");
+        let listed = git_in(
+            &dir,
+            &["diff", "--no-renames", "--name-only", &first_parent, merge],
+        );
+        let mut listed: Vec<&str> = listed.lines().collect();
+        listed.sort_unstable();
+        assert_eq!(recorded, listed, "merge {merge}");
+        brought += listed.len();
+    }
+    assert!(brought > merges.len(), "the merges bring files: {brought}");
+}
+
 /// Which versions count as binary decides whether their lines are counted, so riskgate
 /// asks what `git diff --numstat` asks: 3,000 files of text with control bytes here and
 /// there (libgit2 calls many of those binary, git only those with a NUL), added in one

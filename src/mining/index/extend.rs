@@ -93,7 +93,7 @@ impl HistoryIndex {
     /// Add a commit whose diff the caller already has (the miner's single pass). Returns its
     /// index.
     pub fn push_commit(&mut self, new: NewCommit<'_>) -> u32 {
-        let parents = new
+        let parents: Vec<u32> = new
             .parents
             .iter()
             .filter_map(|p| self.by_oid.get(p).copied())
@@ -122,6 +122,15 @@ impl HistoryIndex {
             .iter()
             .map(|p| self.intern_path((*p).to_string()))
             .collect();
+        let unlike_first_parent = new
+            .unlike_first_parent
+            .filter(|_| new.merge && parents.len() == new.parents.len())
+            .map(|paths| {
+                paths
+                    .iter()
+                    .map(|p| self.intern_path((*p).to_string()))
+                    .collect()
+            });
         let mut raw = [0u8; 20];
         raw.copy_from_slice(&new.oid.as_bytes()[..20]);
         self.stored.commits.push(IndexedCommit {
@@ -133,6 +142,7 @@ impl HistoryIndex {
             touched: if new.merge { Vec::new() } else { ids },
             renames,
             resolved,
+            unlike_first_parent,
         });
         let i = (self.stored.commits.len() - 1) as u32;
         self.link(i);
@@ -175,6 +185,7 @@ impl HistoryIndex {
         let mut touched = Vec::new();
         let mut renames = Vec::new();
         let mut resolved = Vec::new();
+        let mut unlike_first_parent = None;
         if merge {
             let trees: Option<Vec<Oid>> = commit
                 .parent_ids()
@@ -182,20 +193,29 @@ impl HistoryIndex {
                 .collect();
             // A parent outside a shallow clone: what the merge resolved cannot be told.
             if let Some(trees) = trees {
-                let files = crate::mining::merge_resolved(repo, objects, &trees, commit.tree_id())?;
+                let files = crate::mining::merge_files(repo, objects, &trees, commit.tree_id())?;
                 let renamed = crate::mining::merge_renames(
                     repo,
                     objects,
                     &trees,
                     commit.tree_id(),
-                    &files,
+                    &files.resolved,
                     deadline,
                 )?;
                 for (old, new) in renamed {
                     renames.push((self.intern_path(old), self.intern_path(new)));
                 }
-                for (path, _) in files {
+                for (path, _) in files.resolved {
                     resolved.push(self.intern_path(path));
+                }
+                if parents.len() == trees.len() {
+                    unlike_first_parent = Some(
+                        files
+                            .unlike_first_parent
+                            .into_iter()
+                            .map(|path| self.intern_path(path))
+                            .collect(),
+                    );
                 }
             }
         } else if let Some(pairs) = git_renames.and_then(|r| r.of(commit.id())) {
@@ -273,6 +293,7 @@ impl HistoryIndex {
             touched,
             renames,
             resolved,
+            unlike_first_parent,
         });
         let i = (self.stored.commits.len() - 1) as u32;
         self.link(i);

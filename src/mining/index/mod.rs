@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v4.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v5.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -15,11 +15,11 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{committed_mailmap, Identities};
 
-const FORMAT: u32 = 4;
-const FILE_NAME: &str = "history-v4.idx";
+const FORMAT: u32 = 5;
+const FILE_NAME: &str = "history-v5.idx";
 
 /// Index files of older formats, removed when the index is opened: nothing reads them again.
-const STALE_FILE_NAMES: &[&str] = &["history-v2.idx", "history-v3.idx"];
+const STALE_FILE_NAMES: &[&str] = &["history-v2.idx", "history-v3.idx", "history-v4.idx"];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -39,6 +39,11 @@ pub struct IndexedCommit {
     /// For a merge, the regular files whose version in it no parent has (its resolutions):
     /// where line ownership passes through the merge itself.
     pub resolved: Vec<u32>,
+    /// For a merge whose parents are all indexed, every path whose version in it is not the
+    /// first parent's (what the other branches brought, and its resolutions): git blame's
+    /// way through the merge keeps to the first parent for any other path, with no tree read.
+    /// `None` for other commits, and for a merge with a parent beyond a shallow cut.
+    pub unlike_first_parent: Option<Vec<u32>>,
 }
 
 /// How far [`HistoryIndex::extend_to`] got: every commit (and how many it added), or it stopped
@@ -128,6 +133,8 @@ pub struct NewCommit<'a> {
     pub renames: &'a [(&'a str, &'a str)],
     /// A merge's resolutions.
     pub resolved: &'a [&'a str],
+    /// A merge's paths unlike its first parent's ([`IndexedCommit::unlike_first_parent`]).
+    pub unlike_first_parent: Option<&'a [&'a str]>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]

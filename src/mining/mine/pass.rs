@@ -24,7 +24,7 @@ use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
 use crate::mining::{
-    diff_commit_cached, merge_renames, merge_resolved, DiffedFile, LineDiffs, MiningError,
+    diff_commit_cached, merge_files, merge_renames, DiffedFile, LineDiffs, MiningError,
     ObjectCache, RenameSource, CONFIG_PATH,
 };
 
@@ -137,18 +137,18 @@ impl<'r, 'p> Pass<'r, 'p> {
         parents: &[git2::Commit<'_>],
         v: Visit,
     ) -> Result<(), MiningError> {
-        let (resolved, renames) = if parents.len() == v.parent_ids.len() {
+        let (files, renames) = if parents.len() == v.parent_ids.len() {
             let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
-            let resolved = merge_resolved(self.repo, &mut self.objects, &trees, commit.tree_id())?;
+            let files = merge_files(self.repo, &mut self.objects, &trees, commit.tree_id())?;
             let renames = merge_renames(
                 self.repo,
                 &mut self.objects,
                 &trees,
                 commit.tree_id(),
-                &resolved,
+                &files.resolved,
                 None,
             )?;
-            for (path, blob) in &resolved {
+            for (path, blob) in &files.resolved {
                 let ctx = Ctx {
                     repo: self.repo,
                     index: &self.index,
@@ -165,11 +165,17 @@ impl<'r, 'p> Pass<'r, 'p> {
                     v.this,
                 )?;
             }
-            (resolved.into_iter().map(|(p, _)| p).collect(), renames)
+            (Some(files), renames)
         } else {
-            (Vec::new(), Vec::new())
+            (None, Vec::new())
         };
-        let resolved: Vec<&str> = resolved.iter().map(String::as_str).collect();
+        let resolved: Vec<&str> = files
+            .iter()
+            .flat_map(|f| f.resolved.iter().map(|(p, _)| p.as_str()))
+            .collect();
+        let unlike_first_parent: Option<Vec<&str>> = files
+            .as_ref()
+            .map(|f| f.unlike_first_parent.iter().map(String::as_str).collect());
         let renames: Vec<(&str, &str)> = renames
             .iter()
             .map(|(o, n)| (o.as_str(), n.as_str()))
@@ -183,6 +189,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             touched: &[],
             renames: &renames,
             resolved: &resolved,
+            unlike_first_parent: unlike_first_parent.as_deref(),
         });
         self.chains
             .push_continuing(&v.parent_idx, self.plan.continues[v.this as usize]);
@@ -445,6 +452,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             touched: &touched,
             renames: &renames,
             resolved: &[],
+            unlike_first_parent: None,
         });
         debug_assert_eq!(pushed, this);
         self.chains
