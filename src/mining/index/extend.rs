@@ -55,7 +55,7 @@ impl HistoryIndex {
         let progress = progress_bar(new.len());
         let mut diff_opts = DiffOptions::new();
         diff_opts.ignore_submodules(false).include_typechange(true);
-        let mut objects = crate::mining::ObjectCache::default();
+        let mut objects = crate::mining::ObjectCache::reading_packs(repo);
         let identities = self.identities();
         for (n, oid) in new.iter().enumerate() {
             if n % 64 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
