@@ -24,7 +24,7 @@ pub use objects::{count_lines, CachedBlob, ObjectCache, BLOB_CACHE_BYTES, TREE_C
 pub use repo::{config_at, default_branch, open_repository};
 pub(crate) use tree_diff::commit_paths;
 pub use tree_diff::{
-    diff_commit, diff_commit_cached, diff_trees_cached, merge_files, merge_renames, RenameSource,
+    diff_commit, diff_commit_cached, diff_trees_cached, merge_files, MergeFiles, RenameSource,
 };
 
 /// Where a repository keeps its own riskgate settings, read at the base revision.

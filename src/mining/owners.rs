@@ -13,7 +13,7 @@
 //!   the merge machinery) takes each line from the first parent whose version has it
 //!   unchanged, and owns the lines no parent has: all of them when no parent has the file. A
 //!   parent that lacks the file at its path is read under the name a rename into the merge
-//!   gives it there ([`crate::mining::merge_renames`]), as git blame reads it; when that
+//!   gives it there ([`crate::mining::MergeFiles::renames`]), as git blame reads it; when that
 //!   version is the merge's very one, the whole file is that parent's;
 //! - owners are kept per file, blob and producer: the same content reached again in a file (a
 //!   revert, a cherry-pick, a merge taking the other side) has the owners of the producer git

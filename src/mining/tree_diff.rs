@@ -127,15 +127,20 @@ pub struct MergeFiles {
     /// any other path the merge has the first parent's version, and git blame's way through
     /// the merge keeps to the first parent.
     pub unlike_first_parent: Vec<String>,
+    /// (old path, new path): where a parent that lacks a resolved file has it under another
+    /// name, as git blame finds it.
+    pub renames: Vec<(String, String)>,
 }
 
-/// The files of a merge that differ from its first parent's, and of those the ones whose
-/// version no parent has. Only the subtrees that differ from the first parent's are read.
+/// The files of a merge that differ from its first parent's, of those the ones whose version
+/// no parent has, and the renames into those (looked for within `deadline`). Only the
+/// subtrees that differ from the first parent's are read.
 pub fn merge_files(
     repo: &Repository,
     cache: &mut ObjectCache,
     parent_trees: &[Oid],
     tree: Oid,
+    deadline: Option<std::time::Instant>,
 ) -> Result<MergeFiles, git2::Error> {
     let Some((&first, others)) = parent_trees.split_first() else {
         return Ok(MergeFiles::default());
@@ -163,13 +168,14 @@ pub fn merge_files(
         }
         files.unlike_first_parent.push(path);
     }
+    files.renames = merge_renames(repo, cache, parent_trees, tree, &files.resolved, deadline)?;
     Ok(files)
 }
 
 /// git's default `diff.renameLimit`, which `git blame` looks for renames within.
 const GIT_RENAME_LIMIT: usize = 1000;
 
-/// Where `git blame` finds a merge's resolved files (`resolved`, from [`merge_files`]) in a
+/// Where `git blame` finds a merge's resolved files (`resolved`) in a
 /// parent that lacks them at their path: the renames into them that the diff from that parent
 /// to the merge shows, as (old path, new path). A subtree merge moves a whole project under a
 /// folder this way; a file renamed on one branch and changed on the other is another. Only
@@ -177,7 +183,7 @@ const GIT_RENAME_LIMIT: usize = 1000;
 /// `deadline`) (libgit2's
 /// similarity differs from git's: a changelog rewritten as reStructuredText is 71% like its
 /// old self to git and under 50% to libgit2), else by libgit2.
-pub fn merge_renames(
+fn merge_renames(
     repo: &Repository,
     cache: &mut ObjectCache,
     parent_trees: &[Oid],

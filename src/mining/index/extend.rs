@@ -193,16 +193,9 @@ impl HistoryIndex {
                 .collect();
             // A parent outside a shallow clone: what the merge resolved cannot be told.
             if let Some(trees) = trees {
-                let files = crate::mining::merge_files(repo, objects, &trees, commit.tree_id())?;
-                let renamed = crate::mining::merge_renames(
-                    repo,
-                    objects,
-                    &trees,
-                    commit.tree_id(),
-                    &files.resolved,
-                    deadline,
-                )?;
-                for (old, new) in renamed {
+                let files =
+                    crate::mining::merge_files(repo, objects, &trees, commit.tree_id(), deadline)?;
+                for (old, new) in files.renames {
                     renames.push((self.intern_path(old), self.intern_path(new)));
                 }
                 for (path, _) in files.resolved {

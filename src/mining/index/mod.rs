@@ -34,7 +34,7 @@ pub struct IndexedCommit {
     /// merged commits' own).
     pub touched: Vec<u32>,
     /// (old path id, new path id) for each rename the commit made; for a merge, the renames
-    /// into its resolutions from a parent that lacks them ([`crate::mining::merge_renames`]).
+    /// into its resolutions from a parent that lacks them ([`crate::mining::MergeFiles::renames`]).
     pub renames: Vec<(u32, u32)>,
     /// For a merge, the regular files whose version in it no parent has (its resolutions):
     /// where line ownership passes through the merge itself.

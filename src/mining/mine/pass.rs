@@ -24,8 +24,8 @@ use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
 use crate::mining::{
-    diff_commit_cached, merge_files, merge_renames, DiffedFile, LineDiffs, MiningError,
-    ObjectCache, RenameSource, CONFIG_PATH,
+    diff_commit_cached, merge_files, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
+    CONFIG_PATH,
 };
 
 /// Everything the pass keeps from commit to commit.
@@ -137,17 +137,9 @@ impl<'r, 'p> Pass<'r, 'p> {
         parents: &[git2::Commit<'_>],
         v: Visit,
     ) -> Result<(), MiningError> {
-        let (files, renames) = if parents.len() == v.parent_ids.len() {
+        let files = if parents.len() == v.parent_ids.len() {
             let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
-            let files = merge_files(self.repo, &mut self.objects, &trees, commit.tree_id())?;
-            let renames = merge_renames(
-                self.repo,
-                &mut self.objects,
-                &trees,
-                commit.tree_id(),
-                &files.resolved,
-                None,
-            )?;
+            let files = merge_files(self.repo, &mut self.objects, &trees, commit.tree_id(), None)?;
             for (path, blob) in &files.resolved {
                 let ctx = Ctx {
                     repo: self.repo,
@@ -159,15 +151,15 @@ impl<'r, 'p> Pass<'r, 'p> {
                     &mut self.objects,
                     &mut self.line_diffs,
                     (path, *blob),
-                    &renames,
+                    &files.renames,
                     &trees,
                     &v.parent_ids,
                     v.this,
                 )?;
             }
-            (Some(files), renames)
+            Some(files)
         } else {
-            (None, Vec::new())
+            None
         };
         let resolved: Vec<&str> = files
             .iter()
@@ -176,9 +168,9 @@ impl<'r, 'p> Pass<'r, 'p> {
         let unlike_first_parent: Option<Vec<&str>> = files
             .as_ref()
             .map(|f| f.unlike_first_parent.iter().map(String::as_str).collect());
-        let renames: Vec<(&str, &str)> = renames
+        let renames: Vec<(&str, &str)> = files
             .iter()
-            .map(|(o, n)| (o.as_str(), n.as_str()))
+            .flat_map(|f| f.renames.iter().map(|(o, n)| (o.as_str(), n.as_str())))
             .collect();
         self.index.push_commit(NewCommit {
             oid: v.oid,
