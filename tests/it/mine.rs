@@ -185,13 +185,30 @@ fn rows_by_hand() {
 }
 
 fn generated(dir: &Path, commits: u32) {
+    gen_history(
+        dir,
+        &[
+            "--commits",
+            &commits.to_string(),
+            "--files",
+            "100",
+            "--authors",
+            "6",
+            "--change-files",
+            "10",
+            "--merge-every",
+            "300",
+        ],
+    );
+}
+
+/// A history made by `scripts/gen-history.py` with `args`, its `main` checked out.
+fn gen_history(dir: &Path, args: &[&str]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-history.py");
     let out = std::process::Command::new("python3")
         .arg(script)
         .arg(dir)
-        .args(["--commits", &commits.to_string()])
-        .args(["--files", "100", "--authors", "6", "--change-files", "10"])
-        .args(["--merge-every", "300"])
+        .args(args)
         .output()
         .expect("python3 runs");
     assert!(
@@ -346,18 +363,20 @@ fn pack_reader_reads_what_libgit2_reads() {
 fn the_index_knows_what_each_merge_has_unlike_its_first_parent() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("gen");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/gen-history.py");
-    let out = std::process::Command::new("python3")
-        .arg(script)
-        .arg(&dir)
-        .args(["--commits", "400", "--files", "60", "--authors", "4"])
-        .args(["--change-files", "8", "--merge-every", "25"])
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    gen_history(
+        &dir,
+        &[
+            "--commits",
+            "400",
+            "--files",
+            "60",
+            "--authors",
+            "4",
+            "--change-files",
+            "8",
+            "--merge-every",
+            "25",
+        ],
     );
     let repo = mining::open_repository(&dir).unwrap();
     let head = repo.refname_to_id("refs/heads/main").unwrap();
