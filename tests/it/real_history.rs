@@ -338,11 +338,7 @@ fn the_same_version_made_on_two_branches_is_owned_along_each_branch() {
     repo.git(&["checkout", "-q", "main"]);
     repo.merge("alice", t(4), "a");
     repo.merge("alice", t(5), "b");
-    let blamed = repo.git(&["blame", "--line-porcelain", "HEAD", "--", "f.txt"]);
-    let bobs = blamed
-        .lines()
-        .filter(|l| *l == "author-mail <bob@example.com>")
-        .count();
+    let (bobs, _) = blamed_lines_of(&repo, "bob", &["f.txt"]);
     assert_eq!(bobs, 1, "git blame gives bob the shared line");
     repo.write("f.txt", shared.replace("l1\n", "dave1\n") + "bob6\n");
     let last = repo.commit("bob", t(6), "bob again");
