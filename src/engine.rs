@@ -184,13 +184,28 @@ fn review_note(r: &ReviewSignals) -> String {
 /// Says that `author_blame_share` covers only some of the touched files, and why.
 fn partial_attribution_warning(blame: features::BlameTally) -> String {
     use crate::features::catalogue::thousands;
+    let left_out = blame.files_existing - blame.files_attributed;
+    let unreadable = blame.files_unreadable.min(left_out);
+    let mut why = Vec::new();
+    if left_out > unreadable {
+        why.push(format!(
+            "{} past the budget of {} line diffs",
+            thousands((left_out - unreadable) as i64),
+            thousands(mining::ATTRIBUTION_BUDGET as i64)
+        ));
+    }
+    if unreadable > 0 {
+        why.push(format!(
+            "{} whose version before the change could not be read",
+            thousands(unreadable as i64)
+        ));
+    }
     format!(
-        "line ownership was worked out for {} of the {} touched files that existed before: the \
-         histories of the others were past the budget of {} line diffs, so author_blame_share \
-         covers those {} only",
+        "line ownership was worked out for {} of the {} touched files that existed before; \
+         left out: {}; so author_blame_share covers those {} only",
         thousands(blame.files_attributed as i64),
         thousands(blame.files_existing as i64),
-        thousands(mining::ATTRIBUTION_BUDGET as i64),
+        why.join(", "),
         thousands(blame.files_attributed as i64)
     )
 }
@@ -218,6 +233,7 @@ mod tests {
             total_lines: 100,
             files_attributed: 229,
             files_existing: 230,
+            files_unreadable: 0,
         };
         assert!(blame.is_partial());
         let warning = partial_attribution_warning(blame);
@@ -225,7 +241,30 @@ mod tests {
             warning.contains("229 of the 230 touched files"),
             "{warning}"
         );
-        assert!(warning.contains("20,000 line diffs"), "{warning}");
+        assert!(
+            warning.contains("left out: 1 past the budget of 20,000 line diffs;"),
+            "{warning}"
+        );
+        let unreadable = features::BlameTally {
+            files_attributed: 227,
+            files_unreadable: 2,
+            ..blame
+        };
+        let warning = partial_attribution_warning(unreadable);
+        assert!(
+            warning.contains(
+                "left out: 1 past the budget of 20,000 line diffs, 2 whose version before the \
+                 change could not be read;"
+            ),
+            "{warning}"
+        );
+        let none_over_budget = features::BlameTally {
+            files_unreadable: 3,
+            ..unreadable
+        };
+        let warning = partial_attribution_warning(none_over_budget);
+        assert!(!warning.contains("budget"), "{warning}");
+        assert!(warning.contains("left out: 3 whose version"), "{warning}");
         let whole = features::BlameTally {
             files_attributed: 230,
             ..blame

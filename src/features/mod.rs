@@ -11,6 +11,7 @@ use catalogue::{Computed, Source};
 
 pub mod catalogue;
 pub mod coverage;
+pub mod git_path;
 pub mod review;
 pub mod sensitive;
 
@@ -156,6 +157,9 @@ pub struct BlameTally {
     /// Files whose lines were attributed, out of the touched files that existed at base.
     pub files_attributed: u32,
     pub files_existing: u32,
+    /// Of the files left out, those whose version at base could not be read; the others were
+    /// past the budget of line diffs.
+    pub files_unreadable: u32,
 }
 
 /// Everything the signals are computed from.
@@ -307,7 +311,8 @@ pub struct Context {
 }
 
 impl BlameTally {
-    /// Some touched files that existed at base were left out: the budget ran out first.
+    /// Some touched files that existed at base were left out: the budget ran out first, or
+    /// their version at base could not be read.
     pub fn is_partial(&self) -> bool {
         self.files_attributed < self.files_existing
     }
@@ -526,6 +531,7 @@ mod tests {
                 total_lines: 30,
                 files_attributed: 2,
                 files_existing: 2,
+                files_unreadable: 0,
             }),
         };
         let (s, ctx) = compute(&snapshot, vec![], None);

@@ -41,10 +41,11 @@ pub(super) fn attribute_lines(
         if steps[i].len() + 1 > budget {
             continue;
         }
-        let Some(base_id) = objects.entry_at(repo, base_tree, files[i].base_path()) else {
-            continue;
-        };
-        let Some(base_blob) = objects.blob(repo, base_id) else {
+        let base_blob = objects
+            .entry_at(repo, base_tree, files[i].base_path())
+            .and_then(|id| Some((id, objects.blob(repo, id)?)));
+        let Some((base_id, base_blob)) = base_blob else {
+            tally.files_unreadable += 1;
             continue;
         };
         budget -= steps[i].len() + 1;

@@ -147,7 +147,7 @@ impl ObjectCache {
         let mut tree = self.tree(repo, root).ok()?;
         let mut parts = path.split('/').peekable();
         while let Some(name) = parts.next() {
-            let e = tree.get(name.as_bytes())?;
+            let e = tree.get(&crate::features::git_path::to_bytes(name))?;
             if parts.peek().is_none() {
                 return Some((e.id(), e.filemode()));
             }

@@ -87,9 +87,9 @@ fn tree_changes(
             }
         }
         let entry = x.or(y).expect("one side");
-        let name = String::from_utf8_lossy(entry.name_bytes());
+        let name = super::index::path_string(entry.name_bytes());
         let path = if prefix.is_empty() {
-            name.into_owned()
+            name
         } else {
             format!("{prefix}/{name}")
         };

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use super::{Contribution, Derived, Scored, Transform};
 use crate::features::catalogue::{self, compare, count, duration, list, thousands, Group, Said};
-use crate::features::{Context, Signals};
+use crate::features::{git_path, Context, Signals};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Factor {
@@ -114,7 +114,13 @@ fn advice(ctx: &Context) -> Vec<String> {
             .uncovered_added
             .iter()
             .filter(|(_, lines)| !lines.is_empty())
-            .map(|(f, lines)| format!("{f} ({})", count(lines.len() as f64, "line", "lines")))
+            .map(|(f, lines)| {
+                format!(
+                    "{} ({})",
+                    git_path::display(f),
+                    count(lines.len() as f64, "line", "lines")
+                )
+            })
             .collect();
         if !untested.is_empty() {
             advice.push(format!(
@@ -124,7 +130,11 @@ fn advice(ctx: &Context) -> Vec<String> {
         }
     }
     if !ctx.sensitive.is_empty() {
-        let paths: Vec<String> = ctx.sensitive.iter().map(|h| h.path.clone()).collect();
+        let paths: Vec<String> = ctx
+            .sensitive
+            .iter()
+            .map(|h| git_path::display(&h.path).into_owned())
+            .collect();
         advice.push(format!(
             "have an owner of {} look at it before it merges",
             list(&paths, 3)
@@ -137,7 +147,7 @@ fn display_dir(dir: &str) -> String {
     if dir.is_empty() {
         "the repository root".to_string()
     } else {
-        format!("{dir}/")
+        format!("{}/", git_path::display(dir))
     }
 }
 
@@ -314,7 +324,7 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
         let hits: Vec<String> = ctx
             .sensitive
             .iter()
-            .map(|h| format!("{} ({})", h.path, h.reason.describe()))
+            .map(|h| format!("{} ({})", git_path::display(&h.path), h.reason.describe()))
             .collect();
         notes.push(format!(
             "touches {}: {}",
@@ -500,6 +510,7 @@ mod tests {
             total_lines: 1_000,
             files_attributed: 1_229,
             files_existing: 1_230,
+            files_unreadable: 0,
         };
         let note = |blame| {
             let ctx = Context {

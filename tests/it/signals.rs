@@ -1,6 +1,6 @@
 //! Every signal against values computed by hand from repositories built here.
 
-use riskgate::features::{self, ChangeKind, FileKind, Signals};
+use riskgate::features::{self, git_path, ChangeKind, FileKind, Signals};
 use riskgate::mining::{self, ChangeSpec, MinedChange};
 
 use crate::support::{day, TestRepo};
@@ -228,7 +228,8 @@ fn submodule_symlink_empty_commit_and_non_utf8_path() {
         "a submodule counts as its one `Subproject commit` line, as in git numstat: {files:?}"
     );
     let odd = files.iter().find(|f| f.path.starts_with("caf")).unwrap();
-    assert_eq!(odd.path, "caf\u{fffd}.txt");
+    assert_eq!(&*git_path::to_bytes(&odd.path), b"caf\xe9.txt");
+    assert_eq!(git_path::display(&odd.path), "caf\u{fffd}.txt");
     assert_eq!(odd.added, 1);
     assert_eq!(mined.commits, 2);
     let (s, _) = signals(&mined);
@@ -236,6 +237,51 @@ fn submodule_symlink_empty_commit_and_non_utf8_path() {
     // As git numstat counts them: the link's target, the submodule's `Subproject commit`
     // line and the text file's line.
     assert_eq!(s.la, 3.0);
+}
+
+/// Writes `content` to the file whose name is the bytes `name` (not UTF-8).
+fn write_raw_name(repo: &TestRepo, name: &[u8], content: &str) {
+    let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
+    std::fs::write(repo.path().join(name), content).unwrap();
+}
+
+#[test]
+fn files_whose_names_are_not_utf8_keep_their_own_history_and_owners() {
+    // Two names that are not UTF-8 and would both read "r\u{fffd}sum\u{fffd}.txt" if decoded.
+    let (latin1, other) = (
+        b"r\xe9sum\xe9.txt".as_slice(),
+        b"r\xffsum\xff.txt".as_slice(),
+    );
+    let repo = TestRepo::new();
+    write_raw_name(&repo, latin1, &TestRepo::lines("a", 4));
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    write_raw_name(&repo, other, &TestRepo::lines("b", 6));
+    write_raw_name(&repo, latin1, "a1\na2\nbob3\nbob4\n");
+    repo.commit(
+        "bob",
+        day(2022, 2, 1),
+        "Bob's file, and two of alice's lines",
+    );
+    write_raw_name(&repo, other, &TestRepo::lines("c", 6));
+    repo.commit("carol", day(2022, 3, 1), "Carol rewrites bob's file");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    write_raw_name(&repo, latin1, "a1\na2\nbob3\nbob4\na5\n");
+    repo.commit("alice", day(2022, 4, 1), "One more line");
+
+    let mined = mine(&repo, "main", "feature");
+    let [file] = mined.snapshot.files.as_slice() else {
+        panic!("one file: {:?}", mined.snapshot.files)
+    };
+    assert_eq!(&*git_path::to_bytes(&file.path), latin1);
+    assert_eq!(file.added, 1);
+    let (s, ctx) = signals(&mined);
+    // Its own history only: alice and bob, not carol, who changed the other file.
+    assert_eq!(s.ndev, 2.0, "{:?}", mined.snapshot.file_history);
+    assert_eq!(s.nuc, 2.0);
+    let blame = ctx.blame.expect("line owners worked out");
+    assert!(!blame.is_partial(), "{blame:?}");
+    assert_eq!((blame.author_lines, blame.total_lines), (2, 4));
+    assert_eq!(s.author_blame_share, Some(0.5));
 }
 
 #[test]
@@ -312,7 +358,7 @@ fn history_index_is_reused_and_extended() {
     let repo = authors_across_years();
     let first = mine(&repo, "main", "feature");
     assert_eq!(first.indexed_now, 4, "every commit of main, once");
-    assert!(repo.path().join(".git/riskgate/history-v5.idx").exists());
+    assert!(repo.path().join(".git/riskgate/history-v6.idx").exists());
     let again = mine(&repo, "main", "feature");
     assert_eq!(again.indexed_now, 0, "the saved index is complete");
     repo.git(&["checkout", "-q", "main"]);

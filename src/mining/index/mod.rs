@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v5.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v6.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -15,11 +15,16 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{committed_mailmap, Identities};
 
-const FORMAT: u32 = 5;
-const FILE_NAME: &str = "history-v5.idx";
+const FORMAT: u32 = 6;
+const FILE_NAME: &str = "history-v6.idx";
 
 /// Index files of older formats, removed when the index is opened: nothing reads them again.
-const STALE_FILE_NAMES: &[&str] = &["history-v2.idx", "history-v3.idx", "history-v4.idx"];
+const STALE_FILE_NAMES: &[&str] = &[
+    "history-v2.idx",
+    "history-v3.idx",
+    "history-v4.idx",
+    "history-v5.idx",
+];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -187,7 +192,7 @@ pub fn author_key(sig: &git2::Signature<'_>) -> String {
 }
 
 pub fn path_string(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    crate::features::git_path::from_bytes(bytes)
 }
 
 /// What an index built with this `.mailmap` records of it ([`Identities::fingerprint`]).
