@@ -38,6 +38,11 @@ pub const ATTRIBUTION_BUDGET: usize = 20_000;
 pub enum MiningError {
     #[error("{path} is not a git repository ({reason})")]
     NotARepository { path: String, reason: String },
+    #[error(
+        "{path} is a git repository with {format} object names (extensions.objectFormat), which riskgate cannot read: \
+         libgit2, which it reads repositories with, reads SHA-1 repositories only"
+    )]
+    UnsupportedObjectFormat { path: String, format: String },
     #[error("unknown revision `{rev}`{hint}")]
     UnknownRevision { rev: String, hint: &'static str },
     #[error("the repository has no commits yet")]

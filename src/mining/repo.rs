@@ -8,10 +8,28 @@ use git2::{ErrorCode, Oid, Repository};
 use super::{MiningError, CONFIG_PATH};
 
 pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
-    Repository::discover(path).map_err(|e| MiningError::NotARepository {
-        path: path.display().to_string(),
-        reason: e.message().to_string(),
+    Repository::discover(path).map_err(|e| {
+        let path = path.display().to_string();
+        match unsupported_object_format(e.message()) {
+            Some(format) => MiningError::UnsupportedObjectFormat { path, format },
+            None => MiningError::NotARepository {
+                path,
+                reason: e.message().to_string(),
+            },
+        }
     })
+}
+
+/// The object format named by libgit2's refusal of a repository that is not SHA-1
+/// (`unknown object format 'sha256'`), which is a git repository all the same.
+fn unsupported_object_format(message: &str) -> Option<String> {
+    let name = message
+        .strip_prefix("unknown object format '")?
+        .strip_suffix('\'')?;
+    let plain = !name.is_empty()
+        && name.len() <= 16
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    plain.then(|| name.to_string())
 }
 
 pub(super) fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> {

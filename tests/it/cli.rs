@@ -137,6 +137,17 @@ fn clear_one_line_errors() {
     assert_eq!(code, 2);
     assert!(err.contains("no commits"), "{err}");
 
+    // git makes SHA-256 repositories, which libgit2 cannot open: said as what it is.
+    let sha256 = tempfile::tempdir().unwrap();
+    crate::support::git_in(sha256.path(), &["init", "-q", "--object-format=sha256"]);
+    let (code, _, err) = run_riskgate(&["score", "--repo", sha256.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("is a git repository with sha256 object names"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
     let (code, _, err) = run_riskgate(&[
         "score",
         "--repo",
