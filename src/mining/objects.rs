@@ -62,6 +62,8 @@ pub struct ObjectCache {
     blob_bytes: usize,
     /// Trees of the parent side the last diff replaced.
     pub(super) replaced_trees: Vec<Oid>,
+    /// git asked for merges' renames through the walk this cache serves, once started.
+    pub(super) tree_renames: Option<super::renames::TreeRenames>,
 }
 
 impl ObjectCache {

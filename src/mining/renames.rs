@@ -9,7 +9,7 @@
 //! falls back to libgit2's detection.
 
 use std::collections::HashMap;
-use std::io::{Read as _, Write as _};
+use std::io::{BufRead as _, Read as _, Write as _};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -297,6 +297,145 @@ pub fn between(
     let out = run(cmd, b"", deadline)?;
     let mut fields = out.split(|&b| b == 0).peekable();
     Ok(parse_entries(&mut fields))
+}
+
+/// `git diff-tree --stdin` kept running through a walk, for the renames between many pairs of
+/// trees (a merge against each parent that lacks one of its files). Starting git costs more
+/// than most of these diffs, and a merge-heavy history asks for hundreds of them.
+///
+/// Each request is the line `<old tree> <new tree>`, then `<commit> <commit>`: git prints the
+/// pair of trees before their difference, and the commit compared with itself (no difference)
+/// as its id and a NUL (`--always`), after which git flushes its output, which it does not do
+/// after a pair of trees. Entries start with `:` and both headers with a hex digit, so a path
+/// can never be taken for the end of an answer.
+pub struct TreeRenames {
+    child: std::process::Child,
+    stdin: Option<std::process::ChildStdin>,
+    answers: std::sync::mpsc::Receiver<Option<RenamePairs>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TreeRenames {
+    /// git started on the repository at `git_dir`, waiting for pairs of trees.
+    pub fn start(git_dir: &Path) -> Result<TreeRenames, RenameError> {
+        let mut cmd = git(git_dir);
+        cmd.args(["diff-tree", "--stdin", "--always", "-r", "--diff-filter=R"])
+            .args(RAW_RENAMES)
+            // Unread, its warnings could fill the pipe and stop git.
+            .stderr(Stdio::null());
+        let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
+        let stdin = child.stdin.take();
+        let stdout = child.stdout.take().expect("piped");
+        let (send, answers) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let mut out = std::io::BufReader::new(stdout.take(MAX_OUTPUT));
+            // An answer that cannot be read (git ended or wrote what we do not expect) is
+            // sent as None, and nothing is read after it.
+            loop {
+                let answer = read_answer(&mut out);
+                let ended = answer.is_none();
+                if send.send(answer).is_err() || ended {
+                    return;
+                }
+            }
+        });
+        Ok(TreeRenames {
+            child,
+            stdin,
+            answers,
+            reader: Some(reader),
+        })
+    }
+
+    /// The renames git finds from tree `old` to tree `new`; `commit` is any commit of the
+    /// repository (it ends the answer). After an error git is gone, and the caller starts
+    /// another if it wants more.
+    pub fn between(
+        &mut self,
+        old: Oid,
+        new: Oid,
+        commit: Oid,
+        deadline: Option<Instant>,
+    ) -> Result<RenamePairs, RenameError> {
+        let request = format!("{old} {new}\n{commit} {commit}\n");
+        let stdin = self
+            .stdin
+            .as_mut()
+            .ok_or_else(|| RenameError::Failed("git diff-tree has ended".into()))?;
+        stdin
+            .write_all(request.as_bytes())
+            .and_then(|()| stdin.flush())
+            .map_err(|e| RenameError::Failed(format!("writing to git diff-tree: {e}")))?;
+        let answer = match deadline {
+            None => self.answers.recv().ok().flatten(),
+            Some(d) => match self
+                .answers
+                .recv_timeout(d.saturating_duration_since(Instant::now()))
+            {
+                Ok(answer) => answer,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    let _ = self.child.kill();
+                    self.stdin = None;
+                    return Err(RenameError::TimedOut);
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+            },
+        };
+        answer.ok_or_else(|| {
+            self.stdin = None;
+            RenameError::Failed("git diff-tree ended without an answer".into())
+        })
+    }
+}
+
+impl Drop for TreeRenames {
+    fn drop(&mut self) {
+        // Its input closed, git ends once it has answered what it was asked.
+        self.stdin = None;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+    }
+}
+
+/// One answer of [`TreeRenames`]: the pair of trees' header line, its entries, the commit's
+/// id and NUL. None when the output ends or is not of that shape.
+fn read_answer(out: &mut impl std::io::BufRead) -> Option<RenamePairs> {
+    read_header(out, b'\n')?;
+    let mut fields = Vec::new();
+    loop {
+        let next = *out.fill_buf().ok()?.first()?;
+        if next != b':' {
+            break;
+        }
+        let mut meta = Vec::new();
+        out.read_until(0, &mut meta).ok()?;
+        let two_paths = matches!(
+            meta.rsplit(|&b| b == b' ').next().and_then(|s| s.first()),
+            Some(b'R' | b'C')
+        );
+        let mut entry = meta;
+        for _ in 0..1 + usize::from(two_paths) {
+            let before = entry.len();
+            out.read_until(0, &mut entry).ok()?;
+            if entry.last() != Some(&0) || entry.len() == before {
+                return None;
+            }
+        }
+        fields.extend_from_slice(&entry);
+    }
+    read_header(out, 0)?;
+    let mut split = fields.split(|&b| b == 0).peekable();
+    Some(parse_entries(&mut split))
+}
+
+/// The ids git prints before a difference, up to `end`.
+fn read_header<R: std::io::BufRead>(out: &mut R, end: u8) -> Option<()> {
+    let mut line = Vec::new();
+    out.by_ref().take(256).read_until(end, &mut line).ok()?;
+    (line.last() == Some(&end) && line.first().is_some_and(u8::is_ascii_hexdigit)).then_some(())
 }
 
 #[cfg(test)]

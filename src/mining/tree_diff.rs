@@ -132,16 +132,17 @@ pub struct MergeFiles {
     pub renames: Vec<(String, String)>,
 }
 
-/// The files of a merge that differ from its first parent's, of those the ones whose version
+/// The files of `merge` that differ from its first parent's, of those the ones whose version
 /// no parent has, and the renames into those (looked for within `deadline`). Only the
 /// subtrees that differ from the first parent's are read.
 pub fn merge_files(
     repo: &Repository,
     cache: &mut ObjectCache,
+    merge: &git2::Commit<'_>,
     parent_trees: &[Oid],
-    tree: Oid,
     deadline: Option<std::time::Instant>,
 ) -> Result<MergeFiles, git2::Error> {
+    let tree = merge.tree_id();
     let Some((&first, others)) = parent_trees.split_first() else {
         return Ok(MergeFiles::default());
     };
@@ -168,7 +169,7 @@ pub fn merge_files(
         }
         files.unlike_first_parent.push(path);
     }
-    files.renames = merge_renames(repo, cache, parent_trees, tree, &files.resolved, deadline)?;
+    files.renames = merge_renames(repo, cache, merge, parent_trees, &files.resolved, deadline)?;
     Ok(files)
 }
 
@@ -186,11 +187,12 @@ const GIT_RENAME_LIMIT: usize = 1000;
 fn merge_renames(
     repo: &Repository,
     cache: &mut ObjectCache,
+    merge: &git2::Commit<'_>,
     parent_trees: &[Oid],
-    tree: Oid,
     resolved: &[(String, Oid)],
     deadline: Option<std::time::Instant>,
 ) -> Result<Vec<(String, String)>, git2::Error> {
+    let tree = merge.tree_id();
     let mut renames = Vec::new();
     for &parent in parent_trees {
         let lacking: Vec<&str> = resolved
@@ -201,13 +203,24 @@ fn merge_renames(
         if lacking.is_empty() {
             continue;
         }
-        let found = match super::renames::between(repo.path(), parent, tree, deadline) {
+        let asked = match cache.tree_renames.as_mut() {
+            Some(git) => Ok(git),
+            None => super::renames::TreeRenames::start(repo.path())
+                .map(|git| cache.tree_renames.insert(git)),
+        };
+        let found = match asked.and_then(|git| git.between(parent, tree, merge.id(), deadline)) {
             Ok(pairs) => pairs,
-            // Past the deadline the caller stops anyway; no rename is found.
-            Err(super::renames::RenameError::TimedOut) => Vec::new(),
             Err(e) => {
-                tracing::debug!(error = %e, "a merge's renames from libgit2's detection instead of git's");
-                renames_by_libgit2(repo, parent, tree)?
+                // git is gone: the next merge starts another.
+                cache.tree_renames = None;
+                match e {
+                    // Past the deadline the caller stops anyway; no rename is found.
+                    super::renames::RenameError::TimedOut => Vec::new(),
+                    e => {
+                        tracing::debug!(error = %e, "a merge's renames from libgit2's detection instead of git's");
+                        renames_by_libgit2(repo, parent, tree)?
+                    }
+                }
             }
         };
         renames.extend(

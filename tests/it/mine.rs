@@ -412,6 +412,63 @@ fn the_index_knows_what_each_merge_has_unlike_its_first_parent() {
     assert!(brought > merges.len(), "the merges bring files: {brought}");
 }
 
+/// One `git diff-tree` answers a walk's merges one after another: each answer is what a
+/// `git diff-tree` of that pair alone finds, however the paths are named (a newline, a colon
+/// or a line of tree ids in a name cannot end an answer early), and an empty answer is one.
+#[test]
+fn one_git_answers_many_pairs_of_trees_as_git_alone_does() {
+    let repo = TestRepo::new();
+    let body = |tag: &str| format!("{}\n", TestRepo::lines(tag, 40));
+    repo.write("a.txt", body("a"));
+    repo.write("b.txt", body("b"));
+    let tree_line = format!("{} {}\n", "1".repeat(40), "2".repeat(40));
+    let hostile = ["x\ny.txt", ":100644 R100", tree_line.as_str(), "c d.txt"];
+    for (n, name) in hostile.iter().enumerate() {
+        repo.write(name, body(&format!("h{n}")));
+    }
+    let first = repo.commit("alice", day(2023, 1, 1), "Import");
+    let move_file = |from: &str, to: &str| {
+        let content = std::fs::read(repo.path().join(from)).unwrap();
+        std::fs::remove_file(repo.path().join(from)).unwrap();
+        repo.write(to, content);
+    };
+    move_file("a.txt", "docs/a.md");
+    for (n, name) in hostile.iter().enumerate() {
+        move_file(name, &format!("moved/{n}\n:{name}"));
+    }
+    let second = repo.commit("alice", day(2023, 1, 2), "Move");
+    repo.write("b.txt", body("changed"));
+    let third = repo.commit("alice", day(2023, 1, 3), "Edit, no rename");
+
+    let git = mining::open_repository(repo.path()).unwrap();
+    let tree = |c: &str| {
+        git.find_commit(git2::Oid::from_str(c).unwrap())
+            .unwrap()
+            .tree_id()
+    };
+    let pairs = [
+        (&first, &second),
+        (&second, &third),
+        (&first, &third),
+        (&third, &third),
+    ];
+    let mut session = mining::renames::TreeRenames::start(git.path()).unwrap();
+    let mut found = 0;
+    for (old, new) in pairs.iter().cycle().take(8) {
+        let (old, new) = (tree(old), tree(new));
+        let mut together = session
+            .between(old, new, git2::Oid::from_str(&third).unwrap(), None)
+            .unwrap();
+        let mut alone = mining::renames::between(git.path(), old, new, None).unwrap();
+        together.sort();
+        alone.sort();
+        assert_eq!(together, alone, "{old} → {new}");
+        found += together.len();
+    }
+    // Twice each of the two pairs that move the five files.
+    assert_eq!(found, 4 * (1 + hostile.len()));
+}
+
 /// Which versions count as binary decides whether their lines are counted, so riskgate
 /// asks what `git diff --numstat` asks: 3,000 files of text with control bytes here and
 /// there (libgit2 calls many of those binary, git only those with a NUL), added in one

@@ -193,8 +193,7 @@ impl HistoryIndex {
                 .collect();
             // A parent outside a shallow clone: what the merge resolved cannot be told.
             if let Some(trees) = trees {
-                let files =
-                    crate::mining::merge_files(repo, objects, &trees, commit.tree_id(), deadline)?;
+                let files = crate::mining::merge_files(repo, objects, commit, &trees, deadline)?;
                 for (old, new) in files.renames {
                     renames.push((self.intern_path(old), self.intern_path(new)));
                 }

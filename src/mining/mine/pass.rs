@@ -139,7 +139,7 @@ impl<'r, 'p> Pass<'r, 'p> {
     ) -> Result<(), MiningError> {
         let files = if parents.len() == v.parent_ids.len() {
             let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
-            let files = merge_files(self.repo, &mut self.objects, &trees, commit.tree_id(), None)?;
+            let files = merge_files(self.repo, &mut self.objects, commit, &trees, None)?;
             for (path, blob) in &files.resolved {
                 let ctx = Ctx {
                     repo: self.repo,
