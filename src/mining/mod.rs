@@ -39,8 +39,9 @@ pub enum MiningError {
     #[error("{path} is not a git repository ({reason})")]
     NotARepository { path: String, reason: String },
     #[error(
-        "{path} is a git repository with {format} object names (extensions.objectFormat), which riskgate cannot read: \
-         libgit2, which it reads repositories with, reads SHA-1 repositories only"
+        "{path} is a git repository with {format} object names (extensions.objectFormat), \
+         which riskgate cannot read: libgit2, which it reads repositories with, reads SHA-1 \
+         repositories only"
     )]
     UnsupportedObjectFormat { path: String, format: String },
     #[error("unknown revision `{rev}`{hint}")]

@@ -217,7 +217,10 @@ fn merge_renames(
                     // Past the deadline the caller stops anyway; no rename is found.
                     super::renames::RenameError::TimedOut => Vec::new(),
                     e => {
-                        tracing::debug!(error = %e, "a merge's renames from libgit2's detection instead of git's");
+                        tracing::debug!(
+                            error = %e,
+                            "a merge's renames from libgit2's detection instead of git's"
+                        );
                         renames_by_libgit2(repo, parent, tree)?
                     }
                 }
