@@ -7,7 +7,7 @@ use crate::config::{Layer, RepoConfig, ThresholdConfig};
 use crate::features::coverage::{coverage_delta, CoverageReport};
 use crate::features::review::ReviewSignals;
 use crate::features::sensitive::SensitivePaths;
-use crate::features::{self, ChangeKind};
+use crate::features::{self, git_path, ChangeKind};
 use crate::mining::{self, MinedChange};
 use crate::model::{explain, Model, Thresholds};
 use crate::report::{ChangeSummary, ScoreReport};
@@ -66,14 +66,21 @@ pub fn score_with_config(
     let sensitive = SensitivePaths::new(&config.all_sensitive_paths())
         .with_context(|| mining::CONFIG_PATH.to_string())?;
     let snapshot = &mined.snapshot;
-    let hits = sensitive.hits(snapshot.files.iter().map(|f| f.path.as_str()));
+    // Paths as people and settings write them: a byte that is not UTF-8 as U+FFFD.
+    let paths: Vec<std::borrow::Cow<'_, str>> = snapshot
+        .files
+        .iter()
+        .map(|f| git_path::display(&f.path))
+        .collect();
+    let hits = sensitive.hits(paths.iter().map(|p| p.as_ref()));
 
     let coverage = coverage.map(|c| {
         let added: Vec<(String, Vec<u32>)> = snapshot
             .files
             .iter()
-            .filter(|f| f.change != ChangeKind::Deleted && !f.added_lines.is_empty())
-            .map(|f| (f.path.clone(), f.added_lines.clone()))
+            .zip(&paths)
+            .filter(|(f, _)| f.change != ChangeKind::Deleted && !f.added_lines.is_empty())
+            .map(|(f, path)| (path.to_string(), f.added_lines.clone()))
             .collect();
         coverage_delta(&c.base, &c.head, &added)
     });
@@ -91,7 +98,7 @@ pub fn score_with_config(
         };
     }
     let path_rule = config.strictest_path_rule(
-        snapshot.files.iter().map(|f| f.path.as_str()),
+        paths.iter().map(|p| p.as_ref()),
         ThresholdConfig {
             elevated: model.thresholds.elevated,
             high: model.thresholds.high,

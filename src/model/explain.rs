@@ -114,13 +114,7 @@ fn advice(ctx: &Context) -> Vec<String> {
             .uncovered_added
             .iter()
             .filter(|(_, lines)| !lines.is_empty())
-            .map(|(f, lines)| {
-                format!(
-                    "{} ({})",
-                    git_path::display(f),
-                    count(lines.len() as f64, "line", "lines")
-                )
-            })
+            .map(|(f, lines)| format!("{f} ({})", count(lines.len() as f64, "line", "lines")))
             .collect();
         if !untested.is_empty() {
             advice.push(format!(
@@ -130,11 +124,7 @@ fn advice(ctx: &Context) -> Vec<String> {
         }
     }
     if !ctx.sensitive.is_empty() {
-        let paths: Vec<String> = ctx
-            .sensitive
-            .iter()
-            .map(|h| git_path::display(&h.path).into_owned())
-            .collect();
+        let paths: Vec<String> = ctx.sensitive.iter().map(|h| h.path.clone()).collect();
         advice.push(format!(
             "have an owner of {} look at it before it merges",
             list(&paths, 3)
@@ -324,7 +314,7 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
         let hits: Vec<String> = ctx
             .sensitive
             .iter()
-            .map(|h| format!("{} ({})", git_path::display(&h.path), h.reason.describe()))
+            .map(|h| format!("{} ({})", h.path, h.reason.describe()))
             .collect();
         notes.push(format!(
             "touches {}: {}",

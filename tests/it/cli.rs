@@ -159,6 +159,39 @@ fn clear_one_line_errors() {
     assert!(err.contains("/no/such/file.info"), "{err}");
 }
 
+/// A file name that is not UTF-8 reaches people as text, its odd bytes as U+FFFD, in the
+/// JSON and in the sentences alike (and the settings' globs match that text).
+#[test]
+fn a_file_name_that_is_not_utf8_is_shown_as_text() {
+    let repo = TestRepo::new();
+    repo.write("a.txt", "a\n");
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    std::fs::create_dir_all(repo.path().join("db/migrations")).unwrap();
+    let name =
+        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"db/migrations/caf\xe9.sql");
+    std::fs::write(repo.path().join(name), "create table t;\n").unwrap();
+    repo.commit("alice", day(2022, 1, 2), "A migration with a Latin-1 name");
+    let dir = repo.path().to_str().unwrap();
+    let (code, out, err) = run_riskgate(&[
+        "score", "--repo", dir, "--base", "HEAD~1", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let paths: Vec<&str> = v["sensitive_paths"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["path"].as_str())
+        .collect();
+    assert_eq!(paths, ["db/migrations/caf\u{fffd}.sql"], "{out}");
+    let (code, out, err) = run_riskgate(&["score", "--repo", dir, "--base", "HEAD~1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("db/migrations/caf\u{fffd}.sql (database migration)"),
+        "{out}"
+    );
+}
+
 #[test]
 fn empty_change_is_scored_and_said() {
     let repo = repo_with_change();
