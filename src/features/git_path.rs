@@ -14,11 +14,11 @@ fn stands_for_a_byte(c: char) -> bool {
     (c as u32) >= RAW_BYTE_BASE
 }
 
-/// Whether UTF-8 `bytes` may hold a character of the escape range: all of them, and only
-/// characters from U+100000 up, start with the byte 0xF4. Paths almost never hold one, and a
-/// byte search is cheaper than decoding.
-fn may_hold_the_escape_range(bytes: &[u8]) -> bool {
-    bytes.contains(&0xF4)
+/// Whether `text` holds a character of the escape range. All of them, and only characters
+/// from U+100000 up, start with the byte 0xF4: paths almost never hold one, and a byte search
+/// is cheaper than decoding.
+fn holds_the_escape_range(text: &str) -> bool {
+    text.as_bytes().contains(&0xF4) && text.chars().any(stands_for_a_byte)
 }
 
 fn raw_byte(b: u8) -> char {
@@ -28,7 +28,7 @@ fn raw_byte(b: u8) -> char {
 /// The path a tree entry or a diff names, as riskgate carries it.
 pub fn from_bytes(bytes: &[u8]) -> String {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if !may_hold_the_escape_range(bytes) || !text.chars().any(stands_for_a_byte) {
+        if !holds_the_escape_range(text) {
             return text.to_string();
         }
     }
@@ -49,7 +49,7 @@ pub fn from_bytes(bytes: &[u8]) -> String {
 
 /// The bytes git has for `path` (the inverse of [`from_bytes`]).
 pub fn to_bytes(path: &str) -> Cow<'_, [u8]> {
-    if !may_hold_the_escape_range(path.as_bytes()) || !path.chars().any(stands_for_a_byte) {
+    if !holds_the_escape_range(path) {
         return Cow::Borrowed(path.as_bytes());
     }
     let mut bytes = Vec::with_capacity(path.len());

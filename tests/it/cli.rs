@@ -166,10 +166,7 @@ fn a_file_name_that_is_not_utf8_is_shown_as_text() {
     let repo = TestRepo::new();
     repo.write("a.txt", "a\n");
     repo.commit("alice", day(2022, 1, 1), "Import");
-    std::fs::create_dir_all(repo.path().join("db/migrations")).unwrap();
-    let name =
-        <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"db/migrations/caf\xe9.sql");
-    std::fs::write(repo.path().join(name), "create table t;\n").unwrap();
+    repo.write_bytes_named(b"db/migrations/caf\xe9.sql", "create table t;\n");
     repo.commit("alice", day(2022, 1, 2), "A migration with a Latin-1 name");
     let dir = repo.path().to_str().unwrap();
     let (code, out, err) = run_riskgate(&[

@@ -205,8 +205,7 @@ fn submodule_symlink_empty_commit_and_non_utf8_path() {
     repo.git(&["checkout", "-q", "-b", "feature"]);
     repo.commit_staged("alice", day(2022, 1, 2), "Nothing", &["--allow-empty"]);
     std::os::unix::fs::symlink("a.txt", repo.path().join("link")).unwrap();
-    let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(b"caf\xe9.txt");
-    std::fs::write(repo.path().join(name), "latin-1 name\n").unwrap();
+    repo.write_bytes_named(b"caf\xe9.txt", "latin-1 name\n");
     repo.git(&["add", "-A"]);
     repo.git(&[
         "update-index",
@@ -239,12 +238,6 @@ fn submodule_symlink_empty_commit_and_non_utf8_path() {
     assert_eq!(s.la, 3.0);
 }
 
-/// Writes `content` to the file whose name is the bytes `name` (not UTF-8).
-fn write_raw_name(repo: &TestRepo, name: &[u8], content: &str) {
-    let name = <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(name);
-    std::fs::write(repo.path().join(name), content).unwrap();
-}
-
 #[test]
 fn files_whose_names_are_not_utf8_keep_their_own_history_and_owners() {
     // Two names that are not UTF-8 and would both read "r\u{fffd}sum\u{fffd}.txt" if decoded.
@@ -253,19 +246,19 @@ fn files_whose_names_are_not_utf8_keep_their_own_history_and_owners() {
         b"r\xffsum\xff.txt".as_slice(),
     );
     let repo = TestRepo::new();
-    write_raw_name(&repo, latin1, &TestRepo::lines("a", 4));
+    repo.write_bytes_named(latin1, &TestRepo::lines("a", 4));
     repo.commit("alice", day(2022, 1, 1), "Import");
-    write_raw_name(&repo, other, &TestRepo::lines("b", 6));
-    write_raw_name(&repo, latin1, "a1\na2\nbob3\nbob4\n");
+    repo.write_bytes_named(other, &TestRepo::lines("b", 6));
+    repo.write_bytes_named(latin1, "a1\na2\nbob3\nbob4\n");
     repo.commit(
         "bob",
         day(2022, 2, 1),
         "Bob's file, and two of alice's lines",
     );
-    write_raw_name(&repo, other, &TestRepo::lines("c", 6));
+    repo.write_bytes_named(other, &TestRepo::lines("c", 6));
     repo.commit("carol", day(2022, 3, 1), "Carol rewrites bob's file");
     repo.git(&["checkout", "-q", "-b", "feature"]);
-    write_raw_name(&repo, latin1, "a1\na2\nbob3\nbob4\na5\n");
+    repo.write_bytes_named(latin1, "a1\na2\nbob3\nbob4\na5\n");
     repo.commit("alice", day(2022, 4, 1), "One more line");
 
     let mined = mine(&repo, "main", "feature");

@@ -65,7 +65,14 @@ impl TestRepo {
     }
 
     pub fn write(&self, path: &str, content: impl AsRef<[u8]>) {
-        let full = self.path().join(path);
+        self.write_bytes_named(path.as_bytes(), content);
+    }
+
+    /// [`write`](Self::write) to a path given as bytes, which need not be UTF-8 (git's
+    /// paths are bytes).
+    pub fn write_bytes_named(&self, path: &[u8], content: impl AsRef<[u8]>) {
+        use std::os::unix::ffi::OsStrExt as _;
+        let full = self.path().join(std::ffi::OsStr::from_bytes(path));
         std::fs::create_dir_all(full.parent().unwrap()).unwrap();
         std::fs::write(full, content).unwrap();
     }
