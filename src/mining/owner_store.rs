@@ -24,23 +24,15 @@ use sha2::{Digest, Sha256};
 use super::index::HistoryIndex;
 use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 
-/// The store's folder under the history index's folder. The version changes whenever what a
-/// replay ends with does (v2: a version made on two branches is owned along each branch's
-/// own history; v3: owners follow `git blame`'s diffs, which leave out the common tail; v4: a
-/// file a merge makes is the merge's; v5: of several producers of a version, the one on git
-/// blame's way; v6: a merge's file is followed into a parent that has it under another name;
-/// v7: only a NUL makes a version binary, as in git), so that no entry of an older rule is read.
-const DIR_NAME: &str = "owners-v7";
-
-/// Folders of older versions, removed when the store is opened: nothing reads them again.
-const STALE_DIR_NAMES: &[&str] = &[
-    "owners-v1",
-    "owners-v2",
-    "owners-v3",
-    "owners-v4",
-    "owners-v5",
-    "owners-v6",
-];
+/// The store's folder under the history index's folder is `owners-v<VERSION>`; folders of older
+/// versions are removed when the store is opened, since nothing reads them again. The version
+/// changes whenever what a replay ends with does (v2: a version made on two branches is owned
+/// along each branch's own history; v3: owners follow `git blame`'s diffs, which leave out the
+/// common tail; v4: a file a merge makes is the merge's; v5: of several producers of a
+/// version, the one on git blame's way; v6: a merge's file is followed into a parent that has
+/// it under another name; v7: only a NUL makes a version binary, as in git), so that no entry
+/// of an older rule is read.
+const VERSION: u32 = 7;
 
 /// Entries kept per folder (256 folders).
 const PER_SHARD: usize = 32;
@@ -73,15 +65,15 @@ impl OwnerStore {
     /// The store beside `index`'s file; none for an index kept only in memory.
     pub fn beside(index: &HistoryIndex) -> Option<OwnerStore> {
         let folder = index.location()?.parent()?;
-        for stale in STALE_DIR_NAMES {
-            let stale = folder.join(stale);
+        for older in 1..VERSION {
+            let stale = folder.join(format!("owners-v{older}"));
             if stale.is_dir() {
                 // A cache: if it cannot go now, it is tried again next time.
                 let _ = std::fs::remove_dir_all(&stale);
             }
         }
         Some(OwnerStore {
-            dir: folder.join(DIR_NAME),
+            dir: folder.join(format!("owners-v{VERSION}")),
         })
     }
 

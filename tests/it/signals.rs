@@ -246,16 +246,16 @@ fn files_whose_names_are_not_utf8_keep_their_own_history_and_owners() {
         b"r\xffsum\xff.txt".as_slice(),
     );
     let repo = TestRepo::new();
-    repo.write_bytes_named(latin1, &TestRepo::lines("a", 4));
+    repo.write_bytes_named(latin1, TestRepo::lines("a", 4));
     repo.commit("alice", day(2022, 1, 1), "Import");
-    repo.write_bytes_named(other, &TestRepo::lines("b", 6));
+    repo.write_bytes_named(other, TestRepo::lines("b", 6));
     repo.write_bytes_named(latin1, "a1\na2\nbob3\nbob4\n");
     repo.commit(
         "bob",
         day(2022, 2, 1),
         "Bob's file, and two of alice's lines",
     );
-    repo.write_bytes_named(other, &TestRepo::lines("c", 6));
+    repo.write_bytes_named(other, TestRepo::lines("c", 6));
     repo.commit("carol", day(2022, 3, 1), "Carol rewrites bob's file");
     repo.git(&["checkout", "-q", "-b", "feature"]);
     repo.write_bytes_named(latin1, "a1\na2\nbob3\nbob4\na5\n");

@@ -7,6 +7,7 @@ use std::io::IsTerminal;
 use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
 use crate::mining::diff::diff_with_renames;
+use crate::mining::MergeFiles;
 
 use super::{path_string, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
@@ -107,30 +108,22 @@ impl HistoryIndex {
                 ids.push(id);
             }
         }
-        let renames = new
-            .renames
-            .iter()
-            .map(|(o, n)| {
-                (
-                    self.intern_path((*o).to_string()),
-                    self.intern_path((*n).to_string()),
-                )
-            })
-            .collect();
-        let resolved = new
-            .resolved
-            .iter()
-            .map(|p| self.intern_path((*p).to_string()))
-            .collect();
-        let unlike_first_parent = new
-            .unlike_first_parent
-            .filter(|_| new.merge && parents.len() == new.parents.len())
-            .map(|paths| {
-                paths
+        let merged = match new.merge_files {
+            Some(files) => self.intern_merge(files, parents.len() == new.parents.len()),
+            None => MergePaths {
+                renames: new
+                    .renames
                     .iter()
-                    .map(|p| self.intern_path((*p).to_string()))
-                    .collect()
-            });
+                    .map(|(o, n)| {
+                        (
+                            self.intern_path((*o).to_string()),
+                            self.intern_path((*n).to_string()),
+                        )
+                    })
+                    .collect(),
+                ..MergePaths::default()
+            },
+        };
         let mut raw = [0u8; 20];
         raw.copy_from_slice(&new.oid.as_bytes()[..20]);
         self.stored.commits.push(IndexedCommit {
@@ -140,13 +133,33 @@ impl HistoryIndex {
             time: new.time,
             merge: new.merge,
             touched: if new.merge { Vec::new() } else { ids },
-            renames,
-            resolved,
-            unlike_first_parent,
+            renames: merged.renames,
+            resolved: merged.resolved,
+            unlike_first_parent: merged.unlike_first_parent,
         });
         let i = (self.stored.commits.len() - 1) as u32;
         self.link(i);
         i
+    }
+
+    /// A merge's renames, resolutions and paths unlike its first parent's, as path ids; the
+    /// last only when `all_parents_indexed`, since the way back through the merge needs them.
+    fn intern_merge(&mut self, files: &MergeFiles, all_parents_indexed: bool) -> MergePaths {
+        let mut intern = |path: &String| self.intern_path(path.clone());
+        MergePaths {
+            renames: files
+                .renames
+                .iter()
+                .map(|(old, new)| (intern(old), intern(new)))
+                .collect(),
+            resolved: files
+                .resolved
+                .iter()
+                .map(|(path, _)| intern(path))
+                .collect(),
+            unlike_first_parent: all_parents_indexed
+                .then(|| files.unlike_first_parent.iter().map(intern).collect()),
+        }
     }
 
     /// Indexed commits that no indexed commit has as a parent.
@@ -194,21 +207,10 @@ impl HistoryIndex {
             // A parent outside a shallow clone: what the merge resolved cannot be told.
             if let Some(trees) = trees {
                 let files = crate::mining::merge_files(repo, objects, commit, &trees, deadline)?;
-                for (old, new) in files.renames {
-                    renames.push((self.intern_path(old), self.intern_path(new)));
-                }
-                for (path, _) in files.resolved {
-                    resolved.push(self.intern_path(path));
-                }
-                if parents.len() == trees.len() {
-                    unlike_first_parent = Some(
-                        files
-                            .unlike_first_parent
-                            .into_iter()
-                            .map(|path| self.intern_path(path))
-                            .collect(),
-                    );
-                }
+                let merged = self.intern_merge(&files, parents.len() == trees.len());
+                renames = merged.renames;
+                resolved = merged.resolved;
+                unlike_first_parent = merged.unlike_first_parent;
             }
         } else if let Some(pairs) = git_renames.and_then(|r| r.of(commit.id())) {
             // A shallow clone's boundary commit has no parent here: every file looks added.
@@ -306,4 +308,12 @@ fn progress_bar(len: usize) -> Option<indicatif::ProgressBar> {
         .expect("valid template"),
     );
     Some(bar)
+}
+
+/// What a merge adds to its [`IndexedCommit`], as path ids ([`HistoryIndex::intern_merge`]).
+#[derive(Default)]
+struct MergePaths {
+    renames: Vec<(u32, u32)>,
+    resolved: Vec<u32>,
+    unlike_first_parent: Option<Vec<u32>>,
 }

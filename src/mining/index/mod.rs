@@ -15,16 +15,9 @@ use serde::{Deserialize, Serialize};
 
 use super::identity::{committed_mailmap, Identities};
 
+/// The index is kept in `history-v<FORMAT>.idx`; files of older formats are removed when the
+/// index is opened, since nothing reads them again.
 const FORMAT: u32 = 6;
-const FILE_NAME: &str = "history-v6.idx";
-
-/// Index files of older formats, removed when the index is opened: nothing reads them again.
-const STALE_FILE_NAMES: &[&str] = &[
-    "history-v2.idx",
-    "history-v3.idx",
-    "history-v4.idx",
-    "history-v5.idx",
-];
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -134,12 +127,11 @@ pub struct NewCommit<'a> {
     pub merge: bool,
     /// Paths as `add_commit` records them: a rename's new path, a deletion's old one.
     pub touched: &'a [&'a str],
-    /// (old, new) of each rename.
+    /// (old, new) of each rename of a commit that is not a merge.
     pub renames: &'a [(&'a str, &'a str)],
-    /// A merge's resolutions.
-    pub resolved: &'a [&'a str],
-    /// A merge's paths unlike its first parent's ([`IndexedCommit::unlike_first_parent`]).
-    pub unlike_first_parent: Option<&'a [&'a str]>,
+    /// A merge's renames, resolutions and paths unlike its first parent's, when all its
+    /// parents could be read.
+    pub merge_files: Option<&'a crate::mining::MergeFiles>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -208,11 +200,11 @@ impl HistoryIndex {
     /// Load the index of `repo` (an empty one when there is none, or it is stale or unreadable).
     pub fn open(repo: &Repository) -> HistoryIndex {
         let folder = repo.path().join("riskgate");
-        for stale in STALE_FILE_NAMES {
+        for older in 1..FORMAT {
             // Only disk space is at stake: if it cannot go now, it is tried again next time.
-            let _ = std::fs::remove_file(folder.join(stale));
+            let _ = std::fs::remove_file(folder.join(format!("history-v{older}.idx")));
         }
-        let location = folder.join(FILE_NAME);
+        let location = folder.join(format!("history-v{FORMAT}.idx"));
         let shallow = shallow_marker(repo);
         let mailmap = committed_mailmap(repo).unwrap_or_default();
         let fingerprint = mailmap_fingerprint(&mailmap);

@@ -161,17 +161,6 @@ impl<'r, 'p> Pass<'r, 'p> {
         } else {
             None
         };
-        let resolved: Vec<&str> = files
-            .iter()
-            .flat_map(|f| f.resolved.iter().map(|(p, _)| p.as_str()))
-            .collect();
-        let unlike_first_parent: Option<Vec<&str>> = files
-            .as_ref()
-            .map(|f| f.unlike_first_parent.iter().map(String::as_str).collect());
-        let renames: Vec<(&str, &str)> = files
-            .iter()
-            .flat_map(|f| f.renames.iter().map(|(o, n)| (o.as_str(), n.as_str())))
-            .collect();
         self.index.push_commit(NewCommit {
             oid: v.oid,
             parents: &v.parent_ids,
@@ -179,9 +168,8 @@ impl<'r, 'p> Pass<'r, 'p> {
             time: v.time,
             merge: true,
             touched: &[],
-            renames: &renames,
-            resolved: &resolved,
-            unlike_first_parent: unlike_first_parent.as_deref(),
+            renames: &[],
+            merge_files: files.as_ref(),
         });
         self.chains
             .push_continuing(&v.parent_idx, self.plan.continues[v.this as usize]);
@@ -443,8 +431,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             merge: false,
             touched: &touched,
             renames: &renames,
-            resolved: &[],
-            unlike_first_parent: None,
+            merge_files: None,
         });
         debug_assert_eq!(pushed, this);
         self.chains
