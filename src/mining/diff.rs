@@ -6,10 +6,10 @@ use std::sync::Arc;
 
 use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Repository};
 
-use super::index::path_string;
 use super::line_diff::{whole_file, LineDiffs};
 use super::objects::{CachedBlob, ObjectCache};
 use super::MiningError;
+use crate::features::git_path;
 use crate::features::{ChangeKind, FileChange, FileKind};
 
 /// The squashed diff of the change, renames followed, one entry per file.
@@ -92,8 +92,8 @@ pub(super) fn diff_change_cached(
             Delta::Renamed => ChangeKind::Renamed,
             _ => ChangeKind::Other,
         };
-        let old_path = old.path_bytes().map(path_string);
-        let new_path = new.path_bytes().map(path_string);
+        let old_path = old.path_bytes().map(git_path::from_bytes);
+        let new_path = new.path_bytes().map(git_path::from_bytes);
         let path = match change {
             ChangeKind::Deleted => old_path.clone().or(new_path.clone()),
             _ => new_path.clone().or(old_path.clone()),

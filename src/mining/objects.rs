@@ -9,6 +9,7 @@ use git2::{ObjectType, Oid, Repository};
 
 use super::pack::{self, TreeData};
 use super::DiffedFile;
+use crate::features::git_path;
 
 pub fn count_lines(content: &[u8]) -> u64 {
     if content.is_empty() {
@@ -149,7 +150,7 @@ impl ObjectCache {
         let mut tree = self.tree(repo, root).ok()?;
         let mut parts = path.split('/').peekable();
         while let Some(name) = parts.next() {
-            let e = tree.get(&crate::features::git_path::to_bytes(name))?;
+            let e = tree.get(&git_path::to_bytes(name))?;
             if parts.peek().is_none() {
                 return Some((e.id(), e.filemode()));
             }

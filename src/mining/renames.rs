@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use git2::Oid;
 
-use super::index::path_string;
+use crate::features::git_path;
 
 /// Renames per commit: (old path, new path).
 pub type RenamePairs = Vec<(String, String)>;
@@ -136,7 +136,7 @@ fn parse_entries(
         if two_paths {
             let Some(new) = fields.next() else { break };
             if status.first() == Some(&b'R') {
-                pairs.push((path_string(old), path_string(new)));
+                pairs.push((git_path::from_bytes(old), git_path::from_bytes(new)));
             }
         }
     }

@@ -8,7 +8,7 @@ use git2::{FileMode, Oid, Repository};
 use super::diff::{diff_change_cached, diffed_file, PendingFile};
 use super::pack::{TreeData, TreeEntryRef};
 use super::{DiffedFile, LineDiffs, MiningError, ObjectCache};
-use crate::features::ChangeKind;
+use crate::features::{git_path, ChangeKind};
 
 /// A tree entry as the fast diff compares it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -87,7 +87,7 @@ fn tree_changes(
             }
         }
         let entry = x.or(y).expect("one side");
-        let name = super::index::path_string(entry.name_bytes());
+        let name = git_path::from_bytes(entry.name_bytes());
         let path = if prefix.is_empty() {
             name
         } else {
@@ -250,7 +250,7 @@ fn renames_by_libgit2(
         &mut git2::DiffOptions::new(),
         GIT_RENAME_LIMIT,
     )?;
-    let path = |f: git2::DiffFile<'_>| f.path_bytes().map(super::index::path_string);
+    let path = |f: git2::DiffFile<'_>| f.path_bytes().map(git_path::from_bytes);
     Ok(diff
         .deltas()
         .filter(|d| d.status() == git2::Delta::Renamed)

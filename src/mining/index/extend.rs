@@ -6,10 +6,11 @@ use std::io::IsTerminal;
 
 use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
+use crate::features::git_path;
 use crate::mining::diff::diff_with_renames;
 use crate::mining::MergeFiles;
 
-use super::{path_string, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
+use super::{Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
 impl HistoryIndex {
     /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
@@ -245,8 +246,8 @@ impl HistoryIndex {
             let diff = diff_with_renames(repo, parent_tree.as_ref(), &tree, diff_opts)?;
             let mut seen = HashSet::new();
             for delta in diff.deltas() {
-                let new_path = delta.new_file().path_bytes().map(path_string);
-                let old_path = delta.old_file().path_bytes().map(path_string);
+                let new_path = delta.new_file().path_bytes().map(git_path::from_bytes);
+                let old_path = delta.old_file().path_bytes().map(git_path::from_bytes);
                 match delta.status() {
                     Delta::Renamed => {
                         if let (Some(old), Some(new)) = (old_path, new_path) {

@@ -183,10 +183,6 @@ pub fn author_key(sig: &git2::Signature<'_>) -> String {
     }
 }
 
-pub fn path_string(bytes: &[u8]) -> String {
-    crate::features::git_path::from_bytes(bytes)
-}
-
 /// What an index built with this `.mailmap` records of it ([`Identities::fingerprint`]).
 fn mailmap_fingerprint(mailmap: &[u8]) -> String {
     Identities::from_mailmap(mailmap).fingerprint().to_string()
