@@ -6,7 +6,10 @@ fn main() -> ExitCode {
     match riskgate::cli::run(cli) {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("riskgate: {}", riskgate::cli::one_line(&err));
+            eprintln!(
+                "riskgate: {}",
+                riskgate::report::printable(&riskgate::cli::one_line(&err))
+            );
             ExitCode::from(2)
         }
     }

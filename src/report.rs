@@ -281,26 +281,28 @@ impl ScoreReport {
         (notable, folded)
     }
 
+    /// The report for a terminal. Names, paths and messages from the repository are shown
+    /// through [`printable`], so none of them can send the terminal a command or forge a line.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
             "riskgate: {}  (model {})",
             self.headline(),
-            self.model.version
+            printable(&self.model.version)
         );
         let _ = writeln!(out, "change {}", self.change_line());
         if let Some(line) = self.standing_line() {
             let _ = writeln!(out, "{line}");
         }
         if let Some(line) = self.since_line() {
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", printable(&line));
         }
         if let Some(line) = self.path_rule_line(false) {
-            let _ = writeln!(out, "{line}");
+            let _ = writeln!(out, "{}", printable(&line));
         }
         for w in &self.warnings {
-            let _ = writeln!(out, "warning: {w}");
+            let _ = writeln!(out, "warning: {}", printable(w));
         }
         let (shown, folded) = self.notable_reasons();
         let raising: Vec<_> = shown.iter().filter(|r| r.contribution > 0.0).collect();
@@ -312,13 +314,23 @@ impl ScoreReport {
         if !raising.is_empty() {
             let _ = writeln!(out, "\nRaises the risk:");
             for r in raising {
-                let _ = writeln!(out, "  {:+.2}  {}", r.contribution, r.explanation);
+                let _ = writeln!(
+                    out,
+                    "  {:+.2}  {}",
+                    r.contribution,
+                    printable(&r.explanation)
+                );
             }
         }
         if !lowering.is_empty() {
             let _ = writeln!(out, "\nLowers the risk:");
             for r in lowering {
-                let _ = writeln!(out, "  {:+.2}  {}", r.contribution, r.explanation);
+                let _ = writeln!(
+                    out,
+                    "  {:+.2}  {}",
+                    r.contribution,
+                    printable(&r.explanation)
+                );
             }
         }
         if !folded.is_empty() {
@@ -336,13 +348,13 @@ impl ScoreReport {
         if !self.advice.is_empty() {
             let _ = writeln!(out, "\nWhat would help:");
             for a in &self.advice {
-                let _ = writeln!(out, "  - {a}");
+                let _ = writeln!(out, "  - {}", printable(a));
             }
         }
         if !self.notes.is_empty() {
             let _ = writeln!(out, "\nAlso worth knowing:");
             for n in &self.notes {
-                let _ = writeln!(out, "  - {n}");
+                let _ = writeln!(out, "  - {}", printable(n));
             }
         }
         out
@@ -415,7 +427,6 @@ fn short(sha: &str) -> &str {
     sha.get(..10).unwrap_or(sha)
 }
 
-/// Keep paths and names from breaking a markdown table or starting markup.
 /// A probability as people read it: whole percents, or one significant digit below 1%.
 fn percent(p: f64) -> String {
     let pct = p * 100.0;
@@ -427,12 +438,38 @@ fn percent(p: f64) -> String {
     }
 }
 
-/// Also keeps a line break in a path from starting a new block and an `@name` or `#123` in one
-/// from pinging a user or linking an issue.
+/// Whether `ch` would act on a terminal or a page rather than be read, if a name or path from a
+/// repository or a delivery held it: control characters (escape sequences that recolour,
+/// retitle or clear a terminal, line breaks that would forge a line of output) and the
+/// bidirectional controls that make text display in another order than it is stored.
+fn acts_rather_than_reads(ch: char) -> bool {
+    ch.is_control() || matches!(ch, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `s` as text for a terminal: each character that would act rather than be read (see
+/// [`acts_rather_than_reads`]) shown as U+FFFD, so that it is seen and does nothing.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(acts_rather_than_reads) {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    s.chars()
+        .map(|ch| {
+            if acts_rather_than_reads(ch) {
+                '\u{FFFD}'
+            } else {
+                ch
+            }
+        })
+        .collect()
+}
+
+/// Keeps paths and names from breaking a markdown table or starting markup, a line break in a
+/// path from starting a new block, and an `@name` or `#123` in one from pinging a user or
+/// linking an issue.
 fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for ch in s.chars() {
-        if ch.is_control() {
+        if acts_rather_than_reads(ch) {
             out.push(' ');
             continue;
         }
@@ -455,6 +492,20 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::explain::Factor;
+
+    #[test]
+    fn printable_shows_what_would_act_on_a_terminal() {
+        assert!(matches!(
+            printable("src/main.rs"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+        // C0 escape, C1 control sequence introducer, a line break, a right-to-left override.
+        assert_eq!(
+            printable("a\u{1b}[2Jb\u{9b}31mc\nd\u{202e}e\u{2067}f"),
+            "a\u{fffd}[2Jb\u{fffd}31mc\u{fffd}d\u{fffd}e\u{fffd}f"
+        );
+        assert_eq!(escape("x\u{202e}y"), "x y");
+    }
 
     fn report() -> ScoreReport {
         let factors = vec![

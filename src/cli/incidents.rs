@@ -9,6 +9,7 @@ use anyhow::Context as _;
 use super::{block_on, StoreArgs};
 use crate::labels::incident_input::{incidents_from_csv, incidents_from_json};
 use crate::production::{self, LinkSettings};
+use crate::report::printable;
 use crate::store::{IncidentWrite, LinkRejection};
 use crate::time::rfc3339;
 
@@ -136,7 +137,7 @@ async fn import(
         Ok(list) => list,
         Err(errors) => {
             for e in &errors {
-                eprintln!("error: {}: {e}", file.display());
+                eprintln!("error: {}: {}", file.display(), printable(&e.to_string()));
             }
             eprintln!(
                 "nothing imported: {} bad record{}",
@@ -186,23 +187,23 @@ async fn list(repo: Option<&str>, store: &StoreArgs) -> anyhow::Result<ExitCode>
             .unwrap_or_default();
         println!(
             "{}  {}  {}  {}{}",
-            incident.id,
+            printable(&incident.id),
             rfc3339(incident.opened_at),
-            place,
-            incident.title,
+            printable(&place),
+            printable(&incident.title),
             incident
                 .environment
                 .as_deref()
-                .map(|e| format!("  [{e}]"))
+                .map(|e| format!("  [{}]", printable(e)))
                 .unwrap_or_default()
         );
         for l in links.iter().filter(|l| l.link.incident_id == incident.id) {
             println!(
                 "    -> {}#{}  {}: {}",
-                l.link.repository,
+                printable(&l.link.repository),
                 l.link.pr_number,
                 l.link.reason.as_str(),
-                l.link.why
+                printable(&l.link.why)
             );
         }
     }

@@ -5,6 +5,7 @@ use std::str::FromStr;
 
 use anyhow::Context as _;
 
+use crate::report::printable;
 use crate::store::{JobStatus, Store};
 
 #[derive(Debug, clap::Args)]
@@ -59,10 +60,10 @@ pub fn run(args: JobsArgs) -> anyhow::Result<ExitCode> {
                 j.id,
                 j.status.as_str(),
                 j.kind,
-                target,
+                printable(&target),
                 j.pr_number.map(|n| n.to_string()).unwrap_or_default(),
                 j.attempts,
-                j.last_error.as_deref().unwrap_or("")
+                printable(j.last_error.as_deref().unwrap_or(""))
             );
         }
         Ok(ExitCode::SUCCESS)

@@ -8,6 +8,7 @@ use anyhow::Context as _;
 
 use crate::labels::{self, LabelKind};
 use crate::mining::{self, mine};
+use crate::report::printable;
 
 #[derive(Debug, clap::Args)]
 pub struct MineArgs {
@@ -49,7 +50,7 @@ pub fn run(args: MineArgs) -> anyhow::Result<ExitCode> {
         }
     };
     for w in &mined.warnings {
-        eprintln!("riskgate: warning: {w}");
+        eprintln!("riskgate: warning: {}", printable(w));
     }
     if mined.cut_at > 0 {
         eprintln!(

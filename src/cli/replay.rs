@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::report::printable;
 use anyhow::Context as _;
 
 #[derive(Debug, clap::Args)]
@@ -48,7 +49,11 @@ pub fn run(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         let status = response.status();
         anyhow::Ok((status, response.text().await.unwrap_or_default()))
     })?;
-    println!("{} {} (delivery {delivery})", status.as_u16(), text.trim());
+    println!(
+        "{} {} (delivery {delivery})",
+        status.as_u16(),
+        printable(text.trim())
+    );
     Ok(if status.is_success() {
         ExitCode::SUCCESS
     } else {

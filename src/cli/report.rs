@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use super::{block_on, parse_when, StoreArgs};
 use crate::health::{repository_health, RepositoryHealth};
 use crate::production::load_history;
+use crate::report::printable;
 use crate::time::rfc3339;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,7 +96,13 @@ pub fn text(reports: &[RepositoryHealth], since: i64, until: i64) -> String {
         return s;
     }
     for r in reports {
-        let _ = writeln!(s, "{}  ({} to {})", r.repository, day(since), day(until));
+        let _ = writeln!(
+            s,
+            "{}  ({} to {})",
+            printable(&r.repository),
+            day(since),
+            day(until)
+        );
         if r.environments.is_empty() {
             let _ = writeln!(s, "  no deployments recorded");
         } else {
@@ -116,7 +123,7 @@ pub fn text(reports: &[RepositoryHealth], since: i64, until: i64) -> String {
                 let _ = writeln!(
                     s,
                     "  {:<14} {:>7} {:>5} {:>6} {:>8.2} {:>10} {:>9} {:>9} {:>9}  {}",
-                    e.environment,
+                    printable(&e.environment),
                     e.deployments,
                     e.successful,
                     e.failed,
@@ -135,7 +142,7 @@ pub fn text(reports: &[RepositoryHealth], since: i64, until: i64) -> String {
             let _ = writeln!(
                 s,
                 "  stale: {} has had no successful deploy in 14 days",
-                e.environment
+                printable(&e.environment)
             );
         }
         if r.stale_production && !r.environments.iter().any(|e| e.stale) {

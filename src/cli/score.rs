@@ -9,6 +9,7 @@ use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
 use crate::mining::{self, ChangeSpec};
 use crate::model::file::load_model;
+use crate::report::printable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -89,7 +90,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
     };
     let report = engine::score_mined(&model, &mined, coverage.as_ref(), None)?;
     for w in &report.warnings {
-        eprintln!("riskgate: warning: {w}");
+        eprintln!("riskgate: warning: {}", printable(w));
     }
     if report.change.empty {
         eprintln!(

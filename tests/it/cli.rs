@@ -189,6 +189,52 @@ fn a_file_name_that_is_not_utf8_is_shown_as_text() {
     );
 }
 
+/// A name or path from the repository is shown, not obeyed: its escape sequences cannot
+/// recolour, retitle or clear the reader's terminal, its line breaks cannot forge a line of
+/// the report, and a right-to-left override cannot reorder what is read.
+#[test]
+fn names_and_paths_from_the_repository_cannot_command_the_terminal() {
+    let repo = TestRepo::new();
+    let author = "Mal\u{1b}]0;pwned\u{7}\u{1b}[31mRED";
+    repo.write("db/migrations/one.sql", "create table t;\n");
+    repo.commit(author, day(2022, 1, 1), "Import");
+    repo.write(
+        "db/migrations/two\u{1b}[2J\n  +9.99  reviewed and safe\u{202e}lqs.sql",
+        "create table u;\n",
+    );
+    repo.write("db/migrations/one.sql", "create table t (id int);\n");
+    repo.commit(author, day(2022, 1, 2), "Two migrations");
+    let dir = repo.path().to_str().unwrap();
+    for format in ["text", "markdown"] {
+        let (code, out, err) = run_riskgate(&[
+            "score", "--repo", dir, "--base", "HEAD~1", "--format", format,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        for (stream, text) in [("stdout", &out), ("stderr", &err)] {
+            for ch in ['\u{1b}', '\u{7}', '\u{202e}'] {
+                assert!(
+                    !text.contains(ch),
+                    "{format} {stream} holds {ch:?}:\n{text}"
+                );
+            }
+            assert!(
+                !text.lines().any(|l| l.trim_start().starts_with("+9.99")),
+                "{format} {stream} has a forged line:\n{text}"
+            );
+        }
+        assert!(
+            out.contains("two"),
+            "{format}: the path is still named:\n{out}"
+        );
+        if format == "text" {
+            assert!(
+                out.contains("Mal\u{fffd}]0;pwned\u{fffd}\u{fffd}[31mRED"),
+                "the author is named, each escape shown as U+FFFD:\n{out}"
+            );
+        }
+    }
+}
+
 #[test]
 fn empty_change_is_scored_and_said() {
     let repo = repo_with_change();

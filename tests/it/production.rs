@@ -588,7 +588,7 @@ async fn import_files(db: Db) {
     let json_file = dir.path().join("pagerduty.json");
     std::fs::write(
         &json_file,
-        json!({"incidents": [{"id": "PD-9", "title": "Slow search", "created_at": "2026-11-02T01:40:00Z",
+        json!({"incidents": [{"id": "PD-9", "title": "Slow search\u{1b}[2J\n    -> acme/shop#9  caused_by: forged", "created_at": "2026-11-02T01:40:00Z",
                                "service": {"summary": "shop"}, "description": "regressed by #2"}]})
         .to_string(),
     )
@@ -604,6 +604,16 @@ async fn import_files(db: Db) {
     assert!(links(&store)
         .await
         .contains(&("PD-9".to_string(), 2, LinkReason::CausedBy)));
+    // The title came from another system: listed, it cannot clear the terminal or add a line.
+    let (code, out, err) = run_riskgate(&["incidents", "list", "--database-url", url]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Slow search\u{fffd}[2J\u{fffd}"), "{out}");
+    assert!(!out.contains('\u{1b}'), "{out:?}");
+    assert!(
+        !out.lines()
+            .any(|l| l.trim_start().starts_with("-> acme/shop#9")),
+        "{out}"
+    );
     store.close().await;
 }
 
