@@ -94,12 +94,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// An error and its causes on one line: "reading x: no such file".
+/// An error and its causes on one line: "reading x: no such file". A cause that its error
+/// already quotes at its end (`git: {0}` over the git error) is said once.
 pub fn one_line(err: &anyhow::Error) -> String {
-    err.chain()
-        .map(|e| e.to_string())
-        .collect::<Vec<_>>()
-        .join(": ")
+    let mut said: Vec<String> = Vec::new();
+    for cause in err.chain().map(|e| e.to_string()) {
+        if !said.last().is_some_and(|last| last.ends_with(&cause)) {
+            said.push(cause);
+        }
+    }
+    said.join(": ")
 }
 
 /// `url`, or the SQLite file `riskgate.db` in `data_dir`: where every command that opens the

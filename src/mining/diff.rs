@@ -141,6 +141,7 @@ pub(super) fn diff_with_renames_within<'r>(
     opts: &mut DiffOptions,
     rename_limit: usize,
 ) -> Result<git2::Diff<'r>, git2::Error> {
+    super::tree_diff::check_tree_depth(repo, old.map(|t| t.id()), new.id())?;
     let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
     match diff.find_similar(Some(
         DiffFindOptions::new()

@@ -45,15 +45,54 @@ fn side(e: &TreeEntryRef<'_>) -> Side {
     }
 }
 
+/// The deepest directory nesting a diff descends into: git's own default limit
+/// (`core.maxTreeDepth`), past which git refuses a tree too. A repository can hold a tree
+/// nested a hundred thousand levels deep, and each level's path holds every name above it:
+/// unbounded, reading such a change took gigabytes (libgit2's diff 5.3 GB at 50,000 levels)
+/// and a recursion that deep overflows a thread's stack.
+pub(super) const MAX_TREE_DEPTH: usize = 2048;
+
+/// The error for a directory nested past [`MAX_TREE_DEPTH`]: it names the start of its path.
+fn too_deep(path: &str) -> git2::Error {
+    let start: String = path.chars().take(60).collect();
+    git2::Error::from_str(&format!(
+        "the trees nest directories more than {MAX_TREE_DEPTH} levels deep (under `{start}…`): \
+         riskgate reads trees to that depth, as git does (core.maxTreeDepth)"
+    ))
+}
+
+/// Fails as [`tree_changes`] would, on trees nested past [`MAX_TREE_DEPTH`] where they differ,
+/// and reads nothing else: what guards a diff made by libgit2, which has no such limit.
+pub(super) fn check_tree_depth(
+    repo: &Repository,
+    old: Option<Oid>,
+    new: Oid,
+) -> Result<(), git2::Error> {
+    let mut cache = ObjectCache::default();
+    let old = old.map(|t| cache.tree(repo, t)).transpose()?;
+    let new = cache.tree(repo, new)?;
+    tree_changes(
+        repo,
+        &mut cache,
+        old.as_deref(),
+        Some(&new),
+        "",
+        0,
+        &mut Vec::new(),
+    )
+}
+
 /// Changed blob entries between two trees, in path order, descending only into subtrees
 /// whose ids differ (what makes it fast: an unchanged directory costs one comparison). The old
-/// side's subtrees it descends into are noted in `cache` as replaced.
+/// side's subtrees it descends into are noted in `cache` as replaced. `depth` is the nesting
+/// of `prefix`, bounded by [`MAX_TREE_DEPTH`].
 fn tree_changes(
     repo: &Repository,
     cache: &mut ObjectCache,
     old: Option<&TreeData>,
     new: Option<&TreeData>,
     prefix: &str,
+    depth: usize,
     out: &mut Vec<(String, Option<Side>, Option<Side>)>,
 ) -> Result<(), git2::Error> {
     let a: Vec<TreeEntryRef<'_>> = old.map(|t| t.iter().collect()).unwrap_or_default();
@@ -94,6 +133,9 @@ fn tree_changes(
             format!("{prefix}/{name}")
         };
         if is_tree(entry) {
+            if depth >= MAX_TREE_DEPTH {
+                return Err(too_deep(&path));
+            }
             let ot = match x {
                 Some(x) => {
                     cache.replaced_trees.push(x.id());
@@ -102,7 +144,15 @@ fn tree_changes(
                 None => None,
             };
             let nt = y.map(|y| cache.tree(repo, y.id())).transpose()?;
-            tree_changes(repo, cache, ot.as_deref(), nt.as_deref(), &path, out)?;
+            tree_changes(
+                repo,
+                cache,
+                ot.as_deref(),
+                nt.as_deref(),
+                &path,
+                depth + 1,
+                out,
+            )?;
         } else {
             out.push((path, x.map(side), y.map(side)));
         }
@@ -152,7 +202,9 @@ pub fn merge_files(
     let new = cache.tree(repo, tree);
     let mut changes = Vec::new();
     let walked = match (old, new) {
-        (Ok(old), Ok(new)) => tree_changes(repo, cache, Some(&old), Some(&new), "", &mut changes),
+        (Ok(old), Ok(new)) => {
+            tree_changes(repo, cache, Some(&old), Some(&new), "", 0, &mut changes)
+        }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };
     cache.replaced_trees = replaced;
@@ -312,7 +364,7 @@ pub fn diff_commit_cached(
     let old = parent.map(|p| cache.tree(repo, p)).transpose()?;
     let new = cache.tree(repo, tree)?;
     let mut changes = Vec::new();
-    tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)?;
+    tree_changes(repo, cache, old.as_deref(), Some(&new), "", 0, &mut changes)?;
     let pairs = match renames {
         RenameSource::Git(pairs) => pairs,
         RenameSource::Libgit2 => {
@@ -382,7 +434,7 @@ pub(crate) fn commit_paths(
     let mut changes = Vec::new();
     let walked = match (old, new) {
         (Ok(old), Ok(new)) => {
-            tree_changes(repo, cache, old.as_deref(), Some(&new), "", &mut changes)
+            tree_changes(repo, cache, old.as_deref(), Some(&new), "", 0, &mut changes)
         }
         (Err(e), _) | (_, Err(e)) => Err(e),
     };

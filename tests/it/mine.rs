@@ -782,3 +782,71 @@ fn errors_are_one_clear_line() {
     assert!(err.contains("at least one label kind"), "{err}");
     assert!(!Path::new(out).exists(), "nothing written on a usage error");
 }
+
+/// A commit whose tree holds `b.txt` under `depth` nested directories named `d`, beside the
+/// tree of `parent`, written with libgit2 (git refuses to build trees that deep); the branch
+/// moves to it.
+fn commit_nested(repo: &TestRepo, depth: usize, content: &str, message: &str) {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let parent = git.head().unwrap().peel_to_commit().unwrap();
+    let blob = git.blob(content.as_bytes()).unwrap();
+    let mut inner = git.treebuilder(None).unwrap();
+    inner.insert("b.txt", blob, 0o100644).unwrap();
+    let mut tree = inner.write().unwrap();
+    for _ in 0..depth {
+        let mut level = git.treebuilder(None).unwrap();
+        level.insert("d", tree, 0o040000).unwrap();
+        tree = level.write().unwrap();
+    }
+    let mut root = git.treebuilder(Some(&parent.tree().unwrap())).unwrap();
+    root.insert("d", tree, 0o040000).unwrap();
+    let root = git.find_tree(root.write().unwrap()).unwrap();
+    let who = git2::Signature::new(
+        "alice",
+        "alice@example.com",
+        &git2::Time::new(day(2022, 2, 1), 0),
+    )
+    .unwrap();
+    git.commit(Some("HEAD"), &who, &who, message, &root, &[&parent])
+        .unwrap();
+}
+
+/// Directories nested past git's own limit (core.maxTreeDepth, 2048) are refused with one
+/// clear line, by `score` and `mine` alike, instead of read: each level's path holds every
+/// name above it, so reading them cost memory by the square of the depth (5.3 GB at 50,000
+/// levels). Trees within the limit are read as before.
+#[test]
+fn trees_nested_past_gits_limit_are_refused_not_read() {
+    for (depth, refused) in [(2000, false), (2100, true)] {
+        let repo = TestRepo::new();
+        repo.write("a.txt", "a\n");
+        repo.commit("alice", day(2022, 1, 1), "Import");
+        commit_nested(&repo, depth, "one\n", "Add a deep file");
+        commit_nested(&repo, depth, "one\ntwo\n", "Change the deep file");
+        let dir = repo.path().to_str().unwrap();
+        let (code, out, err) = run_riskgate(&[
+            "score", "--repo", dir, "--base", "HEAD~1", "--format", "json",
+        ]);
+        let csv = repo.path().join("history.csv");
+        let (mine_code, _, mine_err) =
+            run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
+        if refused {
+            for (code, err) in [(code, &err), (mine_code, &mine_err)] {
+                assert_eq!(code, 2, "{err}");
+                let line = err.lines().last().unwrap();
+                assert!(
+                    line.contains("more than 2048 levels deep")
+                        && line.contains("core.maxTreeDepth"),
+                    "{err}"
+                );
+                assert_eq!(line.matches("2048").count(), 1, "said once: {line}");
+            }
+        } else {
+            assert_eq!(code, 0, "{err}");
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(v["features"]["nf"], 1.0, "{out}");
+            assert_eq!(v["features"]["la"], 1.0, "{out}");
+            assert_eq!(mine_code, 0, "{mine_err}");
+        }
+    }
+}
