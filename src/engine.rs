@@ -130,6 +130,7 @@ pub fn score_with_config(
             "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
         ));
     }
+    warnings.extend(mined.unreadable.warning());
     let files = &snapshot.files;
     let mut report = ScoreReport::new(
         scored.probability,

@@ -10,7 +10,8 @@ use super::identity::Identities;
 use super::index::{self, HistoryIndex};
 use super::repo::{default_branch, read_blob_text, resolve};
 use super::{
-    diff_trees_cached, renames, LineDiffs, MiningError, ObjectCache, RenameSource, CONFIG_PATH,
+    diff_trees_cached, renames, LineDiffs, MiningError, ObjectCache, RenameSource,
+    UnreadableCommits, CONFIG_PATH,
 };
 use crate::features::{directory, subsystem, AuthorCommit, AuthorExperience, FileChange, Snapshot};
 
@@ -39,6 +40,8 @@ pub struct MinedChange {
     pub commits: usize,
     /// Identities (lower-cased e-mail, or name) of everyone who changed the touched files before.
     pub file_authors: Vec<String>,
+    /// Commits of the history and of the change that libgit2 could not parse.
+    pub unreadable: UnreadableCommits,
     /// Commits the history index had to add for this run, and its size after.
     pub indexed_now: usize,
     pub indexed_total: usize,
@@ -52,12 +55,14 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
             .is_some_and(|d| std::time::Instant::now() >= d)
     };
     let started = std::time::Instant::now();
-    let (index, indexed_now) = index_to(repo, base, spec.deadline)?;
+    // Read first: the index leaves out a commit libgit2 cannot parse, and these two must be in.
+    let base_commit = super::find_commit(repo, base)?;
+    let head_commit = super::find_commit(repo, head)?;
+    let mut unreadable = UnreadableCommits::default();
+    let (index, indexed_now) = index_to(repo, base, spec.deadline, &mut unreadable)?;
     let base_idx = index.lookup(base).expect("base was just indexed");
     let history = index::ReachableFrom::new(&index, base_idx);
 
-    let base_commit = repo.find_commit(base)?;
-    let head_commit = repo.find_commit(head)?;
     let base_tree = base_commit.tree()?;
     let mut objects = ObjectCache::reading_packs(repo);
     let files = diff_of_change(
@@ -70,7 +75,13 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     )?;
     tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "change diffed");
 
-    let made = ChangeCommits::walk(repo, &revs, &head_commit, &index.identities())?;
+    let made = ChangeCommits::walk(
+        repo,
+        &revs,
+        &head_commit,
+        &index.identities(),
+        &mut unreadable,
+    )?;
     let author = index.author_id(&made.author_key);
 
     let file_history_ids: Vec<Vec<u32>> = files
@@ -133,6 +144,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         shallow: revs.shallow,
         commits: made.commits,
         file_authors,
+        unreadable,
         indexed_now,
         indexed_total: index.len(),
     })
@@ -192,11 +204,12 @@ fn index_to(
     repo: &Repository,
     base: Oid,
     deadline: Option<std::time::Instant>,
+    unreadable: &mut UnreadableCommits,
 ) -> Result<(HistoryIndex, usize), MiningError> {
     let started = std::time::Instant::now();
     let mut index = HistoryIndex::open(repo);
     let loaded = started.elapsed();
-    let indexed_now = match index.extend_to(repo, base, deadline)? {
+    let indexed_now = match index.extend_to(repo, base, deadline, unreadable)? {
         index::Extended::Done(n) => n,
         index::Extended::Stopped(_) => {
             // What was indexed is kept: the next attempt goes on from there.
@@ -253,6 +266,7 @@ impl ChangeCommits {
         revs: &Revisions,
         head_commit: &git2::Commit<'_>,
         identities: &Identities,
+        unreadable: &mut UnreadableCommits,
     ) -> Result<ChangeCommits, MiningError> {
         let mut walk = repo.revwalk()?;
         walk.push(revs.head)?;
@@ -261,8 +275,14 @@ impl ChangeCommits {
         let mut messages = Vec::new();
         let mut authored: HashMap<String, (usize, String)> = HashMap::new();
         for oid in walk {
-            let c = repo.find_commit(oid?)?;
+            let oid = oid?;
             commits += 1;
+            let c = match repo.find_commit(oid) {
+                Ok(c) => c,
+                // Counted, but neither its message nor its author can be known.
+                Err(e) if unreadable.note(repo, oid, &e) => continue,
+                Err(e) => return Err(e.into()),
+            };
             if c.parent_count() > 1 {
                 continue;
             }

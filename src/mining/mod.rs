@@ -60,6 +60,75 @@ pub enum MiningError {
     Git(#[from] git2::Error),
     #[error("the change could not be mined within the time allowed")]
     TimedOut,
+    #[error("commit {id} could not be read ({reason}); `git fsck` names what is wrong with it")]
+    UnreadableCommit { id: String, reason: String },
+}
+
+/// Commit `id`, or an error that names it when the repository holds it but libgit2 cannot
+/// parse it (see [`UnreadableCommits`]).
+pub(crate) fn find_commit(
+    repo: &git2::Repository,
+    id: git2::Oid,
+) -> Result<git2::Commit<'_>, MiningError> {
+    repo.find_commit(id).map_err(|e| {
+        if holds(repo, id) {
+            MiningError::UnreadableCommit {
+                id: id.to_string(),
+                reason: e.message().to_string(),
+            }
+        } else {
+            MiningError::Git(e)
+        }
+    })
+}
+
+/// Whether the repository holds object `id` (a shallow clone's cut does not).
+pub(crate) fn holds(repo: &git2::Repository, id: git2::Oid) -> bool {
+    repo.odb().is_ok_and(|odb| odb.exists(id))
+}
+
+/// Commits the repository holds that libgit2 cannot parse: one with no author line, or an
+/// author with no `<e-mail>` (`git fsck` calls them errors; git itself shows them). Each one
+/// ends its line of history, as a shallow clone's cut does, instead of stopping the run: the
+/// commits behind it are not counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct UnreadableCommits {
+    pub count: usize,
+    /// The first one met, and libgit2's reason.
+    pub first: Option<(git2::Oid, String)>,
+}
+
+impl UnreadableCommits {
+    /// Notes `id`, which failed to read with `error`, if the repository holds it; one it lacks
+    /// is a shallow cut, said elsewhere. Returns whether it was noted.
+    pub(crate) fn note(
+        &mut self,
+        repo: &git2::Repository,
+        id: git2::Oid,
+        error: &git2::Error,
+    ) -> bool {
+        let held = holds(repo, id);
+        if held {
+            self.count += 1;
+            self.first
+                .get_or_insert_with(|| (id, error.message().to_string()));
+        }
+        held
+    }
+
+    /// What the user is told, when there were any.
+    pub fn warning(&self) -> Option<String> {
+        let (id, reason) = self.first.as_ref()?;
+        let (commits, they, them) = if self.count == 1 {
+            ("1 commit".to_string(), "it is", "it")
+        } else {
+            (format!("{} commits", self.count), "they are", "them")
+        };
+        Some(format!(
+            "{commits} could not be read (the first, {}: {reason}; `git fsck` names what is wrong): {they} left out, with the history behind {them}, as at a shallow clone's cut",
+            &id.to_string()[..10]
+        ))
+    }
 }
 
 /// `git` found on our `PATH`, once. A program named by its path is started with

@@ -53,14 +53,30 @@ pub(super) fn resolve(repo: &Repository, rev: &str) -> Result<Oid, MiningError> 
                 }
             }
         }
+        // Following `~` or `^` parses each commit on the way: one libgit2 cannot parse.
+        _ if e.class() == git2::ErrorClass::Invalid => MiningError::UnreadableCommit {
+            id: if git2::Oid::from_str(rev).is_ok_and(|id| id.to_string() == rev) {
+                rev.to_string()
+            } else {
+                format!("`{rev}` (or one on the way to it)")
+            },
+            reason: e.message().to_string(),
+        },
         _ => MiningError::Git(e),
     })?;
-    let commit = object
-        .peel_to_commit()
-        .map_err(|_| MiningError::UnknownRevision {
-            rev: rev.to_string(),
-            hint: " (not a commit)",
-        })?;
+    let commit = object.peel_to_commit().map_err(|e| {
+        if object.kind() == Some(git2::ObjectType::Commit) {
+            MiningError::UnreadableCommit {
+                id: object.id().to_string(),
+                reason: e.message().to_string(),
+            }
+        } else {
+            MiningError::UnknownRevision {
+                rev: rev.to_string(),
+                hint: " (not a commit)",
+            }
+        }
+    })?;
     Ok(commit.id())
 }
 

@@ -381,7 +381,9 @@ fn the_index_knows_what_each_merge_has_unlike_its_first_parent() {
     let repo = mining::open_repository(&dir).unwrap();
     let head = repo.refname_to_id("refs/heads/main").unwrap();
     let mut index = mining::index::HistoryIndex::in_memory();
-    index.extend_to(&repo, head, None).unwrap();
+    index
+        .extend_to(&repo, head, None, &mut Default::default())
+        .unwrap();
     let merges: Vec<String> = git_in(&dir, &["rev-list", "--merges", "main"])
         .lines()
         .map(str::to_string)
@@ -849,4 +851,99 @@ fn trees_nested_past_gits_limit_are_refused_not_read() {
             assert_eq!(mine_code, 0, "{mine_err}");
         }
     }
+}
+
+/// Writes a commit object as given, fields unchecked (libgit2's own `commit` checks them), and
+/// moves the branch to it.
+fn raw_commit(
+    repo: &TestRepo,
+    tree: git2::Oid,
+    parent: git2::Oid,
+    who: &str,
+    message: &str,
+) -> git2::Oid {
+    let git = git2::Repository::open(repo.path()).unwrap();
+    let text = format!("tree {tree}\nparent {parent}\n{who}\n\n{message}\n");
+    let id = git
+        .odb()
+        .unwrap()
+        .write(git2::ObjectType::Commit, text.as_bytes())
+        .unwrap();
+    git.reference("refs/heads/main", id, true, "raw commit")
+        .unwrap();
+    git.set_head("refs/heads/main").unwrap();
+    id
+}
+
+/// A commit libgit2 cannot parse (here one with no author line, which `git fsck` flags and git
+/// still shows) ends its line of history as a shallow cut does, with a warning that names it,
+/// instead of making the whole repository unscorable; a change that starts at it is refused
+/// with an error that names it.
+#[test]
+fn a_commit_libgit2_cannot_parse_ends_its_line_of_history() {
+    let repo = TestRepo::new();
+    repo.write("a.txt", "a\n");
+    let first = repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.write("a.txt", "a\nb\n");
+    repo.git(&["add", "-A"]);
+    let tree = |r: &TestRepo| git2::Oid::from_str(r.git(&["write-tree"]).trim()).unwrap();
+    let when = day(2022, 1, 2);
+    let broken = raw_commit(
+        &repo,
+        tree(&repo),
+        git2::Oid::from_str(first.trim()).unwrap(),
+        &format!("committer eve <eve@example.com> {when} +0000"),
+        "No author line",
+    );
+    let short = &broken.to_string()[..10];
+    repo.write("a.txt", "a\nb\nc\n");
+    repo.git(&["add", "-A"]);
+    raw_commit(
+        &repo,
+        tree(&repo),
+        broken,
+        &format!("author bob <bob@example.com> {when} +0000\ncommitter bob <bob@example.com> {when} +0000"),
+        "On top of it",
+    );
+    repo.write("a.txt", "a\nb\nc\nd\n");
+    repo.commit("bob", day(2022, 1, 3), "And another");
+    let dir = repo.path().to_str().unwrap();
+
+    let (code, out, err) = run_riskgate(&[
+        "score", "--repo", dir, "--base", "HEAD~1", "--format", "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains("1 commit could not be read") && warnings.contains(short),
+        "{warnings}"
+    );
+
+    let csv = repo.path().join("history.csv");
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("1 commit could not be read") && err.contains(short),
+        "{err}"
+    );
+    assert!(
+        !err.contains("shallow clone:") && !err.contains("this clone is shallow"),
+        "{err}"
+    );
+    // The commit on top of the broken one is at a cut and gives no row; the last one does,
+    // and the history signals it has are the score's: the same history is left out.
+    assert!(err.contains("mined 1 commits"), "{err}");
+    let rows = Dataset::parse_str(&std::fs::read_to_string(&csv).unwrap(), "history.csv").unwrap();
+    for signal in ["ndev", "nuc", "exp", "age"] {
+        let mined = rows.values_of(signal).unwrap()[0];
+        assert_eq!(mined, v["features"][signal].as_f64(), "{signal}: {out}");
+    }
+
+    let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", &broken.to_string()]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(&format!("commit {broken} could not be read")) && err.contains("git fsck"),
+        "{err}"
+    );
 }

@@ -15,12 +15,14 @@ use super::{Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 impl HistoryIndex {
     /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
     /// Past `deadline` it stops between two commits with [`Extended::Stopped`]: what was added
-    /// is whole (every commit's parents are in), so the next run goes on from there.
+    /// is whole (every commit's parents are in), so the next run goes on from there. A commit
+    /// libgit2 cannot parse is left out and noted in `unreadable`.
     pub fn extend_to(
         &mut self,
         repo: &Repository,
         tip: Oid,
         deadline: Option<std::time::Instant>,
+        unreadable: &mut crate::mining::UnreadableCommits,
     ) -> Result<Extended, git2::Error> {
         if self.by_oid.contains_key(&tip) {
             return Ok(Extended::Done(0));
@@ -67,7 +69,12 @@ impl HistoryIndex {
                 self.dirty |= n > 0;
                 return Ok(Extended::Stopped(n));
             }
-            let commit = repo.find_commit(*oid)?;
+            let commit = match repo.find_commit(*oid) {
+                Ok(commit) => commit,
+                // Left out: its children find no indexed parent, as at a shallow cut.
+                Err(e) if unreadable.note(repo, *oid, &e) => continue,
+                Err(e) => return Err(e),
+            };
             self.add_commit(
                 repo,
                 &commit,

@@ -119,6 +119,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     let plan = order::Plan::of(repo, head)?;
 
     let mut out = MinedHistory::default();
+    out.warnings.extend(plan.unreadable.warning());
     let git_renames = match asked_renames.join() {
         Ok(Ok(renames)) => {
             if !renames.unread.is_empty() {

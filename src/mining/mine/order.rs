@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 
 use git2::{Oid, Repository};
 
-use crate::mining::MiningError;
+use crate::mining::{MiningError, UnreadableCommits};
 
 /// The commits reachable from HEAD in mining order, with what the pass reads about them.
 pub(super) struct Plan {
@@ -17,11 +17,13 @@ pub(super) struct Plan {
     pub(super) children: Vec<u32>,
     /// Whether each commit continues its first parent's line ([`first_parent_lines`]).
     pub(super) continues: Vec<bool>,
+    /// Commits libgit2 could not parse: left out, each ending its line of history.
+    pub(super) unreadable: UnreadableCommits,
 }
 
 impl Plan {
     pub(super) fn of(repo: &Repository, head: Oid) -> Result<Plan, MiningError> {
-        let order = commit_order(repo, head)?;
+        let (order, unreadable) = commit_order(repo, head)?;
         let position: HashMap<Oid, u32> = order
             .iter()
             .enumerate()
@@ -46,6 +48,7 @@ impl Plan {
             position,
             children,
             continues,
+            unreadable,
         })
     }
 }
@@ -79,20 +82,30 @@ fn first_parent_lines(parents: &[Vec<u32>], head: u32) -> Vec<bool> {
 
 /// Commits reachable from HEAD, oldest first: parents before children, ties by author time.
 /// The walk is our own, over the commits the repository has: a parent it lacks (a shallow
-/// clone's cut, or a damaged repository) ends that line of history instead of failing.
-fn commit_order(repo: &Repository, head: Oid) -> Result<Vec<Oid>, MiningError> {
+/// clone's cut, or a damaged repository) or one libgit2 cannot parse (noted) ends that line of
+/// history instead of failing.
+fn commit_order(
+    repo: &Repository,
+    head: Oid,
+) -> Result<(Vec<Oid>, UnreadableCommits), MiningError> {
     let mut oids: Vec<Oid> = Vec::new();
     let mut seen: HashSet<Oid> = HashSet::new();
+    let mut unreadable = UnreadableCommits::default();
     let mut stack = vec![head];
     while let Some(oid) = stack.pop() {
         if !seen.insert(oid) {
             continue;
         }
-        let Ok(commit) = repo.find_commit(oid) else {
-            if oid == head {
-                repo.find_commit(oid)?;
+        let commit = match repo.find_commit(oid) {
+            Ok(commit) => commit,
+            Err(_) if oid == head => {
+                crate::mining::find_commit(repo, oid)?;
+                continue;
             }
-            continue;
+            Err(e) => {
+                unreadable.note(repo, oid, &e);
+                continue;
+            }
         };
         oids.push(oid);
         stack.extend(commit.parent_ids());
@@ -128,7 +141,7 @@ fn commit_order(repo: &Repository, head: Oid) -> Result<Vec<Oid>, MiningError> {
             }
         }
     }
-    Ok(order)
+    Ok((order, unreadable))
 }
 
 pub(super) fn progress_bar(len: usize, wanted: bool) -> Option<indicatif::ProgressBar> {

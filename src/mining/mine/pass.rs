@@ -107,12 +107,17 @@ impl<'r, 'p> Pass<'r, 'p> {
             .iter()
             .filter_map(|p| self.index.lookup(*p))
             .collect();
-        // Parents the repository has (a shallow clone's boundary commits have none).
-        let parents: Vec<git2::Commit<'_>> = parent_ids
-            .iter()
-            .filter_map(|p| repo.find_commit(*p).ok())
-            .collect();
-        if parents.len() < parent_ids.len() {
+        // Parents the repository has (a shallow clone's boundary commits have none). A parent
+        // it holds but libgit2 cannot parse was counted when the walk was planned.
+        let mut parents: Vec<git2::Commit<'_>> = Vec::with_capacity(parent_ids.len());
+        let mut beyond_cut = false;
+        for p in &parent_ids {
+            match repo.find_commit(*p) {
+                Ok(parent) => parents.push(parent),
+                Err(_) => beyond_cut |= !crate::mining::holds(repo, *p),
+            }
+        }
+        if beyond_cut {
             self.out.cut_at += 1;
         }
         let sig = commit.author();
