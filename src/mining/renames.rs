@@ -38,7 +38,8 @@ pub enum RenameError {
 /// `git` reading the repository at `git_dir` only: nothing of our environment but `PATH`
 /// and `HOME` (a server's secrets stay with it), no system or global configuration, no
 /// pager, no prompts, no lazy fetch of a partial clone's missing objects, no external diff
-/// or text conversion.
+/// or text conversion, and no replacement objects (`refs/replace/`, which libgit2 does not
+/// follow: with them git would answer for other commits than the ones riskgate reads).
 fn git(git_dir: &Path) -> Command {
     let mut cmd = Command::new(super::git_program());
     cmd.env_clear();
@@ -52,6 +53,7 @@ fn git(git_dir: &Path) -> Command {
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_CONFIG_GLOBAL", "/dev/null")
         .env("GIT_NO_LAZY_FETCH", "1")
+        .env("GIT_NO_REPLACE_OBJECTS", "1")
         .env("GIT_TERMINAL_PROMPT", "0")
         .arg("--git-dir")
         .arg(git_dir)

@@ -947,3 +947,43 @@ fn a_commit_libgit2_cannot_parse_ends_its_line_of_history() {
         "{err}"
     );
 }
+
+/// `git replace` makes git show another commit in place of one (here HEAD grafted onto its
+/// grandparent, so that git's history skips the rename). libgit2 reads the commits as they
+/// are, and so must the renames asked of git: the rename is still found and every row is as
+/// it was before the replacement.
+#[test]
+fn replacement_refs_do_not_change_what_is_mined() {
+    let repo = TestRepo::new();
+    repo.write("f.txt", TestRepo::lines("line", 50));
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.git(&["mv", "f.txt", "g.txt"]);
+    repo.write("g.txt", TestRepo::lines("line", 50) + "x\n");
+    repo.commit("bob", day(2022, 1, 2), "Rename and add a line");
+    repo.write("g.txt", TestRepo::lines("line", 50) + "x\ny\n");
+    repo.commit("carol", day(2022, 1, 3), "Another line");
+    let dir = repo.path().to_str().unwrap();
+    let mine_csv = |name: &str| {
+        let csv = repo.path().join(name);
+        let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+        std::fs::read_to_string(csv).unwrap()
+    };
+    let renaming = repo.git(&["rev-parse", "HEAD~1"]).trim().to_string();
+    let before = mine_csv("before.csv");
+    repo.git(&["replace", "--graft", "HEAD", "HEAD~2"]);
+    assert_eq!(mine_csv("after.csv"), before);
+    let row = before.lines().find(|l| l.starts_with(&renaming)).unwrap();
+    let [ns, nd, nf, _entropy, la, ld]: [&str; 6] = row
+        .split(',')
+        .skip(2)
+        .take(6)
+        .collect::<Vec<_>>()
+        .try_into()
+        .unwrap();
+    assert_eq!(
+        (ns, nd, nf, la, ld),
+        ("1", "1", "1", "1", "0"),
+        "the rename is one file with one line added: {row}"
+    );
+}
