@@ -1371,3 +1371,201 @@ fn cobertura_with_many_roots_and_files_reads_in_linear_time() {
     let elapsed = started.elapsed();
     assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
 }
+
+// --- the history index a repository keeps of itself ---
+
+/// A repository with renames, a merge and several authors, its history index as the first
+/// score left it, and what that score read.
+struct IndexSeed {
+    dir: tempfile::TempDir,
+    index: Vec<u8>,
+    mined: String,
+}
+
+fn index_file(dir: &Path) -> PathBuf {
+    let folder = dir.join(".git/riskgate");
+    std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .expect("a history index")
+}
+
+/// The files of the line-owner store beside the history index.
+fn owner_entries(dir: &Path) -> Vec<PathBuf> {
+    let mut entries = Vec::new();
+    for store in std::fs::read_dir(dir.join(".git/riskgate")).unwrap() {
+        let store = store.unwrap().path();
+        if !store.is_dir() {
+            continue;
+        }
+        for shard in std::fs::read_dir(&store).unwrap() {
+            for entry in std::fs::read_dir(shard.unwrap().path()).unwrap() {
+                entries.push(entry.unwrap().path());
+            }
+        }
+    }
+    entries.sort();
+    entries
+}
+
+/// What scoring HEAD~1..HEAD reads of the history, as text (or the error).
+fn mine_last_commit(dir: &Path) -> String {
+    let repo = git2::Repository::open(dir).unwrap();
+    let spec = riskgate::mining::ChangeSpec {
+        base: Some("HEAD~1".into()),
+        ..Default::default()
+    };
+    match riskgate::mining::mine_change(&repo, &spec) {
+        Ok(mined) => format!("{:?} {:?}", mined.snapshot, mined.file_authors),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn index_seed() -> &'static IndexSeed {
+    static SEED: OnceLock<IndexSeed> = OnceLock::new();
+    SEED.get_or_init(|| {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path();
+        git(dir, &["init", "-q", "-b", "main"]);
+        let as_ = |name: &str| {
+            [
+                format!("user.name={name}"),
+                format!("user.email={name}@example.com"),
+            ]
+        };
+        let commit = |name: &str, message: &str| {
+            let [n, e] = as_(name);
+            git(dir, &["add", "-A"]);
+            git(dir, &["-c", &n, "-c", &e, "commit", "-q", "-m", message]);
+        };
+        std::fs::create_dir_all(dir.join("src")).unwrap();
+        // Twenty versions of one file: enough for its line owners to be kept on disk.
+        for i in 0..20 {
+            let text: String = (0..30)
+                .map(|l| format!("line {l} {}\n", l * i % 7))
+                .collect();
+            std::fs::write(dir.join("src/lib.rs"), &text).unwrap();
+            std::fs::write(dir.join(format!("src/m{}.rs", i % 2)), format!("{i}\n")).unwrap();
+            commit(["ann", "bob", "cy"][i % 3], &format!("fix: step {i}"));
+        }
+        git(dir, &["checkout", "-q", "-b", "side"]);
+        git(dir, &["mv", "src/m0.rs", "src/moved.rs"]);
+        commit("bob", "Move m0");
+        git(dir, &["checkout", "-q", "main"]);
+        std::fs::write(dir.join("src/m1.rs"), "main\n").unwrap();
+        commit("ann", "Change m1");
+        let [n, e] = as_("cy");
+        git(
+            dir,
+            &[
+                "-c",
+                &n,
+                "-c",
+                &e,
+                "merge",
+                "-q",
+                "--no-ff",
+                "-m",
+                "Merge side",
+                "side",
+            ],
+        );
+        std::fs::write(dir.join("src/moved.rs"), "0\nmore\n").unwrap();
+        std::fs::write(dir.join("src/lib.rs"), "rewritten\n").unwrap();
+        commit("dee", "Change the moved file");
+        let mined = mine_last_commit(dir);
+        assert!(!mined.starts_with("error"), "{mined}");
+        assert!(
+            !owner_entries(dir).is_empty(),
+            "line owners were kept on disk"
+        );
+        let index = std::fs::read(index_file(dir)).unwrap();
+        IndexSeed {
+            dir: tmp,
+            index,
+            mined,
+        }
+    })
+}
+
+/// A copy of the seed repository for each test thread: the properties run at once, and each
+/// writes the index file.
+fn index_repo() -> PathBuf {
+    thread_local! {
+        static DIR: tempfile::TempDir = {
+            let copy = tempfile::tempdir().unwrap();
+            let status = Command::new("cp")
+                .arg("-a")
+                .arg(index_seed().dir.path().join("."))
+                .arg(copy.path())
+                .status()
+                .unwrap();
+            assert!(status.success());
+            copy
+        };
+    }
+    DIR.with(|d| d.path().to_path_buf())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A damaged history index (a disk error, a crash of another tool, a copied `.git`) is
+    /// noticed and rebuilt: the score never panics and reads the history it would have read
+    /// from a sound one.
+    #[test]
+    fn damaged_history_indexes_are_rebuilt(edits in byte_mutations()) {
+        let seed = index_seed();
+        let mut bytes = seed.index.clone();
+        for m in &edits {
+            apply(&mut bytes, m, &[]);
+        }
+        let dir = &index_repo();
+        std::fs::write(index_file(dir), &bytes).unwrap();
+        let mined = std::panic::catch_unwind(|| mine_last_commit(dir))
+            .map_err(|_| TestCaseError::fail("scoring panicked"))?;
+        prop_assert_eq!(&mined, &seed.mined);
+    }
+
+    /// A damaged entry of the line-owner store never makes a score panic or fail: one that
+    /// cannot be read, or names commits the index lacks, is replayed from the history.
+    #[test]
+    fn damaged_line_owner_entries_never_panic(edits in byte_mutations()) {
+        let seed = index_seed();
+        let dir = &index_repo();
+        std::fs::write(index_file(dir), &seed.index).unwrap();
+        let entries = owner_entries(dir);
+        prop_assert!(!entries.is_empty());
+        let originals: Vec<Vec<u8>> = entries.iter().map(|e| std::fs::read(e).unwrap()).collect();
+        for (entry, original) in entries.iter().zip(&originals) {
+            let mut bytes = original.clone();
+            for m in &edits {
+                apply(&mut bytes, m, &[]);
+            }
+            std::fs::write(entry, &bytes).unwrap();
+        }
+        let mined = std::panic::catch_unwind(|| mine_last_commit(dir))
+            .map_err(|_| TestCaseError::fail("scoring panicked"))?;
+        for (entry, original) in entries.iter().zip(&originals) {
+            std::fs::write(entry, original).unwrap();
+        }
+        prop_assert!(!mined.starts_with("error"), "{}", mined);
+    }
+
+    /// An index whose checksum was made to fit its damage (as a hostile copy of a `.git` could
+    /// be) still never makes a score panic or loop: ids that point nowhere are refused.
+    #[test]
+    fn crafted_history_indexes_never_panic(edits in byte_mutations()) {
+        let seed = index_seed();
+        let mut body = seed.index[..seed.index.len() - 4].to_vec();
+        for m in &edits {
+            apply(&mut body, m, &[]);
+        }
+        body.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+        let dir = &index_repo();
+        std::fs::write(index_file(dir), &body).unwrap();
+        std::panic::catch_unwind(|| mine_last_commit(dir))
+            .map_err(|_| TestCaseError::fail("scoring panicked"))?;
+    }
+}

@@ -16,8 +16,8 @@ use serde::{Deserialize, Serialize};
 use super::identity::{committed_mailmap, Identities};
 
 /// The index is kept in `history-v<FORMAT>.idx`; files of older formats are removed when the
-/// index is opened, since nothing reads them again.
-const FORMAT: u32 = 6;
+/// index is opened, since nothing reads them again. (v7: a checksum follows the index.)
+const FORMAT: u32 = 7;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -205,7 +205,7 @@ impl HistoryIndex {
         let mailmap = committed_mailmap(repo).unwrap_or_default();
         let fingerprint = mailmap_fingerprint(&mailmap);
         let stored = match std::fs::read(&location) {
-            Ok(bytes) => match postcard::from_bytes::<Stored>(&bytes) {
+            Ok(bytes) => match read_checked(&bytes) {
                 Ok(s) if s.format == FORMAT && s.shallow == shallow && s.mailmap == fingerprint => {
                     Some(s)
                 }
@@ -213,8 +213,8 @@ impl HistoryIndex {
                     tracing::info!(path = %location.display(), "history index is stale; rebuilding");
                     None
                 }
-                Err(e) => {
-                    tracing::warn!(path = %location.display(), error = %e, "history index unreadable; rebuilding");
+                Err(why) => {
+                    tracing::warn!(path = %location.display(), why, "history index damaged; rebuilding");
                     None
                 }
             },
@@ -514,10 +514,53 @@ impl HistoryIndex {
     }
 }
 
+/// The index a file holds, if it is whole and sound. The file is the index and the CRC-32 of
+/// it (4 bytes, little-endian): a file damaged on disk or cut short is rebuilt, not read.
+/// One whose checksum holds is still checked for ids that point nowhere, which would otherwise
+/// panic or loop.
+fn read_checked(bytes: &[u8]) -> Result<Stored, String> {
+    let split = bytes
+        .len()
+        .checked_sub(4)
+        .ok_or("shorter than its checksum")?;
+    let (body, sum) = bytes.split_at(split);
+    if crc32fast::hash(body).to_le_bytes() != sum {
+        return Err("its checksum does not match".into());
+    }
+    let stored: Stored = postcard::from_bytes(body).map_err(|e| e.to_string())?;
+    stored.check()?;
+    Ok(stored)
+}
+
+impl Stored {
+    /// Every id names a path, author or earlier commit of the index (a commit's parents come
+    /// before it, so following parents always ends).
+    fn check(&self) -> Result<(), String> {
+        let paths = self.paths.len() as u32;
+        for (at, c) in self.commits.iter().enumerate() {
+            let bad = || format!("commit {at} names a path, author or parent it does not hold");
+            let path_ids = c
+                .touched
+                .iter()
+                .chain(&c.resolved)
+                .chain(c.unlike_first_parent.iter().flatten())
+                .chain(c.renames.iter().flat_map(|(old, new)| [old, new]));
+            if c.author as usize >= self.authors.len()
+                || c.parents.iter().any(|&p| p as usize >= at)
+                || path_ids.into_iter().any(|&p| p >= paths)
+            {
+                return Err(bad());
+            }
+        }
+        Ok(())
+    }
+}
+
 fn write_atomically(location: &Path, stored: &Stored) -> std::io::Result<()> {
     let dir = location.parent().expect("index path has a parent");
     std::fs::create_dir_all(dir)?;
-    let bytes = postcard::to_stdvec(stored).map_err(std::io::Error::other)?;
+    let mut bytes = postcard::to_stdvec(stored).map_err(std::io::Error::other)?;
+    bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     std::io::Write::write_all(&mut tmp, &bytes)?;
     tmp.persist(location).map_err(|e| e.error)?;
