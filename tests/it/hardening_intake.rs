@@ -162,6 +162,7 @@ impl GitCall {
             "GIT_ALLOW_PROTOCOL",
             "GIT_CONFIG_COUNT",
             "GIT_NO_LAZY_FETCH",
+            "GIT_NO_REPLACE_OBJECTS",
             // proxies and certificates, when the operator has them
             "http_proxy",
             "https_proxy",
