@@ -70,16 +70,23 @@ pub(crate) fn find_commit(
     repo: &git2::Repository,
     id: git2::Oid,
 ) -> Result<git2::Commit<'_>, MiningError> {
-    repo.find_commit(id).map_err(|e| {
-        if holds(repo, id) {
-            MiningError::UnreadableCommit {
-                id: id.to_string(),
-                reason: e.message().to_string(),
-            }
-        } else {
-            MiningError::Git(e)
+    repo.find_commit(id).map_err(|e| commit_error(repo, id, e))
+}
+
+/// The error for commit `id`, which failed to read with `error`.
+pub(crate) fn commit_error(
+    repo: &git2::Repository,
+    id: git2::Oid,
+    error: git2::Error,
+) -> MiningError {
+    if holds(repo, id) {
+        MiningError::UnreadableCommit {
+            id: id.to_string(),
+            reason: error.message().to_string(),
         }
-    })
+    } else {
+        MiningError::Git(error)
+    }
 }
 
 /// Whether the repository holds object `id` (a shallow clone's cut does not).

@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v6.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v7.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -538,7 +538,6 @@ impl Stored {
     fn check(&self) -> Result<(), String> {
         let paths = self.paths.len() as u32;
         for (at, c) in self.commits.iter().enumerate() {
-            let bad = || format!("commit {at} names a path, author or parent it does not hold");
             let path_ids = c
                 .touched
                 .iter()
@@ -549,7 +548,9 @@ impl Stored {
                 || c.parents.iter().any(|&p| p as usize >= at)
                 || path_ids.into_iter().any(|&p| p >= paths)
             {
-                return Err(bad());
+                return Err(format!(
+                    "commit {at} names a path, author or parent it does not hold"
+                ));
             }
         }
         Ok(())

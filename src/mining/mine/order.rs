@@ -98,10 +98,7 @@ fn commit_order(
         }
         let commit = match repo.find_commit(oid) {
             Ok(commit) => commit,
-            Err(_) if oid == head => {
-                crate::mining::find_commit(repo, oid)?;
-                continue;
-            }
+            Err(e) if oid == head => return Err(crate::mining::commit_error(repo, oid, e)),
             Err(e) => {
                 unreadable.note(repo, oid, &e);
                 continue;
