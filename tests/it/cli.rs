@@ -1,6 +1,6 @@
 //! `riskgate score` as a user runs it: formats, the CI gate and one-line errors.
 
-use crate::support::{day, run_riskgate, TestRepo};
+use crate::support::{day, run_riskgate, score_json, TestRepo};
 
 fn repo_with_change() -> TestRepo {
     let repo = TestRepo::new();
@@ -169,18 +169,14 @@ fn a_file_name_that_is_not_utf8_is_shown_as_text() {
     repo.write_bytes_named(b"db/migrations/caf\xe9.sql", "create table t;\n");
     repo.commit("alice", day(2022, 1, 2), "A migration with a Latin-1 name");
     let dir = repo.path().to_str().unwrap();
-    let (code, out, err) = run_riskgate(&[
-        "score", "--repo", dir, "--base", "HEAD~1", "--format", "json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = score_json(dir, "HEAD~1");
     let paths: Vec<&str> = v["sensitive_paths"]
         .as_array()
         .unwrap()
         .iter()
         .filter_map(|h| h["path"].as_str())
         .collect();
-    assert_eq!(paths, ["db/migrations/caf\u{fffd}.sql"], "{out}");
+    assert_eq!(paths, ["db/migrations/caf\u{fffd}.sql"], "{v}");
     let (code, out, err) = run_riskgate(&["score", "--repo", dir, "--base", "HEAD~1"]);
     assert_eq!(code, 0, "{err}");
     assert!(

@@ -10,7 +10,7 @@ use riskgate::mining::mine::{self, MineOptions, MinedHistory, MinedRow};
 use riskgate::mining::{self, ChangeSpec};
 use riskgate::model::dataset::Dataset;
 
-use crate::support::{day, git_in, git_numstat, run_riskgate, TestRepo};
+use crate::support::{day, git_in, git_numstat, run_riskgate, score_json, TestRepo};
 
 pub(crate) fn mine_repo(path: &Path) -> MinedHistory {
     let repo = mining::open_repository(path).unwrap();
@@ -909,11 +909,7 @@ fn a_commit_libgit2_cannot_parse_ends_its_line_of_history() {
     repo.commit("bob", day(2022, 1, 3), "And another");
     let dir = repo.path().to_str().unwrap();
 
-    let (code, out, err) = run_riskgate(&[
-        "score", "--repo", dir, "--base", "HEAD~1", "--format", "json",
-    ]);
-    assert_eq!(code, 0, "{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let v = score_json(dir, "HEAD~1");
     let warnings = v["warnings"].to_string();
     assert!(
         warnings.contains("1 commit could not be read") && warnings.contains(short),
@@ -937,7 +933,7 @@ fn a_commit_libgit2_cannot_parse_ends_its_line_of_history() {
     let rows = Dataset::parse_str(&std::fs::read_to_string(&csv).unwrap(), "history.csv").unwrap();
     for signal in ["ndev", "nuc", "exp", "age"] {
         let mined = rows.values_of(signal).unwrap()[0];
-        assert_eq!(mined, v["features"][signal].as_f64(), "{signal}: {out}");
+        assert_eq!(mined, v["features"][signal].as_f64(), "{signal}: {v}");
     }
 
     let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", &broken.to_string()]);

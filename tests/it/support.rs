@@ -139,6 +139,14 @@ pub fn run_riskgate(args: &[&str]) -> (i32, String, String) {
     run_riskgate_env(args, &[])
 }
 
+/// `riskgate score --repo dir --base base --format json`, which must succeed: its report.
+pub fn score_json(dir: &str, base: &str) -> serde_json::Value {
+    let (code, out, err) =
+        run_riskgate(&["score", "--repo", dir, "--base", base, "--format", "json"]);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
 /// Run the riskgate binary with these environment variables set (and no `DATABASE_URL` or
 /// `RISKGATE_MODEL` from the caller's environment unless given here).
 pub fn run_riskgate_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, String) {
