@@ -1,5 +1,6 @@
 //! Telemetry: the process's logging set-up and the App's Prometheus metrics (deliveries by
-//! event, jobs by status, scoring latency, GitHub API calls by status).
+//! event, jobs by status, scoring latency, GitHub API calls by status, requests in flight and
+//! refused as busy).
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal as _;
@@ -41,6 +42,8 @@ pub struct Metrics {
     jobs: Family<Labels, Gauge>,
     github_calls: Family<Labels, Counter>,
     scoring_seconds: Histogram,
+    requests_in_flight: Gauge,
+    requests_refused_busy: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -74,12 +77,26 @@ impl Default for Metrics {
             "Time from claiming a scoring job to its completed check run",
             scoring_seconds.clone(),
         );
+        let requests_in_flight = Gauge::default();
+        let requests_refused_busy = Counter::default();
+        registry.register(
+            "http_requests_in_flight",
+            "Requests holding one of the RISKGATE_HTTP_MAX_REQUESTS slots",
+            requests_in_flight.clone(),
+        );
+        registry.register(
+            "http_requests_refused_busy",
+            "Requests answered 503 because every slot was taken",
+            requests_refused_busy.clone(),
+        );
         Metrics {
             registry: Mutex::new(registry),
             deliveries,
             jobs,
             github_calls,
             scoring_seconds,
+            requests_in_flight,
+            requests_refused_busy,
         }
     }
 }
@@ -101,6 +118,16 @@ impl Metrics {
         self.scoring_seconds.observe(seconds);
     }
 
+    /// Counts a request in flight until the returned guard is dropped.
+    pub fn request_started(&self) -> InFlight {
+        self.requests_in_flight.inc();
+        InFlight(self.requests_in_flight.clone())
+    }
+
+    pub fn request_refused_busy(&self) {
+        self.requests_refused_busy.inc();
+    }
+
     /// Text exposition, with the job gauges set from the store's counts at scrape time.
     pub fn render(&self, job_counts: &BTreeMap<String, i64>) -> String {
         for status in ["queued", "running", "parked", "done", "superseded"] {
@@ -112,5 +139,14 @@ impl Metrics {
         let registry = self.registry.lock().expect("metrics registry lock");
         encode(&mut out, &registry).expect("metrics encode to a string");
         out
+    }
+}
+
+/// One request in flight; dropping it (answered, or the client went away) ends the count.
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
     }
 }

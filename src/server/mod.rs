@@ -84,7 +84,10 @@ pub struct AppState {
 }
 
 pub fn router(state: Arc<AppState>) -> Router {
-    let slots = Arc::new(Semaphore::new(state.limits.max_requests.max(1)));
+    let slots = Arc::new(RequestSlots {
+        free: Semaphore::new(state.limits.max_requests.max(1)),
+        metrics: state.metrics.clone(),
+    });
     let work = Router::new()
         .route("/api/github/webhooks", post(webhook_intake))
         .route("/api/incidents", post(incidents::post_incidents))
@@ -122,13 +125,20 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .filter(|v| !v.is_empty())
 }
 
+/// The `max_requests` slots, and the metrics that show them taken and refused.
+struct RequestSlots {
+    free: Semaphore,
+    metrics: Arc<Metrics>,
+}
+
 /// Past `max_requests` in flight, 503 at once rather than a queue without bound.
 async fn limit_requests(
-    State(slots): State<Arc<Semaphore>>,
+    State(slots): State<Arc<RequestSlots>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Ok(_slot) = slots.try_acquire() else {
+    let Ok(_slot) = slots.free.try_acquire() else {
+        slots.metrics.request_refused_busy();
         let mut response = refuse(
             StatusCode::SERVICE_UNAVAILABLE,
             "too many requests at once; try again shortly",
@@ -138,6 +148,7 @@ async fn limit_requests(
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         return response;
     };
+    let _in_flight = slots.metrics.request_started();
     next.run(request).await
 }
 

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use wiremock::MockServer;
 
 use crate::harness::{
-    bytes, completions, deliver, deliver_accepted, fake_github, fixture, origin,
+    bytes, completions, deliver, deliver_accepted, fake_github, fixture, metric, origin,
     pull_request_payload, spawn_serve, start_app_with, start_server_with, wait_for, TestApp, LONG,
     NAME, OWNER, SECRET,
 };
@@ -890,6 +890,12 @@ async fn requests_past_the_limit_get_503_and_the_server_recovers() {
         stream.write_all(b"{\"zen\": ").await.unwrap();
         held.push(stream);
     }
+    // Both must hold their slot before any probe is sent: a probe that got in first would
+    // have one of them refused, and then no probe would ever find the server full.
+    wait_for("the held requests to take both slots", LONG, || async {
+        metric(&server, "riskgate_http_requests_in_flight").await == Some(2.0)
+    })
+    .await;
     let client = reqwest::Client::new();
     let refused = std::sync::Mutex::new(None);
     wait_for("a request past the limit to be refused", LONG, || async {
@@ -923,6 +929,12 @@ async fn requests_past_the_limit_get_503_and_the_server_recovers() {
         .await
         .unwrap();
     assert_eq!(health.status().as_u16(), 200, "health answers while busy");
+    assert!(
+        metric(&server, "riskgate_http_requests_refused_busy_total")
+            .await
+            .is_some_and(|n| n >= 1.0),
+        "the refusal is counted"
+    );
 
     drop(held);
     wait_for("the slots to be free again", LONG, || async {

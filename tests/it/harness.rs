@@ -520,22 +520,27 @@ impl Running for Server {
 
     /// Read from `/metrics`, as an operator would: a child process offers nothing else.
     async fn wait_until_drained(&self) {
-        let client = reqwest::Client::new();
-        let url = format!("{}/metrics", self.base);
         wait_for("the job queue to drain", LONG, || async {
-            let Ok(r) = client.get(&url).send().await else {
-                return false;
-            };
-            let text = r.text().await.unwrap_or_default();
-            ["queued", "running"].iter().all(|status| {
-                let gauge = format!("riskgate_jobs{{status=\"{status}\"}} ");
-                text.lines()
-                    .find_map(|l| l.strip_prefix(&gauge))
-                    .is_some_and(|n| n.trim() == "0")
-            })
+            let mut drained = true;
+            for status in ["queued", "running"] {
+                let gauge = format!("riskgate_jobs{{status=\"{status}\"}}");
+                drained &= metric(self, &gauge).await == Some(0.0);
+            }
+            drained
         })
         .await;
     }
+}
+
+/// The value of one series on the server's `/metrics` (`name` with its labels, if any);
+/// `None` while the server does not answer or does not show it.
+pub(crate) async fn metric(server: &impl Running, series: &str) -> Option<f64> {
+    let url = format!("{}/metrics", server.base());
+    let text = reqwest::get(&url).await.ok()?.text().await.ok()?;
+    let prefix = format!("{series} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .and_then(|n| n.trim().parse().ok())
 }
 
 pub(crate) async fn deliver(
