@@ -8,7 +8,8 @@
 //! one for any history whose steps begin the same way. Owners are stored by commit id, never
 //! by the index's own numbering, which a rebuilt index may change.
 //!
-//! Entries are a cache: one that cannot be read or does not fit the index is ignored, and
+//! Entries are a cache: one that cannot be read, fails its checksum or does not fit the index
+//! is ignored (and replayed from the history instead), and
 //! the store keeps at most [`PER_SHARD`] entries in each of its 256 folders, the least
 //! recently written going first.
 
@@ -26,13 +27,14 @@ use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 
 /// The store's folder under the history index's folder is `owners-v<VERSION>`; folders of older
 /// versions are removed when the store is opened, since nothing reads them again. The version
-/// changes whenever what a replay ends with does (v2: a version made on two branches is owned
-/// along each branch's own history; v3: owners follow `git blame`'s diffs, which leave out the
-/// common tail; v4: a file a merge makes is the merge's; v5: of several producers of a
-/// version, the one on git blame's way; v6: a merge's file is followed into a parent that has
-/// it under another name; v7: only a NUL makes a version binary, as in git), so that no entry
-/// of an older rule is read.
-const VERSION: u32 = 7;
+/// changes whenever what a replay ends with, or how an entry is written, does (v2: a version
+/// made on two branches is owned along each branch's own history; v3: owners follow `git
+/// blame`'s diffs, which leave out the common tail; v4: a file a merge makes is the merge's;
+/// v5: of several producers of a version, the one on git blame's way; v6: a merge's file is
+/// followed into a parent that has it under another name; v7: only a NUL makes a version
+/// binary, as in git; v8: an entry ends with its CRC-32), so that no entry of an older rule is
+/// read.
+const VERSION: u32 = 8;
 
 /// Entries kept per folder (256 folders).
 const PER_SHARD: usize = 32;
@@ -112,7 +114,12 @@ impl OwnerStore {
         if bytes.len() as u64 > MAX_ENTRY_BYTES {
             return None;
         }
-        let entry: Entry = postcard::from_bytes(&bytes).ok()?;
+        // A damaged entry could still decode, into owners that fit the index but are wrong.
+        let (body, sum) = bytes.split_at(bytes.len().checked_sub(4)?);
+        if crc32fast::hash(body).to_le_bytes() != sum {
+            return None;
+        }
+        let entry: Entry = postcard::from_bytes(body).ok()?;
         let ids: Vec<u32> = entry
             .commits
             .iter()
@@ -177,9 +184,10 @@ impl OwnerStore {
             latest,
             others,
         };
-        let Ok(bytes) = postcard::to_stdvec(&entry) else {
+        let Ok(mut bytes) = postcard::to_stdvec(&entry) else {
             return;
         };
+        bytes.extend_from_slice(&crc32fast::hash(&bytes).to_le_bytes());
         if bytes.len() as u64 > MAX_ENTRY_BYTES {
             return;
         }

@@ -833,7 +833,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v7");
+    let store = repo.path().join(".git/riskgate/owners-v8");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 
