@@ -58,10 +58,10 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     // Read first: the index leaves out a commit libgit2 cannot parse, and these two must be in.
     let base_commit = super::find_commit(repo, base)?;
     let head_commit = super::find_commit(repo, head)?;
-    let mut unreadable = UnreadableCommits::default();
-    let (index, indexed_now) = index_to(repo, base, spec.deadline, &mut unreadable)?;
+    let (index, indexed_now) = index_to(repo, base, spec.deadline)?;
     let base_idx = index.lookup(base).expect("base was just indexed");
     let history = index::ReachableFrom::new(&index, base_idx);
+    let mut unreadable = index.unreadable_behind(repo, &history);
 
     let base_tree = base_commit.tree()?;
     let mut objects = ObjectCache::reading_packs(repo);
@@ -204,12 +204,11 @@ fn index_to(
     repo: &Repository,
     base: Oid,
     deadline: Option<std::time::Instant>,
-    unreadable: &mut UnreadableCommits,
 ) -> Result<(HistoryIndex, usize), MiningError> {
     let started = std::time::Instant::now();
     let mut index = HistoryIndex::open(repo);
     let loaded = started.elapsed();
-    let indexed_now = match index.extend_to(repo, base, deadline, unreadable)? {
+    let indexed_now = match index.extend_to(repo, base, deadline)? {
         index::Extended::Done(n) => n,
         index::Extended::Stopped(_) => {
             // What was indexed is kept: the next attempt goes on from there.

@@ -381,9 +381,7 @@ fn the_index_knows_what_each_merge_has_unlike_its_first_parent() {
     let repo = mining::open_repository(&dir).unwrap();
     let head = repo.refname_to_id("refs/heads/main").unwrap();
     let mut index = mining::index::HistoryIndex::in_memory();
-    index
-        .extend_to(&repo, head, None, &mut Default::default())
-        .unwrap();
+    index.extend_to(&repo, head, None).unwrap();
     let merges: Vec<String> = git_in(&dir, &["rev-list", "--merges", "main"])
         .lines()
         .map(str::to_string)
@@ -915,6 +913,12 @@ fn a_commit_libgit2_cannot_parse_ends_its_line_of_history() {
         warnings.contains("1 commit could not be read") && warnings.contains(short),
         "{warnings}"
     );
+    // The next score reads the index the first one built, and its history is cut as much.
+    let again = score_json(dir, "HEAD~1");
+    assert_eq!(
+        again["warnings"], v["warnings"],
+        "said again from the index"
+    );
 
     let csv = repo.path().join("history.csv");
     let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
@@ -941,6 +945,19 @@ fn a_commit_libgit2_cannot_parse_ends_its_line_of_history() {
     assert!(
         err.contains(&format!("commit {broken} could not be read")) && err.contains("git fsck"),
         "{err}"
+    );
+
+    // A branch whose history never meets the broken commit is not told about it, though the
+    // index holds both.
+    repo.git(&["checkout", "-q", "--orphan", "other"]);
+    repo.write("a.txt", "other\n");
+    repo.commit("carol", day(2022, 2, 1), "Another root");
+    repo.write("a.txt", "other\nmore\n");
+    repo.commit("carol", day(2022, 2, 2), "More");
+    let other = score_json(dir, "HEAD~1");
+    assert!(
+        !other["warnings"].to_string().contains("could not be read"),
+        "{other}"
     );
 }
 

@@ -16,13 +16,13 @@ impl HistoryIndex {
     /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
     /// Past `deadline` it stops between two commits with [`Extended::Stopped`]: what was added
     /// is whole (every commit's parents are in), so the next run goes on from there. A commit
-    /// libgit2 cannot parse is left out and noted in `unreadable`.
+    /// libgit2 cannot parse is left out, as at a shallow cut
+    /// ([`HistoryIndex::unreadable_behind`] finds it again).
     pub fn extend_to(
         &mut self,
         repo: &Repository,
         tip: Oid,
         deadline: Option<std::time::Instant>,
-        unreadable: &mut crate::mining::UnreadableCommits,
     ) -> Result<Extended, git2::Error> {
         if self.by_oid.contains_key(&tip) {
             return Ok(Extended::Done(0));
@@ -72,7 +72,7 @@ impl HistoryIndex {
             let commit = match repo.find_commit(*oid) {
                 Ok(commit) => commit,
                 // Left out: its children find no indexed parent, as at a shallow cut.
-                Err(e) if unreadable.note(repo, *oid, &e) => continue,
+                Err(_) if crate::mining::holds(repo, *oid) => continue,
                 Err(e) => return Err(e),
             };
             self.add_commit(
@@ -102,11 +102,7 @@ impl HistoryIndex {
     /// Add a commit whose diff the caller already has (the miner's single pass). Returns its
     /// index.
     pub fn push_commit(&mut self, new: NewCommit<'_>) -> u32 {
-        let parents: Vec<u32> = new
-            .parents
-            .iter()
-            .filter_map(|p| self.by_oid.get(p).copied())
-            .collect();
+        let parents = self.indexed_parents(new.parents.iter().copied());
         let author = self.intern_author(new.author_key);
         let mut seen = HashSet::new();
         let mut ids = Vec::with_capacity(new.touched.len());
@@ -197,10 +193,7 @@ impl HistoryIndex {
         identities: &Identities,
         deadline: Option<std::time::Instant>,
     ) -> Result<(), git2::Error> {
-        let parents: Vec<u32> = commit
-            .parent_ids()
-            .filter_map(|p| self.by_oid.get(&p).copied())
-            .collect();
+        let parents = self.indexed_parents(commit.parent_ids());
         let merge = commit.parent_count() > 1;
         let author = self.intern_author(identities.key(&commit.author()));
         let mut touched = Vec::new();

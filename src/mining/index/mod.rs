@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v7.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v8.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -16,8 +16,9 @@ use serde::{Deserialize, Serialize};
 use super::identity::{committed_mailmap, Identities};
 
 /// The index is kept in `history-v<FORMAT>.idx`; files of older formats are removed when the
-/// index is opened, since nothing reads them again. (v7: a checksum follows the index.)
-const FORMAT: u32 = 7;
+/// index is opened, since nothing reads them again. (v7: a checksum follows the index; v8: the
+/// parents left out are kept.)
+const FORMAT: u32 = 8;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -146,6 +147,10 @@ struct Stored {
     /// Author identities: lower-cased e-mail.
     authors: Vec<String>,
     paths: Vec<String>,
+    /// (commit, parent id) for each parent a commit has outside the index: past a shallow
+    /// clone's cut, or a commit libgit2 could not parse. Kept so that every score whose history
+    /// ends there can say so, not only the one that indexed it.
+    missing_parents: Vec<(u32, [u8; 20])>,
 }
 
 /// The index in memory, with the lookups scoring needs.
@@ -331,6 +336,47 @@ impl HistoryIndex {
     /// Where the index is kept; `None` for one kept only in memory.
     pub fn location(&self) -> Option<&Path> {
         self.location.as_deref()
+    }
+
+    /// The indexes of `parents` that are in the index; the others are kept as the parents
+    /// left out of the commit about to be added.
+    fn indexed_parents(&mut self, parents: impl IntoIterator<Item = Oid>) -> Vec<u32> {
+        let child = self.stored.commits.len() as u32;
+        let mut indexed = Vec::new();
+        for p in parents {
+            match self.by_oid.get(&p) {
+                Some(&i) => indexed.push(i),
+                None => {
+                    let mut raw = [0u8; 20];
+                    raw.copy_from_slice(&p.as_bytes()[..20]);
+                    self.stored.missing_parents.push((child, raw));
+                }
+            }
+        }
+        indexed
+    }
+
+    /// The commits `repo` holds but libgit2 cannot parse that `history` ends at: parents left
+    /// out of its commits that are not past a shallow cut.
+    pub fn unreadable_behind(
+        &self,
+        repo: &Repository,
+        history: &impl Lineage,
+    ) -> crate::mining::UnreadableCommits {
+        let mut unreadable = crate::mining::UnreadableCommits::default();
+        let mut seen = std::collections::HashSet::new();
+        for (child, parent) in &self.stored.missing_parents {
+            if !history.visible(*child) || !seen.insert(*parent) {
+                continue;
+            }
+            let Ok(id) = Oid::from_bytes(parent) else {
+                continue;
+            };
+            if let Err(e) = repo.find_commit(id) {
+                unreadable.note(repo, id, &e);
+            }
+        }
+        unreadable
     }
 
     /// The shallow clone's boundary the index was built on (empty for a whole clone).
@@ -552,6 +598,15 @@ impl Stored {
                     "commit {at} names a path, author or parent it does not hold"
                 ));
             }
+        }
+        if let Some((c, _)) = self
+            .missing_parents
+            .iter()
+            .find(|(c, _)| *c as usize >= self.commits.len())
+        {
+            return Err(format!(
+                "a parent left out is of commit {c}, which it does not hold"
+            ));
         }
         Ok(())
     }
