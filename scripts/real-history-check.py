@@ -165,7 +165,12 @@ def sample(repo, rows, n):
 
 
 def check(binary, repo, n, blame_n=0):
-    name = os.path.basename(os.path.dirname(repo.rstrip("/"))) or repo
+    # A mirror is kept as <owner+name>/repo: name it by its folder, any other by its own name.
+    path = repo.rstrip("/")
+    name = os.path.basename(path)
+    if name in ("repo", ".git"):
+        name = os.path.basename(os.path.dirname(path))
+    name = name or repo
     bad = 0
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "rows.csv")
