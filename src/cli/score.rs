@@ -89,8 +89,12 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let report = engine::score_mined(&model, &mined, coverage.as_ref(), None)?;
-    for w in &report.warnings {
-        eprintln!("riskgate: warning: {}", printable(w));
+    // The text report carries its warnings; JSON and markdown are read by programs, so a
+    // person running them is told on stderr as well.
+    if !matches!(args.format, Format::Text) {
+        for w in &report.warnings {
+            eprintln!("riskgate: warning: {}", printable(w));
+        }
     }
     if report.change.empty {
         eprintln!(

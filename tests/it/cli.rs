@@ -231,6 +231,34 @@ fn names_and_paths_from_the_repository_cannot_command_the_terminal() {
     }
 }
 
+/// A warning is said once to a person: in the text report, or on stderr beside JSON and
+/// markdown (which hold it too, for the programs that read them).
+#[test]
+fn warnings_are_said_once() {
+    let repo = repo_with_change();
+    let tmp = tempfile::tempdir().unwrap();
+    let shallow = tmp.path().join("shallow");
+    let url = format!("file://{}", repo.path().display());
+    let cloned = std::process::Command::new("git")
+        .args(["clone", "-q", "--depth", "2", "--branch", "feature", &url])
+        .arg(&shallow)
+        .status()
+        .unwrap();
+    assert!(cloned.success());
+    let dir = shallow.to_str().unwrap();
+    let warning = "this clone is shallow";
+    for format in ["text", "json", "markdown"] {
+        let (code, out, err) = run_riskgate(&[
+            "score", "--repo", dir, "--base", "HEAD~1", "--format", format,
+        ]);
+        assert_eq!(code, 0, "{err}");
+        let said = |text: &str| text.matches(warning).count();
+        let on_stderr = format != "text";
+        assert_eq!(said(&err), usize::from(on_stderr), "{format}:\n{err}");
+        assert_eq!(said(&out), 1, "{format}:\n{out}");
+    }
+}
+
 #[test]
 fn empty_change_is_scored_and_said() {
     let repo = repo_with_change();
