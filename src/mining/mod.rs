@@ -57,11 +57,24 @@ pub enum MiningError {
         hint: String,
     },
     #[error("git: {0}")]
-    Git(#[from] git2::Error),
+    Git(git2::Error),
+    /// Directories nested deeper than riskgate reads (git's own limit, `core.maxTreeDepth`).
+    #[error("{0}")]
+    TreeTooDeep(String),
     #[error("the change could not be mined within the time allowed")]
     TimedOut,
     #[error("commit {id} could not be read ({reason}); `git fsck` names what is wrong with it")]
     UnreadableCommit { id: String, reason: String },
+}
+
+impl From<git2::Error> for MiningError {
+    fn from(error: git2::Error) -> MiningError {
+        if tree_diff::is_too_deep(&error) {
+            MiningError::TreeTooDeep(error.message().to_string())
+        } else {
+            MiningError::Git(error)
+        }
+    }
 }
 
 /// Commit `id`, or an error that names it when the repository holds it but libgit2 cannot

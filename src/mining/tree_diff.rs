@@ -53,12 +53,23 @@ fn side(e: &TreeEntryRef<'_>) -> Side {
 pub(super) const MAX_TREE_DEPTH: usize = 2048;
 
 /// The error for a directory nested past [`MAX_TREE_DEPTH`]: it names the start of its path.
+/// It travels as a `git2::Error` through the diffs, marked so that [`is_too_deep`] tells it
+/// from libgit2's own (riskgate refuses the tree, not git).
 fn too_deep(path: &str) -> git2::Error {
     let start: String = path.chars().take(60).collect();
-    git2::Error::from_str(&format!(
-        "the trees nest directories more than {MAX_TREE_DEPTH} levels deep (under `{start}…`): \
-         riskgate reads trees to that depth, as git does (core.maxTreeDepth)"
-    ))
+    git2::Error::new(
+        git2::ErrorCode::User,
+        git2::ErrorClass::Tree,
+        format!(
+            "the trees nest directories more than {MAX_TREE_DEPTH} levels deep (under \
+             `{start}…`): riskgate reads trees to that depth, as git does (core.maxTreeDepth)"
+        ),
+    )
+}
+
+/// Whether `error` is [`too_deep`]'s.
+pub(super) fn is_too_deep(error: &git2::Error) -> bool {
+    error.code() == git2::ErrorCode::User && error.class() == git2::ErrorClass::Tree
 }
 
 /// Fails as [`tree_changes`] would, on trees nested past [`MAX_TREE_DEPTH`] where they differ,

@@ -840,6 +840,10 @@ fn trees_nested_past_gits_limit_are_refused_not_read() {
                     "{err}"
                 );
                 assert_eq!(line.matches("2048").count(), 1, "said once: {line}");
+                assert!(
+                    !line.contains("git: "),
+                    "riskgate refuses it, not git: {line}"
+                );
             }
         } else {
             assert_eq!(code, 0, "{err}");
