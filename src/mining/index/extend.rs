@@ -10,7 +10,7 @@ use crate::features::git_path;
 use crate::mining::diff::diff_with_renames;
 use crate::mining::MergeFiles;
 
-use super::{Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
+use super::{raw_id, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
 impl HistoryIndex {
     /// Make sure every commit reachable from `tip` is indexed, walking only the new ones.
@@ -128,10 +128,8 @@ impl HistoryIndex {
                 ..MergePaths::default()
             },
         };
-        let mut raw = [0u8; 20];
-        raw.copy_from_slice(&new.oid.as_bytes()[..20]);
         self.stored.commits.push(IndexedCommit {
-            oid: raw,
+            oid: raw_id(new.oid),
             parents,
             author,
             time: new.time,
@@ -277,10 +275,8 @@ impl HistoryIndex {
                 }
             }
         }
-        let mut oid = [0u8; 20];
-        oid.copy_from_slice(&commit.id().as_bytes()[..20]);
         self.stored.commits.push(IndexedCommit {
-            oid,
+            oid: raw_id(commit.id()),
             parents,
             author,
             time: commit.author().when().seconds(),

@@ -175,6 +175,13 @@ pub struct HistoryIndex {
     dirty: bool,
 }
 
+/// A commit id as the index stores it.
+fn raw_id(oid: Oid) -> [u8; 20] {
+    let mut raw = [0u8; 20];
+    raw.copy_from_slice(&oid.as_bytes()[..20]);
+    raw
+}
+
 /// Lower-cased e-mail, or the name when a commit has no e-mail, of a signature as it stands
 /// (with no `.mailmap` applied: [`Identities::key`] applies it).
 pub fn author_key(sig: &git2::Signature<'_>) -> String {
@@ -346,11 +353,7 @@ impl HistoryIndex {
         for p in parents {
             match self.by_oid.get(&p) {
                 Some(&i) => indexed.push(i),
-                None => {
-                    let mut raw = [0u8; 20];
-                    raw.copy_from_slice(&p.as_bytes()[..20]);
-                    self.stored.missing_parents.push((child, raw));
-                }
+                None => self.stored.missing_parents.push((child, raw_id(p))),
             }
         }
         indexed
