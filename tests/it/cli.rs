@@ -1,6 +1,6 @@
 //! `riskgate score` as a user runs it: formats, the CI gate and one-line errors.
 
-use crate::support::{day, run_riskgate, score_json, TestRepo};
+use crate::support::{day, run_riskgate, score_json, shallow_clone, TestRepo};
 
 fn repo_with_change() -> TestRepo {
     let repo = TestRepo::new();
@@ -236,15 +236,7 @@ fn names_and_paths_from_the_repository_cannot_command_the_terminal() {
 #[test]
 fn warnings_are_said_once() {
     let repo = repo_with_change();
-    let tmp = tempfile::tempdir().unwrap();
-    let shallow = tmp.path().join("shallow");
-    let url = format!("file://{}", repo.path().display());
-    let cloned = std::process::Command::new("git")
-        .args(["clone", "-q", "--depth", "2", "--branch", "feature", &url])
-        .arg(&shallow)
-        .status()
-        .unwrap();
-    assert!(cloned.success());
+    let (_tmp, shallow) = shallow_clone(repo.path(), 2, "shallow", &["--branch", "feature"]);
     let dir = shallow.to_str().unwrap();
     let warning = "this clone is shallow";
     for format in ["text", "json", "markdown"] {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use riskgate::mining::mine::MinedHistory;
 
 use crate::mine::{assert_score_equals_mine, mine_repo};
-use crate::support::{day, git_in, git_numstat, run_riskgate, TestRepo};
+use crate::support::{day, git_in, git_numstat, run_riskgate, shallow_clone, TestRepo};
 
 /// Every non-merge commit of HEAD has a row whose la, ld and nf are git's numstat.
 fn assert_rows_match_git(dir: &Path, mined: &MinedHistory) {
@@ -623,21 +623,7 @@ fn a_file_a_merge_makes_is_the_merges() {
 #[test]
 fn a_shallow_clone_is_mined_with_a_warning() {
     let repo = awkward_history();
-    let tmp = tempfile::tempdir().unwrap();
-    let shallow = tmp.path().join("shallow.git");
-    let url = format!("file://{}", repo.path().display());
-    git_in(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--bare",
-            "--depth",
-            "4",
-            &url,
-            shallow.to_str().unwrap(),
-        ],
-    );
+    let (tmp, shallow) = shallow_clone(repo.path(), 4, "shallow.git", &["--bare"]);
     let mined = mine_repo(&shallow);
     assert!(mined.cut_at > 0, "the boundary is found");
     assert!(!mined.rows.is_empty());

@@ -47,6 +47,25 @@ pub fn git_in(dir: &Path, args: &[&str]) -> String {
     run_git(dir, args, None)
 }
 
+/// A clone of `source` cut `depth` commits deep, at `<temp dir>/name`; `options` are more of
+/// `git clone`'s (`--bare`, `--branch B`).
+pub fn shallow_clone(
+    source: &Path,
+    depth: u32,
+    name: &str,
+    options: &[&str],
+) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join(name);
+    let url = format!("file://{}", source.display());
+    let depth = depth.to_string();
+    let mut args = vec!["clone", "-q", "--depth", &depth];
+    args.extend_from_slice(options);
+    args.extend([url.as_str(), clone.to_str().unwrap()]);
+    git_in(tmp.path(), &args);
+    (tmp, clone)
+}
+
 impl TestRepo {
     pub fn new() -> TestRepo {
         let dir = tempfile::tempdir().expect("temp dir");
