@@ -57,7 +57,7 @@ pub enum MiningError {
         hint: String,
     },
     #[error("git: {0}")]
-    Git(git2::Error),
+    Git(#[source] git2::Error),
     /// Directories nested deeper than riskgate reads (git's own limit, `core.maxTreeDepth`).
     #[error("{0}")]
     TreeTooDeep(String),
