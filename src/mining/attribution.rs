@@ -75,7 +75,7 @@ pub(super) fn attribute_lines(
                 let mut objects = if reads_packs {
                     ObjectCache::reading_packs(&repo)
                 } else {
-                    ObjectCache::default()
+                    ObjectCache::new(&repo)
                 };
                 work.run(&repo, &mut objects, &history, theirs)
             })

@@ -62,7 +62,7 @@ pub fn diff_change_detailed(
     head: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
     let mut line_diffs = LineDiffs::new(repo);
-    diff_change_cached(repo, &mut ObjectCache::default(), base, head)?
+    diff_change_cached(repo, &mut ObjectCache::new(repo), base, head)?
         .into_iter()
         .map(|f| f.finish(&mut line_diffs))
         .collect()

@@ -42,6 +42,10 @@ impl CachedBlob {
 /// Most bytes of blob content an [`ObjectCache`] keeps; past it, blobs are read again.
 pub const BLOB_CACHE_BYTES: usize = 128 << 20;
 
+/// A blob larger than this is binary to `git diff`, which reads no more of it than its size
+/// (`core.bigFileThreshold`, whose default this is); riskgate does the same.
+pub const BIG_FILE_BYTES: u64 = 512 << 20;
+
 /// Most bytes of parsed trees an [`ObjectCache`] keeps; past it they are all dropped and read
 /// again as needed (trees read for merges and other branches are otherwise never let go).
 pub const TREE_CACHE_BYTES: usize = 96 << 20;
@@ -54,9 +58,10 @@ pub const TREE_CACHE_BYTES: usize = 96 << 20;
 /// bounded by the files and directories of the trees being extended (and, for blob content,
 /// by [`BLOB_CACHE_BYTES`]). Made with [`ObjectCache::reading_packs`], it reads objects from
 /// the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
-#[derive(Default)]
 pub struct ObjectCache {
     pub(super) packs: Option<pack::Packs>,
+    /// Blobs larger are binary, unread ([`BIG_FILE_BYTES`]).
+    big_file_bytes: u64,
     trees: HashMap<Oid, Rc<TreeData>>,
     tree_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
@@ -68,12 +73,47 @@ pub struct ObjectCache {
 }
 
 impl ObjectCache {
+    /// A cache reading objects of `repo` through libgit2, with the big-file threshold `git
+    /// diff` uses in `repo` (its `core.bigFileThreshold`).
+    pub fn new(repo: &Repository) -> ObjectCache {
+        let configured = repo
+            .config()
+            .and_then(|c| c.get_i64("core.bigFileThreshold"))
+            .ok()
+            .and_then(|bytes| u64::try_from(bytes).ok());
+        ObjectCache {
+            packs: None,
+            big_file_bytes: configured.unwrap_or(BIG_FILE_BYTES),
+            trees: HashMap::new(),
+            tree_bytes: 0,
+            blobs: HashMap::new(),
+            blob_bytes: 0,
+            replaced_trees: Vec::new(),
+            tree_renames: None,
+        }
+    }
+
     /// A cache reading objects from `repo`'s pack files where it can.
     pub fn reading_packs(repo: &Repository) -> ObjectCache {
         ObjectCache {
             packs: Some(pack::Packs::open(repo.commondir())),
-            ..ObjectCache::default()
+            ..ObjectCache::new(repo)
         }
+    }
+
+    /// Blob `id`'s content, or only its size when that is past the big-file threshold.
+    fn read_blob(&mut self, repo: &Repository, id: Oid) -> Option<pack::BlobRead> {
+        let limit = self.big_file_bytes;
+        if let Some(read) = self.packs.as_mut().and_then(|p| p.read_blob(id, limit)) {
+            return Some(read);
+        }
+        let (size, _) = repo.odb().ok()?.read_header(id).ok()?;
+        if size as u64 > limit {
+            return Some(pack::BlobRead::Larger(size as u64));
+        }
+        Some(pack::BlobRead::Content(Arc::from(
+            repo.find_blob(id).ok()?.content(),
+        )))
     }
 
     fn read_packed(&mut self, id: Oid, kind: ObjectType) -> Option<Arc<[u8]>> {
@@ -111,9 +151,17 @@ impl ObjectCache {
         if let Some(b) = self.blobs.get(&id) {
             return Some(b.clone());
         }
-        let content = match self.read_packed(id, ObjectType::Blob) {
-            Some(c) => c,
-            None => Arc::from(repo.find_blob(id).ok()?.content()),
+        let content = match self.read_blob(repo, id)? {
+            pack::BlobRead::Content(content) => content,
+            pack::BlobRead::Larger(_) => {
+                let big = Rc::new(CachedBlob {
+                    text: None,
+                    binary: true,
+                    lines: 0,
+                });
+                self.blobs.insert(id, big.clone());
+                return Some(big);
+            }
         };
         let binary = pack::is_binary(&content);
         let lines = count_lines(&content);

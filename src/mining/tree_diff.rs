@@ -79,7 +79,7 @@ pub(super) fn check_tree_depth(
     old: Option<Oid>,
     new: Oid,
 ) -> Result<(), git2::Error> {
-    let mut cache = ObjectCache::default();
+    let mut cache = ObjectCache::new(repo);
     let old = old.map(|t| cache.tree(repo, t)).transpose()?;
     let new = cache.tree(repo, new)?;
     tree_changes(
@@ -333,7 +333,7 @@ pub fn diff_commit(
     tree: &git2::Tree<'_>,
 ) -> Result<Vec<DiffedFile>, MiningError> {
     let mut line_diffs = LineDiffs::new(repo);
-    let mut cache = ObjectCache::default();
+    let mut cache = ObjectCache::new(repo);
     diff_commit_cached(
         repo,
         &mut cache,

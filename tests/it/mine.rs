@@ -7,6 +7,7 @@ use std::path::Path;
 use riskgate::features;
 use riskgate::labels::LabelKind;
 use riskgate::mining::mine::{self, MineOptions, MinedHistory, MinedRow};
+use riskgate::mining::pack::BlobRead;
 use riskgate::mining::{self, ChangeSpec};
 use riskgate::model::dataset::Dataset;
 
@@ -547,6 +548,98 @@ fn binary_detection_matches_git() {
         libgit2_differs > 100,
         "only {libgit2_differs} classed otherwise by libgit2"
     );
+}
+
+/// A blob past `core.bigFileThreshold` is binary to `git diff`, which counts none of its
+/// lines; riskgate reads no more of it than its size, from a pack (whole or as a delta) or a
+/// loose object, and counts the same lines as git.
+#[test]
+fn blobs_past_the_big_file_threshold_are_binary_as_git_says() {
+    let repo = TestRepo::new();
+    repo.git(&["config", "core.bigFileThreshold", "4k"]);
+    // Each version is the last with lines added: git packs them as deltas of one another.
+    let version = |lines: usize| TestRepo::lines("a line of the data file", lines);
+    let mut t = day(2024, 1, 1);
+    for (i, lines) in [100, 150, 200, 250].into_iter().enumerate() {
+        repo.write("data.txt", version(lines));
+        repo.write("notes.txt", TestRepo::lines("note", i + 1));
+        repo.commit(if i % 2 == 0 { "alice" } else { "bob" }, t, "data");
+        t += 86_400;
+    }
+    // git packs no blob past its threshold as a delta, so it packs with its default one.
+    repo.git(&[
+        "-c",
+        "core.bigFileThreshold=512m",
+        "gc",
+        "-q",
+        "--aggressive",
+    ]);
+    // `<id> blob <size in pack, inflated> <packed> <offset> [<depth> <base>]` for each blob.
+    let packed = repo.git(&["verify-pack", "-v", &pack_index(repo.path())]);
+    let git = mining::open_repository(repo.path()).unwrap();
+    let mut objects = mining::ObjectCache::reading_packs(&git);
+    let mut packs = mining::pack::Packs::open(git.path());
+    let mut big_deltas = 0;
+    for line in packed.lines().filter(|l| l.contains(" blob ")) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        let size: u64 = repo
+            .git(&["cat-file", "-s", fields[0]])
+            .trim()
+            .parse()
+            .unwrap();
+        let id = git2::Oid::from_str(fields[0]).unwrap();
+        assert_eq!(
+            objects.blob(&git, id).unwrap().binary,
+            size > 4096,
+            "{line}"
+        );
+        // The pack reader itself sizes it, a delta by the head of its delta.
+        match packs.read_blob(id, 4096) {
+            Some(BlobRead::Larger(n)) => assert!(n == size && size > 4096, "{line}"),
+            Some(BlobRead::Content(c)) => assert!(c.len() as u64 == size && size <= 4096),
+            None => panic!("{line}: not read from the pack"),
+        }
+        big_deltas += usize::from(size > 4096 && fields.len() == 7);
+    }
+    assert!(
+        big_deltas > 0,
+        "no blob past the threshold is a delta:\n{packed}"
+    );
+    // Two more, loose: one past the threshold, one back under it.
+    for lines in [300, 120] {
+        repo.write("data.txt", version(lines));
+        repo.commit("carol", t, "data");
+        t += 86_400;
+    }
+    let numstat = git_numstat(repo.path(), "HEAD");
+    assert!(numstat.binary_entries >= 4, "{}", numstat.binary_entries);
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.rows.len(), numstat.commits.len());
+    for r in &mined.rows {
+        let (la, ld, nf) = numstat.commits[&r.commit_id];
+        let s = &r.signals;
+        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
+    }
+    let last = score_json(repo.path().to_str().unwrap(), "HEAD~1");
+    let (la, ld, _) = numstat.commits[&repo.git(&["rev-parse", "HEAD"]).trim().to_string()];
+    assert_eq!(
+        (
+            last["features"]["la"].as_f64(),
+            last["features"]["ld"].as_f64()
+        ),
+        (Some(la), Some(ld))
+    );
+}
+
+/// The one pack index under `dir`'s `.git`.
+fn pack_index(dir: &Path) -> String {
+    let packs = dir.join(".git/objects/pack");
+    let idx = std::fs::read_dir(&packs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|x| x == "idx"))
+        .unwrap();
+    idx.to_string_lossy().into_owned()
 }
 
 /// A history with known bug-introducing commits.

@@ -143,6 +143,13 @@ enum Entry {
     RefDelta(Oid),
 }
 
+/// A blob as [`Packs::read_blob`] finds it.
+pub enum BlobRead {
+    Content(Arc<[u8]>),
+    /// Past the limit asked: its size, its content left unread.
+    Larger(u64),
+}
+
 /// A decoded object: when it was last used, its type and content.
 type Decoded = (u64, ObjectType, Arc<[u8]>);
 
@@ -163,6 +170,10 @@ impl BaseCache {
         *used = self.clock;
         self.by_use.insert(self.clock, key);
         Some((*kind, data.clone()))
+    }
+
+    fn contains(&self, key: (usize, u64)) -> bool {
+        self.entries.contains_key(&key)
     }
 
     fn put(&mut self, key: (usize, u64), kind: ObjectType, data: Arc<[u8]>) {
@@ -226,6 +237,58 @@ impl Packs {
         self.decode(at)
     }
 
+    /// Blob `id`, if one of the packs has it: its content when it is at most `limit` bytes,
+    /// else only its size, which the entry's header (or its delta's) gives before anything
+    /// else is inflated.
+    pub fn read_blob(&mut self, id: Oid, limit: u64) -> Option<BlobRead> {
+        let at = self.locate(id)?;
+        if !self.cache.contains(at) {
+            let size = self.stored_size(at)?;
+            if size > limit {
+                return Some(BlobRead::Larger(size));
+            }
+        }
+        match self.decode(at)? {
+            (ObjectType::Blob, data) => Some(BlobRead::Content(data)),
+            _ => None,
+        }
+    }
+
+    /// The size of the object at `at`: its header's for a whole object, the target size at
+    /// the head of its delta for a delta (a few bytes of it inflated).
+    fn stored_size(&mut self, at: (usize, u64)) -> Option<u64> {
+        let (entry, size, data_at) = self.header(at)?;
+        if let Entry::Whole(_) = entry {
+            return Some(size);
+        }
+        // Two varints of at most 10 bytes: the base's size, then the target's.
+        let mut head = [0u8; 20];
+        let mut input = [0u8; 512];
+        let (mut got, mut offset) = (0, data_at);
+        self.inflater.reset(true);
+        while got < head.len() {
+            let n = self.packs[at.0].read_at(&mut input, offset)?;
+            let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
+            let status = self
+                .inflater
+                .decompress(&input[..n], &mut head[got..], FlushDecompress::None)
+                .ok()?;
+            let used = self.inflater.total_in() - in_before;
+            let produced = (self.inflater.total_out() - out_before) as usize;
+            got += produced;
+            offset += used;
+            if status == Status::StreamEnd {
+                break;
+            }
+            if used == 0 && produced == 0 {
+                return None;
+            }
+        }
+        let mut i = 0;
+        varint(&head[..got], &mut i)?;
+        varint(&head[..got], &mut i)
+    }
+
     fn locate(&self, id: Oid) -> Option<(usize, u64)> {
         self.packs
             .iter()
@@ -242,6 +305,9 @@ impl Packs {
                 break hit;
             }
             let (entry, size, data_at) = self.header(at)?;
+            if size > MAX_OBJECT {
+                return None;
+            }
             let content = self.inflate(at.0, data_at, size)?;
             match entry {
                 Entry::Whole(kind) => {
@@ -289,9 +355,6 @@ impl Packs {
             }
             size |= u64::from(c & 0x7f) << shift;
             shift += 7;
-        }
-        if size > MAX_OBJECT {
-            return None;
         }
         let entry = match kind {
             1 => Entry::Whole(ObjectType::Commit),
@@ -365,23 +428,26 @@ impl Packs {
     }
 }
 
-/// `base` with git's delta `delta` applied.
-fn apply_delta(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
-    fn varint(d: &[u8], i: &mut usize) -> Option<u64> {
-        let (mut v, mut shift) = (0u64, 0);
-        loop {
-            let c = *d.get(*i)?;
-            *i += 1;
-            if shift > 63 {
-                return None;
-            }
-            v |= u64::from(c & 0x7f) << shift;
-            shift += 7;
-            if c & 0x80 == 0 {
-                return Some(v);
-            }
+/// The size at `d[*i..]` as a delta's header writes it (7 bits a byte, least significant
+/// first), `*i` moved past it.
+fn varint(d: &[u8], i: &mut usize) -> Option<u64> {
+    let (mut v, mut shift) = (0u64, 0);
+    loop {
+        let c = *d.get(*i)?;
+        *i += 1;
+        if shift > 63 {
+            return None;
+        }
+        v |= u64::from(c & 0x7f) << shift;
+        shift += 7;
+        if c & 0x80 == 0 {
+            return Some(v);
         }
     }
+}
+
+/// `base` with git's delta `delta` applied.
+fn apply_delta(base: &[u8], delta: &[u8]) -> Option<Vec<u8>> {
     let mut i = 0;
     if varint(delta, &mut i)? != base.len() as u64 {
         return None;
