@@ -221,6 +221,10 @@ pub fn normalised_entropy(modified_per_file: &[u64]) -> f64 {
             -p * p.log2()
         })
         .sum();
+    if h == 0.0 {
+        // All lines in one file: -1 × log2(1) is -0, which prints with its sign.
+        return 0.0;
+    }
     h / (n as f64).log2()
 }
 
@@ -456,6 +460,10 @@ mod tests {
         let e = normalised_entropy(&[2, 1, 1]);
         assert!((e - 1.5 / 3f64.log2()).abs() < 1e-12, "{e}");
         assert_eq!(normalised_entropy(&[0, 0]), 0.0);
+        // All the lines in one of several files (the others binary, say): 0, not -0, which a
+        // dataset or report would print with its sign.
+        assert!(normalised_entropy(&[7, 0]).is_sign_positive());
+        assert_eq!(normalised_entropy(&[7, 0]).to_string(), "0");
     }
 
     #[test]
