@@ -38,16 +38,17 @@ pub fn committed_mailmap(repo: &Repository) -> Option<Vec<u8>> {
         .and_then(|name| repo.revparse_single(&name).ok()?.peel_to_commit().ok())
         .or_else(|| repo.head().ok()?.peel_to_commit().ok())?;
     let entry = tip.tree().ok()?.get_path(Path::new(".mailmap")).ok()?;
-    let blob = repo.find_blob(entry.id()).ok()?;
-    if blob.size() > MAX_MAILMAP_BYTES {
+    // The size first: a blob is read whole, and this one would be left out anyway.
+    let (bytes, _) = repo.odb().ok()?.read_header(entry.id()).ok()?;
+    if bytes > MAX_MAILMAP_BYTES {
         tracing::warn!(
-            bytes = blob.size(),
+            bytes,
             limit = MAX_MAILMAP_BYTES,
             ".mailmap is too large and is left out: authors are told apart by e-mail alone"
         );
         return None;
     }
-    Some(blob.content().to_vec())
+    Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
 }
 
 impl Identities {
@@ -96,6 +97,33 @@ impl Identities {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A repository whose one commit holds `.mailmap` with `content`.
+    fn committing_mailmap(dir: &Path, content: &[u8]) -> Repository {
+        let repo = Repository::init(dir).unwrap();
+        {
+            let mut tree = repo.treebuilder(None).unwrap();
+            tree.insert(".mailmap", repo.blob(content).unwrap(), 0o100644)
+                .unwrap();
+            let tree = repo.find_tree(tree.write().unwrap()).unwrap();
+            let who = Signature::new("a", "a@example.com", &git2::Time::new(0, 0)).unwrap();
+            repo.commit(Some("HEAD"), &who, &who, "mailmap", &tree, &[])
+                .unwrap();
+        }
+        repo
+    }
+
+    #[test]
+    fn a_mailmap_past_the_limit_is_left_out() {
+        let line = b"Nick <nicm@example.org> <nicm@old.example.net>\n";
+        let mut content = line.repeat(MAX_MAILMAP_BYTES / line.len());
+        let dir = tempfile::tempdir().unwrap();
+        let within = committing_mailmap(&dir.path().join("within"), &content);
+        assert_eq!(committed_mailmap(&within).as_deref(), Some(&content[..]));
+        content.resize(MAX_MAILMAP_BYTES + 1, b'#');
+        let past = committing_mailmap(&dir.path().join("past"), &content);
+        assert_eq!(committed_mailmap(&past), None);
+    }
 
     #[test]
     fn a_mailmap_makes_several_addresses_one_author() {
