@@ -42,6 +42,9 @@ impl HistoryIndex {
             .into_iter()
             .filter(|&o| repo.find_commit(o).is_ok())
             .collect();
+        // Why git gave no renames, said once libgit2's have served: when the walk fails
+        // instead (a tree git refused, say), its error says what went wrong.
+        let mut git_refused = None;
         let git_renames = if new.is_empty() {
             None
         } else {
@@ -51,7 +54,7 @@ impl HistoryIndex {
                     return Ok(Extended::Stopped(0))
                 }
                 Err(e) => {
-                    tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
+                    git_refused = Some(e);
                     None
                 }
             }
@@ -92,6 +95,9 @@ impl HistoryIndex {
         }
         if let Some(bar) = progress {
             bar.finish_and_clear();
+        }
+        if let Some(e) = git_refused {
+            tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
         }
         if !new.is_empty() {
             self.dirty = true;
