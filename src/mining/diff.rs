@@ -211,8 +211,14 @@ pub(super) fn diffed_file(
         _ => None,
     };
     let (old_blob, new_blob) = (content(&old_side), content(&new_side));
-    let binary =
-        old_blob.as_ref().is_some_and(|b| b.binary) || new_blob.as_ref().is_some_and(|b| b.binary);
+    // A gitlink is not a blob: no attribute makes it binary.
+    let by_attributes = |cache: &mut ObjectCache, path: &str, mode: FileMode| {
+        mode != FileMode::Commit && cache.binary_by_attributes(repo, path)
+    };
+    let binary = old_blob.as_ref().is_some_and(|b| b.binary)
+        || new_blob.as_ref().is_some_and(|b| b.binary)
+        || (!new.0.is_zero() && by_attributes(cache, &path, new.1))
+        || (!old.0.is_zero() && by_attributes(cache, old_path.as_deref().unwrap_or(&path), old.1));
     let kind = kind_of(new.1)
         .filter(|k| *k == FileKind::Submodule)
         .or_else(|| kind_of(old.1).filter(|k| *k == FileKind::Submodule))

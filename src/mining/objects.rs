@@ -19,6 +19,14 @@ pub fn count_lines(content: &[u8]) -> u64 {
     newlines + u64::from(*content.last().expect("non-empty") != b'\n')
 }
 
+/// Whether the diff driver `name` is configured `binary = true` (`diff.<name>.binary`).
+fn driver_is_binary(repo: &Repository, name: &[u8]) -> bool {
+    let key = format!("diff.{}.binary", String::from_utf8_lossy(name));
+    repo.config()
+        .and_then(|c| c.get_bool(&key))
+        .unwrap_or(false)
+}
+
 /// A blob as the diffs need it: binary or not, its line count, and (text only) its content.
 pub struct CachedBlob {
     /// Binary blobs are never line-diffed: their content is not kept.
@@ -62,6 +70,8 @@ pub struct ObjectCache {
     pub(super) packs: Option<pack::Packs>,
     /// Blobs larger are binary, unread ([`BIG_FILE_BYTES`]).
     big_file_bytes: u64,
+    /// Whether the attributes make a path binary, by path ([`ObjectCache::binary_by_attributes`]).
+    binary_paths: HashMap<String, bool>,
     trees: HashMap<Oid, Rc<TreeData>>,
     tree_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
@@ -84,6 +94,7 @@ impl ObjectCache {
         ObjectCache {
             packs: None,
             big_file_bytes: configured.unwrap_or(BIG_FILE_BYTES),
+            binary_paths: HashMap::new(),
             trees: HashMap::new(),
             tree_bytes: 0,
             blobs: HashMap::new(),
@@ -99,6 +110,32 @@ impl ObjectCache {
             packs: Some(pack::Packs::open(repo.commondir())),
             ..ObjectCache::new(repo)
         }
+    }
+
+    /// Whether `git diff` takes `path` for binary whatever its content, by the repository's
+    /// attributes as git reads them there (the working tree's `.gitattributes`, then the
+    /// index; `info/attributes`; the global and system files): `-diff`, `binary`, or a diff
+    /// driver configured `binary = true`. Looked up once per path.
+    pub(super) fn binary_by_attributes(&mut self, repo: &Repository, path: &str) -> bool {
+        if let Some(&binary) = self.binary_paths.get(path) {
+            return binary;
+        }
+        let value = repo
+            .get_attr_bytes(
+                std::path::Path::new(path),
+                "diff",
+                git2::AttrCheckFlags::FILE_THEN_INDEX,
+            )
+            .unwrap_or(None);
+        let binary = match git2::AttrValue::from_bytes(value) {
+            // `-diff`, or the `binary` macro.
+            git2::AttrValue::False => true,
+            git2::AttrValue::String(driver) => driver_is_binary(repo, driver.as_bytes()),
+            git2::AttrValue::Bytes(driver) => driver_is_binary(repo, driver),
+            git2::AttrValue::True | git2::AttrValue::Unspecified => false,
+        };
+        self.binary_paths.insert(path.to_string(), binary);
+        binary
     }
 
     /// Blob `id`'s content, or only its size when that is past the big-file threshold.

@@ -631,6 +631,69 @@ fn blobs_past_the_big_file_threshold_are_binary_as_git_says() {
     );
 }
 
+/// `git diff` takes a file for binary when the attributes say so, whatever its content:
+/// `-diff`, `binary`, or a diff driver configured `binary = true`. riskgate reads the same
+/// attributes as git in the same repository, so its line counts are git's: in a clone with a
+/// working tree the committed `.gitattributes` applies, in a bare one (which git reads no
+/// `.gitattributes` in) it does not.
+#[test]
+fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
+    let repo = TestRepo::new();
+    repo.git(&["config", "diff.generated.binary", "true"]);
+    repo.write(
+        ".gitattributes",
+        "*.lock -diff\n*.dat binary\n*.gen diff=generated\n*.md diff=markdown\n",
+    );
+    let mut t = day(2024, 1, 1);
+    for (i, author) in ["alice", "bob", "carol", "alice"].into_iter().enumerate() {
+        let n = 20 * (i + 1);
+        repo.write("deps.lock", TestRepo::lines("dependency ", n));
+        repo.write("table.dat", TestRepo::lines("row ", n));
+        repo.write("api.gen", TestRepo::lines("generated ", n));
+        repo.write("README.md", TestRepo::lines("prose ", n));
+        repo.write("src/main.rs", TestRepo::lines("code ", i + 1));
+        repo.commit(author, t, "change");
+        t += 86_400;
+    }
+    // A rename out of the attributes' reach: git asks the old path's attributes too.
+    repo.git(&["mv", "deps.lock", "deps.txt"]);
+    repo.write("deps.txt", TestRepo::lines("dependency ", 81));
+    repo.commit("bob", t, "rename");
+    let numstat = git_numstat(repo.path(), "HEAD");
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.rows.len(), numstat.commits.len());
+    for r in &mined.rows {
+        let (la, ld, nf) = numstat.commits[&r.commit_id];
+        let s = &r.signals;
+        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
+    }
+    let score_la = |dir: &Path| {
+        let v = score_json(dir.to_str().unwrap(), "HEAD~2");
+        (v["features"]["la"].as_f64(), v["features"]["ld"].as_f64())
+    };
+    let git_la = |dir: &Path| {
+        let (mut la, mut ld) = (0.0, 0.0);
+        for line in git_in(dir, &["diff", "--numstat", "HEAD~2", "HEAD"]).lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            la += f[0].parse::<f64>().unwrap_or(0.0);
+            ld += f[1].parse::<f64>().unwrap_or(0.0);
+        }
+        (Some(la), Some(ld))
+    };
+    // Only src/main.rs and README.md (a driver not configured binary) have lines here.
+    assert_eq!(score_la(repo.path()), (Some(21.0), Some(0.0)));
+    assert_eq!(score_la(repo.path()), git_la(repo.path()));
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("bare.git");
+    let from = repo.path().to_str().unwrap();
+    git_in(
+        tmp.path(),
+        &["clone", "-q", "--bare", from, bare.to_str().unwrap()],
+    );
+    assert_eq!(score_la(&bare), git_la(&bare));
+    assert!(score_la(&bare).0 > Some(21.0));
+}
+
 /// The one pack index under `dir`'s `.git`.
 fn pack_index(dir: &Path) -> String {
     let packs = dir.join(".git/objects/pack");
