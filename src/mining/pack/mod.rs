@@ -172,10 +172,6 @@ impl BaseCache {
         Some((*kind, data.clone()))
     }
 
-    fn contains(&self, key: (usize, u64)) -> bool {
-        self.entries.contains_key(&key)
-    }
-
     fn put(&mut self, key: (usize, u64), kind: ObjectType, data: Arc<[u8]>) {
         if data.len() > self.limit / 4 {
             return;
@@ -242,14 +238,22 @@ impl Packs {
     /// else is inflated.
     pub fn read_blob(&mut self, id: Oid, limit: u64) -> Option<BlobRead> {
         let at = self.locate(id)?;
-        if !self.cache.contains(at) {
-            let size = self.stored_size(at)?;
-            if size > limit {
-                return Some(BlobRead::Larger(size));
+        // Cached as the base of another object's delta, it may be past the limit all the same.
+        let (kind, data) = match self.cache.get(at) {
+            Some(hit) => hit,
+            None => {
+                let size = self.stored_size(at)?;
+                if size > limit {
+                    return Some(BlobRead::Larger(size));
+                }
+                self.decode(at)?
             }
-        }
-        match self.decode(at)? {
-            (ObjectType::Blob, data) => Some(BlobRead::Content(data)),
+        };
+        match kind {
+            ObjectType::Blob if data.len() as u64 > limit => {
+                Some(BlobRead::Larger(data.len() as u64))
+            }
+            ObjectType::Blob => Some(BlobRead::Content(data)),
             _ => None,
         }
     }
