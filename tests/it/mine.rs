@@ -11,7 +11,7 @@ use riskgate::mining::pack::BlobRead;
 use riskgate::mining::{self, ChangeSpec};
 use riskgate::model::dataset::Dataset;
 
-use crate::support::{day, git_in, git_numstat, run_riskgate, score_json, TestRepo};
+use crate::support::{day, git_in, git_numstat, run_riskgate, score_json, Numstat, TestRepo};
 
 pub(crate) fn mine_repo(path: &Path) -> MinedHistory {
     let repo = mining::open_repository(path).unwrap();
@@ -615,15 +615,8 @@ fn blobs_past_the_big_file_threshold_are_binary_as_git_says() {
         repo.commit("carol", t, "data");
         t += 86_400;
     }
-    let numstat = git_numstat(repo.path(), "HEAD");
+    let numstat = mined_as_git_numstat_counts(repo.path());
     assert!(numstat.binary_entries >= 4, "{}", numstat.binary_entries);
-    let mined = mine_repo(repo.path());
-    assert_eq!(mined.rows.len(), numstat.commits.len());
-    for r in &mined.rows {
-        let (la, ld, nf) = numstat.commits[&r.commit_id];
-        let s = &r.signals;
-        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
-    }
     let last = score_json(repo.path().to_str().unwrap(), "HEAD~1");
     let (la, ld, _) = numstat.commits[&repo.git(&["rev-parse", "HEAD"]).trim().to_string()];
     assert_eq!(
@@ -663,14 +656,7 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     repo.git(&["mv", "deps.lock", "deps.txt"]);
     repo.write("deps.txt", TestRepo::lines("dependency ", 81));
     repo.commit("bob", t, "rename");
-    let numstat = git_numstat(repo.path(), "HEAD");
-    let mined = mine_repo(repo.path());
-    assert_eq!(mined.rows.len(), numstat.commits.len());
-    for r in &mined.rows {
-        let (la, ld, nf) = numstat.commits[&r.commit_id];
-        let s = &r.signals;
-        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
-    }
+    mined_as_git_numstat_counts(repo.path());
     let score_la = |dir: &Path| {
         let v = score_json(dir.to_str().unwrap(), "HEAD~2");
         (v["features"]["la"].as_f64(), v["features"]["ld"].as_f64())
@@ -696,6 +682,20 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     );
     assert_eq!(score_la(&bare), git_la(&bare));
     assert!(score_la(&bare).0 > Some(21.0));
+}
+
+/// Mines `dir` and asserts that each row's la, ld and nf are what `git log --numstat` gives
+/// for its commit; git's figures.
+fn mined_as_git_numstat_counts(dir: &Path) -> Numstat {
+    let numstat = git_numstat(dir, "HEAD");
+    let mined = mine_repo(dir);
+    assert_eq!(mined.rows.len(), numstat.commits.len());
+    for r in &mined.rows {
+        let (la, ld, nf) = numstat.commits[&r.commit_id];
+        let s = &r.signals;
+        assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
+    }
+    numstat
 }
 
 /// The one pack index under `dir`'s `.git`.
