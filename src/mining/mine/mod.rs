@@ -131,8 +131,8 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
             Some(renames)
         }
         Ok(Err(e)) => {
-            // Said with the other warnings once the walk is done; logged too, it was said
-            // twice, and before the error of a walk that then failed.
+            // Said once, with the other warnings when the walk is done: a log line here said
+            // it twice, and before the error of a walk that then failed.
             out.warnings.push(format!(
                 "renames were detected by libgit2, not git ({e}): a few renamed files may be counted as added and deleted"
             ));
