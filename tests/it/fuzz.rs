@@ -20,7 +20,7 @@ use riskgate::features::coverage::{coverage_delta, CoverageReport};
 use riskgate::github::events::{parse_event, Event};
 use riskgate::github::webhook::{sign, verify_signature, Signature, SignatureError};
 use riskgate::labels::incident_input::{incidents_from_csv, incidents_from_json};
-use riskgate::mining::pack::{Packs, TreeData};
+use riskgate::mining::pack::{BlobRead, Packs, TreeData};
 use riskgate::model::dataset::Dataset;
 
 const DEFAULT_CASES: u32 = 64;
@@ -1078,22 +1078,49 @@ fn pack_dir() -> PathBuf {
     git_dir
 }
 
-/// Every seed object (and `extra`) read from a git dir holding `pack` and `idx`.
+/// The size limit blobs are read within in [`read_all`]: the seed's blobs fall on both sides.
+const BLOB_LIMIT: u64 = 64;
+
+/// Every seed object (and `extra`) read from a git dir holding `pack` and `idx`, and each
+/// read again as a blob within [`BLOB_LIMIT`].
 fn read_all(pack: &[u8], idx: &[u8], extra: &[git2::Oid]) -> Result<(), TestCaseError> {
     let git_dir = pack_dir();
     let base = git_dir.join("objects/pack/pack-fuzz");
     std::fs::write(base.with_extension("pack"), pack).unwrap();
     std::fs::write(base.with_extension("idx"), idx).unwrap();
-    let (_, largest) = largest_allocation(|| {
+    let (disagreeing, largest) = largest_allocation(|| {
         let mut packs = Packs::open(&git_dir);
+        // Sized before read, from a reader of its own (nothing cached): the same blobs, and
+        // those past the limit by the size their content has.
+        let mut sized = Packs::open(&git_dir);
+        let mut disagreeing = Vec::new();
         for id in pack_seed().ids.iter().chain(extra) {
-            if let Some((kind, data)) = packs.read(*id) {
-                if kind == git2::ObjectType::Tree {
-                    let _ = TreeData::parse(*id, &data).map(|t| t.iter().count());
+            let read = packs.read(*id);
+            if let Some((kind, data)) = &read {
+                if *kind == git2::ObjectType::Tree {
+                    let _ = TreeData::parse(*id, data).map(|t| t.iter().count());
                 }
             }
+            let agrees = match (sized.read_blob(*id, BLOB_LIMIT), read) {
+                (Some(BlobRead::Content(c)), Some((git2::ObjectType::Blob, data))) => c == data,
+                (Some(BlobRead::Content(_)), _) => false,
+                (Some(BlobRead::Larger(n)), Some((git2::ObjectType::Blob, data))) => {
+                    n > BLOB_LIMIT && n == data.len() as u64
+                }
+                (Some(BlobRead::Larger(n)), _) => n > BLOB_LIMIT,
+                (None, Some((git2::ObjectType::Blob, _))) => false,
+                (None, _) => true,
+            };
+            if !agrees {
+                disagreeing.push(*id);
+            }
         }
+        disagreeing
     });
+    prop_assert!(
+        disagreeing.is_empty(),
+        "read_blob differs on {disagreeing:?}"
+    );
     // Inflating a stream may yield a thousand times its size; nothing may be reserved
     // merely because a header claims it.
     let budget = 2048 * (pack.len() + idx.len()) + (16 << 20);
@@ -1225,6 +1252,17 @@ fn seeds_read_back_whole() {
     for id in &seed.ids {
         assert!(packs.read(*id).is_some(), "{id}");
     }
+    // Its blobs fall on both sides of the limit they are sized against.
+    let mut sized = Packs::open(&git_dir);
+    let (mut within, mut past) = (0, 0);
+    for id in &seed.ids {
+        match sized.read_blob(*id, BLOB_LIMIT) {
+            Some(BlobRead::Content(_)) => within += 1,
+            Some(BlobRead::Larger(_)) => past += 1,
+            None => {}
+        }
+    }
+    assert!(within > 0 && past > 0, "{within} within, {past} past");
 }
 
 // --- packs built by hand ---
