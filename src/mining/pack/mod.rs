@@ -150,6 +150,13 @@ pub enum BlobRead {
     Larger(u64),
 }
 
+/// What [`Packs::decode`] makes of an entry.
+enum Decoding {
+    Object(ObjectType, Arc<[u8]>),
+    /// Past the limit asked: its size.
+    Larger(u64),
+}
+
 /// A decoded object: when it was last used, its type and content.
 type Decoded = (u64, ObjectType, Arc<[u8]>);
 
@@ -230,67 +237,21 @@ impl Packs {
     /// Object `id` as (type, content), if one of the packs has it and it can be decoded.
     pub fn read(&mut self, id: Oid) -> Option<(ObjectType, Arc<[u8]>)> {
         let at = self.locate(id)?;
-        self.decode(at)
+        match self.decode(at, u64::MAX)? {
+            Decoding::Object(kind, data) => Some((kind, data)),
+            Decoding::Larger(_) => None,
+        }
     }
 
     /// Blob `id`, if one of the packs has it: its content when it is at most `limit` bytes,
-    /// else only its size, which the entry's header (or its delta's) gives before anything
-    /// else is inflated.
+    /// else only its size (see [`Packs::decode`]).
     pub fn read_blob(&mut self, id: Oid, limit: u64) -> Option<BlobRead> {
         let at = self.locate(id)?;
-        // Cached as the base of another object's delta, it may be past the limit all the same.
-        let (kind, data) = match self.cache.get(at) {
-            Some(hit) => hit,
-            None => {
-                let size = self.stored_size(at)?;
-                if size > limit {
-                    return Some(BlobRead::Larger(size));
-                }
-                self.decode(at)?
-            }
-        };
-        match kind {
-            ObjectType::Blob if data.len() as u64 > limit => {
-                Some(BlobRead::Larger(data.len() as u64))
-            }
-            ObjectType::Blob => Some(BlobRead::Content(data)),
-            _ => None,
+        match self.decode(at, limit)? {
+            Decoding::Object(ObjectType::Blob, data) => Some(BlobRead::Content(data)),
+            Decoding::Object(..) => None,
+            Decoding::Larger(size) => Some(BlobRead::Larger(size)),
         }
-    }
-
-    /// The size of the object at `at`: its header's for a whole object, the target size at
-    /// the head of its delta for a delta (a few bytes of it inflated).
-    fn stored_size(&mut self, at: (usize, u64)) -> Option<u64> {
-        let (entry, size, data_at) = self.header(at)?;
-        if let Entry::Whole(_) = entry {
-            return Some(size);
-        }
-        // Two varints of at most 10 bytes: the base's size, then the target's.
-        let mut head = [0u8; 20];
-        let mut input = [0u8; 512];
-        let (mut got, mut offset) = (0, data_at);
-        self.inflater.reset(true);
-        while got < head.len() {
-            let n = self.packs[at.0].read_at(&mut input, offset)?;
-            let (in_before, out_before) = (self.inflater.total_in(), self.inflater.total_out());
-            let status = self
-                .inflater
-                .decompress(&input[..n], &mut head[got..], FlushDecompress::None)
-                .ok()?;
-            let used = self.inflater.total_in() - in_before;
-            let produced = (self.inflater.total_out() - out_before) as usize;
-            got += produced;
-            offset += used;
-            if status == Status::StreamEnd {
-                break;
-            }
-            if used == 0 && produced == 0 {
-                return None;
-            }
-        }
-        let mut i = 0;
-        varint(&head[..got], &mut i)?;
-        varint(&head[..got], &mut i)
     }
 
     fn locate(&self, id: Oid) -> Option<(usize, u64)> {
@@ -301,18 +262,36 @@ impl Packs {
     }
 
     /// The object at `at`: down its delta chain to a cached object or a whole one, then the
-    /// deltas applied back up, each result cached.
-    fn decode(&mut self, mut at: (usize, u64)) -> Option<(ObjectType, Arc<[u8]>)> {
+    /// deltas applied back up, each result cached. An object larger than `limit` is only
+    /// sized: a whole one by its entry's header, before anything is inflated; a delta by the
+    /// target size at the head of its own delta, before its chain is followed.
+    fn decode(&mut self, mut at: (usize, u64), limit: u64) -> Option<Decoding> {
         let mut deltas: Vec<((usize, u64), Vec<u8>)> = Vec::new();
         let (kind, mut data) = loop {
-            if let Some(hit) = self.cache.get(at) {
-                break hit;
+            if let Some((kind, data)) = self.cache.get(at) {
+                // Cached as the base of another object's delta, it may be past the limit.
+                if deltas.is_empty() && data.len() as u64 > limit {
+                    return Some(Decoding::Larger(data.len() as u64));
+                }
+                break (kind, data);
             }
             let (entry, size, data_at) = self.header(at)?;
+            if deltas.is_empty() && matches!(entry, Entry::Whole(_)) && size > limit {
+                return Some(Decoding::Larger(size));
+            }
             if size > MAX_OBJECT {
                 return None;
             }
             let content = self.inflate(at.0, data_at, size)?;
+            if deltas.is_empty() && !matches!(entry, Entry::Whole(_)) {
+                // The delta's head: the base's size, then the target's.
+                let mut i = 0;
+                varint(&content, &mut i)?;
+                let target = varint(&content, &mut i)?;
+                if target > limit {
+                    return Some(Decoding::Larger(target));
+                }
+            }
             match entry {
                 Entry::Whole(kind) => {
                     let content: Arc<[u8]> = content.into();
@@ -336,7 +315,7 @@ impl Packs {
             data = apply_delta(&data, &delta)?.into();
             self.cache.put(at, kind, data.clone());
         }
-        Some((kind, data))
+        Some(Decoding::Object(kind, data))
     }
 
     /// How the entry at `at` is stored, its inflated size, and where its zlib data starts.
