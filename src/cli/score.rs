@@ -75,7 +75,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         &ChangeSpec {
             base: args.base.clone(),
             head: args.head.clone(),
-            deadline: None,
+            ..Default::default()
         },
     )?;
     let coverage = match (args.coverage_base.as_deref(), args.coverage_head.as_deref()) {

@@ -16,7 +16,7 @@ use crate::config::RepoConfig;
 use crate::engine;
 use crate::github::client::{CheckRunId, CheckRunUpdate, RepoId};
 use crate::github::{render, CHECK_NAME};
-use crate::mining::{self, ChangeSpec};
+use crate::mining::{self, AttributeSource, ChangeSpec};
 use crate::model::Band;
 use crate::store::{Job, NewAuditEvent};
 use crate::time::now_ms;
@@ -72,6 +72,7 @@ impl Worker {
                         base: Some(base_sha),
                         head: Some(head_sha),
                         deadline: Some(deadline),
+                        attributes: AttributeSource::BaseBranch,
                     },
                 )?;
                 Ok::<_, mining::MiningError>((config, mined))

@@ -70,8 +70,13 @@ pub(super) fn attribute_lines(
             let work = &work;
             let theirs = &theirs;
             let git_dir = repo.path().to_path_buf();
+            let attributes = objects.committed_attributes.clone();
             scope.spawn(move || {
-                let repo = Repository::open(&git_dir)?;
+                // libgit2's blob diffs read the handle's attributes: both handles read the same.
+                let repo = match &attributes {
+                    Some(attributes) => attributes.reading(&git_dir)?,
+                    None => Repository::open(&git_dir)?,
+                };
                 let mut objects = if reads_packs {
                     ObjectCache::reading_packs(&repo)
                 } else {

@@ -5,6 +5,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use git2::{ErrorCode, Oid, Repository};
 
+use super::attributes::{AttributeSource, CommittedAttributes};
 use super::attribution::attribute_lines;
 use super::identity::Identities;
 use super::index::{self, HistoryIndex};
@@ -23,6 +24,8 @@ pub struct ChangeSpec {
     /// Give up with [`MiningError::TimedOut`] once this instant has passed (the App's limit on
     /// one scoring); `None` runs to the end.
     pub deadline: Option<std::time::Instant>,
+    /// Where the attributes that make a file binary come from (the App: the base branch's).
+    pub attributes: AttributeSource,
 }
 
 /// A mined change: the snapshot the pure signals are computed from, and facts about it.
@@ -65,6 +68,22 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
 
     let base_tree = base_commit.tree()?;
     let mut objects = ObjectCache::reading_packs(repo);
+    let with_base_attributes = match spec.attributes {
+        AttributeSource::Repository => None,
+        AttributeSource::BaseBranch => {
+            let attributes = CommittedAttributes::for_diff(
+                repo,
+                &mut objects,
+                repo.find_commit(revs.base_tip)?.tree_id(),
+                base_tree.id(),
+                head_commit.tree_id(),
+            )?;
+            let handle = attributes.reading(repo.path())?;
+            objects.committed_attributes = Some(std::sync::Arc::new(attributes));
+            Some(handle)
+        }
+    };
+    let repo = with_base_attributes.as_ref().unwrap_or(repo);
     let files = diff_of_change(
         repo,
         &mut objects,

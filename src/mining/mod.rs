@@ -1,6 +1,7 @@
 //! git2: resolve the change, diff it, and gather the history its signals need (blocking).
 
 pub mod ancestry;
+mod attributes;
 mod attribution;
 mod change;
 mod diff;
@@ -17,6 +18,7 @@ pub mod renames;
 mod repo;
 mod tree_diff;
 
+pub use attributes::AttributeSource;
 pub use change::{mine_change, ChangeSpec, MinedChange};
 pub use diff::{diff_change, diff_change_detailed, DiffedFile, Hunk, PendingFile};
 pub use line_diff::LineDiffs;

@@ -72,6 +72,9 @@ pub struct ObjectCache {
     big_file_bytes: u64,
     /// Whether the attributes make a path binary, by path ([`ObjectCache::binary_by_attributes`]).
     binary_paths: HashMap<String, bool>,
+    /// The committed attributes the repository handle read with this cache reads in place
+    /// of its work tree's and index's, if any: another thread's handle must read them too.
+    pub(super) committed_attributes: Option<std::sync::Arc<super::attributes::CommittedAttributes>>,
     trees: HashMap<Oid, Rc<TreeData>>,
     tree_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
@@ -95,6 +98,7 @@ impl ObjectCache {
             packs: None,
             big_file_bytes: configured.unwrap_or(BIG_FILE_BYTES),
             binary_paths: HashMap::new(),
+            committed_attributes: None,
             trees: HashMap::new(),
             tree_bytes: 0,
             blobs: HashMap::new(),

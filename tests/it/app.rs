@@ -11,7 +11,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::*;
-use crate::support::{database, riskgate, Db};
+use crate::support::{database, riskgate, Db, TestRepo};
 
 async fn opened_then_synchronize(db: Db) {
     let database = database(db);
@@ -593,6 +593,49 @@ async fn sqlite_base_config_wins_and_accept_risk_needs_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_base_config_wins_and_accept_risk_needs_write() {
     base_config_and_accept_risk(Db::Postgres).await;
+}
+
+/// The App's mirror is bare, and the `.gitattributes` committed on the base branch apply there
+/// as in a checkout of it: a lock file it marks `-diff` adds no lines to the score. The pull
+/// request's own attributes do not apply: it cannot mark its own code binary.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_base_branchs_attributes_apply_in_the_mirror() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin_with(
+        &[
+            (".gitattributes", "*.lock -diff\n".into()),
+            ("deps.lock", TestRepo::lines("dependency ", 10)),
+            ("src/app.rs", TestRepo::lines("l", 50)),
+        ],
+        &[
+            (".gitattributes", "*.lock -diff\n*.rs -diff\n".into()),
+            ("deps.lock", TestRepo::lines("dependency ", 2000)),
+            ("src/app.rs", TestRepo::lines("l", 53)),
+        ],
+    );
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(&server, "pull_request", "d-attrs", &bytes(&opened), SECRET).await;
+    assert_eq!(status, 202);
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let latest = || async {
+        store
+            .latest_score(&format!("{OWNER}/{NAME}"), 2)
+            .await
+            .unwrap()
+    };
+    wait_for("the score", LONG, || async { latest().await.is_some() }).await;
+    let features = latest().await.unwrap().features;
+    // src/app.rs's 3 lines and the pull request's own .gitattributes line; the lock file is
+    // a file with no lines.
+    assert_eq!(features["la"], 4.0, "{features}");
+    assert_eq!(features["nf"], 3.0, "{features}");
+    server.wait_until_drained().await;
+    store.close().await;
 }
 
 async fn coverage_artifact_then_accept(db: Db) {

@@ -42,16 +42,32 @@ pub(crate) struct Origin {
 /// main with one file; PR #2's head adds `added` lines in a new file by a new author.
 /// `base_config` goes on main, `head_config` in the PR.
 pub(crate) fn origin(added: usize, base_config: Option<&str>, head_config: Option<&str>) -> Origin {
+    let config = |c: Option<&str>| c.map(|c| (".github/riskgate.yml", c.to_string()));
+    let base = [("src/app.rs", TestRepo::lines("l", 50))];
+    let head = [("src/payments/charge.rs", TestRepo::lines("c", added))];
+    origin_with(
+        &base
+            .into_iter()
+            .chain(config(base_config))
+            .collect::<Vec<_>>(),
+        &head
+            .into_iter()
+            .chain(config(head_config))
+            .collect::<Vec<_>>(),
+    )
+}
+
+/// main with the files `base` (written by alice); PR #2's head writes the files `head` over it
+/// (carol, a new author).
+pub(crate) fn origin_with(base: &[(&str, String)], head: &[(&str, String)]) -> Origin {
     let work = TestRepo::new();
-    work.write("src/app.rs", TestRepo::lines("l", 50));
-    if let Some(c) = base_config {
-        work.write(".github/riskgate.yml", c);
+    for (path, text) in base {
+        work.write(path, text);
     }
     work.commit("alice", day(2024, 1, 1), "Import");
     work.git(&["checkout", "-q", "-b", "feature"]);
-    work.write("src/payments/charge.rs", TestRepo::lines("c", added));
-    if let Some(c) = head_config {
-        work.write(".github/riskgate.yml", c);
+    for (path, text) in head {
+        work.write(path, text);
     }
     let head = work.commit("carol", day(2024, 2, 1), "Charge cards");
     let root = tempfile::tempdir().unwrap();

@@ -89,7 +89,7 @@ pub(crate) fn assert_score_equals_mine(path: &Path, mined: &MinedHistory, commit
             &ChangeSpec {
                 base: Some(format!("{sha}^")),
                 head: Some(sha.to_string()),
-                deadline: None,
+                ..Default::default()
             },
         )
         .unwrap();
@@ -682,6 +682,71 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     );
     assert_eq!(score_la(&bare), git_la(&bare));
     assert!(score_la(&bare).0 > Some(21.0));
+}
+
+/// In a bare mirror, as the App reads one, the attributes committed at the base branch's tip
+/// make files binary, root and nested `.gitattributes` alike: the counts are `git diff`'s in a
+/// checkout of the base branch. The change's own attributes do not apply, and without the base
+/// branch's the mirror counts as git does in a bare repository.
+#[test]
+fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
+    let repo = TestRepo::new();
+    repo.write(".gitattributes", "*.lock -diff\n");
+    repo.write("web/.gitattributes", "*.gen binary\n");
+    repo.write("deps.lock", TestRepo::lines("dependency ", 10));
+    repo.write("web/api.gen", TestRepo::lines("generated ", 10));
+    repo.write("src/main.rs", TestRepo::lines("code ", 10));
+    repo.commit("alice", day(2024, 1, 1), "start");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.write("deps.lock", TestRepo::lines("dependency ", 500));
+    repo.write("web/api.gen", TestRepo::lines("generated ", 300));
+    repo.write("src/main.rs", TestRepo::lines("code ", 13));
+    // The change cannot make its own lines binary.
+    repo.write(".gitattributes", "*.lock -diff\n*.rs -diff\n");
+    repo.commit("mallory", day(2024, 1, 2), "bump");
+    repo.git(&["checkout", "-q", "main"]);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("mirror.git");
+    let from = repo.path().to_str().unwrap();
+    git_in(
+        tmp.path(),
+        &["clone", "-q", "--bare", from, bare.to_str().unwrap()],
+    );
+    let lines = |dir: &Path, attributes| {
+        let mined = mining::mine_change(
+            &mining::open_repository(dir).unwrap(),
+            &ChangeSpec {
+                base: Some("main".into()),
+                head: Some("feature".into()),
+                attributes,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let files = &mined.snapshot.files;
+        let la = files.iter().map(|f| f.added).sum::<u64>();
+        let ld = files.iter().map(|f| f.deleted).sum::<u64>();
+        (la, ld)
+    };
+    let git_lines = |dir: &Path| {
+        let (mut la, mut ld) = (0, 0);
+        for line in git_in(dir, &["diff", "--numstat", "main", "feature"]).lines() {
+            let f: Vec<&str> = line.split('\t').collect();
+            la += f[0].parse::<u64>().unwrap_or(0);
+            ld += f[1].parse::<u64>().unwrap_or(0);
+        }
+        (la, ld)
+    };
+    // src/main.rs's 3 lines and the change's own .gitattributes line.
+    let in_the_mirror = lines(&bare, mining::AttributeSource::BaseBranch);
+    assert_eq!(in_the_mirror, (4, 0));
+    assert_eq!(in_the_mirror, git_lines(repo.path()));
+    assert_eq!(
+        lines(&bare, mining::AttributeSource::Repository),
+        git_lines(&bare)
+    );
+    assert!(git_lines(&bare).0 > 700);
 }
 
 /// Mines `dir` and asserts that each row's la, ld and nf are what `git log --numstat` gives

@@ -12,7 +12,7 @@ fn mine(repo: &TestRepo, base: &str, head: &str) -> MinedChange {
         &ChangeSpec {
             base: Some(base.into()),
             head: Some(head.into()),
-            deadline: None,
+            ..Default::default()
         },
     )
     .unwrap()
@@ -302,7 +302,7 @@ fn shallow_clone_scores_with_the_history_present() {
         &ChangeSpec {
             base: Some("origin/main".into()),
             head: Some("origin/feature".into()),
-            deadline: None,
+            ..Default::default()
         },
     )
     .unwrap();
@@ -335,7 +335,7 @@ fn shallow_clone_scores_with_the_history_present() {
         &ChangeSpec {
             base: Some("origin/main".into()),
             head: Some("origin/feature".into()),
-            deadline: None,
+            ..Default::default()
         },
     )
     .unwrap_err()

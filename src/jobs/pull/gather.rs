@@ -15,7 +15,7 @@ use crate::features::review::{review_signals, Review, ReviewSignals};
 use crate::github::client::RepoId;
 use crate::jobs::payload::ScoreJob;
 use crate::jobs::{JobError, MirrorGuard, Worker};
-use crate::mining::{self, ChangeSpec, MinedChange};
+use crate::mining::{self, AttributeSource, ChangeSpec, MinedChange};
 use crate::model::Model;
 use crate::report::{PreviousScore, ScoreReport};
 use crate::store::Job;
@@ -133,6 +133,7 @@ impl Worker {
                             base: Some(base_rev),
                             head: Some(head),
                             deadline: Some(deadline),
+                            attributes: AttributeSource::BaseBranch,
                         },
                     )
                 })
