@@ -7,7 +7,7 @@ use anyhow::Context as _;
 
 use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::CoverageReport;
-use crate::mining::{self, ChangeSpec};
+use crate::mining::{self, AttributeSource, ChangeSpec};
 use crate::model::file::load_model;
 use crate::report::printable;
 
@@ -49,6 +49,11 @@ pub struct ScoreArgs {
     /// Also write the report as markdown to FILE, whatever --format prints.
     #[arg(long, value_name = "FILE")]
     pub markdown_out: Option<PathBuf>,
+    /// Where the attributes that make a file binary come from: as git reads them here (the
+    /// work tree's `.gitattributes`), or the `.gitattributes` committed on the base branch, as
+    /// the App reads them in its bare mirrors.
+    #[arg(long, value_enum, default_value_t = AttributeSource::Repository)]
+    pub attributes: AttributeSource,
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -75,6 +80,7 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
         &ChangeSpec {
             base: args.base.clone(),
             head: args.head.clone(),
+            attributes: args.attributes,
             ..Default::default()
         },
     )?;

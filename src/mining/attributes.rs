@@ -17,7 +17,7 @@ use super::{commit_paths, ObjectCache};
 const MAX_ATTRIBUTES_FILE_BYTES: usize = 100 << 20;
 
 /// Where the attributes that make a file binary to `git diff` are read from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttributeSource {
     /// As git reads them in the repository: the work tree's `.gitattributes`, then the
     /// index's (none in a bare repository), `info/attributes`, the global and system files.

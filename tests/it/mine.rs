@@ -747,6 +747,26 @@ fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
         git_lines(&bare)
     );
     assert!(git_lines(&bare).0 > 700);
+    // `score --attributes base-branch` scores the mirror as the App does.
+    let (code, out, err) = run_riskgate(&[
+        "score",
+        "--repo",
+        bare.to_str().unwrap(),
+        "--base",
+        "main",
+        "--head",
+        "feature",
+        "--attributes",
+        "base-branch",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let features = &serde_json::from_str::<serde_json::Value>(&out).unwrap()["features"];
+    assert_eq!(
+        (features["la"].as_f64(), features["ld"].as_f64()),
+        (Some(4.0), Some(0.0))
+    );
 }
 
 /// Mines `dir` and asserts that each row's la, ld and nf are what `git log --numstat` gives
