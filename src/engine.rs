@@ -24,11 +24,11 @@ pub struct CoverageInputs {
 /// The repository's own settings file at the base revision, read once, or a clear error
 /// naming the file.
 fn own_layer(mined: &MinedChange) -> anyhow::Result<Option<Layer>> {
-    Ok(mined
-        .config
-        .as_deref()
-        .map(|text| Layer::parse(mining::CONFIG_PATH, text))
-        .transpose()?)
+    Ok(match &mined.config {
+        None => None,
+        Some(Ok(text)) => Some(Layer::parse(mining::CONFIG_PATH, text)?),
+        Some(Err(too_large)) => return Err(too_large.clone().into()),
+    })
 }
 
 /// Signals, score and explanation of a mined change, under the repository's own settings (the

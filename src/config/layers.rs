@@ -175,10 +175,7 @@ impl Layer {
             message,
         };
         if text.len() > MAX_CONFIG_BYTES {
-            return Err(invalid(format!(
-                "the file is {} bytes; at most {MAX_CONFIG_BYTES} (64 KiB) are read",
-                text.len()
-            )));
+            return Err(ConfigError::too_large(source_name, text.len() as u64));
         }
         let raw = if text.trim().is_empty() {
             RawLayer::default()

@@ -144,13 +144,25 @@ pub struct ThresholdConfig {
     pub high: f64,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ConfigError {
     #[error("{source_name}: {message}")]
     Invalid {
         source_name: String,
         message: String,
     },
+}
+
+impl ConfigError {
+    /// The refusal of the file `source_name` of `bytes` bytes, more than is read.
+    pub fn too_large(source_name: &str, bytes: u64) -> ConfigError {
+        ConfigError::Invalid {
+            source_name: source_name.to_string(),
+            message: format!(
+                "the file is {bytes} bytes; at most {MAX_CONFIG_BYTES} (64 KiB) are read"
+            ),
+        }
+    }
 }
 
 impl RepoConfig {

@@ -89,7 +89,9 @@ impl Worker {
             .head_ref
             .strip_prefix("refs/heads/")
             .unwrap_or(&group.head_ref);
-        if let Some(Err(e)) = config_text.map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t)) {
+        let config =
+            config_text.map(|f| f.and_then(|t| RepoConfig::parse(mining::CONFIG_PATH, &t)));
+        if let Some(Err(e)) = config {
             let message = format!(
                 "riskgate could not read its settings from the base branch `{base_branch}`, so \
                  it did not score the merge group `{group_name}`: {e}"

@@ -9,10 +9,10 @@ use super::attributes::{AttributeSource, CommittedAttributes};
 use super::attribution::attribute_lines;
 use super::identity::Identities;
 use super::index::{self, HistoryIndex};
-use super::repo::{default_branch, read_blob_text, resolve};
+use super::repo::{default_branch, resolve, settings_in, SettingsFile};
 use super::{
     diff_trees_cached, renames, LineDiffs, MiningError, ObjectCache, RenameSource,
-    UnreadableCommits, CONFIG_PATH,
+    UnreadableCommits,
 };
 use crate::features::{directory, subsystem, AuthorCommit, AuthorExperience, FileChange, Snapshot};
 
@@ -36,8 +36,8 @@ pub struct MinedChange {
     pub head: Oid,
     /// The revision the base was taken from (the merge-base of it and head is `base`).
     pub base_from: String,
-    /// Text of `.github/riskgate.yml` at the base revision's tip, if there is one.
-    pub config: Option<String>,
+    /// `.github/riskgate.yml` at the base revision's tip, if there is one.
+    pub config: Option<SettingsFile>,
     pub shallow: bool,
     /// Commits in base..head (merges included).
     pub commits: usize,
@@ -142,7 +142,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     let blame = Some(blame);
     let change_time = head_commit.author().when().seconds();
     // The base branch's own settings, not the merge-base's: the bar in force now.
-    let config = read_blob_text(repo, &repo.find_commit(revs.base_tip)?.tree()?, CONFIG_PATH);
+    let config = settings_in(repo, &repo.find_commit(revs.base_tip)?.tree()?);
 
     Ok(MinedChange {
         snapshot: Snapshot {

@@ -6,6 +6,7 @@ use std::path::Path;
 use git2::{ErrorCode, Oid, Repository};
 
 use super::{MiningError, CONFIG_PATH};
+use crate::config::{ConfigError, MAX_CONFIG_BYTES};
 
 pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
     Repository::discover(path).map_err(|e| {
@@ -95,18 +96,32 @@ pub fn default_branch(repo: &Repository) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Text of `.github/riskgate.yml` at revision `rev`, if the file exists there.
-pub fn config_at(repo: &Repository, rev: &str) -> Result<Option<String>, MiningError> {
+/// The settings file `.github/riskgate.yml` as read from a repository: its text, or the
+/// refusal of a file larger than [`MAX_CONFIG_BYTES`], whose size is read and content is not.
+pub type SettingsFile = Result<String, ConfigError>;
+
+/// The settings file at revision `rev`, if it exists there.
+pub fn config_at(repo: &Repository, rev: &str) -> Result<Option<SettingsFile>, MiningError> {
     let commit = repo.find_commit(resolve(repo, rev)?)?;
-    Ok(read_blob_text(repo, &commit.tree()?, CONFIG_PATH))
+    Ok(settings_in(repo, &commit.tree()?))
 }
 
-pub(super) fn read_blob_text(
-    repo: &Repository,
-    tree: &git2::Tree<'_>,
-    path: &str,
-) -> Option<String> {
-    let entry = tree.get_path(Path::new(path)).ok()?;
-    let blob = repo.find_blob(entry.id()).ok()?;
-    Some(String::from_utf8_lossy(blob.content()).into_owned())
+/// The settings file of `tree`, if it has one.
+pub(super) fn settings_in(repo: &Repository, tree: &git2::Tree<'_>) -> Option<SettingsFile> {
+    let entry = tree.get_path(Path::new(CONFIG_PATH)).ok()?;
+    settings_blob(repo, entry.id())
+}
+
+/// The settings file that is blob `id`, sized before it is read; `None` when it is not a
+/// readable blob.
+pub(super) fn settings_blob(repo: &Repository, id: Oid) -> Option<SettingsFile> {
+    let (bytes, kind) = repo.odb().ok()?.read_header(id).ok()?;
+    if kind != git2::ObjectType::Blob {
+        return None;
+    }
+    if bytes > MAX_CONFIG_BYTES {
+        return Some(Err(ConfigError::too_large(CONFIG_PATH, bytes as u64)));
+    }
+    let blob = repo.find_blob(id).ok()?;
+    Some(Ok(String::from_utf8_lossy(blob.content()).into_owned()))
 }

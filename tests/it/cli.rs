@@ -286,6 +286,35 @@ fn invalid_repo_config_is_named() {
     );
 }
 
+/// A settings file past 64 KiB is refused by its size, read before its content, loose and
+/// packed alike.
+#[test]
+fn an_oversized_repo_config_is_refused_by_its_size() {
+    let repo = repo_with_change();
+    repo.git(&["checkout", "-q", "main"]);
+    let comments = |n: usize| "# padding\n".repeat(n);
+    repo.write(".github/riskgate.yml", comments(100_000));
+    repo.commit("alice", day(2022, 3, 1), "Pad config");
+    repo.write(".github/riskgate.yml", comments(100_001));
+    repo.commit("alice", day(2022, 3, 2), "Pad config more");
+    let dir = repo.path().to_str().unwrap();
+    for packed in [false, true] {
+        if packed {
+            repo.git(&["gc", "-q", "--aggressive"]);
+        }
+        let (code, _, err) = run_riskgate(&[
+            "score", "--repo", dir, "--base", "main", "--head", "feature",
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert!(
+            err.contains(".github/riskgate.yml")
+                && err.contains(&format!("{} bytes", comments(100_001).len()))
+                && err.contains("64 KiB"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn coverage_reports_give_delta_and_patch_coverage() {
     let repo = repo_with_change();

@@ -34,7 +34,7 @@ impl Worker {
             let rev = format!("refs/heads/{default_branch}");
             let refs = vec![rev.clone()];
             guard
-                .blocking(move || -> Result<Option<String>, JobError> {
+                .blocking(move || -> Result<Option<mining::SettingsFile>, JobError> {
                     let path = mirrors
                         .fetch(&full_name, Some(&token), &refs)
                         .map_err(fetch_error)?;
@@ -45,7 +45,7 @@ impl Worker {
                 .await??
         };
         let config = match config_text
-            .map(|t| RepoConfig::parse(mining::CONFIG_PATH, &t))
+            .map(|f| f.and_then(|t| RepoConfig::parse(mining::CONFIG_PATH, &t)))
             .transpose()
         {
             Ok(c) => c.unwrap_or_default(),

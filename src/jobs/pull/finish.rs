@@ -119,6 +119,7 @@ impl Worker {
             mining::config_at(&repo, &format!("refs/heads/{base}"))
                 .ok()
                 .flatten()
+                .and_then(Result::ok)
         });
         match tokio::time::timeout(std::time::Duration::from_secs(10), read).await {
             Ok(Ok(Some(text))) => RepoConfig::parse(mining::CONFIG_PATH, &text)

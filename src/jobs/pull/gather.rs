@@ -197,13 +197,13 @@ impl Worker {
         });
     }
 
-    /// The text of the repository's settings file at `rev` of the mirror, if it has one.
+    /// The repository's settings file at `rev` of the mirror, if it has one.
     async fn config_at(
         &self,
         guard: &MirrorGuard,
         mirror: &std::path::Path,
         rev: &str,
-    ) -> Result<Option<String>, JobError> {
+    ) -> Result<Option<mining::SettingsFile>, JobError> {
         let (mirror, rev) = (mirror.to_path_buf(), rev.to_string());
         guard
             .blocking(move || {
@@ -220,10 +220,10 @@ impl Worker {
     async fn layered_config(
         &self,
         pr: &ScoreJob,
-        own: Option<String>,
+        own: Option<mining::SettingsFile>,
     ) -> Result<Result<RepoConfig, String>, JobError> {
         let own = match own
-            .map(|t| Layer::parse(mining::CONFIG_PATH, &t))
+            .map(|file| file.and_then(|t| Layer::parse(mining::CONFIG_PATH, &t)))
             .transpose()
         {
             Ok(own) => own,

@@ -23,6 +23,7 @@ use crate::mining::identity::{committed_mailmap, Identities};
 use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
+use crate::mining::repo::settings_blob;
 use crate::mining::{
     diff_commit_cached, merge_files, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
     CONFIG_PATH,
@@ -326,10 +327,8 @@ impl<'r, 'p> Pass<'r, 'p> {
             return s.clone();
         }
         let configured = config_id
-            .and_then(|id| repo.find_blob(id).ok())
-            .and_then(|b| {
-                RepoConfig::parse(CONFIG_PATH, &String::from_utf8_lossy(b.content())).ok()
-            })
+            .and_then(|id| settings_blob(repo, id)?.ok())
+            .and_then(|text| RepoConfig::parse(CONFIG_PATH, &text).ok())
             .map(|c| c.sensitive_paths)
             .unwrap_or_default();
         let s = Rc::new(
