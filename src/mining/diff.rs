@@ -211,9 +211,11 @@ pub(super) fn diffed_file(
         _ => None,
     };
     let (old_blob, new_blob) = (content(&old_side), content(&new_side));
-    // A gitlink is not a blob: no attribute makes it binary.
+    // git looks up the diff driver of regular files only: a symlink's target and a gitlink
+    // are diffed by their content whatever the attributes say.
     let by_attributes = |cache: &mut ObjectCache, path: &str, mode: FileMode| {
-        mode != FileMode::Commit && cache.binary_by_attributes(repo, path)
+        matches!(mode, FileMode::Blob | FileMode::BlobExecutable)
+            && cache.binary_by_attributes(repo, path)
     };
     let binary = old_blob.as_ref().is_some_and(|b| b.binary)
         || new_blob.as_ref().is_some_and(|b| b.binary)
