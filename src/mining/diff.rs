@@ -159,23 +159,44 @@ pub(super) fn diff_with_renames_within<'r>(
     }
 }
 
-/// One side of a changed file as the line diff reads it.
-fn side_content(repo: &Repository, cache: &mut ObjectCache, id: Oid, mode: FileMode) -> Side2 {
+/// One side of a changed file as the line diff reads it, and whether it is binary there. git
+/// looks up the diff driver of regular files only: a symlink's target and a gitlink are
+/// diffed by their content whatever the attributes say.
+fn side_content(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    id: Oid,
+    mode: FileMode,
+    path: &str,
+) -> Side2 {
     if id.is_zero() {
         return Side2::Absent;
     }
     if mode == FileMode::Commit {
         // A submodule reads as git shows it: one line naming the commit.
         let text: Arc<[u8]> = Arc::from(format!("Subproject commit {id}\n").into_bytes());
-        return Side2::Content(Rc::new(CachedBlob {
-            text: Some(text),
+        return Side2::Content {
+            blob: Rc::new(CachedBlob {
+                text: Some(text),
+                binary: false,
+                lines: 1,
+            }),
             binary: false,
-            lines: 1,
-        }));
+        };
     }
-    match cache.blob(repo, id) {
-        Some(b) => Side2::Content(b),
-        None => Side2::Missing,
+    let Some(blob) = cache.blob(repo, id) else {
+        return Side2::Missing;
+    };
+    if !matches!(mode, FileMode::Blob | FileMode::BlobExecutable) {
+        let binary = blob.binary;
+        return Side2::Content { blob, binary };
+    }
+    match cache.as_text(repo, id, blob.clone(), path) {
+        Some(text) => Side2::Content {
+            blob: text,
+            binary: false,
+        },
+        None => Side2::Content { blob, binary: true },
     }
 }
 
@@ -183,7 +204,10 @@ enum Side2 {
     Absent,
     /// In the tree but not in the object store.
     Missing,
-    Content(Rc<CachedBlob>),
+    Content {
+        blob: Rc<CachedBlob>,
+        binary: bool,
+    },
 }
 
 /// One file of a diff: its kind, and the line counts and hunks of a file added or deleted
@@ -201,26 +225,20 @@ pub(super) fn diffed_file(
     old: (Oid, FileMode),
     new: (Oid, FileMode),
 ) -> PendingFile {
+    let old_name = old_path.as_deref().unwrap_or(&path);
     let (old_side, new_side) = (
-        side_content(repo, cache, old.0, old.1),
-        side_content(repo, cache, new.0, new.1),
+        side_content(repo, cache, old.0, old.1, old_name),
+        side_content(repo, cache, new.0, new.1, &path),
     );
     let missing = matches!(old_side, Side2::Missing) || matches!(new_side, Side2::Missing);
+    let binary = [&old_side, &new_side]
+        .iter()
+        .any(|s| matches!(s, Side2::Content { binary: true, .. }));
     let content = |s: &Side2| match s {
-        Side2::Content(b) => Some(b.clone()),
+        Side2::Content { blob, .. } => Some(blob.clone()),
         _ => None,
     };
     let (old_blob, new_blob) = (content(&old_side), content(&new_side));
-    // git looks up the diff driver of regular files only: a symlink's target and a gitlink
-    // are diffed by their content whatever the attributes say.
-    let by_attributes = |cache: &mut ObjectCache, path: &str, mode: FileMode| {
-        matches!(mode, FileMode::Blob | FileMode::BlobExecutable)
-            && cache.binary_by_attributes(repo, path)
-    };
-    let binary = old_blob.as_ref().is_some_and(|b| b.binary)
-        || new_blob.as_ref().is_some_and(|b| b.binary)
-        || (!new.0.is_zero() && by_attributes(cache, &path, new.1))
-        || (!old.0.is_zero() && by_attributes(cache, old_path.as_deref().unwrap_or(&path), old.1));
     let kind = kind_of(new.1)
         .filter(|k| *k == FileKind::Submodule)
         .or_else(|| kind_of(old.1).filter(|k| *k == FileKind::Submodule))

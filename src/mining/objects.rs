@@ -19,12 +19,11 @@ pub fn count_lines(content: &[u8]) -> u64 {
     newlines + u64::from(*content.last().expect("non-empty") != b'\n')
 }
 
-/// Whether the diff driver `name` is configured `binary = true` (`diff.<name>.binary`).
-fn driver_is_binary(repo: &Repository, name: &[u8]) -> bool {
+/// Whether the diff driver `name` is configured binary or text (`diff.<name>.binary`); `None`
+/// when it is not configured either way, and the content decides.
+fn driver_binary(repo: &Repository, name: &[u8]) -> Option<bool> {
     let key = format!("diff.{}.binary", String::from_utf8_lossy(name));
-    repo.config()
-        .and_then(|c| c.get_bool(&key))
-        .unwrap_or(false)
+    repo.config().and_then(|c| c.get_bool(&key)).ok()
 }
 
 /// A blob as the diffs need it: binary or not, its line count, and (text only) its content.
@@ -70,8 +69,9 @@ pub struct ObjectCache {
     pub(super) packs: Option<pack::Packs>,
     /// Blobs larger are binary, unread ([`BIG_FILE_BYTES`]).
     big_file_bytes: u64,
-    /// Whether the attributes make a path binary, by path ([`ObjectCache::binary_by_attributes`]).
-    binary_paths: HashMap<String, bool>,
+    /// Whether the attributes make a path binary or text, by path
+    /// ([`ObjectCache::binary_by_attributes`]).
+    binary_paths: HashMap<String, Option<bool>>,
     /// The committed attributes the repository handle read with this cache reads in place
     /// of its work tree's and index's, if any: another thread's handle must read them too.
     pub(super) committed_attributes: Option<std::sync::Arc<super::attributes::CommittedAttributes>>,
@@ -116,11 +116,13 @@ impl ObjectCache {
         }
     }
 
-    /// Whether `git diff` takes `path` for binary whatever its content, by the repository's
-    /// attributes as git reads them there (the working tree's `.gitattributes`, then the
-    /// index; `info/attributes`; the global and system files): `-diff`, `binary`, or a diff
-    /// driver configured `binary = true`. Looked up once per path.
-    pub(super) fn binary_by_attributes(&mut self, repo: &Repository, path: &str) -> bool {
+    /// Whether `git diff` takes the regular file `path` for binary or for text whatever its
+    /// content, by the repository's attributes as git reads them there (the working tree's
+    /// `.gitattributes`, then the index; `info/attributes`; the global and system files):
+    /// binary for `-diff`, `binary`, or a diff driver configured `binary = true`; text for
+    /// `diff` set, or a driver configured `binary = false`. `None` when the content decides.
+    /// Looked up once per path.
+    pub(super) fn binary_by_attributes(&mut self, repo: &Repository, path: &str) -> Option<bool> {
         if let Some(&binary) = self.binary_paths.get(path) {
             return binary;
         }
@@ -133,13 +135,72 @@ impl ObjectCache {
             .unwrap_or(None);
         let binary = match git2::AttrValue::from_bytes(value) {
             // `-diff`, or the `binary` macro.
-            git2::AttrValue::False => true,
-            git2::AttrValue::String(driver) => driver_is_binary(repo, driver.as_bytes()),
-            git2::AttrValue::Bytes(driver) => driver_is_binary(repo, driver),
-            git2::AttrValue::True | git2::AttrValue::Unspecified => false,
+            git2::AttrValue::False => Some(true),
+            git2::AttrValue::True => Some(false),
+            git2::AttrValue::String(driver) => driver_binary(repo, driver.as_bytes()),
+            git2::AttrValue::Bytes(driver) => driver_binary(repo, driver),
+            git2::AttrValue::Unspecified => None,
         };
         self.binary_paths.insert(path.to_string(), binary);
         binary
+    }
+
+    /// Blob `id` (already read: `blob`) as `git diff` reads the regular file `path`: `None`
+    /// when binary there, by the attributes ([`ObjectCache::binary_by_attributes`]), else by
+    /// its content.
+    pub(super) fn as_text(
+        &mut self,
+        repo: &Repository,
+        id: Oid,
+        blob: Rc<CachedBlob>,
+        path: &str,
+    ) -> Option<Rc<CachedBlob>> {
+        match self.binary_by_attributes(repo, path) {
+            Some(true) => None,
+            Some(false) => self.forced_text(repo, id, blob),
+            None => (!blob.binary).then_some(blob),
+        }
+    }
+
+    /// Blob `id` as the lines of the regular file `path` are followed to their owners. git
+    /// blame reads every version as lines, whatever the attributes say; riskgate leaves out a
+    /// version with NUL bytes, as `git diff` does, unless the attributes make the file text.
+    pub(super) fn blame_blob(
+        &mut self,
+        repo: &Repository,
+        id: Oid,
+        path: &str,
+    ) -> Option<Rc<CachedBlob>> {
+        let blob = self.blob(repo, id)?;
+        if !blob.binary {
+            return Some(blob);
+        }
+        match self.binary_by_attributes(repo, path) {
+            Some(false) => self.forced_text(repo, id, blob),
+            _ => None,
+        }
+    }
+
+    /// `blob` (blob `id`) as text, which the attributes ask for: a version with NUL bytes is
+    /// read again, the cache keeping no binary content; one past the big-file threshold stays
+    /// unread, and binary.
+    fn forced_text(
+        &mut self,
+        repo: &Repository,
+        id: Oid,
+        blob: Rc<CachedBlob>,
+    ) -> Option<Rc<CachedBlob>> {
+        if !blob.binary {
+            return Some(blob);
+        }
+        match self.read_blob(repo, id)? {
+            pack::BlobRead::Content(content) => Some(Rc::new(CachedBlob {
+                lines: count_lines(&content),
+                text: Some(content),
+                binary: false,
+            })),
+            pack::BlobRead::Larger(_) => None,
+        }
     }
 
     /// Blob `id`'s content, or only its size when that is past the big-file threshold.

@@ -434,12 +434,9 @@ pub fn replay_owners(
         let Some(new_id) = regular_blob(repo, way.objects, commit.tree_id(), &name) else {
             continue; // deleted here, or not a regular file
         };
-        let Some(new) = way.objects.blob(repo, new_id) else {
+        let Some(new) = way.objects.blame_blob(repo, new_id, &name) else {
             continue;
         };
-        if new.binary {
-            continue;
-        }
         last = Some(new_id);
         needs_whole_replay!(new_id);
         let new_len = new.lines as usize;
@@ -471,7 +468,7 @@ pub fn replay_owners(
                     parents.clear();
                     break;
                 }
-                let Some(old) = way.objects.blob(repo, id).filter(|b| !b.binary) else {
+                let Some(old) = way.objects.blame_blob(repo, id, name_there) else {
                     continue;
                 };
                 needs_whole_replay!(id);
@@ -529,12 +526,9 @@ pub fn replay_owners(
                     if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
                         continue; // a type change: the miner keeps no owners for it either
                     }
-                    let Some(old) = way.objects.blob(repo, id) else {
+                    let Some(old) = way.objects.blame_blob(repo, id, &old_name) else {
                         continue;
                     };
-                    if old.binary {
-                        continue;
-                    }
                     needs_whole_replay!(id);
                     cost.diffs += 1;
                     let hunks = line_diffs.blame_hunks_in_history(

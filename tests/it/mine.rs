@@ -639,7 +639,7 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     repo.git(&["config", "diff.generated.binary", "true"]);
     repo.write(
         ".gitattributes",
-        "*.lock -diff\n*.dat binary\n*.gen diff=generated\n*.md diff=markdown\n",
+        "*.lock -diff\n*.dat binary\n*.gen diff=generated\n*.md diff=markdown\n*.nul diff\n",
     );
     let mut t = day(2024, 1, 1);
     for (i, author) in ["alice", "bob", "carol", "alice"].into_iter().enumerate() {
@@ -649,6 +649,8 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
         repo.write("api.gen", TestRepo::lines("generated ", n));
         repo.write("README.md", TestRepo::lines("prose ", n));
         repo.write("src/main.rs", TestRepo::lines("code ", i + 1));
+        // Text to git diff whatever its content: the `diff` attribute is set.
+        repo.write("table.nul", TestRepo::lines("cell\0", 3 * (i + 1)));
         if i == 0 {
             // git gives a symlink no diff driver: its target is a line whatever the
             // attributes say.
@@ -661,7 +663,16 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     repo.git(&["mv", "deps.lock", "deps.txt"]);
     repo.write("deps.txt", TestRepo::lines("dependency ", 81));
     repo.commit("bob", t, "rename");
-    mined_as_git_numstat_counts(repo.path());
+    let numstat = mined_as_git_numstat_counts(repo.path());
+    // The file made text keeps line owners through its versions, in score as in mine.
+    let root = repo.git(&["rev-list", "--max-parents=0", "HEAD"]);
+    let commits: Vec<&str> = numstat
+        .commits
+        .keys()
+        .map(String::as_str)
+        .filter(|c| *c != root.trim())
+        .collect();
+    assert_score_equals_mine(repo.path(), &mine_repo(repo.path()), &commits);
     let score_la = |dir: &Path| {
         let v = score_json(dir.to_str().unwrap(), "HEAD~2");
         (v["features"]["la"].as_f64(), v["features"]["ld"].as_f64())
@@ -675,8 +686,9 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
         }
         (Some(la), Some(ld))
     };
-    // Only src/main.rs and README.md (a driver not configured binary) have lines here.
-    assert_eq!(score_la(repo.path()), (Some(21.0), Some(0.0)));
+    // Only src/main.rs, README.md (a driver not configured binary) and table.nul (`diff` set,
+    // NUL bytes and all) have lines here.
+    assert_eq!(score_la(repo.path()), (Some(24.0), Some(0.0)));
     assert_eq!(score_la(repo.path()), git_la(repo.path()));
     let tmp = tempfile::tempdir().unwrap();
     let bare = tmp.path().join("bare.git");
@@ -686,7 +698,7 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
         &["clone", "-q", "--bare", from, bare.to_str().unwrap()],
     );
     assert_eq!(score_la(&bare), git_la(&bare));
-    assert!(score_la(&bare).0 > Some(21.0));
+    assert!(score_la(&bare).0 > Some(24.0));
 }
 
 /// In a bare mirror, as the App reads one, the attributes committed at the base branch's tip

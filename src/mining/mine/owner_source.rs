@@ -135,7 +135,7 @@ impl OwnerSource {
         parent_ids: &[Oid],
         merge: u32,
     ) -> Result<(), MiningError> {
-        let Some(new) = objects.blob(ctx.repo, blob).filter(|b| !b.binary) else {
+        let Some(new) = objects.blame_blob(ctx.repo, blob, path) else {
             return Ok(());
         };
         let mut parents = Vec::new();
@@ -150,7 +150,7 @@ impl OwnerSource {
                 continue;
             }
             in_a_parent = true;
-            let Some(old) = objects.blob(ctx.repo, id).filter(|b| !b.binary) else {
+            let Some(old) = objects.blame_blob(ctx.repo, id, name) else {
                 continue;
             };
             let hunks = line_diffs.blame_hunks(id, old.content(), blob, new.content())?;
