@@ -178,6 +178,9 @@ def check(binary, repo, n, blame_n=0):
         subprocess.run([binary, "mine", "--repo", repo, "--out", out], check=True,
                        capture_output=True)
         mine_s = time.monotonic() - t0
+        # A commit many fixes lead back to lists them all in `label_source`: on vim, one
+        # such cell is 134 KB, past the csv module's default limit of 128 KiB.
+        csv.field_size_limit(1 << 30)
         with open(out, newline="") as f:
             rows = list(csv.DictReader(f))
     by_id = {r["commit_id"]: r for r in rows}
