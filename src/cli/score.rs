@@ -49,9 +49,9 @@ pub struct ScoreArgs {
     /// Also write the report as markdown to FILE, whatever --format prints.
     #[arg(long, value_name = "FILE")]
     pub markdown_out: Option<PathBuf>,
-    /// Where the attributes that make a file binary come from: as git reads them here (the
-    /// work tree's `.gitattributes`), or the `.gitattributes` committed on the base branch, as
-    /// the App reads them in its bare mirrors.
+    /// Where the attributes that make a file binary or text come from: as git reads them here
+    /// (the work tree's `.gitattributes`), or the `.gitattributes` committed on the base
+    /// branch, as the App reads them in its bare mirrors.
     #[arg(long, value_enum, default_value_t = AttributeSource::Repository)]
     pub attributes: AttributeSource,
 }

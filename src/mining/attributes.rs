@@ -16,7 +16,7 @@ use super::{commit_paths, ObjectCache};
 /// git ignores attribute files larger than this (`ATTR_MAX_FILE_SIZE`).
 const MAX_ATTRIBUTES_FILE_BYTES: usize = 100 << 20;
 
-/// Where the attributes that make a file binary to `git diff` are read from.
+/// Where the attributes that make a file binary or text to `git diff` are read from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
 pub enum AttributeSource {
     /// As git reads them in the repository: the work tree's `.gitattributes`, then the
@@ -65,7 +65,7 @@ impl CommittedAttributes {
                 "" => ".gitattributes".to_string(),
                 dir => format!("{dir}/.gitattributes"),
             };
-            let Ok(entry) = tree.get_path(std::path::Path::new(&path)) else {
+            let Ok(entry) = tree.get_path(Path::new(&path)) else {
                 continue;
             };
             let regular = matches!(entry.filemode(), 0o100644 | 0o100755);

@@ -24,7 +24,8 @@ pub struct ChangeSpec {
     /// Give up with [`MiningError::TimedOut`] once this instant has passed (the App's limit on
     /// one scoring); `None` runs to the end.
     pub deadline: Option<std::time::Instant>,
-    /// Where the attributes that make a file binary come from (the App: the base branch's).
+    /// Where the attributes that make a file binary or text come from (the App: the base
+    /// branch's).
     pub attributes: AttributeSource,
 }
 
