@@ -678,25 +678,14 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
         (v["features"]["la"].as_f64(), v["features"]["ld"].as_f64())
     };
     let git_la = |dir: &Path| {
-        let (mut la, mut ld) = (0.0, 0.0);
-        for line in git_in(dir, &["diff", "--numstat", "HEAD~2", "HEAD"]).lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            la += f[0].parse::<f64>().unwrap_or(0.0);
-            ld += f[1].parse::<f64>().unwrap_or(0.0);
-        }
-        (Some(la), Some(ld))
+        let (la, ld) = git_diff_lines(dir, "HEAD~2", "HEAD");
+        (Some(la as f64), Some(ld as f64))
     };
     // Only src/main.rs, README.md (a driver not configured binary) and table.nul (`diff` set,
     // NUL bytes and all) have lines here.
     assert_eq!(score_la(repo.path()), (Some(24.0), Some(0.0)));
     assert_eq!(score_la(repo.path()), git_la(repo.path()));
-    let tmp = tempfile::tempdir().unwrap();
-    let bare = tmp.path().join("bare.git");
-    let from = repo.path().to_str().unwrap();
-    git_in(
-        tmp.path(),
-        &["clone", "-q", "--bare", from, bare.to_str().unwrap()],
-    );
+    let (_tmp, bare) = bare_clone(repo.path());
     assert_eq!(score_la(&bare), git_la(&bare));
     assert!(score_la(&bare).0 > Some(24.0));
 }
@@ -723,13 +712,7 @@ fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
     repo.commit("mallory", day(2024, 1, 2), "bump");
     repo.git(&["checkout", "-q", "main"]);
 
-    let tmp = tempfile::tempdir().unwrap();
-    let bare = tmp.path().join("mirror.git");
-    let from = repo.path().to_str().unwrap();
-    git_in(
-        tmp.path(),
-        &["clone", "-q", "--bare", from, bare.to_str().unwrap()],
-    );
+    let (_tmp, bare) = bare_clone(repo.path());
     let lines = |dir: &Path, attributes| {
         let mined = mining::mine_change(
             &mining::open_repository(dir).unwrap(),
@@ -746,15 +729,7 @@ fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
         let ld = files.iter().map(|f| f.deleted).sum::<u64>();
         (la, ld)
     };
-    let git_lines = |dir: &Path| {
-        let (mut la, mut ld) = (0, 0);
-        for line in git_in(dir, &["diff", "--numstat", "main", "feature"]).lines() {
-            let f: Vec<&str> = line.split('\t').collect();
-            la += f[0].parse::<u64>().unwrap_or(0);
-            ld += f[1].parse::<u64>().unwrap_or(0);
-        }
-        (la, ld)
-    };
+    let git_lines = |dir: &Path| git_diff_lines(dir, "main", "feature");
     // src/main.rs's 3 lines and the change's own .gitattributes line.
     let in_the_mirror = lines(&bare, mining::AttributeSource::BaseBranch);
     assert_eq!(in_the_mirror, (4, 0));
@@ -784,6 +759,30 @@ fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
         (features["la"].as_f64(), features["ld"].as_f64()),
         (Some(4.0), Some(0.0))
     );
+}
+
+/// A bare clone of `dir`, as the App keeps its mirrors, in a directory that lives as long as
+/// the handle returned beside it.
+fn bare_clone(dir: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let bare = tmp.path().join("mirror.git");
+    let from = dir.to_str().unwrap();
+    git_in(
+        tmp.path(),
+        &["clone", "-q", "--bare", from, bare.to_str().unwrap()],
+    );
+    (tmp, bare)
+}
+
+/// Lines added and deleted by `git diff --numstat base head` in `dir`, binary files none.
+fn git_diff_lines(dir: &Path, base: &str, head: &str) -> (u64, u64) {
+    let (mut la, mut ld) = (0, 0);
+    for line in git_in(dir, &["diff", "--numstat", base, head]).lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        la += f[0].parse::<u64>().unwrap_or(0);
+        ld += f[1].parse::<u64>().unwrap_or(0);
+    }
+    (la, ld)
 }
 
 /// Mines `dir` and asserts that each row's la, ld and nf are what `git log --numstat` gives
