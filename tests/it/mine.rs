@@ -639,7 +639,8 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     repo.git(&["config", "diff.generated.binary", "true"]);
     repo.write(
         ".gitattributes",
-        "*.lock -diff\n*.dat binary\n*.gen diff=generated\n*.md diff=markdown\n*.nul diff\n",
+        "[attr]vendored -diff\n*.lock -diff\n*.dat binary\n*.gen diff=generated\n*.md diff=markdown\n\
+         *.nul diff\nvendor/** vendored\n",
     );
     let mut t = day(2024, 1, 1);
     for (i, author) in ["alice", "bob", "carol", "alice"].into_iter().enumerate() {
@@ -651,6 +652,8 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
         repo.write("src/main.rs", TestRepo::lines("code ", i + 1));
         // Text to git diff whatever its content: the `diff` attribute is set.
         repo.write("table.nul", TestRepo::lines("cell\0", 3 * (i + 1)));
+        // Binary through a macro of the repository's own.
+        repo.write("vendor/lib.c", TestRepo::lines("vendored ", 5 * (i + 1)));
         if i == 0 {
             // git gives a symlink no diff driver: its target is a line whatever the
             // attributes say.
@@ -697,14 +700,17 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
 #[test]
 fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
     let repo = TestRepo::new();
-    repo.write(".gitattributes", "*.lock -diff\n");
-    repo.write("web/.gitattributes", "*.gen binary\n");
+    // A macro of the repository's own, defined at the root and used below it.
+    repo.write(".gitattributes", "[attr]lockfile -diff\n*.lock lockfile\n");
+    repo.write("web/.gitattributes", "*.gen binary\n*.lock lockfile\n");
     repo.write("deps.lock", TestRepo::lines("dependency ", 10));
+    repo.write("web/yarn.lock", TestRepo::lines("package ", 10));
     repo.write("web/api.gen", TestRepo::lines("generated ", 10));
     repo.write("src/main.rs", TestRepo::lines("code ", 10));
     repo.commit("alice", day(2024, 1, 1), "start");
     repo.git(&["checkout", "-q", "-b", "feature"]);
     repo.write("deps.lock", TestRepo::lines("dependency ", 500));
+    repo.write("web/yarn.lock", TestRepo::lines("package ", 200));
     repo.write("web/api.gen", TestRepo::lines("generated ", 300));
     repo.write("src/main.rs", TestRepo::lines("code ", 13));
     // The change cannot make its own lines binary.
@@ -730,9 +736,9 @@ fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
         (la, ld)
     };
     let git_lines = |dir: &Path| git_diff_lines(dir, "main", "feature");
-    // src/main.rs's 3 lines and the change's own .gitattributes line.
+    // src/main.rs's 3 lines and the change's own .gitattributes (2 lines for 2).
     let in_the_mirror = lines(&bare, mining::AttributeSource::BaseBranch);
-    assert_eq!(in_the_mirror, (4, 0));
+    assert_eq!(in_the_mirror, (5, 2));
     assert_eq!(in_the_mirror, git_lines(repo.path()));
     assert_eq!(
         lines(&bare, mining::AttributeSource::Repository),
@@ -757,7 +763,7 @@ fn the_base_branchs_committed_attributes_make_files_binary_in_a_bare_mirror() {
     let features = &serde_json::from_str::<serde_json::Value>(&out).unwrap()["features"];
     assert_eq!(
         (features["la"].as_f64(), features["ld"].as_f64()),
-        (Some(4.0), Some(0.0))
+        (Some(5.0), Some(2.0))
     );
 }
 
