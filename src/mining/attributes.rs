@@ -11,6 +11,7 @@ use std::path::Path;
 
 use git2::{Oid, Repository};
 
+use super::objects::blob_size;
 use super::{commit_paths, ObjectCache};
 
 /// git ignores attribute files larger than this (`ATTR_MAX_FILE_SIZE`).
@@ -58,7 +59,6 @@ impl CommittedAttributes {
             }
         }
         let tree = repo.find_tree(tree)?;
-        let odb = repo.odb()?;
         let mut files = Vec::new();
         for dir in directories {
             let path = match dir {
@@ -69,9 +69,7 @@ impl CommittedAttributes {
                 continue;
             };
             let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
-            let fits = odb.read_header(entry.id()).is_ok_and(|(size, kind)| {
-                kind == git2::ObjectType::Blob && size <= MAX_ATTRIBUTES_FILE_BYTES
-            });
+            let fits = blob_size(repo, entry.id()).is_some_and(|s| s <= MAX_ATTRIBUTES_FILE_BYTES);
             if regular && fits {
                 files.push((path, entry.id()));
             }

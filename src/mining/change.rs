@@ -68,6 +68,9 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     let mut unreadable = index.unreadable_behind(repo, &history);
 
     let base_tree = base_commit.tree()?;
+    // The base branch's own tip, not the merge-base: its settings and attributes are the
+    // ones in force now.
+    let base_tip_tree = repo.find_commit(revs.base_tip)?.tree()?;
     let mut objects = ObjectCache::reading_packs(repo);
     let with_base_attributes = match spec.attributes {
         AttributeSource::Repository => None,
@@ -75,7 +78,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
             let attributes = CommittedAttributes::for_diff(
                 repo,
                 &mut objects,
-                repo.find_commit(revs.base_tip)?.tree_id(),
+                base_tip_tree.id(),
                 base_tree.id(),
                 head_commit.tree_id(),
             )?;
@@ -142,8 +145,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     }
     let blame = Some(blame);
     let change_time = head_commit.author().when().seconds();
-    // The base branch's own settings, not the merge-base's: the bar in force now.
-    let config = settings_in(repo, &repo.find_commit(revs.base_tip)?.tree()?);
+    let config = settings_in(repo, &base_tip_tree);
 
     Ok(MinedChange {
         snapshot: Snapshot {

@@ -12,6 +12,8 @@ use std::path::Path;
 use git2::{Mailmap, Repository, Signature};
 use sha2::{Digest, Sha256};
 
+use super::pack::BlobRead;
+
 /// Largest `.mailmap` read (the Linux kernel's is under 100 KiB).
 pub const MAX_MAILMAP_BYTES: usize = 1 << 20;
 
@@ -38,17 +40,17 @@ pub fn committed_mailmap(repo: &Repository) -> Option<Vec<u8>> {
         .and_then(|name| repo.revparse_single(&name).ok()?.peel_to_commit().ok())
         .or_else(|| repo.head().ok()?.peel_to_commit().ok())?;
     let entry = tip.tree().ok()?.get_path(Path::new(".mailmap")).ok()?;
-    // The size first: a blob is read whole, and this one would be left out anyway.
-    let (bytes, _) = repo.odb().ok()?.read_header(entry.id()).ok()?;
-    if bytes > MAX_MAILMAP_BYTES {
-        tracing::warn!(
-            bytes,
-            limit = MAX_MAILMAP_BYTES,
-            ".mailmap is too large and is left out: authors are told apart by e-mail alone"
-        );
-        return None;
+    match super::objects::read_blob_within(repo, entry.id(), MAX_MAILMAP_BYTES as u64)? {
+        BlobRead::Content(content) => Some(content.to_vec()),
+        BlobRead::Larger(bytes) => {
+            tracing::warn!(
+                bytes,
+                limit = MAX_MAILMAP_BYTES,
+                ".mailmap is too large and is left out: authors are told apart by e-mail alone"
+            );
+            None
+        }
     }
-    Some(repo.find_blob(entry.id()).ok()?.content().to_vec())
 }
 
 impl Identities {

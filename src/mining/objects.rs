@@ -26,6 +26,25 @@ fn driver_binary(repo: &Repository, name: &[u8]) -> Option<bool> {
     repo.config().and_then(|c| c.get_bool(&key)).ok()
 }
 
+/// The size of blob `id`, from its object header, nothing inflated; `None` when the
+/// repository has no blob of that id.
+pub(super) fn blob_size(repo: &Repository, id: Oid) -> Option<usize> {
+    let (size, kind) = repo.odb().ok()?.read_header(id).ok()?;
+    (kind == ObjectType::Blob).then_some(size)
+}
+
+/// Blob `id` through libgit2: its content when it is at most `limit` bytes, else only its
+/// size. The size is read first: libgit2 reads a blob whole, and a larger one is never read.
+pub(super) fn read_blob_within(repo: &Repository, id: Oid, limit: u64) -> Option<pack::BlobRead> {
+    let size = blob_size(repo, id)? as u64;
+    if size > limit {
+        return Some(pack::BlobRead::Larger(size));
+    }
+    Some(pack::BlobRead::Content(Arc::from(
+        repo.find_blob(id).ok()?.content(),
+    )))
+}
+
 /// A blob as the diffs need it: binary or not, its line count, and (text only) its content.
 pub struct CachedBlob {
     /// Binary blobs are never line-diffed: their content is not kept.
@@ -209,13 +228,7 @@ impl ObjectCache {
         if let Some(read) = self.packs.as_mut().and_then(|p| p.read_blob(id, limit)) {
             return Some(read);
         }
-        let (size, _) = repo.odb().ok()?.read_header(id).ok()?;
-        if size as u64 > limit {
-            return Some(pack::BlobRead::Larger(size as u64));
-        }
-        Some(pack::BlobRead::Content(Arc::from(
-            repo.find_blob(id).ok()?.content(),
-        )))
+        read_blob_within(repo, id, limit)
     }
 
     fn read_packed(&mut self, id: Oid, kind: ObjectType) -> Option<Arc<[u8]>> {

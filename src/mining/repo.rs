@@ -5,6 +5,8 @@ use std::path::Path;
 
 use git2::{ErrorCode, Oid, Repository};
 
+use super::objects::read_blob_within;
+use super::pack::BlobRead;
 use super::{MiningError, CONFIG_PATH};
 use crate::config::{ConfigError, MAX_CONFIG_BYTES};
 
@@ -115,13 +117,8 @@ pub(super) fn settings_in(repo: &Repository, tree: &git2::Tree<'_>) -> Option<Se
 /// The settings file that is blob `id`, sized before it is read; `None` when it is not a
 /// readable blob.
 pub(super) fn settings_blob(repo: &Repository, id: Oid) -> Option<SettingsFile> {
-    let (bytes, kind) = repo.odb().ok()?.read_header(id).ok()?;
-    if kind != git2::ObjectType::Blob {
-        return None;
-    }
-    if bytes > MAX_CONFIG_BYTES {
-        return Some(Err(ConfigError::too_large(CONFIG_PATH, bytes as u64)));
-    }
-    let blob = repo.find_blob(id).ok()?;
-    Some(Ok(String::from_utf8_lossy(blob.content()).into_owned()))
+    Some(match read_blob_within(repo, id, MAX_CONFIG_BYTES as u64)? {
+        BlobRead::Content(text) => Ok(String::from_utf8_lossy(&text).into_owned()),
+        BlobRead::Larger(bytes) => Err(ConfigError::too_large(CONFIG_PATH, bytes)),
+    })
 }
