@@ -51,8 +51,12 @@ pub struct FileChange {
     pub kind: FileKind,
     pub added: u64,
     pub deleted: u64,
-    /// Lines of the file at base (0 for new, binary, symlink and submodule entries).
+    /// Lines of the file at base (0 when it was not a text file there: new, binary, a symlink
+    /// or a submodule).
     pub lines_before: u64,
+    /// The file was a text file at base, whatever it becomes: its lines there count in LT and
+    /// have owners for `author_blame_share`.
+    pub text_before: bool,
     /// Line numbers, in the head version, of the lines the change added.
     pub added_lines: Vec<u32>,
 }
@@ -448,6 +452,7 @@ mod tests {
             added,
             deleted,
             lines_before: before,
+            text_before: true,
             added_lines: (1..=added as u32).collect(),
         }
     }

@@ -5,7 +5,7 @@ use git2::{Oid, Repository};
 
 use super::index::{self, HistoryIndex};
 use super::{owner_store, owners, LineDiffs, MiningError, ObjectCache, ATTRIBUTION_BUDGET};
-use crate::features::{BlameTally, ChangeKind, FileChange, FileKind};
+use crate::features::{BlameTally, FileChange};
 
 /// Who last wrote each line of the touched files at base ([`owners`]), replayed along each
 /// file's own history from the index, so it costs the history of the touched files, never a
@@ -28,9 +28,7 @@ pub(super) fn attribute_lines(
 ) -> Result<BlameTally, MiningError> {
     let mut tally = BlameTally::default();
     // Biggest edits first: their files matter most when the budget runs out.
-    let mut order: Vec<usize> = (0..files.len())
-        .filter(|&i| files[i].kind == FileKind::Text && files[i].change != ChangeKind::Added)
-        .collect();
+    let mut order: Vec<usize> = (0..files.len()).filter(|&i| files[i].text_before).collect();
     tally.files_existing = order.len() as u32;
     order.sort_by_key(|&i| std::cmp::Reverse(files[i].added + files[i].deleted));
     let mut budget = ATTRIBUTION_BUDGET;

@@ -38,6 +38,9 @@ pub struct Hunk {
 #[derive(Debug, Clone)]
 pub struct DiffedFile {
     pub file: FileChange,
+    /// The file is a text file after the change (see [`FileChange::text_before`]): its lines
+    /// there get owners.
+    pub text_after: bool,
     pub old_id: Oid,
     pub new_id: Oid,
     /// The diff's hunks, as `git diff` shows them: what the line counts and a fix's removed
@@ -213,8 +216,8 @@ enum Side2 {
 /// One file of a diff: its kind, and the line counts and hunks of a file added or deleted
 /// whole; a modified file keeps both contents for its line diff ([`PendingFile::finish`]).
 /// Lines are counted as `git diff --numstat` counts them: a symlink's target and a submodule's
-/// "Subproject commit" line are lines too (only text files are attributed to authors and
-/// counted in LT). A blob the repository does not have (a partial or damaged clone) makes the
+/// "Subproject commit" line are lines too (only a side that is a text file is counted in LT
+/// and has owners). A blob the repository does not have (a partial or damaged clone) makes the
 /// file [`FileKind::Missing`]: no line counts rather than wrong ones.
 pub(super) fn diffed_file(
     repo: &Repository,
@@ -250,6 +253,12 @@ pub(super) fn diffed_file(
         } else {
             FileKind::Text
         });
+    // Each side is a text file when the diff is a text diff and it is a regular file there: a
+    // file that becomes a symlink or a submodule had its lines before, and one that follows a
+    // symlink or a submodule has lines after, which its commit wrote.
+    let text_diff = !missing && !binary;
+    let text_before = text_diff && !old.0.is_zero() && kind_of(old.1).is_none();
+    let text_after = text_diff && !new.0.is_zero() && kind_of(new.1).is_none();
     let mut file = FileChange {
         path,
         old_path,
@@ -258,12 +267,13 @@ pub(super) fn diffed_file(
         added: 0,
         deleted: 0,
         lines_before: 0,
+        text_before,
         added_lines: Vec::new(),
     };
     let mut hunks = Vec::new();
     let mut texts = None;
-    if !missing && !binary {
-        if kind == FileKind::Text {
+    if text_diff {
+        if text_before {
             file.lines_before = old_blob.as_ref().map_or(0, |b| b.lines);
         }
         // A whole file added or deleted is one hunk of all its lines.
@@ -286,6 +296,7 @@ pub(super) fn diffed_file(
     PendingFile {
         diffed: DiffedFile {
             file,
+            text_after,
             old_id: old.0,
             new_id: new.0,
             hunks,

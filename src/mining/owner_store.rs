@@ -32,9 +32,9 @@ use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 /// blame`'s diffs, which leave out the common tail; v4: a file a merge makes is the merge's;
 /// v5: of several producers of a version, the one on git blame's way; v6: a merge's file is
 /// followed into a parent that has it under another name; v7: only a NUL makes a version
-/// binary, as in git; v8: an entry ends with its CRC-32), so that no entry of an older rule is
-/// read.
-const VERSION: u32 = 8;
+/// binary, as in git; v8: an entry ends with its CRC-32; v9: a file that follows a symlink or
+/// a submodule is its commit's), so that no entry of an older rule is read.
+const VERSION: u32 = 9;
 
 /// Entries kept per folder (256 folders).
 const PER_SHARD: usize = 32;

@@ -522,10 +522,12 @@ pub fn replay_owners(
                 parent.and_then(|p| way.objects.entry_at_with_mode(repo, p.tree_id(), &old_name));
             match old_id.filter(|_| !moved_away) {
                 None => vec![c; new_len],
-                Some((id, mode)) => {
-                    if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
-                        continue; // a type change: the miner keeps no owners for it either
-                    }
+                // It was a symlink or a submodule: every line is the commit's, as when a file
+                // is added.
+                Some((_, mode)) if !matches!(mode, 0o100644 | 0o100755 | 0o100664) => {
+                    vec![c; new_len]
+                }
+                Some((id, _)) => {
                     let Some(old) = way.objects.blame_blob(repo, id, &old_name) else {
                         continue;
                     };

@@ -100,8 +100,8 @@ const MAILMAP_AT_HEAD: &[&str] = &[
 /// `author_blame_share` of commit `sha` as `git blame` works it out: the lines of the text files
 /// the commit changes, as they were in its parent, whose author has the commit's e-mail, over
 /// all of them (`None` without any). Authors are mapped by the `.mailmap` committed at HEAD, as
-/// riskgate maps them; files the commit adds, binary files, submodules and symlinks have no
-/// lines to count.
+/// riskgate maps them; files the commit adds, binary files, and what is a submodule or a
+/// symlink in the parent have no lines to count.
 fn git_blame_share(dir: &Path, sha: &str) -> Option<f64> {
     let parent = format!("{sha}^");
     let email = git_in(
@@ -117,15 +117,12 @@ fn git_blame_share(dir: &Path, sha: &str) -> Option<f64> {
         .split('\0')
         .filter_map(|record| record.strip_prefix("-\t-\t"))
         .collect();
-    let mut not_text: Vec<String> = Vec::new();
-    for rev in [parent.as_str(), sha] {
-        let tree = git_in(dir, &["ls-tree", "-r", "-z", rev]);
-        not_text.extend(
-            tree.split('\0')
-                .filter(|e| e.starts_with("160000 ") || e.starts_with("120000 "))
-                .filter_map(|e| e.split_once('\t').map(|(_, path)| path.to_string())),
-        );
-    }
+    let tree = git_in(dir, &["ls-tree", "-r", "-z", &parent]);
+    let not_text: Vec<&str> = tree
+        .split('\0')
+        .filter(|e| e.starts_with("160000 ") || e.starts_with("120000 "))
+        .filter_map(|e| e.split_once('\t').map(|(_, path)| path))
+        .collect();
     let status = git_in(dir, &["diff", "--name-status", "-z", "-M", &parent, sha]);
     let fields: Vec<&str> = status.split('\0').collect();
     let (mut paths, mut i) = (Vec::new(), 0);
@@ -145,7 +142,7 @@ fn git_blame_share(dir: &Path, sha: &str) -> Option<f64> {
     }
     let (mut own, mut all) = (0usize, 0usize);
     for path in paths {
-        if binary.contains(&path) || not_text.iter().any(|p| p == path) {
+        if binary.contains(&path) || not_text.contains(&path) {
             continue;
         }
         let blamed = git_in(
@@ -185,6 +182,59 @@ fn a_real_history_owns_lines_as_git_blame_does() {
 
 fn lines(prefix: &str, n: usize) -> String {
     TestRepo::lines(prefix, n)
+}
+
+/// A file that becomes a symlink or a submodule had lines before: they count in LT and in
+/// `author_blame_share`, as `git blame` has them in the parent. A file that follows a symlink
+/// is its commit's, as `git blame` has it.
+#[test]
+fn type_changes_keep_the_lines_before_and_own_the_lines_after() {
+    let repo = TestRepo::new();
+    repo.write("doc.txt", lines("d", 10));
+    repo.write("vendor.c", lines("v", 8));
+    repo.write("keep.txt", lines("k", 3));
+    repo.commit("alice", t(0), "Import");
+    let doc = repo.path().join("doc.txt");
+    std::fs::remove_file(&doc).unwrap();
+    std::os::unix::fs::symlink("keep.txt", &doc).unwrap();
+    let to_link = repo.commit("bob", t(1), "doc.txt becomes a link");
+    std::fs::remove_file(&doc).unwrap();
+    repo.write("doc.txt", lines("c", 6));
+    repo.commit("carol", t(2), "The link becomes a file again");
+    repo.write("doc.txt", lines("c", 6) + "c7\n");
+    let after_link = repo.commit("carol", t(3), "carol adds a line");
+    repo.git(&["rm", "-q", "vendor.c"]);
+    let first = repo.git(&["rev-list", "--max-parents=0", "HEAD"]);
+    let gitlink = format!("160000,{first},vendor.c");
+    repo.git(&["update-index", "--add", "--cacheinfo", &gitlink]);
+    let to_module = repo.commit_staged("dave", t(4), "vendor.c becomes a submodule", &[]);
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = |sha: &str| {
+        &mined
+            .rows
+            .iter()
+            .find(|r| r.commit_id == sha)
+            .unwrap()
+            .signals
+    };
+    assert_eq!(row(&to_link).lt, 10.0, "doc.txt had 10 lines");
+    assert_eq!(row(&to_link).author_blame_share, Some(0.0), "all alice's");
+    assert_eq!(
+        row(&after_link).author_blame_share,
+        Some(1.0),
+        "carol wrote doc.txt"
+    );
+    let module = row(&to_module);
+    assert_eq!((module.la, module.ld, module.lt), (1.0, 8.0, 8.0));
+    for sha in commits_with_a_parent(repo.path()) {
+        assert_eq!(
+            row(&sha).author_blame_share,
+            git_blame_share(repo.path(), &sha),
+            "{sha}"
+        );
+    }
 }
 
 /// One day after 2022-01-01 per step.
@@ -819,7 +869,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v8");
+    let store = repo.path().join(".git/riskgate/owners-v9");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 

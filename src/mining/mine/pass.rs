@@ -15,8 +15,7 @@ use super::{MineOptions, MinedHistory, MinedRow};
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
-    self, subsystem, AuthorExperience, BlameTally, ChangeKind, Experience, FileChange, FileKind,
-    Snapshot, Touch,
+    self, subsystem, AuthorExperience, BlameTally, Experience, FileChange, Snapshot, Touch,
 };
 use crate::mining::ancestry::Ancestry;
 use crate::mining::identity::{committed_mailmap, Identities};
@@ -295,7 +294,7 @@ impl<'r, 'p> Pass<'r, 'p> {
     ) -> Result<Vec<Option<Rc<[u32]>>>, MiningError> {
         let mut old_owners: Vec<Option<Rc<[u32]>>> = Vec::with_capacity(diffed.len());
         for d in diffed {
-            if d.file.kind != FileKind::Text || d.old_id.is_zero() {
+            if !d.file.text_before {
                 old_owners.push(None);
                 continue;
             }
@@ -401,17 +400,20 @@ impl<'r, 'p> Pass<'r, 'p> {
         this: u32,
     ) {
         for (d, o) in diffed.iter().zip(old_owners) {
-            if d.file.kind != FileKind::Text
-                || d.new_id.is_zero()
-                || d.file.change == ChangeKind::Deleted
-            {
+            if !d.text_after {
                 continue;
             }
-            let before = o.as_deref().unwrap_or(&[]);
             let new_len = (d.file.lines_before + d.file.added).saturating_sub(d.file.deleted);
             // Past a shallow cut nobody can be named for the lines.
             let owner = if cut { NOBODY } else { this };
-            let new = apply_hunks(before, d.owner_hunks(), new_len as usize, owner);
+            let new = if d.old_id.is_zero() || d.file.text_before {
+                let before = o.as_deref().unwrap_or(&[]);
+                apply_hunks(before, d.owner_hunks(), new_len as usize, owner)
+            } else {
+                // It was a symlink or a submodule, one line to the diff: every line is the
+                // commit's, as when a file is added.
+                vec![owner; (1 + d.file.added).saturating_sub(d.file.deleted) as usize]
+            };
             self.owners
                 .cache
                 .insert(&d.file.path, d.new_id, this, Rc::from(new));
@@ -493,7 +495,7 @@ fn blame_tally(
 ) -> BlameTally {
     let mut blame = BlameTally::default();
     for (d, o) in diffed.iter().zip(old_owners) {
-        if d.file.kind == FileKind::Text && d.file.change != ChangeKind::Added {
+        if d.file.text_before {
             blame.files_existing += 1;
             if let Some(o) = o {
                 blame.files_attributed += 1;
