@@ -1,6 +1,7 @@
 //! The change a score is about: base and head resolved, the squashed diff, and the history of
 //! the touched files and of the author, gathered into the [`Snapshot`] the signals read.
 
+use std::cmp::Reverse;
 use std::collections::{BTreeSet, HashMap};
 
 use git2::{ErrorCode, Oid, Repository};
@@ -294,7 +295,9 @@ impl ChangeCommits {
         walk.hide(revs.base)?;
         let mut commits = 0;
         let mut messages = Vec::new();
-        let mut authored: HashMap<String, (usize, String)> = HashMap::new();
+        // Per author: commits made, the name, and how near head the latest one is (the walk
+        // meets head first).
+        let mut authored: HashMap<String, (usize, String, usize)> = HashMap::new();
         for oid in walk {
             let oid = oid?;
             commits += 1;
@@ -310,15 +313,20 @@ impl ChangeCommits {
             messages.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
             let a = c.author();
             let name = String::from_utf8_lossy(a.name_bytes()).into_owned();
-            authored.entry(identities.key(&a)).or_insert((0, name)).0 += 1;
+            authored
+                .entry(identities.key(&a))
+                .or_insert((0, name, commits))
+                .0 += 1;
         }
-        // The author is whoever made most of the change's commits; ties go to head's author.
+        // The author is whoever made most of the change's commits; ties go to head's author,
+        // then to whoever committed nearest head, so that the same change always has the
+        // same author.
         let head_author = head_commit.author();
         let head_key = identities.key(&head_author);
         let (author_key, author_name) = authored
             .iter()
-            .max_by_key(|(k, (n, _))| (*n, **k == head_key))
-            .map(|(k, (_, name))| (k.clone(), name.clone()))
+            .max_by_key(|(k, (n, _, nearest))| (*n, **k == head_key, Reverse(*nearest)))
+            .map(|(k, (_, name, _))| (k.clone(), name.clone()))
             .unwrap_or_else(|| {
                 (
                     head_key.clone(),

@@ -80,6 +80,30 @@ fn kamei_metrics_by_hand() {
     assert_eq!(ctx.author_name, "carol");
 }
 
+/// The author of a change is whoever made most of its commits; a tie goes to head's author,
+/// then to whoever committed nearest head, so the same change always has the same author.
+#[test]
+fn a_tie_between_authors_goes_the_same_way_every_time() {
+    let repo = TestRepo::new();
+    repo.write("a.txt", "a\n");
+    repo.commit("alice", day(2023, 1, 1), "Import");
+    for i in 0..2 {
+        repo.write("b.txt", format!("{i}\n"));
+        repo.commit("bob", day(2023, 1, 2 + i), "bob before");
+    }
+    repo.git(&["checkout", "-q", "-b", "pr"]);
+    for (i, who) in ["bob", "dave", "bob", "dave", "erin"].iter().enumerate() {
+        repo.write("c.txt", format!("{i}\n"));
+        repo.commit(who, day(2023, 2, 1 + i as i64), "Work on the branch");
+    }
+    // bob and dave made two each, erin (head) one: dave committed nearer head.
+    for _ in 0..8 {
+        let (s, context) = signals(&mine(&repo, "main", "pr"));
+        assert_eq!(context.author_name, "dave");
+        assert_eq!(s.exp, 0.0, "bob would have 2");
+    }
+}
+
 #[test]
 fn nothing_from_the_future_of_base() {
     let repo = authors_across_years();
