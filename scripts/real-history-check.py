@@ -3,7 +3,7 @@
 repositories given by path.
 
     python3 scripts/real-history-check.py [--bin target/release/riskgate] [--sample 60]
-        [--history N] [--blame N] REPO...
+        [--history N] [--pulls N] [--blame N] REPO...
 
 For each repository:
   1. `riskgate mine` writes the dataset (timed);
@@ -21,17 +21,23 @@ For each repository:
      each file, renames followed back (git's renames in commits, and at a merge the renames
      git finds from a parent into a file whose version no parent has); exp, rexp and sexp from
      the author's earlier commits, authors mapped by the .mailmap committed at HEAD. The
-     ancestors of every commit are kept as bit sets, which takes about 70 MB for vim's 24,000
-     commits and grows with the square of the commits;
-  5. with --blame N, for the first N sampled commits `author_blame_share` is also worked out
+     ancestors of every commit are kept as bit sets, and every commit's files in memory:
+     191 MB for vim's 24,000 commits, 7.5 GB for git.git's 82,000 and their 21,000 merges;
+  5. with --pulls N, the N latest merges on HEAD's first-parent line are scored as the pull
+     requests they merged (`riskgate score --base M^1 --head M^2`), as the App scores them,
+     and la, ld, nf and the history signals are compared with git's for the change from
+     the merge-base to M^2, seen from the merge-base, its author whoever made most of its
+     commits (ties to M^2's author, then to whoever committed nearest it); with --blame,
+     author_blame_share too, by git blame at the merge-base;
+  6. with --blame N, for the first N sampled commits `author_blame_share` is also worked out
      from `git blame --line-porcelain C^` over the touched text files that existed at C^
      (lines whose author e-mail is the commit's, lowercased, over all their lines) and
      compared with the row, authors mapped by the .mailmap committed at HEAD (riskgate reads
-     the default branch's, which is HEAD's in a clone). This one is
-     reported, not failed on: at a merge git blame follows a file into a parent that has it
-     under another name (a subtree merge), which riskgate's history index does not; and git
-     blame passes lines through a version with NUL bytes, which riskgate, like git diff, takes
-     for binary and keeps no owners of.
+     the default branch's, which is HEAD's in a clone). This one is reported, not failed on:
+     git blame passes lines through a version with NUL bytes, which riskgate, like git diff,
+     takes for binary and keeps no owners of; and git blame follows a file a commit adds into
+     a file the commit deletes even when the commit's own renames pair that one with another
+     file (git's follow mode), where riskgate keeps to the commit's renames.
 
 Prints a markdown table on stdout and each disagreement on stderr; exits 1 if any.
 """
@@ -90,10 +96,12 @@ def close(a, b):
 MAILMAP_AT_HEAD = ("-c", "mailmap.blob=HEAD:.mailmap", "-c", "mailmap.file=/dev/null")
 
 
-def blame_share(repo, sha):
-    """author_blame_share by git blame: over the text files C changes that exist at C^."""
-    parent = f"{sha}^"
-    email = git(repo, *MAILMAP_AT_HEAD, "log", "-1", "--format=%aE", sha).strip().lower()
+def blame_share(repo, sha, parent=None, email=None):
+    """author_blame_share by git blame: over the text files C changes that exist at C^ (or
+    at `parent`), the lines of the commit's author (or of `email`)."""
+    parent = parent or f"{sha}^"
+    if email is None:
+        email = git(repo, *MAILMAP_AT_HEAD, "log", "-1", "--format=%aE", sha).strip().lower()
     binary = set()
     for line in git(repo, "diff", "--numstat", "-z", "--no-renames", parent, sha).split("\0"):
         parts = line.split("\t")
@@ -259,8 +267,12 @@ class History:
     def signals(self, sha):
         """The history signals of the non-merge commit `sha`, by git."""
         time_, author, files = self.commits[sha]
-        parent = self.parents[sha][0]
-        visible = self.ancestors[self.pos[parent]]
+        return self.signals_of(self.parents[sha][0], sha, files, time_, author)
+
+    def signals_of(self, base, head, files, time_, author):
+        """The signals of the change base..head (`files` its `--raw` entries), made at
+        `time_` by `author`, seen from `base`."""
+        visible = self.ancestors[self.pos[base]]
         devs, earlier, ages, new_to_author = set(), 0, [], 0
         for status, old, new, *_ in files:
             history = self.file_history(old if status == "R" else new, visible)
@@ -280,10 +292,10 @@ class History:
             t, _, their_files = self.commits[self.order[k]]
             rexp += 1 / ((max(0, time_ - t) // YEAR_SECONDS) + 1)
             sexp += bool({subsystem(f[2]) for f in their_files} & subsystems)
-        entropy, lt = self.size_signals(parent, sha)
+        entropy, lt, la, ld = self.size_signals(base, head)
         own = bin(earlier & self.by_author.get(author, 0)).count("1")
         return {
-            "ns": len(subsystems), "nd": len({directory(f[2]) for f in files}),
+            "la": la, "ld": ld, "nf": len(files), "ns": len(subsystems), "nd": len({directory(f[2]) for f in files}),
             "entropy": entropy, "lt": lt, "ndev": len(devs), "nuc": nuc,
             "age": sum(ages) / len(ages) if ages else 0.0,
             "exp": bin(theirs).count("1"), "rexp": rexp, "sexp": sexp,
@@ -292,9 +304,9 @@ class History:
         }
 
     def size_signals(self, parent, sha):
-        """Entropy of the lines modified per file, and the lines the text files had in the
-        parent (a file git diffs as binary has none)."""
-        modified, binary = [], set()
+        """Entropy of the lines modified per file, the lines the text files had in the
+        parent (a file git diffs as binary has none), and the lines added and deleted."""
+        modified, binary, la, ld = [], set(), 0, 0
         tokens = git_bytes(self.repo, "-c", "diff.renames=true", "diff", "--numstat", "-z",
                            "-M", parent, sha).split(b"\0")
         i = 0
@@ -310,7 +322,10 @@ class History:
                 i += 3
             if added == b"-":
                 binary.add(path_of(path))
-            modified.append(0 if added == b"-" else int(added) + int(deleted))
+                modified.append(0)
+            else:
+                la, ld = la + int(added), ld + int(deleted)
+                modified.append(int(added) + int(deleted))
         total = sum(modified)
         entropy = 0.0
         if len(modified) > 1 and total:
@@ -332,7 +347,7 @@ class History:
                 body = out[end + 1:end + 1 + size]
                 lt += body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
                 at = end + 1 + size + 1
-        return entropy, lt
+        return entropy, lt, la, ld
 
 
 def bit_positions(bits):
@@ -350,12 +365,72 @@ def directory(path):
     return path.rsplit("/", 1)[0] if "/" in path else ""
 
 
-def check_history(repo, name, rows, n):
+PULL_SIGNALS = ["la", "ld", "nf"] + HISTORY_SIGNALS
+
+
+def pull_author(repo, base, head):
+    """Who made most of base..head's non-merge commits, ties going to head's author, then to
+    whoever committed nearest head; and head's author time."""
+    at, head_key = git(repo, *MAILMAP_AT_HEAD, "log", "-1", "--use-mailmap",
+                       "--format=%at %aE", head).strip().split(" ", 1)
+    head_key = head_key.strip().lower()
+    made = {}
+    for i, email in enumerate(git(repo, *MAILMAP_AT_HEAD, "log", "--use-mailmap",
+                                  "--no-merges", "--format=%aE", head, f"^{base}").split("\n")):
+        if email.strip():
+            n, first = made.get(email.strip().lower(), (0, i))
+            made[email.strip().lower()] = (n + 1, first)
+    author = max(made, key=lambda k: (made[k][0], k == head_key, -made[k][1]),
+                 default=head_key)
+    return author, int(at)
+
+
+def check_pulls(binary, repo, name, history, n, blame_n):
+    """Score the n latest merges of HEAD's first-parent line as the pull requests they
+    merged (base M^1, head M^2) and compare with git: the change is the diff from the
+    merge-base, seen from the merge-base. Returns (compared, differ, blame results)."""
+    merges = git(repo, "rev-list", "--first-parent", "--merges", f"--max-count={n}",
+                 "HEAD").split()
+    compared = differ = 0
+    blamed = []
+    for merge in merges:
+        if len(history.parents[merge]) != 2:
+            continue
+        base, head = history.parents[merge]
+        try:
+            fork = git(repo, "merge-base", base, head).strip()
+        except subprocess.CalledProcessError:
+            continue  # no common history
+        res = subprocess.run([binary, "score", "--repo", repo, "--base", base, "--head", head,
+                              "--format", "json"], capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"{name} pull {merge}: score failed: {res.stderr.strip()}", file=sys.stderr)
+            differ += 1
+            continue
+        report = json.loads(res.stdout)
+        features = report["features"]
+        author, at = pull_author(repo, fork, head)
+        files, _ = raw_entries(git_bytes(repo, "-c", "diff.renames=true", "diff", "--raw", "-z",
+                                         "-M", "--no-abbrev", fork, head).split(b"\0"), 0)
+        want = history.signals_of(fork, head, files, at, author)
+        compared += 1
+        for s in PULL_SIGNALS:
+            if not close(want[s], features.get(s)):
+                print(f"{name} pull {merge} {s}: score {features.get(s)}, git {want[s]}",
+                      file=sys.stderr)
+                differ += 1
+        partial = any(w.startswith(PARTIAL_ATTRIBUTION) for w in report.get("warnings", []))
+        if len(blamed) < blame_n and not partial:
+            got = features.get("author_blame_share")
+            blamed.append((merge, blame_share(repo, head, parent=fork, email=author), got))
+    return compared, differ, blamed
+
+
+def check_history(history, name, rows, n):
     """Compare the history signals of up to n rows with git's; returns (compared, differ)."""
-    history = History(repo)
     rows = [r for r in rows if r["commit_id"] in history.commits
             and history.parents.get(r["commit_id"])]
-    rows = rows[::max(1, len(rows) // n)] if n < len(rows) else rows
+    rows = rows[::-(-len(rows) // n)]  # every row, or about n spread evenly
     differ = 0
     for r in rows:
         want = history.signals(r["commit_id"])
@@ -409,7 +484,7 @@ def sample(repo, rows, n):
     return out[:n]
 
 
-def check(binary, repo, n, blame_n=0, history_n=0):
+def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
     # A mirror is kept as <owner+name>/repo: name it by its folder, any other by its own name.
     path = repo.rstrip("/")
     name = os.path.basename(path)
@@ -490,18 +565,33 @@ def check(binary, repo, n, blame_n=0, history_n=0):
         if not close(want, got):
             print(f"{name} {sha} author_blame_share: git blame {want}, mine {got}",
                   file=sys.stderr)
-    history_compared = history_differ = 0
+    history_compared = history_differ = pulls_compared = pulls_differ = 0
+    pulls_blamed = []
+    if history_n or pulls_n:
+        history = History(repo)
     if history_n:
-        history_compared, history_differ = check_history(repo, name, rows, history_n)
-    bad = numstat_bad + score_bad + history_differ
+        history_compared, history_differ = check_history(history, name, rows, history_n)
+    if pulls_n:
+        pulls_compared, pulls_differ, pulls_blamed = check_pulls(
+            binary, repo, name, history, pulls_n, blame_n)
+        for merge, want, got in pulls_blamed:
+            if not close(want, got):
+                print(f"{name} pull {merge} author_blame_share: git blame {want}, score {got}",
+                      file=sys.stderr)
+    bad = numstat_bad + score_bad + history_differ + pulls_differ
     merges = int(git(repo, "rev-list", "--merges", "--count", "HEAD"))
     print(f"| {name} | {len(rows) + merges:,} | {merges:,} | {mine_s:.1f} s | "
           f"{numstat_cell(git_stats, numstat_bad)} | "
           f"{len(picked)} commits × {len(SIGNALS)} signals, {score_bad} differ"
           f"{f' ({budgeted} past the attribution budget)' if budgeted else ''} |"
           + (f" {history_compared:,} commits × {len(HISTORY_SIGNALS)} signals, "
-             f"{history_differ} differ |" if history_n else ""))
-    return bad, (name, blamed)
+             f"{history_differ} differ |" if history_n else "")
+          + (f" {pulls_compared} × {len(PULL_SIGNALS)} signals, {pulls_differ} differ |"
+             if pulls_n else ""))
+    blame_rows = [(name, blamed)]
+    if pulls_n:
+        blame_rows.append((f"{name}, pull requests", pulls_blamed))
+    return bad, blame_rows
 
 
 def numstat_cell(git_stats, differ):
@@ -527,16 +617,22 @@ def main():
     ap.add_argument("--sample", type=int, default=60)
     ap.add_argument("--history", type=int, default=0,
                     help="compare the history signals of this many rows with git log")
+    ap.add_argument("--pulls", type=int, default=0,
+                    help="score this many merged pull requests (the latest merges on HEAD's "
+                         "first-parent line) and compare with git")
     ap.add_argument("--blame", type=int, default=0,
                     help="compare author_blame_share with git blame on this many sampled commits")
     args = ap.parse_args()
     print("| repository | commits | merges | mine | la/ld/nf against git numstat "
-          "| score against mine |" + (" history signals against git log |" if args.history else ""))
-    print("|---|---:|---:|---:|---|---|" + ("---|" if args.history else ""))
-    results = [check(os.path.abspath(args.bin), r, args.sample, args.blame, args.history)
+          "| score against mine |" + (" history signals against git log |" if args.history else "")
+          + (" pull requests against git |" if args.pulls else ""))
+    print("|---|---:|---:|---:|---|---|" + ("---|" if args.history else "")
+          + ("---|" if args.pulls else ""))
+    results = [check(os.path.abspath(args.bin), r, args.sample, args.blame, args.history,
+                     args.pulls)
                for r in args.repos]
     if args.blame:
-        blame_table([blamed for _, blamed in results])
+        blame_table([row for _, rows in results for row in rows])
     sys.exit(1 if sum(bad for bad, _ in results) else 0)
 
 
