@@ -282,6 +282,12 @@ impl Packs {
             if size > MAX_OBJECT {
                 return None;
             }
+            if deltas.is_empty() && !matches!(entry, Entry::Whole(_)) && size > limit {
+                // A delta past the limit is sized by its head, before it is inflated whole.
+                if let Some(target) = self.delta_target(at.0, data_at).filter(|&t| t > limit) {
+                    return Some(Decoding::Larger(target));
+                }
+            }
             let content = self.inflate(at.0, data_at, size)?;
             if deltas.is_empty() && !matches!(entry, Entry::Whole(_)) {
                 // The delta's head: the base's size, then the target's.
@@ -366,6 +372,21 @@ impl Packs {
             _ => return None,
         };
         Some((entry, size, at.1 + i as u64))
+    }
+
+    /// The target size at the head of the delta whose zlib stream starts at `offset` of pack
+    /// `pack`, read by inflating the head alone (two sizes of at most 10 bytes each).
+    fn delta_target(&mut self, pack: usize, offset: u64) -> Option<u64> {
+        let mut compressed = [0u8; 512];
+        let n = self.packs[pack].read_at(&mut compressed, offset)?;
+        let mut head = Vec::with_capacity(20);
+        self.inflater.reset(true);
+        self.inflater
+            .decompress_vec(&compressed[..n], &mut head, FlushDecompress::None)
+            .ok()?;
+        let mut i = 0;
+        varint(&head, &mut i)?;
+        varint(&head, &mut i)
     }
 
     /// `size` bytes inflated from the zlib stream at `offset` of pack `pack`.
@@ -497,6 +518,73 @@ mod tests {
         assert_eq!(apply_delta(base, &delta).unwrap(), b"hello, there world");
         assert!(apply_delta(b"short", &delta).is_none(), "wrong source size");
         assert!(apply_delta(base, &[13, 1, 0]).is_none(), "reserved opcode");
+    }
+
+    /// A pack of a 4-byte blob and a delta against it whose head claims a 5 MiB target, its
+    /// zlib stream holding the head alone; and its version 2 index. Returns the delta's id.
+    fn pack_with_a_cut_delta(dir: &Path) -> Oid {
+        use flate2::{Compress, Compression, FlushCompress};
+        let zlib = |data: &[u8], flush| {
+            let mut out = Vec::with_capacity(data.len() + 64);
+            Compress::new(Compression::default(), true)
+                .compress_vec(data, &mut out, flush)
+                .unwrap();
+            out
+        };
+        let mut pack = b"PACK\0\0\0\x02\0\0\0\x02".to_vec();
+        let base_at = pack.len() as u32;
+        pack.push(0x30 | 4); // a blob of 4 bytes
+        pack.extend(zlib(b"base", FlushCompress::Finish));
+        let delta_at = pack.len() as u32;
+        let target = 5u32 << 20;
+        // An offset delta whose inflated size, 6 MiB, is past any small limit.
+        pack.extend([0xe0, 0x80, 0x80, 0x18]);
+        pack.push((delta_at - base_at) as u8);
+        let mut head = vec![4];
+        let mut t = target;
+        while t >= 0x80 {
+            head.push((t & 0x7f) as u8 | 0x80);
+            t >>= 7;
+        }
+        head.push(t as u8);
+        pack.extend(zlib(&head, FlushCompress::Sync));
+        std::fs::create_dir_all(dir.join("objects/pack")).unwrap();
+        std::fs::write(dir.join("objects/pack/p.pack"), &pack).unwrap();
+
+        let (base_id, delta_id) = ([1u8; 20], [2u8; 20]);
+        let mut idx = vec![0xff, b't', b'O', b'c', 0, 0, 0, 2];
+        for first in 0..256u32 {
+            let count: u32 = match first {
+                0 => 0,
+                1 => 1,
+                _ => 2,
+            };
+            idx.extend(count.to_be_bytes());
+        }
+        idx.extend(base_id);
+        idx.extend(delta_id);
+        idx.extend([0u8; 8]); // CRCs
+        idx.extend(base_at.to_be_bytes());
+        idx.extend(delta_at.to_be_bytes());
+        idx.extend([0u8; 40]);
+        std::fs::write(dir.join("objects/pack/p.idx"), &idx).unwrap();
+        Oid::from_bytes(&delta_id).unwrap()
+    }
+
+    #[test]
+    fn a_delta_past_the_limit_is_sized_by_its_head_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let delta = pack_with_a_cut_delta(dir.path());
+        let mut packs = Packs::open(dir.path());
+        // Inflating the delta whole would fail: its stream ends after the head.
+        match packs.read_blob(delta, 1 << 20) {
+            Some(BlobRead::Larger(size)) => assert_eq!(size, 5 << 20),
+            _ => panic!("the delta's head gives its target size"),
+        }
+        assert!(
+            packs.read_blob(delta, 64 << 20).is_none(),
+            "whole, it is unreadable"
+        );
     }
 
     #[test]
