@@ -401,14 +401,11 @@ def check_pulls(binary, repo, name, history, n, blame_n):
             fork = git(repo, "merge-base", base, head).strip()
         except subprocess.CalledProcessError:
             continue  # no common history
-        res = subprocess.run([binary, "score", "--repo", repo, "--base", base, "--head", head,
-                              "--format", "json"], capture_output=True, text=True)
-        if res.returncode != 0:
-            print(f"{name} pull {merge}: score failed: {res.stderr.strip()}", file=sys.stderr)
+        scored = score(binary, repo, base, head, f"{name} pull {merge}")
+        if scored is None:
             differ += 1
             continue
-        report = json.loads(res.stdout)
-        features = report["features"]
+        features, partial = scored
         author, at = pull_author(repo, fork, head)
         files, _ = raw_entries(git_bytes(repo, "-c", "diff.renames=true", "diff", "--raw", "-z",
                                          "-M", "--no-abbrev", fork, head).split(b"\0"), 0)
@@ -419,7 +416,6 @@ def check_pulls(binary, repo, name, history, n, blame_n):
                 print(f"{name} pull {merge} {s}: score {features.get(s)}, git {want[s]}",
                       file=sys.stderr)
                 differ += 1
-        partial = any(w.startswith(PARTIAL_ATTRIBUTION) for w in report.get("warnings", []))
         if len(blamed) < blame_n and not partial:
             got = features.get("author_blame_share")
             blamed.append((merge, blame_share(repo, head, parent=fork, email=author), got))
@@ -440,6 +436,20 @@ def check_history(history, name, rows, n):
                       file=sys.stderr)
                 differ += 1
     return len(rows), differ
+
+
+def score(binary, repo, base, head, label):
+    """`riskgate score` of base..head: its signals, and whether it ran past its budget for line
+    ownership (it warns so: `author_blame_share` then covers only some files, and mine, which
+    has no budget, is not compared on it). None when it failed, which is reported."""
+    res = subprocess.run([binary, "score", "--repo", repo, "--base", base, "--head", head,
+                          "--format", "json"], capture_output=True, text=True)
+    if res.returncode != 0:
+        print(f"{label}: score failed: {res.stderr.strip()}", file=sys.stderr)
+        return None
+    report = json.loads(res.stdout)
+    partial = any(w.startswith(PARTIAL_ATTRIBUTION) for w in report.get("warnings", []))
+    return report["features"], partial
 
 
 def cell(v):
@@ -531,18 +541,11 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
     picked = sample(repo, rows, n)
     score_bad, compared, budgeted = 0, 0, 0
     for sha in picked:
-        res = subprocess.run(
-            [binary, "score", "--repo", repo, "--base", f"{sha}^", "--head", sha,
-             "--format", "json"], capture_output=True, text=True)
-        if res.returncode != 0:
-            print(f"{name} {sha}: score failed: {res.stderr.strip()}", file=sys.stderr)
+        scored = score(binary, repo, f"{sha}^", sha, f"{name} {sha}")
+        if scored is None:
             score_bad += 1
             continue
-        report = json.loads(res.stdout)
-        features = report["features"]
-        # Past its line-diff budget, score works out author_blame_share over some of the
-        # touched files and says so; mine has no budget. That signal is not compared then.
-        partial = any(w.startswith(PARTIAL_ATTRIBUTION) for w in report.get("warnings", []))
+        features, partial = scored
         budgeted += partial
         row = by_id[sha]
         for s in SIGNALS:
