@@ -323,6 +323,12 @@ impl OwnerCache {
     }
 }
 
+/// Whether a tree entry's mode is a regular file's, the only kind whose lines have owners
+/// (not a tree, a symlink or a submodule).
+pub fn is_regular_file(mode: i32) -> bool {
+    matches!(mode, 0o100644 | 0o100755 | 0o100664)
+}
+
 /// The blob of the regular file at `path` under tree `tree` (None: absent, or a tree, symlink
 /// or submodule there).
 fn regular_blob(
@@ -332,7 +338,7 @@ fn regular_blob(
     path: &str,
 ) -> Option<Oid> {
     let (id, mode) = objects.entry_at_with_mode(repo, tree, path)?;
-    matches!(mode, 0o100644 | 0o100755 | 0o100664).then_some(id)
+    is_regular_file(mode).then_some(id)
 }
 
 /// What replaying a file's history cost: the steps replayed and the line diffs made.
@@ -459,7 +465,7 @@ pub fn replay_owners(
                 }) else {
                     continue;
                 };
-                if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
+                if !is_regular_file(mode) {
                     continue;
                 }
                 in_a_parent = true;
@@ -524,9 +530,7 @@ pub fn replay_owners(
                 None => vec![c; new_len],
                 // It was a symlink or a submodule: every line is the commit's, as when a file
                 // is added.
-                Some((_, mode)) if !matches!(mode, 0o100644 | 0o100755 | 0o100664) => {
-                    vec![c; new_len]
-                }
+                Some((_, mode)) if !is_regular_file(mode) => vec![c; new_len],
                 Some((id, _)) => {
                     let Some(old) = way.objects.blame_blob(repo, id, &old_name) else {
                         continue;

@@ -146,7 +146,7 @@ impl OwnerSource {
             }) else {
                 continue;
             };
-            if !matches!(mode, 0o100644 | 0o100755 | 0o100664) {
+            if !owners::is_regular_file(mode) {
                 continue;
             }
             in_a_parent = true;

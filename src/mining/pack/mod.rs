@@ -264,7 +264,8 @@ impl Packs {
     /// The object at `at`: down its delta chain to a cached object or a whole one, then the
     /// deltas applied back up, each result cached. An object larger than `limit` is only
     /// sized: a whole one by its entry's header, before anything is inflated; a delta by the
-    /// target size at the head of its own delta, before its chain is followed.
+    /// target size at the head of its own delta, before its chain is followed (and, when the
+    /// delta itself is past the limit, before more than its head is inflated).
     fn decode(&mut self, mut at: (usize, u64), limit: u64) -> Option<Decoding> {
         let mut deltas: Vec<((usize, u64), Vec<u8>)> = Vec::new();
         let (kind, mut data) = loop {
@@ -284,16 +285,14 @@ impl Packs {
             }
             if deltas.is_empty() && !matches!(entry, Entry::Whole(_)) && size > limit {
                 // A delta past the limit is sized by its head, before it is inflated whole.
-                if let Some(target) = self.delta_target(at.0, data_at).filter(|&t| t > limit) {
+                let target = self.delta_target_unread(at.0, data_at);
+                if let Some(target) = target.filter(|&t| t > limit) {
                     return Some(Decoding::Larger(target));
                 }
             }
             let content = self.inflate(at.0, data_at, size)?;
             if deltas.is_empty() && !matches!(entry, Entry::Whole(_)) {
-                // The delta's head: the base's size, then the target's.
-                let mut i = 0;
-                varint(&content, &mut i)?;
-                let target = varint(&content, &mut i)?;
+                let target = delta_target(&content)?;
                 if target > limit {
                     return Some(Decoding::Larger(target));
                 }
@@ -376,7 +375,7 @@ impl Packs {
 
     /// The target size at the head of the delta whose zlib stream starts at `offset` of pack
     /// `pack`, read by inflating the head alone (two sizes of at most 10 bytes each).
-    fn delta_target(&mut self, pack: usize, offset: u64) -> Option<u64> {
+    fn delta_target_unread(&mut self, pack: usize, offset: u64) -> Option<u64> {
         let mut compressed = [0u8; 512];
         let n = self.packs[pack].read_at(&mut compressed, offset)?;
         let mut head = Vec::with_capacity(20);
@@ -384,9 +383,7 @@ impl Packs {
         self.inflater
             .decompress_vec(&compressed[..n], &mut head, FlushDecompress::None)
             .ok()?;
-        let mut i = 0;
-        varint(&head, &mut i)?;
-        varint(&head, &mut i)
+        delta_target(&head)
     }
 
     /// `size` bytes inflated from the zlib stream at `offset` of pack `pack`.
@@ -430,6 +427,14 @@ impl Packs {
             }
         }
     }
+}
+
+/// The size of the object a delta makes: the second of the two sizes at its head (the base's,
+/// then the target's).
+fn delta_target(delta: &[u8]) -> Option<u64> {
+    let mut i = 0;
+    varint(delta, &mut i)?;
+    varint(delta, &mut i)
 }
 
 /// The size at `d[*i..]` as a delta's header writes it (7 bits a byte, least significant
