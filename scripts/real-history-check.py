@@ -43,6 +43,7 @@ Prints a markdown table on stdout and each disagreement on stderr; exits 1 if an
 """
 
 import argparse
+import collections
 import csv
 import json
 import math
@@ -107,19 +108,10 @@ def blame_share(repo, sha, parent=None, email=None):
         parts = line.split("\t")
         if len(parts) == 3 and parts[0] == "-":
             binary.add(parts[2])
-    fields = git(repo, "diff", "--name-status", "-z", "-M", parent, sha).split("\0")
-    paths, i = [], 0
-    while i < len(fields) and fields[i]:
-        status = fields[i]
-        if status[0] in "RC":
-            old = fields[i + 1]
-            if status[0] == "R":
-                paths.append(old)
-            i += 3
-        else:
-            if status[0] in "MDT":
-                paths.append(fields[i + 1])
-            i += 2
+    # The touched files that existed in the parent, under their names there.
+    entries, _ = raw_entries(git_bytes(repo, "diff", "--raw", "-z", "-M", "--no-abbrev",
+                                       parent, sha).split(b"\0"), 0)
+    paths = [e.old for e in entries if e.status in "RMDT"]
     # What is a submodule (gitlink) or a symlink in the parent has no lines to blame; a text
     # file the commit turns into one had its lines there.
     gitlinks = {entry.split("\t", 1)[1]
@@ -155,9 +147,13 @@ def path_of(raw):
     return raw.decode("utf-8", "surrogateescape")
 
 
+RawEntry = collections.namedtuple(
+    "RawEntry", "status old new old_blob new_blob new_mode old_mode")
+
+
 def raw_entries(tokens, i):
-    """The `--raw -z` entries from tokens[i] until the next commit header: (status, old
-    path, new path, old blob, new blob, new mode), and where they end."""
+    """The `--raw -z` entries from tokens[i] until the next commit header, as RawEntry (a
+    file neither renamed nor copied has old == new), and where they end."""
     entries = []
     while i < len(tokens):
         t = tokens[i].lstrip(b"\n")
@@ -173,7 +169,7 @@ def raw_entries(tokens, i):
         else:
             old = new = path_of(tokens[i + 1])
             i += 2
-        entries.append((status[0], old, new, old_blob, new_blob, new_mode, old_mode))
+        entries.append(RawEntry(status[0], old, new, old_blob, new_blob, new_mode, old_mode))
     return entries, i
 
 
@@ -215,10 +211,10 @@ class History:
             self.commits[sha] = (int(at), author, files)
             at_bit = 1 << self.pos[sha]
             self.by_author[author] = self.by_author.get(author, 0) | at_bit
-            for status, old, new, *_ in files:
-                self.touches[new] = self.touches.get(new, 0) | at_bit
-                if status == "R":
-                    self.renamed_into.setdefault(new, []).append((self.pos[sha], old))
+            for f in files:
+                self.touches[f.new] = self.touches.get(f.new, 0) | at_bit
+                if f.status == "R":
+                    self.renamed_into.setdefault(f.new, []).append((self.pos[sha], f.old))
         self._merge_renames()
 
     def _merge_renames(self):
@@ -234,9 +230,9 @@ class History:
             i += 1
             if header.startswith(b"@"):
                 entries, i = raw_entries(out, i)
-                renames.update((header[1:].decode(), old, new, blob)
-                               for _, old, new, _, blob, mode, _ in entries
-                               if mode in REGULAR + ("120000",) and "\n" not in new)
+                renames.update((header[1:].decode(), e.old, e.new, e.new_blob)
+                               for e in entries
+                               if e.new_mode in REGULAR + ("120000",) and "\n" not in e.new)
         renames = sorted(renames)
         asked = [f"{p}:{new}" for merge, _, new, _ in renames for p in self.parents[merge]]
         lines = "".join(a + "\n" for a in asked).encode("utf-8", "surrogateescape")
@@ -273,8 +269,8 @@ class History:
         `time_` by `author`, seen from `base`."""
         visible = self.ancestors[self.pos[base]]
         devs, earlier, ages, new_to_author = set(), 0, [], 0
-        for status, old, new, *_ in files:
-            history = self.file_history(old if status == "R" else new, visible)
+        for f in files:
+            history = self.file_history(f.old, visible)
             if not history:
                 continue
             earlier |= history
@@ -284,17 +280,18 @@ class History:
             ages.append(max(0, time_ - max(t for t, _, _ in touched_by)))
             new_to_author += author not in authors
         nuc = bin(earlier).count("1")
-        subsystems = {subsystem(f[2]) for f in files}
+        subsystems = {subsystem(f.new) for f in files}
         rexp, sexp = 0.0, 0
         theirs = self.by_author.get(author, 0) & visible
         for k in sorted(bit_positions(theirs)):
             t, _, their_files = self.commits[self.order[k]]
             rexp += 1 / ((max(0, time_ - t) // YEAR_SECONDS) + 1)
-            sexp += bool({subsystem(f[2]) for f in their_files} & subsystems)
-        entropy, lt, la, ld = self.size_signals(base, head)
+            sexp += bool({subsystem(f.new) for f in their_files} & subsystems)
+        entropy, lt, la, ld = self.size_signals(base, head, files)
         own = bin(earlier & self.by_author.get(author, 0)).count("1")
         return {
-            "la": la, "ld": ld, "nf": len(files), "ns": len(subsystems), "nd": len({directory(f[2]) for f in files}),
+            "la": la, "ld": ld, "nf": len(files), "ns": len(subsystems),
+            "nd": len({directory(f.new) for f in files}),
             "entropy": entropy, "lt": lt, "ndev": len(devs), "nuc": nuc,
             "age": sum(ages) / len(ages) if ages else 0.0,
             "exp": bin(theirs).count("1"), "rexp": rexp, "sexp": sexp,
@@ -302,9 +299,10 @@ class History:
             "files_new_to_author": new_to_author,
         }
 
-    def size_signals(self, parent, sha):
+    def size_signals(self, parent, sha, files):
         """Entropy of the lines modified per file, the lines the text files had in the
-        parent (a file git diffs as binary has none), and the lines added and deleted."""
+        parent (a file git diffs as binary has none), and the lines added and deleted;
+        `files` are the change's `--raw` entries."""
         modified, binary, la, ld = [], set(), 0, 0
         tokens = git_bytes(self.repo, "-c", "diff.renames=true", "diff", "--numstat", "-z",
                            "-M", parent, sha).split(b"\0")
@@ -330,11 +328,8 @@ class History:
         if len(modified) > 1 and total:
             entropy = -sum(m / total * math.log2(m / total) for m in modified if m) \
                 / math.log2(len(modified))
-        raw = git_bytes(self.repo, "-c", "diff.renames=true", "diff", "--raw", "-z", "-M",
-                        "--no-abbrev", parent, sha).split(b"\0")
-        entries, _ = raw_entries(raw, 0)
-        before = [e[3] for e in entries
-                  if e[6] in REGULAR and set(e[3]) != {"0"} and e[2] not in binary]
+        before = [f.old_blob for f in files
+                  if f.old_mode in REGULAR and set(f.old_blob) != {"0"} and f.new not in binary]
         lt = 0
         if before:
             out = git_bytes(self.repo, "cat-file", "--batch",
