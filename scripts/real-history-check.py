@@ -45,6 +45,7 @@ Prints a markdown table on stdout and each disagreement on stderr; exits 1 if an
 import argparse
 import collections
 import csv
+import functools
 import json
 import math
 import os
@@ -69,11 +70,12 @@ def git(repo, *args):
 
 
 def numstat(repo):
-    """commit -> (la, ld, nf) from git log --numstat with rename detection."""
-    out = git(repo, "-c", "diff.renames=true", "log", "--no-merges", "-M", "--numstat",
-              "--format=@%H", "HEAD")
+    """commit -> (la, ld, nf) from git log --numstat with rename detection, and the commits
+    left out because their changes name a blob the clone lacks (git cannot count its lines)."""
+    out, unread = log_past_absent_blobs(repo, ("-c", "diff.renames=true"), "--no-merges",
+                                        ("-M", "--numstat", "--format=@%H"))
     stats, current = {}, None
-    for line in out.splitlines():
+    for line in out.decode("utf-8", "replace").splitlines():
         if line.startswith("@"):
             current = line[1:]
             stats[current] = [0, 0, 0]
@@ -84,7 +86,48 @@ def numstat(repo):
             if added != "-":
                 s[0] += int(added)
                 s[1] += int(deleted)
-    return stats
+    return stats, unread
+
+
+@functools.lru_cache(maxsize=None)
+def absent_blob_commits(repo):
+    """The commits of HEAD whose changes (a merge's against each parent) name a blob the
+    clone lacks: git stops at them whenever it needs the blob's content."""
+    absent = {line[1:] for line in git(repo, "rev-list", "--objects", "--missing=print",
+                                       "HEAD").splitlines() if line.startswith("?")}
+    commits, current = set(), None
+    with subprocess.Popen(["git", "-C", repo, "log", "-m", "--raw", "--no-renames",
+                           "--no-abbrev", "--format=@%H", "HEAD"],
+                          stdout=subprocess.PIPE) as log:
+        for line in log.stdout:
+            if line.startswith(b"@"):
+                current = line[1:].strip().decode()
+            elif line.startswith(b":") and current not in commits:
+                blobs = line.split(b"\t", 1)[0].split()[2:4]
+                if any(b.decode() in absent for b in blobs):
+                    commits.add(current)
+    return commits
+
+
+def log_past_absent_blobs(repo, config, which, args, unread_args=None):
+    """`git log <args> HEAD` over the commits `which` selects (`--merges`, `--no-merges`).
+    Where the clone lacks a blob git needs, the commits whose changes name one are listed
+    apart with `unread_args` added (left out when None), the others one by one as usual.
+    Returns the output and the set of those commits."""
+    try:
+        return git_bytes(repo, *config, "log", which, *args, "HEAD"), set()
+    except subprocess.CalledProcessError as e:
+        if b"unable to read" not in e.stderr:
+            raise
+    commits = git(repo, "rev-list", which, "HEAD").split()
+    unread = absent_blob_commits(repo) & set(commits)
+    out = b""
+    for listed, extra in (([c for c in commits if c not in unread], ()),
+                          ([c for c in commits if c in unread], unread_args)):
+        if listed and extra is not None:
+            out += git_bytes(repo, *config, "log", "--stdin", "--no-walk=unsorted",
+                             *args, *extra, stdin="".join(c + "\n" for c in listed).encode())
+    return out, unread
 
 
 def close(a, b):
@@ -196,9 +239,13 @@ class History:
         self.touches = {}        # path -> bit set of the commits that touched it
         self.renamed_into = {}   # path -> [(commit position, old path)]
         self.by_author = {}      # author -> bit set of their commits
-        out = git_bytes(repo, *MAILMAP_AT_HEAD, "-c", "diff.renames=true", "log",
-                        "--use-mailmap", "--no-merges", "-M", "--raw", "-z", "--no-abbrev",
-                        "--format=@%H %at %aE", "HEAD").split(b"\0")
+        # A commit whose blob the clone lacks is listed without renames: riskgate pairs its
+        # files by libgit2's measure then, and the rows that depend on it are not compared.
+        out, self.unread = log_past_absent_blobs(
+            repo, MAILMAP_AT_HEAD + ("-c", "diff.renames=true"), "--no-merges",
+            ("--use-mailmap", "-M", "--raw", "-z", "--no-abbrev", "--format=@%H %at %aE"),
+            unread_args=("--no-renames",))
+        out = out.split(b"\0")
         i = 0
         while i < len(out):
             header = out[i].lstrip(b"\n")
@@ -221,9 +268,11 @@ class History:
         """At a merge, the renames from a parent that lacks a resolved file (one whose
         version no parent has at its path) into it, as git finds them. Only the renames are
         listed; the parents' versions of their paths are then looked up in one batch."""
-        out = git_bytes(self.repo, "-c", "diff.renames=true", "log", "--merges", "-m", "-M",
-                        "--diff-filter=R", "--raw", "-z", "--no-abbrev", "--format=@%H",
-                        "HEAD").split(b"\0")
+        out, unread = log_past_absent_blobs(
+            self.repo, ("-c", "diff.renames=true"), "--merges",
+            ("-m", "-M", "--diff-filter=R", "--raw", "-z", "--no-abbrev", "--format=@%H"))
+        self.unread |= unread
+        out = out.split(b"\0")
         renames, i = set(), 0
         while i < len(out):
             header = out[i].lstrip(b"\n")
@@ -401,9 +450,14 @@ def check_pulls(binary, repo, name, history, n, blame_n):
             continue
         features, partial = scored
         author, at = pull_author(repo, fork, head)
-        files, _ = raw_entries(git_bytes(repo, "-c", "diff.renames=true", "diff", "--raw", "-z",
-                                         "-M", "--no-abbrev", fork, head).split(b"\0"), 0)
-        want = history.signals_of(fork, head, files, at, author)
+        try:
+            files, _ = raw_entries(git_bytes(repo, "-c", "diff.renames=true", "diff", "--raw",
+                                             "-z", "-M", "--no-abbrev", fork, head).split(b"\0"), 0)
+            want = history.signals_of(fork, head, files, at, author)
+        except subprocess.CalledProcessError:
+            print(f"{name} pull {merge}: git cannot diff it (a blob the clone lacks)",
+                  file=sys.stderr)
+            continue
         compared += 1
         for s in PULL_SIGNALS:
             if not close(want[s], features.get(s)):
@@ -417,9 +471,10 @@ def check_pulls(binary, repo, name, history, n, blame_n):
 
 
 def check_history(history, name, rows, n):
-    """Compare the history signals of up to n rows with git's; returns (compared, differ)."""
+    """Compare the history signals of up to n rows with git's; returns (compared, differ).
+    A commit naming a blob the clone lacks is left out: git cannot count its lines."""
     rows = [r for r in rows if r["commit_id"] in history.commits
-            and history.parents.get(r["commit_id"])]
+            and history.parents.get(r["commit_id"]) and r["commit_id"] not in history.unread]
     rows = rows[::-(-len(rows) // n)]  # every row, or about n spread evenly
     differ = 0
     for r in rows:
@@ -509,15 +564,9 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
             rows = list(csv.DictReader(f))
     by_id = {r["commit_id"]: r for r in rows}
 
-    try:
-        git_stats = numstat(repo)
-    except subprocess.CalledProcessError as e:
-        # A partial clone (blobs filtered out by size): git stops at the first absent blob.
-        unread = e.stderr.strip().splitlines()[0] if e.stderr.strip() else str(e)
-        print(f"{name}: git numstat cannot read the history: {unread}", file=sys.stderr)
-        git_stats = None
+    git_stats, numstat_unread = numstat(repo)
     numstat_bad = 0
-    for sha, (la, ld, nf) in (git_stats or {}).items():
+    for sha, (la, ld, nf) in git_stats.items():
         r = by_id.get(sha)
         if r is None:
             print(f"{name} {sha}: in git log, not mined", file=sys.stderr)
@@ -527,9 +576,9 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
         if got != (la, ld, nf):
             print(f"{name} {sha}: la/ld/nf {got} but git numstat {(la, ld, nf)}", file=sys.stderr)
             numstat_bad += 1
-    if git_stats is not None and len(git_stats) != len(rows):
-        print(f"{name}: {len(rows)} rows but {len(git_stats)} commits in git log",
-              file=sys.stderr)
+    if len(git_stats) + len(numstat_unread) != len(rows):
+        print(f"{name}: {len(rows)} rows but {len(git_stats)} commits in git log and "
+              f"{len(numstat_unread)} it cannot read", file=sys.stderr)
         numstat_bad += 1
 
     picked = sample(repo, rows, n)
@@ -578,7 +627,7 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
     bad = numstat_bad + score_bad + history_differ + pulls_differ
     merges = int(git(repo, "rev-list", "--merges", "--count", "HEAD"))
     print(f"| {name} | {len(rows) + merges:,} | {merges:,} | {mine_s:.1f} s | "
-          f"{numstat_cell(git_stats, numstat_bad)} | "
+          f"{numstat_cell(git_stats, numstat_unread, numstat_bad)} | "
           f"{len(picked)} commits × {len(SIGNALS)} signals, {score_bad} differ"
           f"{f' ({budgeted} past the attribution budget)' if budgeted else ''} |"
           + (f" {history_compared:,} commits × {len(HISTORY_SIGNALS)} signals, "
@@ -591,10 +640,11 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
     return bad, blame_rows
 
 
-def numstat_cell(git_stats, differ):
-    if git_stats is None:
-        return "git cannot read it (absent blobs)"
-    return f"{len(git_stats):,} commits, {differ} differ"
+def numstat_cell(git_stats, unread, differ):
+    cell = f"{len(git_stats):,} commits, {differ} differ"
+    if unread:
+        cell += f" ({len(unread)} naming a blob the clone lacks, left out)"
+    return cell
 
 
 def blame_table(results):
