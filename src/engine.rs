@@ -204,17 +204,24 @@ fn partial_attribution_warning(blame: features::BlameTally) -> String {
     }
     if unreadable > 0 {
         why.push(format!(
-            "{} whose version before the change could not be read",
+            "{} with a version in their history that the repository lacks (a partial or \
+             damaged clone)",
             thousands(unreadable as i64)
         ));
     }
+    let covers = match blame.files_attributed {
+        0 => "so author_blame_share is unknown".to_string(),
+        n => format!(
+            "so author_blame_share covers those {} only",
+            thousands(n as i64)
+        ),
+    };
     format!(
         "line ownership was worked out for {} of the {} touched files that existed before; \
-         left out: {}; so author_blame_share covers those {} only",
+         left out: {}; {covers}",
         thousands(blame.files_attributed as i64),
         thousands(blame.files_existing as i64),
         why.join(", "),
-        thousands(blame.files_attributed as i64)
     )
 }
 
@@ -261,8 +268,8 @@ mod tests {
         let warning = partial_attribution_warning(unreadable);
         assert!(
             warning.contains(
-                "left out: 1 past the budget of 20,000 line diffs, 2 whose version before the \
-                 change could not be read;"
+                "left out: 1 past the budget of 20,000 line diffs, 2 with a version in their \
+                 history that the repository lacks (a partial or damaged clone);"
             ),
             "{warning}"
         );
@@ -272,7 +279,18 @@ mod tests {
         };
         let warning = partial_attribution_warning(none_over_budget);
         assert!(!warning.contains("budget"), "{warning}");
-        assert!(warning.contains("left out: 3 whose version"), "{warning}");
+        assert!(warning.contains("left out: 3 with a version"), "{warning}");
+        let none_attributed = features::BlameTally {
+            files_attributed: 0,
+            files_existing: 3,
+            files_unreadable: 3,
+            ..blame
+        };
+        let warning = partial_attribution_warning(none_attributed);
+        assert!(
+            warning.contains("worked out for 0 of the 3") && warning.ends_with("is unknown"),
+            "{warning}"
+        );
         let whole = features::BlameTally {
             files_attributed: 230,
             ..blame

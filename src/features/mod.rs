@@ -161,8 +161,8 @@ pub struct BlameTally {
     /// Files whose lines were attributed, out of the touched files that existed at base.
     pub files_attributed: u32,
     pub files_existing: u32,
-    /// Of the files left out, those whose version at base could not be read; the others were
-    /// past the budget of line diffs.
+    /// Of the files left out, those with a version in their history (at base or before) that
+    /// the repository lacks; the others were past the budget of line diffs.
     pub files_unreadable: u32,
 }
 

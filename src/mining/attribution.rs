@@ -93,14 +93,13 @@ pub(super) fn attribute_lines(
     });
     let mut cost = owners::ReplayCost::default();
     for done in std::iter::once(ours_done).chain(theirs_done) {
-        let (author_lines, spent) = done?;
-        tally.author_lines += author_lines;
+        let (done, spent) = done?;
+        tally.author_lines += done.author_lines;
+        tally.total_lines += done.lines;
+        tally.files_attributed += done.files;
+        tally.files_unreadable += done.unreadable;
         cost.steps += spent.steps;
         cost.diffs += spent.diffs;
-    }
-    for job in ours.iter().chain(&theirs) {
-        tally.files_attributed += 1;
-        tally.total_lines += job.lines;
     }
     tracing::debug!(
         steps = cost.steps,
@@ -156,18 +155,29 @@ struct AttributionWork<'a> {
     deadline: Option<std::time::Instant>,
 }
 
+/// What one thread's replays found.
+#[derive(Debug, Default)]
+struct JobsDone {
+    /// Lines the author owns, and all lines, of the files attributed.
+    author_lines: u64,
+    lines: u64,
+    files: u32,
+    /// Files left out because a version in their history is not in the repository.
+    unreadable: u32,
+}
+
 impl AttributionWork<'_> {
-    /// Replays `jobs` on this thread: the lines the author owns among them, and the cost.
+    /// Replays `jobs` on this thread: what they found, and the cost.
     fn run(
         &self,
         repo: &Repository,
         objects: &mut ObjectCache,
         history: &index::ReachableFrom<'_>,
         jobs: &[AttributionJob<'_>],
-    ) -> Result<(u64, owners::ReplayCost), MiningError> {
+    ) -> Result<(JobsDone, owners::ReplayCost), MiningError> {
         let mut line_diffs = LineDiffs::new(repo);
         let mut cost = owners::ReplayCost::default();
-        let mut author_lines = 0u64;
+        let mut done = JobsDone::default();
         for job in jobs {
             if self
                 .deadline
@@ -186,14 +196,20 @@ impl AttributionWork<'_> {
                 self.store,
                 &mut cost,
             )?;
+            if replayed.lacked {
+                done.unreadable += 1;
+                continue;
+            }
+            done.files += 1;
+            done.lines += job.lines;
             if let (Some(a), Some((_, owners))) = (self.author, replayed.target) {
-                author_lines += owners
+                done.author_lines += owners
                     .iter()
                     .filter(|&&o| o != owners::NOBODY && self.index.commit(o).author == a)
                     .count() as u64;
             }
         }
-        Ok((author_lines, cost))
+        Ok((done, cost))
     }
 }
 
@@ -253,7 +269,7 @@ fn replay_from_store(
         }
     };
     if let (Some(store), Some(last)) = (store, keys.last()) {
-        if from < steps.len() && steps.len() >= owner_store::MIN_STEPS_STORED {
+        if from < steps.len() && steps.len() >= owner_store::MIN_STEPS_STORED && !replayed.lacked {
             store.save(last, &replayed, index);
         }
     }

@@ -15,7 +15,9 @@ use super::{
     diff_trees_cached, renames, LineDiffs, MiningError, ObjectCache, RenameSource,
     UnreadableCommits,
 };
-use crate::features::{directory, subsystem, AuthorCommit, AuthorExperience, FileChange, Snapshot};
+use crate::features::{
+    directory, git_path, subsystem, AuthorCommit, AuthorExperience, FileChange, FileKind, Snapshot,
+};
 
 /// The change to mine: `None` picks the defaults (HEAD; merge-base with the default branch).
 #[derive(Debug, Clone, Default)]
@@ -98,6 +100,18 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         &head_commit,
     )?;
     tracing::debug!(files = files.len(), elapsed = ?started.elapsed(), "change diffed");
+    let lacking: Vec<&FileChange> = files
+        .iter()
+        .filter(|f| f.kind == FileKind::Missing)
+        .collect();
+    if let Some(first) = lacking.first() {
+        return Err(MiningError::ContentMissing {
+            count: lacking.len(),
+            first: git_path::display(&first.path).into_owned(),
+            base: base.to_string(),
+            head: head.to_string(),
+        });
+    }
 
     let made = ChangeCommits::walk(
         repo,

@@ -67,6 +67,20 @@ pub enum MiningError {
     TimedOut,
     #[error("commit {id} could not be read ({reason}); `git fsck` names what is wrong with it")]
     UnreadableCommit { id: String, reason: String },
+    /// Files of the change whose content the object store lacks: their lines cannot be
+    /// counted, and a score without them would call the change smaller than it is.
+    #[error(
+        "the repository lacks the content of {count} of the files this change touches \
+         (the first: `{first}`), as a partial clone (`git clone --filter`) or a damaged one \
+         does, so their lines cannot be counted. In a partial clone, \
+         `git diff --stat {base} {head}` makes git fetch them; then score again"
+    )]
+    ContentMissing {
+        count: usize,
+        first: String,
+        base: String,
+        head: String,
+    },
 }
 
 impl From<git2::Error> for MiningError {

@@ -368,6 +368,9 @@ pub struct Replayed {
     pub latest: Option<(Oid, Produced)>,
     /// Every other version the steps produced.
     pub others: Vec<Oid>,
+    /// A version on the way is not in the repository (a partial or damaged clone): the
+    /// owners are not known, only guessed past it.
+    pub lacked: bool,
 }
 
 /// Owners of the lines of `target`, the blob of the file called `path` at some commit,
@@ -428,6 +431,7 @@ pub fn replay_owners(
     };
     let empty: Rc<[u32]> = Rc::from(Vec::new());
     let mut last: Option<Oid> = None;
+    let mut lacked = false;
     for &(c, name) in steps {
         cost.steps += 1;
         last = None;
@@ -441,6 +445,7 @@ pub fn replay_owners(
             continue; // deleted here, or not a regular file
         };
         let Some(new) = way.objects.blame_blob(repo, new_id, &name) else {
+            lacked |= way.objects.lacks(repo, new_id);
             continue;
         };
         last = Some(new_id);
@@ -475,6 +480,7 @@ pub fn replay_owners(
                     break;
                 }
                 let Some(old) = way.objects.blame_blob(repo, id, name_there) else {
+                    lacked |= way.objects.lacks(repo, id);
                     continue;
                 };
                 needs_whole_replay!(id);
@@ -533,6 +539,7 @@ pub fn replay_owners(
                 Some((_, mode)) if !is_regular_file(mode) => vec![c; new_len],
                 Some((id, _)) => {
                     let Some(old) = way.objects.blame_blob(repo, id, &old_name) else {
+                        lacked |= way.objects.lacks(repo, id);
                         continue;
                     };
                     needs_whole_replay!(id);
@@ -593,6 +600,7 @@ pub fn replay_owners(
         target: target_produced,
         latest,
         others,
+        lacked,
     }))
 }
 

@@ -6,10 +6,10 @@
 
 use std::path::{Path, PathBuf};
 
-use riskgate::mining::mine::MinedHistory;
+use riskgate::mining::{self, mine::MinedHistory};
 
 use crate::mine::{assert_score_equals_mine, mine_repo};
-use crate::support::{day, git_in, git_numstat, run_riskgate, shallow_clone, TestRepo};
+use crate::support::{day, git_in, git_numstat, run_riskgate, score_json, shallow_clone, TestRepo};
 
 /// Every non-merge commit of HEAD has a row whose la, ld and nf are git's numstat.
 fn assert_rows_match_git(dir: &Path, mined: &MinedHistory) {
@@ -714,10 +714,11 @@ fn remove_blob(repo: &TestRepo, spec: &str) {
     std::fs::remove_file(&loose).expect("the blob is a loose object");
 }
 
-/// An object the repository should have and does not (a damaged or partial clone): the
-/// file is counted without lines, and mine and score go on.
+/// An object the repository should have and does not (a damaged or partial clone): mine
+/// counts the file without lines, says so, and goes on; a score of a change that touches it
+/// refuses, naming the file, rather than call the change smaller than it is.
 #[test]
-fn a_missing_blob_is_counted_without_lines() {
+fn a_missing_blob_is_counted_without_lines_by_mine_and_refused_by_score() {
     let repo = TestRepo::new();
     repo.write("a.txt", lines("a", 5));
     repo.write("b.txt", lines("b", 5));
@@ -726,7 +727,7 @@ fn a_missing_blob_is_counted_without_lines() {
     repo.write("b.txt", lines("b", 6));
     let broken = repo.commit("bob", t(1), "Grow both");
     repo.write("b.txt", lines("b", 8));
-    repo.commit("carol", t(2), "Grow b");
+    let after = repo.commit("carol", t(2), "Grow b");
     remove_blob(&repo, &format!("{broken}:a.txt"));
 
     let mined = mine_repo(repo.path());
@@ -738,7 +739,93 @@ fn a_missing_blob_is_counted_without_lines() {
         (1.0, 0.0),
         "only b.txt's line counts"
     );
-    assert_score_equals_mine(repo.path(), &mined, &[broken.as_str()]);
+    let said = format!(
+        "1 commit touch files whose content the repository lacks (the first: {}, `a.txt`)",
+        &broken[..10]
+    );
+    assert!(
+        mined.warnings.iter().any(|w| w.starts_with(&said)),
+        "{:?}",
+        mined.warnings
+    );
+
+    let dir = repo.path().to_str().unwrap();
+    let base = format!("{broken}^");
+    let (code, _, err) =
+        run_riskgate(&["score", "--repo", dir, "--base", &base, "--head", &broken]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains(
+            "lacks the content of 1 of the files this change touches (the first: `a.txt`)"
+        ) && err.contains("git diff --stat"),
+        "{err}"
+    );
+    // A change that does not touch the file is scored, as mine scored it.
+    assert_score_equals_mine(repo.path(), &mined, &[after.as_str()]);
+}
+
+/// A partial clone (`git clone --filter=blob:none`) holds commits and trees but no file
+/// content until git fetches it. Scoring there refuses and says how to fetch the change's
+/// content; once fetched, the change's lines are the full clone's, and a file whose earlier
+/// versions git has not fetched is left out of `author_blame_share`, which says so.
+#[test]
+fn a_partial_clone_is_scored_once_the_change_is_fetched() {
+    let repo = TestRepo::new();
+    repo.write("src/a.txt", lines("a", 10));
+    repo.write("src/b.txt", lines("b", 4));
+    repo.commit("alice", t(0), "Import");
+    repo.write("src/a.txt", lines("a", 14));
+    repo.commit("bob", t(1), "Grow a");
+    repo.write("src/a.txt", lines("a", 15));
+    repo.write("src/b.txt", lines("b", 2));
+    let head = repo.commit("bob", t(2), "Grow a, shrink b");
+    repo.git(&["config", "uploadpack.allowFilter", "true"]);
+    let full = score_json(repo.path().to_str().unwrap(), "HEAD^");
+
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join("partial");
+    let url = format!("file://{}", repo.path().display());
+    git_in(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--no-checkout",
+            "--filter=blob:none",
+            &url,
+            clone.to_str().unwrap(),
+        ],
+    );
+    let dir = clone.to_str().unwrap();
+    let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", "HEAD^"]);
+    assert_eq!(code, 2, "{err}");
+    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
+    let fetch = format!("`git diff --stat {base} {head}`");
+    assert!(
+        err.contains("lacks the content of 2 of the files this change touches")
+            && err.contains(&fetch),
+        "{err}"
+    );
+
+    // What the error says to run, run: git fetches the two versions of each file.
+    git_in(&clone, &["diff", "--stat", &base, &head]);
+    let partial = score_json(dir, "HEAD^");
+    for signal in ["la", "ld", "nf", "lt", "entropy", "nuc", "ndev", "exp"] {
+        assert_eq!(
+            partial["features"][signal], full["features"][signal],
+            "{signal}"
+        );
+    }
+    // bob wrote 4 of the 18 lines at base, all in a.txt, whose first version the clone
+    // lacks; b.txt came whole from its one earlier version, which the diff fetched.
+    assert_eq!(full["features"]["author_blame_share"], 4.0 / 18.0);
+    assert_eq!(partial["features"]["author_blame_share"], 0.0);
+    let warnings = partial["warnings"].to_string();
+    assert!(
+        warnings.contains("worked out for 1 of the 2 touched files")
+            && warnings.contains("1 with a version in their history that the repository lacks"),
+        "{warnings}"
+    );
 }
 
 /// A deleted file whose blob is absent beside an added one (a partial clone filtered by blob
@@ -806,10 +893,19 @@ fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
         row.signals.nuc, 2.0,
         "a.txt's history goes on through the move"
     );
-    assert_score_equals_mine(
-        repo.path(),
-        &mined,
-        &[moved.as_str(), grown.as_str(), renamed.as_str()],
+    assert_score_equals_mine(repo.path(), &mined, &[grown.as_str(), renamed.as_str()]);
+    let err = mining::mine_change(
+        &mining::open_repository(repo.path()).unwrap(),
+        &mining::ChangeSpec {
+            base: Some(format!("{moved}^")),
+            head: Some(moved.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, mining::MiningError::ContentMissing { count: 1, first, .. } if first == "media/song.bin"),
+        "{err}"
     );
 }
 

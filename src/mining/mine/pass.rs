@@ -15,7 +15,8 @@ use super::{MineOptions, MinedHistory, MinedRow};
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
-    self, subsystem, AuthorExperience, BlameTally, Experience, FileChange, Snapshot, Touch,
+    self, git_path, subsystem, AuthorExperience, BlameTally, Experience, FileChange, FileKind,
+    Snapshot, Touch,
 };
 use crate::mining::ancestry::Ancestry;
 use crate::mining::identity::{committed_mailmap, Identities};
@@ -48,7 +49,40 @@ pub(super) struct Pass<'r, 'p> {
     labeller: Labeller<'p>,
     /// The row of each commit visited so far (`u32::MAX`: none).
     row_of: Vec<u32>,
+    lacking: LackingContent,
     out: MinedHistory,
+}
+
+/// Commits that touch a file whose content the repository lacks (a partial or damaged clone):
+/// their rows count no lines of it.
+#[derive(Default)]
+struct LackingContent {
+    commits: usize,
+    /// The first one met, and the file.
+    first: Option<(Oid, String)>,
+}
+
+impl LackingContent {
+    fn note(&mut self, commit: Oid, files: &[FileChange]) {
+        if let Some(f) = files.iter().find(|f| f.kind == FileKind::Missing) {
+            self.commits += 1;
+            self.first
+                .get_or_insert_with(|| (commit, git_path::display(&f.path).into_owned()));
+        }
+    }
+
+    fn warning(&self) -> Option<String> {
+        let (commit, path) = self.first.as_ref()?;
+        Some(format!(
+            "{} touch files whose content the repository lacks (the first: {}, `{path}`), as a \
+             partial or damaged clone does: their rows count no lines of those files",
+            match self.commits {
+                1 => "1 commit".to_string(),
+                n => format!("{n} commits"),
+            },
+            &commit.to_string()[..10]
+        ))
+    }
 }
 
 /// A commit being visited, as read before it is taken apart.
@@ -94,6 +128,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             sensitive_cache: HashMap::new(),
             labeller: Labeller::new(options),
             row_of: Vec::with_capacity(plan.order.len()),
+            lacking: LackingContent::default(),
             out,
         }
     }
@@ -200,6 +235,9 @@ impl<'r, 'p> Pass<'r, 'p> {
 
         let author = self.index.author_id(&v.key);
         let files: Vec<_> = diffed.iter().map(|d| d.file.clone()).collect();
+        if !cut {
+            self.lacking.note(v.oid, &files);
+        }
         let file_history = self.file_history(&files, parent_at);
         let old_owners = self.parent_owners(&diffed, parent_at)?;
         let blame = blame_tally(&self.index, &diffed, &old_owners, author);
@@ -462,6 +500,7 @@ impl<'r, 'p> Pass<'r, 'p> {
     /// The mined history, its labels counted.
     pub(super) fn finish(self) -> MinedHistory {
         let mut out = self.out;
+        out.warnings.extend(self.lacking.warning());
         out.owner_rebuilds = self.owners.rebuilds;
         tracing::debug!(
             blobs = self.owners.cache.len(),
