@@ -46,6 +46,13 @@ pub enum MiningError {
          repositories only"
     )]
     UnsupportedObjectFormat { path: String, format: String },
+    #[error(
+        "{path} is a git repository whose references are kept in a reftable \
+         (extensions.refStorage), which riskgate cannot read: libgit2, which it reads \
+         repositories with, reads the files format only. A clone of it made with \
+         `git clone --ref-format=files` can be scored"
+    )]
+    UnsupportedRefStorage { path: String },
     #[error("unknown revision `{rev}`{hint}")]
     UnknownRevision { rev: String, hint: &'static str },
     #[error("the repository has no commits yet")]
@@ -60,6 +67,15 @@ pub enum MiningError {
     },
     #[error("git: {0}")]
     Git(#[source] git2::Error),
+    /// An object the history names is not in the repository: a treeless clone lacks the trees
+    /// of past commits, which every history signal reads.
+    #[error(
+        "the repository lacks an object its history refers to ({0}), as a partial clone made \
+         with `--filter=tree:0` or a damaged one does: riskgate reads the tree of every commit \
+         in the history. A full clone has them, and so does one made with \
+         `--filter=blob:none`; `git fsck` names what a damaged one lacks"
+    )]
+    ObjectMissing(String),
     /// Directories nested deeper than riskgate reads (git's own limit, `core.maxTreeDepth`).
     #[error("{0}")]
     TreeTooDeep(String),
@@ -87,6 +103,10 @@ impl From<git2::Error> for MiningError {
     fn from(error: git2::Error) -> MiningError {
         if tree_diff::is_too_deep(&error) {
             MiningError::TreeTooDeep(error.message().to_string())
+        } else if error.code() == git2::ErrorCode::NotFound
+            && error.class() == git2::ErrorClass::Odb
+        {
+            MiningError::ObjectMissing(error.message().to_string())
         } else {
             MiningError::Git(error)
         }

@@ -15,6 +15,9 @@ pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
         let path = path.display().to_string();
         match unsupported_object_format(e.message()) {
             Some(format) => MiningError::UnsupportedObjectFormat { path, format },
+            None if e.message().ends_with("extensions.refstorage") => {
+                MiningError::UnsupportedRefStorage { path }
+            }
             None => MiningError::NotARepository {
                 path,
                 reason: e.message().to_string(),

@@ -148,6 +148,18 @@ fn clear_one_line_errors() {
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
 
+    // And references in a reftable, which libgit2 cannot read either.
+    let reftable = tempfile::tempdir().unwrap();
+    crate::support::git_in(reftable.path(), &["init", "-q", "--ref-format=reftable"]);
+    let (code, _, err) = run_riskgate(&["score", "--repo", reftable.path().to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("references are kept in a reftable")
+            && err.contains("git clone --ref-format=files"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+
     let (code, _, err) = run_riskgate(&[
         "score",
         "--repo",

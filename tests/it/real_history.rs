@@ -828,6 +828,47 @@ fn a_partial_clone_is_scored_once_the_change_is_fetched() {
     );
 }
 
+/// A treeless clone (`git clone --filter=tree:0`) lacks the trees of past commits, which every
+/// history signal reads: score and mine stop with an error that says so and what has them.
+#[test]
+fn a_treeless_clone_is_refused_with_what_to_clone_instead() {
+    let repo = TestRepo::new();
+    for i in 0..4 {
+        repo.write(&format!("src/f{i}.txt"), lines("f", 3 + i));
+        repo.commit("alice", t(i as i64), "Add a file");
+    }
+    repo.git(&["config", "uploadpack.allowFilter", "true"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join("treeless");
+    let url = format!("file://{}", repo.path().display());
+    git_in(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--no-checkout",
+            "--filter=tree:0",
+            &url,
+            clone.to_str().unwrap(),
+        ],
+    );
+    let dir = clone.to_str().unwrap();
+    let out = tmp.path().join("rows.csv");
+    for args in [
+        vec!["score", "--repo", dir, "--base", "HEAD~2"],
+        vec!["mine", "--repo", dir, "--out", out.to_str().unwrap()],
+    ] {
+        let (code, _, err) = run_riskgate(&args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(
+            err.contains("lacks an object its history refers to")
+                && err.contains("--filter=tree:0")
+                && err.contains("--filter=blob:none"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
 /// A deleted file whose blob is absent beside an added one (a partial clone filtered by blob
 /// size, where the absent blobs are the big ones): git cannot pair renames there and libgit2's
 /// similarity cannot read the blob. That commit's renames of identical content are still
