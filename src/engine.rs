@@ -130,6 +130,14 @@ pub fn score_with_config(
             "this clone is shallow: history before its cut is missing, so {HISTORY_SIGNALS} count only the commits present (git fetch --unshallow gives the full signals)"
         ));
     }
+    if mined.partial {
+        warnings.push(
+            "this clone is partial: git cannot compare file versions it has not fetched, so \
+             renames in history may be paired only where the content is identical, and ndev, \
+             nuc and age of a file renamed with edits count only since its rename"
+                .to_string(),
+        );
+    }
     warnings.extend(mined.unreadable.warning());
     let files = &snapshot.files;
     let mut report = ScoreReport::new(

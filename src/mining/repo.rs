@@ -26,6 +26,29 @@ pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
     })
 }
 
+/// Whether the repository is a partial clone: git fetches its missing objects from a promisor
+/// remote (`remote.<name>.promisor`, or `extensions.partialClone` as older git wrote it).
+pub(super) fn is_partial_clone(repo: &Repository) -> bool {
+    let Ok(config) = repo.config() else {
+        return false;
+    };
+    let promisor = config
+        .entries(Some(r"remote\..*\.promisor"))
+        .is_ok_and(|mut entries| {
+            let mut any = false;
+            while let Some(Ok(entry)) = entries.next() {
+                any |= entry
+                    .value()
+                    .is_some_and(|v| git2::Config::parse_bool(v).unwrap_or(false));
+            }
+            any
+        });
+    promisor
+        || config
+            .get_string("extensions.partialclone")
+            .is_ok_and(|remote| !remote.is_empty())
+}
+
 /// The object format named by libgit2's refusal of a repository that is not SHA-1
 /// (`unknown object format 'sha256'`), which is a git repository all the same.
 fn unsupported_object_format(message: &str) -> Option<String> {

@@ -823,8 +823,14 @@ fn a_partial_clone_is_scored_once_the_change_is_fetched() {
     let warnings = partial["warnings"].to_string();
     assert!(
         warnings.contains("worked out for 1 of the 2 touched files")
-            && warnings.contains("1 with a version in their history that the repository lacks"),
+            && warnings.contains("1 with a version in their history that the repository lacks")
+            && warnings.contains("this clone is partial"),
         "{warnings}"
+    );
+    assert!(
+        !full["warnings"].to_string().contains("partial"),
+        "{}",
+        full["warnings"]
     );
 }
 
