@@ -108,6 +108,18 @@ fi
 if [[ $(git rev-parse --is-shallow-repository) == true ]]; then
     say "the clone is shallow: history signals count only the commits present (actions/checkout with fetch-depth: 0 gives them all)"
 fi
+# A partial checkout (actions/checkout's `filter`) has file contents only once git fetches
+# them, and riskgate does not fetch: the change's are fetched here, in one batch. A treeless
+# one also lacks the trees of past commits, which riskgate reads for every history signal.
+filters=$(git config --get-regexp '^remote\..*\.partialclonefilter$' || true)
+if [[ $filters == *tree:* ]]; then
+    fail "the checkout is a treeless partial clone (filter: tree:0), which lacks the trees of past commits that riskgate reads: check out with filter: blob:none, or without a filter"
+fi
+if [[ -n $(git config --get-regexp '^remote\..*\.promisor$' || true) ]]; then
+    say "the checkout is a partial clone: fetching the contents of the change from $remote"
+    git diff --numstat "$(merge_base)" "$head" >/dev/null ||
+        fail "could not fetch the contents of the change's files"
+fi
 
 # ---- the score --------------------------------------------------------------------------------
 

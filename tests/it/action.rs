@@ -87,12 +87,21 @@ fn pull_request() -> PullRequest {
 impl PullRequest {
     /// The runner's checkout of the PR's head: a clone over `file://`, `--depth 1` if shallow.
     fn checkout(&self, into: &Path, shallow: bool) -> PathBuf {
+        self.clone_with(into, if shallow { &["--depth", "1"] } else { &[] })
+    }
+
+    /// The checkout `actions/checkout` makes with `filter: <filter>`: a partial clone.
+    fn partial_checkout(&self, into: &Path, filter: &str) -> PathBuf {
+        self.upstream
+            .git(&["config", "uploadpack.allowFilter", "true"]);
+        self.clone_with(into, &[&format!("--filter={filter}")])
+    }
+
+    fn clone_with(&self, into: &Path, options: &[&str]) -> PathBuf {
         let url = format!("file://{}", self.upstream.path().display());
         let dir = into.join("workspace");
         let mut args = vec!["clone", "-q", "--branch", "feature"];
-        if shallow {
-            args.extend(["--depth", "1"]);
-        }
+        args.extend(options);
         args.extend([url.as_str(), dir.to_str().unwrap()]);
         git_in(into, &args);
         dir
@@ -349,6 +358,49 @@ fn a_shallow_checkout_is_deepened_until_base_and_head_meet_and_says_so() {
         "true",
         "deepened, not unshallowed"
     );
+}
+
+/// A partial checkout (`filter: blob:none`) holds the contents of the head's files only: the
+/// action fetches the change's before it scores, which then counts the lines a full checkout
+/// counts. A treeless one (`filter: tree:0`) is refused with what to check out instead.
+#[test]
+fn a_partial_checkout_gets_the_change_fetched_and_a_treeless_one_is_refused() {
+    need_tools!();
+    let pr = pull_request();
+    let event = pr.event();
+    let full_tmp = tempfile::tempdir().unwrap();
+    let full = run_action(
+        full_tmp.path(),
+        &pr.checkout(full_tmp.path(), false),
+        &event,
+        &[],
+    );
+    assert_scored(&full);
+    let change = "2 files, +160 −0";
+    assert!(full.summary.contains(change), "{}", full.summary);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let workspace = pr.partial_checkout(tmp.path(), "blob:none");
+    let run = run_action(tmp.path(), &workspace, &event, &[]);
+    assert!(
+        run.log
+            .contains("the checkout is a partial clone: fetching the contents of the change"),
+        "{}",
+        run.log
+    );
+    assert_scored(&run);
+    assert!(run.summary.contains(change), "{}", run.summary);
+
+    let tmp = tempfile::tempdir().unwrap();
+    let workspace = pr.partial_checkout(tmp.path(), "tree:0");
+    let run = run_action(tmp.path(), &workspace, &event, &[]);
+    assert_eq!(run.code, 2, "{}", run.log);
+    assert!(
+        run.log.contains("treeless partial clone") && run.log.contains("filter: blob:none"),
+        "{}",
+        run.log
+    );
+    assert!(run.outputs.is_empty());
 }
 
 /// The event is input from whoever opened the pull request: commit ids that are not 40 hex
