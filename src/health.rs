@@ -176,7 +176,7 @@ pub fn repository_health(
                         .as_deref()
                         .is_none_or(|e| e.eq_ignore_ascii_case(env))
                         && i.opened_at >= live
-                        && i.opened_at - live <= RELEASE_INCIDENT_WINDOW_MS
+                        && i.opened_at.saturating_sub(live) <= RELEASE_INCIDENT_WINDOW_MS
                 })
             })
             .count();

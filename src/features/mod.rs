@@ -145,7 +145,7 @@ impl Default for AuthorExperience {
 /// Whole (Julian) years from an earlier commit's time `then` to the change's: REXP's "years
 /// ago" (0 for a commit dated after the change).
 pub fn whole_years(change_time: i64, then: i64) -> f64 {
-    ((change_time - then).max(0) as f64 / YEAR_SECONDS).floor()
+    (change_time.saturating_sub(then).max(0) as f64 / YEAR_SECONDS).floor()
 }
 
 /// REXP's weight of an earlier commit made `years` whole years before the change.
@@ -361,7 +361,7 @@ pub fn compute(
             .map(|t| t.time)
             .max()
             .unwrap_or(snapshot.change_time);
-        ages.push((snapshot.change_time - last).max(0) as f64);
+        ages.push(snapshot.change_time.saturating_sub(last).max(0) as f64);
         if !history.iter().any(|t| Some(t.author) == snapshot.author) {
             files_new_to_author.push(file.path.clone());
         }
@@ -581,6 +581,35 @@ mod tests {
         }
         assert_eq!(map["la"], Some(0.0));
         assert_eq!(map["patch_coverage"], None);
+    }
+
+    /// A commit's time is whatever its header says, `i64::MIN` and `i64::MAX` included (git
+    /// writes such commits with `hash-object --literally`): differences of two saturate
+    /// rather than wrap round to the other sign.
+    #[test]
+    fn times_at_the_ends_of_the_range_give_ages_of_their_sign() {
+        assert_eq!(whole_years(i64::MIN, i64::MAX), 0.0);
+        assert_eq!(
+            whole_years(i64::MAX, i64::MIN),
+            (i64::MAX as f64 / YEAR_SECONDS).floor()
+        );
+        let earlier = |time| Snapshot {
+            files: vec![text("a.rs", 1, 0, 1)],
+            file_history: vec![vec![Touch {
+                commit: 1,
+                author: 1,
+                time,
+            }]],
+            change_time: i64::MIN,
+            ..Snapshot::default()
+        };
+        // A file last changed "after" the change: no age, whichever way the difference wraps.
+        assert_eq!(compute(&earlier(i64::MAX), vec![], None).0.age, 0.0);
+        let later = Snapshot {
+            change_time: i64::MAX,
+            ..earlier(i64::MIN)
+        };
+        assert_eq!(compute(&later, vec![], None).0.age, i64::MAX as f64);
     }
 
     #[test]

@@ -271,10 +271,12 @@ pub fn link_incidents(
                     .is_none_or(|e| e.eq_ignore_ascii_case(&r.deployment.environment))
             })
             .filter_map(|r| r.finished_at.map(|at| (at, *r)))
-            .filter(|(at, _)| *at <= incident.opened_at && incident.opened_at - at <= window_ms)
+            .filter(|(at, _)| {
+                *at <= incident.opened_at && incident.opened_at.saturating_sub(*at) <= window_ms
+            })
             .max_by_key(|(at, r)| (*at, r.deployment.id));
         if let Some((live_at, r)) = culprit {
-            let minutes = (incident.opened_at - live_at) / 60_000;
+            let minutes = incident.opened_at.saturating_sub(live_at) / 60_000;
             let sha: String = r.deployment.sha.chars().take(7).collect();
             for n in shipped.get(&r.deployment.id).into_iter().flatten() {
                 add(link(
@@ -436,6 +438,17 @@ mod tests {
         assert!(linked(&links, "before-any").is_empty());
         let why = &links[0].why;
         assert!(why.contains("40 min after deployment 2"), "{why}");
+    }
+
+    /// Times come from files and deliveries: one at each end of the range is far apart, not
+    /// within the window by a difference that wrapped round.
+    #[test]
+    fn times_at_the_ends_of_the_range_are_not_within_the_window() {
+        let (mut rs, shipped, pulls) = world();
+        rs[0].finished_at = Some(i64::MIN + 1);
+        let incidents = vec![incident("far", i64::MAX - 1)];
+        let links = link_incidents("o/r", &incidents, &rs, &shipped, &pulls, DEFAULT_WINDOW_MS);
+        assert!(linked(&links, "far").is_empty(), "{links:?}");
     }
 
     #[test]
