@@ -68,10 +68,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     // Read first: the index leaves out a commit libgit2 cannot parse, and these two must be in.
     let base_commit = super::find_commit(repo, base)?;
     let head_commit = super::find_commit(repo, head)?;
-    let (index, indexed_now) = index_to(repo, base, spec.deadline)?;
-    let base_idx = index.lookup(base).expect("base was just indexed");
-    let history = index::ReachableFrom::new(&index, base_idx);
-    let mut unreadable = index.unreadable_behind(repo, &history);
+    let opened = repo;
 
     let base_tree = base_commit.tree()?;
     // The base branch's own tip, not the merge-base: its settings and attributes are the
@@ -115,6 +112,12 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
             head: head.to_string(),
         });
     }
+    // Indexed once the change is known to be readable: a partial clone that lacks its content
+    // is told so before the whole history is walked.
+    let (index, indexed_now) = index_to(opened, base, spec.deadline)?;
+    let base_idx = index.lookup(base).expect("base was just indexed");
+    let history = index::ReachableFrom::new(&index, base_idx);
+    let mut unreadable = index.unreadable_behind(opened, &history);
 
     let made = ChangeCommits::walk(
         repo,
@@ -182,7 +185,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         base_from: revs.base_rev,
         config,
         shallow: revs.shallow,
-        partial: is_partial_clone(repo),
+        partial: is_partial_clone(repo.path()),
         commits: made.commits,
         file_authors,
         unreadable,
@@ -272,6 +275,8 @@ fn diff_of_change(
     base_tree: Oid,
     head_commit: &git2::Commit<'_>,
 ) -> Result<Vec<FileChange>, MiningError> {
+    // Refused here, before git is asked for renames and fails on the same trees.
+    super::tree_diff::check_tree_depth(repo, Some(base_tree), head_commit.tree_id())?;
     let git_renames = match renames::between(repo.path(), revs.base, revs.head, spec.deadline) {
         Ok(pairs) => Some(pairs),
         Err(renames::RenameError::TimedOut) => return Err(MiningError::TimedOut),

@@ -102,6 +102,11 @@ pub struct ObjectCache {
     pub(super) replaced_trees: Vec<Oid>,
     /// git asked for merges' renames through the walk this cache serves, once started.
     pub(super) tree_renames: Option<super::renames::TreeRenames>,
+    /// Merges git could not diff (each one ends it, and the next starts it again).
+    pub(super) tree_renames_failed: usize,
+    /// Whether the repository is a partial clone, once read: git is not asked for merges'
+    /// renames there, as it would stop at each version the clone has not fetched.
+    pub(super) partial_clone: Option<bool>,
 }
 
 impl ObjectCache {
@@ -124,6 +129,8 @@ impl ObjectCache {
             blob_bytes: 0,
             replaced_trees: Vec::new(),
             tree_renames: None,
+            tree_renames_failed: 0,
+            partial_clone: None,
         }
     }
 

@@ -33,6 +33,10 @@ pub enum RenameError {
     TimedOut,
     #[error("git failed: {0}")]
     Failed(String),
+    /// Not asked: git stops at each version a partial clone has not fetched, and started
+    /// again after each one it would take many times as long as the walk.
+    #[error("the clone is partial, and git stops at each file version it has not fetched")]
+    PartialClone,
 }
 
 /// `git` reading the repository at `git_dir` only: nothing of our environment but `PATH`
@@ -145,8 +149,9 @@ fn parse_entries(
     pairs
 }
 
-/// Commits git could not diff before it gave up: a partial clone lacks more blobs than this.
-const MAX_UNREAD_COMMITS: usize = 32;
+/// Commits (or merges) git could not diff before it is given up: a partial clone lacks more
+/// blobs than this.
+pub(super) const MAX_UNREAD_COMMITS: usize = 32;
 
 /// The renames git finds in each commit of a walk, and the commits it could not read.
 #[derive(Debug, Default)]
@@ -188,6 +193,9 @@ pub fn of_history(
     hide: &[Oid],
     deadline: Option<Instant>,
 ) -> Result<HistoryRenames, RenameError> {
+    if super::repo::is_partial_clone(git_dir) {
+        return Err(RenameError::PartialClone);
+    }
     let mut input = String::new();
     for t in tips {
         input.push_str(&format!("{t}\n"));

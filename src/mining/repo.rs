@@ -26,10 +26,11 @@ pub fn open_repository(path: &Path) -> Result<Repository, MiningError> {
     })
 }
 
-/// Whether the repository is a partial clone: git fetches its missing objects from a promisor
-/// remote (`remote.<name>.promisor`, or `extensions.partialClone` as older git wrote it).
-pub(super) fn is_partial_clone(repo: &Repository) -> bool {
-    let Ok(config) = repo.config() else {
+/// Whether the repository at `git_dir` is a partial clone: git fetches the objects it lacks
+/// from a promisor remote (`remote.<name>.promisor`, or `extensions.partialClone` as older git
+/// wrote it). Read from the repository's own configuration file, where git records it.
+pub(crate) fn is_partial_clone(git_dir: &Path) -> bool {
+    let Ok(config) = git2::Config::open(&git_dir.join("config")) else {
         return false;
     };
     let promisor = config

@@ -266,29 +266,17 @@ fn merge_renames(
         if lacking.is_empty() {
             continue;
         }
-        let asked = match cache.tree_renames.as_mut() {
-            Some(git) => Ok(git),
-            None => super::renames::TreeRenames::start(repo.path())
-                .map(|git| cache.tree_renames.insert(git)),
-        };
-        let found = match asked.and_then(|git| git.between(parent, tree, merge.id(), deadline)) {
-            Ok(pairs) => pairs,
-            Err(e) => {
-                // git is gone: the next merge starts another.
-                cache.tree_renames = None;
-                match e {
-                    // Past the deadline the caller stops anyway; no rename is found.
-                    super::renames::RenameError::TimedOut => Vec::new(),
-                    e => {
-                        tracing::debug!(
-                            error = %e,
-                            "a merge's renames from libgit2's detection instead of git's"
-                        );
-                        renames_by_libgit2(repo, parent, tree)?
-                    }
-                }
-            }
-        };
+        let partial_clone = *cache
+            .partial_clone
+            .get_or_insert_with(|| super::repo::is_partial_clone(repo.path()));
+        let found =
+            if partial_clone || cache.tree_renames_failed >= super::renames::MAX_UNREAD_COMMITS {
+                // git would stop at each version a partial clone lacks, or failed on this many
+                // merges already: libgit2 for the rest of the walk, as for commits' renames.
+                renames_by_libgit2(repo, parent, tree)?
+            } else {
+                renames_by_git(repo, cache, merge.id(), parent, tree, deadline)?
+            };
         renames.extend(
             found
                 .into_iter()
@@ -298,6 +286,42 @@ fn merge_renames(
     renames.sort_unstable();
     renames.dedup();
     Ok(renames)
+}
+
+/// The renames git finds between two trees, through the walk's `git diff-tree` (started if
+/// none runs; `commit` ends the answer), else libgit2's.
+fn renames_by_git(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    commit: Oid,
+    old: Oid,
+    new: Oid,
+    deadline: Option<std::time::Instant>,
+) -> Result<Vec<(String, String)>, git2::Error> {
+    let asked = match cache.tree_renames.as_mut() {
+        Some(git) => Ok(git),
+        None => super::renames::TreeRenames::start(repo.path())
+            .map(|git| cache.tree_renames.insert(git)),
+    };
+    match asked.and_then(|git| git.between(old, new, commit, deadline)) {
+        Ok(pairs) => Ok(pairs),
+        Err(e) => {
+            // git is gone: the next merge starts another.
+            cache.tree_renames = None;
+            match e {
+                // Past the deadline the caller stops anyway; no rename is found.
+                super::renames::RenameError::TimedOut => Ok(Vec::new()),
+                e => {
+                    cache.tree_renames_failed += 1;
+                    tracing::debug!(
+                        error = %e,
+                        "a merge's renames from libgit2's detection instead of git's"
+                    );
+                    renames_by_libgit2(repo, old, new)
+                }
+            }
+        }
+    }
 }
 
 /// The renames libgit2 finds between two trees, looking as far as git would.

@@ -796,9 +796,25 @@ fn a_partial_clone_is_scored_once_the_change_is_fetched() {
             clone.to_str().unwrap(),
         ],
     );
+    // git is not asked for the history's renames: it would stop at each absent version.
+    let asked = mining::renames::of_history(
+        &clone.join(".git"),
+        &[git2::Oid::from_str(&head).unwrap()],
+        &[],
+        None,
+    );
+    assert!(
+        matches!(asked, Err(mining::renames::RenameError::PartialClone)),
+        "{:?}",
+        asked.map(|r| r.unread)
+    );
     let dir = clone.to_str().unwrap();
     let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", "HEAD^"]);
     assert_eq!(code, 2, "{err}");
+    assert!(
+        !clone.join(".git/riskgate").exists(),
+        "refused before the history is indexed"
+    );
     let base = git_in(&clone, &["rev-parse", "HEAD^"]);
     let fetch = format!("`git diff --stat {base} {head}`");
     assert!(
