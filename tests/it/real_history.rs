@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use riskgate::mining::{self, mine::MinedHistory};
 
 use crate::mine::{assert_score_equals_mine, mine_repo};
-use crate::support::{day, git_in, git_numstat, run_riskgate, score_json, shallow_clone, TestRepo};
+use crate::support::{
+    day, git_in, git_numstat, partial_clone, run_riskgate, score_json, shallow_clone, TestRepo,
+};
 
 /// Every non-merge commit of HEAD has a row whose la, ld and nf are git's numstat.
 fn assert_rows_match_git(dir: &Path, mined: &MinedHistory) {
@@ -779,23 +781,9 @@ fn a_partial_clone_is_scored_once_the_change_is_fetched() {
     repo.write("src/a.txt", lines("a", 15));
     repo.write("src/b.txt", lines("b", 2));
     let head = repo.commit("bob", t(2), "Grow a, shrink b");
-    repo.git(&["config", "uploadpack.allowFilter", "true"]);
     let full = score_json(repo.path().to_str().unwrap(), "HEAD^");
 
-    let tmp = tempfile::tempdir().unwrap();
-    let clone = tmp.path().join("partial");
-    let url = format!("file://{}", repo.path().display());
-    git_in(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--no-checkout",
-            "--filter=blob:none",
-            &url,
-            clone.to_str().unwrap(),
-        ],
-    );
+    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
     // git is not asked for the history's renames: it would stop at each absent version.
     let asked = mining::renames::of_history(
         &clone.join(".git"),
@@ -859,21 +847,7 @@ fn a_treeless_clone_is_refused_with_what_to_clone_instead() {
         repo.write(&format!("src/f{i}.txt"), lines("f", 3 + i));
         repo.commit("alice", t(i as i64), "Add a file");
     }
-    repo.git(&["config", "uploadpack.allowFilter", "true"]);
-    let tmp = tempfile::tempdir().unwrap();
-    let clone = tmp.path().join("treeless");
-    let url = format!("file://{}", repo.path().display());
-    git_in(
-        tmp.path(),
-        &[
-            "clone",
-            "-q",
-            "--no-checkout",
-            "--filter=tree:0",
-            &url,
-            clone.to_str().unwrap(),
-        ],
-    );
+    let (tmp, clone) = partial_clone(repo.path(), "tree:0");
     let dir = clone.to_str().unwrap();
     let out = tmp.path().join("rows.csv");
     for args in [

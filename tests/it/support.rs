@@ -66,6 +66,28 @@ pub fn shallow_clone(
     (tmp, clone)
 }
 
+/// A partial clone of `source` made with `git clone --filter=<filter>` (its working tree not
+/// checked out, so it holds only what the filter lets through), at `<temp dir>/partial`.
+pub fn partial_clone(source: &Path, filter: &str) -> (tempfile::TempDir, PathBuf) {
+    git_in(source, &["config", "uploadpack.allowFilter", "true"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join("partial");
+    let url = format!("file://{}", source.display());
+    let filter = format!("--filter={filter}");
+    git_in(
+        tmp.path(),
+        &[
+            "clone",
+            "-q",
+            "--no-checkout",
+            &filter,
+            &url,
+            clone.to_str().unwrap(),
+        ],
+    );
+    (tmp, clone)
+}
+
 impl TestRepo {
     pub fn new() -> TestRepo {
         let dir = tempfile::tempdir().expect("temp dir");
