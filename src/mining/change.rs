@@ -68,6 +68,8 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     // Read first: the index leaves out a commit libgit2 cannot parse, and these two must be in.
     let base_commit = super::find_commit(repo, base)?;
     let head_commit = super::find_commit(repo, head)?;
+    // The repository as opened, which the index reads; `repo` below reads the base branch's
+    // attributes.
     let opened = repo;
 
     let base_tree = base_commit.tree()?;
