@@ -265,11 +265,6 @@ impl ObjectCache {
         Ok(t)
     }
 
-    /// Whether the object store lacks blob `id` (a partial or damaged clone).
-    pub fn lacks(&mut self, repo: &Repository, id: Oid) -> bool {
-        !id.is_zero() && self.blob(repo, id).is_none()
-    }
-
     /// The blob `id` (None for the zero id, or a blob the repository does not have).
     pub fn blob(&mut self, repo: &Repository, id: Oid) -> Option<Rc<CachedBlob>> {
         if id.is_zero() {

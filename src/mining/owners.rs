@@ -29,7 +29,7 @@ use std::rc::Rc;
 use git2::{Oid, Repository};
 
 use super::index::{HistoryIndex, Lineage};
-use super::{Hunk, LineDiffs, MiningError, ObjectCache};
+use super::{CachedBlob, Hunk, LineDiffs, MiningError, ObjectCache};
 
 /// The owner of a line no commit can be named for.
 pub const NOBODY: u32 = u32::MAX;
@@ -341,6 +341,20 @@ fn regular_blob(
     is_regular_file(mode).then_some(id)
 }
 
+/// [`ObjectCache::blame_blob`] of a replay step, noting in `lacked` when there is none because
+/// the repository lacks the blob (a partial or damaged clone), not because it is binary.
+fn blame_blob_noting_absence(
+    objects: &mut ObjectCache,
+    repo: &Repository,
+    id: Oid,
+    path: &str,
+    lacked: &mut bool,
+) -> Option<Rc<CachedBlob>> {
+    let blob = objects.blame_blob(repo, id, path);
+    *lacked |= blob.is_none() && !id.is_zero() && objects.blob(repo, id).is_none();
+    blob
+}
+
 /// What replaying a file's history cost: the steps replayed and the line diffs made.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct ReplayCost {
@@ -444,8 +458,8 @@ pub fn replay_owners(
         let Some(new_id) = regular_blob(repo, way.objects, commit.tree_id(), &name) else {
             continue; // deleted here, or not a regular file
         };
-        let Some(new) = way.objects.blame_blob(repo, new_id, &name) else {
-            lacked |= way.objects.lacks(repo, new_id);
+        let Some(new) = blame_blob_noting_absence(way.objects, repo, new_id, &name, &mut lacked)
+        else {
             continue;
         };
         last = Some(new_id);
@@ -479,8 +493,9 @@ pub fn replay_owners(
                     parents.clear();
                     break;
                 }
-                let Some(old) = way.objects.blame_blob(repo, id, name_there) else {
-                    lacked |= way.objects.lacks(repo, id);
+                let Some(old) =
+                    blame_blob_noting_absence(way.objects, repo, id, name_there, &mut lacked)
+                else {
                     continue;
                 };
                 needs_whole_replay!(id);
@@ -538,8 +553,9 @@ pub fn replay_owners(
                 // is added.
                 Some((_, mode)) if !is_regular_file(mode) => vec![c; new_len],
                 Some((id, _)) => {
-                    let Some(old) = way.objects.blame_blob(repo, id, &old_name) else {
-                        lacked |= way.objects.lacks(repo, id);
+                    let Some(old) =
+                        blame_blob_noting_absence(way.objects, repo, id, &old_name, &mut lacked)
+                    else {
                         continue;
                     };
                     needs_whole_replay!(id);
