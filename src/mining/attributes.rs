@@ -12,7 +12,7 @@ use std::path::Path;
 use git2::{Oid, Repository};
 
 use super::objects::blob_size;
-use super::{commit_paths, ObjectCache};
+use super::{commit_paths, ObjectCache, RenameSource};
 
 /// git ignores attribute files larger than this (`ATTR_MAX_FILE_SIZE`).
 const MAX_ATTRIBUTES_FILE_BYTES: usize = 100 << 20;
@@ -47,7 +47,9 @@ impl CommittedAttributes {
         old: Oid,
         new: Oid,
     ) -> Result<CommittedAttributes, git2::Error> {
-        let changed = commit_paths(repo, objects, Some(old), new, &[])?.touched;
+        // No pairs: a rename's old and new paths are both among the changed.
+        let changed = commit_paths(repo, objects, Some(old), new, RenameSource::Git(&[]))?
+            .map_or_else(Vec::new, |paths| paths.touched);
         let mut directories = BTreeSet::from([""]);
         for path in &changed {
             let mut dir = path.as_str();

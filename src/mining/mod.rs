@@ -24,7 +24,7 @@ pub use diff::{diff_change, diff_change_detailed, DiffedFile, Hunk, PendingFile}
 pub use line_diff::LineDiffs;
 pub use objects::{count_lines, CachedBlob, ObjectCache, BLOB_CACHE_BYTES, TREE_CACHE_BYTES};
 pub use repo::{config_at, default_branch, open_repository, SettingsFile};
-pub(crate) use tree_diff::commit_paths;
+pub(crate) use tree_diff::{commit_paths, CommitPaths};
 pub use tree_diff::{
     diff_commit, diff_commit_cached, diff_trees_cached, merge_files, MergeFiles, RenameSource,
 };

@@ -402,23 +402,26 @@ pub fn diff_commit_cached(
     tree_changes(repo, cache, old.as_deref(), Some(&new), "", 0, &mut changes)?;
     let pairs = match renames {
         RenameSource::Git(pairs) => pairs,
-        RenameSource::Libgit2 => {
-            let added = changes.iter().any(|c| c.1.is_none());
-            let deleted = changes.iter().any(|c| c.2.is_none());
-            let typechange = changes.iter().any(|c| match (c.1, c.2) {
-                (Some(o), Some(n)) => {
-                    o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode))
-                }
-                _ => false,
-            });
-            if (added && deleted) || typechange {
-                let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
-                return diff_change_cached(repo, cache, parent.as_ref(), &repo.find_tree(tree)?);
-            }
-            &[][..]
+        RenameSource::Libgit2 if needs_libgit2_detection(&changes) => {
+            let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
+            return diff_change_cached(repo, cache, parent.as_ref(), &repo.find_tree(tree)?);
         }
+        RenameSource::Libgit2 => &[][..],
     };
     Ok(files_of_changes(repo, cache, changes, pairs))
+}
+
+/// Whether a tree diff could hold a rename or a type change as libgit2's detection finds
+/// them (both additions and deletions, a file becoming a symlink…): such a commit is left to
+/// libgit2's diff, so that its result is libgit2's by construction; any other has none.
+fn needs_libgit2_detection(changes: &[(String, Option<Side>, Option<Side>)]) -> bool {
+    let added = changes.iter().any(|c| c.1.is_none());
+    let deleted = changes.iter().any(|c| c.2.is_none());
+    let typechange = changes.iter().any(|c| match (c.1, c.2) {
+        (Some(o), Some(n)) => o.mode != n.mode && !(is_blob_mode(o.mode) && is_blob_mode(n.mode)),
+        _ => false,
+    });
+    (added && deleted) || typechange
 }
 
 /// The renames of `renames` that a tree diff holds (a deletion of the old path and an addition
@@ -452,8 +455,9 @@ fn paired_renames(
 
 /// The paths of a commit as the history index records them ([`index::NewCommit`]): each
 /// changed path (a rename's new path, a deletion's old one) and the renames, from the tree
-/// diff of `tree` against `parent` (None: every file added) and git's rename pairs. Reads
-/// trees only.
+/// diff of `tree` against `parent` (None: every file added) and the rename pairs of
+/// `renames`. Reads trees only. With libgit2's detection, None for a commit that could hold a
+/// rename or a type change: the caller leaves it to libgit2's diff, which reads more.
 ///
 /// [`index::NewCommit`]: super::index::NewCommit
 pub(crate) fn commit_paths(
@@ -461,8 +465,8 @@ pub(crate) fn commit_paths(
     cache: &mut ObjectCache,
     parent: Option<Oid>,
     tree: Oid,
-    renames: &[(String, String)],
-) -> Result<CommitPaths, git2::Error> {
+    renames: RenameSource<'_>,
+) -> Result<Option<CommitPaths>, git2::Error> {
     let replaced = std::mem::take(&mut cache.replaced_trees);
     let old = parent.map(|p| cache.tree(repo, p)).transpose();
     let new = cache.tree(repo, tree);
@@ -475,6 +479,11 @@ pub(crate) fn commit_paths(
     };
     cache.replaced_trees = replaced;
     walked?;
+    let renames = match renames {
+        RenameSource::Git(pairs) => pairs,
+        RenameSource::Libgit2 if needs_libgit2_detection(&changes) => return Ok(None),
+        RenameSource::Libgit2 => &[][..],
+    };
     let pairs = paired_renames(&changes, renames);
     let moved: std::collections::HashSet<&String> = pairs.values().collect();
     let touched = changes
@@ -485,10 +494,11 @@ pub(crate) fn commit_paths(
     let mut renames: Vec<(String, String)> =
         pairs.into_iter().map(|(new, old)| (old, new)).collect();
     renames.sort();
-    Ok(CommitPaths { touched, renames })
+    Ok(Some(CommitPaths { touched, renames }))
 }
 
 /// What [`commit_paths`] finds.
+#[derive(Default)]
 pub(crate) struct CommitPaths {
     pub touched: Vec<String>,
     /// (old, new)

@@ -8,7 +8,7 @@ use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
 use crate::features::git_path;
 use crate::mining::diff::diff_with_renames;
-use crate::mining::MergeFiles;
+use crate::mining::{CommitPaths, MergeFiles, RenameSource};
 
 use super::{raw_id, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
@@ -60,8 +60,6 @@ impl HistoryIndex {
             }
         };
         let progress = progress_bar(new.len());
-        let mut diff_opts = DiffOptions::new();
-        diff_opts.ignore_submodules(false).include_typechange(true);
         let mut objects = crate::mining::ObjectCache::reading_packs(repo);
         let identities = self.identities();
         for (n, oid) in new.iter().enumerate() {
@@ -81,7 +79,6 @@ impl HistoryIndex {
             self.add_commit(
                 repo,
                 &commit,
-                &mut diff_opts,
                 &mut objects,
                 git_renames.as_ref(),
                 &identities,
@@ -191,7 +188,6 @@ impl HistoryIndex {
         &mut self,
         repo: &Repository,
         commit: &git2::Commit<'_>,
-        diff_opts: &mut DiffOptions,
         objects: &mut crate::mining::ObjectCache,
         git_renames: Option<&crate::mining::renames::HistoryRenames>,
         identities: &Identities,
@@ -217,15 +213,23 @@ impl HistoryIndex {
                 resolved = merged.resolved;
                 unlike_first_parent = merged.unlike_first_parent;
             }
-        } else if let Some(pairs) = git_renames.and_then(|r| r.of(commit.id())) {
+        } else {
             // A shallow clone's boundary commit has no parent here: every file looks added.
             let parent = commit
                 .parent_ids()
                 .next()
                 .and_then(|p| repo.find_commit(p).ok())
                 .map(|p| p.tree_id());
+            let source = match git_renames.and_then(|r| r.of(commit.id())) {
+                Some(pairs) => RenameSource::Git(pairs),
+                None => RenameSource::Libgit2,
+            };
             let paths =
-                crate::mining::commit_paths(repo, objects, parent, commit.tree_id(), pairs)?;
+                match crate::mining::commit_paths(repo, objects, parent, commit.tree_id(), source)?
+                {
+                    Some(paths) => paths,
+                    None => paths_by_libgit2(repo, parent, commit.tree_id())?,
+                };
             let mut seen = HashSet::new();
             for p in paths.touched {
                 let id = self.intern_path(p);
@@ -235,50 +239,6 @@ impl HistoryIndex {
             }
             for (old, new) in paths.renames {
                 renames.push((self.intern_path(old), self.intern_path(new)));
-            }
-        } else {
-            let parent_tree = match commit.parent_count() {
-                0 => None,
-                _ => match commit.parent(0) {
-                    Ok(p) => Some(p.tree()?),
-                    // A shallow clone's boundary commit: its parent is absent, so every file
-                    // in it looks added. That is what history can tell us there.
-                    Err(_) => None,
-                },
-            };
-            let tree = commit.tree()?;
-            let diff = diff_with_renames(repo, parent_tree.as_ref(), &tree, diff_opts)?;
-            let mut seen = HashSet::new();
-            for delta in diff.deltas() {
-                let new_path = delta.new_file().path_bytes().map(git_path::from_bytes);
-                let old_path = delta.old_file().path_bytes().map(git_path::from_bytes);
-                match delta.status() {
-                    Delta::Renamed => {
-                        if let (Some(old), Some(new)) = (old_path, new_path) {
-                            let (o, n) = (self.intern_path(old), self.intern_path(new));
-                            renames.push((o, n));
-                            if seen.insert(n) {
-                                touched.push(n);
-                            }
-                        }
-                    }
-                    Delta::Deleted => {
-                        if let Some(old) = old_path {
-                            let id = self.intern_path(old);
-                            if seen.insert(id) {
-                                touched.push(id);
-                            }
-                        }
-                    }
-                    _ => {
-                        if let Some(new) = new_path.or(old_path) {
-                            let id = self.intern_path(new);
-                            if seen.insert(id) {
-                                touched.push(id);
-                            }
-                        }
-                    }
-                }
             }
         }
         self.stored.commits.push(IndexedCommit {
@@ -296,6 +256,37 @@ impl HistoryIndex {
         self.link(i);
         Ok(())
     }
+}
+
+/// A commit's paths as [`commit_paths`] gives them, from libgit2's diff with its rename
+/// detection: for a commit whose renames git did not give that could hold one.
+///
+/// [`commit_paths`]: crate::mining::commit_paths
+fn paths_by_libgit2(
+    repo: &Repository,
+    parent: Option<Oid>,
+    tree: Oid,
+) -> Result<CommitPaths, git2::Error> {
+    let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
+    let mut opts = DiffOptions::new();
+    opts.ignore_submodules(false).include_typechange(true);
+    let diff = diff_with_renames(repo, parent.as_ref(), &repo.find_tree(tree)?, &mut opts)?;
+    let mut paths = CommitPaths::default();
+    for delta in diff.deltas() {
+        let new_path = delta.new_file().path_bytes().map(git_path::from_bytes);
+        let old_path = delta.old_file().path_bytes().map(git_path::from_bytes);
+        match delta.status() {
+            Delta::Renamed => {
+                if let (Some(old), Some(new)) = (old_path, new_path) {
+                    paths.touched.push(new.clone());
+                    paths.renames.push((old, new));
+                }
+            }
+            Delta::Deleted => paths.touched.extend(old_path),
+            _ => paths.touched.extend(new_path.or(old_path)),
+        }
+    }
+    Ok(paths)
 }
 
 /// A progress bar on an interactive stderr for walks long enough to notice; nothing otherwise.
@@ -319,4 +310,91 @@ struct MergePaths {
     renames: Vec<(u32, u32)>,
     resolved: Vec<u32>,
     unlike_first_parent: Option<Vec<u32>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Commit the work tree of `repo` as it stands (every file, deletions included).
+    fn commit_all(repo: &Repository, message: &str) -> Oid {
+        let mut index = repo.index().unwrap();
+        index
+            .add_all(["*"], git2::IndexAddOption::DEFAULT, None)
+            .unwrap();
+        index.update_all(["*"], None).unwrap();
+        index.write().unwrap();
+        let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+        let sig = git2::Signature::new("a", "a@example.com", &git2::Time::new(1, 0)).unwrap();
+        let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
+        let parents: Vec<&git2::Commit<'_>> = parent.iter().collect();
+        repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+            .unwrap()
+    }
+
+    /// Without git's renames, the tree diff answers only for commits that cannot hold a rename
+    /// or a type change, and then as libgit2's diff would; the others are left to libgit2.
+    #[test]
+    fn the_fast_paths_of_a_commit_are_libgit2s_or_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        write("src/a.rs", &body);
+        write("src/b.rs", "b\n");
+        write("doc/c.md", "c\n");
+        let mut commits = vec![(commit_all(&repo, "import"), true)];
+        write("src/a.rs", &format!("{body}more\n"));
+        commits.push((commit_all(&repo, "edit"), true));
+        write("src/d/e.rs", "e\n");
+        commits.push((commit_all(&repo, "add"), true));
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        std::fs::rename(dir.path().join("src/a.rs"), dir.path().join("lib/a.rs")).unwrap();
+        commits.push((commit_all(&repo, "move"), false));
+        std::fs::remove_file(dir.path().join("doc/c.md")).unwrap();
+        commits.push((commit_all(&repo, "delete"), true));
+        std::fs::remove_file(dir.path().join("src/b.rs")).unwrap();
+        std::os::unix::fs::symlink("d/e.rs", dir.path().join("src/b.rs")).unwrap();
+        commits.push((commit_all(&repo, "typechange"), false));
+
+        let mut objects = crate::mining::ObjectCache::reading_packs(&repo);
+        for (oid, fast) in commits {
+            let commit = repo.find_commit(oid).unwrap();
+            let parent = commit.parent_ids().next().map(|p| {
+                let p = repo.find_commit(p).unwrap();
+                p.tree_id()
+            });
+            let found = crate::mining::commit_paths(
+                &repo,
+                &mut objects,
+                parent,
+                commit.tree_id(),
+                RenameSource::Libgit2,
+            )
+            .unwrap();
+            let libgit2 = paths_by_libgit2(&repo, parent, commit.tree_id()).unwrap();
+            let message = commit.summary().unwrap_or_default().to_string();
+            match found {
+                Some(mut paths) => {
+                    assert!(fast, "{message}: answered by the tree diff");
+                    let mut expected = libgit2.touched.clone();
+                    paths.touched.sort();
+                    expected.sort();
+                    assert_eq!(paths.touched, expected, "{message}");
+                    assert!(paths.renames.is_empty() && libgit2.renames.is_empty());
+                }
+                None => {
+                    assert!(!fast, "{message}: left to libgit2");
+                    if message == "move" {
+                        let pair = ("src/a.rs".to_string(), "lib/a.rs".to_string());
+                        assert_eq!(libgit2.renames, [pair]);
+                    }
+                }
+            }
+        }
+    }
 }
