@@ -119,6 +119,16 @@ if [[ -n $(git config --get-regexp '^remote\..*\.promisor$' || true) ]]; then
     say "the checkout is a partial clone: fetching the contents of the change from $remote"
     git diff --numstat "$(merge_base)" "$head" >/dev/null ||
         fail "could not fetch the contents of the change's files"
+    # Authors are told apart by the .mailmap of the default branch (the first of these that
+    # riskgate finds), which the checkout of the pull request may not hold.
+    for rev in refs/remotes/origin/HEAD main master origin/main origin/master HEAD; do
+        git rev-parse --verify --quiet "$rev^{commit}" >/dev/null || continue
+        if mailmap=$(git rev-parse --verify --quiet "$rev:.mailmap"); then
+            git cat-file blob "$mailmap" >/dev/null ||
+                say "could not fetch the .mailmap of $rev: authors are told apart by e-mail alone"
+        fi
+        break
+    done
 fi
 
 # ---- the score --------------------------------------------------------------------------------

@@ -138,6 +138,11 @@ pub fn score_with_config(
                 .to_string(),
         );
     }
+    warnings.extend(
+        mined
+            .absent_mailmap
+            .map(mining::identity::absent_mailmap_warning),
+    );
     warnings.extend(mined.unreadable.warning());
     let files = &snapshot.files;
     let mut report = ScoreReport::new(

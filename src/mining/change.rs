@@ -46,6 +46,9 @@ pub struct MinedChange {
     /// The clone is partial ([`is_partial_clone`]): it lacks file versions git has not
     /// fetched, which rename detection compares.
     pub partial: bool,
+    /// The blob id of the committed `.mailmap` when the repository lacks its content (a
+    /// partial clone): authors were told apart by e-mail alone.
+    pub absent_mailmap: Option<Oid>,
     /// Commits in base..head (merges included).
     pub commits: usize,
     /// Identities (lower-cased e-mail, or name) of everyone who changed the touched files before.
@@ -188,6 +191,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         config,
         shallow: revs.shallow,
         partial: is_partial_clone(repo.path()),
+        absent_mailmap: index.absent_mailmap(),
         commits: made.commits,
         file_authors,
         unreadable,

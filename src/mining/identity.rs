@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use git2::{Mailmap, Repository, Signature};
+use git2::{Mailmap, Oid, Repository, Signature};
 use sha2::{Digest, Sha256};
 
 use super::pack::BlobRead;
@@ -33,23 +33,68 @@ impl std::fmt::Debug for Identities {
     }
 }
 
-/// The content of the `.mailmap` committed on the default branch, else at HEAD; `None` when
-/// there is none, or it is too large to read.
-pub fn committed_mailmap(repo: &Repository) -> Option<Vec<u8>> {
+/// The `.mailmap` committed on the default branch, else at HEAD, as this repository holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommittedMailmap {
+    /// None is committed, or it is too large to read.
+    None,
+    Content(Vec<u8>),
+    /// One is committed but the repository lacks its content (a partial clone): authors are
+    /// told apart by e-mail alone until it is fetched. The blob's id.
+    Absent(Oid),
+}
+
+impl CommittedMailmap {
+    /// What authors are told apart by: empty when there is no `.mailmap` to read.
+    pub fn into_content(self) -> Vec<u8> {
+        match self {
+            CommittedMailmap::Content(content) => content,
+            CommittedMailmap::None | CommittedMailmap::Absent(_) => Vec::new(),
+        }
+    }
+
+    /// The blob id of a committed `.mailmap` the repository lacks.
+    pub fn absent(&self) -> Option<Oid> {
+        match self {
+            CommittedMailmap::Absent(id) => Some(*id),
+            _ => None,
+        }
+    }
+}
+
+/// The warning for a committed `.mailmap` whose content the repository lacks.
+pub fn absent_mailmap_warning(id: Oid) -> String {
+    format!(
+        "this clone lacks the content of its committed .mailmap, so an author who committed \
+         under several addresses counts as several people in exp, rexp, sexp and ndev; in a \
+         partial clone `git cat-file blob {id}` fetches it"
+    )
+}
+
+/// The `.mailmap` committed on the default branch, else at HEAD.
+pub fn committed_mailmap(repo: &Repository) -> CommittedMailmap {
     let tip = super::default_branch(repo)
         .and_then(|name| repo.revparse_single(&name).ok()?.peel_to_commit().ok())
-        .or_else(|| repo.head().ok()?.peel_to_commit().ok())?;
-    let entry = tip.tree().ok()?.get_path(Path::new(".mailmap")).ok()?;
-    match super::objects::read_blob_within(repo, entry.id(), MAX_MAILMAP_BYTES as u64)? {
-        BlobRead::Content(content) => Some(content.to_vec()),
-        BlobRead::Larger(bytes) => {
+        .or_else(|| repo.head().ok()?.peel_to_commit().ok());
+    let Some(entry) = tip.and_then(|tip| tip.tree().ok()?.get_path(Path::new(".mailmap")).ok())
+    else {
+        return CommittedMailmap::None;
+    };
+    match super::objects::read_blob_within(repo, entry.id(), MAX_MAILMAP_BYTES as u64) {
+        Some(BlobRead::Content(content)) => CommittedMailmap::Content(content.to_vec()),
+        Some(BlobRead::Larger(bytes)) => {
             tracing::warn!(
                 bytes,
                 limit = MAX_MAILMAP_BYTES,
                 ".mailmap is too large and is left out: authors are told apart by e-mail alone"
             );
-            None
+            CommittedMailmap::None
         }
+        None if !repo.odb().is_ok_and(|odb| odb.exists(entry.id())) => {
+            CommittedMailmap::Absent(entry.id())
+        }
+        // Not a blob (a directory or a link named `.mailmap`).
+        None => CommittedMailmap::None,
     }
 }
 
@@ -121,10 +166,29 @@ mod tests {
         let mut content = line.repeat(MAX_MAILMAP_BYTES / line.len());
         let dir = tempfile::tempdir().unwrap();
         let within = committing_mailmap(&dir.path().join("within"), &content);
-        assert_eq!(committed_mailmap(&within).as_deref(), Some(&content[..]));
+        assert_eq!(
+            committed_mailmap(&within),
+            CommittedMailmap::Content(content.clone())
+        );
         content.resize(MAX_MAILMAP_BYTES + 1, b'#');
         let past = committing_mailmap(&dir.path().join("past"), &content);
-        assert_eq!(committed_mailmap(&past), None);
+        assert_eq!(committed_mailmap(&past), CommittedMailmap::None);
+    }
+
+    /// A partial clone lacks the blobs it has not fetched; so does this repository once the
+    /// `.mailmap` blob's file is gone.
+    #[test]
+    fn a_mailmap_the_repository_lacks_is_told_from_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let content = b"Nick <nicm@example.org> <nicm@old.example.net>\n";
+        let repo = committing_mailmap(dir.path(), content);
+        let id = Oid::hash_object(git2::ObjectType::Blob, content).unwrap();
+        let hex = id.to_string();
+        std::fs::remove_file(repo.path().join("objects").join(&hex[..2]).join(&hex[2..])).unwrap();
+        let read = committed_mailmap(&repo);
+        assert_eq!(read, CommittedMailmap::Absent(id));
+        assert!(read.into_content().is_empty());
+        assert!(absent_mailmap_warning(id).contains(&format!("git cat-file blob {id}")));
     }
 
     #[test]

@@ -366,7 +366,21 @@ fn a_shallow_checkout_is_deepened_until_base_and_head_meet_and_says_so() {
 #[test]
 fn a_partial_checkout_gets_the_change_fetched_and_a_treeless_one_is_refused() {
     need_tools!();
-    let pr = pull_request();
+    let mut pr = pull_request();
+    // The base branch commits a .mailmap that the pull request's branch lacks, so a partial
+    // checkout of the pull request holds none of its content.
+    let time: i64 = pr
+        .upstream
+        .git(&["log", "-1", "--format=%ct"])
+        .parse()
+        .unwrap();
+    pr.upstream.write(
+        ".mailmap",
+        "Carol <carol@example.com> <carol@laptop.example.com>\n",
+    );
+    pr.base = pr
+        .upstream
+        .commit("alice", time + 60, "Map carol's addresses");
     let event = pr.event();
     let full_tmp = tempfile::tempdir().unwrap();
     let full = run_action(
@@ -390,6 +404,10 @@ fn a_partial_checkout_gets_the_change_fetched_and_a_treeless_one_is_refused() {
     );
     assert_scored(&run);
     assert!(run.summary.contains(change), "{}", run.summary);
+    // The .mailmap riskgate reads was fetched with the change.
+    for run in [&full, &run] {
+        assert!(!run.log.contains(".mailmap"), "{}", run.log);
+    }
 
     let tmp = tempfile::tempdir().unwrap();
     let workspace = pr.partial_checkout(tmp.path(), "tree:0");

@@ -838,6 +838,64 @@ fn a_partial_clone_is_scored_once_the_change_is_fetched() {
     );
 }
 
+/// A partial clone fetches the committed `.mailmap` only when something reads it: until then
+/// an author who committed under two addresses is two people, and the score says so and how
+/// to fetch it.
+#[test]
+fn a_partial_clone_without_its_mailmap_says_so_until_it_is_fetched() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".mailmap",
+        "Alice <alice@example.com> <alice2@example.com>\n",
+    );
+    repo.write("src/a.txt", lines("a", 10));
+    repo.commit("alice", t(0), "Import");
+    for step in 1..=3 {
+        repo.write("src/a.txt", lines("a", 10 + step));
+        repo.commit("alice2", t(step as i64), "Grow a from the laptop");
+    }
+    repo.write("src/a.txt", lines("a", 20));
+    let head = repo.commit("alice", t(4), "Grow a");
+    let full = score_json(repo.path().to_str().unwrap(), "HEAD^");
+    assert_eq!(
+        full["features"]["exp"], 4.0,
+        "alice's four earlier commits, one person"
+    );
+
+    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let dir = clone.to_str().unwrap();
+    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
+    git_in(&clone, &["diff", "--stat", &base, &head]);
+    let partial = score_json(dir, "HEAD^");
+    assert_eq!(
+        partial["features"]["exp"], 1.0,
+        "alice2's commits count apart"
+    );
+    let mailmap = git_in(&clone, &["rev-parse", "HEAD:.mailmap"]);
+    let warnings = partial["warnings"].to_string();
+    let fetch = format!("`git cat-file blob {mailmap}`");
+    assert!(
+        warnings.contains("lacks the content of its committed .mailmap")
+            && warnings.contains(&fetch),
+        "{warnings}"
+    );
+
+    let csv = clone.with_file_name("mined.csv");
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains(&fetch), "mine says so too: {err}");
+
+    // What the warning says to run, run: the index is rebuilt with the .mailmap.
+    git_in(&clone, &["cat-file", "blob", &mailmap]);
+    let fetched = score_json(dir, "HEAD^");
+    assert_eq!(fetched["features"]["exp"], full["features"]["exp"]);
+    assert!(
+        !fetched["warnings"].to_string().contains(".mailmap"),
+        "{}",
+        fetched["warnings"]
+    );
+}
+
 /// A treeless clone (`git clone --filter=tree:0`) lacks the trees of past commits, which every
 /// history signal reads: score and mine stop with an error that says so and what has them.
 #[test]

@@ -171,6 +171,8 @@ pub struct HistoryIndex {
     /// The `.mailmap` that tells this index's authors apart (empty: none). Kept as text, as
     /// libgit2's parsed form cannot be shared between threads.
     mailmap: Vec<u8>,
+    /// The blob id of a committed `.mailmap` the repository lacks (a partial clone).
+    absent_mailmap: Option<Oid>,
     location: Option<PathBuf>,
     dirty: bool,
 }
@@ -214,7 +216,9 @@ impl HistoryIndex {
         }
         let location = folder.join(format!("history-v{FORMAT}.idx"));
         let shallow = shallow_marker(repo);
-        let mailmap = committed_mailmap(repo).unwrap_or_default();
+        let committed = committed_mailmap(repo);
+        let absent_mailmap = committed.absent();
+        let mailmap = committed.into_content();
         let fingerprint = mailmap_fingerprint(&mailmap);
         let stored = match std::fs::read(&location) {
             Ok(bytes) => match read_checked(&bytes) {
@@ -239,6 +243,7 @@ impl HistoryIndex {
             ..Stored::default()
         }));
         index.mailmap = mailmap;
+        index.absent_mailmap = absent_mailmap;
         index.location = Some(location);
         index
     }
@@ -258,6 +263,12 @@ impl HistoryIndex {
         });
         index.mailmap = mailmap;
         index
+    }
+
+    /// The blob id of the committed `.mailmap`, when the repository lacks its content: authors
+    /// are then told apart by e-mail alone.
+    pub fn absent_mailmap(&self) -> Option<Oid> {
+        self.absent_mailmap
     }
 
     /// How this index tells commit authors apart: every author key given to it must come

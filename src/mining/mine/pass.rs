@@ -19,7 +19,7 @@ use crate::features::{
     Snapshot, Touch,
 };
 use crate::mining::ancestry::Ancestry;
-use crate::mining::identity::{committed_mailmap, Identities};
+use crate::mining::identity::{absent_mailmap_warning, committed_mailmap, Identities};
 use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
@@ -103,9 +103,13 @@ impl<'r, 'p> Pass<'r, 'p> {
         options: &'p MineOptions,
         plan: &'p Plan,
         git_renames: Option<HistoryRenames>,
-        out: MinedHistory,
+        mut out: MinedHistory,
     ) -> Pass<'r, 'p> {
-        let index = HistoryIndex::in_memory_with(committed_mailmap(repo).unwrap_or_default());
+        let mailmap = committed_mailmap(repo);
+        if let Some(id) = mailmap.absent() {
+            out.warnings.push(absent_mailmap_warning(id));
+        }
+        let index = HistoryIndex::in_memory_with(mailmap.into_content());
         let identities = index.identities();
         Pass {
             repo,
