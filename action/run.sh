@@ -129,6 +129,11 @@ if [[ -n $(git config --get-regexp '^remote\..*\.promisor$' || true) ]]; then
         fi
         break
     done
+    # The base's settings file, which riskgate refuses to score without once it is committed.
+    if settings=$(git rev-parse --verify --quiet "$base:.github/riskgate.yml"); then
+        git cat-file blob "$settings" >/dev/null ||
+            fail "could not fetch the base's .github/riskgate.yml from $remote"
+    fi
 fi
 
 # ---- the score --------------------------------------------------------------------------------

@@ -90,9 +90,7 @@ pub fn committed_mailmap(repo: &Repository) -> CommittedMailmap {
             );
             CommittedMailmap::None
         }
-        None if !repo.odb().is_ok_and(|odb| odb.exists(entry.id())) => {
-            CommittedMailmap::Absent(entry.id())
-        }
+        None if !super::holds(repo, entry.id()) => CommittedMailmap::Absent(entry.id()),
         // Not a blob (a directory or a link named `.mailmap`).
         None => CommittedMailmap::None,
     }

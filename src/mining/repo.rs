@@ -142,10 +142,13 @@ pub(super) fn settings_in(repo: &Repository, tree: &git2::Tree<'_>) -> Option<Se
 }
 
 /// The settings file that is blob `id`, sized before it is read; `None` when it is not a
-/// readable blob.
+/// blob. One the repository lacks (a partial clone) is refused rather than taken for none:
+/// its thresholds and sensitive paths would be silently dropped.
 pub(super) fn settings_blob(repo: &Repository, id: Oid) -> Option<SettingsFile> {
-    Some(match read_blob_within(repo, id, MAX_CONFIG_BYTES as u64)? {
-        BlobRead::Content(text) => Ok(String::from_utf8_lossy(&text).into_owned()),
-        BlobRead::Larger(bytes) => Err(ConfigError::too_large(CONFIG_PATH, bytes)),
+    Some(match read_blob_within(repo, id, MAX_CONFIG_BYTES as u64) {
+        Some(BlobRead::Content(text)) => Ok(String::from_utf8_lossy(&text).into_owned()),
+        Some(BlobRead::Larger(bytes)) => Err(ConfigError::too_large(CONFIG_PATH, bytes)),
+        None if !super::holds(repo, id) => Err(ConfigError::absent(CONFIG_PATH, id)),
+        None => return None,
     })
 }

@@ -367,8 +367,8 @@ fn a_shallow_checkout_is_deepened_until_base_and_head_meet_and_says_so() {
 fn a_partial_checkout_gets_the_change_fetched_and_a_treeless_one_is_refused() {
     need_tools!();
     let mut pr = pull_request();
-    // The base branch commits a .mailmap that the pull request's branch lacks, so a partial
-    // checkout of the pull request holds none of its content.
+    // The base branch commits a .mailmap and a settings file that the pull request's branch
+    // lacks, so a partial checkout of the pull request holds neither's content.
     let time: i64 = pr
         .upstream
         .git(&["log", "-1", "--format=%ct"])
@@ -378,9 +378,13 @@ fn a_partial_checkout_gets_the_change_fetched_and_a_treeless_one_is_refused() {
         ".mailmap",
         "Carol <carol@example.com> <carol@laptop.example.com>\n",
     );
+    pr.upstream.write(
+        ".github/riskgate.yml",
+        "thresholds: {elevated: 0.001, high: 0.002}\n",
+    );
     pr.base = pr
         .upstream
-        .commit("alice", time + 60, "Map carol's addresses");
+        .commit("alice", time + 60, "Map carol's addresses, set thresholds");
     let event = pr.event();
     let full_tmp = tempfile::tempdir().unwrap();
     let full = run_action(
@@ -404,9 +408,14 @@ fn a_partial_checkout_gets_the_change_fetched_and_a_treeless_one_is_refused() {
     );
     assert_scored(&run);
     assert!(run.summary.contains(change), "{}", run.summary);
-    // The .mailmap riskgate reads was fetched with the change.
+    // The .mailmap and the settings riskgate reads were fetched with the change.
     for run in [&full, &run] {
         assert!(!run.log.contains(".mailmap"), "{}", run.log);
+        assert_eq!(
+            run.output("band"),
+            Some("high"),
+            "the base's thresholds hold"
+        );
     }
 
     let tmp = tempfile::tempdir().unwrap();

@@ -896,6 +896,42 @@ fn a_partial_clone_without_its_mailmap_says_so_until_it_is_fetched() {
     );
 }
 
+/// The settings file of the base branch is read from a blob a partial clone may lack: taken
+/// for no file, its thresholds would be silently dropped, so the score is refused with what
+/// fetches it.
+#[test]
+fn a_partial_clone_without_its_settings_file_is_refused_until_it_is_fetched() {
+    let repo = TestRepo::new();
+    repo.write(
+        ".github/riskgate.yml",
+        "thresholds: {elevated: 0.001, high: 0.002}\n",
+    );
+    repo.write("src/a.txt", lines("a", 10));
+    repo.commit("alice", t(0), "Import");
+    repo.write("src/a.txt", lines("a", 20));
+    let head = repo.commit("bob", t(1), "Grow a");
+    let full = score_json(repo.path().to_str().unwrap(), "HEAD^");
+    assert_eq!(full["band"], "high", "the file's thresholds hold");
+
+    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let dir = clone.to_str().unwrap();
+    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
+    git_in(&clone, &["diff", "--stat", &base, &head]);
+    let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", "HEAD^"]);
+    assert_eq!(code, 2, "{err}");
+    let settings = git_in(&clone, &["rev-parse", "HEAD:.github/riskgate.yml"]);
+    assert!(
+        err.contains(".github/riskgate.yml")
+            && err.contains(&format!("`git cat-file blob {settings}`")),
+        "{err}"
+    );
+
+    git_in(&clone, &["cat-file", "blob", &settings]);
+    let fetched = score_json(dir, "HEAD^");
+    assert_eq!(fetched["band"], full["band"]);
+    assert_eq!(fetched["probability"], full["probability"]);
+}
+
 /// A treeless clone (`git clone --filter=tree:0`) lacks the trees of past commits, which every
 /// history signal reads: score and mine stop with an error that says so and what has them.
 #[test]
