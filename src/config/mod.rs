@@ -154,17 +154,6 @@ pub enum ConfigError {
 }
 
 impl ConfigError {
-    /// The refusal of the file `source_name`, blob `id`, whose content the repository lacks.
-    pub fn absent(source_name: &str, id: impl std::fmt::Display) -> ConfigError {
-        ConfigError::Invalid {
-            source_name: source_name.to_string(),
-            message: format!(
-                "the repository lacks the file's content (blob {id}), as a partial clone does \
-                 until git fetches it: `git cat-file blob {id}` fetches it"
-            ),
-        }
-    }
-
     /// The refusal of the file `source_name` of `bytes` bytes, more than is read.
     pub fn too_large(source_name: &str, bytes: u64) -> ConfigError {
         ConfigError::Invalid {

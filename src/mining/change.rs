@@ -171,7 +171,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
     }
     let blame = Some(blame);
     let change_time = head_commit.author().when().seconds();
-    let config = settings_in(repo, &base_tip_tree);
+    let config = settings_in(repo, &base_tip_tree)?;
 
     Ok(MinedChange {
         snapshot: Snapshot {

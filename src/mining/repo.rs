@@ -132,23 +132,38 @@ pub type SettingsFile = Result<String, ConfigError>;
 /// The settings file at revision `rev`, if it exists there.
 pub fn config_at(repo: &Repository, rev: &str) -> Result<Option<SettingsFile>, MiningError> {
     let commit = repo.find_commit(resolve(repo, rev)?)?;
-    Ok(settings_in(repo, &commit.tree()?))
+    settings_in(repo, &commit.tree()?)
 }
 
 /// The settings file of `tree`, if it has one.
-pub(super) fn settings_in(repo: &Repository, tree: &git2::Tree<'_>) -> Option<SettingsFile> {
-    let entry = tree.get_path(Path::new(CONFIG_PATH)).ok()?;
-    settings_blob(repo, entry.id())
+pub(super) fn settings_in(
+    repo: &Repository,
+    tree: &git2::Tree<'_>,
+) -> Result<Option<SettingsFile>, MiningError> {
+    match tree.get_path(Path::new(CONFIG_PATH)) {
+        Ok(entry) => settings_blob(repo, entry.id()),
+        Err(_) => Ok(None),
+    }
 }
 
 /// The settings file that is blob `id`, sized before it is read; `None` when it is not a
-/// blob. One the repository lacks (a partial clone) is refused rather than taken for none:
-/// its thresholds and sensitive paths would be silently dropped.
-pub(super) fn settings_blob(repo: &Repository, id: Oid) -> Option<SettingsFile> {
-    Some(match read_blob_within(repo, id, MAX_CONFIG_BYTES as u64) {
-        Some(BlobRead::Content(text)) => Ok(String::from_utf8_lossy(&text).into_owned()),
-        Some(BlobRead::Larger(bytes)) => Err(ConfigError::too_large(CONFIG_PATH, bytes)),
-        None if !super::holds(repo, id) => Err(ConfigError::absent(CONFIG_PATH, id)),
-        None => return None,
-    })
+/// blob. One the repository lacks (a partial clone) is an error rather than no file: its
+/// thresholds and sensitive paths would be silently dropped.
+pub(super) fn settings_blob(
+    repo: &Repository,
+    id: Oid,
+) -> Result<Option<SettingsFile>, MiningError> {
+    Ok(Some(
+        match read_blob_within(repo, id, MAX_CONFIG_BYTES as u64) {
+            Some(BlobRead::Content(text)) => Ok(String::from_utf8_lossy(&text).into_owned()),
+            Some(BlobRead::Larger(bytes)) => Err(ConfigError::too_large(CONFIG_PATH, bytes)),
+            None if !super::holds(repo, id) => {
+                return Err(MiningError::BlobMissing {
+                    path: CONFIG_PATH.to_string(),
+                    id: id.to_string(),
+                })
+            }
+            None => return Ok(None),
+        },
+    ))
 }

@@ -368,7 +368,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             return s.clone();
         }
         let configured = config_id
-            .and_then(|id| settings_blob(repo, id)?.ok())
+            .and_then(|id| settings_blob(repo, id).ok()??.ok())
             .and_then(|text| RepoConfig::parse(CONFIG_PATH, &text).ok())
             .map(|c| c.sensitive_paths)
             .unwrap_or_default();
