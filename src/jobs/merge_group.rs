@@ -62,9 +62,10 @@ impl Worker {
             .await?;
 
         let (base_sha, head_sha) = (group.base_sha.clone(), group.head_sha.clone());
+        let path = mirror.clone();
         let (config_text, mined) = guard
             .blocking(move || {
-                let repo = mining::open_repository(&mirror)?;
+                let repo = mining::open_repository(&path)?;
                 let config = mining::config_at(&repo, &base_sha)?;
                 let mined = mining::mine_change(
                     &repo,
@@ -78,7 +79,7 @@ impl Worker {
                 Ok::<_, mining::MiningError>((config, mined))
             })
             .await?
-            .map_err(mining_err)?;
+            .map_err(|e| mining_err(&mirror, e))?;
 
         let base_branch = group
             .base_ref

@@ -36,6 +36,21 @@ const PASSED_THROUGH: &[&str] = &[
 /// How much of a git child's stderr is kept for the error message.
 const STDERR_KEPT: usize = 16 * 1024;
 
+/// The file that marks a mirror to be fetched whole at its next fetch ([`mark_for_refetch`]),
+/// under riskgate's folder in the mirror.
+const REFETCH_MARK: &str = "riskgate/refetch";
+
+/// Have the next fetch into the mirror at `path` download every object again (`git fetch
+/// --refetch`): the mirror lacks an object its refs reach (a damaged disk, a fetch cut
+/// short), which an ordinary fetch never brings back, since git takes it to be there.
+pub fn mark_for_refetch(path: &Path) -> std::io::Result<()> {
+    let mark = path.join(REFETCH_MARK);
+    if let Some(folder) = mark.parent() {
+        std::fs::create_dir_all(folder)?;
+    }
+    std::fs::write(mark, b"")
+}
+
 /// The default deadline of one git command.
 pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -250,16 +265,27 @@ impl Mirrors {
             "--force",
             "--no-write-fetch-head",
             "--no-recurse-submodules",
-            "--",
         ]
         .map(String::from)
         .to_vec();
+        let refetch = path.join(REFETCH_MARK).exists();
+        if refetch {
+            args.push("--refetch".to_string());
+        }
+        args.push("--".to_string());
         args.push(url.clone());
         args.extend(refs.iter().map(|r| format!("+{r}:{r}")));
         let mut cmd = self.git_command(&path, token);
         cmd.args(&args);
         match run_with_deadline(cmd, self.timeout) {
-            Ok(()) => Ok(path),
+            Ok(()) => {
+                if refetch {
+                    tracing::info!(repository = full_name, "mirror fetched whole again");
+                    // Left behind, it costs one more whole fetch; nothing is lost.
+                    let _ = std::fs::remove_file(path.join(REFETCH_MARK));
+                }
+                Ok(path)
+            }
             Err(RunError::TimedOut) => Err(MirrorError::TimedOut {
                 repository: full_name.to_string(),
                 url,

@@ -11,7 +11,7 @@ use wiremock::matchers::{method, path, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::*;
-use crate::support::{database, riskgate, Db, TestRepo};
+use crate::support::{database, git_in, riskgate, Db, TestRepo};
 
 async fn opened_then_synchronize(db: Db) {
     let database = database(db);
@@ -593,6 +593,107 @@ async fn sqlite_base_config_wins_and_accept_risk_needs_write() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_base_config_wins_and_accept_risk_needs_write() {
     base_config_and_accept_risk(Db::Postgres).await;
+}
+
+/// A mirror that lacks an object its refs reach (a damaged disk, a fetch cut short) is not
+/// mended by an ordinary fetch, since git takes the object to be there: the failed scoring
+/// marks it, the retry fetches it whole, and the pull request is scored.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_damaged_mirror_is_fetched_whole_again_and_scored() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(40, None, None);
+    // The mirror as an earlier fetch left it, less the blob of the file the pull request adds.
+    let mirror = data
+        .path()
+        .join("mirrors")
+        .join(OWNER)
+        .join(format!("{NAME}.git"));
+    std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
+    let url = format!("file://{}", origin.bare.display());
+    git_in(
+        data.path(),
+        &["clone", "-q", "--mirror", &url, mirror.to_str().unwrap()],
+    );
+    let blob = git_in(
+        &mirror,
+        &["rev-parse", "refs/pull/2/head:src/payments/charge.rs"],
+    );
+    let kept: String = git_in(&mirror, &["rev-list", "--objects", "--all"])
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .filter(|id| *id != blob)
+        .map(|id| format!("{id}\n"))
+        .collect();
+    let pack = pipe_git(&mirror, &["pack-objects", "--stdout"], kept.as_bytes());
+    for old in std::fs::read_dir(mirror.join("objects/pack")).unwrap() {
+        std::fs::remove_file(old.unwrap().path()).unwrap();
+    }
+    pipe_git(&mirror, &["index-pack", "--stdin"], &pack);
+    let lacks = |mirror: &Path| {
+        !Command::new("git")
+            .arg("-C")
+            .arg(mirror)
+            .args(["cat-file", "-e", &blob])
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(lacks(&mirror), "the mirror starts without the blob");
+
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let (status, _) = deliver(
+        &server,
+        "pull_request",
+        "d-damaged",
+        &bytes(&opened),
+        SECRET,
+    )
+    .await;
+    assert_eq!(status, 202);
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let latest = || async {
+        store
+            .latest_score(&format!("{OWNER}/{NAME}"), 2)
+            .await
+            .unwrap()
+    };
+    wait_for("the score after the refetch", LONG, || async {
+        latest().await.is_some()
+    })
+    .await;
+    assert_eq!(latest().await.unwrap().features["la"], 40.0);
+    assert!(!lacks(&mirror), "the blob was fetched");
+    assert!(
+        !mirror.join("riskgate/refetch").exists(),
+        "the mark is gone"
+    );
+    server.wait_until_drained().await;
+    store.close().await;
+}
+
+/// `git -C dir args` fed `input`; its standard output.
+fn pipe_git(dir: &Path, args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut child = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input).unwrap());
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert!(out.status.success(), "git {args:?}");
+    out.stdout
 }
 
 /// The App's mirror is bare, and the `.gitattributes` committed on the base branch apply there

@@ -40,7 +40,7 @@ impl Worker {
                         .map_err(fetch_error)?;
                     let repo = mining::open_repository(&path)
                         .map_err(|e| JobError::Retry(e.to_string()))?;
-                    mining::config_at(&repo, &rev).map_err(|e| JobError::Retry(e.to_string()))
+                    mining::config_at(&repo, &rev).map_err(|e| super::mining_err(&path, e))
                 })
                 .await??
         };

@@ -124,9 +124,10 @@ impl Worker {
 
         let mined = {
             let head = pr.head_sha.clone();
+            let path = mirror.clone();
             guard
                 .blocking(move || {
-                    let repo = mining::open_repository(&mirror)?;
+                    let repo = mining::open_repository(&path)?;
                     mining::mine_change(
                         &repo,
                         &ChangeSpec {
@@ -138,7 +139,7 @@ impl Worker {
                     )
                 })
                 .await?
-                .map_err(mining_err)?
+                .map_err(|e| mining_err(&mirror, e))?
         };
         drop(guard);
 
@@ -204,14 +205,14 @@ impl Worker {
         mirror: &std::path::Path,
         rev: &str,
     ) -> Result<Option<mining::SettingsFile>, JobError> {
-        let (mirror, rev) = (mirror.to_path_buf(), rev.to_string());
+        let (path, rev) = (mirror.to_path_buf(), rev.to_string());
         guard
             .blocking(move || {
-                let repo = mining::open_repository(&mirror)?;
+                let repo = mining::open_repository(&path)?;
                 mining::config_at(&repo, &rev)
             })
             .await?
-            .map_err(mining_err)
+            .map_err(|e| mining_err(mirror, e))
     }
 
     /// The settings that apply: the repository's own file (`own`, from its base branch) laid

@@ -5,7 +5,7 @@
 //! settings, the change, its reviews and coverage) and scores it into a plain value;
 //! [`publish`] turns that value into the check run, the sticky comment and the stored score.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
@@ -24,10 +24,26 @@ mod finish;
 mod gather;
 mod publish;
 
-/// A mining failure as a job outcome: past the deadline stops the job, anything else is retried.
-pub(in crate::jobs) fn mining_err(e: mining::MiningError) -> JobError {
+/// A mining failure in the mirror at `mirror` as a job outcome: past the deadline stops the
+/// job, anything else is retried. The mirror is fetched whole, so an object or file content it
+/// lacks means it is damaged: it is marked to be fetched whole again before the retry, which
+/// would otherwise meet the same gap each time.
+pub(in crate::jobs) fn mining_err(mirror: &Path, e: mining::MiningError) -> JobError {
+    use mining::MiningError::{BlobMissing, ContentMissing, ObjectMissing, TimedOut};
     match e {
-        mining::MiningError::TimedOut => JobError::TimedOut,
+        TimedOut => JobError::TimedOut,
+        ObjectMissing(_) | ContentMissing { .. } | BlobMissing { .. } => {
+            let marked = mining::mirror::mark_for_refetch(mirror);
+            tracing::warn!(
+                mirror = %mirror.display(),
+                error = %e,
+                marked = marked.is_ok(),
+                "the mirror lacks objects: its next fetch downloads them all again"
+            );
+            JobError::Retry(format!(
+                "{e} (the mirror is fetched whole again before the retry)"
+            ))
+        }
         e => JobError::Retry(e.to_string()),
     }
 }
