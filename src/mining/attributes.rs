@@ -12,7 +12,7 @@ use std::path::Path;
 use git2::{Oid, Repository};
 
 use super::objects::blob_size;
-use super::{commit_paths, ObjectCache, RenameSource};
+use super::{commit_paths, MiningError, ObjectCache, RenameSource};
 
 /// git ignores attribute files larger than this (`ATTR_MAX_FILE_SIZE`).
 const MAX_ATTRIBUTES_FILE_BYTES: usize = 100 << 20;
@@ -46,7 +46,7 @@ impl CommittedAttributes {
         tree: Oid,
         old: Oid,
         new: Oid,
-    ) -> Result<CommittedAttributes, git2::Error> {
+    ) -> Result<CommittedAttributes, MiningError> {
         // No pairs: a rename's old and new paths are both among the changed.
         let changed = commit_paths(repo, objects, Some(old), new, RenameSource::Git(&[]))?
             .map_or_else(Vec::new, |paths| paths.touched);
@@ -70,10 +70,19 @@ impl CommittedAttributes {
             let Ok(entry) = tree.get_path(Path::new(&path)) else {
                 continue;
             };
-            let regular = matches!(entry.filemode(), 0o100644 | 0o100755);
-            let fits = blob_size(repo, entry.id()).is_some_and(|s| s <= MAX_ATTRIBUTES_FILE_BYTES);
-            if regular && fits {
-                files.push((path, entry.id()));
+            if !matches!(entry.filemode(), 0o100644 | 0o100755) {
+                continue;
+            }
+            match blob_size(repo, entry.id()) {
+                Some(size) if size <= MAX_ATTRIBUTES_FILE_BYTES => files.push((path, entry.id())),
+                // Taken for no file, the rules it holds would be silently dropped.
+                None if !super::holds(repo, entry.id()) => {
+                    return Err(MiningError::BlobMissing {
+                        path,
+                        id: entry.id().to_string(),
+                    })
+                }
+                _ => {}
             }
         }
         Ok(CommittedAttributes { files })

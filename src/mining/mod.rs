@@ -97,8 +97,9 @@ pub enum MiningError {
         base: String,
         head: String,
     },
-    /// A file riskgate reads beside the change (the settings file) whose content the object
-    /// store lacks: taken for no file, what it sets would be silently dropped.
+    /// A file riskgate reads beside the change (the settings file, a committed
+    /// `.gitattributes`) whose content the object store lacks: taken for no file, what it sets
+    /// would be silently dropped.
     #[error(
         "the repository lacks the content of `{path}` (blob {id}), as a partial clone does \
          until git fetches it: `git cat-file blob {id}` fetches it; then score again"

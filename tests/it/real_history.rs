@@ -932,6 +932,59 @@ fn a_partial_clone_without_its_settings_file_is_refused_until_it_is_fetched() {
     assert_eq!(fetched["probability"], full["probability"]);
 }
 
+/// The base branch's committed `.gitattributes` (what `--attributes base-branch` and the App
+/// read) is a blob a partial clone may lack: taken for no file, a lock file it marks `-diff`
+/// would count its lines, so the score is refused with what fetches it.
+#[test]
+fn a_partial_clone_without_its_committed_attributes_is_refused_until_they_are_fetched() {
+    let repo = TestRepo::new();
+    repo.write(".gitattributes", "*.lock -diff\n");
+    repo.write("src/a.txt", lines("a", 10));
+    repo.commit("alice", t(0), "Import");
+    repo.write("deps.lock", lines("dependency", 500));
+    repo.write("src/a.txt", lines("a", 20));
+    let head = repo.commit("bob", t(1), "Grow a, lock the dependencies");
+    let score = |dir: &str| {
+        run_riskgate(&[
+            "score",
+            "--repo",
+            dir,
+            "--base",
+            "HEAD^",
+            "--format",
+            "json",
+            "--attributes",
+            "base-branch",
+        ])
+    };
+    let (code, full, err) = score(repo.path().to_str().unwrap());
+    assert_eq!(code, 0, "{err}");
+    let full: serde_json::Value = serde_json::from_str(&full).unwrap();
+    assert_eq!(
+        full["features"]["la"], 10.0,
+        "the lock file counts no lines"
+    );
+
+    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let dir = clone.to_str().unwrap();
+    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
+    git_in(&clone, &["diff", "--stat", &base, &head]);
+    let (code, _, err) = score(dir);
+    assert_eq!(code, 2, "{err}");
+    let attributes = git_in(&clone, &["rev-parse", "HEAD:.gitattributes"]);
+    assert!(
+        err.contains("`.gitattributes`")
+            && err.contains(&format!("`git cat-file blob {attributes}`")),
+        "{err}"
+    );
+
+    git_in(&clone, &["cat-file", "blob", &attributes]);
+    let (code, fetched, err) = score(dir);
+    assert_eq!(code, 0, "{err}");
+    let fetched: serde_json::Value = serde_json::from_str(&fetched).unwrap();
+    assert_eq!(fetched["features"]["la"], full["features"]["la"]);
+}
+
 /// A treeless clone (`git clone --filter=tree:0`) lacks the trees of past commits, which every
 /// history signal reads: score and mine stop with an error that says so and what has them.
 #[test]
