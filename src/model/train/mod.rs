@@ -44,7 +44,7 @@ pub use split::{chronological_split, Split, MIN_ROWS, TEST_FRACTION, VALIDATION_
 use columns::{derived_transform, resolve_features, RowSet};
 use evaluate::{evaluation_of, pooled_evaluation, predict_rows};
 use fit::{draft_model, fit};
-use provenance::{fingerprint, provenance};
+use provenance::{fingerprint, provenance, FitChoice};
 
 /// The signals riskgate computes from git that both public datasets also have, ratios of them
 /// that one change's signals give (earlier changes per touched file, which unlike their sum
@@ -450,10 +450,12 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         &splits,
         &columns.names,
         &transforms,
-        alpha,
-        &grid,
-        options.positive_weight,
         &signs,
+        FitChoice {
+            alpha,
+            grid: &grid,
+            positive_weight: options.positive_weight,
+        },
     );
     if capped {
         model.provenance["thresholds"] = json!(format!(

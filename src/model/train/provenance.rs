@@ -32,16 +32,27 @@ pub(super) fn fingerprint(intercept: f64, features: &[ModelFeature]) -> String {
     format!("{:08x}", h >> 32)
 }
 
+/// How the fit was chosen and weighted, as the provenance records it.
+pub(super) struct FitChoice<'a> {
+    /// The L2 strength chosen, and the validation scores of the whole grid.
+    pub alpha: f64,
+    pub grid: &'a [AlphaScore],
+    pub positive_weight: u32,
+}
+
 pub(super) fn provenance(
     datasets: &[Dataset],
     splits: &[Split],
     names: &[String],
     transforms: &[Transform],
-    alpha: f64,
-    grid: &[AlphaScore],
-    positive_weight: u32,
     signs: &[Sign],
+    fit: FitChoice<'_>,
 ) -> serde_json::Value {
+    let FitChoice {
+        alpha,
+        grid,
+        positive_weight,
+    } = fit;
     let data: Vec<serde_json::Value> = datasets
         .iter()
         .zip(splits)
