@@ -985,6 +985,50 @@ fn a_partial_clone_without_its_committed_attributes_is_refused_until_they_are_fe
     assert_eq!(fetched["features"]["la"], full["features"]["la"]);
 }
 
+/// A partial clone pairs the renames of its history without git, only where the content is
+/// identical; once the clone has every object the index is built again, with git's pairs.
+#[test]
+fn a_partial_clone_made_whole_has_its_history_indexed_again() {
+    let repo = TestRepo::new();
+    repo.write("old/a.txt", lines("a", 40));
+    repo.commit("alice", t(0), "Import");
+    repo.write("old/a.txt", lines("a", 41));
+    repo.commit("carol", t(1), "Grow a");
+    // Moved with an edit: git pairs the two paths by similarity.
+    std::fs::remove_file(repo.path().join("old/a.txt")).unwrap();
+    repo.write("new/a.txt", lines("a", 42));
+    repo.commit("bob", t(2), "Move a, and grow it");
+    repo.write("new/a.txt", lines("a", 50));
+    let head = repo.commit("dave", t(3), "Grow a again");
+    let full = score_json(repo.path().to_str().unwrap(), "HEAD^");
+    assert_eq!(
+        full["features"]["ndev"], 3.0,
+        "alice and carol, through the rename, and bob"
+    );
+
+    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let dir = clone.to_str().unwrap();
+    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
+    git_in(&clone, &["diff", "--stat", &base, &head]);
+    let partial = score_json(dir, "HEAD^");
+    assert_eq!(partial["features"]["ndev"], 1.0, "only since the rename");
+
+    // Made whole: no promisor, every object fetched again.
+    git_in(&clone, &["config", "--unset", "remote.origin.promisor"]);
+    git_in(
+        &clone,
+        &["config", "--unset", "remote.origin.partialclonefilter"],
+    );
+    git_in(&clone, &["fetch", "-q", "--refetch", "origin"]);
+    let whole = score_json(dir, "HEAD^");
+    assert_eq!(whole["features"]["ndev"], full["features"]["ndev"]);
+    assert!(
+        !whole["warnings"].to_string().contains("partial"),
+        "{}",
+        whole["warnings"]
+    );
+}
+
 /// A treeless clone (`git clone --filter=tree:0`) lacks the trees of past commits, which every
 /// history signal reads: score and mine stop with an error that says so and what has them.
 #[test]

@@ -1,7 +1,7 @@
 //! The history index: which commit touched which paths, by whom and when, for every commit
 //! reachable from the revisions scored so far.
 //!
-//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v8.idx`.
+//! It is built by one walk over history and kept in `<git-dir>/riskgate/history-v9.idx`.
 //! Later runs load it and walk only the commits it does not have yet, so the cost of scoring a
 //! change grows with the change and the history of its files, not with the whole history.
 
@@ -17,8 +17,8 @@ use super::identity::{committed_mailmap, Identities};
 
 /// The index is kept in `history-v<FORMAT>.idx`; files of older formats are removed when the
 /// index is opened, since nothing reads them again. (v7: a checksum follows the index; v8: the
-/// parents left out are kept.)
-const FORMAT: u32 = 8;
+/// parents left out are kept; v9: whether the clone was partial.)
+const FORMAT: u32 = 9;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -143,6 +143,11 @@ struct Stored {
     /// The `.mailmap` authors were told apart by ([`Identities::fingerprint`]): if it
     /// changes, so do the authors.
     mailmap: String,
+    /// Built in a partial clone, whose renames were paired without git ([`renames::of_history`]
+    /// is not asked there): once the clone has every object, the index is built again.
+    ///
+    /// [`renames::of_history`]: crate::mining::renames::of_history
+    partial: bool,
     commits: Vec<IndexedCommit>,
     /// Author identities: lower-cased e-mail.
     authors: Vec<String>,
@@ -220,9 +225,15 @@ impl HistoryIndex {
         let absent_mailmap = committed.absent();
         let mailmap = committed.into_content();
         let fingerprint = mailmap_fingerprint(&mailmap);
+        let partial = super::repo::is_partial_clone(repo.path());
         let stored = match std::fs::read(&location) {
             Ok(bytes) => match read_checked(&bytes) {
-                Ok(s) if s.format == FORMAT && s.shallow == shallow && s.mailmap == fingerprint => {
+                Ok(s)
+                    if s.format == FORMAT
+                        && s.shallow == shallow
+                        && s.mailmap == fingerprint
+                        && s.partial == partial =>
+                {
                     Some(s)
                 }
                 Ok(_) => {
@@ -240,6 +251,7 @@ impl HistoryIndex {
             format: FORMAT,
             shallow,
             mailmap: fingerprint,
+            partial,
             ..Stored::default()
         }));
         index.mailmap = mailmap;
