@@ -653,27 +653,14 @@ async fn a_damaged_mirror_is_fetched_whole_again_and_scored() {
     )
     .await;
     assert_eq!(status, 202);
-    let store = riskgate::store::Store::connect(&database.url)
-        .await
-        .unwrap();
-    let latest = || async {
-        store
-            .latest_score(&format!("{OWNER}/{NAME}"), 2)
-            .await
-            .unwrap()
-    };
-    wait_for("the score after the refetch", LONG, || async {
-        latest().await.is_some()
-    })
-    .await;
-    assert_eq!(latest().await.unwrap().features["la"], 40.0);
+    let scored = awaited_score(&database, "the score after the refetch").await;
+    assert_eq!(scored.features["la"], 40.0);
     assert!(!lacks(&mirror), "the blob was fetched");
     assert!(
         !mirror.join("riskgate/refetch").exists(),
         "the mark is gone"
     );
     server.wait_until_drained().await;
-    store.close().await;
 }
 
 /// `git -C dir args` fed `input`; its standard output.
@@ -720,23 +707,12 @@ async fn the_base_branchs_attributes_apply_in_the_mirror() {
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     let (status, _) = deliver(&server, "pull_request", "d-attrs", &bytes(&opened), SECRET).await;
     assert_eq!(status, 202);
-    let store = riskgate::store::Store::connect(&database.url)
-        .await
-        .unwrap();
-    let latest = || async {
-        store
-            .latest_score(&format!("{OWNER}/{NAME}"), 2)
-            .await
-            .unwrap()
-    };
-    wait_for("the score", LONG, || async { latest().await.is_some() }).await;
-    let features = latest().await.unwrap().features;
+    let features = awaited_score(&database, "the score").await.features;
     // src/app.rs's 3 lines and the pull request's own .gitattributes line; the lock file is
     // a file with no lines.
     assert_eq!(features["la"], 4.0, "{features}");
     assert_eq!(features["nf"], 3.0, "{features}");
     server.wait_until_drained().await;
-    store.close().await;
 }
 
 async fn coverage_artifact_then_accept(db: Db) {

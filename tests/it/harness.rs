@@ -302,6 +302,24 @@ pub(crate) async fn completions(gh: &MockServer) -> Vec<Value> {
         .collect()
 }
 
+/// PR #2's latest stored score, once there is one (waited for up to [`LONG`]; `what` names
+/// it if it never comes).
+pub(crate) async fn awaited_score(database: &Database, what: &str) -> riskgate::store::Score {
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let latest = || async {
+        store
+            .latest_score(&format!("{OWNER}/{NAME}"), 2)
+            .await
+            .unwrap()
+    };
+    wait_for(what, LONG, || async { latest().await.is_some() }).await;
+    let score = latest().await.unwrap();
+    store.close().await;
+    score
+}
+
 pub(crate) async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut done: F)
 where
     F: FnMut() -> Fut,

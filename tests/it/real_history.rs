@@ -838,6 +838,15 @@ fn a_partial_clone_is_scored_once_the_change_is_fetched() {
     );
 }
 
+/// A blobless clone of `repo` whose change `HEAD^..head` git has fetched, as the refusal of a
+/// change without its content says to.
+fn blobless_clone_with_change(repo: &TestRepo, head: &str) -> (tempfile::TempDir, PathBuf) {
+    let (tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
+    git_in(&clone, &["diff", "--stat", &base, head]);
+    (tmp, clone)
+}
+
 /// A partial clone fetches the committed `.mailmap` only when something reads it: until then
 /// an author who committed under two addresses is two people, and the score says so and how
 /// to fetch it.
@@ -862,10 +871,8 @@ fn a_partial_clone_without_its_mailmap_says_so_until_it_is_fetched() {
         "alice's four earlier commits, one person"
     );
 
-    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let (_tmp, clone) = blobless_clone_with_change(&repo, &head);
     let dir = clone.to_str().unwrap();
-    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
-    git_in(&clone, &["diff", "--stat", &base, &head]);
     let partial = score_json(dir, "HEAD^");
     assert_eq!(
         partial["features"]["exp"], 1.0,
@@ -913,10 +920,8 @@ fn a_partial_clone_without_its_settings_file_is_refused_until_it_is_fetched() {
     let full = score_json(repo.path().to_str().unwrap(), "HEAD^");
     assert_eq!(full["band"], "high", "the file's thresholds hold");
 
-    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let (_tmp, clone) = blobless_clone_with_change(&repo, &head);
     let dir = clone.to_str().unwrap();
-    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
-    git_in(&clone, &["diff", "--stat", &base, &head]);
     let (code, _, err) = run_riskgate(&["score", "--repo", dir, "--base", "HEAD^"]);
     assert_eq!(code, 2, "{err}");
     let settings = git_in(&clone, &["rev-parse", "HEAD:.github/riskgate.yml"]);
@@ -965,10 +970,8 @@ fn a_partial_clone_without_its_committed_attributes_is_refused_until_they_are_fe
         "the lock file counts no lines"
     );
 
-    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let (_tmp, clone) = blobless_clone_with_change(&repo, &head);
     let dir = clone.to_str().unwrap();
-    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
-    git_in(&clone, &["diff", "--stat", &base, &head]);
     let (code, _, err) = score(dir);
     assert_eq!(code, 2, "{err}");
     let attributes = git_in(&clone, &["rev-parse", "HEAD:.gitattributes"]);
@@ -1006,10 +1009,8 @@ fn a_partial_clone_made_whole_has_its_history_indexed_again() {
         "alice and carol, through the rename, and bob"
     );
 
-    let (_tmp, clone) = partial_clone(repo.path(), "blob:none");
+    let (_tmp, clone) = blobless_clone_with_change(&repo, &head);
     let dir = clone.to_str().unwrap();
-    let base = git_in(&clone, &["rev-parse", "HEAD^"]);
-    git_in(&clone, &["diff", "--stat", &base, &head]);
     let partial = score_json(dir, "HEAD^");
     assert_eq!(partial["features"]["ndev"], 1.0, "only since the rename");
 
