@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use super::payload::{MergeGroupJob, Payload};
-use super::pull::mining_err;
+use super::pull::{mark_if_lacking_mailmap, mining_err};
 use super::{JobError, Worker};
 use crate::config::RepoConfig;
 use crate::engine;
@@ -80,6 +80,7 @@ impl Worker {
             })
             .await?
             .map_err(|e| mining_err(&mirror, e))?;
+        mark_if_lacking_mailmap(&mirror, &mined);
 
         let base_branch = group
             .base_ref

@@ -604,42 +604,12 @@ async fn a_damaged_mirror_is_fetched_whole_again_and_scored() {
     let data = tempfile::tempdir().unwrap();
     let origin = origin(40, None, None);
     // The mirror as an earlier fetch left it, less the blob of the file the pull request adds.
-    let mirror = data
-        .path()
-        .join("mirrors")
-        .join(OWNER)
-        .join(format!("{NAME}.git"));
-    std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
-    let url = format!("file://{}", origin.bare.display());
-    git_in(
+    let (mirror, blob) = mirror_lacking(
         data.path(),
-        &["clone", "-q", "--mirror", &url, mirror.to_str().unwrap()],
+        &origin,
+        "refs/pull/2/head:src/payments/charge.rs",
     );
-    let blob = git_in(
-        &mirror,
-        &["rev-parse", "refs/pull/2/head:src/payments/charge.rs"],
-    );
-    let kept: String = git_in(&mirror, &["rev-list", "--objects", "--all"])
-        .lines()
-        .filter_map(|l| l.split(' ').next())
-        .filter(|id| *id != blob)
-        .map(|id| format!("{id}\n"))
-        .collect();
-    let pack = pipe_git(&mirror, &["pack-objects", "--stdout"], kept.as_bytes());
-    for old in std::fs::read_dir(mirror.join("objects/pack")).unwrap() {
-        std::fs::remove_file(old.unwrap().path()).unwrap();
-    }
-    pipe_git(&mirror, &["index-pack", "--stdin"], &pack);
-    let lacks = |mirror: &Path| {
-        !Command::new("git")
-            .arg("-C")
-            .arg(mirror)
-            .args(["cat-file", "-e", &blob])
-            .status()
-            .unwrap()
-            .success()
-    };
-    assert!(lacks(&mirror), "the mirror starts without the blob");
+    assert!(lacks(&mirror, &blob), "the mirror starts without the blob");
 
     let gh = fake_github(json!([]), "read").await;
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
@@ -655,12 +625,111 @@ async fn a_damaged_mirror_is_fetched_whole_again_and_scored() {
     assert_eq!(status, 202);
     let scored = awaited_score(&database, "the score after the refetch").await;
     assert_eq!(scored.features["la"], 40.0);
-    assert!(!lacks(&mirror), "the blob was fetched");
+    assert!(!lacks(&mirror, &blob), "the blob was fetched");
     assert!(
         !mirror.join("riskgate/refetch").exists(),
         "the mark is gone"
     );
     server.wait_until_drained().await;
+}
+
+/// The App's mirror of `origin` in `data`, as an earlier fetch left it but for the blob at
+/// `rev` (`<rev>:<path>`): the mirror and the blob's id.
+fn mirror_lacking(data: &Path, origin: &Origin, rev: &str) -> (std::path::PathBuf, String) {
+    let mirror = data.join("mirrors").join(OWNER).join(format!("{NAME}.git"));
+    std::fs::create_dir_all(mirror.parent().unwrap()).unwrap();
+    let url = format!("file://{}", origin.bare.display());
+    git_in(
+        data,
+        &["clone", "-q", "--mirror", &url, mirror.to_str().unwrap()],
+    );
+    let blob = git_in(&mirror, &["rev-parse", rev]);
+    let kept: String = git_in(&mirror, &["rev-list", "--objects", "--all"])
+        .lines()
+        .filter_map(|l| l.split(' ').next())
+        .filter(|id| *id != blob)
+        .map(|id| format!("{id}\n"))
+        .collect();
+    let pack = pipe_git(&mirror, &["pack-objects", "--stdout"], kept.as_bytes());
+    for old in std::fs::read_dir(mirror.join("objects/pack")).unwrap() {
+        std::fs::remove_file(old.unwrap().path()).unwrap();
+    }
+    pipe_git(&mirror, &["index-pack", "--stdin"], &pack);
+    (mirror, blob)
+}
+
+/// Whether the repository at `dir` lacks object `id`.
+fn lacks(dir: &Path, id: &str) -> bool {
+    !Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["cat-file", "-e", id])
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// A mirror that lacks its base branch's `.mailmap` is scored, with a warning, and marked:
+/// the next score fetches the mirror whole and tells the authors apart as the file says.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mirror_without_its_mailmap_is_fetched_whole_at_the_next_score() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    // carol, who writes the pull request, committed main's first version as alice.
+    let origin = origin_with(
+        &[
+            (
+                ".mailmap",
+                "Carol <carol@example.com> <alice@example.com>\n".into(),
+            ),
+            ("src/app.rs", TestRepo::lines("l", 50)),
+        ],
+        &[("src/app.rs", TestRepo::lines("l", 60))],
+    );
+    let (mirror, blob) = mirror_lacking(data.path(), &origin, "refs/heads/main:.mailmap");
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let opened = bytes(&pull_request_payload("pull_request.opened.json", &origin));
+
+    let (status, _) = deliver(&server, "pull_request", "d-mailmap-1", &opened, SECRET).await;
+    assert_eq!(status, 202);
+    let first = awaited_score(&database, "the first score").await;
+    assert_eq!(
+        first.features["exp"], 0.0,
+        "alice's commit is someone else's"
+    );
+    let done = completions(&gh).await;
+    assert!(
+        done[0]["output"]["summary"]
+            .to_string()
+            .contains(".mailmap"),
+        "{}",
+        done[0]
+    );
+    assert!(mirror.join("riskgate/refetch").exists(), "marked");
+    server.wait_until_drained().await;
+
+    let (status, _) = deliver(&server, "pull_request", "d-mailmap-2", &opened, SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the second score", LONG, || async {
+        completions(&gh).await.len() >= 2
+    })
+    .await;
+    server.wait_until_drained().await;
+    let second = awaited_score(&database, "the second score").await;
+    assert_eq!(
+        second.features["exp"], 1.0,
+        "carol's own commit, under alice's address"
+    );
+    assert!(!lacks(&mirror, &blob));
+    let done = completions(&gh).await;
+    assert!(
+        !done[1]["output"]["summary"]
+            .to_string()
+            .contains(".mailmap"),
+        "{}",
+        done[1]
+    );
 }
 
 /// `git -C dir args` fed `input`; its standard output.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{high_risk_name, mining_err};
+use super::{high_risk_name, mark_if_lacking_mailmap, mining_err};
 use crate::config::{
     CommentBehavior, CommentPolicy, ExtendsTarget, HighRisk, Layer, RepoConfig, MAX_CONFIG_BYTES,
 };
@@ -142,6 +142,7 @@ impl Worker {
                 .map_err(|e| mining_err(&mirror, e))?
         };
         drop(guard);
+        mark_if_lacking_mailmap(&mirror, &mined);
 
         let review = self.review_signals(pr, &mined).await?;
         let coverage = self

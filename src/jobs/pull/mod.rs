@@ -48,6 +48,20 @@ pub(in crate::jobs) fn mining_err(mirror: &Path, e: mining::MiningError) -> JobE
     }
 }
 
+/// A `.mailmap` the mirror lacks means it is damaged, as in [`mining_err`], though the score
+/// goes on (with a warning): the mirror is marked to be fetched whole at its next fetch.
+pub(in crate::jobs) fn mark_if_lacking_mailmap(mirror: &Path, mined: &mining::MinedChange) {
+    if let Some(id) = mined.absent_mailmap {
+        let marked = mining::mirror::mark_for_refetch(mirror);
+        tracing::warn!(
+            mirror = %mirror.display(),
+            mailmap = %id,
+            marked = marked.is_ok(),
+            "the mirror lacks its .mailmap: its next fetch downloads every object again"
+        );
+    }
+}
+
 /// How a repository's `high_risk` setting is kept in a scoring job's state.
 fn high_risk_name(high_risk: HighRisk) -> &'static str {
     match high_risk {
