@@ -33,13 +33,7 @@ pub(in crate::jobs) fn mining_err(mirror: &Path, e: mining::MiningError) -> JobE
     match e {
         TimedOut => JobError::TimedOut,
         ObjectMissing(_) | ContentMissing { .. } | BlobMissing { .. } => {
-            let marked = mining::mirror::mark_for_refetch(mirror);
-            tracing::warn!(
-                mirror = %mirror.display(),
-                error = %e,
-                marked = marked.is_ok(),
-                "the mirror lacks objects: its next fetch downloads them all again"
-            );
+            mark_damaged(mirror, &e);
             JobError::Retry(format!(
                 "{e} (the mirror is fetched whole again before the retry)"
             ))
@@ -52,14 +46,19 @@ pub(in crate::jobs) fn mining_err(mirror: &Path, e: mining::MiningError) -> JobE
 /// goes on (with a warning): the mirror is marked to be fetched whole at its next fetch.
 pub(in crate::jobs) fn mark_if_lacking_mailmap(mirror: &Path, mined: &mining::MinedChange) {
     if let Some(id) = mined.absent_mailmap {
-        let marked = mining::mirror::mark_for_refetch(mirror);
-        tracing::warn!(
-            mirror = %mirror.display(),
-            mailmap = %id,
-            marked = marked.is_ok(),
-            "the mirror lacks its .mailmap: its next fetch downloads every object again"
-        );
+        mark_damaged(mirror, &format!("the .mailmap, blob {id}"));
     }
+}
+
+/// Mark the mirror at `mirror`, which lacks `what`, to be fetched whole at its next fetch.
+fn mark_damaged(mirror: &Path, what: &dyn std::fmt::Display) {
+    let marked = mining::mirror::mark_for_refetch(mirror);
+    tracing::warn!(
+        mirror = %mirror.display(),
+        lacking = %what,
+        marked = marked.is_ok(),
+        "the mirror lacks objects: its next fetch downloads every object again"
+    );
 }
 
 /// How a repository's `high_risk` setting is kept in a scoring job's state.
