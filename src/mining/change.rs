@@ -10,7 +10,7 @@ use super::attributes::{AttributeSource, CommittedAttributes};
 use super::attribution::attribute_lines;
 use super::identity::Identities;
 use super::index::{self, HistoryIndex};
-use super::repo::{default_branch, is_partial_clone, resolve, settings_in, SettingsFile};
+use super::repo::{default_branch, resolve, settings_in, SettingsFile};
 use super::{
     diff_trees_cached, renames, LineDiffs, MiningError, ObjectCache, RenameSource,
     UnreadableCommits,
@@ -43,8 +43,9 @@ pub struct MinedChange {
     /// `.github/riskgate.yml` at the base revision's tip, if there is one.
     pub config: Option<SettingsFile>,
     pub shallow: bool,
-    /// The clone is partial ([`is_partial_clone`]): it lacks file versions git has not
-    /// fetched, which rename detection compares.
+    /// The clone is partial: it lacks file versions git has not fetched, which rename
+    /// detection compares. As the history index read it
+    /// ([`HistoryIndex::built_in_partial_clone`]).
     pub partial: bool,
     /// The blob id of the committed `.mailmap` when the repository lacks its content (a
     /// partial clone): authors were told apart by e-mail alone.
@@ -190,7 +191,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         base_from: revs.base_rev,
         config,
         shallow: revs.shallow,
-        partial: is_partial_clone(repo.path()),
+        partial: index.built_in_partial_clone(),
         absent_mailmap: index.absent_mailmap(),
         commits: made.commits,
         file_authors,

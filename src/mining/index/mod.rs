@@ -277,6 +277,12 @@ impl HistoryIndex {
         index
     }
 
+    /// Whether the index was built in a partial clone (it is rebuilt when that changes, so this
+    /// is whether the clone is partial now).
+    pub fn built_in_partial_clone(&self) -> bool {
+        self.stored.partial
+    }
+
     /// The blob id of the committed `.mailmap`, when the repository lacks its content: authors
     /// are then told apart by e-mail alone.
     pub fn absent_mailmap(&self) -> Option<Oid> {
