@@ -10,8 +10,9 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, Read as _, Write as _};
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use git2::Oid;
@@ -225,6 +226,151 @@ pub fn of_history(
     }
 }
 
+/// git's renames in a walk's commits, diffed by git beside the walk and in its order: the walk
+/// asks for a commit's renames when it reaches it, and waits only where git has not got that
+/// far. The same pairs as [`of_history`], without the walk waiting for all of them first.
+pub struct RenamesAhead {
+    git_dir: PathBuf,
+    child: Child,
+    /// Each commit with renames as git writes it; None once git's output ends.
+    answers: Receiver<Option<(Oid, RenamePairs)>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    listed: Vec<Oid>,
+    position: HashMap<Oid, usize>,
+    found: HashMap<Oid, RenamePairs>,
+    /// git has diffed every listed commit before this position.
+    passed: usize,
+    /// The commits git did not get to before it failed (a blob the clone lacks), diffed one by
+    /// one instead.
+    rest: Option<HistoryRenames>,
+}
+
+impl RenamesAhead {
+    /// git started on `commits` (a walk, parents first; merges are skipped).
+    pub fn start(git_dir: &Path, commits: Vec<Oid>) -> Result<RenamesAhead, RenameError> {
+        if super::repo::is_partial_clone(git_dir) {
+            return Err(RenameError::PartialClone);
+        }
+        let mut cmd = git(git_dir);
+        cmd.args([
+            "log",
+            "--stdin",
+            "--no-walk=unsorted",
+            "--no-merges",
+            "--diff-filter=R",
+            "--format=%x01%H",
+        ])
+        .args(RAW_RENAMES);
+        let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
+        let input: String = commits.iter().map(|c| format!("{c}\n")).collect();
+        let mut stdin = child.stdin.take().expect("piped");
+        // git reads all of its input before it writes; closed when written.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(input.as_bytes());
+        });
+        let stdout = child.stdout.take().expect("piped");
+        let (send, answers) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut out = std::io::BufReader::new(stdout.take(MAX_OUTPUT));
+            while let Ok(Some(commit)) = read_commit(&mut out) {
+                if send.send(Some(commit)).is_err() {
+                    return;
+                }
+            }
+            // Output not of the expected shape is read to its end, so that git can finish.
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+            let _ = send.send(None);
+        });
+        let mut stderr = child.stderr.take().expect("piped");
+        let stderr = std::thread::spawn(move || {
+            let mut err = Vec::new();
+            let _ = (&mut stderr).take(64 << 10).read_to_end(&mut err);
+            let _ = std::io::copy(&mut stderr, &mut std::io::sink());
+            err
+        });
+        let position = commits.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        Ok(RenamesAhead {
+            git_dir: git_dir.to_path_buf(),
+            child,
+            answers,
+            stderr: Some(stderr),
+            listed: commits,
+            position,
+            found: HashMap::new(),
+            passed: 0,
+            rest: None,
+        })
+    }
+
+    /// The renames git finds in `commit` (one not listed has none), waiting for git until
+    /// `deadline`; None when git could not read it (libgit2's detection is left).
+    pub fn of(
+        &mut self,
+        commit: Oid,
+        deadline: Option<Instant>,
+    ) -> Result<Option<RenamePairs>, RenameError> {
+        let Some(&at) = self.position.get(&commit) else {
+            return Ok(Some(Vec::new()));
+        };
+        while self.passed <= at && self.rest.is_none() {
+            let answer = match deadline {
+                None => self.answers.recv().ok().flatten(),
+                Some(d) => match self
+                    .answers
+                    .recv_timeout(d.saturating_duration_since(Instant::now()))
+                {
+                    Ok(answer) => answer,
+                    Err(RecvTimeoutError::Timeout) => return Err(RenameError::TimedOut),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                },
+            };
+            match answer {
+                Some((oid, pairs)) => {
+                    if let Some(&p) = self.position.get(&oid) {
+                        self.passed = self.passed.max(p + 1);
+                        self.found.insert(oid, pairs);
+                    }
+                }
+                None => self.git_ended(deadline)?,
+            }
+        }
+        match &self.rest {
+            Some(rest) if at >= self.passed => Ok(rest.of(commit).map(<[_]>::to_vec)),
+            _ => Ok(Some(self.found.remove(&commit).unwrap_or_default())),
+        }
+    }
+
+    /// git's output ended: every commit is diffed, or git failed at the first it has not
+    /// answered for, and the rest are diffed one by one.
+    fn git_ended(&mut self, deadline: Option<Instant>) -> Result<(), RenameError> {
+        let status = self.child.wait().map_err(RenameError::Spawn)?;
+        if status.success() {
+            self.passed = self.listed.len();
+            return Ok(());
+        }
+        let err = self
+            .stderr
+            .take()
+            .and_then(|e| e.join().ok())
+            .unwrap_or_default();
+        tracing::debug!(
+            message = %String::from_utf8_lossy(&err).lines().next().unwrap_or(""),
+            "git stopped: the walk's other renames listed commit by commit"
+        );
+        // Merges among them are written without a diff, as any commit git can read.
+        let rest: Vec<Oid> = self.listed[self.passed..].to_vec();
+        self.rest = Some(of_commits_one_by_one(&self.git_dir, &rest, deadline)?);
+        Ok(())
+    }
+}
+
+impl Drop for RenamesAhead {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// [`of_history`] over the walk's commits listed one by one (`--no-walk`), restarting after
 /// each commit git cannot read.
 fn of_listed_commits(
@@ -239,8 +385,18 @@ fn of_listed_commits(
         .lines()
         .filter_map(|l| Oid::from_str(l.trim()).ok())
         .collect();
+    of_commits_one_by_one(git_dir, &commits, deadline)
+}
+
+/// The renames of `commits` (none of them merges), restarting git after each commit it cannot
+/// read (at most [`MAX_UNREAD_COMMITS`]).
+fn of_commits_one_by_one(
+    git_dir: &Path,
+    commits: &[Oid],
+    deadline: Option<Instant>,
+) -> Result<HistoryRenames, RenameError> {
     let mut renames = HistoryRenames::default();
-    let mut rest = &commits[..];
+    let mut rest = commits;
     while !rest.is_empty() {
         let mut cmd = git(git_dir);
         // Every commit's header is written (no --diff-filter, which would leave out commits
@@ -275,21 +431,76 @@ fn of_listed_commits(
     Ok(renames)
 }
 
-/// The commits of `git log --format=%x01%H --raw -z` output, in order, with their renames.
-fn parse_log(out: &[u8]) -> Vec<(Oid, RenamePairs)> {
+/// The commits of `git log --format=%x01%H --raw -z` output, in order, with their renames; up
+/// to the first that is not of that shape.
+fn parse_log(mut out: &[u8]) -> Vec<(Oid, RenamePairs)> {
     let mut commits = Vec::new();
-    for block in out.split(|&b| b == 1).skip(1) {
-        let mut fields = block.split(|&b| b == 0).peekable();
-        let Some(head) = fields.next() else { continue };
-        let Some(oid) = std::str::from_utf8(head.trim_ascii())
-            .ok()
-            .and_then(|h| Oid::from_str(h).ok())
-        else {
-            continue;
-        };
-        commits.push((oid, parse_entries(&mut fields)));
+    while let Ok(Some(commit)) = read_commit(&mut out) {
+        commits.push(commit);
     }
     commits
+}
+
+/// The next commit of `git log --format=%x01%H --raw -z` output: `\x01<id>\0`, then its raw
+/// entries. Ok(None) at the end of the output, Err(()) where it is not of that shape. Each
+/// path is read up to its NUL, so no byte of a path can pass for the next commit's header.
+fn read_commit(out: &mut impl std::io::BufRead) -> Result<Option<(Oid, RenamePairs)>, ()> {
+    match out.fill_buf().map_err(drop)?.first() {
+        None => return Ok(None),
+        Some(1) => out.consume(1),
+        Some(_) => return Err(()),
+    }
+    let mut header = Vec::new();
+    out.by_ref()
+        .take(128)
+        .read_until(0, &mut header)
+        .map_err(drop)?;
+    if header.pop() != Some(0) {
+        return Err(());
+    }
+    let oid = std::str::from_utf8(header.trim_ascii())
+        .ok()
+        .filter(|h| h.len() == 40)
+        .and_then(|h| Oid::from_str(h).ok())
+        .ok_or(())?;
+    let entries = read_raw_entries(out).ok_or(())?;
+    match out.fill_buf().map_err(drop)?.first() {
+        None | Some(1) => {}
+        Some(_) => return Err(()),
+    }
+    let mut fields = entries.split(|&b| b == 0).peekable();
+    Ok(Some((oid, parse_entries(&mut fields))))
+}
+
+/// The raw `-z` entries that come next (`:<modes> <ids> <status>\0<path>\0`, a second path
+/// for a rename or copy), each NUL kept; None when the output ends inside one.
+fn read_raw_entries(out: &mut impl std::io::BufRead) -> Option<Vec<u8>> {
+    let mut fields = Vec::new();
+    loop {
+        let next = *out.fill_buf().ok()?.first().unwrap_or(&0);
+        if next == b'\n' {
+            out.consume(1);
+            continue;
+        }
+        if next != b':' {
+            return Some(fields);
+        }
+        let mut meta = Vec::new();
+        out.read_until(0, &mut meta).ok()?;
+        let two_paths = matches!(
+            meta.rsplit(|&b| b == b' ').next().and_then(|s| s.first()),
+            Some(b'R' | b'C')
+        );
+        let mut entry = meta;
+        for _ in 0..1 + usize::from(two_paths) {
+            let before = entry.len();
+            out.read_until(0, &mut entry).ok()?;
+            if entry.last() != Some(&0) || entry.len() == before {
+                return None;
+            }
+        }
+        fields.extend_from_slice(&entry);
+    }
 }
 
 /// Renames git finds between two trees (commits or trees, by id).
@@ -367,6 +578,13 @@ impl TreeRenames {
         commit: Oid,
         deadline: Option<Instant>,
     ) -> Result<RenamePairs, RenameError> {
+        self.ask(old, new, commit)?;
+        self.answer(deadline)
+    }
+
+    /// Ask for the renames from tree `old` to tree `new` without waiting for them: answers come
+    /// from [`TreeRenames::answer`] in the order they were asked.
+    pub fn ask(&mut self, old: Oid, new: Oid, commit: Oid) -> Result<(), RenameError> {
         let request = format!("{old} {new}\n{commit} {commit}\n");
         let stdin = self
             .stdin
@@ -375,7 +593,14 @@ impl TreeRenames {
         stdin
             .write_all(request.as_bytes())
             .and_then(|()| stdin.flush())
-            .map_err(|e| RenameError::Failed(format!("writing to git diff-tree: {e}")))?;
+            .map_err(|e| {
+                self.stdin = None;
+                RenameError::Failed(format!("writing to git diff-tree: {e}"))
+            })
+    }
+
+    /// The answer to the oldest request not answered yet, waiting until `deadline`.
+    pub fn answer(&mut self, deadline: Option<Instant>) -> Result<RenamePairs, RenameError> {
         let answer = match deadline {
             None => self.answers.recv().ok().flatten(),
             Some(d) => match self
@@ -383,18 +608,32 @@ impl TreeRenames {
                 .recv_timeout(d.saturating_duration_since(Instant::now()))
             {
                 Ok(answer) => answer,
-                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(RecvTimeoutError::Timeout) => {
                     let _ = self.child.kill();
                     self.stdin = None;
                     return Err(RenameError::TimedOut);
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => None,
+                Err(RecvTimeoutError::Disconnected) => None,
             },
         };
         answer.ok_or_else(|| {
             self.stdin = None;
             RenameError::Failed("git diff-tree ended without an answer".into())
         })
+    }
+
+    /// The answer to the oldest request if git has given it.
+    pub fn answer_ready(&mut self) -> Option<Result<RenamePairs, RenameError>> {
+        match self.answers.try_recv() {
+            Ok(Some(pairs)) => Some(Ok(pairs)),
+            Err(std::sync::mpsc::TryRecvError::Empty) => None,
+            Ok(None) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                self.stdin = None;
+                Some(Err(RenameError::Failed(
+                    "git diff-tree ended without an answer".into(),
+                )))
+            }
+        }
     }
 }
 
@@ -414,28 +653,7 @@ impl Drop for TreeRenames {
 /// id and NUL. None when the output ends or is not of that shape.
 fn read_answer(out: &mut impl std::io::BufRead) -> Option<RenamePairs> {
     read_header(out, b'\n')?;
-    let mut fields = Vec::new();
-    loop {
-        let next = *out.fill_buf().ok()?.first()?;
-        if next != b':' {
-            break;
-        }
-        let mut meta = Vec::new();
-        out.read_until(0, &mut meta).ok()?;
-        let two_paths = matches!(
-            meta.rsplit(|&b| b == b' ').next().and_then(|s| s.first()),
-            Some(b'R' | b'C')
-        );
-        let mut entry = meta;
-        for _ in 0..1 + usize::from(two_paths) {
-            let before = entry.len();
-            out.read_until(0, &mut entry).ok()?;
-            if entry.last() != Some(&0) || entry.len() == before {
-                return None;
-            }
-        }
-        fields.extend_from_slice(&entry);
-    }
+    let fields = read_raw_entries(out)?;
     read_header(out, 0)?;
     let mut split = fields.split(|&b| b == 0).peekable();
     Some(parse_entries(&mut split))
@@ -461,6 +679,24 @@ mod tests {
             pairs,
             vec![("docs/a.rst".to_string(), "docs/a.md".to_string())]
         );
+    }
+
+    #[test]
+    fn a_path_cannot_pass_for_a_commit_header() {
+        let first = "1111111111111111111111111111111111111111";
+        let other = "2222222222222222222222222222222222222222";
+        // A file named "\x01<other>" renamed in `first`: split at \x01, it reads as a header.
+        let log = format!(
+            "\x01{first}\0\n:100644 100644 aa aa R100\0old\0\x01{other}\0\x01{other}\0\n:100644 100644 bb bb R090\0x\0y\0"
+        );
+        let commits = parse_log(log.as_bytes());
+        let ids: Vec<String> = commits.iter().map(|(c, _)| c.to_string()).collect();
+        assert_eq!(ids, [first, other]);
+        assert_eq!(
+            commits[0].1,
+            vec![("old".to_string(), format!("\x01{other}"))]
+        );
+        assert_eq!(commits[1].1, vec![("x".to_string(), "y".to_string())]);
     }
 
     #[test]

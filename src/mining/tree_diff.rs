@@ -203,7 +203,19 @@ pub fn merge_files(
     parent_trees: &[Oid],
     deadline: Option<std::time::Instant>,
 ) -> Result<MergeFiles, git2::Error> {
-    let tree = merge.tree_id();
+    let mut files = merge_files_but_renames(repo, cache, merge.tree_id(), parent_trees)?;
+    files.renames = merge_renames(repo, cache, merge, parent_trees, &files.resolved, deadline)?;
+    Ok(files)
+}
+
+/// [`merge_files`] without the renames, for a caller that asks for them itself
+/// ([`parents_lacking`] says which parents to diff).
+pub(crate) fn merge_files_but_renames(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    tree: Oid,
+    parent_trees: &[Oid],
+) -> Result<MergeFiles, git2::Error> {
     let Some((&first, others)) = parent_trees.split_first() else {
         return Ok(MergeFiles::default());
     };
@@ -232,12 +244,33 @@ pub fn merge_files(
         }
         files.unlike_first_parent.push(path);
     }
-    files.renames = merge_renames(repo, cache, merge, parent_trees, &files.resolved, deadline)?;
     Ok(files)
 }
 
 /// git's default `diff.renameLimit`, which `git blame` looks for renames within.
 const GIT_RENAME_LIMIT: usize = 1000;
+
+/// The parents (by tree) that lack one of a merge's `resolved` files, with the paths they
+/// lack: `git blame` looks for those among the renames from each such parent to the merge.
+pub(crate) fn parents_lacking(
+    repo: &Repository,
+    cache: &mut ObjectCache,
+    parent_trees: &[Oid],
+    resolved: &[(String, Oid)],
+) -> Vec<(Oid, Vec<String>)> {
+    parent_trees
+        .iter()
+        .filter_map(|&parent| {
+            let lacking: Vec<String> = resolved
+                .iter()
+                .map(|(path, _)| path)
+                .filter(|path| cache.entry_at(repo, parent, path).is_none())
+                .cloned()
+                .collect();
+            (!lacking.is_empty()).then_some((parent, lacking))
+        })
+        .collect()
+}
 
 /// Where `git blame` finds a merge's resolved files (`resolved`) in a
 /// parent that lacks them at their path: the renames into them that the diff from that parent
@@ -257,15 +290,7 @@ fn merge_renames(
 ) -> Result<Vec<(String, String)>, git2::Error> {
     let tree = merge.tree_id();
     let mut renames = Vec::new();
-    for &parent in parent_trees {
-        let lacking: Vec<&str> = resolved
-            .iter()
-            .map(|(path, _)| path.as_str())
-            .filter(|path| cache.entry_at(repo, parent, path).is_none())
-            .collect();
-        if lacking.is_empty() {
-            continue;
-        }
+    for (parent, lacking) in parents_lacking(repo, cache, parent_trees, resolved) {
         let partial_clone = *cache
             .partial_clone
             .get_or_insert_with(|| super::repo::is_partial_clone(repo.path()));
@@ -277,15 +302,21 @@ fn merge_renames(
             } else {
                 renames_by_git(repo, cache, merge.id(), parent, tree, deadline)?
             };
-        renames.extend(
-            found
-                .into_iter()
-                .filter(|(_, new)| lacking.contains(&new.as_str())),
-        );
+        renames.extend(keep_renames_into(found, &lacking));
     }
     renames.sort_unstable();
     renames.dedup();
     Ok(renames)
+}
+
+/// The renames of `found` into one of the paths a parent lacks.
+pub(crate) fn keep_renames_into(
+    found: Vec<(String, String)>,
+    lacking: &[String],
+) -> impl Iterator<Item = (String, String)> + '_ {
+    found
+        .into_iter()
+        .filter(move |(_, new)| lacking.contains(new))
 }
 
 /// The renames git finds between two trees, through the walk's `git diff-tree` (started if
@@ -325,7 +356,7 @@ fn renames_by_git(
 }
 
 /// The renames libgit2 finds between two trees, looking as far as git would.
-fn renames_by_libgit2(
+pub(crate) fn renames_by_libgit2(
     repo: &Repository,
     old: Oid,
     new: Oid,

@@ -1093,6 +1093,20 @@ fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
         listed.of(head),
         Some(&[("lib/a.txt".to_string(), "lib/b.txt".to_string())][..])
     );
+    // The same from git diffing beside a walk (the index's), parents first: it stops at the
+    // commit it cannot read and goes on past it.
+    let walk: Vec<git2::Oid> = git_in(repo.path(), &["rev-list", "--reverse", &renamed])
+        .lines()
+        .map(|c| git2::Oid::from_str(c).unwrap())
+        .collect();
+    let mut ahead = riskgate::mining::renames::RenamesAhead::start(&git_dir, walk).unwrap();
+    let grown_id = git2::Oid::from_str(&grown).unwrap();
+    assert_eq!(ahead.of(moved_id, None).unwrap(), None);
+    assert_eq!(ahead.of(grown_id, None).unwrap(), Some(Vec::new()));
+    assert_eq!(
+        ahead.of(head, None).unwrap(),
+        Some(vec![("lib/a.txt".to_string(), "lib/b.txt".to_string())])
+    );
 
     let mined = mine_repo(repo.path());
     assert_eq!(mined.rows.len(), 4);

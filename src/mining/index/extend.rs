@@ -8,7 +8,11 @@ use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
 use crate::features::git_path;
 use crate::mining::diff::diff_with_renames;
+use crate::mining::renames::{RenameError, RenamesAhead};
+use crate::mining::tree_diff::{merge_files_but_renames, parents_lacking};
 use crate::mining::{CommitPaths, MergeFiles, RenameSource};
+
+use super::merges_ahead::MergeRenamesAhead;
 
 use super::{raw_id, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
@@ -36,39 +40,29 @@ impl HistoryIndex {
             let _ = walk.hide(oid);
         }
         let new: Vec<Oid> = walk.collect::<Result<_, _>>()?;
-        // Renames as git detects them (what `mine` and `git log --numstat` see), asked once.
-        let hide: Vec<Oid> = self
-            .frontier()
-            .into_iter()
-            .filter(|&o| repo.find_commit(o).is_ok())
-            .collect();
-        // Why git gave no renames, said once libgit2's have served: when the walk fails
-        // instead (a tree git refused, say), its error says what went wrong.
-        let mut git_refused = None;
-        let git_renames = if new.is_empty() {
-            None
-        } else {
-            match crate::mining::renames::of_history(repo.path(), &[tip], &hide, deadline) {
-                Ok(by_commit) => Some(by_commit),
-                Err(crate::mining::renames::RenameError::TimedOut) => {
-                    return Ok(Extended::Stopped(0))
-                }
-                Err(e) => {
-                    git_refused = Some(e);
-                    None
-                }
-            }
-        };
+        // Renames as git detects them (what `mine` and `git log --numstat` see), found by git
+        // beside the walk.
+        let mut git_renames = GitRenames::start(repo, &new);
+        let mut merges = MergeRenamesAhead::new(repo);
         let progress = progress_bar(new.len());
         let mut objects = crate::mining::ObjectCache::reading_packs(repo);
         let identities = self.identities();
+        let start = self.stored.commits.len();
+        let stop = |index: &mut HistoryIndex, merges: &MergeRenamesAhead, n: usize| {
+            if let Some(bar) = &progress {
+                bar.finish_and_clear();
+            }
+            // What was added stays whole: a merge still waiting for git goes, with what
+            // followed it.
+            if let Some(first) = merges.oldest_waiting() {
+                index.forget_from(first);
+            }
+            index.dirty |= index.stored.commits.len() > start;
+            Ok(Extended::Stopped(n))
+        };
         for (n, oid) in new.iter().enumerate() {
             if n % 64 == 0 && deadline.is_some_and(|d| std::time::Instant::now() >= d) {
-                if let Some(bar) = progress {
-                    bar.finish_and_clear();
-                }
-                self.dirty |= n > 0;
-                return Ok(Extended::Stopped(n));
+                return stop(self, &merges, n);
             }
             let commit = match repo.find_commit(*oid) {
                 Ok(commit) => commit,
@@ -76,24 +70,29 @@ impl HistoryIndex {
                 Err(_) if crate::mining::holds(repo, *oid) => continue,
                 Err(e) => return Err(e),
             };
-            self.add_commit(
-                repo,
-                &commit,
-                &mut objects,
-                git_renames.as_ref(),
-                &identities,
+            let walk = Walk {
+                objects: &mut objects,
+                git_renames: &mut git_renames,
+                merges: &mut merges,
+                identities: &identities,
                 deadline,
-            )?;
+            };
+            if self.add_commit(repo, &commit, walk)? == Added::StoppedAtDeadline {
+                return stop(self, &merges, n);
+            }
             if let Some(bar) = &progress {
                 if n % 256 == 0 {
                     bar.set_position(n as u64);
                 }
             }
         }
-        if let Some(bar) = progress {
+        if merges.finish(self, repo, deadline).is_err() {
+            return stop(self, &merges, new.len());
+        }
+        if let Some(bar) = &progress {
             bar.finish_and_clear();
         }
-        if let Some(e) = git_refused {
+        if let Some(e) = git_renames.refused {
             tracing::warn!(error = %e, "renames from libgit2's detection instead of git's");
         }
         if !new.is_empty() {
@@ -188,11 +187,15 @@ impl HistoryIndex {
         &mut self,
         repo: &Repository,
         commit: &git2::Commit<'_>,
-        objects: &mut crate::mining::ObjectCache,
-        git_renames: Option<&crate::mining::renames::HistoryRenames>,
-        identities: &Identities,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<(), git2::Error> {
+        walk: Walk<'_>,
+    ) -> Result<Added, git2::Error> {
+        let Walk {
+            objects,
+            git_renames,
+            merges,
+            identities,
+            deadline,
+        } = walk;
         let parents = self.indexed_parents(commit.parent_ids());
         let merge = commit.parent_count() > 1;
         let author = self.intern_author(identities.key(&commit.author()));
@@ -200,6 +203,9 @@ impl HistoryIndex {
         let mut renames = Vec::new();
         let mut resolved = Vec::new();
         let mut unlike_first_parent = None;
+        // A merge's parents lacking one of its files, whose renames git is asked for once the
+        // merge is indexed.
+        let mut ask_git = Vec::new();
         if merge {
             let trees: Option<Vec<Oid>> = commit
                 .parent_ids()
@@ -207,7 +213,13 @@ impl HistoryIndex {
                 .collect();
             // A parent outside a shallow clone: what the merge resolved cannot be told.
             if let Some(trees) = trees {
-                let files = crate::mining::merge_files(repo, objects, commit, &trees, deadline)?;
+                let tree = commit.tree_id();
+                let mut files = merge_files_but_renames(repo, objects, tree, &trees)?;
+                let lacking = parents_lacking(repo, objects, &trees, &files.resolved);
+                match merges.found_now(repo, tree, &lacking)? {
+                    Some(found) => files.renames = found,
+                    None => ask_git = lacking,
+                }
                 let merged = self.intern_merge(&files, parents.len() == trees.len());
                 renames = merged.renames;
                 resolved = merged.resolved;
@@ -220,16 +232,38 @@ impl HistoryIndex {
                 .next()
                 .and_then(|p| repo.find_commit(p).ok())
                 .map(|p| p.tree_id());
-            let source = match git_renames.and_then(|r| r.of(commit.id())) {
-                Some(pairs) => RenameSource::Git(pairs),
-                None => RenameSource::Libgit2,
+            let tree = commit.tree_id();
+            // Only a commit that both adds and deletes can hold a rename: the others need no
+            // pairs, and do not wait for git's.
+            let paths = match crate::mining::commit_paths(
+                repo,
+                objects,
+                parent,
+                tree,
+                RenameSource::Libgit2,
+            )? {
+                Some(paths) => paths,
+                None => {
+                    let pairs = match git_renames.of(commit.id(), deadline) {
+                        Ok(pairs) => pairs,
+                        Err(Stopped) => return Ok(Added::StoppedAtDeadline),
+                    };
+                    let by_git = match &pairs {
+                        Some(pairs) => crate::mining::commit_paths(
+                            repo,
+                            objects,
+                            parent,
+                            tree,
+                            RenameSource::Git(pairs),
+                        )?,
+                        None => None,
+                    };
+                    match by_git {
+                        Some(paths) => paths,
+                        None => paths_by_libgit2(repo, parent, tree)?,
+                    }
+                }
             };
-            let paths =
-                match crate::mining::commit_paths(repo, objects, parent, commit.tree_id(), source)?
-                {
-                    Some(paths) => paths,
-                    None => paths_by_libgit2(repo, parent, commit.tree_id())?,
-                };
             let mut seen = HashSet::new();
             for p in paths.touched {
                 let id = self.intern_path(p);
@@ -254,7 +288,82 @@ impl HistoryIndex {
         });
         let i = (self.stored.commits.len() - 1) as u32;
         self.link(i);
-        Ok(())
+        if !ask_git.is_empty() {
+            let ids = (commit.id(), commit.tree_id());
+            if merges.ask(self, repo, i, ids, ask_git, deadline).is_err() {
+                return Ok(Added::StoppedAtDeadline);
+            }
+        }
+        Ok(Added::Indexed)
+    }
+}
+
+/// What the walk carries from commit to commit.
+struct Walk<'a> {
+    objects: &'a mut crate::mining::ObjectCache,
+    git_renames: &'a mut GitRenames,
+    merges: &'a mut MergeRenamesAhead,
+    identities: &'a Identities,
+    deadline: Option<std::time::Instant>,
+}
+
+/// Whether [`HistoryIndex::add_commit`] added the commit.
+#[derive(PartialEq)]
+enum Added {
+    Indexed,
+    /// git's renames were not there by the deadline.
+    StoppedAtDeadline,
+}
+
+/// The deadline passed while waiting for git.
+struct Stopped;
+
+/// git's renames for the walk, asked as it reaches each commit that could hold one, or why git
+/// gave none (libgit2's detection then serves).
+struct GitRenames {
+    ahead: Option<RenamesAhead>,
+    refused: Option<RenameError>,
+}
+
+impl GitRenames {
+    fn start(repo: &Repository, walk: &[Oid]) -> GitRenames {
+        if walk.is_empty() {
+            return GitRenames {
+                ahead: None,
+                refused: None,
+            };
+        }
+        match RenamesAhead::start(repo.path(), walk.to_vec()) {
+            Ok(ahead) => GitRenames {
+                ahead: Some(ahead),
+                refused: None,
+            },
+            Err(e) => GitRenames {
+                ahead: None,
+                refused: Some(e),
+            },
+        }
+    }
+
+    /// git's pairs for `commit`; None when git cannot give them.
+    fn of(
+        &mut self,
+        commit: Oid,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<Vec<(String, String)>>, Stopped> {
+        let Some(ahead) = self.ahead.as_mut() else {
+            return Ok(None);
+        };
+        match ahead.of(commit, deadline) {
+            Ok(pairs) => Ok(pairs),
+            Err(RenameError::TimedOut) => Err(Stopped),
+            Err(e) => {
+                // Why is said once libgit2's detection has served the rest of the walk.
+                self.ahead = None;
+                self.refused = Some(e);
+                Ok(None)
+            }
+        }
     }
 }
 
@@ -396,5 +505,68 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A merge whose resolved file one parent has under another name: git is asked for the
+    /// rename while the walk goes on, and the merge gets it. An index cut short before that
+    /// merge (as at a deadline) and extended again is the index built in one go.
+    #[test]
+    fn a_merge_gets_its_renames_from_git_and_a_cut_index_grows_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(["-c", "user.name=a", "-c", "user.email=a@example.com"])
+                .args(["-c", "init.defaultBranch=main", "-C"])
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        git(&["init", "-q"]);
+        write("a.txt", &body);
+        write("b.txt", "b\n");
+        git(&["add", "."]);
+        git(&["commit", "-qm", "import"]);
+        git(&["checkout", "-qb", "side"]);
+        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
+        git(&["mv", "a.txt", "lib/a.txt"]);
+        git(&["commit", "-qm", "move a"]);
+        git(&["checkout", "-q", "main"]);
+        write("a.txt", &format!("{body}one more\n"));
+        git(&["commit", "-qam", "grow a"]);
+        git(&["merge", "-q", "--no-edit", "side"]);
+        write("b.txt", "b\nb\n");
+        git(&["commit", "-qam", "grow b"]);
+
+        let repo = Repository::open(dir.path()).unwrap();
+        let tip = repo.head().unwrap().peel_to_commit().unwrap();
+        let merge = tip.parent_id(0).unwrap();
+        let mut whole = HistoryIndex::in_memory();
+        assert!(matches!(
+            whole.extend_to(&repo, tip.id(), None),
+            Ok(Extended::Done(5))
+        ));
+        let at = whole.by_oid[&merge];
+        assert_eq!(whole.name_before("lib/a.txt", at), "a.txt");
+        let bytes = |index: &HistoryIndex| postcard::to_stdvec(&index.stored).unwrap();
+
+        let mut cut = HistoryIndex::in_memory();
+        cut.extend_to(&repo, tip.id(), None).unwrap();
+        cut.forget_from(at);
+        assert_eq!(cut.len(), at as usize);
+        assert!(!cut.by_oid.contains_key(&merge));
+        assert_eq!(cut.name_before("lib/a.txt", at), "lib/a.txt");
+        assert!(matches!(
+            cut.extend_to(&repo, tip.id(), None),
+            Ok(Extended::Done(2))
+        ));
+        assert_eq!(bytes(&cut), bytes(&whole));
     }
 }

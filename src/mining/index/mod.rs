@@ -6,6 +6,7 @@
 //! change grows with the change and the history of its files, not with the whole history.
 
 mod extend;
+mod merges_ahead;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -340,6 +341,36 @@ impl HistoryIndex {
         for &(old, new) in &c.renames {
             self.renamed_into.entry(new).or_default().push((i, old));
         }
+    }
+
+    /// Give merge `i`, indexed before git had answered for it, its renames (as
+    /// [`HistoryIndex::link`] would have taken them in).
+    fn set_merge_renames(&mut self, i: u32, renames: Vec<(String, String)>) {
+        let ids: Vec<(u32, u32)> = renames
+            .into_iter()
+            .map(|(old, new)| (self.intern_path(old), self.intern_path(new)))
+            .collect();
+        for &(old, new) in &ids {
+            // In index order, as linking each commit in turn leaves them.
+            let into = self.renamed_into.entry(new).or_default();
+            let at = into.partition_point(|&(c, _)| c <= i);
+            into.insert(at, (i, old));
+        }
+        self.stored.commits[i as usize].renames = ids;
+    }
+
+    /// Forget commit `first` and every commit indexed after it.
+    fn forget_from(&mut self, first: u32) {
+        let mut kept = std::mem::take(self);
+        kept.stored.commits.truncate(first as usize);
+        kept.stored.missing_parents.retain(|&(c, _)| c < first);
+        *self = HistoryIndex {
+            mailmap: kept.mailmap,
+            absent_mailmap: kept.absent_mailmap,
+            location: kept.location,
+            dirty: kept.dirty,
+            ..HistoryIndex::from_stored(kept.stored)
+        };
     }
 
     fn intern_path(&mut self, path: String) -> u32 {

@@ -1,0 +1,206 @@
+//! The renames of the walk's merges, asked of git without waiting for them: git diffs a merge
+//! against the parents that lack one of its files while the walk reads the next commits, and
+//! each answer is put into the index when it comes.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use git2::{Oid, Repository};
+
+use crate::mining::renames::{RenameError, TreeRenames, MAX_UNREAD_COMMITS};
+use crate::mining::tree_diff::{keep_renames_into, renames_by_libgit2};
+
+use super::HistoryIndex;
+
+/// Most diffs asked of git ahead of their answers (each request is under 200 bytes, so git's
+/// input pipe never fills).
+const MAX_ASKED: usize = 64;
+
+/// The deadline passed with merges still waiting for git.
+pub(super) struct PastDeadline;
+
+/// One diff asked of git: merge `commit` (its index) against the parent whose tree is `parent`.
+struct Asked {
+    commit: u32,
+    merge: Oid,
+    parent: Oid,
+    tree: Oid,
+    lacking: Vec<String>,
+}
+
+pub(super) struct MergeRenamesAhead {
+    git: Option<TreeRenames>,
+    asked: VecDeque<Asked>,
+    /// Merges with diffs outstanding: index → (diffs left, renames found so far).
+    waiting: BTreeMap<u32, (usize, Vec<(String, String)>)>,
+    /// Times git failed (then that merge's renames are libgit2's, as for commits git cannot
+    /// read); past [`MAX_UNREAD_COMMITS`] libgit2 serves the rest of the walk.
+    failed: usize,
+    /// In a partial clone git would stop at each version the clone lacks: libgit2 throughout.
+    partial_clone: bool,
+}
+
+impl MergeRenamesAhead {
+    pub(super) fn new(repo: &Repository) -> MergeRenamesAhead {
+        MergeRenamesAhead {
+            git: None,
+            asked: VecDeque::new(),
+            waiting: BTreeMap::new(),
+            failed: 0,
+            partial_clone: crate::mining::repo::is_partial_clone(repo.path()),
+        }
+    }
+
+    /// The renames into the paths each parent (by tree) lacks, found now by libgit2 when git
+    /// is not to be asked; None when they are to be asked of git ([`MergeRenamesAhead::ask`]).
+    pub(super) fn found_now(
+        &self,
+        repo: &Repository,
+        tree: Oid,
+        lacking: &[(Oid, Vec<String>)],
+    ) -> Result<Option<Vec<(String, String)>>, git2::Error> {
+        if !lacking.is_empty() && !self.partial_clone && self.failed < MAX_UNREAD_COMMITS {
+            return Ok(None);
+        }
+        let mut renames = Vec::new();
+        for (parent, paths) in lacking {
+            renames.extend(keep_renames_into(
+                renames_by_libgit2(repo, *parent, tree)?,
+                paths,
+            ));
+        }
+        renames.sort_unstable();
+        renames.dedup();
+        Ok(Some(renames))
+    }
+
+    /// Ask git for the renames of merge `commit` (already indexed, as `merge` with `tree`)
+    /// from each parent in `lacking`, then take in the answers git has given, waiting for the
+    /// oldest while too many are outstanding.
+    pub(super) fn ask(
+        &mut self,
+        index: &mut HistoryIndex,
+        repo: &Repository,
+        commit: u32,
+        (merge, tree): (Oid, Oid),
+        lacking: Vec<(Oid, Vec<String>)>,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), PastDeadline> {
+        self.waiting.insert(commit, (lacking.len(), Vec::new()));
+        for (parent, paths) in lacking {
+            let asked = Asked {
+                commit,
+                merge,
+                parent,
+                tree,
+                lacking: paths,
+            };
+            self.send(index, repo, asked);
+        }
+        while let Some(answer) = self.git.as_mut().and_then(TreeRenames::answer_ready) {
+            self.take(index, repo, answer);
+        }
+        while self.asked.len() > MAX_ASKED {
+            self.wait_for_oldest(index, repo, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// Wait for every answer; past `deadline`, the index of the oldest merge still waiting.
+    pub(super) fn finish(
+        &mut self,
+        index: &mut HistoryIndex,
+        repo: &Repository,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), PastDeadline> {
+        while !self.asked.is_empty() {
+            self.wait_for_oldest(index, repo, deadline)?;
+        }
+        Ok(())
+    }
+
+    /// The oldest merge still waiting for its renames: the walk is whole before it.
+    pub(super) fn oldest_waiting(&self) -> Option<u32> {
+        self.waiting.keys().next().copied()
+    }
+
+    fn wait_for_oldest(
+        &mut self,
+        index: &mut HistoryIndex,
+        repo: &Repository,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<(), PastDeadline> {
+        let answer = match self.git.as_mut() {
+            Some(git) => git.answer(deadline),
+            None => Err(RenameError::Failed("git diff-tree has ended".into())),
+        };
+        if matches!(answer, Err(RenameError::TimedOut)) {
+            self.git = None;
+            return Err(PastDeadline);
+        }
+        self.take(index, repo, answer);
+        Ok(())
+    }
+
+    /// Send `asked` to git, started if none runs; if git cannot be asked, found by libgit2.
+    fn send(&mut self, index: &mut HistoryIndex, repo: &Repository, asked: Asked) {
+        if self.failed >= MAX_UNREAD_COMMITS {
+            return self.by_libgit2(index, repo, asked);
+        }
+        let git = match self.git.as_mut() {
+            Some(git) => Ok(git),
+            None => TreeRenames::start(repo.path()).map(|git| self.git.insert(git)),
+        };
+        match git.and_then(|git| git.ask(asked.parent, asked.tree, asked.merge)) {
+            Ok(()) => self.asked.push_back(asked),
+            Err(e) => {
+                self.asked.push_back(asked);
+                self.take(index, repo, Err(e));
+            }
+        }
+    }
+
+    /// git's answer to the oldest diff asked. When git failed instead, that diff is made by
+    /// libgit2 and the others asked of a new git.
+    fn take(
+        &mut self,
+        index: &mut HistoryIndex,
+        repo: &Repository,
+        answer: Result<Vec<(String, String)>, RenameError>,
+    ) {
+        let Some(asked) = self.asked.pop_front() else {
+            return;
+        };
+        match answer {
+            Ok(found) => self.found(index, &asked, found),
+            Err(e) => {
+                tracing::debug!(error = %e, "a merge's renames from libgit2's detection instead of git's");
+                self.git = None;
+                self.failed += 1;
+                self.by_libgit2(index, repo, asked);
+                for again in std::mem::take(&mut self.asked) {
+                    self.send(index, repo, again);
+                }
+            }
+        }
+    }
+
+    fn by_libgit2(&mut self, index: &mut HistoryIndex, repo: &Repository, asked: Asked) {
+        // A tree libgit2 cannot read either gives no renames: the walk has read both already.
+        let found = renames_by_libgit2(repo, asked.parent, asked.tree).unwrap_or_default();
+        self.found(index, &asked, found);
+    }
+
+    fn found(&mut self, index: &mut HistoryIndex, asked: &Asked, found: Vec<(String, String)>) {
+        let Some((left, renames)) = self.waiting.get_mut(&asked.commit) else {
+            return;
+        };
+        renames.extend(keep_renames_into(found, &asked.lacking));
+        *left -= 1;
+        if *left == 0 {
+            let (_, mut renames) = self.waiting.remove(&asked.commit).unwrap_or_default();
+            renames.sort_unstable();
+            renames.dedup();
+            index.set_merge_renames(asked.commit, renames);
+        }
+    }
+}
