@@ -10,7 +10,7 @@
 use serde_json::json;
 
 use super::payload::{MergeGroupJob, Payload};
-use super::pull::{mark_if_lacking_mailmap, mining_err};
+use super::pull::{mining_err, take_lacking_mailmap};
 use super::{JobError, Worker};
 use crate::config::RepoConfig;
 use crate::engine;
@@ -63,7 +63,7 @@ impl Worker {
 
         let (base_sha, head_sha) = (group.base_sha.clone(), group.head_sha.clone());
         let path = mirror.clone();
-        let (config_text, mined) = guard
+        let (config_text, mut mined) = guard
             .blocking(move || {
                 let repo = mining::open_repository(&path)?;
                 let config = mining::config_at(&repo, &base_sha)?;
@@ -80,7 +80,7 @@ impl Worker {
             })
             .await?
             .map_err(|e| mining_err(&mirror, e))?;
-        mark_if_lacking_mailmap(&mirror, &mined);
+        let lacking_mailmap = take_lacking_mailmap(&mirror, &mut mined);
 
         let base_branch = group
             .base_ref
@@ -115,8 +115,9 @@ impl Worker {
             .coverage_inputs(&group.repo.full_name, &base_branch, &group.head_sha)
             .await?;
         let model = self.model.current();
-        let report = engine::score_mined(&model, &mined, coverage.as_ref(), None)
+        let mut report = engine::score_mined(&model, &mined, coverage.as_ref(), None)
             .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
+        report.warnings.extend(lacking_mailmap);
         let conclusion = merge_group_conclusion(report.band);
         let summary = format!(
             "Merge group `{group_name}`: the change it adds to `{base_branch}`. This check is \

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::{high_risk_name, mark_if_lacking_mailmap, mining_err};
+use super::{high_risk_name, mining_err, take_lacking_mailmap};
 use crate::config::{
     CommentBehavior, CommentPolicy, ExtendsTarget, HighRisk, Layer, RepoConfig, MAX_CONFIG_BYTES,
 };
@@ -122,7 +122,7 @@ impl Worker {
             return Ok(skipped);
         }
 
-        let mined = {
+        let mut mined = {
             let head = pr.head_sha.clone();
             let path = mirror.clone();
             guard
@@ -142,7 +142,7 @@ impl Worker {
                 .map_err(|e| mining_err(&mirror, e))?
         };
         drop(guard);
-        mark_if_lacking_mailmap(&mirror, &mined);
+        let lacking_mailmap = take_lacking_mailmap(&mirror, &mut mined);
 
         let review = self.review_signals(pr, &mined).await?;
         let coverage = self
@@ -152,6 +152,7 @@ impl Worker {
         let mut report =
             engine::score_with_config(&model, &mined, &config, coverage.as_ref(), Some(&review))
                 .map_err(|e| JobError::Park(format!("scoring: {e:#}")))?;
+        report.warnings.extend(lacking_mailmap);
         self.compare_with_previous(pr, &model, &mut report).await;
         Ok(Gathered::Scored(Box::new(Scored {
             report,

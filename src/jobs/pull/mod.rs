@@ -43,11 +43,21 @@ pub(in crate::jobs) fn mining_err(mirror: &Path, e: mining::MiningError) -> JobE
 }
 
 /// A `.mailmap` the mirror lacks means it is damaged, as in [`mining_err`], though the score
-/// goes on (with a warning): the mirror is marked to be fetched whole at its next fetch.
-pub(in crate::jobs) fn mark_if_lacking_mailmap(mirror: &Path, mined: &mining::MinedChange) {
-    if let Some(id) = mined.absent_mailmap {
-        mark_damaged(mirror, &format!("the .mailmap, blob {id}"));
-    }
+/// goes on: the mirror is marked to be fetched whole at its next fetch. The warning to add to
+/// the report replaces the engine's, whose advice (a command to fetch the blob) is for a
+/// partial clone of one's own.
+pub(in crate::jobs) fn take_lacking_mailmap(
+    mirror: &Path,
+    mined: &mut mining::MinedChange,
+) -> Option<String> {
+    let id = mined.absent_mailmap.take()?;
+    mark_damaged(mirror, &format!("the .mailmap, blob {id}"));
+    Some(
+        "riskgate's copy of this repository lacks the content of its committed .mailmap, so \
+         an author who committed under several addresses counts as several people in exp, \
+         rexp, sexp and ndev; the copy is fetched whole again before the next score"
+            .to_string(),
+    )
 }
 
 /// Mark the mirror at `mirror`, which lacks `what`, to be fetched whole at its next fetch.
