@@ -8,11 +8,10 @@ use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
 use crate::features::git_path;
 use crate::mining::diff::diff_with_renames;
-use crate::mining::renames::{RenameError, RenamesAhead};
 use crate::mining::tree_diff::{merge_files_but_renames, parents_lacking};
 use crate::mining::{CommitPaths, MergeFiles, RenameSource};
 
-use super::merges_ahead::MergeRenamesAhead;
+use super::git_ahead::{CommitRenamesAhead, MergeRenamesAhead, PastDeadline};
 
 use super::{raw_id, Extended, HistoryIndex, Identities, IndexedCommit, NewCommit};
 
@@ -42,7 +41,7 @@ impl HistoryIndex {
         let new: Vec<Oid> = walk.collect::<Result<_, _>>()?;
         // Renames as git detects them (what `mine` and `git log --numstat` see), found by git
         // beside the walk.
-        let mut git_renames = GitRenames::start(repo, &new);
+        let mut git_renames = CommitRenamesAhead::start(repo, &new);
         let mut merges = MergeRenamesAhead::new(repo);
         let progress = progress_bar(new.len());
         let mut objects = crate::mining::ObjectCache::reading_packs(repo);
@@ -246,7 +245,7 @@ impl HistoryIndex {
                 None => {
                     let pairs = match git_renames.of(commit.id(), deadline) {
                         Ok(pairs) => pairs,
-                        Err(Stopped) => return Ok(Added::StoppedAtDeadline),
+                        Err(PastDeadline) => return Ok(Added::StoppedAtDeadline),
                     };
                     let by_git = match &pairs {
                         Some(pairs) => crate::mining::commit_paths(
@@ -301,7 +300,7 @@ impl HistoryIndex {
 /// What the walk carries from commit to commit.
 struct Walk<'a> {
     objects: &'a mut crate::mining::ObjectCache,
-    git_renames: &'a mut GitRenames,
+    git_renames: &'a mut CommitRenamesAhead,
     merges: &'a mut MergeRenamesAhead,
     identities: &'a Identities,
     deadline: Option<std::time::Instant>,
@@ -313,58 +312,6 @@ enum Added {
     Indexed,
     /// git's renames were not there by the deadline.
     StoppedAtDeadline,
-}
-
-/// The deadline passed while waiting for git.
-struct Stopped;
-
-/// git's renames for the walk, asked as it reaches each commit that could hold one, or why git
-/// gave none (libgit2's detection then serves).
-struct GitRenames {
-    ahead: Option<RenamesAhead>,
-    refused: Option<RenameError>,
-}
-
-impl GitRenames {
-    fn start(repo: &Repository, walk: &[Oid]) -> GitRenames {
-        if walk.is_empty() {
-            return GitRenames {
-                ahead: None,
-                refused: None,
-            };
-        }
-        match RenamesAhead::start(repo.path(), walk.to_vec()) {
-            Ok(ahead) => GitRenames {
-                ahead: Some(ahead),
-                refused: None,
-            },
-            Err(e) => GitRenames {
-                ahead: None,
-                refused: Some(e),
-            },
-        }
-    }
-
-    /// git's pairs for `commit`; None when git cannot give them.
-    fn of(
-        &mut self,
-        commit: Oid,
-        deadline: Option<std::time::Instant>,
-    ) -> Result<Option<Vec<(String, String)>>, Stopped> {
-        let Some(ahead) = self.ahead.as_mut() else {
-            return Ok(None);
-        };
-        match ahead.of(commit, deadline) {
-            Ok(pairs) => Ok(pairs),
-            Err(RenameError::TimedOut) => Err(Stopped),
-            Err(e) => {
-                // Why is said once libgit2's detection has served the rest of the walk.
-                self.ahead = None;
-                self.refused = Some(e);
-                Ok(None)
-            }
-        }
-    }
 }
 
 /// A commit's paths as [`commit_paths`] gives them, from libgit2's diff with its rename

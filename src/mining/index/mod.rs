@@ -6,7 +6,7 @@
 //! change grows with the change and the history of its files, not with the whole history.
 
 mod extend;
-mod merges_ahead;
+mod git_ahead;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};

@@ -1,21 +1,71 @@
-//! The renames of the walk's merges, asked of git without waiting for them: git diffs a merge
-//! against the parents that lack one of its files while the walk reads the next commits, and
-//! each answer is put into the index when it comes.
+//! git's renames for the index walk, asked ahead of it: git diffs the walk's commits, and each
+//! merge against the parents that lack one of its files, while the walk reads the next
+//! commits. A merge's answer is put into the index when it comes.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use git2::{Oid, Repository};
 
-use crate::mining::renames::{RenameError, TreeRenames, MAX_UNREAD_COMMITS};
+use crate::mining::renames::{RenameError, RenamesAhead, TreeRenames, MAX_UNREAD_COMMITS};
 use crate::mining::tree_diff::{keep_renames_into, renames_by_libgit2};
 
 use super::HistoryIndex;
+
+/// git's renames for the walk, asked as it reaches each commit that could hold one, or why git
+/// gave none (libgit2's detection then serves).
+pub(super) struct CommitRenamesAhead {
+    ahead: Option<RenamesAhead>,
+    /// Why git gave no renames, said once libgit2's have served.
+    pub(super) refused: Option<RenameError>,
+}
+
+impl CommitRenamesAhead {
+    pub(super) fn start(repo: &Repository, walk: &[Oid]) -> CommitRenamesAhead {
+        if walk.is_empty() {
+            return CommitRenamesAhead {
+                ahead: None,
+                refused: None,
+            };
+        }
+        match RenamesAhead::start(repo.path(), walk.to_vec()) {
+            Ok(ahead) => CommitRenamesAhead {
+                ahead: Some(ahead),
+                refused: None,
+            },
+            Err(e) => CommitRenamesAhead {
+                ahead: None,
+                refused: Some(e),
+            },
+        }
+    }
+
+    /// git's pairs for `commit`; None when git cannot give them.
+    pub(super) fn of(
+        &mut self,
+        commit: Oid,
+        deadline: Option<std::time::Instant>,
+    ) -> Result<Option<Vec<(String, String)>>, PastDeadline> {
+        let Some(ahead) = self.ahead.as_mut() else {
+            return Ok(None);
+        };
+        match ahead.of(commit, deadline) {
+            Ok(pairs) => Ok(pairs),
+            Err(RenameError::TimedOut) => Err(PastDeadline),
+            Err(e) => {
+                // Why is said once libgit2's detection has served the rest of the walk.
+                self.ahead = None;
+                self.refused = Some(e);
+                Ok(None)
+            }
+        }
+    }
+}
 
 /// Most diffs asked of git ahead of their answers (each request is under 200 bytes, so git's
 /// input pipe never fills).
 const MAX_ASKED: usize = 64;
 
-/// The deadline passed with merges still waiting for git.
+/// The deadline passed while waiting for git.
 pub(super) struct PastDeadline;
 
 /// One diff asked of git: merge `commit` (its index) against the parent whose tree is `parent`.
@@ -27,6 +77,8 @@ struct Asked {
     lacking: Vec<String>,
 }
 
+/// The renames of the walk's merges, from one `git diff-tree` asked without waiting (libgit2's
+/// where git cannot serve).
 pub(super) struct MergeRenamesAhead {
     git: Option<TreeRenames>,
     asked: VecDeque<Asked>,
