@@ -313,18 +313,7 @@ impl RenamesAhead {
             return Ok(Some(Vec::new()));
         };
         while self.passed <= at && self.rest.is_none() {
-            let answer = match deadline {
-                None => self.answers.recv().ok().flatten(),
-                Some(d) => match self
-                    .answers
-                    .recv_timeout(d.saturating_duration_since(Instant::now()))
-                {
-                    Ok(answer) => answer,
-                    Err(RecvTimeoutError::Timeout) => return Err(RenameError::TimedOut),
-                    Err(RecvTimeoutError::Disconnected) => None,
-                },
-            };
-            match answer {
+            match receive(&self.answers, deadline)? {
                 Some((oid, pairs)) => {
                     if let Some(&p) = self.position.get(&oid) {
                         self.passed = self.passed.max(p + 1);
@@ -601,21 +590,10 @@ impl TreeRenames {
 
     /// The answer to the oldest request not answered yet, waiting until `deadline`.
     pub fn answer(&mut self, deadline: Option<Instant>) -> Result<RenamePairs, RenameError> {
-        let answer = match deadline {
-            None => self.answers.recv().ok().flatten(),
-            Some(d) => match self
-                .answers
-                .recv_timeout(d.saturating_duration_since(Instant::now()))
-            {
-                Ok(answer) => answer,
-                Err(RecvTimeoutError::Timeout) => {
-                    let _ = self.child.kill();
-                    self.stdin = None;
-                    return Err(RenameError::TimedOut);
-                }
-                Err(RecvTimeoutError::Disconnected) => None,
-            },
-        };
+        let answer = receive(&self.answers, deadline).inspect_err(|_| {
+            let _ = self.child.kill();
+            self.stdin = None;
+        })?;
         answer.ok_or_else(|| {
             self.stdin = None;
             RenameError::Failed("git diff-tree ended without an answer".into())
@@ -646,6 +624,22 @@ impl Drop for TreeRenames {
         if let Some(reader) = self.reader.take() {
             let _ = reader.join();
         }
+    }
+}
+
+/// The next message of a reader thread, waiting until `deadline`; None once the thread has
+/// ended.
+fn receive<T>(
+    answers: &Receiver<Option<T>>,
+    deadline: Option<Instant>,
+) -> Result<Option<T>, RenameError> {
+    match deadline {
+        None => Ok(answers.recv().ok().flatten()),
+        Some(d) => match answers.recv_timeout(d.saturating_duration_since(Instant::now())) {
+            Ok(answer) => Ok(answer),
+            Err(RecvTimeoutError::Timeout) => Err(RenameError::TimedOut),
+            Err(RecvTimeoutError::Disconnected) => Ok(None),
+        },
     }
 }
 
