@@ -228,39 +228,40 @@ pub fn of_history(
 
 /// git's renames in a walk's commits, diffed by git beside the walk and in its order: the walk
 /// asks for a commit's renames when it reaches it, and waits only where git has not got that
-/// far. The same pairs as [`of_history`], without the walk waiting for all of them first.
+/// far. The same pairs as [`of_history`], without the walk waiting for all of them first. git
+/// stops at a commit it cannot read (a blob the clone lacks); it is started again past that
+/// commit, at most [`MAX_UNREAD_COMMITS`] times.
 pub struct RenamesAhead {
     git_dir: PathBuf,
-    child: Child,
-    /// Each commit with renames as git writes it; None once git's output ends.
-    answers: Receiver<Option<(Oid, RenamePairs)>>,
-    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    git: Option<GitLog>,
     listed: Vec<Oid>,
     position: HashMap<Oid, usize>,
     found: HashMap<Oid, RenamePairs>,
     /// git has diffed every listed commit before this position.
     passed: usize,
-    /// The commits git did not get to before it failed (a blob the clone lacks), diffed one by
-    /// one instead.
-    rest: Option<HistoryRenames>,
+    /// Commits git could not read: their renames are left to libgit2.
+    unread: std::collections::HashSet<Oid>,
 }
 
-impl RenamesAhead {
-    /// git started on `commits` (a walk, parents first; merges are skipped).
-    pub fn start(git_dir: &Path, commits: Vec<Oid>) -> Result<RenamesAhead, RenameError> {
-        if super::repo::is_partial_clone(git_dir) {
-            return Err(RenameError::PartialClone);
-        }
+/// One `git log` over the listed commits from some position on.
+struct GitLog {
+    child: Child,
+    /// Each commit as git writes it; None once git's output ends.
+    answers: Receiver<Option<(Oid, RenamePairs)>>,
+    stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
+    /// Every commit's header is written (not only those with a rename), so the last one says
+    /// how far git got.
+    every_header: bool,
+}
+
+impl GitLog {
+    fn start(git_dir: &Path, commits: &[Oid], every_header: bool) -> Result<GitLog, RenameError> {
         let mut cmd = git(git_dir);
-        cmd.args([
-            "log",
-            "--stdin",
-            "--no-walk=unsorted",
-            "--no-merges",
-            "--diff-filter=R",
-            "--format=%x01%H",
-        ])
-        .args(RAW_RENAMES);
+        cmd.args(["log", "--stdin", "--no-walk=unsorted", "--format=%x01%H"]);
+        if !every_header {
+            cmd.args(["--no-merges", "--diff-filter=R"]);
+        }
+        cmd.args(RAW_RENAMES);
         let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
         let input: String = commits.iter().map(|c| format!("{c}\n")).collect();
         let mut stdin = child.stdin.take().expect("piped");
@@ -288,17 +289,38 @@ impl RenamesAhead {
             let _ = std::io::copy(&mut stderr, &mut std::io::sink());
             err
         });
-        let position = commits.iter().enumerate().map(|(i, &c)| (c, i)).collect();
-        Ok(RenamesAhead {
-            git_dir: git_dir.to_path_buf(),
+        Ok(GitLog {
             child,
             answers,
             stderr: Some(stderr),
+            every_header,
+        })
+    }
+}
+
+impl Drop for GitLog {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RenamesAhead {
+    /// git started on `commits` (a walk, parents first; merges have no renames).
+    pub fn start(git_dir: &Path, commits: Vec<Oid>) -> Result<RenamesAhead, RenameError> {
+        if super::repo::is_partial_clone(git_dir) {
+            return Err(RenameError::PartialClone);
+        }
+        let git = GitLog::start(git_dir, &commits, false)?;
+        let position = commits.iter().enumerate().map(|(i, &c)| (c, i)).collect();
+        Ok(RenamesAhead {
+            git_dir: git_dir.to_path_buf(),
+            git: Some(git),
             listed: commits,
             position,
             found: HashMap::new(),
             passed: 0,
-            rest: None,
+            unread: Default::default(),
         })
     }
 
@@ -312,51 +334,67 @@ impl RenamesAhead {
         let Some(&at) = self.position.get(&commit) else {
             return Ok(Some(Vec::new()));
         };
-        while self.passed <= at && self.rest.is_none() {
-            match receive(&self.answers, deadline)? {
+        while self.passed <= at {
+            let Some(git) = self.git.as_ref() else {
+                break;
+            };
+            match receive(&git.answers, deadline)? {
                 Some((oid, pairs)) => {
                     if let Some(&p) = self.position.get(&oid) {
                         self.passed = self.passed.max(p + 1);
-                        self.found.insert(oid, pairs);
+                        if !pairs.is_empty() {
+                            self.found.insert(oid, pairs);
+                        }
                     }
                 }
-                None => self.git_ended(deadline)?,
+                None => self.git_ended()?,
             }
         }
-        match &self.rest {
-            Some(rest) if at >= self.passed => Ok(rest.of(commit).map(<[_]>::to_vec)),
-            _ => Ok(Some(self.found.remove(&commit).unwrap_or_default())),
+        if self.unread.contains(&commit) {
+            return Ok(None);
         }
+        Ok(Some(self.found.remove(&commit).unwrap_or_default()))
     }
 
-    /// git's output ended: every commit is diffed, or git failed at the first it has not
-    /// answered for, and the rest are diffed one by one.
-    fn git_ended(&mut self, deadline: Option<Instant>) -> Result<(), RenameError> {
-        let status = self.child.wait().map_err(RenameError::Spawn)?;
+    /// git's output ended: every commit is diffed, or git stopped at a commit it could not
+    /// read and is started again after it.
+    fn git_ended(&mut self) -> Result<(), RenameError> {
+        let Some(mut git) = self.git.take() else {
+            return Ok(());
+        };
+        let status = git.child.wait().map_err(RenameError::Spawn)?;
         if status.success() {
             self.passed = self.listed.len();
             return Ok(());
         }
-        let err = self
+        let err = git
             .stderr
             .take()
             .and_then(|e| e.join().ok())
             .unwrap_or_default();
-        tracing::debug!(
-            message = %String::from_utf8_lossy(&err).lines().next().unwrap_or(""),
-            "git stopped: the walk's other renames listed commit by commit"
-        );
-        // Merges among them are written without a diff, as any commit git can read.
-        let rest: Vec<Oid> = self.listed[self.passed..].to_vec();
-        self.rest = Some(of_commits_one_by_one(&self.git_dir, &rest, deadline)?);
+        let message = String::from_utf8_lossy(&err);
+        let message = format!("{status}: {}", message.lines().next().unwrap_or("").trim());
+        if git.every_header {
+            // git diffs a commit before it writes its header: the one after the last header
+            // written is the one it could not read.
+            let Some(&unread) = self.listed.get(self.passed) else {
+                return Err(RenameError::Failed(message));
+            };
+            if self.unread.len() >= MAX_UNREAD_COMMITS {
+                return Err(RenameError::Failed(format!(
+                    "{message} (and {} more commits git cannot read)",
+                    self.unread.len()
+                )));
+            }
+            self.unread.insert(unread);
+            self.passed += 1;
+        }
+        tracing::debug!(%message, "git stopped: started again on the rest of the walk");
+        if self.passed < self.listed.len() {
+            let rest = &self.listed[self.passed..];
+            self.git = Some(GitLog::start(&self.git_dir, rest, true)?);
+        }
         Ok(())
-    }
-}
-
-impl Drop for RenamesAhead {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -374,18 +412,8 @@ fn of_listed_commits(
         .lines()
         .filter_map(|l| Oid::from_str(l.trim()).ok())
         .collect();
-    of_commits_one_by_one(git_dir, &commits, deadline)
-}
-
-/// The renames of `commits` (none of them merges), restarting git after each commit it cannot
-/// read (at most [`MAX_UNREAD_COMMITS`]).
-fn of_commits_one_by_one(
-    git_dir: &Path,
-    commits: &[Oid],
-    deadline: Option<Instant>,
-) -> Result<HistoryRenames, RenameError> {
     let mut renames = HistoryRenames::default();
-    let mut rest = commits;
+    let mut rest = &commits[..];
     while !rest.is_empty() {
         let mut cmd = git(git_dir);
         // Every commit's header is written (no --diff-filter, which would leave out commits
