@@ -263,6 +263,9 @@ class History:
                 if f.status == "R":
                     self.renamed_into.setdefault(f.new, []).append((self.pos[sha], f.old))
         self._merge_renames()
+        self.unread_bits = 0
+        for c in self.unread:
+            self.unread_bits |= 1 << self.pos[c]
 
     def _merge_renames(self):
         """At a merge, the renames from a parent that lacks a resolved file (one whose
@@ -339,6 +342,8 @@ class History:
         entropy, lt, la, ld = self.size_signals(base, head, files)
         own = bin(earlier & self.by_author.get(author, 0)).count("1")
         return {
+            # Listed without renames here, an unread commit can end a file's history early.
+            "through_unread": bool(earlier & self.unread_bits),
             "la": la, "ld": ld, "nf": len(files), "ns": len(subsystems),
             "nd": len({directory(f.new) for f in files}),
             "entropy": entropy, "lt": lt, "ndev": len(devs), "nuc": nuc,
@@ -458,6 +463,10 @@ def check_pulls(binary, repo, name, history, n, blame_n):
             print(f"{name} pull {merge}: git cannot diff it (a blob the clone lacks)",
                   file=sys.stderr)
             continue
+        if want["through_unread"]:
+            print(f"{name} pull {merge}: its files' history passes a commit naming a blob the "
+                  f"clone lacks", file=sys.stderr)
+            continue
         compared += 1
         for s in PULL_SIGNALS:
             if not close(want[s], features.get(s)):
@@ -471,20 +480,26 @@ def check_pulls(binary, repo, name, history, n, blame_n):
 
 
 def check_history(history, name, rows, n):
-    """Compare the history signals of up to n rows with git's; returns (compared, differ).
-    A commit naming a blob the clone lacks is left out: git cannot count its lines."""
+    """Compare the history signals of up to n rows with git's; returns (compared, differ,
+    left out). A commit naming a blob the clone lacks is left out (git cannot count its
+    lines), and so is one whose files' history passes through such a commit (git cannot pair
+    its renames, and riskgate pairs them by libgit2's measure)."""
     rows = [r for r in rows if r["commit_id"] in history.commits
             and history.parents.get(r["commit_id"]) and r["commit_id"] not in history.unread]
     rows = rows[::-(-len(rows) // n)]  # every row, or about n spread evenly
-    differ = 0
+    compared = differ = left_out = 0
     for r in rows:
         want = history.signals(r["commit_id"])
+        if want["through_unread"]:
+            left_out += 1
+            continue
+        compared += 1
         for s in HISTORY_SIGNALS:
             if not close(want[s], cell(r[s])):
                 print(f"{name} {r['commit_id']} {s}: mine {cell(r[s])}, git {want[s]}",
                       file=sys.stderr)
                 differ += 1
-    return len(rows), differ
+    return compared, differ, left_out
 
 
 def score(binary, repo, base, head, label):
@@ -611,12 +626,13 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
         if not close(want, got):
             print(f"{name} {sha} author_blame_share: git blame {want}, mine {got}",
                   file=sys.stderr)
-    history_compared = history_differ = pulls_compared = pulls_differ = 0
+    history_compared = history_differ = history_left_out = pulls_compared = pulls_differ = 0
     pulls_blamed = []
     if history_n or pulls_n:
         history = History(repo)
     if history_n:
-        history_compared, history_differ = check_history(history, name, rows, history_n)
+        history_compared, history_differ, history_left_out = check_history(
+            history, name, rows, history_n)
     if pulls_n:
         pulls_compared, pulls_differ, pulls_blamed = check_pulls(
             binary, repo, name, history, pulls_n, blame_n)
@@ -631,7 +647,10 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
           f"{len(picked)} commits × {len(SIGNALS)} signals, {score_bad} differ"
           f"{f' ({budgeted} past the attribution budget)' if budgeted else ''} |"
           + (f" {history_compared:,} commits × {len(HISTORY_SIGNALS)} signals, "
-             f"{history_differ} differ |" if history_n else "")
+             f"{history_differ} differ"
+             + (f" ({history_left_out} whose files' history passes a commit naming a blob the "
+                f"clone lacks, left out)" if history_left_out else "")
+             + " |" if history_n else "")
           + (f" {pulls_compared} × {len(PULL_SIGNALS)} signals, {pulls_differ} differ |"
              if pulls_n else ""))
     blame_rows = [(name, blamed)]
