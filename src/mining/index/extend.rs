@@ -242,26 +242,19 @@ impl HistoryIndex {
                 RenameSource::Libgit2,
             )? {
                 Some(paths) => paths,
-                None => {
-                    let pairs = match git_renames.of(commit.id(), deadline) {
-                        Ok(pairs) => pairs,
-                        Err(PastDeadline) => return Ok(Added::StoppedAtDeadline),
-                    };
-                    let by_git = match &pairs {
-                        Some(pairs) => crate::mining::commit_paths(
-                            repo,
-                            objects,
-                            parent,
-                            tree,
-                            RenameSource::Git(pairs),
-                        )?,
-                        None => None,
-                    };
-                    match by_git {
-                        Some(paths) => paths,
-                        None => paths_by_libgit2(repo, parent, tree)?,
-                    }
-                }
+                None => match git_renames.of(commit.id(), deadline) {
+                    Err(PastDeadline) => return Ok(Added::StoppedAtDeadline),
+                    // With git's pairs the tree diff always answers.
+                    Ok(Some(pairs)) => crate::mining::commit_paths(
+                        repo,
+                        objects,
+                        parent,
+                        tree,
+                        RenameSource::Git(&pairs),
+                    )?
+                    .unwrap_or_default(),
+                    Ok(None) => paths_by_libgit2(repo, parent, tree)?,
+                },
             };
             let mut seen = HashSet::new();
             for p in paths.touched {
