@@ -375,17 +375,11 @@ impl RenamesAhead {
         let message = String::from_utf8_lossy(&err);
         let message = format!("{status}: {}", message.lines().next().unwrap_or("").trim());
         if git.every_header {
-            // git diffs a commit before it writes its header: the one after the last header
-            // written is the one it could not read.
-            let Some(&unread) = self.listed.get(self.passed) else {
-                return Err(RenameError::Failed(message));
-            };
-            if self.unread.len() >= MAX_UNREAD_COMMITS {
-                return Err(RenameError::Failed(format!(
-                    "{message} (and {} more commits git cannot read)",
-                    self.unread.len()
-                )));
-            }
+            let unread = unread_commit(
+                message.clone(),
+                self.listed.get(self.passed),
+                self.unread.len(),
+            )?;
             self.unread.insert(unread);
             self.passed += 1;
         }
@@ -431,21 +425,30 @@ fn of_listed_commits(
             .pairs
             .extend(written.into_iter().filter(|(_, pairs)| !pairs.is_empty()));
         let Some(message) = failure else { break };
-        // git diffs a commit before it writes its header: the one after the last header
-        // written is the one it could not read.
-        let Some(&unread) = rest.get(done) else {
-            return Err(RenameError::Failed(message));
-        };
-        if renames.unread.len() >= MAX_UNREAD_COMMITS {
-            return Err(RenameError::Failed(format!(
-                "{message} (and {} more commits git cannot read)",
-                renames.unread.len()
-            )));
-        }
+        let unread = unread_commit(message, rest.get(done), renames.unread.len())?;
         renames.unread.push(unread);
         rest = &rest[done + 1..];
     }
     Ok(renames)
+}
+
+/// The commit git stopped at, `next`: git diffs a commit before it writes its header, so it
+/// is the one after the last header written. An error (with git's `message`) when there is
+/// none, or when git has failed on [`MAX_UNREAD_COMMITS`] already.
+fn unread_commit(
+    message: String,
+    next: Option<&Oid>,
+    unread_so_far: usize,
+) -> Result<Oid, RenameError> {
+    let Some(&unread) = next else {
+        return Err(RenameError::Failed(message));
+    };
+    if unread_so_far >= MAX_UNREAD_COMMITS {
+        return Err(RenameError::Failed(format!(
+            "{message} (and {unread_so_far} more commits git cannot read)"
+        )));
+    }
+    Ok(unread)
 }
 
 /// The commits of `git log --format=%x01%H --raw -z` output, in order, with their renames; up
