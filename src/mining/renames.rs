@@ -173,6 +173,10 @@ impl HistoryRenames {
     }
 }
 
+/// `git log`, writing nothing of a commit but what `--format` asks: a repository's own
+/// `log.showSignature` would put gpg's report of each signed commit before its header.
+const LOG: [&str; 2] = ["log", "--no-show-signature"];
+
 /// Options that make git list renames as raw `-z` entries (`git log` puts each commit's after
 /// its `\x01<id>` header).
 const RAW_RENAMES: [&str; 6] = [
@@ -205,14 +209,14 @@ pub fn of_history(
         input.push_str(&format!("^{h}\n"));
     }
     let mut cmd = git(git_dir);
-    cmd.args([
-        "log",
-        "--stdin",
-        "--no-merges",
-        "--diff-filter=R",
-        "--format=%x01%H",
-    ])
-    .args(RAW_RENAMES);
+    cmd.args(LOG)
+        .args([
+            "--stdin",
+            "--no-merges",
+            "--diff-filter=R",
+            "--format=%x01%H",
+        ])
+        .args(RAW_RENAMES);
     match run(cmd, input.as_bytes(), deadline) {
         Ok(out) => Ok(HistoryRenames {
             pairs: parse_log(&out).into_iter().collect(),
@@ -257,7 +261,8 @@ struct GitLog {
 impl GitLog {
     fn start(git_dir: &Path, commits: &[Oid], every_header: bool) -> Result<GitLog, RenameError> {
         let mut cmd = git(git_dir);
-        cmd.args(["log", "--stdin", "--no-walk=unsorted", "--format=%x01%H"]);
+        cmd.args(LOG)
+            .args(["--stdin", "--no-walk=unsorted", "--format=%x01%H"]);
         if !every_header {
             cmd.args(["--no-merges", "--diff-filter=R"]);
         }
@@ -412,7 +417,8 @@ fn of_listed_commits(
         let mut cmd = git(git_dir);
         // Every commit's header is written (no --diff-filter, which would leave out commits
         // without a rename), so the last one written says how far git got.
-        cmd.args(["log", "--stdin", "--no-walk=unsorted", "--format=%x01%H"])
+        cmd.args(LOG)
+            .args(["--stdin", "--no-walk=unsorted", "--format=%x01%H"])
             .args(RAW_RENAMES);
         let input: String = rest.iter().map(|c| format!("{c}\n")).collect();
         let (out, failure) = run_keeping_output(cmd, input.as_bytes(), deadline)?;

@@ -1152,6 +1152,46 @@ fn a_missing_blob_beside_a_rename_leaves_exact_renames() {
     );
 }
 
+/// A repository whose own configuration shows signatures in `git log` (`log.showSignature`):
+/// where gpg runs, its report of a signed commit comes before the commit's header. git's
+/// renames of that commit are still read, by the history walk and beside the index walk.
+#[test]
+fn a_signed_commit_keeps_git_s_renames_where_git_log_shows_signatures() {
+    let repo = TestRepo::new();
+    repo.write("src/a.txt", lines("a", 20));
+    repo.commit("alice", t(0), "Import");
+    std::fs::remove_file(repo.path().join("src/a.txt")).unwrap();
+    repo.write("lib/a.txt", lines("a", 21));
+    let moved = repo.commit("bob", t(1), "Move a, one more line");
+    // The same commit with a signature (one gpg cannot verify, and says so).
+    let body = repo.git(&["cat-file", "commit", &moved]);
+    let (header, message) = body.split_once("\n\n").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("commit");
+    std::fs::write(
+        &file,
+        format!(
+            "{header}\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n iQEzBAABCAAdFiEE\n -----END PGP SIGNATURE-----\n\n{message}\n"
+        ),
+    )
+    .unwrap();
+    let signed = repo.git(&["hash-object", "-t", "commit", "-w", file.to_str().unwrap()]);
+    repo.git(&["update-ref", "HEAD", &signed]);
+    repo.git(&["config", "log.showSignature", "true"]);
+
+    let git_dir = repo.path().join(".git");
+    let head = git2::Oid::from_str(&signed).unwrap();
+    let pair = vec![("src/a.txt".to_string(), "lib/a.txt".to_string())];
+    let listed = mining::renames::of_history(&git_dir, &[head], &[], None).unwrap();
+    assert_eq!(listed.of(head), Some(&pair[..]));
+    let walk: Vec<git2::Oid> = git_in(repo.path(), &["rev-list", "--reverse", &signed])
+        .lines()
+        .map(|c| git2::Oid::from_str(c).unwrap())
+        .collect();
+    let mut ahead = mining::renames::RenamesAhead::start(&git_dir, walk).unwrap();
+    assert_eq!(ahead.of(head, None).unwrap(), Some(pair));
+}
+
 /// A file changed by many commits: reverts to earlier versions, a branch merged with both
 /// sides' edits, a rename on the way.
 fn long_file_history() -> TestRepo {
