@@ -42,7 +42,7 @@ impl HistoryIndex {
         // Renames as git detects them (what `mine` and `git log --numstat` see), found by git
         // beside the walk.
         let mut git_renames = CommitRenamesAhead::start(repo, &new);
-        let mut merges = MergeRenamesAhead::new(repo);
+        let mut merges = MergeRenamesAhead::new(&git_renames);
         let progress = progress_bar(new.len());
         let mut objects = crate::mining::ObjectCache::reading_packs(repo);
         let identities = self.identities();

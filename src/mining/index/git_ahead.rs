@@ -92,13 +92,15 @@ pub(super) struct MergeRenamesAhead {
 }
 
 impl MergeRenamesAhead {
-    pub(super) fn new(repo: &Repository) -> MergeRenamesAhead {
+    /// For a walk whose commits' renames `commits` finds: a partial clone it was refused for is
+    /// one for the merges too.
+    pub(super) fn new(commits: &CommitRenamesAhead) -> MergeRenamesAhead {
         MergeRenamesAhead {
             git: None,
             asked: VecDeque::new(),
             waiting: BTreeMap::new(),
             failed: 0,
-            partial_clone: crate::mining::repo::is_partial_clone(repo.path()),
+            partial_clone: matches!(commits.refused, Some(RenameError::PartialClone)),
         }
     }
 
