@@ -219,7 +219,7 @@ pub fn of_history(
         .args(RAW_RENAMES);
     match run(cmd, input.as_bytes(), deadline) {
         Ok(out) => Ok(HistoryRenames {
-            pairs: parse_log(&out).into_iter().collect(),
+            pairs: parse_log(&out)?.into_iter().collect(),
             unread: Vec::new(),
         }),
         Err(RenameError::Failed(message)) if message.contains("unable to read") => {
@@ -243,6 +243,8 @@ pub struct RenamesAhead {
     found: HashMap<Oid, RenamePairs>,
     /// git has diffed every listed commit before this position.
     passed: usize,
+    /// The last commit git wrote.
+    last_read: Option<Oid>,
     /// Commits git could not read: their renames are left to libgit2.
     unread: std::collections::HashSet<Oid>,
 }
@@ -250,8 +252,9 @@ pub struct RenamesAhead {
 /// One `git log` over the listed commits from some position on.
 struct GitLog {
     child: Child,
-    /// Each commit as git writes it; None once git's output ends.
-    answers: Receiver<Option<(Oid, RenamePairs)>>,
+    /// Each commit as git writes it, Err(()) where the output is not of that shape; None once
+    /// git's output ends.
+    answers: Receiver<Option<Result<(Oid, RenamePairs), ()>>>,
     stderr: Option<std::thread::JoinHandle<Vec<u8>>>,
     /// Every commit's header is written (not only those with a rename), so the last one says
     /// how far git got.
@@ -277,14 +280,8 @@ impl GitLog {
         let stdout = child.stdout.take().expect("piped");
         let (send, answers) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let mut out = std::io::BufReader::new(stdout.take(MAX_OUTPUT));
-            while let Ok(Some(commit)) = read_commit(&mut out) {
-                if send.send(Some(commit)).is_err() {
-                    return;
-                }
-            }
-            // Output not of the expected shape is read to its end, so that git can finish.
-            let _ = std::io::copy(&mut out, &mut std::io::sink());
+            let out = std::io::BufReader::new(stdout.take(MAX_OUTPUT));
+            send_commits(out, &send);
             let _ = send.send(None);
         });
         let mut stderr = child.stderr.take().expect("piped");
@@ -300,6 +297,25 @@ impl GitLog {
             stderr: Some(stderr),
             every_header,
         })
+    }
+}
+
+/// Each commit of `out` sent as it is read, then Err(()) if the output goes on in another shape,
+/// which is read to its end so that git can finish.
+fn send_commits(
+    mut out: impl std::io::BufRead,
+    send: &std::sync::mpsc::Sender<Option<Result<(Oid, RenamePairs), ()>>>,
+) {
+    loop {
+        let commit = read_commit(&mut out).transpose();
+        let not_understood = matches!(commit, Some(Err(())));
+        if commit.is_none() || send.send(commit).is_err() {
+            return;
+        }
+        if not_understood {
+            let _ = std::io::copy(&mut out, &mut std::io::sink());
+            return;
+        }
     }
 }
 
@@ -325,6 +341,7 @@ impl RenamesAhead {
             position,
             found: HashMap::new(),
             passed: 0,
+            last_read: None,
             unread: Default::default(),
         })
     }
@@ -344,13 +361,18 @@ impl RenamesAhead {
                 break;
             };
             match receive(&git.answers, deadline)? {
-                Some((oid, pairs)) => {
+                Some(Ok((oid, pairs))) => {
                     if let Some(&p) = self.position.get(&oid) {
                         self.passed = self.passed.max(p + 1);
+                        self.last_read = Some(oid);
                         if !pairs.is_empty() {
                             self.found.insert(oid, pairs);
                         }
                     }
+                }
+                Some(Err(())) => {
+                    self.git = None;
+                    return Err(not_understood(self.last_read));
                 }
                 None => self.git_ended()?,
             }
@@ -422,7 +444,7 @@ fn of_listed_commits(
             .args(RAW_RENAMES);
         let input: String = rest.iter().map(|c| format!("{c}\n")).collect();
         let (out, failure) = run_keeping_output(cmd, input.as_bytes(), deadline)?;
-        let written = parse_log(&out);
+        let written = parse_log(&out)?;
         let done = match written.last() {
             Some((last, _)) => rest.iter().position(|c| c == last).map_or(0, |i| i + 1),
             None => 0,
@@ -457,14 +479,27 @@ fn unread_commit(
     Ok(unread)
 }
 
-/// The commits of `git log --format=%x01%H --raw -z` output, in order, with their renames; up
-/// to the first that is not of that shape.
-fn parse_log(mut out: &[u8]) -> Vec<(Oid, RenamePairs)> {
-    let mut commits = Vec::new();
-    while let Ok(Some(commit)) = read_commit(&mut out) {
-        commits.push(commit);
+/// The commits of `git log --format=%x01%H --raw -z` output, in order, with their renames; an
+/// error where the output is not of that shape (the commits after it would otherwise pass for
+/// commits without a rename).
+fn parse_log(mut out: &[u8]) -> Result<Vec<(Oid, RenamePairs)>, RenameError> {
+    let mut commits: Vec<(Oid, RenamePairs)> = Vec::new();
+    loop {
+        match read_commit(&mut out) {
+            Ok(Some(commit)) => commits.push(commit),
+            Ok(None) => return Ok(commits),
+            Err(()) => return Err(not_understood(commits.last().map(|(c, _)| *c))),
+        }
     }
-    commits
+}
+
+/// git's output is not of the shape asked for past the commit `after` (None: from its start).
+fn not_understood(after: Option<Oid>) -> RenameError {
+    let at = match after {
+        Some(commit) => format!("after commit {commit}"),
+        None => "from its start".to_string(),
+    };
+    RenameError::Failed(format!("git log wrote output riskgate cannot read {at}"))
 }
 
 /// The next commit of `git log --format=%x01%H --raw -z` output: `\x01<id>\0`, then its raw
@@ -720,7 +755,7 @@ mod tests {
         let log = format!(
             "\x01{first}\0\n:100644 100644 aa aa R100\0old\0\x01{other}\0\x01{other}\0\n:100644 100644 bb bb R090\0x\0y\0"
         );
-        let commits = parse_log(log.as_bytes());
+        let commits = parse_log(log.as_bytes()).unwrap();
         let ids: Vec<String> = commits.iter().map(|(c, _)| c.to_string()).collect();
         assert_eq!(ids, [first, other]);
         assert_eq!(
@@ -728,6 +763,32 @@ mod tests {
             vec![("old".to_string(), format!("\x01{other}"))]
         );
         assert_eq!(commits[1].1, vec![("x".to_string(), "y".to_string())]);
+    }
+
+    #[test]
+    fn output_of_another_shape_gives_git_up_rather_than_the_rest_of_its_renames() {
+        let first = "1111111111111111111111111111111111111111";
+        let other = "2222222222222222222222222222222222222222";
+        let third = "3333333333333333333333333333333333333333";
+        // A report git's configuration could put before a commit: `other`, whose entries it
+        // follows, is not trusted either.
+        let log = format!(
+            "\x01{first}\0\n:100644 100644 aa aa R100\0a\0b\0\x01{other}\0gpg: Good signature\n\x01{third}\0\n:100644 100644 bb bb R090\0x\0y\0"
+        );
+        let err = parse_log(log.as_bytes()).unwrap_err().to_string();
+        assert!(err.contains(&format!("after commit {first}")), "{err}");
+
+        let (send, answers) = std::sync::mpsc::channel();
+        send_commits(log.as_bytes(), &send);
+        drop(send);
+        let sent: Vec<_> = answers.iter().collect();
+        assert_eq!(sent.len(), 2, "{sent:?}");
+        let Some(Ok((commit, pairs))) = &sent[0] else {
+            panic!("{sent:?}")
+        };
+        assert_eq!(commit.to_string(), first);
+        assert_eq!(pairs, &vec![("a".to_string(), "b".to_string())]);
+        assert_eq!(sent[1], Some(Err(())));
     }
 
     #[test]
