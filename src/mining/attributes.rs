@@ -15,7 +15,7 @@ use super::objects::blob_size;
 use super::{commit_paths, MiningError, ObjectCache, RenameSource};
 
 /// git ignores attribute files larger than this (`ATTR_MAX_FILE_SIZE`).
-const MAX_ATTRIBUTES_FILE_BYTES: usize = 100 << 20;
+pub(super) const MAX_ATTRIBUTES_FILE_BYTES: usize = 100 << 20;
 
 /// Where the attributes that make a file binary or text to `git diff` are read from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]

@@ -22,6 +22,7 @@ pub use attributes::AttributeSource;
 pub use change::{mine_change, ChangeSpec, MinedChange};
 pub use diff::{diff_change, diff_change_detailed, DiffedFile, Hunk, PendingFile};
 pub use line_diff::LineDiffs;
+pub(crate) use objects::WorkTreeAttributes;
 pub use objects::{count_lines, CachedBlob, ObjectCache, BLOB_CACHE_BYTES, TREE_CACHE_BYTES};
 pub use repo::{config_at, default_branch, open_repository, SettingsFile};
 pub(crate) use tree_diff::{commit_paths, CommitPaths};

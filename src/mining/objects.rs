@@ -1,6 +1,7 @@
 //! Trees and blobs read once and kept while they are still needed ([`ObjectCache`]): what makes
 //! a walk over history read each object from the store about once.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -24,6 +25,118 @@ pub fn count_lines(content: &[u8]) -> u64 {
 fn driver_binary(repo: &Repository, name: &[u8]) -> Option<bool> {
     let key = format!("diff.{}.binary", String::from_utf8_lossy(name));
     repo.config().and_then(|c| c.get_bool(&key)).ok()
+}
+
+/// [`ObjectCache::binary_by_attributes`], looked up in `repo`.
+fn binary_by_attributes_of(repo: &Repository, path: &str) -> Option<bool> {
+    let value = repo
+        .get_attr_bytes(
+            std::path::Path::new(path),
+            "diff",
+            git2::AttrCheckFlags::FILE_THEN_INDEX,
+        )
+        .unwrap_or(None);
+    match git2::AttrValue::from_bytes(value) {
+        // `-diff`, or the `binary` macro.
+        git2::AttrValue::False => Some(true),
+        git2::AttrValue::True => Some(false),
+        git2::AttrValue::String(driver) => driver_binary(repo, driver.as_bytes()),
+        git2::AttrValue::Bytes(driver) => driver_binary(repo, driver),
+        git2::AttrValue::Unspecified => None,
+    }
+}
+
+/// The attributes of a repository's work tree (its `.gitattributes`, then the index's, as git
+/// reads them), for a walk that reads the history through a handle without one: libgit2 would
+/// otherwise look for `.gitattributes` files in the work tree for every diff. A path is looked
+/// up once for all the caches that share this, and in the work tree only where a directory
+/// above it holds a `.gitattributes` other than the index's (an edit not committed, a checkout
+/// that left the index empty); elsewhere the history's handle, which reads the index's, gives
+/// git's answer without statting the work tree for every path.
+#[derive(Clone)]
+pub(crate) struct WorkTreeAttributes(Rc<WorkTree>);
+
+struct WorkTree {
+    handle: Repository,
+    root: std::path::PathBuf,
+    /// The index's `.gitattributes` files: directory → blob.
+    in_index: HashMap<String, Oid>,
+    /// Whether a directory's `.gitattributes` in the work tree is the index's (or both lack one).
+    as_in_index: RefCell<HashMap<String, bool>>,
+    known: RefCell<HashMap<String, Option<bool>>>,
+}
+
+impl WorkTreeAttributes {
+    /// None for a bare repository, whose history handle reads what git reads there.
+    pub(crate) fn of(repo: &Repository) -> Option<WorkTreeAttributes> {
+        let root = repo.workdir()?.to_path_buf();
+        let handle = Repository::open(&root).ok()?;
+        let mut in_index = HashMap::new();
+        if let Ok(index) = handle.index() {
+            for entry in index.iter() {
+                let Ok(path) = std::str::from_utf8(&entry.path) else {
+                    continue;
+                };
+                let dir = match path.strip_suffix(".gitattributes") {
+                    Some("") => "",
+                    Some(dir) => match dir.strip_suffix('/') {
+                        Some(dir) => dir,
+                        None => continue,
+                    },
+                    None => continue,
+                };
+                in_index.insert(dir.to_string(), entry.id);
+            }
+        }
+        Some(WorkTreeAttributes(Rc::new(WorkTree {
+            handle,
+            root,
+            in_index,
+            as_in_index: RefCell::default(),
+            known: RefCell::default(),
+        })))
+    }
+
+    fn binary(&self, history: &Repository, path: &str) -> Option<bool> {
+        let work_tree = &*self.0;
+        if let Some(&binary) = work_tree.known.borrow().get(path) {
+            return binary;
+        }
+        let mut dirs =
+            std::iter::once("").chain(path.match_indices('/').map(|(end, _)| &path[..end]));
+        let from = if dirs.all(|dir| work_tree.as_in_index(dir)) {
+            history
+        } else {
+            &work_tree.handle
+        };
+        let binary = binary_by_attributes_of(from, path);
+        work_tree
+            .known
+            .borrow_mut()
+            .insert(path.to_string(), binary);
+        binary
+    }
+}
+
+impl WorkTree {
+    fn as_in_index(&self, dir: &str) -> bool {
+        if let Some(&same) = self.as_in_index.borrow().get(dir) {
+            return same;
+        }
+        let file = self.root.join(dir).join(".gitattributes");
+        let same = match (std::fs::symlink_metadata(&file), self.in_index.get(dir)) {
+            (Err(e), None) => e.kind() == std::io::ErrorKind::NotFound,
+            // Hashed as it is: a file git would convert (line endings) counts as another.
+            (Ok(meta), Some(&id)) => {
+                meta.is_file()
+                    && meta.len() <= super::attributes::MAX_ATTRIBUTES_FILE_BYTES as u64
+                    && Oid::hash_file(ObjectType::Blob, &file).is_ok_and(|h| h == id)
+            }
+            _ => false,
+        };
+        self.as_in_index.borrow_mut().insert(dir.to_string(), same);
+        same
+    }
 }
 
 /// The size of blob `id`, from its object header, nothing inflated; `None` when the
@@ -91,6 +204,9 @@ pub struct ObjectCache {
     /// Whether the attributes make a path binary or text, by path
     /// ([`ObjectCache::binary_by_attributes`]).
     binary_paths: HashMap<String, Option<bool>>,
+    /// The work tree whose attributes are read in place of those of the handle the history is
+    /// read through ([`ObjectCache::with_work_tree_attributes`]).
+    attributes_from: Option<WorkTreeAttributes>,
     /// The committed attributes the repository handle read with this cache reads in place
     /// of its work tree's and index's, if any: another thread's handle must read them too.
     pub(super) committed_attributes: Option<std::sync::Arc<super::attributes::CommittedAttributes>>,
@@ -122,6 +238,7 @@ impl ObjectCache {
             packs: None,
             big_file_bytes: configured.unwrap_or(BIG_FILE_BYTES),
             binary_paths: HashMap::new(),
+            attributes_from: None,
             committed_attributes: None,
             trees: HashMap::new(),
             tree_bytes: 0,
@@ -142,6 +259,16 @@ impl ObjectCache {
         }
     }
 
+    /// The cache reading a path's attributes from `work_tree` ([`WorkTreeAttributes`]) in place
+    /// of the handle it reads objects through.
+    pub(crate) fn with_work_tree_attributes(
+        mut self,
+        work_tree: Option<WorkTreeAttributes>,
+    ) -> ObjectCache {
+        self.attributes_from = work_tree;
+        self
+    }
+
     /// Whether `git diff` takes the regular file `path` for binary or for text whatever its
     /// content, by the repository's attributes as git reads them there (the working tree's
     /// `.gitattributes`, then the index; `info/attributes`; the global and system files):
@@ -149,24 +276,13 @@ impl ObjectCache {
     /// `diff` set, or a driver configured `binary = false`. `None` when the content decides.
     /// Looked up once per path.
     pub(super) fn binary_by_attributes(&mut self, repo: &Repository, path: &str) -> Option<bool> {
+        if let Some(work_tree) = &self.attributes_from {
+            return work_tree.binary(repo, path);
+        }
         if let Some(&binary) = self.binary_paths.get(path) {
             return binary;
         }
-        let value = repo
-            .get_attr_bytes(
-                std::path::Path::new(path),
-                "diff",
-                git2::AttrCheckFlags::FILE_THEN_INDEX,
-            )
-            .unwrap_or(None);
-        let binary = match git2::AttrValue::from_bytes(value) {
-            // `-diff`, or the `binary` macro.
-            git2::AttrValue::False => Some(true),
-            git2::AttrValue::True => Some(false),
-            git2::AttrValue::String(driver) => driver_binary(repo, driver.as_bytes()),
-            git2::AttrValue::Bytes(driver) => driver_binary(repo, driver),
-            git2::AttrValue::Unspecified => None,
-        };
+        let binary = binary_by_attributes_of(repo, path);
         self.binary_paths.insert(path.to_string(), binary);
         binary
     }

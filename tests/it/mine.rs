@@ -693,6 +693,39 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     assert!(score_la(&bare).0 > Some(24.0));
 }
 
+/// git reads the work tree's `.gitattributes` before the index's, and `mine` does the same
+/// though it reads the history without the work tree: where the two differ (an edit not yet
+/// committed, a checkout that failed and left the index empty), its counts are still git's and
+/// `score`'s.
+#[test]
+fn mine_reads_the_work_tree_s_attributes_as_git_and_score_do() {
+    let repo = TestRepo::new();
+    repo.write(".gitattributes", "*.txt text\n");
+    let mut t = day(2024, 1, 1);
+    for (i, author) in ["alice", "bob", "carol"].into_iter().enumerate() {
+        repo.write("table.dat", TestRepo::lines("row ", 10 * (i + 1)));
+        repo.write("src/main.rs", TestRepo::lines("code ", i + 1));
+        repo.commit(author, t, "change");
+        t += 86_400;
+    }
+    // Not committed, not staged: git diff in this work tree takes table.dat for binary.
+    repo.write(".gitattributes", "*.txt text\n*.dat binary\n");
+    let numstat = mined_as_git_numstat_counts(repo.path());
+    assert!(numstat.binary_entries >= 3, "{}", numstat.binary_entries);
+    let root = repo.git(&["rev-list", "--max-parents=0", "HEAD"]);
+    let commits: Vec<&str> = numstat
+        .commits
+        .keys()
+        .map(String::as_str)
+        .filter(|c| *c != root.trim())
+        .collect();
+    assert_score_equals_mine(repo.path(), &mine_repo(repo.path()), &commits);
+    // An index emptied as a failed checkout leaves it: the work tree alone holds the rule.
+    std::fs::remove_file(repo.path().join(".git/index")).unwrap();
+    let numstat = mined_as_git_numstat_counts(repo.path());
+    assert!(numstat.binary_entries >= 3, "{}", numstat.binary_entries);
+}
+
 /// In a bare mirror, as the App reads one, the attributes committed at the base branch's tip
 /// make files binary, root and nested `.gitattributes` alike: the counts are `git diff`'s in a
 /// checkout of the base branch. The change's own attributes do not apply, and without the base

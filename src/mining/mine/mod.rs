@@ -113,7 +113,9 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     // Objects come from the repository's own store: re-hashing every one read is wasted work.
     git2::opts::strict_hash_verification(false);
     // History only: opened without its work tree, libgit2 does not stat `.gitattributes`
-    // files in it for every blob it diffs.
+    // files in it for every diff. A path's attributes are still read there, once per path,
+    // through `work_tree` (git reads the work tree's `.gitattributes` before the index's).
+    let work_tree = repo;
     let bare = Repository::open_bare(repo.path());
     let repo = bare.as_ref().unwrap_or(repo);
     let plan = order::Plan::of(repo, head)?;
@@ -140,7 +142,7 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         }
         Err(_) => None,
     };
-    let mut pass = pass::Pass::new(repo, options, &plan, git_renames, out);
+    let mut pass = pass::Pass::new(repo, work_tree, options, &plan, git_renames, out);
     let progress = order::progress_bar(plan.order.len(), options.progress);
     for (n, oid) in plan.order.iter().enumerate() {
         if let Some(bar) = &progress {

@@ -26,7 +26,7 @@ use crate::mining::renames::HistoryRenames;
 use crate::mining::repo::settings_blob;
 use crate::mining::{
     diff_commit_cached, merge_files, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
-    CONFIG_PATH,
+    WorkTreeAttributes, CONFIG_PATH,
 };
 
 /// Everything the pass keeps from commit to commit.
@@ -98,8 +98,10 @@ struct Visit {
 }
 
 impl<'r, 'p> Pass<'r, 'p> {
+    /// A pass over the history read through `repo`, with the attributes of `work_tree`'s.
     pub(super) fn new(
         repo: &'r Repository,
+        work_tree: &Repository,
         options: &'p MineOptions,
         plan: &'p Plan,
         git_renames: Option<HistoryRenames>,
@@ -111,6 +113,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         }
         let index = HistoryIndex::in_memory_with(mailmap.into_content());
         let identities = index.identities();
+        let work_tree_attributes = WorkTreeAttributes::of(work_tree);
         Pass {
             repo,
             options,
@@ -121,11 +124,13 @@ impl<'r, 'p> Pass<'r, 'p> {
             chains: Ancestry::default(),
             authors: Vec::new(),
             subsystem_ids: HashMap::new(),
-            objects: ObjectCache::reading_packs(repo),
+            objects: ObjectCache::reading_packs(repo)
+                .with_work_tree_attributes(work_tree_attributes.clone()),
             line_diffs: LineDiffs::new(repo),
             owners: OwnerSource {
                 cache: OwnerCache::default(),
-                way_objects: ObjectCache::reading_packs(repo),
+                way_objects: ObjectCache::reading_packs(repo)
+                    .with_work_tree_attributes(work_tree_attributes),
                 replayed: ReplayCost::default(),
                 rebuilds: 0,
             },
