@@ -289,20 +289,46 @@ fn merge_renames(
     deadline: Option<std::time::Instant>,
 ) -> Result<Vec<(String, String)>, git2::Error> {
     let tree = merge.tree_id();
+    let lacking = parents_lacking(repo, cache, parent_trees, resolved);
+    if lacking.is_empty() {
+        return Ok(Vec::new());
+    }
+    let partial_clone = *cache
+        .partial_clone
+        .get_or_insert_with(|| super::repo::is_partial_clone(repo.path()));
+    if partial_clone {
+        // git would stop at each version a partial clone lacks.
+        return merge_renames_by_libgit2(repo, tree, &lacking);
+    }
     let mut renames = Vec::new();
-    for (parent, lacking) in parents_lacking(repo, cache, parent_trees, resolved) {
-        let partial_clone = *cache
-            .partial_clone
-            .get_or_insert_with(|| super::repo::is_partial_clone(repo.path()));
-        let found =
-            if partial_clone || cache.tree_renames_failed >= super::renames::MAX_UNREAD_COMMITS {
-                // git would stop at each version a partial clone lacks, or failed on this many
-                // merges already: libgit2 for the rest of the walk, as for commits' renames.
-                renames_by_libgit2(repo, parent, tree)?
-            } else {
-                renames_by_git(repo, cache, merge.id(), parent, tree, deadline)?
-            };
-        renames.extend(keep_renames_into(found, &lacking));
+    for (parent, paths) in &lacking {
+        let found = if cache.tree_renames_failed >= super::renames::MAX_UNREAD_COMMITS {
+            // git failed on this many merges already: libgit2 for the rest of the walk, as
+            // for commits' renames.
+            renames_by_libgit2(repo, *parent, tree)?
+        } else {
+            renames_by_git(repo, cache, merge.id(), *parent, tree, deadline)?
+        };
+        renames.extend(keep_renames_into(found, paths));
+    }
+    renames.sort_unstable();
+    renames.dedup();
+    Ok(renames)
+}
+
+/// A merge's renames (the merge's tree is `tree`) into the paths each parent (by tree) in
+/// `lacking` lacks, found by libgit2; sorted, each once.
+pub(crate) fn merge_renames_by_libgit2(
+    repo: &Repository,
+    tree: Oid,
+    lacking: &[(Oid, Vec<String>)],
+) -> Result<Vec<(String, String)>, git2::Error> {
+    let mut renames = Vec::new();
+    for (parent, paths) in lacking {
+        renames.extend(keep_renames_into(
+            renames_by_libgit2(repo, *parent, tree)?,
+            paths,
+        ));
     }
     renames.sort_unstable();
     renames.dedup();

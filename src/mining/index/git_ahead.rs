@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 use git2::{Oid, Repository};
 
 use crate::mining::renames::{RenameError, RenamesAhead, TreeRenames, MAX_UNREAD_COMMITS};
-use crate::mining::tree_diff::{keep_renames_into, renames_by_libgit2};
+use crate::mining::tree_diff::{keep_renames_into, merge_renames_by_libgit2, renames_by_libgit2};
 
 use super::HistoryIndex;
 
@@ -115,16 +115,7 @@ impl MergeRenamesAhead {
         if !lacking.is_empty() && !self.partial_clone && self.failed < MAX_UNREAD_COMMITS {
             return Ok(None);
         }
-        let mut renames = Vec::new();
-        for (parent, paths) in lacking {
-            renames.extend(keep_renames_into(
-                renames_by_libgit2(repo, *parent, tree)?,
-                paths,
-            ));
-        }
-        renames.sort_unstable();
-        renames.dedup();
-        Ok(Some(renames))
+        merge_renames_by_libgit2(repo, tree, lacking).map(Some)
     }
 
     /// Ask git for the renames of merge `commit` (already indexed, as `merge` with `tree`)
