@@ -197,17 +197,45 @@ pub fn directory(path: &str) -> &str {
     path.rsplit_once('/').map_or("", |(dir, _)| dir)
 }
 
+/// The words of Kamei's FIX wording, each standing for its forms (`fixes`, `bugfix`, …), in
+/// the order of [`fix_words`]' bits.
+pub const FIX_WORDS: [&str; 8] = [
+    "fix",
+    "bug",
+    "defect",
+    "hotfix",
+    "patch",
+    "regression",
+    "crash",
+    "resolve #",
+];
+
+/// One group per word of [`FIX_WORDS`].
+fn fix_pattern() -> &'static regex::Regex {
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    PATTERN.get_or_init(|| {
+        regex::Regex::new(
+            r"(?i)\b(?:(fix(?:e[sd]|ing)?)|(bug(?:s|fix(?:es)?)?)|(defects?)|(hotfix(?:es)?)|(patch(?:es|ed)?)|(regressions?)|(crash(?:es|ed)?)|(resolve[sd]?\s+#\d+))\b",
+        )
+        .expect("valid pattern")
+    })
+}
+
 /// Kamei's FIX: the change says it fixes something.
 pub fn is_fix_message(message: &str) -> bool {
-    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
-    PATTERN
-        .get_or_init(|| {
-            regex::Regex::new(
-                r"(?i)\b(fix(e[sd]|ing)?|bug(s|fix(es)?)?|defects?|hotfix(es)?|patch(es|ed)?|regressions?|crash(es|ed)?|resolve[sd]?\s+#\d+)\b",
-            )
-            .expect("valid pattern")
-        })
-        .is_match(message)
+    fix_pattern().is_match(message)
+}
+
+/// Which of [`FIX_WORDS`] `message` holds, bit `i` for word `i`; 0 for a message that is not a
+/// fix by [`is_fix_message`].
+pub fn fix_words(message: &str) -> u16 {
+    let mut words = 0;
+    for found in fix_pattern().captures_iter(message) {
+        if let Some(i) = (1..=FIX_WORDS.len()).find(|&i| found.get(i).is_some()) {
+            words |= 1 << (i - 1);
+        }
+    }
+    words
 }
 
 /// Normalised entropy of the distribution of modified lines over the files (0..1).
@@ -478,6 +506,31 @@ mod tests {
         assert!(is_fix_message("Resolve #42"));
         assert!(!is_fix_message("Add prefix support"));
         assert!(!is_fix_message("Refactor the debugger"));
+        for message in [
+            "Fix crash on empty input",
+            "patch 9.1.0001: hotfixes for regressions",
+            "Add prefix support",
+            "Resolve #42 and a bugfix",
+        ] {
+            assert_eq!(
+                fix_words(message) != 0,
+                is_fix_message(message),
+                "{message}"
+            );
+        }
+        let words = |message| {
+            let bits = fix_words(message);
+            (0..FIX_WORDS.len())
+                .filter(|i| bits & (1 << i) != 0)
+                .map(|i| FIX_WORDS[i])
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(words("Fix crash on empty input"), ["fix", "crash"]);
+        assert_eq!(
+            words("patch 9.1.0001: hotfixes for regressions"),
+            ["hotfix", "patch", "regression"]
+        );
+        assert_eq!(words("Resolve #42 and a bugfix"), ["bug", "resolve #"]);
     }
 
     #[test]

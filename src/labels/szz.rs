@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::features::is_fix_message;
+use crate::features::{is_fix_message, FIX_WORDS};
 
 fn issue_pattern() -> &'static regex::Regex {
     static P: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
@@ -29,6 +29,55 @@ pub fn fixed_issues(message: &str) -> Vec<String> {
 /// A fix for SZZ: Kamei's FIX wording, or a reference to an issue it fixes, closes or resolves.
 pub fn is_fix_commit(message: &str) -> bool {
     is_fix_message(message) || !fixed_issues(message).is_empty()
+}
+
+/// Histories with fewer commits than this keep every fix word ([`FixWordCounts`]).
+const CONVENTION_MIN_MESSAGES: usize = 200;
+
+/// Fix words that also name a change itself, whatever it does: "patch" (vim titles every
+/// commit "patch 9.x.y: …"; mailing-list projects send "[PATCH]"). Only these can be a
+/// convention: a history where most messages say "fix" or "bug" is one of mostly fixes.
+const NAMES_A_CHANGE: u16 = 1 << 4;
+
+/// How many of a history's commit messages hold each of the fix words ([`FIX_WORDS`]). A word
+/// that names a change itself ([`NAMES_A_CHANGE`]) and that more than half of at least
+/// [`CONVENTION_MIN_MESSAGES`] messages hold is the repository's convention, not news of a
+/// fix: in vim, with "patch" taken for a fix word, four commits in five came out buggy.
+#[derive(Debug, Default)]
+pub struct FixWordCounts {
+    messages: usize,
+    held: [usize; FIX_WORDS.len()],
+}
+
+impl FixWordCounts {
+    /// One more message, holding `words` ([`crate::features::fix_words`]).
+    pub fn add(&mut self, words: u16) {
+        self.messages += 1;
+        for (i, held) in self.held.iter_mut().enumerate() {
+            *held += usize::from(words & (1 << i) != 0);
+        }
+    }
+
+    /// The words that are the history's convention, as bits of [`FIX_WORDS`].
+    pub fn conventions(&self) -> u16 {
+        if self.messages < CONVENTION_MIN_MESSAGES {
+            return 0;
+        }
+        (0..FIX_WORDS.len())
+            .filter(|&i| NAMES_A_CHANGE & (1 << i) != 0 && 2 * self.held[i] > self.messages)
+            .fold(0, |bits, i| bits | 1 << i)
+    }
+
+    /// Each convention word with the share of messages holding it: "\"patch\" (98%)".
+    pub fn describe(&self, conventions: u16) -> Vec<String> {
+        (0..FIX_WORDS.len())
+            .filter(|&i| conventions & (1 << i) != 0)
+            .map(|i| {
+                let share = 100.0 * self.held[i] as f64 / self.messages.max(1) as f64;
+                format!("\"{}\" ({share:.0}%)", FIX_WORDS[i])
+            })
+            .collect()
+    }
 }
 
 /// Line comment markers by file extension (lower-case, without the dot), and whether the
@@ -142,6 +191,38 @@ mod tests {
         assert!(!is_fix_commit("Add #42 to the changelog"));
         assert!(!is_fix_commit("Add a parser"));
         assert_eq!(fixed_issues("Closes #3, fixes #4"), vec!["3", "4"]);
+    }
+
+    #[test]
+    fn a_fix_word_most_messages_hold_is_a_convention() {
+        let patch = crate::features::fix_words("patch 9.1.0001: typo in a comment");
+        let fix = crate::features::fix_words("patch 9.1.0002: crash on start");
+        let mut counts = FixWordCounts::default();
+        for i in 0..300 {
+            counts.add(if i % 3 == 0 { fix } else { patch });
+        }
+        let conventions = counts.conventions();
+        assert_eq!(counts.describe(conventions), ["\"patch\" (100%)"]);
+        // The crash fixes stay fixes; the others say nothing else.
+        assert_ne!(fix & !conventions, 0);
+        assert_eq!(patch & !conventions, 0);
+        // "fix" in most messages is a history of mostly fixes, not a convention.
+        let mut fixes = FixWordCounts::default();
+        for _ in 0..300 {
+            fixes.add(crate::features::fix_words("Fix a crash"));
+        }
+        assert_eq!(fixes.conventions(), 0);
+        // Half the messages, or too few of them, is no convention.
+        let mut half = FixWordCounts::default();
+        for i in 0..300 {
+            half.add(if i % 2 == 0 { patch } else { 0 });
+        }
+        assert_eq!(half.conventions(), 0);
+        let mut few = FixWordCounts::default();
+        for _ in 0..CONVENTION_MIN_MESSAGES - 1 {
+            few.add(patch);
+        }
+        assert_eq!(few.conventions(), 0);
     }
 
     #[test]

@@ -849,6 +849,92 @@ fn pack_index(dir: &Path) -> String {
     idx.to_string_lossy().into_owned()
 }
 
+/// Every commit of the history is titled "patch 1.0.N: …", as vim's are: "patch" is the
+/// repository's convention, and a commit that says nothing else of a fix gives no SZZ label.
+/// One that also says "crash", or names an issue it closes, stays a fix.
+#[test]
+fn a_fix_word_every_title_holds_labels_nothing() {
+    let repo = TestRepo::new();
+    let file = |n: usize| -> String {
+        (0..50)
+            .map(|line| format!("line {line} of version {}\n", n - (n + 50 - line) % 50))
+            .collect()
+    };
+    // Written with fast-import: 240 commits, each rewriting one line an earlier one wrote.
+    let mut stream = String::new();
+    let (mut crash_fixes, mut issue_fix) = (Vec::new(), 0);
+    for n in 0..240 {
+        let title = match n {
+            n if n > 0 && n % 20 == 0 => {
+                crash_fixes.push(n);
+                format!("patch 1.0.{n}: crash when reading line {}", n % 50)
+            }
+            110 => {
+                issue_fix = n;
+                format!("patch 1.0.{n}: line {} reads wrong\n\nCloses #12", n % 50)
+            }
+            n => format!("patch 1.0.{n}: rewrite line {}", n % 50),
+        };
+        let content = file(n);
+        stream.push_str(&format!(
+            "commit refs/heads/main\nmark :{}\ncommitter alice <alice@example.com> {} +0000\ndata {}\n{title}\n{}M 100644 inline a.c\ndata {}\n{content}\n",
+            n + 1,
+            day(2024, 1, 1) + 3600 * n as i64,
+            title.len(),
+            if n > 0 { format!("from :{n}\n") } else { String::new() },
+            content.len(),
+        ));
+    }
+    let mut import = std::process::Command::new("git")
+        .args(["fast-import", "--quiet"])
+        .current_dir(repo.path())
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    import
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stream.as_bytes())
+        .unwrap();
+    assert!(import.wait().unwrap().success());
+    let titles: HashMap<String, String> = repo
+        .git(&["log", "--format=%H %s"])
+        .lines()
+        .map(|l| {
+            let (sha, title) = l.split_once(' ').unwrap();
+            (sha.to_string(), title.to_string())
+        })
+        .collect();
+    let number = |sha: &str| -> usize {
+        let title = &titles[sha];
+        title["patch 1.0.".len()..title.find(':').unwrap()]
+            .parse()
+            .unwrap()
+    };
+
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.rows.len(), 240);
+    let warnings = mined.warnings.join("\n");
+    assert!(warnings.contains("\"patch\" (100%)"), "{warnings}");
+    let mut fixes_labelling = std::collections::BTreeSet::new();
+    for row in &mined.rows {
+        for p in row.provenance.iter().filter(|p| p.kind == LabelKind::Szz) {
+            fixes_labelling.insert(number(&p.by));
+        }
+    }
+    // Each crash fix and the issue fix rewrites a line an earlier commit wrote.
+    let mut expected: std::collections::BTreeSet<usize> = crash_fixes.into_iter().collect();
+    expected.insert(issue_fix);
+    assert_eq!(fixes_labelling, expected);
+    // Two fixes may implicate one commit.
+    let labelled = mined.positives[&LabelKind::Szz];
+    assert!(labelled > 0 && labelled <= expected.len(), "{labelled}");
+    // The fix signal itself still reads the message as it is.
+    assert!(mined.rows.iter().all(|r| r.signals.fix == 1.0));
+}
+
 /// A history with known bug-introducing commits.
 struct Labelled {
     repo: TestRepo,

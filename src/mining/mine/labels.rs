@@ -1,14 +1,15 @@
 //! The labels a commit gives earlier ones: the commit it reverts, and (a fix) the commits
 //! that last wrote the lines it removed or changed (SZZ).
 
+use std::collections::HashMap;
 use std::rc::Rc;
 
 use git2::Repository;
 
-use super::MineOptions;
-use crate::features::ChangeKind;
+use super::{MineOptions, MinedRow};
+use crate::features::{fix_words, ChangeKind};
 use crate::labels::revert::RevertFinder;
-use crate::labels::szz::{self, RemovedLine};
+use crate::labels::szz::{self, FixWordCounts, RemovedLine};
 use crate::labels::{LabelKind, Provenance};
 use crate::mining::index::HistoryIndex;
 use crate::mining::owners::NOBODY;
@@ -22,6 +23,10 @@ pub(super) struct Labeller<'o> {
     reverts: RevertFinder,
     /// The row of each commit given to `reverts`, in order (none past a shallow cut).
     revert_rows: Vec<u32>,
+    /// The fix words of every commit message seen.
+    word_counts: FixWordCounts,
+    /// The fix words of each SZZ fix that names no issue it fixes, by commit.
+    fixed_by_words: HashMap<String, u16>,
 }
 
 impl<'o> Labeller<'o> {
@@ -32,6 +37,8 @@ impl<'o> Labeller<'o> {
             want_szz: options.labels.contains(&LabelKind::Szz),
             reverts: RevertFinder::new(),
             revert_rows: Vec::new(),
+            word_counts: FixWordCounts::default(),
+            fixed_by_words: HashMap::new(),
         }
     }
 
@@ -65,7 +72,12 @@ impl<'o> Labeller<'o> {
                 ));
             }
         }
+        let words = fix_words(message);
+        self.word_counts.add(words);
         if self.want_szz && szz::is_fix_commit(message) {
+            if szz::fixed_issues(message).is_empty() {
+                self.fixed_by_words.insert(sha.to_string(), words);
+            }
             let reported = self.options.issue_dates.reported(message);
             for c in szz_candidates(reported)? {
                 if let Some(&r) = row_of.get(c as usize).filter(|&&r| r != u32::MAX) {
@@ -80,6 +92,37 @@ impl<'o> Labeller<'o> {
             }
         }
         Ok(labelled)
+    }
+}
+
+impl Labeller<'_> {
+    /// Leaves out of `rows` the SZZ labels of fixes whose only fix words are the history's
+    /// conventions ([`FixWordCounts`]); a warning says which words and what was left out.
+    pub(super) fn set_aside_conventions(&self, rows: &mut [MinedRow]) -> Option<String> {
+        let conventions = self.word_counts.conventions();
+        if conventions == 0 {
+            return None;
+        }
+        let not_a_fix =
+            |by: &str| matches!(self.fixed_by_words.get(by), Some(w) if w & !conventions == 0);
+        let commits = self
+            .fixed_by_words
+            .values()
+            .filter(|&&w| w & !conventions == 0)
+            .count();
+        let mut left_out = 0;
+        for row in rows {
+            row.provenance.retain(|p| {
+                let keep = p.kind != LabelKind::Szz || !not_a_fix(&p.by);
+                left_out += usize::from(!keep);
+                keep
+            });
+        }
+        Some(format!(
+            "{} in more than half of the commit messages: a convention of this repository, not a fix word; \
+             the {commits} commits with no other fix word or fixed issue are not fixes for SZZ ({left_out} labels left out)",
+            self.word_counts.describe(conventions).join(" and ")
+        ))
     }
 }
 

@@ -510,6 +510,8 @@ impl<'r, 'p> Pass<'r, 'p> {
     pub(super) fn finish(self) -> MinedHistory {
         let mut out = self.out;
         out.warnings.extend(self.lacking.warning());
+        out.warnings
+            .extend(self.labeller.set_aside_conventions(&mut out.rows));
         out.owner_rebuilds = self.owners.rebuilds;
         tracing::debug!(
             blobs = self.owners.cache.len(),
