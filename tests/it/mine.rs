@@ -79,6 +79,30 @@ fn c() {}",
     repo
 }
 
+/// The non-merge commits of HEAD that have a parent, oldest first.
+pub(crate) fn commits_with_a_parent(dir: &Path) -> Vec<String> {
+    git_in(
+        dir,
+        &[
+            "rev-list",
+            "--no-merges",
+            "--min-parents=1",
+            "--reverse",
+            "HEAD",
+        ],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// [`assert_score_equals_mine`] for every commit [`commits_with_a_parent`] lists.
+pub(crate) fn assert_score_equals_mine_everywhere(dir: &Path, mined: &MinedHistory) {
+    let commits = commits_with_a_parent(dir);
+    let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
+    assert_score_equals_mine(dir, mined, &commits);
+}
+
 /// `score` of each of `commits` against its first parent gives the signals of its mined row.
 pub(crate) fn assert_score_equals_mine(path: &Path, mined: &MinedHistory, commits: &[&str]) {
     let r = mining::open_repository(path).unwrap();
@@ -666,16 +690,9 @@ fn files_the_attributes_make_binary_have_no_lines_as_git_says() {
     repo.git(&["mv", "deps.lock", "deps.txt"]);
     repo.write("deps.txt", TestRepo::lines("dependency ", 81));
     repo.commit("bob", t, "rename");
-    let numstat = mined_as_git_numstat_counts(repo.path());
+    mined_as_git_numstat_counts(repo.path());
     // The file made text keeps line owners through its versions, in score as in mine.
-    let root = repo.git(&["rev-list", "--max-parents=0", "HEAD"]);
-    let commits: Vec<&str> = numstat
-        .commits
-        .keys()
-        .map(String::as_str)
-        .filter(|c| *c != root.trim())
-        .collect();
-    assert_score_equals_mine(repo.path(), &mine_repo(repo.path()), &commits);
+    assert_score_equals_mine_everywhere(repo.path(), &mine_repo(repo.path()));
     let score_la = |dir: &Path| {
         let v = score_json(dir.to_str().unwrap(), "HEAD~2");
         (v["features"]["la"].as_f64(), v["features"]["ld"].as_f64())
@@ -712,14 +729,7 @@ fn mine_reads_the_work_tree_s_attributes_as_git_and_score_do() {
     repo.write(".gitattributes", "*.txt text\n*.dat binary\n");
     let numstat = mined_as_git_numstat_counts(repo.path());
     assert!(numstat.binary_entries >= 3, "{}", numstat.binary_entries);
-    let root = repo.git(&["rev-list", "--max-parents=0", "HEAD"]);
-    let commits: Vec<&str> = numstat
-        .commits
-        .keys()
-        .map(String::as_str)
-        .filter(|c| *c != root.trim())
-        .collect();
-    assert_score_equals_mine(repo.path(), &mine_repo(repo.path()), &commits);
+    assert_score_equals_mine_everywhere(repo.path(), &mine_repo(repo.path()));
     // An index emptied as a failed checkout leaves it: the work tree alone holds the rule.
     std::fs::remove_file(repo.path().join(".git/index")).unwrap();
     let numstat = mined_as_git_numstat_counts(repo.path());

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use riskgate::mining::{self, mine::MinedHistory};
 
-use crate::mine::{assert_score_equals_mine, mine_repo};
+use crate::mine::{
+    assert_score_equals_mine, assert_score_equals_mine_everywhere, commits_with_a_parent, mine_repo,
+};
 use crate::support::{
     day, git_in, git_numstat, partial_clone, run_riskgate, score_json, shallow_clone, TestRepo,
 };
@@ -29,29 +31,6 @@ fn assert_rows_match_git(dir: &Path, mined: &MinedHistory) {
         let s = &r.signals;
         assert_eq!((s.la, s.ld, s.nf), (la, ld, nf), "{}", r.commit_id);
     }
-}
-
-/// The non-merge commits of HEAD that have a parent, oldest first.
-fn commits_with_a_parent(dir: &Path) -> Vec<String> {
-    git_in(
-        dir,
-        &[
-            "rev-list",
-            "--no-merges",
-            "--min-parents=1",
-            "--reverse",
-            "HEAD",
-        ],
-    )
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
-fn assert_score_equals_mine_everywhere(dir: &Path, mined: &MinedHistory) {
-    let commits = commits_with_a_parent(dir);
-    let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
-    assert_score_equals_mine(dir, mined, &commits);
 }
 
 /// The bundled history, unpacked into a bare repository under `into`.
