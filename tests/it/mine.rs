@@ -865,9 +865,14 @@ fn pack_index(dir: &Path) -> String {
 #[test]
 fn a_fix_word_every_title_holds_labels_nothing() {
     let repo = TestRepo::new();
+    // Commit n > 0 rewrites line n % 50; each line names the commit that last wrote it.
     let file = |n: usize| -> String {
+        let n = n as i64;
         (0..50)
-            .map(|line| format!("line {line} of version {}\n", n - (n + 50 - line) % 50))
+            .map(|line: i64| {
+                let last = n - (n - line).rem_euclid(50);
+                format!("line {line} of version {}\n", last.max(0))
+            })
             .collect()
     };
     // Written with fast-import: 240 commits, each rewriting one line an earlier one wrote.
