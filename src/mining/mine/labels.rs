@@ -93,9 +93,7 @@ impl<'o> Labeller<'o> {
         }
         Ok(labelled)
     }
-}
 
-impl Labeller<'_> {
     /// Leaves out of `rows` the SZZ labels of fixes whose only fix words are the history's
     /// conventions ([`FixWordCounts`]); a warning says which words and what was left out.
     pub(super) fn set_aside_conventions(&self, rows: &mut [MinedRow]) -> Option<String> {

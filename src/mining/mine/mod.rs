@@ -113,8 +113,8 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
     // Objects come from the repository's own store: re-hashing every one read is wasted work.
     git2::opts::strict_hash_verification(false);
     // History only: opened without its work tree, libgit2 does not stat `.gitattributes`
-    // files in it for every diff. A path's attributes are still read there, once per path,
-    // through `work_tree` (git reads the work tree's `.gitattributes` before the index's).
+    // files in it for every diff. A path's attributes are still read as git reads them in
+    // `work_tree`, its `.gitattributes` before the index's (`WorkTreeAttributes`).
     let work_tree = repo;
     let bare = Repository::open_bare(repo.path());
     let repo = bare.as_ref().unwrap_or(repo);
