@@ -185,11 +185,9 @@ impl<'r> LineDiffs<'r> {
             return Ok((self.stats(old_id, old, new_id, new)?, None));
         }
         let input = imara::InternedInput::new(old, new);
-        let full = interned_diff(&input, input.before.len(), input.after.len());
-        let cut = tail_git_leaves_out(old, new).lines;
-        let blame = (cut > 0).then(|| {
-            interned_diff(&input, input.before.len() - cut, input.after.len() - cut).hunks
-        });
+        let full = interned_diff(&input, (old, new), &TailCut::NONE);
+        let cut = tail_git_leaves_out(old, new);
+        let blame = (cut.lines > 0).then(|| interned_diff(&input, (old, new), &cut).hunks);
         Ok((full, blame))
     }
 
@@ -227,15 +225,21 @@ impl<'r> LineDiffs<'r> {
         if old == new {
             return Ok(Vec::new());
         }
-        let cut = tail_git_leaves_out(old, new).lines;
+        let cut = tail_git_leaves_out(old, new);
         let before = self.lines.tokens(old_id, old);
         let after = self.lines.tokens(new_id, new);
         // The cut starts at a line start on both sides, so its lines are the last tokens.
-        let (before_kept, after_kept) =
-            (&before[..before.len() - cut], &after[..after.len() - cut]);
+        let (before_kept, after_kept) = (
+            &before[..before.len() - cut.lines],
+            &after[..after.len() - cut.lines],
+        );
         let indents = &self.lines.indents;
         let numbered = indents.len() as u32;
-        let hunks = myers(before_kept, after_kept, numbered, |t| indents[t.0 as usize]).hunks;
+        let bytes = (&old[..old.len() - cut.bytes], &new[..new.len() - cut.bytes]);
+        let hunks = myers(before_kept, after_kept, bytes, numbered, |t| {
+            indents[t.0 as usize]
+        })
+        .hunks;
         self.lines.bound(before.len() + after.len());
         Ok(hunks)
     }
@@ -245,36 +249,93 @@ impl<'r> LineDiffs<'r> {
             return LineStats::default();
         }
         let input = imara::InternedInput::new(old, new);
-        interned_diff(&input, input.before.len(), input.after.len())
+        interned_diff(&input, (old, new), &TailCut::NONE)
     }
 }
 
-/// The diff of the first `old_lines` and `new_lines` lines of an interned pair of versions.
+/// The diff of an interned pair of versions `(old, new)` without their common tail `cut`
+/// ([`tail_git_leaves_out`]).
 fn interned_diff(
     input: &imara::InternedInput<&[u8]>,
-    old_lines: usize,
-    new_lines: usize,
+    (old, new): (&[u8], &[u8]),
+    cut: &TailCut,
 ) -> LineStats {
     myers(
-        &input.before[..old_lines],
-        &input.after[..new_lines],
+        &input.before[..input.before.len() - cut.lines],
+        &input.after[..input.after.len() - cut.lines],
+        (&old[..old.len() - cut.bytes], &new[..new.len() - cut.bytes]),
         input.interner.num_tokens(),
         |t| imara::IndentLevel::for_ascii_line(input.interner[t].iter().copied(), 8),
     )
 }
 
-/// git's default diff of two numbered line sequences: Myers with its heuristics, sliders
-/// placed by the indent heuristic (`indent` gives a numbered line's indent).
+/// Below this many changed lines a diff is made exactly as git makes it by gix-imara-diff.
+/// git's Myers takes shortcuts once the search of a box passes an edit cost of 256, searched
+/// from both ends, so about 512 changed lines. gix-imara-diff 0.3.4 scores the candidate
+/// points of that shortcut otherwise than git (it adds the distance from the middle diagonal
+/// where git subtracts it), and can cut a large diff elsewhere: 423 lines added and 2,320
+/// deleted in a `package-lock.json` where git counts 528 and 2,425.
+const CHANGES_BELOW_SHORTCUTS: u32 = 500;
+
+/// git's default diff of two numbered line sequences (`bytes`, the same lines unnumbered):
+/// Myers with its heuristics, sliders placed by the indent heuristic (`indent` gives a
+/// numbered line's indent). A diff past [`CHANGES_BELOW_SHORTCUTS`] is made again by
+/// libgit2's xdiff, git's own code, with git's defaults, unless git's search could not have
+/// reached the shortcuts ([`searched_changes`]).
 fn myers(
     before: &[imara::Token],
     after: &[imara::Token],
+    bytes: (&[u8], &[u8]),
     numbered: u32,
     indent: impl Fn(imara::Token) -> imara::IndentLevel,
 ) -> LineStats {
     let mut diff = imara::Diff::default();
     diff.compute_with(imara::Algorithm::Myers, before, after, numbered);
+    if diff.count_additions() + diff.count_removals() >= CHANGES_BELOW_SHORTCUTS
+        && searched_changes(&diff, before, after, numbered) >= CHANGES_BELOW_SHORTCUTS
+    {
+        if let Ok(stats) = xdiff_stats(bytes.0, bytes.1) {
+            return stats;
+        }
+    }
     diff.postprocess_with(before, after, imara::IndentHeuristic::new(indent));
     stats_of_diff(&diff)
+}
+
+/// The changed lines of `diff` that occur in the other version too. git sets the others aside
+/// as changed before its search, so the search's edit cost is at most this many.
+fn searched_changes(
+    diff: &imara::Diff,
+    before: &[imara::Token],
+    after: &[imara::Token],
+    numbered: u32,
+) -> u32 {
+    let occurs = |lines: &[imara::Token]| {
+        let mut seen = vec![false; numbered as usize];
+        for t in lines {
+            seen[t.0 as usize] = true;
+        }
+        seen
+    };
+    let (in_before, in_after) = (occurs(before), occurs(after));
+    let mut searched = 0;
+    for h in diff.hunks() {
+        let removed = &before[h.before.start as usize..h.before.end as usize];
+        let added = &after[h.after.start as usize..h.after.end as usize];
+        searched += removed.iter().filter(|t| in_after[t.0 as usize]).count()
+            + added.iter().filter(|t| in_before[t.0 as usize]).count();
+    }
+    searched as u32
+}
+
+/// The zero-context diff libgit2's xdiff makes of two versions read as text, sliders placed
+/// by the indent heuristic as `git diff` places them.
+fn xdiff_stats(old: &[u8], new: &[u8]) -> Result<LineStats, git2::Error> {
+    let mut opts = DiffOptions::new();
+    opts.context_lines(0)
+        .force_text(true)
+        .indent_heuristic(true);
+    line_stats(&Patch::from_buffers(old, None, new, None, Some(&mut opts))?)
 }
 
 /// The end of two versions git leaves out of its zero-context diffs (the diffs `git blame`
@@ -283,6 +344,10 @@ fn myers(
 struct TailCut {
     bytes: usize,
     lines: usize,
+}
+
+impl TailCut {
+    const NONE: TailCut = TailCut { bytes: 0, lines: 0 };
 }
 
 /// Before a zero-context diff git drops the two versions' common tail in whole KiB blocks,
@@ -556,6 +621,66 @@ mod tests {
         let owners = crate::mining::owners::apply_hunks(&[1; 200], &blamed, 300, 2);
         assert_eq!(owners[8], 1);
         // The three ways of making it agree.
+        let alone = diffs.blame_hunks(id(&old), &old, id(&new), &new).unwrap();
+        let along = diffs.blame_hunks_in_history(id(&old), &old, id(&new), &new);
+        assert_eq!(alone, blamed);
+        assert_eq!(along.unwrap(), blamed);
+    }
+
+    /// A rewrite large enough for git's Myers to take its shortcuts, where gix-imara-diff
+    /// takes them elsewhere (fixtures/diffs/README.md): every way of diffing counts and cuts
+    /// it as `git diff` does.
+    #[test]
+    fn a_diff_past_git_s_shortcuts_is_git_s() {
+        let read = |name: &str| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/diffs")
+                .join(name);
+            let mut text = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(std::fs::File::open(path).unwrap()),
+                &mut text,
+            )
+            .unwrap();
+            text
+        };
+        let (old, new) = (
+            read("lockfile-rewrite.old.gz"),
+            read("lockfile-rewrite.new.gz"),
+        );
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("old"), &old).unwrap();
+        std::fs::write(dir.path().join("new"), &new).unwrap();
+        let numstat = std::process::Command::new("git")
+            .args(["diff", "--no-index", "--numstat", "old", "new"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let numstat = String::from_utf8(numstat.stdout).unwrap();
+        let counts: Vec<u64> = numstat
+            .split_whitespace()
+            .take(2)
+            .map(|n| n.parse().unwrap())
+            .collect();
+        // The library alone cuts it elsewhere, so the test passes only by git's own diff.
+        let input = imara::InternedInput::new(&old[..], &new[..]);
+        let alone = imara::Diff::compute(imara::Algorithm::Myers, &input);
+        assert_ne!(
+            [alone.count_additions(), alone.count_removals()].map(u64::from),
+            counts[..]
+        );
+
+        let repo = Repository::init(dir.path()).unwrap();
+        let id = |v: &[u8]| Oid::hash_object(ObjectType::Blob, v).unwrap();
+        let mut diffs = LineDiffs::new(&repo);
+        let full = diffs.stats(id(&old), &old, id(&new), &new).unwrap();
+        assert_eq!([full.added, full.deleted], counts[..], "git diff --numstat");
+        let (again, blamed) = diffs
+            .stats_and_blame_hunks(id(&old), &old, id(&new), &new)
+            .unwrap();
+        assert_eq!(again, full);
+        // The blame diffs, made three ways, agree.
+        let blamed = blamed.unwrap_or(full.hunks);
         let alone = diffs.blame_hunks(id(&old), &old, id(&new), &new).unwrap();
         let along = diffs.blame_hunks_in_history(id(&old), &old, id(&new), &new);
         assert_eq!(alone, blamed);
