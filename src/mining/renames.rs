@@ -70,20 +70,7 @@ fn git(git_dir: &Path) -> Command {
 }
 
 /// Run `cmd`, feeding it `input`, and return its output; killed past `deadline`.
-fn run(cmd: Command, input: &[u8], deadline: Option<Instant>) -> Result<Vec<u8>, RenameError> {
-    let (out, failure) = run_keeping_output(cmd, input, deadline)?;
-    match failure {
-        Some(message) => Err(RenameError::Failed(message)),
-        None => Ok(out),
-    }
-}
-
-/// [`run`], returning what git wrote before it failed beside why it failed.
-fn run_keeping_output(
-    mut cmd: Command,
-    input: &[u8],
-    deadline: Option<Instant>,
-) -> Result<(Vec<u8>, Option<String>), RenameError> {
+fn run(mut cmd: Command, input: &[u8], deadline: Option<Instant>) -> Result<Vec<u8>, RenameError> {
     let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
     let mut stdin = child.stdin.take().expect("piped");
     let input = input.to_vec();
@@ -120,9 +107,9 @@ fn run_keeping_output(
     if !status.success() {
         let message = String::from_utf8_lossy(&err);
         let first = message.lines().next().unwrap_or("").trim();
-        return Ok((out, Some(format!("{status}: {first}"))));
+        return Err(RenameError::Failed(format!("{status}: {first}")));
     }
-    Ok((out, None))
+    Ok(out)
 }
 
 /// The rename entries of `git --raw -z` output: `:<modes> <ids> R<score>\0<old>\0<new>\0`.
@@ -419,8 +406,8 @@ impl RenamesAhead {
     }
 }
 
-/// [`of_history`] over the walk's commits listed one by one (`--no-walk`), restarting after
-/// each commit git cannot read.
+/// [`of_history`] over the walk's commits listed one by one: [`RenamesAhead`] over the list,
+/// which goes on past each commit git cannot read.
 fn of_listed_commits(
     git_dir: &Path,
     walk: &str,
@@ -433,29 +420,16 @@ fn of_listed_commits(
         .lines()
         .filter_map(|l| Oid::from_str(l.trim()).ok())
         .collect();
+    let mut ahead = RenamesAhead::start(git_dir, commits.clone())?;
     let mut renames = HistoryRenames::default();
-    let mut rest = &commits[..];
-    while !rest.is_empty() {
-        let mut cmd = git(git_dir);
-        // Every commit's header is written (no --diff-filter, which would leave out commits
-        // without a rename), so the last one written says how far git got.
-        cmd.args(LOG)
-            .args(["--stdin", "--no-walk=unsorted", "--format=%x01%H"])
-            .args(RAW_RENAMES);
-        let input: String = rest.iter().map(|c| format!("{c}\n")).collect();
-        let (out, failure) = run_keeping_output(cmd, input.as_bytes(), deadline)?;
-        let written = parse_log(&out)?;
-        let done = match written.last() {
-            Some((last, _)) => rest.iter().position(|c| c == last).map_or(0, |i| i + 1),
-            None => 0,
-        };
-        renames
-            .pairs
-            .extend(written.into_iter().filter(|(_, pairs)| !pairs.is_empty()));
-        let Some(message) = failure else { break };
-        let unread = unread_commit(message, rest.get(done), renames.unread.len())?;
-        renames.unread.push(unread);
-        rest = &rest[done + 1..];
+    for commit in commits {
+        match ahead.of(commit, deadline)? {
+            None => renames.unread.push(commit),
+            Some(pairs) if !pairs.is_empty() => {
+                renames.pairs.insert(commit, pairs);
+            }
+            Some(_) => {}
+        }
     }
     Ok(renames)
 }
