@@ -138,6 +138,20 @@ def close(a, b):
 
 # riskgate maps authors by a committed .mailmap (the default branch's), never the working tree's.
 MAILMAP_AT_HEAD = ("-c", "mailmap.blob=HEAD:.mailmap", "-c", "mailmap.file=/dev/null")
+# An author as git prints it with this format: "e-mail<US>name".
+AUTHOR_FORMAT = "%aE%x1f%aN"
+
+
+def author_key(email, name=""):
+    """Who a commit's author is, as riskgate tells authors apart: the e-mail, lower-cased, or
+    the name where the e-mail is empty (two authors without one are not the same person)."""
+    email = email.strip().lower()
+    return email if email else name.strip()
+
+
+def author_of(printed):
+    """author_key of an author printed with AUTHOR_FORMAT."""
+    return author_key(*printed.split("\x1f", 1))
 
 
 def blame_share(repo, sha, parent=None, email=None):
@@ -145,7 +159,8 @@ def blame_share(repo, sha, parent=None, email=None):
     at `parent`), the lines of the commit's author (or of `email`)."""
     parent = parent or f"{sha}^"
     if email is None:
-        email = git(repo, *MAILMAP_AT_HEAD, "log", "-1", "--format=%aE", sha).strip().lower()
+        email = author_of(git(repo, *MAILMAP_AT_HEAD, "log", "-1", f"--format={AUTHOR_FORMAT}",
+                              sha).strip("\n"))
     binary = set()
     for line in git(repo, "diff", "--numstat", "-z", "--no-renames", parent, sha).split("\0"):
         parts = line.split("\t")
@@ -165,10 +180,13 @@ def blame_share(repo, sha, parent=None, email=None):
         if path in binary or path in gitlinks:
             continue
         out = git(repo, *MAILMAP_AT_HEAD, "blame", "--line-porcelain", parent, "--", path)
+        name = ""
         for line in out.splitlines():
-            if line.startswith("author-mail "):
+            if line.startswith("author "):
+                name = line[len("author "):]
+            elif line.startswith("author-mail "):
                 total += 1
-                if line[len("author-mail "):].strip().strip("<>").lower() == email:
+                if author_key(line[len("author-mail "):].strip().strip("<>"), name) == email:
                     mine += 1
     return None if total == 0 else mine / total
 
@@ -243,7 +261,7 @@ class History:
         # files by libgit2's measure then, and the rows that depend on it are not compared.
         out, self.unread = log_past_absent_blobs(
             repo, MAILMAP_AT_HEAD + ("-c", "diff.renames=true"), "--no-merges",
-            ("--use-mailmap", "-M", "--raw", "-z", "--no-abbrev", "--format=@%H %at %aE"),
+            ("--use-mailmap", "-M", "--raw", "-z", "--no-abbrev", f"--format=@%H %at {AUTHOR_FORMAT}"),
             unread_args=("--no-renames",))
         out = out.split(b"\0")
         i = 0
@@ -252,9 +270,9 @@ class History:
             i += 1
             if not header.startswith(b"@"):
                 continue
-            sha, at, email = path_of(header[1:]).split(" ", 2)
+            sha, at, printed = path_of(header[1:]).split(" ", 2)
             files, i = raw_entries(out, i)
-            author = email.strip().lower()
+            author = author_of(printed)
             self.commits[sha] = (int(at), author, files)
             at_bit = 1 << self.pos[sha]
             self.by_author[author] = self.by_author.get(author, 0) | at_bit
@@ -420,14 +438,15 @@ def pull_author(repo, base, head):
     """Who made most of base..head's non-merge commits, ties going to head's author, then to
     whoever committed nearest head; and head's author time."""
     at, head_key = git(repo, *MAILMAP_AT_HEAD, "log", "-1", "--use-mailmap",
-                       "--format=%at %aE", head).strip().split(" ", 1)
-    head_key = head_key.strip().lower()
+                       f"--format=%at {AUTHOR_FORMAT}", head).strip("\n").split(" ", 1)
+    head_key = author_of(head_key)
     made = {}
-    for i, email in enumerate(git(repo, *MAILMAP_AT_HEAD, "log", "--use-mailmap",
-                                  "--no-merges", "--format=%aE", head, f"^{base}").split("\n")):
-        if email.strip():
-            n, first = made.get(email.strip().lower(), (0, i))
-            made[email.strip().lower()] = (n + 1, first)
+    for i, printed in enumerate(git(repo, *MAILMAP_AT_HEAD, "log", "--use-mailmap", "--no-merges",
+                                    f"--format={AUTHOR_FORMAT}", head, f"^{base}").split("\n")):
+        if printed:
+            key = author_of(printed)
+            n, first = made.get(key, (0, i))
+            made[key] = (n + 1, first)
     author = max(made, key=lambda k: (made[k][0], k == head_key, -made[k][1]),
                  default=head_key)
     return author, int(at)
