@@ -55,9 +55,10 @@ pub struct TrainArgs {
     #[arg(long, value_name = "a,b,c")]
     pub features: Option<Vec<String>>,
     /// Each buggy training row counts N times (class weighting; the intercept is corrected
-    /// back so probabilities stay calibrated). 1 is an unweighted fit.
-    #[arg(long, value_name = "N", default_value_t = crate::model::train::DEFAULT_POSITIVE_WEIGHT)]
-    pub positive_weight: u32,
+    /// back so probabilities stay calibrated). 1 is an unweighted fit. Default: 10, or fewer
+    /// where 10 would make the buggy rows outnumber the clean ones.
+    #[arg(long, value_name = "N")]
+    pub positive_weight: Option<u32>,
     /// Learn only from the most recent share (0..1] of each dataset's training rows.
     #[arg(long, value_name = "SHARE", default_value_t = 1.0)]
     pub window: f64,
@@ -147,8 +148,8 @@ fn command_line(args: &TrainArgs) -> String {
     if let Some(f) = &args.features {
         parts.push(format!("--features '{}'", split_features(f).join(",")));
     }
-    if args.positive_weight != crate::model::train::DEFAULT_POSITIVE_WEIGHT {
-        parts.push(format!("--positive-weight {}", args.positive_weight));
+    if let Some(weight) = args.positive_weight {
+        parts.push(format!("--positive-weight {weight}"));
     }
     if args.window != 1.0 {
         parts.push(format!("--window {}", args.window));
@@ -320,10 +321,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     }
 
     println!(
-        "model {} ({} features, alpha {}), hold-out = latest 20% of each dataset by date",
+        "model {} ({} features, alpha {}, buggy rows weighted {}x), hold-out = latest 20% of \
+         each dataset by date",
         outcome.model.version,
         outcome.model.features.len(),
-        outcome.alpha
+        outcome.alpha,
+        outcome.positive_weight
     );
     println!(
         "{:<12} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6}",
@@ -457,7 +460,7 @@ mod tests {
             out: out.clone(),
             report: Some(report.clone()),
             features: Some(vec!["la".into(), "exp".into()]),
-            positive_weight: 1,
+            positive_weight: Some(1),
             window: 1.0,
             promote_if_better: None,
             free_signs: false,
@@ -507,7 +510,7 @@ mod tests {
             out: out.to_path_buf(),
             report: None,
             features: Some(features.iter().map(|s| s.to_string()).collect()),
-            positive_weight: 1,
+            positive_weight: Some(1),
             window: 1.0,
             promote_if_better: current,
             free_signs: false,
@@ -614,7 +617,7 @@ mod tests {
             out: dir.path().join("model.json"),
             report: None,
             features: None,
-            positive_weight: 1,
+            positive_weight: Some(1),
             window: 1.0,
             promote_if_better: None,
             free_signs: false,

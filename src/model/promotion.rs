@@ -76,7 +76,7 @@ mod tests {
         .unwrap();
         let options = TrainOptions {
             features: Some(vec!["la".into(), "exp".into()]),
-            positive_weight: 1,
+            positive_weight: Some(1),
             ..TrainOptions::default()
         };
         let m = train(std::slice::from_ref(&d), &options).unwrap().model;

@@ -60,7 +60,10 @@ pub(super) fn fit(
     }
     // Standardised inputs; a missing value is the training mean, i.e. 0. A buggy row is
     // repeated `positive_weight` times: an integer class weight.
-    let weight = options.positive_weight.max(1) as usize;
+    let weight = options
+        .positive_weight
+        .unwrap_or(super::DEFAULT_POSITIVE_WEIGHT)
+        .max(1) as usize;
     let times = |d: usize, r: usize| if datasets[d].rows[r].buggy { weight } else { 1 };
     let n: usize = rows.iter().map(|&(d, r)| times(d, r)).sum();
     let mut x = Array2::<f64>::zeros((n, k));
@@ -339,7 +342,7 @@ mod tests {
             &rows,
             1.0,
             &TrainOptions {
-                positive_weight: 1,
+                positive_weight: Some(1),
                 ..TrainOptions::default()
             },
         )

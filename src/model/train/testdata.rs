@@ -24,13 +24,18 @@ impl Lcg {
 /// `n` rows where `risky` raises the odds of a bug and `safe` lowers them; `noise` is unrelated.
 /// The label is mostly clean, so linfa's "positive" class is the clean one.
 pub(super) fn synthetic(n: usize, seed: u64) -> Dataset {
+    synthetic_at(n, seed, -2.0)
+}
+
+/// [`synthetic`] with another intercept: the higher, the commoner the bugs.
+pub(super) fn synthetic_at(n: usize, seed: u64, intercept: f64) -> Dataset {
     let mut rng = Lcg(seed);
     let mut text = String::from("commit_id,author_date,risky,safe,noise,buggy\n");
     for i in 0..n {
         let risky = rng.next() * 4.0 - 2.0;
         let safe = rng.next() * 4.0 - 2.0;
         let noise = rng.next() * 4.0 - 2.0;
-        let p = super::super::sigmoid(-2.0 + 1.5 * risky - 1.0 * safe);
+        let p = super::super::sigmoid(intercept + 1.5 * risky - 1.0 * safe);
         let buggy = rng.next() < p;
         // Dates run backwards through the file, so the file order is not the time order.
         text.push_str(&format!(
