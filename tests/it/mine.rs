@@ -736,6 +736,54 @@ fn mine_reads_the_work_tree_s_attributes_as_git_and_score_do() {
     assert!(numstat.binary_entries >= 3, "{}", numstat.binary_entries);
 }
 
+/// A file the attributes make binary (`-diff`, as autoconf's `configure` often is) has no lines
+/// for `git diff`, so no commit keeps owners for its versions. A merge that makes a version of
+/// its own followed its lines all the same, each time replaying the file's history from its
+/// first version: most of `mine`'s time on ocaml's history. Merges now leave it alone, and the
+/// rows are still `score`'s.
+#[test]
+fn merges_follow_no_lines_of_a_file_the_attributes_make_binary() {
+    let repo = TestRepo::new();
+    repo.write(".gitattributes", "/configure -diff\n");
+    repo.write("configure", TestRepo::lines("check ", 40));
+    repo.write("src/main.rs", TestRepo::lines("code ", 5));
+    repo.commit("alice", day(2024, 1, 1), "start");
+    let mut t = day(2024, 1, 2);
+    for i in 0..4 {
+        let topic = format!("topic{i}");
+        repo.git(&["checkout", "-q", "-b", &topic]);
+        repo.write("configure", TestRepo::lines(&format!("check {i} "), 40 + i));
+        repo.commit("bob", t, "regenerate configure");
+        repo.git(&["checkout", "-q", "main"]);
+        repo.write("src/main.rs", TestRepo::lines("code ", 6 + i));
+        repo.commit("carol", t + 3_600, "more code");
+        // Regenerated at the merge: a version neither parent has.
+        repo.git(&[
+            "-c",
+            "user.name=carol",
+            "-c",
+            "user.email=carol@example.com",
+            "merge",
+            "-q",
+            "--no-ff",
+            "--no-commit",
+            &topic,
+        ]);
+        repo.write(
+            "configure",
+            TestRepo::lines(&format!("merged {i} "), 41 + i),
+        );
+        repo.commit("carol", t + 7_200, &format!("Merge {topic}"));
+        t += 86_400;
+    }
+    let numstat = mined_as_git_numstat_counts(repo.path());
+    assert!(numstat.binary_entries >= 4, "{}", numstat.binary_entries);
+    let mined = mine_repo(repo.path());
+    assert_eq!(mined.merges, 4);
+    assert_eq!(mined.owner_rebuilds, 0, "no owners replayed for configure");
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+}
+
 /// In a bare mirror, as the App reads one, the attributes committed at the base branch's tip
 /// make files binary, root and nested `.gitattributes` alike: the counts are `git diff`'s in a
 /// checkout of the base branch. The change's own attributes do not apply, and without the base

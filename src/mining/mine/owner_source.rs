@@ -135,6 +135,12 @@ impl OwnerSource {
         parent_ids: &[Oid],
         merge: u32,
     ) -> Result<(), MiningError> {
+        // A file the attributes make binary has no lines for `git diff`, so no later change
+        // reads the owners of its versions and none are kept for them: following them through
+        // the merge would replay the file's whole history at each merge, for nothing.
+        if objects.binary_by_attributes(ctx.repo, path) == Some(true) {
+            return Ok(());
+        }
         let Some(new) = objects.blame_blob(ctx.repo, blob, path) else {
             return Ok(());
         };
