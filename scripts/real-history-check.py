@@ -154,12 +154,12 @@ def author_of(printed):
     return author_key(*printed.split("\x1f", 1))
 
 
-def blame_share(repo, sha, parent=None, email=None):
+def blame_share(repo, sha, parent=None, author=None):
     """author_blame_share by git blame: over the text files C changes that exist at C^ (or
-    at `parent`), the lines of the commit's author (or of `email`)."""
+    at `parent`), the lines of the commit's author (or of `author`, an author_key)."""
     parent = parent or f"{sha}^"
-    if email is None:
-        email = author_of(git(repo, *MAILMAP_AT_HEAD, "log", "-1", f"--format={AUTHOR_FORMAT}",
+    if author is None:
+        author = author_of(git(repo, *MAILMAP_AT_HEAD, "log", "-1", f"--format={AUTHOR_FORMAT}",
                               sha).strip("\n"))
     binary = set()
     for line in git(repo, "diff", "--numstat", "-z", "--no-renames", parent, sha).split("\0"):
@@ -186,7 +186,7 @@ def blame_share(repo, sha, parent=None, email=None):
                 name = line[len("author "):]
             elif line.startswith("author-mail "):
                 total += 1
-                if author_key(line[len("author-mail "):].strip().strip("<>"), name) == email:
+                if author_key(line[len("author-mail "):].strip().strip("<>"), name) == author:
                     mine += 1
     return None if total == 0 else mine / total
 
@@ -494,7 +494,7 @@ def check_pulls(binary, repo, name, history, n, blame_n):
                 differ += 1
         if len(blamed) < blame_n and not partial:
             got = features.get("author_blame_share")
-            blamed.append((merge, blame_share(repo, head, parent=fork, email=author), got))
+            blamed.append((merge, blame_share(repo, head, parent=fork, author=author), got))
     return compared, differ, blamed
 
 
