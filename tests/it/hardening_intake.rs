@@ -17,8 +17,8 @@ use wiremock::MockServer;
 
 use crate::harness::{
     bytes, completions, deliver, deliver_accepted, fake_github, fixture, metric, origin,
-    pull_request_payload, spawn_serve, start_app_with, start_server_with, wait_for, TestApp, LONG,
-    NAME, OWNER, SECRET,
+    pull_request_payload, spawn_serve, start_app_with, start_server_with, wait_for, Running,
+    TestApp, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::{database, riskgate, Database, Db};
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
@@ -286,6 +286,9 @@ async fn a_hostile_clone_url_is_never_fetched() {
         completions(&gh).await.len() >= 2
     })
     .await;
+    // The check run is completed before the comment is written and the score recorded; and
+    // no git may still be running when its calls are read.
+    server.wait_until_drained().await;
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();
