@@ -2,7 +2,7 @@
 //! a walk over history read each object from the store about once.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 
@@ -178,7 +178,8 @@ impl CachedBlob {
     }
 }
 
-/// Most bytes of blob content an [`ObjectCache`] keeps; past it, blobs are read again.
+/// Most bytes of blob content an [`ObjectCache`] keeps; past it, the blobs cached longest ago
+/// make room for new ones.
 pub const BLOB_CACHE_BYTES: usize = 128 << 20;
 
 /// A blob larger than this is binary to `git diff`, which reads no more of it than its size
@@ -195,7 +196,8 @@ pub const TREE_CACHE_BYTES: usize = 96 << 20;
 /// means inflating it and applying its delta chain. The caller drops what a commit replaced
 /// once no other child of its parent can need it ([`ObjectCache::forget`]), so what is kept is
 /// bounded by the files and directories of the trees being extended (and, for blob content,
-/// by [`BLOB_CACHE_BYTES`]). Made with [`ObjectCache::reading_packs`], it reads objects from
+/// by [`BLOB_CACHE_BYTES`]: past it the oldest go first, since the blobs kept at a branch point
+/// for its other children are not let go by [`ObjectCache::forget`]). Made with [`ObjectCache::reading_packs`], it reads objects from
 /// the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
 pub struct ObjectCache {
     pub(super) packs: Option<pack::Packs>,
@@ -214,6 +216,11 @@ pub struct ObjectCache {
     tree_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
     blob_bytes: usize,
+    /// Blob ids in the order they were cached, oldest first; may still name blobs
+    /// [`ObjectCache::forget`] has dropped ([`ObjectCache::make_room_for`]).
+    blob_order: VecDeque<Oid>,
+    /// [`BLOB_CACHE_BYTES`], lowered by tests.
+    blob_cache_bytes: usize,
     /// Trees of the parent side the last diff replaced.
     pub(super) replaced_trees: Vec<Oid>,
     /// git asked for merges' renames through the walk this cache serves, once started.
@@ -244,6 +251,8 @@ impl ObjectCache {
             tree_bytes: 0,
             blobs: HashMap::new(),
             blob_bytes: 0,
+            blob_order: VecDeque::new(),
+            blob_cache_bytes: BLOB_CACHE_BYTES,
             replaced_trees: Vec::new(),
             tree_renames: None,
             tree_renames_failed: 0,
@@ -409,11 +418,32 @@ impl ObjectCache {
             binary,
             lines,
         });
-        if self.blob_bytes + size <= BLOB_CACHE_BYTES {
+        if size <= self.blob_cache_bytes {
+            self.make_room_for(size);
             self.blob_bytes += size;
             self.blobs.insert(id, cached.clone());
+            self.blob_order.push_back(id);
         }
         Some(cached)
+    }
+
+    /// Drops the blobs cached longest ago until `size` more bytes of content fit. A walk needs
+    /// the versions it made last (a file changed again soon is diffed against them); the
+    /// oldest are those of branch points it has moved past and of files long unchanged.
+    fn make_room_for(&mut self, size: usize) {
+        while self.blob_bytes + size > self.blob_cache_bytes {
+            let Some(oldest) = self.blob_order.pop_front() else {
+                break;
+            };
+            if let Some(b) = self.blobs.remove(&oldest) {
+                self.blob_bytes -= b.text.as_ref().map_or(0, |t| t.len());
+            }
+        }
+        // `forget` leaves its blobs' ids in the order: bound what they take.
+        if self.blob_order.len() > 2 * self.blobs.len() + 1024 {
+            let blobs = &self.blobs;
+            self.blob_order.retain(|id| blobs.contains_key(id));
+        }
     }
 
     /// The blob `id` if it is cached (nothing is read).
@@ -474,6 +504,44 @@ impl ObjectCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Past its limit the cache drops the blobs it took longest ago, not the one read now: a
+    /// walk diffs a file against the version it made last.
+    #[test]
+    fn a_full_blob_cache_makes_room_for_the_newest_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init(dir.path()).unwrap();
+        let ids: Vec<Oid> = (b'a'..=b'd')
+            .map(|c| repo.blob(&[c; 100]).unwrap())
+            .collect();
+        let mut cache = ObjectCache::new(&repo);
+        cache.blob_cache_bytes = 250;
+        for &id in &ids {
+            assert_eq!(cache.blob(&repo, id).unwrap().lines, 1);
+            assert!(
+                cache.cached_blob(id).is_some(),
+                "the blob just read is kept"
+            );
+            assert!(cache.blob_bytes <= 250);
+        }
+        assert!(cache.cached_blob(ids[0]).is_none() && cache.cached_blob(ids[1]).is_none());
+        assert!(cache.cached_blob(ids[2]).is_some());
+
+        // A blob dropped as `forget` drops it leaves its id in the order, which is kept short.
+        for n in 0..1500u32 {
+            let id = repo.blob(format!("version {n}\n").as_bytes()).unwrap();
+            cache.blob(&repo, id).unwrap();
+            let dropped = cache.blobs.remove(&id).unwrap();
+            cache.blob_bytes -= dropped.text().len();
+        }
+        assert!(cache.blob_order.len() <= 1025, "{}", cache.blob_order.len());
+        let big = repo.blob(&[b'e'; 300]).unwrap();
+        assert!(cache.blob(&repo, big).is_some());
+        assert!(
+            cache.cached_blob(big).is_none(),
+            "larger than the whole cache: not kept"
+        );
+    }
 
     #[test]
     fn line_counts() {
