@@ -195,10 +195,10 @@ pub const TREE_CACHE_BYTES: usize = 96 << 20;
 /// cache (a modified file's old blob is the new blob of an earlier commit), and reading a blob
 /// means inflating it and applying its delta chain. The caller drops what a commit replaced
 /// once no other child of its parent can need it ([`ObjectCache::forget`]), so what is kept is
-/// bounded by the files and directories of the trees being extended (and, for blob content,
-/// by [`BLOB_CACHE_BYTES`]: past it the oldest go first, since the blobs kept at a branch point
-/// for its other children are not let go by [`ObjectCache::forget`]). Made with [`ObjectCache::reading_packs`], it reads objects from
-/// the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
+/// bounded by the files and directories of the trees being extended. Blob content is bounded
+/// by [`BLOB_CACHE_BYTES`] too: what a branch point keeps for its other children is never
+/// dropped by `forget`, so past the limit the blobs cached longest ago go first. Made with
+/// [`ObjectCache::reading_packs`], it reads objects from the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
 pub struct ObjectCache {
     pub(super) packs: Option<pack::Packs>,
     /// Blobs larger are binary, unread ([`BIG_FILE_BYTES`]).
@@ -216,8 +216,9 @@ pub struct ObjectCache {
     tree_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
     blob_bytes: usize,
-    /// Blob ids in the order they were cached, oldest first; may still name blobs
-    /// [`ObjectCache::forget`] has dropped ([`ObjectCache::make_room_for`]).
+    /// Blob ids in the order they were cached, oldest first. It may still name blobs
+    /// [`ObjectCache::forget`] has dropped, and name a blob cached again twice (the first
+    /// place then drops it early): [`ObjectCache::make_room_for`].
     blob_order: VecDeque<Oid>,
     /// [`BLOB_CACHE_BYTES`], lowered by tests.
     blob_cache_bytes: usize,
@@ -435,14 +436,18 @@ impl ObjectCache {
             let Some(oldest) = self.blob_order.pop_front() else {
                 break;
             };
-            if let Some(b) = self.blobs.remove(&oldest) {
-                self.blob_bytes -= b.text.as_ref().map_or(0, |t| t.len());
-            }
+            self.drop_blob(oldest);
         }
         // `forget` leaves its blobs' ids in the order: bound what they take.
         if self.blob_order.len() > 2 * self.blobs.len() + 1024 {
             let blobs = &self.blobs;
             self.blob_order.retain(|id| blobs.contains_key(id));
+        }
+    }
+
+    fn drop_blob(&mut self, id: Oid) {
+        if let Some(b) = self.blobs.remove(&id) {
+            self.blob_bytes -= b.text.as_ref().map_or(0, |t| t.len());
         }
     }
 
@@ -493,9 +498,7 @@ impl ObjectCache {
         }
         for d in diffed {
             if !d.old_id.is_zero() && d.old_id != d.new_id {
-                if let Some(b) = self.blobs.remove(&d.old_id) {
-                    self.blob_bytes -= b.text.as_ref().map_or(0, |t| t.len());
-                }
+                self.drop_blob(d.old_id);
             }
         }
     }
@@ -531,8 +534,8 @@ mod tests {
         for n in 0..1500u32 {
             let id = repo.blob(format!("version {n}\n").as_bytes()).unwrap();
             cache.blob(&repo, id).unwrap();
-            let dropped = cache.blobs.remove(&id).unwrap();
-            cache.blob_bytes -= dropped.text().len();
+            assert!(cache.cached_blob(id).is_some());
+            cache.drop_blob(id);
         }
         assert!(cache.blob_order.len() <= 1025, "{}", cache.blob_order.len());
         let big = repo.blob(&[b'e'; 300]).unwrap();
