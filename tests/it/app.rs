@@ -536,6 +536,8 @@ async fn base_config_and_accept_risk(db: Db) {
         "failure",
         "the base branch's settings win"
     );
+    // A comment would be written after the check is completed: wait for the job to end.
+    server.wait_until_drained().await;
     assert!(
         requests(
             &gh,
