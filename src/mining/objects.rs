@@ -198,7 +198,8 @@ pub const TREE_CACHE_BYTES: usize = 96 << 20;
 /// bounded by the files and directories of the trees being extended. Blob content is bounded
 /// by [`BLOB_CACHE_BYTES`] too: what a branch point keeps for its other children is never
 /// dropped by `forget`, so past the limit the blobs cached longest ago go first. Made with
-/// [`ObjectCache::reading_packs`], it reads objects from the pack files itself ([`pack::Packs`]), and through libgit2 only what they do not give.
+/// [`ObjectCache::reading_packs`], it reads objects from the pack files itself
+/// ([`pack::Packs`]), and through libgit2 only what they do not give.
 pub struct ObjectCache {
     pub(super) packs: Option<pack::Packs>,
     /// Blobs larger are binary, unread ([`BIG_FILE_BYTES`]).
