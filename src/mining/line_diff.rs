@@ -8,6 +8,7 @@ use std::rc::Rc;
 use git2::{AttrCheckFlags, DiffOptions, Oid, Patch, Repository};
 use gix_imara_diff as imara;
 
+use super::objects::count_lines;
 use super::Hunk;
 
 /// What a zero-context line diff of one file says.
@@ -370,10 +371,9 @@ fn tail_git_leaves_out(old: &[u8], new: &[u8]) -> TailCut {
         return TailCut { bytes: 0, lines: 0 };
     };
     let cut = &tail[first_end + 1..];
-    let unended = !cut.is_empty() && !cut.ends_with(b"\n");
     TailCut {
         bytes: cut.len(),
-        lines: cut.iter().filter(|&&b| b == b'\n').count() + usize::from(unended),
+        lines: count_lines(cut) as usize,
     }
 }
 
