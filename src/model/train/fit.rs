@@ -60,10 +60,7 @@ pub(super) fn fit(
     }
     // Standardised inputs; a missing value is the training mean, i.e. 0. A buggy row is
     // repeated `positive_weight` times: an integer class weight.
-    let weight = options
-        .positive_weight
-        .unwrap_or(super::DEFAULT_POSITIVE_WEIGHT)
-        .max(1) as usize;
+    let weight = super::positive_weight_of(options, datasets, rows).max(1) as usize;
     let times = |d: usize, r: usize| if datasets[d].rows[r].buggy { weight } else { 1 };
     let n: usize = rows.iter().map(|&(d, r)| times(d, r)).sum();
     let mut x = Array2::<f64>::zeros((n, k));

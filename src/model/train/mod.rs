@@ -90,6 +90,17 @@ pub fn balancing_weight(buggy: usize, clean: usize) -> u32 {
         .clamp(1, DEFAULT_POSITIVE_WEIGHT as usize) as u32
 }
 
+/// The class weight `options` ask for, else the [`balancing_weight`] of `rows`.
+fn positive_weight_of(options: &TrainOptions, datasets: &[Dataset], rows: &RowSet) -> u32 {
+    options.positive_weight.unwrap_or_else(|| {
+        let buggy = rows
+            .iter()
+            .filter(|&&(d, r)| datasets[d].rows[r].buggy)
+            .count();
+        balancing_weight(buggy, rows.len() - buggy)
+    })
+}
+
 /// The L2 strengths tried: 10^-3 … 10^3 in half decades.
 pub fn default_alphas() -> Vec<f64> {
     (-6..=6).map(|k| 10f64.powf(k as f64 / 2.0)).collect()
@@ -296,13 +307,7 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
     let fit_rows = gather(&|s| recent(s.fit.clone()));
     let train_rows = gather(&|s| recent(s.train()));
     let columns = resolve_features(datasets, options.features.as_deref(), &train_rows)?;
-    let positive_weight = options.positive_weight.unwrap_or_else(|| {
-        let buggy = train_rows
-            .iter()
-            .filter(|&&(d, r)| datasets[d].rows[r].buggy)
-            .count();
-        balancing_weight(buggy, train_rows.len() - buggy)
-    });
+    let positive_weight = positive_weight_of(options, datasets, &train_rows);
     let options = &TrainOptions {
         positive_weight: Some(positive_weight),
         ..options.clone()
