@@ -4,8 +4,8 @@
 //! deletions and additions are renames is decided by similarity, and libgit2's measure differs
 //! from git's in a fraction of a percent of real commits (a document rewritten while renamed,
 //! a file split in two). `git log --numstat` is what people compare with, so the pairs come
-//! from git (`-M`, its defaults and the repository's own settings), asked once for a whole
-//! walk. Without a usable `git` (not installed, or a partial clone it cannot read) the caller
+//! from git (`-M`, its defaults and the repository's own settings, but for how many files it
+//! compares: [`CHANGE_RENAME_LIMIT`]), asked once for a whole walk. Without a usable `git` (not installed, or a partial clone it cannot read) the caller
 //! falls back to libgit2's detection.
 
 use std::collections::HashMap;
@@ -175,6 +175,17 @@ const RAW_RENAMES: [&str; 6] = [
     "--no-textconv",
 ];
 
+/// How many files of a commit git may compare for similarity before it pairs only renames of
+/// identical content (`-l`): git's own limit when a merge needs renames (`merge.renameLimit`),
+/// instead of the 1,000 of `git diff`. A move of a whole package or crate edits a line of
+/// most files it moves (a package name, a path in a header); past 1,000 such files git's
+/// diff sees every one deleted and added again, so the move counts all their lines as new and
+/// the files' history, and what SZZ blames, starts over at it. `git blame` follows each file
+/// through such a move. Fixed here rather than read from the repository's `diff.renameLimit`,
+/// which could make git compare without bound; comparing 7,000 files with 7,000 takes git
+/// seconds.
+const CHANGE_RENAME_LIMIT: &str = "-l7000";
+
 /// Renames git finds in each non-merge commit reachable from `tips` and not from `hide`. git
 /// stops at the first blob the repository lacks; the walk is then made again over an explicit
 /// list of its commits, going on past each commit it cannot read (at most
@@ -203,7 +214,8 @@ pub fn of_history(
             "--diff-filter=R",
             "--format=%x01%H",
         ])
-        .args(RAW_RENAMES);
+        .args(RAW_RENAMES)
+        .arg(CHANGE_RENAME_LIMIT);
     match run(cmd, input.as_bytes(), deadline) {
         Ok(out) => Ok(HistoryRenames {
             pairs: parse_log(&out)?.into_iter().collect(),
@@ -256,7 +268,7 @@ impl GitLog {
         if !every_header {
             cmd.args(["--no-merges", "--diff-filter=R"]);
         }
-        cmd.args(RAW_RENAMES);
+        cmd.args(RAW_RENAMES).arg(CHANGE_RENAME_LIMIT);
         let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
         let input: String = commits.iter().map(|c| format!("{c}\n")).collect();
         let mut stdin = child.stdin.take().expect("piped");
@@ -548,6 +560,7 @@ pub fn between(
     let mut cmd = git(git_dir);
     cmd.args(["diff-tree", "-r", "--diff-filter=R"])
         .args(RAW_RENAMES)
+        .arg(CHANGE_RENAME_LIMIT)
         .arg(old.to_string())
         .arg(new.to_string());
     let out = run(cmd, b"", deadline)?;

@@ -1455,3 +1455,53 @@ fn replacement_refs_do_not_change_what_is_mined() {
         "the rename is one file with one line added: {row}"
     );
 }
+
+/// A package moved whole and its files renamed, a line of each edited on the way, past the
+/// 1,000 files `git diff` compares for similarity by default (it then pairs only files of the
+/// same name, and sees these deleted and added again): each file is still a rename, counted by
+/// the line it changed, and a later change to a moved file sees the history from before the
+/// move, in `mine` and in `score` alike.
+#[test]
+fn a_move_past_gits_default_rename_limit_keeps_the_files_history() {
+    const FILES: usize = 1_100;
+    let repo = TestRepo::new();
+    let body = |i: usize| TestRepo::lines(&format!("file {i} line "), 20);
+    for i in 0..FILES {
+        repo.write(
+            &format!("old/old_{i}.txt"),
+            format!("package old\n{}", body(i)),
+        );
+    }
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.git(&["rm", "-q", "-r", "old"]);
+    for i in 0..FILES {
+        repo.write(
+            &format!("new/new_{i}.txt"),
+            format!("package new\n{}", body(i)),
+        );
+    }
+    let moved = repo.commit("bob", day(2022, 1, 2), "Move the package");
+    repo.write("new/new_7.txt", format!("package new\n{}more\n", body(7)));
+    let edited = repo.commit("alice", day(2022, 1, 3), "Edit a moved file");
+
+    let mined = mine_repo(repo.path());
+    let rows = by_id(&mined);
+    let s = &rows[moved.as_str()].signals;
+    assert_eq!(
+        (s.nf, s.la, s.ld),
+        (FILES as f64, FILES as f64, FILES as f64),
+        "each moved file is one line changed"
+    );
+    let s = &rows[edited.as_str()].signals;
+    assert_eq!(
+        (s.ndev, s.nuc, s.la),
+        (2.0, 2.0, 1.0),
+        "the edit sees alice's import and bob's move"
+    );
+    assert_eq!(
+        s.author_blame_share,
+        Some(20.0 / 21.0),
+        "alice's lines are still hers after the move"
+    );
+    assert_score_equals_mine(repo.path(), &mined, &[moved.as_str(), edited.as_str()]);
+}
