@@ -7,7 +7,8 @@ repositories given by path.
 
 For each repository:
   1. `riskgate mine` writes the dataset (timed);
-  2. la, ld and nf of every row are compared with `git log --no-merges -M --numstat`;
+  2. la, ld and nf of every row are compared with `git log --no-merges -M -l7000 --numstat`
+     (the limit on files compared for renames that riskgate gives git);
   3. a sample of commits is scored one by one (`riskgate score --base C^ --head C`), and every
      signal the score reports is compared with the commit's row: the two must agree. The sample
      takes commits spread over the history, commits whose parent is a merge, and commits that
@@ -56,6 +57,11 @@ import time
 
 PARTIAL_ATTRIBUTION = "line ownership was worked out for"
 
+# Rename detection as riskgate asks git for a commit's or a pull request's renames: up to
+# 7,000 files compared for similarity, where `git diff` stops at 1,000 by default. A merge's
+# renames against its parents are asked with git's default, as `git blame` finds them.
+RENAMES = ("-M", "-l7000")
+
 SIGNALS = [
     "ns", "nd", "nf", "entropy", "la", "ld", "lt", "fix", "ndev", "age", "nuc", "exp", "rexp",
     "sexp", "author_commit_share", "author_blame_share", "files_new_to_author", "sensitive_files",
@@ -73,7 +79,7 @@ def numstat(repo):
     """commit -> (la, ld, nf) from git log --numstat with rename detection, and the commits
     left out because their changes name a blob the clone lacks (git cannot count its lines)."""
     out, unread = log_past_absent_blobs(repo, ("-c", "diff.renames=true"), "--no-merges",
-                                        ("-M", "--numstat", "--format=@%H"))
+                                        (*RENAMES, "--numstat", "--format=@%H"))
     stats, current = {}, None
     for line in out.decode("utf-8", "replace").splitlines():
         if line.startswith("@"):
@@ -167,7 +173,7 @@ def blame_share(repo, sha, parent=None, author=None):
         if len(parts) == 3 and parts[0] == "-":
             binary.add(parts[2])
     # The touched files that existed in the parent, under their names there.
-    entries, _ = raw_entries(git_bytes(repo, "diff", "--raw", "-z", "-M", "--no-abbrev",
+    entries, _ = raw_entries(git_bytes(repo, "diff", "--raw", "-z", *RENAMES, "--no-abbrev",
                                        parent, sha).split(b"\0"), 0)
     paths = [e.old for e in entries if e.status in "RMDT"]
     # What is a submodule (gitlink) or a symlink in the parent has no lines to blame; a text
@@ -261,7 +267,7 @@ class History:
         # files by libgit2's measure then, and the rows that depend on it are not compared.
         out, self.unread = log_past_absent_blobs(
             repo, MAILMAP_AT_HEAD + ("-c", "diff.renames=true"), "--no-merges",
-            ("--use-mailmap", "-M", "--raw", "-z", "--no-abbrev", f"--format=@%H %at {AUTHOR_FORMAT}"),
+            ("--use-mailmap", *RENAMES, "--raw", "-z", "--no-abbrev", f"--format=@%H %at {AUTHOR_FORMAT}"),
             unread_args=("--no-renames",))
         out = out.split(b"\0")
         i = 0
@@ -377,7 +383,7 @@ class History:
         `files` are the change's `--raw` entries."""
         modified, binary, la, ld = [], set(), 0, 0
         tokens = git_bytes(self.repo, "-c", "diff.renames=true", "diff", "--numstat", "-z",
-                           "-M", parent, sha).split(b"\0")
+                           *RENAMES, parent, sha).split(b"\0")
         i = 0
         while i < len(tokens):
             if not tokens[i]:
@@ -476,7 +482,7 @@ def check_pulls(binary, repo, name, history, n, blame_n):
         author, at = pull_author(repo, fork, head)
         try:
             files, _ = raw_entries(git_bytes(repo, "-c", "diff.renames=true", "diff", "--raw",
-                                             "-z", "-M", "--no-abbrev", fork, head).split(b"\0"), 0)
+                                             "-z", *RENAMES, "--no-abbrev", fork, head).split(b"\0"), 0)
             want = history.signals_of(fork, head, files, at, author)
         except subprocess.CalledProcessError:
             print(f"{name} pull {merge}: git cannot diff it (a blob the clone lacks)",
@@ -508,7 +514,15 @@ def check_history(history, name, rows, n):
     rows = rows[::-(-len(rows) // n)]  # every row, or about n spread evenly
     compared = differ = left_out = 0
     for r in rows:
-        want = history.signals(r["commit_id"])
+        try:
+            want = history.signals(r["commit_id"])
+        except subprocess.CalledProcessError:
+            # git read the commit for its log but cannot diff it: a blob it compares for
+            # renames is one the clone lacks.
+            print(f"{name} {r['commit_id']}: git cannot diff it (a blob the clone lacks)",
+                  file=sys.stderr)
+            left_out += 1
+            continue
         if want["through_unread"]:
             left_out += 1
             continue
@@ -551,7 +565,7 @@ def sample(repo, rows, n):
     ]
     renamed = set()
     try:
-        renames = git(repo, "log", "-M", "--diff-filter=R", "--name-status", "--format=", "HEAD")
+        renames = git(repo, "log", *RENAMES, "--diff-filter=R", "--name-status", "--format=", "HEAD")
     except subprocess.CalledProcessError:
         renames = ""  # a partial clone: git cannot pair renames without the absent blobs
     for line in renames.splitlines():
