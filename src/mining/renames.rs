@@ -5,8 +5,9 @@
 //! from git's in a fraction of a percent of real commits (a document rewritten while renamed,
 //! a file split in two). `git log --numstat` is what people compare with, so the pairs come
 //! from git (`-M`, its defaults and the repository's own settings, but for how many files it
-//! compares: [`CHANGE_RENAME_LIMIT`]), asked once for a whole walk. Without a usable `git` (not installed, or a partial clone it cannot read) the caller
-//! falls back to libgit2's detection.
+//! compares: [`CHANGE_RENAME_LIMIT`]), asked once for a whole walk. Without a usable `git`
+//! (not installed, or a partial clone it cannot read) the caller falls back to libgit2's
+//! detection.
 
 use std::collections::HashMap;
 use std::io::{BufRead as _, Read as _, Write as _};
