@@ -1492,6 +1492,11 @@ fn a_move_past_gits_default_rename_limit_keeps_the_files_history() {
         (FILES as f64, FILES as f64, FILES as f64),
         "each moved file is one line changed"
     );
+    assert_eq!(
+        git_numstat(repo.path(), "HEAD").commits[&moved],
+        (s.la, s.ld, s.nf),
+        "git counts the same with the same limit"
+    );
     let s = &rows[edited.as_str()].signals;
     assert_eq!(
         (s.ndev, s.nuc, s.la),

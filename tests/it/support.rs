@@ -206,7 +206,8 @@ pub fn run_riskgate_env(args: &[&str], env: &[(&str, &str)]) -> (i32, String, St
     )
 }
 
-/// What `git log --no-merges -M --numstat` says of each commit of `rev`'s history.
+/// What `git log --no-merges -M -l7000 --numstat` says of each commit of `rev`'s history: git's
+/// renames found among as many files as riskgate lets git compare.
 pub struct Numstat {
     /// commit → (lines added, lines deleted, files), a binary file counted with no lines.
     pub commits: std::collections::HashMap<String, (f64, f64, f64)>,
@@ -223,6 +224,7 @@ pub fn git_numstat(dir: &Path, rev: &str) -> Numstat {
             "log",
             "--no-merges",
             "-M",
+            "-l7000",
             "--numstat",
             "--format=@%H",
             rev,
