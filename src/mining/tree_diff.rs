@@ -247,9 +247,6 @@ pub(crate) fn merge_files_but_renames(
     Ok(files)
 }
 
-/// git's default `diff.renameLimit`, which `git blame` looks for renames within.
-const GIT_RENAME_LIMIT: usize = 1000;
-
 /// The parents (by tree) that lack one of a merge's `resolved` files, with the paths they
 /// lack: `git blame` looks for those among the renames from each such parent to the merge.
 pub(crate) fn parents_lacking(
@@ -381,18 +378,19 @@ fn renames_by_git(
     }
 }
 
-/// The renames libgit2 finds between two trees, looking as far as git would.
+/// The renames libgit2 finds between two trees, looking as far as [`diff_with_renames`] does.
+///
+/// [`diff_with_renames`]: super::diff::diff_with_renames
 pub(crate) fn renames_by_libgit2(
     repo: &Repository,
     old: Oid,
     new: Oid,
 ) -> Result<Vec<(String, String)>, git2::Error> {
-    let diff = super::diff::diff_with_renames_within(
+    let diff = super::diff::diff_with_renames(
         repo,
         Some(&repo.find_tree(old)?),
         &repo.find_tree(new)?,
         &mut git2::DiffOptions::new(),
-        GIT_RENAME_LIMIT,
     )?;
     let path = |f: git2::DiffFile<'_>| f.path_bytes().map(git_path::from_bytes);
     Ok(diff

@@ -11,7 +11,9 @@ use riskgate::mining::pack::BlobRead;
 use riskgate::mining::{self, ChangeSpec};
 use riskgate::model::dataset::Dataset;
 
-use crate::support::{day, git_in, git_numstat, run_riskgate, score_json, Numstat, TestRepo};
+use crate::support::{
+    day, git_in, git_numstat, run_riskgate, run_riskgate_env, score_json, Numstat, TestRepo,
+};
 
 pub(crate) fn mine_repo(path: &Path) -> MinedHistory {
     let repo = mining::open_repository(path).unwrap();
@@ -1509,4 +1511,100 @@ fn a_move_past_gits_default_rename_limit_keeps_the_files_history() {
         "alice's lines are still hers after the move"
     );
     assert_score_equals_mine(repo.path(), &mined, &[moved.as_str(), edited.as_str()]);
+}
+
+/// Without git, renames come from libgit2, asked as riskgate asks git (`-l7000`): a move of
+/// identical files is paired whole, and so are files moved and edited, past git's default
+/// limit of 1,000 too. libgit2 on its own compares each added file with the first deleted
+/// ones by path only, and cut such moves short at the 201st file.
+#[test]
+fn without_git_a_large_move_is_paired_as_git_pairs_it() {
+    let repo = TestRepo::new();
+    let body = |i: usize| TestRepo::lines(&format!("file {i} line "), 20);
+    for i in 0..1_200 {
+        repo.write(&format!("same/s_{i}.txt"), body(i));
+    }
+    for i in 0..300 {
+        repo.write(
+            &format!("lib/l_{i}.txt"),
+            format!("package lib\n{}", body(i)),
+        );
+    }
+    for i in 0..1_100 {
+        repo.write(
+            &format!("big/b_{i}.txt"),
+            format!("package big\n{}", body(i)),
+        );
+    }
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.git(&["mv", "same", "kept"]);
+    let pure_move = repo.commit("bob", day(2022, 1, 2), "Move unchanged");
+    repo.git(&["rm", "-q", "-r", "lib"]);
+    for i in 0..300 {
+        repo.write(
+            &format!("src/l_{i}.txt"),
+            format!("package src\n{}", body(i)),
+        );
+    }
+    let small_edited_move = repo.commit("bob", day(2022, 1, 3), "Move and edit a few");
+    repo.git(&["rm", "-q", "-r", "big"]);
+    for i in 0..1_100 {
+        repo.write(
+            &format!("huge/h_{i}.txt"),
+            format!("package huge\n{}", body(i)),
+        );
+    }
+    let large_edited_move = repo.commit("bob", day(2022, 1, 4), "Move and edit many");
+    repo.write("kept/s_1000.txt", format!("{}more\n", body(1000)));
+    let edit = repo.commit("carol", day(2022, 1, 5), "Edit a moved file");
+
+    let no_git = tempfile::tempdir().unwrap();
+    let csv = no_git.path().join("history.csv");
+    let (code, _, err) = run_riskgate_env(
+        &[
+            "mine",
+            "--repo",
+            repo.path().to_str().unwrap(),
+            "--out",
+            csv.to_str().unwrap(),
+        ],
+        &[("PATH", no_git.path().to_str().unwrap())],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("renames were detected by libgit2"), "{err}");
+    let data = Dataset::parse_str(&std::fs::read_to_string(&csv).unwrap(), "history.csv").unwrap();
+    let row = |commit: &str, signal: &str| {
+        let at = data
+            .rows
+            .iter()
+            .position(|r| r.commit_id == commit)
+            .unwrap();
+        data.values_of(signal).unwrap()[at].unwrap()
+    };
+    let counts = |c: &str| (row(c, "nf"), row(c, "la"), row(c, "ld"));
+    assert_eq!(
+        counts(&pure_move),
+        (1_200.0, 0.0, 0.0),
+        "a move of identical files"
+    );
+    assert_eq!(
+        counts(&small_edited_move),
+        (300.0, 300.0, 300.0),
+        "moved, a line edited"
+    );
+    assert_eq!(
+        counts(&large_edited_move),
+        (1_100.0, 1_100.0, 1_100.0),
+        "moved and renamed, a line edited"
+    );
+    let numstat = git_numstat(repo.path(), "HEAD").commits;
+    for commit in [&pure_move, &small_edited_move, &large_edited_move] {
+        let (la, ld, nf) = numstat[commit.as_str()];
+        assert_eq!(counts(commit), (nf, la, ld), "as git counts {commit}");
+    }
+    assert_eq!(
+        (row(&edit, "ndev"), row(&edit, "nuc")),
+        (2.0, 2.0),
+        "the edit sees alice's import and bob's move"
+    );
 }
