@@ -1520,42 +1520,35 @@ fn a_move_past_gits_default_rename_limit_keeps_the_files_history() {
 #[test]
 fn without_git_a_large_move_is_paired_as_git_pairs_it() {
     let repo = TestRepo::new();
-    let body = |i: usize| TestRepo::lines(&format!("file {i} line "), 20);
-    for i in 0..1_200 {
-        repo.write(&format!("same/s_{i}.txt"), body(i));
-    }
-    for i in 0..300 {
-        repo.write(
-            &format!("lib/l_{i}.txt"),
-            format!("package lib\n{}", body(i)),
-        );
-    }
-    for i in 0..1_100 {
-        repo.write(
-            &format!("big/b_{i}.txt"),
-            format!("package big\n{}", body(i)),
-        );
-    }
+    // `n` files named `<dir>/<name>_<i>.txt`, each naming its directory on its first line.
+    let package = |dir: &str, name: &str, n: usize| {
+        for i in 0..n {
+            let body = TestRepo::lines(&format!("file {i} line "), 20);
+            repo.write(
+                &format!("{dir}/{name}_{i}.txt"),
+                format!("package {dir}\n{body}"),
+            );
+        }
+    };
+    package("same", "s", 1_200);
+    package("lib", "l", 300);
+    package("big", "b", 1_100);
     repo.commit("alice", day(2022, 1, 1), "Import");
     repo.git(&["mv", "same", "kept"]);
     let pure_move = repo.commit("bob", day(2022, 1, 2), "Move unchanged");
     repo.git(&["rm", "-q", "-r", "lib"]);
-    for i in 0..300 {
-        repo.write(
-            &format!("src/l_{i}.txt"),
-            format!("package src\n{}", body(i)),
-        );
-    }
+    package("src", "l", 300);
     let small_edited_move = repo.commit("bob", day(2022, 1, 3), "Move and edit a few");
     repo.git(&["rm", "-q", "-r", "big"]);
-    for i in 0..1_100 {
-        repo.write(
-            &format!("huge/h_{i}.txt"),
-            format!("package huge\n{}", body(i)),
-        );
-    }
+    package("huge", "h", 1_100);
     let large_edited_move = repo.commit("bob", day(2022, 1, 4), "Move and edit many");
-    repo.write("kept/s_1000.txt", format!("{}more\n", body(1000)));
+    repo.write(
+        "kept/s_1000.txt",
+        format!(
+            "package same\n{}more\n",
+            TestRepo::lines("file 1000 line ", 20)
+        ),
+    );
     let edit = repo.commit("carol", day(2022, 1, 5), "Edit a moved file");
 
     let no_git = tempfile::tempdir().unwrap();
