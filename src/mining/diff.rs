@@ -123,9 +123,9 @@ pub(super) fn diff_change_cached(
 /// commit's renames (`renames::CHANGE_RENAME_LIMIT`): every deleted file is compared with
 /// every added one for similarity while there are at most [`MAX_RENAME_PAIRS`] such pairs,
 /// and past it only renames of identical content are paired. A merge's renames are looked for
-/// the same way, though git blame asks git with its default limit, 1,000: git then still
+/// the same way, though git blame asks git with its default limit, 1,000: past it git still
 /// pairs files that keep a name no other file has, which libgit2 does not, and comparing more
-/// files gives what git gives more often. Similarity reads both blobs of each candidate pair,
+/// files comes nearer git's pairs (BENCHMARKS.md). Similarity reads both blobs of each pair,
 /// so a blob the repository lacks (a partial clone filtered by blob size, a damaged one) fails
 /// it; the diff is then made again pairing only renames of identical content, which compares
 /// ids and reads no blob, rather than failing on one absent file.
@@ -138,12 +138,11 @@ pub(super) fn diff_with_renames<'r>(
     super::tree_diff::check_tree_depth(repo, old.map(|t| t.id()), new.id())?;
     let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
     let candidates = RenameCandidates::of(&diff);
-    let by_content = candidates.pairs() <= MAX_RENAME_PAIRS;
-    match diff.find_similar(Some(&mut candidates.find_options(by_content))) {
+    match diff.find_similar(Some(&mut candidates.find_options(false))) {
         Err(e) if e.code() == git2::ErrorCode::NotFound => {
             tracing::debug!(error = %e, "a blob is absent: renames of identical content only");
             let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
-            let mut exact = candidates.find_options(false);
+            let mut exact = candidates.find_options(true);
             diff.find_similar(Some(&mut exact)).map(|()| diff)
         }
         found => found.map(|()| diff),
@@ -183,16 +182,17 @@ impl RenameCandidates {
         self.deleted.saturating_mul(self.added)
     }
 
-    /// libgit2's options for renames, `by_content` or by id only. libgit2 compares each added
-    /// file with the deleted ones in path order, up to its `rename_limit` of them: the limit
-    /// is set so that every pair is compared (which files of a large move are paired must
-    /// not hang on their names), or, past [`MAX_RENAME_PAIRS`], so that no more pairs than
-    /// that are.
-    fn find_options(&self, by_content: bool) -> DiffFindOptions {
+    /// libgit2's options for renames: by content (unless `by_id_only`) while the pairs are at
+    /// most [`MAX_RENAME_PAIRS`], by id past it. libgit2 compares each added file with the
+    /// deleted ones in path order, up to its `rename_limit` of them: the limit is set so that
+    /// every pair is compared (which files of a large move are paired must not hang on their
+    /// names), or, past [`MAX_RENAME_PAIRS`], so that no more pairs than that are.
+    fn find_options(&self, by_id_only: bool) -> DiffFindOptions {
+        let within = self.pairs() <= MAX_RENAME_PAIRS;
         let mut find = DiffFindOptions::new();
         find.renames(true)
-            .exact_match_only(!by_content)
-            .rename_limit(if self.pairs() <= MAX_RENAME_PAIRS {
+            .exact_match_only(by_id_only || !within)
+            .rename_limit(if within {
                 self.deltas.max(1)
             } else {
                 (MAX_RENAME_PAIRS / self.added).max(1)
