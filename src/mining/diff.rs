@@ -8,6 +8,7 @@ use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Repository};
 
 use super::line_diff::{whole_file, LineDiffs};
 use super::objects::{CachedBlob, ObjectCache};
+use super::renames::CHANGE_RENAME_LIMIT;
 use super::MiningError;
 use crate::features::git_path;
 use crate::features::{ChangeKind, FileChange, FileKind};
@@ -120,7 +121,7 @@ pub(super) fn diff_change_cached(
 }
 
 /// The diff of two trees with libgit2's rename detection, asked as riskgate asks git for a
-/// commit's renames (`renames::CHANGE_RENAME_LIMIT`): every deleted file is compared with
+/// commit's renames ([`CHANGE_RENAME_LIMIT`]): every deleted file is compared with
 /// every added one for similarity while there are at most [`MAX_RENAME_PAIRS`] such pairs,
 /// and past it only renames of identical content are paired. A merge's renames are looked for
 /// the same way, though git blame asks git with its default limit, 1,000: past it git still
@@ -149,10 +150,10 @@ pub(super) fn diff_with_renames<'r>(
     }
 }
 
-/// Most pairs of a deleted and an added file compared: 7,000 squared, as git's `-l7000`.
-/// libgit2 compares by content a few times slower than git (13 s for 7,000 files moved and
-/// edited, where git takes 3 s), and by id in under a second.
-const MAX_RENAME_PAIRS: usize = 7000 * 7000;
+/// Most pairs of a deleted and an added file compared, as git's `-l`: 7,000 squared. libgit2
+/// compares by content a few times slower than git (13 s for 7,000 files moved and edited,
+/// where git takes 3 s), and by id in under a second.
+const MAX_RENAME_PAIRS: usize = CHANGE_RENAME_LIMIT * CHANGE_RENAME_LIMIT;
 
 /// The deleted and added files of a diff, which renames are made of.
 struct RenameCandidates {

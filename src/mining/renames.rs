@@ -185,7 +185,12 @@ const RAW_RENAMES: [&str; 6] = [
 /// through such a move. Fixed here rather than read from the repository's `diff.renameLimit`,
 /// which could make git compare without bound; comparing 7,000 files with 7,000 takes git
 /// seconds.
-const CHANGE_RENAME_LIMIT: &str = "-l7000";
+pub(super) const CHANGE_RENAME_LIMIT: usize = 7000;
+
+/// [`CHANGE_RENAME_LIMIT`] as git's option.
+fn change_rename_limit() -> String {
+    format!("-l{CHANGE_RENAME_LIMIT}")
+}
 
 /// Renames git finds in each non-merge commit reachable from `tips` and not from `hide`. git
 /// stops at the first blob the repository lacks; the walk is then made again over an explicit
@@ -216,7 +221,7 @@ pub fn of_history(
             "--format=%x01%H",
         ])
         .args(RAW_RENAMES)
-        .arg(CHANGE_RENAME_LIMIT);
+        .arg(change_rename_limit());
     match run(cmd, input.as_bytes(), deadline) {
         Ok(out) => Ok(HistoryRenames {
             pairs: parse_log(&out)?.into_iter().collect(),
@@ -269,7 +274,7 @@ impl GitLog {
         if !every_header {
             cmd.args(["--no-merges", "--diff-filter=R"]);
         }
-        cmd.args(RAW_RENAMES).arg(CHANGE_RENAME_LIMIT);
+        cmd.args(RAW_RENAMES).arg(change_rename_limit());
         let mut child = cmd.spawn().map_err(RenameError::Spawn)?;
         let input: String = commits.iter().map(|c| format!("{c}\n")).collect();
         let mut stdin = child.stdin.take().expect("piped");
@@ -561,7 +566,7 @@ pub fn between(
     let mut cmd = git(git_dir);
     cmd.args(["diff-tree", "-r", "--diff-filter=R"])
         .args(RAW_RENAMES)
-        .arg(CHANGE_RENAME_LIMIT)
+        .arg(change_rename_limit())
         .arg(old.to_string())
         .arg(new.to_string());
     let out = run(cmd, b"", deadline)?;

@@ -1458,6 +1458,22 @@ fn replacement_refs_do_not_change_what_is_mined() {
     );
 }
 
+/// `n` files named `<dir>/<name>_<i>.txt`, each naming its directory on its first line
+/// above [`package_body`].
+fn write_package(repo: &TestRepo, dir: &str, name: &str, n: usize) {
+    for i in 0..n {
+        repo.write(
+            &format!("{dir}/{name}_{i}.txt"),
+            format!("package {dir}\n{}", package_body(i)),
+        );
+    }
+}
+
+/// The 20 lines of the `i`th file of a package, unlike every other file's.
+fn package_body(i: usize) -> String {
+    TestRepo::lines(&format!("file {i} line "), 20)
+}
+
 /// A package moved whole and its files renamed, a line of each edited on the way, past the
 /// 1,000 files `git diff` compares for similarity by default (it then pairs only files of the
 /// same name, and sees these deleted and added again): each file is still a rename, counted by
@@ -1467,23 +1483,15 @@ fn replacement_refs_do_not_change_what_is_mined() {
 fn a_move_past_gits_default_rename_limit_keeps_the_files_history() {
     const FILES: usize = 1_100;
     let repo = TestRepo::new();
-    let body = |i: usize| TestRepo::lines(&format!("file {i} line "), 20);
-    for i in 0..FILES {
-        repo.write(
-            &format!("old/old_{i}.txt"),
-            format!("package old\n{}", body(i)),
-        );
-    }
+    write_package(&repo, "old", "old", FILES);
     repo.commit("alice", day(2022, 1, 1), "Import");
     repo.git(&["rm", "-q", "-r", "old"]);
-    for i in 0..FILES {
-        repo.write(
-            &format!("new/new_{i}.txt"),
-            format!("package new\n{}", body(i)),
-        );
-    }
+    write_package(&repo, "new", "new", FILES);
     let moved = repo.commit("bob", day(2022, 1, 2), "Move the package");
-    repo.write("new/new_7.txt", format!("package new\n{}more\n", body(7)));
+    repo.write(
+        "new/new_7.txt",
+        format!("package new\n{}more\n", package_body(7)),
+    );
     let edited = repo.commit("alice", day(2022, 1, 3), "Edit a moved file");
 
     let mined = mine_repo(repo.path());
@@ -1520,34 +1528,21 @@ fn a_move_past_gits_default_rename_limit_keeps_the_files_history() {
 #[test]
 fn without_git_a_large_move_is_paired_as_git_pairs_it() {
     let repo = TestRepo::new();
-    // `n` files named `<dir>/<name>_<i>.txt`, each naming its directory on its first line.
-    let package = |dir: &str, name: &str, n: usize| {
-        for i in 0..n {
-            let body = TestRepo::lines(&format!("file {i} line "), 20);
-            repo.write(
-                &format!("{dir}/{name}_{i}.txt"),
-                format!("package {dir}\n{body}"),
-            );
-        }
-    };
-    package("same", "s", 1_200);
-    package("lib", "l", 300);
-    package("big", "b", 1_100);
+    write_package(&repo, "same", "s", 1_200);
+    write_package(&repo, "lib", "l", 300);
+    write_package(&repo, "big", "b", 1_100);
     repo.commit("alice", day(2022, 1, 1), "Import");
     repo.git(&["mv", "same", "kept"]);
     let pure_move = repo.commit("bob", day(2022, 1, 2), "Move unchanged");
     repo.git(&["rm", "-q", "-r", "lib"]);
-    package("src", "l", 300);
+    write_package(&repo, "src", "l", 300);
     let small_edited_move = repo.commit("bob", day(2022, 1, 3), "Move and edit a few");
     repo.git(&["rm", "-q", "-r", "big"]);
-    package("huge", "h", 1_100);
+    write_package(&repo, "huge", "h", 1_100);
     let large_edited_move = repo.commit("bob", day(2022, 1, 4), "Move and edit many");
     repo.write(
         "kept/s_1000.txt",
-        format!(
-            "package same\n{}more\n",
-            TestRepo::lines("file 1000 line ", 20)
-        ),
+        format!("package same\n{}more\n", package_body(1000)),
     );
     let edit = repo.commit("carol", day(2022, 1, 5), "Edit a moved file");
 
