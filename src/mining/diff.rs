@@ -4,11 +4,11 @@
 use std::rc::Rc;
 use std::sync::Arc;
 
-use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Repository};
+use git2::{Delta, DiffOptions, FileMode, Oid, Repository};
 
+use super::libgit2_renames::diff_with_renames;
 use super::line_diff::{whole_file, LineDiffs};
 use super::objects::{CachedBlob, ObjectCache};
-use super::renames::CHANGE_RENAME_LIMIT;
 use super::MiningError;
 use crate::features::git_path;
 use crate::features::{ChangeKind, FileChange, FileKind};
@@ -84,20 +84,18 @@ pub(super) fn diff_change_cached(
     opts.ignore_submodules(false)
         .include_typechange(true)
         .context_lines(0);
-    let diff = diff_with_renames(repo, base, head, &mut opts)?;
-    let mut files = Vec::with_capacity(diff.deltas().len());
-    for delta in diff.deltas() {
-        let old = delta.old_file();
-        let new = delta.new_file();
-        let change = match delta.status() {
+    let found = diff_with_renames(repo, base, head, &mut opts)?;
+    let mut files = Vec::with_capacity(found.len());
+    for delta in found {
+        let change = match delta.status {
             Delta::Added => ChangeKind::Added,
             Delta::Deleted => ChangeKind::Deleted,
             Delta::Modified => ChangeKind::Modified,
             Delta::Renamed => ChangeKind::Renamed,
             _ => ChangeKind::Other,
         };
-        let old_path = old.path_bytes().map(git_path::from_bytes);
-        let new_path = new.path_bytes().map(git_path::from_bytes);
+        let old_path = delta.old_path.as_deref().map(git_path::from_bytes);
+        let new_path = delta.new_path.as_deref().map(git_path::from_bytes);
         let path = match change {
             ChangeKind::Deleted => old_path.clone().or(new_path.clone()),
             _ => new_path.clone().or(old_path.clone()),
@@ -108,98 +106,10 @@ pub(super) fn diff_change_cached(
             _ => None,
         };
         files.push(diffed_file(
-            repo,
-            cache,
-            change,
-            path,
-            old_path,
-            (old.id(), old.mode()),
-            (new.id(), new.mode()),
+            repo, cache, change, path, old_path, delta.old, delta.new,
         ));
     }
     Ok(files)
-}
-
-/// The diff of two trees with libgit2's rename detection, asked as riskgate asks git for a
-/// commit's renames ([`CHANGE_RENAME_LIMIT`]): every deleted file is compared with
-/// every added one for similarity while there are at most [`MAX_RENAME_PAIRS`] such pairs,
-/// and past it only renames of identical content are paired. A merge's renames are looked for
-/// the same way, though git blame asks git with its default limit, 1,000: past it git still
-/// pairs files that keep a name no other file has, which libgit2 does not, and comparing more
-/// files comes nearer git's pairs (BENCHMARKS.md). Similarity reads both blobs of each pair,
-/// so a blob the repository lacks (a partial clone filtered by blob size, a damaged one) fails
-/// it; the diff is then made again pairing only renames of identical content, which compares
-/// ids and reads no blob, rather than failing on one absent file.
-pub(super) fn diff_with_renames<'r>(
-    repo: &'r Repository,
-    old: Option<&git2::Tree<'_>>,
-    new: &git2::Tree<'_>,
-    opts: &mut DiffOptions,
-) -> Result<git2::Diff<'r>, git2::Error> {
-    super::tree_diff::check_tree_depth(repo, old.map(|t| t.id()), new.id())?;
-    let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
-    let candidates = RenameCandidates::of(&diff);
-    match diff.find_similar(Some(&mut candidates.find_options(false))) {
-        Err(e) if e.code() == git2::ErrorCode::NotFound => {
-            tracing::debug!(error = %e, "a blob is absent: renames of identical content only");
-            let mut diff = repo.diff_tree_to_tree(old, Some(new), Some(opts))?;
-            let mut exact = candidates.find_options(true);
-            diff.find_similar(Some(&mut exact)).map(|()| diff)
-        }
-        found => found.map(|()| diff),
-    }
-}
-
-/// Most pairs of a deleted and an added file compared, as git's `-l`: 7,000 squared. libgit2
-/// compares by content a few times slower than git (13 s for 7,000 files moved and edited,
-/// where git takes 3 s), and by id in under a second.
-const MAX_RENAME_PAIRS: usize = CHANGE_RENAME_LIMIT * CHANGE_RENAME_LIMIT;
-
-/// The deleted and added files of a diff, which renames are made of.
-struct RenameCandidates {
-    deleted: usize,
-    added: usize,
-    deltas: usize,
-}
-
-impl RenameCandidates {
-    fn of(diff: &git2::Diff<'_>) -> Self {
-        let mut candidates = RenameCandidates {
-            deleted: 0,
-            added: 0,
-            deltas: diff.deltas().len(),
-        };
-        for delta in diff.deltas() {
-            match delta.status() {
-                Delta::Deleted => candidates.deleted += 1,
-                Delta::Added => candidates.added += 1,
-                _ => {}
-            }
-        }
-        candidates
-    }
-
-    fn pairs(&self) -> usize {
-        self.deleted.saturating_mul(self.added)
-    }
-
-    /// libgit2's options for renames: by content (unless `by_id_only`) while the pairs are at
-    /// most [`MAX_RENAME_PAIRS`], by id past it. libgit2 compares each added file with the
-    /// deleted ones in path order, up to its `rename_limit` of them: the limit is set so that
-    /// every pair is compared (which files of a large move are paired must not hang on their
-    /// names), or, past [`MAX_RENAME_PAIRS`], so that no more pairs than that are.
-    fn find_options(&self, by_id_only: bool) -> DiffFindOptions {
-        let within = self.pairs() <= MAX_RENAME_PAIRS;
-        let mut find = DiffFindOptions::new();
-        find.renames(true)
-            .exact_match_only(by_id_only || !within)
-            .rename_limit(if within {
-                self.deltas.max(1)
-            } else {
-                (MAX_RENAME_PAIRS / self.added).max(1)
-            });
-        find
-    }
 }
 
 /// One side of a changed file as the line diff reads it, and whether it is binary there. git

@@ -7,6 +7,7 @@ mod change;
 mod diff;
 pub mod identity;
 pub mod index;
+mod libgit2_renames;
 mod line_diff;
 pub mod mine;
 pub mod mirror;

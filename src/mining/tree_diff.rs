@@ -380,23 +380,23 @@ fn renames_by_git(
 
 /// The renames libgit2 finds between two trees, looking as far as [`diff_with_renames`] does.
 ///
-/// [`diff_with_renames`]: super::diff::diff_with_renames
+/// [`diff_with_renames`]: super::libgit2_renames::diff_with_renames
 pub(crate) fn renames_by_libgit2(
     repo: &Repository,
     old: Oid,
     new: Oid,
 ) -> Result<Vec<(String, String)>, git2::Error> {
-    let diff = super::diff::diff_with_renames(
+    let found = super::libgit2_renames::diff_with_renames(
         repo,
         Some(&repo.find_tree(old)?),
         &repo.find_tree(new)?,
         &mut git2::DiffOptions::new(),
     )?;
-    let path = |f: git2::DiffFile<'_>| f.path_bytes().map(git_path::from_bytes);
-    Ok(diff
-        .deltas()
-        .filter(|d| d.status() == git2::Delta::Renamed)
-        .filter_map(|d| Some((path(d.old_file())?, path(d.new_file())?)))
+    let path = |p: Option<Vec<u8>>| p.as_deref().map(git_path::from_bytes);
+    Ok(found
+        .into_iter()
+        .filter(|f| f.status == git2::Delta::Renamed)
+        .filter_map(|f| Some((path(f.old_path)?, path(f.new_path)?)))
         .collect())
 }
 

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
 use crate::features::git_path;
-use crate::mining::diff::diff_with_renames;
+use crate::mining::libgit2_renames::diff_with_renames;
 use crate::mining::tree_diff::{merge_files_but_renames, parents_lacking};
 use crate::mining::{CommitPaths, MergeFiles, RenameSource};
 
@@ -319,12 +319,12 @@ fn paths_by_libgit2(
     let parent = parent.map(|p| repo.find_tree(p)).transpose()?;
     let mut opts = DiffOptions::new();
     opts.ignore_submodules(false).include_typechange(true);
-    let diff = diff_with_renames(repo, parent.as_ref(), &repo.find_tree(tree)?, &mut opts)?;
+    let found = diff_with_renames(repo, parent.as_ref(), &repo.find_tree(tree)?, &mut opts)?;
     let mut paths = CommitPaths::default();
-    for delta in diff.deltas() {
-        let new_path = delta.new_file().path_bytes().map(git_path::from_bytes);
-        let old_path = delta.old_file().path_bytes().map(git_path::from_bytes);
-        match delta.status() {
+    for file in found {
+        let new_path = file.new_path.as_deref().map(git_path::from_bytes);
+        let old_path = file.old_path.as_deref().map(git_path::from_bytes);
+        match file.status {
             Delta::Renamed => {
                 if let (Some(old), Some(new)) = (old_path, new_path) {
                     paths.touched.push(new.clone());
