@@ -17,10 +17,10 @@ use wiremock::MockServer;
 
 use crate::harness::{
     bytes, completions, deliver, deliver_accepted, fake_github, fixture, metric, origin,
-    pull_request_payload, spawn_serve, start_app_with, start_server_with, wait_for, Running,
-    TestApp, LONG, NAME, OWNER, SECRET,
+    origin_after, pull_request_payload, rerun_payload, spawn_serve, start_app_with,
+    start_server_with, wait_for, Running, TestApp, LONG, NAME, OWNER, SECRET,
 };
-use crate::support::{database, riskgate, Database, Db};
+use crate::support::{database, day, riskgate, Database, Db, TestRepo};
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
 
 const API_TOKEN: &str = "incidents-api-token-for-tests";
@@ -547,6 +547,105 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
     .await;
     store.close().await;
     drop(server);
+}
+
+/// Scoring stopped by its deadline while the history walk waits for git's renames: git is
+/// killed then, not left to the thread that waited for it; the check completes `neutral`; what
+/// the walk indexed is kept; and **Re-run** scores the change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    // A rename on main before the pull request: the walk asks git for its pairs.
+    let origin = origin_after(
+        |work| {
+            work.write("src/app.rs", TestRepo::lines("a", 50));
+            work.write("src/util.rs", TestRepo::lines("u", 30));
+            work.commit("alice", day(2024, 1, 1), "Import");
+            work.git(&["mv", "src/util.rs", "src/helpers.rs"]);
+            work.commit("alice", day(2024, 1, 2), "Move util");
+        },
+        &[("src/payments/charge.rs", TestRepo::lines("c", 20))],
+    );
+    let gh = fake_github(json!([]), "read").await;
+    // The walk's git (`--no-walk=unsorted`, fed the commits) stalls the first time only.
+    let spy = GitSpy::new(&format!(
+        "case \"$*\" in *--no-walk=unsorted*)\n\
+           if mkdir \"$out/../../stalled\" 2>/dev/null; then\n\
+             echo $$ > \"$out/stalled.pid\"\n\
+             exec sleep 300\n\
+           fi;;\n\
+         esac\n\
+         exec '{}' \"$@\"",
+        real_git().display()
+    ));
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_SCORE_TIMEOUT_SECS", "3"),
+            ("RISKGATE_WORKERS", "1"),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    deliver_accepted(&server, "pull_request", "w-opened", &opened).await;
+    wait_for("the check to complete", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    let done = completions(&gh).await;
+    assert_eq!(done[0]["conclusion"], "neutral", "{}", done[0]);
+    assert_eq!(done[0]["output"]["title"], "riskgate: not scored in time");
+    let stalled: u32 = spy
+        .calls()
+        .iter()
+        .find_map(|c| std::fs::read_to_string(c.dir.join("stalled.pid")).ok())
+        .expect("the walk asked git for renames")
+        .trim()
+        .parse()
+        .unwrap();
+    wait_for(
+        "the walk's git to be killed at the deadline",
+        Duration::from_secs(10),
+        || async { process_gone(stalled) },
+    )
+    .await;
+    assert_eq!(
+        files_named(data.path(), "history-v").len(),
+        1,
+        "the walk kept what it indexed"
+    );
+
+    let rerun = rerun_payload(&origin, &opened, "carol");
+    deliver_accepted(&server, "check_run", "w-rerun", &rerun).await;
+    wait_for("the re-run to complete the check", LONG, || async {
+        completions(&gh).await.len() == 2
+    })
+    .await;
+    let done = completions(&gh).await;
+    let title = done[1]["output"]["title"].as_str().unwrap();
+    assert!(title.contains("% risk"), "a real score: {}", done[1]);
+    drop(server);
+}
+
+/// The files under `dir` whose names start with `prefix`.
+fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for entry in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if entry.file_name().to_string_lossy().starts_with(prefix) {
+                found.push(path);
+            }
+        }
+    }
+    found
 }
 
 // ---- 2. settings -----------------------------------------------------------------------------

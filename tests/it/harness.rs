@@ -60,11 +60,22 @@ pub(crate) fn origin(added: usize, base_config: Option<&str>, head_config: Optio
 /// main with the files `base` (written by alice); PR #2's head writes the files `head` over it
 /// (carol, a new author).
 pub(crate) fn origin_with(base: &[(&str, String)], head: &[(&str, String)]) -> Origin {
+    origin_after(
+        |work| {
+            for (path, text) in base {
+                work.write(path, text);
+            }
+            work.commit("alice", day(2024, 1, 1), "Import");
+        },
+        head,
+    )
+}
+
+/// main as `history` commits it; PR #2's head writes the files `head` over it (carol, a new
+/// author).
+pub(crate) fn origin_after(history: impl FnOnce(&TestRepo), head: &[(&str, String)]) -> Origin {
     let work = TestRepo::new();
-    for (path, text) in base {
-        work.write(path, text);
-    }
-    work.commit("alice", day(2024, 1, 1), "Import");
+    history(&work);
     work.git(&["checkout", "-q", "-b", "feature"]);
     for (path, text) in head {
         work.write(path, text);
@@ -158,9 +169,15 @@ impl Origin {
 
 /// The real check_run payload turned into "Accept risk" pressed by `sender` on PR #2's check.
 pub(crate) fn accept_risk_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
-    let mut action = fixture("check_run.rerequested.json");
+    let mut action = rerun_payload(origin, opened, sender);
     action["action"] = json!("requested_action");
     action["requested_action"] = json!({"identifier": "accept_risk"});
+    action
+}
+
+/// The real check_run payload: **Re-run** pressed by `sender` on PR #2's check.
+pub(crate) fn rerun_payload(origin: &Origin, opened: &Value, sender: &str) -> Value {
+    let mut action = fixture("check_run.rerequested.json");
     action["check_run"]["id"] = json!(CHECK_ID);
     action["check_run"]["name"] = json!("riskgate");
     action["check_run"]["head_sha"] = json!(origin.head);
