@@ -233,11 +233,15 @@ pub(crate) fn merge_files_but_renames(
     cache.replaced_trees = replaced;
     walked?;
     let mut files = MergeFiles::default();
-    for (path, _, new) in changes {
+    for (path, first_parents, new) in changes {
         if let Some(new) = new.filter(|n| is_blob_mode(n.mode)) {
-            if !others
-                .iter()
-                .any(|&t| cache.entry_at(repo, t, &path) == Some(new.id))
+            // A version is its content: a first parent with the same blob under another mode
+            // has it, and git blame passes the file's lines to it whole.
+            let in_first = first_parents.is_some_and(|o| o.id == new.id);
+            if !in_first
+                && !others
+                    .iter()
+                    .any(|&t| cache.entry_at(repo, t, &path) == Some(new.id))
             {
                 files.resolved.push((path.clone(), new.id));
             }

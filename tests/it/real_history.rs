@@ -530,6 +530,81 @@ fn a_merge_follows_a_file_into_a_parent_that_has_it_under_another_name() {
     assert_eq!(row.signals.author_blame_share, Some(2.0 / 11.0));
 }
 
+/// A merge that only changes a file's mode (as hugo's subtree merge of its docs did, taking
+/// a mode the docs branch had changed): the first parent has the merge's version, so the file's
+/// history and owners go on through the first parent, as `git blame` goes, not into the other
+/// parent where the file has another name.
+#[test]
+fn a_merge_that_changes_only_a_files_mode_keeps_the_first_parents_history() {
+    let repo = TestRepo::new();
+    let mode = |path: &str, mode: u32| {
+        use std::os::unix::fs::PermissionsExt as _;
+        let permissions = std::fs::Permissions::from_mode(mode);
+        std::fs::set_permissions(repo.path().join(path), permissions).unwrap();
+    };
+    repo.write("lib/x.txt", lines("x", 4));
+    mode("lib/x.txt", 0o755);
+    repo.write("README", lines("r", 2));
+    repo.commit("alice", t(0), "Import");
+    repo.git(&["checkout", "-q", "-b", "vendor"]);
+    repo.git(&["mv", "lib/x.txt", "x.txt"]);
+    repo.commit("bob", t(1), "bob moves x");
+    mode("x.txt", 0o644);
+    repo.commit("carol", t(2), "carol makes x plain");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.write("README", lines("r", 3));
+    repo.commit("alice", t(3), "alice on main");
+    // The merge keeps x at lib/x.txt with the vendor branch's mode: a version no parent has
+    // at that path under that mode, and the same blob as the first parent's.
+    run_merge_keeping(&repo, "vendor", "lib/x.txt", "x.txt");
+    assert_eq!(
+        repo.git(&["ls-tree", "HEAD", "lib/x.txt"])
+            .split(' ')
+            .next(),
+        Some("100644")
+    );
+    assert_eq!(
+        repo.git(&["ls-tree", "HEAD^", "lib/x.txt"])
+            .split(' ')
+            .next(),
+        Some("100755")
+    );
+    assert_eq!(blamed_lines_of(&repo, "alice", &["lib/x.txt"]), (4, 4));
+    repo.write("lib/x.txt", lines("x", 4) + "dave5\n");
+    let last = repo.commit("dave", t(5), "dave after the merge");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = mined.rows.iter().find(|r| r.commit_id == last).unwrap();
+    assert_eq!(
+        (row.signals.ndev, row.signals.nuc),
+        (1.0, 1.0),
+        "alice's Import only: bob and carol changed x on the other parent's side"
+    );
+    assert_eq!(row.signals.age, (t(5) - t(0)) as f64);
+}
+
+/// Merge `branch` into the current branch by mike at t(4), its `theirs` file kept at `ours`.
+fn run_merge_keeping(repo: &TestRepo, branch: &str, ours: &str, theirs: &str) {
+    let (user, email) = ("user.name=mike", "user.email=mike@example.com");
+    repo.git(&[
+        "-c",
+        user,
+        "-c",
+        email,
+        "merge",
+        "-q",
+        "--no-ff",
+        "--no-commit",
+        branch,
+    ]);
+    if let Some(folder) = Path::new(ours).parent() {
+        std::fs::create_dir_all(repo.path().join(folder)).unwrap();
+    }
+    repo.git(&["mv", "-f", theirs, ours]);
+    repo.commit_staged("mike", t(4), &format!("Merge {branch}"), &[]);
+}
+
 /// A call rewritten around one line that stays, in a file whose long tail is full of blank
 /// lines: `git diff` shows the line removed and added again, `git blame` (whose diffs leave
 /// out the common tail) keeps it. The head of the file before and after, then the tail.

@@ -375,7 +375,7 @@ fn history_index_is_reused_and_extended() {
     let repo = authors_across_years();
     let first = mine(&repo, "main", "feature");
     assert_eq!(first.indexed_now, 4, "every commit of main, once");
-    assert!(repo.path().join(".git/riskgate/history-v11.idx").exists());
+    assert!(repo.path().join(".git/riskgate/history-v12.idx").exists());
     let again = mine(&repo, "main", "feature");
     assert_eq!(again.indexed_now, 0, "the saved index is complete");
     repo.git(&["checkout", "-q", "main"]);

@@ -20,8 +20,10 @@ use super::identity::{committed_mailmap, Identities};
 /// index is opened, since nothing reads them again. (v7: a checksum follows the index; v8: the
 /// parents left out are kept; v9: whether the clone was partial; v10: renames found among up
 /// to 7,000 files of a commit, where v9's were among git's default 1,000; v11: without git,
-/// libgit2 compares every pair of files as git does, where it stopped at the 201st.)
-const FORMAT: u32 = 11;
+/// libgit2 compares every pair of files as git does, where it stopped at the 201st; v12: a
+/// merge that changes only a file's mode resolves nothing, and without git files of identical
+/// content are paired past the limit of pairs.)
+const FORMAT: u32 = 12;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
