@@ -95,22 +95,27 @@ impl CommittedAttributes {
         let handle = Repository::open_bare(git_dir)?;
         let mut index = git2::Index::new()?;
         for (path, id) in &self.files {
-            index.add(&git2::IndexEntry {
-                ctime: git2::IndexTime::new(0, 0),
-                mtime: git2::IndexTime::new(0, 0),
-                dev: 0,
-                ino: 0,
-                mode: 0o100644,
-                uid: 0,
-                gid: 0,
-                file_size: 0,
-                id: *id,
-                flags: 0,
-                flags_extended: 0,
-                path: path.as_bytes().to_vec(),
-            })?;
+            index.add(&regular_file_entry(path.as_bytes(), *id))?;
         }
         handle.set_index(&mut index)?;
         Ok(handle)
+    }
+}
+
+/// The entry of an in-memory index for the regular file `path` whose blob is `id`.
+pub(super) fn regular_file_entry(path: &[u8], id: git2::Oid) -> git2::IndexEntry {
+    git2::IndexEntry {
+        ctime: git2::IndexTime::new(0, 0),
+        mtime: git2::IndexTime::new(0, 0),
+        dev: 0,
+        ino: 0,
+        mode: 0o100644,
+        uid: 0,
+        gid: 0,
+        file_size: 0,
+        id,
+        flags: 0,
+        flags_extended: 0,
+        path: path.to_vec(),
     }
 }

@@ -265,22 +265,9 @@ mod tests {
     fn tree_of<'r>(repo: &'r Repository, files: &[(&str, String)]) -> git2::Tree<'r> {
         let mut index = git2::Index::new().unwrap();
         for (path, body) in files {
-            index
-                .add(&git2::IndexEntry {
-                    ctime: git2::IndexTime::new(0, 0),
-                    mtime: git2::IndexTime::new(0, 0),
-                    dev: 0,
-                    ino: 0,
-                    mode: 0o100644,
-                    uid: 0,
-                    gid: 0,
-                    file_size: body.len() as u32,
-                    id: repo.blob(body.as_bytes()).unwrap(),
-                    flags: 0,
-                    flags_extended: 0,
-                    path: path.as_bytes().to_vec(),
-                })
-                .unwrap();
+            let id = repo.blob(body.as_bytes()).unwrap();
+            let entry = super::super::attributes::regular_file_entry(path.as_bytes(), id);
+            index.add(&entry).unwrap();
         }
         repo.find_tree(index.write_tree_to(repo).unwrap()).unwrap()
     }

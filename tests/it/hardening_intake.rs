@@ -102,6 +102,14 @@ impl GitSpy {
         std::env::join_paths(dirs).unwrap().into_string().unwrap()
     }
 
+    /// The process id a call wrote to the file `name` of its folder, if one did.
+    fn recorded_pid(&self, name: &str) -> Option<u32> {
+        self.calls()
+            .iter()
+            .find_map(|c| std::fs::read_to_string(c.dir.join(name)).ok())
+            .map(|pid| pid.trim().parse().unwrap())
+    }
+
     fn calls(&self) -> Vec<GitCall> {
         let mut calls = Vec::new();
         for entry in std::fs::read_dir(self.dir.path().join("calls")).unwrap() {
@@ -513,14 +521,9 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
         "queued again for a later attempt"
     );
     assert!(job.run_after > job.updated_at, "retried later, not at once");
-    let helper: u32 = spy
-        .calls()
-        .iter()
-        .find_map(|c| std::fs::read_to_string(c.dir.join("helper.pid")).ok())
-        .expect("the stalled git started its helper")
-        .trim()
-        .parse()
-        .unwrap();
+    let helper = spy
+        .recorded_pid("helper.pid")
+        .expect("the stalled git started its helper");
     wait_for(
         "git's helper to be killed too",
         Duration::from_secs(10),
@@ -599,14 +602,9 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
     let done = completions(&gh).await;
     assert_eq!(done[0]["conclusion"], "neutral", "{}", done[0]);
     assert_eq!(done[0]["output"]["title"], "riskgate: not scored in time");
-    let stalled: u32 = spy
-        .calls()
-        .iter()
-        .find_map(|c| std::fs::read_to_string(c.dir.join("stalled.pid")).ok())
-        .expect("the walk asked git for renames")
-        .trim()
-        .parse()
-        .unwrap();
+    let stalled = spy
+        .recorded_pid("stalled.pid")
+        .expect("the walk asked git for renames");
     wait_for(
         "the walk's git to be killed at the deadline",
         Duration::from_secs(10),
