@@ -10,7 +10,6 @@ use super::libgit2_renames::diff_with_renames;
 use super::line_diff::{whole_file, LineDiffs};
 use super::objects::{CachedBlob, ObjectCache};
 use super::MiningError;
-use crate::features::git_path;
 use crate::features::{ChangeKind, FileChange, FileKind};
 
 /// The squashed diff of the change, renames followed, one entry per file.
@@ -94,8 +93,7 @@ pub(super) fn diff_change_cached(
             Delta::Renamed => ChangeKind::Renamed,
             _ => ChangeKind::Other,
         };
-        let old_path = delta.old_path.as_deref().map(git_path::from_bytes);
-        let new_path = delta.new_path.as_deref().map(git_path::from_bytes);
+        let (old_path, new_path) = (delta.old_name(), delta.new_name());
         let path = match change {
             ChangeKind::Deleted => old_path.clone().or(new_path.clone()),
             _ => new_path.clone().or(old_path.clone()),

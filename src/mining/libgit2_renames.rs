@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use git2::{Delta, DiffFindOptions, DiffOptions, FileMode, Oid, Repository};
 
 use super::renames::CHANGE_RENAME_LIMIT;
+use crate::features::git_path;
 
 /// Most pairs of a deleted and an added file compared for similarity, as git's `-l`: 7,000
 /// squared. libgit2 compares by content a few times slower than git.
@@ -35,6 +36,16 @@ impl FoundFile {
             old: (old.id(), old.mode()),
             new: (new.id(), new.mode()),
         }
+    }
+
+    /// The old path as riskgate names paths ([`git_path`]).
+    pub fn old_name(&self) -> Option<String> {
+        self.old_path.as_deref().map(git_path::from_bytes)
+    }
+
+    /// The new path as riskgate names paths ([`git_path`]).
+    pub fn new_name(&self) -> Option<String> {
+        self.new_path.as_deref().map(git_path::from_bytes)
     }
 
     /// The path libgit2 orders a diff's files by: the new one of an added or renamed file.

@@ -396,11 +396,10 @@ pub(crate) fn renames_by_libgit2(
         &repo.find_tree(new)?,
         &mut git2::DiffOptions::new(),
     )?;
-    let path = |p: Option<Vec<u8>>| p.as_deref().map(git_path::from_bytes);
     Ok(found
-        .into_iter()
+        .iter()
         .filter(|f| f.status == git2::Delta::Renamed)
-        .filter_map(|f| Some((path(f.old_path)?, path(f.new_path)?)))
+        .filter_map(|f| Some((f.old_name()?, f.new_name()?)))
         .collect())
 }
 

@@ -18,7 +18,7 @@ use wiremock::MockServer;
 use crate::harness::{
     bytes, completions, deliver, deliver_accepted, fake_github, fixture, metric, origin,
     origin_after, pull_request_payload, rerun_payload, spawn_serve, start_app_with,
-    start_server_with, wait_for, Running, TestApp, LONG, NAME, OWNER, SECRET,
+    start_server_with, wait_for, Origin, Running, Server, TestApp, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::{database, day, riskgate, Database, Db, TestRepo};
 use riskgate::store::{JobStatus, JOB_RECORD_INSTALLATION, JOB_SCORE_PULL_REQUEST};
@@ -465,6 +465,29 @@ fn process_gone(pid: u32) -> bool {
     }
 }
 
+/// `riskgate serve` with one worker, fetching from `origin` through `spy`'s git, with the time
+/// `limit` (a setting and its value) a test stalls git past.
+fn serve_one_worker(
+    database: &Database,
+    github: &str,
+    data: &Path,
+    origin: &Origin,
+    spy: &GitSpy,
+    limit: (&str, &str),
+) -> Server {
+    start_server_with(
+        database,
+        github,
+        data,
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            limit,
+            ("RISKGATE_WORKERS", "1"),
+        ],
+    )
+}
+
 /// A git that stalls (and a helper it started) is killed at the deadline; the job records why
 /// and is retried later, and the worker goes on to other work.
 #[tokio::test(flavor = "multi_thread")]
@@ -478,17 +501,8 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
          echo $! > \"$out/helper.pid\"\n\
          wait",
     );
-    let server = start_server_with(
-        &database,
-        &gh.uri(),
-        data.path(),
-        &[
-            ("RISKGATE_GIT_URL", &origin.git_url()),
-            ("PATH", &spy.path_env()),
-            ("RISKGATE_GIT_TIMEOUT_SECS", "1"),
-            ("RISKGATE_WORKERS", "1"),
-        ],
-    );
+    let limit = ("RISKGATE_GIT_TIMEOUT_SECS", "1");
+    let server = serve_one_worker(&database, &gh.uri(), data.path(), &origin, &spy, limit);
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     deliver_accepted(&server, "pull_request", "s-1", &opened).await;
     let store = riskgate::store::Store::connect(&database.url)
@@ -582,17 +596,8 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
          exec '{}' \"$@\"",
         real_git().display()
     ));
-    let server = start_server_with(
-        &database,
-        &gh.uri(),
-        data.path(),
-        &[
-            ("RISKGATE_GIT_URL", &origin.git_url()),
-            ("PATH", &spy.path_env()),
-            ("RISKGATE_SCORE_TIMEOUT_SECS", "3"),
-            ("RISKGATE_WORKERS", "1"),
-        ],
-    );
+    let limit = ("RISKGATE_SCORE_TIMEOUT_SECS", "3");
+    let server = serve_one_worker(&database, &gh.uri(), data.path(), &origin, &spy, limit);
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     deliver_accepted(&server, "pull_request", "w-opened", &opened).await;
     wait_for("the check to complete", LONG, || async {

@@ -6,7 +6,6 @@ use std::io::IsTerminal;
 
 use git2::{Delta, DiffOptions, Oid, Repository, Sort};
 
-use crate::features::git_path;
 use crate::mining::libgit2_renames::diff_with_renames;
 use crate::mining::tree_diff::{merge_files_but_renames, parents_lacking};
 use crate::mining::{CommitPaths, MergeFiles, RenameSource};
@@ -322,8 +321,7 @@ fn paths_by_libgit2(
     let found = diff_with_renames(repo, parent.as_ref(), &repo.find_tree(tree)?, &mut opts)?;
     let mut paths = CommitPaths::default();
     for file in found {
-        let new_path = file.new_path.as_deref().map(git_path::from_bytes);
-        let old_path = file.old_path.as_deref().map(git_path::from_bytes);
+        let (old_path, new_path) = (file.old_name(), file.new_name());
         match file.status {
             Delta::Renamed => {
                 if let (Some(old), Some(new)) = (old_path, new_path) {
