@@ -354,6 +354,8 @@ impl BlameTally {
     }
 }
 
+type TouchSet = HashSet<u32, foldhash::fast::RandomState>;
+
 /// Compute every signal of a change.
 pub fn compute(
     snapshot: &Snapshot,
@@ -368,9 +370,12 @@ pub fn compute(
     let lt: u64 = files.iter().map(|f| f.lines_before).sum();
     let modified: Vec<u64> = files.iter().map(|f| f.added + f.deleted).collect();
 
-    let mut devs = HashSet::new();
-    let mut commits = HashSet::new();
-    let mut author_commits_on_files = HashSet::new();
+    // A busy file's history holds tens of thousands of touches, read again for every change
+    // to it: a fast hash and room reserved up front keep that pass cheap.
+    let touches: usize = snapshot.file_history.iter().map(Vec::len).sum();
+    let mut devs: TouchSet = HashSet::with_hasher(Default::default());
+    let mut commits: TouchSet = HashSet::with_capacity_and_hasher(touches, Default::default());
+    let mut author_commits_on_files: TouchSet = HashSet::with_hasher(Default::default());
     let mut ages = Vec::new();
     let mut files_new_to_author = Vec::new();
     for (file, history) in files.iter().zip(&snapshot.file_history) {

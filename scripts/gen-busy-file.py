@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Generate a history in which every commit changes the same file: the shape of a repository
+where a bot records a status or a version in one file, and the worst case for the history
+signals, which read all of a file's earlier commits for each change to it.
+
+    python3 scripts/gen-busy-file.py DIR [--commits 25000] [--authors 7]
+
+creates a non-bare repository at DIR whose `main` has --commits linear commits, each replacing
+the one line of `busy.txt`, authors taking turns, a minute apart. Standard library only.
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+START = 1600000000
+
+
+def stream(commits: int, authors: int):
+    for i in range(commits):
+        data = f"line {i}\n".encode()
+        yield b"blob\nmark :%d\ndata %d\n%s\n" % (2 * i + 1, len(data), data)
+        when = START + i * 60
+        msg = b"change %d" % i
+        yield (b"commit refs/heads/main\nmark :%d\nauthor a%d <a%d@example.com> %d +0000\n"
+               b"committer a <a@example.com> %d +0000\ndata %d\n%s\n"
+               % (2 * i + 2, i % authors, i % authors, when, when, len(msg), msg))
+        if i:
+            yield b"from :%d\n" % (2 * i)
+        yield b"M 100644 :%d busy.txt\n\n" % (2 * i + 1)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("dir")
+    ap.add_argument("--commits", type=int, default=25000)
+    ap.add_argument("--authors", type=int, default=7)
+    args = ap.parse_args()
+    if args.commits < 1 or args.authors < 1:
+        sys.exit("gen-busy-file: --commits and --authors must be positive")
+    if os.path.exists(args.dir):
+        sys.exit(f"gen-busy-file: {args.dir} exists")
+    subprocess.run(["git", "init", "-q", "-b", "main", args.dir], check=True)
+    fast_import = subprocess.Popen(["git", "-C", args.dir, "fast-import", "--quiet"],
+                                   stdin=subprocess.PIPE)
+    for chunk in stream(args.commits, args.authors):
+        fast_import.stdin.write(chunk)
+    fast_import.stdin.close()
+    if fast_import.wait() != 0:
+        sys.exit("gen-busy-file: git fast-import failed")
+    subprocess.run(["git", "-C", args.dir, "checkout", "-q", "main"], check=True)
+
+
+if __name__ == "__main__":
+    main()
