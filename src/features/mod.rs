@@ -79,6 +79,35 @@ pub struct Touch {
     pub time: i64,
 }
 
+/// The earlier commits that touched the files of a change, renames followed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FileHistory {
+    /// Parallel to the change's files: each file's earlier commits.
+    PerFile(Vec<Vec<Touch>>),
+    /// Only the file at `file` has earlier commits, summed up rather than listed: a walk of
+    /// the whole history keeps such sums as it goes, where a file changed by every commit would
+    /// otherwise be listed whole again for each change to it.
+    OneFile { file: usize, sum: HistorySum },
+}
+
+impl Default for FileHistory {
+    fn default() -> FileHistory {
+        FileHistory::PerFile(Vec::new())
+    }
+}
+
+/// One file's earlier commits, summed up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistorySum {
+    pub commits: u64,
+    /// Their distinct authors.
+    pub authors: u64,
+    /// Those of them made by the change's author.
+    pub author_commits: u64,
+    /// The latest author time among them, unix seconds.
+    pub last_time: i64,
+}
+
 /// One earlier commit of the change's author (reachable from base).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuthorCommit {
@@ -177,8 +206,8 @@ pub struct Snapshot {
     pub author: Option<u32>,
     /// When the change was made (author time of its head), unix seconds.
     pub change_time: i64,
-    /// Parallel to `files`: the earlier commits that touched each file, renames followed.
-    pub file_history: Vec<Vec<Touch>>,
+    /// The earlier commits that touched each file, renames followed.
+    pub file_history: FileHistory,
     /// The author's earlier commits, or EXP, REXP and SEXP already counted from them.
     pub author_experience: AuthorExperience,
     /// Directories of the change's files in which the author made earlier commits
@@ -356,6 +385,88 @@ impl BlameTally {
 
 type TouchSet = HashSet<u32, foldhash::fast::RandomState>;
 
+/// What the history signals read of the change's files' earlier commits.
+struct HistoryNumbers {
+    /// Distinct earlier commits and authors over all the files, and those commits made by the
+    /// change's author.
+    commits: u64,
+    authors: u64,
+    author_commits: u64,
+    /// Of each file with history: the time since its last change, in seconds.
+    ages: Vec<f64>,
+    /// The files with history of which the author changed none.
+    files_new_to_author: Vec<String>,
+    /// Parallel to the change's files.
+    has_history: Vec<bool>,
+}
+
+fn history_numbers(snapshot: &Snapshot) -> HistoryNumbers {
+    let files = &snapshot.files;
+    let age_since = |last: i64| snapshot.change_time.saturating_sub(last).max(0) as f64;
+    match &snapshot.file_history {
+        FileHistory::OneFile { file, sum } => {
+            let has_history: Vec<bool> = (0..files.len())
+                .map(|i| i == *file && sum.commits > 0)
+                .collect();
+            let with_history = has_history.iter().any(|&has| has);
+            HistoryNumbers {
+                commits: sum.commits,
+                authors: sum.authors,
+                author_commits: sum.author_commits,
+                ages: if with_history {
+                    vec![age_since(sum.last_time)]
+                } else {
+                    Vec::new()
+                },
+                files_new_to_author: if with_history && sum.author_commits == 0 {
+                    vec![files[*file].path.clone()]
+                } else {
+                    Vec::new()
+                },
+                has_history,
+            }
+        }
+        FileHistory::PerFile(histories) => {
+            // A busy file's history holds tens of thousands of touches: a fast hash and room
+            // reserved up front keep this pass cheap.
+            let touches: usize = histories.iter().map(Vec::len).sum();
+            let mut devs: TouchSet = HashSet::with_hasher(Default::default());
+            let mut commits: TouchSet =
+                HashSet::with_capacity_and_hasher(touches, Default::default());
+            let mut author_commits: TouchSet = HashSet::with_hasher(Default::default());
+            let mut ages = Vec::new();
+            let mut files_new_to_author = Vec::new();
+            let mut has_history = vec![false; files.len()];
+            for (i, (file, history)) in files.iter().zip(histories).enumerate() {
+                if history.is_empty() {
+                    continue;
+                }
+                has_history[i] = true;
+                for t in history {
+                    devs.insert(t.author);
+                    commits.insert(t.commit);
+                    if Some(t.author) == snapshot.author {
+                        author_commits.insert(t.commit);
+                    }
+                }
+                let last = history.iter().map(|t| t.time).max();
+                ages.push(age_since(last.unwrap_or(snapshot.change_time)));
+                if !history.iter().any(|t| Some(t.author) == snapshot.author) {
+                    files_new_to_author.push(file.path.clone());
+                }
+            }
+            HistoryNumbers {
+                commits: commits.len() as u64,
+                authors: devs.len() as u64,
+                author_commits: author_commits.len() as u64,
+                ages,
+                files_new_to_author,
+                has_history,
+            }
+        }
+    }
+}
+
 /// Compute every signal of a change.
 pub fn compute(
     snapshot: &Snapshot,
@@ -370,39 +481,11 @@ pub fn compute(
     let lt: u64 = files.iter().map(|f| f.lines_before).sum();
     let modified: Vec<u64> = files.iter().map(|f| f.added + f.deleted).collect();
 
-    // A busy file's history holds tens of thousands of touches, read again for every change
-    // to it: a fast hash and room reserved up front keep that pass cheap.
-    let touches: usize = snapshot.file_history.iter().map(Vec::len).sum();
-    let mut devs: TouchSet = HashSet::with_hasher(Default::default());
-    let mut commits: TouchSet = HashSet::with_capacity_and_hasher(touches, Default::default());
-    let mut author_commits_on_files: TouchSet = HashSet::with_hasher(Default::default());
-    let mut ages = Vec::new();
-    let mut files_new_to_author = Vec::new();
-    for (file, history) in files.iter().zip(&snapshot.file_history) {
-        if history.is_empty() {
-            continue;
-        }
-        for t in history {
-            devs.insert(t.author);
-            commits.insert(t.commit);
-            if Some(t.author) == snapshot.author {
-                author_commits_on_files.insert(t.commit);
-            }
-        }
-        let last = history
-            .iter()
-            .map(|t| t.time)
-            .max()
-            .unwrap_or(snapshot.change_time);
-        ages.push(snapshot.change_time.saturating_sub(last).max(0) as f64);
-        if !history.iter().any(|t| Some(t.author) == snapshot.author) {
-            files_new_to_author.push(file.path.clone());
-        }
-    }
-    let age = if ages.is_empty() {
+    let history = history_numbers(snapshot);
+    let age = if history.ages.is_empty() {
         0.0
     } else {
-        ages.iter().sum::<f64>() / ages.len() as f64
+        history.ages.iter().sum::<f64>() / history.ages.len() as f64
     };
 
     let experience = match &snapshot.author_experience {
@@ -412,10 +495,10 @@ pub fn compute(
         AuthorExperience::Counted(counted) => *counted,
     };
 
-    let author_commit_share = if commits.is_empty() {
+    let author_commit_share = if history.commits == 0 {
         None
     } else {
-        Some(author_commits_on_files.len() as f64 / commits.len() as f64)
+        Some(history.author_commits as f64 / history.commits as f64)
     };
     let author_blame_share = snapshot
         .blame
@@ -425,8 +508,8 @@ pub fn compute(
     // A directory is new to the author when it had history before but none of it is theirs.
     let dirs_with_history: BTreeSet<&str> = files
         .iter()
-        .zip(&snapshot.file_history)
-        .filter(|(_, h)| !h.is_empty())
+        .zip(&history.has_history)
+        .filter(|(_, &has)| has)
         .map(|(f, _)| directory(f.base_path()))
         .collect();
     let dirs_new_to_author: Vec<String> = dirs_with_history
@@ -445,15 +528,15 @@ pub fn compute(
         ld: ld as f64,
         lt: lt as f64,
         fix: if fix { 1.0 } else { 0.0 },
-        ndev: devs.len() as f64,
+        ndev: history.authors as f64,
         age,
-        nuc: commits.len() as f64,
+        nuc: history.commits as f64,
         exp: experience.exp,
         rexp: experience.rexp,
         sexp: experience.sexp,
         author_commit_share,
         author_blame_share,
-        files_new_to_author: files_new_to_author.len() as f64,
+        files_new_to_author: history.files_new_to_author.len() as f64,
         sensitive_files: sensitive_hits.len() as f64,
         coverage_delta: coverage.as_ref().and_then(|c| c.delta_points),
         patch_coverage: coverage.as_ref().and_then(|c| c.patch_percent),
@@ -463,7 +546,7 @@ pub fn compute(
         subsystems: subsystems.iter().map(|s| s.to_string()).collect(),
         directories: directories.iter().map(|s| s.to_string()).collect(),
         dirs_new_to_author,
-        files_new_to_author,
+        files_new_to_author: history.files_new_to_author,
         sensitive: sensitive_hits,
         coverage,
         empty: files.is_empty(),
@@ -546,6 +629,74 @@ mod tests {
         assert_eq!(directory("README.md"), "");
     }
 
+    /// A file's earlier commits summed up give the signals their list gives, with or without
+    /// the author among them, and a file with none is no file with history.
+    #[test]
+    fn a_summed_history_gives_what_its_list_gives() {
+        let day = 86_400;
+        let now = 1_000 * day;
+        let touch = |commit, author, days_ago| Touch {
+            commit,
+            author,
+            time: now - days_ago * day,
+        };
+        let listed = vec![
+            touch(1, 7, 30),
+            touch(2, 8, 12),
+            touch(3, 8, 5),
+            touch(4, 9, 20),
+        ];
+        let files = vec![text("docs/a.md", 1, 0, 3), text("src/b.rs", 4, 2, 10)];
+        for author in [Some(7), Some(8), Some(1), None] {
+            let snapshot = |file_history| Snapshot {
+                files: files.clone(),
+                author,
+                change_time: now,
+                file_history,
+                ..Snapshot::default()
+            };
+            let as_list = snapshot(FileHistory::PerFile(vec![Vec::new(), listed.clone()]));
+            let as_sum = snapshot(FileHistory::OneFile {
+                file: 1,
+                sum: HistorySum {
+                    commits: 4,
+                    authors: 3,
+                    author_commits: listed.iter().filter(|t| Some(t.author) == author).count()
+                        as u64,
+                    last_time: now - 5 * day,
+                },
+            });
+            let (want, want_context) = compute(&as_list, vec![], None);
+            let (got, got_context) = compute(&as_sum, vec![], None);
+            assert_eq!(got.to_map(), want.to_map(), "author {author:?}");
+            assert_eq!(
+                got_context.files_new_to_author,
+                want_context.files_new_to_author
+            );
+            assert_eq!(
+                got_context.dirs_new_to_author,
+                want_context.dirs_new_to_author
+            );
+        }
+        let none = Snapshot {
+            files,
+            file_history: FileHistory::OneFile {
+                file: 1,
+                sum: HistorySum {
+                    commits: 0,
+                    authors: 0,
+                    author_commits: 0,
+                    last_time: 0,
+                },
+            },
+            ..Snapshot::default()
+        };
+        let (signals, context) = compute(&none, vec![], None);
+        assert_eq!((signals.nuc, signals.age), (0.0, 0.0));
+        assert_eq!(signals.author_commit_share, None);
+        assert!(context.files_new_to_author.is_empty() && context.dirs_new_to_author.is_empty());
+    }
+
     #[test]
     fn history_signals_by_hand() {
         let day = 86_400;
@@ -556,7 +707,7 @@ mod tests {
             author_name: "carol".into(),
             author: Some(7),
             change_time: now,
-            file_history: vec![
+            file_history: FileHistory::PerFile(vec![
                 vec![
                     Touch {
                         commit: 1,
@@ -581,7 +732,7 @@ mod tests {
                         time: now - 2 * day,
                     },
                 ],
-            ],
+            ]),
             author_experience: AuthorExperience::Commits(vec![
                 AuthorCommit {
                     time: now - 10 * day,
@@ -653,11 +804,11 @@ mod tests {
         );
         let earlier = |time| Snapshot {
             files: vec![text("a.rs", 1, 0, 1)],
-            file_history: vec![vec![Touch {
+            file_history: FileHistory::PerFile(vec![vec![Touch {
                 commit: 1,
                 author: 1,
                 time,
-            }]],
+            }]]),
             change_time: i64::MIN,
             ..Snapshot::default()
         };

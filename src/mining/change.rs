@@ -16,7 +16,8 @@ use super::{
     UnreadableCommits,
 };
 use crate::features::{
-    directory, git_path, subsystem, AuthorCommit, AuthorExperience, FileChange, FileKind, Snapshot,
+    directory, git_path, subsystem, AuthorCommit, AuthorExperience, FileChange, FileHistory,
+    FileKind, Snapshot,
 };
 
 /// The change to mine: `None` picks the defaults (HEAD; merge-base with the default branch).
@@ -138,10 +139,12 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         .iter()
         .map(|f| index.file_history(f.base_path(), &history))
         .collect();
-    let file_history = file_history_ids
-        .iter()
-        .map(|ids| index.touches(ids))
-        .collect();
+    let file_history = FileHistory::PerFile(
+        file_history_ids
+            .iter()
+            .map(|ids| index.touches(ids))
+            .collect(),
+    );
     let (author_commits, author_known_dirs) = match author {
         Some(a) => author_history(&index, &history, a, &files),
         None => (Vec::new(), BTreeSet::new()),

@@ -211,6 +211,98 @@ fn rows_by_hand() {
     assert_eq!(s.age, 375.0 * 86_400.0);
 }
 
+/// The walk keeps a running sum of each file's earlier commits and reads it when all of them
+/// are history of the change: along one line of history, and across branches merged since. It
+/// lists them where a branch not yet merged changed the file, where two touched files may share
+/// commits, where a rename leads into the file, and past the branches it follows. Every way
+/// gives what `score` gives, and the counts made by hand.
+#[test]
+fn a_files_history_summed_along_the_walk_gives_what_listing_it_gives() {
+    let repo = TestRepo::new();
+    let at = |step: i64| day(2022, 1, 1) + step * 3_600;
+    let mut f = TestRepo::lines("f", 40);
+    repo.write("f.txt", &f);
+    repo.write("g.txt", TestRepo::lines("g", 5));
+    repo.commit("alice", at(0), "Import");
+    f.push_str("grown\n");
+    repo.write("f.txt", &f);
+    let grow = repo.commit("bob", at(1), "Grow f");
+    repo.git(&["checkout", "-q", "-b", "side"]);
+    repo.write("f.txt", format!("side\n{f}"));
+    let side = repo.commit("carol", at(2), "Side edit");
+    repo.git(&["checkout", "-q", "main"]);
+    f.push_str("main\n");
+    repo.write("f.txt", &f);
+    // The side branch's edit is not history of this one.
+    let beside = repo.commit("dave", at(3), "Main edit");
+    repo.merge("alice", at(4), "side");
+    f = std::fs::read_to_string(repo.path().join("f.txt")).unwrap();
+    f.push_str("after\n");
+    repo.write("f.txt", &f);
+    // Two lines of history, both merged.
+    let after_merge = repo.commit("alice", at(5), "After the merge");
+    f.push_str("both\n");
+    repo.write("f.txt", &f);
+    repo.write("g.txt", TestRepo::lines("g", 6));
+    let both = repo.commit("bob", at(6), "Both files");
+    repo.git(&["mv", "f.txt", "h.txt"]);
+    f.push_str("moved\n");
+    repo.write("h.txt", &f);
+    let moved = repo.commit("carol", at(7), "Move f to h");
+    f.push_str("renamed\n");
+    repo.write("h.txt", &f);
+    let after_move = repo.commit("dave", at(8), "Edit h");
+    // More branches than the sum follows, each changing its own line of one file.
+    let busy: Vec<String> = (1..=120).map(|i| format!("b{i}\n")).collect();
+    repo.write("busy.txt", busy.concat());
+    repo.commit("alice", at(9), "Add busy");
+    let branches: Vec<String> = (0..33).map(|k| format!("b{k}")).collect();
+    for (k, branch) in branches.iter().enumerate() {
+        repo.git(&["checkout", "-q", "-b", branch, "main"]);
+        let mut lines = busy.clone();
+        lines[3 * k + 1] = format!("{branch} changed\n");
+        repo.write("busy.txt", lines.concat());
+        let author = ["bob", "carol", "dave"][k % 3];
+        repo.commit(author, at(10 + k as i64), &format!("Change {branch}"));
+    }
+    repo.git(&["checkout", "-q", "main"]);
+    for branch in &branches {
+        repo.merge("alice", at(50), branch);
+    }
+    let mut after_branches = std::fs::read_to_string(repo.path().join("busy.txt")).unwrap();
+    after_branches.push_str("last\n");
+    repo.write("busy.txt", &after_branches);
+    let past_branches = repo.commit("erin", at(51), "After the branches");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let rows = by_id(&mined);
+    // (commit, nuc, ndev, author's share of those commits, files new to the author)
+    let by_hand = [
+        (&grow, 1.0, 1.0, Some(0.0), 1.0),
+        (&side, 2.0, 2.0, Some(0.0), 1.0),
+        (&beside, 2.0, 2.0, Some(0.0), 1.0),
+        (&after_merge, 4.0, 4.0, Some(0.25), 0.0),
+        (&both, 5.0, 4.0, Some(0.2), 1.0),
+        (&moved, 6.0, 4.0, Some(1.0 / 6.0), 0.0),
+        (&after_move, 7.0, 4.0, Some(1.0 / 7.0), 0.0),
+        (&past_branches, 34.0, 4.0, Some(0.0), 1.0),
+    ];
+    for (sha, nuc, ndev, share, new_to_author) in by_hand {
+        let signals = &rows[sha.as_str()].signals;
+        assert_eq!(
+            (signals.nuc, signals.ndev, signals.files_new_to_author),
+            (nuc, ndev, new_to_author),
+            "{sha}"
+        );
+        let got = signals.author_commit_share;
+        assert!(
+            got.zip(share).is_some_and(|(g, w)| (g - w).abs() < 1e-12),
+            "{sha}: author_commit_share {got:?}, by hand {share:?}"
+        );
+    }
+}
+
 fn generated(dir: &Path, commits: u32) {
     gen_history(
         dir,

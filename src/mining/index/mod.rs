@@ -591,6 +591,20 @@ impl HistoryIndex {
         out
     }
 
+    /// The name `path` has had in all of `history`, when no rename into it is history: all
+    /// the file's commits are then those of [`HistoryIndex::touches_under`] that `history` sees.
+    pub fn only_name(&self, path: &str, history: &impl Lineage) -> Option<u32> {
+        match self.names(path, history).as_slice() {
+            [(p, None)] => Some(*p),
+            _ => None,
+        }
+    }
+
+    /// Every commit indexed so far that touched a file under the name `p`, oldest first.
+    pub fn touches_under(&self, p: u32) -> &[u32] {
+        &self.touches[p as usize]
+    }
+
     /// The commits (per `history`) that touched the file at `path`, renames followed back to
     /// earlier names, oldest first.
     pub fn file_history(&self, path: &str, history: &impl Lineage) -> Vec<u32> {

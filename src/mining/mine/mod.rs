@@ -24,6 +24,7 @@
 //! [`ObjectCache`]: crate::mining::ObjectCache
 
 mod experience;
+mod history_sums;
 mod labels;
 mod order;
 mod owner_source;

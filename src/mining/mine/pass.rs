@@ -8,6 +8,7 @@ use std::rc::Rc;
 use git2::{Oid, Repository};
 
 use super::experience::AuthorHistory;
+use super::history_sums::HistorySums;
 use super::labels::{szz_candidates, Labeller};
 use super::order::Plan;
 use super::owner_source::{Ctx, OwnerSource, SeenFrom};
@@ -15,8 +16,8 @@ use super::{MineOptions, MinedHistory, MinedRow};
 use crate::config::RepoConfig;
 use crate::features::sensitive::SensitivePaths;
 use crate::features::{
-    self, git_path, subsystem, AuthorExperience, BlameTally, Experience, FileChange, FileKind,
-    Snapshot, Touch,
+    self, git_path, subsystem, AuthorExperience, BlameTally, Experience, FileChange, FileHistory,
+    FileKind, HistorySum, Snapshot, Touch,
 };
 use crate::mining::ancestry::Ancestry;
 use crate::mining::identity::{absent_mailmap_warning, committed_mailmap, Identities};
@@ -45,6 +46,7 @@ pub(super) struct Pass<'r, 'p> {
     objects: ObjectCache,
     line_diffs: LineDiffs<'r>,
     owners: OwnerSource,
+    history_sums: HistorySums,
     sensitive_cache: HashMap<Option<Oid>, Rc<SensitivePaths>>,
     labeller: Labeller<'p>,
     /// The row of each commit visited so far (`u32::MAX`: none).
@@ -134,6 +136,7 @@ impl<'r, 'p> Pass<'r, 'p> {
                 replayed: ReplayCost::default(),
                 rebuilds: 0,
             },
+            history_sums: HistorySums::default(),
             sensitive_cache: HashMap::new(),
             labeller: Labeller::new(options),
             row_of: Vec::with_capacity(plan.order.len()),
@@ -247,7 +250,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         if !cut {
             self.lacking.note(v.oid, &files);
         }
-        let file_history = self.file_history(&files, parent_at);
+        let file_history = self.file_history(&files, parent_at, author);
         let old_owners = self.parent_owners(&diffed, parent_at)?;
         let blame = blame_tally(&self.index, &diffed, &old_owners, author);
         let hits = self
@@ -312,25 +315,61 @@ impl<'r, 'p> Pass<'r, 'p> {
             .collect()
     }
 
-    /// The earlier commits that touched each file, as seen from the parent.
-    fn file_history(&self, files: &[FileChange], parent_at: Option<u32>) -> Vec<Vec<Touch>> {
-        let histories: Vec<Vec<u32>> = files
+    /// The earlier commits that touched each file, as seen from the parent: summed up when
+    /// only one file has any and all of its commits are seen, else listed.
+    fn file_history(
+        &mut self,
+        files: &[FileChange],
+        parent_at: Option<u32>,
+        author: Option<u32>,
+    ) -> FileHistory {
+        let Some(at) = parent_at else {
+            return FileHistory::PerFile(vec![Vec::new(); files.len()]);
+        };
+        let seen = SeenFrom {
+            chains: &self.chains,
+            at,
+        };
+        let sums: Vec<Option<HistorySum>> = files
             .iter()
-            .map(|f| match parent_at {
-                Some(p) => self.index.file_history(
-                    f.base_path(),
-                    &SeenFrom {
-                        chains: &self.chains,
-                        at: p,
-                    },
-                ),
-                None => Vec::new(),
+            .map(|f| {
+                let p = self.index.only_name(f.base_path(), &seen)?;
+                self.history_sums
+                    .seen_from(&self.index, &self.chains, p, at, author)
             })
             .collect();
-        histories
-            .iter()
-            .map(|ids| self.index.touches(ids))
-            .collect()
+        let listed = |i: usize| {
+            self.index
+                .touches(&self.index.file_history(files[i].base_path(), &seen))
+        };
+        let mut histories: Vec<Option<Vec<Touch>>> = (0..files.len())
+            .map(|i| sums[i].is_none().then(|| listed(i)))
+            .collect();
+        let with_history: Vec<usize> = (0..files.len())
+            .filter(|&i| match (&sums[i], &histories[i]) {
+                (Some(sum), _) => sum.commits > 0,
+                (None, Some(touches)) => !touches.is_empty(),
+                (None, None) => false,
+            })
+            .collect();
+        if let [file] = with_history[..] {
+            if let Some(sum) = sums[file] {
+                return FileHistory::OneFile { file, sum };
+            }
+        }
+        // Several files have history: the commits they share are counted once, which needs
+        // the lists.
+        for &i in &with_history {
+            if histories[i].is_none() {
+                histories[i] = Some(listed(i));
+            }
+        }
+        FileHistory::PerFile(
+            histories
+                .into_iter()
+                .map(Option::unwrap_or_default)
+                .collect(),
+        )
     }
 
     /// Line owners of each touched text file in the parent.
