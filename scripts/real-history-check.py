@@ -318,22 +318,49 @@ class History:
             theirs = [next(versions).split(" ", 1)[0] for _ in self.parents[merge]]
             if blob not in theirs:
                 self.renamed_into.setdefault(new, []).append((self.pos[merge], old))
+        # A merge git cannot diff (a blob the clone lacks) gives no renames, so a file it
+        # brings in from a parent under another name may have history git cannot follow: the
+        # paths it adds to its first parent's are listed (a tree diff reads no blob).
+        self.added_by_unread_merge = {}  # path -> bit set of such merges
+        for merge in unread:
+            if len(self.parents[merge]) < 2:
+                continue
+            added = git_bytes(self.repo, "diff-tree", "-r", "-z", "--no-renames", "--name-only",
+                              "--diff-filter=A", self.parents[merge][0], merge)
+            for path in filter(None, added.split(b"\0")):
+                name = path_of(path)
+                self.added_by_unread_merge[name] = (self.added_by_unread_merge.get(name, 0)
+                                                    | 1 << self.pos[merge])
 
-    def file_history(self, path, visible):
-        """Bit set of the commits in `visible` that touched the file called `path`, renames
-        followed back: an earlier name's commits must come before the rename out of it."""
-        found, seen, pending = 0, set(), [(path, None)]
+    def names(self, path, visible):
+        """The names the file called `path` had, renames followed back, each with the commits
+        (a bit set within `visible`) in which it had that name: an earlier name's commits must
+        come before the rename out of it."""
+        seen, pending = set(), [(path, None)]
         while pending:
             name, bound = pending.pop()
             if (name, bound) in seen:
                 continue
             seen.add((name, bound))
             within = visible if bound is None else self.ancestors[bound] & ~(1 << bound)
-            found |= self.touches.get(name, 0) & within
+            yield name, within
             for at, old in self.renamed_into.get(name, []):
                 if (within >> at) & 1:
                     pending.append((old, at))
+
+    def file_history(self, path, visible):
+        """Bit set of the commits in `visible` that touched the file called `path`, renames
+        followed back."""
+        found = 0
+        for name, within in self.names(path, visible):
+            found |= self.touches.get(name, 0) & within
         return found
+
+    def added_by_a_merge_git_cannot_diff(self, path, visible):
+        """Whether a name of the file was added by a merge in `visible` that git cannot diff
+        (see `_merge_renames`): its history before that merge is unknown to git."""
+        return any(self.added_by_unread_merge.get(name, 0) & within
+                   for name, within in self.names(path, visible))
 
     def signals(self, sha):
         """The history signals of the non-merge commit `sha`, by git."""
@@ -367,7 +394,8 @@ class History:
         own = bin(earlier & self.by_author.get(author, 0)).count("1")
         return {
             # Listed without renames here, an unread commit can end a file's history early.
-            "through_unread": bool(earlier & self.unread_bits),
+            "through_unread": bool(earlier & self.unread_bits) or any(
+                self.added_by_a_merge_git_cannot_diff(f.old, visible) for f in files),
             "la": la, "ld": ld, "nf": len(files), "ns": len(subsystems),
             "nd": len({directory(f.new) for f in files}),
             "entropy": entropy, "lt": lt, "ndev": len(devs), "nuc": nuc,
