@@ -405,25 +405,23 @@ fn history_numbers(snapshot: &Snapshot) -> HistoryNumbers {
     let age_since = |last: i64| snapshot.change_time.saturating_sub(last).max(0) as f64;
     match &snapshot.file_history {
         FileHistory::OneFile { file, sum } => {
-            let has_history: Vec<bool> = (0..files.len())
-                .map(|i| i == *file && sum.commits > 0)
-                .collect();
-            let with_history = has_history.iter().any(|&has| has);
+            let summed = files.get(*file).filter(|_| sum.commits > 0);
             HistoryNumbers {
                 commits: sum.commits,
                 authors: sum.authors,
                 author_commits: sum.author_commits,
-                ages: if with_history {
-                    vec![age_since(sum.last_time)]
-                } else {
-                    Vec::new()
-                },
-                files_new_to_author: if with_history && sum.author_commits == 0 {
-                    vec![files[*file].path.clone()]
-                } else {
-                    Vec::new()
-                },
-                has_history,
+                ages: summed
+                    .map(|_| age_since(sum.last_time))
+                    .into_iter()
+                    .collect(),
+                files_new_to_author: summed
+                    .filter(|_| sum.author_commits == 0)
+                    .map(|f| f.path.clone())
+                    .into_iter()
+                    .collect(),
+                has_history: (0..files.len())
+                    .map(|i| i == *file && summed.is_some())
+                    .collect(),
             }
         }
         FileHistory::PerFile(histories) => {
