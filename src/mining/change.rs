@@ -344,28 +344,21 @@ impl ChangeCommits {
                 continue;
             }
             messages.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
-            let a = c.author();
-            let name = String::from_utf8_lossy(a.name_bytes()).into_owned();
+            let name = super::identity::author_name(&c);
             authored
-                .entry(identities.key(&a))
+                .entry(identities.key(&c))
                 .or_insert((0, name, commits))
                 .0 += 1;
         }
         // The author is whoever made most of the change's commits; ties go to head's author,
         // then to whoever committed nearest head, so that the same change always has the
         // same author.
-        let head_author = head_commit.author();
-        let head_key = identities.key(&head_author);
+        let head_key = identities.key(head_commit);
         let (author_key, author_name) = authored
             .iter()
             .max_by_key(|(k, (n, _, nearest))| (*n, **k == head_key, Reverse(*nearest)))
             .map(|(k, (_, name, _))| (k.clone(), name.clone()))
-            .unwrap_or_else(|| {
-                (
-                    head_key.clone(),
-                    String::from_utf8_lossy(head_author.name_bytes()).into_owned(),
-                )
-            });
+            .unwrap_or_else(|| (head_key.clone(), super::identity::author_name(head_commit)));
         Ok(ChangeCommits {
             commits,
             messages,

@@ -2,14 +2,22 @@
 //! repository's own `.mailmap` maps it: one person who committed under several addresses (as
 //! `git shortlog` and `git blame` show them) is one author to every signal.
 //!
+//! Both are read as git reads them, not as libgit2 does: libgit2 rejects a whole `.mailmap`
+//! for one entry that maps a commit without e-mail (`Name <name@x> old <>`), and it splits
+//! a malformed author (`A <a@x <none@none>`) at the last `<` where git splits at the first,
+//! so two people can become one.
+//!
 //! The `.mailmap` read is the one committed on the default branch (else at HEAD): not a
 //! change's own, so a pull request cannot make its author someone else by adding a line to
 //! it. It is input like any other file: past [`MAX_MAILMAP_BYTES`] it is left out, with a
 //! warning.
 
+use std::borrow::Cow;
 use std::path::Path;
 
-use git2::{Mailmap, Oid, Repository, Signature};
+use gix_actor::bstr::ByteSlice;
+
+use git2::{Commit, Oid, Repository};
 use sha2::{Digest, Sha256};
 
 use super::pack::BlobRead;
@@ -20,7 +28,7 @@ pub const MAX_MAILMAP_BYTES: usize = 1 << 20;
 /// How commit authors are told apart in one repository.
 #[derive(Default)]
 pub struct Identities {
-    mailmap: Option<Mailmap>,
+    mailmap: Option<gix_mailmap::Snapshot>,
     /// A hash of the `.mailmap` read; empty when there is none.
     fingerprint: String,
 }
@@ -97,45 +105,98 @@ pub fn committed_mailmap(repo: &Repository) -> CommittedMailmap {
 }
 
 impl Identities {
-    /// The identities a `.mailmap` of this content gives (none for an empty one).
+    /// The identities a `.mailmap` of this content gives (none for an empty one). Lines git
+    /// would skip are skipped; the rest still count.
     pub fn from_mailmap(content: &[u8]) -> Identities {
         if content.is_empty() {
             return Identities::default();
         }
-        match Mailmap::from_buffer(&String::from_utf8_lossy(content).to_lowercase()) {
-            Ok(mailmap) => Identities {
-                mailmap: Some(mailmap),
-                fingerprint: hex::encode(Sha256::digest(content)),
-            },
-            Err(e) => {
-                tracing::warn!(error = %e.message(), ".mailmap could not be read and is left out");
-                Identities::default()
-            }
+        Identities {
+            mailmap: Some(gix_mailmap::Snapshot::from_bytes(content)),
+            fingerprint: hex::encode(Sha256::digest(content)),
         }
     }
 
-    /// The author key of `sig`: its e-mail as the `.mailmap` maps it, lower-cased (the name
-    /// when there is no e-mail). git matches a `.mailmap`'s names and e-mails ignoring case
-    /// and libgit2 does not, so both sides are lower-cased before it looks.
-    pub fn key(&self, sig: &Signature<'_>) -> String {
-        let Some(mailmap) = &self.mailmap else {
-            return super::index::author_key(sig);
+    /// The author key of `commit`: its author's e-mail as the `.mailmap` maps it (names and
+    /// e-mails matched ignoring case, as git does), lower-cased; the name when there is no
+    /// e-mail.
+    pub fn key(&self, commit: &Commit<'_>) -> String {
+        let Some(author) = git_author(commit) else {
+            // No author git could read either: as libgit2 has it.
+            let sig = commit.author();
+            return author_key(sig.name_bytes(), sig.email_bytes());
         };
-        let name = String::from_utf8_lossy(sig.name_bytes()).to_lowercase();
-        let email = String::from_utf8_lossy(sig.email_bytes()).to_lowercase();
-        match Signature::new(&name, &email, &sig.when()).and_then(|s| mailmap.resolve_signature(&s))
-        {
-            Ok(mapped) if mapped.email_bytes() != email.as_bytes() => {
-                super::index::author_key(&mapped)
-            }
-            // Not mapped, or not a signature libgit2 accepts (no name): as it stands.
-            _ => super::index::author_key(sig),
+        let (name, email) = (author.name.as_bstr(), author.email.as_bstr());
+        let mapped = self.mailmap.as_ref().and_then(|mailmap| {
+            mailmap.try_resolve_ref(gix_actor::SignatureRef {
+                name,
+                email,
+                time: "",
+            })
+        });
+        match mapped {
+            Some(mapped) => author_key(mapped.name.unwrap_or(name), mapped.email.unwrap_or(email)),
+            None => author_key(name, email),
         }
     }
 
     /// Tells one `.mailmap` from another: what an index built with it records.
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
+    }
+}
+
+/// The author of a commit as git reads it.
+struct GitAuthor {
+    name: Vec<u8>,
+    email: Vec<u8>,
+}
+
+/// The author of `commit` as git reads its header: in UTF-8 when the commit declares another
+/// encoding (old commits made on Windows say `encoding cp1252`), the name up to the first
+/// `<`, the e-mail from there to the next `>`.
+fn git_author(commit: &Commit<'_>) -> Option<GitAuthor> {
+    let header = commit.raw_header_bytes();
+    let field = |key: &[u8]| {
+        header
+            .split(|&b| b == b'\n')
+            .find_map(|line| line.strip_prefix(key))
+    };
+    let line = field(b"author ")?;
+    let declared = field(b"encoding ").and_then(|label| encoding_rs::Encoding::for_label(label));
+    let line: Cow<'_, [u8]> = match declared {
+        Some(encoding) if encoding != encoding_rs::UTF_8 => {
+            // As git, the bytes as they stand when they are not of the declared encoding.
+            match encoding.decode_without_bom_handling_and_without_replacement(line) {
+                Some(text) => Cow::Owned(text.into_owned().into_bytes()),
+                None => Cow::Borrowed(line),
+            }
+        }
+        _ => Cow::Borrowed(line),
+    };
+    let author = gix_actor::IdentityRef::from_bytes(&line).ok()?;
+    Some(GitAuthor {
+        name: author.name.to_vec(),
+        email: author.email.to_vec(),
+    })
+}
+
+/// The name of `commit`'s author as git shows it (`%an`, no `.mailmap` applied).
+pub fn author_name(commit: &Commit<'_>) -> String {
+    match git_author(commit) {
+        Some(author) => String::from_utf8_lossy(&author.name).trim().to_string(),
+        None => String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+    }
+}
+
+/// An author told apart by e-mail, lower-cased, or by name where the e-mail is empty (two
+/// authors without one are not the same person).
+fn author_key(name: &[u8], email: &[u8]) -> String {
+    let email = String::from_utf8_lossy(email).trim().to_lowercase();
+    if email.is_empty() {
+        String::from_utf8_lossy(name).trim().to_string()
+    } else {
+        email
     }
 }
 
@@ -151,7 +212,7 @@ mod tests {
             tree.insert(".mailmap", repo.blob(content).unwrap(), 0o100644)
                 .unwrap();
             let tree = repo.find_tree(tree.write().unwrap()).unwrap();
-            let who = Signature::new("a", "a@example.com", &git2::Time::new(0, 0)).unwrap();
+            let who = git2::Signature::new("a", "a@example.com", &git2::Time::new(0, 0)).unwrap();
             repo.commit(Some("HEAD"), &who, &who, "mailmap", &tree, &[])
                 .unwrap();
         }
@@ -189,13 +250,45 @@ mod tests {
         assert!(absent_mailmap_warning(id).contains(&format!("git cat-file blob {id}")));
     }
 
+    /// `f` of a commit whose author line is `author` (name, e-mail, time), written as it
+    /// stands (git would refuse to make some of these), in the encoding the commit declares.
+    fn of_commit_in<T>(
+        author: &[u8],
+        encoding: Option<&str>,
+        f: impl FnOnce(&Commit<'_>) -> T,
+    ) -> T {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = Repository::init_bare(dir.path()).unwrap();
+        let mut raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor ".to_vec();
+        raw.extend_from_slice(author);
+        raw.extend_from_slice(b"\ncommitter c <c@example.com> 0 +0000\n");
+        if let Some(encoding) = encoding {
+            raw.extend_from_slice(format!("encoding {encoding}\n").as_bytes());
+        }
+        raw.extend_from_slice(b"\nm\n");
+        let id = repo
+            .odb()
+            .unwrap()
+            .write(git2::ObjectType::Commit, &raw)
+            .unwrap();
+        let commit = repo.find_commit(id).unwrap();
+        f(&commit)
+    }
+
+    fn of_commit<T>(author: &str, f: impl FnOnce(&Commit<'_>) -> T) -> T {
+        of_commit_in(author.as_bytes(), None, f)
+    }
+
+    fn key_of(ids: &Identities, author: &str) -> String {
+        of_commit(author, |commit| ids.key(commit))
+    }
+
     #[test]
     fn a_mailmap_makes_several_addresses_one_author() {
         let ids = Identities::from_mailmap(
             b"Nicholas <nicm@example.org> <nicm@old.example.net>\n<nicm@example.org> Nick <NICM@laptop>\n",
         );
-        let sig = |name: &str, mail: &str| Signature::new(name, mail, &git2::Time::new(0, 0));
-        let key = |name: &str, mail: &str| ids.key(&sig(name, mail).unwrap());
+        let key = |name: &str, mail: &str| key_of(&ids, &format!("{name} <{mail}> 0 +0000"));
         assert_eq!(key("N", "nicm@old.example.net"), "nicm@example.org");
         assert_eq!(key("Nick", "nicm@laptop"), "nicm@example.org");
         assert_eq!(
@@ -211,7 +304,7 @@ mod tests {
         assert_eq!(key("Bob", "Bob@Example.com"), "bob@example.com");
         let none = Identities::default();
         assert_eq!(
-            none.key(&sig("N", "nicm@old.example.net").unwrap()),
+            key_of(&none, "N <nicm@old.example.net> 0 +0000"),
             "nicm@old.example.net"
         );
         assert!(none.fingerprint().is_empty());
@@ -219,9 +312,80 @@ mod tests {
             ids.fingerprint(),
             Identities::from_mailmap(b"").fingerprint()
         );
-        // What libgit2 cannot read is left out, not fatal.
-        let unreadable = Identities::from_mailmap(b"A <a@x> <b@x>\0\n");
-        assert!(unreadable.fingerprint().is_empty());
-        assert_eq!(unreadable.key(&sig("B", "b@x").unwrap()), "b@x");
+    }
+
+    /// As `git check-mailmap` has them: an entry for commits without an e-mail (old imports
+    /// have them) maps them by name, and a line git cannot read leaves the others in force.
+    /// libgit2 refused the whole file for either.
+    #[test]
+    fn a_mailmap_maps_authors_without_e_mail_and_keeps_going_past_a_bad_line() {
+        let ids = Identities::from_mailmap(
+            b"Fernando <fernando@example.org> fptest <>\nnot an entry\n<> <>\n\0\n\
+              Nicholas <nicm@example.org> <nicm@old.example.net>\n",
+        );
+        assert_eq!(key_of(&ids, "fptest <> 0 +0000"), "fernando@example.org");
+        assert_eq!(key_of(&ids, "FPTest <> 0 +0000"), "fernando@example.org");
+        assert_eq!(key_of(&ids, "fperez <> 0 +0000"), "fperez", "another name");
+        assert_eq!(
+            key_of(&ids, "N <nicm@old.example.net> 0 +0000"),
+            "nicm@example.org"
+        );
+        assert!(!ids.fingerprint().is_empty());
+    }
+
+    /// git reads the e-mail from the first `<` to the next `>`; libgit2 from the last `<`,
+    /// which made this author the same person as everyone who committed as `none@none`.
+    #[test]
+    fn a_malformed_author_is_read_as_git_reads_it() {
+        let ids = Identities::default();
+        assert_eq!(
+            key_of(
+                &ids,
+                "Ping Yin <ping@example.org <none@none> 1278692065 -0300"
+            ),
+            "ping@example.org <none@none"
+        );
+        assert_eq!(
+            key_of(&ids, "molveyra <none@none> 1280326602 -0300"),
+            "none@none"
+        );
+        assert_eq!(key_of(&ids, "  Spaced  <> 0 +0000"), "Spaced");
+        assert_eq!(
+            of_commit(
+                "Ping Yin <ping@example.org <none@none> 0 +0000",
+                author_name
+            ),
+            "Ping Yin"
+        );
+    }
+
+    /// git reads a commit that declares another encoding in UTF-8, and maps its author by the
+    /// name so read; so does riskgate. A commit that declares none is taken as it stands.
+    #[test]
+    fn an_author_is_read_in_the_encoding_the_commit_declares() {
+        let ids = Identities::from_mailmap(
+            "J\u{f6}rgen <jorgen@example.org> J\u{f6}rgen <jorgen@old.example.net>\n".as_bytes(),
+        );
+        let latin1 = b"J\xf6rgen <jorgen@old.example.net> 0 +0000";
+        for label in ["cp1252", "ISO-8859-1"] {
+            assert_eq!(
+                of_commit_in(latin1, Some(label), |c| ids.key(c)),
+                "jorgen@example.org",
+                "{label}"
+            );
+            assert_eq!(
+                of_commit_in(latin1, Some(label), author_name),
+                "J\u{f6}rgen"
+            );
+        }
+        assert_eq!(
+            of_commit_in(latin1, None, |c| ids.key(c)),
+            "jorgen@old.example.net",
+            "not the name the .mailmap gives"
+        );
+        assert_eq!(
+            of_commit_in(latin1, Some("no-such-encoding"), |c| ids.key(c)),
+            "jorgen@old.example.net"
+        );
     }
 }

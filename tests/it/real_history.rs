@@ -490,6 +490,91 @@ fn the_default_branchs_mailmap_makes_two_addresses_one_author() {
     );
 }
 
+/// Authors as git reads them where libgit2 reads them otherwise (ipython's and scrapy's
+/// histories have both): a `.mailmap` entry for commits without an e-mail (`Name <e> old <>`),
+/// for which libgit2 refused the whole file, and a malformed author (`A <a@x <none@none>`),
+/// whom libgit2 read as `none@none`, one person with everyone else who committed so.
+#[test]
+fn authors_and_the_mailmap_are_read_as_git_reads_them() {
+    let repo = TestRepo::new();
+    let mut text = lines("a", 4);
+    repo.write("a.txt", &text);
+    repo.commit("nicm", t(0), "Import");
+    repo.write(
+        ".mailmap",
+        "Fernando <fernando@example.com> fptest <>\nNicholas <nicm@example.com> <nick@example.com>\n",
+    );
+    repo.commit("alice", t(1), "One address each");
+    for (line, author) in [
+        ("fp", format!("fptest <> {} +0000", t(2))),
+        (
+            "ping",
+            format!("Ping <ping@example.com <none@none> {} +0000", t(3)),
+        ),
+        ("mol", format!("molveyra <none@none> {} +0000", t(4))),
+    ] {
+        text += &format!("{line}\n");
+        repo.write("a.txt", &text);
+        repo.commit_as_written(&author, line);
+    }
+    repo.write("b.txt", "nick\n");
+    repo.commit("nick", t(5), "From the laptop");
+    text += "fernando\n";
+    repo.write("a.txt", &text);
+    let fernandos = repo.commit("fernando", t(6), "Fernando, with his address");
+    repo.write("b.txt", "nick\nnicm\n");
+    let nicms = repo.commit("nicm", t(7), "Nicholas, with his address");
+
+    let mined = mine_repo(repo.path());
+    assert_score_equals_mine_everywhere(repo.path(), &mined);
+    let row = |sha: &str| {
+        &mined
+            .rows
+            .iter()
+            .find(|r| r.commit_id == sha)
+            .unwrap()
+            .signals
+    };
+    let by_git: std::collections::BTreeSet<String> = git_in(
+        repo.path(),
+        &[
+            MAILMAP_AT_HEAD,
+            &[
+                "log",
+                "--format=%aE",
+                &format!("{fernandos}^"),
+                "--",
+                "a.txt",
+            ],
+        ]
+        .concat(),
+    )
+    .lines()
+    .map(str::to_lowercase)
+    .collect();
+    assert_eq!(
+        by_git.len(),
+        4,
+        "nicm, fernando, ping and none@none: {by_git:?}"
+    );
+    assert_eq!(row(&fernandos).ndev, by_git.len() as f64);
+    assert_eq!(
+        row(&fernandos).exp,
+        1.0,
+        "the commit without an e-mail is his"
+    );
+    assert_eq!(row(&fernandos).author_blame_share, Some(1.0 / 7.0));
+    assert_eq!(
+        row(&fernandos).author_blame_share,
+        git_blame_share(repo.path(), &fernandos)
+    );
+    assert_eq!(
+        row(&nicms).exp,
+        2.0,
+        "the rest of the .mailmap holds: nick is nicm"
+    );
+}
+
 /// A merge whose file a parent has under another name: `git blame` follows it there, and so
 /// does riskgate. `CHANGES` was renamed on main and changed on a maintenance branch (as
 /// flask's changelog); `r.txt` was renamed on the branch and changed on main, so main has the

@@ -375,7 +375,16 @@ fn history_index_is_reused_and_extended() {
     let repo = authors_across_years();
     let first = mine(&repo, "main", "feature");
     assert_eq!(first.indexed_now, 4, "every commit of main, once");
-    assert!(repo.path().join(".git/riskgate/history-v12.idx").exists());
+    let saved: Vec<String> = std::fs::read_dir(repo.path().join(".git/riskgate"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with("history-v") && name.ends_with(".idx"))
+        .collect();
+    assert_eq!(
+        saved.len(),
+        1,
+        "one index, of the current format: {saved:?}"
+    );
     let again = mine(&repo, "main", "feature");
     assert_eq!(again.indexed_now, 0, "the saved index is complete");
     repo.git(&["checkout", "-q", "main"]);

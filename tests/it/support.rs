@@ -150,6 +150,31 @@ impl TestRepo {
         self.git(&["rev-parse", "HEAD"])
     }
 
+    /// Stage everything and commit on HEAD with `author` as the commit's author line, written
+    /// as it stands (name, e-mail and time, however malformed: git makes no such commit
+    /// itself); returns the sha.
+    pub fn commit_as_written(&self, author: &str, message: &str) -> String {
+        self.git(&["add", "-A"]);
+        let tree = self.git(&["write-tree"]);
+        let parent = self.git(&["rev-parse", "HEAD"]);
+        let raw = format!(
+            "tree {tree}\nparent {parent}\nauthor {author}\n\
+             committer committer <committer@example.com> 0 +0000\n\n{message}\n"
+        );
+        let file = self.path().join(".git").join("commit-as-written");
+        std::fs::write(&file, raw).unwrap();
+        let sha = self.git(&[
+            "hash-object",
+            "-t",
+            "commit",
+            "-w",
+            "--literally",
+            file.to_str().unwrap(),
+        ]);
+        self.git(&["update-ref", "HEAD", &sha]);
+        sha
+    }
+
     /// A merge of `branch` into the current branch, by `name` at `time`.
     pub fn merge(&self, name: &str, time: i64, branch: &str) -> String {
         self.merge_all(name, time, &[branch])

@@ -22,8 +22,9 @@ use super::identity::{committed_mailmap, Identities};
 /// to 7,000 files of a commit, where v9's were among git's default 1,000; v11: without git,
 /// libgit2 compares every pair of files as git does, where it stopped at the 201st; v12: a
 /// merge that changes only a file's mode resolves nothing, and without git files of identical
-/// content are paired past the limit of pairs.)
-const FORMAT: u32 = 12;
+/// content are paired past the limit of pairs; v13: authors and the `.mailmap` read as git reads
+/// them.)
+const FORMAT: u32 = 13;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct IndexedCommit {
@@ -192,19 +193,6 @@ fn raw_id(oid: Oid) -> [u8; 20] {
     let mut raw = [0u8; 20];
     raw.copy_from_slice(&oid.as_bytes()[..20]);
     raw
-}
-
-/// Lower-cased e-mail, or the name when a commit has no e-mail, of a signature as it stands
-/// (with no `.mailmap` applied: [`Identities::key`] applies it).
-pub fn author_key(sig: &git2::Signature<'_>) -> String {
-    let email = String::from_utf8_lossy(sig.email_bytes())
-        .trim()
-        .to_lowercase();
-    if email.is_empty() {
-        String::from_utf8_lossy(sig.name_bytes()).trim().to_string()
-    } else {
-        email
-    }
 }
 
 /// What an index built with this `.mailmap` records of it ([`Identities::fingerprint`]).

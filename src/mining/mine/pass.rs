@@ -172,7 +172,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             oid,
             parent_ids,
             parent_idx,
-            key: self.identities.key(&sig),
+            key: self.identities.key(&commit),
             time: sig.when().seconds(),
             this: self.index.len() as u32,
         };
@@ -262,7 +262,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         let snapshot = Snapshot {
             files,
             messages: vec![message.clone()],
-            author_name: String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
+            author_name: crate::mining::identity::author_name(commit),
             author,
             change_time: v.time,
             file_history,
