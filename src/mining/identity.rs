@@ -176,7 +176,8 @@ fn git_author(commit: &Commit<'_>) -> Option<GitAuthor> {
     };
     let author = gix_actor::IdentityRef::from_bytes(&line).ok()?;
     Some(GitAuthor {
-        name: author.name.to_vec(),
+        // git leaves out the spaces before `<`, and the .mailmap matches the name so.
+        name: author.name.trim_end().to_vec(),
         email: author.email.to_vec(),
     })
 }
@@ -350,6 +351,17 @@ mod tests {
             "none@none"
         );
         assert_eq!(key_of(&ids, "  Spaced  <> 0 +0000"), "Spaced");
+        let spaced = Identities::from_mailmap(b"Spaced <spaced@example.org> Spaced <>\n");
+        assert_eq!(
+            key_of(&spaced, "Spaced   <> 0 +0000"),
+            "spaced@example.org",
+            "the spaces before `<` left out, as git matches the name"
+        );
+        assert_eq!(
+            key_of(&spaced, "  Spaced <> 0 +0000"),
+            "Spaced",
+            "and only those: git does not map this one"
+        );
         assert_eq!(
             of_commit(
                 "Ping Yin <ping@example.org <none@none> 0 +0000",
