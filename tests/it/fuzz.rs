@@ -20,6 +20,7 @@ use riskgate::features::coverage::{coverage_delta, CoverageReport};
 use riskgate::github::events::{parse_event, Event};
 use riskgate::github::webhook::{sign, verify_signature, Signature, SignatureError};
 use riskgate::labels::incident_input::{incidents_from_csv, incidents_from_json};
+use riskgate::mining::identity::{author_name, Identities};
 use riskgate::mining::pack::{BlobRead, Packs, TreeData};
 use riskgate::model::dataset::Dataset;
 
@@ -1195,6 +1196,60 @@ proptest! {
     ) {
         check_tree(&raw)?;
     }
+
+    #[test]
+    fn authors_and_mailmaps_never_panic(
+        mailmap in mutated(MAILMAP_SEEDS, AUTHOR_TOKENS),
+        author in mutated(AUTHOR_SEEDS, AUTHOR_TOKENS),
+        encoding in prop::option::of(prop::sample::select(&["cp1252", "ISO-8859-1", "UTF-8", "utf-16", "x-\u{fffd}"][..])),
+    ) {
+        check_author(&mailmap, &author, encoding)?;
+    }
+}
+
+const MAILMAP_SEEDS: &[&[u8]] = &[
+    b"Fernando Perez <Fernando.Perez@berkeley.edu> fptest <>\n# comment\n",
+    b"Nicholas <nicm@example.org> <nicm@old.example.net>\n<nicm@example.org> Nick <NICM@laptop>\n",
+    b"J\xc3\xb6rgen <j@new> J\xc3\xb6rgen <j@old>\nMarcin Kostrzewa <>\n<> <>\n",
+];
+
+const AUTHOR_SEEDS: &[&[u8]] = &[
+    b"Ping Yin <pkufranky@gmail.com <none@none> 1278692065 -0300",
+    b"fptest <> 1162065110 +0000",
+    b"J\xf6rgen <j@old> 1319139001 +0200",
+    b"Nick <NICM@laptop> 0 +0000",
+];
+
+const AUTHOR_TOKENS: &[&[u8]] = &[b"<", b">", b"<>", b" ", b"\n", b"\0", b"\xc3", b"#"];
+
+/// The author key and name of a commit with this author line, declaring `encoding`, under
+/// this `.mailmap`: a commit libgit2 cannot read is left to the walk's own handling.
+fn check_author(
+    mailmap: &[u8],
+    author: &[u8],
+    encoding: Option<&str>,
+) -> Result<(), TestCaseError> {
+    let repo = scratch_repo();
+    let mut raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor ".to_vec();
+    raw.extend_from_slice(author);
+    raw.extend_from_slice(b"\ncommitter c <c@example.com> 0 +0000\n");
+    if let Some(encoding) = encoding {
+        raw.extend_from_slice(format!("encoding {encoding}\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\nm\n");
+    let id = repo
+        .odb()
+        .unwrap()
+        .write(git2::ObjectType::Commit, &raw)
+        .unwrap();
+    let Ok(commit) = repo.find_commit(id) else {
+        return Ok(());
+    };
+    let ids = Identities::from_mailmap(mailmap);
+    let key = ids.key(&commit);
+    prop_assert_eq!(&key, &key.trim(), "a key has no spaces around it");
+    author_name(&commit);
+    Ok(())
 }
 
 /// Our tree parser accepts what libgit2 accepts, with the same entries.
