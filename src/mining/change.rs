@@ -344,10 +344,9 @@ impl ChangeCommits {
                 continue;
             }
             messages.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
-            let name = super::identity::author_name(&c);
             authored
                 .entry(identities.key(&c))
-                .or_insert((0, name, commits))
+                .or_insert_with(|| (0, super::identity::author_name(&c), commits))
                 .0 += 1;
         }
         // The author is whoever made most of the change's commits; ties go to head's author,

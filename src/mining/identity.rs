@@ -15,9 +15,8 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use gix_actor::bstr::ByteSlice;
-
 use git2::{Commit, Oid, Repository};
+use gix_actor::bstr::ByteSlice;
 use sha2::{Digest, Sha256};
 
 use super::pack::BlobRead;
