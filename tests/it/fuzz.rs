@@ -24,6 +24,8 @@ use riskgate::mining::identity::{author_name, Identities};
 use riskgate::mining::pack::{BlobRead, Packs, TreeData};
 use riskgate::model::dataset::Dataset;
 
+use crate::support::commit_with_author;
+
 const DEFAULT_CASES: u32 = 64;
 
 fn config() -> ProptestConfig {
@@ -1230,18 +1232,7 @@ fn check_author(
     encoding: Option<&str>,
 ) -> Result<(), TestCaseError> {
     let repo = scratch_repo();
-    let mut raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor ".to_vec();
-    raw.extend_from_slice(author);
-    raw.extend_from_slice(b"\ncommitter c <c@example.com> 0 +0000\n");
-    if let Some(encoding) = encoding {
-        raw.extend_from_slice(format!("encoding {encoding}\n").as_bytes());
-    }
-    raw.extend_from_slice(b"\nm\n");
-    let id = repo
-        .odb()
-        .unwrap()
-        .write(git2::ObjectType::Commit, &raw)
-        .unwrap();
+    let id = commit_with_author(&repo, author, encoding);
     let Ok(commit) = repo.find_commit(id) else {
         return Ok(());
     };

@@ -14,6 +14,7 @@ mod hardening_github;
 mod hardening_intake;
 mod hardening_queue;
 mod harness;
+mod identity;
 mod mine;
 mod model;
 mod production;

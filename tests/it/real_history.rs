@@ -192,14 +192,7 @@ fn type_changes_keep_the_lines_before_and_own_the_lines_after() {
 
     let mined = mine_repo(repo.path());
     assert_score_equals_mine_everywhere(repo.path(), &mined);
-    let row = |sha: &str| {
-        &mined
-            .rows
-            .iter()
-            .find(|r| r.commit_id == sha)
-            .unwrap()
-            .signals
-    };
+    let row = |sha: &str| signals_of(&mined, sha);
     assert_eq!(row(&to_link).lt, 10.0, "doc.txt had 10 lines");
     assert_eq!(row(&to_link).author_blame_share, Some(0.0), "all alice's");
     assert_eq!(
@@ -216,6 +209,12 @@ fn type_changes_keep_the_lines_before_and_own_the_lines_after() {
             "{sha}"
         );
     }
+}
+
+/// The signals of commit `sha`'s row.
+fn signals_of<'m>(mined: &'m MinedHistory, sha: &str) -> &'m riskgate::features::Signals {
+    let row = mined.rows.iter().find(|r| r.commit_id == sha);
+    &row.unwrap_or_else(|| panic!("{sha} has no row")).signals
 }
 
 /// One day after 2022-01-01 per step.
@@ -527,14 +526,7 @@ fn authors_and_the_mailmap_are_read_as_git_reads_them() {
 
     let mined = mine_repo(repo.path());
     assert_score_equals_mine_everywhere(repo.path(), &mined);
-    let row = |sha: &str| {
-        &mined
-            .rows
-            .iter()
-            .find(|r| r.commit_id == sha)
-            .unwrap()
-            .signals
-    };
+    let row = |sha: &str| signals_of(&mined, sha);
     let by_git: std::collections::BTreeSet<String> = git_in(
         repo.path(),
         &[

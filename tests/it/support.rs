@@ -355,3 +355,23 @@ pub(crate) fn database(db: Db) -> Database {
         }
     }
 }
+
+/// Writes into `repo` a commit of the empty tree whose author line is `author` as it stands
+/// (name, e-mail and time, however malformed), declaring `encoding`; returns its id.
+pub fn commit_with_author(
+    repo: &git2::Repository,
+    author: &[u8],
+    encoding: Option<&str>,
+) -> git2::Oid {
+    let mut raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor ".to_vec();
+    raw.extend_from_slice(author);
+    raw.extend_from_slice(b"\ncommitter c <c@example.com> 0 +0000\n");
+    if let Some(encoding) = encoding {
+        raw.extend_from_slice(format!("encoding {encoding}\n").as_bytes());
+    }
+    raw.extend_from_slice(b"\nm\n");
+    repo.odb()
+        .unwrap()
+        .write(git2::ObjectType::Commit, &raw)
+        .unwrap()
+}
