@@ -344,20 +344,21 @@ impl ChangeCommits {
                 continue;
             }
             messages.push(String::from_utf8_lossy(c.message_bytes()).into_owned());
+            let author = identities.author(&c);
             authored
-                .entry(identities.key(&c))
-                .or_insert_with(|| (0, super::identity::author_name(&c), commits))
+                .entry(author.key)
+                .or_insert((0, author.name, commits))
                 .0 += 1;
         }
         // The author is whoever made most of the change's commits; ties go to head's author,
         // then to whoever committed nearest head, so that the same change always has the
         // same author.
-        let head_key = identities.key(head_commit);
+        let head = identities.author(head_commit);
         let (author_key, author_name) = authored
             .iter()
-            .max_by_key(|(k, (n, _, nearest))| (*n, **k == head_key, Reverse(*nearest)))
+            .max_by_key(|(k, (n, _, nearest))| (*n, **k == head.key, Reverse(*nearest)))
             .map(|(k, (_, name, _))| (k.clone(), name.clone()))
-            .unwrap_or_else(|| (head_key.clone(), super::identity::author_name(head_commit)));
+            .unwrap_or_else(|| (head.key.clone(), head.name.clone()));
         Ok(ChangeCommits {
             commits,
             messages,

@@ -116,14 +116,18 @@ impl Identities {
         }
     }
 
-    /// The author key of `commit`: its author's e-mail as the `.mailmap` maps it (names and
-    /// e-mails matched ignoring case, as git does), lower-cased; the name when there is no
-    /// e-mail.
-    pub fn key(&self, commit: &Commit<'_>) -> String {
+    /// The author of `commit`, read from its header once. Its key is the author's e-mail as
+    /// the `.mailmap` maps it (names and e-mails matched ignoring case, as git does),
+    /// lower-cased, or the name when there is no e-mail; its name is as git shows it (`%an`,
+    /// no `.mailmap` applied).
+    pub fn author(&self, commit: &Commit<'_>) -> Author {
         let Some(author) = git_author(commit) else {
             // No author git could read either: as libgit2 has it.
             let sig = commit.author();
-            return author_key(sig.name_bytes(), sig.email_bytes());
+            return Author {
+                key: author_key(sig.name_bytes(), sig.email_bytes()),
+                name: String::from_utf8_lossy(sig.name_bytes()).into_owned(),
+            };
         };
         let (name, email) = (author.name.as_bstr(), author.email.as_bstr());
         let mapped = self.mailmap.as_ref().and_then(|mailmap| {
@@ -133,9 +137,13 @@ impl Identities {
                 time: "",
             })
         });
-        match mapped {
+        let key = match mapped {
             Some(mapped) => author_key(mapped.name.unwrap_or(name), mapped.email.unwrap_or(email)),
             None => author_key(name, email),
+        };
+        Author {
+            key,
+            name: String::from_utf8_lossy(name).trim().to_string(),
         }
     }
 
@@ -143,6 +151,14 @@ impl Identities {
     pub fn fingerprint(&self) -> &str {
         &self.fingerprint
     }
+}
+
+/// Who wrote a commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Author {
+    /// What authors are told apart by.
+    pub key: String,
+    pub name: String,
 }
 
 /// The author of a commit as git reads it.
@@ -179,14 +195,6 @@ fn git_author(commit: &Commit<'_>) -> Option<GitAuthor> {
         name: author.name.trim_end().to_vec(),
         email: author.email.to_vec(),
     })
-}
-
-/// The name of `commit`'s author as git shows it (`%an`, no `.mailmap` applied).
-pub fn author_name(commit: &Commit<'_>) -> String {
-    match git_author(commit) {
-        Some(author) => String::from_utf8_lossy(&author.name).trim().to_string(),
-        None => String::from_utf8_lossy(commit.author().name_bytes()).into_owned(),
-    }
 }
 
 /// An author told apart by e-mail, lower-cased, or by name where the e-mail is empty (two

@@ -3,7 +3,7 @@
 
 use git2::{Commit, Repository};
 
-use riskgate::mining::identity::{author_name, Identities};
+use riskgate::mining::identity::Identities;
 
 use crate::support::commit_with_author;
 
@@ -22,7 +22,7 @@ fn of_commit<T>(author: &str, f: impl FnOnce(&Commit<'_>) -> T) -> T {
 }
 
 fn key_of(ids: &Identities, author: &str) -> String {
-    of_commit(author, |commit| ids.key(commit))
+    of_commit(author, |commit| ids.author(commit).key)
 }
 
 #[test]
@@ -104,10 +104,9 @@ fn a_malformed_author_is_read_as_git_reads_it() {
         "and only those: git does not map this one"
     );
     assert_eq!(
-        of_commit(
-            "Ping Yin <ping@example.org <none@none> 0 +0000",
-            author_name
-        ),
+        of_commit("Ping Yin <ping@example.org <none@none> 0 +0000", |c| ids
+            .author(c)
+            .name),
         "Ping Yin"
     );
 }
@@ -122,22 +121,22 @@ fn an_author_is_read_in_the_encoding_the_commit_declares() {
     let latin1 = b"J\xf6rgen <jorgen@old.example.net> 0 +0000";
     for label in ["cp1252", "ISO-8859-1"] {
         assert_eq!(
-            of_commit_in(latin1, Some(label), |c| ids.key(c)),
+            of_commit_in(latin1, Some(label), |c| ids.author(c).key),
             "jorgen@example.org",
             "{label}"
         );
         assert_eq!(
-            of_commit_in(latin1, Some(label), author_name),
+            of_commit_in(latin1, Some(label), |c| ids.author(c).name),
             "J\u{f6}rgen"
         );
     }
     assert_eq!(
-        of_commit_in(latin1, None, |c| ids.key(c)),
+        of_commit_in(latin1, None, |c| ids.author(c).key),
         "jorgen@old.example.net",
         "not the name the .mailmap gives"
     );
     assert_eq!(
-        of_commit_in(latin1, Some("no-such-encoding"), |c| ids.key(c)),
+        of_commit_in(latin1, Some("no-such-encoding"), |c| ids.author(c).key),
         "jorgen@old.example.net"
     );
 }

@@ -157,20 +157,16 @@ impl TestRepo {
         self.git(&["add", "-A"]);
         let tree = self.git(&["write-tree"]);
         let parent = self.git(&["rev-parse", "HEAD"]);
-        let raw = format!(
-            "tree {tree}\nparent {parent}\nauthor {author}\n\
-             committer committer <committer@example.com> 0 +0000\n\n{message}\n"
-        );
-        let file = self.path().join(".git").join("commit-as-written");
-        std::fs::write(&file, raw).unwrap();
-        let sha = self.git(&[
-            "hash-object",
-            "-t",
-            "commit",
-            "-w",
-            "--literally",
-            file.to_str().unwrap(),
-        ]);
+        let repo = git2::Repository::open(self.path()).unwrap();
+        let sha = write_commit(
+            &repo,
+            &tree,
+            Some(&parent),
+            author.as_bytes(),
+            None,
+            message,
+        )
+        .to_string();
         self.git(&["update-ref", "HEAD", &sha]);
         sha
     }
@@ -363,13 +359,30 @@ pub fn commit_with_author(
     author: &[u8],
     encoding: Option<&str>,
 ) -> git2::Oid {
-    let mut raw = b"tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor ".to_vec();
+    const EMPTY_TREE: &str = "4b825dc642cb6eb9a060e54bf8d69288fbee4904";
+    write_commit(repo, EMPTY_TREE, None, author, encoding, "m")
+}
+
+/// Writes a commit object as it stands, author line and all, without git's checks.
+fn write_commit(
+    repo: &git2::Repository,
+    tree: &str,
+    parent: Option<&str>,
+    author: &[u8],
+    encoding: Option<&str>,
+    message: &str,
+) -> git2::Oid {
+    let mut raw = format!("tree {tree}\n").into_bytes();
+    if let Some(parent) = parent {
+        raw.extend_from_slice(format!("parent {parent}\n").as_bytes());
+    }
+    raw.extend_from_slice(b"author ");
     raw.extend_from_slice(author);
-    raw.extend_from_slice(b"\ncommitter c <c@example.com> 0 +0000\n");
+    raw.extend_from_slice(b"\ncommitter committer <committer@example.com> 0 +0000\n");
     if let Some(encoding) = encoding {
         raw.extend_from_slice(format!("encoding {encoding}\n").as_bytes());
     }
-    raw.extend_from_slice(b"\nm\n");
+    raw.extend_from_slice(format!("\n{message}\n").as_bytes());
     repo.odb()
         .unwrap()
         .write(git2::ObjectType::Commit, &raw)

@@ -196,7 +196,7 @@ impl HistoryIndex {
         } = walk;
         let parents = self.indexed_parents(commit.parent_ids());
         let merge = commit.parent_count() > 1;
-        let author = self.intern_author(identities.key(commit));
+        let author = self.intern_author(identities.author(commit).key);
         let mut touched = Vec::new();
         let mut renames = Vec::new();
         let mut resolved = Vec::new();

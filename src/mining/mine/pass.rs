@@ -20,7 +20,7 @@ use crate::features::{
     FileKind, HistorySum, Snapshot, Touch,
 };
 use crate::mining::ancestry::Ancestry;
-use crate::mining::identity::{absent_mailmap_warning, committed_mailmap, Identities};
+use crate::mining::identity::{absent_mailmap_warning, committed_mailmap, Author, Identities};
 use crate::mining::index::{HistoryIndex, NewCommit};
 use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
@@ -93,7 +93,7 @@ struct Visit {
     parent_ids: Vec<Oid>,
     /// Index ids of the parents already indexed.
     parent_idx: Vec<u32>,
-    key: String,
+    author: Author,
     time: i64,
     /// Its index id once pushed.
     this: u32,
@@ -172,7 +172,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             oid,
             parent_ids,
             parent_idx,
-            key: self.identities.key(&commit),
+            author: self.identities.author(&commit),
             time: sig.when().seconds(),
             this: self.index.len() as u32,
         };
@@ -216,7 +216,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         self.index.push_commit(NewCommit {
             oid: v.oid,
             parents: &v.parent_ids,
-            author_key: v.key,
+            author_key: v.author.key,
             time: v.time,
             merge: true,
             touched: &[],
@@ -245,7 +245,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         let parent_tree = parent.as_ref().map(|p| p.tree_id());
         let diffed = self.diff(v.oid, parent_tree, commit.tree_id())?;
 
-        let author = self.index.author_id(&v.key);
+        let author = self.index.author_id(&v.author.key);
         let files: Vec<_> = diffed.iter().map(|d| d.file.clone()).collect();
         if !cut {
             self.lacking.note(v.oid, &files);
@@ -262,7 +262,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         let snapshot = Snapshot {
             files,
             messages: vec![message.clone()],
-            author_name: crate::mining::identity::author_name(commit),
+            author_name: v.author.name.clone(),
             author,
             change_time: v.time,
             file_history,
@@ -518,7 +518,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         let pushed = self.index.push_commit(NewCommit {
             oid: v.oid,
             parents: &v.parent_ids,
-            author_key: v.key,
+            author_key: v.author.key,
             time: v.time,
             merge: false,
             touched: &touched,
