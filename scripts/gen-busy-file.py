@@ -3,10 +3,12 @@
 where a bot records a status or a version in one file, and the worst case for the history
 signals, which read all of a file's earlier commits for each change to it.
 
-    python3 scripts/gen-busy-file.py DIR [--commits 25000] [--authors 7]
+    python3 scripts/gen-busy-file.py DIR [--commits 25000] [--authors 7] [--files 1]
 
 creates a non-bare repository at DIR whose `main` has --commits linear commits, each replacing
-the one line of `busy.txt`, authors taking turns, a minute apart. Standard library only.
+the one line of `busy.txt` (and, with --files N, of `busy-2.txt` … `busy-N.txt` too: a bot
+that writes a version and a changelog), authors taking turns, a minute apart. Standard library
+only.
 """
 
 import argparse
@@ -17,7 +19,12 @@ import sys
 START = 1600000000
 
 
-def stream(commits: int, authors: int):
+def file_names(files: int) -> list:
+    return ["busy.txt"] + [f"busy-{n}.txt" for n in range(2, files + 1)]
+
+
+def stream(commits: int, authors: int, files: int):
+    names = file_names(files)
     for i in range(commits):
         data = f"line {i}\n".encode()
         yield b"blob\nmark :%d\ndata %d\n%s\n" % (2 * i + 1, len(data), data)
@@ -28,7 +35,9 @@ def stream(commits: int, authors: int):
                % (2 * i + 2, i % authors, i % authors, when, when, len(msg), msg))
         if i:
             yield b"from :%d\n" % (2 * i)
-        yield b"M 100644 :%d busy.txt\n\n" % (2 * i + 1)
+        for name in names:
+            yield b"M 100644 :%d %s\n" % (2 * i + 1, name.encode())
+        yield b"\n"
 
 
 def main() -> None:
@@ -36,15 +45,16 @@ def main() -> None:
     ap.add_argument("dir")
     ap.add_argument("--commits", type=int, default=25000)
     ap.add_argument("--authors", type=int, default=7)
+    ap.add_argument("--files", type=int, default=1)
     args = ap.parse_args()
-    if args.commits < 1 or args.authors < 1:
-        sys.exit("gen-busy-file: --commits and --authors must be positive")
+    if args.commits < 1 or args.authors < 1 or args.files < 1:
+        sys.exit("gen-busy-file: --commits, --authors and --files must be positive")
     if os.path.exists(args.dir):
         sys.exit(f"gen-busy-file: {args.dir} exists")
     subprocess.run(["git", "init", "-q", "-b", "main", args.dir], check=True)
     fast_import = subprocess.Popen(["git", "-C", args.dir, "fast-import", "--quiet"],
                                    stdin=subprocess.PIPE)
-    for chunk in stream(args.commits, args.authors):
+    for chunk in stream(args.commits, args.authors, args.files):
         fast_import.stdin.write(chunk)
     fast_import.stdin.close()
     if fast_import.wait() != 0:

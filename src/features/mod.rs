@@ -84,10 +84,15 @@ pub struct Touch {
 pub enum FileHistory {
     /// Parallel to the change's files: each file's earlier commits.
     PerFile(Vec<Vec<Touch>>),
-    /// Only the file at `file` has earlier commits, summed up rather than listed: a walk of
-    /// the whole history keeps such sums as it goes, where a file changed by every commit would
-    /// otherwise be listed whole again for each change to it.
-    OneFile { file: usize, sum: HistorySum },
+    /// The files with earlier commits, summed up rather than listed: each at its index among
+    /// the change's files with its own sum, and `together`, their commits counted once however
+    /// many of the files each touched. A walk of the whole history keeps such sums as it goes,
+    /// where files changed by every commit would otherwise be listed whole again for each
+    /// change to them.
+    Summed {
+        files: Vec<(usize, HistorySum)>,
+        together: HistorySum,
+    },
 }
 
 impl Default for FileHistory {
@@ -96,7 +101,7 @@ impl Default for FileHistory {
     }
 }
 
-/// One file's earlier commits, summed up.
+/// Earlier commits of one file, or of several taken together, summed up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HistorySum {
     pub commits: u64,
@@ -404,24 +409,33 @@ fn history_numbers(snapshot: &Snapshot) -> HistoryNumbers {
     let files = &snapshot.files;
     let age_since = |last: i64| snapshot.change_time.saturating_sub(last).max(0) as f64;
     match &snapshot.file_history {
-        FileHistory::OneFile { file, sum } => {
-            let summed = files.get(*file).filter(|_| sum.commits > 0);
+        FileHistory::Summed {
+            files: summed,
+            together,
+        } => {
+            let summed: Vec<(usize, &HistorySum)> = summed
+                .iter()
+                .filter(|(i, sum)| *i < files.len() && sum.commits > 0)
+                .map(|(i, sum)| (*i, sum))
+                .collect();
+            let mut has_history = vec![false; files.len()];
+            for (i, _) in &summed {
+                has_history[*i] = true;
+            }
             HistoryNumbers {
-                commits: sum.commits,
-                authors: sum.authors,
-                author_commits: sum.author_commits,
+                commits: together.commits,
+                authors: together.authors,
+                author_commits: together.author_commits,
                 ages: summed
-                    .map(|_| age_since(sum.last_time))
-                    .into_iter()
+                    .iter()
+                    .map(|(_, sum)| age_since(sum.last_time))
                     .collect(),
                 files_new_to_author: summed
-                    .filter(|_| sum.author_commits == 0)
-                    .map(|f| f.path.clone())
-                    .into_iter()
+                    .iter()
+                    .filter(|(_, sum)| sum.author_commits == 0)
+                    .map(|(i, _)| files[*i].path.clone())
                     .collect(),
-                has_history: (0..files.len())
-                    .map(|i| i == *file && summed.is_some())
-                    .collect(),
+                has_history,
             }
         }
         FileHistory::PerFile(histories) => {
@@ -627,8 +641,9 @@ mod tests {
         assert_eq!(directory("README.md"), "");
     }
 
-    /// A file's earlier commits summed up give the signals their list gives, with or without
-    /// the author among them, and a file with none is no file with history.
+    /// Files' earlier commits summed up give the signals their lists give, with or without
+    /// the author among them and with commits two files share counted once, and a file with
+    /// none is no file with history.
     #[test]
     fn a_summed_history_gives_what_its_list_gives() {
         let day = 86_400;
@@ -638,14 +653,34 @@ mod tests {
             author,
             time: now - days_ago * day,
         };
-        let listed = vec![
+        let sum_of = |list: &[Touch], author: Option<u32>| {
+            let commits: BTreeSet<u32> = list.iter().map(|t| t.commit).collect();
+            let authors: BTreeSet<u32> = list.iter().map(|t| t.author).collect();
+            let by_author: BTreeSet<u32> = list
+                .iter()
+                .filter(|t| Some(t.author) == author)
+                .map(|t| t.commit)
+                .collect();
+            HistorySum {
+                commits: commits.len() as u64,
+                authors: authors.len() as u64,
+                author_commits: by_author.len() as u64,
+                last_time: list.iter().map(|t| t.time).max().unwrap_or(0),
+            }
+        };
+        let b = vec![
             touch(1, 7, 30),
             touch(2, 8, 12),
             touch(3, 8, 5),
             touch(4, 9, 20),
         ];
-        let files = vec![text("docs/a.md", 1, 0, 3), text("src/b.rs", 4, 2, 10)];
-        for author in [Some(7), Some(8), Some(1), None] {
+        let c = vec![touch(2, 8, 12), touch(4, 9, 20), touch(5, 10, 2)];
+        let files = vec![
+            text("docs/a.md", 1, 0, 3),
+            text("src/b.rs", 4, 2, 10),
+            text("lib/c.rs", 2, 2, 8),
+        ];
+        for author in [Some(7), Some(8), Some(10), Some(1), None] {
             let snapshot = |file_history| Snapshot {
                 files: files.clone(),
                 author,
@@ -653,39 +688,44 @@ mod tests {
                 file_history,
                 ..Snapshot::default()
             };
-            let as_list = snapshot(FileHistory::PerFile(vec![Vec::new(), listed.clone()]));
-            let as_sum = snapshot(FileHistory::OneFile {
-                file: 1,
-                sum: HistorySum {
-                    commits: 4,
-                    authors: 3,
-                    author_commits: listed.iter().filter(|t| Some(t.author) == author).count()
-                        as u64,
-                    last_time: now - 5 * day,
-                },
-            });
-            let (want, want_context) = compute(&as_list, vec![], None);
-            let (got, got_context) = compute(&as_sum, vec![], None);
-            assert_eq!(got.to_map(), want.to_map(), "author {author:?}");
-            assert_eq!(
-                got_context.files_new_to_author,
-                want_context.files_new_to_author
-            );
-            assert_eq!(
-                got_context.dirs_new_to_author,
-                want_context.dirs_new_to_author
-            );
+            let cases = [
+                (vec![Vec::new(), b.clone(), Vec::new()], vec![1]),
+                (vec![Vec::new(), b.clone(), c.clone()], vec![1, 2]),
+            ];
+            for (lists, with_history) in cases {
+                let together: Vec<Touch> = lists.concat();
+                let as_sum = snapshot(FileHistory::Summed {
+                    files: with_history
+                        .iter()
+                        .map(|&i| (i, sum_of(&lists[i], author)))
+                        .collect(),
+                    together: sum_of(&together, author),
+                });
+                let as_list = snapshot(FileHistory::PerFile(lists));
+                let (want, want_context) = compute(&as_list, vec![], None);
+                let (got, got_context) = compute(&as_sum, vec![], None);
+                assert_eq!(got.to_map(), want.to_map(), "author {author:?}");
+                assert_eq!(
+                    got_context.files_new_to_author,
+                    want_context.files_new_to_author
+                );
+                assert_eq!(
+                    got_context.dirs_new_to_author,
+                    want_context.dirs_new_to_author
+                );
+            }
         }
+        let nothing = HistorySum {
+            commits: 0,
+            authors: 0,
+            author_commits: 0,
+            last_time: 0,
+        };
         let none = Snapshot {
             files,
-            file_history: FileHistory::OneFile {
-                file: 1,
-                sum: HistorySum {
-                    commits: 0,
-                    authors: 0,
-                    author_commits: 0,
-                    last_time: 0,
-                },
+            file_history: FileHistory::Summed {
+                files: vec![(1, nothing)],
+                together: nothing,
             },
             ..Snapshot::default()
         };

@@ -212,10 +212,11 @@ fn rows_by_hand() {
 }
 
 /// The walk keeps a running sum of each file's earlier commits and reads it when all of them
-/// are history of the change: along one line of history, and across branches merged since. It
-/// lists them where a branch not yet merged changed the file, where two touched files may share
-/// commits, where a rename leads into the file, and past the branches it follows. Every way
-/// gives what `score` gives, and the counts made by hand.
+/// are history of the change: along one line of history, and across branches merged since.
+/// Files changed together are summed together, the commits they share counted once, again as
+/// the same files come back. It lists them where a branch not yet merged changed the file,
+/// where a rename leads into the file, and past the branches it follows. Every way gives what
+/// `score` gives, and the counts made by hand.
 #[test]
 fn a_files_history_summed_along_the_walk_gives_what_listing_it_gives() {
     let repo = TestRepo::new();
@@ -273,6 +274,30 @@ fn a_files_history_summed_along_the_walk_gives_what_listing_it_gives() {
     after_branches.push_str("last\n");
     repo.write("busy.txt", &after_branches);
     let past_branches = repo.commit("erin", at(51), "After the branches");
+    // Two files a bot changes together, and one of them alone between.
+    repo.write("p.txt", TestRepo::lines("p", 3));
+    repo.write("q.txt", TestRepo::lines("q", 3));
+    repo.commit("alice", at(52), "Add p and q");
+    repo.write("p.txt", TestRepo::lines("p", 4));
+    repo.write("q.txt", TestRepo::lines("q", 4));
+    let pair = repo.commit("bob", at(53), "Grow p and q");
+    repo.write("q.txt", TestRepo::lines("q", 5));
+    let q_alone = repo.commit("carol", at(54), "Grow q");
+    repo.write("p.txt", TestRepo::lines("p", 5));
+    repo.write("q.txt", TestRepo::lines("q", 6));
+    let pair_again = repo.commit("alice", at(55), "Grow p and q again");
+    // More files together than a sum is kept for.
+    let wide = |lines: usize| {
+        for k in 0..70 {
+            repo.write(&format!("wide/w{k}.txt"), TestRepo::lines("w", lines));
+        }
+    };
+    wide(1);
+    repo.commit("alice", at(56), "Add the wide files");
+    wide(2);
+    repo.commit("bob", at(57), "Grow the wide files");
+    wide(3);
+    let wide_again = repo.commit("carol", at(58), "Grow the wide files again");
 
     let mined = mine_repo(repo.path());
     assert_score_equals_mine_everywhere(repo.path(), &mined);
@@ -287,6 +312,10 @@ fn a_files_history_summed_along_the_walk_gives_what_listing_it_gives() {
         (&moved, 6.0, 4.0, Some(1.0 / 6.0), 0.0),
         (&after_move, 7.0, 4.0, Some(1.0 / 7.0), 0.0),
         (&past_branches, 34.0, 4.0, Some(0.0), 1.0),
+        (&pair, 1.0, 1.0, Some(0.0), 2.0),
+        (&q_alone, 2.0, 2.0, Some(0.0), 1.0),
+        (&pair_again, 3.0, 3.0, Some(1.0 / 3.0), 0.0),
+        (&wide_again, 2.0, 2.0, Some(0.0), 70.0),
     ];
     for (sha, nuc, ndev, share, new_to_author) in by_hand {
         let signals = &rows[sha.as_str()].signals;

@@ -25,9 +25,40 @@ struct RunningSum {
     last_time: i64,
 }
 
+/// The commits of several names taken together so far, each counted once however many of
+/// the names it touched.
+struct SharedSum {
+    /// Parallel to the names: how many of each name's commits are in the sum.
+    taken: Vec<usize>,
+    commits: u64,
+    commits_by_author: HashMap<u32, u64>,
+    last_time: i64,
+}
+
+/// Past this many sets of names summed together, the sums are dropped and begun again: the
+/// sets that come back (a bot's files) are summed afresh once, the rest were each needed once.
+const MOST_SHARED_SUMS: usize = 4096;
+
+/// A set of more names than this is summed without being kept: a change to that many files
+/// with history is rarely made twice, and each kept sum holds its names.
+const MOST_NAMES_KEPT: usize = 64;
+
+impl SharedSum {
+    fn new(names: usize) -> SharedSum {
+        SharedSum {
+            taken: vec![0; names],
+            commits: 0,
+            commits_by_author: HashMap::new(),
+            last_time: i64::MIN,
+        }
+    }
+}
+
 #[derive(Default)]
 pub(super) struct HistorySums {
     by_name: HashMap<u32, RunningSum>,
+    /// Keyed by the names, sorted.
+    by_names: HashMap<Vec<u32>, SharedSum>,
 }
 
 impl HistorySums {
@@ -77,5 +108,57 @@ impl HistorySums {
                 .unwrap_or(0),
             last_time: sum.last_time,
         })
+    }
+
+    /// The commits of the names `names` taken together, each counted once, for a change by
+    /// `author`. Only for names whose every commit [`Self::seen_from`] found to be history of
+    /// the change: the sum takes all of them.
+    pub(super) fn together(
+        &mut self,
+        index: &HistoryIndex,
+        names: &[u32],
+        author: Option<u32>,
+    ) -> HistorySum {
+        let mut key = names.to_vec();
+        key.sort_unstable();
+        key.dedup();
+        let mut unkept;
+        let sum = if key.len() > MOST_NAMES_KEPT {
+            unkept = SharedSum::new(key.len());
+            &mut unkept
+        } else {
+            if self.by_names.len() >= MOST_SHARED_SUMS && !self.by_names.contains_key(&key) {
+                self.by_names.clear();
+            }
+            self.by_names
+                .entry(key.clone())
+                .or_insert_with(|| SharedSum::new(key.len()))
+        };
+        // A commit enters the index's lists of all the names it touched at once, so the
+        // commits new to the sum since it was last taken are the same in every list: counting
+        // each once needs only the new ones.
+        let mut fresh: Vec<u32> = Vec::new();
+        for (taken, &p) in sum.taken.iter_mut().zip(&key) {
+            let touches = index.touches_under(p);
+            fresh.extend_from_slice(&touches[(*taken).min(touches.len())..]);
+            *taken = touches.len();
+        }
+        fresh.sort_unstable();
+        fresh.dedup();
+        for c in fresh {
+            let commit = index.commit(c);
+            sum.commits += 1;
+            *sum.commits_by_author.entry(commit.author).or_default() += 1;
+            sum.last_time = sum.last_time.max(commit.time);
+        }
+        HistorySum {
+            commits: sum.commits,
+            authors: sum.commits_by_author.len() as u64,
+            author_commits: author
+                .and_then(|a| sum.commits_by_author.get(&a))
+                .copied()
+                .unwrap_or(0),
+            last_time: if sum.commits == 0 { 0 } else { sum.last_time },
+        }
     }
 }

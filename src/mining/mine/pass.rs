@@ -316,7 +316,7 @@ impl<'r, 'p> Pass<'r, 'p> {
     }
 
     /// The earlier commits that touched each file, as seen from the parent: summed up when
-    /// only one file has any and all of its commits are seen, else listed.
+    /// every file with any has one name and all of its commits are seen, else listed.
     fn file_history(
         &mut self,
         files: &[FileChange],
@@ -330,44 +330,64 @@ impl<'r, 'p> Pass<'r, 'p> {
             chains: &self.chains,
             at,
         };
-        let sums: Vec<Option<HistorySum>> = files
+        // Each file's name and sum, where it has one name and all its commits are seen.
+        let sums: Vec<Option<(u32, HistorySum)>> = files
             .iter()
             .map(|f| {
                 let p = self.index.only_name(f.base_path(), &seen)?;
-                self.history_sums
-                    .seen_from(&self.index, &self.chains, p, at, author)
+                let sum = self
+                    .history_sums
+                    .seen_from(&self.index, &self.chains, p, at, author)?;
+                Some((p, sum))
             })
             .collect();
         let listed = |i: usize| {
             self.index
                 .touches(&self.index.file_history(files[i].base_path(), &seen))
         };
-        let mut histories: Vec<Option<Vec<Touch>>> = (0..files.len())
+        let histories: Vec<Option<Vec<Touch>>> = (0..files.len())
             .map(|i| sums[i].is_none().then(|| listed(i)))
             .collect();
-        let with_history: Vec<usize> = (0..files.len())
-            .filter(|&i| match (&sums[i], &histories[i]) {
-                (Some(sum), _) => sum.commits > 0,
-                (None, Some(touches)) => !touches.is_empty(),
-                (None, None) => false,
-            })
-            .collect();
-        if let [file] = with_history[..] {
-            if let Some(sum) = sums[file] {
-                return FileHistory::OneFile { file, sum };
+        // Every file with history was summed: none of the listed ones has any.
+        let only_summed_history = histories
+            .iter()
+            .all(|h| h.as_ref().is_none_or(Vec::is_empty));
+        if only_summed_history {
+            let summed: Vec<(usize, u32, HistorySum)> = sums
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| {
+                    s.filter(|(_, sum)| sum.commits > 0)
+                        .map(|(p, sum)| (i, p, sum))
+                })
+                .collect();
+            let together = match summed[..] {
+                [] => None,
+                [(_, _, sum)] => Some(sum),
+                _ => {
+                    let names: Vec<u32> = summed.iter().map(|&(_, p, _)| p).collect();
+                    Some(self.history_sums.together(&self.index, &names, author))
+                }
+            };
+            if let Some(together) = together {
+                return FileHistory::Summed {
+                    files: summed.into_iter().map(|(i, _, sum)| (i, sum)).collect(),
+                    together,
+                };
             }
         }
-        // Several files have history: the commits they share are counted once, which needs
-        // the lists.
-        for &i in &with_history {
-            if histories[i].is_none() {
-                histories[i] = Some(listed(i));
-            }
-        }
+        // Some file with history could not be summed: the commits the files share are counted
+        // once, which needs every list.
         FileHistory::PerFile(
             histories
                 .into_iter()
-                .map(Option::unwrap_or_default)
+                .zip(&sums)
+                .enumerate()
+                .map(|(i, (h, s))| match (h, s) {
+                    (Some(h), _) => h,
+                    (None, Some((_, sum))) if sum.commits > 0 => listed(i),
+                    (None, _) => Vec::new(),
+                })
                 .collect(),
         )
     }
