@@ -1,6 +1,7 @@
-//! Running sums of each file's earlier commits, kept as the pass goes: a file changed by every
-//! commit (a bot's status or version file) would otherwise have its whole history listed again
-//! for each change to it, and the walk would take time in the square of its commits.
+//! Running sums of each file's earlier commits, and of the files changed together, kept as the
+//! pass goes: a file changed by every commit (a bot's status or version file, or the two files
+//! of a release bump) would otherwise have its whole history listed again for each change to
+//! it, and the walk would take time in the square of its commits.
 
 use std::collections::HashMap;
 
