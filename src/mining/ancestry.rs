@@ -27,8 +27,11 @@ struct Chain {
     base: Option<Place>,
     depth: u32,
     /// Other chain → (position on this chain, furthest position reached there from then on),
-    /// positions increasing.
-    log: HashMap<u32, Vec<(u32, u32)>>,
+    /// positions increasing. Read on every ancestry question: a fast hash.
+    log: HashMap<u32, Vec<(u32, u32)>, foldhash::fast::RandomState>,
+    /// The log's entries as (position on this chain, other chain), in the order added, which
+    /// is by position: what the chain learnt between two of its positions.
+    learnt: Vec<(u32, u32)>,
 }
 
 /// Ancestry of the commits added so far, by their number in the order added.
@@ -80,6 +83,23 @@ impl Ancestry {
         }
     }
 
+    /// The chains `at` may reach some of: its own, its bases', and those their logs name.
+    /// (Every other chain is out of its reach, and asking each of them costs as many questions
+    /// as there are chains.)
+    fn chains_known_to(&self, at: Place) -> Vec<u32> {
+        let mut known = Vec::new();
+        let mut on = Some(at);
+        while let Some(p) = on {
+            let chain = &self.chains[p.chain as usize];
+            known.push(p.chain);
+            known.extend(chain.log.keys());
+            on = chain.base;
+        }
+        known.sort_unstable();
+        known.dedup();
+        known
+    }
+
     fn place_reaches(&self, at: Place, target: Place) -> bool {
         self.reach(at, target.chain)
             .is_some_and(|p| p >= target.pos)
@@ -94,30 +114,67 @@ impl Ancestry {
     /// Record that `at` (the commit being added) reaches `from` and everything `from`
     /// reaches. Every entry of a log stands for all its place reaches (each is recorded with
     /// what it brings), so a place `at` already reaches brings nothing new and is not walked.
+    /// And a chain's log, with its base, names every place the chain reaches: the places a
+    /// walked log names are recorded without walking their own logs. They are recorded last,
+    /// once the walk is done: what they reach through the bases is then known, and a walk is
+    /// never cut short by a place whose own reach rests on that walk.
     fn learn_all(&mut self, at: Place, from: Place) {
-        let mut pending = vec![from];
-        while let Some(f) = pending.pop() {
-            if self.place_reaches(at, f) {
+        let mut walk = vec![from];
+        let mut named: Vec<Place> = Vec::new();
+        while let Some(f) = walk.pop() {
+            let known = self.reach(at, f.chain);
+            if !self.record(at, f, known) {
                 continue;
             }
-            let entries = self.chains[at.chain as usize]
-                .log
-                .entry(f.chain)
-                .or_default();
-            match entries.last_mut() {
-                Some(last) if last.0 == at.pos => last.1 = last.1.max(f.pos),
-                _ => entries.push((at.pos, f.pos)),
-            }
             let chain = &self.chains[f.chain as usize];
-            pending.extend(chain.base);
-            pending.extend(chain.log.iter().filter_map(|(&on, entries)| {
+            let reached_on = |on: u32| {
+                let entries = &chain.log[&on];
                 let i = entries.partition_point(|&(p, _)| p <= f.pos);
                 (i > 0).then(|| Place {
                     chain: on,
                     pos: entries[i - 1].1,
                 })
-            }));
+            };
+            match known {
+                // `at` reaches an earlier place of f's chain, and with it the base and all the
+                // chain had learnt by then: only what it learnt since is news.
+                Some(r) => {
+                    let since = chain.learnt.partition_point(|&(p, _)| p <= r);
+                    let until = chain.learnt.partition_point(|&(p, _)| p <= f.pos);
+                    named.extend(
+                        chain.learnt[since..until]
+                            .iter()
+                            .filter_map(|&(_, on)| reached_on(on)),
+                    );
+                }
+                None => {
+                    walk.extend(chain.base);
+                    named.extend(chain.log.keys().filter_map(|&on| reached_on(on)));
+                }
+            }
         }
+        for f in named {
+            let known = self.reach(at, f.chain);
+            self.record(at, f, known);
+        }
+    }
+
+    /// Record in `at`'s log that it reaches `f`, unless `known` (the furthest place on f's
+    /// chain it reaches) is as far; whether it was recorded.
+    fn record(&mut self, at: Place, f: Place, known: Option<u32>) -> bool {
+        if known.is_some_and(|p| p >= f.pos) {
+            return false;
+        }
+        let chain = &mut self.chains[at.chain as usize];
+        let entries = chain.log.entry(f.chain).or_default();
+        match entries.last_mut() {
+            Some(last) if last.0 == at.pos => last.1 = last.1.max(f.pos),
+            _ => {
+                entries.push((at.pos, f.pos));
+                chain.learnt.push((at.pos, f.chain));
+            }
+        }
+        true
     }
 
     /// Add the next commit; its parents (numbers of commits already added) in order. It
@@ -146,16 +203,18 @@ impl Ancestry {
                 self.chains.push(Chain {
                     base,
                     depth,
-                    log: HashMap::new(),
+                    ..Chain::default()
                 });
                 let place = Place { chain, pos: 0 };
                 if let (Some(b), true) = (base, depth > MAX_BASE_DEPTH) {
                     // Too deep a nesting: start from a copy of what the base knows.
                     self.chains[chain as usize].base = None;
                     self.chains[chain as usize].depth = 0;
-                    for on in 0..chain {
+                    for on in self.chains_known_to(b) {
                         if let Some(pos) = self.reach(b, on) {
-                            self.chains[chain as usize].log.insert(on, vec![(0, pos)]);
+                            let copy = &mut self.chains[chain as usize];
+                            copy.log.insert(on, vec![(0, pos)]);
+                            copy.learnt.push((0, on));
                         }
                     }
                 }
@@ -233,25 +292,63 @@ mod tests {
                 a.push_continuing(&ps, next() % 4 != 0);
                 parents.push(ps);
             }
-            let mut reach: Vec<Vec<bool>> = Vec::new();
-            for i in 0..n {
-                let mut r = vec![false; n];
-                r[i] = true;
-                for &p in &parents[i] {
-                    for (j, &x) in reach[p as usize].iter().enumerate() {
-                        r[j] |= x;
+            assert_matches_a_walk(&a, &parents, round);
+        }
+    }
+
+    /// Branches off branches, far deeper than chains nest before one copies what its base
+    /// knows, with merges into every level: what the copies take from their bases' logs.
+    #[test]
+    fn matches_a_walk_on_deeply_nested_branches() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..20 {
+            let n = 200 + (next() % 200) as usize;
+            let mut parents: Vec<Vec<u32>> = vec![Vec::new()];
+            let mut a = Ancestry::default();
+            a.push(&[]);
+            for i in 1..n {
+                let mut ps = vec![i as u32 - 1];
+                if next() % 3 == 0 {
+                    let p = (next() % (i as u64 - 1).max(1)) as u32;
+                    if !ps.contains(&p) {
+                        ps.push(p);
                     }
                 }
-                reach.push(r);
+                // Half the commits branch off the one before: a chain nested in the last.
+                a.push_continuing(&ps, next() % 2 == 0);
+                parents.push(ps);
             }
-            for (b, reach_b) in reach.iter().enumerate() {
-                for (x, &want) in reach_b.iter().enumerate() {
-                    assert_eq!(
-                        a.is_ancestor(x as u32, b as u32),
-                        want,
-                        "round {round}: is {x} an ancestor of {b}?"
-                    );
+            assert_matches_a_walk(&a, &parents, round);
+        }
+    }
+
+    /// Every pair of commits asked of `a` against a walk of their parents.
+    fn assert_matches_a_walk(a: &Ancestry, parents: &[Vec<u32>], round: usize) {
+        let n = parents.len();
+        let mut reach: Vec<Vec<bool>> = Vec::new();
+        for i in 0..n {
+            let mut r = vec![false; n];
+            r[i] = true;
+            for &p in &parents[i] {
+                for (j, &x) in reach[p as usize].iter().enumerate() {
+                    r[j] |= x;
                 }
+            }
+            reach.push(r);
+        }
+        for (b, reach_b) in reach.iter().enumerate() {
+            for (x, &want) in reach_b.iter().enumerate() {
+                assert_eq!(
+                    a.is_ancestor(x as u32, b as u32),
+                    want,
+                    "round {round}: is {x} an ancestor of {b}?"
+                );
             }
         }
     }
