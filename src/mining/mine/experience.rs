@@ -67,7 +67,9 @@ impl AuthorHistory {
     /// When all of them are history of `parent` and their times never decrease (a linear
     /// history, or branches merged back), the years split them into at most one run per year
     /// and the sum is taken run by run ([`add_repeated`]): the same f64 as the loop, without
-    /// visiting every commit. Otherwise every commit is visited.
+    /// visiting every commit. When all are history but their times go back and forth (rebased
+    /// commits keep their author dates), the sum visits every commit but asks no ancestry.
+    /// Otherwise every commit is visited and asked.
     pub(super) fn experience(
         &self,
         chains: &Ancestry,
@@ -76,13 +78,17 @@ impl AuthorHistory {
         change_mask: u64,
         change_subsystems: &[bool],
     ) -> (u64, f64, u64) {
-        let shares = |mask: u64, more: &[u32]| {
-            mask & change_mask != 0 || more.iter().any(|&s| change_subsystems[s as usize])
-        };
+        if !self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
+            return self.experience_asking(chains, parent, time, change_mask, change_subsystems);
+        }
         let years = |t: i64| whole_years(time, t);
-        if !self.unsorted && self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
-            let exp = self.times.len() as u64;
-            let mut rexp = 0.0f64;
+        let exp = self.times.len() as u64;
+        let mut rexp = 0.0f64;
+        if self.unsorted {
+            for &t in &self.times {
+                rexp += recency_weight(years(t));
+            }
+        } else {
             let mut i = 0;
             while i < self.times.len() {
                 // Times never decrease, so whole years before `time` never increase.
@@ -91,28 +97,44 @@ impl AuthorHistory {
                 rexp = add_repeated(rexp, recency_weight(y), run as u64);
                 i += run;
             }
-            let sexp = self
-                .subsystem_sets
-                .iter()
-                .filter(|(mask, more, _)| shares(*mask, more))
-                .map(|&(_, _, n)| u64::from(n))
-                .sum();
-            return (exp, rexp, sexp);
         }
+        let sexp = self
+            .subsystem_sets
+            .iter()
+            .filter(|(mask, more, _)| shares(*mask, more, change_mask, change_subsystems))
+            .map(|&(_, _, n)| u64::from(n))
+            .sum();
+        (exp, rexp, sexp)
+    }
+
+    /// [`Self::experience`] by visiting every earlier commit and asking whether it is history
+    /// of `parent`.
+    fn experience_asking(
+        &self,
+        chains: &Ancestry,
+        parent: u32,
+        time: i64,
+        change_mask: u64,
+        change_subsystems: &[bool],
+    ) -> (u64, f64, u64) {
         let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
         for e in &self.entries {
-            let seen = chains.is_ancestor(e.commit, parent);
-            if !seen {
+            if !chains.is_ancestor(e.commit, parent) {
                 continue;
             }
             exp += 1;
-            rexp += recency_weight(years(e.time));
-            if shares(e.mask, &e.more) {
+            rexp += recency_weight(whole_years(time, e.time));
+            if shares(e.mask, &e.more, change_mask, change_subsystems) {
                 sexp += 1;
             }
         }
         (exp, rexp, sexp)
     }
+}
+
+/// Whether a commit that touched subsystems `mask` / `more` shares one with the change.
+fn shares(mask: u64, more: &[u32], change_mask: u64, change_subsystems: &[bool]) -> bool {
+    mask & change_mask != 0 || more.iter().any(|&s| change_subsystems[s as usize])
 }
 
 /// `s + v + v + … + v` (`n` times), each addition rounded in f64 as a loop would do it, in
@@ -251,7 +273,8 @@ mod tests {
         // then): every commit's (EXP, REXP, SEXP) against the loop over each earlier commit.
         let mut chains = Ancestry::default();
         let mut history = AuthorHistory::default();
-        let mut looped = AuthorHistory {
+        // The same commits taken as if their times went back and forth.
+        let mut unsorted = AuthorHistory {
             unsorted: true,
             ..AuthorHistory::default()
         };
@@ -274,18 +297,22 @@ mod tests {
             let mask = 1u64 << (n % 4);
             change[65] = n % 7 == 0;
             if let Some(p) = first {
-                let got = history.experience(&chains, p, time, mask, &change);
-                let want = looped.experience(&chains, p, time, mask, &change);
-                assert_eq!(
-                    (got.0, got.1.to_bits(), got.2),
-                    (want.0, want.1.to_bits(), want.2),
-                    "commit {n}"
-                );
+                let want = history.experience_asking(&chains, p, time, mask, &change);
+                for got in [
+                    history.experience(&chains, p, time, mask, &change),
+                    unsorted.experience(&chains, p, time, mask, &change),
+                ] {
+                    assert_eq!(
+                        (got.0, got.1.to_bits(), got.2),
+                        (want.0, want.1.to_bits(), want.2),
+                        "commit {n}"
+                    );
+                }
                 fast_paths += usize::from(history.tips.iter().all(|&t| chains.is_ancestor(t, p)));
             }
             let subs = [n % 3, 64 + n % 2];
             history.push(&chains, id, time, &subs);
-            looped.push(&chains, id, time, &subs);
+            unsorted.push(&chains, id, time, &subs);
             if on_side {
                 side = Some(id);
             } else {
