@@ -13,6 +13,40 @@ use crate::mining::index::HistoryIndex;
 /// each changed it and were never merged), its sum is given up and its history listed.
 const MOST_TIPS: usize = 32;
 
+/// Commits counted so far: how many, by whom, the latest author time.
+#[derive(Default)]
+struct Tally {
+    commits: u64,
+    commits_by_author: HashMap<u32, u64>,
+    last_time: i64,
+}
+
+impl Tally {
+    fn add(&mut self, index: &HistoryIndex, c: u32) {
+        let commit = index.commit(c);
+        *self.commits_by_author.entry(commit.author).or_default() += 1;
+        self.last_time = if self.commits == 0 {
+            commit.time
+        } else {
+            self.last_time.max(commit.time)
+        };
+        self.commits += 1;
+    }
+
+    /// The sum as a change by `author` reads it.
+    fn seen_by(&self, author: Option<u32>) -> HistorySum {
+        HistorySum {
+            commits: self.commits,
+            authors: self.commits_by_author.len() as u64,
+            author_commits: author
+                .and_then(|a| self.commits_by_author.get(&a))
+                .copied()
+                .unwrap_or(0),
+            last_time: self.last_time,
+        }
+    }
+}
+
 /// The sum of one name's commits taken so far.
 #[derive(Default)]
 struct RunningSum {
@@ -22,8 +56,7 @@ struct RunningSum {
     /// them or an ancestor of one.
     tips: Vec<u32>,
     given_up: bool,
-    commits_by_author: HashMap<u32, u64>,
-    last_time: i64,
+    tally: Tally,
 }
 
 /// The commits of several names taken together so far, each counted once however many of
@@ -31,9 +64,7 @@ struct RunningSum {
 struct SharedSum {
     /// Parallel to the names: how many of each name's commits are in the sum.
     taken: Vec<usize>,
-    commits: u64,
-    commits_by_author: HashMap<u32, u64>,
-    last_time: i64,
+    tally: Tally,
 }
 
 /// Past this many sets of names summed together, the sums are dropped and begun again: the
@@ -48,9 +79,7 @@ impl SharedSum {
     fn new(names: usize) -> SharedSum {
         SharedSum {
             taken: vec![0; names],
-            commits: 0,
-            commits_by_author: HashMap::new(),
-            last_time: i64::MIN,
+            tally: Tally::default(),
         }
     }
 }
@@ -86,29 +115,15 @@ impl HistorySums {
             if sum.tips.len() > MOST_TIPS {
                 sum.given_up = true;
                 sum.tips = Vec::new();
-                sum.commits_by_author = HashMap::new();
+                sum.tally = Tally::default();
                 continue;
             }
-            let commit = index.commit(c);
-            *sum.commits_by_author.entry(commit.author).or_default() += 1;
-            sum.last_time = if sum.taken == 1 {
-                commit.time
-            } else {
-                sum.last_time.max(commit.time)
-            };
+            sum.tally.add(index, c);
         }
         if sum.given_up || !sum.tips.iter().all(|&tip| chains.is_ancestor(tip, at)) {
             return None;
         }
-        Some(HistorySum {
-            commits: sum.taken as u64,
-            authors: sum.commits_by_author.len() as u64,
-            author_commits: author
-                .and_then(|a| sum.commits_by_author.get(&a))
-                .copied()
-                .unwrap_or(0),
-            last_time: sum.last_time,
-        })
+        Some(sum.tally.seen_by(author))
     }
 
     /// The commits of the names `names` taken together, each counted once, for a change by
@@ -147,19 +162,8 @@ impl HistorySums {
         fresh.sort_unstable();
         fresh.dedup();
         for c in fresh {
-            let commit = index.commit(c);
-            sum.commits += 1;
-            *sum.commits_by_author.entry(commit.author).or_default() += 1;
-            sum.last_time = sum.last_time.max(commit.time);
+            sum.tally.add(index, c);
         }
-        HistorySum {
-            commits: sum.commits,
-            authors: sum.commits_by_author.len() as u64,
-            author_commits: author
-                .and_then(|a| sum.commits_by_author.get(&a))
-                .copied()
-                .unwrap_or(0),
-            last_time: if sum.commits == 0 { 0 } else { sum.last_time },
-        }
+        sum.tally.seen_by(author)
     }
 }
