@@ -256,22 +256,16 @@ mod tests {
     /// commit, merges of any commits (octopus and criss-cross included), several roots.
     #[test]
     fn matches_a_walk_on_random_histories() {
-        let mut seed = 0x853c_49e6_748f_ea9bu64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x853c_49e6_748f_ea9bu64);
         for round in 0..40 {
             let n = 30 + (next() % 250) as usize;
             let mut parents: Vec<Vec<u32>> = Vec::new();
             let mut a = Ancestry::default();
             for i in 0..n {
                 let mut ps: Vec<u32> = Vec::new();
-                if i > 0 && next() % 40 != 0 {
+                if i > 0 && !next().is_multiple_of(40) {
                     // Mostly the previous commit or a recent one; now and then an old one.
-                    let back = if next() % 3 == 0 {
+                    let back = if next().is_multiple_of(3) {
                         next() % (i as u64)
                     } else {
                         next() % 4
@@ -289,7 +283,7 @@ mod tests {
                         }
                     }
                 }
-                a.push_continuing(&ps, next() % 4 != 0);
+                a.push_continuing(&ps, !next().is_multiple_of(4));
                 parents.push(ps);
             }
             assert_matches_a_walk(&a, &parents, round);
@@ -300,13 +294,7 @@ mod tests {
     /// knows, with merges into every level: what the copies take from their bases' logs.
     #[test]
     fn matches_a_walk_on_deeply_nested_branches() {
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         for round in 0..20 {
             let n = 200 + (next() % 200) as usize;
             let mut parents: Vec<Vec<u32>> = vec![Vec::new()];
@@ -314,17 +302,27 @@ mod tests {
             a.push(&[]);
             for i in 1..n {
                 let mut ps = vec![i as u32 - 1];
-                if next() % 3 == 0 {
+                if next().is_multiple_of(3) {
                     let p = (next() % (i as u64 - 1).max(1)) as u32;
                     if !ps.contains(&p) {
                         ps.push(p);
                     }
                 }
                 // Half the commits branch off the one before: a chain nested in the last.
-                a.push_continuing(&ps, next() % 2 == 0);
+                a.push_continuing(&ps, next().is_multiple_of(2));
                 parents.push(ps);
             }
             assert_matches_a_walk(&a, &parents, round);
+        }
+    }
+
+    /// A reproducible stream of pseudo-random numbers from `seed` (not zero).
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
         }
     }
 
