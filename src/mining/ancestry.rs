@@ -111,6 +111,19 @@ impl Ancestry {
         self.place_reaches(pb, pa)
     }
 
+    /// Commit `a`'s chain and position on it.
+    pub fn chain_of(&self, a: u32) -> (u32, u32) {
+        let place = self.places[a as usize];
+        (place.chain, place.pos)
+    }
+
+    /// The furthest position on chain `on` that commit `b` reaches: a commit on that chain is
+    /// `b` or one of its ancestors exactly when its position is at most this. For asking of
+    /// many commits on few chains.
+    pub fn reach_on(&self, b: u32, on: u32) -> Option<u32> {
+        self.reach(self.places[b as usize], on)
+    }
+
     /// Record that `at` (the commit being added) reaches `from` and everything `from`
     /// reaches. Every entry of a log stands for all its place reaches (each is recorded with
     /// what it brings), so a place `at` already reaches brings nothing new and is not walked.
@@ -231,7 +244,7 @@ impl Ancestry {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -317,7 +330,7 @@ mod tests {
     }
 
     /// A reproducible stream of pseudo-random numbers from `seed` (not zero).
-    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+    pub(crate) fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
         move || {
             seed ^= seed << 13;
             seed ^= seed >> 7;

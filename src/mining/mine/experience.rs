@@ -1,18 +1,24 @@
 //! EXP, REXP and SEXP of each change from a per-author state kept along the pass, at about
 //! the same cost for an author's ten-thousandth commit as for their first.
 
+use std::collections::HashMap;
+
 use crate::features::{recency_weight, whole_years};
 use crate::mining::ancestry::Ancestry;
 
-/// One earlier commit of an author, for the exact EXP/REXP/SEXP loop (taken when the fast
-/// path of [`AuthorHistory::experience`] does not apply): the commit, its author time, and the
-/// subsystems it touched as a bit mask (ids below 64) plus any higher ids.
+/// One earlier commit of an author: where it sits in the ancestry, the author's chain (an
+/// index into [`AuthorHistory::chains`]) and its position on that chain, and the subsystems
+/// it touched as a bit mask (ids below 64) plus any higher ids.
 struct AuthorEntry {
-    commit: u32,
-    time: i64,
+    chain: u32,
+    pos: u32,
     mask: u64,
     more: Box<[u32]>,
 }
+
+/// Commits remembered per author as having a known number of the author's first commits all
+/// in their history. A few suffice: a change usually sits on top of one that came shortly before.
+const MOST_WITNESSES: usize = 4;
 
 /// One author's earlier commits, kept so that EXP, REXP and SEXP cost about the same for an
 /// author's ten-thousandth commit as for their first.
@@ -22,13 +28,23 @@ pub(super) struct AuthorHistory {
     entries: Vec<AuthorEntry>,
     /// Their author times, in the same order.
     times: Vec<i64>,
-    /// Whether some author time is earlier than the one before it.
-    unsorted: bool,
+    /// How many of the first times never decrease.
+    sorted_times: usize,
     /// The author's commits (index ids) that are not ancestors of a later one of theirs: every
     /// earlier commit is history of a commit exactly when these are.
     tips: Vec<u32>,
+    /// The ancestry chains the commits are on, each once, with where `parent` reached on
+    /// each as last worked out: (the query it was for, the furthest position).
+    chains: Vec<(u32, u64, Option<u32>)>,
+    /// Ancestry chain → its index in `chains`.
+    chain_index: HashMap<u32, u32, foldhash::fast::RandomState>,
+    /// Number of queries that looked up reaches, to tell current entries of `chains` from old.
+    queries: u64,
     /// The distinct subsystem sets (mask, higher ids) of the commits, with how many had each.
     subsystem_sets: Vec<(u64, Box<[u32]>, u32)>,
+    /// (commit, n): the first n entries are all history of the commit, so of every commit that
+    /// has it in its history. Most recently useful first.
+    witnesses: Vec<(u32, usize)>,
 }
 
 impl AuthorHistory {
@@ -46,14 +62,23 @@ impl AuthorHistory {
             None => self.subsystem_sets.push((mask, more.clone(), 1)),
         }
         self.tips.retain(|&t| !chains.is_ancestor(t, this));
+        if self.tips.is_empty() {
+            // Every earlier commit is history of this one, and this one is its own.
+            self.remember_witness(this, self.entries.len() + 1);
+        }
         self.tips.push(this);
-        if self.times.last().is_some_and(|&t| t > time) {
-            self.unsorted = true;
+        if self.sorted_times == self.times.len() && self.times.last().is_none_or(|&t| t <= time) {
+            self.sorted_times += 1;
         }
         self.times.push(time);
+        let (on, pos) = chains.chain_of(this);
+        let chain = *self.chain_index.entry(on).or_insert_with(|| {
+            self.chains.push((on, 0, None));
+            self.chains.len() as u32 - 1
+        });
         self.entries.push(AuthorEntry {
-            commit: this,
-            time,
+            chain,
+            pos,
             mask,
             more,
         });
@@ -64,71 +89,110 @@ impl AuthorHistory {
     /// that are history of `parent`, their number, the sum in mining order of
     /// 1 / (whole years before `time` + 1), and how many share a subsystem with the change.
     ///
-    /// When all of them are history of `parent` and their times never decrease (a linear
-    /// history, or branches merged back), the years split them into at most one run per year
-    /// and the sum is taken run by run ([`add_repeated`]): the same f64 as the loop, without
-    /// visiting every commit. When all are history but their times go back and forth (rebased
-    /// commits keep their author dates), the sum visits every commit but asks no ancestry.
-    /// Otherwise every commit is visited and asked.
+    /// When all of them are history of `parent` (a linear history, or branches merged back),
+    /// none is asked. Otherwise a witness in `parent`'s history vouches for the first commits,
+    /// and only those after them are asked. The sums then need only the commits left out.
     pub(super) fn experience(
-        &self,
+        &mut self,
         chains: &Ancestry,
         parent: u32,
         time: i64,
         change_mask: u64,
         change_subsystems: &[bool],
     ) -> (u64, f64, u64) {
-        if !self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
-            return self.experience_asking(chains, parent, time, change_mask, change_subsystems);
-        }
-        let years = |t: i64| whole_years(time, t);
-        let exp = self.times.len() as u64;
-        let mut rexp = 0.0f64;
-        if self.unsorted {
-            for &t in &self.times {
-                rexp += recency_weight(years(t));
-            }
+        let n = self.entries.len();
+        let settled = if self.tips.iter().all(|&t| chains.is_ancestor(t, parent)) {
+            n
         } else {
-            let mut i = 0;
-            while i < self.times.len() {
-                // Times never decrease, so whole years before `time` never increase.
-                let y = years(self.times[i]);
-                let run = self.times[i..].partition_point(|&t| years(t) >= y);
-                rexp = add_repeated(rexp, recency_weight(y), run as u64);
-                i += run;
-            }
+            self.vouched_for(chains, parent)
+        };
+        // What `parent` reaches on each of the author's chains is looked up once per chain.
+        self.queries += 1;
+        let query = self.queries;
+        let left_out: Vec<usize> = (settled..n)
+            .filter(|&i| {
+                let e = &self.entries[i];
+                let (on, asked, reached) = &mut self.chains[e.chain as usize];
+                if *asked != query {
+                    (*asked, *reached) = (query, chains.reach_on(parent, *on));
+                }
+                !reached.is_some_and(|p| p >= e.pos)
+            })
+            .collect();
+        if let Some(&k) = left_out.first().filter(|&&k| k > settled) {
+            self.remember_witness(parent, k);
         }
-        let sexp = self
+        let sharing = |mask: u64, more: &[u32]| shares(mask, more, change_mask, change_subsystems);
+        let sexp_of_all: u64 = self
             .subsystem_sets
             .iter()
-            .filter(|(mask, more, _)| shares(*mask, more, change_mask, change_subsystems))
+            .filter(|(mask, more, _)| sharing(*mask, more))
             .map(|&(_, _, n)| u64::from(n))
             .sum();
-        (exp, rexp, sexp)
+        let left_out_sharing = left_out
+            .iter()
+            .filter(|&&i| sharing(self.entries[i].mask, &self.entries[i].more))
+            .count();
+        (
+            (n - left_out.len()) as u64,
+            self.rexp_without(&left_out, time),
+            sexp_of_all - left_out_sharing as u64,
+        )
     }
 
-    /// [`Self::experience`] by visiting every earlier commit and asking whether it is history
-    /// of `parent`.
-    fn experience_asking(
-        &self,
-        chains: &Ancestry,
-        parent: u32,
-        time: i64,
-        change_mask: u64,
-        change_subsystems: &[bool],
-    ) -> (u64, f64, u64) {
-        let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
-        for e in &self.entries {
-            if !chains.is_ancestor(e.commit, parent) {
-                continue;
+    /// How many of the first entries a remembered witness in `parent`'s history vouches for.
+    fn vouched_for(&mut self, chains: &Ancestry, parent: u32) -> usize {
+        let found = self
+            .witnesses
+            .iter()
+            .enumerate()
+            .filter(|&(_, &(w, _))| chains.is_ancestor(w, parent))
+            .max_by_key(|&(_, &(_, n))| n)
+            .map(|(i, _)| i);
+        found.map_or(0, |i| {
+            let used = self.witnesses.remove(i);
+            self.witnesses.insert(0, used);
+            used.1
+        })
+    }
+
+    /// Remember that the first `n` entries are all history of `commit`, forgetting the
+    /// witness least recently useful when there are too many.
+    fn remember_witness(&mut self, commit: u32, n: usize) {
+        self.witnesses.truncate(MOST_WITNESSES - 1);
+        self.witnesses.insert(0, (commit, n));
+    }
+
+    /// The REXP sum over every entry but those at the indices `left_out` (ascending), in
+    /// mining order. When the times never decrease, the years split the entries into at most
+    /// one run per year, and each run's entries add the same weight one after another: the
+    /// sum is taken run by run ([`add_repeated`]), the same f64 as the loop, without visiting
+    /// every entry.
+    fn rexp_without(&self, left_out: &[usize], time: i64) -> f64 {
+        let years = |t: i64| whole_years(time, t);
+        let times = &self.times;
+        if self.sorted_times < times.len() {
+            // Rebased commits keep their author dates: times go back and forth.
+            let mut skip = left_out.iter().peekable();
+            let mut rexp = 0.0;
+            for (i, &t) in times.iter().enumerate() {
+                if skip.next_if_eq(&&i).is_none() {
+                    rexp += recency_weight(years(t));
+                }
             }
-            exp += 1;
-            rexp += recency_weight(whole_years(time, e.time));
-            if shares(e.mask, &e.more, change_mask, change_subsystems) {
-                sexp += 1;
-            }
+            return rexp;
         }
-        (exp, rexp, sexp)
+        let (mut rexp, mut i) = (0.0f64, 0);
+        while i < times.len() {
+            // Times never decrease, so whole years before `time` never increase.
+            let y = years(times[i]);
+            let end = i + times[i..].partition_point(|&t| years(t) >= y);
+            let skipped =
+                left_out.partition_point(|&k| k < end) - left_out.partition_point(|&k| k < i);
+            rexp = add_repeated(rexp, recency_weight(y), (end - i - skipped) as u64);
+            i = end;
+        }
+        rexp
     }
 }
 
@@ -200,6 +264,8 @@ fn add_repeated(mut s: f64, v: f64, mut n: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::features::YEAR_SECONDS;
+    use crate::mining::ancestry::tests::xorshift;
 
     fn add_one_by_one(mut s: f64, v: f64, n: u64) -> f64 {
         for _ in 0..n {
@@ -223,13 +289,7 @@ mod tests {
         ]);
         // A value whose remainder is exactly half an ulp in some binade: ties to even.
         values.push(f64::from_bits(0x3FF0_0000_0000_0001));
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for &v in &values {
             // From zero, at every length up to 5,000, then from sums met along the way.
             let mut looped = 0.0f64;
@@ -266,18 +326,53 @@ mod tests {
         }
     }
 
+    /// One of an author's earlier commits as the tests record them: the commit, its author
+    /// time and the subsystems it touched.
+    type Earlier = (u32, i64, Vec<u32>);
+
+    /// Check `history`'s (EXP, REXP, SEXP) of a change against the loop that visits every
+    /// earlier commit and asks whether it is history of `parent`.
+    fn assert_experience(
+        history: &mut AuthorHistory,
+        earlier: &[Earlier],
+        (chains, parent, time): (&Ancestry, u32, i64),
+        (mask, change): (u64, &[bool]),
+        what: &str,
+    ) {
+        let (mut exp, mut rexp, mut sexp) = (0u64, 0.0f64, 0u64);
+        for (commit, at, subs) in earlier {
+            if chains.is_ancestor(*commit, parent) {
+                exp += 1;
+                rexp +=
+                    1.0 / ((time.saturating_sub(*at).max(0) as f64 / YEAR_SECONDS).floor() + 1.0);
+                let shared = |&s: &u32| {
+                    if s < 64 {
+                        mask & 1 << s != 0
+                    } else {
+                        change[s as usize]
+                    }
+                };
+                sexp += u64::from(subs.iter().any(shared));
+            }
+        }
+        let got = history.experience(chains, parent, time, mask, change);
+        assert_eq!(
+            (got.0, got.1.to_bits(), got.2),
+            (exp, rexp.to_bits(), sexp),
+            "{what}"
+        );
+    }
+
     #[test]
     fn author_experience_fast_path_matches_the_loop() {
         // One author on a main line that forks a side branch every 50 commits and merges it
-        // back 10 commits later (the side branch's commits are not history of main's until
-        // then): every commit's (EXP, REXP, SEXP) against the loop over each earlier commit.
+        // back 10 commits later: every commit's (EXP, REXP, SEXP) against the loop over each
+        // earlier commit.
         let mut chains = Ancestry::default();
         let mut history = AuthorHistory::default();
         // The same commits taken as if their times went back and forth.
-        let mut unsorted = AuthorHistory {
-            unsorted: true,
-            ..AuthorHistory::default()
-        };
+        let mut unsorted = AuthorHistory::default();
+        let mut earlier: Vec<Earlier> = Vec::new();
         let (mut time, mut fast_paths) = (1_500_000_000i64, 0);
         let (mut main, mut side) = (None::<u32>, None::<u32>);
         let mut change = vec![false; 70];
@@ -297,22 +392,17 @@ mod tests {
             let mask = 1u64 << (n % 4);
             change[65] = n % 7 == 0;
             if let Some(p) = first {
-                let want = history.experience_asking(&chains, p, time, mask, &change);
-                for got in [
-                    history.experience(&chains, p, time, mask, &change),
-                    unsorted.experience(&chains, p, time, mask, &change),
-                ] {
-                    assert_eq!(
-                        (got.0, got.1.to_bits(), got.2),
-                        (want.0, want.1.to_bits(), want.2),
-                        "commit {n}"
-                    );
-                }
                 fast_paths += usize::from(history.tips.iter().all(|&t| chains.is_ancestor(t, p)));
+                for h in [&mut history, &mut unsorted] {
+                    let at = (&chains, p, time);
+                    assert_experience(h, &earlier, at, (mask, &change), &format!("commit {n}"));
+                }
             }
-            let subs = [n % 3, 64 + n % 2];
+            let subs = vec![n % 3, 64 + n % 2];
             history.push(&chains, id, time, &subs);
             unsorted.push(&chains, id, time, &subs);
+            unsorted.sorted_times = 0;
+            earlier.push((id, time, subs));
             if on_side {
                 side = Some(id);
             } else {
@@ -321,5 +411,80 @@ mod tests {
         }
         assert!(fast_paths > 3_000, "{fast_paths}");
         assert!(history.tips.len() == 1);
+    }
+
+    #[test]
+    fn author_experience_matches_the_loop_on_random_histories() {
+        // Three authors on up to six branches at once that fork, merge and go on in parallel
+        // (the case that asks ancestry), one of them with author times that go back and forth:
+        // every commit's (EXP, REXP, SEXP) against the loop over each earlier commit.
+        for round in 0..20u64 {
+            let mut next = xorshift(0x2545_f491_4f6c_dd1d ^ (round + 1));
+            let mut chains = Ancestry::default();
+            let mut authors: Vec<(AuthorHistory, Vec<Earlier>)> =
+                (0..3).map(|_| Default::default()).collect();
+            chains.push(&[]);
+            let mut branches = vec![0u32];
+            let mut time = 1_400_000_000i64;
+            let mut change = vec![false; 70];
+            let (mut asked, mut vouched) = (0, 0);
+            for n in 0..1_500u32 {
+                let b = (next() % branches.len() as u64) as usize;
+                match next() % 10 {
+                    // A merge of another branch (no row, as mining skips merges).
+                    0 if branches.len() > 1 => {
+                        let other = (b + 1 + (next() % (branches.len() as u64 - 1)) as usize)
+                            % branches.len();
+                        let merge = chains.len() as u32;
+                        chains.push(&[branches[b], branches[other]]);
+                        branches[b] = merge;
+                        if next().is_multiple_of(2) {
+                            branches.swap_remove(other);
+                        }
+                        continue;
+                    }
+                    // A new branch from this one.
+                    1 if branches.len() < 6 => branches.push(branches[b]),
+                    _ => {}
+                }
+                let (id, parent) = (chains.len() as u32, branches[b]);
+                chains.push(&[parent]);
+                branches[b] = id;
+                let who = (next() % 3) as usize;
+                // The third author's times go back and forth by up to two years, as rebased
+                // commits' do.
+                time += (next() % 20_000_000) as i64;
+                let at = if who == 2 {
+                    time - (next() % 63_000_000) as i64
+                } else {
+                    time
+                };
+                let (history, earlier) = &mut authors[who];
+                let mask = 1u64 << (next() % 5);
+                change[64 + (n % 6) as usize] = next().is_multiple_of(3);
+                asked += usize::from(!history.tips.iter().all(|&t| chains.is_ancestor(t, parent)));
+                vouched += usize::from(
+                    history
+                        .witnesses
+                        .iter()
+                        .any(|&(w, k)| k > 0 && chains.is_ancestor(w, parent)),
+                );
+                let what = format!("round {round}, commit {n}");
+                assert_experience(
+                    history,
+                    earlier,
+                    (&chains, parent, at),
+                    (mask, &change),
+                    &what,
+                );
+                let subs = vec![(next() % 5) as u32, 64 + (next() % 4) as u32];
+                history.push(&chains, id, at, &subs);
+                earlier.push((id, at, subs));
+            }
+            assert!(
+                asked > 100 && vouched > 100,
+                "round {round}: {asked} asked, {vouched} vouched"
+            );
+        }
     }
 }

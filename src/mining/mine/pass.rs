@@ -447,7 +447,7 @@ impl<'r, 'p> Pass<'r, 'p> {
 
     /// EXP, REXP and SEXP from the per-author state, without listing the author's commits.
     fn experience(
-        &self,
+        &mut self,
         files: &[FileChange],
         author: Option<u32>,
         parent_at: Option<u32>,
@@ -464,7 +464,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             }
         }
         match (author, parent_at) {
-            (Some(a), Some(p)) => self.authors.get(a as usize).map_or((0, 0.0, 0), |h| {
+            (Some(a), Some(p)) => self.authors.get_mut(a as usize).map_or((0, 0.0, 0), |h| {
                 h.experience(&self.chains, p, time, change_mask, &change_subsystems)
             }),
             _ => (0, 0.0, 0),
