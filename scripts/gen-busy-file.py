@@ -12,9 +12,9 @@ only.
 """
 
 import argparse
-import os
-import subprocess
 import sys
+
+from fast_import import create_repository
 
 START = 1600000000
 
@@ -49,17 +49,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.commits < 1 or args.authors < 1 or args.files < 1:
         sys.exit("gen-busy-file: --commits, --authors and --files must be positive")
-    if os.path.exists(args.dir):
-        sys.exit(f"gen-busy-file: {args.dir} exists")
-    subprocess.run(["git", "init", "-q", "-b", "main", args.dir], check=True)
-    fast_import = subprocess.Popen(["git", "-C", args.dir, "fast-import", "--quiet"],
-                                   stdin=subprocess.PIPE)
-    for chunk in stream(args.commits, args.authors, args.files):
-        fast_import.stdin.write(chunk)
-    fast_import.stdin.close()
-    if fast_import.wait() != 0:
-        sys.exit("gen-busy-file: git fast-import failed")
-    subprocess.run(["git", "-C", args.dir, "checkout", "-q", "main"], check=True)
+    create_repository(args.dir, stream(args.commits, args.authors, args.files), "gen-busy-file")
 
 
 if __name__ == "__main__":

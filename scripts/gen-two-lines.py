@@ -12,33 +12,47 @@ taking turns half a minute apart, all by one author. `side` is merged into `main
 """
 
 import argparse
-import os
-import subprocess
 import sys
+
+from fast_import import create_repository
 
 START = 1600000000
 
 
-class Stream:
-    def __init__(self, out):
-        self.out = out
-        self.mark = 0
+def commit(mark: int, branch: str, name: str, text: str, when: int, parents: list) -> bytes:
+    """A blob (mark `mark`) holding `text` and a commit (mark `mark + 1`) on `branch` that
+    writes it to `name`."""
+    data = f"{text}\n".encode()
+    msg = f"{branch}: {text}".encode()
+    out = [b"blob\nmark :%d\ndata %d\n%s\n" % (mark, len(data), data),
+           b"commit refs/heads/%s\nmark :%d\n" % (branch.encode(), mark + 1),
+           b"author a <a@example.com> %d +0000\ncommitter a <a@example.com> %d +0000\n"
+           % (when, when),
+           b"data %d\n%s\n" % (len(msg), msg)]
+    for i, parent in enumerate(parents):
+        out.append(b"%s :%d\n" % (b"from" if i == 0 else b"merge", parent))
+    out.append(b"M 100644 :%d %s\n\n" % (mark, name.encode()))
+    return b"".join(out)
 
-    def commit(self, branch: str, name: str, text: str, when: int, parents: list) -> int:
-        data = f"{text}\n".encode()
-        self.mark += 1
-        blob = self.mark
-        self.out.write(b"blob\nmark :%d\ndata %d\n%s\n" % (blob, len(data), data))
-        self.mark += 1
-        msg = f"{branch}: {text}".encode()
-        self.out.write(b"commit refs/heads/%s\nmark :%d\n" % (branch.encode(), self.mark))
-        self.out.write(b"author a <a@example.com> %d +0000\ncommitter a <a@example.com> %d +0000\n"
-                       % (when, when))
-        self.out.write(b"data %d\n%s\n" % (len(msg), msg))
-        for i, parent in enumerate(parents):
-            self.out.write(b"%s :%d\n" % (b"from" if i == 0 else b"merge", parent))
-        self.out.write(b"M 100644 :%d %s\n\n" % (blob, name.encode()))
-        return self.mark
+
+def stream(commits: int, merge_every: int):
+    mark = 1
+    yield commit(mark, "main", "main.txt", "main 0", START, [])
+    main_tip = side_tip = mark + 1
+    for i in range(1, commits):
+        when = START + i * 60
+        mark += 2
+        yield commit(mark, "main", "main.txt", f"main {i}", when, [main_tip])
+        main_tip = mark + 1
+        mark += 2
+        yield commit(mark, "side", "side.txt", f"side {i}", when + 30, [side_tip])
+        side_tip = mark + 1
+        if merge_every and i % merge_every == 0:
+            mark += 2
+            yield commit(mark, "main", "main.txt", f"merge {i}", when + 40, [main_tip, side_tip])
+            main_tip = mark + 1
+    mark += 2
+    yield commit(mark, "main", "main.txt", "merge", START + commits * 60, [main_tip, side_tip])
 
 
 def main() -> None:
@@ -49,25 +63,7 @@ def main() -> None:
     args = ap.parse_args()
     if args.commits < 2 or args.merge_every < 0:
         sys.exit("gen-two-lines: --commits must be at least 2 and --merge-every not negative")
-    if os.path.exists(args.dir):
-        sys.exit(f"gen-two-lines: {args.dir} exists")
-    subprocess.run(["git", "init", "-q", "-b", "main", args.dir], check=True)
-    fast_import = subprocess.Popen(["git", "-C", args.dir, "fast-import", "--quiet"],
-                                   stdin=subprocess.PIPE)
-    s = Stream(fast_import.stdin)
-    main_tip = s.commit("main", "main.txt", "main 0", START, [])
-    side_tip = main_tip
-    for i in range(1, args.commits):
-        when = START + i * 60
-        main_tip = s.commit("main", "main.txt", f"main {i}", when, [main_tip])
-        side_tip = s.commit("side", "side.txt", f"side {i}", when + 30, [side_tip])
-        if args.merge_every and i % args.merge_every == 0:
-            main_tip = s.commit("main", "main.txt", f"merge {i}", when + 40, [main_tip, side_tip])
-    s.commit("main", "main.txt", "merge", START + args.commits * 60, [main_tip, side_tip])
-    fast_import.stdin.close()
-    if fast_import.wait() != 0:
-        sys.exit("gen-two-lines: git fast-import failed")
-    subprocess.run(["git", "-C", args.dir, "checkout", "-q", "main"], check=True)
+    create_repository(args.dir, stream(args.commits, args.merge_every), "gen-two-lines")
 
 
 if __name__ == "__main__":
