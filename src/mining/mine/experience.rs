@@ -16,6 +16,16 @@ struct AuthorEntry {
     more: Box<[u32]>,
 }
 
+/// An ancestry chain an author's commits are on, with what the parent of a change reaches on it
+/// once worked out for that change.
+struct AuthorChain {
+    chain: u32,
+    /// The change (by [`AuthorHistory::queries`]) that `reached` was worked out for.
+    asked_by: u64,
+    /// The furthest position on the chain that the change's parent reaches.
+    reached: Option<u32>,
+}
+
 /// Commits remembered per author as having a known number of the author's first commits all
 /// in their history. A few suffice: a change usually sits on top of one that came shortly before.
 const MOST_WITNESSES: usize = 4;
@@ -33,12 +43,11 @@ pub(super) struct AuthorHistory {
     /// The author's commits (index ids) that are not ancestors of a later one of theirs: every
     /// earlier commit is history of a commit exactly when these are.
     tips: Vec<u32>,
-    /// The ancestry chains the commits are on, each once, with where `parent` reached on
-    /// each as last worked out: (the query it was for, the furthest position).
-    chains: Vec<(u32, u64, Option<u32>)>,
+    /// The ancestry chains the commits are on, each once.
+    chains: Vec<AuthorChain>,
     /// Ancestry chain → its index in `chains`.
     chain_index: HashMap<u32, u32, foldhash::fast::RandomState>,
-    /// Number of queries that looked up reaches, to tell current entries of `chains` from old.
+    /// Changes asked about so far: tells what `chains` worked out for this change from older.
     queries: u64,
     /// The distinct subsystem sets (mask, higher ids) of the commits, with how many had each.
     subsystem_sets: Vec<(u64, Box<[u32]>, u32)>,
@@ -73,7 +82,11 @@ impl AuthorHistory {
         self.times.push(time);
         let (on, pos) = chains.chain_of(this);
         let chain = *self.chain_index.entry(on).or_insert_with(|| {
-            self.chains.push((on, 0, None));
+            self.chains.push(AuthorChain {
+                chain: on,
+                asked_by: 0,
+                reached: None,
+            });
             self.chains.len() as u32 - 1
         });
         self.entries.push(AuthorEntry {
@@ -112,11 +125,11 @@ impl AuthorHistory {
         let left_out: Vec<usize> = (settled..n)
             .filter(|&i| {
                 let e = &self.entries[i];
-                let (on, asked, reached) = &mut self.chains[e.chain as usize];
-                if *asked != query {
-                    (*asked, *reached) = (query, chains.reach_on(parent, *on));
+                let on = &mut self.chains[e.chain as usize];
+                if on.asked_by != query {
+                    (on.asked_by, on.reached) = (query, chains.reach_on(parent, on.chain));
                 }
-                !reached.is_some_and(|p| p >= e.pos)
+                on.reached.is_none_or(|p| p < e.pos)
             })
             .collect();
         if let Some(&k) = left_out.first().filter(|&&k| k > settled) {
