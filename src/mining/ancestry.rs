@@ -100,15 +100,10 @@ impl Ancestry {
         known
     }
 
-    fn place_reaches(&self, at: Place, target: Place) -> bool {
-        self.reach(at, target.chain)
-            .is_some_and(|p| p >= target.pos)
-    }
-
     /// Whether commit `a` is `b` or one of its ancestors.
     pub fn is_ancestor(&self, a: u32, b: u32) -> bool {
-        let (pa, pb) = (self.places[a as usize], self.places[b as usize]);
-        self.place_reaches(pb, pa)
+        let (on, pos) = self.chain_of(a);
+        self.reach_on(b, on).is_some_and(|p| p >= pos)
     }
 
     /// Commit `a`'s chain and position on it.
