@@ -8,12 +8,16 @@
 //! reaches on another chain only grows along its own chain, so each chain keeps a log of the
 //! points where that grew (a merge brought news) and inherits the rest from its base. A fork
 //! costs nothing; a merge costs what the merged side knew that this side did not. Bases nest at
-//! most [`MAX_BASE_DEPTH`] deep before a chain copies what its base knows, which bounds a query.
+//! most [`MAX_BASE_DEPTH`] deep: a chain that deep is based on a copy of what its nearest bases
+//! know before another forks from it, which bounds a query.
 
 use std::collections::HashMap;
 
-/// Nesting of chain bases before a new chain starts from a copy of what its base knows.
+/// Nesting of chain bases before a chain forked from is based on a copy of what its bases know.
 const MAX_BASE_DEPTH: u32 = 16;
+
+/// How many levels of bases a copy stands for (it is based on the place past them).
+const COPIED_LEVELS: u32 = MAX_BASE_DEPTH / 2;
 
 #[derive(Debug, Clone, Copy)]
 struct Place {
@@ -81,23 +85,6 @@ impl Ancestry {
             }
             at = chain.base?;
         }
-    }
-
-    /// The chains `at` may reach some of: its own, its bases', and those their logs name.
-    /// (Every other chain is out of its reach, and asking each of them costs as many questions
-    /// as there are chains.)
-    fn chains_known_to(&self, at: Place) -> Vec<u32> {
-        let mut known = Vec::new();
-        let mut on = Some(at);
-        while let Some(p) = on {
-            let chain = &self.chains[p.chain as usize];
-            known.push(p.chain);
-            known.extend(chain.log.keys());
-            on = chain.base;
-        }
-        known.sort_unstable();
-        known.dedup();
-        known
     }
 
     /// Whether commit `a` is `b` or one of its ancestors.
@@ -185,6 +172,55 @@ impl Ancestry {
         true
     }
 
+    /// Shorten the nesting of chain `chain`, nested [`MAX_BASE_DEPTH`] deep, before a chain
+    /// forks from it: its base becomes a copy (a chain of no commits) of what the nearest
+    /// [`COPIED_LEVELS`] chains of its bases tell, based on the place past them. What the
+    /// chain reaches is unchanged, its own log is not copied, and each chain is shortened at
+    /// most once: the chains forking from it later cost nothing more.
+    fn shorten_nesting(&mut self, chain: u32) {
+        let Some(base) = self.chains[chain as usize].base else {
+            return;
+        };
+        let (known, past) = self.chains_known_above(base, COPIED_LEVELS);
+        let copy = self.chains.len() as u32;
+        self.chains.push(Chain {
+            base: past,
+            depth: past.map_or(0, |p| self.chains[p.chain as usize].depth + 1),
+            ..Chain::default()
+        });
+        for on in known {
+            if let Some(pos) = self.reach(base, on) {
+                let copied = &mut self.chains[copy as usize];
+                copied.log.insert(on, vec![(0, pos)]);
+                copied.learnt.push((0, on));
+            }
+        }
+        let depth = self.chains[copy as usize].depth + 1;
+        let shortened = &mut self.chains[chain as usize];
+        shortened.base = Some(Place {
+            chain: copy,
+            pos: 0,
+        });
+        shortened.depth = depth;
+    }
+
+    /// The chains the first `levels` chains of `at`'s bases (its own first) name, themselves
+    /// included, and the place past them.
+    fn chains_known_above(&self, at: Place, levels: u32) -> (Vec<u32>, Option<Place>) {
+        let mut known = Vec::new();
+        let mut on = Some(at);
+        for _ in 0..levels {
+            let Some(p) = on else { break };
+            let chain = &self.chains[p.chain as usize];
+            known.push(p.chain);
+            known.extend(chain.log.keys());
+            on = chain.base;
+        }
+        known.sort_unstable();
+        known.dedup();
+        (known, on)
+    }
+
     /// Add the next commit; its parents (numbers of commits already added) in order. It
     /// continues its first parent's chain if no other child did.
     pub fn push(&mut self, parents: &[u32]) {
@@ -206,6 +242,11 @@ impl Ancestry {
             }
             None => {
                 let base = first.map(|p| self.places[p as usize]);
+                if let Some(b) = base {
+                    if self.chains[b.chain as usize].depth >= MAX_BASE_DEPTH {
+                        self.shorten_nesting(b.chain);
+                    }
+                }
                 let depth = base.map_or(0, |b| self.chains[b.chain as usize].depth + 1);
                 let chain = self.chains.len() as u32;
                 self.chains.push(Chain {
@@ -213,20 +254,7 @@ impl Ancestry {
                     depth,
                     ..Chain::default()
                 });
-                let place = Place { chain, pos: 0 };
-                if let (Some(b), true) = (base, depth > MAX_BASE_DEPTH) {
-                    // Too deep a nesting: start from a copy of what the base knows.
-                    self.chains[chain as usize].base = None;
-                    self.chains[chain as usize].depth = 0;
-                    for on in self.chains_known_to(b) {
-                        if let Some(pos) = self.reach(b, on) {
-                            let copy = &mut self.chains[chain as usize];
-                            copy.log.insert(on, vec![(0, pos)]);
-                            copy.learnt.push((0, on));
-                        }
-                    }
-                }
-                place
+                Place { chain, pos: 0 }
             }
         };
         self.places.push(place);
@@ -322,6 +350,58 @@ pub(crate) mod tests {
             }
             assert_matches_a_walk(&a, &parents, round);
         }
+    }
+
+    /// Branches forking again and again off one branch nested as deep as chains go, from its
+    /// tip and from older commits of it, each merged back: what the nested branches know is
+    /// copied once, not on every fork, and every answer matches a walk.
+    #[test]
+    fn forks_off_a_deeply_nested_branch_copy_its_bases_once() {
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
+        let mut parents: Vec<Vec<u32>> = vec![Vec::new()];
+        let mut a = Ancestry::default();
+        a.push(&[]);
+        let add = |a: &mut Ancestry, parents: &mut Vec<Vec<u32>>, ps: Vec<u32>, on: bool| {
+            a.push_continuing(&ps, on);
+            parents.push(ps);
+            parents.len() as u32 - 1
+        };
+        // A main line that 150 one-commit branches merge into: 150 chains to know.
+        let mut main = 0;
+        for _ in 0..150 {
+            let side = add(&mut a, &mut parents, vec![main], false);
+            main = add(&mut a, &mut parents, vec![main, side], true);
+        }
+        // Branches off branches, each two commits long, until the last is MAX_BASE_DEPTH deep.
+        let mut deep = main;
+        for _ in 0..MAX_BASE_DEPTH {
+            deep = add(&mut a, &mut parents, vec![deep], false);
+            deep = add(&mut a, &mut parents, vec![deep], true);
+        }
+        let mut line = vec![deep];
+        for round in 0..600 {
+            // Mostly from the tip, now and then from an older commit of the deep branch.
+            let from = if next().is_multiple_of(5) {
+                line[(next() % line.len() as u64) as usize]
+            } else {
+                deep
+            };
+            let fork = add(&mut a, &mut parents, vec![from], false);
+            let fork = add(&mut a, &mut parents, vec![fork], true);
+            deep = add(&mut a, &mut parents, vec![deep, fork], true);
+            line.push(deep);
+            if round % 100 == 99 {
+                // The main line moves on and is merged into the deep branch.
+                main = add(&mut a, &mut parents, vec![main], true);
+                deep = add(&mut a, &mut parents, vec![deep, main], true);
+                line.push(deep);
+            }
+        }
+        // A copy of what the deep branch knew on each fork would hold the 150 branches and the
+        // forks merged so far each time: 90,000 entries and up. Once, and a log entry per
+        // merge, is about 1,000.
+        assert!(a.log_entries() < 2_000, "{}", a.log_entries());
+        assert_matches_a_walk(&a, &parents, 0);
     }
 
     /// A reproducible stream of pseudo-random numbers from `seed` (not zero).
