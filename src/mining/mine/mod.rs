@@ -26,6 +26,7 @@
 mod experience;
 mod history_sums;
 mod labels;
+mod merges_ahead;
 mod order;
 mod owner_source;
 mod pass;

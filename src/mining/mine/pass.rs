@@ -10,6 +10,7 @@ use git2::{Oid, Repository};
 use super::experience::AuthorHistory;
 use super::history_sums::HistorySums;
 use super::labels::{szz_candidates, Labeller};
+use super::merges_ahead::{files_of, MergesAhead};
 use super::order::Plan;
 use super::owner_source::{Ctx, OwnerSource, SeenFrom};
 use super::{MineOptions, MinedHistory, MinedRow};
@@ -26,7 +27,7 @@ use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::renames::HistoryRenames;
 use crate::mining::repo::settings_blob;
 use crate::mining::{
-    diff_commit_cached, merge_files, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
+    diff_commit_cached, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
     WorkTreeAttributes, CONFIG_PATH,
 };
 
@@ -37,6 +38,8 @@ pub(super) struct Pass<'r, 'p> {
     plan: &'p Plan,
     /// Renames as git detected them, per commit (None: libgit2's detection is used).
     git_renames: Option<HistoryRenames>,
+    /// The merges' files, worked out ahead of the pass.
+    merges_ahead: MergesAhead,
     index: HistoryIndex,
     /// How commit authors are told apart (the repository's `.mailmap`).
     identities: Identities,
@@ -121,6 +124,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             options,
             plan,
             git_renames,
+            merges_ahead: MergesAhead::start(repo.path(), plan.order.clone()),
             index,
             identities,
             chains: Ancestry::default(),
@@ -189,9 +193,12 @@ impl<'r, 'p> Pass<'r, 'p> {
         parents: &[git2::Commit<'_>],
         v: Visit,
     ) -> Result<(), MiningError> {
-        let files = if parents.len() == v.parent_ids.len() {
+        let worked = match self.merges_ahead.take(v.oid) {
+            Some(worked) => worked,
+            None => files_of(self.repo, &mut self.objects, commit),
+        };
+        let files = if let Some(files) = worked? {
             let trees: Vec<Oid> = parents.iter().map(|p| p.tree_id()).collect();
-            let files = merge_files(self.repo, &mut self.objects, commit, &trees, None)?;
             for (path, blob) in &files.resolved {
                 let ctx = Ctx {
                     repo: self.repo,

@@ -1,0 +1,268 @@
+//! The files of the walk's merges, worked out on a thread of their own ahead of the pass.
+//!
+//! A merge's renames come from `git diff-tree` against each parent that lacks one of its
+//! files. Between long-lived branches (a release line merged into the next) that diff spans
+//! thousands of files, and git takes up to half a second on one. Asked in the pass, the pass
+//! waited for each answer; here git diffs while the pass mines the commits before the merge.
+
+use std::sync::mpsc::{channel, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
+
+use git2::{Oid, Repository};
+
+use crate::mining::{merge_files, MergeFiles, ObjectCache};
+
+/// How many paths the merges worked out ahead may hold before the thread waits for the pass:
+/// a few hundred ordinary merges, or one that differs from its first parent in every file of
+/// a large tree; tens of megabytes at most.
+const MOST_PATHS_AHEAD: usize = 500_000;
+
+/// A merge's files as [`merge_files`] gives them; None when the repository lacks a parent
+/// (a shallow clone's boundary), where the pass reads no files of the merge.
+type Worked = Result<Option<MergeFiles>, git2::Error>;
+
+/// The merges of a walk in its order, each with its files, from a thread started on the walk.
+pub(super) struct MergesAhead {
+    worked: Option<Receiver<(Oid, Worked)>>,
+    /// The next merge the thread has sent, not yet taken by the pass.
+    next: Option<(Oid, Worked)>,
+    room: Arc<Room>,
+}
+
+/// Paths sent ahead and not yet taken, and whether the pass has stopped taking them.
+#[derive(Default)]
+struct Room {
+    state: Mutex<(usize, bool)>,
+    changed: Condvar,
+}
+
+impl Room {
+    /// Wait until `paths` more fit (or nothing is ahead), then count them; false once the pass
+    /// has stopped.
+    fn take_up(&self, paths: usize) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        while state.0 > 0 && state.0 + paths > MOST_PATHS_AHEAD && !state.1 {
+            state = match self.changed.wait(state) {
+                Ok(state) => state,
+                Err(_) => return false,
+            };
+        }
+        state.0 += paths;
+        !state.1
+    }
+
+    fn free(&self, paths: usize) {
+        if let Ok(mut state) = self.state.lock() {
+            state.0 = state.0.saturating_sub(paths);
+        }
+        self.changed.notify_one();
+    }
+
+    fn stop(&self) {
+        if let Ok(mut state) = self.state.lock() {
+            state.1 = true;
+        }
+        self.changed.notify_one();
+    }
+}
+
+/// The paths a merge's files hold, counted against [`MOST_PATHS_AHEAD`] (an error or a merge
+/// with none counts one).
+fn paths_in(worked: &Worked) -> usize {
+    let files = worked.as_ref().ok().and_then(Option::as_ref);
+    1 + files.map_or(0, |f| {
+        f.resolved.len() + f.unlike_first_parent.len() + f.renames.len()
+    })
+}
+
+impl MergesAhead {
+    /// Start working out the files of the merges among `order` (commits of the repository at
+    /// `git_dir`, in the order the pass visits them). Without a thread, the pass works out
+    /// each merge itself.
+    pub(super) fn start(git_dir: &std::path::Path, order: Vec<Oid>) -> MergesAhead {
+        let (send, worked) = channel();
+        let room = Arc::new(Room::default());
+        let thread_room = Arc::clone(&room);
+        let git_dir = git_dir.to_path_buf();
+        let started = std::thread::Builder::new()
+            .name("riskgate-merges".into())
+            .spawn(move || {
+                let Ok(repo) = Repository::open_bare(&git_dir) else {
+                    return;
+                };
+                let mut objects = ObjectCache::reading_packs(&repo);
+                for oid in order {
+                    let Ok(commit) = repo.find_commit(oid) else {
+                        continue;
+                    };
+                    if commit.parent_count() < 2 {
+                        continue;
+                    }
+                    let files = files_of(&repo, &mut objects, &commit);
+                    // The pass has stopped (an error ended it): nothing more is wanted.
+                    if !thread_room.take_up(paths_in(&files)) || send.send((oid, files)).is_err() {
+                        return;
+                    }
+                }
+            });
+        MergesAhead {
+            worked: started.ok().map(|_| worked),
+            next: None,
+            room,
+        }
+    }
+
+    /// The files of merge `merge`, as worked out ahead; None when the thread has not worked it
+    /// out (it could not read the merge, or it has ended), and the pass then does.
+    pub(super) fn take(&mut self, merge: Oid) -> Option<Worked> {
+        if self.next.is_none() {
+            self.next = self.worked.as_ref()?.recv().ok();
+        }
+        // The thread sends the merges in the pass's order; one it could not read is skipped
+        // there, so what it sent next belongs to a later merge and waits for it.
+        if self.next.as_ref()?.0 != merge {
+            return None;
+        }
+        let (_, files) = self.next.take()?;
+        self.room.free(paths_in(&files));
+        Some(files)
+    }
+}
+
+impl Drop for MergesAhead {
+    fn drop(&mut self) {
+        self.room.stop();
+    }
+}
+
+/// The files of `merge`, as the pass reads them: only when the repository has every parent.
+pub(super) fn files_of(
+    repo: &Repository,
+    objects: &mut ObjectCache,
+    merge: &git2::Commit<'_>,
+) -> Worked {
+    let mut trees = Vec::with_capacity(merge.parent_count());
+    for p in merge.parent_ids() {
+        match repo.find_commit(p) {
+            Ok(parent) => trees.push(parent.tree_id()),
+            Err(_) => return Ok(None),
+        }
+    }
+    merge_files(repo, objects, merge, &trees, None).map(Some)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Merges worked out ahead, one of them resolving a file that a parent has under another
+    /// name, are what the pass would work out itself, in the pass's order; a commit asked out
+    /// of turn gets nothing and takes nothing from the ones after it.
+    #[test]
+    fn merges_ahead_are_the_pass_s_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            let out = std::process::Command::new("git")
+                .args(["-c", "user.name=a", "-c", "user.email=a@example.com"])
+                .args(["-c", "init.defaultBranch=main", "-C"])
+                .arg(dir.path())
+                .args(args)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        let write = |path: &str, text: &str| {
+            let path = dir.path().join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        git(&["init", "-q"]);
+        write("a.txt", &body);
+        write("b.txt", "b\n");
+        git(&["add", "."]);
+        git(&["commit", "-qm", "import"]);
+        for round in 0..3 {
+            git(&["checkout", "-qb", &format!("side{round}")]);
+            write(&format!("side{round}.txt"), "side\n");
+            git(&["add", "."]);
+            git(&["commit", "-qm", "side"]);
+            git(&["checkout", "-q", "main"]);
+            write("b.txt", &format!("b {round}\n"));
+            git(&["commit", "-qam", "main"]);
+            git(&["merge", "-q", "--no-edit", &format!("side{round}")]);
+        }
+        git(&["checkout", "-qb", "move"]);
+        git(&["mv", "a.txt", "lib-a.txt"]);
+        git(&["commit", "-qm", "move a"]);
+        git(&["checkout", "-q", "main"]);
+        write("a.txt", &format!("{body}one more\n"));
+        git(&["commit", "-qam", "grow a"]);
+        git(&["merge", "-q", "--no-edit", "move"]);
+
+        let repo = Repository::open(dir.path()).unwrap();
+        let mut walk = repo.revwalk().unwrap();
+        walk.push_head().unwrap();
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .unwrap();
+        let order: Vec<Oid> = walk.map(Result::unwrap).collect();
+        let merges: Vec<Oid> = order
+            .iter()
+            .copied()
+            .filter(|&c| repo.find_commit(c).unwrap().parent_count() > 1)
+            .collect();
+        assert_eq!(merges.len(), 4);
+
+        let mut ahead = MergesAhead::start(repo.path(), order);
+        let mut objects = ObjectCache::reading_packs(&repo);
+        for (n, &merge) in merges.iter().enumerate() {
+            // Asked of a commit that is not the next merge: none, and the next is kept.
+            assert!(ahead.take(order_root(&repo)).is_none());
+            let commit = repo.find_commit(merge).unwrap();
+            let own = files_of(&repo, &mut objects, &commit).unwrap();
+            let worked = ahead.take(merge).expect("worked out ahead").unwrap();
+            assert_eq!(format!("{worked:?}"), format!("{own:?}"), "merge {n}");
+            let worked = worked.expect("every parent is there");
+            if n == 3 {
+                // a.txt grew on main and moved on the other side: resolved, and found there.
+                assert_eq!(worked.resolved.len(), 1);
+                let moved = ("a.txt".to_string(), "lib-a.txt".to_string());
+                assert_eq!(worked.renames, [moved]);
+            }
+        }
+        assert!(ahead.take(merges[0]).is_none(), "every merge taken once");
+    }
+
+    fn order_root(repo: &Repository) -> Oid {
+        let mut walk = repo.revwalk().unwrap();
+        walk.push_head().unwrap();
+        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
+            .unwrap();
+        walk.next().unwrap().unwrap()
+    }
+
+    /// The thread waits while what it sent fills the room, and the pass stopping wakes it.
+    #[test]
+    fn a_full_room_waits_until_the_pass_takes_or_stops() {
+        let room = Arc::new(Room::default());
+        assert!(
+            room.take_up(MOST_PATHS_AHEAD + 5),
+            "nothing ahead: one merge always fits"
+        );
+        let waiting = {
+            let room = Arc::clone(&room);
+            std::thread::spawn(move || room.take_up(1))
+        };
+        room.free(MOST_PATHS_AHEAD + 5);
+        assert!(waiting.join().unwrap(), "room freed");
+        assert!(room.take_up(MOST_PATHS_AHEAD - 1));
+        let stopped = {
+            let room = Arc::clone(&room);
+            std::thread::spawn(move || room.take_up(10))
+        };
+        room.stop();
+        assert!(!stopped.join().unwrap(), "the pass stopped");
+    }
+}
