@@ -215,6 +215,9 @@ pub struct ObjectCache {
     pub(super) committed_attributes: Option<std::sync::Arc<super::attributes::CommittedAttributes>>,
     trees: HashMap<Oid, Rc<TreeData>>,
     tree_bytes: usize,
+    /// [`TREE_CACHE_BYTES`], or less for a cache that only diffs trees now and then
+    /// ([`ObjectCache::with_smaller_caches`]).
+    tree_cache_bytes: usize,
     blobs: HashMap<Oid, Rc<CachedBlob>>,
     blob_bytes: usize,
     /// Blob ids in the order they were cached, oldest first. It may still name blobs
@@ -251,6 +254,7 @@ impl ObjectCache {
             committed_attributes: None,
             trees: HashMap::new(),
             tree_bytes: 0,
+            tree_cache_bytes: TREE_CACHE_BYTES,
             blobs: HashMap::new(),
             blob_bytes: 0,
             blob_order: VecDeque::new(),
@@ -268,6 +272,16 @@ impl ObjectCache {
             packs: Some(pack::Packs::open(repo.commondir())),
             ..ObjectCache::new(repo)
         }
+    }
+
+    /// The cache keeping at most `bytes` of trees and of pack delta bases each: for a second
+    /// reader beside the walk's, whose caches already hold what the walk reads most.
+    pub(crate) fn with_smaller_caches(mut self, bytes: usize) -> ObjectCache {
+        self.tree_cache_bytes = bytes.min(TREE_CACHE_BYTES);
+        if let Some(packs) = &mut self.packs {
+            packs.limit_base_cache(bytes);
+        }
+        self
     }
 
     /// The cache reading a path's attributes from `work_tree` ([`WorkTreeAttributes`]) in place
@@ -383,7 +397,7 @@ impl ObjectCache {
             Some(t) => t,
             None => TreeData::from_git(&repo.find_tree(id)?),
         });
-        if self.tree_bytes + t.bytes() > TREE_CACHE_BYTES {
+        if self.tree_bytes + t.bytes() > self.tree_cache_bytes {
             self.trees.clear();
             self.tree_bytes = 0;
         }

@@ -234,6 +234,11 @@ impl Packs {
         }
     }
 
+    /// Keep at most `bytes` of delta bases (never more than [`BASE_CACHE_BYTES`]).
+    pub(crate) fn limit_base_cache(&mut self, bytes: usize) {
+        self.cache.limit = bytes.min(BASE_CACHE_BYTES);
+    }
+
     /// Object `id` as (type, content), if one of the packs has it and it can be decoded.
     pub fn read(&mut self, id: Oid) -> Option<(ObjectType, Arc<[u8]>)> {
         let at = self.locate(id)?;
