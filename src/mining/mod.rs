@@ -17,6 +17,8 @@ pub mod owners;
 pub mod pack;
 pub mod renames;
 mod repo;
+#[cfg(test)]
+pub(crate) mod test_repo;
 mod tree_diff;
 
 pub use attributes::AttributeSource;

@@ -450,24 +450,12 @@ mod tests {
     /// merge (as at a deadline) and extended again is the index built in one go.
     #[test]
     fn a_merge_gets_its_renames_from_git_and_a_cut_index_grows_back_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let git = |args: &[&str]| {
-            let out = std::process::Command::new("git")
-                .args(["-c", "user.name=a", "-c", "user.email=a@example.com"])
-                .args(["-c", "init.defaultBranch=main", "-C"])
-                .arg(dir.path())
-                .args(args)
-                .output()
-                .unwrap();
-            assert!(out.status.success(), "git {args:?}: {out:?}");
-        };
-        let write = |path: &str, text: &str| {
-            let path = dir.path().join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        };
+        let dir = crate::mining::test_repo::TestRepo::new();
+        let (git, write) = (
+            |args: &[&str]| dir.git(args),
+            |p: &str, t: &str| dir.write(p, t),
+        );
         let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
-        git(&["init", "-q"]);
         write("a.txt", &body);
         write("b.txt", "b\n");
         git(&["add", "."]);

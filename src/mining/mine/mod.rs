@@ -17,7 +17,8 @@
 //!   rule as line owners, so each is read from the object store about once.
 //!
 //! The pass itself is in `pass`; the order it takes commits in `order`, the author state in
-//! `experience`, line owners in `owner_source`, and the labels in `labels`.
+//! `experience`, line owners in `owner_source`, the labels in `labels`, and the merges' files,
+//! worked out on a thread ahead of the pass, in `merges_ahead`.
 //!
 //! [`HistoryIndex`]: crate::mining::index::HistoryIndex
 //! [`Ancestry`]: crate::mining::ancestry::Ancestry
