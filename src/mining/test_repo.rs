@@ -39,4 +39,30 @@ impl TestRepo {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, text).unwrap();
     }
+
+    /// Commit `a.txt` (40 lines, returned) and `b.txt` on main.
+    pub(crate) fn import(&self) -> String {
+        let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
+        self.write("a.txt", &body);
+        self.write("b.txt", "b\n");
+        self.git(&["add", "."]);
+        self.git(&["commit", "-qm", "import"]);
+        body
+    }
+
+    /// Move `a.txt` (holding `body`) to `to` on a new branch `branch`, add a line to it on
+    /// main, and merge the branch into main: a merge that resolves a file its second parent
+    /// has under another name.
+    pub(crate) fn merge_a_move_of_a_grown_file(&self, branch: &str, to: &str, body: &str) {
+        self.git(&["checkout", "-qb", branch]);
+        if let Some(folder) = Path::new(to).parent() {
+            std::fs::create_dir_all(self.path().join(folder)).unwrap();
+        }
+        self.git(&["mv", "a.txt", to]);
+        self.git(&["commit", "-qm", "move a"]);
+        self.git(&["checkout", "-q", "main"]);
+        self.write("a.txt", &format!("{body}one more\n"));
+        self.git(&["commit", "-qam", "grow a"]);
+        self.git(&["merge", "-q", "--no-edit", branch]);
+    }
 }

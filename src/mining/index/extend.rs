@@ -451,25 +451,10 @@ mod tests {
     #[test]
     fn a_merge_gets_its_renames_from_git_and_a_cut_index_grows_back_whole() {
         let dir = crate::mining::test_repo::TestRepo::new();
-        let (git, write) = (
-            |args: &[&str]| dir.git(args),
-            |p: &str, t: &str| dir.write(p, t),
-        );
-        let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
-        write("a.txt", &body);
-        write("b.txt", "b\n");
-        git(&["add", "."]);
-        git(&["commit", "-qm", "import"]);
-        git(&["checkout", "-qb", "side"]);
-        std::fs::create_dir_all(dir.path().join("lib")).unwrap();
-        git(&["mv", "a.txt", "lib/a.txt"]);
-        git(&["commit", "-qm", "move a"]);
-        git(&["checkout", "-q", "main"]);
-        write("a.txt", &format!("{body}one more\n"));
-        git(&["commit", "-qam", "grow a"]);
-        git(&["merge", "-q", "--no-edit", "side"]);
-        write("b.txt", "b\nb\n");
-        git(&["commit", "-qam", "grow b"]);
+        let body = dir.import();
+        dir.merge_a_move_of_a_grown_file("side", "lib/a.txt", &body);
+        dir.write("b.txt", "b\nb\n");
+        dir.git(&["commit", "-qam", "grow b"]);
 
         let repo = Repository::open(dir.path()).unwrap();
         let tip = repo.head().unwrap().peel_to_commit().unwrap();

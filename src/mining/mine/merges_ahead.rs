@@ -168,11 +168,7 @@ mod tests {
             |args: &[&str]| dir.git(args),
             |p: &str, t: &str| dir.write(p, t),
         );
-        let body: String = (0..40).map(|i| format!("line {i}\n")).collect();
-        write("a.txt", &body);
-        write("b.txt", "b\n");
-        git(&["add", "."]);
-        git(&["commit", "-qm", "import"]);
+        let body = dir.import();
         for round in 0..3 {
             git(&["checkout", "-qb", &format!("side{round}")]);
             write(&format!("side{round}.txt"), "side\n");
@@ -183,13 +179,7 @@ mod tests {
             git(&["commit", "-qam", "main"]);
             git(&["merge", "-q", "--no-edit", &format!("side{round}")]);
         }
-        git(&["checkout", "-qb", "move"]);
-        git(&["mv", "a.txt", "lib-a.txt"]);
-        git(&["commit", "-qm", "move a"]);
-        git(&["checkout", "-q", "main"]);
-        write("a.txt", &format!("{body}one more\n"));
-        git(&["commit", "-qam", "grow a"]);
-        git(&["merge", "-q", "--no-edit", "move"]);
+        dir.merge_a_move_of_a_grown_file("move", "lib-a.txt", &body);
 
         let repo = Repository::open(dir.path()).unwrap();
         let mut walk = repo.revwalk().unwrap();
