@@ -194,11 +194,12 @@ mod tests {
             .collect();
         assert_eq!(merges.len(), 4);
 
+        let root = order[0];
         let mut ahead = MergesAhead::start(repo.path(), order);
         let mut objects = ObjectCache::reading_packs(&repo);
         for (n, &merge) in merges.iter().enumerate() {
             // Asked of a commit that is not the next merge: none, and the next is kept.
-            assert!(ahead.take(order_root(&repo)).is_none());
+            assert!(ahead.take(root).is_none());
             let commit = repo.find_commit(merge).unwrap();
             let own = files_of(&repo, &mut objects, &commit).unwrap();
             let worked = ahead.take(merge).expect("worked out ahead").unwrap();
@@ -212,14 +213,6 @@ mod tests {
             }
         }
         assert!(ahead.take(merges[0]).is_none(), "every merge taken once");
-    }
-
-    fn order_root(repo: &Repository) -> Oid {
-        let mut walk = repo.revwalk().unwrap();
-        walk.push_head().unwrap();
-        walk.set_sorting(git2::Sort::TOPOLOGICAL | git2::Sort::REVERSE)
-            .unwrap();
-        walk.next().unwrap().unwrap()
     }
 
     /// The thread waits while what it sent fills the room, and the pass stopping wakes it.
