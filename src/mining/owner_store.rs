@@ -33,8 +33,9 @@ use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 /// v5: of several producers of a version, the one on git blame's way; v6: a merge's file is
 /// followed into a parent that has it under another name; v7: only a NUL makes a version
 /// binary, as in git; v8: an entry ends with its CRC-32; v9: a file that follows a symlink or
-/// a submodule is its commit's), so that no entry of an older rule is read.
-const VERSION: u32 = 9;
+/// a submodule is its commit's; v10: an entry keeps the target's version beside the last
+/// one, each with every producer), so that no entry of an older rule is read.
+const VERSION: u32 = 10;
 
 /// Entries kept per folder (256 folders).
 const PER_SHARD: usize = 32;
@@ -50,12 +51,15 @@ pub const MAX_PROBES: usize = 64;
 
 pub type Key = [u8; 32];
 
+/// (producer, the owner of each line): both index [`Entry::commits`]; `u32::MAX` is nobody.
+type StoredProducer = (u32, Vec<u32>);
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
-    /// The commits `latest` names, by id.
+    /// The commits `kept` names, by id.
     commits: Vec<[u8; 20]>,
-    /// (blob, producer, owners): producer and owners index `commits`; `u32::MAX` is nobody.
-    latest: Option<([u8; 20], u32, Vec<u32>)>,
+    /// (blob, its producers with their owners).
+    kept: Vec<([u8; 20], Vec<StoredProducer>)>,
     others: Vec<[u8; 20]>,
 }
 
@@ -132,21 +136,27 @@ impl OwnerStore {
                 ids.get(i as usize).copied()
             }
         };
-        let latest = match entry.latest {
-            None => None,
-            Some((blob, producer, owners)) => {
-                let owners: Vec<u32> = owners.into_iter().map(at).collect::<Option<_>>()?;
-                let producer = ids.get(producer as usize).copied()?;
-                let produced: Produced = (producer, Rc::from(owners));
-                Some((Oid::from_bytes(&blob).ok()?, produced))
-            }
-        };
+        let kept = entry
+            .kept
+            .into_iter()
+            .map(|(blob, producers)| {
+                let producers = producers
+                    .into_iter()
+                    .map(|(producer, owners)| {
+                        let owners: Vec<u32> = owners.into_iter().map(at).collect::<Option<_>>()?;
+                        let producer = ids.get(producer as usize).copied()?;
+                        Some((producer, Rc::from(owners)))
+                    })
+                    .collect::<Option<Vec<Produced>>>()?;
+                Some((Oid::from_bytes(&blob).ok()?, producers))
+            })
+            .collect::<Option<_>>()?;
         let others = entry
             .others
             .iter()
             .map(|b| Oid::from_bytes(b).ok())
             .collect::<Option<_>>()?;
-        Some(ReplaySeed { latest, others })
+        Some(ReplaySeed { kept, others })
     }
 
     /// Keep what `replayed` ended with under `key`. A failure to write only costs a later
@@ -163,13 +173,22 @@ impl OwnerStore {
                 (commits.len() - 1) as u32
             })
         };
-        let latest = replayed.latest.as_ref().map(|(blob, (producer, owners))| {
-            let mut blob_id = [0u8; 20];
-            blob_id.copy_from_slice(blob.as_bytes());
-            let producer = number(*producer);
-            let owners: Vec<u32> = owners.iter().map(|&o| number(o)).collect();
-            (blob_id, producer, owners)
-        });
+        let kept: Vec<_> = replayed
+            .kept
+            .iter()
+            .map(|(blob, producers)| {
+                let mut blob_id = [0u8; 20];
+                blob_id.copy_from_slice(blob.as_bytes());
+                let producers = producers
+                    .iter()
+                    .map(|(producer, owners)| {
+                        let producer = number(*producer);
+                        (producer, owners.iter().map(|&o| number(o)).collect())
+                    })
+                    .collect();
+                (blob_id, producers)
+            })
+            .collect();
         let others = replayed
             .others
             .iter()
@@ -181,7 +200,7 @@ impl OwnerStore {
             .collect();
         let entry = Entry {
             commits,
-            latest,
+            kept,
             others,
         };
         let Ok(mut bytes) = postcard::to_stdvec(&entry) else {

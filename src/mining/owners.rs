@@ -363,12 +363,12 @@ pub struct ReplayCost {
 }
 
 /// Where a replay starts when the first steps of a file's history were replayed before
-/// ([`super::owner_store`]): the owners its version after those steps had, and which other
-/// versions those steps produced (their owners are not kept: a later step that needs one
-/// sends the replay back to the start).
+/// ([`super::owner_store`]): the owners of the versions it kept, and which other versions
+/// those steps produced (their owners are not kept: a later step that needs one sends the
+/// replay back to the start).
 #[derive(Debug, Default)]
 pub struct ReplaySeed {
-    pub latest: Option<(Oid, Produced)>,
+    pub kept: Vec<(Oid, Vec<Produced>)>,
     pub others: HashSet<Oid>,
 }
 
@@ -378,8 +378,12 @@ pub struct Replayed {
     /// The step that last produced `target`, with its owners; `None` when the history never
     /// produced it (its lines are then nobody's).
     pub target: Option<Produced>,
-    /// The file's version after the last step (when a text file there) with its owners.
-    pub latest: Option<(Oid, Produced)>,
+    /// Versions kept for the next replay, each with every producer the steps had for it and
+    /// their owners: the file's version after the last step and the target. In a history
+    /// merged "ours"-wise (a merging rebase) the last step is often on a line the target
+    /// dropped, and rebased copies of one commit produce the same version, so the last
+    /// version alone, or one producer, would leave the next score nothing to start from.
+    pub kept: Vec<(Oid, Vec<Produced>)>,
     /// Every other version the steps produced.
     pub others: Vec<Oid>,
     /// A version on the way is not in the repository (a partial or damaged clone): the
@@ -419,21 +423,15 @@ pub fn replay_owners(
     // Every producer of each version met, oldest first: which one's owners a step reads
     // depends on that step's own history, as in the miner's cache.
     let (mut local, not_kept): (HashMap<Oid, Vec<Produced>>, &HashSet<Oid>) = match seed {
-        Some(seed) => (
-            seed.latest
-                .clone()
-                .into_iter()
-                .map(|(blob, p)| (blob, vec![p]))
-                .collect(),
-            &seed.others,
-        ),
+        Some(seed) => (seed.kept.iter().cloned().collect(), &seed.others),
         None => (HashMap::new(), &unseeded),
     };
-    let seeded = seed.is_some();
-    // A version the seed's steps produced but did not keep: only a whole replay knows it.
+    // A version the seed's steps produced but did not keep: only a whole replay knows all of
+    // its producers. Every other version's producers are all in `local`, the seed's kept
+    // with those of the steps since, as in a whole replay, so the choices below are its own.
     macro_rules! needs_whole_replay {
         ($id:expr) => {
-            if not_kept.contains(&$id) && !local.contains_key(&$id) {
+            if not_kept.contains(&$id) {
                 return Ok(None);
             }
         };
@@ -502,15 +500,7 @@ pub fn replay_owners(
                 cost.diffs += 1;
                 let hunks =
                     line_diffs.blame_hunks_in_history(id, old.content(), new_id, new.content())?;
-                let Some(owners) = seen_from(
-                    &mut way,
-                    &local,
-                    (name_there, id),
-                    index.lookup(parent),
-                    seeded,
-                ) else {
-                    return Ok(None);
-                };
+                let owners = seen_from(&mut way, &local, (name_there, id), index.lookup(parent));
                 parents.push((owners.unwrap_or_else(|| empty.clone()), hunks));
             }
             if !in_a_parent {
@@ -566,15 +556,12 @@ pub fn replay_owners(
                         new_id,
                         new.content(),
                     )?;
-                    let Some(before) = seen_from(
+                    let before = seen_from(
                         &mut way,
                         &local,
                         (&old_name, id),
                         first_parent.and_then(|p| index.lookup(p)),
-                        seeded,
-                    ) else {
-                        return Ok(None);
-                    };
+                    );
                     apply_hunks(&before.unwrap_or_else(|| empty.clone()), &hunks, new_len, c)
                 }
             }
@@ -593,28 +580,31 @@ pub fn replay_owners(
                 .and_then(|(tip, &(_, name))| way.reach(several, (index.path(name), target), tip));
             match reached {
                 Some(p) => Some(p.clone()),
-                // A seeded replay may lack the producer that way leads to.
-                None if seeded => return Ok(None),
                 None => standing_among(several.iter(), index, history).cloned(),
             }
         }
     };
-    // A seed keeps one producer: a version several produced is left for a whole replay.
-    let latest = last.and_then(|b| match local.get(&b).map(Vec::as_slice) {
-        Some([one]) => Some((b, one.clone())),
-        _ => None,
-    });
+    // A seed keeps every producer of a version, as the whole replay has them, or leaves the
+    // version out: a version of more than a few producers is left for a whole replay.
+    let mut kept: Vec<(Oid, Vec<Produced>)> = Vec::new();
+    for blob in last.into_iter().chain([target]) {
+        if let Some(producers) = local.get(&blob) {
+            if producers.len() <= PRODUCERS_KEPT && kept.iter().all(|(b, _)| *b != blob) {
+                kept.push((blob, producers.clone()));
+            }
+        }
+    }
     let mut others: Vec<Oid> = local
         .keys()
         .chain(not_kept.iter())
-        .filter(|&&b| Some(b) != latest.as_ref().map(|(l, _)| *l))
+        .filter(|&&b| kept.iter().all(|(k, _)| *k != b))
         .copied()
         .collect();
     others.sort_unstable();
     others.dedup();
     Ok(Some(Replayed {
         target: target_produced,
-        latest,
+        kept,
         others,
         lacked,
     }))
@@ -646,34 +636,26 @@ impl<L: Lineage> Way<'_, '_, L> {
 /// The owners of version `blob` of the file called `name` as the history of commit `at`
 /// (index id) gave them: from the producer git blame reaches from `at`, or, when its way finds
 /// none of those met, the standing one ([`standing_producer`]) among those that are `at` or
-/// its ancestors. `Some(None)` when no producer met explains it (its lines are nobody's);
-/// `None` when a seeded replay cannot tell, as the producer `at` sees may be one only the
-/// whole replay met.
+/// its ancestors. `None` when no producer met explains it (its lines are nobody's).
 fn seen_from<L: Lineage>(
     way: &mut Way<'_, '_, L>,
     local: &HashMap<Oid, Vec<Produced>>,
     (name, blob): (&str, Oid),
     at: Option<u32>,
-    seeded: bool,
-) -> Option<Option<Rc<[u32]>>> {
-    let Some(producers) = local.get(&blob) else {
-        return Some(None);
-    };
+) -> Option<Rc<[u32]>> {
+    let producers = local.get(&blob)?;
     // Steps run parents first, so the producer on `at`'s own line is among those met: one
     // alone is it (the common case, and no ancestry is asked).
     if let [(_, owners)] = producers.as_slice() {
-        return Some(Some(owners.clone()));
+        return Some(owners.clone());
     }
     if let Some((_, owners)) = at.and_then(|a| way.reach(producers, (name, blob), a)) {
-        return Some(Some(owners.clone()));
-    }
-    if seeded {
-        return None;
+        return Some(owners.clone());
     }
     let seen = producers
         .iter()
         .filter(|(p, _)| at.is_none_or(|a| way.history.is_ancestor(*p, a)));
-    Some(standing_among(seen, way.index, way.history).map(|(_, owners)| owners.clone()))
+    standing_among(seen, way.index, way.history).map(|(_, owners)| owners.clone())
 }
 
 #[cfg(test)]

@@ -12,7 +12,8 @@ use crate::mine::{
     assert_score_equals_mine, assert_score_equals_mine_everywhere, commits_with_a_parent, mine_repo,
 };
 use crate::support::{
-    day, git_in, git_numstat, partial_clone, run_riskgate, score_json, shallow_clone, TestRepo,
+    day, git_in, git_numstat, partial_clone, run_riskgate, run_riskgate_env, score_json,
+    shallow_clone, TestRepo,
 };
 
 /// Every non-merge commit of HEAD has a row whose la, ld and nf are git's numstat.
@@ -1379,7 +1380,7 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let commits: Vec<&str> = commits.iter().map(String::as_str).collect();
     // Oldest first, as pull requests come: each score finds the previous one's owners.
     assert_score_equals_mine(repo.path(), &mined, &commits);
-    let store = repo.path().join(".git/riskgate/owners-v9");
+    let store = repo.path().join(".git/riskgate/owners-v10");
     let entries: Vec<PathBuf> = walk_files(&store);
     assert!(!entries.is_empty(), "line owners were stored");
 
@@ -1393,6 +1394,71 @@ fn stored_line_owners_give_what_a_whole_replay_gives() {
     let last = &commits[commits.len() - 5..];
     assert_score_equals_mine(repo.path(), &mined, last);
     assert!(!stale.exists(), "the older store is removed");
+}
+
+/// A file merged "ours"-wise, as a merging rebase merges the line it replaces: the last step
+/// of its history is on a line the base dropped, and the base's version was made twice, by a
+/// commit and by its rebased copy. The store keeps the base's version with both producers, so
+/// scoring the same change again replays nothing, and both scores give what mine gives.
+#[test]
+fn a_file_merged_ours_wise_is_replayed_once() {
+    let repo = TestRepo::new();
+    let path = "src/f.txt";
+    let mut text = TestRepo::lines("f", 40);
+    repo.write(path, &text);
+    repo.commit("alice", t(0), "Import");
+    for i in 1..=20i64 {
+        let author = ["alice", "bob"][i as usize % 2];
+        text = text.replacen(&format!("f{i}\n"), &format!("{author}{i}\n"), 1);
+        repo.write(path, &text);
+        repo.commit(author, t(i), &format!("Change {i}"));
+    }
+    let last = repo.git(&["rev-parse", "HEAD"]);
+    repo.git(&["checkout", "-q", "-b", "copy", "HEAD^"]);
+    repo.write(path, &text);
+    repo.commit("bob", t(21), "Change 20, rebased");
+    repo.git(&["checkout", "-q", "-b", "dropped", &last]);
+    repo.write(path, format!("{text}dropped\n"));
+    repo.commit("carol", t(22), "A change the merges drop");
+    repo.git(&["checkout", "-q", "main"]);
+    repo.merge_all("alice", t(23), &["-s", "ours", "copy"]);
+    repo.merge_all("alice", t(24), &["-s", "ours", "dropped"]);
+    repo.write(path, format!("dave\n{text}"));
+    let head = repo.commit("dave", t(25), "On top");
+
+    let dir = repo.path().to_str().unwrap();
+    let score = || {
+        let (code, out, err) = run_riskgate_env(
+            &[
+                "score", "--repo", dir, "--base", "HEAD^", "--format", "json",
+            ],
+            &[("RISKGATE_LOG", "riskgate::mining::attribution=debug")],
+        );
+        assert_eq!(code, 0, "{err}");
+        let line = err
+            .lines()
+            .find(|l| l.contains("line owners replayed"))
+            .unwrap_or_else(|| panic!("no replay logged: {err}"));
+        let steps: usize = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("steps="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no steps in {line}"));
+        let report: serde_json::Value = serde_json::from_str(&out).unwrap();
+        (steps, report["features"].clone())
+    };
+    let (cold_steps, cold) = score();
+    assert!(
+        cold_steps >= 16,
+        "the whole history replayed first: {cold_steps} steps"
+    );
+    let (warm_steps, warm) = score();
+    assert_eq!(
+        warm_steps, 0,
+        "the second score starts from the stored owners"
+    );
+    assert_eq!(warm, cold);
+    assert_score_equals_mine(repo.path(), &mine_repo(repo.path()), &[head.as_str()]);
 }
 
 /// A change whose files have a long history between them is replayed on two threads, each
