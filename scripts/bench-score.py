@@ -8,7 +8,7 @@ two parents are taken as merged pull requests: base M^1, head M^2, as GitHub sco
 The history index is warmed by one score first. Then each pull request is scored once
 (`riskgate score --format json`) and its wall time recorded, twice over:
 
-  cold   the stored line owners (<git-dir>/riskgate/owners-v2) removed before each score:
+  cold   the stored line owners (<git-dir>/riskgate/owners-v<N>) removed before each score:
          every touched file's history is replayed in full;
   warm   the pull requests in the order they were merged, the store kept from one to the
          next, as a server scoring each pull request as it comes keeps it.
@@ -18,6 +18,7 @@ request with its size.
 """
 
 import argparse
+import glob
 import json
 import shutil
 import os
@@ -42,7 +43,12 @@ def ms(seconds):
 
 
 def bench(binary, repo, prs):
-    name = os.path.basename(os.path.dirname(repo.rstrip("/"))) or repo
+    # A mirror is kept as `<owner+name>/repo`; a clone is named by its own folder.
+    path = repo.rstrip("/")
+    name = os.path.basename(path)
+    if name in ("repo", ".git"):
+        name = os.path.basename(os.path.dirname(path))
+    name = name or repo
     merges = [line.split() for line in
               git(repo, "rev-list", "--merges", "--parents", "-n", str(prs * 2), "HEAD")
               .splitlines()]
@@ -60,16 +66,21 @@ def bench(binary, repo, prs):
             raise SystemExit(f"{name} {base}..{head}: score failed: {res.stderr.strip()}")
         return took, json.loads(res.stdout)
 
-    owners = os.path.join(git(repo, "rev-parse", "--absolute-git-dir").strip(), "riskgate",
-                          "owners-v2")
+    stored = os.path.join(git(repo, "rev-parse", "--absolute-git-dir").strip(), "riskgate")
+
+    def forget_owners():
+        # Whatever the store's version (`owners-v<N>`), so that "cold" is cold for any build.
+        for folder in glob.glob(os.path.join(stored, "owners-v*")):
+            shutil.rmtree(folder, ignore_errors=True)
+
     score(merges[0][1], merges[0][2])  # the history index, built or extended once
     for label in ("cold", "warm"):
-        shutil.rmtree(owners, ignore_errors=True)
+        forget_owners()
         order = merges if label == "cold" else list(reversed(merges))
         times = []
         for _, base, head in order:
             if label == "cold":
-                shutil.rmtree(owners, ignore_errors=True)
+                forget_owners()
             took, report = score(base, head)
             f = report["features"]
             times.append((took, head, int(f.get("nf") or 0), int(f.get("la") or 0),
