@@ -207,7 +207,8 @@ fn standing_among<'p>(
 }
 
 /// Producers of one blob kept at most: the content reached on many branches at once is rare;
-/// past this the oldest go (and are replayed if asked for).
+/// past this the oldest go (and are replayed if asked for). A stored replay leaves out a
+/// version with more (see [`Replayed::kept`]).
 const PRODUCERS_KEPT: usize = 8;
 
 /// Owners per file (its path there), blob and producer (the commit, index id, whose change
