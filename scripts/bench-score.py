@@ -6,12 +6,14 @@
 For each repository (a path; bare clones are fine), the newest `--prs` merge commits M with
 two parents are taken as merged pull requests: base M^1, head M^2, as GitHub scores them.
 The history index is warmed by one score first. Then each pull request is scored once
-(`riskgate score --format json`) and its wall time recorded, twice over:
+(`riskgate score --format json`) and its wall time recorded, three times over:
 
   cold   the stored line owners (<git-dir>/riskgate/owners-v<N>) removed before each score:
          every touched file's history is replayed in full;
   warm   the pull requests in the order they were merged, the store kept from one to the
-         next, as a server scoring each pull request as it comes keeps it.
+         next, as a server scoring each pull request as it comes keeps it;
+  again  the same order once more, on the store the warm pass left: each pull request
+         scored a second time, as the App rescores one on a review or a rerun.
 
 Prints a markdown table of p50, p90 and max per repository and pass, and the slowest pull
 request with its size.
@@ -74,8 +76,9 @@ def bench(binary, repo, prs):
             shutil.rmtree(folder, ignore_errors=True)
 
     score(merges[0][1], merges[0][2])  # the history index, built or extended once
-    for label in ("cold", "warm"):
-        forget_owners()
+    for label in ("cold", "warm", "again"):
+        if label != "again":
+            forget_owners()
         order = merges if label == "cold" else list(reversed(merges))
         times = []
         for _, base, head in order:

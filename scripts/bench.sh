@@ -6,8 +6,8 @@
 #
 # With repositories given, each one's newest 50 (BENCH_PRS) merged pull requests (merge
 # commits: base M^1, head M^2) are scored one by one by scripts/bench-score.py, its line
-# owner cache cold and then warm, and p50/p90/max are reported; the synthetic cases below
-# are skipped. Without:
+# owner cache cold, warm, and again (each scored a second time), and p50/p90/max are
+# reported; the synthetic cases below are skipped. Without:
 #
 # Cases:
 #   cold         bench-data/large (100,000 commits), index removed before every run
