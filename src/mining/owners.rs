@@ -587,14 +587,16 @@ pub fn replay_owners(
     };
     // A seed keeps every producer of a version, as the whole replay has them, or leaves the
     // version out: a version of more than a few producers is left for a whole replay.
-    let mut kept: Vec<(Oid, Vec<Produced>)> = Vec::new();
-    for blob in last.into_iter().chain([target]) {
-        if let Some(producers) = local.get(&blob) {
-            if producers.len() <= PRODUCERS_KEPT && kept.iter().all(|(b, _)| *b != blob) {
-                kept.push((blob, producers.clone()));
-            }
-        }
-    }
+    // The last version is often the target itself: then it is kept once.
+    let versions = match last {
+        Some(last) if last != target => vec![last, target],
+        _ => vec![target],
+    };
+    let kept: Vec<(Oid, Vec<Produced>)> = versions
+        .into_iter()
+        .filter_map(|blob| Some((blob, local.get(&blob)?.clone())))
+        .filter(|(_, producers)| producers.len() <= PRODUCERS_KEPT)
+        .collect();
     let mut others: Vec<Oid> = local
         .keys()
         .chain(not_kept.iter())

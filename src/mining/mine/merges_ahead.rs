@@ -164,20 +164,16 @@ mod tests {
     #[test]
     fn merges_ahead_are_the_pass_s_own() {
         let dir = crate::mining::test_repo::TestRepo::new();
-        let (git, write) = (
-            |args: &[&str]| dir.git(args),
-            |p: &str, t: &str| dir.write(p, t),
-        );
         let body = dir.import();
         for round in 0..3 {
-            git(&["checkout", "-qb", &format!("side{round}")]);
-            write(&format!("side{round}.txt"), "side\n");
-            git(&["add", "."]);
-            git(&["commit", "-qm", "side"]);
-            git(&["checkout", "-q", "main"]);
-            write("b.txt", &format!("b {round}\n"));
-            git(&["commit", "-qam", "main"]);
-            git(&["merge", "-q", "--no-edit", &format!("side{round}")]);
+            dir.git(&["checkout", "-qb", &format!("side{round}")]);
+            dir.write(&format!("side{round}.txt"), "side\n");
+            dir.git(&["add", "."]);
+            dir.git(&["commit", "-qm", "side"]);
+            dir.git(&["checkout", "-q", "main"]);
+            dir.write("b.txt", &format!("b {round}\n"));
+            dir.git(&["commit", "-qam", "main"]);
+            dir.git(&["merge", "-q", "--no-edit", &format!("side{round}")]);
         }
         dir.merge_a_move_of_a_grown_file("move", "lib-a.txt", &body);
 
