@@ -22,6 +22,16 @@ Variants:
   pairwise  coefficients fitted on buggy-minus-clean pairs (a ranking loss for AUC)
   trees     gradient-boosted trees on the same inputs: what a non-linear model finds
 
+With --signs-held it measures instead variants of the shipped model as `riskgate train` fits it
+now, each coefficient held to the catalogue's direction (a bounded fit, L2 alpha 0.1):
+  fixed effects  an intercept per project, or per project and period (the datasets' `strata`),
+                 fitted and then dropped, so the slopes learn only ranking within a project
+                 and period, which is all a per-set AUC measures
+  ramps          piecewise-linear shapes: of lines added (each piece may only raise the risk)
+                 and of the undirected file-history signals (free), knots at the quartiles
+                 and the 90th percentile
+  pairwise       the ranking fit, its coefficients held to the same directions
+
 With --signals it prints instead the ROC-AUC of each raw column alone in the training part,
 the validation slice and the hold-out of each set: how much each signal drifts.
 """
@@ -34,6 +44,7 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+from scipy.optimize import minimize
 
 ALPHA = 3.16  # linfa's L2: loss = sum(log-loss) + alpha/2 |w|^2, i.e. C = 1/alpha
 POSITIVE_WEIGHT = 10.0
@@ -227,6 +238,102 @@ def trees(features):
     return features, fit_predict
 
 
+def held_features(df):
+    """The shipped model's inputs now: earlier changes per touched file instead of their sum."""
+    x = shipped(df)
+    x["nuc"] = np.log1p(df.nuc / np.maximum(df.nf, 1))
+    return x
+
+
+# The catalogue's directions: +1 may only raise the risk, -1 only lower it, 0 free; `None`
+# is held at zero (`train` finds these two break the model's monotonicity in their inputs).
+HELD_SIGNS = {"la": 1, "ld": 1, "nf": 1, "nd": 1, "ns": 1, "entropy": 1, "aexp": -1, "arexp": -1,
+              "asexp": -1, "nuc": -1, "ratio_la_nf": None, "share_ld_la": None}
+HELD_ALPHA = 0.1  # the L2 strength validation chose for the held fit
+
+
+def bounded(groups=None, pairs=None):
+    """A class-weighted logistic fit with each coefficient bounded to its direction. With
+    `groups` (df -> a label per row), one intercept per label is fitted and then dropped. With
+    `pairs`, a ranking fit on that many buggy-minus-clean pairs per set instead."""
+
+    def fit_predict(parts):
+        train, *evals = standardise(pd.concat([x.iloc[rows] for _, x, rows, _ in parts]),
+                                    *[x.iloc[rows] for _, x, _, rows in parts])
+        columns = parts[0][1].columns
+        bounds = []
+        for c in columns:
+            sign = HELD_SIGNS.get(c, 0)
+            bounds.append((0, 0) if sign is None else (0, None) if sign > 0 else (None, 0) if sign < 0 else (None, None))
+        y = np.concatenate([df.buggy.values[rows] for df, _, rows, _ in parts])
+        if pairs:
+            rng, diffs, offset = np.random.default_rng(0), [], 0
+            for df, _, rows, _ in parts:
+                yy = y[offset : offset + len(rows)]
+                pos, neg = np.flatnonzero(yy == 1) + offset, np.flatnonzero(yy == 0) + offset
+                diffs.append(train[rng.choice(pos, pairs)] - train[rng.choice(neg, pairs)])
+                offset += len(rows)
+            x, y, w = np.vstack(diffs), np.ones(pairs * len(parts)), 1.0
+            g = np.zeros((len(x), 0))
+        else:
+            x, w = train, np.where(y == 1, POSITIVE_WEIGHT, 1.0)
+            labels = np.concatenate([groups(df)[rows] if groups else np.zeros(len(rows))
+                                     for df, _, rows, _ in parts])
+            _, index = np.unique(labels, return_inverse=True)
+            g = np.zeros((len(labels), index.max() + 1))
+            g[np.arange(len(labels)), index] = 1
+        k = g.shape[1]
+
+        def loss(p):
+            b, c = p[:k], p[k:]
+            z = g @ b + x @ c
+            grad = w * (1 / (1 + np.exp(-z)) - y)
+            value = (w * (np.logaddexp(0, z) - y * z)).sum() + HELD_ALPHA / 2 * c @ c
+            return value, np.concatenate([g.T @ grad, x.T @ grad + HELD_ALPHA * c])
+
+        fitted = minimize(loss, np.zeros(k + x.shape[1]), jac=True, method="L-BFGS-B",
+                          bounds=[(None, None)] * k + bounds, options={"maxiter": 5000}).x
+        return [e @ fitted[k:] for e in evals]
+
+    return fit_predict
+
+
+def ramps(columns, sign):
+    """Pieces max(0, v - knot) of each log1p column, knots at training quantiles of the set
+    (the first 60% of its rows: before validation and hold-out), with the given direction."""
+
+    def add(df, x):
+        for column in columns:
+            v = x[column]
+            for q in (0.25, 0.5, 0.75, 0.9):
+                name = f"{column}_ramp{int(q * 100)}"
+                x[name] = np.maximum(0.0, v - np.quantile(v.iloc[: int(len(v) * 0.6)], q))
+                HELD_SIGNS[name] = sign
+
+    return add
+
+
+def held_plus(fn):
+    def features(df):
+        x = held_features(df)
+        fn(df, x)
+        return x
+
+    return features
+
+
+def signs_held_variants():
+    return [
+        ("shipped (as `riskgate train`, signs held)", (held_features, bounded())),
+        ("+ an intercept per project", (held_features, bounded(lambda df: np.full(len(df), df.attrs["name"])))),
+        ("+ an intercept per project and period", (held_features, bounded(
+            lambda df: np.array([f"{df.attrs['name']}{s}" for s in df.strata])))),
+        ("+ ramps of la (each may only raise)", (held_plus(ramps(["la"], 1)), bounded())),
+        ("+ ramps of age, ndev and nuc per file (free)", (held_plus(ramps(["age", "ndev", "nuc"], 0)), bounded())),
+        ("pairwise ranking fit, signs held", (held_features, bounded(pairs=100_000))),
+    ]
+
+
 def measure(sets, variant):
     features, fit_predict = variant
     frames = [features(df) for df in sets]
@@ -271,22 +378,26 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="fixtures/datasets/mcintosh-kamei")
     ap.add_argument("--signals", action="store_true", help="single-signal AUC per period instead")
+    ap.add_argument("--signs-held", action="store_true", help="variants of the sign-held fit instead")
     args = ap.parse_args()
     sets = [load(f"{args.data_dir}/{name}.csv", name) for name in ("qt", "openstack")]
     if args.signals:
         single_signals(sets)
         return
 
-    variants = [("shipped features (as `riskgate train`)", logistic(shipped))]
-    variants += [(f"shipped + {name}", logistic(plus(fn))) for name, fn in CONTEXT.items()]
-    variants += [(f"shipped, recency half-life {d} days", logistic(shipped, half_life=d)) for d in (90, 180, 365, 730)]
-    variants += [
-        ("shipped + review", logistic(with_review)),
-        ("shipped + review, recency half-life 365 days", logistic(with_review, half_life=365)),
-        ("shipped, pairwise ranking fit", pairwise(shipped)),
-        ("shipped inputs, gradient-boosted trees", trees(shipped)),
-        ("shipped + review inputs, gradient-boosted trees", trees(with_review)),
-    ]
+    if args.signs_held:
+        variants = signs_held_variants()
+    else:
+        variants = [("shipped features (as `riskgate train`)", logistic(shipped))]
+        variants += [(f"shipped + {name}", logistic(plus(fn))) for name, fn in CONTEXT.items()]
+        variants += [(f"shipped, recency half-life {d} days", logistic(shipped, half_life=d)) for d in (90, 180, 365, 730)]
+        variants += [
+            ("shipped + review", logistic(with_review)),
+            ("shipped + review, recency half-life 365 days", logistic(with_review, half_life=365)),
+            ("shipped, pairwise ranking fit", pairwise(shipped)),
+            ("shipped inputs, gradient-boosted trees", trees(shipped)),
+            ("shipped + review inputs, gradient-boosted trees", trees(with_review)),
+        ]
     names = [df.attrs["name"] for df in sets]
     print("| variant | " + " | ".join(f"validation {n}" for n in names) + " | " + " | ".join(f"hold-out {n}" for n in names) + " |")
     print("|---|" + "---|" * (2 * len(names)))
