@@ -1,9 +1,11 @@
-//! The files of the walk's merges, worked out on a thread of their own ahead of the pass.
+//! The files of the walk's merges, worked out on threads of their own ahead of the pass.
 //!
 //! A merge's renames come from `git diff-tree` against each parent that lacks one of its
 //! files. Between long-lived branches (a release line merged into the next) that diff spans
 //! thousands of files, and git takes up to half a second on one. Asked in the pass, the pass
 //! waited for each answer; here git diffs while the pass mines the commits before the merge.
+//! Two threads take the merges in turn, each with a git of its own: where release lines are
+//! merged upward, git is most of a mine's time, and the pass leaves a core to spare.
 
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
@@ -12,17 +14,27 @@ use git2::{Oid, Repository};
 
 use crate::mining::{merge_files, MergeFiles, ObjectCache};
 
-/// How many paths the merges worked out ahead may hold before the thread waits for the pass:
-/// a few hundred ordinary merges, or one that differs from its first parent in every file of
-/// a large tree; tens of megabytes at most.
+/// Threads working out merges, each taking every `THREADS`th merge of the walk.
+const THREADS: usize = 2;
+
+/// How many paths the merges one thread worked out ahead may hold before it waits for the
+/// pass: a few hundred ordinary merges, or one that differs from its first parent in every
+/// file of a large tree; tens of megabytes at most.
 const MOST_PATHS_AHEAD: usize = 500_000;
 
 /// A merge's files as [`merge_files`] gives them; None when the repository lacks a parent
 /// (a shallow clone's boundary), where the pass reads no files of the merge.
 type Worked = Result<Option<MergeFiles>, git2::Error>;
 
-/// The merges of a walk in its order, each with its files, from a thread started on the walk.
+/// The merges of a walk in its order, each with its files, from threads started on the walk.
 pub(super) struct MergesAhead {
+    threads: Vec<Ahead>,
+    /// The thread that works out the next merge the pass takes.
+    turn: usize,
+}
+
+/// What one thread has sent.
+struct Ahead {
     worked: Option<Receiver<(Oid, Worked)>>,
     /// The next merge the thread has sent, not yet taken by the pass.
     next: Option<(Oid, Worked)>,
@@ -79,28 +91,55 @@ fn paths_in(worked: &Worked) -> usize {
 
 impl MergesAhead {
     /// Start working out the files of the merges among `order` (commits of the repository at
-    /// `git_dir`, in the order the pass visits them). Without a thread, the pass works out
+    /// `git_dir`, in the order the pass visits them). Without threads, the pass works out
     /// each merge itself.
     pub(super) fn start(git_dir: &std::path::Path, order: Vec<Oid>) -> MergesAhead {
+        let order = Arc::new(order);
+        let threads = (0..THREADS)
+            .map(|nth| Ahead::start(git_dir, Arc::clone(&order), nth))
+            .collect();
+        MergesAhead { threads, turn: 0 }
+    }
+
+    /// The files of merge `merge`, as worked out ahead; None when no thread has worked it
+    /// out (it could not read the merge, or it has ended), and the pass then does.
+    pub(super) fn take(&mut self, merge: Oid) -> Option<Worked> {
+        let ahead = self.threads.get_mut(self.turn)?;
+        if ahead.next.is_none() {
+            ahead.next = ahead.worked.as_ref()?.recv().ok();
+        }
+        // Each thread sends its merges in the pass's order; one the threads could not read is
+        // skipped by all, so what was sent belongs to a later merge and waits for it.
+        if ahead.next.as_ref()?.0 != merge {
+            return None;
+        }
+        let (_, files) = ahead.next.take()?;
+        ahead.room.free(paths_in(&files));
+        self.turn = (self.turn + 1) % self.threads.len();
+        Some(files)
+    }
+}
+
+impl Ahead {
+    /// A thread working out the `nth` of every [`THREADS`] merges among `order`.
+    fn start(git_dir: &std::path::Path, order: Arc<Vec<Oid>>, nth: usize) -> Ahead {
         let (send, worked) = channel();
         let room = Arc::new(Room::default());
         let thread_room = Arc::clone(&room);
         let git_dir = git_dir.to_path_buf();
         let started = std::thread::Builder::new()
-            .name("riskgate-merges".into())
+            .name(format!("riskgate-merges-{nth}"))
             .spawn(move || {
                 let Ok(repo) = Repository::open_bare(&git_dir) else {
                     return;
                 };
                 // Merges read few trees beside the pass's own: its caches hold the rest.
                 let mut objects = ObjectCache::reading_packs(&repo).with_smaller_caches(16 << 20);
-                for oid in order {
-                    let Ok(commit) = repo.find_commit(oid) else {
-                        continue;
-                    };
-                    if commit.parent_count() < 2 {
-                        continue;
-                    }
+                let merges = order.iter().filter_map(|&oid| {
+                    let commit = repo.find_commit(oid).ok()?;
+                    (commit.parent_count() > 1).then_some((oid, commit))
+                });
+                for (oid, commit) in merges.skip(nth).step_by(THREADS) {
                     let files = files_of(&repo, &mut objects, &commit);
                     // The pass has stopped (an error ended it): nothing more is wanted.
                     if !thread_room.take_up(paths_in(&files)) || send.send((oid, files)).is_err() {
@@ -108,33 +147,19 @@ impl MergesAhead {
                     }
                 }
             });
-        MergesAhead {
+        Ahead {
             worked: started.ok().map(|_| worked),
             next: None,
             room,
         }
     }
-
-    /// The files of merge `merge`, as worked out ahead; None when the thread has not worked it
-    /// out (it could not read the merge, or it has ended), and the pass then does.
-    pub(super) fn take(&mut self, merge: Oid) -> Option<Worked> {
-        if self.next.is_none() {
-            self.next = self.worked.as_ref()?.recv().ok();
-        }
-        // The thread sends the merges in the pass's order; one it could not read is skipped
-        // there, so what it sent next belongs to a later merge and waits for it.
-        if self.next.as_ref()?.0 != merge {
-            return None;
-        }
-        let (_, files) = self.next.take()?;
-        self.room.free(paths_in(&files));
-        Some(files)
-    }
 }
 
 impl Drop for MergesAhead {
     fn drop(&mut self) {
-        self.room.stop();
+        for ahead in &self.threads {
+            ahead.room.stop();
+        }
     }
 }
 
