@@ -313,23 +313,14 @@ def ramps(columns, sign):
     return add
 
 
-def held_plus(fn):
-    def features(df):
-        x = held_features(df)
-        fn(df, x)
-        return x
-
-    return features
-
-
 def signs_held_variants():
     return [
         ("shipped (as `riskgate train`, signs held)", (held_features, bounded())),
         ("+ an intercept per project", (held_features, bounded(lambda df: np.full(len(df), df.attrs["name"])))),
         ("+ an intercept per project and period", (held_features, bounded(
             lambda df: np.array([f"{df.attrs['name']}{s}" for s in df.strata])))),
-        ("+ ramps of la (each may only raise)", (held_plus(ramps(["la"], 1)), bounded())),
-        ("+ ramps of age, ndev and nuc per file (free)", (held_plus(ramps(["age", "ndev", "nuc"], 0)), bounded())),
+        ("+ ramps of la (each may only raise)", (plus(ramps(["la"], 1), held_features), bounded())),
+        ("+ ramps of age, ndev and nuc per file (free)", (plus(ramps(["age", "ndev", "nuc"], 0), held_features), bounded())),
         ("pairwise ranking fit, signs held", (held_features, bounded(pairs=100_000))),
     ]
 
@@ -365,9 +356,9 @@ def single_signals(sets):
             print(f"| {df.attrs['name']} | {column} | " + " | ".join(cells) + " |")
 
 
-def plus(fn):
+def plus(fn, base=shipped):
     def features(df):
-        x = shipped(df)
+        x = base(df)
         fn(df, x)
         return x
 
