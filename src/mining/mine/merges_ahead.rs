@@ -90,13 +90,12 @@ fn paths_in(worked: &Worked) -> usize {
 }
 
 impl MergesAhead {
-    /// Start working out the files of the merges among `order` (commits of the repository at
-    /// `git_dir`, in the order the pass visits them). Without threads, the pass works out
-    /// each merge itself.
-    pub(super) fn start(git_dir: &std::path::Path, order: Vec<Oid>) -> MergesAhead {
-        let order = Arc::new(order);
+    /// Start working out the files of `merges` (merges of the repository at `git_dir`, in
+    /// the order the pass visits them). Without threads, the pass works out each merge itself.
+    pub(super) fn start(git_dir: &std::path::Path, merges: Vec<Oid>) -> MergesAhead {
+        let merges = Arc::new(merges);
         let threads = (0..THREADS)
-            .map(|nth| Ahead::start(git_dir, Arc::clone(&order), nth))
+            .map(|nth| Ahead::start(git_dir, Arc::clone(&merges), nth))
             .collect();
         MergesAhead { threads, turn: 0 }
     }
@@ -108,8 +107,8 @@ impl MergesAhead {
         if ahead.next.is_none() {
             ahead.next = ahead.worked.as_ref()?.recv().ok();
         }
-        // Each thread sends its merges in the pass's order; one the threads could not read is
-        // skipped by all, so what was sent belongs to a later merge and waits for it.
+        // Each thread sends its merges in the pass's order; a merge asked out of turn (not
+        // the next of the walk's merges) gets nothing, and what was sent waits for its own.
         if ahead.next.as_ref()?.0 != merge {
             return None;
         }
@@ -121,8 +120,8 @@ impl MergesAhead {
 }
 
 impl Ahead {
-    /// A thread working out the `nth` of every [`THREADS`] merges among `order`.
-    fn start(git_dir: &std::path::Path, order: Arc<Vec<Oid>>, nth: usize) -> Ahead {
+    /// A thread working out the `nth` of every [`THREADS`] of `merges`.
+    fn start(git_dir: &std::path::Path, merges: Arc<Vec<Oid>>, nth: usize) -> Ahead {
         let (send, worked) = channel();
         let room = Arc::new(Room::default());
         let thread_room = Arc::clone(&room);
@@ -135,11 +134,12 @@ impl Ahead {
                 };
                 // Merges read few trees beside the pass's own: its caches hold the rest.
                 let mut objects = ObjectCache::reading_packs(&repo).with_smaller_caches(16 << 20);
-                let merges = order.iter().filter_map(|&oid| {
-                    let commit = repo.find_commit(oid).ok()?;
-                    (commit.parent_count() > 1).then_some((oid, commit))
-                });
-                for (oid, commit) in merges.skip(nth).step_by(THREADS) {
+                for &oid in merges.iter().skip(nth).step_by(THREADS) {
+                    // The plan has read every merge; one unread here ends the thread, whose
+                    // turns the pass then works out itself.
+                    let Ok(commit) = repo.find_commit(oid) else {
+                        return;
+                    };
                     let files = files_of(&repo, &mut objects, &commit);
                     // The pass has stopped (an error ended it): nothing more is wanted.
                     if !thread_room.take_up(paths_in(&files)) || send.send((oid, files)).is_err() {
@@ -216,7 +216,7 @@ mod tests {
         assert_eq!(merges.len(), 4);
 
         let root = order[0];
-        let mut ahead = MergesAhead::start(repo.path(), order);
+        let mut ahead = MergesAhead::start(repo.path(), merges.clone());
         let mut objects = ObjectCache::reading_packs(&repo);
         for (n, &merge) in merges.iter().enumerate() {
             // Asked of a commit that is not the next merge: none, and the next is kept.

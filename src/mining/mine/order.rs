@@ -11,6 +11,8 @@ use crate::mining::{MiningError, UnreadableCommits};
 /// The commits reachable from HEAD in mining order, with what the pass reads about them.
 pub(super) struct Plan {
     pub(super) order: Vec<Oid>,
+    /// The merges among `order` (commits of more than one parent), in its order.
+    pub(super) merges: Vec<Oid>,
     /// Each commit's place in `order`.
     pub(super) position: HashMap<Oid, u32>,
     /// Children per commit, to know when a parent's blobs are no longer needed by its children.
@@ -31,9 +33,13 @@ impl Plan {
             .collect();
         let mut children = vec![0u32; order.len()];
         let mut parents_at: Vec<Vec<u32>> = Vec::with_capacity(order.len());
+        let mut merges = Vec::new();
         for oid in &order {
-            let ps: Vec<u32> = repo
-                .find_commit(*oid)?
+            let commit = repo.find_commit(*oid)?;
+            if commit.parent_count() > 1 {
+                merges.push(*oid);
+            }
+            let ps: Vec<u32> = commit
                 .parent_ids()
                 .filter_map(|p| position.get(&p).copied())
                 .collect();
@@ -45,6 +51,7 @@ impl Plan {
         let continues = first_parent_lines(&parents_at, position[&head]);
         Ok(Plan {
             order,
+            merges,
             position,
             children,
             continues,

@@ -124,7 +124,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             options,
             plan,
             git_renames,
-            merges_ahead: MergesAhead::start(repo.path(), plan.order.clone()),
+            merges_ahead: MergesAhead::start(repo.path(), plan.merges.clone()),
             index,
             identities,
             chains: Ancestry::default(),
