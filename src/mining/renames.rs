@@ -23,12 +23,14 @@ use crate::features::git_path;
 /// Renames per commit: (old path, new path).
 pub type RenamePairs = Vec<(String, String)>;
 
-/// Most bytes of git output read (renames only, so far below this on any real history).
+/// Most bytes of git output read for one question (renames only, so far below this on any
+/// real history).
 const MAX_OUTPUT: u64 = 1 << 30;
 
-/// Most bytes of one answer of [`TreeRenames`]. A long-running git answers a whole walk's
-/// merges, so the bound is per answer: spring-boot's 1,522 merges against a release line
-/// write 1.3 GB of renames in all, up to 3 MB each.
+/// Most bytes of one answer of a git kept running through a walk: one commit's renames in its
+/// `git log`, one pair of trees' in [`TreeRenames`]. The bound is per answer, as a walk asks
+/// for many: spring-boot's 1,522 merges against a release line write 1.3 GB of renames in all,
+/// up to 3 MB each.
 const MAX_ANSWER: u64 = 1 << 28;
 
 /// Why git gave no renames.
@@ -290,8 +292,7 @@ impl GitLog {
         let stdout = child.stdout.take().expect("piped");
         let (send, answers) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
-            let out = std::io::BufReader::new(stdout.take(MAX_OUTPUT));
-            send_commits(out, &send);
+            send_commits(std::io::BufReader::new(stdout), MAX_ANSWER, &send);
             let _ = send.send(None);
         });
         let mut stderr = child.stderr.take().expect("piped");
@@ -310,14 +311,16 @@ impl GitLog {
     }
 }
 
-/// Each commit of `out` sent as it is read, then Err(()) if the output goes on in another shape,
-/// which is read to its end so that git can finish.
+/// Each commit of `out` sent as it is read, then Err(()) if the output goes on in another shape
+/// or one commit's part of it passes `max_commit` bytes; the rest is read to its end so that
+/// git can finish.
 fn send_commits(
     mut out: impl std::io::BufRead,
+    max_commit: u64,
     send: &std::sync::mpsc::Sender<Option<Result<(Oid, RenamePairs), ()>>>,
 ) {
     loop {
-        let commit = read_commit(&mut out).transpose();
+        let commit = read_commit(&mut (&mut out).take(max_commit)).transpose();
         let not_understood = matches!(commit, Some(Err(())));
         if commit.is_none() || send.send(commit).is_err() {
             return;
@@ -785,7 +788,7 @@ mod tests {
         assert!(err.contains(&format!("after commit {first}")), "{err}");
 
         let (send, answers) = std::sync::mpsc::channel();
-        send_commits(log.as_bytes(), &send);
+        send_commits(log.as_bytes(), MAX_ANSWER, &send);
         drop(send);
         let sent: Vec<_> = answers.iter().collect();
         assert_eq!(sent.len(), 2, "{sent:?}");
@@ -820,6 +823,34 @@ mod tests {
             .iter()
             .all(|a| a.as_ref().is_some_and(|pairs| pairs.len() == 2)));
         assert_eq!(sent[50], None, "an answer past the bound gives git up");
+    }
+
+    /// So is each commit of `git log`'s renames.
+    #[test]
+    fn commits_are_bounded_one_by_one() {
+        let commit = |n: usize, renames: usize| {
+            let mut text = format!("\x01{}\0\n", format!("{n}").repeat(40));
+            for i in 0..renames {
+                text += &format!(":100644 100644 aa aa R100\0old{i}\0new{i}\0");
+            }
+            text
+        };
+        let small = commit(1, 2).len() as u64;
+        let mut log: String = (1..=9).map(|n| commit(n, 2)).collect();
+        log += &commit(2, 100);
+        let (send, answers) = std::sync::mpsc::channel();
+        send_commits(log.as_bytes(), 3 * small, &send);
+        drop(send);
+        let sent: Vec<_> = answers.iter().collect();
+        assert_eq!(sent.len(), 10, "every small commit, then the large one");
+        assert!(sent[..9]
+            .iter()
+            .all(|c| matches!(c, Some(Ok((_, pairs))) if pairs.len() == 2)));
+        assert_eq!(
+            sent[9],
+            Some(Err(())),
+            "a commit past the bound is not read"
+        );
     }
 
     #[test]
