@@ -445,6 +445,63 @@ mod tests {
         }
     }
 
+    /// Merges one after another, each resolving a file its first parent has under its old
+    /// name: the gits are asked for them while the walk goes on, each diff by the git with the
+    /// fewest outstanding, and each merge gets its own rename.
+    #[test]
+    fn each_merge_gets_its_own_renames() {
+        const MOVES: usize = 6;
+        let dir = crate::mining::test_repo::TestRepo::new();
+        let body = |n: usize| -> String { (0..40).map(|i| format!("{n}: line {i}\n")).collect() };
+        for n in 0..MOVES {
+            dir.write(&format!("f{n}.txt"), &body(n));
+        }
+        dir.git(&["add", "."]);
+        dir.git(&["commit", "-qm", "import"]);
+        for n in 0..MOVES {
+            let branch = format!("move{n}");
+            dir.git(&["checkout", "-qb", &branch]);
+            dir.git(&["mv", &format!("f{n}.txt"), &format!("moved{n}.txt")]);
+            dir.git(&["commit", "-qm", "move"]);
+            dir.git(&["checkout", "-q", "main"]);
+            dir.write(&format!("f{n}.txt"), &format!("{}grown\n", body(n)));
+            dir.git(&["commit", "-qam", "grow"]);
+            dir.git(&["merge", "-q", "--no-edit", &branch]);
+        }
+
+        let repo = Repository::open(dir.path()).unwrap();
+        let mut walk = repo.revwalk().unwrap();
+        walk.push_head().unwrap();
+        walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE).unwrap();
+        let merges: Vec<Oid> = walk
+            .map(Result::unwrap)
+            .filter(|&c| repo.find_commit(c).unwrap().parent_count() > 1)
+            .collect();
+        assert_eq!(merges.len(), MOVES);
+        let tip = repo.head().unwrap().target().unwrap();
+        let mut index = HistoryIndex::in_memory();
+        assert!(matches!(
+            index.extend_to(&repo, tip, None),
+            Ok(Extended::Done(n)) if n == 1 + 3 * MOVES
+        ));
+        for (n, merge) in merges.iter().enumerate() {
+            let at = index.by_oid[merge];
+            let moved = format!("moved{n}.txt");
+            assert_eq!(
+                index.name_before(&moved, at),
+                format!("f{n}.txt"),
+                "merge {n}"
+            );
+            // Not the commit it merged into: only the merge renames on that line.
+            let grown = index.by_oid[&repo.find_commit(*merge).unwrap().parent_id(0).unwrap()];
+            assert_eq!(
+                index.name_before(&moved, grown),
+                moved,
+                "merge {n}'s first parent"
+            );
+        }
+    }
+
     /// A merge whose resolved file one parent has under another name: git is asked for the
     /// rename while the walk goes on, and the merge gets it. An index cut short before that
     /// merge (as at a deadline) and extended again is the index built in one go.

@@ -61,9 +61,14 @@ impl CommitRenamesAhead {
     }
 }
 
-/// Most diffs asked of git ahead of their answers (each request is under 200 bytes, so git's
+/// Most diffs asked of one git ahead of its answers (each request is under 200 bytes, so git's
 /// input pipe never fills).
 const MAX_ASKED: usize = 64;
+
+/// gits diffing the merges at once. Where release lines are merged upward, one merge's diff
+/// spans thousands of files; one git on them kept a core busy while the walk, using a tenth
+/// of the other, waited.
+const GITS: usize = 2;
 
 /// The deadline passed while waiting for git.
 pub(super) struct PastDeadline;
@@ -77,11 +82,17 @@ struct Asked {
     lacking: Vec<String>,
 }
 
-/// The renames of the walk's merges, from one `git diff-tree` asked without waiting (libgit2's
-/// where git cannot serve).
-pub(super) struct MergeRenamesAhead {
+/// One git and the diffs asked of it, oldest first (it answers in that order).
+#[derive(Default)]
+struct Git {
     git: Option<TreeRenames>,
     asked: VecDeque<Asked>,
+}
+
+/// The renames of the walk's merges, from [`GITS`] `git diff-tree`s asked without waiting
+/// (libgit2's where git cannot serve).
+pub(super) struct MergeRenamesAhead {
+    gits: [Git; GITS],
     /// Merges with diffs outstanding: index → (diffs left, renames found so far).
     waiting: BTreeMap<u32, (usize, Vec<(String, String)>)>,
     /// Times git failed (then that merge's renames are libgit2's, as for commits git cannot
@@ -96,8 +107,7 @@ impl MergeRenamesAhead {
     /// one for the merges too.
     pub(super) fn new(commits: &CommitRenamesAhead) -> MergeRenamesAhead {
         MergeRenamesAhead {
-            git: None,
-            asked: VecDeque::new(),
+            gits: Default::default(),
             waiting: BTreeMap::new(),
             failed: 0,
             partial_clone: matches!(commits.refused, Some(RenameError::PartialClone)),
@@ -120,7 +130,7 @@ impl MergeRenamesAhead {
 
     /// Ask git for the renames of merge `commit` (already indexed, as `merge` with `tree`)
     /// from each parent in `lacking`, then take in the answers git has given, waiting for the
-    /// oldest while too many are outstanding.
+    /// oldest of a git while too many are outstanding there.
     pub(super) fn ask(
         &mut self,
         index: &mut HistoryIndex,
@@ -141,11 +151,17 @@ impl MergeRenamesAhead {
             };
             self.send(index, repo, asked);
         }
-        while let Some(answer) = self.git.as_mut().and_then(TreeRenames::answer_ready) {
-            self.take(index, repo, answer);
-        }
-        while self.asked.len() > MAX_ASKED {
-            self.wait_for_oldest(index, repo, deadline)?;
+        for n in 0..GITS {
+            while let Some(answer) = self.gits[n]
+                .git
+                .as_mut()
+                .and_then(TreeRenames::answer_ready)
+            {
+                self.take(index, repo, n, answer);
+            }
+            while self.gits[n].asked.len() > MAX_ASKED {
+                self.wait_for_oldest(index, repo, n, deadline)?;
+            }
         }
         Ok(())
     }
@@ -157,8 +173,9 @@ impl MergeRenamesAhead {
         repo: &Repository,
         deadline: Option<std::time::Instant>,
     ) -> Result<(), PastDeadline> {
-        while !self.asked.is_empty() {
-            self.wait_for_oldest(index, repo, deadline)?;
+        // A git that fails hands what it was asked to the others: look again until all are done.
+        while let Some(n) = (0..GITS).find(|&n| !self.gits[n].asked.is_empty()) {
+            self.wait_for_oldest(index, repo, n, deadline)?;
         }
         Ok(())
     }
@@ -172,57 +189,62 @@ impl MergeRenamesAhead {
         &mut self,
         index: &mut HistoryIndex,
         repo: &Repository,
+        n: usize,
         deadline: Option<std::time::Instant>,
     ) -> Result<(), PastDeadline> {
-        let answer = match self.git.as_mut() {
+        let answer = match self.gits[n].git.as_mut() {
             Some(git) => git.answer(deadline),
             None => Err(RenameError::Failed("git diff-tree has ended".into())),
         };
         if matches!(answer, Err(RenameError::TimedOut)) {
-            self.git = None;
+            self.gits[n].git = None;
             return Err(PastDeadline);
         }
-        self.take(index, repo, answer);
+        self.take(index, repo, n, answer);
         Ok(())
     }
 
-    /// Send `asked` to git, started if none runs; if git cannot be asked, found by libgit2.
+    /// Send `asked` to the git with the fewest diffs outstanding, started if none runs there;
+    /// if git cannot be asked, found by libgit2.
     fn send(&mut self, index: &mut HistoryIndex, repo: &Repository, asked: Asked) {
         if self.failed >= MAX_UNREAD_COMMITS {
             return self.by_libgit2(index, repo, asked);
         }
-        let git = match self.git.as_mut() {
+        let n = (0..GITS)
+            .min_by_key(|&n| self.gits[n].asked.len())
+            .unwrap_or(0);
+        let slot = &mut self.gits[n];
+        let git = match slot.git.as_mut() {
             Some(git) => Ok(git),
-            None => TreeRenames::start(repo.path()).map(|git| self.git.insert(git)),
+            None => TreeRenames::start(repo.path()).map(|git| slot.git.insert(git)),
         };
-        match git.and_then(|git| git.ask(asked.parent, asked.tree, asked.merge)) {
-            Ok(()) => self.asked.push_back(asked),
-            Err(e) => {
-                self.asked.push_back(asked);
-                self.take(index, repo, Err(e));
-            }
+        let sent = git.and_then(|git| git.ask(asked.parent, asked.tree, asked.merge));
+        slot.asked.push_back(asked);
+        if let Err(e) = sent {
+            self.take(index, repo, n, Err(e));
         }
     }
 
-    /// git's answer to the oldest diff asked. When git failed instead, that diff is made by
-    /// libgit2 and the others asked of a new git.
+    /// Git `n`'s answer to the oldest diff asked of it. When git failed instead, that diff is
+    /// made by libgit2 and the others asked of it are sent again.
     fn take(
         &mut self,
         index: &mut HistoryIndex,
         repo: &Repository,
+        n: usize,
         answer: Result<Vec<(String, String)>, RenameError>,
     ) {
-        let Some(asked) = self.asked.pop_front() else {
+        let Some(asked) = self.gits[n].asked.pop_front() else {
             return;
         };
         match answer {
             Ok(found) => self.found(index, &asked, found),
             Err(e) => {
                 tracing::debug!(error = %e, "a merge's renames from libgit2's detection instead of git's");
-                self.git = None;
+                self.gits[n].git = None;
                 self.failed += 1;
                 self.by_libgit2(index, repo, asked);
-                for again in std::mem::take(&mut self.asked) {
+                for again in std::mem::take(&mut self.gits[n].asked) {
                     self.send(index, repo, again);
                 }
             }
