@@ -252,10 +252,11 @@ HELD_SIGNS = {"la": 1, "ld": 1, "nf": 1, "nd": 1, "ns": 1, "entropy": 1, "aexp":
 HELD_ALPHA = 0.1  # the L2 strength validation chose for the held fit
 
 
-def bounded(groups=None, pairs=None):
+def bounded(groups=None, pairs=None, balanced=False):
     """A class-weighted logistic fit with each coefficient bounded to its direction. With
     `groups` (df -> a label per row), one intercept per label is fitted and then dropped. With
-    `pairs`, a ranking fit on that many buggy-minus-clean pairs per set instead."""
+    `pairs`, a ranking fit on that many buggy-minus-clean pairs per set instead. With
+    `balanced`, each set weighs as much in the fit as the other, whatever its rows."""
 
     def fit_predict(parts):
         train, *evals = standardise(pd.concat([x.iloc[rows] for _, x, rows, _ in parts]),
@@ -277,6 +278,9 @@ def bounded(groups=None, pairs=None):
             g = np.zeros((len(x), 0))
         else:
             x, w = train, np.where(y == 1, POSITIVE_WEIGHT, 1.0)
+            if balanced:
+                w = w * np.concatenate([np.full(len(rows), len(y) / len(parts) / len(rows))
+                                        for _, _, rows, _ in parts])
             labels = np.concatenate([groups(df)[rows] if groups else np.zeros(len(rows))
                                      for df, _, rows, _ in parts])
             _, index = np.unique(labels, return_inverse=True)
@@ -296,6 +300,11 @@ def bounded(groups=None, pairs=None):
         return [e @ fitted[k:] for e in evals]
 
     return fit_predict
+
+
+def churn_for_la(df, x):
+    """Lines changed (added and deleted) as the size input in place of lines added."""
+    x["la"] = np.log1p((df.la + df.ld).clip(lower=0))
 
 
 def ramps(columns, sign):
@@ -322,6 +331,8 @@ def signs_held_variants():
         ("+ ramps of la (each may only raise)", (plus(ramps(["la"], 1), held_features), bounded())),
         ("+ ramps of age, ndev and nuc per file (free)", (plus(ramps(["age", "ndev", "nuc"], 0), held_features), bounded())),
         ("pairwise ranking fit, signs held", (held_features, bounded(pairs=100_000))),
+        ("each project weighing the same in the fit", (held_features, bounded(balanced=True))),
+        ("lines changed (la + ld) as the size input", (plus(churn_for_la, held_features), bounded())),
     ]
 
 
