@@ -252,19 +252,21 @@ HELD_SIGNS = {"la": 1, "ld": 1, "nf": 1, "nd": 1, "ns": 1, "entropy": 1, "aexp":
 HELD_ALPHA = 0.1  # the L2 strength validation chose for the held fit
 
 
-def bounded(groups=None, pairs=None, balanced=False):
+def bounded(groups=None, pairs=None, balanced=False, signs=None):
     """A class-weighted logistic fit with each coefficient bounded to its direction. With
     `groups` (df -> a label per row), one intercept per label is fitted and then dropped. With
     `pairs`, a ranking fit on that many buggy-minus-clean pairs per set instead. With
-    `balanced`, each set weighs as much in the fit as the other, whatever its rows."""
+    `balanced`, each set weighs as much in the fit as the other, whatever its rows. `signs`
+    adds directions for columns a variant adds to the shipped ones."""
 
     def fit_predict(parts):
         train, *evals = standardise(pd.concat([x.iloc[rows] for _, x, rows, _ in parts]),
                                     *[x.iloc[rows] for _, x, _, rows in parts])
         columns = parts[0][1].columns
+        held = {**HELD_SIGNS, **(signs or {})}
         bounds = []
         for c in columns:
-            sign = HELD_SIGNS.get(c, 0)
+            sign = held.get(c, 0)
             bounds.append((0, 0) if sign is None else (0, None) if sign > 0 else (None, 0) if sign < 0 else (None, None))
         y = np.concatenate([df.buggy.values[rows] for df, _, rows, _ in parts])
         if pairs:
@@ -307,19 +309,25 @@ def churn_for_la(df, x):
     x["la"] = np.log1p((df.la + df.ld).clip(lower=0))
 
 
-def ramps(columns, sign):
+RAMP_QUANTILES = (0.25, 0.5, 0.75, 0.9)
+
+
+def ramps(columns):
     """Pieces max(0, v - knot) of each log1p column, knots at training quantiles of the set
-    (the first 60% of its rows: before validation and hold-out), with the given direction."""
+    (the first 60% of its rows: before validation and hold-out)."""
 
     def add(df, x):
         for column in columns:
             v = x[column]
-            for q in (0.25, 0.5, 0.75, 0.9):
-                name = f"{column}_ramp{int(q * 100)}"
-                x[name] = np.maximum(0.0, v - np.quantile(v.iloc[: int(len(v) * 0.6)], q))
-                HELD_SIGNS[name] = sign
+            for q in RAMP_QUANTILES:
+                x[f"{column}_ramp{int(q * 100)}"] = np.maximum(0.0, v - np.quantile(v.iloc[: int(len(v) * 0.6)], q))
 
     return add
+
+
+def ramp_signs(columns, sign):
+    """The direction each of the `ramps(columns)` pieces is held to."""
+    return {f"{column}_ramp{int(q * 100)}": sign for column in columns for q in RAMP_QUANTILES}
 
 
 def signs_held_variants():
@@ -328,8 +336,10 @@ def signs_held_variants():
         ("+ an intercept per project", (held_features, bounded(lambda df: np.full(len(df), df.attrs["name"])))),
         ("+ an intercept per project and period", (held_features, bounded(
             lambda df: np.array([f"{df.attrs['name']}{s}" for s in df.strata])))),
-        ("+ ramps of la (each may only raise)", (plus(ramps(["la"], 1), held_features), bounded())),
-        ("+ ramps of age, ndev and nuc per file (free)", (plus(ramps(["age", "ndev", "nuc"], 0), held_features), bounded())),
+        ("+ ramps of la (each may only raise)",
+         (plus(ramps(["la"]), held_features), bounded(signs=ramp_signs(["la"], 1)))),
+        ("+ ramps of age, ndev and nuc per file (free)",
+         (plus(ramps(["age", "ndev", "nuc"]), held_features), bounded(signs=ramp_signs(["age", "ndev", "nuc"], 0)))),
         ("pairwise ranking fit, signs held", (held_features, bounded(pairs=100_000))),
         ("each project weighing the same in the fit", (held_features, bounded(balanced=True))),
         ("lines changed (la + ld) as the size input", (plus(churn_for_la, held_features), bounded())),
