@@ -40,6 +40,11 @@ pub const CONFIG_PATH: &str = ".github/riskgate.yml";
 /// remaining files are left out of `author_blame_share` (and the tally says how many were used).
 pub const ATTRIBUTION_BUDGET: usize = 20_000;
 
+/// gits diffing a walk's merges at once (`mine`'s threads, each with a git of its own, and the
+/// history index's gits). Where release lines are merged upward, one merge's diff spans
+/// thousands of files and git is most of the time; the walk beside them leaves a core to spare.
+pub(crate) const MERGE_GITS: usize = 2;
+
 #[derive(Debug, thiserror::Error)]
 pub enum MiningError {
     #[error("{path} is not a git repository ({reason})")]

@@ -8,6 +8,7 @@ use git2::{Oid, Repository};
 
 use crate::mining::renames::{RenameError, RenamesAhead, TreeRenames, MAX_UNREAD_COMMITS};
 use crate::mining::tree_diff::{keep_renames_into, merge_renames_by_libgit2, renames_by_libgit2};
+use crate::mining::MERGE_GITS;
 
 use super::HistoryIndex;
 
@@ -65,11 +66,6 @@ impl CommitRenamesAhead {
 /// input pipe never fills).
 const MAX_ASKED: usize = 64;
 
-/// gits diffing the merges at once. Where release lines are merged upward, one merge's diff
-/// spans thousands of files; one git on them kept a core busy while the walk, using a tenth
-/// of the other, waited.
-const GITS: usize = 2;
-
 /// The deadline passed while waiting for git.
 pub(super) struct PastDeadline;
 
@@ -89,10 +85,10 @@ struct Git {
     asked: VecDeque<Asked>,
 }
 
-/// The renames of the walk's merges, from [`GITS`] `git diff-tree`s asked without waiting
+/// The renames of the walk's merges, from [`MERGE_GITS`] `git diff-tree`s asked without waiting
 /// (libgit2's where git cannot serve).
 pub(super) struct MergeRenamesAhead {
-    gits: [Git; GITS],
+    gits: [Git; MERGE_GITS],
     /// Merges with diffs outstanding: index → (diffs left, renames found so far).
     waiting: BTreeMap<u32, (usize, Vec<(String, String)>)>,
     /// Times git failed (then that merge's renames are libgit2's, as for commits git cannot
@@ -151,7 +147,7 @@ impl MergeRenamesAhead {
             };
             self.send(index, repo, asked);
         }
-        for n in 0..GITS {
+        for n in 0..MERGE_GITS {
             while let Some(answer) = self.gits[n]
                 .git
                 .as_mut()
@@ -174,7 +170,7 @@ impl MergeRenamesAhead {
         deadline: Option<std::time::Instant>,
     ) -> Result<(), PastDeadline> {
         // A git that fails hands what it was asked to the others: look again until all are done.
-        while let Some(n) = (0..GITS).find(|&n| !self.gits[n].asked.is_empty()) {
+        while let Some(n) = (0..MERGE_GITS).find(|&n| !self.gits[n].asked.is_empty()) {
             self.wait_for_oldest(index, repo, n, deadline)?;
         }
         Ok(())
@@ -210,7 +206,7 @@ impl MergeRenamesAhead {
         if self.failed >= MAX_UNREAD_COMMITS {
             return self.by_libgit2(index, repo, asked);
         }
-        let n = (0..GITS)
+        let n = (0..MERGE_GITS)
             .min_by_key(|&n| self.gits[n].asked.len())
             .unwrap_or(0);
         let slot = &mut self.gits[n];

@@ -4,18 +4,14 @@
 //! files. Between long-lived branches (a release line merged into the next) that diff spans
 //! thousands of files, and git takes up to half a second on one. Asked in the pass, the pass
 //! waited for each answer; here git diffs while the pass mines the commits before the merge.
-//! Two threads take the merges in turn, each with a git of its own: where release lines are
-//! merged upward, git is most of a mine's time, and the pass leaves a core to spare.
+//! [`MERGE_GITS`] threads take the merges in turn, each with a git of its own.
 
 use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 
 use git2::{Oid, Repository};
 
-use crate::mining::{merge_files, MergeFiles, ObjectCache};
-
-/// Threads working out merges, each taking every `THREADS`th merge of the walk.
-const THREADS: usize = 2;
+use crate::mining::{merge_files, MergeFiles, ObjectCache, MERGE_GITS};
 
 /// How many paths the merges one thread worked out ahead may hold before it waits for the
 /// pass: a few hundred ordinary merges, or one that differs from its first parent in every
@@ -94,7 +90,7 @@ impl MergesAhead {
     /// the order the pass visits them). Without threads, the pass works out each merge itself.
     pub(super) fn start(git_dir: &std::path::Path, merges: Vec<Oid>) -> MergesAhead {
         let merges = Arc::new(merges);
-        let threads = (0..THREADS)
+        let threads = (0..MERGE_GITS)
             .map(|nth| Ahead::start(git_dir, Arc::clone(&merges), nth))
             .collect();
         MergesAhead { threads, turn: 0 }
@@ -120,7 +116,7 @@ impl MergesAhead {
 }
 
 impl Ahead {
-    /// A thread working out the `nth` of every [`THREADS`] of `merges`.
+    /// A thread working out the `nth` of every [`MERGE_GITS`] of `merges`.
     fn start(git_dir: &std::path::Path, merges: Arc<Vec<Oid>>, nth: usize) -> Ahead {
         let (send, worked) = channel();
         let room = Arc::new(Room::default());
@@ -134,7 +130,7 @@ impl Ahead {
                 };
                 // Merges read few trees beside the pass's own: its caches hold the rest.
                 let mut objects = ObjectCache::reading_packs(&repo).with_smaller_caches(16 << 20);
-                for &oid in merges.iter().skip(nth).step_by(THREADS) {
+                for &oid in merges.iter().skip(nth).step_by(MERGE_GITS) {
                     // The plan has read every merge; one unread here ends the thread, whose
                     // turns the pass then works out itself.
                     let Ok(commit) = repo.find_commit(oid) else {
