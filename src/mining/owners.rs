@@ -330,16 +330,45 @@ pub fn is_regular_file(mode: i32) -> bool {
     matches!(mode, 0o100644 | 0o100755 | 0o100664)
 }
 
-/// The blob of the regular file at `path` under tree `tree` (None: absent, or a tree, symlink
-/// or submodule there).
-fn regular_blob(
-    repo: &Repository,
-    objects: &mut ObjectCache,
-    tree: Oid,
-    path: &str,
-) -> Option<Oid> {
-    let (id, mode) = objects.entry_at_with_mode(repo, tree, path)?;
-    is_regular_file(mode).then_some(id)
+/// The tree entries a replay looks up, each read once: [`versions_read`] looks up the steps'
+/// versions before the replay does, and on a large tree reading them twice costs a quarter of
+/// the replay.
+#[derive(Default)]
+struct Entries(HashMap<(Oid, Box<str>), Option<TreeEntry>>);
+
+/// A tree entry's id and file mode.
+type TreeEntry = (Oid, i32);
+
+impl Entries {
+    /// [`ObjectCache::entry_at_with_mode`].
+    fn at(
+        &mut self,
+        objects: &mut ObjectCache,
+        repo: &Repository,
+        tree: Oid,
+        path: &str,
+    ) -> Option<TreeEntry> {
+        let key = (tree, Box::from(path));
+        if let Some(&found) = self.0.get(&key) {
+            return found;
+        }
+        let found = objects.entry_at_with_mode(repo, tree, path);
+        self.0.insert(key, found);
+        found
+    }
+
+    /// The blob of the regular file at `path` under tree `tree` (None: absent, or a tree,
+    /// symlink or submodule there).
+    fn regular_blob(
+        &mut self,
+        objects: &mut ObjectCache,
+        repo: &Repository,
+        tree: Oid,
+        path: &str,
+    ) -> Option<Oid> {
+        let (id, mode) = self.at(objects, repo, tree, path)?;
+        is_regular_file(mode).then_some(id)
+    }
 }
 
 /// [`ObjectCache::blame_blob`] of a replay step, noting in `lacked` when there is none because
@@ -421,11 +450,16 @@ pub fn replay_owners(
         history,
     };
     let unseeded = HashSet::new();
-    // Every producer of each version met, oldest first: which one's owners a step reads
-    // depends on that step's own history, as in the miner's cache.
-    let (mut local, not_kept): (HashMap<Oid, Vec<Produced>>, &HashSet<Oid>) = match seed {
+    let (seeded, not_kept): (HashMap<Oid, Vec<Produced>>, &HashSet<Oid>) = match seed {
         Some(seed) => (seed.kept.iter().cloned().collect(), &seed.others),
         None => (HashMap::new(), &unseeded),
+    };
+    let mut entries = Entries::default();
+    let (last_read, last_made) = versions_read(repo, (way.objects, &mut entries), index, steps);
+    let mut local = Versions {
+        produced: seeded.keys().copied().collect(),
+        owners: seeded,
+        may_go: Vec::new(),
     };
     // A version the seed's steps produced but did not keep: only a whole replay knows all of
     // its producers. Every other version's producers are all in `local`, the seed's kept
@@ -437,15 +471,11 @@ pub fn replay_owners(
             }
         };
     }
-    let produce = |local: &mut HashMap<Oid, Vec<Produced>>, blob: Oid, c: u32, owners: Vec<u32>| {
-        let producers = local.entry(blob).or_default();
-        producers.retain(|(p, _)| *p != c);
-        producers.push((c, Rc::from(owners)));
-    };
     let empty: Rc<[u32]> = Rc::from(Vec::new());
     let mut last: Option<Oid> = None;
     let mut lacked = false;
-    for &(c, name) in steps {
+    for (i, &(c, name)) in steps.iter().enumerate() {
+        local.forget_unread(&last_read, i, [Some(target), last_made]);
         cost.steps += 1;
         last = None;
         let ic = index.commit(c);
@@ -454,7 +484,7 @@ pub fn replay_owners(
             continue;
         };
         let name = index.path(name).to_string();
-        let Some(new_id) = regular_blob(repo, way.objects, commit.tree_id(), &name) else {
+        let Some(new_id) = entries.regular_blob(way.objects, repo, commit.tree_id(), &name) else {
             continue; // deleted here, or not a regular file
         };
         let Some(new) = blame_blob_noting_absence(way.objects, repo, new_id, &name, &mut lacked)
@@ -478,9 +508,9 @@ pub fn replay_owners(
                     in_a_parent = true;
                     continue;
                 };
-                let Some((name_there, (id, mode))) = name_in_parent(&name, &renames, |n| {
-                    way.objects.entry_at_with_mode(repo, tree, n)
-                }) else {
+                let Some((name_there, (id, mode))) =
+                    name_in_parent(&name, &renames, |n| entries.at(way.objects, repo, tree, n))
+                else {
                     continue;
                 };
                 if !is_regular_file(mode) {
@@ -501,12 +531,12 @@ pub fn replay_owners(
                 cost.diffs += 1;
                 let hunks =
                     line_diffs.blame_hunks_in_history(id, old.content(), new_id, new.content())?;
-                let owners = seen_from(&mut way, &local, (name_there, id), index.lookup(parent));
+                let owners = local.read(&mut way, (name_there, id), index.lookup(parent));
                 parents.push((owners.unwrap_or_else(|| empty.clone()), hunks));
             }
             if !in_a_parent {
                 // The merge made the file: its lines are the merge's, as a commit's that adds it.
-                produce(&mut local, new_id, c, vec![c; new_len]);
+                local.produce(new_id, c, vec![c; new_len]);
                 continue;
             }
             if parents.is_empty() {
@@ -525,7 +555,7 @@ pub fn replay_owners(
             let parent = first_parent.and_then(|p| repo.find_commit(p).ok());
             if first_parent.is_some() && parent.is_none() {
                 // Beyond a shallow clone's cut: nobody can be named for the lines.
-                produce(&mut local, new_id, c, vec![NOBODY; new_len]);
+                local.produce(new_id, c, vec![NOBODY; new_len]);
                 continue;
             }
             let old_name = index.name_before(&name, c);
@@ -536,8 +566,7 @@ pub fn replay_owners(
                     .renames
                     .iter()
                     .any(|&(o, n)| o != n && index.path(o) == name);
-            let old_id =
-                parent.and_then(|p| way.objects.entry_at_with_mode(repo, p.tree_id(), &old_name));
+            let old_id = parent.and_then(|p| entries.at(way.objects, repo, p.tree_id(), &old_name));
             match old_id.filter(|_| !moved_away) {
                 None => vec![c; new_len],
                 // It was a symlink or a submodule: every line is the commit's, as when a file
@@ -557,9 +586,8 @@ pub fn replay_owners(
                         new_id,
                         new.content(),
                     )?;
-                    let before = seen_from(
+                    let before = local.read(
                         &mut way,
-                        &local,
                         (&old_name, id),
                         first_parent.and_then(|p| index.lookup(p)),
                     );
@@ -567,11 +595,11 @@ pub fn replay_owners(
                 }
             }
         };
-        produce(&mut local, new_id, c, owners);
+        local.produce(new_id, c, owners);
     }
     needs_whole_replay!(target);
     // The target is the version at the history's tip, under the name of the file's last step.
-    let target_produced = match (local.get(&target).map(Vec::as_slice), steps.last()) {
+    let target_produced = match (local.owners.get(&target).map(Vec::as_slice), steps.last()) {
         (None | Some([]), _) => None,
         (Some([one]), _) => Some(one.clone()),
         (Some(several), last_step) => {
@@ -594,11 +622,12 @@ pub fn replay_owners(
     };
     let kept: Vec<(Oid, Vec<Produced>)> = versions
         .into_iter()
-        .filter_map(|blob| Some((blob, local.get(&blob)?.clone())))
+        .filter_map(|blob| Some((blob, local.owners.get(&blob)?.clone())))
         .filter(|(_, producers)| producers.len() <= PRODUCERS_KEPT)
         .collect();
     let mut others: Vec<Oid> = local
-        .keys()
+        .produced
+        .iter()
         .chain(not_kept.iter())
         .filter(|&&b| kept.iter().all(|(k, _)| *k != b))
         .copied()
@@ -611,6 +640,106 @@ pub fn replay_owners(
         others,
         lacked,
     }))
+}
+
+/// The versions of a file a replay has met.
+struct Versions {
+    /// Every producer of each version met and still to be read, with its owners, oldest
+    /// first: which one's owners a step reads depends on that step's own history, as in the
+    /// miner's cache.
+    owners: HashMap<Oid, Vec<Produced>>,
+    /// Every version the steps (and the seed's) produced, its owners kept or not.
+    produced: HashSet<Oid>,
+    /// Versions the step just replayed made or read: their owners go before the next step
+    /// unless a later one may read them.
+    may_go: Vec<Oid>,
+}
+
+impl Versions {
+    fn produce(&mut self, blob: Oid, c: u32, owners: Vec<u32>) {
+        let producers = self.owners.entry(blob).or_default();
+        producers.retain(|(p, _)| *p != c);
+        producers.push((c, Rc::from(owners)));
+        self.produced.insert(blob);
+        self.may_go.push(blob);
+    }
+
+    /// [`seen_from`] of these versions.
+    fn read<L: Lineage>(
+        &mut self,
+        way: &mut Way<'_, '_, L>,
+        (name, blob): (&str, Oid),
+        at: Option<u32>,
+    ) -> Option<Rc<[u32]>> {
+        self.may_go.push(blob);
+        seen_from(way, &self.owners, (name, blob), at)
+    }
+
+    /// Before step `step`: let go of the owners of versions no step from it on reads
+    /// (`last_read`), but those of `kept`. Only the versions the last step made or read can
+    /// have become unread, so only they are looked at.
+    fn forget_unread(
+        &mut self,
+        last_read: &HashMap<Oid, usize>,
+        step: usize,
+        kept: [Option<Oid>; 2],
+    ) {
+        for blob in self.may_go.drain(..) {
+            let read_later = last_read.get(&blob).is_some_and(|&k| k >= step);
+            if !read_later && !kept.contains(&Some(blob)) {
+                self.owners.remove(&blob);
+            }
+        }
+    }
+}
+
+/// For each version of the file a step of `steps` may read as one of its parents' (under its
+/// name there, its name before the step, or the old name of a merge's rename into it), the
+/// last step that may; and the version the last step makes. It may name more than a step
+/// reads, never fewer: a version it leaves out would lose its owners too soon.
+fn versions_read(
+    repo: &Repository,
+    (objects, entries): (&mut ObjectCache, &mut Entries),
+    index: &HistoryIndex,
+    steps: &[(u32, u32)],
+) -> (HashMap<Oid, usize>, Option<Oid>) {
+    let mut last_read = HashMap::new();
+    let mut last_made = None;
+    for (i, &(c, name)) in steps.iter().enumerate() {
+        let ic = index.commit(c);
+        let Ok(commit) = repo.find_commit(Oid::from_bytes(&ic.oid).expect("20-byte oid")) else {
+            last_made = None;
+            continue;
+        };
+        let name = index.path(name);
+        let before = index.name_before(name, c);
+        let renamed_from = ic
+            .renames
+            .iter()
+            .filter(|&&(_, n)| index.path(n) == name)
+            .map(|&(o, _)| index.path(o));
+        let names: Vec<&str> = [name, before.as_str()]
+            .into_iter()
+            .chain(renamed_from)
+            .collect();
+        let parents = commit
+            .parent_ids()
+            .take(if ic.merge { usize::MAX } else { 1 });
+        for parent in parents {
+            let Some(tree) = repo.find_commit(parent).ok().map(|p| p.tree_id()) else {
+                continue;
+            };
+            for &n in &names {
+                if let Some((id, _)) = entries.at(objects, repo, tree, n) {
+                    last_read.insert(id, i);
+                }
+            }
+        }
+        last_made = entries
+            .at(objects, repo, commit.tree_id(), name)
+            .map(|(id, _)| id);
+    }
+    (last_read, last_made)
 }
 
 /// What finding a version's producer on git blame's way reads ([`producer_on_blames_way`]).
@@ -672,6 +801,58 @@ mod tests {
             new_start,
             new_lines,
         }
+    }
+
+    /// Each version of a file is read until the last step whose parent has it: a revert
+    /// brings an earlier version back to be read again, after a move under the new name.
+    #[test]
+    fn versions_are_read_until_their_last_step() {
+        let dir = crate::mining::test_repo::TestRepo::new();
+        let commit = |path: &str, text: &str| {
+            dir.write(path, text);
+            dir.git(&["add", "."]);
+            dir.git(&["commit", "-qm", "change"]);
+        };
+        commit("f.txt", "1\n");
+        commit("f.txt", "1\n2\n");
+        commit("f.txt", "1\n2\n3\n");
+        commit("f.txt", "1\n2\n");
+        dir.git(&["mv", "f.txt", "g.txt"]);
+        commit("g.txt", "1\n2\n4\n");
+        commit("g.txt", "1\n2\n4\n5\n");
+
+        let repo = Repository::open(dir.path()).unwrap();
+        let tip = repo.head().unwrap().target().unwrap();
+        let mut index = HistoryIndex::in_memory();
+        index.extend_to(&repo, tip, None).unwrap();
+        let history = crate::mining::index::ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let steps = index.file_steps("g.txt", &history);
+        assert_eq!(
+            steps.len(),
+            6,
+            "four changes of f.txt, two of g.txt; the move changes no line"
+        );
+        let blob = |text: &str| Oid::hash_object(git2::ObjectType::Blob, text.as_bytes()).unwrap();
+        let mut objects = ObjectCache::reading_packs(&repo);
+        let (last_read, last_made) = versions_read(
+            &repo,
+            (&mut objects, &mut Entries::default()),
+            &index,
+            &steps,
+        );
+        let read = |text: &str| last_read.get(&blob(text)).copied();
+        assert_eq!(read("1\n"), Some(1));
+        assert_eq!(read("1\n2\n3\n"), Some(3));
+        // Made at step 1 and again by the revert (step 3); read at step 2, and at step 4, the
+        // first change after the move, whose parent has it as g.txt.
+        assert_eq!(read("1\n2\n"), Some(4));
+        assert_eq!(read("1\n2\n4\n"), Some(5));
+        assert_eq!(
+            read("1\n2\n4\n5\n"),
+            None,
+            "the last version: no step reads it"
+        );
+        assert_eq!(last_made, Some(blob("1\n2\n4\n5\n")));
     }
 
     #[test]
