@@ -331,8 +331,8 @@ pub fn is_regular_file(mode: i32) -> bool {
 }
 
 /// The tree entries a replay looks up, each read once: [`versions_read`] looks up the steps'
-/// versions before the replay does, and on a large tree reading them twice costs a quarter of
-/// the replay.
+/// versions before the replay does, and reading large trees twice made git-for-windows' pull
+/// requests a fifth slower.
 #[derive(Default)]
 struct Entries(HashMap<(Oid, Box<str>), Option<TreeEntry>>);
 
