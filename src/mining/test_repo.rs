@@ -50,19 +50,24 @@ impl TestRepo {
         body
     }
 
-    /// Move `a.txt` (holding `body`) to `to` on a new branch `branch`, add a line to it on
+    /// Move `from` (holding `body`) to `to` on a new branch `branch`, add a line to it on
     /// main, and merge the branch into main: a merge that resolves a file its second parent
     /// has under another name.
-    pub(crate) fn merge_a_move_of_a_grown_file(&self, branch: &str, to: &str, body: &str) {
+    pub(crate) fn merge_a_move_of_a_grown_file(
+        &self,
+        branch: &str,
+        (from, to): (&str, &str),
+        body: &str,
+    ) {
         self.git(&["checkout", "-qb", branch]);
         if let Some(folder) = Path::new(to).parent() {
             std::fs::create_dir_all(self.path().join(folder)).unwrap();
         }
-        self.git(&["mv", "a.txt", to]);
-        self.git(&["commit", "-qm", "move a"]);
+        self.git(&["mv", from, to]);
+        self.git(&["commit", "-qm", "move"]);
         self.git(&["checkout", "-q", "main"]);
-        self.write("a.txt", &format!("{body}one more\n"));
-        self.git(&["commit", "-qam", "grow a"]);
+        self.write(from, &format!("{body}one more\n"));
+        self.git(&["commit", "-qam", "grow"]);
         self.git(&["merge", "-q", "--no-edit", branch]);
     }
 }

@@ -459,14 +459,8 @@ mod tests {
         dir.git(&["add", "."]);
         dir.git(&["commit", "-qm", "import"]);
         for n in 0..MOVES {
-            let branch = format!("move{n}");
-            dir.git(&["checkout", "-qb", &branch]);
-            dir.git(&["mv", &format!("f{n}.txt"), &format!("moved{n}.txt")]);
-            dir.git(&["commit", "-qm", "move"]);
-            dir.git(&["checkout", "-q", "main"]);
-            dir.write(&format!("f{n}.txt"), &format!("{}grown\n", body(n)));
-            dir.git(&["commit", "-qam", "grow"]);
-            dir.git(&["merge", "-q", "--no-edit", &branch]);
+            let (from, to) = (format!("f{n}.txt"), format!("moved{n}.txt"));
+            dir.merge_a_move_of_a_grown_file(&format!("move{n}"), (&from, &to), &body(n));
         }
 
         let repo = Repository::open(dir.path()).unwrap();
@@ -509,7 +503,7 @@ mod tests {
     fn a_merge_gets_its_renames_from_git_and_a_cut_index_grows_back_whole() {
         let dir = crate::mining::test_repo::TestRepo::new();
         let body = dir.import();
-        dir.merge_a_move_of_a_grown_file("side", "lib/a.txt", &body);
+        dir.merge_a_move_of_a_grown_file("side", ("a.txt", "lib/a.txt"), &body);
         dir.write("b.txt", "b\nb\n");
         dir.git(&["commit", "-qam", "grow b"]);
 

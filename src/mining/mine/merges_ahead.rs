@@ -196,7 +196,7 @@ mod tests {
             dir.git(&["commit", "-qam", "main"]);
             dir.git(&["merge", "-q", "--no-edit", &format!("side{round}")]);
         }
-        dir.merge_a_move_of_a_grown_file("move", "lib-a.txt", &body);
+        dir.merge_a_move_of_a_grown_file("move", ("a.txt", "lib-a.txt"), &body);
 
         let repo = Repository::open(dir.path()).unwrap();
         let mut walk = repo.revwalk().unwrap();
