@@ -31,6 +31,11 @@ now, each coefficient held to the catalogue's direction (a bounded fit, L2 alpha
                  and of the undirected file-history signals (free), knots at the quartiles
                  and the 90th percentile
   pairwise       the ranking fit, its coefficients held to the same directions
+  weights        each project weighing the same; buggy rows weighed by the bugs they induced;
+                 the largest training changes (by lines added) left out of the fit
+  inputs         lines changed as the size input; without `fix`; the file history penalised
+                 harder
+  trees          gradient-boosted trees held to the same directions (monotone constraints)
 
 With --signals it prints instead the ROC-AUC of each raw column alone in the training part,
 the validation slice and the hold-out of each set: how much each signal drifts.
@@ -252,12 +257,14 @@ HELD_SIGNS = {"la": 1, "ld": 1, "nf": 1, "nd": 1, "ns": 1, "entropy": 1, "aexp":
 HELD_ALPHA = 0.1  # the L2 strength validation chose for the held fit
 
 
-def bounded(groups=None, pairs=None, balanced=False, signs=None):
+def bounded(groups=None, pairs=None, balanced=False, signs=None, row_weight=None, alphas=None):
     """A class-weighted logistic fit with each coefficient bounded to its direction. With
     `groups` (df -> a label per row), one intercept per label is fitted and then dropped. With
     `pairs`, a ranking fit on that many buggy-minus-clean pairs per set instead. With
     `balanced`, each set weighs as much in the fit as the other, whatever its rows. `signs`
-    adds directions for columns a variant adds to the shipped ones."""
+    adds directions for columns a variant adds to the shipped ones. `row_weight` (df, rows ->
+    a factor per row) scales the training rows' weights; `alphas` sets another L2 strength
+    for some columns."""
 
     def fit_predict(parts):
         train, *evals = standardise(pd.concat([x.iloc[rows] for _, x, rows, _ in parts]),
@@ -280,6 +287,8 @@ def bounded(groups=None, pairs=None, balanced=False, signs=None):
             g = np.zeros((len(x), 0))
         else:
             x, w = train, np.where(y == 1, POSITIVE_WEIGHT, 1.0)
+            if row_weight:
+                w = w * np.concatenate([row_weight(df, rows) for df, _, rows, _ in parts])
             if balanced:
                 w = w * np.concatenate([np.full(len(rows), len(y) / len(parts) / len(rows))
                                         for _, _, rows, _ in parts])
@@ -289,13 +298,14 @@ def bounded(groups=None, pairs=None, balanced=False, signs=None):
             g = np.zeros((len(labels), index.max() + 1))
             g[np.arange(len(labels)), index] = 1
         k = g.shape[1]
+        alpha = np.array([(alphas or {}).get(c, HELD_ALPHA) for c in columns])
 
         def loss(p):
             b, c = p[:k], p[k:]
             z = g @ b + x @ c
             grad = w * (1 / (1 + np.exp(-z)) - y)
-            value = (w * (np.logaddexp(0, z) - y * z)).sum() + HELD_ALPHA / 2 * c @ c
-            return value, np.concatenate([g.T @ grad, x.T @ grad + HELD_ALPHA * c])
+            value = (w * (np.logaddexp(0, z) - y * z)).sum() + (alpha * c) @ c / 2
+            return value, np.concatenate([g.T @ grad, x.T @ grad + alpha * c])
 
         fitted = minimize(loss, np.zeros(k + x.shape[1]), jac=True, method="L-BFGS-B",
                           bounds=[(None, None)] * k + bounds, options={"maxiter": 5000}).x
@@ -307,6 +317,50 @@ def bounded(groups=None, pairs=None, balanced=False, signs=None):
 def churn_for_la(df, x):
     """Lines changed (added and deleted) as the size input in place of lines added."""
     x["la"] = np.log1p((df.la + df.ld).clip(lower=0))
+
+
+def by_bugcount(df, rows):
+    """Each buggy row weighed by the number of bugs it induced (the datasets' `bugcount`),
+    scaled so that the buggy rows weigh as much in all as before."""
+    bugs = df.bugcount.values[rows].astype(float)
+    buggy = bugs > 0
+    factor = np.ones(len(rows))
+    factor[buggy] = bugs[buggy] / bugs[buggy].mean()
+    return factor
+
+
+def without_largest(share):
+    """The training rows above the `1 - share` quantile of lines added, left out of the fit."""
+
+    def factor(df, rows):
+        la = df.la.values[rows]
+        return np.where(la > np.quantile(la, 1 - share), 0.0, 1.0)
+
+    return factor
+
+
+def without_fix(df, x):
+    x["fix"] = 0.0
+
+
+HISTORY_COLUMNS = ("fix", "ndev", "age", "nuc", "hinge_age")
+
+
+def monotone_trees(fit_predict_signs):
+    """Gradient-boosted trees on the shipped inputs, each held to the same direction (free
+    where the fit is free, and where the fit holds a column at zero)."""
+
+    def fit_predict(parts):
+        train = pd.concat([x.iloc[rows] for _, x, rows, _ in parts])
+        y = np.concatenate([df.buggy.values[rows] for df, _, rows, _ in parts])
+        directions = [fit_predict_signs.get(c) or 0 for c in train.columns]
+        model = HistGradientBoostingClassifier(max_iter=300, learning_rate=0.03, max_leaf_nodes=8,
+                                               min_samples_leaf=100, l2_regularization=1.0,
+                                               monotonic_cst=directions, random_state=0)
+        model.fit(train, y, sample_weight=np.where(y == 1, POSITIVE_WEIGHT, 1.0))
+        return [model.predict_proba(x.iloc[rows])[:, 1] for _, x, _, rows in parts]
+
+    return fit_predict
 
 
 RAMP_QUANTILES = (0.25, 0.5, 0.75, 0.9)
@@ -343,6 +397,13 @@ def signs_held_variants():
         ("pairwise ranking fit, signs held", (held_features, bounded(pairs=100_000))),
         ("each project weighing the same in the fit", (held_features, bounded(balanced=True))),
         ("lines changed (la + ld) as the size input", (plus(churn_for_la, held_features), bounded())),
+        ("buggy rows weighed by the bugs they induced", (held_features, bounded(row_weight=by_bugcount))),
+        ("the largest 1% of training changes left out", (held_features, bounded(row_weight=without_largest(0.01)))),
+        ("the largest 5% of training changes left out", (held_features, bounded(row_weight=without_largest(0.05)))),
+        ("without `fix`", (plus(without_fix, held_features), bounded())),
+        ("file history and `fix` penalised 100 times harder", (held_features, bounded(
+            alphas={c: 100 * HELD_ALPHA for c in HISTORY_COLUMNS}))),
+        ("gradient-boosted trees, the same directions", (held_features, monotone_trees(HELD_SIGNS))),
     ]
 
 
