@@ -53,6 +53,9 @@ pub enum RenameError {
 /// pager, no prompts, no lazy fetch of a partial clone's missing objects, no external diff
 /// or text conversion, and no replacement objects (`refs/replace/`, which libgit2 does not
 /// follow: with them git would answer for other commits than the ones riskgate reads).
+/// Read as bare and with `core.fsmonitor` off: with a work tree (our working directory, or
+/// the repository's `core.worktree`) rename detection refreshes the index, which runs the
+/// command a repository's own `core.fsmonitor` names.
 fn git(git_dir: &Path) -> Command {
     let mut cmd = Command::new(super::git_program());
     cmd.env_clear();
@@ -70,6 +73,7 @@ fn git(git_dir: &Path) -> Command {
         .env("GIT_TERMINAL_PROMPT", "0")
         .arg("--git-dir")
         .arg(git_dir)
+        .args(["--bare", "-c", "core.fsmonitor=false"])
         .args(["-c", "core.quotePath=false", "--no-pager"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -394,3 +394,55 @@ fn coverage_reports_give_delta_and_patch_coverage() {
     assert_eq!(code, 2);
     assert!(err.contains("head.info") && err.contains("line 2"), "{err}");
 }
+
+/// A repository's own `core.fsmonitor` names a command git would run when it refreshes the
+/// index of a work tree, which rename detection does. riskgate's git reads the repository as
+/// bare, so scoring and mining a clone with such a setting run nothing, wherever they run.
+#[test]
+fn a_repository_s_fsmonitor_command_never_runs() {
+    let repo = TestRepo::new();
+    repo.write("src/ledger.rs", TestRepo::lines("ledger ", 60));
+    repo.commit("alice", day(2022, 1, 1), "Import");
+    repo.git(&["checkout", "-q", "-b", "feature"]);
+    repo.git(&["mv", "src/ledger.rs", "src/books.rs"]);
+    repo.write(
+        "src/books.rs",
+        TestRepo::lines("ledger ", 60) + "one more\n",
+    );
+    repo.commit("bob", day(2022, 1, 2), "Rename the ledger");
+    let marks = tempfile::tempdir().unwrap();
+    let mark = marks.path().join("fsmonitor-ran");
+    repo.git(&[
+        "config",
+        "core.fsmonitor",
+        &format!("touch '{}'; echo", mark.display()),
+    ]);
+    let dir = repo.path().to_str().unwrap();
+    let csv = marks.path().join("mined.csv");
+    let runs: [&[&str]; 2] = [
+        &[
+            "score", "--repo", dir, "--base", "main", "--head", "feature", "--format", "json",
+        ],
+        &["mine", "--repo", dir, "--out", csv.to_str().unwrap()],
+    ];
+    for args in runs {
+        // From inside the work tree, where a git without --bare takes it for the work tree.
+        let out = std::process::Command::new(crate::support::riskgate())
+            .args(args)
+            .current_dir(repo.path())
+            .env_remove("RISKGATE_MODEL")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{args:?}: {err}");
+        assert!(
+            !mark.exists(),
+            "{args:?} ran the repository's fsmonitor command"
+        );
+    }
+    let report = score_json(dir, "main");
+    assert_eq!(
+        report["change"]["files"], 1,
+        "the rename is one file: {report}"
+    );
+}
