@@ -134,6 +134,13 @@ if [[ -n $(git config --get-regexp '^remote\..*\.promisor$' || true) ]]; then
         git cat-file blob "$settings" >/dev/null ||
             fail "could not fetch the base's .github/riskgate.yml from $remote"
     fi
+    # The base's .gitattributes files, which say what is binary (below): the first 200.
+    mapfile -t attribute_blobs < <(git ls-tree -r "$base" |
+        awk -F '\t' '$2 ~ /(^|\/)\.gitattributes$/ { split($1, f, " "); print f[3] }')
+    for blob in ${attribute_blobs[@]+"${attribute_blobs[@]:0:200}"}; do
+        git cat-file blob "$blob" >/dev/null ||
+            fail "could not fetch the base's .gitattributes files from $remote"
+    done
 fi
 
 # ---- the score --------------------------------------------------------------------------------
@@ -143,6 +150,12 @@ while IFS= read -r arg || [[ -n $arg ]]; do
     arg=${arg%$'\r'}
     [[ -n $arg ]] && extra+=("$arg")
 done <<<"${INPUT_ARGS:-}"
+# What is binary (and so adds no lines) is read from the base's .gitattributes, as the App
+# reads it: the checkout's are the pull request's own, and could hide its lines from the score.
+attributes=(--attributes base-branch)
+for arg in ${extra[@]+"${extra[@]}"}; do
+    [[ $arg == --attributes || $arg == --attributes=* ]] && attributes=()
+done
 
 out=$(mktemp -d)
 trap 'rm -rf -- "$out"' EXIT
@@ -152,7 +165,8 @@ token=$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')
 echo "::stop-commands::$token"
 status=0
 "$riskgate_bin" score --repo . --base "$base" --head "$head" --format text \
-    --json-out "$out/report.json" --markdown-out "$out/report.md" ${extra[@]+"${extra[@]}"} || status=$?
+    --json-out "$out/report.json" --markdown-out "$out/report.md" \
+    ${attributes[@]+"${attributes[@]}"} ${extra[@]+"${extra[@]}"} || status=$?
 echo "::$token::"
 ((status == 0)) || fail "riskgate score failed (exit $status); its message is above"
 

@@ -284,6 +284,46 @@ fn a_pull_request_is_scored_into_the_summary_and_outputs_and_fail_above_gates_it
     }
 }
 
+/// The pull request's own `.gitattributes` cannot make its lines binary, and so lower its
+/// score past a `fail-above` gate: what is binary is read from the base's, as the App reads it,
+/// unless the workflow asks otherwise.
+#[test]
+fn a_pull_request_s_own_gitattributes_cannot_hide_its_lines() {
+    need_tools!();
+    let mut pr = pull_request();
+    pr.upstream.git(&["checkout", "-q", "feature"]);
+    pr.upstream.write(".gitattributes", "*.rs -diff\n");
+    let time: i64 = pr
+        .upstream
+        .git(&["log", "-1", "--format=%ct"])
+        .parse()
+        .unwrap();
+    pr.head = pr
+        .upstream
+        .commit("carol", time + 60, "Rust files are binary");
+    pr.upstream.git(&["checkout", "-q", "riskgate-history"]);
+    let tmp = tempfile::tempdir().unwrap();
+    let workspace = pr.checkout(tmp.path(), false);
+    let event = pr.event();
+
+    let run = run_action(tmp.path(), &workspace, &event, &[]);
+    let (gated, _) = assert_scored(&run);
+    assert!(
+        run.summary.contains("3 files, +161 −0"),
+        "every added line counts: {}",
+        run.summary
+    );
+    let asked = [("INPUT_ARGS", "--attributes\nrepository")];
+    let own = run_action(tmp.path(), &workspace, &event, &asked);
+    let (hidden, _) = assert_scored(&own);
+    assert!(
+        own.summary.contains("3 files, +1 −0"),
+        "the work tree's attributes, as asked: {}",
+        own.summary
+    );
+    assert!(gated > hidden, "{gated} > {hidden}");
+}
+
 #[test]
 fn a_shallow_checkout_is_deepened_until_base_and_head_meet_and_says_so() {
     need_tools!();
