@@ -54,33 +54,35 @@ impl StoreError {
 
 /// `url` with any password and query string removed:
 /// `postgres://user:secret@host:5432/db?sslmode=require` →
-/// `postgres://user@host:5432/db`.
+/// `postgres://user@host:5432/db`. The user part runs to the last `@`: a password written
+/// with a `/`, `?`, `#` or `@` unescaped ends there too, however a driver would read it.
 pub(crate) fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         // `sqlite:path` or something unknown: no authority, so no password,
         // but a query string could still carry one.
         return url.split('?').next().unwrap_or_default().to_string();
     };
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let (authority, path) = match rest.find('/') {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
-    };
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => {
+    let without_query = |s: &str| s.split(['?', '#']).next().unwrap_or_default().to_string();
+    match rest.rsplit_once('@') {
+        Some((userinfo, host_and_path)) => {
             let user = userinfo.split(':').next().unwrap_or_default();
-            format!("{user}@{host}")
+            // An `@` past the authority (in the path or query) leaves no user to show.
+            let user = if user.contains(['/', '?', '#']) {
+                "…"
+            } else {
+                user
+            };
+            format!("{scheme}://{user}@{}", without_query(host_and_path))
         }
-        None => authority.to_string(),
-    };
-    format!("{scheme}://{authority}{path}")
+        None => format!("{scheme}://{}", without_query(rest)),
+    }
 }
 
-/// The password written in `url`, if any (as written, percent-encoded or not).
+/// The password written in `url`, if any (as written, percent-encoded or not): from the
+/// first `:` of the user part to its last `@`.
 fn password_of(url: &str) -> Option<&str> {
     let rest = url.split_once("://")?.1;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    let userinfo = authority.rsplit_once('@')?.0;
+    let userinfo = rest.rsplit_once('@')?.0;
     let password = userinfo.split_once(':')?.1;
     (!password.is_empty()).then_some(password)
 }
@@ -112,6 +114,45 @@ mod tests {
             "sqlite:///var/lib/riskgate/riskgate.db"
         );
         assert_eq!(redact_url("mysql://u:p@h/d"), "mysql://u@h/d");
+    }
+
+    /// A password with characters a URL should escape, written unescaped, is still cut out
+    /// whole, and so is one in the query after an `@`.
+    #[test]
+    fn redacts_a_password_written_unescaped() {
+        for (url, shown) in [
+            (
+                "postgres://app:Ab/cdSECRET@db:5432/riskgate",
+                "postgres://app@db:5432/riskgate",
+            ),
+            (
+                "postgres://app:Ab?cdSECRET@db/riskgate",
+                "postgres://app@db/riskgate",
+            ),
+            (
+                "postgres://app:Ab#cdSECRET@db/riskgate",
+                "postgres://app@db/riskgate",
+            ),
+            (
+                "postgres://app:a@bSECRET@db/riskgate",
+                "postgres://app@db/riskgate",
+            ),
+            (
+                "postgres://db/riskgate?password=xSECRET@y",
+                "postgres://…@y",
+            ),
+        ] {
+            let redacted = redact_url(url);
+            assert_eq!(redacted, shown, "{url}");
+            assert!(!redacted.contains("SECRET"), "{redacted}");
+        }
+        assert_eq!(
+            scrub_password(
+                "login as Ab/cdSECRET failed",
+                "postgres://app:Ab/cdSECRET@db/r"
+            ),
+            "login as *** failed"
+        );
     }
 
     #[test]
