@@ -209,18 +209,54 @@ async fn convert(args: &SetupArgs, code: &str) -> anyhow::Result<(Conversion, Pa
     Ok((conversion, env_file))
 }
 
+/// Write `content` to `path` readable by its owner only, whatever was there: a new file
+/// (created 0600, never through a symlink) renamed over it, so an existing file's looser
+/// mode or a link planted in its place is replaced rather than written through.
 fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(content.as_bytes())?;
-    Ok(())
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("riskgate");
+    let fresh = path.with_file_name(format!(".{name}.{}.new", std::process::id()));
+    let _ = std::fs::remove_file(&fresh);
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&fresh)?;
+        f.write_all(content.as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&fresh, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&fresh);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
+}
+
+/// `value` as one word for a POSIX shell, whatever it holds: single-quoted, each `'` closed,
+/// escaped and reopened. The env file is sourced (`set -a; . app.env`), so nothing in it may
+/// run.
+fn shell_quoted(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+/// The env file `serve` reads its App settings from, sourced by a shell.
+fn credentials_env(app_id: u64, key_path: &Path, webhook_secret: Option<&str>) -> String {
+    let mut env = format!(
+        "RISKGATE_APP_ID={app_id}\nRISKGATE_PRIVATE_KEY_PATH={}\n",
+        shell_quoted(&key_path.to_string_lossy())
+    );
+    if let Some(secret) = webhook_secret {
+        env.push_str(&format!(
+            "RISKGATE_WEBHOOK_SECRET={}\n",
+            shell_quoted(secret)
+        ));
+    }
+    env
 }
 
 fn write_credentials(data_dir: &Path, c: &Conversion) -> anyhow::Result<PathBuf> {
@@ -230,14 +266,7 @@ fn write_credentials(data_dir: &Path, c: &Conversion) -> anyhow::Result<PathBuf>
     write_private(&key, &c.pem)?;
     let env_file = data_dir.join("app.env");
     let key_path = std::fs::canonicalize(&key).unwrap_or(key);
-    let mut env = format!(
-        "RISKGATE_APP_ID={}\nRISKGATE_PRIVATE_KEY_PATH={}\n",
-        c.id,
-        key_path.display()
-    );
-    if let Some(secret) = &c.webhook_secret {
-        env.push_str(&format!("RISKGATE_WEBHOOK_SECRET={secret}\n"));
-    }
+    let env = credentials_env(c.id, &key_path, c.webhook_secret.as_deref());
     write_private(&env_file, &env)?;
     Ok(env_file)
 }
@@ -245,6 +274,67 @@ fn write_credentials(data_dir: &Path, c: &Conversion) -> anyhow::Result<PathBuf>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The key replaces a world-readable file, or a link planted where it goes, with a file
+    /// of its own that only its owner reads; the link's target is untouched.
+    #[test]
+    fn the_private_key_is_its_owner_s_alone_whatever_was_there() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("app-private-key.pem");
+        std::fs::write(&key, "old").unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_private(&key, "KEY").unwrap();
+        let mode = std::fs::metadata(&key).unwrap().permissions().mode() & 0o777;
+        assert_eq!(
+            (std::fs::read_to_string(&key).unwrap(), mode),
+            ("KEY".into(), 0o600)
+        );
+
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::write(&elsewhere, "theirs").unwrap();
+        std::fs::remove_file(&key).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &key).unwrap();
+        write_private(&key, "KEY").unwrap();
+        assert!(!std::fs::symlink_metadata(&key)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(std::fs::read_to_string(&elsewhere).unwrap(), "theirs");
+        assert_eq!(std::fs::read_to_string(&key).unwrap(), "KEY");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "no temporary file left");
+    }
+
+    /// Sourced by a shell, the env file gives back each value as it was, and runs nothing in
+    /// them.
+    #[test]
+    fn the_env_file_gives_back_its_values_and_runs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("ran");
+        let secret = format!(
+            "a'b$(touch {m})`touch {m}`\\ \"c;touch {m}",
+            m = mark.display()
+        );
+        let key_path = dir.path().join("data dir/it's the key.pem");
+        let env_file = dir.path().join("app.env");
+        std::fs::write(&env_file, credentials_env(7, &key_path, Some(&secret))).unwrap();
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"set -a; . "$1"; printf '%s\n%s\n%s' "$RISKGATE_APP_ID" "$RISKGATE_PRIVATE_KEY_PATH" "$RISKGATE_WEBHOOK_SECRET""#)
+            .arg("sh")
+            .arg(&env_file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let expected = format!("7\n{}\n{secret}", key_path.display());
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+        assert!(!mark.exists(), "sourcing the env file ran a command");
+    }
 
     #[test]
     fn manifest_asks_for_what_the_app_needs() {

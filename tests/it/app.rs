@@ -962,7 +962,7 @@ async fn setup_registers_the_app_from_the_manifest() {
     assert!(status.success(), "setup exits once the App is registered");
     let env = std::fs::read_to_string(data.path().join("app.env")).unwrap();
     assert!(
-        env.contains("RISKGATE_APP_ID=99") && env.contains("RISKGATE_WEBHOOK_SECRET=s3cret"),
+        env.contains("RISKGATE_APP_ID=99") && env.contains("RISKGATE_WEBHOOK_SECRET='s3cret'"),
         "{env}"
     );
     use std::os::unix::fs::PermissionsExt as _;
