@@ -111,6 +111,24 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The longest wait, timeout or lease `serve` accepts. Past it a deadline bounds nothing,
+/// and a far one overflows the clock's arithmetic.
+const LONGEST_WAIT: Duration = Duration::from_secs(7 * 24 * 3600);
+/// The longest incident window `serve` accepts.
+const LONGEST_WINDOW: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `value` of the setting `--flag`, refused past `most`.
+fn at_most(most: Duration, flag: &str, value: Duration) -> anyhow::Result<Duration> {
+    if value > most {
+        let env = format!("RISKGATE_{}", flag.to_uppercase().replace('-', "_"));
+        anyhow::bail!(
+            "--{flag} ({env}) is too long: it may be at most {} days",
+            most.as_secs() / (24 * 3600)
+        );
+    }
+    Ok(value)
+}
+
 /// The shortest webhook secret serve accepts. GitHub signs every delivery with it: a short
 /// one can be guessed, and an empty one makes any body "correctly signed".
 pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
@@ -169,9 +187,14 @@ impl ServeArgs {
         };
         let database_url =
             super::database_url_or_default(self.database_url.as_deref(), &self.data_dir);
+        let window = Duration::from_secs(self.incident_window_minutes.max(1).saturating_mul(60));
         let links = crate::production::LinkSettings {
-            window_ms: self.incident_window_minutes.max(1) as i64 * 60_000,
+            window_ms: at_most(LONGEST_WINDOW, "incident-window-minutes", window)?.as_millis()
+                as i64,
         };
+        let secs =
+            |flag: &str, secs: u64| at_most(LONGEST_WAIT, flag, Duration::from_secs(secs.max(1)));
+        let millis = |flag: &str, ms: u64| at_most(LONGEST_WAIT, flag, Duration::from_millis(ms));
         let host = std::env::var("HOSTNAME")
             .ok()
             .filter(|h| !h.is_empty())
@@ -183,14 +206,14 @@ impl ServeArgs {
             database_url,
             github_api_url: self.github_api_url.clone(),
             git_remote,
-            git_timeout: Duration::from_secs(self.git_timeout_secs.max(1)),
+            git_timeout: secs("git-timeout-secs", self.git_timeout_secs)?,
             data_dir: self.data_dir.clone(),
             model: self.model.clone(),
             workers: self.workers.max(1),
             worker: WorkerSettings {
-                lease: Duration::from_secs(self.job_lease_secs.max(1)),
-                score_timeout: Duration::from_secs(self.score_timeout_secs.max(1)),
-                job_timeout: Duration::from_secs(self.job_timeout_secs.max(1)),
+                lease: secs("job-lease-secs", self.job_lease_secs)?,
+                score_timeout: secs("score-timeout-secs", self.score_timeout_secs)?,
+                job_timeout: secs("job-timeout-secs", self.job_timeout_secs)?,
                 retention: RetentionSettings {
                     // A day at least: deliveries are kept to recognise GitHub's redeliveries.
                     keep: Duration::from_secs(self.retention_days.clamp(1, 36_500) * 24 * 3600),
@@ -203,12 +226,15 @@ impl ServeArgs {
             retry: RetryPolicy {
                 max_attempts: self.github_attempts,
                 base_delay: Duration::from_millis(500),
-                max_delay: Duration::from_millis(self.github_max_delay_ms),
-                max_rate_limit_wait: Duration::from_millis(self.github_max_rate_limit_wait_ms),
+                max_delay: millis("github-max-delay-ms", self.github_max_delay_ms)?,
+                max_rate_limit_wait: millis(
+                    "github-max-rate-limit-wait-ms",
+                    self.github_max_rate_limit_wait_ms,
+                )?,
             },
             limits: HttpLimits {
-                header_timeout: Duration::from_secs(self.http_header_timeout_secs.max(1)),
-                body_timeout: Duration::from_secs(self.http_body_timeout_secs.max(1)),
+                header_timeout: secs("http-header-timeout-secs", self.http_header_timeout_secs)?,
+                body_timeout: secs("http-body-timeout-secs", self.http_body_timeout_secs)?,
                 max_requests: self.http_max_requests.max(1),
             },
             api_token: self.api_token.clone(),
@@ -247,4 +273,55 @@ async fn shutdown_signal() {
         _ = term => {}
     }
     tracing::info!("shutting down: finishing jobs in flight");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings_with(flag: &str) -> anyhow::Result<Settings> {
+        let flags = [
+            "serve",
+            "--app-id=1",
+            "--private-key=pem",
+            "--webhook-secret=0123456789abcdef",
+            flag,
+        ];
+        ServeArgs::from_flags(flags)?.settings()
+    }
+
+    /// A wait, timeout or lease too long to be a bound is refused by its name, before a
+    /// worker adds it to the clock; the longest accepted is taken as given.
+    #[test]
+    fn a_wait_past_its_limit_is_refused_by_its_name() {
+        for (flag, longest) in [
+            ("git-timeout-secs", "604800"),
+            ("http-header-timeout-secs", "604800"),
+            ("http-body-timeout-secs", "604800"),
+            ("job-lease-secs", "604800"),
+            ("score-timeout-secs", "604800"),
+            ("job-timeout-secs", "604800"),
+            ("github-max-delay-ms", "604800000"),
+            ("github-max-rate-limit-wait-ms", "604800000"),
+            ("incident-window-minutes", "43200"),
+        ] {
+            let env = format!("RISKGATE_{}", flag.to_uppercase().replace('-', "_"));
+            for value in [u64::MAX.to_string(), format!("{longest}1")] {
+                let refused = settings_with(&format!("--{flag}={value}"))
+                    .map(|_| ())
+                    .unwrap_err()
+                    .to_string();
+                assert!(
+                    refused.contains(&format!("--{flag} ({env}) is too long")),
+                    "{refused}"
+                );
+            }
+            settings_with(&format!("--{flag}={longest}"))
+                .unwrap_or_else(|e| panic!("--{flag}={longest}: {e}"));
+        }
+        let longest = settings_with("--score-timeout-secs=604800").unwrap();
+        assert_eq!(longest.worker.score_timeout, Duration::from_secs(604_800));
+        let window = settings_with("--incident-window-minutes=43200").unwrap();
+        assert_eq!(window.worker.links.window_ms, 43_200 * 60_000);
+    }
 }
