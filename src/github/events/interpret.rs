@@ -69,6 +69,22 @@ fn repo_names(raw: Option<Vec<RawRepoName>>) -> Vec<String> {
 /// What one event's reading gives: `Ok(None)` for an action the App does not act on.
 type Read = Result<Option<Event>, Missing>;
 
+/// The events [`interpret`] reads; a delivery of any other needs no work.
+pub(super) const EVENTS_READ: [&str; 12] = [
+    "ping",
+    "pull_request",
+    "deployment",
+    "deployment_status",
+    "issues",
+    "pull_request_review",
+    "check_run",
+    "check_suite",
+    "installation",
+    "installation_repositories",
+    "merge_group",
+    "workflow_run",
+];
+
 /// `Ok(None)`: an event or action the App does not act on.
 pub(super) fn interpret(event_name: &str, e: Envelope) -> Read {
     let action = e.action.clone().unwrap_or_default();
@@ -183,6 +199,23 @@ fn issue(e: Envelope, action: String, installation_id: Option<u64>) -> Read {
     }))
 }
 
+/// A plain branch name as a pull request gives it (`main`, not `refs/heads/main`).
+fn is_branch_name(name: &str) -> bool {
+    is_branch_ref(&format!("refs/heads/{name}"))
+}
+
+/// The event ignored for the first of `fields` (name, whether it is plain) that is not a
+/// plain commit id or branch: these go to git as revisions and refspecs, and no signature
+/// makes a revision expression or an option one.
+fn first_unusable(event_name: &str, action: &str, fields: &[(&str, bool)]) -> Option<Event> {
+    let (field, _) = fields.iter().find(|(_, plain)| !plain)?;
+    Some(Event::Ignored {
+        event: event_name.to_string(),
+        action: Some(action.to_string()),
+        reason: format!("`{field}` is not a plain branch ref or commit id"),
+    })
+}
+
 fn pull_request(e: Envelope, action: String, installation_id: Option<u64>) -> Read {
     if !matches!(
         action.as_str(),
@@ -193,14 +226,27 @@ fn pull_request(e: Envelope, action: String, installation_id: Option<u64>) -> Re
     let pr = need(e.pull_request, "pull_request")?;
     let head = need(pr.head, "pull_request.head")?;
     let base = need(pr.base, "pull_request.base")?;
+    let head_sha = need_str(head.sha, "pull_request.head.sha")?;
+    let head_ref = need_str(head.ref_name, "pull_request.head.ref")?;
+    let base_ref = need_str(base.ref_name, "pull_request.base.ref")?;
+    let base_sha = need_str(base.sha, "pull_request.base.sha")?;
+    let fields = [
+        ("pull_request.head.sha", is_commit_sha(&head_sha)),
+        ("pull_request.base.sha", is_commit_sha(&base_sha)),
+        ("pull_request.head.ref", is_branch_name(&head_ref)),
+        ("pull_request.base.ref", is_branch_name(&base_ref)),
+    ];
+    if let Some(ignored) = first_unusable("pull_request", &action, &fields) {
+        return Ok(Some(ignored));
+    }
     Ok(Some(Event::PullRequest {
         installation_id,
         repo: repo_ref(e.repository)?,
         number: need(pr.number.or(e.number), "pull_request.number")?,
-        head_sha: need_str(head.sha, "pull_request.head.sha")?,
-        head_ref: need_str(head.ref_name, "pull_request.head.ref")?,
-        base_ref: need_str(base.ref_name, "pull_request.base.ref")?,
-        base_sha: need_str(base.sha, "pull_request.base.sha")?,
+        head_sha,
+        head_ref,
+        base_ref,
+        base_sha,
         draft: pr.draft.unwrap_or(false),
         opened_at: pr
             .created_at
@@ -226,12 +272,21 @@ fn pull_request_review(e: Envelope, action: String, installation_id: Option<u64>
     let head = need(pr.head, "pull_request.head")?;
     let base = need(pr.base, "pull_request.base")?;
     let review = e.review.unwrap_or_default();
+    let head_sha = need_str(head.sha, "pull_request.head.sha")?;
+    let base_ref = need_str(base.ref_name, "pull_request.base.ref")?;
+    let fields = [
+        ("pull_request.head.sha", is_commit_sha(&head_sha)),
+        ("pull_request.base.ref", is_branch_name(&base_ref)),
+    ];
+    if let Some(ignored) = first_unusable("pull_request_review", &action, &fields) {
+        return Ok(Some(ignored));
+    }
     Ok(Some(Event::PullRequestReview {
         installation_id,
         repo: repo_ref(e.repository)?,
         number: need(pr.number.or(e.number), "pull_request.number")?,
-        head_sha: need_str(head.sha, "pull_request.head.sha")?,
-        base_ref: need_str(base.ref_name, "pull_request.base.ref")?,
+        head_sha,
+        base_ref,
         review_id: review.id,
         reviewer: review.user.and_then(|u| u.login),
         state: review.state,
@@ -248,11 +303,16 @@ fn check_run(e: Envelope, action: String, installation_id: Option<u64>) -> Read 
     if action == "requested_action" && requested_action.is_none() {
         return Err(Missing("requested_action.identifier"));
     }
+    let head_sha = need_str(run.head_sha, "check_run.head_sha")?;
+    let fields = [("check_run.head_sha", is_commit_sha(&head_sha))];
+    if let Some(ignored) = first_unusable("check_run", &action, &fields) {
+        return Ok(Some(ignored));
+    }
     Ok(Some(Event::CheckRun {
         installation_id,
         repo: repo_ref(e.repository)?,
         check_run_id: need(run.id, "check_run.id")?,
-        head_sha: need_str(run.head_sha, "check_run.head_sha")?,
+        head_sha,
         name: run.name.unwrap_or_default(),
         external_id: run.external_id.filter(|s| !s.is_empty()),
         app_id: run.app.and_then(|a| a.id),
@@ -268,10 +328,15 @@ fn check_suite(e: Envelope, action: String, installation_id: Option<u64>) -> Rea
         return Ok(None);
     }
     let suite = need(e.check_suite, "check_suite")?;
+    let head_sha = need_str(suite.head_sha, "check_suite.head_sha")?;
+    let fields = [("check_suite.head_sha", is_commit_sha(&head_sha))];
+    if let Some(ignored) = first_unusable("check_suite", &action, &fields) {
+        return Ok(Some(ignored));
+    }
     Ok(Some(Event::CheckSuite {
         installation_id,
         repo: repo_ref(e.repository)?,
-        head_sha: need_str(suite.head_sha, "check_suite.head_sha")?,
+        head_sha,
         pull_numbers: pull_numbers(suite.pull_requests),
         action,
     }))
@@ -318,22 +383,14 @@ fn merge_group(
     let head_ref = need_str(group.head_ref, "merge_group.head_ref")?;
     let base_sha = need_str(group.base_sha, "merge_group.base_sha")?;
     let base_ref = need_str(group.base_ref, "merge_group.base_ref")?;
-    // These go to git as refspecs and revisions: anything but plain refs and commit
-    // ids is refused here.
-    let unusable = [
+    let fields = [
         ("merge_group.head_sha", is_commit_sha(&head_sha)),
         ("merge_group.base_sha", is_commit_sha(&base_sha)),
         ("merge_group.head_ref", is_branch_ref(&head_ref)),
         ("merge_group.base_ref", is_branch_ref(&base_ref)),
-    ]
-    .into_iter()
-    .find(|(_, ok)| !ok);
-    if let Some((field, _)) = unusable {
-        return Ok(Some(Event::Ignored {
-            event: event_name.to_string(),
-            action: Some(action),
-            reason: format!("`{field}` is not a plain branch ref or commit id"),
-        }));
+    ];
+    if let Some(ignored) = first_unusable(event_name, &action, &fields) {
+        return Ok(Some(ignored));
     }
     Ok(Some(Event::MergeGroup {
         installation_id,

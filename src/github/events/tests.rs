@@ -50,8 +50,12 @@ fn wrong_types_are_ignored_not_a_panic() {
 
 #[test]
 fn missing_fields_name_the_field() {
-    let body = br#"{"action":"opened","pull_request":{"number":3,"head":{"sha":"a","ref":"x"},"base":{"sha":"b","ref":"main"},"user":{"login":"u"}}}"#;
-    match parse_event("pull_request", body).unwrap() {
+    let body = format!(
+        r#"{{"action":"opened","pull_request":{{"number":3,"head":{{"sha":"{}","ref":"x"}},"base":{{"sha":"{}","ref":"main"}},"user":{{"login":"u"}}}}}}"#,
+        "a".repeat(40),
+        "b".repeat(40)
+    );
+    match parse_event("pull_request", body.as_bytes()).unwrap() {
         Event::Ignored { reason, action, .. } => {
             assert_eq!(action.as_deref(), Some("opened"));
             assert!(reason.contains("repository"), "{reason}");
@@ -256,6 +260,85 @@ fn merge_group_refs_and_shas_must_be_plain() {
             other => panic!("{head_ref} {head_sha}: {other:?}"),
         }
     }
+}
+
+/// A pull request's, a review's, a check run's and a check suite's commit ids and branches go
+/// to git too: the recorded deliveries are read, and each with one field made a revision
+/// expression, an option or a ref of another kind is ignored, naming the field.
+#[test]
+fn pull_request_refs_and_shas_must_be_plain() {
+    let fixture = |name: &str| -> serde_json::Value {
+        let path = format!("{}/fixtures/github/{name}.json", env!("CARGO_MANIFEST_DIR"));
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let cases: [(&str, &str, &[&str]); 3] = [
+        (
+            "pull_request",
+            "pull_request.opened",
+            &[
+                "/pull_request/head/sha",
+                "/pull_request/base/sha",
+                "/pull_request/head/ref",
+                "/pull_request/base/ref",
+            ],
+        ),
+        (
+            "pull_request_review",
+            "pull_request_review.submitted",
+            &["/pull_request/head/sha", "/pull_request/base/ref"],
+        ),
+        (
+            "check_run",
+            "check_run.rerequested",
+            &["/check_run/head_sha"],
+        ),
+    ];
+    for (event, file, fields) in cases {
+        let body = fixture(file);
+        let read = parse_event(event, body.to_string().as_bytes()).unwrap();
+        assert!(!read.is_ignored(), "{file} as recorded: {read:?}");
+        for field in fields.iter() {
+            let is_sha = field.ends_with("sha");
+            let wrong: &[&str] = if is_sha {
+                &[
+                    "refs/heads/main",
+                    "HEAD~1",
+                    "--all",
+                    "x^{/fix}",
+                    "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+                ]
+            } else {
+                &[
+                    "--upload-pack=touch /tmp/x",
+                    "a:b",
+                    "*",
+                    "x/../y",
+                    "-rf",
+                    "main@{1}",
+                ]
+            };
+            for value in wrong {
+                let mut body = body.clone();
+                *body.pointer_mut(field).unwrap() = (*value).into();
+                match parse_event(event, body.to_string().as_bytes()).unwrap() {
+                    Event::Ignored { reason, .. } => {
+                        let name = field.trim_start_matches('/').replace('/', ".");
+                        assert!(reason.contains(&format!("`{name}`")), "{reason}")
+                    }
+                    other => panic!("{event} {field}={value}: {other:?}"),
+                }
+            }
+        }
+    }
+    let suite = serde_json::json!({
+        "action": "requested",
+        "repository": {"full_name": "o/r"},
+        "check_suite": {"head_sha": "HEAD~1", "pull_requests": []},
+    });
+    assert!(matches!(
+        parse_event("check_suite", suite.to_string().as_bytes()).unwrap(),
+        Event::Ignored { .. }
+    ));
 }
 
 #[test]
