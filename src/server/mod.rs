@@ -248,7 +248,9 @@ async fn webhook_intake(State(state): State<Arc<AppState>>, signed: SignedDelive
         Err(e) => return reply(StatusCode::BAD_REQUEST, e.to_string()),
     };
     let delivery = &planned.delivery;
-    state.metrics.delivery(&delivery.event);
+    state
+        .metrics
+        .delivery(crate::github::events::counted_as(&delivery.event));
     let span = tracing::info_span!("delivery", delivery = %delivery.id, event = %delivery.event);
     // Instrumented, not entered: a span entered across an await stays entered on the thread
     // while other tasks run there, and their logs would carry it.

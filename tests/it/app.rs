@@ -250,6 +250,12 @@ async fn refusals(db: Db) {
         metrics.contains("riskgate_webhook_deliveries_total{event=\"installation\"}"),
         "{metrics}"
     );
+    // An event riskgate does not read is counted under `other`, not a name of the sender's.
+    assert!(
+        metrics.contains("riskgate_webhook_deliveries_total{event=\"other\"}")
+            && !metrics.contains("event=\"star\""),
+        "{metrics}"
+    );
     assert!(
         metrics.contains("riskgate_jobs{status=\"queued\"}")
             || metrics.contains("riskgate_jobs{status=\"done\"}"),
