@@ -814,6 +814,51 @@ async fn issue_comments_are_read_across_pages() {
     );
 }
 
+/// A list that never ends (every page full) is read to its page limit and refused by name,
+/// not held; GitHub's error message is cut short, whatever its length.
+#[tokio::test]
+async fn an_endless_list_stops_at_its_page_limit_and_long_messages_are_cut() {
+    let server = MockServer::start().await;
+    let api = api_for(&server, fast_retry(3)).await;
+    let full: Value = (0..100)
+        .map(|id| json!({ "id": id, "body": "spam", "user": { "login": "u", "type": "User" } }))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/app/issues/2/comments"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(full))
+        .expect(riskgate::github::client::MAX_PAGES as u64)
+        .mount(&server)
+        .await;
+    let error = api.list_issue_comments(1, REPO, 2).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            GitHubError::TooManyPages {
+                route: "issue_comments.list"
+            }
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error.to_string().contains("runs past 3000 items"),
+        "{error}"
+    );
+
+    Mock::given(method("GET"))
+        .and(path("/repos/octo/app/pulls/3/reviews"))
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(json!({ "message": "x".repeat(1 << 20) })),
+        )
+        .mount(&server)
+        .await;
+    let error = api.list_reviews(1, REPO, 3).await.unwrap_err();
+    assert!(
+        error.to_string().len() < 1_000,
+        "{} bytes",
+        error.to_string().len()
+    );
+}
+
 #[tokio::test]
 async fn one_token_request_serves_many_calls() {
     let server = MockServer::start().await;

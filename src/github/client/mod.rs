@@ -36,6 +36,10 @@ pub use types::{
 pub const ANNOTATIONS_PER_REQUEST: usize = 50;
 /// Page size for list endpoints (GitHub's maximum).
 pub const PER_PAGE: usize = 100;
+/// Most pages of one list read: 3,000 items, as many files as GitHub lists of a pull request.
+/// A list past it (thousands of comments, any of which anyone may write) is refused rather
+/// than held.
+pub const MAX_PAGES: usize = 30;
 /// Largest JSON answer read into memory.
 const MAX_JSON_BYTES: usize = 64 * 1024 * 1024;
 /// Largest artifact archive downloaded (it is held in memory to be unzipped).
@@ -61,6 +65,9 @@ pub enum GitHubError {
     /// The answer was larger than riskgate reads; it was not read (nor retried).
     #[error("GitHub's answer to {route} is larger than {} MiB; riskgate does not read it", limit / (1024 * 1024))]
     TooLarge { route: &'static str, limit: usize },
+    /// A list longer than [`MAX_PAGES`] pages; what was read is dropped.
+    #[error("GitHub's list {route} runs past {} items; riskgate reads no more", MAX_PAGES * PER_PAGE)]
+    TooManyPages { route: &'static str },
     #[error("GitHub's answer to {route} could not be read: {message}")]
     Decode {
         route: &'static str,

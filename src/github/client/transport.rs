@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{GitHubApi, GitHubError, MAX_JSON_BYTES, PER_PAGE};
+use super::{GitHubApi, GitHubError, MAX_JSON_BYTES, MAX_PAGES, PER_PAGE};
 use crate::time::now_secs;
 
 /// How often and how patiently to retry.
@@ -68,7 +68,7 @@ fn message_of(body: &[u8]) -> String {
         message: Option<String>,
     }
     match serde_json::from_slice::<Msg>(body) {
-        Ok(Msg { message: Some(m) }) => m,
+        Ok(Msg { message: Some(m) }) => m.chars().take(500).collect(),
         _ => String::from_utf8_lossy(&body[..body.len().min(500)]).into_owned(),
     }
 }
@@ -266,7 +266,8 @@ impl GitHubApi {
         decode(route, &reply)
     }
 
-    /// Every page of a list endpoint (`per_page=100&page=k` until a short page).
+    /// Every page of a list endpoint (`per_page=100&page=k` until a short page), at most
+    /// [`MAX_PAGES`] of them.
     pub(super) async fn all_pages<T>(
         &self,
         route: &'static str,
@@ -275,7 +276,7 @@ impl GitHubApi {
         items: impl Fn(Value) -> Result<Vec<T>, serde_json::Error>,
     ) -> Result<Vec<T>, GitHubError> {
         let mut out = Vec::new();
-        for page in 1.. {
+        for page in 1..=MAX_PAGES {
             let sep = if path.contains('?') { '&' } else { '?' };
             let url = format!("{path}{sep}per_page={PER_PAGE}&page={page}");
             let value: Value = self
@@ -288,10 +289,10 @@ impl GitHubApi {
             let n = batch.len();
             out.extend(batch);
             if n < PER_PAGE {
-                break;
+                return Ok(out);
             }
         }
-        Ok(out)
+        Err(GitHubError::TooManyPages { route })
     }
 }
 

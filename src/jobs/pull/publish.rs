@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::gather::Scored;
 use crate::config::{CommentBehavior, CommentPolicy, HighRisk};
-use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
+use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, GitHubError, RepoId};
 use crate::github::{render, CHECK_NAME};
 use crate::jobs::payload::ScoreJob;
 use crate::jobs::plan::ACCEPT_RISK_ACTION;
@@ -210,7 +210,15 @@ impl Worker {
             return Ok(());
         }
         let bot_login = self.github.app_bot_login().await?;
-        let comments = self.github.list_issue_comments(inst, repo, number).await?;
+        let comments = match self.github.list_issue_comments(inst, repo, number).await {
+            // Among thousands of comments riskgate's is not looked for: the check run says
+            // what a comment would, and a new comment on each push would bury the thread.
+            Err(e @ GitHubError::TooManyPages { .. }) => {
+                tracing::warn!(error = %e, "no comment on this pull request");
+                return Ok(());
+            }
+            listed => listed?,
+        };
         let existing = match behavior {
             CommentBehavior::New => render::find_latest_sticky(&comments, &bot_login),
             CommentBehavior::Update | CommentBehavior::Once => {
