@@ -192,7 +192,18 @@ impl ScoreReport {
             named.push_str(&format!(" and {more} more"));
         }
         let glob = if markdown {
-            format!("`` {} ``", rule.glob.replace('`', "'"))
+            // In a code span only a backtick or a line break ends it: a glob with a newline
+            // would write markdown of its own (headings, links, mentions).
+            let glob: String = rule
+                .glob
+                .chars()
+                .map(|c| match c {
+                    '`' => '\'',
+                    c if acts_rather_than_reads(c) => ' ',
+                    c => c,
+                })
+                .collect();
+            format!("`` {glob} ``")
         } else {
             format!("`{}`", rule.glob)
         };
@@ -505,6 +516,28 @@ mod tests {
             "a\u{fffd}[2Jb\u{fffd}31mc\u{fffd}d\u{fffd}e\u{fffd}f"
         );
         assert_eq!(escape("x\u{202e}y"), "x y");
+    }
+
+    /// A path rule's glob comes from the repository: in markdown, a line break in it cannot
+    /// end its code span and write a heading, a mention or a link of its own.
+    #[test]
+    fn a_path_rule_s_glob_stays_in_its_code_span() {
+        let mut r = report();
+        r.path_rule = Some(AppliedPathRule {
+            glob: "{**,\n\n# Owned @octocat [x](https://evil.example) `<img src=x>`\n}".into(),
+            elevated: 0.01,
+            high: 0.02,
+            paths: vec!["src/a.rs".into()],
+            paths_touched: 1,
+        });
+        let line = r.path_rule_line(true).unwrap();
+        assert!(!line.contains('\n'), "{line}");
+        let span = line.split("``").nth(1).unwrap();
+        assert!(
+            span.contains("# Owned @octocat") && !span.contains('`'),
+            "{line}"
+        );
+        assert!(r.to_markdown().lines().all(|l| !l.starts_with("# Owned")));
     }
 
     fn report() -> ScoreReport {
