@@ -166,7 +166,12 @@ impl Derived {
             },
             "gt" => Derived::Above {
                 input: a,
-                threshold: b.parse().map_err(|_| bad())?,
+                // A threshold that is no number (NaN, inf) could not be written to the model.
+                threshold: b
+                    .parse()
+                    .ok()
+                    .filter(|t: &f64| t.is_finite())
+                    .ok_or_else(bad)?,
             },
             _ => return Err(bad()),
         }))
@@ -215,7 +220,15 @@ mod tests {
             assert_eq!(parse(spec).unwrap().name(), spec);
         }
         assert_eq!(parse("la"), None);
-        for bad in ["ratio(la)", "nope(a,b)", "ratio(la,nf", "gt(ns,x)"] {
+        for bad in [
+            "ratio(la)",
+            "nope(a,b)",
+            "ratio(la,nf",
+            "gt(ns,x)",
+            "gt(ns,NaN)",
+            "gt(ns,inf)",
+            "gt(ns,1e999)",
+        ] {
             assert!(
                 Derived::parse(bad, &|_| Transform::None, &|_, _, k| k.parse().ok()).is_err(),
                 "{bad}"
