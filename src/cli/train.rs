@@ -56,8 +56,9 @@ pub struct TrainArgs {
     pub features: Option<Vec<String>>,
     /// Each buggy training row counts N times (class weighting; the intercept is corrected
     /// back so probabilities stay calibrated). 1 is an unweighted fit. Default: 10, or fewer
-    /// where 10 would make the buggy rows outnumber the clean ones.
-    #[arg(long, value_name = "N")]
+    /// where 10 would make the buggy rows outnumber the clean ones. At most 100: the fit
+    /// repeats each buggy row N times in memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=100))]
     pub positive_weight: Option<u32>,
     /// Learn only from the most recent share (0..1] of each dataset's training rows.
     #[arg(long, value_name = "SHARE", default_value_t = 1.0)]

@@ -114,3 +114,22 @@ fn shipped_model_is_monotone_on_real_changes() {
         );
     }
 }
+
+/// The fit repeats each buggy row as many times as its weight: a weight past 100 is refused by
+/// its flag, before any data is read, rather than allocated.
+#[test]
+fn a_positive_weight_past_100_is_refused_by_its_flag() {
+    for weight in ["101", "4000000000", "0"] {
+        let (code, _, err) = run_riskgate(&[
+            "train",
+            "--data",
+            "no-such.csv",
+            "--out",
+            "no-such.json",
+            "--positive-weight",
+            weight,
+        ]);
+        assert_eq!(code, 2, "{weight}: {err}");
+        assert!(err.contains("--positive-weight"), "{weight}: {err}");
+    }
+}
