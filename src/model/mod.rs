@@ -238,6 +238,21 @@ pub fn sigmoid(z: f64) -> f64 {
     }
 }
 
+/// The most one feature moves the logit. A probability is 0 or 1 to the last digit long
+/// before it; past it a model of finite but extreme numbers (a coefficient of 1e308, a
+/// standard deviation of 1e-300) would add infinities, and +inf - inf is no probability at
+/// all, which a gate would read as passing.
+const MOST_CONTRIBUTION: f64 = 50.0;
+
+/// `c` within ±[`MOST_CONTRIBUTION`]; not a number (0 × inf) is no contribution.
+fn bounded_contribution(c: f64) -> f64 {
+    if c.is_nan() {
+        0.0
+    } else {
+        c.clamp(-MOST_CONTRIBUTION, MOST_CONTRIBUTION)
+    }
+}
+
 impl Model {
     pub fn from_json(text: &str) -> Result<Model, ModelError> {
         let model: Model = serde_json::from_str(text)?;
@@ -289,7 +304,7 @@ impl Model {
                 .features
                 .iter()
                 .zip(z)
-                .map(|(f, z)| f.coefficient * z)
+                .map(|(f, z)| bounded_contribution(f.coefficient * z))
                 .sum::<f64>();
         sigmoid(logit)
     }
@@ -303,7 +318,7 @@ impl Model {
         for f in &self.features {
             match f.value(values) {
                 Some(raw) => {
-                    let contribution = f.coefficient * f.standardise(raw);
+                    let contribution = bounded_contribution(f.coefficient * f.standardise(raw));
                     logit += contribution;
                     let (share_below, share_above) = f.rank(raw);
                     contributions.push(Contribution {
@@ -384,6 +399,33 @@ mod tests {
         assert_eq!(s.missing, vec!["la".to_string(), "exp".to_string()]);
         assert!((s.probability - sigmoid(-2.0)).abs() < 1e-12);
         assert_eq!(s.band, Band::Low);
+    }
+
+    /// Finite but extreme numbers in a model file give each feature at most a bounded share
+    /// of the logit: the probability is a number, and a feature pushed past all bounds the
+    /// risk's way makes the change high risk, not a NaN that reads as low.
+    #[test]
+    fn extreme_coefficients_give_a_probability() {
+        let mut m = model();
+        m.features[0].coefficient = 1e308;
+        m.features[0].std = 1e-300;
+        let values = BTreeMap::from([
+            ("la".to_string(), Some(20.0)),
+            ("exp".to_string(), Some(3.0)),
+        ]);
+        let s = m.score(&values);
+        assert!(s.probability.is_finite(), "{}", s.probability);
+        assert_eq!(s.band, Band::High);
+        assert_eq!(s.contributions[0].contribution, MOST_CONTRIBUTION);
+        // +inf and -inf side by side cancel rather than make NaN.
+        m.features[1].coefficient = -1e308;
+        m.features[1].std = 1e-300;
+        let s = m.score(&values);
+        assert!(s.probability.is_finite(), "{}", s.probability);
+        let z = [f64::INFINITY, f64::INFINITY];
+        assert!(m.probability_of_standardised(&z).is_finite());
+        m.features[0].coefficient = 0.0;
+        assert!(m.probability_of_standardised(&z).is_finite(), "0 × inf");
     }
 
     #[test]
