@@ -174,7 +174,10 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         return Err(MiningError::TimedOut);
     }
     let blame = Some(blame);
-    let change_time = head_commit.author().when().seconds();
+    let change_time = super::change_time(
+        head_commit.author().when().seconds(),
+        crate::time::now_secs(),
+    );
     let config = settings_in(repo, &base_tip_tree)?;
 
     Ok(MinedChange {

@@ -204,6 +204,14 @@ impl UnreadableCommits {
     }
 }
 
+/// When a change was made, as the signals that measure time up to it read it (how long its
+/// files had rested, how recent the author's experience is): its author date, but no later
+/// than `now` (unix seconds). The date is the author's to write, and one in the year 9999
+/// made every file look rested for millennia and the change safe.
+pub(crate) fn change_time(author_date: i64, now: i64) -> i64 {
+    author_date.min(now)
+}
+
 /// `git` found on our `PATH`, once. A program named by its path is started with
 /// `posix_spawn`; one left to a `PATH` lookup in a changed environment makes the standard
 /// library fork, copying the page tables of a process that may hold hundreds of MiB of caches

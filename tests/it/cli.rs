@@ -446,3 +446,51 @@ fn a_repository_s_fsmonitor_command_never_runs() {
         "the rename is one file: {report}"
     );
 }
+
+/// The author date is the author's to write. A change dated in the year 9999 is measured as of
+/// now, by `score` and by `mine` alike: its files have rested since their last change until
+/// now, not for millennia, and the row's date is no later than now.
+#[test]
+fn a_change_dated_in_the_future_is_measured_as_of_now() {
+    let repo = TestRepo::new();
+    let base_time = day(2022, 1, 1);
+    repo.write("src/ledger.rs", TestRepo::lines("ledger ", 60));
+    repo.commit("alice", base_time, "Import");
+    repo.write("src/ledger.rs", TestRepo::lines("ledger ", 90));
+    repo.commit(
+        "mallory",
+        253_402_300_799,
+        "Grow the ledger in the year 9999",
+    );
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as f64
+    };
+    let dir = repo.path().to_str().unwrap();
+    let before = now();
+    let report = score_json(dir, "HEAD~1");
+    let after = now();
+    let age = report["features"]["age"].as_f64().unwrap();
+    let rested = (before - base_time as f64 - 1.0)..=(after - base_time as f64 + 1.0);
+    assert!(rested.contains(&age), "age {age} not in {rested:?}");
+
+    let out = tempfile::tempdir().unwrap();
+    let csv = out.path().join("mined.csv");
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let row = lines
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .find(|r| r[column("la")] == "30")
+        .expect("the row of the change");
+    let date: f64 = row[column("author_date")].parse().unwrap();
+    let age: f64 = row[column("age")].parse().unwrap();
+    assert!(date <= now() && date >= before, "author_date {date}");
+    let rested = (before - base_time as f64 - 1.0)..=(now() - base_time as f64 + 1.0);
+    assert!(rested.contains(&age), "mined age {age} not in {rested:?}");
+}

@@ -56,6 +56,8 @@ pub(super) struct Pass<'r, 'p> {
     row_of: Vec<u32>,
     lacking: LackingContent,
     out: MinedHistory,
+    /// When the pass began (unix seconds): no change was made later, whatever its date says.
+    now: i64,
 }
 
 /// Commits that touch a file whose content the repository lacks (a partial or damaged clone):
@@ -146,6 +148,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             row_of: Vec::with_capacity(plan.order.len()),
             lacking: LackingContent::default(),
             out,
+            now: crate::time::now_secs(),
         }
     }
 
@@ -263,7 +266,8 @@ impl<'r, 'p> Pass<'r, 'p> {
         let hits = self
             .sensitive_paths(parent_tree)
             .hits(files.iter().map(|f| f.path.as_str()));
-        let (exp, rexp, sexp) = self.experience(&files, author, parent_at, v.time);
+        let time = crate::mining::change_time(v.time, self.now);
+        let (exp, rexp, sexp) = self.experience(&files, author, parent_at, time);
 
         let message = String::from_utf8_lossy(commit.message_bytes()).into_owned();
         let snapshot = Snapshot {
@@ -271,7 +275,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             messages: vec![message.clone()],
             author_name: v.author.name.clone(),
             author,
-            change_time: v.time,
+            change_time: time,
             file_history,
             author_experience: AuthorExperience::Counted(Experience::new(exp, rexp, sexp)),
             author_known_dirs: Default::default(),
@@ -279,7 +283,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         };
         let (signals, _) = features::compute(&snapshot, hits, None);
 
-        let (sha, time) = (v.oid.to_string(), v.time);
+        let sha = v.oid.to_string();
         let row_index = self.out.rows.len();
         self.label_earlier(&sha, &message, cut, row_index, &diffed, &old_owners)?;
         self.carry_owners(&diffed, &old_owners, cut, v.this);
