@@ -6,7 +6,9 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::paths::normalize_path;
-use super::{parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits};
+use super::{
+    parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits, ReportSize,
+};
 
 impl CoverageReport {
     /// Parse a Cobertura XML report (coverage.py, cargo-tarpaulin, gcovr, Istanbul, Java).
@@ -29,6 +31,7 @@ impl CoverageReport {
             source_text: None,
             saw_root: false,
             saw_class: false,
+            size: ReportSize::of(source_name),
         };
         let mut reader = Reader::from_str(text);
 
@@ -114,6 +117,7 @@ struct CoberturaParser<'a> {
     source_text: Option<String>,
     saw_root: bool,
     saw_class: bool,
+    size: ReportSize<'a>,
 }
 
 impl CoberturaParser<'_> {
@@ -146,7 +150,7 @@ impl CoberturaParser<'_> {
                 if filename.trim().is_empty() {
                     return Err(self.element_error(&name, position, "empty filename attribute"));
                 }
-                self.files.entry(filename.clone()).or_default();
+                self.size.file(&mut self.files, &filename)?;
                 self.current_file = Some(filename);
                 self.saw_class = true;
             }
@@ -176,7 +180,7 @@ impl CoberturaParser<'_> {
                     .as_ref()
                     .and_then(|f| self.files.get_mut(f))
                 {
-                    let slot = lines.entry(number).or_insert(0);
+                    let slot = self.size.line(lines, number)?;
                     *slot = (*slot).max(hits);
                 }
             }

@@ -2,7 +2,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits};
+use super::{
+    parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits, ReportSize,
+};
 
 impl CoverageReport {
     /// Parse an lcov tracefile (`SF:` / `DA:` / `end_of_record`; other records are ignored).
@@ -15,6 +17,7 @@ impl CoverageReport {
         let mut files: BTreeMap<String, LineHits> = BTreeMap::new();
         let mut current: Option<String> = None;
         let mut saw_record = false;
+        let mut size = ReportSize::of(source_name);
         let err = |line: usize, message: String| CoverageError::Lcov {
             source_name: source_name.to_string(),
             line,
@@ -40,7 +43,7 @@ impl CoverageReport {
                     if path.is_empty() {
                         return Err(err(line_no, "SF record with an empty path".to_string()));
                     }
-                    files.entry(path.to_string()).or_default();
+                    size.file(&mut files, path)?;
                     current = Some(path.to_string());
                     saw_record = true;
                 }
@@ -66,7 +69,7 @@ impl CoverageReport {
                         ));
                     };
                     if let Some(lines) = files.get_mut(path) {
-                        let slot = lines.entry(number).or_insert(0);
+                        let slot = size.line(lines, number)?;
                         *slot = slot.saturating_add(hits);
                     }
                 }

@@ -61,6 +61,74 @@ pub enum CoverageError {
     /// The report holds no per-file record at all.
     #[error("{source_name}: no coverage records")]
     NoRecords { source_name: String },
+    /// More files or lines than [`MOST_FILES`] or [`MOST_LINES`].
+    #[error("{source_name}: more than {most} {what}; riskgate reads no report this large")]
+    TooLarge {
+        source_name: String,
+        what: &'static str,
+        most: usize,
+    },
+}
+
+/// Most files one report may list. A monorepo's lists tens of thousands; each costs a few
+/// hundred bytes of lookups, so a report of nothing but short file names would otherwise take
+/// about 75 times its size in memory.
+pub const MOST_FILES: usize = 200_000;
+/// Most instrumented lines one report may list, over all its files (tens of bytes each held).
+pub const MOST_LINES: usize = 20_000_000;
+
+/// Counts what a report being read holds against [`MOST_FILES`] and [`MOST_LINES`].
+struct ReportSize<'a> {
+    source_name: &'a str,
+    lines: usize,
+}
+
+impl<'a> ReportSize<'a> {
+    fn of(source_name: &'a str) -> Self {
+        ReportSize {
+            source_name,
+            lines: 0,
+        }
+    }
+
+    fn too_large(&self, what: &'static str, most: usize) -> CoverageError {
+        CoverageError::TooLarge {
+            source_name: self.source_name.to_string(),
+            what,
+            most,
+        }
+    }
+
+    /// The hits of `number` in `lines`, a line counted the first time it is seen.
+    fn line<'m>(
+        &mut self,
+        lines: &'m mut LineHits,
+        number: u32,
+    ) -> Result<&'m mut u64, CoverageError> {
+        use std::collections::btree_map::Entry;
+        match lines.entry(number) {
+            Entry::Occupied(hits) => Ok(hits.into_mut()),
+            Entry::Vacant(slot) => {
+                self.lines += 1;
+                if self.lines > MOST_LINES {
+                    return Err(self.too_large("lines", MOST_LINES));
+                }
+                Ok(slot.insert(0))
+            }
+        }
+    }
+
+    /// `path`'s lines in `files`, a file counted the first time it is seen.
+    fn file<'m>(
+        &self,
+        files: &'m mut BTreeMap<String, LineHits>,
+        path: &str,
+    ) -> Result<&'m mut LineHits, CoverageError> {
+        if !files.contains_key(path) && files.len() >= MOST_FILES {
+            return Err(self.too_large("files", MOST_FILES));
+        }
+        Ok(files.entry(path.to_string()).or_default())
+    }
 }
 
 impl CoverageReport {
@@ -164,6 +232,52 @@ mod testdata {
 mod tests {
     use super::testdata::{message, HEAD_COBERTURA, HEAD_LCOV};
     use super::*;
+
+    /// A report of more files than riskgate holds is refused by its size, in either format,
+    /// and one file more than the limit is what tips it; a file named again costs nothing.
+    #[test]
+    fn a_report_past_its_files_or_lines_is_refused() {
+        let names = |n: usize| (0..n).map(|i| format!("f{i}")).collect::<Vec<_>>();
+        let lcov = |n: usize| {
+            let mut text: String = names(n).iter().map(|f| format!("SF:{f}\n")).collect();
+            text.push_str("SF:f0\nDA:1,1\nend_of_record\n");
+            text
+        };
+        assert_eq!(
+            CoverageReport::parse("at.info", &lcov(MOST_FILES))
+                .unwrap()
+                .file_count(),
+            MOST_FILES
+        );
+        let refused = message(CoverageReport::parse("past.info", &lcov(MOST_FILES + 1)));
+        assert_eq!(
+            refused,
+            format!("past.info: more than {MOST_FILES} files; riskgate reads no report this large")
+        );
+        let classes: String = names(MOST_FILES + 1)
+            .iter()
+            .map(|f| format!("<class filename=\"{f}\"/>"))
+            .collect();
+        let xml = format!("<coverage><packages><package><classes>{classes}</classes></package></packages></coverage>");
+        let refused = message(CoverageReport::parse("past.xml", &xml));
+        assert!(
+            refused.contains(&format!("more than {MOST_FILES} files")),
+            "{refused}"
+        );
+
+        // Lines: counted once each over all files, however often a line is listed.
+        let mut size = ReportSize::of("lines.info");
+        size.lines = MOST_LINES - 1;
+        let mut lines = LineHits::new();
+        *size.line(&mut lines, 7).unwrap() += 1;
+        *size.line(&mut lines, 7).unwrap() += 1;
+        assert_eq!(lines[&7], 2);
+        let refused = size.line(&mut lines, 8).unwrap_err().to_string();
+        assert!(
+            refused.contains(&format!("more than {MOST_LINES} lines")),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn empty_or_recordless_input_is_an_error() {

@@ -78,16 +78,17 @@ impl Worker {
             .github
             .download_artifact(c.installation_id, repo, artifact.id)
             .await?;
-        // Unzipping is CPU work on a bounded input; it stays off the async threads.
+        // Unzipping and parsing are CPU work on a bounded input; they stay off the async
+        // threads.
         let paths = wanted.paths.clone();
-        let (name, text) = tokio::task::spawn_blocking(move || {
-            report_from_zip(&zipped, &paths, MAX_COVERAGE_REPORT_BYTES)
+        let (text, parsed) = tokio::task::spawn_blocking(move || {
+            let (name, text) = report_from_zip(&zipped, &paths, MAX_COVERAGE_REPORT_BYTES)?;
+            let parsed = CoverageReport::parse(&name, &text).map_err(|e| e.to_string())?;
+            Ok::<_, String>((text, parsed))
         })
         .await
         .map_err(blocking_err)?
         .map_err(JobError::Park)?;
-        let parsed =
-            CoverageReport::parse(&name, &text).map_err(|e| JobError::Park(e.to_string()))?;
         let format = if text.trim_start().starts_with('<') {
             "cobertura"
         } else {

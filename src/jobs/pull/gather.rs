@@ -314,17 +314,22 @@ impl Worker {
         else {
             return Ok(None);
         };
-        let parse = |name: &str, text: &str| CoverageReport::parse(name, text).ok();
-        let Some(head) = parse("head coverage report", &head.report) else {
-            return Ok(None);
-        };
         let base = self
             .store
             .latest_coverage_report(repository, base_ref)
-            .await?
-            .and_then(|b| parse("base coverage report", &b.report))
-            .unwrap_or_default();
-        Ok(Some(CoverageInputs { base, head }))
+            .await?;
+        // Parsing is CPU work on reports of up to 128 MiB: off the async threads.
+        tokio::task::spawn_blocking(move || {
+            let parse = |name: &str, text: &str| CoverageReport::parse(name, text).ok();
+            let head = parse("head coverage report", &head.report)?;
+            let base = base.and_then(|b| parse("base coverage report", &b.report));
+            Some(CoverageInputs {
+                base: base.unwrap_or_default(),
+                head,
+            })
+        })
+        .await
+        .map_err(super::blocking_err)
     }
 }
 
