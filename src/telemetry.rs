@@ -25,12 +25,47 @@ pub fn init() {
         .with_env_filter(filter)
         // Colours for a person at a terminal; a log file or collector gets plain text.
         .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
+        .with_writer(|| OneLinePerEvent(std::io::stderr()));
     let _ = if std::env::var("RISKGATE_LOG_FORMAT").is_ok_and(|f| f == "json") {
         builder.json().try_init()
     } else {
         builder.try_init()
     };
+}
+
+/// A writer that keeps each log event on one line. Fields quote text from payloads,
+/// repositories and settings (an error naming a glob, a zip entry); the formatter escapes
+/// terminal controls but not line breaks, so such text could start a log line of its own
+/// that reads as riskgate's. The formatter writes an event at once, ending in its one `\n`.
+struct OneLinePerEvent<W>(W);
+
+impl<W: std::io::Write> std::io::Write for OneLinePerEvent<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(&one_line(buf))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// `event` with each line break but a last `\n` written as `\n` or `\r`.
+fn one_line(event: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let body = event.strip_suffix(b"\n").unwrap_or(event);
+    if !body.iter().any(|&b| b == b'\n' || b == b'\r') {
+        return std::borrow::Cow::Borrowed(event);
+    }
+    let mut line = Vec::with_capacity(event.len() + 16);
+    for &b in body {
+        match b {
+            b'\n' => line.extend_from_slice(b"\\n"),
+            b'\r' => line.extend_from_slice(b"\\r"),
+            b => line.push(b),
+        }
+    }
+    line.extend_from_slice(&event[body.len()..]);
+    std::borrow::Cow::Owned(line)
 }
 
 type Labels = Vec<(String, String)>;
@@ -148,5 +183,52 @@ pub struct InFlight(Gauge);
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// What the formatter writes, kept for the test.
+    #[derive(Clone, Default)]
+    struct Kept(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Kept {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// An event whose field quotes text with line breaks is still one line of the log, and
+    /// that text starts no line of its own.
+    #[test]
+    fn a_line_break_in_a_field_stays_in_its_event_s_line() {
+        let kept = Kept::default();
+        let writer = kept.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || OneLinePerEvent(writer.clone()))
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let quoted = "paths: `a\nERROR riskgate: forged\r\n` is not a valid glob";
+            tracing::warn!(error = %quoted, "job parked");
+            tracing::warn!("the next event");
+        });
+        let text = String::from_utf8(kept.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(
+            lines[0].contains(r"`a\nERROR riskgate: forged\r\n` is not"),
+            "{text}"
+        );
+        assert!(lines[1].ends_with("the next event"), "{text}");
+        assert_eq!(one_line(b"plain\n"), &b"plain\n"[..]);
     }
 }
