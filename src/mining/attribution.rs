@@ -195,6 +195,7 @@ impl AttributionWork<'_> {
                 job.base_id,
                 self.store,
                 &mut cost,
+                self.deadline,
             )?;
             if replayed.lacked {
                 done.unreadable += 1;
@@ -227,6 +228,7 @@ fn replay_from_store(
     target: Oid,
     store: Option<&owner_store::OwnerStore>,
     cost: &mut owners::ReplayCost,
+    deadline: Option<std::time::Instant>,
 ) -> Result<owners::Replayed, MiningError> {
     let keys = match store {
         Some(_) if !steps.is_empty() => {
@@ -255,6 +257,7 @@ fn replay_from_store(
             target,
             Some(&seed),
             cost,
+            deadline,
         )?;
         from = k + 1;
     }
@@ -263,7 +266,7 @@ fn replay_from_store(
         None => {
             from = 0;
             owners::replay_owners(
-                repo, index, objects, line_diffs, history, steps, target, None, cost,
+                repo, index, objects, line_diffs, history, steps, target, None, cost, deadline,
             )?
             .expect("a replay from the start needs no seed")
         }

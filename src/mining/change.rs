@@ -302,11 +302,21 @@ fn diff_of_change(
         .as_deref()
         .map_or(RenameSource::Libgit2, RenameSource::Git);
     let mut line_diffs = LineDiffs::new(repo);
-    let files = diff_trees_cached(repo, objects, base_tree, head_commit.tree_id(), source)?
+    let past_deadline = || {
+        spec.deadline
+            .is_some_and(|d| std::time::Instant::now() >= d)
+    };
+    // A line diff of a large rewritten file takes seconds (a shuffled file of two million
+    // lines, 49 s): the deadline is looked at before each file.
+    diff_trees_cached(repo, objects, base_tree, head_commit.tree_id(), source)?
         .into_iter()
-        .map(|f| f.finish(&mut line_diffs).map(|d| d.file))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(files)
+        .map(|f| {
+            if past_deadline() {
+                return Err(MiningError::TimedOut);
+            }
+            Ok(f.finish(&mut line_diffs)?.file)
+        })
+        .collect()
 }
 
 /// The commits of the change itself: messages for FIX, and who wrote it.

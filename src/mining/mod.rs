@@ -36,8 +36,10 @@ pub use tree_diff::{
 /// Where a repository keeps its own riskgate settings, read at the base revision.
 pub const CONFIG_PATH: &str = ".github/riskgate.yml";
 
-/// Most line diffs spent attributing the touched files' lines to their authors; past it the
-/// remaining files are left out of `author_blame_share` (and the tally says how many were used).
+/// Most history steps (versions of the touched files) replayed attributing their lines to
+/// their authors, about one line diff each (a merge's, one per parent that had the file); past
+/// it the remaining files are left out of `author_blame_share` (and the tally says how many
+/// were used). The score's deadline bounds the time either way.
 pub const ATTRIBUTION_BUDGET: usize = 20_000;
 
 /// gits diffing a walk's merges at once (`mine`'s threads, each with a git of its own, and the

@@ -426,6 +426,7 @@ pub struct Replayed {
 /// the commits that changed it and the merges that resolved it, renames followed, oldest first,
 /// each with the file's name there), from the start or, with `seed`, from where an earlier
 /// replay of the steps before these ended.
+/// Past `deadline` it stops with [`MiningError::TimedOut`].
 /// The cost is that history's, one line diff a step, never a walk of the repository. The
 /// result depends only on the steps and the repository's content, so a seeded replay gives
 /// what the whole replay gives; when the seed lacks a version a step needs, the answer is
@@ -441,6 +442,7 @@ pub fn replay_owners(
     target: Oid,
     seed: Option<&ReplaySeed>,
     cost: &mut ReplayCost,
+    deadline: Option<std::time::Instant>,
 ) -> Result<Option<Replayed>, MiningError> {
     // What finding a producer on git blame's way reads; its object cache serves the whole replay.
     let mut way = Way {
@@ -475,6 +477,11 @@ pub fn replay_owners(
     let mut last: Option<Oid> = None;
     let mut lacked = false;
     for (i, &(c, name)) in steps.iter().enumerate() {
+        // One file's replay can run for minutes (thousands of versions of a large file, or
+        // merges of hundreds of parents, each a line diff): the deadline is looked at each step.
+        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+            return Err(MiningError::TimedOut);
+        }
         local.forget_unread(&last_read, i, [Some(target), last_made]);
         cost.steps += 1;
         last = None;
@@ -853,6 +860,49 @@ mod tests {
             "the last version: no step reads it"
         );
         assert_eq!(last_made, Some(blob("1\n2\n4\n5\n")));
+    }
+
+    /// A replay looks at its deadline before each step: one already past stops it with
+    /// `TimedOut` before any line diff; without one the same replay ends.
+    #[test]
+    fn a_replay_stops_at_its_deadline() {
+        let dir = crate::mining::test_repo::TestRepo::new();
+        for text in ["1\n", "1\n2\n", "1\n2\n3\n"] {
+            dir.write("f.txt", text);
+            dir.git(&["add", "."]);
+            dir.git(&["commit", "-qm", "change"]);
+        }
+        let repo = Repository::open(dir.path()).unwrap();
+        let tip = repo.head().unwrap().target().unwrap();
+        let mut index = HistoryIndex::in_memory();
+        index.extend_to(&repo, tip, None).unwrap();
+        let history = crate::mining::index::ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let steps = index.file_steps("f.txt", &history);
+        let target = Oid::hash_object(git2::ObjectType::Blob, b"1\n2\n3\n").unwrap();
+        let replay = |deadline| {
+            let mut objects = ObjectCache::reading_packs(&repo);
+            let mut line_diffs = LineDiffs::new(&repo);
+            let mut cost = ReplayCost::default();
+            let replayed = replay_owners(
+                &repo,
+                &index,
+                &mut objects,
+                &mut line_diffs,
+                &history,
+                &steps,
+                target,
+                None,
+                &mut cost,
+                deadline,
+            );
+            (replayed, cost)
+        };
+        let (stopped, cost) = replay(Some(std::time::Instant::now()));
+        assert!(matches!(stopped, Err(MiningError::TimedOut)), "{stopped:?}");
+        assert_eq!((cost.steps, cost.diffs), (0, 0));
+        let (done, cost) = replay(None);
+        assert!(done.unwrap().is_some());
+        assert_eq!(cost.steps, 3);
     }
 
     #[test]

@@ -103,6 +103,7 @@ impl OwnerSource {
             blob,
             None,
             &mut self.replayed,
+            None,
         )?
         .and_then(|r| r.target)
         .filter(|(_, o)| o.len() == lines);
