@@ -51,6 +51,21 @@ pub fn mark_for_refetch(path: &Path) -> std::io::Result<()> {
     std::fs::write(mark, b"")
 }
 
+/// Remove the temporary packs a fetch stopped at its deadline (or a crash) left in the mirror at
+/// `path`: git starts each fetch with a new one, so they would pile up, each as large as what
+/// that fetch had received. Called under the mirror's lock, when no git runs in it.
+fn remove_unfinished_packs(path: &Path) {
+    let Ok(entries) = std::fs::read_dir(path.join("objects").join("pack")) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        if name.to_str().is_some_and(|n| n.starts_with("tmp_")) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// The default deadline of one git command.
 pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -256,6 +271,7 @@ impl Mirrors {
             git2::Repository::init_bare(&path).map_err(|e| io(&path, &e.message()))?;
         }
         create_private_dir(&self.home).map_err(|e| io(&self.home, &e))?;
+        remove_unfinished_packs(&path);
 
         let url = self.remote.repository_url(owner, name);
         let mut args: Vec<String> = [
@@ -318,7 +334,15 @@ impl Mirrors {
             .env("GIT_CONFIG_GLOBAL", "/dev/null")
             .env("GIT_ALLOW_PROTOCOL", &self.remote.scheme);
         // A redirect could take the header elsewhere; GitHub serves a repository where it is.
-        let mut config = vec![("http.followRedirects".to_string(), "false".to_string())];
+        // The housekeeping a fetch may start (`gc --auto`, `maintenance run --auto`) runs in
+        // the fetch, not detached from it: under the mirror's lock and the fetch's deadline.
+        let mut config: Vec<(String, String)> = [
+            ("http.followRedirects", "false"),
+            ("gc.autoDetach", "false"),
+            ("maintenance.autoDetach", "false"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
         if let (Some(token), Some(key)) = (token, self.remote.header_key()) {
             let basic =
                 base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
@@ -425,6 +449,51 @@ mod tests {
 
     fn remote(url: &str) -> GitRemote {
         GitRemote::parse(url).unwrap()
+    }
+
+    /// A fetch removes the temporary pack a fetch stopped at its deadline left behind, and the
+    /// repack a fetch starts is done when the fetch returns, not detached from it.
+    #[test]
+    fn a_fetch_leaves_no_unfinished_pack_and_no_housekeeping_behind() {
+        let work = crate::mining::test_repo::TestRepo::new();
+        work.import();
+        let root = tempfile::tempdir().unwrap();
+        let upstream = root.path().join("o").join("r.git");
+        let upstream_dir = upstream.to_str().unwrap();
+        work.git(&["clone", "-q", "--bare", ".", upstream_dir]);
+        let data = tempfile::tempdir().unwrap();
+        let url = format!("file://{}", root.path().display());
+        let mirrors = Mirrors::new(data.path(), remote(&url), Duration::from_secs(60));
+        let main = ["refs/heads/main".to_string()];
+        let mirror = mirrors.fetch("o/r", None, &main).unwrap();
+
+        let stale = mirror.join("objects/pack/tmp_pack_a1b2c3");
+        std::fs::write(&stale, vec![7u8; 4096]).unwrap();
+        // From here every fetch keeps a pack, and two packs are one too many: the second
+        // fetch repacks. Detached, the repack would still be running when it returns.
+        let mirror_repo = git2::Repository::open_bare(&mirror).unwrap();
+        let mut config = mirror_repo.config().unwrap();
+        config.set_i32("fetch.unpackLimit", 1).unwrap();
+        config.set_i32("gc.autoPackLimit", 1).unwrap();
+        for round in 0..2 {
+            work.write("c.txt", &format!("c {round}\n"));
+            work.git(&["add", "."]);
+            work.git(&["commit", "-qm", "more"]);
+            work.git(&["push", "-q", upstream_dir, "main"]);
+            mirrors.fetch("o/r", None, &main).unwrap();
+        }
+
+        let packs: Vec<String> = std::fs::read_dir(mirror.join("objects/pack"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".pack") || n.starts_with("tmp_"))
+            .collect();
+        assert_eq!(
+            packs.len(),
+            1,
+            "one pack, repacked before the fetch returned: {packs:?}"
+        );
+        assert!(!stale.exists());
     }
 
     #[test]
