@@ -30,7 +30,8 @@ pub(crate) fn merge_group_conclusion(band: Band) -> &'static str {
 }
 
 impl Worker {
-    /// `deadline` bounds the mining, as for a pull request.
+    /// `deadline` bounds the mining, as for a pull request; past it the check is completed
+    /// as not scored in time.
     pub(super) async fn score_merge_group(
         &self,
         job: &Job,
@@ -55,31 +56,50 @@ impl Worker {
             }
         };
 
-        let guard = self.lock_repo(&group.repo.full_name).await;
-        // The group's ref holds its head and, as an ancestor, its base.
-        let mirror = self
-            .fetch_refs(&guard, inst, &group.repo, vec![group.head_ref.clone()])
-            .await?;
-
-        let (base_sha, head_sha) = (group.base_sha.clone(), group.head_sha.clone());
-        let path = mirror.clone();
-        let (config_text, mut mined) = guard
-            .blocking(move || {
-                let repo = mining::open_repository(&path)?;
-                let config = mining::config_at(&repo, &base_sha)?;
-                let mined = mining::mine_change(
-                    &repo,
-                    &ChangeSpec {
-                        base: Some(base_sha),
-                        head: Some(head_sha),
-                        deadline: Some(deadline),
-                        attributes: AttributeSource::BaseBranch,
-                    },
-                )?;
-                Ok::<_, mining::MiningError>((config, mined))
-            })
-            .await?
-            .map_err(|e| mining_err(&mirror, e))?;
+        // The group's own deadline, a little before the job's, so that a change too large to
+        // score in time still gets its check completed, rather than left in progress while
+        // the job is retried.
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let own_deadline = deadline - (left / 10).min(std::time::Duration::from_secs(10));
+        let mined = tokio::time::timeout_at(own_deadline.into(), async {
+            let guard = self.lock_repo(&group.repo.full_name).await;
+            // The group's ref holds its head and, as an ancestor, its base.
+            let mirror = self
+                .fetch_refs(&guard, inst, &group.repo, vec![group.head_ref.clone()])
+                .await?;
+            let (base_sha, head_sha) = (group.base_sha.clone(), group.head_sha.clone());
+            let path = mirror.clone();
+            let (config_text, mined) = guard
+                .blocking(move || {
+                    let repo = mining::open_repository(&path)?;
+                    let config = mining::config_at(&repo, &base_sha)?;
+                    let mined = mining::mine_change(
+                        &repo,
+                        &ChangeSpec {
+                            base: Some(base_sha),
+                            head: Some(head_sha),
+                            deadline: Some(own_deadline),
+                            attributes: AttributeSource::BaseBranch,
+                        },
+                    )?;
+                    Ok::<_, mining::MiningError>((config, mined))
+                })
+                .await?
+                .map_err(|e| mining_err(&mirror, e))?;
+            Ok::<_, JobError>((mirror, config_text, mined))
+        })
+        .await;
+        let (mirror, config_text, mut mined) = match mined {
+            Ok(Ok(mined)) => mined,
+            Ok(Err(JobError::TimedOut)) | Err(_) => {
+                let (_, title, summary) =
+                    render::not_scored_check(render::NotScored::TimedOut, false);
+                return self
+                    .complete_check(inst, repo, check, "neutral", &title, &summary, vec![])
+                    .await;
+            }
+            Ok(Err(e)) => return Err(e),
+        };
         let lacking_mailmap = take_lacking_mailmap(&mirror, &mut mined);
 
         let base_branch = group

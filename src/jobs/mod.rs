@@ -72,7 +72,8 @@ pub struct WorkerSettings {
     pub retry_base: Duration,
     /// How often an idle worker looks for due jobs (it is also woken on every new job).
     pub poll: Duration,
-    /// The longest a scoring job may run before it is stopped and its check completed.
+    /// The longest a scoring job (a pull request's or a merge group's) may run before it is
+    /// stopped and its check completed.
     pub score_timeout: Duration,
     /// The longest any other job may run.
     pub job_timeout: Duration,
@@ -103,10 +104,9 @@ impl Default for WorkerSettings {
 impl WorkerSettings {
     /// The time limit of a job of this kind.
     pub fn timeout_for(&self, kind: JobKind) -> Duration {
-        if kind == JobKind::ScorePullRequest {
-            self.score_timeout
-        } else {
-            self.job_timeout
+        match kind {
+            JobKind::ScorePullRequest | JobKind::ScoreMergeGroup => self.score_timeout,
+            _ => self.job_timeout,
         }
     }
 }
@@ -443,6 +443,11 @@ mod tests {
         assert_eq!(
             settings.timeout_for(JobKind::ScorePullRequest),
             Duration::from_secs(7)
+        );
+        assert_eq!(
+            settings.timeout_for(JobKind::ScoreMergeGroup),
+            Duration::from_secs(7),
+            "a merge group is scored as a pull request is"
         );
         assert_eq!(
             settings.timeout_for(JobKind::Coverage),

@@ -634,6 +634,77 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
     drop(server);
 }
 
+/// A merge group is scored under the scoring deadline too, and one that runs past it (the
+/// walk's git stalls) gets its check completed as not scored in time, by the job itself: the
+/// queue is never left waiting on a check in progress while the job is retried.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_merge_group_past_the_scoring_deadline_gets_its_check_completed() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin_after(
+        |work| {
+            work.write("src/util.rs", TestRepo::lines("u", 30));
+            work.commit("alice", day(2024, 1, 1), "Import");
+            work.git(&["mv", "src/util.rs", "src/helpers.rs"]);
+            work.commit("alice", day(2024, 1, 2), "Move util");
+        },
+        &[("src/payments/charge.rs", TestRepo::lines("c", 20))],
+    );
+    let main_sha = crate::support::git_in(&origin.bare, &["rev-parse", "refs/heads/main"]);
+    let queue = TestRepo {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    queue.git(&["clone", "-q", origin.bare.to_str().unwrap(), "."]);
+    queue.git(&["checkout", "-q", "-B", "main", "origin/main"]);
+    let group_head = queue.merge("github", day(2024, 2, 3), "origin/feature");
+    let head_ref = format!("refs/heads/gh-readonly-queue/main/pr-2-{main_sha}");
+    queue.git(&["push", "-q", "origin", &format!("HEAD:{head_ref}")]);
+
+    let gh = fake_github(json!([]), "read").await;
+    let spy = GitSpy::new(&format!(
+        "case \"$*\" in *--no-walk=unsorted*) exec sleep 300;; esac\n\
+         exec '{}' \"$@\"",
+        real_git().display()
+    ));
+    let limit = ("RISKGATE_SCORE_TIMEOUT_SECS", "3");
+    let server = serve_one_worker(&database, &gh.uri(), data.path(), &origin, &spy, limit);
+    let mut payload = fixture("merge_group.checks_requested.json");
+    payload["repository"]["default_branch"] = json!("main");
+    payload["merge_group"]["head_sha"] = json!(group_head);
+    payload["merge_group"]["head_commit"]["id"] = json!(group_head);
+    payload["merge_group"]["head_ref"] = json!(head_ref);
+    payload["merge_group"]["base_sha"] = json!(main_sha);
+    let started = Instant::now();
+    deliver_accepted(&server, "merge_group", "q-slow", &payload).await;
+    wait_for("the group's check to complete", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    let done = completions(&gh).await;
+    assert_eq!(done[0]["conclusion"], "neutral", "{}", done[0]);
+    assert_eq!(done[0]["output"]["title"], "riskgate: not scored in time");
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    wait_for("the group's job to be done", LONG, || async {
+        store
+            .list_jobs(Some(JobStatus::Done), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.kind == riskgate::store::JOB_SCORE_MERGE_GROUP)
+    })
+    .await;
+    assert_eq!(completions(&gh).await.len(), 1, "completed once");
+    store.close().await;
+    drop(server);
+}
+
 /// The files under `dir` whose names start with `prefix`.
 fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
