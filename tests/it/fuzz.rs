@@ -17,6 +17,7 @@ use serde_json::Value;
 
 use riskgate::config::{RepoConfig, MAX_CONFIG_BYTES, MAX_ENTRY_BYTES, MAX_LIST_ENTRIES};
 use riskgate::features::coverage::{coverage_delta, CoverageReport};
+use riskgate::github::events::EVENTS_READ;
 use riskgate::github::events::{parse_event, Event};
 use riskgate::github::webhook::{sign, verify_signature, Signature, SignatureError};
 use riskgate::labels::incident_input::{incidents_from_csv, incidents_from_json};
@@ -375,24 +376,9 @@ const JSON_TOKENS: &[&[u8]] = &[
     b"[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
 ];
 
-const EVENT_NAMES: &[&str] = &[
-    "ping",
-    "pull_request",
-    "pull_request_review",
-    "check_run",
-    "check_suite",
-    "installation",
-    "installation_repositories",
-    "merge_group",
-    "workflow_run",
-    "deployment",
-    "deployment_status",
-    "issues",
-];
-
 fn event_name() -> impl Strategy<Value = String> {
     prop_oneof![
-        4 => prop::sample::select(EVENT_NAMES).prop_map(str::to_string),
+        4 => prop::sample::select(&EVENTS_READ[..]).prop_map(str::to_string),
         1 => "\\PC{0,20}",
     ]
 }
@@ -435,7 +421,7 @@ proptest! {
     #[test]
     fn real_payloads_under_every_event_name(
         body in edited_json(PAYLOADS),
-        name in prop::sample::select(EVENT_NAMES),
+        name in prop::sample::select(&EVENTS_READ[..]),
     ) {
         check_event(name, &body)?;
     }

@@ -70,7 +70,7 @@ fn repo_names(raw: Option<Vec<RawRepoName>>) -> Vec<String> {
 type Read = Result<Option<Event>, Missing>;
 
 /// The events [`interpret`] reads; a delivery of any other needs no work.
-pub(super) const EVENTS_READ: [&str; 12] = [
+pub static EVENTS_READ: [&str; 12] = [
     "ping",
     "pull_request",
     "deployment",

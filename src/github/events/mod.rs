@@ -14,7 +14,8 @@ mod refs;
 mod tests;
 mod wire;
 
-use interpret::{interpret, Missing, EVENTS_READ};
+pub use interpret::EVENTS_READ;
+use interpret::{interpret, Missing};
 pub use refs::{is_branch_ref, is_commit_sha};
 use wire::{ActionOnly, Envelope};
 
