@@ -70,6 +70,14 @@ pub trait Lineage {
     fn tip(&self) -> Option<u32>;
 }
 
+/// Most rename commits whose ancestors a [`ReachableFrom`] keeps at once.
+const MOST_RENAME_REACHES: usize = 256;
+
+/// Most names (a path, and the rename it must precede) a file's history follows. A file has a
+/// handful; one renamed back and forth through 20,000 commits had one per rename, and each
+/// name's commits were gathered again for every later rename: 8 s and gigabytes for one file.
+const MOST_NAMES: usize = 256;
+
 /// The history of one commit of the index: what is reachable from it, and from the few rename
 /// commits a file's history goes through (each worked out once, when first asked).
 pub struct ReachableFrom<'i> {
@@ -113,6 +121,12 @@ impl Lineage for ReachableFrom<'_> {
             return false; // parents are indexed before their children
         }
         let mut cache = self.from_renames.borrow_mut();
+        // Each answer holds a flag per commit of the index: a file renamed back and forth
+        // through 20,000 commits would hold 3 GB of them. Past a few hundred they are dropped
+        // and worked out again as asked.
+        if cache.len() >= MOST_RENAME_REACHES && !cache.contains_key(&b) {
+            cache.clear();
+        }
         let reach = cache
             .entry(b)
             .or_insert_with(|| self.index.reachable_from(b));
@@ -521,6 +535,7 @@ impl HistoryIndex {
     /// `path` itself). A rename is followed only into its own ancestors, so the walk goes
     /// strictly back through history and ends, however the renames go round (A→B→A, one
     /// rename on two branches); the result does not depend on the order commits were indexed.
+    /// At most [`MOST_NAMES`] are followed.
     fn names(&self, path: &str, history: &impl Lineage) -> Vec<(u32, Option<u32>)> {
         let Some(&start) = self.by_path.get(path) else {
             return Vec::new();
@@ -529,6 +544,9 @@ impl HistoryIndex {
         let mut seen = HashSet::new();
         let mut pending = vec![(start, None)];
         while let Some((p, bound)) = pending.pop() {
+            if out.len() == MOST_NAMES {
+                break;
+            }
             if !seen.insert((p, bound)) {
                 continue;
             }
@@ -690,4 +708,101 @@ fn write_atomically(location: &Path, stored: &Stored) -> std::io::Result<()> {
     std::io::Write::write_all(&mut tmp, &bytes)?;
     tmp.persist(location).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Asked of more rename commits than it keeps, the view drops what it kept and works it
+    /// out again: it never holds more than its bound, and every answer stays right.
+    #[test]
+    fn the_reaches_kept_are_bounded_and_answers_stay_right() {
+        const COMMITS: usize = MOST_RENAME_REACHES * 2 + 10;
+        let dir = crate::mining::test_repo::TestRepo::new();
+        let mut stream = String::new();
+        for i in 1..=COMMITS {
+            let text = format!("{i}\n");
+            stream.push_str(&format!(
+                "commit refs/heads/main\ncommitter a <a@example.com> {i} +0000\ndata 1\nc\n\
+                 M 100644 inline f.txt\ndata {}\n{text}\n",
+                text.len()
+            ));
+        }
+        let mut import = std::process::Command::new("git")
+            .args(["fast-import", "--quiet"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        import
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stream.as_bytes())
+            .unwrap();
+        assert!(import.wait().unwrap().success());
+
+        let repo = Repository::open(dir.path()).unwrap();
+        let tip = repo.refname_to_id("refs/heads/main").unwrap();
+        let mut index = HistoryIndex::in_memory();
+        index.extend_to(&repo, tip, None).unwrap();
+        let view = ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let last = (COMMITS - 1) as u32;
+        for b in 1..=last {
+            assert!(view.is_ancestor(b - 1, b) && view.is_ancestor(0, b));
+            assert!(!view.is_ancestor(b, b - 1));
+            assert!(view.from_renames.borrow().len() <= MOST_RENAME_REACHES);
+        }
+        assert!(view.is_ancestor(0, last) && view.is_ancestor(1, 2));
+    }
+
+    /// A file renamed back and forth through more commits than the names a history follows:
+    /// its history stops at the last name followed, and holds no commit twice.
+    #[test]
+    fn a_file_s_history_follows_at_most_its_bound_of_names() {
+        const RENAMES: usize = MOST_NAMES * 2;
+        let dir = crate::mining::test_repo::TestRepo::new();
+        let mut stream = String::from(
+            "commit refs/heads/main\ncommitter a <a@example.com> 1 +0000\ndata 1\nc\n\
+             M 100644 inline A.txt\ndata 2\na\n\n",
+        );
+        for i in 0..RENAMES {
+            let (from, to) = if i % 2 == 0 { ("A", "B") } else { ("B", "A") };
+            stream.push_str(&format!(
+                "commit refs/heads/main\ncommitter a <a@example.com> {} +0000\ndata 1\nc\n\
+                 R {from}.txt {to}.txt\n",
+                i + 2
+            ));
+        }
+        let mut import = std::process::Command::new("git")
+            .args(["fast-import", "--quiet"])
+            .current_dir(dir.path())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        import
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stream.as_bytes())
+            .unwrap();
+        assert!(import.wait().unwrap().success());
+
+        let repo = Repository::open(dir.path()).unwrap();
+        let tip = repo.refname_to_id("refs/heads/main").unwrap();
+        let mut index = HistoryIndex::in_memory();
+        index.extend_to(&repo, tip, None).unwrap();
+        let view = ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        assert_eq!(index.names("A.txt", &view).len(), MOST_NAMES);
+        let history = index.file_history("A.txt", &view);
+        assert!(history.windows(2).all(|w| w[0] < w[1]), "{history:?}");
+        assert!(
+            history.len() > MOST_NAMES / 2 && history.len() <= RENAMES + 1,
+            "{}",
+            history.len()
+        );
+    }
 }
