@@ -33,6 +33,24 @@ impl TestRepo {
         assert!(out.status.success(), "git {args:?}: {out:?}");
     }
 
+    /// Feed `stream` to `git fast-import`: histories of thousands of commits in a moment.
+    pub(crate) fn fast_import(&self, stream: &str) {
+        use std::io::Write as _;
+        let mut import = std::process::Command::new("git")
+            .args(["fast-import", "--quiet"])
+            .current_dir(self.path())
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        import
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stream.as_bytes())
+            .unwrap();
+        assert!(import.wait().unwrap().success(), "git fast-import");
+    }
+
     /// Write `text` to `path` in the work tree, making its folders.
     pub(crate) fn write(&self, path: &str, text: &str) {
         let path = self.path().join(path);

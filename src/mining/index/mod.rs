@@ -714,12 +714,24 @@ fn write_atomically(location: &Path, stored: &Stored) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
+    /// The index of the history `stream` (for `git fast-import`) makes on main, and its tip;
+    /// the repository lives as long as the first.
+    fn indexed(stream: &str) -> (crate::mining::test_repo::TestRepo, HistoryIndex, u32) {
+        let dir = crate::mining::test_repo::TestRepo::new();
+        dir.fast_import(stream);
+        let repo = Repository::open(dir.path()).unwrap();
+        let tip = repo.refname_to_id("refs/heads/main").unwrap();
+        let mut index = HistoryIndex::in_memory();
+        index.extend_to(&repo, tip, None).unwrap();
+        let tip = index.lookup(tip).unwrap();
+        (dir, index, tip)
+    }
+
     /// Asked of more rename commits than it keeps, the view drops what it kept and works it
     /// out again: it never holds more than its bound, and every answer stays right.
     #[test]
     fn the_reaches_kept_are_bounded_and_answers_stay_right() {
         const COMMITS: usize = MOST_RENAME_REACHES * 2 + 10;
-        let dir = crate::mining::test_repo::TestRepo::new();
         let mut stream = String::new();
         for i in 1..=COMMITS {
             let text = format!("{i}\n");
@@ -729,26 +741,8 @@ mod tests {
                 text.len()
             ));
         }
-        let mut import = std::process::Command::new("git")
-            .args(["fast-import", "--quiet"])
-            .current_dir(dir.path())
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        import
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stream.as_bytes())
-            .unwrap();
-        assert!(import.wait().unwrap().success());
-
-        let repo = Repository::open(dir.path()).unwrap();
-        let tip = repo.refname_to_id("refs/heads/main").unwrap();
-        let mut index = HistoryIndex::in_memory();
-        index.extend_to(&repo, tip, None).unwrap();
-        let view = ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let (_dir, index, tip) = indexed(&stream);
+        let view = ReachableFrom::new(&index, tip);
         let last = (COMMITS - 1) as u32;
         for b in 1..=last {
             assert!(view.is_ancestor(b - 1, b) && view.is_ancestor(0, b));
@@ -763,7 +757,6 @@ mod tests {
     #[test]
     fn a_file_s_history_follows_at_most_its_bound_of_names() {
         const RENAMES: usize = MOST_NAMES * 2;
-        let dir = crate::mining::test_repo::TestRepo::new();
         let mut stream = String::from(
             "commit refs/heads/main\ncommitter a <a@example.com> 1 +0000\ndata 1\nc\n\
              M 100644 inline A.txt\ndata 2\na\n\n",
@@ -776,26 +769,8 @@ mod tests {
                 i + 2
             ));
         }
-        let mut import = std::process::Command::new("git")
-            .args(["fast-import", "--quiet"])
-            .current_dir(dir.path())
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        import
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stream.as_bytes())
-            .unwrap();
-        assert!(import.wait().unwrap().success());
-
-        let repo = Repository::open(dir.path()).unwrap();
-        let tip = repo.refname_to_id("refs/heads/main").unwrap();
-        let mut index = HistoryIndex::in_memory();
-        index.extend_to(&repo, tip, None).unwrap();
-        let view = ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let (_dir, index, tip) = indexed(&stream);
+        let view = ReachableFrom::new(&index, tip);
         assert_eq!(index.names("A.txt", &view).len(), MOST_NAMES);
         let history = index.file_history("A.txt", &view);
         assert!(history.windows(2).all(|w| w[0] < w[1]), "{history:?}");
