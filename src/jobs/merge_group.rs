@@ -86,10 +86,11 @@ impl Worker {
                 })
                 .await?
                 .map_err(|e| mining_err(&mirror, e))?;
-            Ok::<_, JobError>((mirror, config_text, mined))
+            Ok::<_, JobError>((guard, mirror, config_text, mined))
         })
         .await;
-        let (mirror, config_text, mut mined) = match mined {
+        // The lock is kept to the end, as before: a damaged mirror is marked under it.
+        let (_guard, mirror, config_text, mut mined) = match mined {
             Ok(Ok(mined)) => mined,
             Ok(Err(JobError::TimedOut)) | Err(_) => {
                 let (_, title, summary) =
