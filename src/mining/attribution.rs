@@ -179,10 +179,7 @@ impl AttributionWork<'_> {
         let mut cost = owners::ReplayCost::default();
         let mut done = JobsDone::default();
         for job in jobs {
-            if self
-                .deadline
-                .is_some_and(|d| std::time::Instant::now() >= d)
-            {
+            if crate::mining::past(self.deadline) {
                 return Err(MiningError::TimedOut);
             }
             let replayed = replay_from_store(

@@ -65,10 +65,7 @@ pub struct MinedChange {
 pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, MiningError> {
     let revs = Revisions::resolve(repo, spec)?;
     let (base, head) = (revs.base, revs.head);
-    let past_deadline = || {
-        spec.deadline
-            .is_some_and(|d| std::time::Instant::now() >= d)
-    };
+    let past_deadline = || super::past(spec.deadline);
     let started = std::time::Instant::now();
     // Read first: the index leaves out a commit libgit2 cannot parse, and these two must be in.
     let base_commit = super::find_commit(repo, base)?;
@@ -302,16 +299,12 @@ fn diff_of_change(
         .as_deref()
         .map_or(RenameSource::Libgit2, RenameSource::Git);
     let mut line_diffs = LineDiffs::new(repo);
-    let past_deadline = || {
-        spec.deadline
-            .is_some_and(|d| std::time::Instant::now() >= d)
-    };
     // A line diff of a large rewritten file takes seconds (a shuffled file of two million
     // lines, 49 s): the deadline is looked at before each file.
     diff_trees_cached(repo, objects, base_tree, head_commit.tree_id(), source)?
         .into_iter()
         .map(|f| {
-            if past_deadline() {
+            if super::past(spec.deadline) {
                 return Err(MiningError::TimedOut);
             }
             Ok(f.finish(&mut line_diffs)?.file)

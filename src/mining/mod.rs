@@ -206,6 +206,12 @@ impl UnreadableCommits {
     }
 }
 
+/// Whether `deadline`, if there is one, has passed: looked at between units of work that may
+/// each take long (a file's line diff, a replay step, 64 commits of the index walk).
+pub(crate) fn past(deadline: Option<std::time::Instant>) -> bool {
+    deadline.is_some_and(|d| std::time::Instant::now() >= d)
+}
+
 /// When a change was made, as the signals that measure time up to it read it (how long its
 /// files had rested, how recent the author's experience is): its author date, but no later
 /// than `now` (unix seconds). The date is the author's to write, and one in the year 9999

@@ -479,7 +479,7 @@ pub fn replay_owners(
     for (i, &(c, name)) in steps.iter().enumerate() {
         // One file's replay can run for minutes (thousands of versions of a large file, or
         // merges of hundreds of parents, each a line diff): the deadline is looked at each step.
-        if deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+        if super::past(deadline) {
             return Err(MiningError::TimedOut);
         }
         local.forget_unread(&last_read, i, [Some(target), last_made]);
@@ -801,6 +801,15 @@ fn seen_from<L: Lineage>(
 mod tests {
     use super::*;
 
+    /// The index of `repo`'s history up to HEAD, and HEAD's place in it.
+    fn indexed_head(repo: &Repository) -> (HistoryIndex, u32) {
+        let head = repo.head().unwrap().target().unwrap();
+        let mut index = HistoryIndex::in_memory();
+        index.extend_to(repo, head, None).unwrap();
+        let at = index.lookup(head).unwrap();
+        (index, at)
+    }
+
     fn hunk(old_start: u32, old_lines: u32, new_start: u32, new_lines: u32) -> Hunk {
         Hunk {
             old_start,
@@ -829,10 +838,8 @@ mod tests {
         commit("g.txt", "1\n2\n4\n5\n");
 
         let repo = Repository::open(dir.path()).unwrap();
-        let tip = repo.head().unwrap().target().unwrap();
-        let mut index = HistoryIndex::in_memory();
-        index.extend_to(&repo, tip, None).unwrap();
-        let history = crate::mining::index::ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let (index, tip) = indexed_head(&repo);
+        let history = crate::mining::index::ReachableFrom::new(&index, tip);
         let steps = index.file_steps("g.txt", &history);
         assert_eq!(
             steps.len(),
@@ -873,10 +880,8 @@ mod tests {
             dir.git(&["commit", "-qm", "change"]);
         }
         let repo = Repository::open(dir.path()).unwrap();
-        let tip = repo.head().unwrap().target().unwrap();
-        let mut index = HistoryIndex::in_memory();
-        index.extend_to(&repo, tip, None).unwrap();
-        let history = crate::mining::index::ReachableFrom::new(&index, index.lookup(tip).unwrap());
+        let (index, tip) = indexed_head(&repo);
+        let history = crate::mining::index::ReachableFrom::new(&index, tip);
         let steps = index.file_steps("f.txt", &history);
         let target = Oid::hash_object(git2::ObjectType::Blob, b"1\n2\n3\n").unwrap();
         let replay = |deadline| {

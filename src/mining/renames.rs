@@ -106,7 +106,7 @@ fn run(mut cmd: Command, input: &[u8], deadline: Option<Instant>) -> Result<Vec<
         if let Some(status) = child.try_wait().map_err(RenameError::Spawn)? {
             break status;
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if super::past(deadline) {
             let _ = child.kill();
             let _ = child.wait();
             return Err(RenameError::TimedOut);
