@@ -93,10 +93,10 @@ impl Worker {
         let (_guard, mirror, config_text, mut mined) = match mined {
             Ok(Ok(mined)) => mined,
             Ok(Err(JobError::TimedOut)) | Err(_) => {
-                let (_, title, summary) =
+                let (conclusion, title, summary) =
                     render::not_scored_check(render::NotScored::TimedOut, false);
                 return self
-                    .complete_check(inst, repo, check, "neutral", &title, &summary, vec![])
+                    .complete_check(inst, repo, check, conclusion, &title, &summary, vec![])
                     .await;
             }
             Ok(Err(e)) => return Err(e),
