@@ -566,15 +566,9 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
     drop(server);
 }
 
-/// Scoring stopped by its deadline while the history walk waits for git's renames: git is
-/// killed then, not left to the thread that waited for it; the check completes `neutral`; what
-/// the walk indexed is kept; and **Re-run** scores the change.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores() {
-    let database = database(Db::Sqlite);
-    let data = tempfile::tempdir().unwrap();
-    // A rename on main before the pull request: the walk asks git for its pairs.
-    let origin = origin_after(
+/// A rename on main before the pull request: the history walk asks git for its pairs.
+fn origin_with_a_move() -> Origin {
+    origin_after(
         |work| {
             work.write("src/app.rs", TestRepo::lines("a", 50));
             work.write("src/util.rs", TestRepo::lines("u", 30));
@@ -583,7 +577,28 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
             work.commit("alice", day(2024, 1, 2), "Move util");
         },
         &[("src/payments/charge.rs", TestRepo::lines("c", 20))],
-    );
+    )
+}
+
+/// The first check run completed says the change was not scored in time.
+async fn assert_first_check_not_scored_in_time(gh: &MockServer) {
+    wait_for("the check to complete", LONG, || async {
+        !completions(gh).await.is_empty()
+    })
+    .await;
+    let done = completions(gh).await;
+    assert_eq!(done[0]["conclusion"], "neutral", "{}", done[0]);
+    assert_eq!(done[0]["output"]["title"], "riskgate: not scored in time");
+}
+
+/// Scoring stopped by its deadline while the history walk waits for git's renames: git is
+/// killed then, not left to the thread that waited for it; the check completes `neutral`; what
+/// the walk indexed is kept; and **Re-run** scores the change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin_with_a_move();
     let gh = fake_github(json!([]), "read").await;
     // The walk's git (`--no-walk=unsorted`, fed the commits) stalls the first time only.
     let spy = GitSpy::new(&format!(
@@ -600,13 +615,7 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
     let server = serve_one_worker(&database, &gh.uri(), data.path(), &origin, &spy, limit);
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     deliver_accepted(&server, "pull_request", "w-opened", &opened).await;
-    wait_for("the check to complete", LONG, || async {
-        !completions(&gh).await.is_empty()
-    })
-    .await;
-    let done = completions(&gh).await;
-    assert_eq!(done[0]["conclusion"], "neutral", "{}", done[0]);
-    assert_eq!(done[0]["output"]["title"], "riskgate: not scored in time");
+    assert_first_check_not_scored_in_time(&gh).await;
     let stalled = spy
         .recorded_pid("stalled.pid")
         .expect("the walk asked git for renames");
@@ -641,15 +650,7 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
 async fn a_merge_group_past_the_scoring_deadline_gets_its_check_completed() {
     let database = database(Db::Sqlite);
     let data = tempfile::tempdir().unwrap();
-    let origin = origin_after(
-        |work| {
-            work.write("src/util.rs", TestRepo::lines("u", 30));
-            work.commit("alice", day(2024, 1, 1), "Import");
-            work.git(&["mv", "src/util.rs", "src/helpers.rs"]);
-            work.commit("alice", day(2024, 1, 2), "Move util");
-        },
-        &[("src/payments/charge.rs", TestRepo::lines("c", 20))],
-    );
+    let origin = origin_with_a_move();
     let main_sha = crate::support::git_in(&origin.bare, &["rev-parse", "refs/heads/main"]);
     let queue = TestRepo {
         dir: tempfile::tempdir().unwrap(),
@@ -676,13 +677,7 @@ async fn a_merge_group_past_the_scoring_deadline_gets_its_check_completed() {
     payload["merge_group"]["base_sha"] = json!(main_sha);
     let started = Instant::now();
     deliver_accepted(&server, "merge_group", "q-slow", &payload).await;
-    wait_for("the group's check to complete", LONG, || async {
-        !completions(&gh).await.is_empty()
-    })
-    .await;
-    let done = completions(&gh).await;
-    assert_eq!(done[0]["conclusion"], "neutral", "{}", done[0]);
-    assert_eq!(done[0]["output"]["title"], "riskgate: not scored in time");
+    assert_first_check_not_scored_in_time(&gh).await;
     assert!(
         started.elapsed() < Duration::from_secs(60),
         "{:?}",
