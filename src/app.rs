@@ -37,6 +37,8 @@ pub struct Settings {
     pub git_remote: GitRemote,
     /// How long one git command may run.
     pub git_timeout: Duration,
+    /// The most bytes one repository's mirror may take.
+    pub mirror_max_bytes: u64,
     /// Mirrors live here.
     pub data_dir: PathBuf,
     /// A model file; `None`: the shipped model.
@@ -105,7 +107,8 @@ impl App {
             &settings.data_dir,
             settings.git_remote.clone(),
             settings.git_timeout,
-        );
+        )
+        .with_max_bytes(settings.mirror_max_bytes);
         let repo_locks = Arc::new(RepoLocks::default());
         let mut workers = Vec::new();
         for n in 0..settings.workers.max(1) {

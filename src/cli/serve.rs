@@ -43,6 +43,9 @@ pub struct ServeArgs {
     /// Seconds one git command may run before it is killed.
     #[arg(long, env = "RISKGATE_GIT_TIMEOUT_SECS", default_value_t = 600)]
     pub git_timeout_secs: u64,
+    /// MiB one repository's mirror may take; a fetch that would pass it is stopped.
+    #[arg(long, env = "RISKGATE_MIRROR_MAX_MB", default_value_t = 20_480)]
+    pub mirror_max_mb: u64,
     /// Seconds a client has to send a request's headers (and an idle connection stays open).
     #[arg(long, env = "RISKGATE_HTTP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
     pub http_header_timeout_secs: u64,
@@ -207,6 +210,7 @@ impl ServeArgs {
             github_api_url: self.github_api_url.clone(),
             git_remote,
             git_timeout: secs("git-timeout-secs", self.git_timeout_secs)?,
+            mirror_max_bytes: self.mirror_max_mb.clamp(1, 1 << 30) * 1024 * 1024,
             data_dir: self.data_dir.clone(),
             model: self.model.clone(),
             workers: self.workers.max(1),

@@ -6,14 +6,14 @@
 //! empty environment, may speak only the protocol of that remote, gets the installation token
 //! as an HTTP header scoped to that remote (through git's environment configuration, never on
 //! disk, a command line or in a log), and is killed with its helpers when it outlives its
-//! deadline.
+//! deadline or the mirror grows past its size limit.
 
 use std::io::Read as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
@@ -51,16 +51,20 @@ pub fn mark_for_refetch(path: &Path) -> std::io::Result<()> {
     std::fs::write(mark, b"")
 }
 
-/// Remove the temporary packs a fetch stopped at its deadline (or a crash) left in the mirror at
-/// `path`: git starts each fetch with a new one, so they would pile up, each as large as what
-/// that fetch had received. Called under the mirror's lock, when no git runs in it.
+/// Remove the temporary packs a fetch stopped at its deadline or size limit (or a crash) left in
+/// the mirror at `path`: git starts each fetch (`tmp_…`) and each repack (`.tmp-…`) with a new
+/// one, so they would pile up, each as large as what had been written. Called under the
+/// mirror's lock, when no git runs in it.
 fn remove_unfinished_packs(path: &Path) {
     let Ok(entries) = std::fs::read_dir(path.join("objects").join("pack")) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name();
-        if name.to_str().is_some_and(|n| n.starts_with("tmp_")) {
+        if name
+            .to_str()
+            .is_some_and(|n| n.starts_with("tmp_") || n.starts_with(".tmp-"))
+        {
             let _ = std::fs::remove_file(entry.path());
         }
     }
@@ -68,6 +72,36 @@ fn remove_unfinished_packs(path: &Path) {
 
 /// The default deadline of one git command.
 pub const DEFAULT_GIT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The default most a mirror may hold: well past what GitHub lets a repository grow to, short
+/// of what one repository should take of the disk every other mirror shares.
+pub const DEFAULT_MIRROR_MAX_BYTES: u64 = 20 * 1024 * 1024 * 1024;
+
+/// How often a running fetch's mirror is measured against its limit.
+const SIZE_POLL: Duration = Duration::from_millis(250);
+
+/// The bytes of the files under `dir`, links not followed; what cannot be read counts nothing.
+fn bytes_under(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            // A `DirEntry`'s metadata is the link's own, never its target's.
+            let Ok(meta) = entry.metadata() else {
+                continue;
+            };
+            if meta.is_dir() {
+                pending.push(entry.path());
+            } else {
+                total = total.saturating_add(meta.len());
+            }
+        }
+    }
+    total
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum MirrorError {
@@ -94,6 +128,12 @@ pub enum MirrorError {
         url: String,
         deadline: Duration,
     },
+    #[error(
+        "fetching {repository}: its mirror would hold more than the {} MiB a repository may \
+         take (RISKGATE_MIRROR_MAX_MB), so the fetch was stopped",
+        .limit / (1024 * 1024)
+    )]
+    TooLarge { repository: String, limit: u64 },
 }
 
 /// Where repositories are fetched from: `{base}/{owner}/{name}.git`.
@@ -195,6 +235,8 @@ pub struct Mirrors {
     home: PathBuf,
     remote: GitRemote,
     timeout: Duration,
+    /// The most bytes one mirror's objects may take.
+    max_bytes: u64,
 }
 
 fn owner_ok(s: &str) -> bool {
@@ -240,7 +282,13 @@ impl Mirrors {
             home: data_dir.join("git-home"),
             remote,
             timeout,
+            max_bytes: DEFAULT_MIRROR_MAX_BYTES,
         }
+    }
+
+    /// The same mirrors, each allowed at most `max_bytes` of objects.
+    pub fn with_max_bytes(self, max_bytes: u64) -> Mirrors {
+        Mirrors { max_bytes, ..self }
     }
 
     pub fn path_for(&self, full_name: &str) -> Result<PathBuf, MirrorError> {
@@ -272,6 +320,25 @@ impl Mirrors {
         }
         create_private_dir(&self.home).map_err(|e| io(&self.home, &e))?;
         remove_unfinished_packs(&path);
+        // A mirror past the limit is removed: it is refused from then on, and kept it would only
+        // hold disk. With the limit raised it is fetched anew.
+        let refuse = |path: &Path| {
+            let removed = std::fs::remove_dir_all(path).is_ok();
+            tracing::warn!(
+                repository = full_name,
+                limit_mib = self.max_bytes >> 20,
+                removed,
+                "the mirror passed its size limit and was removed"
+            );
+            MirrorError::TooLarge {
+                repository: full_name.to_string(),
+                limit: self.max_bytes,
+            }
+        };
+        let objects = path.join("objects");
+        if bytes_under(&objects) > self.max_bytes {
+            return Err(refuse(&path));
+        }
 
         let url = self.remote.repository_url(owner, name);
         let mut args: Vec<String> = [
@@ -293,7 +360,13 @@ impl Mirrors {
         args.extend(refs.iter().map(|r| format!("+{r}:{r}")));
         let mut cmd = self.git_command(&path, token);
         cmd.args(&args);
-        match run_with_deadline(cmd, self.timeout) {
+        let limit = SizeLimit {
+            dir: objects.clone(),
+            max_bytes: self.max_bytes,
+        };
+        match run_with_deadline(cmd, self.timeout, Some(limit)) {
+            // A fetch quicker than one measurement can end past the limit.
+            Ok(()) if bytes_under(&objects) > self.max_bytes => Err(refuse(&path)),
             Ok(()) => {
                 if refetch {
                     tracing::info!(repository = full_name, "mirror fetched whole again");
@@ -302,6 +375,7 @@ impl Mirrors {
                 }
                 Ok(path)
             }
+            Err(RunError::TooLarge) => Err(refuse(&path)),
             Err(RunError::TimedOut) => Err(MirrorError::TimedOut {
                 repository: full_name.to_string(),
                 url,
@@ -379,12 +453,23 @@ fn redact(text: &str, token: Option<&str>) -> String {
 
 enum RunError {
     TimedOut,
+    TooLarge,
     Failed(String),
 }
 
-/// Run `cmd` in a process group of its own; past `deadline` the whole group (git and the
-/// helpers it started) is killed.
-fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<(), RunError> {
+/// The most bytes the files under `dir` may come to while a command runs.
+struct SizeLimit {
+    dir: PathBuf,
+    max_bytes: u64,
+}
+
+/// Run `cmd` in a process group of its own; past `deadline`, or once the files under `limit`'s
+/// folder pass its size, the whole group (git and the helpers it started) is killed.
+fn run_with_deadline(
+    mut cmd: Command,
+    deadline: Duration,
+    limit: Option<SizeLimit>,
+) -> Result<(), RunError> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -408,9 +493,30 @@ fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<(), RunErro
     std::thread::spawn(move || {
         let _ = done_tx.send(child.wait());
     });
-    let (status, timed_out) = match done_rx.recv_timeout(deadline) {
-        Ok(status) => (status, false),
-        Err(_) => {
+    let started = Instant::now();
+    let stopped = loop {
+        let left = deadline.saturating_sub(started.elapsed());
+        let wait = if limit.is_some() {
+            left.min(SIZE_POLL)
+        } else {
+            left
+        };
+        match done_rx.recv_timeout(wait) {
+            Ok(status) => break Ok(status),
+            Err(mpsc::RecvTimeoutError::Timeout) if started.elapsed() < deadline => {
+                if limit
+                    .as_ref()
+                    .is_some_and(|l| bytes_under(&l.dir) > l.max_bytes)
+                {
+                    break Err(RunError::TooLarge);
+                }
+            }
+            Err(_) => break Err(RunError::TimedOut),
+        }
+    };
+    let (status, stopped) = match stopped {
+        Ok(status) => (status, None),
+        Err(why) => {
             // SAFETY: kill(2) with a negative pid signals the process group the child leads;
             // the waiter thread has not reaped it yet, so the group still exists.
             unsafe {
@@ -419,15 +525,15 @@ fn run_with_deadline(mut cmd: Command, deadline: Duration) -> Result<(), RunErro
             let status = done_rx
                 .recv()
                 .unwrap_or_else(|_| Err(std::io::Error::other("git's waiter is gone")));
-            (status, true)
+            (status, Some(why))
         }
     };
     // A helper that left the group could hold stderr open: wait for it only briefly.
     let stderr = err_rx
         .recv_timeout(Duration::from_secs(2))
         .unwrap_or_default();
-    if timed_out {
-        return Err(RunError::TimedOut);
+    if let Some(why) = stopped {
+        return Err(why);
     }
     match status {
         Ok(s) if s.success() => Ok(()),
@@ -494,6 +600,74 @@ mod tests {
             "one pack, repacked before the fetch returned: {packs:?}"
         );
         assert!(!stale.exists());
+    }
+
+    /// Text of `bytes` hexadecimal digits that compress to about half: a blob git cannot shrink.
+    fn noise(bytes: usize) -> String {
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut text = String::with_capacity(bytes + 1);
+        while text.len() < bytes {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(&format!("{state:016x}"));
+        }
+        text.push('\n');
+        text
+    }
+
+    /// A repository larger than the limit is refused with an error naming the limit, and its
+    /// mirror does not stay on disk; under a limit it clears, the same repository is fetched.
+    #[test]
+    fn a_mirror_past_its_size_limit_is_refused_and_removed() {
+        let work = crate::mining::test_repo::TestRepo::new();
+        work.write("blob.txt", &noise(4 << 20));
+        work.git(&["add", "."]);
+        work.git(&["commit", "-qm", "big"]);
+        work.git(&["branch", "-M", "main"]);
+        let root = tempfile::tempdir().unwrap();
+        let upstream = root.path().join("o").join("r.git");
+        work.git(&["clone", "-q", "--bare", ".", upstream.to_str().unwrap()]);
+        let url = format!("file://{}", root.path().display());
+        let main = ["refs/heads/main".to_string()];
+
+        let data = tempfile::tempdir().unwrap();
+        let small = Mirrors::new(data.path(), remote(&url), Duration::from_secs(60))
+            .with_max_bytes(1 << 20);
+        for attempt in 0..2 {
+            let error = small.fetch("o/r", None, &main).unwrap_err();
+            assert!(matches!(error, MirrorError::TooLarge { .. }), "{error}");
+            assert!(error.to_string().contains("more than the 1 MiB"), "{error}");
+            assert!(
+                !small.path_for("o/r").unwrap().exists(),
+                "attempt {attempt}: the oversized mirror was removed"
+            );
+        }
+        let roomy = Mirrors::new(data.path(), remote(&url), Duration::from_secs(60))
+            .with_max_bytes(64 << 20);
+        let mirror = roomy.fetch("o/r", None, &main).unwrap();
+        assert!(bytes_under(&mirror.join("objects")) > 1 << 20);
+    }
+
+    /// A command that keeps writing is killed once its folder passes the limit, long before its
+    /// deadline.
+    #[test]
+    fn a_command_writing_past_the_limit_is_stopped_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.current_dir(dir.path()).args([
+            "-c",
+            "i=0; while :; do head -c 65536 /dev/zero > f$i; i=$((i+1)); sleep 0.05; done",
+        ]);
+        let limit = SizeLimit {
+            dir: dir.path().to_path_buf(),
+            max_bytes: 512 * 1024,
+        };
+        let outcome = run_with_deadline(cmd, Duration::from_secs(120), Some(limit));
+        assert!(
+            matches!(outcome, Err(RunError::TooLarge)),
+            "stopped for its size, not at its deadline"
+        );
     }
 
     #[test]

@@ -700,6 +700,83 @@ async fn a_merge_group_past_the_scoring_deadline_gets_its_check_completed() {
     drop(server);
 }
 
+/// `lines` lines of pseudo-random hexadecimal digits: text git's compression barely shrinks.
+fn noise_lines(lines: usize) -> String {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut text = String::new();
+    for _ in 0..lines {
+        for _ in 0..4 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            text.push_str(&format!("{state:016x}"));
+        }
+        text.push('\n');
+    }
+    text
+}
+
+/// A repository past `RISKGATE_MIRROR_MAX_MB` is not fetched into the data dir: the fetch is
+/// stopped, the mirror removed, and the check run says why instead of staying in progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_past_the_mirror_limit_is_refused_and_its_check_says_why() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    // About 4 MiB of objects against a limit of 1 MiB.
+    let origin = crate::harness::origin_with(
+        &[("src/app.rs", TestRepo::lines("a", 50))],
+        &[("assets/noise.txt", noise_lines(60_000))],
+    );
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("RISKGATE_MIRROR_MAX_MB", "1"),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    deliver_accepted(&server, "pull_request", "big-1", &opened).await;
+    wait_for("the check to complete", LONG, || async {
+        !completions(&gh).await.is_empty()
+    })
+    .await;
+    let done = completions(&gh).await;
+    assert_eq!(done[0]["conclusion"], "failure", "{}", done[0]);
+    assert_eq!(
+        done[0]["output"]["title"],
+        "riskgate: could not score this change"
+    );
+    let summary = done[0]["output"]["summary"].as_str().unwrap();
+    assert!(summary.contains("more than the 1 MiB"), "{summary}");
+    assert!(summary.contains("RISKGATE_MIRROR_MAX_MB"), "{summary}");
+
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    let score = jobs
+        .iter()
+        .find(|j| j.kind == JOB_SCORE_PULL_REQUEST)
+        .unwrap();
+    assert_eq!(
+        score.status,
+        JobStatus::Parked,
+        "not fetched again and again"
+    );
+    assert_eq!(score.attempts, 1);
+    let mirror = data
+        .path()
+        .join("mirrors")
+        .join(OWNER)
+        .join(format!("{NAME}.git"));
+    assert!(!mirror.exists(), "the oversized mirror was removed");
+    store.close().await;
+    drop(server);
+}
+
 /// The files under `dir` whose names start with `prefix`.
 fn files_named(dir: &Path, prefix: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();

@@ -79,12 +79,14 @@ fn high_risk_name(high_risk: HighRisk) -> &'static str {
     }
 }
 
-/// A name or ref git would refuse will not get better; a failed or stalled fetch may.
+/// A name or ref git would refuse, or a repository past the mirror size limit, will not get
+/// better; a failed or stalled fetch may.
 fn fetch_error(e: MirrorError) -> JobError {
     match e {
-        MirrorError::BadName(_) | MirrorError::BadRef(_) | MirrorError::BadUrl { .. } => {
-            JobError::Park(e.to_string())
-        }
+        MirrorError::BadName(_)
+        | MirrorError::BadRef(_)
+        | MirrorError::BadUrl { .. }
+        | MirrorError::TooLarge { .. } => JobError::Park(e.to_string()),
         _ => JobError::Retry(e.to_string()),
     }
 }
