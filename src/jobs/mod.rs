@@ -33,6 +33,37 @@ pub use retention::{prune_store, Pruned, RetentionSettings};
 /// scoring job's check run tells a timeout from other failures by it.
 pub const PAST_DEADLINE: &str = "ran past its time limit";
 
+/// A job's deadline, and when its scoring proper began: the wait for the repository's lock and
+/// the fetch come first, and they are not the change's own cost.
+pub struct JobClock {
+    pub deadline: Instant,
+    scoring_began: std::sync::OnceLock<Instant>,
+}
+
+impl JobClock {
+    fn new(deadline: Instant) -> JobClock {
+        JobClock {
+            deadline,
+            scoring_began: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Scoring proper begins now: the mirror is fetched and held.
+    pub fn scoring_begins(&self) {
+        let _ = self.scoring_began.set(Instant::now());
+    }
+
+    /// Whether scoring proper had at least half of `limit` before the deadline. Stopped after
+    /// that, the same change would take as long again; stopped sooner, the time went to
+    /// waiting for the mirror or fetching it, which goes on under the lock and which a later
+    /// attempt finds done.
+    fn scoring_had_its_time(&self, limit: Duration) -> bool {
+        self.scoring_began
+            .get()
+            .is_some_and(|began| self.deadline.saturating_duration_since(*began) >= limit / 2)
+    }
+}
+
 /// How a job ended, short of success.
 #[derive(Debug, thiserror::Error)]
 pub enum JobError {
@@ -241,12 +272,12 @@ impl Worker {
             pr = job.pr_number.unwrap_or(0),
         );
         let limit = self.settings.timeout_for(job.kind);
-        let deadline = Instant::now() + limit;
+        let clock = JobClock::new(Instant::now() + limit);
         let outcome = {
             let heartbeat = self.keep_lease(job.id);
-            let work = tracing::Instrument::instrument(self.dispatch(&job, deadline), span.clone());
+            let work = tracing::Instrument::instrument(self.dispatch(&job, &clock), span.clone());
             tokio::select! {
-                r = tokio::time::timeout_at(deadline.into(), work) => {
+                r = tokio::time::timeout_at(clock.deadline.into(), work) => {
                     r.unwrap_or(Err(JobError::TimedOut))
                 }
                 lost = heartbeat => Err(JobError::Retry(format!("lease lost: {lost}"))),
@@ -256,11 +287,16 @@ impl Worker {
         let outcome = match outcome {
             Err(JobError::TimedOut) => {
                 let error = format!("{PAST_DEADLINE} of {} s and was stopped", limit.as_secs());
-                if job.kind == JobKind::ScorePullRequest {
+                if job.kind != JobKind::ScorePullRequest {
+                    Err(JobError::Retry(error))
+                } else if clock.scoring_had_its_time(limit) {
                     // The same change would take as long again: its check is completed now.
                     Err(JobError::Park(error))
                 } else {
-                    Err(JobError::Retry(error))
+                    Err(JobError::Retry(format!(
+                        "{error} before scoring had half of it: the time went to waiting for \
+                         the repository or fetching it"
+                    )))
                 }
             }
             other => other,
@@ -321,11 +357,11 @@ impl Worker {
         }
     }
 
-    async fn dispatch(&self, job: &Job, deadline: Instant) -> Result<(), JobError> {
+    async fn dispatch(&self, job: &Job, clock: &JobClock) -> Result<(), JobError> {
         let started = Instant::now();
         let result = match job.kind {
-            JobKind::ScorePullRequest => self.score_pull_request(job, deadline).await,
-            JobKind::ScoreMergeGroup => self.score_merge_group(job, deadline).await,
+            JobKind::ScorePullRequest => self.score_pull_request(job, clock).await,
+            JobKind::ScoreMergeGroup => self.score_merge_group(job, clock.deadline).await,
             JobKind::FinishCheckRun => self.finish_check_run(job).await,
             JobKind::AcceptRisk => self.accept_risk(job).await,
             JobKind::RecordInstallation => self.record_installation(job).await,

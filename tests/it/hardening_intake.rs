@@ -643,6 +643,65 @@ async fn a_walk_waiting_for_git_stops_at_the_scoring_deadline_and_a_rerun_scores
     drop(server);
 }
 
+/// A pull request whose time went to a stalled fetch, not to scoring, is tried again rather than
+/// given up: its check stays in progress, and the next attempt, once git was killed at its own
+/// deadline, scores the change.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_score_stopped_while_its_fetch_stalls_is_tried_again_and_scores() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(10, None, None);
+    let gh = fake_github(json!([]), "read").await;
+    // The first fetch stalls; git's own deadline kills it after the job's has passed.
+    let spy = GitSpy::new(&format!(
+        "case \"$*\" in *fetch*)\n\
+           if mkdir \"$out/../../stalled\" 2>/dev/null; then exec sleep 300; fi;;\n\
+         esac\n\
+         exec '{}' \"$@\"",
+        real_git().display()
+    ));
+    let server = start_server_with(
+        &database,
+        &gh.uri(),
+        data.path(),
+        &[
+            ("RISKGATE_GIT_URL", &origin.git_url()),
+            ("PATH", &spy.path_env()),
+            ("RISKGATE_SCORE_TIMEOUT_SECS", "4"),
+            ("RISKGATE_GIT_TIMEOUT_SECS", "6"),
+            ("RISKGATE_WORKERS", "1"),
+        ],
+    );
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    deliver_accepted(&server, "pull_request", "f-opened", &opened).await;
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    wait_for("the scoring job to be done", LONG, || async {
+        store
+            .list_jobs(Some(JobStatus::Done), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.kind == JOB_SCORE_PULL_REQUEST)
+    })
+    .await;
+    let job = store
+        .list_jobs(Some(JobStatus::Done), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|j| j.kind == JOB_SCORE_PULL_REQUEST)
+        .unwrap();
+    assert_eq!(job.attempts, 2, "stopped once, then scored");
+    let done = completions(&gh).await;
+    assert_eq!(done.len(), 1, "{done:?}");
+    let title = done[0]["output"]["title"].as_str().unwrap();
+    assert!(title.contains("% risk"), "a real score: {}", done[0]);
+    store.close().await;
+    drop(server);
+}
+
 /// A merge group is scored under the scoring deadline too, and one that runs past it (the
 /// walk's git stalls) gets its check completed as not scored in time, by the job itself: the
 /// queue is never left waiting on a check in progress while the job is retried.

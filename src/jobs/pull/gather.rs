@@ -14,7 +14,7 @@ use crate::features::coverage::CoverageReport;
 use crate::features::review::{review_signals, Review, ReviewSignals};
 use crate::github::client::RepoId;
 use crate::jobs::payload::ScoreJob;
-use crate::jobs::{JobError, MirrorGuard, Worker};
+use crate::jobs::{JobClock, JobError, MirrorGuard, Worker};
 use crate::mining::{self, AttributeSource, ChangeSpec, MinedChange};
 use crate::model::Model;
 use crate::report::{PreviousScore, ScoreReport};
@@ -88,7 +88,7 @@ impl Worker {
         job: &Job,
         pr: &ScoreJob,
         state: &mut Value,
-        deadline: std::time::Instant,
+        clock: &JobClock,
     ) -> Result<Gathered, JobError> {
         let base_ref = pr.base_ref.clone().unwrap_or_default();
         let guard = self.lock_repo(&pr.repo.full_name).await;
@@ -122,6 +122,8 @@ impl Worker {
             return Ok(skipped);
         }
 
+        clock.scoring_begins();
+        let deadline = clock.deadline;
         let mut mined = {
             let head = pr.head_sha.clone();
             let path = mirror.clone();

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use super::payload::{Payload, RepoJob, ScoreJob};
-use super::{JobError, MirrorGuard, Worker};
+use super::{JobClock, JobError, MirrorGuard, Worker};
 use crate::config::HighRisk;
 use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, RepoId};
 use crate::github::render;
@@ -96,18 +96,18 @@ fn blocking_err(e: tokio::task::JoinError) -> JobError {
 }
 
 impl Worker {
-    /// Score a pull request head and complete its check run. `deadline` bounds the mining
-    /// (checked by the mining code as it goes); the caller bounds the whole job by it too.
+    /// Score a pull request head and complete its check run. `clock`'s deadline bounds the
+    /// mining (checked by the mining code as it goes); the caller bounds the whole job by it too.
     pub(super) async fn score_pull_request(
         &self,
         job: &Job,
-        deadline: std::time::Instant,
+        clock: &JobClock,
     ) -> Result<(), JobError> {
         let pr = self.complete_pull_request(ScoreJob::read(job)?).await?;
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
         // The check appears at once, before the slow part; a resumed job reuses it.
         let check = self.open_check_run(job, &pr, &mut state).await?;
-        match self.gather(job, &pr, &mut state, deadline).await? {
+        match self.gather(job, &pr, &mut state, clock).await? {
             gather::Gathered::NotScored(why) => {
                 let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
                 self.complete_check(
