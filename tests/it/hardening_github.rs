@@ -8,8 +8,8 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::harness::{
     accept_risk_payload, body, bytes, completions, deliver, deliver_accepted, fake_github, fixture,
-    mount_github, origin, pull_request_payload, requests, review_payload, start_app_for, wait_for,
-    zip_with, COMMENT_ID, LONG, NAME, OWNER, SECRET,
+    mount_github, origin, pull_request_payload, requests, rerun_payload, review_payload,
+    start_app_for, wait_for, zip_with, COMMENT_ID, LONG, NAME, OWNER, SECRET,
 };
 use crate::support::{database, day, git_in, Db, TestRepo};
 use riskgate::store::{
@@ -141,6 +141,110 @@ async fn sqlite_accepted_risk_stands_until_a_new_head() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_accepted_risk_stands_until_a_new_head() {
     accepted_risk_stands_until_a_new_head(Db::Postgres).await;
+}
+
+/// What GitHub answers for PR #2 whose head is `head`.
+fn pull_at(head: &str) -> Value {
+    json!({
+        "base": {"ref": "main", "sha": ""}, "head": {"ref": "feature", "sha": head},
+        "draft": false, "labels": [], "user": {"login": "carol"}
+    })
+}
+
+/// A score of an older head that finishes after the PR moved on (here a **Re-run** of the old
+/// head's check) completes its own check, but leaves the sticky comment, the PR's latest score
+/// and the acceptance of the newer head alone.
+async fn a_late_score_of_an_older_head_leaves_the_newer_head_alone(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let config = "thresholds: {elevated: 0.001, high: 0.002}\n\
+                  comment: {when: always, behavior: new}\n";
+    let mut origin = origin(30, Some(config), None);
+    let gh = fake_github(json!([]), "write").await;
+    gh.set_pull(&full_name(), 2, pull_at(&origin.head));
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    deliver_accepted(&server, "pull_request", "late-open", &opened).await;
+    wait_for("the old head's check", LONG, || async {
+        completions(&gh).await.len() == 1
+    })
+    .await;
+    let old_head = origin.head.clone();
+    let rerun_old = rerun_payload(&origin, &opened, "carol");
+
+    let new_head = origin.push(10);
+    gh.set_pull(&full_name(), 2, pull_at(&new_head));
+    let sync = pull_request_payload("pull_request.synchronize.json", &origin);
+    deliver_accepted(&server, "pull_request", "late-sync", &sync).await;
+    wait_for("the new head's check", LONG, || async {
+        completions(&gh).await.len() == 2
+    })
+    .await;
+    let new_check = gh
+        .check_runs(&full_name())
+        .into_iter()
+        .find(|(_, run)| run["head_sha"] == new_head.as_str())
+        .map(|(id, _)| id)
+        .unwrap();
+    let mut accept = accept_risk_payload(&origin, &opened, "maintainer");
+    accept["check_run"]["id"] = json!(new_check);
+    deliver_accepted(&server, "check_run", "late-accept", &accept).await;
+    wait_for("the accepted check", LONG, || async {
+        completions(&gh).await.len() == 3
+    })
+    .await;
+    finished_jobs(&store, "score_pull_request", 2).await;
+    let comments_before = gh.comments(&full_name(), 2);
+    assert_eq!(comments_before.len(), 2, "one comment per head");
+
+    deliver_accepted(&server, "check_run", "late-rerun", &rerun_old).await;
+    wait_for("the old head's re-run check", LONG, || async {
+        completions(&gh).await.len() == 4
+    })
+    .await;
+    finished_jobs(&store, "score_pull_request", 3).await;
+    let rerun = &completions(&gh).await[3];
+    let title = rerun["output"]["title"].as_str().unwrap();
+    assert!(title.contains("% risk"), "the old head is scored: {rerun}");
+    assert_eq!(
+        gh.comments(&full_name(), 2),
+        comments_before,
+        "the comment speaks for the new head"
+    );
+    let scores = store.scores_for(&full_name()).await.unwrap();
+    let heads: Vec<&str> = scores.iter().map(|s| s.head_sha.as_str()).collect();
+    assert_eq!(heads, [old_head.as_str(), new_head.as_str()], "{scores:?}");
+    let late: Vec<AuditEvent> = audit(&store)
+        .await
+        .into_iter()
+        .filter(|e| e.kind == "check_conclusion" && e.detail.get("head_moved_on_to").is_some())
+        .collect();
+    assert_eq!(late.len(), 1);
+    assert_eq!(late[0].head_sha.as_deref(), Some(old_head.as_str()));
+    assert_eq!(late[0].detail["head_moved_on_to"], new_head.as_str());
+
+    // The acceptance of the new head still stands when a review rescores it.
+    let review = review_payload(&origin, &opened);
+    deliver_accepted(&server, "pull_request_review", "late-review", &review).await;
+    wait_for("the new head's rescored check", LONG, || async {
+        completions(&gh).await.len() == 5
+    })
+    .await;
+    let rescored = &completions(&gh).await[4];
+    assert_eq!(rescored["conclusion"], "success", "{rescored}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_late_score_of_an_older_head_leaves_the_newer_head_alone() {
+    a_late_score_of_an_older_head_leaves_the_newer_head_alone(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_late_score_of_an_older_head_leaves_the_newer_head_alone() {
+    a_late_score_of_an_older_head_leaves_the_newer_head_alone(Db::Postgres).await;
 }
 
 async fn a_stranger_is_refused_and_audited(db: Db) {

@@ -91,22 +91,54 @@ impl Worker {
         state["concluded"] = json!(true);
         self.save_state(job, state).await?;
 
-        self.sticky_comment(
-            inst,
-            repo,
-            pr.number,
-            report.band,
-            scored.comment,
-            scored.comment_behavior,
-            &markdown,
-        )
-        .await?;
+        // The check belongs to its commit and stands; the comment and the PR's latest score
+        // speak for the PR's head, which a later push may have moved past this one.
+        let moved_on = self.head_moved_on(pr).await;
+        if moved_on.is_none() {
+            self.sticky_comment(
+                inst,
+                repo,
+                pr.number,
+                report.band,
+                scored.comment,
+                scored.comment_behavior,
+                &markdown,
+            )
+            .await?;
+        }
         if state["recorded"].as_bool() != Some(true) {
-            self.record_score(job, pr, check, scored, &verdict).await?;
+            self.record_score(job, pr, check, scored, &verdict, moved_on.as_deref())
+                .await?;
             state["recorded"] = json!(true);
             self.save_state(job, state).await?;
         }
         Ok(())
+    }
+
+    /// The pull request's head on GitHub, when it is no longer the head this job scored (a
+    /// push came while it was being scored, or the job is a late rescore of an older head).
+    /// When GitHub cannot say, the job's head is taken as current, as before the question.
+    async fn head_moved_on(&self, pr: &ScoreJob) -> Option<String> {
+        let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
+        match self
+            .github
+            .get_pull_request(pr.installation_id, repo, pr.number)
+            .await
+        {
+            Ok(info) if !info.head_sha.is_empty() && info.head_sha != pr.head_sha => {
+                tracing::info!(
+                    head = %info.head_sha,
+                    scored = %pr.head_sha,
+                    "the pull request moved on: its comment and latest score are left to its head"
+                );
+                Some(info.head_sha)
+            }
+            Ok(_) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "the pull request's head could not be read");
+                None
+            }
+        }
     }
 
     /// The check's conclusion, title and summary. The acceptance is read as late as
@@ -150,27 +182,41 @@ impl Worker {
         check: CheckRunId,
         scored: &Scored,
         verdict: &Verdict,
+        moved_on_to: Option<&str>,
     ) -> Result<(), JobError> {
         let report = &scored.report;
         let features = serde_json::to_value(&report.features).unwrap_or_default();
-        self.store
-            .record_score(
-                &NewScore {
-                    repository: pr.repo.full_name.clone(),
-                    pr_number: pr.number as i64,
-                    head_sha: pr.head_sha.clone(),
-                    base_sha: report.base.clone(),
-                    probability: report.probability,
-                    band: report.band.as_str().into(),
-                    model_version: report.model.version.clone(),
-                    features,
-                    conclusion: verdict.conclusion.into(),
-                    check_run_id: Some(check.0 as i64),
-                    delivery_id: job.delivery_id.clone(),
-                },
-                now_ms(),
-            )
-            .await?;
+        // Stored, the score of an older head would become the PR's latest: compared against
+        // by the next score, shown on the dashboard, and ending the acceptance of the newer head.
+        if moved_on_to.is_none() {
+            self.store
+                .record_score(
+                    &NewScore {
+                        repository: pr.repo.full_name.clone(),
+                        pr_number: pr.number as i64,
+                        head_sha: pr.head_sha.clone(),
+                        base_sha: report.base.clone(),
+                        probability: report.probability,
+                        band: report.band.as_str().into(),
+                        model_version: report.model.version.clone(),
+                        features,
+                        conclusion: verdict.conclusion.into(),
+                        check_run_id: Some(check.0 as i64),
+                        delivery_id: job.delivery_id.clone(),
+                    },
+                    now_ms(),
+                )
+                .await?;
+        }
+        let mut detail = json!({
+            "conclusion": verdict.conclusion, "probability": report.probability,
+            "band": report.band.as_str(), "model_version": report.model.version,
+            "check_run_id": check.0, "reason": pr.reason,
+            "accepted_by": verdict.accepted_by,
+        });
+        if let Some(head) = moved_on_to {
+            detail["head_moved_on_to"] = json!(head);
+        }
         self.store
             .append_audit(&NewAuditEvent {
                 at: now_ms(),
@@ -179,12 +225,7 @@ impl Worker {
                 head_sha: Some(pr.head_sha.clone()),
                 kind: crate::store::AUDIT_CHECK_CONCLUSION.into(),
                 actor: None,
-                detail: json!({
-                    "conclusion": verdict.conclusion, "probability": report.probability,
-                    "band": report.band.as_str(), "model_version": report.model.version,
-                    "check_run_id": check.0, "reason": pr.reason,
-                    "accepted_by": verdict.accepted_by,
-                }),
+                detail,
             })
             .await?;
         Ok(())
