@@ -167,9 +167,13 @@ fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> String {
 /// written at once, and one that commits first may hold the newer head: a batch must not
 /// supersede a job queued after its own, or the older head would survive and the pull
 /// request's real head never be scored. Two heads queued at once are both scored instead.
+///
+/// The outer `status = 'queued'` is what PostgreSQL checks again on a row another transaction
+/// changed while this one waited for it (a claim, say); the subquery keeps the row as it was.
+/// Without it a job claimed meanwhile would turn superseded under its running worker.
 pub(super) const SUPERSEDE_IN_BATCH: &str =
     "UPDATE jobs SET status = 'superseded', updated_at = $1 \
-     WHERE id IN ( \
+     WHERE status = 'queued' AND id IN ( \
        SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 AND status = 'queued' \
          AND kind = $2 AND head_sha IS NULL AND id < $7 \
        UNION ALL SELECT id FROM jobs WHERE repository = $3 AND pr_number = $4 \

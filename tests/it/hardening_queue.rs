@@ -267,6 +267,65 @@ fn queued(record: Recorded) -> i64 {
     }
 }
 
+/// On PostgreSQL, a delivery of a newer head that waits for the row of the older head's job
+/// while another instance claims that job leaves it running: no longer queued, it is not
+/// superseded under its worker.
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_job_claimed_while_a_newer_head_is_recorded_stays_running() {
+    let database = database(Db::Postgres);
+    let store = open(&database).await;
+    let job = |head: &str| NewJob::score_pull_request("octo/widgets", 1, head, json!({}));
+    let older = queued(
+        store
+            .record_delivery(&delivery("head-a"), &[job("aaa")], 1_000)
+            .await
+            .unwrap(),
+    );
+    // Another instance's claim, held open while the newer head is recorded.
+    let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
+    let mut claim = pool.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE jobs SET status = 'running', locked_by = 'elsewhere', locked_until = $2, \
+         attempts = attempts + 1 WHERE id = $1",
+    )
+    .bind(older)
+    .bind(wall_ms() + 600_000)
+    .execute(&mut *claim)
+    .await
+    .unwrap();
+    let recording = {
+        let store = store.clone();
+        let newer = job("bbb");
+        tokio::spawn(async move {
+            store
+                .record_delivery(&delivery("head-b"), &[newer], 2_000)
+                .await
+        })
+    };
+    wait_for(
+        "the newer head's delivery to wait for the claimed row",
+        LONG,
+        || async {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            waiting > 0
+        },
+    )
+    .await;
+    claim.commit().await.unwrap();
+    queued(recording.await.unwrap().unwrap());
+    let jobs = all_jobs(&store).await;
+    let claimed = jobs.iter().find(|j| j.id == older).unwrap();
+    assert_eq!(claimed.status, JobStatus::Running, "{jobs:?}");
+    pool.close().await;
+    store.close().await;
+}
+
 /// Old delivery payloads, finished jobs and replaced coverage reports go, in batches; what
 /// scores, the audit trail, training and the queue still read stays.
 async fn pruning_keeps_what_is_still_read(db: Db) {
