@@ -29,6 +29,19 @@ pub(crate) fn merge_group_conclusion(band: Band) -> &'static str {
     }
 }
 
+/// The `external_id` of a merge group's check run.
+pub(super) fn group_check_external_id(group: &MergeGroupJob) -> String {
+    format!("{}@{}", group.repo.full_name, group.head_ref)
+}
+
+/// The group's name: its head ref without `refs/heads/`.
+pub(super) fn group_name(group: &MergeGroupJob) -> &str {
+    group
+        .head_ref
+        .strip_prefix("refs/heads/")
+        .unwrap_or(&group.head_ref)
+}
+
 impl Worker {
     /// `deadline` bounds the mining, as for a pull request; past it the check is completed
     /// as not scored in time.
@@ -45,7 +58,7 @@ impl Worker {
         let check = match state["check_run_id"].as_u64() {
             Some(id) => CheckRunId(id),
             None => {
-                let external_id = format!("{}@{}", group.repo.full_name, group.head_ref);
+                let external_id = group_check_external_id(&group);
                 let id = self
                     .github
                     .create_check_run(inst, repo, &group.head_sha, CHECK_NAME, &external_id)
@@ -108,10 +121,7 @@ impl Worker {
             .strip_prefix("refs/heads/")
             .unwrap_or(&group.base_ref)
             .to_string();
-        let group_name = group
-            .head_ref
-            .strip_prefix("refs/heads/")
-            .unwrap_or(&group.head_ref);
+        let group_name = group_name(&group);
         let config =
             config_text.map(|f| f.and_then(|t| RepoConfig::parse(mining::CONFIG_PATH, &t)));
         if let Some(Err(e)) = config {
@@ -158,6 +168,9 @@ impl Worker {
         self.github
             .update_check_run(inst, repo, check, &update)
             .await?;
+        // The check carries its score: if the job is parked later, it is left as it is.
+        state["concluded"] = json!(true);
+        self.save_state(job, &state).await?;
 
         if state["recorded"].as_bool() != Some(true) {
             self.store

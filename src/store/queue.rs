@@ -129,8 +129,8 @@ const PARK_EXHAUSTED_POSTGRES: &str = park_exhausted_sql!("jobs", " FOR UPDATE S
 const CLAIM_SQLITE: &str = claim_sql!("jobs INDEXED BY jobs_live_by_id", "");
 const CLAIM_POSTGRES: &str = claim_sql!("jobs", " FOR UPDATE SKIP LOCKED");
 
-/// The job that completes the check run of a parked scoring job, so that a required check
-/// never stays in progress; `None` for other kinds of job.
+/// The job that completes the check run of a parked scoring job (a pull request's or a merge
+/// group's), so that a required check never stays in progress; `None` for other kinds of job.
 fn follow_up_of_parked(
     job_id: i64,
     kind: &str,
@@ -138,7 +138,7 @@ fn follow_up_of_parked(
     pr_number: Option<i64>,
     head_sha: Option<String>,
 ) -> Option<NewJob> {
-    (kind == JobKind::ScorePullRequest).then(|| NewJob {
+    (kind == JobKind::ScorePullRequest || kind == JobKind::ScoreMergeGroup).then(|| NewJob {
         kind: JobKind::FinishCheckRun,
         repository,
         pr_number,

@@ -775,35 +775,37 @@ fn noise_lines(lines: usize) -> String {
     text
 }
 
-/// A repository past `RISKGATE_MIRROR_MAX_MB` is not fetched into the data dir: the fetch is
-/// stopped, the mirror removed, and the check run says why instead of staying in progress.
-#[tokio::test(flavor = "multi_thread")]
-async fn a_repository_past_the_mirror_limit_is_refused_and_its_check_says_why() {
-    let database = database(Db::Sqlite);
-    let data = tempfile::tempdir().unwrap();
-    // About 4 MiB of objects against a limit of 1 MiB.
+/// A repository of about 4 MiB of objects, and `riskgate serve` allowing mirrors 1 MiB.
+fn serve_a_repository_past_the_mirror_limit(
+    database: &Database,
+    github: &str,
+    data: &Path,
+) -> (Origin, Server) {
     let origin = crate::harness::origin_with(
         &[("src/app.rs", TestRepo::lines("a", 50))],
         &[("assets/noise.txt", noise_lines(60_000))],
     );
-    let gh = fake_github(json!([]), "read").await;
     let server = start_server_with(
-        &database,
-        &gh.uri(),
-        data.path(),
+        database,
+        github,
+        data,
         &[
             ("RISKGATE_GIT_URL", &origin.git_url()),
             ("RISKGATE_MIRROR_MAX_MB", "1"),
         ],
     );
-    let opened = pull_request_payload("pull_request.opened.json", &origin);
-    deliver_accepted(&server, "pull_request", "big-1", &opened).await;
+    (origin, server)
+}
+
+/// The first completed check says the change could not be scored, concluding `conclusion`,
+/// because the repository is past the mirror limit.
+async fn assert_first_check_names_the_mirror_limit(gh: &MockServer, conclusion: &str) {
     wait_for("the check to complete", LONG, || async {
-        !completions(&gh).await.is_empty()
+        !completions(gh).await.is_empty()
     })
     .await;
-    let done = completions(&gh).await;
-    assert_eq!(done[0]["conclusion"], "failure", "{}", done[0]);
+    let done = completions(gh).await;
+    assert_eq!(done[0]["conclusion"], conclusion, "{}", done[0]);
     assert_eq!(
         done[0]["output"]["title"],
         "riskgate: could not score this change"
@@ -811,6 +813,20 @@ async fn a_repository_past_the_mirror_limit_is_refused_and_its_check_says_why() 
     let summary = done[0]["output"]["summary"].as_str().unwrap();
     assert!(summary.contains("more than the 1 MiB"), "{summary}");
     assert!(summary.contains("RISKGATE_MIRROR_MAX_MB"), "{summary}");
+}
+
+/// A repository past `RISKGATE_MIRROR_MAX_MB` is not fetched into the data dir: the fetch is
+/// stopped, the mirror removed, and the check run says why instead of staying in progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_repository_past_the_mirror_limit_is_refused_and_its_check_says_why() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let gh = fake_github(json!([]), "read").await;
+    let (origin, server) =
+        serve_a_repository_past_the_mirror_limit(&database, &gh.uri(), data.path());
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    deliver_accepted(&server, "pull_request", "big-1", &opened).await;
+    assert_first_check_names_the_mirror_limit(&gh, "failure").await;
 
     let store = riskgate::store::Store::connect(&database.url)
         .await
@@ -832,6 +848,52 @@ async fn a_repository_past_the_mirror_limit_is_refused_and_its_check_says_why() 
         .join(OWNER)
         .join(format!("{NAME}.git"));
     assert!(!mirror.exists(), "the oversized mirror was removed");
+    store.close().await;
+    drop(server);
+}
+
+/// A merge group whose job is parked (its repository is past the mirror limit) gets its check
+/// completed `neutral`, so the merge queue is not held by a check left in progress.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_parked_merge_group_gets_its_check_completed() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let gh = fake_github(json!([]), "read").await;
+    let (origin, server) =
+        serve_a_repository_past_the_mirror_limit(&database, &gh.uri(), data.path());
+    let mut payload = fixture("merge_group.checks_requested.json");
+    payload["repository"]["default_branch"] = json!("main");
+    let head_ref = payload["merge_group"]["head_ref"].as_str().unwrap();
+    crate::support::git_in(&origin.bare, &["update-ref", head_ref, &origin.head]);
+    deliver_accepted(&server, "merge_group", "big-group", &payload).await;
+    assert_first_check_names_the_mirror_limit(&gh, "neutral").await;
+    let store = riskgate::store::Store::connect(&database.url)
+        .await
+        .unwrap();
+    wait_for("the completion job to be done", LONG, || async {
+        store
+            .list_jobs(Some(JobStatus::Done), 10)
+            .await
+            .unwrap()
+            .iter()
+            .any(|j| j.kind == riskgate::store::JOB_FINISH_CHECK_RUN)
+    })
+    .await;
+    let jobs = store.list_jobs(None, 10).await.unwrap();
+    let group = jobs
+        .iter()
+        .find(|j| j.kind == riskgate::store::JOB_SCORE_MERGE_GROUP)
+        .unwrap();
+    assert_eq!(group.status, JobStatus::Parked);
+    assert_eq!(completions(&gh).await.len(), 1, "completed once");
+    let events = store.audit_events(None, None).await.unwrap();
+    let not_scored: Vec<_> = events
+        .iter()
+        .filter(|e| e.kind == riskgate::store::AUDIT_CHECK_NOT_SCORED)
+        .collect();
+    assert_eq!(not_scored.len(), 1, "{events:?}");
+    assert_eq!(not_scored[0].pr_number, None);
+    assert!(not_scored[0].detail["merge_group"].is_string());
     store.close().await;
     drop(server);
 }

@@ -1,23 +1,40 @@
-//! The check run of a parked scoring job is completed, so a required check never stays
-//! pending: it says the head could not be scored, and how to try again.
+//! The check run of a parked scoring job (a pull request's or a merge group's) is completed, so
+//! a required check never stays pending: it says the head could not be scored, and how to try
+//! again.
 
 use serde_json::json;
 
 use crate::config::{HighRisk, RepoConfig};
 use crate::github::client::{CheckRunId, RepoId};
 use crate::github::{render, CHECK_NAME};
-use crate::jobs::payload::{FinishCheckRunJob, Payload, ScoreJob};
+use crate::jobs::merge_group::{group_check_external_id, group_name};
+use crate::jobs::payload::{FinishCheckRunJob, MergeGroupJob, Payload, RepoJob, ScoreJob};
 use crate::jobs::{JobError, Worker, PAST_DEADLINE};
 use crate::mining;
-use crate::store::{Job, JobStatus, NewAuditEvent};
+use crate::store::{Job, JobKind, JobStatus, NewAuditEvent};
 use crate::time::now_ms;
+
+/// The check of a parked scoring job, as the job's kind describes it.
+struct ParkedCheck {
+    installation_id: u64,
+    repo: RepoJob,
+    head_sha: String,
+    /// The `external_id` of a check run created for it.
+    external_id: String,
+    pr_number: Option<i64>,
+    /// Whether an unscored change fails the check (`high_risk: failure`).
+    fails: bool,
+    /// What the audit event adds to say which change it was: a PR's reason, a group's name.
+    audit_detail: (&'static str, serde_json::Value),
+}
 
 impl Worker {
     /// Complete the check run of a parked scoring job, saying it could not be scored and how
-    /// to try again: `neutral` when it ran out of time or the repository has high risk advise
-    /// only, `failure` where high risk fails the check. A job unparked since, or one whose
-    /// check already carries its score, is left alone; a job parked before it created its check
-    /// run gets one, completed, so a required check is never left waiting.
+    /// to try again: `neutral` when it ran out of time, the repository has high risk advise
+    /// only, or the job was a merge group's (whose check never blocks the queue); `failure`
+    /// where high risk fails the check. A job unparked since, or one whose check already
+    /// carries its score, is left alone; a job parked before it created its check run gets
+    /// one, completed, so a required check is never left waiting.
     pub(in crate::jobs) async fn finish_check_run(&self, job: &Job) -> Result<(), JobError> {
         let parked_id = FinishCheckRunJob::read(job)?.parked_job;
         let Some(parked) = self.store.job(parked_id).await? else {
@@ -33,25 +50,51 @@ impl Worker {
             tracing::info!(parked_id, "the check run already carries its score");
             return Ok(());
         }
-        let pr = ScoreJob::from_value(
-            &parked.payload,
-            &format!("payload of parked job {parked_id}"),
-        )?;
-        let repo = RepoId::new(&pr.repo.owner, &pr.repo.name);
-        let inst = pr.installation_id;
+        let what = format!("payload of parked job {parked_id}");
+        let parked_check = match parked.kind {
+            JobKind::ScorePullRequest => {
+                let pr = ScoreJob::from_value(&parked.payload, &what)?;
+                let high_risk = match parked_state["high_risk"].as_str() {
+                    Some("neutral") => HighRisk::Neutral,
+                    Some("failure") => HighRisk::Failure,
+                    _ => self.high_risk_from_mirror(&pr).await,
+                };
+                ParkedCheck {
+                    installation_id: pr.installation_id,
+                    external_id: format!("{}#{}", pr.repo.full_name, pr.number),
+                    pr_number: Some(pr.number as i64),
+                    fails: high_risk == HighRisk::Failure,
+                    audit_detail: ("reason", json!(pr.reason)),
+                    repo: pr.repo,
+                    head_sha: pr.head_sha,
+                }
+            }
+            JobKind::ScoreMergeGroup => {
+                let group = MergeGroupJob::from_value(&parked.payload, &what)?;
+                ParkedCheck {
+                    installation_id: group.installation_id,
+                    external_id: group_check_external_id(&group),
+                    pr_number: None,
+                    fails: false,
+                    audit_detail: ("merge_group", json!(group_name(&group))),
+                    repo: group.repo.clone(),
+                    head_sha: group.head_sha.clone(),
+                }
+            }
+            other => {
+                tracing::info!(parked_id, kind = %other, "a parked job of this kind has no check");
+                return Ok(());
+            }
+        };
+        let repo = RepoId::new(&parked_check.repo.owner, &parked_check.repo.name);
+        let inst = parked_check.installation_id;
         let error = parked.last_error.clone().unwrap_or_default();
         let why = if error.starts_with(PAST_DEADLINE) {
             render::NotScored::TimedOut
         } else {
             render::NotScored::Failed { error: &error }
         };
-        let high_risk = match parked_state["high_risk"].as_str() {
-            Some("neutral") => HighRisk::Neutral,
-            Some("failure") => HighRisk::Failure,
-            _ => self.high_risk_from_mirror(&pr).await,
-        };
-        let (conclusion, title, summary) =
-            render::not_scored_check(why, high_risk == HighRisk::Failure);
+        let (conclusion, title, summary) = render::not_scored_check(why, parked_check.fails);
 
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
         let existing = parked_state["check_run_id"]
@@ -65,9 +108,9 @@ impl Worker {
                     .create_check_run(
                         inst,
                         repo,
-                        &pr.head_sha,
+                        &parked_check.head_sha,
                         CHECK_NAME,
-                        &format!("{}#{}", pr.repo.full_name, pr.number),
+                        &parked_check.external_id,
                     )
                     .await?;
                 state["check_run_id"] = json!(id.0);
@@ -78,18 +121,21 @@ impl Worker {
         self.complete_check(inst, repo, check, conclusion, &title, &summary, vec![])
             .await?;
         if state["audited"].as_bool() != Some(true) {
+            let mut detail = json!({
+                "conclusion": conclusion, "check_run_id": check.0, "job_id": parked_id,
+                "error": error,
+            });
+            let (key, value) = parked_check.audit_detail;
+            detail[key] = value;
             self.store
                 .append_audit(&NewAuditEvent {
                     at: now_ms(),
-                    repository: pr.repo.full_name.clone(),
-                    pr_number: Some(pr.number as i64),
-                    head_sha: Some(pr.head_sha.clone()),
+                    repository: parked_check.repo.full_name.clone(),
+                    pr_number: parked_check.pr_number,
+                    head_sha: Some(parked_check.head_sha.clone()),
                     kind: crate::store::AUDIT_CHECK_NOT_SCORED.into(),
                     actor: None,
-                    detail: json!({
-                        "conclusion": conclusion, "check_run_id": check.0, "job_id": parked_id,
-                        "error": error, "reason": pr.reason,
-                    }),
+                    detail,
                 })
                 .await?;
             state["audited"] = json!(true);
