@@ -115,6 +115,7 @@ mod incidents;
 #[macro_use]
 mod installations;
 mod kind;
+mod locks;
 mod production;
 mod queue;
 mod recorder;
@@ -127,7 +128,7 @@ pub use deliveries::PreparedDelivery;
 pub use error::StoreError;
 pub use incidents::{IncidentWrite, LinkChanges, LinkRejection, StoredLink};
 pub use kind::*;
-pub use production::RepositoryGuard;
+pub use locks::HeldLock;
 pub use types::*;
 
 /// Prepared statements each connection keeps: the multi-row INSERTs of a batch of deliveries

@@ -7,12 +7,6 @@ use sqlx::Row;
 use super::{Pool, Store, StoreError};
 use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 
-/// See [`Store::lock_repository`].
-pub struct RepositoryGuard {
-    _shared: Option<sqlx::Transaction<'static, sqlx::Postgres>>,
-    _local: tokio::sync::OwnedMutexGuard<()>,
-}
-
 macro_rules! pull_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -94,47 +88,6 @@ impl Store {
                 Some(row) => Ok(Some(pull_from_row!(&row))),
                 None => Ok(None),
             }
-        })
-    }
-
-    /// Holds off every other relinking of `repository` until the guard is dropped: in this
-    /// process by a mutex, across PostgreSQL instances by a transaction-scoped advisory lock
-    /// (released when the guard's transaction ends, even if the process dies).
-    pub async fn lock_repository(&self, repository: &str) -> Result<RepositoryGuard, StoreError> {
-        static LOCAL: std::sync::OnceLock<
-            std::sync::Mutex<
-                std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>>,
-            >,
-        > = std::sync::OnceLock::new();
-        let mutex = LOCAL
-            .get_or_init(Default::default)
-            .lock()
-            .expect("repository lock map")
-            .entry(repository.to_string())
-            .or_default()
-            .clone();
-        let local = mutex.lock_owned().await;
-        let shared = match &self.pool {
-            Pool::Postgres(pool) => {
-                let mut tx = pool.begin().await.map_err(|source| StoreError::Query {
-                    op: "lock_repository",
-                    source,
-                })?;
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))")
-                    .bind(repository)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|source| StoreError::Query {
-                        op: "lock_repository",
-                        source,
-                    })?;
-                Some(tx)
-            }
-            Pool::Sqlite(_) => None,
-        };
-        Ok(RepositoryGuard {
-            _shared: shared,
-            _local: local,
         })
     }
 

@@ -42,6 +42,9 @@ pub(crate) struct Repository {
     pub(crate) artifacts: BTreeMap<u64, Vec<(u64, String, Vec<u8>)>>,
     /// Files on the default branch by path (what the contents API serves).
     pub(crate) files: BTreeMap<String, String>,
+    /// How long a listing of comments takes to arrive: it holds what the comments were when
+    /// asked, as GitHub's would, so two writers listing at once both miss each other's post.
+    pub(crate) comment_listing_delay: std::time::Duration,
 }
 
 /// Everything the fake GitHub holds.
@@ -306,8 +309,9 @@ fn repository_route(
         }
         ("GET", ["issues", n, "comments"]) => match number(n) {
             Some(n) => {
-                let all = world.repository(full_name).comments.get(&n).cloned();
-                ok(200, page.of_list(all.unwrap_or_default()))
+                let repo = world.repository(full_name);
+                let all = repo.comments.get(&n).cloned();
+                ok(200, page.of_list(all.unwrap_or_default())).set_delay(repo.comment_listing_delay)
             }
             None => not_found(),
         },

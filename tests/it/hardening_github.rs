@@ -247,6 +247,40 @@ async fn postgres_a_late_score_of_an_older_head_leaves_the_newer_head_alone() {
     a_late_score_of_an_older_head_leaves_the_newer_head_alone(Db::Postgres).await;
 }
 
+/// Two jobs of one pull request publishing at once (its push and a review, here) take turns at
+/// its comment: each lists the comments before it posts, and a listing in flight misses the
+/// other's post, so without turns both would post.
+async fn two_jobs_of_one_pull_request_post_one_comment(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(30, Some("comment: always\n"), None);
+    let gh = fake_github(json!([]), "read").await;
+    gh.world().repository(&full_name()).comment_listing_delay =
+        std::time::Duration::from_millis(500);
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let store = Store::connect(&database.url).await.unwrap();
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let review = review_payload(&origin, &opened);
+    deliver_accepted(&server, "pull_request", "turns-open", &opened).await;
+    deliver_accepted(&server, "pull_request_review", "turns-review", &review).await;
+    let jobs = finished_jobs(&store, "score_pull_request", 2).await;
+    assert!(jobs.iter().all(|j| j.status == JobStatus::Done), "{jobs:?}");
+    let comments = gh.comments(&full_name(), 2);
+    assert_eq!(comments.len(), 1, "{comments:?}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_two_jobs_of_one_pull_request_post_one_comment() {
+    two_jobs_of_one_pull_request_post_one_comment(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_two_jobs_of_one_pull_request_post_one_comment() {
+    two_jobs_of_one_pull_request_post_one_comment(Db::Postgres).await;
+}
+
 async fn a_stranger_is_refused_and_audited(db: Db) {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();

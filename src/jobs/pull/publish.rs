@@ -92,7 +92,12 @@ impl Worker {
         self.save_state(job, state).await?;
 
         // The check belongs to its commit and stands; the comment and the PR's latest score
-        // speak for the PR's head, which a later push may have moved past this one.
+        // speak for the PR's head, which a later push may have moved past this one. Two jobs of
+        // one PR (a push and a label, a review) take turns: each would find no comment and post.
+        let comment_lock = self
+            .store
+            .lock_sticky_comment(&pr.repo.full_name, pr.number)
+            .await?;
         let moved_on = self.head_moved_on(pr).await;
         if moved_on.is_none() {
             self.sticky_comment(
@@ -106,6 +111,7 @@ impl Worker {
             )
             .await?;
         }
+        drop(comment_lock);
         if state["recorded"].as_bool() != Some(true) {
             self.record_score(job, pr, check, scored, &verdict, moved_on.as_deref())
                 .await?;
