@@ -167,10 +167,8 @@ async fn a_late_score_of_an_older_head_leaves_the_newer_head_alone(db: Db) {
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     deliver_accepted(&server, "pull_request", "late-open", &opened).await;
-    wait_for("the old head's check", LONG, || async {
-        completions(&gh).await.len() == 1
-    })
-    .await;
+    // Its comment comes after its check: the job must be done before the PR moves on.
+    finished_jobs(&store, "score_pull_request", 1).await;
     let old_head = origin.head.clone();
     let rerun_old = rerun_payload(&origin, &opened, "carol");
 
