@@ -60,6 +60,39 @@ pub struct App {
     state: Arc<AppState>,
     stop: watch::Sender<bool>,
     workers: Vec<JoinHandle<()>>,
+    /// Held while the App lives: see [`claim_data_dir`].
+    _data_dir: std::fs::File,
+}
+
+/// The file whose lock says which process owns a data dir.
+const DATA_DIR_LOCK: &str = "serve.lock";
+
+/// Takes the data dir for this process, or says which setting to change. Mirrors are fetched,
+/// cleaned of unfinished packs and removed under locks of one process only, so a second
+/// `serve` on the same dir would delete the first one's fetches in flight. The lock goes with
+/// the process, however it ends.
+fn claim_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    use std::os::fd::AsRawFd as _;
+    let path = dir.join(DATA_DIR_LOCK);
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    // SAFETY: flock(2) on a descriptor this function owns and keeps open.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        let error = std::io::Error::last_os_error();
+        if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            anyhow::bail!(
+                "another `riskgate serve` is using the data dir {} (RISKGATE_DATA_DIR): give each \
+                 instance a data dir of its own; they may share the database",
+                dir.display()
+            );
+        }
+        return Err(error).with_context(|| format!("locking {}", path.display()));
+    }
+    Ok(file)
 }
 
 impl App {
@@ -67,6 +100,7 @@ impl App {
     pub async fn build(settings: Settings) -> anyhow::Result<App> {
         std::fs::create_dir_all(&settings.data_dir)
             .with_context(|| format!("creating data dir {}", settings.data_dir.display()))?;
+        let data_dir = claim_data_dir(&settings.data_dir)?;
         let store = Store::connect(&settings.database_url).await?;
         let model = Arc::new(ModelSource::load(settings.model.as_deref())?);
         let metrics = Arc::new(Metrics::default());
@@ -134,6 +168,7 @@ impl App {
             state,
             stop,
             workers,
+            _data_dir: data_dir,
         })
     }
 

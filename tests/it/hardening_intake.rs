@@ -959,6 +959,30 @@ fn run_to_end(mut cmd: Command) -> (i32, String) {
     }
 }
 
+/// A second `serve` on a data dir another one uses refuses to start, naming the setting (each
+/// instance fetches and cleans its mirrors alone); once the first is gone, the dir is free.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_serve_on_the_same_data_dir_refuses_to_start() {
+    let database = database(Db::Sqlite);
+    let data = tempfile::tempdir().unwrap();
+    let first = start_server_with(&database, "http://127.0.0.1:9", data.path(), &[]);
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let data_dir = data.path().to_str().unwrap();
+    let second = serve_command(elsewhere.path(), &[("RISKGATE_DATA_DIR", Some(data_dir))]);
+    let (code, stderr) = run_to_end(second);
+    assert_ne!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains("another `riskgate serve` is using the data dir")
+            && stderr.contains("RISKGATE_DATA_DIR"),
+        "{stderr}"
+    );
+
+    drop(first);
+    let again = start_server_with(&database, "http://127.0.0.1:9", data.path(), &[]);
+    drop(again);
+}
+
 #[test]
 fn serve_refuses_a_missing_empty_or_short_webhook_secret() {
     let dir = tempfile::tempdir().unwrap();
