@@ -243,7 +243,13 @@ impl ServeArgs {
             },
             api_token: self.api_token.clone(),
             dashboard_token: self.dashboard_token.clone(),
-            instance: format!("{host}-{}", std::process::id()),
+            // Host and pid alone can repeat (no HOSTNAME under systemd, pid 1 in containers
+            // on the host's network), and a lease is only as good as its holder's name.
+            instance: format!(
+                "{host}-{}-{:08x}",
+                std::process::id(),
+                rand::random::<u32>()
+            ),
         })
     }
 }
@@ -327,5 +333,15 @@ mod tests {
         assert_eq!(longest.worker.score_timeout, Duration::from_secs(604_800));
         let window = settings_with("--incident-window-minutes=43200").unwrap();
         assert_eq!(window.worker.links.window_ms, 43_200 * 60_000);
+    }
+
+    /// Two processes of one host and pid (containers on the host's network, each pid 1) still
+    /// hold leases under names of their own.
+    #[test]
+    fn instances_started_alike_are_named_apart() {
+        let names: std::collections::BTreeSet<String> = (0..8)
+            .map(|_| settings_with("--workers=1").unwrap().instance)
+            .collect();
+        assert_eq!(names.len(), 8, "{names:?}");
     }
 }
