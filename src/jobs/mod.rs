@@ -340,18 +340,28 @@ impl Worker {
         Ok(())
     }
 
-    /// Renew the lease at a third of its length; returns only if the job is no longer ours.
+    /// Renew the lease at a third of its length; returns only if the job is no longer ours, or
+    /// may not be: renewals failed until the lease could run out before the next one, when
+    /// another instance may take the job and both would write to GitHub.
     async fn keep_lease(&self, job_id: i64) -> String {
-        let lease_ms = self.settings.lease.as_millis() as i64;
+        let lease = self.settings.lease;
+        let lease_ms = lease.as_millis() as i64;
+        let mut renewed = Instant::now();
         loop {
-            tokio::time::sleep(self.settings.lease / 3).await;
+            tokio::time::sleep(lease / 3).await;
             match self
                 .store
                 .heartbeat(job_id, &self.id, lease_ms, now_ms())
                 .await
             {
-                Ok(true) => {}
+                Ok(true) => renewed = Instant::now(),
                 Ok(false) => return "another worker holds the job".to_string(),
+                Err(e) if renewed.elapsed() + lease / 3 >= lease => {
+                    return format!(
+                        "the lease was not renewed for {} s: {e}",
+                        renewed.elapsed().as_secs()
+                    )
+                }
                 Err(e) => tracing::warn!(error = %e, "lease renewal failed; trying again"),
             }
         }
