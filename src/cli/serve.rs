@@ -219,8 +219,9 @@ impl ServeArgs {
                 score_timeout: secs("score-timeout-secs", self.score_timeout_secs)?,
                 job_timeout: secs("job-timeout-secs", self.job_timeout_secs)?,
                 retention: RetentionSettings {
-                    // A day at least: deliveries are kept to recognise GitHub's redeliveries.
-                    keep: Duration::from_secs(self.retention_days.clamp(1, 36_500) * 24 * 3600),
+                    // A week at least: deliveries are kept to recognise GitHub's redeliveries,
+                    // which reach 3 days back on github.com and 7 on Enterprise Server.
+                    keep: Duration::from_secs(self.retention_days.clamp(7, 36_500) * 24 * 3600),
                     ..RetentionSettings::default()
                 },
                 links,
@@ -333,6 +334,17 @@ mod tests {
         assert_eq!(longest.worker.score_timeout, Duration::from_secs(604_800));
         let window = settings_with("--incident-window-minutes=43200").unwrap();
         assert_eq!(window.worker.links.window_ms, 43_200 * 60_000);
+    }
+
+    /// Deliveries are kept at least as long as GitHub can redeliver them (7 days on
+    /// Enterprise Server), whatever the setting asks.
+    #[test]
+    fn retention_keeps_what_github_can_still_redeliver() {
+        let day = Duration::from_secs(24 * 3600);
+        for (days, kept) in [("1", 7), ("7", 7), ("30", 30)] {
+            let settings = settings_with(&format!("--retention-days={days}")).unwrap();
+            assert_eq!(settings.worker.retention.keep, day * kept, "{days}");
+        }
     }
 
     /// Two processes of one host and pid (containers on the host's network, each pid 1) still
