@@ -602,18 +602,10 @@ mod tests {
         assert!(!stale.exists());
     }
 
-    /// Text of `bytes` hexadecimal digits that compress to about half: a blob git cannot shrink.
+    /// About `bytes` of text git cannot shrink much: random bytes, in base64.
     fn noise(bytes: usize) -> String {
-        let mut state = 0x9e37_79b9_7f4a_7c15u64;
-        let mut text = String::with_capacity(bytes + 1);
-        while text.len() < bytes {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            text.push_str(&format!("{state:016x}"));
-        }
-        text.push('\n');
-        text
+        let random: Vec<u8> = (0..bytes * 3 / 4).map(|_| rand::random::<u8>()).collect();
+        base64::engine::general_purpose::STANDARD.encode(random)
     }
 
     /// A repository larger than the limit is refused with an error naming the limit, and its

@@ -465,6 +465,26 @@ fn process_gone(pid: u32) -> bool {
     }
 }
 
+/// The first done job of `kind`, once there is one (waited for up to [`LONG`]).
+async fn done_job(
+    store: &riskgate::store::Store,
+    kind: riskgate::store::JobKind,
+) -> riskgate::store::JobSummary {
+    let done = || async {
+        store
+            .list_jobs(Some(JobStatus::Done), 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|j| j.kind == kind)
+    };
+    wait_for(&format!("a {kind} job to be done"), LONG, || async {
+        done().await.is_some()
+    })
+    .await;
+    done().await.unwrap()
+}
+
 /// `riskgate serve` with one worker, fetching from `origin` through `spy`'s git, with the time
 /// `limit` (a setting and its value) a test stalls git past.
 fn serve_one_worker(
@@ -549,19 +569,8 @@ async fn a_stalled_git_is_killed_at_its_deadline() {
     let install = fixture("installation.created.json");
     let (status, _) = deliver(&server, "installation", "s-2", &bytes(&install), SECRET).await;
     assert_eq!(status, 202);
-    wait_for(
-        "the next job to be done by the same worker",
-        LONG,
-        || async {
-            store
-                .list_jobs(Some(JobStatus::Done), 10)
-                .await
-                .unwrap()
-                .iter()
-                .any(|j| j.kind == JOB_RECORD_INSTALLATION)
-        },
-    )
-    .await;
+    // By the same worker.
+    done_job(&store, JOB_RECORD_INSTALLATION).await;
     store.close().await;
     drop(server);
 }
@@ -677,22 +686,7 @@ async fn a_score_stopped_while_its_fetch_stalls_is_tried_again_and_scores() {
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();
-    wait_for("the scoring job to be done", LONG, || async {
-        store
-            .list_jobs(Some(JobStatus::Done), 10)
-            .await
-            .unwrap()
-            .iter()
-            .any(|j| j.kind == JOB_SCORE_PULL_REQUEST)
-    })
-    .await;
-    let job = store
-        .list_jobs(Some(JobStatus::Done), 10)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|j| j.kind == JOB_SCORE_PULL_REQUEST)
-        .unwrap();
+    let job = done_job(&store, JOB_SCORE_PULL_REQUEST).await;
     assert_eq!(job.attempts, 2, "stopped once, then scored");
     let done = completions(&gh).await;
     assert_eq!(done.len(), 1, "{done:?}");
@@ -745,34 +739,16 @@ async fn a_merge_group_past_the_scoring_deadline_gets_its_check_completed() {
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();
-    wait_for("the group's job to be done", LONG, || async {
-        store
-            .list_jobs(Some(JobStatus::Done), 10)
-            .await
-            .unwrap()
-            .iter()
-            .any(|j| j.kind == riskgate::store::JOB_SCORE_MERGE_GROUP)
-    })
-    .await;
+    done_job(&store, riskgate::store::JOB_SCORE_MERGE_GROUP).await;
     assert_eq!(completions(&gh).await.len(), 1, "completed once");
     store.close().await;
     drop(server);
 }
 
-/// `lines` lines of pseudo-random hexadecimal digits: text git's compression barely shrinks.
-fn noise_lines(lines: usize) -> String {
-    let mut state = 0x2545_f491_4f6c_dd1du64;
-    let mut text = String::new();
-    for _ in 0..lines {
-        for _ in 0..4 {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            text.push_str(&format!("{state:016x}"));
-        }
-        text.push('\n');
-    }
-    text
+/// About `bytes` of text git cannot shrink much: random bytes, in base64.
+fn noise(bytes: usize) -> String {
+    let random: Vec<u8> = (0..bytes * 3 / 4).map(|_| rand::random::<u8>()).collect();
+    base64::engine::general_purpose::STANDARD.encode(random)
 }
 
 /// A repository of about 4 MiB of objects, and `riskgate serve` allowing mirrors 1 MiB.
@@ -783,7 +759,7 @@ fn serve_a_repository_past_the_mirror_limit(
 ) -> (Origin, Server) {
     let origin = crate::harness::origin_with(
         &[("src/app.rs", TestRepo::lines("a", 50))],
-        &[("assets/noise.txt", noise_lines(60_000))],
+        &[("assets/noise.txt", noise(4 << 20))],
     );
     let server = start_server_with(
         database,
@@ -870,15 +846,7 @@ async fn a_parked_merge_group_gets_its_check_completed() {
     let store = riskgate::store::Store::connect(&database.url)
         .await
         .unwrap();
-    wait_for("the completion job to be done", LONG, || async {
-        store
-            .list_jobs(Some(JobStatus::Done), 10)
-            .await
-            .unwrap()
-            .iter()
-            .any(|j| j.kind == riskgate::store::JOB_FINISH_CHECK_RUN)
-    })
-    .await;
+    done_job(&store, riskgate::store::JOB_FINISH_CHECK_RUN).await;
     let jobs = store.list_jobs(None, 10).await.unwrap();
     let group = jobs
         .iter()
