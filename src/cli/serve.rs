@@ -132,6 +132,15 @@ fn at_most(most: Duration, flag: &str, value: Duration) -> anyhow::Result<Durati
     Ok(value)
 }
 
+/// The mirror size limit in bytes. Zero is refused rather than read as "no limit" or as a limit
+/// every repository fails: either reading would surprise someone.
+fn mirror_max_bytes(mib: u64) -> anyhow::Result<u64> {
+    if mib == 0 {
+        anyhow::bail!("--mirror-max-mb (RISKGATE_MIRROR_MAX_MB) must be at least 1");
+    }
+    Ok(mib.min(1 << 30) * 1024 * 1024)
+}
+
 /// The shortest webhook secret serve accepts. GitHub signs every delivery with it: a short
 /// one can be guessed, and an empty one makes any body "correctly signed".
 pub const MIN_WEBHOOK_SECRET_CHARS: usize = 16;
@@ -210,7 +219,7 @@ impl ServeArgs {
             github_api_url: self.github_api_url.clone(),
             git_remote,
             git_timeout: secs("git-timeout-secs", self.git_timeout_secs)?,
-            mirror_max_bytes: self.mirror_max_mb.clamp(1, 1 << 30) * 1024 * 1024,
+            mirror_max_bytes: mirror_max_bytes(self.mirror_max_mb)?,
             data_dir: self.data_dir.clone(),
             model: self.model.clone(),
             workers: self.workers.max(1),
@@ -345,6 +354,17 @@ mod tests {
             let settings = settings_with(&format!("--retention-days={days}")).unwrap();
             assert_eq!(settings.worker.retention.keep, day * kept, "{days}");
         }
+    }
+
+    #[test]
+    fn a_mirror_limit_of_zero_is_refused_by_its_name() {
+        let refused = settings_with("--mirror-max-mb=0")
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("RISKGATE_MIRROR_MAX_MB"), "{refused}");
+        let one = settings_with("--mirror-max-mb=1").unwrap();
+        assert_eq!(one.mirror_max_bytes, 1 << 20);
     }
 
     /// Two processes of one host and pid (containers on the host's network, each pid 1) still

@@ -35,8 +35,8 @@ pub const PAST_DEADLINE: &str = "ran past its time limit";
 
 /// A job's deadline, and when its scoring proper began: the wait for the repository's lock and
 /// the fetch come first, and they are not the change's own cost.
-pub struct JobClock {
-    pub deadline: Instant,
+pub(crate) struct JobClock {
+    pub(crate) deadline: Instant,
     scoring_began: std::sync::OnceLock<Instant>,
 }
 
@@ -49,7 +49,7 @@ impl JobClock {
     }
 
     /// Scoring proper begins now: the mirror is fetched and held.
-    pub fn scoring_begins(&self) {
+    pub(crate) fn scoring_begins(&self) {
         let _ = self.scoring_began.set(Instant::now());
     }
 
