@@ -11,28 +11,12 @@
 //! Arguments: the git URL (`RISKGATE_GIT_URL`), `owner/name`, the ref to fetch, the limit in
 //! MiB (`RISKGATE_MIRROR_MAX_MB`).
 
-use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use riskgate::mining::mirror::{GitRemote, Mirrors, DEFAULT_GIT_TIMEOUT};
-
-/// The bytes of the files under `dir`.
-fn bytes_under(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|entry| match entry.metadata() {
-            Ok(meta) if meta.is_dir() => bytes_under(&entry.path()),
-            Ok(meta) => meta.len(),
-            Err(_) => 0,
-        })
-        .sum()
-}
+use riskgate::mining::mirror::{bytes_under, GitRemote, Mirrors, DEFAULT_GIT_TIMEOUT};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

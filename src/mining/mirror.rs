@@ -81,7 +81,7 @@ pub const DEFAULT_MIRROR_MAX_BYTES: u64 = 20 * 1024 * 1024 * 1024;
 const SIZE_POLL: Duration = Duration::from_millis(250);
 
 /// The bytes of the files under `dir`, links not followed; what cannot be read counts nothing.
-fn bytes_under(dir: &Path) -> u64 {
+pub fn bytes_under(dir: &Path) -> u64 {
     let mut total = 0u64;
     let mut pending = vec![dir.to_path_buf()];
     while let Some(dir) = pending.pop() {
