@@ -1334,18 +1334,7 @@ async fn refuse_jobs_for_pr_3(database: &Database, db: Db, install: bool) {
         (Db::Postgres, false) => &["DROP TRIGGER refuse_pr_3 ON jobs"],
     };
     for sql in statements {
-        match db {
-            Db::Sqlite => {
-                let pool = sqlx::SqlitePool::connect(&database.url).await.unwrap();
-                sqlx::query(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-            }
-            Db::Postgres => {
-                let pool = sqlx::PgPool::connect(&database.url).await.unwrap();
-                sqlx::query(sql).execute(&pool).await.unwrap();
-                pool.close().await;
-            }
-        }
+        database.execute(sql).await;
     }
 }
 

@@ -306,6 +306,36 @@ impl Drop for Database {
     }
 }
 
+impl Database {
+    /// Runs one SQL statement on the database behind riskgate's back (to plant a fault).
+    pub(crate) async fn execute(&self, sql: &str) {
+        if self.drop_name.is_some() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            sqlx::query(sql).execute(&pool).await.unwrap();
+            pool.close().await;
+        }
+    }
+
+    /// The count a `SELECT COUNT(*) …` returns, read behind riskgate's back.
+    pub(crate) async fn count(&self, sql: &str) -> i64 {
+        if self.drop_name.is_some() {
+            let pool = sqlx::PgPool::connect(&self.url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        } else {
+            let pool = sqlx::SqlitePool::connect(&self.url).await.unwrap();
+            let n = sqlx::query_scalar(sql).fetch_one(&pool).await.unwrap();
+            pool.close().await;
+            n
+        }
+    }
+}
+
 /// The one place a test database is made: a SQLite file in a temp dir, or a PostgreSQL
 /// database created on the server `RISKGATE_TEST_DATABASE_URL` names (its role needs CREATEDB).
 pub(crate) fn database(db: Db) -> Database {
