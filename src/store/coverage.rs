@@ -2,7 +2,26 @@
 
 use sqlx::Row;
 
-use super::{CoverageReport, NewCoverageReport, Pool, Store, StoreError};
+use super::{CoverageReport, NewCoverageReport, NewJob, Pool, Store, StoreError};
+
+/// Inserts one report on `$exec` (a pool or a transaction) and evaluates to its id.
+macro_rules! insert_report {
+    ($exec:expr, $report:expr, $now:expr) => {{
+        let report: &NewCoverageReport = $report;
+        sqlx::query_scalar::<_, i64>(
+            "INSERT INTO coverage_reports (repository, branch, sha, format, report, \
+             created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        )
+        .bind(report.repository.as_str())
+        .bind(report.branch.as_str())
+        .bind(report.sha.as_str())
+        .bind(report.format.as_str())
+        .bind(report.report.as_str())
+        .bind($now)
+        .fetch_one($exec)
+        .await?
+    }};
+}
 
 macro_rules! coverage_from_row {
     ($row:expr) => {{
@@ -27,19 +46,45 @@ impl Store {
         now_ms: i64,
     ) -> Result<i64, StoreError> {
         with_write!(self, "store_coverage_report", |pool| {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO coverage_reports (repository, branch, sha, format, report, \
-                 created_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            )
-            .bind(report.repository.as_str())
-            .bind(report.branch.as_str())
-            .bind(report.sha.as_str())
-            .bind(report.format.as_str())
-            .bind(report.report.as_str())
-            .bind(now_ms)
-            .fetch_one(pool)
-            .await?;
-            Ok(id)
+            Ok(insert_report!(pool, report, now_ms))
+        })
+    }
+
+    /// What a coverage job does to the database, all or nothing: stores the report, queues the
+    /// rescores it calls for, and records `state` on the job, only while `worker_id` still
+    /// holds it. A job taken again after a crash finds `state` and does none of it twice (each
+    /// rescore would create another check run). `None`, with nothing written, when the job is
+    /// no longer the worker's.
+    pub async fn store_coverage_report_of_job(
+        &self,
+        job_id: i64,
+        worker_id: &str,
+        state: &serde_json::Value,
+        report: &NewCoverageReport,
+        rescores: &[NewJob],
+        now_ms: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        with_write!(self, "store_coverage_report_of_job", |pool| {
+            let mut tx = pool.begin().await?;
+            let held = sqlx::query(super::queue::SAVE_JOB_STATE)
+                .bind(state.to_string())
+                .bind(now_ms)
+                .bind(job_id)
+                .bind(worker_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected()
+                == 1;
+            if !held {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let id = insert_report!(&mut *tx, report, now_ms);
+            for job in rescores {
+                insert_job!(&mut *tx, job, None::<&str>, now_ms);
+            }
+            tx.commit().await?;
+            Ok(Some(id))
         })
     }
 

@@ -149,6 +149,10 @@ fn follow_up_of_parked(
     })
 }
 
+/// Saves a running job's state, if `$4` still holds it: `$1` state, `$2` now, `$3` job id.
+pub(super) const SAVE_JOB_STATE: &str = "UPDATE jobs SET state = $1, updated_at = $2 \
+     WHERE id = $3 AND status = 'running' AND locked_by = $4";
+
 /// Parks a job just claimed whose kind this version does not know: `$1` error, `$2` now,
 /// `$3` id. Running it could only fail, and another instance may know the kind.
 const PARK_UNKNOWN_KIND: &str = "UPDATE jobs SET status = 'parked', locked_until = NULL, \
@@ -285,16 +289,13 @@ impl Store {
         now_ms: i64,
     ) -> Result<bool, StoreError> {
         with_write!(self, "save_job_state", |pool| {
-            let done = sqlx::query(
-                "UPDATE jobs SET state = $1, updated_at = $2 \
-                 WHERE id = $3 AND status = 'running' AND locked_by = $4",
-            )
-            .bind(state.to_string())
-            .bind(now_ms)
-            .bind(job_id)
-            .bind(worker_id)
-            .execute(pool)
-            .await?;
+            let done = sqlx::query(SAVE_JOB_STATE)
+                .bind(state.to_string())
+                .bind(now_ms)
+                .bind(job_id)
+                .bind(worker_id)
+                .execute(pool)
+                .await?;
             Ok(done.rows_affected() == 1)
         })
     }

@@ -597,6 +597,101 @@ async fn postgres_a_fork_cannot_set_the_base_coverage() {
     a_fork_cannot_set_the_base_coverage(Db::Postgres).await;
 }
 
+/// A coverage job interrupted after reading its report (here the database refuses the rescore,
+/// as a crash would stop the job there) keeps nothing; tried again, it stores the report once
+/// and queues one rescore, which creates one check run.
+async fn an_interrupted_coverage_job_stores_and_rescores_once(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(
+        20,
+        Some("coverage: {artifact: coverage-report}\ncomment: never\n"),
+        None,
+    );
+    let (refuse, allow): (&[&str], &str) = match db {
+        Db::Sqlite => (
+            &["CREATE TRIGGER refuse_rescores BEFORE INSERT ON jobs \
+               WHEN NEW.kind = 'score_pull_request' BEGIN SELECT RAISE(ABORT, 'interrupted'); END"],
+            "DROP TRIGGER refuse_rescores",
+        ),
+        Db::Postgres => (
+            &[
+                "CREATE FUNCTION refuse_rescores() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.kind = 'score_pull_request' THEN RAISE EXCEPTION 'interrupted'; \
+                 END IF; RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_rescores BEFORE INSERT ON jobs FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_rescores()",
+            ],
+            "DROP TRIGGER refuse_rescores ON jobs",
+        ),
+    };
+    let gh = MockServer::start().await;
+    mount_artifact(&gh, 71, &lcov("src/app.rs", 50, 40)).await;
+    mount_github(&gh, json!([]), "read").await;
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    for sql in refuse {
+        database.execute(sql).await;
+    }
+    let reports = format!(
+        "SELECT COUNT(*) FROM coverage_reports WHERE sha = '{}'",
+        origin.head
+    );
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
+    let run = workflow_run(
+        &opened,
+        71,
+        &origin.head,
+        "feature",
+        own,
+        json!([{"number": 2}]),
+    );
+    let (status, _) = deliver(&server, "workflow_run", "i-run", &bytes(&run), SECRET).await;
+    assert_eq!(status, 202);
+    wait_for("the coverage job to be interrupted", LONG, || async {
+        let jobs = store.list_jobs(None, 100).await.unwrap();
+        jobs.iter().any(|j| {
+            j.kind == "coverage"
+                && j.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("interrupted"))
+        })
+    })
+    .await;
+    assert_eq!(
+        database.count(&reports).await,
+        0,
+        "an interrupted job keeps no report"
+    );
+
+    database.execute(allow).await;
+    let coverage = finished_jobs(&store, "coverage", 1).await;
+    assert_eq!(coverage[0].status, JobStatus::Done);
+    assert!(coverage[0].attempts >= 2, "{coverage:?}");
+    let rescores = finished_jobs(&store, "score_pull_request", 1).await;
+    assert_eq!(rescores[0].pr_number, Some(2));
+    assert_eq!(
+        database.count(&reports).await,
+        1,
+        "the report is stored once"
+    );
+    let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
+    assert_eq!(created.len(), 1, "one rescore, one check run");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_an_interrupted_coverage_job_stores_and_rescores_once() {
+    an_interrupted_coverage_job_stores_and_rescores_once(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_an_interrupted_coverage_job_stores_and_rescores_once() {
+    an_interrupted_coverage_job_stores_and_rescores_once(Db::Postgres).await;
+}
+
 /// For one commit, a report from the repository's own run wins over a newer one from a fork.
 async fn own_report_wins_for_a_commit(db: Db) {
     let database = database(db);

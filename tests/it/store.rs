@@ -173,6 +173,7 @@ on_both_backends!(
     installations_lifecycle,
     scores_latest_and_by_repository,
     coverage_reports_by_branch_and_commit,
+    a_coverage_job_stores_and_rescores_once,
 );
 
 const REPO: &str = "octo/widgets";
@@ -1213,6 +1214,80 @@ async fn coverage_reports_by_branch_and_commit(db: Db) {
         .await
         .unwrap()
         .is_none());
+}
+
+/// A coverage job's report, its rescores and the mark that says so are written together, and
+/// only by the worker holding the job: the same job taken again after its lease ran out finds
+/// the mark, and its old worker writes nothing.
+async fn a_coverage_job_stores_and_rescores_once(db: Db) {
+    let store = &db.store;
+    let id = store
+        .enqueue_job(&NewJob::new(JOB_COVERAGE, json!({})), 1_000)
+        .await
+        .unwrap();
+    let claimed = store
+        .claim_job("w1", 30_000, MAX_ATTEMPTS, 1_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(claimed.id, id);
+    let report = NewCoverageReport {
+        repository: REPO.to_string(),
+        branch: "feature".to_string(),
+        sha: "aaa".to_string(),
+        format: "lcov".to_string(),
+        report: "SF:a.rs\nend_of_record\n".to_string(),
+    };
+    let rescores = [score_job(7, "aaa"), score_job(8, "aaa")];
+    let mark = json!({"report_stored": true});
+    let stored = store
+        .store_coverage_report_of_job(id, "w1", &mark, &report, &rescores, 2_000)
+        .await
+        .unwrap()
+        .expect("w1 holds the job");
+    let kept = store
+        .coverage_report_for_commit(REPO, "aaa")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.id, stored);
+    assert_eq!(job(store, id).await.state, Some(mark.clone()));
+    let queued_scores = || async {
+        store
+            .list_jobs(None, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|j| j.kind == "score_pull_request")
+            .map(|j| j.pr_number)
+            .collect::<Vec<_>>()
+    };
+    let mut queued = queued_scores().await;
+    queued.sort();
+    assert_eq!(queued, vec![Some(7), Some(8)]);
+
+    // w1 died before completing it; w2 takes it with the mark, and w1 can write no more.
+    let again = store
+        .claim_job("w2", 30_000, MAX_ATTEMPTS, 31_001)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((again.id, again.state), (id, Some(mark.clone())));
+    let late = NewCoverageReport {
+        sha: "bbb".to_string(),
+        ..report
+    };
+    assert!(store
+        .store_coverage_report_of_job(id, "w1", &mark, &late, &rescores, 31_002)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .coverage_report_for_commit(REPO, "bbb")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(queued_scores().await.len(), 2, "no rescore queued twice");
 }
 
 // ----- plans on a growing queue (PostgreSQL) --------------------------------

@@ -12,6 +12,9 @@ use crate::time::now_ms;
 
 use super::{blocking_err, fetch_error};
 
+/// The job's state once its report is stored and its rescores queued (one transaction).
+const REPORT_STORED: &str = "report_stored";
+
 /// Largest coverage report read out of an artifact, counted in bytes actually decompressed.
 pub const MAX_COVERAGE_REPORT_BYTES: u64 = 128 * 1024 * 1024;
 
@@ -20,6 +23,14 @@ impl Worker {
     /// commit and branch, and rescore the run's pull requests with it.
     pub(in crate::jobs) async fn coverage(&self, job: &Job) -> Result<(), JobError> {
         let c = CoverageJob::read(job)?;
+        if job
+            .state
+            .as_ref()
+            .is_some_and(|s| s[REPORT_STORED].as_bool() == Some(true))
+        {
+            tracing::info!("the report was stored and its rescores queued before; nothing to do");
+            return Ok(());
+        }
         let repo = RepoId::new(&c.repo.owner, &c.repo.name);
         let default_branch = if c.repo.default_branch.is_empty() {
             "main".to_string()
@@ -103,19 +114,6 @@ impl Worker {
             let from = c.head_repository.as_deref().unwrap_or("unknown repository");
             crate::store::fork_branch_label(from, &head_branch)
         };
-        self.store
-            .store_coverage_report(
-                &crate::store::NewCoverageReport {
-                    repository: c.repo.full_name.clone(),
-                    branch: branch.clone(),
-                    sha: c.head_sha.clone(),
-                    format: format.into(),
-                    report: text,
-                },
-                now_ms(),
-            )
-            .await?;
-        tracing::info!(files = parsed.file_count(), %branch, "coverage report stored");
         // GitHub lists no pull requests for a run from a fork: rescore those riskgate has seen
         // at this head instead.
         let pull_numbers = if c.pull_numbers.is_empty() {
@@ -128,21 +126,51 @@ impl Worker {
         } else {
             c.pull_numbers.clone()
         };
-        for &number in &pull_numbers {
-            let rescore = ScoreJob {
-                installation_id: c.installation_id,
-                repo: c.repo.clone(),
-                number,
-                head_sha: c.head_sha.clone(),
-                base_ref: None,
-                draft: None,
-                labels: None,
-                author: None,
-                opened_at: None,
-                reason: "coverage".into(),
-            };
-            self.store.enqueue_job(&rescore.to_job(), now_ms()).await?;
+        let rescores: Vec<_> = pull_numbers
+            .iter()
+            .map(|&number| {
+                ScoreJob {
+                    installation_id: c.installation_id,
+                    repo: c.repo.clone(),
+                    number,
+                    head_sha: c.head_sha.clone(),
+                    base_ref: None,
+                    draft: None,
+                    labels: None,
+                    author: None,
+                    opened_at: None,
+                    reason: "coverage".into(),
+                }
+                .to_job()
+            })
+            .collect();
+        let report = crate::store::NewCoverageReport {
+            repository: c.repo.full_name.clone(),
+            branch: branch.clone(),
+            sha: c.head_sha.clone(),
+            format: format.into(),
+            report: text,
+        };
+        let stored = self
+            .store
+            .store_coverage_report_of_job(
+                job.id,
+                &self.id,
+                &serde_json::json!({ REPORT_STORED: true }),
+                &report,
+                &rescores,
+                now_ms(),
+            )
+            .await?;
+        if stored.is_none() {
+            return Err(JobError::Retry("another worker holds the job".into()));
         }
+        tracing::info!(
+            files = parsed.file_count(),
+            %branch,
+            rescores = rescores.len(),
+            "coverage report stored"
+        );
         self.wake.notify_waiters();
         Ok(())
     }
