@@ -63,6 +63,12 @@ impl HttpLimits {
     pub fn max_connections(&self) -> usize {
         self.max_requests.saturating_mul(4).max(256)
     }
+
+    /// Open connections of one client address (an IPv6 one by its /64): a quarter of all, so
+    /// that one client never holds them all.
+    pub fn max_connections_per_client(&self) -> usize {
+        self.max_connections() / 4
+    }
 }
 
 pub struct AppState {

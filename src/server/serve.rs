@@ -1,13 +1,19 @@
-//! The accept loop: HTTP/1.1 connections with a deadline on request headers and a cap on
-//! open connections, closed with a short linger, drained gracefully on shutdown.
+//! The accept loop: HTTP/1.1 connections with a deadline on request headers, on answers the
+//! client does not take in, and caps on open connections (in all and per client), closed with
+//! a short linger, drained gracefully on shutdown.
 
+use std::collections::HashMap;
 use std::future::{poll_fn, Future};
-use std::sync::Arc;
+use std::io;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
@@ -34,15 +40,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_connections()));
+    let per_client = ClientConnections::new(limits.max_connections_per_client());
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = &mut shutdown => break,
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors, say: back off rather than spin.
                     tracing::warn!(error = %e, "accepting a connection failed");
@@ -50,6 +57,11 @@ pub async fn serve(
                     continue;
                 }
             },
+        };
+        let Some(client_slot) = per_client.take(peer.ip()) else {
+            tracing::warn!(client = %peer.ip(), "too many open connections from one client: closing a new one");
+            drop(stream);
+            continue;
         };
         let Ok(slot) = open.clone().try_acquire_owned() else {
             tracing::warn!("too many open connections: closing a new one");
@@ -67,13 +79,15 @@ pub async fn serve(
         });
         let mut closing = closing_rx.clone();
         let header_timeout = limits.header_timeout;
+        let send_timeout = limits.body_timeout;
         connections.spawn(async move {
-            let _slot = slot;
+            let _slots = (slot, client_slot);
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
                 .header_read_timeout(header_timeout)
                 .max_buf_size(MAX_BUFFER);
+            let stream = StalledWrites::new(stream, send_timeout);
             let mut connection = builder.serve_connection(TokioIo::new(stream), service);
             let mut shutting_down = false;
             let served = loop {
@@ -87,7 +101,7 @@ pub async fn serve(
                 }
             };
             match served {
-                Ok(()) => linger(connection.into_parts().io.into_inner()).await,
+                Ok(()) => linger(connection.into_parts().io.into_inner().stream).await,
                 Err(e) => tracing::debug!(error = %e, "connection ended"),
             }
         });
@@ -117,4 +131,242 @@ async fn linger(mut stream: TcpStream) {
         }
     })
     .await;
+}
+
+/// Open connections per client address, each held by a [`ClientSlot`]. One client could
+/// otherwise hold every connection the server allows (idle, or not reading its answers) and
+/// shut everyone else out, GitHub's deliveries included. An IPv6 client is counted by its /64,
+/// the block one host is usually given.
+struct ClientConnections {
+    max: usize,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One open connection of a client; dropping it frees it.
+struct ClientSlot {
+    client: IpAddr,
+    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl ClientConnections {
+    fn new(max: usize) -> Self {
+        ClientConnections {
+            max: max.max(1),
+            open: Arc::default(),
+        }
+    }
+
+    /// A slot for one more connection of `peer`, or `None` when it has all it may have.
+    fn take(&self, peer: IpAddr) -> Option<ClientSlot> {
+        let client = client_of(peer);
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        let count = open.entry(client).or_insert(0);
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(ClientSlot {
+            client,
+            open: self.open.clone(),
+        })
+    }
+}
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+        // Entries go when their last connection does, so the map holds only open clients.
+        if let Some(count) = open.get_mut(&self.client) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// The address connections are counted under: an IPv4 address (also when mapped into IPv6)
+/// as it is, an IPv6 address by its /64.
+fn client_of(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
+        },
+    }
+}
+
+/// A connection whose writes fail once one has waited `limit` for the client to take in
+/// what was sent. A client that sends requests and never reads the answers would otherwise
+/// hold its connection for as long as it likes: hyper bounds reading a request, not writing
+/// an answer.
+struct StalledWrites {
+    stream: TcpStream,
+    limit: Duration,
+    /// Armed while a write (or flush) is waiting; reset by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl StalledWrites {
+    fn new(stream: TcpStream, limit: Duration) -> Self {
+        StalledWrites {
+            stream,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// What a write that returned `poll` means: progress disarms the timer, waiting arms it
+    /// (once) and fails past the limit.
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("the client took in nothing for {} s", limit.as_secs()),
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+impl AsyncRead for StalledWrites {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for StalledWrites {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.watch(cx, poll)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let poll = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.watch(cx, poll)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let poll = Pin::new(&mut self.stream).poll_flush(cx);
+        self.watch(cx, poll)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    #[test]
+    fn clients_are_counted_by_address_and_ipv6_by_its_64() {
+        let v6 = |s: &str| IpAddr::V6(s.parse::<Ipv6Addr>().unwrap());
+        assert_eq!(
+            client_of(v6("2001:db8:1:2:aaaa::1")),
+            client_of(v6("2001:db8:1:2:bbbb::9"))
+        );
+        assert_ne!(
+            client_of(v6("2001:db8:1:2::1")),
+            client_of(v6("2001:db8:1:3::1"))
+        );
+        let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
+        assert_eq!(client_of(v6("::ffff:192.0.2.7")), v4);
+        assert_ne!(client_of(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 8))), v4);
+    }
+
+    #[test]
+    fn a_client_gets_its_share_of_connections_and_no_more() {
+        let clients = ClientConnections::new(2);
+        let (a, b) = (
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+        );
+        let first = clients.take(a).expect("first");
+        let _second = clients.take(a).expect("second");
+        assert!(clients.take(a).is_none(), "a third is refused");
+        let other = clients.take(b).expect("another client is not held back");
+        drop(first);
+        let _again = clients.take(a).expect("a closed connection frees its slot");
+        drop(other);
+        assert_eq!(
+            clients.open.lock().unwrap().len(),
+            1,
+            "a client without connections is forgotten"
+        );
+    }
+
+    /// A loopback connection: (server side, client side).
+    async fn pair() -> (TcpStream, TcpStream) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn a_client_that_takes_nothing_in_is_cut_off() {
+        let (server, _client) = pair().await;
+        let mut stream = StalledWrites::new(server, Duration::from_millis(200));
+        let chunk = vec![7u8; 64 * 1024];
+        let written = tokio::time::timeout(Duration::from_secs(60), async {
+            loop {
+                if let Err(e) = stream.write_all(&chunk).await {
+                    break e;
+                }
+            }
+        })
+        .await
+        .expect("the writes fail once the client's buffers are full");
+        assert_eq!(written.kind(), io::ErrorKind::TimedOut, "{written}");
+    }
+
+    #[tokio::test]
+    async fn a_client_that_reads_slowly_is_served() {
+        let (server, mut client) = pair().await;
+        let mut stream = StalledWrites::new(server, Duration::from_millis(500));
+        let total = 16 * 1024 * 1024;
+        let reader = tokio::spawn(async move {
+            let mut buf = vec![0u8; 256 * 1024];
+            let mut read = 0;
+            while read < total {
+                // Pauses shorter than the limit between reads.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                read += client.read(&mut buf).await.unwrap();
+            }
+            read
+        });
+        stream.write_all(&vec![1u8; total]).await.unwrap();
+        stream.flush().await.unwrap();
+        assert_eq!(reader.await.unwrap(), total);
+    }
 }

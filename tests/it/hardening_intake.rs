@@ -1167,6 +1167,110 @@ async fn slow_clients_are_cut_off() {
     assert_eq!(status, 200, "the server still answers");
 }
 
+/// A connection to `server` from the loopback address `from` (any 127.x reaches it), reading
+/// into a receive buffer of `receive_buffer` bytes when given.
+async fn connect_from(server: &TestApp, from: [u8; 4], receive_buffer: Option<u32>) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket
+        .bind((std::net::Ipv4Addr::from(from), 0).into())
+        .unwrap();
+    if let Some(size) = receive_buffer {
+        socket.set_recv_buffer_size(size).unwrap();
+    }
+    socket
+        .connect(server.base.trim_start_matches("http://").parse().unwrap())
+        .await
+        .unwrap()
+}
+
+/// Whether the server closes `stream` within `within`: reads until the end of the stream.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    tokio::time::timeout(within, async {
+        let mut chunk = [0u8; 64 * 1024];
+        while let Ok(n) = stream.read(&mut chunk).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await
+    .is_ok()
+}
+
+/// One client address holds at most a quarter of the connections the server allows (64 of
+/// 256 here); its next one is closed at once, while other clients are still served.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_hold_every_connection() {
+    let (server, _db, _data) = strict_server(&[("RISKGATE_HTTP_HEADER_TIMEOUT_SECS", "60")]).await;
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        held.push(connect_from(&server, [127, 0, 0, 2], None).await);
+    }
+    let mut one_more = connect_from(&server, [127, 0, 0, 2], None).await;
+    assert!(
+        closed_within(&mut one_more, Duration::from_secs(10)).await,
+        "the client's 65th connection is closed at once, not left to its 60 s header timeout"
+    );
+    let (status, _) = deliver(&server, "ping", "another-client", b"{}", SECRET).await;
+    assert_eq!(status, 200, "another client is served");
+    drop(held);
+    // The server notices the closes as it reads them; until then the client is still full.
+    let started = Instant::now();
+    loop {
+        let mut again = connect_from(&server, [127, 0, 0, 2], None).await;
+        let request = b"GET /healthz HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\n\r\n";
+        let mut answer = String::new();
+        if again.write_all(request).await.is_ok() {
+            let _ = again.read_to_string(&mut answer).await;
+        }
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not served again once its connections closed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A client that sends requests and never reads the answers is cut off once nothing it was
+/// sent has gone out for the body timeout (2 s here), instead of holding its connection.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_HTTP_HEADER_TIMEOUT_SECS", "60"),
+        ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "2"),
+    ])
+    .await;
+    let mut stream = connect_from(&server, [127, 0, 0, 3], Some(4096)).await;
+    let requests = b"GET /healthz HTTP/1.1\r\nhost: riskgate\r\n\r\n".repeat(1_000);
+    let mut sent = 0usize;
+    // Pipelined requests until the server stops reading them (its answers are stuck).
+    let blocked = loop {
+        match tokio::time::timeout(Duration::from_secs(3), stream.write_all(&requests)).await {
+            Ok(Ok(())) => sent += 1_000,
+            Ok(Err(_)) => break true,
+            Err(_) => break true,
+        }
+        if sent >= 5_000_000 {
+            break false;
+        }
+    };
+    assert!(
+        blocked,
+        "{sent} requests went in without the answers being read"
+    );
+    // Not a byte read for longer than the limit; then the server must have closed.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        closed_within(&mut stream, Duration::from_secs(20)).await,
+        "the connection was still open (the server would serve it until the 60 s idle limit)"
+    );
+    let (status, _) = deliver(&server, "ping", "after-stuck-answers", b"{}", SECRET).await;
+    assert_eq!(status, 200);
+}
+
 /// Writes `head` and reads the answer, sending no body.
 async fn answer_without_body(server: &TestApp, head: String) -> String {
     let mut stream = connect(server).await;
