@@ -134,6 +134,7 @@ impl App {
             dashboard_token: settings.dashboard_token.clone().filter(|t| !t.is_empty()),
             links: settings.worker.links,
             limits: settings.limits,
+            dashboard_views: tokio::sync::Semaphore::new(server::DASHBOARD_VIEWS_AT_ONCE),
         });
 
         let (stop, stop_rx) = watch::channel(false);

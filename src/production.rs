@@ -64,15 +64,31 @@ impl RepoHistory {
     }
 }
 
-pub async fn load_history(store: &Store, repository: &str) -> Result<RepoHistory, StoreError> {
+/// How much of its scores a [`RepoHistory`] is loaded with: a repository keeps every score
+/// for good, and parsing each one's signals is most of what reading them costs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScoresLoaded {
+    /// None: linking incidents reads no score.
+    None,
+    /// Every score without its signals (`features` is `null`): views of the history.
+    Summaries,
+    /// Every score with its signals: training.
+    WithSignals,
+}
+
+pub async fn load_history(
+    store: &Store,
+    repository: &str,
+    scores: ScoresLoaded,
+) -> Result<RepoHistory, StoreError> {
     let deployments = store.deployments(Some(repository)).await?;
     let statuses = store.deployment_statuses(Some(repository)).await?;
-    let incidents = store
-        .incidents()
-        .await?
-        .into_iter()
-        .filter(|i| i.concerns(repository))
-        .collect();
+    let incidents = store.incidents_concerning(repository).await?;
+    let scores = match scores {
+        ScoresLoaded::None => Vec::new(),
+        ScoresLoaded::Summaries => store.score_summaries_for(repository).await?,
+        ScoresLoaded::WithSignals => store.scores_for(repository).await?,
+    };
     Ok(RepoHistory {
         repository: repository.to_string(),
         releases: releases(&deployments, &statuses),
@@ -84,7 +100,7 @@ pub async fn load_history(store: &Store, repository: &str) -> Result<RepoHistory
             .into_iter()
             .map(|l| l.link)
             .collect(),
-        scores: store.scores_for(repository).await?,
+        scores,
     })
 }
 
@@ -119,7 +135,7 @@ pub async fn relink(
     // Two relinks of one repository at once could each read a different set of events and
     // the older one write last.
     let _guard = store.lock_repository(repository).await?;
-    let history = load_history(store, repository).await?;
+    let history = load_history(store, repository, ScoresLoaded::None).await?;
     let shipped = shipped_pulls(&history.releases, &history.pulls);
     let pairs: Vec<(i64, i64)> = shipped
         .iter()
@@ -253,54 +269,79 @@ pub async fn record_incident(
     settings: LinkSettings,
     now_ms: i64,
 ) -> Result<IncidentWrite, StoreError> {
-    let write = store.upsert_incident(incident, now_ms).await?;
-    let repositories = concerned_repositories(store, incident).await?;
-    if write != IncidentWrite::Unchanged {
-        // An incident of a service no repository answers to yet is audited under its service.
-        let audited: Vec<String> = if repositories.is_empty() {
-            vec![incident.service.clone().unwrap_or_default()]
-        } else {
-            repositories.clone()
-        };
-        for repo in &audited {
-            store
-                .append_audit(&audit(
-                    now_ms,
-                    repo,
-                    AUDIT_INCIDENT,
-                    incident.pr_number,
-                    incident.commit_sha.as_deref(),
-                    actor,
-                    json!({"incident": incident.id, "title": incident.title,
-                           "source": incident.source,
-                           "change": if write == IncidentWrite::Created { "opened" } else { "updated" },
-                           "environment": incident.environment,
-                           "opened_at": incident.opened_at, "resolved_at": incident.resolved_at}),
-                ))
-                .await?;
-        }
-    }
-    for repo in &repositories {
-        relink(store, repo, settings, now_ms).await?;
-    }
-    Ok(write)
+    let writes = record_incidents(
+        store,
+        std::slice::from_ref(incident),
+        actor,
+        settings,
+        now_ms,
+    )
+    .await?;
+    Ok(writes[0])
 }
 
-/// The repositories an incident is about: the one it names, or those whose name its service
-/// matches.
-async fn concerned_repositories(
+/// Records incidents (each idempotent on its id), then relinks every repository they concern
+/// once: a relink reads the repository's whole production history, so a batch of a thousand
+/// incidents must not read it a thousand times. One write per incident, in order.
+pub async fn record_incidents(
     store: &Store,
-    incident: &Incident,
-) -> Result<Vec<String>, StoreError> {
-    if let Some(r) = &incident.repository {
-        return Ok(vec![r.clone()]);
+    incidents: &[Incident],
+    actor: Option<&str>,
+    settings: LinkSettings,
+    now_ms: i64,
+) -> Result<Vec<IncidentWrite>, StoreError> {
+    let mut writes = Vec::with_capacity(incidents.len());
+    let mut to_relink = std::collections::BTreeSet::new();
+    let mut known: Option<Vec<String>> = None;
+    for incident in incidents {
+        let write = store.upsert_incident(incident, now_ms).await?;
+        let repositories: Vec<String> = match &incident.repository {
+            Some(r) => vec![r.clone()],
+            None => {
+                if known.is_none() {
+                    known = Some(store.known_repositories().await?);
+                }
+                known
+                    .iter()
+                    .flatten()
+                    .filter(|r| incident.concerns(r))
+                    .cloned()
+                    .collect()
+            }
+        };
+        if write != IncidentWrite::Unchanged {
+            // An incident of a service no repository answers to yet is audited under its
+            // service.
+            let audited: Vec<String> = if repositories.is_empty() {
+                vec![incident.service.clone().unwrap_or_default()]
+            } else {
+                repositories.clone()
+            };
+            for repo in &audited {
+                store
+                    .append_audit(&audit(
+                        now_ms,
+                        repo,
+                        AUDIT_INCIDENT,
+                        incident.pr_number,
+                        incident.commit_sha.as_deref(),
+                        actor,
+                        json!({"incident": incident.id, "title": incident.title,
+                               "source": incident.source,
+                               "change": if write == IncidentWrite::Created { "opened" } else { "updated" },
+                               "environment": incident.environment,
+                               "opened_at": incident.opened_at, "resolved_at": incident.resolved_at}),
+                    ))
+                    .await?;
+            }
+        }
+        to_relink.extend(repositories);
+        writes.push(write);
     }
-    Ok(store
-        .known_repositories()
-        .await?
-        .into_iter()
-        .filter(|r| incident.concerns(r))
-        .collect())
+    for repo in &to_relink {
+        relink(store, repo, settings, now_ms).await?;
+    }
+    Ok(writes)
 }
 
 /// A maintainer rejects a link: it is dropped, never made again, and audited. False when the

@@ -150,8 +150,8 @@ async fn import(
     let store = store.connect().await?;
     let (mut created, mut updated, mut unchanged) = (0, 0, 0);
     let now = crate::time::now_ms();
-    for incident in &incidents {
-        match production::record_incident(&store, incident, None, settings, now).await? {
+    for write in production::record_incidents(&store, &incidents, None, settings, now).await? {
+        match write {
             IncidentWrite::Created => created += 1,
             IncidentWrite::Updated => updated += 1,
             IncidentWrite::Unchanged => unchanged += 1,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use super::{block_on, parse_when, StoreArgs};
 use crate::health::{repository_health, RepositoryHealth};
-use crate::production::load_history;
+use crate::production::{load_history, ScoresLoaded};
 use crate::report::printable;
 use crate::time::rfc3339;
 
@@ -48,7 +48,7 @@ pub fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         };
         let mut out = Vec::new();
         for repo in repositories {
-            let h = load_history(&store, &repo).await?;
+            let h = load_history(&store, &repo, ScoresLoaded::Summaries).await?;
             out.push(repository_health(
                 &repo,
                 &h.releases,

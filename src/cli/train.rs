@@ -16,7 +16,7 @@ use crate::model::history::{
 use crate::model::promotion::judge;
 use crate::model::train::{train, Evaluation, TrainOptions};
 use crate::model::Model;
-use crate::production::load_history;
+use crate::production::{load_history, ScoresLoaded};
 
 pub use crate::model::promotion::{Promotion, PROMOTION_TOLERANCE};
 
@@ -181,7 +181,7 @@ fn read_history(args: &TrainArgs) -> anyhow::Result<HistoryDataset> {
             let mut out = Vec::with_capacity(wanted.len());
             for r in &wanted {
                 out.push(
-                    load_history(&store, r)
+                    load_history(&store, r, ScoresLoaded::WithSignals)
                         .await
                         .with_context(|| format!("reading the history of {r}"))?,
                 );

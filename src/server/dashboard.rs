@@ -248,11 +248,31 @@ async fn load_view(state: &AppState, owner: &str, repo: &str) -> Result<view::Re
             &format!("riskgate knows nothing of {wanted}."),
         ));
     };
-    let history = crate::production::load_history(&state.store, &repository)
+    // A repository keeps its scores and releases for good, so a view costs in proportion to
+    // its whole history: only a few are built at once, each off the async threads.
+    let _turn = state
+        .dashboard_views
+        .acquire()
         .await
-        .map_err(store_failure)?;
+        .map_err(|_| store_failure("the server is stopping"))?;
+    let history = crate::production::load_history(
+        &state.store,
+        &repository,
+        crate::production::ScoresLoaded::Summaries,
+    )
+    .await
+    .map_err(store_failure)?;
     let model = state.model.current();
-    Ok(view::repo_view(&history, &model, now_ms()))
+    tokio::task::spawn_blocking(move || view::repo_view(&history, &model, now_ms()))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "building a dashboard view failed");
+            message(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "riskgate dashboard: error",
+                "The view could not be built.",
+            )
+        })
 }
 
 async fn repository_page(

@@ -69,35 +69,33 @@ pub async fn post_incidents(
         }
     };
     let now = now_ms();
-    let mut answered = Vec::new();
-    let mut created = false;
-    for incident in &incidents {
-        let write = match production::record_incident(
-            &state.store,
-            incident,
-            None,
-            state.links,
-            now,
-        )
-        .await
-        {
-            Ok(w) => w,
-            Err(e) => {
-                tracing::error!(error = %e, incident = %incident.id, "could not record an incident");
-                return error(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    json!({"error": "could not store the incident; try again", "id": incident.id}),
-                );
-            }
-        };
-        created |= write == IncidentWrite::Created;
-        let links = match state.store.incident_links(None).await {
-            Ok(all) => all
+    let writes = match production::record_incidents(
+        &state.store,
+        &incidents,
+        None,
+        state.links,
+        now,
+    )
+    .await
+    {
+        Ok(w) => w,
+        Err(e) => {
+            tracing::error!(error = %e, "could not record incidents");
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                json!({"error": "could not store the incidents; try again (each is recorded once, however often it is sent)"}),
+            );
+        }
+    };
+    let created = writes.contains(&IncidentWrite::Created);
+    let mut answered = Vec::with_capacity(incidents.len());
+    for (incident, write) in incidents.iter().zip(writes) {
+        let links = match state.store.links_of_incident(&incident.id).await {
+            Ok(links) => links
                 .into_iter()
-                .filter(|l| l.link.incident_id == incident.id)
                 .map(|l| {
-                    json!({"repository": l.link.repository, "pr_number": l.link.pr_number,
-                                "reason": l.link.reason.as_str(), "why": l.link.why})
+                    json!({"repository": l.repository, "pr_number": l.pr_number,
+                           "reason": l.reason.as_str(), "why": l.why})
                 })
                 .collect::<Vec<_>>(),
             Err(_) => Vec::new(),

@@ -87,7 +87,13 @@ pub struct AppState {
     pub dashboard_token: Option<String>,
     pub links: crate::production::LinkSettings,
     pub limits: HttpLimits,
+    /// Dashboard views built at once (each reads a repository's whole history).
+    pub dashboard_views: Semaphore,
 }
+
+/// Dashboard views built at once: enough for a few people, few enough that views of the
+/// largest histories cannot take the server's memory.
+pub const DASHBOARD_VIEWS_AT_ONCE: usize = 2;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let slots = Arc::new(RequestSlots {

@@ -161,6 +161,38 @@ impl Store {
         })
     }
 
+    /// The incidents that concern `repository` (see [`Incident::concerns`]), chosen in the
+    /// database rather than by reading every repository's incidents.
+    pub async fn incidents_concerning(
+        &self,
+        repository: &str,
+    ) -> Result<Vec<Incident>, StoreError> {
+        let name = repository.rsplit('/').next().unwrap_or(repository);
+        let incidents = with_pool!(self, "incidents_concerning", |pool| {
+            // lower() folds at least what `concerns` folds (ASCII), so this keeps every
+            // incident it would; `concerns` then decides.
+            let rows = sqlx::query(&format!(
+                "SELECT {INCIDENT_COLUMNS} FROM incidents \
+                 WHERE lower(repository) = lower($1) \
+                    OR (repository IS NULL AND lower(service) IN (lower($1), lower($2))) \
+                 ORDER BY opened_at, id"
+            ))
+            .bind(repository)
+            .bind(name)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(incident_from_row!(row));
+            }
+            Ok(out)
+        })?;
+        Ok(incidents
+            .into_iter()
+            .filter(|i| i.concerns(repository))
+            .collect())
+    }
+
     // ----- incident links -------------------------------------------------
 
     /// Makes the stored links of `repository` equal to `links` (rejected ones must already
@@ -253,6 +285,24 @@ impl Store {
                     link: link_from_row!(row),
                     created_at: row.try_get("created_at")?,
                 });
+            }
+            Ok(out)
+        })
+    }
+
+    /// The stored links of one incident, in every repository.
+    pub async fn links_of_incident(&self, incident_id: &str) -> Result<Vec<Link>, StoreError> {
+        with_pool!(self, "links_of_incident", |pool| {
+            let rows = sqlx::query(
+                "SELECT incident_id, repository, pr_number, reason, why, deployment_id \
+                 FROM incident_links WHERE incident_id = $1 ORDER BY repository, pr_number",
+            )
+            .bind(incident_id)
+            .fetch_all(pool)
+            .await?;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                out.push(link_from_row!(row));
             }
             Ok(out)
         })

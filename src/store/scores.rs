@@ -141,6 +141,26 @@ impl Store {
         })
     }
 
+    /// The same rows as [`Store::scores_for`] with `features` left `null`: what views of many
+    /// scores read (the dashboard, release health), without parsing every score's signals.
+    pub async fn score_summaries_for(&self, repository: &str) -> Result<Vec<Score>, StoreError> {
+        with_pool!(self, "score_summaries_for", |pool| {
+            let rows = sqlx::query(
+                "SELECT id, repository, pr_number, head_sha, base_sha, probability, band, \
+                 model_version, 'null' AS features, conclusion, check_run_id, delivery_id, \
+                 created_at FROM scores WHERE repository = $1 ORDER BY created_at, id",
+            )
+            .bind(repository)
+            .fetch_all(pool)
+            .await?;
+            let mut scores = Vec::with_capacity(rows.len());
+            for row in &rows {
+                scores.push(score_from_row!(row));
+            }
+            Ok(scores)
+        })
+    }
+
     /// Appends an event to the audit trail; returns its id. Events are never
     /// changed or deleted: the database itself refuses it.
     pub async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {

@@ -818,3 +818,66 @@ async fn sqlite_app_records_deployments_issues_and_api_incidents() {
 async fn postgres_app_records_deployments_issues_and_api_incidents() {
     app_events(Db::Postgres).await
 }
+
+/// The incidents of a repository are chosen in the database as `Incident::concerns` chooses
+/// them: the repository named in any case, or, with none named, a service spelled like the
+/// repository or its name part.
+async fn incidents_concerning_a_repository(db: Db) {
+    let database = database(db);
+    let store = Store::connect(&database.url).await.unwrap();
+    let named = |id: &str, repository: Option<&str>, service: Option<&str>| Incident {
+        repository: repository.map(str::to_string),
+        service: service.map(str::to_string),
+        ..incident(id, 0)
+    };
+    let all = [
+        named("same", Some(REPO), None),
+        named("upper", Some("ACME/Shop"), None),
+        named("other", Some("acme/other"), None),
+        named("service-name", None, Some("SHOP")),
+        named("service-full", None, Some("Acme/Shop")),
+        named("service-other", None, Some("payments")),
+        named("named-elsewhere", Some("acme/other"), Some("shop")),
+        named("nothing", None, None),
+        named("non-ascii", None, Some("shöp")),
+    ];
+    for i in &all {
+        store.upsert_incident(i, T0).await.unwrap();
+    }
+    for repository in [REPO, "acme/other", "ACME/SHOP"] {
+        let mut chosen: Vec<String> = store
+            .incidents_concerning(repository)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        chosen.sort();
+        let mut expected: Vec<String> = all
+            .iter()
+            .filter(|i| i.concerns(repository))
+            .map(|i| i.id.clone())
+            .collect();
+        expected.sort();
+        assert_eq!(chosen, expected, "{repository}");
+    }
+    let shop: Vec<String> = store
+        .incidents_concerning(REPO)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(shop.len(), 4, "{shop:?}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_incidents_concerning_a_repository() {
+    incidents_concerning_a_repository(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_incidents_concerning_a_repository() {
+    incidents_concerning_a_repository(Db::Postgres).await;
+}
