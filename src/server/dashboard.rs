@@ -249,7 +249,7 @@ async fn load_view(state: &AppState, owner: &str, repo: &str) -> Result<view::Re
         ));
     };
     // A repository keeps its scores and releases for good, so a view costs in proportion to
-    // its whole history: only a few are built at once, each off the async threads.
+    // its whole history: views are built one at a time, off the async threads.
     let _turn = state
         .dashboard_views
         .acquire()

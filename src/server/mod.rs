@@ -91,9 +91,9 @@ pub struct AppState {
     pub dashboard_views: Semaphore,
 }
 
-/// Dashboard views built at once: enough for a few people, few enough that views of the
-/// largest histories cannot take the server's memory.
-pub const DASHBOARD_VIEWS_AT_ONCE: usize = 2;
+/// Dashboard views built at once. One: a view of a large history takes a core and a gigabyte
+/// or more while it is built, and the server must go on answering GitHub meanwhile.
+pub const DASHBOARD_VIEWS_AT_ONCE: usize = 1;
 
 pub fn router(state: Arc<AppState>) -> Router {
     let slots = Arc::new(RequestSlots {
