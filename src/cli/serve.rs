@@ -160,6 +160,26 @@ fn webhook_secret(given: Option<&str>) -> anyhow::Result<Vec<u8>> {
     }
 }
 
+/// A token that opens the dashboard or the incidents API: unset (or empty) keeps that door
+/// shut; set, it must be as hard to guess as the webhook secret, and it may not begin or end
+/// with whitespace, which the `Authorization` header loses (a token of spaces opened the
+/// dashboard to `?token=+`).
+fn access_token(setting: &str, given: Option<&str>) -> anyhow::Result<Option<String>> {
+    match given {
+        None | Some("") => Ok(None),
+        Some(token) if token.trim() != token => anyhow::bail!(
+            "{setting} begins or ends with whitespace: remove it (`openssl rand -hex 24` makes \
+             a good token)"
+        ),
+        Some(token) if token.chars().count() < MIN_WEBHOOK_SECRET_CHARS => anyhow::bail!(
+            "{setting} is too short ({} characters): it must have at least \
+             {MIN_WEBHOOK_SECRET_CHARS}",
+            token.chars().count()
+        ),
+        Some(token) => Ok(Some(token.to_string())),
+    }
+}
+
 fn git_remote(args: &ServeArgs) -> anyhow::Result<GitRemote> {
     Ok(match &args.git_url {
         Some(url) => GitRemote::parse(url).context("RISKGATE_GIT_URL")?,
@@ -251,8 +271,11 @@ impl ServeArgs {
                 body_timeout: secs("http-body-timeout-secs", self.http_body_timeout_secs)?,
                 max_requests: self.http_max_requests.max(1),
             },
-            api_token: self.api_token.clone(),
-            dashboard_token: self.dashboard_token.clone(),
+            api_token: access_token("RISKGATE_API_TOKEN", self.api_token.as_deref())?,
+            dashboard_token: access_token(
+                "RISKGATE_DASHBOARD_TOKEN",
+                self.dashboard_token.as_deref(),
+            )?,
             // Host and pid alone can repeat (no HOSTNAME under systemd, pid 1 in containers
             // on the host's network), and a lease is only as good as its holder's name.
             instance: format!(
@@ -365,6 +388,40 @@ mod tests {
         assert!(refused.contains("RISKGATE_MIRROR_MAX_MB"), "{refused}");
         let one = settings_with("--mirror-max-mb=1").unwrap();
         assert_eq!(one.mirror_max_bytes, 1 << 20);
+    }
+
+    /// A dashboard or API token that is short, or that begins or ends with whitespace, is
+    /// refused by its name; an empty one is no token.
+    #[test]
+    fn weak_access_tokens_are_refused_by_their_names() {
+        for (flag, setting) in [
+            ("dashboard-token", "RISKGATE_DASHBOARD_TOKEN"),
+            ("api-token", "RISKGATE_API_TOKEN"),
+        ] {
+            for weak in [
+                "a",
+                " ",
+                "0123456789abcde",
+                " 0123456789abcdef",
+                "0123456789abcdef\n",
+            ] {
+                let refused = settings_with(&format!("--{flag}={weak}"))
+                    .map(|_| ())
+                    .unwrap_err()
+                    .to_string();
+                assert!(refused.contains(setting), "{weak:?}: {refused}");
+            }
+            let good = settings_with(&format!("--{flag}=0123456789abcdef")).unwrap();
+            assert_eq!(
+                [good.dashboard_token, good.api_token]
+                    .into_iter()
+                    .flatten()
+                    .collect::<Vec<_>>(),
+                ["0123456789abcdef"]
+            );
+            let empty = settings_with(&format!("--{flag}=")).unwrap();
+            assert_eq!((empty.dashboard_token, empty.api_token), (None, None));
+        }
     }
 
     /// Two processes of one host and pid (containers on the host's network, each pid 1) still

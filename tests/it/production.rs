@@ -653,7 +653,7 @@ async fn app_events(db: Db) {
         &database,
         &github.uri(),
         data.path(),
-        &[("RISKGATE_API_TOKEN", "incident-token")],
+        &[("RISKGATE_API_TOKEN", "incident-api-token-0123")],
     )
     .await;
     let installation = json!({"id": 1});
@@ -753,7 +753,9 @@ async fn app_events(db: Db) {
     assert_eq!(r.status().as_u16(), 401);
     let r = post(Some("wrong"), good.clone()).await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
-    let r = post(Some("incident-token"), good.clone()).await.unwrap();
+    let r = post(Some("incident-api-token-0123"), good.clone())
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 201);
     let answer: Value = r.json().await.unwrap();
     assert_eq!(answer["incidents"][0]["status"], "created");
@@ -762,19 +764,21 @@ async fn app_events(db: Db) {
         answer["incidents"][0]["links"][0]["reason"],
         "explicit_commit"
     );
-    let r = post(Some("incident-token"), good.clone()).await.unwrap();
+    let r = post(Some("incident-api-token-0123"), good.clone())
+        .await
+        .unwrap();
     assert_eq!(r.status().as_u16(), 200, "the same incident again");
     let again: Value = r.json().await.unwrap();
     assert_eq!(again["incidents"][0]["status"], "unchanged");
     let mut bad = good.clone();
     bad["opened_at"] = json!("last tuesday");
-    let r = post(Some("incident-token"), bad).await.unwrap();
+    let r = post(Some("incident-api-token-0123"), bad).await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
     let refusal: Value = r.json().await.unwrap();
     assert_eq!(refusal["field"], "opened_at", "{refusal}");
     let r = client
         .post(format!("{}/api/incidents", server.base))
-        .header("authorization", "Bearer incident-token")
+        .header("authorization", "Bearer incident-api-token-0123")
         .body("{not json")
         .send()
         .await
