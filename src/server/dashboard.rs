@@ -31,7 +31,7 @@ pub const COOKIE_MAX_AGE_SECS: u64 = 12 * 60 * 60;
 /// What a request without a configured token is told.
 pub const OFF_MESSAGE: &str = "the dashboard is off: set RISKGATE_DASHBOARD_TOKEN";
 
-const COOKIE_CONTEXT: &[u8] = b"riskgate dashboard cookie v1";
+const COOKIE_CONTEXT: &[u8] = b"riskgate dashboard cookie v2";
 
 /// The dashboard's routes; `server::router` merges them.
 pub fn routes() -> Router<Arc<AppState>> {
@@ -58,19 +58,34 @@ pub enum Access {
     Refused,
 }
 
-/// The cookie value of the session: derived from the token (never the token itself), so
-/// changing the token ends every session.
-pub fn cookie_value(token: &str) -> String {
-    tag(token.as_bytes(), COOKIE_CONTEXT)
-        .map(|m| hex::encode(m.finalize().into_bytes()))
+/// The cookie value of a session opened at `issued_at` (unix seconds): that time and a MAC of
+/// it keyed by the token (never the token itself), so changing the token ends every session
+/// and a session ends after [`COOKIE_MAX_AGE_SECS`] whatever the browser keeps.
+pub fn cookie_value(token: &str, issued_at: i64) -> String {
+    session_tag(token, issued_at)
+        .map(|m| format!("{issued_at}.{}", hex::encode(m.finalize().into_bytes())))
         .unwrap_or_default()
 }
 
-fn cookie_matches(token: &str, value: &str) -> bool {
-    let Ok(bytes) = hex::decode(value.trim()) else {
+fn session_tag(token: &str, issued_at: i64) -> Option<hmac::Hmac<sha2::Sha256>> {
+    let mut mac = tag(token.as_bytes(), COOKIE_CONTEXT)?;
+    mac.update(issued_at.to_string().as_bytes());
+    Some(mac)
+}
+
+/// Several instances may share a token; their clocks may differ by this much.
+const CLOCK_SKEW_SECS: i64 = 300;
+
+fn cookie_matches(token: &str, value: &str, now_secs: i64) -> bool {
+    let Some((issued, mac)) = value.trim().split_once('.') else {
         return false;
     };
-    tag(token.as_bytes(), COOKIE_CONTEXT).is_some_and(|m| m.verify_slice(&bytes).is_ok())
+    let (Ok(issued_at), Ok(bytes)) = (issued.parse::<i64>(), hex::decode(mac)) else {
+        return false;
+    };
+    let age = now_secs.saturating_sub(issued_at);
+    (-CLOCK_SKEW_SECS..=COOKIE_MAX_AGE_SECS as i64).contains(&age)
+        && session_tag(token, issued_at).is_some_and(|m| m.verify_slice(&bytes).is_ok())
 }
 
 /// `%XX` and `+` decoded, as in a form-encoded query.
@@ -91,9 +106,9 @@ fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
         .map(|(_, v)| v)
 }
 
-/// Who may see the dashboard. A `?token=` decides when present, else an `Authorization`
-/// header, else the session cookie.
-pub fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri) -> Access {
+/// Who may see the dashboard at `now_secs` (unix seconds). A `?token=` decides when present,
+/// else an `Authorization` header, else the session cookie.
+pub fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri, now_secs: i64) -> Access {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return Access::Off;
     };
@@ -124,7 +139,7 @@ pub fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri) -> Access {
             || uri.scheme_str() == Some("https");
         let cookie = format!(
             "{COOKIE_NAME}={}; Path=/dashboard; HttpOnly; SameSite=Strict; Max-Age={COOKIE_MAX_AGE_SECS}{}",
-            cookie_value(token),
+            cookie_value(token, now_secs),
             if secure { "; Secure" } else { "" }
         );
         return Access::Redirect { cookie, location };
@@ -136,7 +151,7 @@ pub fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri) -> Access {
         };
     }
     match cookie(headers, COOKIE_NAME) {
-        Some(v) if cookie_matches(token, v) => Access::Granted,
+        Some(v) if cookie_matches(token, v, now_secs) => Access::Granted,
         _ => Access::Refused,
     }
 }
@@ -177,7 +192,12 @@ fn message(status: StatusCode, title: &str, text: &str) -> Response {
 
 /// The answer to a request that may not see the dashboard, or `None` when it may.
 fn gate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
-    match access(state.dashboard_token.as_deref(), headers, uri) {
+    match access(
+        state.dashboard_token.as_deref(),
+        headers,
+        uri,
+        now_ms() / 1000,
+    ) {
         Access::Granted => None,
         Access::Off => {
             let mut r = (StatusCode::NOT_FOUND, format!("{OFF_MESSAGE}\n")).into_response();
@@ -338,6 +358,12 @@ mod tests {
     }
 
     const T: Option<&str> = Some("s3cret token");
+    /// The time the tests ask at, in unix seconds.
+    const NOW: i64 = 1_800_000_000;
+
+    fn access(token: Option<&str>, headers: &HeaderMap, uri: &Uri) -> Access {
+        super::access(token, headers, uri, NOW)
+    }
 
     #[test]
     fn without_a_token_the_dashboard_is_off() {
@@ -379,7 +405,7 @@ mod tests {
         assert_eq!(location, "/dashboard/o/r?a=1&b=x+y");
         assert!(cookie.starts_with(&format!(
             "{COOKIE_NAME}={}; Path=/dashboard; HttpOnly; SameSite=Strict",
-            cookie_value("s3cret token")
+            cookie_value("s3cret token", NOW)
         )));
         assert!(
             !cookie.contains("s3cret"),
@@ -400,7 +426,7 @@ mod tests {
         // A wrong query token is refused even beside a good cookie.
         let mut h = with(
             header::COOKIE,
-            &format!("{COOKIE_NAME}={}", cookie_value("s3cret token")),
+            &format!("{COOKIE_NAME}={}", cookie_value("s3cret token", NOW)),
         );
         h.insert(
             header::AUTHORIZATION,
@@ -415,9 +441,12 @@ mod tests {
     #[test]
     fn the_session_cookie() {
         let u = uri("/dashboard");
-        let good = format!("other=1; {COOKIE_NAME}={}", cookie_value("s3cret token"));
+        let good = format!(
+            "other=1; {COOKIE_NAME}={}",
+            cookie_value("s3cret token", NOW)
+        );
         assert_eq!(access(T, &with(header::COOKIE, &good), &u), Access::Granted);
-        let old = format!("{COOKIE_NAME}={}", cookie_value("previous token"));
+        let old = format!("{COOKIE_NAME}={}", cookie_value("previous token", NOW));
         assert_eq!(access(T, &with(header::COOKIE, &old), &u), Access::Refused);
         for bad in [
             format!("{COOKIE_NAME}=s3cret token"),
@@ -431,6 +460,35 @@ mod tests {
                 "{bad}"
             );
         }
+    }
+
+    /// A session ends after its age whatever the browser keeps, and its time cannot be moved.
+    #[test]
+    fn a_session_ends_with_its_age() {
+        let u = uri("/dashboard");
+        let max = COOKIE_MAX_AGE_SECS as i64;
+        let opened_at = |at: i64| {
+            with(
+                header::COOKIE,
+                &format!("{COOKIE_NAME}={}", cookie_value("s3cret token", at)),
+            )
+        };
+        assert_eq!(access(T, &opened_at(NOW - max), &u), Access::Granted);
+        assert_eq!(access(T, &opened_at(NOW - max - 1), &u), Access::Refused);
+        assert_eq!(
+            access(T, &opened_at(NOW + 60), &u),
+            Access::Granted,
+            "a little clock skew"
+        );
+        assert_eq!(access(T, &opened_at(NOW + 3_600), &u), Access::Refused);
+        let old = cookie_value("s3cret token", NOW - max - 1);
+        let (_, mac) = old.split_once('.').unwrap();
+        let moved = with(header::COOKIE, &format!("{COOKIE_NAME}={NOW}.{mac}"));
+        assert_eq!(
+            access(T, &moved, &u),
+            Access::Refused,
+            "a renewed time needs a new MAC"
+        );
     }
 
     #[test]

@@ -497,7 +497,13 @@ async fn dashboard_in_a_browser(db: Db) {
                 None,
                 Some(format!(
                     "riskgate_dashboard={}",
-                    riskgate::server::dashboard::cookie_value("an-earlier-token")
+                    riskgate::server::dashboard::cookie_value(
+                        "an-earlier-token",
+                        std::time::SystemTime::now()
+                            .duration_since(std::time::UNIX_EPOCH)
+                            .unwrap()
+                            .as_secs() as i64
+                    )
                 )),
             ),
         ] {
