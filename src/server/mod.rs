@@ -24,6 +24,7 @@ use crate::store::{Recorded, Store};
 use crate::telemetry::Metrics;
 
 mod auth;
+mod clients;
 pub mod dashboard;
 pub mod incidents;
 pub mod intake;
@@ -69,6 +70,12 @@ impl HttpLimits {
     pub fn max_connections_per_client(&self) -> usize {
         self.max_connections() / 4
     }
+
+    /// Requests in flight from one client address: half of all, so that one client never
+    /// holds them all.
+    pub fn max_requests_per_client(&self) -> usize {
+        (self.max_requests / 2).max(1)
+    }
 }
 
 pub struct AppState {
@@ -98,6 +105,7 @@ pub const DASHBOARD_VIEWS_AT_ONCE: usize = 1;
 pub fn router(state: Arc<AppState>) -> Router {
     let slots = Arc::new(RequestSlots {
         free: Semaphore::new(state.limits.max_requests.max(1)),
+        per_client: clients::PerClient::new(state.limits.max_requests_per_client()),
         metrics: state.metrics.clone(),
     });
     let work = Router::new()
@@ -140,16 +148,27 @@ fn header<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
 /// The `max_requests` slots, and the metrics that show them taken and refused.
 struct RequestSlots {
     free: Semaphore,
+    /// Half the slots at most for one client: a client that starts webhooks with any
+    /// well-formed signature and never sends their bodies holds a slot each for the body
+    /// timeout, and must not hold them all.
+    per_client: clients::PerClient,
     metrics: Arc<Metrics>,
 }
 
-/// Past `max_requests` in flight, 503 at once rather than a queue without bound.
+/// Past `max_requests` in flight, or half of them from one client, 503 at once rather than a
+/// queue without bound.
 async fn limit_requests(
     State(slots): State<Arc<RequestSlots>>,
     request: Request,
     next: Next,
 ) -> Response {
-    let Ok(_slot) = slots.free.try_acquire() else {
+    // Requests that did not come through `serve` (none in use) have no client to count.
+    let client_slot = match request.extensions().get::<clients::ClientAddr>() {
+        Some(&client) => slots.per_client.take(client).map(Some),
+        None => Some(None),
+    };
+    let slot = slots.free.try_acquire().ok();
+    let (Some(_client_slot), Some(_slot)) = (client_slot, slot) else {
         slots.metrics.request_refused_busy();
         let mut response = refuse(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -2,12 +2,10 @@
 //! client does not take in, and caps on open connections (in all and per client), closed with
 //! a short linger, drained gracefully on shutdown.
 
-use std::collections::HashMap;
 use std::future::{poll_fn, Future};
 use std::io;
-use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
+use super::clients::{ClientAddr, PerClient};
 use super::HttpLimits;
 
 /// Largest read buffer of a connection; request headers must fit in it.
@@ -40,7 +39,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()>,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_connections()));
-    let per_client = ClientConnections::new(limits.max_connections_per_client());
+    let per_client = PerClient::new(limits.max_connections_per_client());
     let (closing_tx, closing_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -58,7 +57,8 @@ pub async fn serve(
                 }
             },
         };
-        let Some(client_slot) = per_client.take(peer.ip()) else {
+        let client = ClientAddr::of(peer.ip());
+        let Some(client_slot) = per_client.take(client) else {
             tracing::warn!(client = %peer.ip(), "too many open connections from one client: closing a new one");
             drop(stream);
             continue;
@@ -71,8 +71,10 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         // A boxed future, so that the connection can be polled without shutting its socket.
-        let service = hyper::service::service_fn(move |request| {
+        let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
             let mut app = app.clone();
+            // The request limits count requests per client too.
+            request.extensions_mut().insert(client);
             Box::pin(async move {
                 tower::Service::call(&mut app, request.map(axum::body::Body::new)).await
             })
@@ -131,70 +133,6 @@ async fn linger(mut stream: TcpStream) {
         }
     })
     .await;
-}
-
-/// Open connections per client address, each held by a [`ClientSlot`]. One client could
-/// otherwise hold every connection the server allows (idle, or not reading its answers) and
-/// shut everyone else out, GitHub's deliveries included. An IPv6 client is counted by its /64,
-/// the block one host is usually given.
-struct ClientConnections {
-    max: usize,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-/// One open connection of a client; dropping it frees it.
-struct ClientSlot {
-    client: IpAddr,
-    open: Arc<Mutex<HashMap<IpAddr, usize>>>,
-}
-
-impl ClientConnections {
-    fn new(max: usize) -> Self {
-        ClientConnections {
-            max: max.max(1),
-            open: Arc::default(),
-        }
-    }
-
-    /// A slot for one more connection of `peer`, or `None` when it has all it may have.
-    fn take(&self, peer: IpAddr) -> Option<ClientSlot> {
-        let client = client_of(peer);
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        let count = open.entry(client).or_insert(0);
-        if *count >= self.max {
-            return None;
-        }
-        *count += 1;
-        Some(ClientSlot {
-            client,
-            open: self.open.clone(),
-        })
-    }
-}
-
-impl Drop for ClientSlot {
-    fn drop(&mut self) {
-        let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        // Entries go when their last connection does, so the map holds only open clients.
-        if let Some(count) = open.get_mut(&self.client) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.client);
-            }
-        }
-    }
-}
-
-/// The address connections are counted under: an IPv4 address (also when mapped into IPv6)
-/// as it is, an IPv6 address by its /64.
-fn client_of(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(v4) => IpAddr::V4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => IpAddr::V6((u128::from(v6) & !((1u128 << 64) - 1)).into()),
-        },
-    }
 }
 
 /// A connection whose writes fail once one has waited `limit` for the client to take in
@@ -284,44 +222,6 @@ impl AsyncWrite for StalledWrites {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::net::{Ipv4Addr, Ipv6Addr};
-
-    #[test]
-    fn clients_are_counted_by_address_and_ipv6_by_its_64() {
-        let v6 = |s: &str| IpAddr::V6(s.parse::<Ipv6Addr>().unwrap());
-        assert_eq!(
-            client_of(v6("2001:db8:1:2:aaaa::1")),
-            client_of(v6("2001:db8:1:2:bbbb::9"))
-        );
-        assert_ne!(
-            client_of(v6("2001:db8:1:2::1")),
-            client_of(v6("2001:db8:1:3::1"))
-        );
-        let v4 = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 7));
-        assert_eq!(client_of(v6("::ffff:192.0.2.7")), v4);
-        assert_ne!(client_of(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 8))), v4);
-    }
-
-    #[test]
-    fn a_client_gets_its_share_of_connections_and_no_more() {
-        let clients = ClientConnections::new(2);
-        let (a, b) = (
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        );
-        let first = clients.take(a).expect("first");
-        let _second = clients.take(a).expect("second");
-        assert!(clients.take(a).is_none(), "a third is refused");
-        let other = clients.take(b).expect("another client is not held back");
-        drop(first);
-        let _again = clients.take(a).expect("a closed connection frees its slot");
-        drop(other);
-        assert_eq!(
-            clients.open.lock().unwrap().len(),
-            1,
-            "a client without connections is forgotten"
-        );
-    }
 
     /// A loopback connection: (server side, client side).
     async fn pair() -> (TcpStream, TcpStream) {

@@ -1234,6 +1234,45 @@ async fn one_client_cannot_hold_every_connection() {
     }
 }
 
+/// One client address holds at most half the request slots (2 of 4 here): webhooks started
+/// with a well-formed signature whose bodies never come hold a slot each, and must leave room
+/// for other clients, GitHub among them.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_client_cannot_take_every_request_slot() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_HTTP_MAX_REQUESTS", "4"),
+        ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "600"),
+    ])
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        let mut stream = connect_from(&server, [127, 0, 0, 4], None).await;
+        stream
+            .write_all(signed_looking_headers(100).as_bytes())
+            .await
+            .unwrap();
+        held.push(stream);
+    }
+    wait_for("the held requests to take their slots", LONG, || async {
+        metric(&server, "riskgate_http_requests_in_flight").await == Some(2.0)
+    })
+    .await;
+    let mut third = connect_from(&server, [127, 0, 0, 4], None).await;
+    third
+        .write_all(signed_looking_headers(100).as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), third.read_to_string(&mut answer)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 503"),
+        "the same client's third: {answer}"
+    );
+    let (status, _) = deliver(&server, "ping", "from-elsewhere", b"{}", SECRET).await;
+    assert_eq!(status, 200, "another client is served");
+    drop(held);
+}
+
 /// A client that sends requests and never reads the answers is cut off once nothing it was
 /// sent has gone out for the body timeout (2 s here), instead of holding its connection.
 #[tokio::test(flavor = "multi_thread")]
@@ -1344,10 +1383,11 @@ async fn requests_past_the_limit_get_503_and_the_server_recovers() {
         ("RISKGATE_HTTP_BODY_TIMEOUT_SECS", "600"),
     ])
     .await;
-    // Two requests held in their body, each taking a slot.
+    // Two requests held in their body, each taking a slot; from two clients, since one
+    // client may hold only half the slots.
     let mut held = Vec::new();
-    for _ in 0..2 {
-        let mut stream = connect(&server).await;
+    for from in [[127, 0, 0, 2], [127, 0, 0, 3]] {
+        let mut stream = connect_from(&server, from, None).await;
         stream
             .write_all(signed_looking_headers(100).as_bytes())
             .await
