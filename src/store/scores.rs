@@ -15,6 +15,13 @@ macro_rules! score_columns {
     };
 }
 
+/// The scores of `$1`, oldest first (a macro, so that `concat!` can use it).
+macro_rules! of_repository {
+    () => {
+        "WHERE repository = $1 ORDER BY created_at, id"
+    };
+}
+
 macro_rules! score_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -124,35 +131,36 @@ impl Store {
 
     /// Every score of a repository, oldest first.
     pub async fn scores_for(&self, repository: &str) -> Result<Vec<Score>, StoreError> {
-        with_pool!(self, "scores_for", |pool| {
-            let rows = sqlx::query(concat!(
-                "SELECT ",
-                score_columns!(),
-                " FROM scores WHERE repository = $1 ORDER BY created_at, id"
-            ))
-            .bind(repository)
-            .fetch_all(pool)
-            .await?;
-            let mut scores = Vec::with_capacity(rows.len());
-            for row in &rows {
-                scores.push(score_from_row!(row));
-            }
-            Ok(scores)
-        })
+        let sql = concat!(
+            "SELECT ",
+            score_columns!(),
+            " FROM scores ",
+            of_repository!()
+        );
+        self.scores_by(sql, "scores_for", repository).await
     }
 
     /// The same rows as [`Store::scores_for`] with `features` left `null`: what views of many
     /// scores read (the dashboard, release health), without parsing every score's signals.
     pub async fn score_summaries_for(&self, repository: &str) -> Result<Vec<Score>, StoreError> {
-        with_pool!(self, "score_summaries_for", |pool| {
-            let rows = sqlx::query(
-                "SELECT id, repository, pr_number, head_sha, base_sha, probability, band, \
-                 model_version, 'null' AS features, conclusion, check_run_id, delivery_id, \
-                 created_at FROM scores WHERE repository = $1 ORDER BY created_at, id",
-            )
-            .bind(repository)
-            .fetch_all(pool)
-            .await?;
+        let sql = concat!(
+            "SELECT id, repository, pr_number, head_sha, base_sha, probability, band, \
+             model_version, 'null' AS features, conclusion, check_run_id, delivery_id, \
+             created_at FROM scores ",
+            of_repository!()
+        );
+        self.scores_by(sql, "score_summaries_for", repository).await
+    }
+
+    /// The scores `sql` selects with `$1` = `repository`.
+    async fn scores_by(
+        &self,
+        sql: &'static str,
+        op: &'static str,
+        repository: &str,
+    ) -> Result<Vec<Score>, StoreError> {
+        with_pool!(self, op, |pool| {
+            let rows = sqlx::query(sql).bind(repository).fetch_all(pool).await?;
             let mut scores = Vec::with_capacity(rows.len());
             for row in &rows {
                 scores.push(score_from_row!(row));
