@@ -88,6 +88,25 @@ impl Store {
         })
     }
 
+    /// Records that these reports were read to score a change at `now_ms`: retention keeps
+    /// what is read.
+    pub async fn mark_coverage_reports_used(
+        &self,
+        ids: &[i64],
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        with_write!(self, "mark_coverage_reports_used", |pool| {
+            for id in ids {
+                sqlx::query("UPDATE coverage_reports SET used_at = $1 WHERE id = $2")
+                    .bind(now_ms)
+                    .bind(id)
+                    .execute(pool)
+                    .await?;
+            }
+            Ok(())
+        })
+    }
+
     /// The newest coverage report uploaded for a branch.
     pub async fn latest_coverage_report(
         &self,

@@ -65,8 +65,10 @@ impl Store {
     }
 
     /// Deletes up to `batch` coverage reports stored before `before_ms` that a newer report of
-    /// the same repository and branch replaces. The newest report of each branch stays, so the
-    /// base of every comparison and the report of every pull request's latest push are kept.
+    /// the same repository and branch replaces, or that no score has read since `before_ms`.
+    /// The newest report of a branch stays while a score reads it (the base of every
+    /// comparison, the head of every open pull request rescored); that of a branch gone quiet
+    /// goes once it is old, instead of staying for good.
     pub async fn prune_coverage_reports(
         &self,
         before_ms: i64,
@@ -76,10 +78,11 @@ impl Store {
             let done = sqlx::query(
                 "DELETE FROM coverage_reports WHERE id IN (SELECT c.id FROM coverage_reports c \
                  WHERE c.created_at < $1 \
-                   AND EXISTS (SELECT 1 FROM coverage_reports n \
-                     WHERE n.repository = c.repository AND n.branch = c.branch \
-                       AND (n.created_at > c.created_at \
-                         OR (n.created_at = c.created_at AND n.id > c.id))) \
+                   AND (c.used_at IS NULL OR c.used_at < $1 \
+                     OR EXISTS (SELECT 1 FROM coverage_reports n \
+                       WHERE n.repository = c.repository AND n.branch = c.branch \
+                         AND (n.created_at > c.created_at \
+                           OR (n.created_at = c.created_at AND n.id > c.id)))) \
                  ORDER BY c.id LIMIT $2)",
             )
             .bind(before_ms)

@@ -677,6 +677,13 @@ async fn an_interrupted_coverage_job_stores_and_rescores_once(db: Db) {
         1,
         "the report is stored once"
     );
+    assert_eq!(
+        database
+            .count(&format!("{reports} AND used_at IS NOT NULL"))
+            .await,
+        1,
+        "the rescore's read is recorded, so retention keeps the report while it is read"
+    );
     let created = requests(&gh, "POST", &format!("/repos/{OWNER}/{NAME}/check-runs")).await;
     assert_eq!(created.len(), 1, "one rescore, one check run");
     store.close().await;

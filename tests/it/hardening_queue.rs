@@ -418,7 +418,25 @@ async fn pruning_keeps_what_is_still_read(db: Db) {
     }
     let mut other = report("main", "o1");
     other.repository = "octo/other".into();
-    store.store_coverage_report(&other, old).await.unwrap();
+    let o1 = store.store_coverage_report(&other, old).await.unwrap();
+    // Old reports that scores still read (a base branch without new runs, a pull request
+    // rescored), and one last read long ago.
+    let read_lately = store
+        .store_coverage_report(&report("release", "r1"), old)
+        .await
+        .unwrap();
+    let read_long_ago = store
+        .store_coverage_report(&report("quiet", "q1"), old)
+        .await
+        .unwrap();
+    store
+        .mark_coverage_reports_used(&[o1, read_lately], recent)
+        .await
+        .unwrap();
+    store
+        .mark_coverage_reports_used(&[read_long_ago], old)
+        .await
+        .unwrap();
     store
         .record_score(
             &NewScore {
@@ -462,7 +480,7 @@ async fn pruning_keeps_what_is_still_read(db: Db) {
         Pruned {
             jobs: 2,
             deliveries: 4,
-            coverage_reports: 2,
+            coverage_reports: 4,
             mirrors: 0
         },
         "one row at a time, until nothing is left"
@@ -524,14 +542,25 @@ async fn pruning_keeps_what_is_still_read(db: Db) {
             .unwrap()
             .is_none());
     }
-    assert!(
-        store
-            .coverage_report_for_commit(repo, "f1")
-            .await
-            .unwrap()
-            .is_some(),
-        "the newest report of a branch stays, however old"
-    );
+    for (sha, kept, why) in [
+        (
+            "f1",
+            false,
+            "the newest report of a branch no score reads goes once old",
+        ),
+        ("q1", false, "read, but not within the retention period"),
+        ("r1", true, "an old report a score read lately stays"),
+    ] {
+        assert_eq!(
+            store
+                .coverage_report_for_commit(repo, sha)
+                .await
+                .unwrap()
+                .is_some(),
+            kept,
+            "{why}"
+        );
+    }
     assert!(store
         .coverage_report_for_commit("octo/other", "o1")
         .await

@@ -320,6 +320,12 @@ impl Worker {
             .store
             .latest_coverage_report(repository, base_ref)
             .await?;
+        let read: Vec<i64> = std::iter::once(head.id)
+            .chain(base.as_ref().map(|b| b.id))
+            .collect();
+        self.store
+            .mark_coverage_reports_used(&read, crate::time::now_ms())
+            .await?;
         // Parsing is CPU work on reports of up to 128 MiB: off the async threads.
         tokio::task::spawn_blocking(move || {
             let parse = |name: &str, text: &str| CoverageReport::parse(name, text).ok();
