@@ -480,6 +480,22 @@ fn workflow_run(
     })
 }
 
+/// Delivers a completed run `run_id` of the repository itself on `origin`'s head (branch
+/// `feature`), listing `pull_requests`; GitHub's delivery is accepted.
+async fn deliver_own_run(
+    server: &crate::harness::TestApp,
+    origin: &crate::harness::Origin,
+    run_id: u64,
+    delivery: &str,
+    pull_requests: Value,
+) {
+    let opened = pull_request_payload("pull_request.opened.json", origin);
+    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
+    let run = workflow_run(&opened, run_id, &origin.head, "feature", own, pull_requests);
+    let (status, _) = deliver(server, "workflow_run", delivery, &bytes(&run), SECRET).await;
+    assert_eq!(status, 202);
+}
+
 /// The run `run_id` has one artifact, `coverage-report`, holding `lcov.info` = `report`.
 async fn mount_artifact(gh: &MockServer, run_id: u64, report: &str) {
     let zipped = zip_with("lcov.info", report);
@@ -638,18 +654,7 @@ async fn an_interrupted_coverage_job_stores_and_rescores_once(db: Db) {
         origin.head
     );
 
-    let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
-    let run = workflow_run(
-        &opened,
-        71,
-        &origin.head,
-        "feature",
-        own,
-        json!([{"number": 2}]),
-    );
-    let (status, _) = deliver(&server, "workflow_run", "i-run", &bytes(&run), SECRET).await;
-    assert_eq!(status, 202);
+    deliver_own_run(&server, &origin, 71, "i-run", json!([{"number": 2}])).await;
     wait_for("the coverage job to be interrupted", LONG, || async {
         let jobs = store.list_jobs(None, 100).await.unwrap();
         jobs.iter().any(|j| {
@@ -992,18 +997,7 @@ async fn a_zip_bomb_is_refused_and_parked() {
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
-    let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
-    let run = workflow_run(
-        &opened,
-        51,
-        &origin.head,
-        "feature",
-        own,
-        json!([{"number": 2}]),
-    );
-    let (status, _) = deliver(&server, "workflow_run", "z-run", &bytes(&run), SECRET).await;
-    assert_eq!(status, 202);
+    deliver_own_run(&server, &origin, 51, "z-run", json!([{"number": 2}])).await;
     let jobs = finished_jobs(&store, "coverage", 1).await;
     assert_eq!(jobs[0].status, JobStatus::Parked);
     let error = jobs[0].last_error.as_deref().unwrap_or_default();
@@ -1042,20 +1036,15 @@ async fn an_oversized_artifact_is_not_downloaded() {
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
 
-    let opened = pull_request_payload("pull_request.opened.json", &origin);
-    let own = json!({"id": REPOSITORY_ID, "full_name": full_name()});
     for (i, run_id) in [61, 62].into_iter().enumerate() {
-        let run = workflow_run(
-            &opened,
+        deliver_own_run(
+            &server,
+            &origin,
             run_id,
-            &origin.head,
-            "feature",
-            own.clone(),
+            &format!("o-run-{run_id}"),
             json!([]),
-        );
-        let delivery = format!("o-run-{run_id}");
-        let (status, _) = deliver(&server, "workflow_run", &delivery, &bytes(&run), SECRET).await;
-        assert_eq!(status, 202);
+        )
+        .await;
         finished_jobs(&store, "coverage", i + 1).await;
     }
     let jobs = finished_jobs(&store, "coverage", 2).await;
