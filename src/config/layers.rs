@@ -11,6 +11,7 @@ use super::{
     CommentBehavior, CommentPolicy, ConfigError, CoverageConfig, HighRisk, Mode, RepoConfig,
     ThresholdConfig, MAX_CONFIG_BYTES, MAX_ENTRY_BYTES, MAX_FLOW_DEPTH,
 };
+use crate::github::names;
 
 /// The repository of an organisation (or user) whose `.github/riskgate.yml` is the default of
 /// all its repositories.
@@ -104,11 +105,11 @@ impl ExtendsTarget {
             None => (None, name),
         };
         if let Some(owner) = owner {
-            if !is_github_name(owner) || owner.starts_with('.') {
+            if !names::is_account_name(owner) {
                 return Err(format!("_extends: `{owner}` is not an account name"));
             }
         }
-        if !is_github_name(repository) || repository == "." || repository == ".." {
+        if !names::is_repository_name(repository) {
             return Err(format!("_extends: `{repository}` is not a repository name"));
         }
         let path_ok = !path.is_empty()
@@ -149,14 +150,6 @@ impl ExtendsTarget {
             path: DEFAULT_PATH.to_string(),
         }
     }
-}
-
-/// Letters, digits, `-`, `_` and `.`: what GitHub allows in account and repository names.
-fn is_github_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 100
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// One settings file, read and checked, not yet merged.

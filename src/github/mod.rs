@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod client;
 pub mod events;
+pub mod names;
 pub mod render;
 pub mod webhook;
 

@@ -165,11 +165,11 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
     let repository = match pick(o, REPOSITORY) {
         Some((f, v)) => {
             let r = text(f, v)?;
-            let valid = r
-                .split_once('/')
-                .is_some_and(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'));
-            if !valid {
-                return Err(refuse(f, format!("`{r}` is not owner/name")));
+            if crate::github::names::split_full_name(&r).is_none() {
+                return Err(refuse(
+                    f,
+                    format!("`{r}` is not owner/name as GitHub names them (letters, digits, `-`, `_`; `.` in the name)"),
+                ));
             }
             Some(r)
         }
@@ -375,10 +375,13 @@ mod tests {
             field(json!({"id": "1", "title": "x", "opened_at": 5})),
             "repository"
         );
-        assert_eq!(
-            field(json!({"id": "1", "title": "x", "opened_at": 5, "repository": "nope"})),
-            "repository"
-        );
+        for not_a_name in ["nope", "../..", "a/b/c", "a b/c", "-o/x", "a/.."] {
+            assert_eq!(
+                field(json!({"id": "1", "title": "x", "opened_at": 5, "repository": not_a_name})),
+                "repository",
+                "{not_a_name}"
+            );
+        }
         assert_eq!(
             field(json!({"id": "1", "title": "x", "opened_at": 5, "repo": "a/b", "sha": "zz"})),
             "sha"

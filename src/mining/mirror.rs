@@ -239,27 +239,11 @@ pub struct Mirrors {
     max_bytes: u64,
 }
 
-fn owner_ok(s: &str) -> bool {
-    (1..=100).contains(&s.len())
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
-}
-
-fn name_ok(s: &str) -> bool {
-    (1..=100).contains(&s.len())
-        && s != "."
-        && s != ".."
-        && s.chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-}
-
 /// `owner/name` split and checked against what GitHub allows in account and repository
 /// names, so neither can be an option, a path or a URL of its own.
 pub fn split_name(full_name: &str) -> Result<(&str, &str), MirrorError> {
-    match full_name.split_once('/') {
-        Some((owner, name)) if owner_ok(owner) && name_ok(name) => Ok((owner, name)),
-        _ => Err(MirrorError::BadName(full_name.to_string())),
-    }
+    crate::github::names::split_full_name(full_name)
+        .ok_or_else(|| MirrorError::BadName(full_name.to_string()))
 }
 
 /// A ref the App fetches (a branch or a pull request's head) as git would accept it: no

@@ -776,6 +776,15 @@ async fn app_events(db: Db) {
     assert_eq!(r.status().as_u16(), 400);
     let refusal: Value = r.json().await.unwrap();
     assert_eq!(refusal["field"], "opened_at", "{refusal}");
+    let mut not_a_repository = good.clone();
+    not_a_repository["id"] = json!("INC-2");
+    not_a_repository["repository"] = json!("../..");
+    let r = post(Some("incident-api-token-0123"), not_a_repository)
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(refusal["field"], "repository", "{refusal}");
     let r = client
         .post(format!("{}/api/incidents", server.base))
         .header("authorization", "Bearer incident-api-token-0123")
