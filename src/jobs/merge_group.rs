@@ -11,11 +11,11 @@ use serde_json::json;
 
 use super::payload::{MergeGroupJob, Payload};
 use super::pull::{mining_err, take_lacking_mailmap};
-use super::{JobError, Worker};
+use super::{CheckTarget, JobError, Worker};
 use crate::config::RepoConfig;
 use crate::engine;
-use crate::github::client::{CheckRunId, CheckRunUpdate, RepoId};
-use crate::github::{render, CHECK_NAME};
+use crate::github::client::{CheckRunUpdate, RepoId};
+use crate::github::render;
 use crate::mining::{self, AttributeSource, ChangeSpec};
 use crate::model::Band;
 use crate::store::{Job, NewAuditEvent};
@@ -55,19 +55,15 @@ impl Worker {
         let inst = group.installation_id;
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
 
-        let check = match state["check_run_id"].as_u64() {
-            Some(id) => CheckRunId(id),
-            None => {
-                let external_id = group_check_external_id(&group);
-                let id = self
-                    .github
-                    .create_check_run(inst, repo, &group.head_sha, CHECK_NAME, &external_id)
-                    .await?;
-                state["check_run_id"] = json!(id.0);
-                self.save_state(job, &state).await?;
-                id
-            }
+        let target = CheckTarget {
+            installation_id: inst,
+            repo,
+            head_sha: &group.head_sha,
+            external_id: &group_check_external_id(&group),
         };
+        let check = self
+            .check_run_for(job, &mut state, &target, job.attempts > 1)
+            .await?;
 
         // The group's own deadline, a little before the job's, so that a change too large to
         // score in time still gets its check completed, rather than left in progress while

@@ -11,12 +11,21 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::github::client::{GitHubApi, GitHubError};
+use crate::github::client::{CheckRunId, GitHubApi, GitHubError, RepoId};
+use crate::github::CHECK_NAME;
 use crate::mining::mirror::Mirrors;
 use crate::model::file::ModelSource;
 use crate::store::{Job, JobKind, Store};
 use crate::telemetry::Metrics;
 use crate::time::now_ms;
+
+/// Where a job's check run is: the repository, the commit and the run's `external_id`.
+struct CheckTarget<'a> {
+    installation_id: u64,
+    repo: RepoId<'a>,
+    head_sha: &'a str,
+    external_id: &'a str,
+}
 
 mod merge_group;
 mod retention;
@@ -395,6 +404,47 @@ impl Worker {
             return Err(JobError::Retry("another worker holds the job".into()));
         }
         Ok(())
+    }
+
+    /// The check run a job reports on, saved in `state["check_run_id"]` at once: the one
+    /// saved there before; else, when an earlier attempt may have created one and stopped
+    /// before saving its id (`may_exist`), that run as GitHub lists it; else a new one.
+    async fn check_run_for(
+        &self,
+        job: &Job,
+        state: &mut serde_json::Value,
+        target: &CheckTarget<'_>,
+        may_exist: bool,
+    ) -> Result<CheckRunId, JobError> {
+        if let Some(id) = state["check_run_id"].as_u64() {
+            return Ok(CheckRunId(id));
+        }
+        let (inst, repo) = (target.installation_id, target.repo);
+        let found = if may_exist {
+            self.github
+                .open_check_run(inst, repo, target.head_sha, CHECK_NAME, target.external_id)
+                .await?
+        } else {
+            None
+        };
+        let id = match found {
+            Some(id) => {
+                tracing::info!(
+                    job = job.id,
+                    check_run = id.0,
+                    "took up the check run an earlier attempt created"
+                );
+                id
+            }
+            None => {
+                self.github
+                    .create_check_run(inst, repo, target.head_sha, CHECK_NAME, target.external_id)
+                    .await?
+            }
+        };
+        state["check_run_id"] = serde_json::json!(id.0);
+        self.save_state(job, state).await?;
+        Ok(id)
     }
 
     async fn record_installation(&self, job: &Job) -> Result<(), JobError> {

@@ -265,6 +265,29 @@ impl Respond for Answer {
                 200,
                 json!({"id": APP_ID, "slug": APP_SLUG, "name": APP_SLUG}),
             ),
+            ("GET", ["repos", owner, name, "commits", sha, "check-runs"]) => {
+                let query: Vec<(String, String)> = request.url.query_pairs().into_owned().collect();
+                let wanted =
+                    |key: &str| query.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+                let runs: Vec<Value> = world
+                    .repository(&format!("{owner}/{name}"))
+                    .check_runs
+                    .values()
+                    .filter(|run| run["head_sha"] == *sha)
+                    .filter(|run| wanted("check_name").is_none_or(|n| run["name"] == n.as_str()))
+                    .filter(|run| wanted("status").is_none_or(|s| run["status"] == s.as_str()))
+                    .filter(|run| {
+                        wanted("app_id")
+                            .is_none_or(|a| a.parse::<u64>().ok() == run["app"]["id"].as_u64())
+                    })
+                    .cloned()
+                    .collect();
+                let total = runs.len();
+                ok(
+                    200,
+                    json!({"total_count": total, "check_runs": page.of_list(runs)}),
+                )
+            }
             (_, ["repos", owner, name, rest @ ..]) => {
                 let full_name = format!("{owner}/{name}");
                 repository_route(&mut world, &full_name, verb, rest, body, page)
@@ -290,6 +313,8 @@ fn repository_route(
             let mut run = object(body);
             run.insert("id".into(), json!(id));
             run.entry("status").or_insert(json!("queued"));
+            run.entry("app")
+                .or_insert(json!({"id": APP_ID, "slug": APP_SLUG}));
             let run = Value::Object(run);
             world
                 .repository(full_name)

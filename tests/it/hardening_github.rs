@@ -704,6 +704,83 @@ async fn postgres_an_interrupted_coverage_job_stores_and_rescores_once() {
     an_interrupted_coverage_job_stores_and_rescores_once(Db::Postgres).await;
 }
 
+/// A score job that stops after creating its check run but before saving the run's id (here
+/// the database refuses that save, as a crash would stop the job there) takes the same run up
+/// again when it is tried again: one check run on the head, completed, none left in progress.
+async fn a_job_stopped_after_creating_its_check_run_completes_that_run(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(20, Some("comment: never\n"), None);
+    let (refuse, allow): (&[&str], &str) = match db {
+        Db::Sqlite => (
+            &[
+                "CREATE TRIGGER refuse_check_ids BEFORE UPDATE OF state ON jobs \
+               WHEN NEW.state LIKE '%check_run_id%' BEGIN SELECT RAISE(ABORT, 'interrupted'); END",
+            ],
+            "DROP TRIGGER refuse_check_ids",
+        ),
+        Db::Postgres => (
+            &[
+                "CREATE FUNCTION refuse_check_ids() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                 BEGIN IF NEW.state LIKE '%check_run_id%' THEN RAISE EXCEPTION 'interrupted'; \
+                 END IF; RETURN NEW; END $$",
+                "CREATE TRIGGER refuse_check_ids BEFORE UPDATE OF state ON jobs FOR EACH ROW \
+                 EXECUTE FUNCTION refuse_check_ids()",
+            ],
+            "DROP TRIGGER refuse_check_ids ON jobs",
+        ),
+    };
+    let gh = fake_github(json!([]), "read").await;
+    let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
+    let store = Store::connect(&database.url).await.unwrap();
+    for sql in refuse {
+        database.execute(sql).await;
+    }
+
+    let opened = pull_request_payload("pull_request.opened.json", &origin);
+    deliver_accepted(&server, "pull_request", "stopped-open", &opened).await;
+    wait_for(
+        "the score job to stop after creating its run",
+        LONG,
+        || async {
+            let jobs = store.list_jobs(None, 100).await.unwrap();
+            jobs.iter().any(|j| {
+                j.kind == "score_pull_request"
+                    && j.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("interrupted"))
+            })
+        },
+    )
+    .await;
+    assert_eq!(
+        gh.check_runs(&full_name()).len(),
+        1,
+        "the first attempt made its run"
+    );
+
+    database.execute(allow).await;
+    let done = finished_jobs(&store, "score_pull_request", 1).await;
+    assert_eq!(done[0].status, JobStatus::Done);
+    assert!(done[0].attempts >= 2, "{done:?}");
+    let runs = gh.check_runs(&full_name());
+    assert_eq!(runs.len(), 1, "no second run: {runs:?}");
+    let run = runs.values().next().unwrap();
+    assert_eq!(run["head_sha"], origin.head.as_str());
+    assert_eq!(run["status"], "completed", "{run}");
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_a_job_stopped_after_creating_its_check_run_completes_that_run() {
+    a_job_stopped_after_creating_its_check_run_completes_that_run(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_a_job_stopped_after_creating_its_check_run_completes_that_run() {
+    a_job_stopped_after_creating_its_check_run_completes_that_run(Db::Postgres).await;
+}
+
 /// For one commit, a report from the repository's own run wins over a newer one from a fork.
 async fn own_report_wins_for_a_commit(db: Db) {
     let database = database(db);

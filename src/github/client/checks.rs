@@ -40,6 +40,58 @@ impl GitHubApi {
         Ok(CheckRunId(created.id))
     }
 
+    /// The check run this App made on `head_sha` under `name` with `external_id` that is still
+    /// in progress, if there is one: `GET /repos/{o}/{r}/commits/{sha}/check-runs`, filtered
+    /// by name, App and status. A job resumed after creating its check run, but before saving
+    /// the run's id, takes that run up again instead of leaving it in progress for good.
+    pub async fn open_check_run(
+        &self,
+        installation_id: u64,
+        repo: RepoId<'_>,
+        head_sha: &str,
+        name: &str,
+        external_id: &str,
+    ) -> Result<Option<CheckRunId>, GitHubError> {
+        #[derive(Deserialize)]
+        struct Listed {
+            id: u64,
+            external_id: Option<String>,
+            status: Option<String>,
+            app: Option<App>,
+        }
+        #[derive(Deserialize)]
+        struct App {
+            id: u64,
+        }
+        #[derive(Deserialize)]
+        struct Listing {
+            check_runs: Vec<Listed>,
+        }
+        let app_id = self.tokens().app_id();
+        let path = format!(
+            "{}/commits/{}/check-runs?check_name={}&app_id={app_id}&status=in_progress&filter=all",
+            repo.path(),
+            super::seg(head_sha),
+            super::seg(name),
+        );
+        let runs = self
+            .all_pages("check_runs.list", installation_id, &path, |page| {
+                serde_json::from_value::<Listing>(page).map(|l| l.check_runs)
+            })
+            .await?;
+        // GitHub filters already; the App and status are checked again so that a run of
+        // another App, or one completed meanwhile, is never taken up.
+        Ok(runs
+            .into_iter()
+            .filter(|r| {
+                r.external_id.as_deref() == Some(external_id)
+                    && r.status.as_deref() == Some("in_progress")
+                    && r.app.as_ref().is_some_and(|a| a.id == app_id)
+            })
+            .map(|r| CheckRunId(r.id))
+            .max_by_key(|id| id.0))
+    }
+
     /// `PATCH /repos/{o}/{r}/check-runs/{id}`: status, conclusion, output and the first 50
     /// annotations in one request; the remaining annotations in further requests of at most 50
     /// with the same output title and summary (GitHub appends them).

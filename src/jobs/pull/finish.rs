@@ -6,10 +6,10 @@ use serde_json::json;
 
 use crate::config::{HighRisk, RepoConfig};
 use crate::github::client::{CheckRunId, RepoId};
-use crate::github::{render, CHECK_NAME};
+use crate::github::render;
 use crate::jobs::merge_group::{group_check_external_id, group_name};
 use crate::jobs::payload::{FinishCheckRunJob, MergeGroupJob, Payload, RepoJob, ScoreJob};
-use crate::jobs::{JobError, Worker, PAST_DEADLINE};
+use crate::jobs::{CheckTarget, JobError, Worker, PAST_DEADLINE};
 use crate::mining;
 use crate::store::{Job, JobKind, JobStatus, NewAuditEvent};
 use crate::time::now_ms;
@@ -97,25 +97,17 @@ impl Worker {
         let (conclusion, title, summary) = render::not_scored_check(why, parked_check.fails);
 
         let mut state = job.state.clone().unwrap_or_else(|| json!({}));
-        let existing = parked_state["check_run_id"]
-            .as_u64()
-            .or(state["check_run_id"].as_u64());
-        let check = match existing {
+        let check = match parked_state["check_run_id"].as_u64() {
             Some(id) => CheckRunId(id),
             None => {
-                let id = self
-                    .github
-                    .create_check_run(
-                        inst,
-                        repo,
-                        &parked_check.head_sha,
-                        CHECK_NAME,
-                        &parked_check.external_id,
-                    )
-                    .await?;
-                state["check_run_id"] = json!(id.0);
-                self.save_state(job, &state).await?;
-                id
+                // The parked job may have created its run and stopped before saving the id.
+                let target = CheckTarget {
+                    installation_id: inst,
+                    repo,
+                    head_sha: &parked_check.head_sha,
+                    external_id: &parked_check.external_id,
+                };
+                self.check_run_for(job, &mut state, &target, true).await?
             }
         };
         self.complete_check(inst, repo, check, conclusion, &title, &summary, vec![])

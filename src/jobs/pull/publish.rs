@@ -7,10 +7,10 @@ use serde_json::{json, Value};
 use super::gather::Scored;
 use crate::config::{CommentBehavior, CommentPolicy, HighRisk};
 use crate::github::client::{CheckAction, CheckRunId, CheckRunUpdate, GitHubError, RepoId};
-use crate::github::{render, CHECK_NAME};
+use crate::github::render;
 use crate::jobs::payload::ScoreJob;
 use crate::jobs::plan::ACCEPT_RISK_ACTION;
-use crate::jobs::{JobError, Worker};
+use crate::jobs::{CheckTarget, JobError, Worker};
 use crate::model::Band;
 use crate::store::{Job, NewAuditEvent, NewScore};
 use crate::time::now_ms;
@@ -24,30 +24,21 @@ struct Verdict {
 }
 
 impl Worker {
-    /// The job's check run: the one it created before (kept in `state`), or a new one, in
-    /// progress, saved in `state` at once.
+    /// The job's check run: the one an earlier attempt created, or a new one, in progress.
     pub(super) async fn open_check_run(
         &self,
         job: &Job,
         pr: &ScoreJob,
         state: &mut Value,
     ) -> Result<CheckRunId, JobError> {
-        if let Some(id) = state["check_run_id"].as_u64() {
-            return Ok(CheckRunId(id));
-        }
-        let id = self
-            .github
-            .create_check_run(
-                pr.installation_id,
-                RepoId::new(&pr.repo.owner, &pr.repo.name),
-                &pr.head_sha,
-                CHECK_NAME,
-                &format!("{}#{}", pr.repo.full_name, pr.number),
-            )
-            .await?;
-        state["check_run_id"] = json!(id.0);
-        self.save_state(job, state).await?;
-        Ok(id)
+        let target = CheckTarget {
+            installation_id: pr.installation_id,
+            repo: RepoId::new(&pr.repo.owner, &pr.repo.name),
+            head_sha: &pr.head_sha,
+            external_id: &format!("{}#{}", pr.repo.full_name, pr.number),
+        };
+        self.check_run_for(job, state, &target, job.attempts > 1)
+            .await
     }
 
     /// Completes the check with the score, updates the sticky comment and records the score.
