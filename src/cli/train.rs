@@ -422,6 +422,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             println!(
                 "the new model wins (auc not worse by more than {PROMOTION_TOLERANCE}): promoted"
             );
+        } else if p.new_auc.is_none() || p.current_auc.is_none() {
+            println!(
+                "no auc on the hold-out rows (they are all buggy or all clean), so nothing shows \
+                 the new model is better: {} left unchanged",
+                args.out.display()
+            );
         } else {
             println!(
                 "the current model wins: {} left unchanged",

@@ -264,7 +264,7 @@ impl Model {
         serde_json::to_string_pretty(self).expect("model serialises")
     }
 
-    fn validate(&self) -> Result<(), ModelError> {
+    pub(crate) fn validate(&self) -> Result<(), ModelError> {
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.features {
             if !(f.mean.is_finite() && f.std.is_finite() && f.coefficient.is_finite()) {

@@ -48,8 +48,9 @@ pub fn compare_models(
     let (current_auc, new_auc) = (mean_of(current_eval, auc), mean_of(new_eval, auc));
     let promoted = match (current_auc, new_auc) {
         (Some(c), Some(n)) => n >= c - PROMOTION_TOLERANCE,
-        (None, _) => true,
-        (Some(_), None) => false,
+        // Without an AUC on the hold-out (one class only) there is no evidence the new model
+        // is better: the live model stays.
+        _ => false,
     };
     Promotion {
         current_version: current.version.clone(),
@@ -90,5 +91,12 @@ mod tests {
         assert!(!compare_models(&m, &m, &e, &worse).promoted);
         worse[0].metrics.auc = e[0].metrics.auc.map(|a| a - 0.0005);
         assert!(compare_models(&m, &m, &e, &worse).promoted);
+
+        // A hold-out of one class gives no AUC: nothing shows the new model better.
+        let mut unmeasured = e.clone();
+        unmeasured[0].metrics.auc = None;
+        assert!(!compare_models(&m, &m, &unmeasured, &unmeasured).promoted);
+        assert!(!compare_models(&m, &m, &unmeasured, &e).promoted);
+        assert!(!compare_models(&m, &m, &e, &unmeasured).promoted);
     }
 }

@@ -48,6 +48,9 @@ pub(super) fn fit(
         let t: Vec<f64> = raw.iter().map(|&v| transform.apply(v)).collect();
         let mean = t.iter().sum::<f64>() / t.len() as f64;
         let std = (t.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / t.len() as f64).sqrt();
+        if !(mean.is_finite() && std.is_finite()) {
+            return Err(TrainError::Overflow(columns.names[f].clone()));
+        }
         features.push(ModelFeature {
             name: columns.names[f].clone(),
             derived: columns.derived[f].clone(),

@@ -212,6 +212,10 @@ pub enum TrainError {
     },
     #[error("the training rows are all {0}: both buggy and clean changes are needed")]
     OneClass(&'static str),
+    #[error("feature `{0}` has values too large to standardise (their mean or spread overflows); check the column for wrong values")]
+    Overflow(String),
+    #[error("internal error: the fitted model is not a valid model file: {0}")]
+    Invalid(#[from] super::ModelError),
     #[error("logistic regression failed: {0}")]
     Fit(#[from] linfa_logistic::error::Error),
     #[error("internal error: the written model's scores differ from the fitted model's by {0}")]
@@ -412,6 +416,15 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         .filter(|&&(d, r)| datasets[d].rows[r].buggy)
         .count();
     let base_rate = positives as f64 / train_rows.len() as f64;
+    let fewest = positives.min(train_rows.len() - positives);
+    if fewest < FEW_OF_A_CLASS {
+        tracing::warn!(
+            buggy = positives,
+            clean = train_rows.len() - positives,
+            "so few changes of one class in the training rows that the model and its hold-out \
+             metrics say little; give more history"
+        );
+    }
     let (thresholds, capped) = band_cut_points(base_rate);
     if capped {
         tracing::warn!(
@@ -505,6 +518,8 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         "sign_constraints": sign_cost,
         "bands": bands,
     });
+    // What is written must load again: a model file that `score` refuses is never written.
+    model.validate()?;
 
     Ok(TrainOutcome {
         model,
@@ -517,6 +532,10 @@ pub fn train(datasets: &[Dataset], options: &TrainOptions) -> Result<TrainOutcom
         bands,
     })
 }
+
+/// Fewer buggy (or clean) training changes than this, and `train` warns that the model rests
+/// on too little.
+pub const FEW_OF_A_CLASS: usize = 30;
 
 /// The band cut points as multiples of the training changes' base rate of trouble: elevated
 /// from one and a half times the base rate (clearly likelier than the average change to be
@@ -747,6 +766,23 @@ mod tests {
             .model
             .version
             .starts_with(&iso_date(d.date_range().unwrap().1)));
+    }
+
+    #[test]
+    fn values_too_large_to_standardise_are_refused_by_their_column() {
+        let mut d = fixture();
+        let entropy = d.names.iter().position(|n| n == "entropy").unwrap();
+        for (i, r) in d.rows.iter_mut().enumerate() {
+            r.values[entropy] = Some(if i % 2 == 0 { 1e200 } else { -1e200 });
+        }
+        let options = TrainOptions {
+            features: Some(vec!["la".into(), "entropy".into()]),
+            ..TrainOptions::default()
+        };
+        match train(&[d], &options) {
+            Err(e @ TrainError::Overflow(_)) => assert!(e.to_string().contains("`entropy`"), "{e}"),
+            other => panic!("{:?}", other.map(|o| o.model.to_json())),
+        }
     }
 
     #[test]
