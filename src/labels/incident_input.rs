@@ -69,6 +69,9 @@ fn text(field: &str, value: &Value) -> Result<String, FieldError> {
     }
 }
 
+/// 3000-01-01T00:00:00Z in unix seconds: no incident time is this late.
+const LAST_UNIX_SECOND: i64 = 32_503_680_000;
+
 /// A time: RFC 3339, `YYYY-MM-DD HH:MM:SS` (UTC), `YYYY-MM-DD`, or unix seconds (a number
 /// or digits).
 pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
@@ -78,12 +81,25 @@ pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
             format!("`{shown}` is not a time (RFC 3339, YYYY-MM-DD HH:MM:SS, or unix seconds)"),
         )
     };
+    // Unix seconds past the year 3000 are almost surely milliseconds (or garbage): refused,
+    // rather than stored as an incident centuries from now that no change ever precedes.
+    let seconds = |secs: i64, shown: &str| -> Result<i64, FieldError> {
+        if secs <= 0 {
+            return Err(bad(shown));
+        }
+        if secs >= LAST_UNIX_SECOND {
+            return Err(refuse(
+                field,
+                format!("`{shown}` as unix seconds is past the year 3000; milliseconds? give seconds or an RFC 3339 time"),
+            ));
+        }
+        Ok(secs * 1000)
+    };
     match value {
-        Value::Number(n) => n
-            .as_i64()
-            .filter(|s| *s > 0)
-            .and_then(|s| s.checked_mul(1000))
-            .ok_or_else(|| bad(&n.to_string())),
+        Value::Number(n) => match n.as_i64() {
+            Some(secs) => seconds(secs, &n.to_string()),
+            None => Err(bad(&n.to_string())),
+        },
         Value::String(s) => {
             let t = s.trim();
             if let Some(ms) = time::parse_rfc3339_ms(t) {
@@ -97,9 +113,9 @@ pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
             if let Some(ms) = time::parse_date_ms(t) {
                 return Ok(ms);
             }
-            match t.parse::<i64>().ok().filter(|s| *s > 0) {
-                Some(secs) => secs.checked_mul(1000).ok_or_else(|| bad(t)),
-                None => Err(bad(t)),
+            match t.parse::<i64>() {
+                Ok(secs) => seconds(secs, t),
+                Err(_) => Err(bad(t)),
             }
         }
         other => Err(bad(&other.to_string())),
@@ -399,6 +415,19 @@ mod tests {
             "resolved_at"
         );
         assert_eq!(field(json!([1, 2])), "incident");
+        let millis = incident_from_json(
+            &json!({"id": "1", "title": "x", "opened_at": 1_762_078_500_000i64, "repository": "a/b"}),
+            "api",
+        )
+        .unwrap_err();
+        assert_eq!(millis.field, "opened_at");
+        assert!(millis.to_string().contains("milliseconds"), "{millis}");
+        assert_eq!(
+            field(
+                json!({"id": "1", "title": "x", "opened_at": "1762078500000", "repository": "a/b"})
+            ),
+            "opened_at"
+        );
         assert_eq!(
             field(json!({"id": "1", "title": "x", "opened_at": i64::MAX, "repository": "a/b"})),
             "opened_at"
