@@ -8,6 +8,7 @@ use super::{
 
 impl CoverageReport {
     /// Parse an lcov tracefile (`SF:` / `DA:` / `end_of_record`; other records are ignored).
+    /// The last record must be closed by `end_of_record`.
     ///
     /// Hits of a line listed more than once for a file, or of a file in several
     /// records, are summed (merged test runs). Negative hit counts, which lcov
@@ -24,12 +25,14 @@ impl CoverageReport {
             message,
         };
 
+        let mut last_line = 0;
         for (index, raw) in text.split('\n').enumerate() {
             let line_no = index + 1;
             let line = raw.trim();
             if line.is_empty() {
                 continue;
             }
+            last_line = line_no;
             if line == "end_of_record" {
                 current = None;
                 continue;
@@ -81,6 +84,14 @@ impl CoverageReport {
             return Err(CoverageError::NoRecords {
                 source_name: source_name.to_string(),
             });
+        }
+        // A report cut short (an upload or artifact that stopped) would otherwise count only
+        // the lines it still has, and a change's coverage would read better or worse than it is.
+        if let Some(path) = current {
+            return Err(err(
+                last_line,
+                format!("the record of {path:?} has no end_of_record: the file looks cut short"),
+            ));
         }
         Ok(Self::from_parts(files, Vec::new()))
     }
@@ -153,6 +164,20 @@ mod tests {
         assert!(msg.contains("lots"), "{msg}");
         let msg = message(CoverageReport::parse_lcov("unit.info", "SF:a.rs\nDA:2\n"));
         assert!(msg.starts_with("unit.info: line 2:"), "{msg}");
+    }
+
+    #[test]
+    fn lcov_cut_short_is_an_error() {
+        let whole =
+            "SF:src/a.rs\nDA:1,1\nend_of_record\nSF:src/b.rs\nDA:1,0\nDA:2,0\nend_of_record\n";
+        assert!(CoverageReport::parse_lcov("whole.info", whole).is_ok());
+        let cut = &whole[..whole.rfind("DA:2").unwrap()];
+        let msg = message(CoverageReport::parse_lcov("cut.info", cut));
+        assert!(msg.starts_with("cut.info: line 5:"), "{msg}");
+        assert!(
+            msg.contains("src/b.rs") && msg.contains("cut short"),
+            "{msg}"
+        );
     }
 
     #[test]
