@@ -10,6 +10,7 @@ pub mod engine;
 pub mod features;
 pub mod github;
 pub mod health;
+pub mod input;
 pub mod jobs;
 pub mod labels;
 pub mod mining;

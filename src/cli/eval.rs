@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use crate::model::file::load_model;
 use crate::model::train::{evaluate, missing_features};
-use crate::model::Model;
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -20,10 +20,7 @@ pub struct EvalArgs {
 }
 
 pub fn run(args: EvalArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.model)
-        .with_context(|| format!("reading {}", args.model.display()))?;
-    let model =
-        Model::from_json(&text).with_context(|| format!("loading {}", args.model.display()))?;
+    let model = load_model(Some(&args.model))?;
     let dataset = super::train::read_dataset(&args.data)?;
     let missing = missing_features(&model, &dataset);
     if !missing.is_empty() {

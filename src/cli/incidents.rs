@@ -4,9 +4,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
-
 use super::{block_on, StoreArgs};
+use crate::input::{read_text_capped, MAX_INCIDENTS_BYTES};
 use crate::labels::incident_input::{incidents_from_csv, incidents_from_json};
 use crate::production::{self, LinkSettings};
 use crate::report::printable;
@@ -122,8 +121,7 @@ async fn import(
     store: &StoreArgs,
     settings: LinkSettings,
 ) -> anyhow::Result<ExitCode> {
-    let text =
-        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let text = read_text_capped(file, MAX_INCIDENTS_BYTES, "incidents file")?;
     let is_json = file
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"))

@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::engine::{self, CoverageInputs};
-use crate::features::coverage::CoverageReport;
+use crate::features::coverage::{CoverageReport, MAX_REPORT_BYTES};
+use crate::input::read_capped;
 use crate::mining::{self, AttributeSource, ChangeSpec};
 use crate::model::file::load_model;
 use crate::report::printable;
@@ -66,8 +67,7 @@ fn parse_probability(s: &str) -> Result<f64, String> {
 }
 
 fn read_report(path: &Path) -> anyhow::Result<CoverageReport> {
-    let bytes = std::fs::read(path)
-        .with_context(|| format!("reading coverage report {}", path.display()))?;
+    let bytes = read_capped(path, MAX_REPORT_BYTES, "coverage report")?;
     let text = String::from_utf8_lossy(&bytes);
     Ok(CoverageReport::parse(&path.display().to_string(), &text)?)
 }

@@ -8,14 +8,13 @@ use anyhow::Context;
 
 use crate::model::charts::{calibration_svg, roc_svg, CalibrationPanel, RocPanel};
 use crate::model::dataset::Dataset;
-use crate::model::file::write_atomically;
+use crate::model::file::{load_model, write_atomically};
 use crate::model::history::{
     choose_repositories, history_dataset, HistoryDataset, RepositoryHistory, StoredScore,
     HISTORY_SOURCE,
 };
 use crate::model::promotion::judge;
 use crate::model::train::{train, Evaluation, TrainOptions};
-use crate::model::Model;
 use crate::production::{load_history, ScoresLoaded};
 
 pub use crate::model::promotion::{Promotion, PROMOTION_TOLERANCE};
@@ -258,10 +257,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     let promotion = match &args.promote_if_better {
         None => None,
         Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let current =
-                Model::from_json(&text).with_context(|| format!("loading {}", path.display()))?;
+            let current = load_model(Some(path))?;
             Some(judge(&current, &outcome, &datasets))
         }
     };

@@ -46,10 +46,18 @@ pub struct Dataset {
     pub source: String,
 }
 
+/// The most columns a dataset's header may have. Public defect datasets have a few dozen; a
+/// header of millions would cost gigabytes before any row is read.
+pub const MAX_COLUMNS: usize = 1_000;
+
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DatasetError {
     #[error("{file}: the file is empty (no header line)")]
     Empty { file: String },
+    #[error(
+        "{file}: the header has {columns} columns, more than the {MAX_COLUMNS} a dataset may have"
+    )]
+    TooManyColumns { file: String, columns: usize },
     #[error("{file}: the file has a header but no data rows")]
     NoRows { file: String },
     #[error("{file}: no label column (expected {})", BUGGY.one_of())]
@@ -172,6 +180,12 @@ impl Dataset {
             None => return Err(DatasetError::Empty { file }),
             Some(r) => r.map_err(csv_error)?,
         };
+        if header.len() > MAX_COLUMNS {
+            return Err(DatasetError::TooManyColumns {
+                file,
+                columns: header.len(),
+            });
+        }
         let headers: Vec<String> = header
             .iter()
             .map(|h| h.trim().to_ascii_lowercase())
@@ -559,6 +573,27 @@ mod tests {
         let text = "commit_id,author_date,la,buggy\na,yesterday,1,0\n";
         let err = Dataset::parse_str(text, "d.csv").unwrap_err().to_string();
         assert!(err.contains("row 2, column `author_date`"), "{err}");
+    }
+
+    #[test]
+    fn a_header_of_too_many_columns_is_an_error() {
+        let header = |n: usize| {
+            let extra: Vec<String> = (0..n).map(|i| format!("x{i}")).collect();
+            format!(
+                "commit_id,author_date,buggy,{}\na,1,0{}\n",
+                extra.join(","),
+                ",1".repeat(n)
+            )
+        };
+        assert!(Dataset::parse_str(&header(MAX_COLUMNS - 3), "ok.csv").is_ok());
+        let err = Dataset::parse_str(&header(MAX_COLUMNS - 2), "wide.csv").unwrap_err();
+        assert_eq!(
+            err,
+            DatasetError::TooManyColumns {
+                file: "wide.csv".into(),
+                columns: MAX_COLUMNS + 1
+            }
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 
 use super::Model;
+use crate::input::{read_capped, read_text_capped, InputError, MAX_MODEL_BYTES};
 
 /// The model shipped with riskgate, built into the binary: what `score` uses.
 pub const SHIPPED_MODEL: &str = include_str!("../../model/model.json");
@@ -19,8 +20,7 @@ pub const SHIPPED_REVIEW_MODEL: &str = include_str!("../../model/review-model.js
 pub fn load_model(path: Option<&Path>) -> anyhow::Result<Model> {
     match path {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("reading model {}", p.display()))?;
+            let text = read_text_capped(p, MAX_MODEL_BYTES, "model file")?;
             Model::from_json(&text).with_context(|| format!("model {}", p.display()))
         }
         None => Model::from_json(SHIPPED_MODEL).context("the shipped model"),
@@ -157,8 +157,7 @@ impl ModelSource {
         };
         let stamp = FileStamp::of(path);
         let checked_at = std::time::SystemTime::now();
-        let bytes =
-            std::fs::read(path).with_context(|| format!("reading model {}", path.display()))?;
+        let bytes = read_capped(path, MAX_MODEL_BYTES, "model file")?;
         let model = parse_model(path, &bytes)?;
         Ok(ModelSource {
             path: Some(path.to_path_buf()),
@@ -205,8 +204,18 @@ impl ModelSource {
 
     fn refresh(&self, path: &Path, stamp: Option<FileStamp>) {
         let checked_at = std::time::SystemTime::now();
-        let Ok(bytes) = std::fs::read(path) else {
-            return; // gone for a moment: keep what we have and look again next time
+        let bytes = match read_capped(path, MAX_MODEL_BYTES, "model file") {
+            Ok(bytes) => bytes,
+            Err(InputError::Io { .. }) => return, // gone for a moment: look again next time
+            Err(e @ InputError::TooLarge { .. }) => {
+                // Not read again until the file changes.
+                self.current
+                    .write()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .stamp = stamp;
+                tracing::error!(error = %e, "keeping the previous model");
+                return;
+            }
         };
         let d = digest(&bytes);
         let mut loaded = self.current.write().unwrap_or_else(|e| e.into_inner());

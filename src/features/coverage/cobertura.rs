@@ -10,6 +10,10 @@ use super::{
     parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits, ReportSize,
 };
 
+/// The deepest elements may nest. A Cobertura report nests six deep; without a limit, a
+/// report of nothing but opening tags would hold every one of them.
+const MAX_DEPTH: usize = 64;
+
 impl CoverageReport {
     /// Parse a Cobertura XML report (coverage.py, cargo-tarpaulin, gcovr, Istanbul, Java).
     ///
@@ -43,6 +47,12 @@ impl CoverageReport {
             };
             match event {
                 Event::Start(e) => {
+                    if parser.stack.len() >= MAX_DEPTH {
+                        return Err(parser.xml_error(
+                            position,
+                            format!("elements nested more than {MAX_DEPTH} deep"),
+                        ));
+                    }
                     parser.open(&e, position)?;
                     parser.stack.push(local_name(&e));
                 }
@@ -310,6 +320,28 @@ mod tests {
         assert_eq!(report.line_hits("pkg/__init__.py", 1), Some(1));
         assert_eq!(report.line_hits("other/mod/a.py", 6), None);
         assert_eq!(report.resolve_path("pkg/mod/a.py"), Some("mod/a.py"));
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_an_error() {
+        let nested = |depth: usize| {
+            let mut text = String::from("<coverage><packages>");
+            text.push_str(&"<x>".repeat(depth - 2));
+            text
+        };
+        let msg = message(CoverageReport::parse_cobertura(
+            "deep.xml",
+            &nested(MAX_DEPTH + 1),
+        ));
+        assert!(
+            msg.contains("deep.xml") && msg.contains("nested more than 64 deep"),
+            "{msg}"
+        );
+        let msg = message(CoverageReport::parse_cobertura(
+            "cut.xml",
+            &nested(MAX_DEPTH),
+        ));
+        assert!(!msg.contains("nested"), "{msg}");
     }
 
     #[test]

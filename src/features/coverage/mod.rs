@@ -70,6 +70,10 @@ pub enum CoverageError {
     },
 }
 
+/// Largest coverage report read, from a file or out of an artifact (counted in bytes
+/// actually decompressed).
+pub const MAX_REPORT_BYTES: u64 = 128 * 1024 * 1024;
+
 /// Most files one report may list. A monorepo's lists tens of thousands; each costs a few
 /// hundred bytes of lookups, so a report of nothing but short file names would otherwise take
 /// about 75 times its size in memory.

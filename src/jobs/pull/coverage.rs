@@ -15,9 +15,6 @@ use super::{blocking_err, fetch_error};
 /// The job's state once its report is stored and its rescores queued (one transaction).
 const REPORT_STORED: &str = "report_stored";
 
-/// Largest coverage report read out of an artifact, counted in bytes actually decompressed.
-pub const MAX_COVERAGE_REPORT_BYTES: u64 = 128 * 1024 * 1024;
-
 impl Worker {
     /// A CI run finished: read the configured coverage artifact, keep the report for its
     /// commit and branch, and rescore the run's pull requests with it.
@@ -93,7 +90,8 @@ impl Worker {
         // threads.
         let paths = wanted.paths.clone();
         let (text, parsed) = tokio::task::spawn_blocking(move || {
-            let (name, text) = report_from_zip(&zipped, &paths, MAX_COVERAGE_REPORT_BYTES)?;
+            let (name, text) =
+                report_from_zip(&zipped, &paths, crate::features::coverage::MAX_REPORT_BYTES)?;
             let parsed = CoverageReport::parse(&name, &text).map_err(|e| e.to_string())?;
             Ok::<_, String>((text, parsed))
         })
