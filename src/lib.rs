@@ -15,6 +15,7 @@ pub mod jobs;
 pub mod labels;
 pub mod mining;
 pub mod model;
+pub mod names;
 pub mod production;
 pub mod report;
 pub mod server;

@@ -11,7 +11,7 @@ use super::{
     CommentBehavior, CommentPolicy, ConfigError, CoverageConfig, HighRisk, Mode, RepoConfig,
     ThresholdConfig, MAX_CONFIG_BYTES, MAX_ENTRY_BYTES, MAX_FLOW_DEPTH,
 };
-use crate::github::names;
+use crate::names;
 
 /// The repository of an organisation (or user) whose `.github/riskgate.yml` is the default of
 /// all its repositories.

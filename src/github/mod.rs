@@ -5,7 +5,6 @@
 pub mod auth;
 pub mod client;
 pub mod events;
-pub mod names;
 pub mod render;
 pub mod webhook;
 

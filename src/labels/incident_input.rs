@@ -181,7 +181,7 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
     let repository = match pick(o, REPOSITORY) {
         Some((f, v)) => {
             let r = text(f, v)?;
-            if crate::github::names::split_full_name(&r).is_none() {
+            if crate::names::split_full_name(&r).is_none() {
                 return Err(refuse(
                     f,
                     format!("`{r}` is not owner/name as GitHub names them (letters, digits, `-`, `_`; `.` in the name)"),

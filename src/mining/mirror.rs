@@ -242,7 +242,7 @@ pub struct Mirrors {
 /// `owner/name` split and checked against what GitHub allows in account and repository
 /// names, so neither can be an option, a path or a URL of its own.
 pub fn split_name(full_name: &str) -> Result<(&str, &str), MirrorError> {
-    crate::github::names::split_full_name(full_name)
+    crate::names::split_full_name(full_name)
         .ok_or_else(|| MirrorError::BadName(full_name.to_string()))
 }
 
