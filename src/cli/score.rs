@@ -9,7 +9,7 @@ use crate::engine::{self, CoverageInputs};
 use crate::features::coverage::{CoverageReport, MAX_REPORT_BYTES};
 use crate::input::read_capped;
 use crate::mining::{self, AttributeSource, ChangeSpec};
-use crate::model::file::load_model;
+use crate::model::file::load_scoring_model;
 use crate::report::printable;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -73,7 +73,7 @@ fn read_report(path: &Path) -> anyhow::Result<CoverageReport> {
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<ExitCode> {
-    let model = load_model(args.model.as_deref())?;
+    let model = load_scoring_model(args.model.as_deref())?;
     let repo = mining::open_repository(&args.repo)?;
     let mined = mining::mine_change(
         &repo,

@@ -132,10 +132,32 @@ fn digest(bytes: &[u8]) -> u64 {
     h.finish()
 }
 
+/// A model read to score changes with (`serve`'s): one [`Model::unfit_to_score`] passes.
 fn parse_model(path: &Path, bytes: &[u8]) -> anyhow::Result<Model> {
     let text =
         std::str::from_utf8(bytes).with_context(|| format!("reading model {}", path.display()))?;
-    Model::from_json(text).with_context(|| format!("model {}", path.display()))
+    let model = Model::from_json(text).with_context(|| format!("model {}", path.display()))?;
+    fit_to_score(model, path)
+}
+
+fn fit_to_score(model: Model, path: &Path) -> anyhow::Result<Model> {
+    match model.unfit_to_score() {
+        None => Ok(model),
+        Some(why) => anyhow::bail!(
+            "model {} cannot score changes: {why} (`eval` measures such a model on a dataset)",
+            path.display()
+        ),
+    }
+}
+
+/// [`load_model`] for scoring changes (`score`): a model file [`Model::unfit_to_score`]
+/// refuses is an error.
+pub fn load_scoring_model(path: Option<&Path>) -> anyhow::Result<Model> {
+    let model = load_model(path)?;
+    match path {
+        Some(p) => fit_to_score(model, p),
+        None => Ok(model),
+    }
 }
 
 /// The model a long-running process scores with. Given a file, it is read again whenever the
@@ -284,6 +306,40 @@ mod tests {
 
         write_atomically(&path, model("d").to_json().as_bytes()).unwrap();
         assert_eq!(source.current().version, "d");
+    }
+
+    #[test]
+    fn models_that_cannot_score_a_change_are_refused_for_scoring() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("model.json");
+        let mut typo = model("typo");
+        typo.features[0].name = "lq".to_string();
+        std::fs::write(&path, typo.to_json()).unwrap();
+        let err = format!("{:#}", load_scoring_model(Some(&path)).unwrap_err());
+        assert!(
+            err.contains("\"lq\"") && err.contains("does not compute"),
+            "{err}"
+        );
+        assert!(ModelSource::load(Some(&path)).is_err());
+        assert!(
+            load_model(Some(&path)).is_ok(),
+            "eval may still measure it on a dataset"
+        );
+
+        let mut empty = model("empty");
+        empty.features.clear();
+        std::fs::write(&path, empty.to_json()).unwrap();
+        let err = format!("{:#}", load_scoring_model(Some(&path)).unwrap_err());
+        assert!(err.contains("no features"), "{err}");
+
+        // A live model stays when it is replaced by one that cannot score.
+        std::fs::write(&path, model("good").to_json()).unwrap();
+        let source = ModelSource::load(Some(&path)).unwrap();
+        write_atomically(&path, typo.to_json().as_bytes()).unwrap();
+        assert_eq!(source.current().version, "good");
+        for shipped in [SHIPPED_MODEL, SHIPPED_REVIEW_MODEL] {
+            assert_eq!(Model::from_json(shipped).unwrap().unfit_to_score(), None);
+        }
     }
 
     #[test]

@@ -290,6 +290,30 @@ impl Model {
         self.features.iter().map(|f| f.name.as_str())
     }
 
+    /// Why this model cannot score a change riskgate mines, if it cannot: it has no features,
+    /// or reads inputs that are no signal riskgate computes (a dataset's own column, or a
+    /// typo), which would be missing from every score and leave the model scoring nothing.
+    pub fn unfit_to_score(&self) -> Option<String> {
+        if self.features.is_empty() {
+            return Some("it has no features".to_string());
+        }
+        let unknown: Vec<&str> = self
+            .input_names()
+            .into_iter()
+            .filter(|name| crate::features::catalogue::by_name(name).is_none())
+            .collect();
+        (!unknown.is_empty()).then(|| {
+            format!(
+                "it reads {}, which riskgate does not compute",
+                unknown
+                    .iter()
+                    .map(|n| format!("{n:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+    }
+
     /// The raw signals the model reads (derived features' inputs included), each once, sorted.
     pub fn input_names(&self) -> Vec<&str> {
         let set: std::collections::BTreeSet<&str> =
