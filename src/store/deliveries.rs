@@ -137,7 +137,7 @@ fn chunk_sizes(mut n: usize) -> impl Iterator<Item = usize> {
 
 /// `($1, $2, …), (…)`: `rows` groups of `columns` numbered placeholders, numbering from
 /// `first`; `fixed` is put in each group after them as is (a shared placeholder, say).
-fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> String {
+pub(super) fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> String {
     let mut sql = String::new();
     for r in 0..rows {
         if r > 0 {

@@ -2,8 +2,11 @@
 //! events), and what each release shipped, which `crate::production` rebuilds from them.
 //! Incidents and their links to pull requests are in `incidents`.
 
+use std::collections::BTreeSet;
+
 use sqlx::Row;
 
+use super::deliveries::{chunks, values};
 use super::{Pool, Store, StoreError};
 use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 
@@ -232,22 +235,46 @@ impl Store {
         repository: &str,
         shipped: &[(i64, i64)],
     ) -> Result<(), StoreError> {
+        let wanted: BTreeSet<(i64, i64)> = shipped.iter().copied().collect();
         with_write!(self, "replace_deployment_pulls", |pool| {
             let mut tx = pool.begin().await?;
-            sqlx::query("DELETE FROM deployment_pulls WHERE repository = $1")
-                .bind(repository)
-                .execute(&mut *tx)
-                .await?;
-            for (deployment_id, pr_number) in shipped {
-                sqlx::query(
-                    "INSERT INTO deployment_pulls (deployment_id, repository, pr_number) \
-                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                )
-                .bind(deployment_id)
-                .bind(repository)
-                .bind(pr_number)
-                .execute(&mut *tx)
-                .await?;
+            // Only the difference is written: a relink of a long history changes a few of
+            // hundreds of thousands of pairs, and rewriting them all one by one took seconds.
+            let rows = sqlx::query(
+                "SELECT deployment_id, pr_number FROM deployment_pulls WHERE repository = $1",
+            )
+            .bind(repository)
+            .fetch_all(&mut *tx)
+            .await?;
+            let mut stored = BTreeSet::new();
+            for row in &rows {
+                stored.insert((row.try_get("deployment_id")?, row.try_get("pr_number")?));
+            }
+            let stale: Vec<(i64, i64)> = stored.difference(&wanted).copied().collect();
+            let new: Vec<(i64, i64)> = wanted.difference(&stored).copied().collect();
+            for chunk in chunks(&stale) {
+                let sql = format!(
+                    "DELETE FROM deployment_pulls WHERE repository = $1 \
+                     AND (deployment_id, pr_number) IN (VALUES {})",
+                    values(chunk.len(), 2, 2, "")
+                );
+                let mut query = sqlx::query(&sql).bind(repository);
+                for (deployment_id, pr_number) in chunk {
+                    query = query.bind(deployment_id).bind(pr_number);
+                }
+                query.execute(&mut *tx).await?;
+            }
+            for chunk in chunks(&new) {
+                let sql = format!(
+                    "INSERT INTO deployment_pulls (deployment_id, pr_number, repository) \
+                     VALUES {} ON CONFLICT DO NOTHING",
+                    values(chunk.len(), 2, 2, ", $1")
+                );
+                let mut query = sqlx::query(&sql).bind(repository);
+                for (deployment_id, pr_number) in chunk {
+                    query = query.bind(deployment_id).bind(pr_number);
+                }
+                query.execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(())

@@ -174,6 +174,7 @@ on_both_backends!(
     scores_latest_and_by_repository,
     coverage_reports_by_branch_and_commit,
     a_coverage_job_stores_and_rescores_once,
+    what_releases_shipped_is_replaced_by_its_difference,
 );
 
 const REPO: &str = "octo/widgets";
@@ -1219,6 +1220,36 @@ async fn coverage_reports_by_branch_and_commit(db: Db) {
 /// A coverage job's report, its rescores and the mark that says so are written together, and
 /// only by the worker holding the job: the same job taken again after its lease ran out finds
 /// the mark, and its old worker writes nothing.
+/// Replacing what the releases shipped leaves exactly the pairs given, however they overlap
+/// what was stored (more pairs than one statement writes, so the writes come in several), and
+/// touches no other repository's.
+async fn what_releases_shipped_is_replaced_by_its_difference(db: Db) {
+    let store = &db.store;
+    let first: Vec<(i64, i64)> = (0..300).map(|i| (i / 10, i)).collect();
+    store.replace_deployment_pulls(REPO, &first).await.unwrap();
+    store
+        .replace_deployment_pulls("octo/other", &[(1, 1)])
+        .await
+        .unwrap();
+    assert_eq!(store.deployment_pulls(REPO).await.unwrap(), first);
+
+    // A third kept, a third gone, and new pairs, one given twice.
+    let mut second: Vec<(i64, i64)> = (100..200).map(|i| (i / 10, i)).collect();
+    second.extend((1000..1150).map(|i| (i / 10, i)));
+    second.push((100, 1000));
+    store.replace_deployment_pulls(REPO, &second).await.unwrap();
+    second.sort();
+    second.dedup();
+    assert_eq!(store.deployment_pulls(REPO).await.unwrap(), second);
+
+    store.replace_deployment_pulls(REPO, &[]).await.unwrap();
+    assert!(store.deployment_pulls(REPO).await.unwrap().is_empty());
+    assert_eq!(
+        store.deployment_pulls("octo/other").await.unwrap(),
+        [(1, 1)]
+    );
+}
+
 async fn a_coverage_job_stores_and_rescores_once(db: Db) {
     let store = &db.store;
     let id = store
