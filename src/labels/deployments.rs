@@ -160,13 +160,14 @@ pub fn shipped_pulls(releases: &[Release], pulls: &[PullRecord]) -> BTreeMap<i64
         let d = &r.deployment;
         let key = (d.repository.as_str(), d.environment.as_str());
         let after = previous.get(&key).copied();
+        // The merges in (after, created_at], found by bisection in the sorted list: a
+        // scan of every merge for every release grew with their product.
         let numbers: Vec<i64> = merged
             .get(d.repository.as_str())
             .map(|list| {
-                list.iter()
-                    .filter(|(at, _)| *at <= d.created_at && after.is_none_or(|a| *at > a))
-                    .map(|(_, n)| *n)
-                    .collect()
+                let from = after.map_or(0, |a| list.partition_point(|(at, _)| *at <= a));
+                let to = list.partition_point(|(at, _)| *at <= d.created_at);
+                list[from..to.max(from)].iter().map(|(_, n)| *n).collect()
             })
             .unwrap_or_default();
         shipped.insert(d.id, numbers);
@@ -179,7 +180,14 @@ pub fn shipped_pulls(releases: &[Release], pulls: &[PullRecord]) -> BTreeMap<i64
 /// a sha that an earlier successful release of the same environment deployed, other than the
 /// one just before it (redeploying the current sha is a retry, not a rollback).
 pub fn rollbacks(releases: &[Release]) -> Vec<i64> {
-    let mut seen: HashMap<(&str, &str), Vec<&str>> = HashMap::new();
+    /// One environment's successful releases so far: the shas before the current one, and
+    /// the current one.
+    #[derive(Default)]
+    struct Deployed<'a> {
+        before: std::collections::HashSet<&'a str>,
+        current: Option<&'a str>,
+    }
+    let mut seen: HashMap<(&str, &str), Deployed> = HashMap::new();
     let mut out = Vec::new();
     for r in releases.iter().filter(|r| r.succeeded()) {
         let d = &r.deployment;
@@ -190,14 +198,14 @@ pub fn rollbacks(releases: &[Release]) -> Vec<i64> {
             .into_iter()
             .flatten()
             .any(mentions_rollback);
-        let earlier_sha = history
-            .split_last()
-            .is_some_and(|(_, older)| older.contains(&d.sha.as_str()));
-        let redeploys_current = history.last() == Some(&d.sha.as_str());
-        if says_so || (earlier_sha && !redeploys_current) {
+        let sha = d.sha.as_str();
+        let redeploys_current = history.current == Some(sha);
+        if says_so || (history.before.contains(sha) && !redeploys_current) {
             out.push(d.id);
         }
-        history.push(d.sha.as_str());
+        if let Some(previous) = history.current.replace(sha) {
+            history.before.insert(previous);
+        }
     }
     out
 }
@@ -208,7 +216,7 @@ fn mentions_rollback(text: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn dep(id: i64, env: &str, sha: &str, at: i64) -> Deployment {
@@ -248,6 +256,62 @@ mod tests {
             merged_at: merged,
             closed_at: merged,
             reverts_number: None,
+        }
+    }
+
+    /// A long random history: two environments, releases that fail, shas deployed again,
+    /// merges at the same times as releases.
+    pub(crate) fn random_history(seed: u64) -> (Vec<Release>, Vec<PullRecord>) {
+        let mut state = seed;
+        let mut next = |n: u64| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((state >> 33) % n) as i64
+        };
+        let mut deps = Vec::new();
+        let mut statuses = Vec::new();
+        for id in 1..=400 {
+            let at = next(10_000);
+            let env = ["production", "staging"][next(2) as usize];
+            deps.push(dep(id, env, &format!("s{}", next(40)), at));
+            let state = ["success", "success", "failure"][next(3) as usize];
+            statuses.push(status(id, id, state, at + next(30)));
+        }
+        let pulls = (1..=600).map(|n| pull(n, Some(next(10_000)))).collect();
+        (releases(&deps, &statuses), pulls)
+    }
+
+    /// The bisections find what a scan of every merge, and of every earlier sha, found.
+    #[test]
+    fn shipped_and_rollbacks_match_a_plain_scan() {
+        for seed in 0..20 {
+            let (rs, pulls) = random_history(seed);
+            let mut expected = BTreeMap::new();
+            let mut previous: HashMap<&str, i64> = HashMap::new();
+            let mut seen: HashMap<&str, Vec<&str>> = HashMap::new();
+            let mut rolled_back = Vec::new();
+            for r in rs.iter().filter(|r| r.succeeded()) {
+                let d = &r.deployment;
+                let after = previous.insert(d.environment.as_str(), d.created_at);
+                let mut merged: Vec<(i64, i64)> = pulls
+                    .iter()
+                    .filter_map(|p| p.merged_at.map(|at| (at, p.number)))
+                    .filter(|(at, _)| *at <= d.created_at && after.is_none_or(|a| *at > a))
+                    .collect();
+                merged.sort();
+                expected.insert(d.id, merged.into_iter().map(|(_, n)| n).collect::<Vec<_>>());
+                let history = seen.entry(d.environment.as_str()).or_default();
+                let earlier = history
+                    .split_last()
+                    .is_some_and(|(_, older)| older.contains(&d.sha.as_str()));
+                if earlier && history.last() != Some(&d.sha.as_str()) {
+                    rolled_back.push(d.id);
+                }
+                history.push(d.sha.as_str());
+            }
+            assert_eq!(shipped_pulls(&rs, &pulls), expected, "seed {seed}");
+            assert_eq!(rollbacks(&rs), rolled_back, "seed {seed}");
         }
     }
 

@@ -171,6 +171,13 @@ pub fn link_incidents(
         .iter()
         .filter(|r| r.succeeded() && r.deployment.repository.eq_ignore_ascii_case(repository))
         .collect();
+    // Live releases by the time they went live, so that each incident finds the ones within
+    // its window by bisection instead of reading every release.
+    let mut live: Vec<(i64, i64, &Release)> = releases
+        .iter()
+        .filter_map(|r| r.finished_at.map(|at| (at, r.deployment.id, *r)))
+        .collect();
+    live.sort_by_key(|&(at, id, _)| (at, id));
     let mut links: BTreeMap<(String, i64), Link> = BTreeMap::new();
     let mut add = |link: Link| {
         let key = (link.incident_id.clone(), link.pr_number);
@@ -262,19 +269,19 @@ pub fn link_incidents(
             continue;
         }
         // The release live when the incident opened, if it went live within the window.
-        let culprit = releases
+        let earliest = incident.opened_at.saturating_sub(window_ms);
+        let from = live.partition_point(|&(at, _, _)| at < earliest);
+        let to = live.partition_point(|&(at, _, _)| at <= incident.opened_at);
+        let culprit = live[from..to.max(from)]
             .iter()
-            .filter(|r| {
+            .rev()
+            .find(|(_, _, r)| {
                 incident
                     .environment
                     .as_deref()
                     .is_none_or(|e| e.eq_ignore_ascii_case(&r.deployment.environment))
             })
-            .filter_map(|r| r.finished_at.map(|at| (at, *r)))
-            .filter(|(at, _)| {
-                *at <= incident.opened_at && incident.opened_at.saturating_sub(*at) <= window_ms
-            })
-            .max_by_key(|(at, r)| (*at, r.deployment.id));
+            .map(|&(at, _, r)| (at, r));
         if let Some((live_at, r)) = culprit {
             let minutes = incident.opened_at.saturating_sub(live_at) / 60_000;
             let sha: String = r.deployment.sha.chars().take(7).collect();
@@ -340,6 +347,7 @@ pub fn pull_labels(links: &[Link], pulls: &[PullRecord]) -> BTreeMap<i64, Vec<Pu
 mod tests {
     use super::*;
     use crate::labels::deployments::{releases, shipped_pulls, Deployment, DeploymentStatus};
+    use std::collections::BTreeSet;
 
     const MIN: i64 = 60_000;
 
@@ -438,6 +446,49 @@ mod tests {
         assert!(linked(&links, "before-any").is_empty());
         let why = &links[0].why;
         assert!(why.contains("40 min after deployment 2"), "{why}");
+    }
+
+    /// Each incident is blamed on the latest release of its environment live within the window
+    /// before it, as a scan of every release finds it.
+    #[test]
+    fn the_window_finds_what_a_plain_scan_finds() {
+        for seed in 0..20 {
+            let (rs, pulls) = crate::labels::deployments::tests::random_history(seed);
+            let shipped = shipped_pulls(&rs, &pulls);
+            let incidents: Vec<Incident> = (0..200)
+                .map(|i| {
+                    let mut inc =
+                        incident(&format!("i{i:03}"), (i * 53 + seed as i64 * 7) % 10_100);
+                    inc.environment = [None, Some("production"), Some("staging")][(i % 3) as usize]
+                        .map(str::to_string);
+                    inc
+                })
+                .collect();
+            let window = 300;
+            let links = link_incidents("o/r", &incidents, &rs, &shipped, &pulls, window);
+            for inc in &incidents {
+                let culprit = rs
+                    .iter()
+                    .filter(|r| r.succeeded())
+                    .filter(|r| {
+                        inc.environment
+                            .as_deref()
+                            .is_none_or(|e| e == r.deployment.environment)
+                    })
+                    .filter_map(|r| r.finished_at.map(|at| (at, r.deployment.id)))
+                    .filter(|(at, _)| *at <= inc.opened_at && inc.opened_at - at <= window)
+                    .max();
+                let expected: Vec<(i64, LinkReason)> = culprit
+                    .and_then(|(_, id)| shipped.get(&id))
+                    .into_iter()
+                    .flatten()
+                    .map(|n| (*n, LinkReason::DeploymentWindow))
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                assert_eq!(linked(&links, &inc.id), expected, "seed {seed}, {}", inc.id);
+            }
+        }
     }
 
     /// Times come from files and deliveries: one at each end of the range is far apart, not
