@@ -227,6 +227,7 @@ pub struct RecordError {
 /// A JSON document of incidents: a list, one object, or `{"incidents": [...]}` (the export
 /// shape of several tools). All or nothing: any bad record refuses the whole document.
 pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let value: Value = serde_json::from_str(text).map_err(|e| {
         vec![RecordError {
             record: 0,
@@ -255,6 +256,7 @@ pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Ve
 /// A CSV file with a header row using the same field names. Line numbers count the header
 /// as line 1.
 pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
@@ -265,6 +267,17 @@ pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec
             error: refuse("header", e.to_string()),
         }]
     })?;
+    // A column named twice would have its second cell win silently.
+    let mut seen = std::collections::BTreeSet::new();
+    if let Some(twice) = headers
+        .iter()
+        .find(|h| !seen.insert(h.to_ascii_lowercase()))
+    {
+        return Err(vec![RecordError {
+            record: 1,
+            error: refuse("header", format!("column `{twice}` is named twice")),
+        }]);
+    }
     let mut results = Vec::new();
     for record in reader.records() {
         let record = match record {
@@ -453,6 +466,25 @@ mod tests {
         assert_eq!(ok.len(), 3);
         assert_eq!(ok[0].pr_number, Some(3));
         assert_eq!(ok[2].pr_number, None);
+
+        let twice = incidents_from_csv(
+            "id,title,opened_at,Title,repository\nA,x,1,y,a/b\n",
+            "import",
+        )
+        .unwrap_err();
+        assert_eq!(twice[0].error.field, "header");
+        assert!(
+            twice[0]
+                .error
+                .to_string()
+                .contains("`Title` is named twice"),
+            "{}",
+            twice[0].error
+        );
+        let bom = "\u{feff}id,title,opened_at,repository\nA,x,1,a/b\n";
+        assert_eq!(incidents_from_csv(bom, "import").unwrap()[0].id, "A");
+        let bom = "\u{feff}[{\"id\": \"A\", \"title\": \"x\", \"opened_at\": 1, \"repository\": \"a/b\"}]";
+        assert_eq!(incidents_from_json(bom, "import").unwrap()[0].id, "A");
 
         let dup = "id,title,opened_at,repository\nA,x,1,a/b\nA,y,2,a/b\n";
         assert_eq!(

@@ -204,6 +204,8 @@ pub enum ModelError {
     Duplicate(String),
     #[error("model thresholds must satisfy 0 < elevated <= high < 1 (got {0} and {1})")]
     Thresholds(f64, f64),
+    #[error("model version {0:?} must be 1 to 100 letters, digits and `-_.+:`: it is shown in check runs and reports")]
+    Version(String),
 }
 
 /// One feature's share of the logit for a scored change.
@@ -255,6 +257,7 @@ fn bounded_contribution(c: f64) -> f64 {
 
 impl Model {
     pub fn from_json(text: &str) -> Result<Model, ModelError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let model: Model = serde_json::from_str(text)?;
         model.validate()?;
         Ok(model)
@@ -265,6 +268,14 @@ impl Model {
     }
 
     pub(crate) fn validate(&self) -> Result<(), ModelError> {
+        let version_ok = (1..=100).contains(&self.version.len())
+            && self
+                .version
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.+:".contains(c));
+        if !version_ok {
+            return Err(ModelError::Version(self.version.clone()));
+        }
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.features {
             if !(f.mean.is_finite() && f.std.is_finite() && f.coefficient.is_finite()) {
@@ -413,6 +424,28 @@ mod tests {
         assert_eq!(s.contributions[0].feature, "la");
         assert!((s.contributions[0].contribution - 0.8 * z_la).abs() < 1e-12);
         assert!(s.missing.is_empty());
+    }
+
+    #[test]
+    fn a_model_version_is_an_identifier_and_a_bom_is_skipped() {
+        let m = model();
+        let json = format!("{}{}", '\u{feff}', m.to_json());
+        assert_eq!(Model::from_json(&json).unwrap().version, m.version);
+        for bad in [
+            "",
+            "a b",
+            "v1\n### forged",
+            "`x`",
+            "\u{1b}[31m",
+            &"v".repeat(101),
+        ] {
+            let mut m = model();
+            m.version = bad.to_string();
+            assert!(
+                matches!(Model::from_json(&m.to_json()), Err(ModelError::Version(_))),
+                "{bad:?}"
+            );
+        }
     }
 
     #[test]
