@@ -135,6 +135,7 @@ impl App {
             links: settings.worker.links,
             limits: settings.limits,
             dashboard_views: tokio::sync::Semaphore::new(server::DASHBOARD_VIEWS_AT_ONCE),
+            wrong_tokens: Default::default(),
         });
 
         let (stop, stop_rx) = watch::channel(false);

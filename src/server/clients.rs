@@ -22,6 +22,15 @@ impl ClientAddr {
     }
 }
 
+impl std::fmt::Display for ClientAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            IpAddr::V4(v4) => write!(f, "{v4}"),
+            IpAddr::V6(v6) => write!(f, "{v6}/64"),
+        }
+    }
+}
+
 /// What one client address holds at once (open connections, requests in flight), each held by
 /// a [`ClientSlot`]. One client could otherwise take all the server allows and shut everyone
 /// else out, GitHub's deliveries included.

@@ -14,10 +14,11 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use hmac::Mac;
 
 use super::auth::{bearer, tag, token_matches};
+use super::clients::ClientAddr;
 use super::AppState;
 use crate::time::now_ms;
 
@@ -191,13 +192,27 @@ fn message(status: StatusCode, title: &str, text: &str) -> Response {
 }
 
 /// The answer to a request that may not see the dashboard, or `None` when it may.
-fn gate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
-    match access(
-        state.dashboard_token.as_deref(),
-        headers,
-        uri,
-        now_ms() / 1000,
-    ) {
+fn gate(
+    state: &AppState,
+    client: Option<Extension<ClientAddr>>,
+    headers: &HeaderMap,
+    uri: &Uri,
+) -> Option<Response> {
+    let client = client.map(|Extension(c)| c);
+    let now_secs = now_ms() / 1000;
+    if state.dashboard_token.is_some() {
+        if let Some(wait) = state.wrong_tokens.refused_for(client, now_secs) {
+            let mut r = message(
+                StatusCode::TOO_MANY_REQUESTS,
+                "riskgate dashboard: too many wrong tokens",
+                &format!("Too many wrong tokens came from this address; try again in {wait} s."),
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(wait));
+            return Some(r);
+        }
+    }
+    match access(state.dashboard_token.as_deref(), headers, uri, now_secs) {
         Access::Granted => None,
         Access::Off => {
             let mut r = (StatusCode::NOT_FOUND, format!("{OFF_MESSAGE}\n")).into_response();
@@ -205,6 +220,17 @@ fn gate(state: &AppState, headers: &HeaderMap, uri: &Uri) -> Option<Response> {
             Some(r)
         }
         Access::Refused => {
+            // A token in the address or an Authorization header is a guess; a session cookie
+            // carries a MAC no one guesses, and one that ended must not lock its owner out.
+            let guessed = headers.contains_key(header::AUTHORIZATION)
+                || uri.query().is_some_and(|q| {
+                    q.split('&').any(|pair| {
+                        form_decode(pair.split_once('=').map_or(pair, |(k, _)| k)) == "token"
+                    })
+                });
+            if guessed {
+                state.wrong_tokens.record(client, "the dashboard", now_secs);
+            }
             let mut r = message(
                 StatusCode::UNAUTHORIZED,
                 "riskgate dashboard: sign in",
@@ -243,8 +269,13 @@ fn store_failure(e: impl std::fmt::Display) -> Response {
     )
 }
 
-async fn index(State(state): State<Arc<AppState>>, headers: HeaderMap, uri: Uri) -> Response {
-    if let Some(refusal) = gate(&state, &headers, &uri) {
+async fn index(
+    State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    if let Some(refusal) = gate(&state, client, &headers, &uri) {
         return refusal;
     }
     match state.store.known_repositories().await {
@@ -298,10 +329,11 @@ async fn load_view(state: &AppState, owner: &str, repo: &str) -> Result<view::Re
 async fn repository_page(
     State(state): State<Arc<AppState>>,
     path: Result<Path<(String, String)>, PathRejection>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if let Some(refusal) = gate(&state, &headers, &uri) {
+    if let Some(refusal) = gate(&state, client, &headers, &uri) {
         return refusal;
     }
     let Ok(Path((owner, repo))) = path else {
@@ -320,10 +352,11 @@ async fn repository_page(
 async fn repository_data(
     State(state): State<Arc<AppState>>,
     path: Result<Path<(String, String)>, PathRejection>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     uri: Uri,
 ) -> Response {
-    if let Some(refusal) = gate(&state, &headers, &uri) {
+    if let Some(refusal) = gate(&state, client, &headers, &uri) {
         return refusal;
     }
     let Ok(Path((owner, repo))) = path else {

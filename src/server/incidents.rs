@@ -6,12 +6,14 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde_json::json;
 
 use super::auth::{bearer, token_matches};
+use super::clients::ClientAddr;
 use super::{read_body, AppState, BODY_LIMIT};
 use crate::labels::incident_input::incidents_from_json;
 use crate::production;
@@ -22,8 +24,9 @@ fn error(status: StatusCode, body: serde_json::Value) -> Response {
     (status, Json(body)).into_response()
 }
 
-pub async fn post_incidents(
+pub(crate) async fn post_incidents(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<ClientAddr>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -33,11 +36,29 @@ pub async fn post_incidents(
             json!({"error": "the incidents API is off: set RISKGATE_API_TOKEN"}),
         );
     };
-    if !bearer(&headers).is_some_and(|t| token_matches(expected, t)) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            json!({"error": "missing or wrong bearer token"}),
+    let client = client.map(|Extension(c)| c);
+    let now_secs = now_ms() / 1000;
+    if let Some(wait) = state.wrong_tokens.refused_for(client, now_secs) {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({"error": format!("too many wrong tokens from this address; try again in {wait} s")}),
         );
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(wait));
+        return r;
+    }
+    match bearer(&headers) {
+        Some(t) if token_matches(expected, t) => {}
+        presented => {
+            if presented.is_some() {
+                state
+                    .wrong_tokens
+                    .record(client, "the incidents API", now_secs);
+            }
+            return error(
+                StatusCode::UNAUTHORIZED,
+                json!({"error": "missing or wrong bearer token"}),
+            );
+        }
     }
     // Read only once the token matched: a stranger never makes the server hold a body.
     let body = match read_body(&headers, body, BODY_LIMIT, state.limits.body_timeout).await {

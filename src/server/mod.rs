@@ -25,6 +25,8 @@ use crate::telemetry::Metrics;
 
 mod auth;
 mod clients;
+
+pub use auth::WrongTokens;
 pub mod dashboard;
 pub mod incidents;
 pub mod intake;
@@ -96,6 +98,8 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// Dashboard views built at once (each reads a repository's whole history).
     pub dashboard_views: Semaphore,
+    /// Wrong dashboard and API tokens per client, to slow down guessing.
+    pub wrong_tokens: auth::WrongTokens,
 }
 
 /// Dashboard views built at once. One: a view of a large history takes a core and a gigabyte

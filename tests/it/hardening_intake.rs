@@ -1273,6 +1273,68 @@ async fn one_client_cannot_take_every_request_slot() {
     drop(held);
 }
 
+/// The status line and headers of one request sent from `from` (a loopback address of its own).
+async fn answer_from(server: &TestApp, from: [u8; 4], request: String) -> String {
+    let mut stream = connect_from(server, from, None).await;
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut answer)).await;
+    answer
+}
+
+/// Wrong tokens are guesses: past 20 in a minute from one address, that address's tokens are
+/// refused unread with 429 (the right one too) on the incidents API and the dashboard alike,
+/// while other addresses are served as before.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_guessing_tokens_is_held_back() {
+    let (server, _db, _data) = strict_server(&[
+        ("RISKGATE_API_TOKEN", API_TOKEN),
+        ("RISKGATE_DASHBOARD_TOKEN", DASHBOARD_TOKEN),
+    ])
+    .await;
+    let post = |token: &str| {
+        format!(
+            "POST /api/incidents HTTP/1.1\r\nhost: riskgate\r\nauthorization: Bearer {token}\r\n\
+             content-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+        )
+    };
+    let dashboard = |token: &str| {
+        format!(
+            "GET /dashboard?token={token} HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\n\r\n"
+        )
+    };
+    let guesser = [127, 0, 0, 5];
+    for i in 0..20 {
+        let answer = if i % 2 == 0 {
+            answer_from(&server, guesser, post(&format!("guess-{i}-0123456789"))).await
+        } else {
+            answer_from(
+                &server,
+                guesser,
+                dashboard(&format!("guess-{i}-0123456789")),
+            )
+            .await
+        };
+        assert!(answer.starts_with("HTTP/1.1 401"), "guess {i}: {answer}");
+    }
+    for request in [post(API_TOKEN), dashboard(DASHBOARD_TOKEN)] {
+        let answer = answer_from(&server, guesser, request).await;
+        assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+        assert!(
+            answer.to_ascii_lowercase().contains("retry-after:"),
+            "{answer}"
+        );
+    }
+    let other = [127, 0, 0, 6];
+    let answer = answer_from(&server, other, post(API_TOKEN)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "the right token from another address is read (an empty object is no incident): {answer}"
+    );
+    let answer = answer_from(&server, other, dashboard(DASHBOARD_TOKEN)).await;
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+}
+
 /// A client that sends requests and never reads the answers is cut off once nothing it was
 /// sent has gone out for the body timeout (2 s here), instead of holding its connection.
 #[tokio::test(flavor = "multi_thread")]
