@@ -349,6 +349,7 @@ mod tests {
         .unwrap();
         let model = Model::from_json(
             &Model {
+                version: "draft".into(),
                 thresholds: Thresholds {
                     elevated: 0.2,
                     high: 0.5,
