@@ -65,6 +65,11 @@ pub fn read_text_capped(path: &Path, limit: u64, what: &'static str) -> Result<S
     })
 }
 
+/// `text` without the byte-order mark some editors and tools put before UTF-8.
+pub fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -227,7 +227,7 @@ pub struct RecordError {
 /// A JSON document of incidents: a list, one object, or `{"incidents": [...]}` (the export
 /// shape of several tools). All or nothing: any bad record refuses the whole document.
 pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = crate::input::without_bom(text);
     let value: Value = serde_json::from_str(text).map_err(|e| {
         vec![RecordError {
             record: 0,
@@ -256,7 +256,6 @@ pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Ve
 /// A CSV file with a header row using the same field names. Line numbers count the header
 /// as line 1.
 pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)

@@ -257,7 +257,7 @@ fn bounded_contribution(c: f64) -> f64 {
 
 impl Model {
     pub fn from_json(text: &str) -> Result<Model, ModelError> {
-        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+        let text = crate::input::without_bom(text);
         let model: Model = serde_json::from_str(text)?;
         model.validate()?;
         Ok(model)

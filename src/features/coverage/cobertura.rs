@@ -6,9 +6,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::paths::normalize_path;
-use super::{
-    parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits, ReportSize,
-};
+use super::{parse_hits, parse_line_number, CoverageError, CoverageReport, LineHits, ReportSize};
 
 /// The deepest elements may nest. A Cobertura report nests six deep; without a limit, a
 /// report of nothing but opening tags would hold every one of them.
@@ -23,7 +21,7 @@ impl CoverageReport {
     /// `<source>` roots are kept so that relative file names can be matched against
     /// repository paths under a root.
     pub fn parse_cobertura(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
-        let text = strip_bom(text);
+        let text = crate::input::without_bom(text);
         let mut parser = CoberturaParser {
             source_name,
             text,

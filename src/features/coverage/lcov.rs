@@ -2,9 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{
-    parse_hits, parse_line_number, strip_bom, CoverageError, CoverageReport, LineHits, ReportSize,
-};
+use super::{parse_hits, parse_line_number, CoverageError, CoverageReport, LineHits, ReportSize};
 
 impl CoverageReport {
     /// Parse an lcov tracefile (`SF:` / `DA:` / `end_of_record`; other records are ignored).
@@ -14,7 +12,7 @@ impl CoverageReport {
     /// records, are summed (merged test runs). Negative hit counts, which lcov
     /// writes after a counter overflow, count as 0.
     pub fn parse_lcov(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
-        let text = strip_bom(text);
+        let text = crate::input::without_bom(text);
         let mut files: BTreeMap<String, LineHits> = BTreeMap::new();
         let mut current: Option<String> = None;
         let mut saw_record = false;

@@ -139,7 +139,10 @@ impl CoverageReport {
     /// Detect the format from the content (Cobertura XML if it starts, after
     /// whitespace/BOM, with `<`; otherwise lcov) and parse.
     pub fn parse(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
-        if strip_bom(text).trim_start().starts_with('<') {
+        if crate::input::without_bom(text)
+            .trim_start()
+            .starts_with('<')
+        {
             Self::parse_cobertura(source_name, text)
         } else {
             Self::parse_lcov(source_name, text)
@@ -183,10 +186,6 @@ impl CoverageReport {
     pub fn file_count(&self) -> usize {
         self.files.len()
     }
-}
-
-pub(super) fn strip_bom(text: &str) -> &str {
-    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 pub(super) fn parse_line_number(text: &str) -> Option<u32> {
