@@ -613,6 +613,49 @@ async fn postgres_a_fork_cannot_set_the_base_coverage() {
     a_fork_cannot_set_the_base_coverage(Db::Postgres).await;
 }
 
+/// A trigger named `name` that fails `event` on the jobs table (e.g. `INSERT`, `UPDATE OF
+/// state`) with the error "interrupted" when `condition` holds of `NEW`, as a crash would stop
+/// a job there: the statements that make it, and the one that drops it.
+fn interrupting_trigger(db: Db, name: &str, event: &str, condition: &str) -> (Vec<String>, String) {
+    match db {
+        Db::Sqlite => (
+            vec![format!(
+                "CREATE TRIGGER {name} BEFORE {event} ON jobs WHEN {condition} \
+                 BEGIN SELECT RAISE(ABORT, 'interrupted'); END"
+            )],
+            format!("DROP TRIGGER {name}"),
+        ),
+        Db::Postgres => (
+            vec![
+                format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN IF {condition} THEN RAISE EXCEPTION 'interrupted'; END IF; \
+                     RETURN NEW; END $$"
+                ),
+                format!(
+                    "CREATE TRIGGER {name} BEFORE {event} ON jobs FOR EACH ROW \
+                     EXECUTE FUNCTION {name}()"
+                ),
+            ],
+            format!("DROP TRIGGER {name} ON jobs"),
+        ),
+    }
+}
+
+/// Waits until a job of `kind` has failed on an [`interrupting_trigger`].
+async fn wait_until_interrupted(store: &Store, kind: &str, what: &str) {
+    wait_for(what, LONG, || async {
+        let jobs = store.list_jobs(None, 100).await.unwrap();
+        jobs.iter().any(|j| {
+            j.kind == kind
+                && j.last_error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("interrupted"))
+        })
+    })
+    .await;
+}
+
 /// A coverage job interrupted after reading its report (here the database refuses the rescore,
 /// as a crash would stop the job there) keeps nothing; tried again, it stores the report once
 /// and queues one rescore, which creates one check run.
@@ -624,29 +667,18 @@ async fn an_interrupted_coverage_job_stores_and_rescores_once(db: Db) {
         Some("coverage: {artifact: coverage-report}\ncomment: never\n"),
         None,
     );
-    let (refuse, allow): (&[&str], &str) = match db {
-        Db::Sqlite => (
-            &["CREATE TRIGGER refuse_rescores BEFORE INSERT ON jobs \
-               WHEN NEW.kind = 'score_pull_request' BEGIN SELECT RAISE(ABORT, 'interrupted'); END"],
-            "DROP TRIGGER refuse_rescores",
-        ),
-        Db::Postgres => (
-            &[
-                "CREATE FUNCTION refuse_rescores() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN IF NEW.kind = 'score_pull_request' THEN RAISE EXCEPTION 'interrupted'; \
-                 END IF; RETURN NEW; END $$",
-                "CREATE TRIGGER refuse_rescores BEFORE INSERT ON jobs FOR EACH ROW \
-                 EXECUTE FUNCTION refuse_rescores()",
-            ],
-            "DROP TRIGGER refuse_rescores ON jobs",
-        ),
-    };
+    let (refuse, allow) = interrupting_trigger(
+        db,
+        "refuse_rescores",
+        "INSERT",
+        "NEW.kind = 'score_pull_request'",
+    );
     let gh = MockServer::start().await;
     mount_artifact(&gh, 71, &lcov("src/app.rs", 50, 40)).await;
     mount_github(&gh, json!([]), "read").await;
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
-    for sql in refuse {
+    for sql in &refuse {
         database.execute(sql).await;
     }
     let reports = format!(
@@ -655,23 +687,14 @@ async fn an_interrupted_coverage_job_stores_and_rescores_once(db: Db) {
     );
 
     deliver_own_run(&server, &origin, 71, "i-run", json!([{"number": 2}])).await;
-    wait_for("the coverage job to be interrupted", LONG, || async {
-        let jobs = store.list_jobs(None, 100).await.unwrap();
-        jobs.iter().any(|j| {
-            j.kind == "coverage"
-                && j.last_error
-                    .as_deref()
-                    .is_some_and(|e| e.contains("interrupted"))
-        })
-    })
-    .await;
+    wait_until_interrupted(&store, "coverage", "the coverage job to be interrupted").await;
     assert_eq!(
         database.count(&reports).await,
         0,
         "an interrupted job keeps no report"
     );
 
-    database.execute(allow).await;
+    database.execute(&allow).await;
     let coverage = finished_jobs(&store, "coverage", 1).await;
     assert_eq!(coverage[0].status, JobStatus::Done);
     assert!(coverage[0].attempts >= 2, "{coverage:?}");
@@ -711,46 +734,25 @@ async fn a_job_stopped_after_creating_its_check_run_completes_that_run(db: Db) {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();
     let origin = origin(20, Some("comment: never\n"), None);
-    let (refuse, allow): (&[&str], &str) = match db {
-        Db::Sqlite => (
-            &[
-                "CREATE TRIGGER refuse_check_ids BEFORE UPDATE OF state ON jobs \
-               WHEN NEW.state LIKE '%check_run_id%' BEGIN SELECT RAISE(ABORT, 'interrupted'); END",
-            ],
-            "DROP TRIGGER refuse_check_ids",
-        ),
-        Db::Postgres => (
-            &[
-                "CREATE FUNCTION refuse_check_ids() RETURNS trigger LANGUAGE plpgsql AS $$ \
-                 BEGIN IF NEW.state LIKE '%check_run_id%' THEN RAISE EXCEPTION 'interrupted'; \
-                 END IF; RETURN NEW; END $$",
-                "CREATE TRIGGER refuse_check_ids BEFORE UPDATE OF state ON jobs FOR EACH ROW \
-                 EXECUTE FUNCTION refuse_check_ids()",
-            ],
-            "DROP TRIGGER refuse_check_ids ON jobs",
-        ),
-    };
+    let (refuse, allow) = interrupting_trigger(
+        db,
+        "refuse_check_ids",
+        "UPDATE OF state",
+        "NEW.state LIKE '%check_run_id%'",
+    );
     let gh = fake_github(json!([]), "read").await;
     let server = start_app_for(&origin, &database, &gh.uri(), data.path()).await;
     let store = Store::connect(&database.url).await.unwrap();
-    for sql in refuse {
+    for sql in &refuse {
         database.execute(sql).await;
     }
 
     let opened = pull_request_payload("pull_request.opened.json", &origin);
     deliver_accepted(&server, "pull_request", "stopped-open", &opened).await;
-    wait_for(
+    wait_until_interrupted(
+        &store,
+        "score_pull_request",
         "the score job to stop after creating its run",
-        LONG,
-        || async {
-            let jobs = store.list_jobs(None, 100).await.unwrap();
-            jobs.iter().any(|j| {
-                j.kind == "score_pull_request"
-                    && j.last_error
-                        .as_deref()
-                        .is_some_and(|e| e.contains("interrupted"))
-            })
-        },
     )
     .await;
     assert_eq!(
@@ -759,7 +761,7 @@ async fn a_job_stopped_after_creating_its_check_run_completes_that_run(db: Db) {
         "the first attempt made its run"
     );
 
-    database.execute(allow).await;
+    database.execute(&allow).await;
     let done = finished_jobs(&store, "score_pull_request", 1).await;
     assert_eq!(done[0].status, JobStatus::Done);
     assert!(done[0].attempts >= 2, "{done:?}");
