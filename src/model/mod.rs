@@ -204,8 +204,19 @@ pub enum ModelError {
     Duplicate(String),
     #[error("model thresholds must satisfy 0 < elevated <= high < 1 (got {0} and {1})")]
     Thresholds(f64, f64),
+    #[error("model feature `{0}`: {1}")]
+    Feature(String, &'static str),
+    #[error("model {0}")]
+    Field(&'static str),
     #[error("model version {0:?} must be 1 to 100 letters, digits and `-_.+:`: it is shown in check runs and reports")]
     Version(String),
+}
+
+/// Quantiles as a model stores them: none, or the 0%, 1%, …, 100% points, finite and in
+/// ascending order; explanations and standings read shares of changes from them.
+fn quantiles_ok(q: &[f64]) -> bool {
+    q.is_empty()
+        || (q.len() == 101 && q.iter().all(|v| v.is_finite()) && q.windows(2).all(|w| w[0] <= w[1]))
 }
 
 /// One feature's share of the logit for a scored change.
@@ -276,10 +287,34 @@ impl Model {
         if !version_ok {
             return Err(ModelError::Version(self.version.clone()));
         }
+        if !self.intercept.is_finite() {
+            return Err(ModelError::Field("intercept must be a finite number"));
+        }
+        if let Some(r) = &self.reference {
+            if !(0.0..=1.0).contains(&r.base_rate) {
+                return Err(ModelError::Field(
+                    "reference base_rate must be a share between 0 and 1",
+                ));
+            }
+            if !quantiles_ok(&r.quantiles) || r.quantiles.iter().any(|q| !(0.0..=1.0).contains(q)) {
+                return Err(ModelError::Field(
+                    "reference quantiles must be none or 101 probabilities in ascending order",
+                ));
+            }
+        }
         let mut seen = std::collections::BTreeSet::new();
         for f in &self.features {
             if !(f.mean.is_finite() && f.std.is_finite() && f.coefficient.is_finite()) {
                 return Err(ModelError::NonFinite(f.name.clone()));
+            }
+            if f.std < 0.0 {
+                return Err(ModelError::Feature(f.name.clone(), "std is negative"));
+            }
+            if !quantiles_ok(&f.quantiles) {
+                return Err(ModelError::Feature(
+                    f.name.clone(),
+                    "quantiles must be none or 101 finite numbers in ascending order",
+                ));
             }
             if let Some(d) = &f.derived {
                 if d.name() != f.name {
@@ -424,6 +459,42 @@ mod tests {
         assert_eq!(s.contributions[0].feature, "la");
         assert!((s.contributions[0].contribution - 0.8 * z_la).abs() < 1e-12);
         assert!(s.missing.is_empty());
+    }
+
+    #[test]
+    fn impossible_fields_are_refused_by_name() {
+        let refused = |change: &dyn Fn(&mut Model)| {
+            let mut m = model();
+            change(&mut m);
+            Model::from_json(&m.to_json()).unwrap_err().to_string()
+        };
+        let msg = refused(&|m| m.features[0].quantiles.swap(3, 90));
+        assert!(msg.contains("`la`") && msg.contains("ascending"), "{msg}");
+        let msg = refused(&|m| m.features[1].quantiles = vec![1.0, 2.0]);
+        assert!(msg.contains("`exp`") && msg.contains("101"), "{msg}");
+        let msg = refused(&|m| m.features[0].std = -1.0);
+        assert!(msg.contains("std is negative"), "{msg}");
+        let msg = refused(&|m| {
+            m.reference = Some(Reference {
+                base_rate: -0.1,
+                quantiles: vec![],
+            })
+        });
+        assert!(msg.contains("base_rate"), "{msg}");
+        let msg = refused(&|m| {
+            m.reference = Some(Reference {
+                base_rate: 0.1,
+                quantiles: (0..=100).map(|i| f64::from(i) / 50.0).collect(),
+            })
+        });
+        assert!(msg.contains("probabilities"), "{msg}");
+        let mut ok = model();
+        ok.features[0].quantiles.clear();
+        ok.features[1].std = 0.0;
+        assert!(
+            Model::from_json(&ok.to_json()).is_ok(),
+            "none, and a constant feature, are fine"
+        );
     }
 
     #[test]
