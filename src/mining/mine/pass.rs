@@ -444,7 +444,19 @@ impl<'r, 'p> Pass<'r, 'p> {
         }
         let configured = config_id
             .and_then(|id| settings_blob(repo, id).ok()??.ok())
-            .and_then(|text| RepoConfig::parse(CONFIG_PATH, &text).ok())
+            .and_then(|text| match RepoConfig::parse(CONFIG_PATH, &text) {
+                Ok(config) => Some(config),
+                Err(e) => {
+                    // An old version of the file may be wrong for good: its commits are mined
+                    // with the built-in sensitive paths, and the log says which version.
+                    tracing::warn!(
+                        version = %config_id.map(|id| id.to_string()).unwrap_or_default(),
+                        error = %crate::report::printable(&e.to_string()),
+                        "{CONFIG_PATH} is not valid here; mining with the built-in sensitive paths"
+                    );
+                    None
+                }
+            })
             .map(|c| c.sensitive_paths)
             .unwrap_or_default();
         let s = Rc::new(
