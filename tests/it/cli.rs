@@ -296,6 +296,18 @@ fn invalid_repo_config_is_named() {
         err.contains(".github/riskgate.yml") && err.contains("sensitive_path"),
         "{err}"
     );
+
+    // `mine` reads every version of the file in history: a wrong one is mined past, and the
+    // log names the file and what is wrong with it.
+    repo.write("src/after.rs", "fn after() {}\n");
+    repo.commit("alice", day(2022, 3, 2), "After the broken config");
+    let csv = repo.path().join("mined.csv");
+    let (code, _, err) = run_riskgate(&["mine", "--repo", dir, "--out", csv.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains(".github/riskgate.yml is not valid here") && err.contains("sensitive_path"),
+        "{err}"
+    );
 }
 
 /// A settings file past 64 KiB is refused by its size, read before its content, loose and

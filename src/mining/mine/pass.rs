@@ -442,26 +442,28 @@ impl<'r, 'p> Pass<'r, 'p> {
         if let Some(s) = self.sensitive_cache.get(&config_id) {
             return s.clone();
         }
+        // An old version of the file may be wrong for good: its commits are mined with the
+        // built-in sensitive paths, and the log says which version and why.
+        let unreadable = |error: String| {
+            tracing::warn!(
+                version = %config_id.map(|id| id.to_string()).unwrap_or_default(),
+                error = %crate::report::printable(&error),
+                "{CONFIG_PATH} is not valid here; mining with the built-in sensitive paths"
+            );
+        };
         let configured = config_id
             .and_then(|id| settings_blob(repo, id).ok()??.ok())
-            .and_then(|text| match RepoConfig::parse(CONFIG_PATH, &text) {
-                Ok(config) => Some(config),
-                Err(e) => {
-                    // An old version of the file may be wrong for good: its commits are mined
-                    // with the built-in sensitive paths, and the log says which version.
-                    tracing::warn!(
-                        version = %config_id.map(|id| id.to_string()).unwrap_or_default(),
-                        error = %crate::report::printable(&e.to_string()),
-                        "{CONFIG_PATH} is not valid here; mining with the built-in sensitive paths"
-                    );
-                    None
-                }
+            .and_then(|text| {
+                RepoConfig::parse(CONFIG_PATH, &text)
+                    .map_err(|e| unreadable(e.to_string()))
+                    .ok()
             })
             .map(|c| c.sensitive_paths)
             .unwrap_or_default();
         let s = Rc::new(
             SensitivePaths::new(&configured)
-                .or_else(|_| SensitivePaths::new(&[]))
+                .map_err(|e| unreadable(e.to_string()))
+                .or_else(|()| SensitivePaths::new(&[]))
                 .expect("built-in patterns are valid"),
         );
         self.sensitive_cache.insert(config_id, s.clone());
