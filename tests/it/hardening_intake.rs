@@ -1246,24 +1246,13 @@ async fn one_client_cannot_take_every_request_slot() {
     .await;
     let mut held = Vec::new();
     for _ in 0..2 {
-        let mut stream = connect_from(&server, [127, 0, 0, 4], None).await;
-        stream
-            .write_all(signed_looking_headers(100).as_bytes())
-            .await
-            .unwrap();
-        held.push(stream);
+        held.push(webhook_held_in_its_body(&server, [127, 0, 0, 4], b"").await);
     }
     wait_for("the held requests to take their slots", LONG, || async {
         metric(&server, "riskgate_http_requests_in_flight").await == Some(2.0)
     })
     .await;
-    let mut third = connect_from(&server, [127, 0, 0, 4], None).await;
-    third
-        .write_all(signed_looking_headers(100).as_bytes())
-        .await
-        .unwrap();
-    let mut answer = String::new();
-    let _ = tokio::time::timeout(Duration::from_secs(10), third.read_to_string(&mut answer)).await;
+    let answer = answer_from(&server, [127, 0, 0, 4], signed_looking_headers(100)).await;
     assert!(
         answer.starts_with("HTTP/1.1 503"),
         "the same client's third: {answer}"
@@ -1271,6 +1260,19 @@ async fn one_client_cannot_take_every_request_slot() {
     let (status, _) = deliver(&server, "ping", "from-elsewhere", b"{}", SECRET).await;
     assert_eq!(status, 200, "another client is served");
     drop(held);
+}
+
+/// A webhook from `from` (a loopback address of its own) whose well-formed headers and
+/// `body_start` of its 100-byte body are sent, the rest never: it holds a request slot until
+/// the body timeout.
+async fn webhook_held_in_its_body(server: &TestApp, from: [u8; 4], body_start: &[u8]) -> TcpStream {
+    let mut stream = connect_from(server, from, None).await;
+    stream
+        .write_all(signed_looking_headers(100).as_bytes())
+        .await
+        .unwrap();
+    stream.write_all(body_start).await.unwrap();
+    stream
 }
 
 /// The status line and headers of one request sent from `from` (a loopback address of its own).
@@ -1449,13 +1451,7 @@ async fn requests_past_the_limit_get_503_and_the_server_recovers() {
     // client may hold only half the slots.
     let mut held = Vec::new();
     for from in [[127, 0, 0, 2], [127, 0, 0, 3]] {
-        let mut stream = connect_from(&server, from, None).await;
-        stream
-            .write_all(signed_looking_headers(100).as_bytes())
-            .await
-            .unwrap();
-        stream.write_all(b"{\"zen\": ").await.unwrap();
-        held.push(stream);
+        held.push(webhook_held_in_its_body(&server, from, b"{\"zen\": ").await);
     }
     // Both must hold their slot before any probe is sent: a probe that got in first would
     // have one of them refused, and then no probe would ever find the server full.
