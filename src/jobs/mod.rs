@@ -422,7 +422,7 @@ impl Worker {
         let (inst, repo) = (target.installation_id, target.repo);
         let found = if may_exist {
             self.github
-                .open_check_run(inst, repo, target.head_sha, CHECK_NAME, target.external_id)
+                .find_open_check_run(inst, repo, target.head_sha, CHECK_NAME, target.external_id)
                 .await?
         } else {
             None

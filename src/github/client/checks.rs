@@ -44,7 +44,7 @@ impl GitHubApi {
     /// in progress, if there is one: `GET /repos/{o}/{r}/commits/{sha}/check-runs`, filtered
     /// by name, App and status. A job resumed after creating its check run, but before saving
     /// the run's id, takes that run up again instead of leaving it in progress for good.
-    pub async fn open_check_run(
+    pub async fn find_open_check_run(
         &self,
         installation_id: u64,
         repo: RepoId<'_>,
