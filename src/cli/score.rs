@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 
 use crate::engine::{self, CoverageInputs};
-use crate::features::coverage::{CoverageReport, MAX_REPORT_BYTES};
+use crate::features::coverage::{report_text, CoverageReport, MAX_REPORT_BYTES};
 use crate::input::read_capped;
 use crate::mining::{self, AttributeSource, ChangeSpec};
 use crate::model::file::load_scoring_model;
@@ -68,7 +68,7 @@ fn parse_probability(s: &str) -> Result<f64, String> {
 
 fn read_report(path: &Path) -> anyhow::Result<CoverageReport> {
     let bytes = read_capped(path, MAX_REPORT_BYTES, "coverage report")?;
-    let text = String::from_utf8_lossy(&bytes);
+    let text = report_text(&bytes);
     Ok(CoverageReport::parse(&path.display().to_string(), &text)?)
 }
 

@@ -17,7 +17,8 @@ impl CoverageReport {
     ///
     /// Line hits come from `<line>` elements inside a `<class>`'s `<lines>`, including the
     /// copies under `<methods>`; within a file a line counts once, with its highest hit
-    /// count, so method copies and several classes of one file do not double count.
+    /// count, so method copies and several classes of one file (under one spelling of its
+    /// path or several) do not double count; line 0, no line of a source file, is left out.
     /// `<source>` roots are kept so that relative file names can be matched against
     /// repository paths under a root.
     pub fn parse_cobertura(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
@@ -158,8 +159,7 @@ impl CoberturaParser<'_> {
                 if filename.trim().is_empty() {
                     return Err(self.element_error(&name, position, "empty filename attribute"));
                 }
-                self.size.file(&mut self.files, &filename)?;
-                self.current_file = Some(filename);
+                self.current_file = Some(self.size.file(&mut self.files, &filename)?);
                 self.saw_class = true;
             }
             "line" if parent == Some("lines") && self.current_file.is_some() => {
@@ -183,6 +183,9 @@ impl CoberturaParser<'_> {
                         &format!("invalid hits attribute {hits_text:?}"),
                     ));
                 };
+                if number == 0 {
+                    return Ok(());
+                }
                 if let Some(lines) = self
                     .current_file
                     .as_ref()

@@ -9,8 +9,10 @@ impl CoverageReport {
     /// The last record must be closed by `end_of_record`.
     ///
     /// Hits of a line listed more than once for a file, or of a file in several
-    /// records, are summed (merged test runs). Negative hit counts, which lcov
-    /// writes after a counter overflow, count as 0.
+    /// records, are summed (merged test runs); so are those of one file written under
+    /// several spellings (`./src/a.rs`, `src/a.rs`). Negative hit counts, which lcov
+    /// writes after a counter overflow, count as 0. Line 0, no line of a source file, is
+    /// left out.
     pub fn parse_lcov(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
         let text = crate::input::without_bom(text);
         let mut files: BTreeMap<String, LineHits> = BTreeMap::new();
@@ -44,8 +46,7 @@ impl CoverageReport {
                     if path.is_empty() {
                         return Err(err(line_no, "SF record with an empty path".to_string()));
                     }
-                    size.file(&mut files, path)?;
-                    current = Some(path.to_string());
+                    current = Some(size.file(&mut files, path)?);
                     saw_record = true;
                 }
                 "DA" => {
@@ -69,6 +70,9 @@ impl CoverageReport {
                             format!("invalid hit count {hits_text:?} in DA"),
                         ));
                     };
+                    if number == 0 {
+                        continue;
+                    }
                     if let Some(lines) = files.get_mut(path) {
                         let slot = size.line(lines, number)?;
                         *slot = slot.saturating_add(hits);

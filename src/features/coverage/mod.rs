@@ -81,10 +81,15 @@ pub const MOST_FILES: usize = 200_000;
 /// Most instrumented lines one report may list, over all its files (tens of bytes each held).
 pub const MOST_LINES: usize = 20_000_000;
 
-/// Counts what a report being read holds against [`MOST_FILES`] and [`MOST_LINES`].
+/// Counts what a report being read holds against [`MOST_FILES`] and [`MOST_LINES`], and files
+/// each path under the first spelling seen of it.
 struct ReportSize<'a> {
     source_name: &'a str,
     lines: usize,
+    /// Normalised path -> the spelling its lines are kept under. Tools and merged runs write one
+    /// file as `./src/a.rs`, `src/a.rs` or `src\a.rs`; kept apart, the file would count once
+    /// per spelling in the report's totals.
+    spellings: HashMap<String, String>,
 }
 
 impl<'a> ReportSize<'a> {
@@ -92,6 +97,7 @@ impl<'a> ReportSize<'a> {
         ReportSize {
             source_name,
             lines: 0,
+            spellings: HashMap::new(),
         }
     }
 
@@ -122,16 +128,23 @@ impl<'a> ReportSize<'a> {
         }
     }
 
-    /// `path`'s lines in `files`, a file counted the first time it is seen.
-    fn file<'m>(
-        &self,
-        files: &'m mut BTreeMap<String, LineHits>,
+    /// The key of `path`'s lines in `files`: the first spelling seen of the same normalised
+    /// path. A file is counted the first time it is seen.
+    fn file(
+        &mut self,
+        files: &mut BTreeMap<String, LineHits>,
         path: &str,
-    ) -> Result<&'m mut LineHits, CoverageError> {
-        if !files.contains_key(path) && files.len() >= MOST_FILES {
+    ) -> Result<String, CoverageError> {
+        let normalized = paths::normalize_path(path);
+        if let Some(key) = self.spellings.get(&normalized) {
+            return Ok(key.clone());
+        }
+        if files.len() >= MOST_FILES {
             return Err(self.too_large("files", MOST_FILES));
         }
-        Ok(files.entry(path.to_string()).or_default())
+        files.insert(path.to_string(), LineHits::new());
+        self.spellings.insert(normalized, path.to_string());
+        Ok(path.to_string())
     }
 }
 
@@ -139,10 +152,7 @@ impl CoverageReport {
     /// Detect the format from the content (Cobertura XML if it starts, after
     /// whitespace/BOM, with `<`; otherwise lcov) and parse.
     pub fn parse(source_name: &str, text: &str) -> Result<CoverageReport, CoverageError> {
-        if crate::input::without_bom(text)
-            .trim_start()
-            .starts_with('<')
-        {
+        if is_cobertura(text) {
             Self::parse_cobertura(source_name, text)
         } else {
             Self::parse_lcov(source_name, text)
@@ -185,6 +195,34 @@ impl CoverageReport {
     /// Number of files in the report.
     pub fn file_count(&self) -> usize {
         self.files.len()
+    }
+}
+
+/// A line number: decimal digits. 0, which no source line has (some tools write it for code
+/// they cannot place), is `Some(0)`; readers skip it.
+/// Whether report text is Cobertura XML (it starts, after a byte-order mark and whitespace,
+/// with `<`) rather than lcov.
+pub fn is_cobertura(text: &str) -> bool {
+    crate::input::without_bom(text)
+        .trim_start()
+        .starts_with('<')
+}
+
+/// The text of a report's bytes. UTF-16 with a byte-order mark (what Windows PowerShell's `>`
+/// writes) is decoded; anything else is read as UTF-8, an invalid byte replaced.
+pub fn report_text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    let utf16 = |unit: fn([u8; 2]) -> u16| {
+        let units = bytes[2..]
+            .chunks_exact(2)
+            .map(|pair| unit([pair[0], pair[1]]));
+        char::decode_utf16(units)
+            .map(|c| c.unwrap_or(char::REPLACEMENT_CHARACTER))
+            .collect::<String>()
+    };
+    match bytes {
+        [0xFF, 0xFE, ..] => std::borrow::Cow::Owned(utf16(u16::from_le_bytes)),
+        [0xFE, 0xFF, ..] => std::borrow::Cow::Owned(utf16(u16::from_be_bytes)),
+        _ => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -280,6 +318,72 @@ mod tests {
             refused.contains(&format!("more than {MOST_LINES} lines")),
             "{refused}"
         );
+    }
+
+    /// One file written under several spellings is one file: its lines counted once in the
+    /// totals, merged as each format merges a file listed twice (lcov sums, Cobertura keeps the
+    /// most hits), and found under any of the spellings.
+    #[test]
+    fn one_file_under_several_spellings_counts_once() {
+        let lcov = "SF:./src/a.rs\nDA:1,1\nDA:2,0\nend_of_record\n\
+                    SF:src/a.rs\nDA:1,2\nDA:2,0\nend_of_record\n\
+                    SF:src\\a.rs\nDA:3,0\nend_of_record\n\
+                    SF:src/b.rs\nDA:1,0\nend_of_record\n";
+        let report = CoverageReport::parse("spellings.info", lcov).unwrap();
+        assert_eq!(report.file_count(), 2);
+        assert_eq!(report.totals(), (1, 4));
+        assert_eq!(report.line_hits("src/a.rs", 1), Some(3));
+        assert_eq!(report.line_hits("src/a.rs", 3), Some(0));
+        assert_eq!(report.resolve_path("src/a.rs"), Some("./src/a.rs"));
+
+        let class = |name: &str, hits: u32| {
+            format!("<class filename=\"{name}\"><lines><line number=\"1\" hits=\"{hits}\"/><line number=\"2\" hits=\"0\"/></lines></class>")
+        };
+        let xml = format!(
+            "<coverage><packages><package><classes>{}{}</classes></package></packages></coverage>",
+            class("pkg/a.py", 2),
+            class("pkg/./a.py", 5)
+        );
+        let report = CoverageReport::parse("spellings.xml", &xml).unwrap();
+        assert_eq!(report.file_count(), 1);
+        assert_eq!(report.totals(), (1, 2));
+        assert_eq!(report.line_hits("pkg/a.py", 1), Some(5));
+    }
+
+    /// Line 0 is no line of a source file: it is left out of a report, in either format.
+    #[test]
+    fn line_zero_is_left_out() {
+        let lcov = "SF:src/a.rs\nDA:0,1\nDA:1,0\nend_of_record\n";
+        let report = CoverageReport::parse("zero.info", lcov).unwrap();
+        assert_eq!(report.totals(), (0, 1));
+        assert_eq!(report.line_hits("src/a.rs", 0), None);
+        let xml = "<coverage><packages><package><classes><class filename=\"a.py\"><lines>\
+                   <line number=\"0\" hits=\"1\"/><line number=\"1\" hits=\"0\"/>\
+                   </lines></class></classes></package></packages></coverage>";
+        let report = CoverageReport::parse("zero.xml", xml).unwrap();
+        assert_eq!(report.totals(), (0, 1));
+    }
+
+    /// A report saved as UTF-16 (with its byte-order mark, either byte order) reads as the same
+    /// report saved as UTF-8, in either format.
+    #[test]
+    fn utf16_reports_read_as_their_utf8_text() {
+        for text in [HEAD_LCOV, HEAD_COBERTURA] {
+            let utf8 = CoverageReport::parse("r", text).unwrap();
+            let units: Vec<u16> = "\u{feff}"
+                .encode_utf16()
+                .chain(text.encode_utf16())
+                .collect();
+            let little: Vec<u8> = units.iter().flat_map(|u| u.to_le_bytes()).collect();
+            let big: Vec<u8> = units.iter().flat_map(|u| u.to_be_bytes()).collect();
+            for bytes in [little, big] {
+                let decoded = report_text(&bytes);
+                assert_eq!(is_cobertura(&decoded), is_cobertura(text));
+                assert_eq!(CoverageReport::parse("r", &decoded).unwrap(), utf8);
+            }
+        }
+        // Not UTF-16: UTF-8 with its bad bytes replaced.
+        assert_eq!(report_text(b"SF:a\xff"), "SF:a\u{fffd}");
     }
 
     #[test]

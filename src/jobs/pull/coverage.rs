@@ -2,7 +2,7 @@
 //! commit and branch, and the run's pull requests are scored again with it.
 
 use crate::config::RepoConfig;
-use crate::features::coverage::CoverageReport;
+use crate::features::coverage::{is_cobertura, report_text, CoverageReport};
 use crate::github::client::{RepoId, MAX_ARTIFACT_BYTES};
 use crate::jobs::payload::{CoverageJob, Payload, ScoreJob};
 use crate::jobs::{JobError, Worker};
@@ -98,7 +98,7 @@ impl Worker {
         .await
         .map_err(blocking_err)?
         .map_err(JobError::Park)?;
-        let format = if text.trim_start().starts_with('<') {
+        let format = if is_cobertura(&text) {
             "cobertura"
         } else {
             "lcov"
@@ -206,7 +206,7 @@ fn report_from_zip(
                     max_bytes / (1024 * 1024)
                 ));
             }
-            return Ok((name.clone(), String::from_utf8_lossy(&raw).into_owned()));
+            return Ok((name.clone(), report_text(&raw).into_owned()));
         }
     }
     Err(format!(
