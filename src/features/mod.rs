@@ -291,7 +291,8 @@ pub fn normalised_entropy(modified_per_file: &[u64]) -> f64 {
         // All lines in one file: -1 × log2(1) is -0, which prints with its sign.
         return 0.0;
     }
-    h / (n as f64).log2()
+    // Rounding can put an even spread a hair above 1.
+    (h / (n as f64).log2()).min(1.0)
 }
 
 /// The signals of one change, named in the [`catalogue`]; `None` means unknown.
@@ -597,6 +598,11 @@ mod tests {
         // dataset or report would print with its sign.
         assert!(normalised_entropy(&[7, 0]).is_sign_positive());
         assert_eq!(normalised_entropy(&[7, 0]).to_string(), "0");
+        // An even spread is 1 or a hair below, never a rounding past it (11 files would be).
+        for n in 2..200 {
+            let e = normalised_entropy(&vec![3; n]);
+            assert!(e <= 1.0 && e > 1.0 - 1e-12, "{n} files: {e}");
+        }
     }
 
     #[test]

@@ -82,6 +82,15 @@ pub enum DatasetError {
         column: String,
         value: String,
     },
+    #[error("{file}: row {row}, column `{column}`: `{value}` cannot be a value of `{signal}`, which is {values}")]
+    Impossible {
+        file: String,
+        row: u64,
+        column: String,
+        value: String,
+        signal: String,
+        values: &'static str,
+    },
     #[error("{file}: row {row}, column `{column}`: `{value}` is not a label (expected TRUE/FALSE or 1/0)")]
     BadLabel {
         file: String,
@@ -301,6 +310,7 @@ impl Dataset {
         for (k, (col, name)) in signal_cols.iter().enumerate() {
             let column = &cells[k];
             let known = known_numeric(name);
+            let unit = catalogue::by_name(name).map(|signal| signal.unit);
             let any_number = column
                 .iter()
                 .any(|c| !is_missing(c) && parse_number(c).is_some());
@@ -314,7 +324,21 @@ impl Dataset {
                     None
                 } else {
                     match parse_number(cell) {
-                        Some(v) => Some(v),
+                        Some(v) => {
+                            // A negative count or a share past 1 is a broken export, and
+                            // would be fitted as if it were a change.
+                            if let Some(Err(values)) = unit.map(|unit| unit.admits(v)) {
+                                return Err(DatasetError::Impossible {
+                                    file,
+                                    row: lines[r],
+                                    column: headers[*col].clone(),
+                                    value: cell.clone(),
+                                    signal: name.clone(),
+                                    values,
+                                });
+                            }
+                            Some(v)
+                        }
                         None => {
                             return Err(DatasetError::NotANumber {
                                 file,
@@ -556,6 +580,38 @@ mod tests {
         text.push_str("c15,15,abc,1\n"); // line 17 of the file
         let err = Dataset::parse_str(&text, "d.csv").unwrap_err().to_string();
         assert_eq!(err, "d.csv: row 17, column `la`: `abc` is not a number");
+    }
+
+    /// A value no change can have (a negative count, a share past 1, a flag of 2) is refused,
+    /// naming its row, column and what the signal's values are; the edges are accepted, and
+    /// signals that may be negative (review time) or that riskgate does not know are not judged.
+    #[test]
+    fn impossible_values_name_row_column_and_what_fits() {
+        let csv = |cells: &str| {
+            format!("commit_id,author_date,la,ent,fix,rtime,mine,buggy\nc1,100,3,0.5,1,-9,-4,0\nc2,200,{cells},1\n")
+        };
+        let data = Dataset::parse_str(&csv("0,1,0,-5,-1"), "edges.csv").unwrap();
+        assert_eq!(data.rows.len(), 2);
+        for (cells, column, signal, values) in [
+            ("-1,0.5,0,0,0", "la", "la", "a count, never negative"),
+            (
+                "2,1.01,0,0,0",
+                "ent",
+                "entropy",
+                "a share or entropy, from 0 to 1",
+            ),
+            ("2,0.5,2,0,0", "fix", "fix", "a flag, 0 or 1"),
+        ] {
+            let err = Dataset::parse_str(&csv(cells), "bad.csv").unwrap_err();
+            let value = match &err {
+                DatasetError::Impossible { value, .. } => value.clone(),
+                other => panic!("{cells}: {other}"),
+            };
+            assert_eq!(
+                err.to_string(),
+                format!("bad.csv: row 3, column `{column}`: `{value}` cannot be a value of `{signal}`, which is {values}")
+            );
+        }
     }
 
     #[test]

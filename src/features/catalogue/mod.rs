@@ -87,6 +87,34 @@ pub enum Unit {
     AsGiven,
 }
 
+impl Unit {
+    /// Whether a (finite) number can be a value of this unit; if not, what the unit's values
+    /// are. Any number can be a difference, a time (clocks run backwards) or a value as given.
+    pub fn admits(self, value: f64) -> Result<(), &'static str> {
+        let (fits, values) = match self {
+            Unit::Count(_) | Unit::Weighted(_) | Unit::Per100Lines(_) => {
+                (value >= 0.0, "a count, never negative")
+            }
+            // Other tools' rounding may put an even spread or a full share a hair past the top.
+            Unit::Fraction => (
+                (0.0..=1.0 + 1e-9).contains(&value),
+                "a share or entropy, from 0 to 1",
+            ),
+            Unit::Percent => (
+                (0.0..=100.0 + 1e-7).contains(&value),
+                "a percentage, from 0 to 100",
+            ),
+            Unit::Flag => (value == 0.0 || value == 1.0, "a flag, 0 or 1"),
+            Unit::Points | Unit::Seconds | Unit::Hours | Unit::AsGiven => (true, ""),
+        };
+        if fits {
+            Ok(())
+        } else {
+            Err(values)
+        }
+    }
+}
+
 /// The direction in which a signal is expected to move the risk of a change as its value grows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
