@@ -122,22 +122,47 @@ pub fn parse_time(field: &str, value: &Value) -> Result<i64, FieldError> {
     }
 }
 
-fn pull_number(field: &str, value: &Value) -> Result<i64, FieldError> {
-    let n = match value {
-        Value::Number(n) => n.as_i64(),
+/// A pull request: its number, and the repository (`owner/name`) that a URL
+/// (`https://github.com/owner/name/pull/7`) or `owner/name#7` names, if it names one.
+fn pull_request(field: &str, value: &Value) -> Result<(i64, Option<String>), FieldError> {
+    let (number, named) = match value {
+        Value::Number(n) => (n.as_i64(), None),
         Value::String(s) => {
             let t = s.trim();
-            let digits = t
+            let (before, digits) = t
                 .rsplit_once("/pull/")
-                .map(|(_, d)| d)
-                .or_else(|| t.rsplit_once('#').map(|(_, d)| d))
-                .unwrap_or(t);
-            digits.trim().parse().ok()
+                .or_else(|| t.rsplit_once('#'))
+                .unwrap_or(("", t));
+            // The last two components of what comes before: the URL's owner and name.
+            let mut parts = before.trim_end_matches('/').rsplit('/');
+            let named = match (parts.next(), parts.next()) {
+                (Some(name), Some(owner)) if !name.is_empty() => Some(format!("{owner}/{name}")),
+                (Some(name), None) if !name.is_empty() => {
+                    return Err(refuse(
+                        field,
+                        format!("`{t}` names no repository as owner/name"),
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(named) = &named {
+                if crate::names::split_full_name(named).is_none() {
+                    return Err(refuse(
+                        field,
+                        format!(
+                            "`{t}` names `{named}`, which is not owner/name as GitHub names them"
+                        ),
+                    ));
+                }
+            }
+            (digits.trim().parse().ok(), named)
         }
-        Value::Object(o) => o.get("number").and_then(Value::as_i64),
-        _ => None,
+        Value::Object(o) => (o.get("number").and_then(Value::as_i64), None),
+        _ => (None, None),
     };
-    n.filter(|n| *n > 0)
+    number
+        .filter(|n| *n > 0)
+        .map(|n| (n, named))
         .ok_or_else(|| refuse(field, format!("`{value}` is not a pull request number")))
 }
 
@@ -191,6 +216,21 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
         }
         None => None,
     };
+    let pull = pick(o, PULL)
+        .map(|(f, v)| pull_request(f, v).map(|p| (f, p)))
+        .transpose()?;
+    // A pull request of another repository would be linked as this one's pull request of the
+    // same number; one named without a repository names the incident's.
+    let repository = match (repository, &pull) {
+        (Some(r), Some((f, (_, Some(named))))) if !r.eq_ignore_ascii_case(named) => {
+            return Err(refuse(
+                f,
+                format!("is a pull request of `{named}`, not of the incident's repository `{r}`"),
+            ));
+        }
+        (None, Some((_, (_, named)))) => named.clone(),
+        (r, _) => r,
+    };
     let service = pick(o, SERVICE).map(|(f, v)| text(f, v)).transpose()?;
     if repository.is_none() && service.is_none() {
         return Err(refuse("repository", "missing (give repository or service)"));
@@ -211,7 +251,7 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
         opened_at,
         resolved_at,
         commit_sha: pick(o, COMMIT).map(|(f, v)| commit(f, v)).transpose()?,
-        pr_number: pick(o, PULL).map(|(f, v)| pull_number(f, v)).transpose()?,
+        pr_number: pull.map(|(_, (number, _))| number),
         body: optional_text(BODY)?,
     })
 }
@@ -248,8 +288,10 @@ pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Ve
         }
     };
     collect(
-        records.into_iter().map(|v| incident_from_json(v, source)),
-        1,
+        records
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1, incident_from_json(v, source))),
     )
 }
 
@@ -278,21 +320,42 @@ pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec
         }]);
     }
     let mut results = Vec::new();
+    // Line numbers as an editor shows them: a quoted cell may span lines and blank lines are
+    // skipped, so a count of records would point at the wrong line, and the reader's own line
+    // count misses blank lines. The newlines before the record's first byte are counted.
+    let (mut line, mut counted_to) = (1, 0);
+    let mut line_at = |position: Option<&csv::Position>| {
+        let byte = position.map_or(counted_to, |p| {
+            usize::try_from(p.byte()).unwrap_or(usize::MAX)
+        });
+        let mut byte = byte.clamp(counted_to, text.len());
+        // The reader's position is where it began to read: before the blank lines it skipped.
+        while matches!(text.as_bytes().get(byte), Some(b'\n' | b'\r')) {
+            byte += 1;
+        }
+        line += text.as_bytes()[counted_to..byte]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted_to = byte;
+        line
+    };
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                results.push(Err(refuse("row", e.to_string())));
+                results.push((line_at(e.position()), Err(refuse("row", e.to_string()))));
                 continue;
             }
         };
+        let line = line_at(record.position());
         let object: Map<String, Value> = headers
             .iter()
             .zip(record.iter())
             .filter(|(_, cell)| !cell.is_empty() && *cell != "NA")
             .map(|(h, cell)| (h.to_string(), Value::String(cell.to_string())))
             .collect();
-        results.push(incident_from_json(&Value::Object(object), source));
+        results.push((line, incident_from_json(&Value::Object(object), source)));
     }
     if results.is_empty() {
         return Err(vec![RecordError {
@@ -300,37 +363,35 @@ pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec
             error: refuse("file", "no incidents below the header"),
         }]);
     }
-    collect(results.into_iter(), 2)
+    collect(results.into_iter())
 }
 
+/// All the incidents, or every refusal, each with its record number (a JSON list's position,
+/// a CSV file's line).
 fn collect(
-    results: impl Iterator<Item = Result<Incident, FieldError>>,
-    first_record: usize,
+    results: impl Iterator<Item = (usize, Result<Incident, FieldError>)>,
 ) -> Result<Vec<Incident>, Vec<RecordError>> {
     let mut ok = Vec::new();
     let mut errors = Vec::new();
-    for (i, r) in results.enumerate() {
+    for (record, r) in results {
         match r {
-            Ok(incident) => ok.push(incident),
-            Err(error) => errors.push(RecordError {
-                record: i + first_record,
-                error,
-            }),
+            Ok(incident) => ok.push((record, incident)),
+            Err(error) => errors.push(RecordError { record, error }),
         }
     }
     let mut seen = std::collections::HashSet::new();
     if errors.is_empty() {
-        for (i, incident) in ok.iter().enumerate() {
+        for (record, incident) in &ok {
             if !seen.insert(incident.id.clone()) {
                 errors.push(RecordError {
-                    record: i + first_record,
+                    record: *record,
                     error: refuse("id", format!("`{}` appears twice in the file", incident.id)),
                 });
             }
         }
     }
     if errors.is_empty() {
-        Ok(ok)
+        Ok(ok.into_iter().map(|(_, incident)| incident).collect())
     } else {
         Err(errors)
     }
@@ -447,6 +508,61 @@ mod tests {
         assert_eq!(
             field(json!({"id": [1], "title": "x", "opened_at": 5, "repository": "a/b"})),
             "id"
+        );
+    }
+
+    /// A pull request named by URL or `owner/name#N` must be of the incident's repository, and
+    /// names it when the incident gives none.
+    #[test]
+    fn a_pull_request_of_another_repository_is_refused() {
+        let with = |repository: Option<&str>, pr: &str| {
+            let mut v =
+                json!({"id": "1", "title": "x", "opened_at": 5, "service": "shop", "pr": pr});
+            if let Some(r) = repository {
+                v["repository"] = json!(r);
+            }
+            incident_from_json(&v, "api")
+        };
+        let ours = with(Some("acme/shop"), "https://github.com/Acme/Shop/pull/42").unwrap();
+        assert_eq!(
+            (ours.pr_number, ours.repository.as_deref()),
+            (Some(42), Some("acme/shop"))
+        );
+        assert_eq!(with(Some("acme/shop"), "#42").unwrap().pr_number, Some(42));
+        let named = with(None, "acme/pay#7").unwrap();
+        assert_eq!(
+            (named.pr_number, named.repository.as_deref()),
+            (Some(7), Some("acme/pay"))
+        );
+        let theirs = with(Some("acme/shop"), "https://github.com/acme/pay/pull/42").unwrap_err();
+        assert_eq!(theirs.field, "pr");
+        assert_eq!(
+            theirs.message,
+            "is a pull request of `acme/pay`, not of the incident's repository `acme/shop`"
+        );
+        for odd in ["https://github.com/../pull/3", "shop#3", "a b/c#3"] {
+            assert_eq!(with(None, odd).unwrap_err().field, "pr", "{odd}");
+        }
+    }
+
+    /// A CSV refusal names the line an editor shows, past quoted cells that span lines and
+    /// blank lines.
+    #[test]
+    fn csv_refusals_name_the_line() {
+        let csv = "id,title,opened_at,repository\n\
+                   A,\"two\nlines\",1,a/b\n\
+                   \n\
+                   B,x,never,a/b\n";
+        let errors = incidents_from_csv(csv, "import").unwrap_err();
+        assert_eq!(
+            (errors[0].record, errors[0].error.field.as_str()),
+            (5, "opened_at")
+        );
+        let dup = "id,title,opened_at,repository\nA,\"x\ny\",1,a/b\nA,z,2,a/b\n";
+        let errors = incidents_from_csv(dup, "import").unwrap_err();
+        assert_eq!(
+            (errors[0].record, errors[0].error.field.as_str()),
+            (4, "id")
         );
     }
 
