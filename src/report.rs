@@ -393,6 +393,7 @@ impl ScoreReport {
             let _ = writeln!(out, "> **Warning:** {}\n", escape(w));
         }
         let (shown, folded) = self.notable_reasons();
+        let (shown, folded) = (strongest_first(&shown), strongest_first(&folded));
         let row = |r: &Reason| format!("| {:+.2} | {} |", r.contribution, escape(&r.explanation));
         if !shown.is_empty() {
             let _ = writeln!(out, "| effect | factor |\n|---:|---|");
@@ -432,6 +433,17 @@ impl ScoreReport {
         }
         out
     }
+}
+
+/// Reasons sorted by contribution (largest first) in the order a reader wants them: what
+/// raises the risk most first, then what lowers it most, as the text report lists them.
+fn strongest_first<'r>(by_contribution: &[&'r Reason]) -> Vec<&'r Reason> {
+    let raising = by_contribution.iter().filter(|r| r.contribution >= 0.0);
+    let lowering = by_contribution
+        .iter()
+        .rev()
+        .filter(|r| r.contribution < 0.0);
+    raising.chain(lowering).copied().collect()
 }
 
 fn short(sha: &str) -> &str {
@@ -612,6 +624,33 @@ mod tests {
         );
         assert!(md.contains("| +0.80 | adds 340 lines |"), "{md}");
         assert!(md.contains("- touches src/a\\|b.rs"), "{md}");
+    }
+
+    /// Both formats list what raises the risk most first, then what lowers it most.
+    #[test]
+    fn the_strongest_factors_come_first_both_ways() {
+        let mut r = report();
+        let factor = |feature: &str, contribution: f64| Factor {
+            feature: feature.into(),
+            value: 1.0,
+            contribution,
+            explanation: format!("{feature} moves it by {contribution}"),
+        };
+        let factors = vec![
+            factor("la", 0.8),
+            factor("ns", 0.3),
+            factor("exp", -0.2),
+            factor("age", -0.5),
+        ];
+        r.reasons = crate::model::explain::reasons(&factors);
+        let order = |out: &str| {
+            ["la", "ns", "age", "exp"]
+                .map(|f| out.find(&format!("{f} moves")).unwrap_or(usize::MAX))
+        };
+        for out in [r.to_text(), r.to_markdown()] {
+            let at = order(&out);
+            assert!(at.windows(2).all(|w| w[0] < w[1]), "{at:?}\n{out}");
+        }
     }
 
     fn previous<'a>(

@@ -483,6 +483,44 @@ mod tests {
         );
     }
 
+    /// A change of one file has no spread, and one of no files has no file history: neither
+    /// is said as if it had.
+    #[test]
+    fn one_file_and_no_files_are_said_as_they_are() {
+        let ctx = Context::default();
+        let one = Signals {
+            nf: 1.0,
+            entropy: 0.0,
+            ..signals()
+        };
+        assert_eq!(
+            sentence(&contribution("entropy", 0.0, 0.0, 0.6), &one, &ctx),
+            "keeps its edits in one file"
+        );
+        assert!(
+            sentence(&contribution("entropy", 0.3, 0.3, 0.6), &signals(), &ctx)
+                .starts_with("spreads its edits unevenly across its files")
+        );
+        let none = Signals {
+            nf: 0.0,
+            nuc: 0.0,
+            age: 0.0,
+            ..signals()
+        };
+        assert_eq!(
+            sentence(&contribution("age", 0.0, 0.0, 0.9), &none, &ctx),
+            "changes no files, so no file history"
+        );
+        let new_files = Signals {
+            nuc: 0.0,
+            ..signals()
+        };
+        assert_eq!(
+            sentence(&contribution("age", 0.0, 0.0, 0.9), &new_files, &ctx),
+            "its files are all new, with no earlier changes"
+        );
+    }
+
     #[test]
     fn the_line_ownership_note_names_the_files_it_covers() {
         let s = Signals {

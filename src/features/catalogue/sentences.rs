@@ -159,6 +159,10 @@ pub(super) fn ns(said: &Said<'_>) -> String {
 
 pub(super) fn entropy(said: &Said<'_>) -> String {
     let v = said.value;
+    // One file (or none) has no spread to speak of: entropy is 0 by definition, not "uneven".
+    if (said.signal)(Computed::Nf).is_some_and(|nf| nf <= 1.0) {
+        return "keeps its edits in one file".to_string();
+    }
     format!(
         "spreads its edits {} across its files (entropy {:.2} of 1){}",
         if v >= 0.5 { "evenly" } else { "unevenly" },
@@ -192,7 +196,9 @@ pub(super) fn ndev(said: &Said<'_>) -> String {
 }
 
 pub(super) fn age(said: &Said<'_>) -> String {
-    if (said.signal)(Computed::Nuc) == Some(0.0) {
+    if (said.signal)(Computed::Nf) == Some(0.0) {
+        "changes no files, so no file history".to_string()
+    } else if (said.signal)(Computed::Nuc) == Some(0.0) {
         "its files are all new, with no earlier changes".to_string()
     } else {
         format!(
