@@ -62,6 +62,12 @@ pub struct TrainArgs {
     /// Learn only from the most recent share (0..1] of each dataset's training rows.
     #[arg(long, value_name = "SHARE", default_value_t = 1.0)]
     pub window: f64,
+    /// Leave out each dataset's changes authored within N days of its latest one. A fix
+    /// follows the change it repairs by weeks or months, so in a history `riskgate mine`
+    /// labelled, the latest changes look clean until their fixes land; `train` warns when the
+    /// hold-out's share of buggy changes is under half the training rows'.
+    #[arg(long, value_name = "DAYS", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=36_500))]
+    pub settle_days: u32,
     /// Fit every coefficient freely. By default each is held to the sign the signal catalogue
     /// expects, so that more lines, files, spread or a less experienced author never lower
     /// the score; `train` prints what that costs in hold-out AUC.
@@ -157,6 +163,9 @@ fn command_line(args: &TrainArgs) -> String {
     if args.free_signs {
         parts.push("--free-signs".to_string());
     }
+    if args.settle_days > 0 {
+        parts.push(format!("--settle-days {}", args.settle_days));
+    }
     parts.join(" ")
 }
 
@@ -241,6 +250,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         positive_weight: args.positive_weight,
         window: args.window,
         free_signs: args.free_signs,
+        settle_days: args.settle_days,
         ..TrainOptions::default()
     };
     let mut outcome = train(&datasets, &options)?;
@@ -319,11 +329,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
 
     println!(
         "model {} ({} features, alpha {}, buggy rows weighted {}x), hold-out = latest 20% of \
-         each dataset by date",
+         each dataset by date{}",
         outcome.model.version,
         outcome.model.features.len(),
         outcome.alpha,
-        outcome.positive_weight
+        outcome.positive_weight,
+        if args.settle_days > 0 {
+            format!(
+                ", once the changes of its last {} days are left out",
+                args.settle_days
+            )
+        } else {
+            String::new()
+        }
     );
     println!(
         "{:<12} {:>7} {:>9} {:>7} {:>7} {:>7} {:>7} {:>9} {:>9} {:>6}",
@@ -465,6 +483,7 @@ mod tests {
             features: Some(vec!["la".into(), "exp".into()]),
             positive_weight: Some(1),
             window: 1.0,
+            settle_days: 0,
             promote_if_better: None,
             free_signs: false,
             from_db: false,
@@ -515,6 +534,7 @@ mod tests {
             features: Some(features.iter().map(|s| s.to_string()).collect()),
             positive_weight: Some(1),
             window: 1.0,
+            settle_days: 0,
             promote_if_better: current,
             free_signs: false,
             from_db: false,
@@ -622,6 +642,7 @@ mod tests {
             features: None,
             positive_weight: Some(1),
             window: 1.0,
+            settle_days: 0,
             promote_if_better: None,
             free_signs: false,
             from_db: false,

@@ -361,6 +361,15 @@ impl Dataset {
         })
     }
 
+    /// The same columns and source, without rows: for a subset of them.
+    pub fn clone_without_rows(&self) -> Dataset {
+        Dataset {
+            names: self.names.clone(),
+            rows: Vec::new(),
+            source: self.source.clone(),
+        }
+    }
+
     /// Index of a signal column by its riskgate name.
     pub fn column(&self, name: &str) -> Option<usize> {
         self.names.iter().position(|n| n == name)
