@@ -374,6 +374,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
             .collect();
         println!("validation auc at the chosen alpha: {}", per.join(", "));
     }
+    for e in &outcome.holdout {
+        if let Some(baseline) = e
+            .metrics
+            .effort_aware
+            .as_ref()
+            .and_then(|m| m.smallest_first.as_ref())
+        {
+            println!(
+                "{}: with no model, reading the smallest changes first: r@20%loc {}, popt {}",
+                e.dataset,
+                fmt(baseline.recall_at_20_percent_of_lines),
+                fmt(baseline.popt)
+            );
+        }
+    }
     let t = outcome.model.thresholds;
     for b in &outcome.bands {
         println!(

@@ -29,6 +29,18 @@ pub struct EffortAware {
     pub recall_at_20_percent_of_lines: Option<f64>,
     /// Normalised area under the effort curve: 1 for the best possible order, 0 for the worst.
     pub popt: Option<f64>,
+    /// The same two figures with no model at all, reading the smallest changes first (what
+    /// any constant score does once divided by lines): the bar a model must clear. Small
+    /// changes are many, and many of them are troubled, so it is often high.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub smallest_first: Option<EffortBaseline>,
+}
+
+/// The effort-aware figures of reading the smallest changes first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EffortBaseline {
+    pub recall_at_20_percent_of_lines: Option<f64>,
+    pub popt: Option<f64>,
 }
 
 impl EffortAware {
@@ -42,6 +54,18 @@ impl EffortAware {
                 EFFORT_FRACTION,
             ),
             popt: popt(probabilities, labels, changed_lines),
+            smallest_first: {
+                let constant = vec![1.0; labels.len()];
+                Some(EffortBaseline {
+                    recall_at_20_percent_of_lines: recall_at_effort(
+                        &constant,
+                        labels,
+                        changed_lines,
+                        EFFORT_FRACTION,
+                    ),
+                    popt: popt(&constant, labels, changed_lines),
+                })
+            },
         }
     }
 }
@@ -176,6 +200,21 @@ mod tests {
             recall_at_effort(&scores, &TROUBLED, &LINES, 0.4),
             0.75
         ));
+    }
+
+    /// The baseline reads the smallest changes first: here both 10-line changes, one of the
+    /// two troubled, make up 20% of the lines.
+    #[test]
+    fn the_baseline_reads_the_smallest_changes_first() {
+        let model = EffortAware::compute(&[0.1, 0.9, 0.2, 0.8], &TROUBLED, &LINES);
+        let baseline = model.smallest_first.unwrap();
+        assert!(close(baseline.recall_at_20_percent_of_lines, 0.5));
+        // A constant score reads the same curve as any score that ranks by size alone.
+        assert!(close(
+            baseline.popt,
+            popt(&[1.0; 4], &TROUBLED, &LINES).unwrap()
+        ));
+        assert_ne!(model.popt, baseline.popt);
     }
 
     #[test]
