@@ -34,47 +34,96 @@ pub fn is_fix_commit(message: &str) -> bool {
 /// Histories with fewer commits than this keep every fix word ([`FixWordCounts`]).
 const CONVENTION_MIN_MESSAGES: usize = 200;
 
+/// The bit of "patch" among [`FIX_WORDS`].
+const PATCH: u16 = 1 << 4;
+
 /// Fix words that also name a change itself, whatever it does: "patch" (vim titles every
 /// commit "patch 9.x.y: …"; mailing-list projects send "[PATCH]"). Only these can be a
 /// convention: a history where most messages say "fix" or "bug" is one of mostly fixes.
-const NAMES_A_CHANGE: u16 = 1 << 4;
+const NAMES_A_CHANGE: u16 = PATCH;
+
+/// Commits saying "patch" that a history needs before what their files say counts
+/// ([`FixWordCounts`]).
+const PATCH_FILES_MIN_MESSAGES: usize = 20;
+
+/// Whether `path` is a patch a repository ships (`ports/zlib/fix-build.patch`, a `.diff`):
+/// packaging repositories (vcpkg, Homebrew, Debian's) carry thousands.
+pub fn is_patch_file(path: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.rsplit_once('.').is_some_and(|(stem, ext)| {
+        !stem.is_empty() && (ext.eq_ignore_ascii_case("patch") || ext.eq_ignore_ascii_case("diff"))
+    })
+}
 
 /// How many of a history's commit messages hold each of the fix words ([`FIX_WORDS`]). A word
-/// that names a change itself ([`NAMES_A_CHANGE`]) and that more than half of at least
-/// [`CONVENTION_MIN_MESSAGES`] messages hold is the repository's convention, not news of a
-/// fix: in vim, with "patch" taken for a fix word, four commits in five came out buggy.
+/// that names a change itself ([`NAMES_A_CHANGE`]) is the repository's convention, not news of
+/// a fix, when more than half of at least [`CONVENTION_MIN_MESSAGES`] messages hold it: in vim,
+/// with "patch" taken for a fix word, four commits in five came out buggy. "patch" is one too
+/// when more than half of the (at least [`PATCH_FILES_MIN_MESSAGES`]) commits saying it change
+/// patch files ([`is_patch_file`]): there it names the files ("Remove patches", "Patch
+/// Tuesday" port updates in vcpkg), not a fix.
 #[derive(Debug, Default)]
 pub struct FixWordCounts {
     messages: usize,
     held: [usize; FIX_WORDS.len()],
+    /// Of the messages saying "patch", those of commits that change patch files.
+    patch_naming_files: usize,
 }
 
 impl FixWordCounts {
-    /// One more message, holding `words` ([`crate::features::fix_words`]).
-    pub fn add(&mut self, words: u16) {
+    /// One more message, holding `words` ([`crate::features::fix_words`]), of a commit that
+    /// changes (adds, edits, deletes or renames) a patch file or not.
+    pub fn add(&mut self, words: u16, changes_patch_files: bool) {
         self.messages += 1;
         for (i, held) in self.held.iter_mut().enumerate() {
             *held += usize::from(words & (1 << i) != 0);
         }
+        self.patch_naming_files += usize::from(words & PATCH != 0 && changes_patch_files);
+    }
+
+    fn patch_held(&self) -> usize {
+        self.held[PATCH.trailing_zeros() as usize]
+    }
+
+    /// Whether "patch" mostly comes with changes to patch files.
+    fn patch_names_files(&self) -> bool {
+        let held = self.patch_held();
+        held >= PATCH_FILES_MIN_MESSAGES && 2 * self.patch_naming_files > held
     }
 
     /// The words that are the history's convention, as bits of [`FIX_WORDS`].
     pub fn conventions(&self) -> u16 {
+        let by_files = if self.patch_names_files() { PATCH } else { 0 };
         if self.messages < CONVENTION_MIN_MESSAGES {
-            return 0;
+            return by_files;
         }
         (0..FIX_WORDS.len())
             .filter(|&i| NAMES_A_CHANGE & (1 << i) != 0 && 2 * self.held[i] > self.messages)
-            .fold(0, |bits, i| bits | 1 << i)
+            .fold(by_files, |bits, i| bits | 1 << i)
     }
 
-    /// Each convention word with the share of messages holding it: "\"patch\" (98%)".
+    /// Each convention word with why: "\"patch\" (in 98% of the messages)", "\"patch\" (82%
+    /// of the 700 commits saying it change .patch or .diff files)".
     pub fn describe(&self, conventions: u16) -> Vec<String> {
+        let share = |part: usize, whole: usize| 100.0 * part as f64 / whole.max(1) as f64;
         (0..FIX_WORDS.len())
             .filter(|&i| conventions & (1 << i) != 0)
             .map(|i| {
-                let share = 100.0 * self.held[i] as f64 / self.messages.max(1) as f64;
-                format!("\"{}\" ({share:.0}%)", FIX_WORDS[i])
+                let held = self.held[i];
+                let by_share = self.messages >= CONVENTION_MIN_MESSAGES && 2 * held > self.messages;
+                if 1 << i == PATCH && !by_share {
+                    format!(
+                        "\"{}\" ({:.0}% of the {held} commits saying it change .patch or .diff files)",
+                        FIX_WORDS[i],
+                        share(self.patch_naming_files, held)
+                    )
+                } else {
+                    format!(
+                        "\"{}\" (in {:.0}% of the messages)",
+                        FIX_WORDS[i],
+                        share(held, self.messages)
+                    )
+                }
             })
             .collect()
     }
@@ -199,30 +248,64 @@ mod tests {
         let fix = crate::features::fix_words("patch 9.1.0002: crash on start");
         let mut counts = FixWordCounts::default();
         for i in 0..300 {
-            counts.add(if i % 3 == 0 { fix } else { patch });
+            counts.add(if i % 3 == 0 { fix } else { patch }, false);
         }
         let conventions = counts.conventions();
-        assert_eq!(counts.describe(conventions), ["\"patch\" (100%)"]);
+        assert_eq!(
+            counts.describe(conventions),
+            ["\"patch\" (in 100% of the messages)"]
+        );
         // The crash fixes stay fixes; the others say nothing else.
         assert_ne!(fix & !conventions, 0);
         assert_eq!(patch & !conventions, 0);
         // "fix" in most messages is a history of mostly fixes, not a convention.
         let mut fixes = FixWordCounts::default();
         for _ in 0..300 {
-            fixes.add(crate::features::fix_words("Fix a crash"));
+            fixes.add(crate::features::fix_words("Fix a crash"), false);
         }
         assert_eq!(fixes.conventions(), 0);
         // Half the messages, or too few of them, is no convention.
         let mut half = FixWordCounts::default();
         for i in 0..300 {
-            half.add(if i % 2 == 0 { patch } else { 0 });
+            half.add(if i % 2 == 0 { patch } else { 0 }, false);
         }
         assert_eq!(half.conventions(), 0);
         let mut few = FixWordCounts::default();
         for _ in 0..CONVENTION_MIN_MESSAGES - 1 {
-            few.add(patch);
+            few.add(patch, false);
         }
         assert_eq!(few.conventions(), 0);
+    }
+
+    /// Where most commits saying "patch" change patch files, the word names them: a
+    /// convention, however few messages hold it; where they do not, it stays a fix word.
+    #[test]
+    fn patch_naming_patch_files_is_a_convention() {
+        let patch = crate::features::fix_words("zlib: remove patches that landed upstream");
+        let with_files = |naming: usize, saying: usize| {
+            let mut counts = FixWordCounts::default();
+            for i in 0..1_000 {
+                let says = i < saying;
+                counts.add(if says { patch } else { 0 }, says && i < naming);
+            }
+            counts
+        };
+        let counts = with_files(60, 100);
+        assert_eq!(counts.conventions(), PATCH);
+        assert_eq!(
+            counts.describe(PATCH),
+            ["\"patch\" (60% of the 100 commits saying it change .patch or .diff files)"]
+        );
+        assert_eq!(with_files(50, 100).conventions(), 0);
+        assert_eq!(
+            with_files(PATCH_FILES_MIN_MESSAGES - 1, PATCH_FILES_MIN_MESSAGES - 1).conventions(),
+            0
+        );
+        assert!(is_patch_file("ports/zlib/0001-fix-build.patch"));
+        assert!(is_patch_file("debian/patches/CVE.DIFF"));
+        assert!(!is_patch_file("src/patch.rs"));
+        assert!(!is_patch_file("docs/.patch"));
+        assert!(!is_patch_file("scripts/apply-patch"));
     }
 
     #[test]

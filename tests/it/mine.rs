@@ -1103,7 +1103,10 @@ fn a_fix_word_every_title_holds_labels_nothing() {
     let mined = mine_repo(repo.path());
     assert_eq!(mined.rows.len(), 240);
     let warnings = mined.warnings.join("\n");
-    assert!(warnings.contains("\"patch\" (100%)"), "{warnings}");
+    assert!(
+        warnings.contains("\"patch\" (in 100% of the messages)"),
+        "{warnings}"
+    );
     let mut fixes_labelling = std::collections::BTreeSet::new();
     for row in &mined.rows {
         for p in row.provenance.iter().filter(|p| p.kind == LabelKind::Szz) {
@@ -1119,6 +1122,62 @@ fn a_fix_word_every_title_holds_labels_nothing() {
     assert!(labelled > 0 && labelled <= expected.len(), "{labelled}");
     // The fix signal itself still reads the message as it is.
     assert!(mined.rows.iter().all(|r| r.signals.fix == 1.0));
+}
+
+/// In a repository that ships patch files (a vcpkg port), "patch" names them: commits that
+/// say it and change a patch file are not fixes for SZZ, unless they say more. Without the
+/// patch files the same messages are fixes, and label the commit that wrote the line.
+#[test]
+fn patch_naming_patch_files_labels_nothing() {
+    let mine_with = |patch_files: bool| {
+        let repo = TestRepo::new();
+        let port = "ports/zlib/portfile.cmake";
+        repo.write(port, TestRepo::lines("step ", 30));
+        let first = repo.commit("alice", day(2024, 1, 1), "zlib: add the port");
+        let mut steps: Vec<String> = (1..=30).map(|i| format!("step {i}")).collect();
+        let mut crash_fix = String::new();
+        for n in 1..=24 {
+            steps[n] = format!("step {n} applies patch {n}");
+            repo.write(port, steps.join("\n") + "\n");
+            if patch_files {
+                repo.write(
+                    &format!("ports/zlib/{n:04}-build.patch"),
+                    format!("--- a/x\n+++ b/x\n@@ -{n} +{n} @@\n"),
+                );
+            }
+            let message = if n == 12 {
+                "zlib: fix a crash at start".to_string()
+            } else {
+                format!("zlib: add patch {n}")
+            };
+            let sha = repo.commit("bob", day(2024, 1, 2) + 3600 * n as i64, &message);
+            if n == 12 {
+                crash_fix = sha;
+            }
+        }
+        let mined = mine_repo(repo.path());
+        let fixes: std::collections::BTreeSet<String> = mined
+            .rows
+            .iter()
+            .flat_map(|r| &r.provenance)
+            .filter(|p| p.kind == LabelKind::Szz)
+            .map(|p| p.by.clone())
+            .collect();
+        let first_labelled = by_id(&mined)[first.as_str()].buggy();
+        (fixes, crash_fix, first_labelled, mined.warnings.join("\n"))
+    };
+
+    let (fixes, crash_fix, first_labelled, warnings) = mine_with(true);
+    assert_eq!(fixes, [crash_fix].into(), "{warnings}");
+    assert!(first_labelled);
+    assert!(
+        warnings
+            .contains("\"patch\" (100% of the 23 commits saying it change .patch or .diff files)"),
+        "{warnings}"
+    );
+    let (fixes, _, first_labelled, warnings) = mine_with(false);
+    assert_eq!(fixes.len(), 24, "{warnings}");
+    assert!(first_labelled);
 }
 
 /// A history with known bug-introducing commits.

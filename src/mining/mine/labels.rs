@@ -49,6 +49,7 @@ impl<'o> Labeller<'o> {
         &mut self,
         sha: &str,
         message: &str,
+        changes_patch_files: bool,
         cut: bool,
         row_index: usize,
         row_of: &[u32],
@@ -73,7 +74,7 @@ impl<'o> Labeller<'o> {
             }
         }
         let words = fix_words(message);
-        self.word_counts.add(words);
+        self.word_counts.add(words, changes_patch_files);
         if self.want_szz && szz::is_fix_commit(message) {
             if szz::fixed_issues(message).is_empty() {
                 self.fixed_by_words.insert(sha.to_string(), words);
@@ -117,7 +118,7 @@ impl<'o> Labeller<'o> {
             });
         }
         Some(format!(
-            "{} in more than half of the commit messages: a convention of this repository, not a fix word; \
+            "{}: a convention of this repository, not a fix word; \
              the {commits} commits with no other fix word or fixed issue are not fixes for SZZ ({left_out} labels left out)",
             self.word_counts.describe(conventions).join(" and ")
         ))

@@ -20,6 +20,7 @@ use crate::features::{
     self, git_path, subsystem, AuthorExperience, BlameTally, Experience, FileChange, FileHistory,
     FileKind, HistorySum, Snapshot, Touch,
 };
+use crate::labels::szz;
 use crate::mining::ancestry::Ancestry;
 use crate::mining::identity::{absent_mailmap_warning, committed_mailmap, Author, Identities};
 use crate::mining::index::{HistoryIndex, NewCommit};
@@ -507,11 +508,19 @@ impl<'r, 'p> Pass<'r, 'p> {
         old_owners: &[Option<Rc<[u32]>>],
     ) -> Result<(), MiningError> {
         let (repo, objects, index) = (self.repo, &mut self.objects, &self.index);
-        let labelled =
-            self.labeller
-                .labels_of(sha, message, cut, row_index, &self.row_of, |reported| {
-                    szz_candidates(repo, objects, index, diffed, old_owners, reported)
-                })?;
+        let changes_patch_files = diffed.iter().any(|d| {
+            szz::is_patch_file(&d.file.path)
+                || d.file.old_path.as_deref().is_some_and(szz::is_patch_file)
+        });
+        let labelled = self.labeller.labels_of(
+            sha,
+            message,
+            changes_patch_files,
+            cut,
+            row_index,
+            &self.row_of,
+            |reported| szz_candidates(repo, objects, index, diffed, old_owners, reported),
+        )?;
         for (r, p) in labelled {
             let row: &mut MinedRow = &mut self.out.rows[r as usize];
             if !row.provenance.contains(&p) {
