@@ -42,7 +42,7 @@ impl<'o> Labeller<'o> {
         }
     }
 
-    /// The rows the commit `sha` (to be row `row_index` unless `cut`) labels, with why.
+    /// The rows the commit `sha` (to be row `row`; `None` past a shallow cut) labels, with why.
     /// `row_of` gives each earlier commit's row (`u32::MAX`: none); `szz_candidates` the
     /// commits (index ids) a fix reported at the given time points at.
     pub(super) fn labels_of(
@@ -50,16 +50,14 @@ impl<'o> Labeller<'o> {
         sha: &str,
         message: &str,
         changes_patch_files: bool,
-        cut: bool,
-        row_index: usize,
+        row: Option<usize>,
         row_of: &[u32],
         szz_candidates: impl FnOnce(Option<i64>) -> Result<Vec<u32>, MiningError>,
     ) -> Result<Vec<(u32, Provenance)>, MiningError> {
         let mut labelled: Vec<(u32, Provenance)> = Vec::new();
         if self.want_revert {
             let target = self.reverts.push(sha, message);
-            self.revert_rows
-                .push(if cut { u32::MAX } else { row_index as u32 });
+            self.revert_rows.push(row.map_or(u32::MAX, |r| r as u32));
             if let Some(&r) = target
                 .and_then(|t| self.revert_rows.get(t))
                 .filter(|&&r| r != u32::MAX)

@@ -516,8 +516,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             sha,
             message,
             changes_patch_files,
-            cut,
-            row_index,
+            (!cut).then_some(row_index),
             &self.row_of,
             |reported| szz_candidates(repo, objects, index, diffed, old_owners, reported),
         )?;
