@@ -297,16 +297,16 @@ fn notes(signals: &Signals, ctx: &Context, scored: &Scored) -> Vec<String> {
         ));
     }
     if let Some(share) = signals.author_blame_share {
-        let files = match ctx.blame {
+        let counted_in = match ctx.blame {
             Some(b) if b.is_partial() => format!(
-                "{} of these {} files",
+                " (counted in {} of the {} files)",
                 thousands(b.files_attributed as i64),
                 thousands(b.files_existing as i64)
             ),
-            _ => these_files.to_string(),
+            _ => String::new(),
         };
         notes.push(format!(
-            "{who} last wrote {} of the lines {files} had before",
+            "{who} last wrote {} of the lines {these_files} had before{counted_in}",
             share_of(share)
         ));
     }
@@ -553,7 +553,7 @@ mod tests {
         };
         assert_eq!(
             note(Some(tally)),
-            "carol last wrote 15.3% of the lines 1,229 of these 1,230 files had before"
+            "carol last wrote 15.3% of the lines these files had before (counted in 1,229 of the 1,230 files)"
         );
         let whole = crate::features::BlameTally {
             files_attributed: 1_230,
