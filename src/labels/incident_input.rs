@@ -133,16 +133,12 @@ fn pull_request(field: &str, value: &Value) -> Result<(i64, Option<String>), Fie
                 .rsplit_once("/pull/")
                 .or_else(|| t.rsplit_once('#'))
                 .unwrap_or(("", t));
-            // The last two components of what comes before: the URL's owner and name.
-            let mut parts = before.trim_end_matches('/').rsplit('/');
+            // The last two components of the word before the number, when it has a `/`: the
+            // URL's or `owner/name#N`'s repository. "PR #42" names none.
+            let word = before.rsplit(char::is_whitespace).next().unwrap_or("");
+            let mut parts = word.trim_end_matches('/').rsplit('/');
             let named = match (parts.next(), parts.next()) {
-                (Some(name), Some(owner)) if !name.is_empty() => Some(format!("{owner}/{name}")),
-                (Some(name), None) if !name.is_empty() => {
-                    return Err(refuse(
-                        field,
-                        format!("`{t}` names no repository as owner/name"),
-                    ))
-                }
+                (Some(name), Some(owner)) => Some(format!("{owner}/{name}")),
                 _ => None,
             };
             if let Some(named) = &named {
@@ -540,8 +536,16 @@ mod tests {
             theirs.message,
             "is a pull request of `acme/pay`, not of the incident's repository `acme/shop`"
         );
-        for odd in ["https://github.com/../pull/3", "shop#3", "a b/c#3"] {
+        for odd in [
+            "https://github.com/../pull/3",
+            "https://github.com/-x/y/pull/3",
+        ] {
             assert_eq!(with(None, odd).unwrap_err().field, "pr", "{odd}");
+        }
+        // Words before the number that name no repository are read as before.
+        for plain in ["PR #42", "shop#42", "see acme/shop#42"] {
+            let i = with(Some("acme/shop"), plain).unwrap();
+            assert_eq!(i.pr_number, Some(42), "{plain}");
         }
     }
 
