@@ -37,20 +37,25 @@ pub fn read_capped(path: &Path, limit: u64, what: &'static str) -> Result<Vec<u8
         source,
     };
     let file = std::fs::File::open(path).map_err(io)?;
-    let mut bytes = Vec::new();
-    // One byte past the limit tells a file of exactly `limit` bytes from a larger one, even
-    // when the file grows while it is read or is not a regular file.
-    file.take(limit.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > limit {
-        return Err(InputError::TooLarge {
+    read_up_to(file, limit)
+        .map_err(io)?
+        .ok_or_else(|| InputError::TooLarge {
             path: shown(),
             what,
             limit,
-        });
-    }
-    Ok(bytes)
+        })
+}
+
+/// All of `reader`'s bytes, or `None` when it has more than `limit` of them: never more than
+/// one byte past the limit is read. That byte tells a file of exactly `limit` bytes from a
+/// larger one, even when a file grows while it is read, is not a regular file, or is a
+/// decompressor whose declared size lies.
+pub fn read_up_to(reader: impl std::io::Read, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    reader
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    Ok((bytes.len() as u64 <= limit).then_some(bytes))
 }
 
 /// [`read_capped`] as UTF-8 text.

@@ -182,7 +182,6 @@ fn report_from_zip(
     paths: &[String],
     max_bytes: u64,
 ) -> Result<(String, String), String> {
-    use std::io::Read as _;
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| format!("the coverage artifact is not a zip file: {e}"))?;
     let names: Vec<String> = archive.file_names().map(str::to_string).collect();
@@ -195,17 +194,15 @@ fn report_from_zip(
             let file = archive
                 .by_name(name)
                 .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
-            let mut raw = Vec::new();
-            file.take(max_bytes.saturating_add(1))
-                .read_to_end(&mut raw)
-                .map_err(|e| format!("reading {name} from the artifact: {e}"))?;
-            if raw.len() as u64 > max_bytes {
-                return Err(format!(
-                    "the coverage report {name} in the artifact is larger than {} MiB once \
-                     decompressed; riskgate reads no more of it",
-                    max_bytes / (1024 * 1024)
-                ));
-            }
+            let raw = crate::input::read_up_to(file, max_bytes)
+                .map_err(|e| format!("reading {name} from the artifact: {e}"))?
+                .ok_or_else(|| {
+                    format!(
+                        "the coverage report {name} in the artifact is larger than {} MiB once \
+                         decompressed; riskgate reads no more of it",
+                        max_bytes / (1024 * 1024)
+                    )
+                })?;
             return Ok((name.clone(), report_text(&raw).into_owned()));
         }
     }
