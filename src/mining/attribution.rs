@@ -3,6 +3,7 @@
 
 use git2::{Oid, Repository};
 
+use super::ignored_revisions::IgnoredRevisions;
 use super::index::{self, HistoryIndex};
 use super::{owner_store, owners, LineDiffs, MiningError, ObjectCache, ATTRIBUTION_BUDGET};
 use crate::features::{BlameTally, FileChange};
@@ -24,6 +25,7 @@ pub(super) fn attribute_lines(
     steps: &[Vec<(u32, u32)>],
     base_tree: Oid,
     author: Option<u32>,
+    ignored: &IgnoredRevisions,
     deadline: Option<std::time::Instant>,
 ) -> Result<BlameTally, MiningError> {
     let mut tally = BlameTally::default();
@@ -58,6 +60,7 @@ pub(super) fn attribute_lines(
         index,
         store: store.as_ref(),
         author,
+        ignored,
         deadline,
     };
     let (ours, theirs) = split_for_two_threads(jobs);
@@ -146,12 +149,13 @@ fn split_for_two_threads(
     (ours, theirs)
 }
 
-/// What every attribution thread shares: the index, the owner store, whose lines to count
-/// and the deadline.
+/// What every attribution thread shares: the index, the owner store, whose lines to count,
+/// the commits blame looks past and the deadline.
 struct AttributionWork<'a> {
     index: &'a HistoryIndex,
     store: Option<&'a owner_store::OwnerStore>,
     author: Option<u32>,
+    ignored: &'a IgnoredRevisions,
     deadline: Option<std::time::Instant>,
 }
 
@@ -192,6 +196,7 @@ impl AttributionWork<'_> {
                 job.base_id,
                 self.store,
                 &mut cost,
+                self.ignored,
                 self.deadline,
             )?;
             if replayed.lacked {
@@ -225,11 +230,12 @@ fn replay_from_store(
     target: Oid,
     store: Option<&owner_store::OwnerStore>,
     cost: &mut owners::ReplayCost,
+    ignored: &IgnoredRevisions,
     deadline: Option<std::time::Instant>,
 ) -> Result<owners::Replayed, MiningError> {
     let keys = match store {
         Some(_) if !steps.is_empty() => {
-            owner_store::OwnerStore::prefix_keys(index, steps, line_diffs.kind())
+            owner_store::OwnerStore::prefix_keys(index, steps, line_diffs.kind(), ignored)
         }
         _ => Vec::new(),
     };
@@ -254,6 +260,7 @@ fn replay_from_store(
             target,
             Some(&seed),
             cost,
+            ignored,
             deadline,
         )?;
         from = k + 1;
@@ -263,7 +270,8 @@ fn replay_from_store(
         None => {
             from = 0;
             owners::replay_owners(
-                repo, index, objects, line_diffs, history, steps, target, None, cost, deadline,
+                repo, index, objects, line_diffs, history, steps, target, None, cost, ignored,
+                deadline,
             )?
             .expect("a replay from the start needs no seed")
         }

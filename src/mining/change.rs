@@ -9,6 +9,7 @@ use git2::{ErrorCode, Oid, Repository};
 use super::attributes::{AttributeSource, CommittedAttributes};
 use super::attribution::attribute_lines;
 use super::identity::Identities;
+use super::ignored_revisions::IgnoredRevisions;
 use super::index::{self, HistoryIndex};
 use super::repo::{default_branch, resolve, settings_in, SettingsFile};
 use super::{
@@ -155,6 +156,11 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         .iter()
         .map(|f| index.file_steps(f.base_path(), &history))
         .collect();
+    // The base branch's list, as its attributes: a change cannot have its own commits looked past.
+    let ignore_revs = IgnoredRevisions::read_at(opened, revs.base_tip)?;
+    for note in ignore_revs.notes(ignore_revs.revisions.in_index(&index)) {
+        tracing::debug!("{note}");
+    }
     let blame = attribute_lines(
         repo,
         &index,
@@ -164,6 +170,7 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         &steps,
         base_tree.id(),
         author,
+        &ignore_revs.revisions,
         spec.deadline,
     )?;
     tracing::debug!(elapsed = ?started.elapsed(), ?blame, "lines attributed");

@@ -6,6 +6,7 @@ mod attribution;
 mod change;
 mod diff;
 pub mod identity;
+pub mod ignored_revisions;
 pub mod index;
 mod libgit2_renames;
 mod line_diff;

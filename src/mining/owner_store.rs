@@ -3,9 +3,9 @@
 //!
 //! An entry is the state a replay of a file's first steps ended in ([`Replayed`]): the
 //! owners of the file's version after them, and which other versions they produced. Its key
-//! is a hash of those steps (commit ids and the file's name at each) and of how lines are
-//! diffed, and a replay's result depends on nothing else, so an entry found is the right
-//! one for any history whose steps begin the same way. Owners are stored by commit id, never
+//! is a hash of those steps (commit ids, the file's name at each, and whether blame looks past
+//! it) and of how lines are diffed, and a replay's result depends on nothing else, so an entry
+//! found is the right one for any history whose steps begin the same way. Owners are stored by commit id, never
 //! by the index's own numbering, which a rebuilt index may change.
 //!
 //! Entries are a cache: one that cannot be read, fails its checksum or does not fit the index
@@ -22,6 +22,7 @@ use git2::Oid;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::ignored_revisions::IgnoredRevisions;
 use super::index::HistoryIndex;
 use super::owners::{Produced, ReplaySeed, Replayed, NOBODY};
 
@@ -86,7 +87,12 @@ impl OwnerStore {
     /// The key of each prefix of `steps`: `keys[k]` for `steps[..=k]`. `diff_kind` tells how
     /// lines are diffed; a shallow clone's boundary changes what a replay can name, so it is
     /// part of the key too.
-    pub fn prefix_keys(index: &HistoryIndex, steps: &[(u32, u32)], diff_kind: u8) -> Vec<Key> {
+    pub fn prefix_keys(
+        index: &HistoryIndex,
+        steps: &[(u32, u32)],
+        diff_kind: u8,
+        ignored: &IgnoredRevisions,
+    ) -> Vec<Key> {
         let mut hasher = Sha256::new();
         hasher.update(b"riskgate line owners v4\0");
         hasher.update([diff_kind]);
@@ -97,7 +103,9 @@ impl OwnerStore {
             .map(|&(c, name)| {
                 hasher.update(index.commit(c).oid);
                 hasher.update(index.path(name).as_bytes());
-                hasher.update([0]);
+                // A step blame looks past ends in 1: its owners differ. Every other key is
+                // as before, so a list added to a repository leaves its entries found.
+                hasher.update([u8::from(ignored.holds(index, c))]);
                 hasher.clone().finalize().into()
             })
             .collect()

@@ -20,6 +20,9 @@
 //!   blame reaches from the commit asking: back along first parents and, at a merge, into the
 //!   first parent with the same version ([`producer_on_blames_way`]). Two files with the same
 //!   content keep their own owners;
+//! - a commit the repository asks blame to look past (`.git-blame-ignore-revs`,
+//!   [`IgnoredRevisions`]), a mass reformat, owns only the lines it adds without replacing any;
+//!   a line it changed keeps the owner of the line it replaced ([`apply_hunks_looking_past`]);
 //! - what the history cannot explain (a version whose producer is outside the replayed
 //!   history: a shallow cut, a rename the index did not follow) is nobody's ([`NOBODY`]).
 
@@ -28,6 +31,7 @@ use std::rc::Rc;
 
 use git2::{Oid, Repository};
 
+use super::ignored_revisions::IgnoredRevisions;
 use super::index::{HistoryIndex, Lineage};
 use super::{CachedBlob, Hunk, LineDiffs, MiningError, ObjectCache};
 
@@ -41,6 +45,32 @@ const CHANGED: u32 = u32::MAX - 1;
 /// diff's hunks: unchanged lines keep theirs, added or changed lines go to `owner`. Owners
 /// missing before (an unknown version) are [`NOBODY`].
 pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u32) -> Vec<u32> {
+    owners_after(old_owners, hunks, new_len, owner, false)
+}
+
+/// Owners after a commit blame looks past ([`IgnoredRevisions`]): an added or changed line
+/// keeps the owner of the line at the same place among those its hunk replaced (the first of
+/// two replaced lines for the first of two added ones, and so on); only the lines of a hunk
+/// that replaces none are `owner`'s. git matches the lines by similarity instead, so where a
+/// hunk changes the number of lines the two can name different earlier owners.
+///
+/// [`IgnoredRevisions`]: super::ignored_revisions::IgnoredRevisions
+pub fn apply_hunks_looking_past(
+    old_owners: &[u32],
+    hunks: &[Hunk],
+    new_len: usize,
+    owner: u32,
+) -> Vec<u32> {
+    owners_after(old_owners, hunks, new_len, owner, true)
+}
+
+fn owners_after(
+    old_owners: &[u32],
+    hunks: &[Hunk],
+    new_len: usize,
+    owner: u32,
+    looking_past: bool,
+) -> Vec<u32> {
     let mut owners = Vec::with_capacity(new_len);
     let mut old_pos = 0usize;
     for hunk in hunks {
@@ -55,8 +85,15 @@ pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u3
             old_pos += 1;
         }
         old_pos = old_start + hunk.old_lines as usize;
-        for _ in 0..hunk.new_lines {
-            owners.push(owner);
+        let (replaced, added) = (hunk.old_lines as usize, hunk.new_lines as usize);
+        for j in 0..added {
+            owners.push(if looking_past && replaced > 0 {
+                // j < added, so the place is among the replaced lines.
+                let at = old_start + j * replaced / added;
+                old_owners.get(at).copied().unwrap_or(NOBODY)
+            } else {
+                owner
+            });
         }
     }
     while owners.len() < new_len {
@@ -75,8 +112,14 @@ pub struct MergeParent<'a> {
 }
 
 /// Owners of a merge's resolved version of a file: each line from the first parent that has
-/// it unchanged, else the merge's own.
-pub fn merge_owners(parents: &[MergeParent<'_>], new_len: usize, merge: u32) -> Vec<u32> {
+/// it unchanged, else the merge's own, or, for a merge blame looks past, the owner the first
+/// parent's lines give it ([`apply_hunks_looking_past`]).
+pub fn merge_owners(
+    parents: &[MergeParent<'_>],
+    new_len: usize,
+    merge: u32,
+    looking_past: bool,
+) -> Vec<u32> {
     let mut owners = vec![CHANGED; new_len];
     for p in parents {
         let from_parent = apply_hunks(p.owners, p.hunks, new_len, CHANGED);
@@ -86,9 +129,15 @@ pub fn merge_owners(parents: &[MergeParent<'_>], new_len: usize, merge: u32) -> 
             }
         }
     }
-    for o in &mut owners {
+    let past = match parents.first() {
+        Some(first) if looking_past && owners.contains(&CHANGED) => {
+            apply_hunks_looking_past(first.owners, first.hunks, new_len, merge)
+        }
+        _ => Vec::new(),
+    };
+    for (i, o) in owners.iter_mut().enumerate() {
         if *o == CHANGED {
-            *o = merge;
+            *o = past.get(i).copied().unwrap_or(merge);
         }
     }
     owners
@@ -428,7 +477,8 @@ pub struct Replayed {
 /// replay of the steps before these ended.
 /// Past `deadline` it stops with [`MiningError::TimedOut`].
 /// The cost is that history's, one line diff a step, never a walk of the repository. The
-/// result depends only on the steps and the repository's content, so a seeded replay gives
+/// result depends only on the steps, which of them blame looks past (`ignored`) and the
+/// repository's content, so a seeded replay gives
 /// what the whole replay gives; when the seed lacks a version a step needs, the answer is
 /// `None` and the caller replays from the start.
 #[allow(clippy::too_many_arguments)]
@@ -442,6 +492,7 @@ pub fn replay_owners(
     target: Oid,
     seed: Option<&ReplaySeed>,
     cost: &mut ReplayCost,
+    ignored: &IgnoredRevisions,
     deadline: Option<std::time::Instant>,
 ) -> Result<Option<Replayed>, MiningError> {
     // What finding a producer on git blame's way reads; its object cache serves the whole replay.
@@ -556,7 +607,7 @@ pub fn replay_owners(
                     hunks: h,
                 })
                 .collect();
-            merge_owners(&parents, new_len, c)
+            merge_owners(&parents, new_len, c, ignored.holds(index, c))
         } else {
             let first_parent = commit.parent_ids().next();
             let parent = first_parent.and_then(|p| repo.find_commit(p).ok());
@@ -598,7 +649,12 @@ pub fn replay_owners(
                         (&old_name, id),
                         first_parent.and_then(|p| index.lookup(p)),
                     );
-                    apply_hunks(&before.unwrap_or_else(|| empty.clone()), &hunks, new_len, c)
+                    let before = before.unwrap_or_else(|| empty.clone());
+                    if ignored.holds(index, c) {
+                        apply_hunks_looking_past(&before, &hunks, new_len, c)
+                    } else {
+                        apply_hunks(&before, &hunks, new_len, c)
+                    }
                 }
             }
         };
@@ -898,6 +954,7 @@ mod tests {
                 target,
                 None,
                 &mut cost,
+                &IgnoredRevisions::default(),
                 deadline,
             );
             (replayed, cost)
@@ -944,9 +1001,46 @@ mod tests {
             ],
             4,
             99,
+            false,
         );
         // Line 2 is parent 2's, whose owner is unknown: it stays unknown.
         assert_eq!(owners, vec![10, NOBODY, 12, 99]);
+    }
+
+    #[test]
+    fn a_commit_looked_past_leaves_the_replaced_lines_owners() {
+        // Lines 2-3 of 4 rewritten as three lines, and a line added at the end.
+        let hunks = [hunk(2, 2, 2, 3), hunk(4, 0, 6, 1)];
+        let owners = apply_hunks_looking_past(&[1, 2, 3, 4], &hunks, 6, 9);
+        // The three take the owners of the two they replaced, in order; the added line is
+        // the commit's own.
+        assert_eq!(owners, vec![1, 2, 2, 3, 4, 9]);
+        assert_eq!(
+            apply_hunks(&[1, 2, 3, 4], &hunks, 6, 9),
+            vec![1, 9, 9, 9, 4, 9]
+        );
+        // Two lines joined into one keep the first's owner.
+        assert_eq!(
+            apply_hunks_looking_past(&[1, 2, 3], &[hunk(1, 2, 1, 1)], 2, 9),
+            vec![1, 3]
+        );
+
+        // A merge looked past: a line no parent has keeps the owner the first parent's line at
+        // its place has.
+        let p1 = [10, 11, 12];
+        let p2 = [20, 21, 22];
+        let parents = [
+            MergeParent {
+                owners: &p1,
+                hunks: &[hunk(2, 1, 2, 1)],
+            },
+            MergeParent {
+                owners: &p2,
+                hunks: &[hunk(2, 1, 2, 1)],
+            },
+        ];
+        assert_eq!(merge_owners(&parents, 3, 99, true), vec![10, 11, 12]);
+        assert_eq!(merge_owners(&parents, 3, 99, false), vec![10, 99, 12]);
     }
 
     /// A linear history of commits 0, 1, 2…, of which those `visible` accepts are seen.

@@ -7,6 +7,7 @@ use std::path::Path;
 use riskgate::features;
 use riskgate::labels::LabelKind;
 use riskgate::mining::mine::{self, MineOptions, MinedHistory, MinedRow};
+use riskgate::mining::owner_store;
 use riskgate::mining::pack::BlobRead;
 use riskgate::mining::{self, ChangeSpec};
 use riskgate::model::dataset::Dataset;
@@ -1178,6 +1179,89 @@ fn patch_naming_patch_files_labels_nothing() {
     let (fixes, _, first_labelled, warnings) = mine_with(false);
     assert_eq!(fixes.len(), 24, "{warnings}");
     assert!(first_labelled);
+}
+
+/// A reformat the repository lists in `.git-blame-ignore-revs` is looked past: a later fix of
+/// a line it reformatted blames the commit that wrote the line, and the lines stay their
+/// writer's in `author_blame_share`, in `mine` and `score` alike. A score made before the list
+/// was committed stored the reformat's owners, and a score after it does not take them up.
+/// Unlisted, the same history blames the reformat.
+#[test]
+fn a_listed_reformat_is_looked_past() {
+    let mine_with = |listed: bool| {
+        let repo = TestRepo::new();
+        let path = "src/values.rs";
+        let mut values: Vec<String> = (1..=10).map(|i| format!("let v{i} = {i};")).collect();
+        repo.write(path, values.join("\n") + "\n");
+        let written = repo.commit("alice", day(2024, 1, 1), "Add the values");
+        // Enough steps for `score` to store the file's owners.
+        for n in 1..=owner_store::MIN_STEPS_STORED {
+            values[9] = format!("let v10 = {n};");
+            repo.write(path, values.join("\n") + "\n");
+            repo.commit(
+                "alice",
+                day(2024, 1, 1) + 60 * n as i64,
+                "Tune the last value",
+            );
+        }
+        let indented: Vec<String> = values.iter().map(|v| format!("    {v}")).collect();
+        repo.write(path, indented.join("\n") + "\n");
+        let reformat = repo.commit("bob", day(2024, 1, 2), "Reformat");
+        let mut lines = indented.clone();
+        lines[9] = "    let v10 = 100;".into();
+        repo.write(path, lines.join("\n") + "\n");
+        let before_list = repo.commit("dave", day(2024, 1, 3), "Raise the last value");
+        // Scored before the list exists: the reformat's owners are stored.
+        let r = mining::open_repository(repo.path()).unwrap();
+        let spec = |sha: &str| ChangeSpec {
+            base: Some(format!("{sha}^")),
+            head: Some(sha.to_string()),
+            ..Default::default()
+        };
+        let scored = mining::mine_change(&r, &spec(&before_list)).unwrap();
+        assert_eq!(scored.snapshot.blame.unwrap().total_lines, 10);
+        let list = if listed {
+            format!("# Reformat\n{reformat}\n")
+        } else {
+            "# Nothing yet\n".to_string()
+        };
+        repo.write(".git-blame-ignore-revs", list);
+        repo.commit("bob", day(2024, 1, 4), "List the reformat");
+        lines[2] = "    let v3 = 30;".into();
+        repo.write(path, lines.join("\n") + "\n");
+        let edit = repo.commit("alice", day(2024, 1, 5), "Raise the third value");
+        lines[6] = "    let v7 = 7 + 0;".into();
+        repo.write(path, lines.join("\n") + "\n");
+        let fix = repo.commit("carol", day(2024, 1, 6), "Fix the seventh value");
+
+        let mined = mine_repo(repo.path());
+        assert_score_equals_mine(repo.path(), &mined, &[edit.as_str(), fix.as_str()]);
+        let rows = by_id(&mined);
+        let szz_by = |sha: &str| -> Vec<String> {
+            rows[sha]
+                .provenance
+                .iter()
+                .filter(|p| p.kind == LabelKind::Szz)
+                .map(|p| p.by.clone())
+                .collect()
+        };
+        let labels = (szz_by(&written), szz_by(&reformat));
+        let edit_share = rows[edit.as_str()].signals.author_blame_share;
+        (labels, edit_share, fix, mined.warnings.join("\n"))
+    };
+
+    let ((written, reformat), edit_share, fix, warnings) = mine_with(true);
+    assert_eq!((written, reformat), (vec![fix], vec![]), "{warnings}");
+    // Nine of the ten lines are alice's again; dave's stays his.
+    assert_eq!(edit_share, Some(0.9));
+    assert!(
+        warnings.contains("blame looks past the commit .git-blame-ignore-revs lists:"),
+        "{warnings}"
+    );
+    let ((written, reformat), edit_share, fix, warnings) = mine_with(false);
+    assert_eq!((written, reformat), (vec![], vec![fix]), "{warnings}");
+    assert_eq!(edit_share, Some(0.0));
+    assert!(!warnings.contains("blame looks past"), "{warnings}");
 }
 
 /// A history with known bug-introducing commits.

@@ -11,6 +11,7 @@ use crate::features::{fix_words, ChangeKind};
 use crate::labels::revert::RevertFinder;
 use crate::labels::szz::{self, FixWordCounts, RemovedLine};
 use crate::labels::{LabelKind, Provenance};
+use crate::mining::ignored_revisions::IgnoredRevisions;
 use crate::mining::index::HistoryIndex;
 use crate::mining::owners::NOBODY;
 use crate::mining::{DiffedFile, MiningError, ObjectCache};
@@ -124,11 +125,13 @@ impl<'o> Labeller<'o> {
 }
 
 /// The commits (index ids) that last wrote the meaningful lines a fix removed or changed.
-/// Files the fix added or deleted whole, and binary files, give none.
+/// Files the fix added or deleted whole, and binary files, give none; nor does a commit blame
+/// looks past (a reformat), for the lines it added without replacing any.
 pub(super) fn szz_candidates(
     repo: &Repository,
     objects: &mut ObjectCache,
     index: &HistoryIndex,
+    ignored: &IgnoredRevisions,
     diffed: &[DiffedFile],
     old_owners: &[Option<Rc<[u32]>>],
     reported: Option<i64>,
@@ -156,7 +159,10 @@ pub(super) fn szz_candidates(
         });
         let removed = removed.filter_map(|i| {
             let text = lines.get(i)?;
-            let owner = o.get(i).copied().filter(|&c| c != NOBODY);
+            let owner = o
+                .get(i)
+                .copied()
+                .filter(|&c| c != NOBODY && !ignored.holds(index, c));
             Some(RemovedLine {
                 owner,
                 owner_time: owner.map_or(0, |c| index.commit(c).time),

@@ -37,6 +37,7 @@ use std::io::Write;
 
 use git2::Repository;
 
+use super::ignored_revisions::IgnoredRevisions;
 use super::{renames, MiningError};
 use crate::features::{catalogue, Signals};
 use crate::labels::szz::IssueDates;
@@ -145,7 +146,17 @@ pub fn mine_history(repo: &Repository, options: &MineOptions) -> Result<MinedHis
         }
         Err(_) => None,
     };
-    let mut pass = pass::Pass::new(repo, work_tree, options, &plan, git_renames, out);
+    // The tip's list: the reformats the project knows of now, older ones included.
+    let ignore_revs = IgnoredRevisions::read_at(repo, head)?;
+    let mut pass = pass::Pass::new(
+        repo,
+        work_tree,
+        options,
+        &plan,
+        git_renames,
+        ignore_revs,
+        out,
+    );
     let progress = order::progress_bar(plan.order.len(), options.progress);
     for (n, oid) in plan.order.iter().enumerate() {
         if let Some(bar) = &progress {

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use git2::{Oid, Repository};
 
 use crate::mining::ancestry::Ancestry;
+use crate::mining::ignored_revisions::IgnoredRevisions;
 use crate::mining::index::{HistoryIndex, Lineage};
 use crate::mining::owners::{self, MergeParent, OwnerCache, ReplayCost, NOBODY};
 use crate::mining::{LineDiffs, MiningError, ObjectCache};
@@ -36,6 +37,7 @@ pub(super) struct Ctx<'a, 'r> {
     pub(super) repo: &'r Repository,
     pub(super) index: &'a HistoryIndex,
     pub(super) chains: &'a Ancestry,
+    pub(super) ignored: &'a IgnoredRevisions,
 }
 
 /// Line owners per blob along the pass ([`owners`]): kept in a bounded cache, and replayed from
@@ -103,6 +105,7 @@ impl OwnerSource {
             blob,
             None,
             &mut self.replayed,
+            ctx.ignored,
             None,
         )?
         .and_then(|r| r.target)
@@ -123,7 +126,8 @@ impl OwnerSource {
     }
 
     /// Owners of `blob`, a merge's resolution of the file at `path` ([`owners::merge_owners`]),
-    /// followed into a parent that lacks it there by the merge's `renames`.
+    /// followed into a parent that lacks it there by the merge's `renames`; `looking_past`: the
+    /// merge is one blame looks past.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn merge(
         &mut self,
@@ -135,6 +139,7 @@ impl OwnerSource {
         parent_trees: &[Oid],
         parent_ids: &[Oid],
         merge: u32,
+        looking_past: bool,
     ) -> Result<(), MiningError> {
         // A file the attributes make binary has no lines for `git diff`, so no later change
         // reads the owners of its versions and none are kept for them: following them through
@@ -187,7 +192,7 @@ impl OwnerSource {
                 hunks: h,
             })
             .collect();
-        let merged = owners::merge_owners(&parents, new.lines as usize, merge);
+        let merged = owners::merge_owners(&parents, new.lines as usize, merge, looking_past);
         self.cache.insert(path, blob, merge, Rc::from(merged));
         Ok(())
     }

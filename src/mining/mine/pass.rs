@@ -23,8 +23,11 @@ use crate::features::{
 use crate::labels::szz;
 use crate::mining::ancestry::Ancestry;
 use crate::mining::identity::{absent_mailmap_warning, committed_mailmap, Author, Identities};
+use crate::mining::ignored_revisions::IgnoreRevsRead;
 use crate::mining::index::{HistoryIndex, NewCommit};
-use crate::mining::owners::{apply_hunks, OwnerCache, ReplayCost, NOBODY};
+use crate::mining::owners::{
+    apply_hunks, apply_hunks_looking_past, OwnerCache, ReplayCost, NOBODY,
+};
 use crate::mining::renames::HistoryRenames;
 use crate::mining::repo::settings_blob;
 use crate::mining::{
@@ -56,6 +59,8 @@ pub(super) struct Pass<'r, 'p> {
     /// The row of each commit visited so far (`u32::MAX`: none).
     row_of: Vec<u32>,
     lacking: LackingContent,
+    /// The commits blame looks past, and what reading them found.
+    ignore_revs: IgnoreRevsRead,
     out: MinedHistory,
     /// When the pass began (unix seconds): no change was made later, whatever its date says.
     now: i64,
@@ -113,6 +118,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         options: &'p MineOptions,
         plan: &'p Plan,
         git_renames: Option<HistoryRenames>,
+        ignore_revs: IgnoreRevsRead,
         mut out: MinedHistory,
     ) -> Pass<'r, 'p> {
         let mailmap = committed_mailmap(repo);
@@ -148,6 +154,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             labeller: Labeller::new(options),
             row_of: Vec::with_capacity(plan.order.len()),
             lacking: LackingContent::default(),
+            ignore_revs,
             out,
             now: crate::time::now_secs(),
         }
@@ -208,6 +215,7 @@ impl<'r, 'p> Pass<'r, 'p> {
                     repo: self.repo,
                     index: &self.index,
                     chains: &self.chains,
+                    ignored: &self.ignore_revs.revisions,
                 };
                 self.owners.merge(
                     ctx,
@@ -218,6 +226,8 @@ impl<'r, 'p> Pass<'r, 'p> {
                     &trees,
                     &v.parent_ids,
                     v.this,
+                    // Not yet in the index: asked for by its id.
+                    self.ignore_revs.revisions.holds_oid(v.oid),
                 )?;
             }
             Some(files)
@@ -287,7 +297,9 @@ impl<'r, 'p> Pass<'r, 'p> {
         let sha = v.oid.to_string();
         let row_index = self.out.rows.len();
         self.label_earlier(&sha, &message, cut, row_index, &diffed, &old_owners)?;
-        self.carry_owners(&diffed, &old_owners, cut, v.this);
+        // Not yet in the index: the commit is asked for by its id.
+        let looking_past = !cut && self.ignore_revs.revisions.holds_oid(v.oid);
+        self.carry_owners(&diffed, &old_owners, v.this, cut, looking_past);
         let single_child = parent
             .as_ref()
             .and_then(|p| self.plan.position.get(&p.id()))
@@ -420,6 +432,7 @@ impl<'r, 'p> Pass<'r, 'p> {
                 repo: self.repo,
                 index: &self.index,
                 chains: &self.chains,
+                ignored: &self.ignore_revs.revisions,
             };
             let o = self.owners.of(
                 ctx,
@@ -508,6 +521,7 @@ impl<'r, 'p> Pass<'r, 'p> {
         old_owners: &[Option<Rc<[u32]>>],
     ) -> Result<(), MiningError> {
         let (repo, objects, index) = (self.repo, &mut self.objects, &self.index);
+        let ignored = &self.ignore_revs.revisions;
         let changes_patch_files = diffed.iter().any(|d| {
             szz::is_patch_file(&d.file.path)
                 || d.file.old_path.as_deref().is_some_and(szz::is_patch_file)
@@ -518,7 +532,7 @@ impl<'r, 'p> Pass<'r, 'p> {
             changes_patch_files,
             (!cut).then_some(row_index),
             &self.row_of,
-            |reported| szz_candidates(repo, objects, index, diffed, old_owners, reported),
+            |reported| szz_candidates(repo, objects, index, ignored, diffed, old_owners, reported),
         )?;
         for (r, p) in labelled {
             let row: &mut MinedRow = &mut self.out.rows[r as usize];
@@ -530,13 +544,15 @@ impl<'r, 'p> Pass<'r, 'p> {
         Ok(())
     }
 
-    /// New line owners of the blobs the commit made (the latest producer of a blob stands).
+    /// New line owners of the blobs the commit made (the latest producer of a blob stands);
+    /// `looking_past`: the commit is one blame looks past.
     fn carry_owners(
         &mut self,
         diffed: &[DiffedFile],
         old_owners: &[Option<Rc<[u32]>>],
-        cut: bool,
         this: u32,
+        cut: bool,
+        looking_past: bool,
     ) {
         for (d, o) in diffed.iter().zip(old_owners) {
             if !d.text_after {
@@ -547,7 +563,11 @@ impl<'r, 'p> Pass<'r, 'p> {
             let owner = if cut { NOBODY } else { this };
             let new = if d.old_id.is_zero() || d.file.text_before {
                 let before = o.as_deref().unwrap_or(&[]);
-                apply_hunks(before, d.owner_hunks(), new_len as usize, owner)
+                if looking_past {
+                    apply_hunks_looking_past(before, d.owner_hunks(), new_len as usize, owner)
+                } else {
+                    apply_hunks(before, d.owner_hunks(), new_len as usize, owner)
+                }
             } else {
                 // It was a symlink or a submodule, one line to the diff: every line is the
                 // commit's, as when a file is added.
@@ -602,6 +622,8 @@ impl<'r, 'p> Pass<'r, 'p> {
     pub(super) fn finish(self) -> MinedHistory {
         let mut out = self.out;
         out.warnings.extend(self.lacking.warning());
+        let in_history = self.ignore_revs.revisions.in_index(&self.index);
+        out.warnings.extend(self.ignore_revs.notes(in_history));
         out.warnings
             .extend(self.labeller.set_aside_conventions(&mut out.rows));
         out.owner_rebuilds = self.owners.rebuilds;
