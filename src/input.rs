@@ -75,9 +75,121 @@ pub fn without_bom(text: &str) -> &str {
     text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
+/// Line numbers as an editor (or a spreadsheet) shows them, for a CSV reader that reads ahead
+/// through a buffer. The csv crate's own line count skips blank lines, and a count of records
+/// misses quoted cells that span lines. The returned reader, handed to the CSV reader, notes
+/// where each line ends as it is read; [`EditorLines::line_of`] then names the line a record
+/// starts on from the record's first byte. Only the line ends not yet asked about are kept,
+/// about a buffer's worth when a line is asked for each record.
+pub fn editor_lines<R: std::io::Read>(reader: R) -> (LineEndsReader<R>, EditorLines) {
+    let ends = std::rc::Rc::new(std::cell::RefCell::new(LineEnds {
+        line: 1,
+        ..LineEnds::default()
+    }));
+    let reader = LineEndsReader {
+        inner: reader,
+        ends: ends.clone(),
+    };
+    (reader, EditorLines(ends))
+}
+
+#[derive(Debug, Default)]
+struct LineEnds {
+    /// The runs of `\n` and `\r` bytes read and not yet counted: (first offset, offset past
+    /// the last, how many `\n`). Blank lines the CSV reader skips make one run, however many.
+    pending: std::collections::VecDeque<(u64, u64, u64)>,
+    /// Bytes read from the wrapped reader.
+    read: u64,
+    /// The line `counted_to` is on (1 is the first).
+    line: u64,
+    counted_to: u64,
+}
+
+/// A reader that notes where its lines end ([`editor_lines`]).
+pub struct LineEndsReader<R> {
+    inner: R,
+    ends: std::rc::Rc<std::cell::RefCell<LineEnds>>,
+}
+
+impl<R: std::io::Read> std::io::Read for LineEndsReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let mut ends = self.ends.borrow_mut();
+        let start = ends.read;
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if b != b'\n' && b != b'\r' {
+                continue;
+            }
+            let at = start + i as u64;
+            let newline = u64::from(b == b'\n');
+            match ends.pending.back_mut() {
+                Some(run) if run.1 == at => {
+                    run.1 += 1;
+                    run.2 += newline;
+                }
+                _ => ends.pending.push_back((at, at + 1, newline)),
+            }
+        }
+        ends.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Names the editor line of a byte read through a [`LineEndsReader`] ([`editor_lines`]).
+pub struct EditorLines(std::rc::Rc<std::cell::RefCell<LineEnds>>);
+
+impl EditorLines {
+    /// The line a record starting at `byte` is on. Bytes are asked for in order (an earlier
+    /// one is taken as the last asked for). A CSV reader places a record before the blank
+    /// lines it skipped to reach it, so a run of line ends at `byte` is passed over.
+    pub fn line_of(&self, byte: u64) -> u64 {
+        let mut ends = self.0.borrow_mut();
+        let mut byte = byte.max(ends.counted_to);
+        while let Some(&(first, past, newlines)) = ends.pending.front() {
+            if first > byte {
+                break;
+            }
+            byte = byte.max(past);
+            ends.line += newlines;
+            ends.pending.pop_front();
+        }
+        ends.counted_to = byte;
+        ends.line
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn editor_lines_count_blank_lines_and_lines_inside_cells() {
+        let text = "h1,h2\r\na,1\n\n\r\nb,\"two\nlines\"\nc,3\n";
+        let (reader, lines) = editor_lines(text.as_bytes());
+        let mut csv = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(reader);
+        let found: Vec<(String, u64)> = csv
+            .records()
+            .map(|r| {
+                let r = r.unwrap();
+                (
+                    r[0].to_string(),
+                    lines.line_of(r.position().unwrap().byte()),
+                )
+            })
+            .collect();
+        let want = [("h1", 1), ("a", 2), ("b", 5), ("c", 7)];
+        let want: Vec<(String, u64)> = want.iter().map(|&(c, l)| (c.to_string(), l)).collect();
+        assert_eq!(found, want);
+
+        // A million blank lines are one run of line ends to keep.
+        let text = format!("h\n{}x\n", "\r\n".repeat(1_000_000));
+        let (mut reader, lines) = editor_lines(text.as_bytes());
+        std::io::copy(&mut reader, &mut std::io::sink()).unwrap();
+        assert_eq!(reader.ends.borrow().pending.len(), 2);
+        assert_eq!(lines.line_of(2), 1_000_002);
+    }
 
     #[test]
     fn a_file_past_its_limit_is_refused_by_name() {

@@ -294,10 +294,18 @@ pub fn incidents_from_json(text: &str, source: &str) -> Result<Vec<Incident>, Ve
 /// A CSV file with a header row using the same field names. Line numbers count the header
 /// as line 1.
 pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec<RecordError>> {
+    // Line numbers as an editor shows them: a quoted cell may span lines and blank lines are
+    // skipped, so a count of records would point at the wrong line.
+    let (bytes, lines) = crate::input::editor_lines(text.as_bytes());
+    let line_at = |position: Option<&csv::Position>| {
+        // Without a position, the line last reached.
+        let line = lines.line_of(position.map_or(0, |p| p.byte()));
+        usize::try_from(line).unwrap_or(usize::MAX)
+    };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(false)
         .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
+        .from_reader(bytes);
     let headers = reader.headers().cloned().map_err(|e| {
         vec![RecordError {
             record: 1,
@@ -316,26 +324,6 @@ pub fn incidents_from_csv(text: &str, source: &str) -> Result<Vec<Incident>, Vec
         }]);
     }
     let mut results = Vec::new();
-    // Line numbers as an editor shows them: a quoted cell may span lines and blank lines are
-    // skipped, so a count of records would point at the wrong line, and the reader's own line
-    // count misses blank lines. The newlines before the record's first byte are counted.
-    let (mut line, mut counted_to) = (1, 0);
-    let mut line_at = |position: Option<&csv::Position>| {
-        let byte = position.map_or(counted_to, |p| {
-            usize::try_from(p.byte()).unwrap_or(usize::MAX)
-        });
-        let mut byte = byte.clamp(counted_to, text.len());
-        // The reader's position is where it began to read: before the blank lines it skipped.
-        while matches!(text.as_bytes().get(byte), Some(b'\n' | b'\r')) {
-            byte += 1;
-        }
-        line += text.as_bytes()[counted_to..byte]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count();
-        counted_to = byte;
-        line
-    };
     for record in reader.records() {
         let record = match record {
             Ok(r) => r,

@@ -173,6 +173,11 @@ impl Dataset {
     /// first text cell, as is any text cell in a known numeric signal such as `la`.
     pub fn from_reader<R: Read>(reader: R, source: &str) -> Result<Dataset, DatasetError> {
         let file = source.to_string();
+        let (reader, lines_of_file) = crate::input::editor_lines(reader);
+        let line_of = |position: Option<&csv::Position>| {
+            // Without a position, the line last reached.
+            lines_of_file.line_of(position.map_or(0, |p| p.byte()))
+        };
         let mut csv = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
@@ -181,7 +186,7 @@ impl Dataset {
         let mut records = csv.records();
         let csv_error = |e: csv::Error| DatasetError::Csv {
             file: file.clone(),
-            row: e.position().map(|p| p.line()).unwrap_or(0),
+            row: line_of(e.position()),
             message: e.to_string(),
         };
 
@@ -244,7 +249,7 @@ impl Dataset {
         let mut lines = Vec::new();
         for record in records {
             let record = record.map_err(csv_error)?;
-            let row = record.position().map(|p| p.line()).unwrap_or(0);
+            let row = line_of(record.position());
             if record.len() == 1 && record.get(0) == Some("") {
                 continue; // blank line
             }
@@ -685,6 +690,19 @@ mod tests {
         let text = "commit_id,author_date,la,buggy\na,1,3,0\nb,2,4\n";
         let err = Dataset::parse_str(text, "d.csv").unwrap_err().to_string();
         assert_eq!(err, "d.csv: row 3: has 3 cells, the header has 4");
+    }
+
+    /// Rows are named by the line an editor shows: blank lines and a quoted cell over two lines
+    /// count.
+    #[test]
+    fn rows_are_named_by_their_editor_line() {
+        let text =
+            "commit_id,author_date,la,buggy,note\na,1,3,0,\"two\nlines\"\n\n\r\nb,2,-4,0,x\n";
+        let err = Dataset::parse_str(text, "d.csv").unwrap_err().to_string();
+        assert!(err.starts_with("d.csv: row 6, column `la`: `-4`"), "{err}");
+        let ragged = "commit_id,author_date,la,buggy\n\na,1,3,0\n\n\nb,2,4\n";
+        let err = Dataset::parse_str(ragged, "d.csv").unwrap_err().to_string();
+        assert_eq!(err, "d.csv: row 6: has 3 cells, the header has 4");
     }
 
     #[test]
