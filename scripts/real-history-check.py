@@ -14,7 +14,8 @@ For each repository:
      takes commits spread over the history, commits whose parent is a merge, and commits that
      touch a file renamed somewhere in the history. Where score ran past its budget for line
      ownership (it warns so), `author_blame_share` covers only some files and is not compared;
-     the table counts those commits;
+     nor where C^'s .git-blame-ignore-revs lists other reformats than HEAD's (mine looks past
+     HEAD's, score past those of its base); the table counts those commits;
   4. with --history N, the history signals of N rows spread over the history (every row when
      N is at least their number) are worked out again from `git log` and compared with the
      rows: ns, nd, entropy and lt from `git diff --numstat` and the blobs of the parent; ndev,
@@ -29,9 +30,13 @@ For each repository:
      and la, ld, nf and the history signals are compared with git's for the change from
      the merge-base to M^2, seen from the merge-base, its author whoever made most of its
      commits (ties to M^2's author, then to whoever committed nearest it); with --blame,
-     author_blame_share too, by git blame at the merge-base;
+     author_blame_share too, by git blame at the merge-base, looking past the reformats M^1's
+     .git-blame-ignore-revs lists;
   6. with --blame N, for the first N sampled commits `author_blame_share` is also worked out
-     from `git blame --line-porcelain C^` over the touched text files that existed at C^
+     from `git blame --line-porcelain C^` over the touched text files that existed at C^,
+     looking past the reformats HEAD's .git-blame-ignore-revs lists (`--ignore-revs-file`;
+     where a listed commit changed the number of lines in a hunk, git picks the most similar
+     earlier line and riskgate the one at the same place, so the two can differ there)
      (lines whose author e-mail is the commit's, lowercased, over all their lines) and
      compared with the row, authors mapped by the .mailmap committed at HEAD (riskgate reads
      the default branch's, which is HEAD's in a clone). This one is reported, not failed on:
@@ -169,10 +174,36 @@ def author_of(printed):
     return author_key(*printed.split("\x1f", 1))
 
 
-def blame_share(repo, sha, parent=None, author=None):
+IGNORE_REVS = ".git-blame-ignore-revs"
+
+
+@functools.lru_cache(maxsize=None)
+def ignore_revs_at(repo, rev):
+    """The full commit ids the .git-blame-ignore-revs committed at `rev` lists, as riskgate
+    reads it (a `#` starts a comment; other lines are skipped), as a sorted tuple."""
+    try:
+        text = git(repo, "show", f"{rev}:{IGNORE_REVS}")
+    except subprocess.CalledProcessError:
+        return ()
+    ids = set()
+    for line in text.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if len(line) == 40 and all(c in "0123456789abcdefABCDEF" for c in line):
+            ids.add(line.lower())
+    return tuple(sorted(ids))
+
+
+def blame_share(repo, sha, parent=None, author=None, ignore_revs=()):
     """author_blame_share by git blame: over the text files C changes that exist at C^ (or
-    at `parent`), the lines of the commit's author (or of `author`, an author_key)."""
+    at `parent`), the lines of the commit's author (or of `author`, an author_key), looking
+    past the commits `ignore_revs` (git blame --ignore-revs-file)."""
     parent = parent or f"{sha}^"
+    ignoring = []
+    if ignore_revs:
+        listed = tempfile.NamedTemporaryFile("w", suffix=".revs", delete=False)
+        listed.write("".join(f"{c}\n" for c in ignore_revs))
+        listed.close()
+        ignoring = ["--ignore-revs-file", listed.name]
     if author is None:
         author = author_of(git(repo, *MAILMAP_AT_HEAD, "log", "-1", f"--format={AUTHOR_FORMAT}",
                               sha).strip("\n"))
@@ -194,7 +225,8 @@ def blame_share(repo, sha, parent=None, author=None):
     for path in paths:
         if path in binary or path in gitlinks:
             continue
-        out = git(repo, *MAILMAP_AT_HEAD, "blame", "--line-porcelain", parent, "--", path)
+        out = git(repo, *MAILMAP_AT_HEAD, "blame", "--line-porcelain", *ignoring, parent, "--",
+                  path)
         name = ""
         for line in out.splitlines():
             if line.startswith("author "):
@@ -203,6 +235,8 @@ def blame_share(repo, sha, parent=None, author=None):
                 total += 1
                 if author_key(line[len("author-mail "):].strip().strip("<>"), name) == author:
                     mine += 1
+    if ignoring:
+        os.unlink(ignoring[1])
     return None if total == 0 else mine / total
 
 
@@ -552,7 +586,9 @@ def check_pulls(binary, repo, name, history, n, blame_n):
                 differ += 1
         if len(blamed) < blame_n and not partial:
             got = features.get("author_blame_share")
-            blamed.append((merge, blame_share(repo, head, parent=fork, author=author), got))
+            want = blame_share(repo, head, parent=fork, author=author,
+                               ignore_revs=ignore_revs_at(repo, base))
+            blamed.append((merge, want, got))
     return compared, differ, blamed
 
 
@@ -682,7 +718,7 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
         numstat_bad += 1
 
     picked = sample(repo, rows, n)
-    score_bad, compared, budgeted = 0, 0, 0
+    score_bad, compared, budgeted, lists_differed = 0, 0, 0, 0
     for sha in picked:
         scored = score(binary, repo, f"{sha}^", sha, f"{name} {sha}")
         if scored is None:
@@ -691,8 +727,11 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
         features, partial = scored
         budgeted += partial
         row = by_id[sha]
+        # mine looks past the reformats HEAD's list names, score past those of C^'s.
+        lists_differ = ignore_revs_at(repo, f"{sha}^") != ignore_revs_at(repo, "HEAD")
+        lists_differed += lists_differ
         for s in SIGNALS:
-            if partial and s == "author_blame_share":
+            if (partial or lists_differ) and s == "author_blame_share":
                 continue
             compared += 1
             want, got = cell(row[s]), features.get(s)
@@ -702,7 +741,7 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
     blamed = []
     for sha in picked[:blame_n]:
         try:
-            want = blame_share(repo, sha)
+            want = blame_share(repo, sha, ignore_revs=ignore_revs_at(repo, "HEAD"))
         except subprocess.CalledProcessError:
             print(f"{name} {sha}: git cannot blame it (an absent blob?)", file=sys.stderr)
             continue
@@ -730,7 +769,8 @@ def check(binary, repo, n, blame_n=0, history_n=0, pulls_n=0):
     print(f"| {name} | {len(rows) + merges:,} | {merges:,} | {mine_s:.1f} s | "
           f"{numstat_cell(git_stats, numstat_unread, numstat_bad)} | "
           f"{len(picked)} commits × {len(SIGNALS)} signals, {score_bad} differ"
-          f"{f' ({budgeted} past the attribution budget)' if budgeted else ''} |"
+          f"{f' ({budgeted} past the attribution budget)' if budgeted else ''}"
+          f"{f' ({lists_differed} whose parent lists other reformats than HEAD: author_blame_share not compared)' if lists_differed else ''} |"
           + (f" {history_compared:,} commits × {len(HISTORY_SIGNALS)} signals, "
              f"{history_differ} differ"
              + (f" ({history_left_out} whose files' history passes a commit naming a blob the "
