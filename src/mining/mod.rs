@@ -10,6 +10,7 @@ pub mod ignored_revisions;
 pub mod index;
 mod libgit2_renames;
 mod line_diff;
+mod line_match;
 pub mod mine;
 pub mod mirror;
 mod objects;

@@ -103,9 +103,10 @@ impl OwnerStore {
             .map(|&(c, name)| {
                 hasher.update(index.commit(c).oid);
                 hasher.update(index.path(name).as_bytes());
-                // A step blame looks past ends in 1: its owners differ. Every other key is
-                // as before, so a list added to a repository leaves its entries found.
-                hasher.update([u8::from(ignored.holds(index, c))]);
+                // A step blame looks past ends in 2 (1 was an earlier way of looking past): its
+                // owners differ. Every other key is as before, so a repository that lists no
+                // reformat keeps its entries.
+                hasher.update([if ignored.holds(index, c) { 2 } else { 0 }]);
                 hasher.clone().finalize().into()
             })
             .collect()

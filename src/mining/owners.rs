@@ -33,6 +33,7 @@ use git2::{Oid, Repository};
 
 use super::ignored_revisions::IgnoredRevisions;
 use super::index::{HistoryIndex, Lineage};
+use super::line_match;
 use super::{CachedBlob, Hunk, LineDiffs, MiningError, ObjectCache};
 
 /// The owner of a line no commit can be named for.
@@ -45,32 +46,6 @@ const CHANGED: u32 = u32::MAX - 1;
 /// diff's hunks: unchanged lines keep theirs, added or changed lines go to `owner`. Owners
 /// missing before (an unknown version) are [`NOBODY`].
 pub fn apply_hunks(old_owners: &[u32], hunks: &[Hunk], new_len: usize, owner: u32) -> Vec<u32> {
-    owners_after(old_owners, hunks, new_len, owner, false)
-}
-
-/// Owners after a commit blame looks past ([`IgnoredRevisions`]): an added or changed line
-/// keeps the owner of the line at the same place among those its hunk replaced (the first of
-/// two replaced lines for the first of two added ones, and so on); only the lines of a hunk
-/// that replaces none are `owner`'s. git matches the lines by similarity instead, so where a
-/// hunk changes the number of lines the two can name different earlier owners.
-///
-/// [`IgnoredRevisions`]: super::ignored_revisions::IgnoredRevisions
-pub fn apply_hunks_looking_past(
-    old_owners: &[u32],
-    hunks: &[Hunk],
-    new_len: usize,
-    owner: u32,
-) -> Vec<u32> {
-    owners_after(old_owners, hunks, new_len, owner, true)
-}
-
-fn owners_after(
-    old_owners: &[u32],
-    hunks: &[Hunk],
-    new_len: usize,
-    owner: u32,
-    looking_past: bool,
-) -> Vec<u32> {
     let mut owners = Vec::with_capacity(new_len);
     let mut old_pos = 0usize;
     for hunk in hunks {
@@ -85,15 +60,8 @@ fn owners_after(
             old_pos += 1;
         }
         old_pos = old_start + hunk.old_lines as usize;
-        let (replaced, added) = (hunk.old_lines as usize, hunk.new_lines as usize);
-        for j in 0..added {
-            owners.push(if looking_past && replaced > 0 {
-                // j < added, so the place is among the replaced lines.
-                let at = old_start + j * replaced / added;
-                old_owners.get(at).copied().unwrap_or(NOBODY)
-            } else {
-                owner
-            });
+        for _ in 0..hunk.new_lines {
+            owners.push(owner);
         }
     }
     while owners.len() < new_len {
@@ -104,21 +72,47 @@ fn owners_after(
     owners
 }
 
-/// One parent of a merge as [`merge_owners`] reads it: the owners of its version of the file
-/// and the hunks of the line diff from that version to the merge's.
+/// Owners after a commit blame looks past ([`IgnoredRevisions`]): an added or changed line
+/// keeps the owner of the line of the old version it came from, as git blame guesses it
+/// ([`line_match::origins`]); a line nothing in the old version resembles is `owner`'s. `old`
+/// and `new` are the two versions' content.
+///
+/// [`IgnoredRevisions`]: super::ignored_revisions::IgnoredRevisions
+pub fn apply_hunks_looking_past(
+    old_owners: &[u32],
+    hunks: &[Hunk],
+    new_len: usize,
+    owner: u32,
+    (old, new): (&[u8], &[u8]),
+) -> Vec<u32> {
+    let origins = line_match::origins(&line_match::lines(old), &line_match::lines(new), hunks);
+    let mut owners = apply_hunks(old_owners, hunks, new_len, owner);
+    for (o, origin) in owners.iter_mut().zip(origins) {
+        if let Some(line) = origin {
+            *o = old_owners.get(line).copied().unwrap_or(NOBODY);
+        }
+    }
+    owners
+}
+
+/// One parent of a merge as [`merge_owners`] reads it: the owners of its version of the file,
+/// the hunks of the line diff from that version to the merge's, and its content.
 pub struct MergeParent<'a> {
     pub owners: &'a [u32],
     pub hunks: &'a [Hunk],
+    pub text: &'a [u8],
 }
 
 /// Owners of a merge's resolved version of a file: each line from the first parent that has
-/// it unchanged, else the merge's own, or, for a merge blame looks past, the owner the first
-/// parent's lines give it ([`apply_hunks_looking_past`]).
+/// it unchanged, else the merge's own. For a merge blame looks past (`looked_past`: the merge's
+/// content), a line no parent has unchanged takes the owner of the line it came from in the
+/// first parent where one is found ([`line_match::origins`]), as git blame tries each parent in
+/// turn.
 pub fn merge_owners(
     parents: &[MergeParent<'_>],
     new_len: usize,
     merge: u32,
-    looking_past: bool,
+    looked_past: Option<&[u8]>,
 ) -> Vec<u32> {
     let mut owners = vec![CHANGED; new_len];
     for p in parents {
@@ -129,15 +123,23 @@ pub fn merge_owners(
             }
         }
     }
-    let past = match parents.first() {
-        Some(first) if looking_past && owners.contains(&CHANGED) => {
-            apply_hunks_looking_past(first.owners, first.hunks, new_len, merge)
+    if let Some(text) = looked_past {
+        let lines = line_match::lines(text);
+        for p in parents {
+            if !owners.contains(&CHANGED) {
+                break;
+            }
+            let origins = line_match::origins(&line_match::lines(p.text), &lines, p.hunks);
+            for (o, origin) in owners.iter_mut().zip(origins) {
+                if let (CHANGED, Some(line)) = (*o, origin) {
+                    *o = p.owners.get(line).copied().unwrap_or(NOBODY);
+                }
+            }
         }
-        _ => Vec::new(),
-    };
-    for (i, o) in owners.iter_mut().enumerate() {
+    }
+    for o in owners.iter_mut() {
         if *o == CHANGED {
-            *o = past.get(i).copied().unwrap_or(merge);
+            *o = merge;
         }
     }
     owners
@@ -590,7 +592,7 @@ pub fn replay_owners(
                 let hunks =
                     line_diffs.blame_hunks_in_history(id, old.content(), new_id, new.content())?;
                 let owners = local.read(&mut way, (name_there, id), index.lookup(parent));
-                parents.push((owners.unwrap_or_else(|| empty.clone()), hunks));
+                parents.push((owners.unwrap_or_else(|| empty.clone()), hunks, old));
             }
             if !in_a_parent {
                 // The merge made the file: its lines are the merge's, as a commit's that adds it.
@@ -602,12 +604,14 @@ pub fn replay_owners(
             }
             let parents: Vec<MergeParent<'_>> = parents
                 .iter()
-                .map(|(o, h)| MergeParent {
+                .map(|(o, h, old)| MergeParent {
                     owners: o,
                     hunks: h,
+                    text: old.content(),
                 })
                 .collect();
-            merge_owners(&parents, new_len, c, ignored.holds(index, c))
+            let looked_past = ignored.holds(index, c).then(|| new.content());
+            merge_owners(&parents, new_len, c, looked_past)
         } else {
             let first_parent = commit.parent_ids().next();
             let parent = first_parent.and_then(|p| repo.find_commit(p).ok());
@@ -651,7 +655,8 @@ pub fn replay_owners(
                     );
                     let before = before.unwrap_or_else(|| empty.clone());
                     if ignored.holds(index, c) {
-                        apply_hunks_looking_past(&before, &hunks, new_len, c)
+                        let texts = (old.content(), new.content());
+                        apply_hunks_looking_past(&before, &hunks, new_len, c, texts)
                     } else {
                         apply_hunks(&before, &hunks, new_len, c)
                     }
@@ -993,54 +998,60 @@ mod tests {
                 MergeParent {
                     owners: &p1,
                     hunks: &[hunk(2, 1, 2, 1), hunk(3, 0, 4, 1)],
+                    text: b"",
                 },
                 MergeParent {
                     owners: &p2,
                     hunks: &[hunk(1, 1, 1, 1), hunk(3, 0, 4, 1)],
+                    text: b"",
                 },
             ],
             4,
             99,
-            false,
+            None,
         );
         // Line 2 is parent 2's, whose owner is unknown: it stays unknown.
         assert_eq!(owners, vec![10, NOBODY, 12, 99]);
     }
 
     #[test]
-    fn a_commit_looked_past_leaves_the_replaced_lines_owners() {
-        // Lines 2-3 of 4 rewritten as three lines, and a line added at the end.
+    fn a_commit_looked_past_leaves_the_owners_of_the_lines_changed_lines_came_from() {
+        // Lines 2-3 of 4 rewritten as three lines (re-indented, the second split), and a line
+        // like none before added at the end.
+        let old = b"fn main() {\n    let total = price * count;\n    print(total, currency)\n}\n";
+        let new =
+            b"fn main() {\n  let total = price * count;\n  print(total,\n        currency)\n}\n#\n";
         let hunks = [hunk(2, 2, 2, 3), hunk(4, 0, 6, 1)];
-        let owners = apply_hunks_looking_past(&[1, 2, 3, 4], &hunks, 6, 9);
-        // The three take the owners of the two they replaced, in order; the added line is
-        // the commit's own.
-        assert_eq!(owners, vec![1, 2, 2, 3, 4, 9]);
+        let owners = apply_hunks_looking_past(&[1, 2, 3, 4], &hunks, 6, 9, (old, new));
+        assert_eq!(owners, vec![1, 2, 3, 3, 4, 9]);
         assert_eq!(
             apply_hunks(&[1, 2, 3, 4], &hunks, 6, 9),
             vec![1, 9, 9, 9, 4, 9]
         );
-        // Two lines joined into one keep the first's owner.
-        assert_eq!(
-            apply_hunks_looking_past(&[1, 2, 3], &[hunk(1, 2, 1, 1)], 2, 9),
-            vec![1, 3]
-        );
 
-        // A merge looked past: a line no parent has keeps the owner the first parent's line at
-        // its place has.
-        let p1 = [10, 11, 12];
-        let p2 = [20, 21, 22];
+        // A merge looked past: a line no parent has keeps the owner of the line it came from
+        // in the first parent that has one.
+        let first = b"a\nkeep\nz\n";
+        let second = b"a\nchanged in the second parent\nz\n";
+        let merged = b"a\n  changed in the second parent!\nz\n";
         let parents = [
             MergeParent {
-                owners: &p1,
+                owners: &[10, 11, 12],
                 hunks: &[hunk(2, 1, 2, 1)],
+                text: first,
             },
             MergeParent {
-                owners: &p2,
+                owners: &[20, 21, 22],
                 hunks: &[hunk(2, 1, 2, 1)],
+                text: second,
             },
         ];
-        assert_eq!(merge_owners(&parents, 3, 99, true), vec![10, 11, 12]);
-        assert_eq!(merge_owners(&parents, 3, 99, false), vec![10, 99, 12]);
+        // "keep" shares nothing with the new line, the second parent's line most of it.
+        assert_eq!(
+            merge_owners(&parents, 3, 99, Some(merged)),
+            vec![10, 21, 12]
+        );
+        assert_eq!(merge_owners(&parents, 3, 99, None), vec![10, 99, 12]);
     }
 
     /// A linear history of commits 0, 1, 2…, of which those `visible` accepts are seen.

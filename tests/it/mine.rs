@@ -1264,6 +1264,119 @@ fn a_listed_reformat_is_looked_past() {
     assert!(!warnings.contains("blame looks past"), "{warnings}");
 }
 
+/// A listed reformat that re-indents, joins, splits, moves and adds lines: the lines it changed
+/// keep the owners `git blame --ignore-revs-file` gives them, which it finds by the lines'
+/// likeness. Each author's share of the file, as `mine` and `score` count it, is git's.
+#[test]
+fn a_listed_reformat_leaves_the_owners_git_blame_finds() {
+    let repo = TestRepo::new();
+    let path = "app/orders.py";
+    let mut lines: Vec<String> = (0..40)
+        .map(|i| match i % 5 {
+            0 => format!("    def handle_{i}(self, order, retries={i}):"),
+            1 => format!("        total_{i} = order.amount * {i} + self.fee"),
+            2 => format!("        if total_{} > LIMIT_{i}: raise Refused({i})", i - 1),
+            3 => format!(
+                "        self.log.info('order %s costs %s', order.id, total_{})",
+                i - 2
+            ),
+            _ => String::new(),
+        })
+        .collect();
+    repo.write(path, lines.join("\n") + "\n");
+    repo.commit("alice", day(2024, 1, 1), "Orders");
+    for i in [6, 11, 16, 21, 26] {
+        lines[i] = format!("        total_{i} = order.amount * {i} + self.fee + order.tax");
+    }
+    repo.write(path, lines.join("\n") + "\n");
+    repo.commit("bob", day(2024, 1, 2), "Tax");
+    lines.insert(30, "        assert order.id, 'an order has an id'".into());
+    lines.insert(12, "        self.metrics.count('orders')".into());
+    repo.write(path, lines.join("\n") + "\n");
+    repo.commit("dave", day(2024, 1, 3), "Count and check orders");
+
+    // The reformat: two spaces less, blank lines dropped, two lines joined, a long one split
+    // over three, two swapped, and a new header line.
+    let mut formatted: Vec<String> = vec!["# formatted".into()];
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i].replacen("    ", "  ", 1);
+        if line.trim().is_empty() {
+            i += 1;
+            continue;
+        }
+        if i == 7 {
+            formatted.push(format!("{} ; {}", line, lines[i + 1].trim()));
+            i += 2;
+            continue;
+        }
+        if i == 21 {
+            formatted.push("  total_21 = (".into());
+            formatted.push("      order.amount * 21 + self.fee".into());
+            formatted.push("      + order.tax)".into());
+            i += 1;
+            continue;
+        }
+        if i == 33 {
+            formatted.push(lines[i + 1].replacen("    ", "  ", 1));
+            formatted.push(line);
+            i += 2;
+            continue;
+        }
+        formatted.push(line);
+        i += 1;
+    }
+    repo.write(path, formatted.join("\n") + "\n");
+    let reformat = repo.commit("carol", day(2024, 1, 4), "Reformat");
+    repo.write(".git-blame-ignore-revs", format!("{reformat}\n"));
+    repo.commit("carol", day(2024, 1, 5), "List the reformat");
+    let mut appended = Vec::new();
+    let mut text = formatted.join("\n") + "\n";
+    for (n, author) in ["alice", "bob", "dave", "carol"].iter().enumerate() {
+        text.push_str(&format!("# note {n} by {author}\n"));
+        repo.write(path, &text);
+        appended.push(repo.commit(author, day(2024, 1, 6) + n as i64 * 60, "Note"));
+    }
+
+    let mined = mine_repo(repo.path());
+    let rows = by_id(&mined);
+    let listed = repo.path().join(".git/listed-revs");
+    std::fs::write(&listed, format!("{reformat}\n")).unwrap();
+    for sha in &appended {
+        let parent = format!("{sha}^");
+        let email = git_in(repo.path(), &["log", "-1", "--format=%aE", sha]);
+        let blamed = git_in(
+            repo.path(),
+            &[
+                "blame",
+                "--line-porcelain",
+                "--ignore-revs-file",
+                listed.to_str().unwrap(),
+                &parent,
+                "--",
+                path,
+            ],
+        );
+        let mails: Vec<&str> = blamed
+            .lines()
+            .filter_map(|l| l.strip_prefix("author-mail "))
+            .collect();
+        let own = mails
+            .iter()
+            .filter(|m| m.trim_matches(['<', '>']) == email.trim())
+            .count();
+        let want = own as f64 / mails.len() as f64;
+        assert_eq!(
+            rows[sha.as_str()].signals.author_blame_share,
+            Some(want),
+            "{sha}: git blame --ignore-revs-file gives {own} of {} lines",
+            mails.len()
+        );
+    }
+    let appended: Vec<&str> = appended.iter().map(String::as_str).collect();
+    assert_score_equals_mine(repo.path(), &mined, &appended);
+}
+
 /// A history with known bug-introducing commits.
 struct Labelled {
     repo: TestRepo,

@@ -171,10 +171,10 @@ impl OwnerSource {
             if id == blob {
                 // This parent has the very version under its old name: git blame passes the
                 // whole file to it.
-                parents = vec![(o, hunks)];
+                parents = vec![(o, hunks, old)];
                 break;
             }
-            parents.push((o, hunks));
+            parents.push((o, hunks, old));
         }
         if !in_a_parent {
             // The merge made the file: its lines are the merge's, as a commit's that adds it.
@@ -187,12 +187,14 @@ impl OwnerSource {
         }
         let parents: Vec<MergeParent<'_>> = parents
             .iter()
-            .map(|(o, h)| MergeParent {
+            .map(|(o, h, old)| MergeParent {
                 owners: o,
                 hunks: h,
+                text: old.content(),
             })
             .collect();
-        let merged = owners::merge_owners(&parents, new.lines as usize, merge, looking_past);
+        let looked_past = looking_past.then(|| new.content());
+        let merged = owners::merge_owners(&parents, new.lines as usize, merge, looked_past);
         self.cache.insert(path, blob, merge, Rc::from(merged));
         Ok(())
     }

@@ -563,8 +563,31 @@ impl<'r, 'p> Pass<'r, 'p> {
             let owner = if cut { NOBODY } else { this };
             let new = if d.old_id.is_zero() || d.file.text_before {
                 let before = o.as_deref().unwrap_or(&[]);
-                if looking_past {
-                    apply_hunks_looking_past(before, d.owner_hunks(), new_len as usize, owner)
+                let texts = looking_past
+                    .then(|| {
+                        let path = &d.file.path;
+                        let new = self.objects.blame_blob(self.repo, d.new_id, path)?;
+                        let old = match d.old_id.is_zero() {
+                            true => None,
+                            false => Some(self.objects.blame_blob(
+                                self.repo,
+                                d.old_id,
+                                d.file.base_path(),
+                            )?),
+                        };
+                        Some((old, new))
+                    })
+                    .flatten();
+                if let Some((old, new)) = texts {
+                    let old = old.as_ref().map_or(&[][..], |o| o.content());
+                    let texts = (old, new.content());
+                    apply_hunks_looking_past(
+                        before,
+                        d.owner_hunks(),
+                        new_len as usize,
+                        owner,
+                        texts,
+                    )
                 } else {
                     apply_hunks(before, d.owner_hunks(), new_len as usize, owner)
                 }
