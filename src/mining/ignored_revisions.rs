@@ -146,8 +146,8 @@ impl IgnoreRevsRead {
         };
         if let Some(listed) = listed {
             notes.push(format!(
-                "blame looks past {listed}: the lines they changed keep the owners of those they \
-                 replaced, and SZZ never blames them"
+                "blame looks past {listed}: the lines they changed keep the owners of the lines \
+                 they came from, and SZZ never blames them"
             ));
         }
         if self.not_ids > 0 {

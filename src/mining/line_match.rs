@@ -379,6 +379,13 @@ mod tests {
     }
 
     #[test]
+    fn lines_leave_out_their_ends() {
+        assert_eq!(lines(b"a\nb\n"), vec![&b"a"[..], b"b"]);
+        assert_eq!(lines(b"a\nb"), vec![&b"a"[..], b"b"]);
+        assert!(lines(b"").is_empty());
+    }
+
+    #[test]
     fn changed_lines_come_from_the_lines_they_resemble() {
         let old = lines(b"import os\nvalue = compute(first, second)\nprint(value)\nreturn value\n");
         // The second line split in two and indented; the import moved to the end, where a

@@ -14,7 +14,7 @@ use crate::labels::{LabelKind, Provenance};
 use crate::mining::ignored_revisions::IgnoredRevisions;
 use crate::mining::index::HistoryIndex;
 use crate::mining::owners::NOBODY;
-use crate::mining::{DiffedFile, MiningError, ObjectCache};
+use crate::mining::{line_match, DiffedFile, MiningError, ObjectCache};
 
 /// What labelling keeps from commit to commit.
 pub(super) struct Labeller<'o> {
@@ -126,7 +126,7 @@ impl<'o> Labeller<'o> {
 
 /// The commits (index ids) that last wrote the meaningful lines a fix removed or changed.
 /// Files the fix added or deleted whole, and binary files, give none; nor does a commit blame
-/// looks past (a reformat), for the lines it added without replacing any.
+/// looks past (a reformat), for the lines it made like nothing before.
 pub(super) fn szz_candidates(
     repo: &Repository,
     objects: &mut ObjectCache,
@@ -147,7 +147,7 @@ pub(super) fn szz_candidates(
         let Some(blob) = objects.blob(repo, d.old_id) else {
             continue;
         };
-        let lines = blob_lines(blob.content());
+        let lines = line_match::lines(blob.content());
         let removed = d.hunks.iter().flat_map(|h| {
             let start = h.old_start.saturating_sub(1) as usize;
             let end = if h.old_lines == 0 {
@@ -174,25 +174,4 @@ pub(super) fn szz_candidates(
     all.sort_unstable();
     all.dedup();
     Ok(all)
-}
-
-/// Lines of a blob, without their line ends.
-fn blob_lines(content: &[u8]) -> Vec<&[u8]> {
-    if content.is_empty() {
-        return Vec::new();
-    }
-    let body = content.strip_suffix(b"\n").unwrap_or(content);
-    body.split(|&b| b == b'\n').collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn blob_lines_split() {
-        assert_eq!(blob_lines(b"a\nb\n"), vec![&b"a"[..], b"b"]);
-        assert_eq!(blob_lines(b"a\nb"), vec![&b"a"[..], b"b"]);
-        assert!(blob_lines(b"").is_empty());
-    }
 }

@@ -31,7 +31,7 @@ use crate::mining::owners::{
 use crate::mining::renames::HistoryRenames;
 use crate::mining::repo::settings_blob;
 use crate::mining::{
-    diff_commit_cached, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
+    diff_commit_cached, CachedBlob, DiffedFile, LineDiffs, MiningError, ObjectCache, RenameSource,
     WorkTreeAttributes, CONFIG_PATH,
 };
 
@@ -563,33 +563,19 @@ impl<'r, 'p> Pass<'r, 'p> {
             let owner = if cut { NOBODY } else { this };
             let new = if d.old_id.is_zero() || d.file.text_before {
                 let before = o.as_deref().unwrap_or(&[]);
-                let texts = looking_past
-                    .then(|| {
-                        let path = &d.file.path;
-                        let new = self.objects.blame_blob(self.repo, d.new_id, path)?;
-                        let old = match d.old_id.is_zero() {
-                            true => None,
-                            false => Some(self.objects.blame_blob(
-                                self.repo,
-                                d.old_id,
-                                d.file.base_path(),
-                            )?),
-                        };
-                        Some((old, new))
-                    })
+                // A file the commit added has no earlier lines to come from.
+                let versions = (looking_past && !d.old_id.is_zero())
+                    .then(|| self.versions(d))
                     .flatten();
-                if let Some((old, new)) = texts {
-                    let old = old.as_ref().map_or(&[][..], |o| o.content());
-                    let texts = (old, new.content());
-                    apply_hunks_looking_past(
+                match versions {
+                    Some((old, new)) => apply_hunks_looking_past(
                         before,
                         d.owner_hunks(),
                         new_len as usize,
                         owner,
-                        texts,
-                    )
-                } else {
-                    apply_hunks(before, d.owner_hunks(), new_len as usize, owner)
+                        (old.content(), new.content()),
+                    ),
+                    None => apply_hunks(before, d.owner_hunks(), new_len as usize, owner),
                 }
             } else {
                 // It was a symlink or a submodule, one line to the diff: every line is the
@@ -600,6 +586,16 @@ impl<'r, 'p> Pass<'r, 'p> {
                 .cache
                 .insert(&d.file.path, d.new_id, this, Rc::from(new));
         }
+    }
+
+    /// The content of a changed file before and after, as its lines were diffed; `None` when
+    /// either cannot be read.
+    fn versions(&mut self, d: &DiffedFile) -> Option<(Rc<CachedBlob>, Rc<CachedBlob>)> {
+        let old = self
+            .objects
+            .blame_blob(self.repo, d.old_id, d.file.base_path())?;
+        let new = self.objects.blame_blob(self.repo, d.new_id, &d.file.path)?;
+        Some((old, new))
     }
 
     /// Into the history the later commits see: the index, the ancestry and the author's
