@@ -12,12 +12,18 @@
 //! the line of the whole old version that shares at least ten pairs with it, the nearest of
 //! equals; failing that, it is the commit's own.
 //!
-//! Input can be hostile, so the work is bounded: past [`SCAN_BUDGET`] line comparisons for one
-//! diff, a line that matched nothing in its hunk stays the commit's, and versions of more than
+//! Input can be hostile, so the work is bounded: git's matching is quadratic on a pathological
+//! hunk, so past [`MATCH_BUDGET`] steps for one diff the lines not yet matched are left to the
+//! whole-file search; past [`SCAN_BUDGET`] line comparisons for one diff, a line that matched
+//! nothing in its hunk stays the commit's; and versions of more than
 //! [`MAX_MATCHED_LINES`] lines or [`MAX_MATCHED_BYTES`] bytes are not matched at all (the
 //! commit keeps every line it changed there).
 
 use super::Hunk;
+
+/// Most steps spent matching one diff's hunks: a new line looked at, or a match checked again
+/// after another line's.
+pub const MATCH_BUDGET: usize = 50_000_000;
 
 /// Most line comparisons spent searching whole old versions for one diff's unmatched lines.
 pub const SCAN_BUDGET: usize = 4_000_000;
@@ -128,7 +134,7 @@ pub fn origins(old: &[&[u8]], new: &[&[u8]], hunks: &[Hunk]) -> Vec<Option<usize
     };
     let mut origin: Vec<Option<usize>> = Vec::with_capacity(new.len());
     let mut old_pos = 0usize;
-    let mut scan_budget = SCAN_BUDGET;
+    let (mut match_budget, mut scan_budget) = (MATCH_BUDGET, SCAN_BUDGET);
     for hunk in hunks {
         let old_start = if hunk.old_lines == 0 {
             hunk.old_start as usize
@@ -158,9 +164,11 @@ pub fn origins(old: &[&[u8]], new: &[&[u8]], hunks: &[Hunk]) -> Vec<Option<usize
             Matcher::new(
                 &mut old_prints[old_start..old_start + replaced],
                 &new_prints,
-                (old_start, new_start),
             )
-            .run()
+            .run(&mut match_budget)
+            .into_iter()
+            .map(|m| m.map(|a| old_start + a))
+            .collect()
         } else {
             vec![None; added]
         };
@@ -221,9 +229,6 @@ struct Matcher<'a> {
     /// The replaced lines' fingerprints, worn down as matches use their pairs.
     old: &'a mut [Fingerprint],
     new: &'a [Fingerprint],
-    /// Where the hunk's replaced and new lines start in their versions (the proportional place
-    /// is reckoned from these).
-    starts: (usize, usize),
     window: usize,
     /// New lines within which one match can change another's.
     reach: usize,
@@ -231,18 +236,20 @@ struct Matcher<'a> {
     /// favour the nearer; -1 while not worked out.
     similarities: Vec<i32>,
     matches: Vec<Match>,
+    /// The new lines matched for good (each the most certain of its range once).
+    settled: Vec<bool>,
 }
 
 impl<'a> Matcher<'a> {
-    fn new(old: &'a mut [Fingerprint], new: &'a [Fingerprint], starts: (usize, usize)) -> Self {
+    fn new(old: &'a mut [Fingerprint], new: &'a [Fingerprint]) -> Self {
         let window = WINDOW.min(old.len() - 1);
         let reach = ((2 * window + 1) * new.len() - 1) / old.len();
         Matcher {
             similarities: vec![-1; new.len() * (2 * window + 1)],
             matches: vec![Match::Unknown; new.len()],
+            settled: vec![false; new.len()],
             old,
             new,
-            starts,
             window,
             reach,
         }
@@ -304,11 +311,17 @@ impl<'a> Matcher<'a> {
         };
     }
 
-    fn run(mut self) -> Vec<Option<usize>> {
+    /// The replaced line (index within the hunk) each new line is matched with, spending at
+    /// most `budget` steps; a line not settled when it runs out has none.
+    fn run(mut self, budget: &mut usize) -> Vec<Option<usize>> {
         // (replaced lines [a0, a1), new lines [b0, b1)) still to match; a stack, not recursion:
         // a hunk of a hostile file may have a million lines.
         let mut todo = vec![((0, self.old.len()), (0, self.new.len()))];
         while let Some(((a0, a1), (b0, b1))) = todo.pop() {
+            let Some(left) = budget.checked_sub(b1 - b0) else {
+                break;
+            };
+            *budget = left;
             let mut most: Option<(i64, usize)> = None;
             for b in b0..b1 {
                 self.best_for(b, (a0, a1));
@@ -322,10 +335,15 @@ impl<'a> Matcher<'a> {
             let Match::Found { best: a, .. } = self.matches[b] else {
                 continue;
             };
-            let used = self.new[b].clone();
-            self.old[a].subtract(&used);
             let low = b.saturating_sub(self.reach).max(b0);
             let high = (b + self.reach + 1).min(b1);
+            let Some(left) = budget.checked_sub(high - low) else {
+                break;
+            };
+            *budget = left;
+            self.settled[b] = true;
+            let used = self.new[b].clone();
+            self.old[a].subtract(&used);
             // The worn line's similarities are worked out again.
             for other in low..high {
                 if let Some(cell) = self.cell(a, other) {
@@ -354,11 +372,11 @@ impl<'a> Matcher<'a> {
                 todo.push(((a0, a + 1), (b0, b)));
             }
         }
-        let old_start = self.starts.0;
         self.matches
             .iter()
-            .map(|m| match m {
-                Match::Found { best, .. } => Some(old_start + best),
+            .zip(&self.settled)
+            .map(|(m, &settled)| match m {
+                Match::Found { best, .. } if settled => Some(*best),
                 _ => None,
             })
             .collect()
@@ -410,6 +428,33 @@ mod tests {
         closed.push(b"}");
         let found = origins(&old, &closed, &[hunk(4, 0, 5, 1)]);
         assert_eq!(found, vec![Some(0), Some(1), Some(2), Some(3), None]);
+    }
+
+    #[test]
+    fn matching_stops_when_its_budget_runs_out() {
+        let old: Vec<Fingerprint> = (0..50)
+            .map(|i| Fingerprint::of(format!("let value_{i} = compute({i});").as_bytes()))
+            .collect();
+        let new: Vec<Fingerprint> = (0..50)
+            .map(|i| Fingerprint::of(format!("  let value_{i} = compute({i});").as_bytes()))
+            .collect();
+        let mut plenty = MATCH_BUDGET;
+        let all = Matcher::new(&mut old.clone(), &new).run(&mut plenty);
+        assert_eq!(all, (0..50).map(Some).collect::<Vec<_>>());
+        assert!(plenty < MATCH_BUDGET);
+        let mut some = 200;
+        let part = Matcher::new(&mut old.clone(), &new).run(&mut some);
+        let settled = part.iter().flatten().count();
+        assert!(settled > 0 && settled < 50, "{part:?}");
+        // What was settled is right.
+        assert!(part
+            .iter()
+            .enumerate()
+            .all(|(i, m)| m.is_none_or(|a| a == i)));
+        assert_eq!(
+            Matcher::new(&mut old.clone(), &new).run(&mut 0),
+            vec![None; 50]
+        );
     }
 
     #[test]
