@@ -34,6 +34,17 @@ pub struct Hunk {
     pub new_lines: u32,
 }
 
+/// A hunk from its four numbers, for tests that write hunks by hand.
+#[cfg(test)]
+pub(super) fn hunk(old_start: u32, old_lines: u32, new_start: u32, new_lines: u32) -> Hunk {
+    Hunk {
+        old_start,
+        old_lines,
+        new_start,
+        new_lines,
+    }
+}
+
 /// A file of a diff with what line ownership needs: blob ids (zero when absent) and hunks.
 #[derive(Debug, Clone)]
 pub struct DiffedFile {

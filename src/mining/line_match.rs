@@ -386,15 +386,7 @@ impl<'a> Matcher<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn hunk(old_start: u32, old_lines: u32, new_start: u32, new_lines: u32) -> Hunk {
-        Hunk {
-            old_start,
-            old_lines,
-            new_start,
-            new_lines,
-        }
-    }
+    use crate::mining::diff::hunk;
 
     #[test]
     fn lines_leave_out_their_ends() {

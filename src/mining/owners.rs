@@ -861,6 +861,7 @@ fn seen_from<L: Lineage>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mining::diff::hunk;
 
     /// The index of `repo`'s history up to HEAD, and HEAD's place in it.
     fn indexed_head(repo: &Repository) -> (HistoryIndex, u32) {
@@ -869,15 +870,6 @@ mod tests {
         index.extend_to(repo, head, None).unwrap();
         let at = index.lookup(head).unwrap();
         (index, at)
-    }
-
-    fn hunk(old_start: u32, old_lines: u32, new_start: u32, new_lines: u32) -> Hunk {
-        Hunk {
-            old_start,
-            old_lines,
-            new_start,
-            new_lines,
-        }
     }
 
     /// Each version of a file is read until the last step whose parent has it: a revert
