@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The riskgate GitHub Action's step: score the pull request of the event that started the
-# workflow, in the git checkout of the current directory.
+# workflow (or the commits a push added to a branch), in the git checkout of the current
+# directory.
 #
-# Reads what GitHub Actions sets: GITHUB_EVENT_PATH (a pull_request or pull_request_target
-# event), GITHUB_STEP_SUMMARY, GITHUB_OUTPUT. And its own settings:
+# Reads what GitHub Actions sets: GITHUB_EVENT_PATH (a pull_request, pull_request_target or
+# push event), GITHUB_STEP_SUMMARY, GITHUB_OUTPUT. And its own settings:
 #   INPUT_FAIL_ABOVE        fail (exit 1) when the probability is above it, 0 to 1; empty: never
 #   INPUT_ARGS              more arguments for `riskgate score`, one per line
 #   RISKGATE_BIN            the riskgate binary (default: `riskgate` on PATH)
@@ -14,6 +15,7 @@
 #
 # Everything read from the event is untrusted: the two commit ids are used only once they are
 # 40 hex digits, after `--`, and no other field of the event reaches a command or the log.
+# A pull request's are its base and head; a push's, the branch's tip before and after it.
 #
 # Exit status: 0 scored (at or below fail-above), 1 scored above fail-above, 2 not scored.
 set -euo pipefail
@@ -47,7 +49,7 @@ if [[ -n $fail_above ]]; then
         fail "fail-above must be a probability between 0 and 1, like 0.5"
 fi
 
-# ---- the pull request -------------------------------------------------------------------------
+# ---- the change --------------------------------------------------------------------------------
 
 event=${GITHUB_EVENT_PATH:-}
 [[ -n $event && -f $event ]] || fail "GITHUB_EVENT_PATH does not name the event file: run this as a step of a GitHub Actions job"
@@ -56,15 +58,33 @@ field() {
     jq -r "(try $1 catch null) | if type == \"string\" then . else \"\" end" -- "$event" ||
         fail "the event file is not JSON"
 }
-has_pr=$(jq -r '(.pull_request? | type) == "object"' -- "$event") || fail "the event file is not JSON"
-[[ $has_pr == true ]] ||
-    fail "the event carries no pull request: run riskgate on pull_request or pull_request_target"
-base=$(field .pull_request.base.sha)
-head=$(field .pull_request.head.sha)
+# A pull request's event carries the pull request; a push's, the ref and the tips around it.
+kind=$(jq -r 'if (.pull_request? | type) == "object" then "pull request"
+    elif (.ref? | type) == "string" and has("after") then "push" else "" end' -- "$event") ||
+    fail "the event file is not JSON"
 is_sha() { [[ $1 =~ ^[0-9a-f]{40}$ ]]; }
-is_sha "$base" || fail "the event's pull_request.base.sha is not a commit id (40 hex digits); refusing it"
-is_sha "$head" || fail "the event's pull_request.head.sha is not a commit id (40 hex digits); refusing it"
-say "pull request ${base:0:12}..${head:0:12}"
+no_commit=0000000000000000000000000000000000000000
+case $kind in
+"pull request")
+    base=$(field .pull_request.base.sha)
+    head=$(field .pull_request.head.sha)
+    is_sha "$base" || fail "the event's pull_request.base.sha is not a commit id (40 hex digits); refusing it"
+    is_sha "$head" || fail "the event's pull_request.head.sha is not a commit id (40 hex digits); refusing it"
+    ;;
+push)
+    base=$(field .before)
+    head=$(field .after)
+    is_sha "$head" || fail "the push event's after is not a commit id (40 hex digits); refusing it"
+    [[ $head != "$no_commit" ]] || fail "the push deleted its branch: there is nothing to score"
+    is_sha "$base" || fail "the push event's before is not a commit id (40 hex digits); refusing it"
+    [[ $base != "$no_commit" ]] ||
+        fail "the push created its branch, so there is no earlier tip to score it against"
+    ;;
+*)
+    fail "the event carries no pull request and is no push: run riskgate on pull_request, pull_request_target or push"
+    ;;
+esac
+say "$kind ${base:0:12}..${head:0:12}"
 
 # ---- the history it needs ---------------------------------------------------------------------
 
@@ -77,11 +97,11 @@ for sha in "$base" "$head"; do
     have "$sha" || missing+=("$sha")
 done
 if ((${#missing[@]})); then
-    say "fetching ${#missing[@]} commit(s) of the pull request missing from the checkout from $remote"
+    say "fetching ${#missing[@]} commit(s) of the $kind missing from the checkout from $remote"
     depth=()
     [[ $shallow == true ]] && depth=(--depth="$step")
     git fetch --quiet --no-tags ${depth[@]+"${depth[@]}"} "$remote" -- "${missing[@]}" ||
-        fail "could not fetch the pull request's commits from $remote"
+        fail "could not fetch the $kind's commits from $remote"
     for sha in "${missing[@]}"; do
         have "$sha" || fail "commit $sha is not in $remote"
     done
@@ -89,7 +109,7 @@ fi
 merge_base() { git merge-base -- "$base" "$head" 2>/dev/null; }
 if ! merge_base >/dev/null; then
     [[ $shallow == true ]] ||
-        fail "the pull request's base and head have no common ancestor"
+        fail "the $kind's base and head have no common ancestor"
     size=$step
     fetched=0
     for ((round = 1; ; round++)); do

@@ -143,6 +143,17 @@ fn run_action(
     event: &serde_json::Value,
     env: &[(&str, &str)],
 ) -> Run {
+    run_step("run.sh", tmp, workspace, event, env)
+}
+
+/// The action's script `action/<script>`, run as [`run_action`] runs `run.sh`.
+fn run_step(
+    script: &str,
+    tmp: &Path,
+    workspace: &Path,
+    event: &serde_json::Value,
+    env: &[(&str, &str)],
+) -> Run {
     let runner = tmp.join("runner");
     std::fs::create_dir_all(&runner).unwrap();
     let event_path = runner.join("event.json");
@@ -153,7 +164,7 @@ fn run_action(
         std::fs::write(f, "").unwrap();
     }
     let mut cmd = Command::new("bash");
-    cmd.arg(manifest_dir().join("action/run.sh"))
+    cmd.arg(manifest_dir().join("action").join(script))
         .current_dir(workspace)
         .env("GITHUB_ACTIONS", "true")
         .env("GITHUB_EVENT_NAME", "pull_request")
@@ -322,6 +333,115 @@ fn a_pull_request_s_own_gitattributes_cannot_hide_its_lines() {
         own.summary
     );
     assert!(gated > hidden, "{gated} > {hidden}");
+}
+
+/// The folder the cache step names is the one the score keeps its history index in, and that
+/// folder, restored into the next run's fresh checkout as actions/cache restores it, is taken
+/// up as it is: not rebuilt, not rewritten, and the score the same. A shallow checkout, whose
+/// index each deepening rebuilds, is not cached.
+#[test]
+fn the_cache_step_names_the_folder_the_next_run_takes_up() {
+    need_tools!();
+    let pr = pull_request();
+    let event = pr.event();
+    let first_run = tempfile::tempdir().unwrap();
+    let workspace = pr.checkout(first_run.path(), false);
+    let found = run_step("cache-dir.sh", first_run.path(), &workspace, &event, &[]);
+    assert_eq!(found.code, 0, "{}", found.log);
+    let folder = PathBuf::from(found.output("path").expect("a folder to cache"));
+    assert_eq!(
+        folder,
+        workspace
+            .join(".git")
+            .canonicalize()
+            .unwrap()
+            .join("riskgate")
+    );
+    assert!(!folder.exists(), "nothing indexed before the first score");
+    let first = run_action(first_run.path(), &workspace, &event, &[]);
+    let (probability, _) = assert_scored(&first);
+    let index_files = |dir: &Path| -> Vec<(String, std::time::SystemTime)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
+            .map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, e.metadata().unwrap().modified().unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let written = index_files(&folder);
+    assert!(
+        written
+            .iter()
+            .any(|(name, _)| name.starts_with("history-v")),
+        "the score wrote its index where the cache step said: {written:?}"
+    );
+
+    // The next run: a fresh checkout elsewhere, the cached folder restored into it.
+    let next_run = tempfile::tempdir().unwrap();
+    let workspace = pr.checkout(next_run.path(), false);
+    let found = run_step("cache-dir.sh", next_run.path(), &workspace, &event, &[]);
+    let restored = PathBuf::from(found.output("path").unwrap());
+    assert_ne!(restored, folder);
+    copy_dir(&folder, &restored);
+    let before = index_files(&restored);
+    let next = run_action(
+        next_run.path(),
+        &workspace,
+        &event,
+        &[("RISKGATE_LOG", "info")],
+    );
+    assert_eq!(assert_scored(&next).0, probability, "{}", next.log);
+    assert!(!next.log.contains("rebuilding"), "{}", next.log);
+    assert_eq!(
+        index_files(&restored),
+        before,
+        "the restored index is read as it is, nothing rewritten"
+    );
+
+    // A shallow checkout: no folder, and the log says why.
+    let shallow_run = tempfile::tempdir().unwrap();
+    let workspace = pr.checkout(shallow_run.path(), true);
+    let found = run_step("cache-dir.sh", shallow_run.path(), &workspace, &event, &[]);
+    assert_eq!(found.code, 0, "{}", found.log);
+    assert!(found.outputs.is_empty(), "{}", found.outputs);
+    assert!(found.log.contains("the clone is shallow"), "{}", found.log);
+
+    // Not a git checkout: no folder, and the step does not fail the job.
+    let found = run_step(
+        "cache-dir.sh",
+        shallow_run.path(),
+        shallow_run.path(),
+        &event,
+        &[],
+    );
+    assert_eq!(found.code, 0, "{}", found.log);
+    assert!(found.outputs.is_empty(), "{}", found.outputs);
+}
+
+/// A copy of the folder `from` (files and folders only) at `to`, as a cache restores it.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+            let modified = entry.metadata().unwrap().modified().unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&target)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+        }
+    }
 }
 
 #[test]
@@ -547,19 +667,97 @@ fn a_hostile_event_is_refused_and_nothing_in_it_runs() {
         assert!(run.outputs.is_empty() && run.summary.is_empty());
     }
 
-    // An event without a pull request (a push), and a file that is not JSON.
-    let push = json!({"ref": "refs/heads/main", "after": pr.head});
-    let run = run_action(tmp.path(), &workspace, &push, &env);
+    // A push's tips are held to the same rule.
+    for (side, value) in [
+        ("before", json!(format!("$({touch})"))),
+        ("after", json!(format!("--upload-pack={touch}"))),
+        ("before", json!(null)),
+        ("after", json!(pr.head.to_uppercase())),
+    ] {
+        let mut push = json!({"ref": "refs/heads/main", "before": pr.base, "after": pr.head});
+        push[side] = value.clone();
+        let run = run_action(tmp.path(), &workspace, &push, &env);
+        assert_eq!(run.code, 2, "{value}: {}", run.log);
+        assert!(
+            run.log.contains(&format!(
+                "the push event's {side} is not a commit id (40 hex digits); refusing it"
+            )),
+            "{value}: {}",
+            run.log
+        );
+        assert!(!pwned.exists() && !ran.exists(), "{value}");
+    }
+
+    // An event that is neither, and a file that is not JSON.
+    let other = json!({"action": "created", "issue": {"number": 1}});
+    let run = run_action(tmp.path(), &workspace, &other, &env);
     assert_eq!(run.code, 2, "{}", run.log);
     assert!(
-        run.log
-            .contains("the event carries no pull request: run riskgate on pull_request or pull_request_target"),
+        run.log.contains(
+            "the event carries no pull request and is no push: run riskgate on pull_request, pull_request_target or push"
+        ),
         "{}",
         run.log
     );
     let run = run_action(tmp.path(), &workspace, &json!("not an event"), &env);
     assert_eq!(run.code, 2, "{}", run.log);
     assert!(!ran.exists() && !pwned.exists());
+}
+
+/// A push is scored as the change from the branch's tip before it to the tip after it: the
+/// same change, pushed, scores as its pull request does. A push that creates or deletes a
+/// branch has no such change and is not scored.
+#[test]
+fn a_push_is_scored_as_the_change_between_its_tips() {
+    need_tools!();
+    let pr = pull_request();
+    let tmp = tempfile::tempdir().unwrap();
+    let workspace = pr.checkout(tmp.path(), false);
+    let as_pull_request = run_action(tmp.path(), &workspace, &pr.event(), &[]);
+    let (probability, band) = assert_scored(&as_pull_request);
+
+    // The feature branch pushed onto the commit it was made from.
+    let push = json!({
+        "ref": "refs/heads/feature", "before": pr.merge_base, "after": pr.head,
+        "created": false, "deleted": false, "forced": false,
+        "repository": {"full_name": "Codertocat/Hello-World"}
+    });
+    let run = run_action(tmp.path(), &workspace, &push, &[]);
+    assert_eq!(assert_scored(&run), (probability, band));
+    assert!(
+        run.summary
+            .contains(&format!("{}..{}", &pr.merge_base[..10], &pr.head[..10])),
+        "{}",
+        run.summary
+    );
+    assert!(
+        run.log.contains(&format!(
+            "push {}..{}",
+            &pr.merge_base[..12],
+            &pr.head[..12]
+        )),
+        "{}",
+        run.log
+    );
+
+    let zeros = "0".repeat(40);
+    for (side, why) in [
+        (
+            "before",
+            "the push created its branch, so there is no earlier tip to score it against",
+        ),
+        (
+            "after",
+            "the push deleted its branch: there is nothing to score",
+        ),
+    ] {
+        let mut push = push.clone();
+        push[side] = json!(zeros);
+        let run = run_action(tmp.path(), &workspace, &push, &[]);
+        assert_eq!(run.code, 2, "{side}: {}", run.log);
+        assert!(run.log.contains(why), "{side}: {}", run.log);
+        assert!(run.outputs.is_empty() && run.summary.is_empty());
+    }
 }
 
 /// `install: release` downloads `riskgate-<target>.tar.gz` of the release (here served from a
@@ -676,16 +874,47 @@ fn action_yml_passes_inputs_through_the_environment() {
         "version",
         "args",
         "working-directory",
+        "cache",
     ] {
         assert!(inputs.contains_key(name), "input {name}");
     }
     assert_eq!(action["runs"]["using"], "composite");
     let steps = action["runs"]["steps"].as_sequence().unwrap();
+    let mut used = Vec::new();
     for step in steps {
+        if let Some(uses) = step["uses"].as_str() {
+            // Another action runs with the job's token: pinned to a commit, not a movable tag,
+            // and given only the folder the cache step found and keys of the run's own ids.
+            let (name, commit) = uses.split_once('@').unwrap();
+            assert!(
+                commit.len() == 40 && commit.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{uses} is pinned to a commit"
+            );
+            assert_eq!(
+                step["with"]["path"], "${{ steps.cache-dir.outputs.path }}",
+                "{uses}"
+            );
+            for (_, value) in step["with"].as_mapping().unwrap() {
+                let value = value.as_str().unwrap();
+                assert!(
+                    !value.contains("inputs.") && !value.contains("github.event"),
+                    "{uses}: {value}"
+                );
+            }
+            used.push(name.to_string());
+            continue;
+        }
         let run = step["run"].as_str().unwrap();
         assert!(!run.contains("${{"), "an expression in shell code: {run}");
         assert!(run.contains("$GITHUB_ACTION_PATH/action/"), "{run}");
     }
+    assert_eq!(used, ["actions/cache/restore", "actions/cache/save"]);
+    let step_ids: Vec<&str> = steps.iter().filter_map(|s| s["id"].as_str()).collect();
+    assert_eq!(
+        step_ids,
+        ["cache-dir", "cache-restore", "score"],
+        "in this order"
+    );
     for output in ["probability", "band"] {
         assert!(action["outputs"][output]["value"]
             .as_str()
