@@ -34,9 +34,7 @@ For each repository:
      .git-blame-ignore-revs lists;
   6. with --blame N, for the first N sampled commits `author_blame_share` is also worked out
      from `git blame --line-porcelain C^` over the touched text files that existed at C^,
-     looking past the reformats HEAD's .git-blame-ignore-revs lists (`--ignore-revs-file`;
-     where a listed commit changed the number of lines in a hunk, git picks the most similar
-     earlier line and riskgate the one at the same place, so the two can differ there)
+     looking past the reformats HEAD's .git-blame-ignore-revs lists (`--ignore-revs-file`)
      (lines whose author e-mail is the commit's, lowercased, over all their lines) and
      compared with the row, authors mapped by the .mailmap committed at HEAD (riskgate reads
      the default branch's, which is HEAD's in a clone). This one is reported, not failed on:
