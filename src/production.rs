@@ -280,9 +280,15 @@ pub async fn record_incident(
     Ok(writes[0])
 }
 
+/// How many incidents [`record_incidents`] writes in one transaction: enough that a large
+/// import is not a transaction per incident, few enough that it does not hold SQLite's one
+/// writer (and the App's deliveries behind it) for long.
+const INCIDENTS_PER_TRANSACTION: usize = 1_000;
+
 /// Records incidents (each idempotent on its id), then relinks every repository they concern
 /// once: a relink reads the repository's whole production history, so a batch of a thousand
-/// incidents must not read it a thousand times. One write per incident, in order.
+/// incidents must not read it a thousand times. Written in order, in transactions of
+/// [`INCIDENTS_PER_TRANSACTION`], each incident with its audit events.
 pub async fn record_incidents(
     store: &Store,
     incidents: &[Incident],
@@ -290,12 +296,11 @@ pub async fn record_incidents(
     settings: LinkSettings,
     now_ms: i64,
 ) -> Result<Vec<IncidentWrite>, StoreError> {
-    let mut writes = Vec::with_capacity(incidents.len());
-    let mut to_relink = std::collections::BTreeSet::new();
+    // An incident that names no repository concerns those whose name matches its service.
     let mut known: Option<Vec<String>> = None;
+    let mut concerned = Vec::with_capacity(incidents.len());
     for incident in incidents {
-        let write = store.upsert_incident(incident, now_ms).await?;
-        let repositories: Vec<String> = match &incident.repository {
+        concerned.push(match &incident.repository {
             Some(r) => vec![r.clone()],
             None => {
                 if known.is_none() {
@@ -306,20 +311,27 @@ pub async fn record_incidents(
                     .flatten()
                     .filter(|r| incident.concerns(r))
                     .cloned()
-                    .collect()
+                    .collect::<Vec<String>>()
             }
-        };
-        if write != IncidentWrite::Unchanged {
+        });
+    }
+    let mut writes = Vec::with_capacity(incidents.len());
+    for (chunk, repositories) in incidents
+        .chunks(INCIDENTS_PER_TRANSACTION)
+        .zip(concerned.chunks(INCIDENTS_PER_TRANSACTION))
+    {
+        let audits = |at: usize, write: IncidentWrite| {
+            let incident = &chunk[at];
             // An incident of a service no repository answers to yet is audited under its
             // service.
-            let audited: Vec<String> = if repositories.is_empty() {
-                vec![incident.service.clone().unwrap_or_default()]
-            } else {
-                repositories.clone()
+            let audited = match repositories[at].as_slice() {
+                [] => vec![incident.service.clone().unwrap_or_default()],
+                some => some.to_vec(),
             };
-            for repo in &audited {
-                store
-                    .append_audit(&audit(
+            audited
+                .iter()
+                .map(|repo| {
+                    audit(
                         now_ms,
                         repo,
                         AUDIT_INCIDENT,
@@ -331,14 +343,14 @@ pub async fn record_incidents(
                                "change": if write == IncidentWrite::Created { "opened" } else { "updated" },
                                "environment": incident.environment,
                                "opened_at": incident.opened_at, "resolved_at": incident.resolved_at}),
-                    ))
-                    .await?;
-            }
-        }
-        to_relink.extend(repositories);
-        writes.push(write);
+                    )
+                })
+                .collect()
+        };
+        writes.extend(store.upsert_incidents(chunk, now_ms, audits).await?);
     }
-    for repo in &to_relink {
+    let to_relink: std::collections::BTreeSet<&String> = concerned.iter().flatten().collect();
+    for repo in to_relink {
         relink(store, repo, settings, now_ms).await?;
     }
     Ok(writes)

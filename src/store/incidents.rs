@@ -3,7 +3,7 @@
 
 use sqlx::Row;
 
-use super::{Pool, Store, StoreError};
+use super::{NewAuditEvent, Pool, Store, StoreError};
 use crate::labels::incidents::{Incident, Link, LinkReason};
 
 /// What [`Store::upsert_incident`] did.
@@ -82,6 +82,18 @@ macro_rules! link_from_row {
 const INCIDENT_COLUMNS: &str = "id, source, title, repository, service, environment, opened_at, \
      resolved_at, commit_sha, pr_number, body";
 
+/// Creates incident `$1` or updates it in place: `$2`…`$11` its fields in the order of
+/// [`INCIDENT_COLUMNS`], `$12` now.
+const UPSERT_INCIDENT: &str = "INSERT INTO incidents (id, source, title, repository, service, \
+     environment, opened_at, resolved_at, commit_sha, pr_number, body, recorded_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+     ON CONFLICT (id) DO UPDATE SET source = excluded.source, \
+     title = excluded.title, repository = excluded.repository, \
+     service = excluded.service, environment = excluded.environment, \
+     opened_at = excluded.opened_at, resolved_at = excluded.resolved_at, \
+     commit_sha = excluded.commit_sha, pr_number = excluded.pr_number, \
+     body = excluded.body, updated_at = excluded.updated_at";
+
 impl Store {
     /// Records an incident, keyed on its id: the same incident again changes nothing, a
     /// changed one (resolved since, say) is updated in place.
@@ -90,42 +102,65 @@ impl Store {
         i: &Incident,
         now_ms: i64,
     ) -> Result<IncidentWrite, StoreError> {
-        let existing = self.incident(&i.id).await?;
-        if existing.as_ref() == Some(i) {
-            return Ok(IncidentWrite::Unchanged);
-        }
-        with_write!(self, "upsert_incident", |pool| {
-            sqlx::query(
-                "INSERT INTO incidents (id, source, title, repository, service, environment, \
-                 opened_at, resolved_at, commit_sha, pr_number, body, recorded_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
-                 ON CONFLICT (id) DO UPDATE SET source = excluded.source, \
-                 title = excluded.title, repository = excluded.repository, \
-                 service = excluded.service, environment = excluded.environment, \
-                 opened_at = excluded.opened_at, resolved_at = excluded.resolved_at, \
-                 commit_sha = excluded.commit_sha, pr_number = excluded.pr_number, \
-                 body = excluded.body, updated_at = excluded.updated_at",
-            )
-            .bind(i.id.as_str())
-            .bind(i.source.as_str())
-            .bind(i.title.as_str())
-            .bind(i.repository.as_deref())
-            .bind(i.service.as_deref())
-            .bind(i.environment.as_deref())
-            .bind(i.opened_at)
-            .bind(i.resolved_at)
-            .bind(i.commit_sha.as_deref())
-            .bind(i.pr_number)
-            .bind(i.body.as_deref())
-            .bind(now_ms)
-            .execute(pool)
+        let writes = self
+            .upsert_incidents(std::slice::from_ref(i), now_ms, |_, _| Vec::new())
             .await?;
-            Ok(())
-        })?;
-        Ok(if existing.is_some() {
-            IncidentWrite::Updated
-        } else {
-            IncidentWrite::Created
+        Ok(writes[0])
+    }
+
+    /// Records incidents as [`Store::upsert_incident`] does, in one transaction, with the
+    /// audit events `audit` gives for each one created or updated (given its place in
+    /// `incidents` and what was done). All of it is written, or nothing.
+    pub async fn upsert_incidents(
+        &self,
+        incidents: &[Incident],
+        now_ms: i64,
+        audit: impl Fn(usize, IncidentWrite) -> Vec<NewAuditEvent>,
+    ) -> Result<Vec<IncidentWrite>, StoreError> {
+        with_write!(self, "upsert_incidents", |pool| {
+            let mut tx = pool.begin().await?;
+            let mut writes = Vec::with_capacity(incidents.len());
+            for (at, i) in incidents.iter().enumerate() {
+                let row = sqlx::query(&format!(
+                    "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
+                ))
+                .bind(i.id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let existing = match row {
+                    Some(row) => Some(incident_from_row!(&row)),
+                    None => None,
+                };
+                let write = match existing {
+                    Some(e) if e == *i => IncidentWrite::Unchanged,
+                    Some(_) => IncidentWrite::Updated,
+                    None => IncidentWrite::Created,
+                };
+                writes.push(write);
+                if write == IncidentWrite::Unchanged {
+                    continue;
+                }
+                sqlx::query(UPSERT_INCIDENT)
+                    .bind(i.id.as_str())
+                    .bind(i.source.as_str())
+                    .bind(i.title.as_str())
+                    .bind(i.repository.as_deref())
+                    .bind(i.service.as_deref())
+                    .bind(i.environment.as_deref())
+                    .bind(i.opened_at)
+                    .bind(i.resolved_at)
+                    .bind(i.commit_sha.as_deref())
+                    .bind(i.pr_number)
+                    .bind(i.body.as_deref())
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
+                for event in audit(at, write) {
+                    insert_audit!(&mut *tx, &event);
+                }
+            }
+            tx.commit().await?;
+            Ok(writes)
         })
     }
 

@@ -107,6 +107,26 @@ macro_rules! insert_job {
     }};
 }
 
+/// Appends one audit event on `$exec` (a pool or a transaction) and evaluates to its id.
+macro_rules! insert_audit {
+    ($exec:expr, $event:expr) => {{
+        let event: &NewAuditEvent = $event;
+        sqlx::query_scalar::<_, i64>(
+            "INSERT INTO audit_events (at, repository, pr_number, head_sha, kind, actor, \
+             detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(event.at)
+        .bind(event.repository.as_str())
+        .bind(event.pr_number)
+        .bind(event.head_sha.as_deref())
+        .bind(event.kind.as_str())
+        .bind(event.actor.as_deref())
+        .bind(event.detail.to_string())
+        .fetch_one($exec)
+        .await?
+    }};
+}
+
 mod connection;
 mod coverage;
 mod deliveries;

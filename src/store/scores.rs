@@ -172,22 +172,7 @@ impl Store {
     /// Appends an event to the audit trail; returns its id. Events are never
     /// changed or deleted: the database itself refuses it.
     pub async fn append_audit(&self, event: &NewAuditEvent) -> Result<i64, StoreError> {
-        with_write!(self, "append_audit", |pool| {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO audit_events (at, repository, pr_number, head_sha, kind, actor, \
-                 detail) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(event.at)
-            .bind(event.repository.as_str())
-            .bind(event.pr_number)
-            .bind(event.head_sha.as_deref())
-            .bind(event.kind.as_str())
-            .bind(event.actor.as_deref())
-            .bind(event.detail.to_string())
-            .fetch_one(pool)
-            .await?;
-            Ok(id)
-        })
+        with_write!(self, "append_audit", |pool| Ok(insert_audit!(pool, event)))
     }
 
     /// Audit events in the order they happened, optionally of one

@@ -894,3 +894,66 @@ async fn sqlite_incidents_concerning_a_repository() {
 async fn postgres_incidents_concerning_a_repository() {
     incidents_concerning_a_repository(Db::Postgres).await;
 }
+
+/// A large batch of incidents is written a thousand to a transaction, in order, each with its
+/// audit event: an id given twice is created, then updated. Written again, nothing changes and
+/// nothing more is audited. On PostgreSQL, which refuses a NUL byte in text, a transaction that
+/// fails stores none of its incidents and none of their audit events.
+async fn incidents_in_batches(db: Db) {
+    let database = database(db);
+    let store = Store::connect(&database.url).await.unwrap();
+    let settings = LinkSettings::default();
+    let mut batch: Vec<Incident> = (0..2_500)
+        .map(|n| incident(&format!("INC-{n}"), n))
+        .collect();
+    let resolved = Incident {
+        resolved_at: Some(T0 + 60 * MIN),
+        ..incident("INC-7", 7)
+    };
+    batch.push(resolved.clone());
+    let writes = production::record_incidents(&store, &batch, Some("ops"), settings, T0)
+        .await
+        .unwrap();
+    assert_eq!(writes.len(), batch.len());
+    assert!(writes[..2_500].iter().all(|w| *w == IncidentWrite::Created));
+    assert_eq!(writes[2_500], IncidentWrite::Updated, "after its creation");
+    assert_eq!(store.incidents().await.unwrap().len(), 2_500);
+    assert_eq!(store.incident("INC-7").await.unwrap(), Some(resolved));
+    assert_eq!(audit_kinds(&store).await.len(), 2_501);
+
+    let again = production::record_incidents(&store, &batch, Some("ops"), settings, T0 + MIN)
+        .await
+        .unwrap();
+    // The first INC-7 is now older than the stored one: it updates, and the last puts it back.
+    let changed: Vec<usize> = (0..again.len())
+        .filter(|&n| again[n] != IncidentWrite::Unchanged)
+        .collect();
+    assert_eq!(changed, [7, 2_500], "{again:?}");
+    assert_eq!(audit_kinds(&store).await.len(), 2_503);
+
+    if matches!(db, Db::Postgres) {
+        let refused = [
+            incident("INC-new", 0),
+            Incident {
+                title: "a NUL \0 byte".into(),
+                ..incident("INC-nul", 0)
+            },
+        ];
+        let failed =
+            production::record_incidents(&store, &refused, Some("ops"), settings, T0).await;
+        assert!(failed.is_err(), "{failed:?}");
+        assert_eq!(store.incident("INC-new").await.unwrap(), None);
+        assert_eq!(audit_kinds(&store).await.len(), 2_503);
+    }
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_incidents_in_batches() {
+    incidents_in_batches(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_incidents_in_batches() {
+    incidents_in_batches(Db::Postgres).await;
+}
