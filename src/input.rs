@@ -13,6 +13,17 @@ pub const MAX_MODEL_BYTES: u64 = 16 << 20;
 /// thousands of incidents.
 pub const MAX_INCIDENTS_BYTES: u64 = 256 << 20;
 
+/// `text` with each NUL character replaced by U+FFFD. PostgreSQL stores no NUL in text, and
+/// SQLite would: text from outside (a webhook's titles and names, an error quoting them, a
+/// coverage report) is stored so on both, and one NUL cannot make a write fail.
+pub fn without_nul(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "\u{FFFD}")
+    } else {
+        text
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
     #[error("reading {path}: {source}")]

@@ -56,17 +56,22 @@ fn pick<'v>(
 
 /// A text field; objects such as PagerDuty's `service: {"summary": …}` give their
 /// `summary`, `name` or `id`.
+/// Text with a NUL character is refused: no export writes one, and PostgreSQL cannot store it.
 fn text(field: &str, value: &Value) -> Result<String, FieldError> {
-    match value {
-        Value::String(s) => Ok(s.trim().to_string()),
-        Value::Number(n) => Ok(n.to_string()),
+    let text = match value {
+        Value::String(s) => s.trim().to_string(),
+        Value::Number(n) => n.to_string(),
         Value::Object(o) => ["summary", "name", "id", "slug"]
             .iter()
             .find_map(|k| o.get(*k).and_then(Value::as_str))
             .map(|s| s.to_string())
-            .ok_or_else(|| refuse(field, "an object without summary, name or id")),
-        other => Err(refuse(field, format!("expected text, got {other}"))),
+            .ok_or_else(|| refuse(field, "an object without summary, name or id"))?,
+        other => return Err(refuse(field, format!("expected text, got {other}"))),
+    };
+    if text.contains('\0') {
+        return Err(refuse(field, "contains a NUL character"));
     }
+    Ok(text)
 }
 
 /// 3000-01-01T00:00:00Z in unix seconds: no incident time is this late.
@@ -472,6 +477,22 @@ mod tests {
             "resolved_at"
         );
         assert_eq!(field(json!([1, 2])), "incident");
+        // A NUL character, which PostgreSQL cannot store, in any text field or in the text of a
+        // PagerDuty-style object.
+        for (name, value) in [
+            ("id", json!("INC\u{0}1")),
+            ("title", json!("down\u{0}")),
+            ("service", json!({"summary": "shop\u{0}"})),
+            ("env", json!("prod\u{0}")),
+            ("details", json!("see \u{0} here")),
+        ] {
+            let mut incident =
+                json!({"id": "1", "title": "x", "opened_at": 5, "repository": "a/b"});
+            incident[name] = value;
+            let refused = incident_from_json(&incident, "api").unwrap_err();
+            assert_eq!(refused.field, name);
+            assert!(refused.to_string().contains("NUL"), "{refused}");
+        }
         let millis = incident_from_json(
             &json!({"id": "1", "title": "x", "opened_at": 1_762_078_500_000i64, "repository": "a/b"}),
             "api",

@@ -362,7 +362,8 @@ impl Store {
                  RETURNING kind, repository, pr_number, head_sha",
             )
             .bind(now_ms)
-            .bind(error)
+            // An error can quote what a payload or a file held.
+            .bind(crate::input::without_nul(error.to_string()))
             .bind(job_id)
             .bind(worker_id)
             .fetch_optional(&mut *tx)
@@ -430,7 +431,8 @@ impl Store {
         with_write!(self, op, |pool| {
             let mut query = sqlx::query(&sql).bind(now_ms).bind(job_id).bind(worker_id);
             if binds_error {
-                query = query.bind(error);
+                // An error can quote what a payload or a file held.
+                query = query.bind(error.map(|e| crate::input::without_nul(e.to_string())));
             }
             if binds_run_after {
                 query = query.bind(run_after_ms);

@@ -957,3 +957,114 @@ async fn sqlite_incidents_in_batches() {
 async fn postgres_incidents_in_batches() {
     incidents_in_batches(Db::Postgres).await;
 }
+
+/// Text a payload carries is stored whatever it holds: a NUL character, which PostgreSQL
+/// cannot store, in a pull request's title, a deployment's description, an issue's title and
+/// body, or their authors' logins is kept as U+FFFD, on both backends, and nothing is parked.
+/// An incident posted with one is refused, naming the field.
+async fn app_stores_text_with_nul(db: Db) {
+    let database = database(db);
+    let data = tempfile::tempdir().unwrap();
+    let github = wiremock::MockServer::start().await;
+    let server = start_app_with(
+        &database,
+        &github.uri(),
+        data.path(),
+        &[("RISKGATE_API_TOKEN", "incident-api-token-0123")],
+    )
+    .await;
+    let installation = json!({"id": 1});
+    let repo = repository_json();
+    let merge_sha = "a".repeat(40);
+    let closed = json!({
+        "action": "closed", "number": 7, "installation": installation, "repository": repo,
+        "pull_request": {"number": 7, "title": "Cache\u{0}carts", "body": "x\u{0}",
+            "user": {"login": "car\u{0}ol"}, "merged": true, "merged_at": iso(T0 + 10 * MIN),
+            "closed_at": iso(T0 + 10 * MIN), "merge_commit_sha": merge_sha,
+            "head": {"sha": "b".repeat(40), "ref": "cache"}, "base": {"sha": "c".repeat(40), "ref": "main"}}
+    });
+    let mut deployment = deployment_json(55, 20, &"d".repeat(40));
+    deployment["description"] = json!("roll\u{0}out");
+    deployment["creator"] = json!({"login": "deploy\u{0}bot"});
+    let success = json!({"action": "created", "installation": installation, "repository": repo,
+        "deployment": deployment,
+        "deployment_status": {"id": 550, "state": "success", "creator": {"login": "c\u{0}i"},
+            "description": "deployed\u{0}", "environment": "production", "created_at": iso(T0 + 25 * MIN)}});
+    let issue = json!({"action": "labeled", "installation": installation, "repository": repo,
+        "label": {"name": "incident"},
+        "issue": {"number": 90, "title": "Carts\u{0}vanish", "body": "Since\u{0}this morning",
+            "labels": [{"name": "incident"}], "user": {"login": "sup\u{0}port"},
+            "created_at": iso(T0 + 40 * MIN), "closed_at": null, "state": "open"}});
+    for (event, id, body) in [
+        ("deployment_status", "n-status", &success),
+        ("pull_request", "n-closed", &closed),
+        ("issues", "n-issue", &issue),
+    ] {
+        let (code, text) = deliver(&server, event, id, &bytes(body), SECRET).await;
+        assert_eq!(code, 202, "{event}: {text}");
+    }
+
+    let store = Store::connect(&database.url).await.unwrap();
+    let repo_name = "Codertocat/Hello-World";
+    let incident_id = "github:Codertocat/Hello-World#90";
+    wait_for("the issue incident to link #7", LONG, || {
+        let store = store.clone();
+        async move {
+            store
+                .incident_links(Some(repo_name))
+                .await
+                .unwrap()
+                .iter()
+                .any(|l| l.link.incident_id == incident_id && l.link.pr_number == 7)
+        }
+    })
+    .await;
+    let pull = store.pull_request(repo_name, 7).await.unwrap().unwrap();
+    assert_eq!(pull.title, "Cache\u{FFFD}carts");
+    assert_eq!(pull.author.as_deref(), Some("car\u{FFFD}ol"));
+    let incident = store.incident(incident_id).await.unwrap().unwrap();
+    assert_eq!(incident.title, "Carts\u{FFFD}vanish");
+    assert_eq!(incident.body.as_deref(), Some("Since\u{FFFD}this morning"));
+    let deployments = store.deployments(Some(repo_name)).await.unwrap();
+    assert_eq!(deployments.len(), 1);
+    assert_eq!(
+        deployments[0].description.as_deref(),
+        Some("roll\u{FFFD}out")
+    );
+    let statuses = store.deployment_statuses(Some(repo_name)).await.unwrap();
+    assert_eq!(statuses[0].description.as_deref(), Some("deployed\u{FFFD}"));
+    let parked = store
+        .list_jobs(Some(riskgate::store::JobStatus::Parked), 10)
+        .await
+        .unwrap();
+    assert!(parked.is_empty(), "{parked:?}");
+
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/incidents", server.base))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer incident-api-token-0123")
+        .body(
+            json!({"id": "INC-1", "title": "Checkout\u{0}down", "opened_at": iso(T0),
+                   "repository": repo_name})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(refusal["field"], "title", "{refusal}");
+    assert!(store.incident("INC-1").await.unwrap().is_none());
+    store.close().await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_app_stores_text_with_nul() {
+    app_stores_text_with_nul(Db::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_app_stores_text_with_nul() {
+    app_stores_text_with_nul(Db::Postgres).await
+}

@@ -4,6 +4,7 @@
 use super::refs::{is_branch_ref, is_commit_sha};
 use super::wire::{Envelope, RawPullNumber, RawRepo, RawRepoName};
 use super::{Event, RepoRef};
+use crate::input::without_nul;
 use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 
 /// A field the App needs was absent; carries its JSON path for the `Ignored` reason.
@@ -59,6 +60,12 @@ fn pull_numbers(raw: Option<Vec<RawPullNumber>>) -> Vec<u64> {
         .collect()
 }
 
+/// Text of the payload that the App stores (titles, names, descriptions), with no NUL
+/// character ([`without_nul`]): a delivery is recorded whatever its text holds.
+fn text(value: Option<String>) -> Option<String> {
+    value.map(without_nul)
+}
+
 fn repo_names(raw: Option<Vec<RawRepoName>>) -> Vec<String> {
     raw.unwrap_or_default()
         .into_iter()
@@ -111,7 +118,7 @@ fn pull_request_closed(e: Envelope, installation_id: Option<u64>) -> Read {
     let repo = repo_ref(e.repository)?;
     let merged_at = time_ms(pr.merged_at.as_deref());
     let merged = pr.merged.unwrap_or(merged_at.is_some());
-    let title = pr.title.unwrap_or_default();
+    let title = without_nul(pr.title.unwrap_or_default());
     let reverts_number = crate::labels::incidents::revert_target(&title, pr.body.as_deref());
     Ok(Some(Event::PullRequestClosed {
         installation_id,
@@ -119,9 +126,9 @@ fn pull_request_closed(e: Envelope, installation_id: Option<u64>) -> Read {
             repository: repo.full_name.clone(),
             number: need(pr.number.or(e.number), "pull_request.number")? as i64,
             title,
-            author: pr.user.and_then(|u| u.login),
-            head_sha: pr.head.and_then(|h| h.sha),
-            merge_commit_sha: pr.merge_commit_sha.filter(|_| merged),
+            author: text(pr.user.and_then(|u| u.login)),
+            head_sha: text(pr.head.and_then(|h| h.sha)),
+            merge_commit_sha: text(pr.merge_commit_sha.filter(|_| merged)),
             merged_at: merged_at.filter(|_| merged),
             closed_at: time_ms(pr.closed_at.as_deref()),
             reverts_number,
@@ -139,12 +146,12 @@ fn deployment(event_name: &str, e: Envelope, action: String, installation_id: Op
     let deployment = Deployment {
         id: need(d.id, "deployment.id")? as i64,
         repository: repo.full_name.clone(),
-        environment: need_str(d.environment, "deployment.environment")?,
-        sha: need_str(d.sha, "deployment.sha")?,
-        ref_name: d.ref_name,
-        task: d.task,
-        description: d.description,
-        creator: d.creator.and_then(|u| u.login),
+        environment: without_nul(need_str(d.environment, "deployment.environment")?),
+        sha: without_nul(need_str(d.sha, "deployment.sha")?),
+        ref_name: text(d.ref_name),
+        task: text(d.task),
+        description: text(d.description),
+        creator: text(d.creator.and_then(|u| u.login)),
         created_at: need(time_ms(d.created_at.as_deref()), "deployment.created_at")?,
     };
     let status = if event_name == "deployment_status" {
@@ -153,9 +160,9 @@ fn deployment(event_name: &str, e: Envelope, action: String, installation_id: Op
             id: need(s.id, "deployment_status.id")? as i64,
             deployment_id: deployment.id,
             repository: repo.full_name.clone(),
-            state: need_str(s.state, "deployment_status.state")?,
-            creator: s.creator.and_then(|u| u.login),
-            description: s.description,
+            state: without_nul(need_str(s.state, "deployment_status.state")?),
+            creator: text(s.creator.and_then(|u| u.login)),
+            description: text(s.description),
             created_at: need(
                 time_ms(s.created_at.as_deref()),
                 "deployment_status.created_at",
@@ -179,6 +186,7 @@ fn issue(e: Envelope, action: String, installation_id: Option<u64>) -> Read {
         .unwrap_or_default()
         .into_iter()
         .filter_map(|l| l.name)
+        .map(without_nul)
         .collect();
     // Without a label an issue cannot be an incident; an unlabeled one may have stopped
     // being one, which the worker decides.
@@ -189,12 +197,12 @@ fn issue(e: Envelope, action: String, installation_id: Option<u64>) -> Read {
         installation_id,
         repo: repo_ref(e.repository)?,
         number: need(issue.number, "issue.number")?,
-        title: issue.title.unwrap_or_default(),
-        body: issue.body,
+        title: without_nul(issue.title.unwrap_or_default()),
+        body: text(issue.body),
         labels,
         created_at: need(time_ms(issue.created_at.as_deref()), "issue.created_at")?,
         closed_at: time_ms(issue.closed_at.as_deref()),
-        author: issue.user.and_then(|u| u.login),
+        author: text(issue.user.and_then(|u| u.login)),
         action,
     }))
 }
@@ -318,7 +326,7 @@ fn check_run(e: Envelope, action: String, installation_id: Option<u64>) -> Read 
         app_id: run.app.and_then(|a| a.id),
         pull_numbers: pull_numbers(run.pull_requests),
         requested_action,
-        sender: e.sender.and_then(|s| s.login).unwrap_or_default(),
+        sender: without_nul(e.sender.and_then(|s| s.login).unwrap_or_default()),
         action,
     }))
 }
@@ -349,8 +357,8 @@ fn installation(e: Envelope, action: String) -> Read {
     let inst = need(e.installation, "installation")?;
     Ok(Some(Event::Installation {
         installation_id: need(inst.id, "installation.id")?,
-        account: inst.account.and_then(|a| a.login).unwrap_or_default(),
-        target_type: inst.target_type.unwrap_or_default(),
+        account: without_nul(inst.account.and_then(|a| a.login).unwrap_or_default()),
+        target_type: without_nul(inst.target_type.unwrap_or_default()),
         repositories: repo_names(e.repositories),
         action,
     }))
@@ -415,6 +423,7 @@ fn workflow_run(e: Envelope, action: String, installation_id: Option<u64>) -> Re
         r.full_name
             .or_else(|| Some(format!("{}/{}", r.owner?.login?, r.name?)))
             .filter(|n| !n.is_empty())
+            .map(without_nul)
     });
     // Ids survive renames; names are the fallback when a payload lacks them.
     let same_repository = match (repo_id, head_repo_id, &head_repository) {
@@ -427,7 +436,7 @@ fn workflow_run(e: Envelope, action: String, installation_id: Option<u64>) -> Re
         repo,
         run_id: need(run.id, "workflow_run.id")?,
         head_sha: need_str(run.head_sha, "workflow_run.head_sha")?,
-        head_branch: run.head_branch,
+        head_branch: text(run.head_branch),
         conclusion: run.conclusion,
         pull_numbers: pull_numbers(run.pull_requests),
         head_repository,

@@ -147,7 +147,7 @@ impl Worker {
             branch: branch.clone(),
             sha: c.head_sha.clone(),
             format: format.into(),
-            report: text,
+            report: crate::input::without_nul(text),
         };
         let stored = self
             .store
