@@ -56,6 +56,7 @@ fn pick<'v>(
 
 /// A text field; objects such as PagerDuty's `service: {"summary": …}` give their
 /// `summary`, `name` or `id`.
+///
 /// Text with a NUL character is refused: no export writes one, and PostgreSQL cannot store it.
 fn text(field: &str, value: &Value) -> Result<String, FieldError> {
     let text = match value {
@@ -72,6 +73,22 @@ fn text(field: &str, value: &Value) -> Result<String, FieldError> {
         return Err(refuse(field, "contains a NUL character"));
     }
     Ok(text)
+}
+
+/// The most characters of an incident's id, service or environment. Incident tools use short
+/// ones; these are keys the store indexes (the service names an incident of no repository in
+/// the audit trail), and an index entry has a size limit.
+const MAX_KEY_CHARS: usize = 256;
+
+/// `value` of `field`, refused past [`MAX_KEY_CHARS`].
+fn short(field: &str, value: String) -> Result<String, FieldError> {
+    if value.chars().count() > MAX_KEY_CHARS {
+        return Err(refuse(
+            field,
+            format!("longer than {MAX_KEY_CHARS} characters"),
+        ));
+    }
+    Ok(value)
 }
 
 /// 3000-01-01T00:00:00Z in unix seconds: no incident time is this late.
@@ -190,6 +207,7 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
     if id.is_empty() {
         return Err(refuse(id_field, "empty"));
     }
+    let id = short(id_field, id)?;
     let (title_field, title) = pick(o, TITLE).ok_or_else(|| refuse("title", "missing"))?;
     let title = text(title_field, title)?;
     let (opened_field, opened) = pick(o, OPENED).ok_or_else(|| refuse("opened_at", "missing"))?;
@@ -232,7 +250,9 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
         (None, Some((_, (_, named)))) => named.clone(),
         (r, _) => r,
     };
-    let service = pick(o, SERVICE).map(|(f, v)| text(f, v)).transpose()?;
+    let service = pick(o, SERVICE)
+        .map(|(f, v)| text(f, v).and_then(|s| short(f, s)))
+        .transpose()?;
     if repository.is_none() && service.is_none() {
         return Err(refuse("repository", "missing (give repository or service)"));
     }
@@ -248,7 +268,9 @@ pub fn incident_from_json(value: &Value, source: &str) -> Result<Incident, Field
         title,
         repository,
         service,
-        environment: optional_text(ENVIRONMENT)?,
+        environment: optional_text(ENVIRONMENT)?
+            .map(|e| short("environment", e))
+            .transpose()?,
         opened_at,
         resolved_at,
         commit_sha: pick(o, COMMIT).map(|(f, v)| commit(f, v)).transpose()?,
@@ -492,6 +514,21 @@ mod tests {
             let refused = incident_from_json(&incident, "api").unwrap_err();
             assert_eq!(refused.field, name);
             assert!(refused.to_string().contains("NUL"), "{refused}");
+        }
+        // Keys the store indexes have a length limit.
+        let long = "x".repeat(257);
+        for name in ["id", "service", "environment"] {
+            let mut incident =
+                json!({"id": "1", "title": "x", "opened_at": 5, "repository": "a/b"});
+            incident[name] = json!(long);
+            let refused = incident_from_json(&incident, "api").unwrap_err();
+            assert_eq!(refused.field, name);
+            assert!(refused.to_string().contains("longer than 256"), "{refused}");
+            incident[name] = json!(&long[1..]);
+            assert!(
+                incident_from_json(&incident, "api").is_ok(),
+                "256 is allowed"
+            );
         }
         let millis = incident_from_json(
             &json!({"id": "1", "title": "x", "opened_at": 1_762_078_500_000i64, "repository": "a/b"}),

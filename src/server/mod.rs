@@ -231,6 +231,9 @@ pub(crate) async fn read_body(
     }
 }
 
+/// The longest `X-GitHub-Delivery` taken (GitHub's are 36-character GUIDs).
+const MAX_DELIVERY_ID_BYTES: usize = 128;
+
 /// A webhook delivery whose `X-Hub-Signature-256` matched its body.
 ///
 /// Everything that needs no body is checked first (the signature header's form, the event
@@ -262,6 +265,14 @@ impl FromRequest<Arc<AppState>> for SignedDelivery {
                 "missing X-GitHub-Event or X-GitHub-Delivery header",
             ));
         };
+        // The delivery id is the key deliveries are stored and indexed under: GitHub's are
+        // GUIDs.
+        if delivery_id.len() > MAX_DELIVERY_ID_BYTES {
+            return Err(refuse(
+                StatusCode::BAD_REQUEST,
+                format!("X-GitHub-Delivery is longer than {MAX_DELIVERY_ID_BYTES} bytes"),
+            ));
+        }
         let (event, delivery_id) = (event.to_string(), delivery_id.to_string());
         let body = read_body(headers, body, BODY_LIMIT, state.limits.body_timeout).await?;
         if let Err(e) = signature.verify(&state.webhook_secret, &body) {

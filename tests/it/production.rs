@@ -13,7 +13,7 @@ use riskgate::labels::incidents::{Incident, LinkReason};
 use riskgate::production::{self, LinkSettings};
 use riskgate::store::{IncidentWrite, LinkRejection, NewScore, Store};
 
-use crate::harness::{bytes, deliver, fixture, start_app_with, wait_for, LONG, SECRET};
+use crate::harness::{bytes, deliver, fixture, start_app_with, wait_for, TestApp, LONG, SECRET};
 use crate::support::{database, run_riskgate, Database, Db};
 
 const REPO: &str = "acme/shop";
@@ -645,7 +645,16 @@ fn deployment_json(id: i64, minute: i64, sha: &str) -> Value {
            "updated_at": iso(T0 + minute * MIN), "payload": {}})
 }
 
-async fn app_events(db: Db) {
+/// The App the production tests deliver to: a database, data folder and fake GitHub of its
+/// own, and the incidents API open with the token "incident-api-token-0123".
+struct ProductionApp {
+    database: Database,
+    server: TestApp,
+    _data: tempfile::TempDir,
+    _github: wiremock::MockServer,
+}
+
+async fn production_app(db: Db) -> ProductionApp {
     let database = database(db);
     let data = tempfile::tempdir().unwrap();
     let github = wiremock::MockServer::start().await;
@@ -656,16 +665,33 @@ async fn app_events(db: Db) {
         &[("RISKGATE_API_TOKEN", "incident-api-token-0123")],
     )
     .await;
+    ProductionApp {
+        database,
+        server,
+        _data: data,
+        _github: github,
+    }
+}
+
+/// A `pull_request` `closed` delivery: #7 of `repository`, by `author`, merged at T0 + 10 min
+/// with merge commit aaaa….
+fn merged_json(repository: &Value, title: &str, body: &str, author: &str) -> Value {
+    json!({
+        "action": "closed", "number": 7, "installation": {"id": 1}, "repository": repository,
+        "pull_request": {"number": 7, "title": title, "body": body,
+            "user": {"login": author}, "merged": true, "merged_at": iso(T0 + 10 * MIN),
+            "closed_at": iso(T0 + 10 * MIN), "merge_commit_sha": "a".repeat(40),
+            "head": {"sha": "b".repeat(40), "ref": "cache"}, "base": {"sha": "c".repeat(40), "ref": "main"}}
+    })
+}
+
+async fn app_events(db: Db) {
+    let app = production_app(db).await;
+    let (database, server) = (&app.database, &app.server);
     let installation = json!({"id": 1});
     let repo = repository_json();
     let merge_sha = "a".repeat(40);
-    let closed = json!({
-        "action": "closed", "number": 7, "installation": installation, "repository": repo,
-        "pull_request": {"number": 7, "title": "Cache carts", "body": "Faster carts",
-            "user": {"login": "carol"}, "merged": true, "merged_at": iso(T0 + 10 * MIN),
-            "closed_at": iso(T0 + 10 * MIN), "merge_commit_sha": merge_sha,
-            "head": {"sha": "b".repeat(40), "ref": "cache"}, "base": {"sha": "c".repeat(40), "ref": "main"}}
-    });
+    let closed = merged_json(&repo, "Cache carts", "Faster carts", "carol");
     let deploy_sha = "d".repeat(40);
     let deployment = json!({"action": "created", "installation": installation, "repository": repo,
         "deployment": deployment_json(55, 20, &deploy_sha)});
@@ -690,11 +716,11 @@ async fn app_events(db: Db) {
         ("deployment", "d-deploy", &deployment),
         ("pull_request", "d-closed", &closed),
     ] {
-        let (code, text) = deliver(&server, event, id, &bytes(body), SECRET).await;
+        let (code, text) = deliver(server, event, id, &bytes(body), SECRET).await;
         assert_eq!(code, 202, "{event}: {text}");
     }
     let (code, _) = deliver(
-        &server,
+        server,
         "deployment",
         "d-deploy",
         &bytes(&deployment),
@@ -963,26 +989,11 @@ async fn postgres_incidents_in_batches() {
 /// body, or their authors' logins is kept as U+FFFD, on both backends, and nothing is parked.
 /// An incident posted with one is refused, naming the field.
 async fn app_stores_text_with_nul(db: Db) {
-    let database = database(db);
-    let data = tempfile::tempdir().unwrap();
-    let github = wiremock::MockServer::start().await;
-    let server = start_app_with(
-        &database,
-        &github.uri(),
-        data.path(),
-        &[("RISKGATE_API_TOKEN", "incident-api-token-0123")],
-    )
-    .await;
+    let app = production_app(db).await;
+    let (database, server) = (&app.database, &app.server);
     let installation = json!({"id": 1});
     let repo = repository_json();
-    let merge_sha = "a".repeat(40);
-    let closed = json!({
-        "action": "closed", "number": 7, "installation": installation, "repository": repo,
-        "pull_request": {"number": 7, "title": "Cache\u{0}carts", "body": "x\u{0}",
-            "user": {"login": "car\u{0}ol"}, "merged": true, "merged_at": iso(T0 + 10 * MIN),
-            "closed_at": iso(T0 + 10 * MIN), "merge_commit_sha": merge_sha,
-            "head": {"sha": "b".repeat(40), "ref": "cache"}, "base": {"sha": "c".repeat(40), "ref": "main"}}
-    });
+    let closed = merged_json(&repo, "Cache\u{0}carts", "x\u{0}", "car\u{0}ol");
     let mut deployment = deployment_json(55, 20, &"d".repeat(40));
     deployment["description"] = json!("roll\u{0}out");
     deployment["creator"] = json!({"login": "deploy\u{0}bot"});
@@ -1000,7 +1011,7 @@ async fn app_stores_text_with_nul(db: Db) {
         ("pull_request", "n-closed", &closed),
         ("issues", "n-issue", &issue),
     ] {
-        let (code, text) = deliver(&server, event, id, &bytes(body), SECRET).await;
+        let (code, text) = deliver(server, event, id, &bytes(body), SECRET).await;
         assert_eq!(code, 202, "{event}: {text}");
     }
 
@@ -1067,4 +1078,122 @@ async fn sqlite_app_stores_text_with_nul() {
 #[tokio::test(flavor = "multi_thread")]
 async fn postgres_app_stores_text_with_nul() {
     app_stores_text_with_nul(Db::Postgres).await
+}
+
+/// Values longer than the store can index are answered, not stored as they came: a repository
+/// that is no GitHub name, an environment past GitHub's 255 characters and a workflow run whose
+/// head is no commit are ignored with a reason; a delivery id past 128 bytes and an incident
+/// id past 256 characters are refused, naming them. The App goes on taking good deliveries.
+async fn app_refuses_what_it_cannot_index(db: Db) {
+    let app = production_app(db).await;
+    let (database, server) = (&app.database, &app.server);
+    // Random letters, which no compression shortens below an index entry's limit.
+    let mut state = 12345u64;
+    let mut long = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (b'a' + ((state >> 33) % 26) as u8) as char
+            })
+            .collect()
+    };
+    let installation = json!({"id": 1});
+    let repo = repository_json();
+    let mut far_repo = repo.clone();
+    far_repo["full_name"] = json!(format!("{}/x", long(9000)));
+    let closed = |repository: &Value| merged_json(repository, "Cache carts", "", "carol");
+    let mut deployment = deployment_json(55, 20, &"d".repeat(40));
+    deployment["environment"] = json!(long(9000));
+    let far_environment = json!({"action": "created", "installation": installation,
+        "repository": repo, "deployment": deployment});
+    let far_run = json!({"action": "completed", "installation": installation, "repository": repo,
+        "workflow_run": {"id": 9, "head_sha": long(9000), "head_branch": "main",
+            "conclusion": "success", "pull_requests": []}});
+    for (event, id, body, field) in [
+        (
+            "pull_request",
+            "l-repo",
+            closed(&far_repo),
+            "repository.full_name",
+        ),
+        (
+            "deployment",
+            "l-env",
+            far_environment,
+            "deployment.environment",
+        ),
+        ("workflow_run", "l-run", far_run, "workflow_run.head_sha"),
+    ] {
+        let (code, text) = deliver(server, event, id, &bytes(&body), SECRET).await;
+        assert_eq!(code, 200, "{event}: {text}");
+        assert!(text.contains(field), "{event}: {text}");
+    }
+    let far_id = long(9000);
+    let (code, text) = deliver(
+        server,
+        "pull_request",
+        &far_id,
+        &bytes(&closed(&repo)),
+        SECRET,
+    )
+    .await;
+    assert_eq!(code, 400, "{text}");
+    assert!(
+        text.contains("X-GitHub-Delivery is longer than 128 bytes"),
+        "{text}"
+    );
+
+    let r = reqwest::Client::new()
+        .post(format!("{}/api/incidents", server.base))
+        .header("content-type", "application/json")
+        .header("authorization", "Bearer incident-api-token-0123")
+        .body(
+            json!({"id": long(9000), "title": "Checkout down", "opened_at": iso(T0),
+                   "repository": "Codertocat/Hello-World"})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let refusal: Value = r.json().await.unwrap();
+    assert_eq!(refusal["field"], "id", "{refusal}");
+
+    // A good delivery after them is stored and worked.
+    let (code, text) = deliver(
+        server,
+        "pull_request",
+        "l-good",
+        &bytes(&closed(&repo)),
+        SECRET,
+    )
+    .await;
+    assert_eq!(code, 202, "{text}");
+    let store = Store::connect(&database.url).await.unwrap();
+    wait_for("the merge to be recorded", LONG, || {
+        let store = store.clone();
+        async move {
+            store
+                .pull_request("Codertocat/Hello-World", 7)
+                .await
+                .unwrap()
+                .is_some()
+        }
+    })
+    .await;
+    assert!(store.incidents().await.unwrap().is_empty());
+    store.close().await;
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_app_refuses_what_it_cannot_index() {
+    app_refuses_what_it_cannot_index(Db::Sqlite).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_app_refuses_what_it_cannot_index() {
+    app_refuses_what_it_cannot_index(Db::Postgres).await
 }

@@ -7,21 +7,28 @@ use super::{Event, RepoRef};
 use crate::input::without_nul;
 use crate::labels::deployments::{Deployment, DeploymentStatus, PullRecord};
 
-/// A field the App needs was absent; carries its JSON path for the `Ignored` reason.
-pub(super) struct Missing(pub(super) &'static str);
+/// Why an event is not read, with the JSON path of the field for the `Ignored` reason.
+pub(super) enum Unread {
+    /// A field the App needs is absent.
+    Missing(&'static str),
+    /// A field holds what GitHub never sends there (the field, what it would be): the App
+    /// would store it, and index it, as it came.
+    Unlike(&'static str, &'static str),
+}
+use Unread::{Missing, Unlike};
 
-fn need<T>(value: Option<T>, path: &'static str) -> Result<T, Missing> {
+fn need<T>(value: Option<T>, path: &'static str) -> Result<T, Unread> {
     value.ok_or(Missing(path))
 }
 
-fn need_str(value: Option<String>, path: &'static str) -> Result<String, Missing> {
+fn need_str(value: Option<String>, path: &'static str) -> Result<String, Unread> {
     match value {
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(Missing(path)),
     }
 }
 
-fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Missing> {
+fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Unread> {
     let raw = need(raw, "repository")?;
     let owner_login = raw.owner.and_then(|o| o.login.or(o.name));
     let (owner, name, full_name) = match (owner_login, raw.name, raw.full_name) {
@@ -39,6 +46,12 @@ fn repo_ref(raw: Option<RawRepo>) -> Result<RepoRef, Missing> {
         }
         _ => return Err(Missing("repository.full_name")),
     };
+    if crate::names::split_full_name(&full_name).is_none() {
+        return Err(Unlike(
+            "repository.full_name",
+            "an owner/name as GitHub names repositories",
+        ));
+    }
     Ok(RepoRef {
         owner,
         name,
@@ -74,7 +87,7 @@ fn repo_names(raw: Option<Vec<RawRepoName>>) -> Vec<String> {
 }
 
 /// What one event's reading gives: `Ok(None)` for an action the App does not act on.
-type Read = Result<Option<Event>, Missing>;
+type Read = Result<Option<Event>, Unread>;
 
 /// The events [`interpret`] reads; a delivery of any other needs no work.
 pub static EVENTS_READ: [&str; 12] = [
@@ -137,16 +150,27 @@ fn pull_request_closed(e: Envelope, installation_id: Option<u64>) -> Read {
     }))
 }
 
+/// The longest environment name GitHub allows; a longer one would be stored and indexed as it
+/// came.
+const MAX_ENVIRONMENT_CHARS: usize = 255;
+
 fn deployment(event_name: &str, e: Envelope, action: String, installation_id: Option<u64>) -> Read {
     if action != "created" {
         return Ok(None);
     }
     let repo = repo_ref(e.repository)?;
     let d = need(e.deployment, "deployment")?;
+    let environment = without_nul(need_str(d.environment, "deployment.environment")?);
+    if environment.chars().count() > MAX_ENVIRONMENT_CHARS {
+        return Err(Unlike(
+            "deployment.environment",
+            "an environment name of at most 255 characters",
+        ));
+    }
     let deployment = Deployment {
         id: need(d.id, "deployment.id")? as i64,
         repository: repo.full_name.clone(),
-        environment: without_nul(need_str(d.environment, "deployment.environment")?),
+        environment,
         sha: without_nul(need_str(d.sha, "deployment.sha")?),
         ref_name: text(d.ref_name),
         task: text(d.task),
@@ -422,8 +446,7 @@ fn workflow_run(e: Envelope, action: String, installation_id: Option<u64>) -> Re
     let head_repository = run.head_repository.and_then(|r| {
         r.full_name
             .or_else(|| Some(format!("{}/{}", r.owner?.login?, r.name?)))
-            .filter(|n| !n.is_empty())
-            .map(without_nul)
+            .filter(|n| crate::names::split_full_name(n).is_some())
     });
     // Ids survive renames; names are the fallback when a payload lacks them.
     let same_repository = match (repo_id, head_repo_id, &head_repository) {
@@ -431,12 +454,18 @@ fn workflow_run(e: Envelope, action: String, installation_id: Option<u64>) -> Re
         (_, _, Some(head)) => head.eq_ignore_ascii_case(&repo.full_name),
         (_, _, None) => false,
     };
+    let head_sha = need_str(run.head_sha, "workflow_run.head_sha")?;
+    let fields = [("workflow_run.head_sha", is_commit_sha(&head_sha))];
+    if let Some(ignored) = first_unusable("workflow_run", &action, &fields) {
+        return Ok(Some(ignored));
+    }
     Ok(Some(Event::WorkflowRun {
         installation_id,
         repo,
         run_id: need(run.id, "workflow_run.id")?,
-        head_sha: need_str(run.head_sha, "workflow_run.head_sha")?,
-        head_branch: text(run.head_branch),
+        head_sha,
+        // Not a branch git would make: the report serves only its commit.
+        head_branch: run.head_branch.filter(|b| is_branch_name(b)),
         conclusion: run.conclusion,
         pull_numbers: pull_numbers(run.pull_requests),
         head_repository,

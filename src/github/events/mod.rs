@@ -15,7 +15,7 @@ mod tests;
 mod wire;
 
 pub use interpret::EVENTS_READ;
-use interpret::{interpret, Missing};
+use interpret::{interpret, Unread};
 pub use refs::{is_branch_ref, is_commit_sha};
 use wire::{ActionOnly, Envelope};
 
@@ -325,6 +325,9 @@ fn interpret_envelope(event_name: &str, envelope: Envelope) -> Event {
                 None => format!("no work for `{event_name}`"),
             },
         ),
-        Err(Missing(path)) => ignored(action, format!("the payload has no `{path}`")),
+        Err(Unread::Missing(path)) => ignored(action, format!("the payload has no `{path}`")),
+        Err(Unread::Unlike(path, expected)) => {
+            ignored(action, format!("`{path}` is not {expected}"))
+        }
     }
 }

@@ -161,7 +161,7 @@ fn a_workflow_run_knows_whether_its_head_came_from_a_fork() {
     let run = |head_repository: &str| {
         let body = format!(
             r#"{{"action":"completed","repository":{{"id":10,"full_name":"o/r","clone_url":"file:///tmp/r.git"}},
-            "workflow_run":{{"id":9,"head_sha":"abc","head_branch":"main","conclusion":"success",
+            "workflow_run":{{"id":9,"head_sha":"0123456789abcdef0123456789abcdef01234567","head_branch":"main","conclusion":"success",
               "pull_requests":[]{head_repository}}}}}"#
         );
         match parse_event("workflow_run", body.as_bytes()).unwrap() {
@@ -370,7 +370,7 @@ fn branch_refs() {
 
 #[test]
 fn repository_without_full_name_uses_owner_and_name() {
-    let body = br#"{"action":"completed","workflow_run":{"id":9,"head_sha":"abc","pull_requests":[{"number":4}]},
+    let body = br#"{"action":"completed","workflow_run":{"id":9,"head_sha":"0123456789abcdef0123456789abcdef01234567","pull_requests":[{"number":4}]},
         "repository":{"name":"r","owner":{"login":"o"},"clone_url":"file:///tmp/r.git"}}"#;
     match parse_event("workflow_run", body).unwrap() {
         Event::WorkflowRun {
