@@ -14,7 +14,7 @@ use crate::model::history::{
     HISTORY_SOURCE,
 };
 use crate::model::promotion::judge;
-use crate::model::train::{train, Evaluation, TrainOptions};
+use crate::model::train::{train_with_progress, Evaluation, TrainOptions, TrainStep};
 use crate::production::{load_history, ScoresLoaded};
 
 pub use crate::model::promotion::{Promotion, PROMOTION_TOLERANCE};
@@ -228,6 +228,22 @@ fn read_history(args: &TrainArgs) -> anyhow::Result<HistoryDataset> {
     Ok(history_dataset(&repositories)?)
 }
 
+/// A line on a terminal's stderr saying which fit runs and for how long: on a million rows a
+/// train takes minutes. None when stderr is not a terminal (a log keeps only the results).
+fn fit_progress() -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    Some(bar)
+}
+
 pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
     if args.data.is_empty() && !args.from_db {
         anyhow::bail!("nothing to train on: give --data FILE.csv (repeatable) or --from-db");
@@ -253,7 +269,24 @@ pub fn run(args: TrainArgs) -> anyhow::Result<ExitCode> {
         settle_days: args.settle_days,
         ..TrainOptions::default()
     };
-    let mut outcome = train(&datasets, &options)?;
+    let bar = fit_progress();
+    let outcome = train_with_progress(&datasets, &options, &mut |step| {
+        if let Some(bar) = &bar {
+            bar.set_message(match step {
+                TrainStep::Validating { alpha, done, of } => format!(
+                    "fitting {} of {of} (L2 strength {alpha:.3}) to choose on the validation slices",
+                    done + 1
+                ),
+                TrainStep::Refitting { alpha } => format!(
+                    "fitting the model on all training rows (L2 strength {alpha:.3})"
+                ),
+            });
+        }
+    });
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    let mut outcome = outcome?;
     if let Some(p) = outcome.model.provenance.as_object_mut() {
         p.insert(
             "command".into(),
