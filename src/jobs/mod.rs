@@ -467,9 +467,22 @@ impl Worker {
                 self.remove_mirrors(&gone).await;
             }
             ("added" | "removed", InstallationJob::Repositories(r)) => {
-                self.store
+                let known = self
+                    .store
                     .set_installation_repositories(id, &r.added, &r.removed, now)
                     .await?;
+                if !known {
+                    // Delivered before `installation.created`, or the App was installed before
+                    // this database: the installation is recorded with what this event tells,
+                    // so that its repositories' mirrors go when it is uninstalled.
+                    let installation = crate::store::NewInstallation {
+                        id,
+                        account_login: r.account.clone(),
+                        target_type: r.target_type.clone(),
+                        repositories: r.added.clone(),
+                    };
+                    self.store.upsert_installation(&installation, now).await?;
+                }
                 self.remove_mirrors(&r.removed).await;
             }
             (_, InstallationJob::Installation(i)) => {

@@ -185,6 +185,11 @@ pub enum InstallationJob {
 pub struct InstallationRepositoriesJob {
     pub action: String,
     pub installation_id: u64,
+    /// Empty in jobs queued before riskgate read them.
+    #[serde(default)]
+    pub account: String,
+    #[serde(default)]
+    pub target_type: String,
     /// Full names.
     pub added: Vec<String>,
     #[serde(default)]

@@ -304,11 +304,15 @@ fn installation_job(event: &Event) -> Option<InstallationJob> {
         Event::InstallationRepositories {
             action,
             installation_id,
+            account,
+            target_type,
             added,
             removed,
         } => InstallationJob::Repositories(InstallationRepositoriesJob {
             action: action.clone(),
             installation_id: *installation_id,
+            account: account.clone(),
+            target_type: target_type.clone(),
             added: added.clone(),
             removed: removed.clone(),
         }),

@@ -761,6 +761,70 @@ async fn postgres_mirrors_go_with_their_installation() {
     mirrors_go_with_their_installation(Db::Postgres).await;
 }
 
+/// An installation first heard of through `installation_repositories` (the App was installed
+/// before this database, or the events came out of order) is recorded from that event, so that
+/// the mirrors of the repositories it added still go when the App is uninstalled.
+async fn an_installation_first_heard_of_by_its_repositories(db: Db) {
+    let database = database(db);
+    let store = open(&database).await;
+    let data = tempfile::tempdir().unwrap();
+    let origin = origin(20, Some("comment: never\n"), None);
+    let gh = fake_github(json!([]), "read").await;
+    let a = start_server_for(&origin, &database, &gh.uri(), data.path());
+    let id = 4242;
+    let added = json!({
+        "action": "added",
+        "installation": {"id": id, "account": {"login": "octo-org"}, "target_type": "Organization"},
+        "repository_selection": "selected",
+        "repositories_added": [{"id": 3, "name": "shop", "full_name": "octo-org/shop"}],
+        "repositories_removed": [],
+        "sender": {"login": "octo"}
+    });
+    deliver_accepted(&a, "installation_repositories", "u-added", &added).await;
+    wait_for("the installation", LONG, || async {
+        store.installation(id).await.unwrap().is_some()
+    })
+    .await;
+    let known = store.installation(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            known.account_login.as_str(),
+            known.target_type.as_str(),
+            known.repositories.as_slice()
+        ),
+        (
+            "octo-org",
+            "Organization",
+            ["octo-org/shop".to_string()].as_slice()
+        )
+    );
+
+    let shop = mirror(data.path(), "octo-org/shop");
+    bare_repository_at(&shop);
+    // An uninstall of a selection GitHub does not list again.
+    let deleted = json!({
+        "action": "deleted",
+        "installation": {"id": id, "account": {"login": "octo-org"}},
+        "sender": {"login": "octo"}
+    });
+    deliver_accepted(&a, "installation", "u-deleted", &deleted).await;
+    wait_for("the added repository's mirror to go", LONG, || async {
+        !shop.exists()
+    })
+    .await;
+    store.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sqlite_an_installation_first_heard_of_by_its_repositories() {
+    an_installation_first_heard_of_by_its_repositories(Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn postgres_an_installation_first_heard_of_by_its_repositories() {
+    an_installation_first_heard_of_by_its_repositories(Db::Postgres).await;
+}
+
 // ---- recovery after kill -9 with the default lease -------------------------------------------------
 
 /// The answer to the first reviews call comes after `delay`: a job is mid-way for that long.

@@ -392,8 +392,16 @@ fn installation_repositories(e: Envelope, action: String, installation_id: Optio
     if !matches!(action.as_str(), "added" | "removed") {
         return Ok(None);
     }
+    let installation = e.installation.unwrap_or_default();
     Ok(Some(Event::InstallationRepositories {
         installation_id: need(installation_id, "installation.id")?,
+        account: without_nul(
+            installation
+                .account
+                .and_then(|a| a.login)
+                .unwrap_or_default(),
+        ),
+        target_type: without_nul(installation.target_type.unwrap_or_default()),
         added: repo_names(e.repositories_added),
         removed: repo_names(e.repositories_removed),
         action,

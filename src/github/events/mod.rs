@@ -106,6 +106,10 @@ pub enum Event {
     InstallationRepositories {
         action: String,
         installation_id: u64,
+        /// The installation's account and its type, as `installation` gives them: what the
+        /// App records of an installation it has not heard of.
+        account: String,
+        target_type: String,
         added: Vec<String>,
         removed: Vec<String>,
     },
