@@ -171,7 +171,7 @@ while IFS= read -r arg || [[ -n $arg ]]; do
     [[ -n $arg ]] && extra+=("$arg")
 done <<<"${INPUT_ARGS:-}"
 # What is binary (and so adds no lines) is read from the base's .gitattributes, as the App
-# reads it: the checkout's are the pull request's own, and could hide its lines from the score.
+# reads it: the checkout's are the change's own, and could hide its lines from the score.
 attributes=(--attributes base-branch)
 for arg in ${extra[@]+"${extra[@]}"}; do
     [[ $arg == --attributes || $arg == --attributes=* ]] && attributes=()

@@ -118,15 +118,14 @@ impl Store {
         audit: impl Fn(usize, IncidentWrite) -> Vec<NewAuditEvent>,
     ) -> Result<Vec<IncidentWrite>, StoreError> {
         with_write!(self, "upsert_incidents", |pool| {
+            let select = format!("SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1");
             let mut tx = pool.begin().await?;
             let mut writes = Vec::with_capacity(incidents.len());
             for (at, i) in incidents.iter().enumerate() {
-                let row = sqlx::query(&format!(
-                    "SELECT {INCIDENT_COLUMNS} FROM incidents WHERE id = $1"
-                ))
-                .bind(i.id.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
+                let row = sqlx::query(&select)
+                    .bind(i.id.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
                 let existing = match row {
                     Some(row) => Some(incident_from_row!(&row)),
                     None => None,
