@@ -1088,15 +1088,9 @@ async fn app_refuses_what_it_cannot_index(db: Db) {
     let app = production_app(db).await;
     let (database, server) = (&app.database, &app.server);
     // Random letters, which no compression shortens below an index entry's limit.
-    let mut state = 12345u64;
-    let mut long = |n: usize| -> String {
+    let long = |n: usize| -> String {
         (0..n)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                (b'a' + ((state >> 33) % 26) as u8) as char
-            })
+            .map(|_| rand::random_range(b'a'..=b'z') as char)
             .collect()
     };
     let installation = json!({"id": 1});
