@@ -158,8 +158,11 @@ pub fn mine_change(repo: &Repository, spec: &ChangeSpec) -> Result<MinedChange, 
         .collect();
     // The base branch's list, as its attributes: a change cannot have its own commits looked past.
     let ignore_revs = IgnoredRevisions::read_at(opened, revs.base_tip)?;
-    for note in ignore_revs.notes(ignore_revs.revisions.in_index(&index)) {
-        tracing::debug!("{note}");
+    // Counting the listed commits the index holds is for this log line only.
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        for note in ignore_revs.notes(ignore_revs.revisions.in_index(&index)) {
+            tracing::debug!("{note}");
+        }
     }
     let blame = attribute_lines(
         repo,
