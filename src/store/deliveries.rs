@@ -162,6 +162,8 @@ pub(super) fn values(rows: usize, columns: usize, first: usize, fixed: &str) -> 
 /// job of the batch's last run of jobs for that head (0 when the batch names no other head:
 /// older jobs for that head are then left as they are), `$7` the first job of that last run.
 /// Each branch is a range of `jobs_by_pull_request`, so the rows read are the rows changed.
+/// SQLite's recorder runs it for each pull request of a batch; PostgreSQL runs
+/// [`SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST`], which takes the same arguments as arrays.
 ///
 /// Only jobs older than the batch's own (`id < $7`) go. On PostgreSQL several batches are
 /// written at once, and one that commits first may hold the newer head: a batch must not
@@ -185,7 +187,8 @@ pub(super) const SUPERSEDE_IN_BATCH: &str =
 
 /// [`SUPERSEDE_IN_BATCH`] for every pull request of a batch in one statement, on PostgreSQL,
 /// where each statement is planned afresh (see `connection.rs`): a burst over many pull
-/// requests pays one plan per batch, not one per pull request. `$1` now, `$2` kind, then one
+/// requests pays one plan per batch, not one per pull request. A batch of one pull request
+/// runs it too. `$1` now, `$2` kind, then one
 /// array per argument of the single form, an element per pull request: `$3` repositories, `$4`
 /// PRs, `$5` heads, `$6` keep-from and `$7` last-run ids. The rows are locked in id order
 /// first, so batches written at once (by other instances too) never wait on each other in a
@@ -193,8 +196,14 @@ pub(super) const SUPERSEDE_IN_BATCH: &str =
 /// returns the pull request of each job superseded. Its plan cannot see the pull requests'
 /// values; the migration `supersede_estimates` keeps it to `jobs_by_pull_request` when a
 /// backlog skews the table's statistics.
+///
+/// The jobs found are then looked up by id (`= ANY(ARRAY(…))` runs the search once, first),
+/// and whether each is still queued is asked as `status || ''`, which no index answers. Asked
+/// as `status = 'queued'`, the planner may instead read every queued job through an index on
+/// `status` and match each against the jobs found: a backlog read again for every delivery,
+/// whenever its estimate of the queued jobs is low (see the migration `status_estimates`).
 pub(super) const SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST: &str = "WITH doomed AS ( \
-       SELECT id FROM jobs WHERE status = 'queued' AND id IN ( \
+       SELECT id FROM jobs WHERE status || '' = 'queued' AND id = ANY(ARRAY( \
          SELECT j.id FROM unnest($3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[]) \
            AS r(repository, pr_number, head, keep_from, last_run), \
          LATERAL ( \
@@ -208,7 +217,7 @@ pub(super) const SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST: &str = "WITH doomed AS ( 
              AND head_sha > r.head AND id < r.last_run \
            UNION ALL SELECT id FROM jobs WHERE repository = r.repository \
              AND pr_number = r.pr_number AND status = 'queued' AND kind = $2 \
-             AND head_sha = r.head AND id < r.keep_from) j) \
+             AND head_sha = r.head AND id < r.keep_from) j)) \
        ORDER BY id FOR UPDATE) \
      UPDATE jobs SET status = 'superseded', updated_at = $1 FROM doomed \
      WHERE jobs.id = doomed.id RETURNING jobs.repository, jobs.pr_number";
@@ -532,23 +541,9 @@ async fn record_on_postgres<'a, T: Send>(
     }
 
     let runs = write.pull_request_runs(&jobs);
-    if let [run] = runs.as_slice() {
-        // One pull request (a burst of pushes to one branch, say): the simpler statement
-        // plans faster than the one for many.
-        let (head, keep_from, last_run, reported_with) = run.supersede_args();
-        let superseded = sqlx::query(SUPERSEDE_IN_BATCH)
-            .bind(now_ms)
-            .bind(JobKind::ScorePullRequest.as_str())
-            .bind(run.repository)
-            .bind(run.pr_number)
-            .bind(head)
-            .bind(keep_from)
-            .bind(last_run)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        write.superseded(reported_with, superseded);
-    } else if !runs.is_empty() {
+    // One pull request too: the statement for one, planned with its values, trusts the
+    // statistics on `status` and may read the whole backlog (see the statement for many).
+    if !runs.is_empty() {
         let args: Vec<_> = runs.iter().map(PullRequestRun::supersede_args).collect();
         let rows = sqlx::query(SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST)
             .bind(now_ms)

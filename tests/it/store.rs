@@ -1504,6 +1504,36 @@ async fn recording_reads_what_it_changes_after_the_queue_grows_from_empty(db: Db
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_once() {
+    on_postgres(a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_once).await
+}
+
+/// Between ANALYZEs PostgreSQL plans with statistics of the table as it was. In the steady
+/// state nearly every job is finished; then GitHub goes down and a backlog queues. Statistics
+/// saying that no job is queued once had each delivery's supersede read every queued job once
+/// for each queued job: a delivery read the square of the backlog. It must read about what it
+/// changes, however the statistics describe `status`.
+async fn a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_once(db: Db) {
+    const FINISHED: i64 = 30_000;
+    let md5_head = "md5(g::text) || md5(g::text)";
+    insert_scoring_jobs(&db, FINISHED, "g % 500", md5_head, 1000, "done", 1).await;
+    raw_execute(&db, "ANALYZE jobs").await.unwrap();
+
+    const BACKLOG: usize = 200;
+    record_head_again(&db, "backlog", BACKLOG, &"a".repeat(40), 2_000).await;
+
+    // Read per delivery: the job it queues and the few index entries of its pull request.
+    // The square of the backlog is 40,000 reads for the last delivery alone.
+    let bound = 20 * BACKLOG as i64;
+    let rows_read = job_rows_read(db).await;
+    assert!(
+        rows_read < bound,
+        "{BACKLOG} deliveries that supersede nothing read {rows_read} job rows, more than \
+         {bound}: each read the backlog"
+    );
+}
+
 #[tokio::test]
 async fn postgres_a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog() {
     on_postgres(a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog).await
