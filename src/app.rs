@@ -136,6 +136,8 @@ impl App {
             limits: settings.limits,
             dashboard_views: tokio::sync::Semaphore::new(server::DASHBOARD_VIEWS_AT_ONCE),
             wrong_tokens: Default::default(),
+            job_counts: Default::default(),
+            database_reachable: Default::default(),
         });
 
         let (stop, stop_rx) = watch::channel(false);

@@ -6,6 +6,7 @@
 //! [`HttpLimits::max_requests`] requests in flight the answer is 503 at once; a webhook's
 //! signature header is checked before its body is read, and a body is at most 25 MiB.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,6 +26,7 @@ use crate::telemetry::Metrics;
 
 mod auth;
 mod clients;
+mod fresh;
 
 pub use auth::WrongTokens;
 pub mod dashboard;
@@ -100,6 +102,10 @@ pub struct AppState {
     pub dashboard_views: Semaphore,
     /// Wrong dashboard and API tokens per client, to slow down guessing.
     pub wrong_tokens: auth::WrongTokens,
+    /// The job counts `/metrics` shows, and whether `/readyz` reached the database: one read
+    /// at a time, however many ask.
+    pub job_counts: fresh::Fresh<BTreeMap<String, i64>>,
+    pub database_reachable: fresh::Fresh<bool>,
 }
 
 /// Dashboard views built at once. One: a view of a large history takes a core and a gigabyte
@@ -349,19 +355,33 @@ async fn record_and_answer(state: &AppState, planned: PlannedDelivery) -> Respon
 }
 
 async fn readyz(State(state): State<Arc<AppState>>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => reply(StatusCode::OK, "ready"),
-        Err(e) => {
-            // The driver's error names hosts, roles and databases: it goes to the operator's
-            // log, not to whoever asks.
-            tracing::warn!(error = %e, "readiness: the database is unreachable");
-            reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
-        }
+    let reachable = state
+        .database_reachable
+        .get(|| async {
+            state
+                .store
+                .ping()
+                .await
+                // The driver's error names hosts, roles and databases: it goes to the
+                // operator's log, not to whoever asks.
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "readiness: the database is unreachable"),
+                )
+                .is_ok()
+        })
+        .await;
+    if reachable {
+        reply(StatusCode::OK, "ready")
+    } else {
+        reply(StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
     }
 }
 
 async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
-    let counts = state.store.job_counts().await.unwrap_or_default();
+    let counts = state
+        .job_counts
+        .get(|| async { state.store.job_counts().await.unwrap_or_default() })
+        .await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
