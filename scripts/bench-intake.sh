@@ -19,6 +19,12 @@
 #   BENCH_SKIP                   space-separated servers not to run: probot sqlite postgres
 #   BENCH_PULL_REQUESTS          spread the deliveries over this many pull requests (1): the
 #                                body is copied with pull request numbers 1..N, each signed
+#   BENCH_FINISHED_JOBS          before the load, add this many finished jobs (over 50
+#                                repositories and 10,000 pull requests) and ANALYZE, as a
+#                                server that has run for a while has them (riskgate only)
+#   BENCH_POLL                   a path (metrics, readyz) polled by a second wrk during the
+#                                measured run, on BENCH_POLL_CONNECTIONS (40) connections of
+#                                the same address; its rate is printed to stderr
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -55,6 +61,10 @@ say() { echo "bench-intake: $*" >&2; }
 if ! command -v wrk >/dev/null 2>&1; then
     say "installing wrk"
     apt-get update -qq && apt-get install -y -qq wrk >/dev/null
+fi
+if [ -n "${BENCH_FINISHED_JOBS:-}" ] && ! command -v sqlite3 >/dev/null 2>&1; then
+    say "installing sqlite3"
+    apt-get install -y -qq sqlite3 >/dev/null
 fi
 command -v node >/dev/null || { say "node is needed for the Probot baseline"; exit 1; }
 
@@ -103,9 +113,18 @@ load() {
     local port="$1" name="$2"
     BENCH_RUN="warm-$name-$$" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" \
         -s scripts/bench-intake.lua "http://127.0.0.1:$port" >/dev/null
-    local out
+    local out poll=""
+    if [ -n "${BENCH_POLL:-}" ]; then
+        wrk -t1 -c"${BENCH_POLL_CONNECTIONS:-40}" -d"$DURATION" \
+            "http://127.0.0.1:$port/$BENCH_POLL" >"$WORK/poll-$name.txt" 2>&1 &
+        poll=$!
+    fi
     out="$(BENCH_RUN="run-$name-$$" wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency \
         -s scripts/bench-intake.lua "http://127.0.0.1:$port")"
+    if [ -n "$poll" ]; then
+        wait "$poll" || true
+        say "$name: /$BENCH_POLL polled at $(awk '/Requests\/sec/ {print $2}' "$WORK/poll-$name.txt")/s"
+    fi
     echo "$out" >"$WORK/wrk-$name.txt"
     local line
     line="$(grep '^BENCH_RESULT' <<<"$out" || true)"
@@ -151,6 +170,24 @@ if [[ "$SKIP" != *" probot "* ]]; then
     stop "$pid"
 fi
 
+# BENCH_FINISHED_JOBS finished jobs in the database at `$1`, then its statistics, as
+# autovacuum would gather them.
+add_finished_jobs() {
+    local url="$1" n="$BENCH_FINISHED_JOBS"
+    say "adding $n finished jobs"
+    local insert="INSERT INTO jobs (kind, repository, pr_number, head_sha, payload, status, \
+        attempts, run_after, created_at, updated_at) SELECT 'score_pull_request', \
+        'owner' || (g % 50) || '/repo', g % 10000"
+    if [[ "$url" == sqlite://* ]]; then
+        sqlite3 "${url#sqlite://}" "PRAGMA busy_timeout = 60000; WITH RECURSIVE n(g) AS \
+            (SELECT 1 UNION ALL SELECT g + 1 FROM n WHERE g < $n) $insert, \
+            printf('%040x', g), '{}', 'done', 1, 0, 0, 0 FROM n;" >/dev/null
+    else
+        psql "$url" -q -c "$insert, md5(g::text) || 'abcdefgh', '{}', 'done', 1, 0, 0, 0 \
+            FROM generate_series(1, $n) AS g" -c "ANALYZE jobs"
+    fi
+}
+
 # riskgate serve on `$1` (a database URL), named `$2`.
 riskgate_run() {
     local url="$1" name="$2"
@@ -164,6 +201,9 @@ riskgate_run() {
     local pid=$!
     PIDS+=("$pid")
     wait_port "$RISKGATE_PORT"
+    if [ -n "${BENCH_FINISHED_JOBS:-}" ]; then
+        add_finished_jobs "$url"
+    fi
     read -r rate p99 errors < <(load "$RISKGATE_PORT" "$name")
     RESULTS+=("riskgate serve, $name, 2 workers|$rate|$p99|$errors")
     stop "$pid"
@@ -192,6 +232,13 @@ fi
 
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, signed pull_request.opened ($(wc -c <"$BODY") bytes), fresh delivery id per request, $PULL_REQUESTS pull request(s)"
+if [ -n "${BENCH_FINISHED_JOBS:-}" ]; then
+    echo "beside ${BENCH_FINISHED_JOBS} finished jobs, analysed"
+fi
+if [ -n "${BENCH_POLL:-}" ]; then
+    echo "while /${BENCH_POLL} is polled on ${BENCH_POLL_CONNECTIONS:-40} connections"
+fi
+
 echo
 echo "| server | deliveries/s | p99 | failed or non-2xx |"
 echo "|---|---:|---:|---:|"
