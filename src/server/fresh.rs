@@ -50,6 +50,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
+    use std::time::Duration;
+    use tokio::sync::Notify;
 
     /// Requests that arrive while a read runs share the next read, one for them all; a
     /// request that comes after a read is never given its value.
@@ -57,20 +59,27 @@ mod tests {
     async fn requests_waiting_share_one_read_and_a_later_request_reads_again() {
         let fresh = Arc::new(Fresh::<usize>::default());
         let reads = Arc::new(AtomicUsize::new(0));
-        let read = |reads: Arc<AtomicUsize>| async move {
+        let started = Arc::new(Notify::new());
+        let read = |reads: Arc<AtomicUsize>, started: Arc<Notify>| async move {
+            started.notify_one();
             // A slow read: the other requests arrive while it runs.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
             reads.fetch_add(1, Ordering::SeqCst) + 1
         };
         let first = {
-            let (fresh, reads) = (fresh.clone(), reads.clone());
-            tokio::spawn(async move { fresh.get(|| read(reads)).await })
+            let (fresh, reads, started) = (fresh.clone(), reads.clone(), started.clone());
+            tokio::spawn(async move { fresh.get(|| read(reads, started)).await })
         };
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        started.notified().await;
+        // The test runs on one thread: each request below arrives (and waits for the first
+        // read) when this task next waits, long before the first read's 100 ms are over.
         let mut waiting = Vec::new();
         for _ in 0..50 {
             let (fresh, reads) = (fresh.clone(), reads.clone());
-            waiting.push(tokio::spawn(async move { fresh.get(|| read(reads)).await }));
+            let started = Arc::new(Notify::new());
+            waiting.push(tokio::spawn(async move {
+                fresh.get(|| read(reads, started)).await
+            }));
         }
         assert_eq!(first.await.unwrap(), 1);
         for ask in waiting {
@@ -82,6 +91,7 @@ mod tests {
         }
         assert_eq!(reads.load(Ordering::SeqCst), 2, "fifty requests, one read");
 
-        assert_eq!(fresh.get(|| read(reads.clone())).await, 3);
+        let later = fresh.get(|| read(reads.clone(), Arc::new(Notify::new())));
+        assert_eq!(later.await, 3);
     }
 }

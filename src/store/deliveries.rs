@@ -187,10 +187,10 @@ pub(super) const SUPERSEDE_IN_BATCH: &str =
 
 /// [`SUPERSEDE_IN_BATCH`] for every pull request of a batch in one statement, on PostgreSQL,
 /// where each statement is planned afresh (see `connection.rs`): a burst over many pull
-/// requests pays one plan per batch, not one per pull request. A batch of one pull request
-/// runs it too. `$1` now, `$2` kind, then one
-/// array per argument of the single form, an element per pull request: `$3` repositories, `$4`
-/// PRs, `$5` heads, `$6` keep-from and `$7` last-run ids. The rows are locked in id order
+/// requests pays one plan per batch, not one per pull request; a batch of one pull request
+/// runs it too. `$1` now, `$2` kind, then one array per argument of the single form, an
+/// element per pull request: `$3` repositories, `$4` PRs, `$5` heads, `$6` keep-from and `$7`
+/// last-run ids. The rows are locked in id order
 /// first, so batches written at once (by other instances too) never wait on each other in a
 /// circle, and a job that stopped being queued while the lock was awaited is left alone. It
 /// returns the pull request of each job superseded. Its plan cannot see the pull requests'
@@ -541,8 +541,9 @@ async fn record_on_postgres<'a, T: Send>(
     }
 
     let runs = write.pull_request_runs(&jobs);
-    // One pull request too: the statement for one, planned with its values, trusts the
-    // statistics on `status` and may read the whole backlog (see the statement for many).
+    // One pull request too: the single form asks whether a job is still queued in a way an
+    // index on `status` answers, and its plan may read every queued job to do so (see the
+    // statement for many).
     if !runs.is_empty() {
         let args: Vec<_> = runs.iter().map(PullRequestRun::supersede_args).collect();
         let rows = sqlx::query(SUPERSEDE_IN_BATCH_EACH_PULL_REQUEST)
