@@ -12,12 +12,16 @@ use super::{decode_error, Installation, Pool, Store, StoreError};
 impl Store {
     /// Deletes up to `batch` jobs that finished (done or superseded) before `before_ms`.
     /// Parked jobs are kept: they wait for an operator. Returns how many were deleted.
+    ///
+    /// The longest finished go first, in the order of `jobs_by_status_updated`, so that a
+    /// batch reads what it deletes: in the order of ids, a batch read every job due and
+    /// sorted them, on PostgreSQL whenever it did not know how many were due.
     pub async fn prune_finished_jobs(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
         with_write!(self, "prune_finished_jobs", |pool| {
             let done = sqlx::query(
                 "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs \
                  WHERE status IN ('done', 'superseded') AND updated_at < $1 \
-                 ORDER BY id LIMIT $2)",
+                 ORDER BY status, updated_at LIMIT $2)",
             )
             .bind(before_ms)
             .bind(batch)

@@ -1534,6 +1534,44 @@ async fn a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_once(db: Db)
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_pruning_batch_reads_about_what_it_deletes() {
+    on_postgres(a_pruning_batch_reads_about_what_it_deletes).await
+}
+
+/// Retention deletes finished jobs a batch at a time. A batch must read about the jobs it
+/// deletes, not every job due: a server that kept a month of jobs has hundreds of thousands
+/// due at once when retention is first set, or shortened. PostgreSQL keeps no statistics on
+/// `status` (see `a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_once`), so it
+/// cannot know how many are due; ordered by id, the batches read them all and sorted them.
+async fn a_pruning_batch_reads_about_what_it_deletes(db: Db) {
+    const FINISHED: i64 = 100_000;
+    let md5_head = "md5(g::text) || md5(g::text)";
+    insert_scoring_jobs(&db, FINISHED, "g % 500", md5_head, 1000, "done", 1).await;
+    raw_execute(&db, "UPDATE jobs SET updated_at = id")
+        .await
+        .unwrap();
+    raw_execute(&db, "VACUUM ANALYZE jobs").await.unwrap();
+
+    // Retention's own batch size.
+    const BATCH: i64 = 500;
+    const BATCHES: i64 = 5;
+    for _ in 0..BATCHES {
+        let pruned = db.store.prune_finished_jobs(i64::MAX, BATCH).await.unwrap();
+        assert_eq!(pruned, BATCH as u64);
+    }
+
+    // The UPDATE above read each job once; a batch reads its jobs in the index of finished
+    // jobs, then by id to delete them.
+    let bound = FINISHED + 4 * BATCHES * BATCH;
+    let rows_read = job_rows_read(db).await;
+    assert!(
+        rows_read < bound,
+        "{BATCHES} batches of {BATCH} read {rows_read} job rows, more than {bound}: each read \
+         every job due"
+    );
+}
+
 #[tokio::test]
 async fn postgres_a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog() {
     on_postgres(a_batch_over_several_pull_requests_reads_what_it_changes_behind_a_backlog).await
