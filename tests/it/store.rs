@@ -1352,6 +1352,13 @@ async fn insert_scoring_jobs(
     .unwrap();
 }
 
+/// Adds `count` finished scoring jobs over 500 pull requests, as a server that has run for a
+/// while keeps until retention prunes them.
+async fn insert_finished_jobs(db: &Db, count: i64) {
+    let md5_head = "md5(g::text) || md5(g::text)";
+    insert_scoring_jobs(db, count, "g % 500", md5_head, 1000, "done", 1).await;
+}
+
 /// Rows of `jobs` PostgreSQL read (sequentially or through an index) since the test's
 /// database was made. Closes the store: a backend reports what it read when its connection
 /// ends.
@@ -1427,10 +1434,10 @@ async fn postgres_claims_read_the_jobs_still_to_run_not_the_finished_ones() {
 /// PostgreSQL's planner chose to, with many jobs queued, before the partial index of them).
 async fn claims_read_the_jobs_still_to_run_not_the_finished_ones(db: Db) {
     const FINISHED: i64 = 30_000;
-    let md5_head = "md5(g::text) || md5(g::text)";
-    insert_scoring_jobs(&db, FINISHED, "g % 500", md5_head, 1000, "done", 1).await;
+    insert_finished_jobs(&db, FINISHED).await;
     // Jobs waiting for their retry (GitHub was down), not due yet.
     const WAITING: i64 = 2_000;
+    let md5_head = "md5(g::text) || md5(g::text)";
     insert_scoring_jobs(&db, WAITING, "g", md5_head, 9_000_000, "queued", 1).await;
     raw_execute(&db, "ANALYZE jobs").await.unwrap();
     let due = db
@@ -1515,9 +1522,7 @@ async fn postgres_a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_onc
 /// for each queued job: a delivery read the square of the backlog. It must read about what it
 /// changes, however the statistics describe `status`.
 async fn a_backlog_queued_after_an_analyze_of_finished_jobs_is_read_once(db: Db) {
-    const FINISHED: i64 = 30_000;
-    let md5_head = "md5(g::text) || md5(g::text)";
-    insert_scoring_jobs(&db, FINISHED, "g % 500", md5_head, 1000, "done", 1).await;
+    insert_finished_jobs(&db, 30_000).await;
     raw_execute(&db, "ANALYZE jobs").await.unwrap();
 
     const BACKLOG: usize = 200;
@@ -1546,8 +1551,7 @@ async fn postgres_a_pruning_batch_reads_about_what_it_deletes() {
 /// cannot know how many are due; ordered by id, the batches read them all and sorted them.
 async fn a_pruning_batch_reads_about_what_it_deletes(db: Db) {
     const FINISHED: i64 = 100_000;
-    let md5_head = "md5(g::text) || md5(g::text)";
-    insert_scoring_jobs(&db, FINISHED, "g % 500", md5_head, 1000, "done", 1).await;
+    insert_finished_jobs(&db, FINISHED).await;
     raw_execute(&db, "UPDATE jobs SET updated_at = id")
         .await
         .unwrap();
