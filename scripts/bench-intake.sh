@@ -20,8 +20,9 @@
 #   BENCH_PULL_REQUESTS          spread the deliveries over this many pull requests (1): the
 #                                body is copied with pull request numbers 1..N, each signed
 #   BENCH_FINISHED_JOBS          before the load, add this many finished jobs (over 50
-#                                repositories and 10,000 pull requests) and ANALYZE, as a
-#                                server that has run for a while has them (riskgate only)
+#                                repositories and 10,000 pull requests), as a server that
+#                                has run for a while has them, and on PostgreSQL ANALYZE, as
+#                                autovacuum would (riskgate only)
 #   BENCH_POLL                   a path (metrics, readyz) polled by a second wrk during the
 #                                measured run, on BENCH_POLL_CONNECTIONS (40) connections of
 #                                the same address; its rate is printed to stderr
@@ -170,8 +171,8 @@ if [[ "$SKIP" != *" probot "* ]]; then
     stop "$pid"
 fi
 
-# BENCH_FINISHED_JOBS finished jobs in the database at `$1`, then its statistics, as
-# autovacuum would gather them.
+# BENCH_FINISHED_JOBS finished jobs in the database at `$1`; on PostgreSQL, then its
+# statistics, as autovacuum would gather them (riskgate runs no ANALYZE on SQLite).
 add_finished_jobs() {
     local url="$1" n="$BENCH_FINISHED_JOBS"
     say "adding $n finished jobs"
@@ -233,7 +234,7 @@ fi
 echo
 echo "wrk -t$THREADS -c$CONNECTIONS -d$DURATION, signed pull_request.opened ($(wc -c <"$BODY") bytes), fresh delivery id per request, $PULL_REQUESTS pull request(s)"
 if [ -n "${BENCH_FINISHED_JOBS:-}" ]; then
-    echo "beside ${BENCH_FINISHED_JOBS} finished jobs, analysed"
+    echo "beside ${BENCH_FINISHED_JOBS} finished jobs (analysed on PostgreSQL)"
 fi
 if [ -n "${BENCH_POLL:-}" ]; then
     echo "while /${BENCH_POLL} is polled on ${BENCH_POLL_CONNECTIONS:-40} connections"

@@ -13,8 +13,8 @@ impl Store {
     /// Deletes up to `batch` jobs that finished (done or superseded) before `before_ms`.
     /// Parked jobs are kept: they wait for an operator. Returns how many were deleted.
     ///
-    /// The longest finished go first, in the order of `jobs_by_status_updated`, so that a
-    /// batch reads what it deletes: in the order of ids, a batch read every job due and
+    /// Done jobs go before superseded ones, each the longest finished first: the order of
+    /// `jobs_by_status_updated`, so that a batch reads what it deletes: in the order of ids, a batch read every job due and
     /// sorted them, on PostgreSQL whenever it did not know how many were due.
     pub async fn prune_finished_jobs(&self, before_ms: i64, batch: i64) -> Result<u64, StoreError> {
         with_write!(self, "prune_finished_jobs", |pool| {
